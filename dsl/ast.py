@@ -1,0 +1,429 @@
+"""The abstract syntax tree of the policy language.
+
+Every node is a frozen attrs class. Every node carries a ``span`` that is left out of
+equality, so ``parse(format(text)) == parse(text)`` is a plain comparison. This module
+imports nothing from the rest of the package.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Union
+
+import attrs
+
+
+@attrs.frozen(order=True)
+class Span:
+    """A region of a source file. Lines and columns count from 1; ``end_column`` is
+    exclusive. ``start``/``end`` are character offsets into the file's text."""
+
+    file: str
+    line: int
+    column: int
+    end_line: int
+    end_column: int
+    start: int = 0
+    end: int = 0
+
+
+def _span() -> Span | None:
+    return attrs.field(default=None, eq=False, repr=False, kw_only=True)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- literals
+
+
+@attrs.frozen
+class Str:
+    value: str
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Num:
+    """A number literal. ``value`` is an int when written without a fraction."""
+
+    value: int | float
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Bool:
+    value: bool
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Date:
+    """A calendar date; it means the first instant of that day in the policy's timezone."""
+
+    value: _dt.date
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class DateTime:
+    """A date-time. ``value.tzinfo`` is None when written without an offset (local time in
+    the policy's timezone)."""
+
+    value: _dt.datetime
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Duration:
+    """A duration, held in hours (``2w`` and ``14d`` are equal)."""
+
+    hours: int
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Regex:
+    """A regular expression in RE2 syntax; ``pattern`` has ``\\/`` already read as ``/``."""
+
+    pattern: str
+    ignore_case: bool = False
+    span: Span | None = _span()
+
+
+Scalar = Union[Str, Num, Bool, Date, DateTime]
+When = Union[Date, DateTime]
+
+
+@attrs.frozen
+class ListLit:
+    items: tuple[Scalar, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Ref:
+    """A reference to a declared name (set, ladder, rule, qualified rule ``policy.rule``)."""
+
+    name: str
+    span: Span | None = _span()
+
+
+ListExpr = Union[ListLit, Ref]
+
+
+@attrs.frozen
+class Path:
+    """A field path such as ``seller.country``."""
+
+    parts: tuple[str, ...]
+    span: Span | None = _span()
+
+    def __str__(self) -> str:
+        return ".".join(self.parts)
+
+
+# ---------------------------------------------------------------- expressions
+
+
+@attrs.frozen
+class And:
+    items: tuple[Expr, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Or:
+    items: tuple[Expr, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Not:
+    operand: Expr
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Const:
+    """``true`` or ``false`` as a condition."""
+
+    value: bool
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Category:
+    """``category 'A > B'``: the pattern's segments occur as a contiguous run of the
+    listing's category path."""
+
+    pattern: Str
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class CategoryIn:
+    """``category in LIST``: some pattern of the list matches. ``category not in L`` is
+    lowered to ``Not(CategoryIn(L))``."""
+
+    items: ListExpr
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Mentions:
+    """``[PATH] mentions 'phrase'``; ``path`` None means the listing's text (title,
+    description, tags)."""
+
+    path: Path | None
+    phrase: Str
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class MentionsAny:
+    path: Path | None
+    items: ListExpr
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Contains:
+    path: Path
+    needle: Str
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Matches:
+    path: Path
+    regex: Regex
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Compare:
+    """``PATH op LITERAL`` with op one of ``== != < <= > >=``. ``category == 'X'`` is also
+    lowered to this node, so that the checker can report P208."""
+
+    path: Path
+    op: str
+    value: Scalar
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class In:
+    """``PATH in LIST`` or, with ``negated``, ``PATH not in LIST`` (false on an absent
+    field, like every atom)."""
+
+    path: Path
+    items: ListExpr
+    negated: bool = False
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Exists:
+    path: Path
+    span: Span | None = _span()
+
+
+Atom = Union[Const, Category, CategoryIn, Mentions, MentionsAny, Contains, Matches, Compare, In, Exists]
+Expr = Union[And, Or, Not, Atom]
+
+
+# ---------------------------------------------------------------- penalties
+
+
+ACTION_KINDS = ("warn", "remove", "deduct", "restrict", "suspend", "close")
+"""Penalty action kinds in increasing severity."""
+
+
+@attrs.frozen
+class Action:
+    """One penalty action. ``kind`` is one of ACTION_KINDS; ``points`` for deduct;
+    ``function`` for restrict (listing, selling, …); ``duration`` for restrict/suspend."""
+
+    kind: str
+    points: int | None = None
+    function: str | None = None
+    duration: Duration | None = None
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Step:
+    actions: tuple[Action, ...]
+    span: Span | None = _span()
+
+
+# ---------------------------------------------------------------- declarations
+
+
+@attrs.frozen
+class Clause:
+    """A policy header clause: kind is title, authority, version, timezone or scope;
+    value is a Str, or an Expr for scope."""
+
+    kind: str
+    value: Str | Expr
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Header:
+    name: Ref
+    clauses: tuple[Clause, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class SetDecl:
+    name: Ref
+    items: tuple[Scalar, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class LadderDecl:
+    name: Ref
+    steps: tuple[Step, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class TypeRef:
+    """A field type: kind is text, number, bool, date, category, one_of or list_text;
+    ``values`` holds the strings of ``one of [...]``."""
+
+    kind: str
+    values: tuple[Str, ...] = ()
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class FieldDecl:
+    path: Path
+    type: TypeRef
+    required: bool = False
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class PenaltyLadder:
+    ladder: Ref
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class PenaltyStep:
+    step: Step
+    span: Span | None = _span()
+
+
+Penalty = Union[PenaltyLadder, PenaltyStep]
+
+
+@attrs.frozen
+class Rule:
+    """A rule. ``name`` is None for an unnamed rule (its id is ``L<line>``). ``span``
+    starts at the rule's first token. Trailing clauses may be written in any order; the
+    AST holds them in canonical order."""
+
+    name: Ref | None
+    effect: str
+    from_: When | None = None
+    until: When | None = None
+    selector: Expr | None = None
+    if_: Expr | None = None
+    unless: Expr | None = None
+    penalty: Penalty | None = None
+    overrides: tuple[Ref, ...] = ()
+    because: Str | None = None
+    message: Str | None = None
+    span: Span | None = _span()
+
+
+# ---------------------------------------------------------------- test files
+
+
+@attrs.frozen
+class ObjectLit:
+    """A JSON-like object in a test's ``given``: ``items`` keeps the written order."""
+
+    items: tuple[tuple[str, Value], ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class ArrayLit:
+    items: tuple[Value, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Null:
+    span: Span | None = _span()
+
+
+Value = Union[Scalar, ObjectLit, ArrayLit, Null]
+
+
+@attrs.frozen
+class ExpectPenalty:
+    """``penalty LADDER step N`` (ladder set), ``penalty step N`` (ladder None) or
+    ``no penalty`` (none True)."""
+
+    ladder: Ref | None = None
+    step: int | None = None
+    none: bool = False
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Expect:
+    effect: str
+    by: tuple[Ref, ...] = ()
+    penalty: ExpectPenalty | None = None
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class TestCase:
+    name: Str
+    given: ObjectLit
+    at: When
+    expect: Expect
+    prior: int | None = None
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class Assertion:
+    name: Str
+    quantifier: str  # "always" or "never"
+    effect: str
+    expr: Expr
+    from_: When | None = None
+    until: When | None = None
+    span: Span | None = _span()
+
+
+Statement = Union[SetDecl, LadderDecl, FieldDecl, Rule, TestCase, Assertion]
+
+
+@attrs.frozen
+class Comment:
+    """A ``#`` comment, kept for the formatter."""
+
+    text: str
+    span: Span | None = _span()
+
+
+@attrs.frozen
+class File:
+    """One parsed source file. ``header`` is None for a file without ``policy``."""
+
+    path: str
+    header: Header | None
+    statements: tuple[Statement, ...]
+    comments: tuple[Comment, ...] = attrs.field(default=(), eq=False)
+    span: Span | None = _span()

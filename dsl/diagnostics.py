@@ -1,0 +1,180 @@
+"""Diagnostics are data: a stable code, a severity, a span, a message, and optional notes,
+hint, related locations and witness. Rendering lives in ``dsl.render``."""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+import attrs
+
+from .ast import Span
+
+ERROR = "error"
+WARNING = "warning"
+INFO = "info"
+
+SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
+
+
+@attrs.frozen
+class Related:
+    """A second location that a finding refers to (for example the other rule of P304)."""
+
+    span: Span
+    message: str
+
+
+@attrs.frozen
+class Diagnostic:
+    code: str
+    severity: str
+    message: str
+    span: Span | None
+    hint: str | None = None
+    notes: tuple[str, ...] = ()
+    related: tuple[Related, ...] = ()
+    witness: dict[str, Any] | None = attrs.field(default=None, eq=False)
+
+    @property
+    def file(self) -> str | None:
+        return self.span.file if self.span else None
+
+    def sort_key(self) -> tuple[Any, ...]:
+        s = self.span
+        pos = (s.file, s.line, s.column) if s else ("", 0, 0)
+        return (*pos, SEVERITY_RANK.get(self.severity, 9), self.code, self.message)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form (spec section 8): code, severity, file, line, column, end_line,
+        end_column, message, plus hint, notes, related and witness where present."""
+        s = self.span
+        d: dict[str, Any] = {
+            "code": self.code,
+            "severity": self.severity,
+            "file": s.file if s else None,
+            "line": s.line if s else None,
+            "column": s.column if s else None,
+            "end_line": s.end_line if s else None,
+            "end_column": s.end_column if s else None,
+            "message": self.message,
+        }
+        if self.hint:
+            d["hint"] = self.hint
+        if self.notes:
+            d["notes"] = list(self.notes)
+        if self.related:
+            d["related"] = [
+                {"file": r.span.file, "line": r.span.line, "column": r.span.column,
+                 "end_line": r.span.end_line, "end_column": r.span.end_column,
+                 "message": r.message}
+                for r in self.related
+            ]
+        if self.witness is not None:
+            d["witness"] = self.witness
+        return d
+
+
+def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
+    """Sorted by position, then severity and code; exact duplicates removed."""
+    seen: set[Diagnostic] = set()
+    out = []
+    for d in sorted(diags, key=Diagnostic.sort_key):
+        if d not in seen:
+            seen.add(d)
+            out.append(d)
+    return out
+
+
+def has_errors(diags: Iterable[Diagnostic]) -> bool:
+    return any(d.severity == ERROR for d in diags)
+
+
+class PolicyError(ValueError):
+    """Raised by ``dsl.load`` when a policy set has errors; ``.diagnostics`` holds every
+    finding (errors first in position order)."""
+
+    def __init__(self, diagnostics: Iterable[Diagnostic]):
+        self.diagnostics = sort_diagnostics(diagnostics)
+        errors = [d for d in self.diagnostics if d.severity == ERROR]
+        first = errors[0] if errors else (self.diagnostics[0] if self.diagnostics else None)
+        if first is None:
+            text = "policy set has errors"
+        else:
+            loc = f"{first.span.file}:{first.span.line}:{first.span.column}: " if first.span else ""
+            text = f"{loc}{first.code} {first.message}"
+            if len(errors) > 1:
+                text += f" (and {len(errors) - 1} more error{'s' if len(errors) > 2 else ''})"
+        super().__init__(text)
+
+
+CODES: dict[str, tuple[str, str]] = {
+    "P100": (ERROR, "syntax error"),
+    "P101": (ERROR, "invalid date"),
+    "P102": (ERROR, "invalid regular expression"),
+    "P103": (ERROR, "invalid duration"),
+    "P104": (ERROR, "invalid timezone"),
+    "P200": (ERROR, "unknown set"),
+    "P201": (ERROR, "unknown ladder"),
+    "P202": (ERROR, "unknown overridden rule"),
+    "P203": (ERROR, "duplicate rule id"),
+    "P204": (ERROR, "duplicate name"),
+    "P205": (ERROR, "unknown field"),
+    "P206": (ERROR, "type mismatch"),
+    "P207": (ERROR, "value outside 'one of'"),
+    "P208": (ERROR, "'==' on category"),
+    "P209": (ERROR, "allow without overrides"),
+    "P210": (ERROR, "overrides names an allow"),
+    "P211": (ERROR, "penalty on a non-block rule"),
+    "P212": (ERROR, "ladder steps out of order"),
+    "P213": (ERROR, "overrides on a block or flag rule"),
+    "P214": (ERROR, "file name is not a valid policy name"),
+    "P300": (WARNING, "rule can never apply"),
+    "P301": (WARNING, "redundant rule"),
+    "P302": (WARNING, "override has no effect"),
+    "P303": (INFO, "allow is partly ineffective"),
+    "P304": (INFO, "ladders compete"),
+    "P399": (INFO, "undecided"),
+    "P400": (WARNING, "rule has no name"),
+    "P500": (ERROR, "unknown rule in test"),
+    "P501": (ERROR, "ambiguous rule in test"),
+    "P502": (ERROR, "unknown ladder in test"),
+    "P503": (ERROR, "given value of the wrong shape"),
+    "P504": (ERROR, "test file without policies"),
+}
+"""Every diagnostic code: its severity and a short title (docs/checks.md has a section each)."""
+
+
+def make(code: str, message: str, span: Span | None, *, hint: str | None = None,
+         notes: Iterable[str] = (), related: Iterable[Related] = (),
+         witness: dict[str, Any] | None = None) -> Diagnostic:
+    """Build a diagnostic with the code's own severity."""
+    return Diagnostic(code, CODES[code][0], message, span, hint, tuple(notes), tuple(related), witness)
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """The closest candidate by edit distance, when it is close enough to be a likely typo."""
+    best, best_d = None, None
+    for c in sorted(set(candidates)):
+        d = _edit_distance(name.lower(), c.lower())
+        if best_d is None or d < best_d:
+            best, best_d = c, d
+    if best is None or best_d is None:
+        return None
+    limit = max(1, min(3, len(name) // 3))
+    return best if best_d <= limit else None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance: a swap of two neighbours counts as one edit."""
+    d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
+    for i in range(len(a) + 1):
+        d[i][0] = i
+    for j in range(len(b) + 1):
+        d[0][j] = j
+    for i in range(1, len(a) + 1):
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
+    return d[len(a)][len(b)]
