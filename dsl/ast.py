@@ -340,6 +340,12 @@ class Rule:
     because: Str | None = None
     message: Str | None = None
     span: Span | None = _span()
+    head: Span | None = attrs.field(default=None, eq=False, repr=False, kw_only=True)
+    """Where findings about the rule point: ``rule NAME:`` when named, else its first token."""
+
+    @property
+    def anchor(self) -> Span | None:
+        return self.head or self.span
 
 
 # ---------------------------------------------------------------- test files

@@ -1,0 +1,205 @@
+"""The checked model: what a policy set means, with every name resolved.
+
+The checks (``dsl.checks``) build it from parsed files; the evaluators, the analysis and
+the test runner read it. Expressions here are AST expressions in which every set
+reference has been replaced by the set's literal list, so no later stage looks names up.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from . import ast as A
+
+ACTION_RANK = {kind: i for i, kind in enumerate(A.ACTION_KINDS)}
+
+
+@attrs.frozen
+class StepInfo:
+    """One penalty step: its actions in canonical form, in the order written, and the key
+    that orders steps by severity (compare two keys with < and >)."""
+
+    actions: tuple[str, ...]
+    severity: tuple[tuple[int, int], ...]
+    span: A.Span | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class LadderInfo:
+    """A ladder; ``name`` is None for an inline ``penalty STEP`` (a ladder of one step)."""
+
+    name: str | None
+    steps: tuple[StepInfo, ...]
+    span: A.Span | None = attrs.field(default=None, eq=False)
+
+
+@attrs.frozen
+class PolicyInfo:
+    name: str
+    file: str
+    timezone: str
+    title: str | None = None
+    version: str | None = None
+    authorities: tuple[str, ...] = ()
+    scope: A.Expr | None = None
+    tz: ZoneInfo = attrs.field(default=ZoneInfo("UTC"), eq=False, repr=False)
+
+
+@attrs.frozen
+class RuleInfo:
+    """A rule with everything resolved.
+
+    ``start``/``end`` are the window bounds as aware UTC instants (a bound written without
+    an offset was read in the policy's timezone ``tz`` by ``bound_instant``); the rule is
+    in force for ``start <= at < end``. A naive ``at`` given to ``decide`` is likewise
+    read in each rule's ``tz``. ``condition`` is the conjunction of scope, selector, ``if`` and ``not unless``
+    (``Const(True)`` when there is nothing to test)."""
+
+    qid: str
+    policy: str
+    name: str
+    effect: str
+    start: dt.datetime | None
+    end: dt.datetime | None
+    scope: A.Expr | None
+    selector: A.Expr | None
+    if_: A.Expr | None
+    unless: A.Expr | None
+    condition: A.Expr
+    penalty: LadderInfo | None
+    overrides: tuple[str, ...]
+    because: str | None
+    message: str | None
+    authorities: tuple[str, ...]
+    timezone: str
+    tz: ZoneInfo = attrs.field(eq=False, repr=False)
+    anchor: A.Span | None = attrs.field(default=None, eq=False, repr=False)
+    node: A.Rule | None = attrs.field(default=None, eq=False, repr=False)
+
+    @property
+    def ladder_name(self) -> str | None:
+        return self.penalty.name if self.penalty else None
+
+
+@attrs.frozen
+class FieldInfo:
+    """A declared field: ``kind`` is text, number, bool, date, category, one_of or
+    list_text; ``values`` the allowed strings of ``one of``."""
+
+    path: tuple[str, ...]
+    kind: str
+    values: tuple[str, ...] = ()
+    required: bool = False
+
+
+BUILTIN_FIELDS: dict[tuple[str, ...], FieldInfo] = {
+    ("category",): FieldInfo(("category",), "category"),
+    ("title",): FieldInfo(("title",), "text"),
+    ("description",): FieldInfo(("description",), "text"),
+    ("tags",): FieldInfo(("tags",), "list_text"),
+}
+
+
+@attrs.frozen
+class PolicySet:
+    """A checked policy set. ``rules`` are sorted by qualified id; ``policies`` by name.
+
+    ``schema`` is empty when the set declares no field (then listings are not validated);
+    otherwise it holds the declared fields plus the built-ins. ``compared_types`` maps each
+    field path that some atom reads to the kinds of value the set compares it with
+    ("text", "number", "date", "bool", "category"): a present value that fits none of them
+    earns the decision one input warning."""
+
+    policies: tuple[PolicyInfo, ...]
+    rules: tuple[RuleInfo, ...]
+    sets: Mapping[str, tuple[A.Scalar, ...]]
+    ladders: Mapping[str, LadderInfo]
+    schema: Mapping[tuple[str, ...], FieldInfo]
+    compared_types: Mapping[tuple[str, ...], frozenset[str]]
+    policy_hash: str
+    files: tuple[A.File, ...] = attrs.field(eq=False, repr=False)
+    sources: Mapping[str, str] = attrs.field(eq=False, repr=False, factory=dict)
+
+    by_qid: Mapping[str, RuleInfo] = attrs.field(eq=False, repr=False, factory=dict)
+
+    def rule(self, qid: str) -> RuleInfo:
+        return self.by_qid[qid]
+
+    def policy(self, name: str) -> PolicyInfo:
+        for p in self.policies:
+            if p.name == name:
+                return p
+        raise KeyError(name)
+
+
+def bound_instant(value: dt.datetime | None, tz: ZoneInfo) -> dt.datetime | None:
+    """A window bound as an aware instant: naive values are local time in ``tz``. Fold 0
+    gives the first instant of a day whose midnight a daylight-saving change skips or
+    repeats (zoneinfo maps a skipped local time with the offset before the change)."""
+    if value is None:
+        return None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=tz, fold=0).astimezone(dt.timezone.utc)
+    return value.astimezone(dt.timezone.utc)
+
+
+def when_value(w: A.When | None) -> dt.datetime | None:
+    """A Date or DateTime literal as a datetime (naive when written without an offset)."""
+    if w is None:
+        return None
+    if isinstance(w, A.Date):
+        return dt.datetime(w.value.year, w.value.month, w.value.day)
+    return w.value
+
+
+def canonical_duration(hours: int) -> str:
+    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
+
+
+def canonical_action(a: A.Action) -> str:
+    if a.kind == "warn":
+        return "warn seller"
+    if a.kind == "remove":
+        return "remove listing"
+    if a.kind == "deduct":
+        return f"deduct {a.points} points"
+    if a.kind == "restrict":
+        assert a.duration is not None
+        return f"restrict {a.function} for {canonical_duration(a.duration.hours)}"
+    if a.kind == "suspend":
+        assert a.duration is not None
+        return f"suspend account for {canonical_duration(a.duration.hours)}"
+    return "close account"
+
+
+def action_key(a: A.Action) -> tuple[int, int]:
+    magnitude = a.points or (a.duration.hours if a.duration else 0) or 0
+    return (ACTION_RANK[a.kind], magnitude)
+
+
+def step_info(step: A.Step) -> StepInfo:
+    """Canonical actions, and the severity key: the actions' keys most severe first; two
+    keys compare lexicographically and a longer list wins a tie (Python's tuple order)."""
+    key = tuple(sorted((action_key(a) for a in step.actions), reverse=True))
+    return StepInfo(tuple(canonical_action(a) for a in step.actions), key, step.span)
+
+
+def to_jsonable(lit: Any) -> Any:
+    """A literal as the JSON value a listing would hold."""
+    if isinstance(lit, (A.Str, A.Num, A.Bool)):
+        return lit.value
+    if isinstance(lit, A.Date):
+        return lit.value.isoformat()
+    if isinstance(lit, A.DateTime):
+        return lit.value.isoformat()
+    if isinstance(lit, A.Null):
+        return None
+    if isinstance(lit, A.ArrayLit):
+        return [to_jsonable(v) for v in lit.items]
+    if isinstance(lit, A.ObjectLit):
+        return {k: to_jsonable(v) for k, v in lit.items}
+    raise TypeError(type(lit))

@@ -1,0 +1,789 @@
+"""Text → Lark tree → AST, with syntax diagnostics (P100, P101, P103).
+
+The whole file is parsed at once. When that fails, the file is cut into statements (every
+statement starts with a keyword) and each is parsed on its own, so that one bad statement
+yields its P100 and nothing else, and every other statement is still read and checked.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+import threading
+from importlib import resources
+from pathlib import Path as FsPath
+from typing import Any, Iterator
+
+from lark import Lark, Token, Tree
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+
+from . import ast as A
+from .diagnostics import Diagnostic, did_you_mean, make
+
+MAX_DEPTH = 100
+"""How deeply expressions may nest. Deeper input gets a P100 instead of exhausting the
+Python stack in later stages."""
+
+RESERVED = frozenset(
+    """policy set ladder field rule from until block flag allow if unless penalty overrides
+    because message and or not category mentions any contains matches in exists true false
+    then test given expect assert always never""".split()
+)
+"""Words reserved everywhere: as a field or a name they must be written in backquotes.
+Other words of the grammar (title, seller, listing, …) are keywords only where the parser
+can take them."""
+
+
+def _grammar_text() -> str:
+    packaged = resources.files("dsl").joinpath("_grammar/policy.lark")
+    if packaged.is_file():
+        return packaged.read_text(encoding="utf-8")
+    # A source checkout or an editable install: the grammar lives at the repository root.
+    return (FsPath(__file__).resolve().parent.parent / "grammar" / "policy.lark").read_text(encoding="utf-8")
+
+
+_lock = threading.Lock()
+_comments: list[Token] = []
+_parser: Lark | None = None
+
+
+def _get_parser() -> Lark:
+    global _parser
+    if _parser is None:
+        _parser = Lark(
+            _grammar_text(),
+            parser="lalr",
+            start=["start", "single"],
+            propagate_positions=True,
+            maybe_placeholders=False,
+            lexer_callbacks={"COMMENT": _comments.append},
+        )
+    return _parser
+
+
+# ---------------------------------------------------------------- public entry point
+
+
+def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -> tuple[A.File, list[Diagnostic]]:
+    """Parse one file. Returns the AST (statements with syntax errors left out) and the
+    diagnostics. ``test_file`` says whether tests (True) or rules (False) belong here;
+    None accepts both."""
+    with _lock:
+        parser = _get_parser()
+        _comments.clear()
+        diags: list[Diagnostic] = []
+        items: list[A.Statement | A.Header] = []
+        try:
+            tree = parser.parse(text, start="start")
+            comments = list(_comments)
+            low = _Lowering(path, diags)
+            for child in tree.children:
+                item = low.item(child)
+                if item is not None:
+                    items.append(item)
+        except UnexpectedInput:
+            items, comments = _parse_statements(parser, text, path, diags)
+    header, statements = _arrange(items, path, diags, test_file)
+    comment_nodes = tuple(
+        A.Comment(c.value, span=_token_span(path, c, (1, 1, 0))) for c in comments
+    )
+    file = A.File(path, header, tuple(statements), comment_nodes,
+                  span=A.Span(path, 1, 1, text.count("\n") + 1, 1, 0, len(text)))
+    return file, diags
+
+
+def _arrange(items: list[Any], path: str, diags: list[Diagnostic], test_file: bool | None) -> tuple[A.Header | None, list[A.Statement]]:
+    header: A.Header | None = None
+    statements: list[A.Statement] = []
+    for i, item in enumerate(items):
+        if isinstance(item, A.Header):
+            if header is not None or i > 0:
+                where = "a second `policy` header" if header is not None else "the `policy` header"
+                diags.append(make("P100", f"{where} must come first: a file holds at most one policy, and its header comes before every other statement",
+                                  item.span, hint="move the header to the top of the file, or split the file"))
+                continue
+            header = item
+            continue
+        if test_file is True and not isinstance(item, (A.TestCase, A.Assertion)):
+            diags.append(make("P100", "a test file (*_test.policy) holds only `test` and `assert` statements",
+                              getattr(item, "anchor", item.span), hint="move declarations and rules to a policy file beside it"))
+            continue
+        if test_file is False and isinstance(item, (A.TestCase, A.Assertion)):
+            kind = "test" if isinstance(item, A.TestCase) else "assert"
+            diags.append(make("P100", f"`{kind}` belongs in a test file: name the file *_test.policy",
+                              item.span, hint="move tests and assertions to a file such as crypto_test.policy"))
+            continue
+        statements.append(item)
+    if test_file is True and header is not None:
+        diags.append(make("P100", "a test file (*_test.policy) has no `policy` header", header.span,
+                          hint="remove the header: tests run against the policies beside the file"))
+        header = None
+    return header, statements
+
+
+# ---------------------------------------------------------------- recovery
+
+
+_TOKEN_RE = re.compile(
+    r"""(?P<ws>\s+)
+    |(?P<comment>\#[^\n]*)
+    |(?P<string>'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*")
+    |(?P<bq>`[^`\n]+`)
+    |(?P<regex>/(?:\\.|[^\\/\n])*/i?)
+    |(?P<word>[A-Za-z_][A-Za-z0-9_-]*)
+    |(?P<num>-?[0-9][A-Za-z0-9_.:+\-]*)
+    |(?P<punct>==|!=|<=|>=|[<>=\[\](){},.:])
+    |(?P<other>.)""",
+    re.VERBOSE | re.DOTALL,
+)
+
+_ALWAYS_STARTS = {"policy", "set", "ladder", "field", "rule", "test", "assert"}
+_EFFECTS = {"block", "flag", "allow"}
+
+
+def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
+    """Cut a file into statements: (start offset, end offset, the statement's words).
+
+    A statement starts at `policy`, `set`, `ladder`, `field`, `rule`, `test`, `assert`,
+    and at `from`, `until`, `block`, `flag`, `allow` unless they continue a rule head
+    (`rule r: from D until D block`), an assertion (`assert "x" from D always block`) or
+    an expectation (`expect block`)."""
+    toks: list[tuple[str, str, int]] = []  # (kind, value, offset), comments and space dropped
+    for m in _TOKEN_RE.finditer(text):
+        kind = m.lastgroup or "other"
+        if kind in ("ws", "comment"):
+            continue
+        toks.append((kind, m.group(), m.start()))
+    starts: list[int] = []
+    for i, (kind, value, _) in enumerate(toks):
+        if kind != "word":
+            continue
+        prev = toks[i - 1] if i >= 1 else ("", "", 0)
+        prev2 = toks[i - 2] if i >= 2 else ("", "", 0)
+        if prev[1] == ".":
+            continue  # a field name inside a path (`seller.from`): reported, not split
+        if value in _ALWAYS_STARTS:
+            starts.append(i)
+        elif value == "from":
+            if not (prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert")):
+                starts.append(i)
+        elif value == "until":
+            if not (prev[0] == "num" and prev2[1] == "from"):
+                starts.append(i)
+        elif value in _EFFECTS:
+            continued = (
+                prev[1] in (":", "always", "never", "expect")
+                or (prev[0] == "num" and prev2[1] in ("from", "until", "at", "prior"))
+            )
+            if not continued:
+                starts.append(i)
+    if not starts or starts[0] != 0:
+        starts.insert(0, 0)
+    for n, i in enumerate(starts):
+        if i >= len(toks):
+            break
+        start = toks[i][2]
+        end = toks[starts[n + 1]][2] if n + 1 < len(starts) else len(text)
+        yield start, end, [t[1] for t in toks[i:starts[n + 1] if n + 1 < len(starts) else len(toks)]]
+
+
+def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic]) -> tuple[list[Any], list[Token]]:
+    items: list[Any] = []
+    comments: list[Token] = []
+    chunks = list(_split_statements(text))
+    for n, (start, end, _words) in enumerate(chunks):
+        chunk = text[start:end]
+        line0 = text.count("\n", 0, start) + 1
+        col0 = start - (text.rfind("\n", 0, start) + 1) + 1
+        offset = (line0, col0, start)
+        _comments.clear()
+        try:
+            tree = parser.parse(chunk, start="single")
+        except UnexpectedInput as e:
+            following = None
+            if n + 1 < len(chunks):
+                nstart = chunks[n + 1][0]
+                nline = text.count("\n", 0, nstart) + 1
+                ncol = nstart - (text.rfind("\n", 0, nstart) + 1) + 1
+                following = (chunks[n + 1][2][0], nline, ncol)
+            diags.append(_syntax_error(e, chunk, path, offset, following))
+            comments.extend(_shift_token(c, offset) for c in _comments)
+            continue
+        comments.extend(_shift_token(c, offset) for c in _comments)
+        low = _Lowering(path, diags, offset)
+        item = low.item(tree.children[0])
+        if item is not None:
+            items.append(item)
+    return items, comments
+
+
+def _shift_token(tok: Token, offset: tuple[int, int, int]) -> Token:
+    line0, col0, pos0 = offset
+    line = tok.line + line0 - 1
+    col = tok.column + (col0 - 1 if tok.line == 1 else 0)
+    return Token(tok.type, tok.value, (tok.start_pos or 0) + pos0, line, col)
+
+
+# ---------------------------------------------------------------- friendly syntax errors
+
+_TERMINAL_WORDS = {
+    "NAME": "a name",
+    "BQNAME": "a name",
+    "STRING": "a string such as 'Blockchain Miners'",
+    "NUMLIKE": "a number or a date such as 2021-10-15",
+    "REGEX": "a regular expression such as /^CM-[0-9]+$/",
+    "CMP": "a comparison (==, !=, <, <=, >, >=)",
+    "EFFECT": "an effect (block, flag or allow)",
+    "QUANTIFIER": "`always` or `never`",
+    "LSQB": "'['", "RSQB": "']'", "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'",
+    "COMMA": "','", "COLON": "':'", "DOT": "'.'", "EQUAL": "'='",
+    "$END": "the end of the file",
+}
+_STATEMENT_STARTS = {"RULE", "FROM", "UNTIL", "EFFECT", "SET", "LADDER", "FIELD", "POLICY", "TEST", "ASSERT"}
+
+
+def _describe_expected(expected: set[str]) -> list[str]:
+    words: list[str] = []
+    exp = set(expected)
+    if _STATEMENT_STARTS & exp and len(_STATEMENT_STARTS & exp) >= 4:
+        words.append("a new statement (a rule such as `block category 'X'`, or `rule`, `set`, `ladder`, `field`)")
+        exp -= _STATEMENT_STARTS
+    if {"CATEGORY", "MENTIONS", "NAME"} <= exp:
+        words.append("a condition such as `category 'X'`, `mentions 'phrase'` or `price > 10`")
+        exp -= {"CATEGORY", "MENTIONS", "NAME", "BQNAME", "NOT", "LPAR", "TRUE", "FALSE"}
+    for t in sorted(exp):
+        if t in _TERMINAL_WORDS:
+            w = _TERMINAL_WORDS[t]
+        elif t.isupper() and t.isalpha():
+            w = f"`{t.lower()}`"
+        else:
+            continue
+        if w not in words:
+            words.append(w)
+    return words
+
+
+def _describe_token(tok: Token) -> str:
+    if tok.type == "$END":
+        return "the end of the file"
+    v = tok.value
+    if tok.type in ("NAME", "BQNAME"):
+        return f"the name '{v}'"
+    if tok.type == "STRING":
+        return f"the string {v}"
+    if tok.type == "NUMLIKE":
+        return f"'{v}'"
+    return f"`{v}`"
+
+
+def _syntax_error(e: UnexpectedInput, chunk: str, path: str, offset: tuple[int, int, int],
+                  following: tuple[str, int, int] | None = None) -> Diagnostic:
+    """A P100 that says what was found and what was expected, in words. ``following`` is
+    the first word of the next statement (and its position), which is what the author
+    sees after a statement that ended too early."""
+    line0, col0, pos0 = offset
+    hint = None
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        if tok.type == "$END" and following is not None:
+            word, fline, fcol = following
+            line, col, length = fline - line0 + 1, fcol - (col0 - 1 if fline == line0 else 0), len(word)
+            found = f"`{word}`"
+        elif tok.type == "$END":
+            line, col, length = _end_position(chunk)
+            found = "the end of the file"
+        else:
+            line, col, length = tok.line, tok.column, max(1, len(tok.value))
+            found = _describe_token(tok)
+        expected = _describe_expected(_accepted(e))
+        msg = f"found {found} where {_join_or(expected)} was expected" if expected else f"unexpected {found}"
+        if tok.type == "NAME":
+            acc = _accepted(e)
+            keywords = [t.lower() for t in acc if t.isalpha() and t.isupper() and t not in _TERMINAL_WORDS]
+            keywords += [w for t in acc if t == "EFFECT" for w in ("block", "flag", "allow")]
+            guess = did_you_mean(tok.value, keywords)
+            if guess:
+                hint = f"did you mean `{guess}`?"
+            elif tok.value in RESERVED:
+                hint = f"`{tok.value}` is a keyword"
+    elif isinstance(e, UnexpectedCharacters):
+        line, col, length = e.line, e.column, 1
+        ch = chunk[e.pos_in_stream] if 0 <= e.pos_in_stream < len(chunk) else "?"
+        msg = f"unexpected character {_describe_char(ch)}"
+        if ch in "'\"":
+            msg = "this string is not closed before the end of the line"
+            hint = f"close it with {ch}; a string cannot span lines (write \\n for a line break)"
+        elif ch == "/":
+            msg = "this regular expression is not closed before the end of the line"
+            hint = "close it with /; write \\/ for a slash inside it"
+        elif ch == "`":
+            msg = "this backquoted name is not closed"
+    elif isinstance(e, UnexpectedEOF):
+        line, col, length = _end_position(chunk)
+        msg = "the statement is not finished at the end of the file"
+    else:  # pragma: no cover - Lark raises only the three above
+        line, col, length = 1, 1, 1
+        msg = str(e)
+    aline = line + line0 - 1
+    acol = col + (col0 - 1 if line == 1 else 0)
+    span = A.Span(path, aline, acol, aline, acol + length, pos0, pos0)
+    return make("P100", msg, span, hint=hint)
+
+
+def _accepted(e: UnexpectedToken) -> set[str]:
+    """The terminals the parser would really take here. LALR's table lists every token
+    that may follow a merged state (`expect` after a date in a rule window, say); the
+    interactive parser tells the ones that lead somewhere."""
+    try:
+        acc = set(e.interactive_parser.accepts())
+        if acc:
+            return acc
+    except Exception:  # noqa: BLE001 - fall back to the table's view
+        pass
+    return set(e.expected)
+
+
+def _describe_char(ch: str) -> str:
+    if ch.isprintable() and not ch.isspace():
+        return f"'{ch}' (U+{ord(ch):04X})"
+    return f"U+{ord(ch):04X}"
+
+
+def _end_position(chunk: str) -> tuple[int, int, int]:
+    stripped = chunk.rstrip()
+    line = stripped.count("\n") + 1
+    col = len(stripped) - (stripped.rfind("\n") + 1) + 1
+    return line, col, 1
+
+
+def _join_or(words: list[str]) -> str:
+    if len(words) > 6:
+        words = words[:6] + ["…"]
+    if len(words) <= 1:
+        return "".join(words)
+    return ", ".join(words[:-1]) + " or " + words[-1]
+
+
+# ---------------------------------------------------------------- lowering
+
+
+def _token_span(path: str, tok: Token, offset: tuple[int, int, int]) -> A.Span:
+    line0, col0, pos0 = offset
+    line = (tok.line or 1)
+    end_line = tok.end_line or line
+    col = (tok.column or 1) + (col0 - 1 if line == 1 else 0)
+    end_col = (tok.end_column or col) + (col0 - 1 if end_line == 1 else 0)
+    return A.Span(path, line + line0 - 1, col, end_line + line0 - 1, end_col,
+                  (tok.start_pos or 0) + pos0, (tok.end_pos or 0) + pos0)
+
+
+class _Skip(Exception):
+    """A statement that cannot be lowered (already reported)."""
+
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
+_INT_RE = re.compile(r"^-?\d+$")
+_FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
+_DURATION_RE = re.compile(r"^(\d+)([dwh])$")
+_ESCAPE_RE = re.compile(r"\\(u\{([0-9A-Fa-f]{1,6})\}|.)")
+
+
+class _Lowering:
+    def __init__(self, path: str, diags: list[Diagnostic], offset: tuple[int, int, int] = (1, 1, 0)):
+        self.path = path
+        self.diags = diags
+        self.offset = offset
+
+    # spans -------------------------------------------------------------
+    def span(self, node: Tree | Token) -> A.Span | None:
+        if isinstance(node, Token):
+            return _token_span(self.path, node, self.offset)
+        meta = node.meta
+        if getattr(meta, "empty", True):
+            return None
+        line0, col0, pos0 = self.offset
+        col = meta.column + (col0 - 1 if meta.line == 1 else 0)
+        end_col = meta.end_column + (col0 - 1 if meta.end_line == 1 else 0)
+        return A.Span(self.path, meta.line + line0 - 1, col, meta.end_line + line0 - 1, end_col,
+                      meta.start_pos + pos0, meta.end_pos + pos0)
+
+    def join(self, a: A.Span | None, b: A.Span | None) -> A.Span | None:
+        if a is None or b is None:
+            return a or b
+        return A.Span(a.file, a.line, a.column, b.end_line, b.end_column, a.start, b.end)
+
+    def error(self, code: str, message: str, node: Tree | Token | A.Span | None, hint: str | None = None) -> None:
+        span = node if isinstance(node, A.Span) or node is None else self.span(node)
+        self.diags.append(make(code, message, span, hint=hint))
+
+    # statements ----------------------------------------------------------
+    def item(self, tree: Tree) -> Any:
+        if _too_deep(tree):
+            self.error("P100", f"this statement nests expressions more than {MAX_DEPTH} levels deep",
+                       tree, hint="split the condition into simpler rules or use a set")
+            return None
+        n_before = len(self.diags)
+        try:
+            result = getattr(self, "s_" + tree.data)(tree)
+        except _Skip:
+            return None
+        del n_before
+        return result
+
+    def s_header(self, t: Tree) -> A.Header:
+        name = self.name(t.children[0])
+        clauses = []
+        for c in t.children[1:]:
+            kw, val = c.children
+            kind = kw.value
+            value = self.expr(val) if kind == "scope" else self.string(val)
+            clauses.append(A.Clause(kind, value, span=self.span(c)))
+        return A.Header(name, tuple(clauses), span=self.span(t))
+
+    def s_set_decl(self, t: Tree) -> A.SetDecl:
+        name = self.name(t.children[0])
+        items = tuple(self.literal(c) for c in t.children[1:])
+        return A.SetDecl(name, items, span=self.span(t))
+
+    def s_ladder_decl(self, t: Tree) -> A.LadderDecl:
+        name = self.name(t.children[0])
+        steps = tuple(self.step(c) for c in t.children[1:])
+        return A.LadderDecl(name, steps, span=self.span(t))
+
+    def s_field_decl(self, t: Tree) -> A.FieldDecl:
+        path = self.path_(t.children[0])
+        ty = self.type_(t.children[1])
+        required = len(t.children) > 2
+        return A.FieldDecl(path, ty, required, span=self.span(t))
+
+    def type_(self, t: Tree) -> A.TypeRef:
+        kind = t.data[2:]
+        values = tuple(self.string(c) for c in t.children) if kind == "one_of" else ()
+        return A.TypeRef(kind, values, span=self.span(t))
+
+    def s_rule(self, t: Tree) -> A.Rule:
+        kids = list(t.children)
+        name = None
+        head = None
+        if isinstance(kids[0], Tree) and kids[0].data == "rule_head":
+            rh = kids.pop(0)
+            name = self.name(rh.children[1])
+            head = self.span(rh)
+        from_ = until = None
+        if isinstance(kids[0], Tree) and kids[0].data == "window":
+            from_, until = self.window(kids.pop(0))
+        effect_tok = kids.pop(0)
+        if head is None:
+            first = t.children[0]
+            head = self.span(first.children[0] if isinstance(first, Tree) else first)
+        selector = None
+        if kids and isinstance(kids[0], Tree) and kids[0].data not in ("clause", "penalty_ladder", "penalty_step", "overrides"):
+            selector = self.expr(kids.pop(0))
+        fields: dict[str, Any] = {}
+        for c in kids:
+            key, value = self.rule_clause(c)
+            if key in fields:
+                self.error("P100", f"`{_CLAUSE_WORD[key]}` is given twice in this rule", c,
+                           hint="combine the two with `and`" if key in ("if_", "unless") else "keep one of them")
+                continue
+            fields[key] = value
+        return A.Rule(name, effect_tok.value, from_, until, selector, span=self.span(t), head=head, **fields)
+
+    def rule_clause(self, c: Tree) -> tuple[str, Any]:
+        if c.data == "clause":
+            kw, val = c.children
+            kind = kw.value
+            if kind in ("if", "unless"):
+                return ("if_" if kind == "if" else "unless"), self.expr(val)
+            return kind, self.string(val)
+        if c.data == "penalty_ladder":
+            return "penalty", A.PenaltyLadder(self.name(c.children[1]), span=self.span(c))
+        if c.data == "penalty_step":
+            return "penalty", A.PenaltyStep(self.step(c.children[1]), span=self.span(c))
+        if c.data == "overrides":
+            return "overrides", tuple(self.ref(r) for r in c.children[1:])
+        raise AssertionError(c.data)  # pragma: no cover
+
+    def window(self, t: Tree) -> tuple[A.When | None, A.When | None]:
+        from_ = until = None
+        kids = t.children
+        for i in range(0, len(kids), 2):
+            kw, when = kids[i], kids[i + 1]
+            w = self.when(when)
+            if kw.value == "from":
+                from_ = w
+            else:
+                until = w
+        return from_, until
+
+    def s_test_case(self, t: Tree) -> A.TestCase:
+        kids = list(t.children)
+        name = self.string(kids.pop(0))
+        given = self.object_(kids.pop(0))
+        at = prior = None
+        if kids and isinstance(kids[0], Tree) and kids[0].data == "test_at":
+            at = self.when(kids.pop(0).children[0])
+        if kids and isinstance(kids[0], Tree) and kids[0].data == "test_prior":
+            tok = kids.pop(0).children[0]
+            prior = self.whole(tok, "`prior` takes a whole number of earlier violations, such as 1")
+        effect = kids.pop(0)
+        by: tuple[A.Ref, ...] = ()
+        penalty = None
+        for c in kids:
+            if c.data == "expect_by":
+                by = tuple(self.ref(r) for r in c.children)
+            elif c.data == "expect_ladder":
+                penalty = A.ExpectPenalty(self.name(c.children[1]), self.whole(c.children[2], "a step is a whole number from 1"), span=self.span(c))
+            elif c.data == "expect_step":
+                penalty = A.ExpectPenalty(None, self.whole(c.children[1], "a step is a whole number from 1"), span=self.span(c))
+            elif c.data == "expect_none":
+                penalty = A.ExpectPenalty(none=True, span=self.span(c))
+        expect_span = self.join(self.span(effect), self.span(kids[-1]) if kids else None)
+        expect = A.Expect(effect.value, by, penalty, span=expect_span)
+        span = self.span(t)
+        if at is None:
+            self.error("P100", "a test needs `at`: the instant at which the listing is decided", span,
+                       hint="add `at 2021-10-20` after `given {…}` so that the test does not change with the clock")
+            raise _Skip
+        return A.TestCase(name, given, at, expect, prior, span=span)
+
+    def s_assertion(self, t: Tree) -> A.Assertion:
+        kids = list(t.children)
+        name = self.string(kids.pop(0))
+        from_ = until = None
+        if isinstance(kids[0], Tree) and kids[0].data == "window":
+            from_, until = self.window(kids.pop(0))
+        quant, effect, expr = kids
+        return A.Assertion(name, quant.value, effect.value, self.expr(expr), from_, until, span=self.span(t))
+
+    # penalties -------------------------------------------------------------
+    def step(self, t: Tree) -> A.Step:
+        return A.Step(tuple(self.action(a) for a in t.children), span=self.span(t))
+
+    def action(self, t: Tree) -> A.Action:
+        kind = t.data
+        span = self.span(t)
+        if kind == "deduct":
+            points = self.whole(t.children[0], "points are a positive whole number, such as `deduct 6 points`", positive=True)
+            return A.Action("deduct", points=points, span=span)
+        if kind == "restrict":
+            fn = self.name(t.children[0]).name
+            return A.Action("restrict", function=fn, duration=self.duration(t.children[1]), span=span)
+        if kind == "suspend":
+            return A.Action("suspend", duration=self.duration(t.children[0]), span=span)
+        return A.Action(kind, span=span)
+
+    def duration(self, tok: Token) -> A.Duration:
+        m = _DURATION_RE.match(tok.value)
+        if not m or int(m.group(1)) == 0:
+            self.error("P103", f"'{tok.value}' is not a valid duration", tok,
+                       hint="write a positive whole number of hours, days or weeks: 12h, 30d, 2w")
+            return A.Duration(24, span=self.span(tok))
+        n, unit = int(m.group(1)), m.group(2)
+        return A.Duration(n * {"h": 1, "d": 24, "w": 168}[unit], span=self.span(tok))
+
+    def whole(self, tok: Token, message: str, positive: bool = False) -> int:
+        if _INT_RE.match(tok.value) and not tok.value.startswith("-") and (not positive or int(tok.value) > 0):
+            return int(tok.value)
+        self.error("P100", f"'{tok.value}' is not a whole number here: {message}", tok)
+        return 1
+
+    # names -----------------------------------------------------------------
+    def name(self, t: Tree) -> A.Ref:
+        tok = t.children[0]
+        return A.Ref(self.name_text(tok), span=self.span(tok))
+
+    def name_text(self, tok: Token) -> str:
+        if tok.type == "BQNAME":
+            return tok.value[1:-1]
+        if tok.value in RESERVED:
+            self.error("P100", f"`{tok.value}` is a keyword and cannot be used as a name here", tok,
+                       hint=f"write it in backquotes to use it as a name: \u0060{tok.value}\u0060")
+        return str(tok.value)
+
+    def ref(self, t: Tree) -> A.Ref:
+        parts = [self.name_text(c.children[0]) for c in t.children]
+        return A.Ref(".".join(parts), span=self.span(t))
+
+    def path_(self, t: Tree) -> A.Path:
+        parts = tuple(self.name_text(c.children[0]) for c in t.children)
+        return A.Path(parts, span=self.span(t))
+
+    # literals ----------------------------------------------------------------
+    def string(self, t: Tree | Token) -> A.Str:
+        tok = t.children[0] if isinstance(t, Tree) else t
+        return A.Str(self.unescape(tok), span=self.span(tok))
+
+    def unescape(self, tok: Token) -> str:
+        body = tok.value[1:-1]
+        if "\\" not in body:
+            return str(body)
+
+        def repl(m: re.Match[str]) -> str:
+            e = m.group(1)
+            if m.group(2):
+                cp = int(m.group(2), 16)
+                if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+                    self.error("P100", f"\\u{{{m.group(2)}}} is not a Unicode character", tok)
+                    return ""
+                return chr(cp)
+            simple = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}
+            if e in simple:
+                return simple[e]
+            self.error("P100", f"unknown escape \\{e} in a string", tok,
+                       hint="the escapes are \\\\ \\' \\\" \\n \\t and \\u{hex}")
+            return e
+
+        return _ESCAPE_RE.sub(repl, body)
+
+    def literal(self, t: Tree) -> A.Scalar:
+        tok = t.children[0] if isinstance(t, Tree) and t.data == "literal" else t
+        if isinstance(tok, Tree):  # string
+            return self.string(tok)
+        if tok.type == "TRUE":
+            return A.Bool(True, span=self.span(tok))
+        if tok.type == "FALSE":
+            return A.Bool(False, span=self.span(tok))
+        return self.numlike(tok)
+
+    def numlike(self, tok: Token) -> A.Scalar:
+        v = tok.value
+        span = self.span(tok)
+        if _INT_RE.match(v):
+            return A.Num(int(v), span=span)
+        if _FLOAT_RE.match(v):
+            return A.Num(float(v), span=span)
+        if _DURATION_RE.match(v) or re.match(r"^\d+[A-Za-z]+$", v):
+            if _DURATION_RE.match(v) and not v.startswith("0"):
+                self.error("P103", f"a duration such as '{v}' is only used in penalties", tok,
+                           hint="compare numbers or dates here")
+            else:
+                self.error("P103", f"'{v}' is not a valid duration", tok,
+                           hint="a duration is a positive whole number of hours, days or weeks: 12h, 30d, 2w")
+            return A.Num(0, span=span)
+        return self.when(tok)
+
+    def when(self, t: Tree | Token) -> A.When:
+        tok = t.children[0] if isinstance(t, Tree) else t
+        v = tok.value
+        span = self.span(tok)
+        try:
+            if _DATE_RE.match(v):
+                return A.Date(dt.date.fromisoformat(v), span=span)
+            m = _DATETIME_RE.match(v)
+            if m:
+                value = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+                return A.DateTime(value, span=span)
+        except ValueError:
+            pass
+        self.error("P101", f"'{v}' is not a valid date", tok,
+                   hint="write a date as 2021-10-15, or a date-time as 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00")
+        return A.Date(dt.date(2000, 1, 1), span=span)
+
+    def list_(self, t: Tree) -> A.ListExpr:
+        if t.data == "set_ref":
+            return self.name(t.children[0])
+        return A.ListLit(tuple(self.literal(c) for c in t.children), span=self.span(t))
+
+    def object_(self, t: Tree) -> A.ObjectLit:
+        items = []
+        for pair in t.children:
+            key_node, value = pair.children
+            if key_node.data == "name":
+                tok = key_node.children[0]
+                key = tok.value[1:-1] if tok.type == "BQNAME" else str(tok.value)
+            else:
+                key = self.string(key_node).value
+            items.append((key, self.value(value)))
+        return A.ObjectLit(tuple(items), span=self.span(t))
+
+    def value(self, t: Tree | Token) -> A.Value:
+        if isinstance(t, Tree):
+            if t.data == "object":
+                return self.object_(t)
+            if t.data == "array":
+                return A.ArrayLit(tuple(self.value(c) for c in t.children), span=self.span(t))
+            if t.data == "null":
+                return A.Null(span=self.span(t))
+            return self.literal(t)
+        return self.literal(t)
+
+    # expressions -------------------------------------------------------------
+    def expr(self, t: Tree | Token) -> A.Expr:
+        span = self.span(t)
+        d = t.data if isinstance(t, Tree) else None
+        k = t.children if isinstance(t, Tree) else []
+        if d in ("or_", "and_"):
+            if len(k) == 1:
+                return self.expr(k[0])
+            node_type = A.Or if d == "or_" else A.And
+            items: list[A.Expr] = []
+            for c in k:
+                sub = self.expr(c)
+                # (a and b) and c is a and b and c: one canonical shape for the formatter
+                items.extend(sub.items if isinstance(sub, node_type) else (sub,))
+            return node_type(tuple(items), span=span)
+        if d == "negation":
+            inner = self.expr(k[-1])
+            for tok in reversed(k[:-1]):
+                inner = A.Not(inner, span=self.join(self.span(tok), span))
+            return inner
+        if d == "true":
+            return A.Const(True, span=span)
+        if d == "false":
+            return A.Const(False, span=span)
+        if d == "category":
+            return A.Category(self.string(k[1]), span=span)
+        if d == "category_in":
+            return A.CategoryIn(self.list_(k[1]), span=span)
+        if d == "category_not_in":
+            return A.Not(A.CategoryIn(self.list_(k[2]), span=span), span=span)
+        if d == "category_compare":
+            return A.Compare(A.Path(("category",), span=self.span(k[0])), k[1].value, self.literal(k[2]), span=span)
+        if d in ("mentions", "mentions_any"):
+            if isinstance(k[0], Tree):
+                path: A.Path | None = self.path_(k[0])
+                rest = k[2:]
+            else:
+                path = None
+                rest = k[1:]
+            if d == "mentions":
+                return A.Mentions(path, self.string(rest[0]), span=span)
+            return A.MentionsAny(path, self.list_(rest[0]), span=span)
+        if d == "contains":
+            return A.Contains(self.path_(k[0]), self.string(k[1]), span=span)
+        if d == "matches":
+            return A.Matches(self.path_(k[0]), self.regex(k[1]), span=span)
+        if d == "compare":
+            return A.Compare(self.path_(k[0]), k[1].value, self.literal(k[2]), span=span)
+        if d == "in_":
+            return A.In(self.path_(k[0]), self.list_(k[1]), False, span=span)
+        if d == "not_in":
+            return A.In(self.path_(k[0]), self.list_(k[2]), True, span=span)
+        if d == "exists":
+            return A.Exists(self.path_(k[0]), span=span)
+        raise AssertionError(f"unexpected expression node {d}")  # pragma: no cover
+
+    def regex(self, tok: Token) -> A.Regex:
+        v = tok.value
+        ignore_case = v.endswith("i")
+        body = v[1:-2] if ignore_case else v[1:-1]
+        return A.Regex(body.replace("\\/", "/"), ignore_case, span=self.span(tok))
+
+
+_CLAUSE_WORD = {"if_": "if", "unless": "unless", "penalty": "penalty", "overrides": "overrides",
+                "because": "because", "message": "message"}
+
+
+def _too_deep(tree: Tree) -> bool:
+    """Expression nesting deeper than MAX_DEPTH, measured without recursion."""
+    stack: list[tuple[Any, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH * 3:
+            return True
+        if isinstance(node, Tree):
+            for c in node.children:
+                stack.append((c, depth + 1))
+    return False

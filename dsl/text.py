@@ -1,0 +1,459 @@
+"""Text normalisation and matching, shared by the evaluators and the analysis.
+
+Every comparison of text in the language goes through this module so that the reference
+evaluator, the compiled evaluator and the consistency analysis can never disagree about
+what ``mentions``, ``contains``, ``matches`` or ``category`` mean (spec section 4).
+
+Normalisation (``normalize``) is NFKC, then Unicode full case folding, then NFKC again:
+NFKC makes full-width, ligature and compatibility forms equal to their plain forms, case
+folding removes case (``ß`` folds to ``ss``), and the second NFKC repairs the few
+compositions that folding breaks. ``mentions`` and ``category`` additionally treat every run
+of white space as one space (``normalize_text``, ``normalize_phrase``).
+
+All matching happens on whole normalised strings and never maps offsets back to the raw
+text: NFKC and folding change lengths, so an offset in one is meaningless in the other.
+
+Word boundaries (``phrase_matches``).  A *word character* is one of Unicode general
+categories L, M, N or Pc.  An end of a phrase needs a boundary when the phrase's character
+at that end is a word character that is not of a script written without spaces (Han,
+Hiragana, Katakana, Thai, Lao, Khmer, Myanmar).  An end that needs a boundary matches only
+when the neighbouring character of the text is not a word character (or is the start or
+end of the piece).  The neighbour's script is not consulted: ``'bitcoin'`` is not mentioned
+by ``"二手bitcoin矿机"``, because ``n`` is followed by the word character ``矿``.  An end
+that is a spaceless-script character, or not a word character at all, never needs one:
+``'比特币'`` is mentioned by ``"二手比特币矿机"``.
+
+Results depend on the Unicode database of the running Python
+(``unicodedata.unidata_version``); within one interpreter every function is pure and
+deterministic.  Nothing here reads global mutable state apart from bounded
+``functools.lru_cache`` caches, which are thread-safe in CPython.
+"""
+
+from __future__ import annotations
+
+import bisect
+import functools
+import unicodedata
+from collections.abc import Iterable, Sequence
+from typing import Protocol
+
+import ahocorasick  # type: ignore[import-untyped, import-not-found, unused-ignore]
+import attrs
+import re2  # type: ignore[import-untyped, import-not-found, unused-ignore]
+
+__all__ = [
+    "CompiledRegex",
+    "PhraseMatcher",
+    "category_matches",
+    "category_segments",
+    "compile_regex",
+    "contains",
+    "is_spaceless_script",
+    "is_word_char",
+    "mentions",
+    "normalize",
+    "normalize_phrase",
+    "normalize_text",
+    "pattern_segments",
+    "phrase_matches",
+    "regex_search",
+]
+
+
+# --------------------------------------------------------------------------- normalisation
+
+
+def normalize(s: str) -> str:
+    """Return ``s`` after NFKC, Unicode case folding, then NFKC again (spec section 4).
+
+    Uncached on purpose: listing text is untrusted and may be large, so memoising it would
+    let merchants fill memory.  ASCII text takes a fast path, because NFKC leaves ASCII
+    unchanged and folding ASCII is lower-casing; this is the common case on the hot path.
+    White space is left as it is (``contains`` compares it literally).
+    """
+    if s.isascii():
+        return s.lower()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
+
+
+def normalize_text(s: str) -> str:
+    """Return ``normalize(s)`` with every run of white space replaced by one space.
+
+    This is how a piece of listing text is prepared for ``mentions``: "Mining   Rig" and
+    "Mining\\u3000Rig" both become "mining rig".  White space is what ``str.split`` splits
+    on (Unicode White_Space plus the ASCII separators U+001C..U+001F).  The ends are
+    stripped; that cannot change a match, since a white space character is not a word
+    character and the start and end of a piece already count as boundaries.
+    """
+    return " ".join(normalize(s).split())
+
+
+# Phrases, category segments and the category paths of listings are short and repeat a
+# lot (a marketplace has a few thousand categories), so a bounded cache pays; longer input
+# bypasses it so that untrusted text cannot crowd it out or hold much memory.
+_PHRASE_CACHE_MAX_LEN = 128
+
+
+@functools.lru_cache(maxsize=8192)
+def _normalize_short_phrase(s: str) -> str:
+    return normalize_text(s)
+
+
+def normalize_phrase(s: str) -> str:
+    """Return the normalised form of a phrase or a category segment.
+
+    The same string as ``normalize_text(s)`` (normalised, white space collapsed, ends
+    stripped), memoised for short strings.  Policies normalise their ``mentions`` phrases
+    with this at compile time.  ``contains`` needles must NOT use it: they are normalised
+    with ``normalize`` alone, since ``contains`` compares white space literally.
+    """
+    if len(s) <= _PHRASE_CACHE_MAX_LEN:
+        return _normalize_short_phrase(s)
+    return normalize_text(s)
+
+
+# --------------------------------------------------------------------------- characters
+
+_WORD_CATEGORIES = frozenset(
+    {"Lu", "Ll", "Lt", "Lm", "Lo", "Mn", "Mc", "Me", "Nd", "Nl", "No", "Pc"}
+)
+_ASCII_WORD_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_"
+)
+
+
+def is_word_char(ch: str) -> bool:
+    """Whether the single character ``ch`` is a word character: general category L*, M*,
+    N* or Pc (spec section 4).
+
+    Combining marks (M*) count, so a phrase never ends in the middle of a base character
+    and its accents, and Pc makes ``_`` join words as it does in identifiers.
+    """
+    if ch < "\x80":
+        return ch in _ASCII_WORD_CHARS
+    return unicodedata.category(ch) in _WORD_CATEGORIES
+
+
+# Code-point ranges (inclusive) of the scripts written without spaces that the spec names.
+# They are whole Unicode blocks (a superset of each script's characters: a block also holds
+# some punctuation of script Common), except in the CJK Symbols and Punctuation block, where
+# only the letters and numbers used in Chinese and Japanese text are listed so that the
+# ideographic space and CJK punctuation are not called spaceless.  Only word characters
+# are ever asked about by the matcher, so the punctuation in the other blocks is harmless.
+_SPACELESS_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x0E00, 0x0E7F, "Thai"),
+    (0x0E80, 0x0EFF, "Lao"),
+    (0x1000, 0x109F, "Myanmar"),
+    (0x1780, 0x17FF, "Khmer"),
+    (0x19E0, 0x19FF, "Khmer Symbols"),
+    (0x2E80, 0x2EFF, "CJK Radicals Supplement (Han)"),
+    (0x2F00, 0x2FDF, "Kangxi Radicals (Han)"),
+    (0x3005, 0x3007, "ideographic iteration mark, closing mark, number zero (Han)"),
+    (0x3021, 0x3029, "Hangzhou numerals (Han)"),
+    (0x3031, 0x3035, "vertical kana repeat marks"),
+    (0x3038, 0x303C, "Hangzhou numerals, vertical iteration mark, masu mark"),
+    (0x3040, 0x309F, "Hiragana"),
+    (0x30A0, 0x30FF, "Katakana"),
+    (0x31F0, 0x31FF, "Katakana Phonetic Extensions"),
+    (0x32D0, 0x32FE, "circled katakana"),
+    (0x3300, 0x3357, "squared katakana words"),
+    (0x3400, 0x4DBF, "CJK Unified Ideographs Extension A"),
+    (0x4E00, 0x9FFF, "CJK Unified Ideographs"),
+    (0xA9E0, 0xA9FF, "Myanmar Extended-B"),
+    (0xAA60, 0xAA7F, "Myanmar Extended-A"),
+    (0xF900, 0xFAFF, "CJK Compatibility Ideographs"),
+    (0xFF66, 0xFF9F, "halfwidth katakana"),
+    (0x116D0, 0x116FF, "Myanmar Extended-C"),
+    (0x16FE3, 0x16FE3, "old Chinese iteration mark"),
+    (0x16FF0, 0x16FF1, "Vietnamese alternate reading marks (Han)"),
+    (0x1AFF0, 0x1B16F, "Kana Extended-B, Kana Supplement, Kana Extended-A, Small Kana"),
+    # Planes 2 and 3 hold only CJK ideographs: Extensions B to I and the CJK
+    # Compatibility Ideographs Supplement, with room for future extensions.
+    (0x20000, 0x3FFFF, "CJK ideographs of the SIP and TIP"),
+)
+_SPACELESS_STARTS = tuple(start for start, _, _ in _SPACELESS_RANGES)
+_SPACELESS_ENDS = tuple(end for _, end, _ in _SPACELESS_RANGES)
+
+
+def is_spaceless_script(ch: str) -> bool:
+    """Whether ``ch`` belongs to a script written without spaces between words: Han,
+    Hiragana, Katakana, Thai, Lao, Khmer or Myanmar (spec section 4).
+
+    Such a character at an end of a phrase needs no word boundary, since the text around
+    it has no spaces to mark one.  Decided by the code-point ranges in
+    ``_SPACELESS_RANGES`` (Python's ``unicodedata`` has no Script property).
+    """
+    cp = ord(ch)
+    i = bisect.bisect_right(_SPACELESS_STARTS, cp) - 1
+    return i >= 0 and cp <= _SPACELESS_ENDS[i]
+
+
+def _needs_boundary(ch: str) -> bool:
+    return is_word_char(ch) and not is_spaceless_script(ch)
+
+
+# --------------------------------------------------------------------------- phrases
+
+
+def _boundary_ok(
+    norm_text: str, start: int, end: int, need_left: bool, need_right: bool
+) -> bool:
+    """Whether the occurrence ``norm_text[start:end]`` has the boundaries it needs."""
+    if need_left and start > 0 and is_word_char(norm_text[start - 1]):
+        return False
+    if need_right and end < len(norm_text) and is_word_char(norm_text[end]):
+        return False
+    return True
+
+
+def phrase_matches(norm_text: str, norm_phrase: str) -> bool:
+    """Whether ``norm_text`` mentions ``norm_phrase`` (both already normalised, with
+    ``normalize_text`` and ``normalize_phrase``).
+
+    The phrase must occur with a boundary at each end that needs one: an end whose
+    character is a word character not of a spaceless script is rejected exactly when the
+    neighbouring text character is a word character (of any script, spaceless included).
+    Every occurrence is tried, overlapping ones too, so "ethernet ether" mentions 'ether'.
+    Punctuation in the phrase matches literally ('li-ion').
+
+    The empty phrase is never mentioned: a phrase that normalises to nothing (``''`` or
+    ``'   '``) names nothing, and matching every listing would turn a typo into a ban.
+
+    Cost: one C-level ``str.find`` per occurrence; characters are only inspected next to
+    occurrences.
+    """
+    if not norm_phrase:
+        return False
+    need_left = _needs_boundary(norm_phrase[0])
+    need_right = _needs_boundary(norm_phrase[-1])
+    if not (need_left or need_right):
+        return norm_phrase in norm_text
+    length = len(norm_phrase)
+    start = norm_text.find(norm_phrase)
+    while start >= 0:
+        if _boundary_ok(norm_text, start, start + length, need_left, need_right):
+            return True
+        start = norm_text.find(norm_phrase, start + 1)
+    return False
+
+
+def mentions(pieces: Iterable[str], norm_phrase: str) -> bool:
+    """Whether some raw text piece (a title, a description, one tag) mentions the phrase.
+
+    Each piece is normalised on its own, so a phrase never matches across two pieces.
+    For many phrases over the same pieces, ``PhraseMatcher`` does one pass instead.
+    """
+    if not norm_phrase:
+        return False
+    return any(phrase_matches(normalize_text(piece), norm_phrase) for piece in pieces)
+
+
+@attrs.frozen(repr=False)
+class _PhraseEntry:
+    """What the automaton stores per phrase: the phrase and its precomputed boundaries."""
+
+    phrase: str
+    length: int
+    need_left: bool
+    need_right: bool
+
+
+def _build_automaton(phrases: frozenset[str]) -> object | None:
+    words = sorted(p for p in phrases if p)  # sorted: construction independent of hash seed
+    if not words:
+        return None  # pyahocorasick refuses to search with an empty automaton
+    automaton = ahocorasick.Automaton(ahocorasick.STORE_ANY, ahocorasick.KEY_STRING)
+    for phrase in words:
+        entry = _PhraseEntry(
+            phrase, len(phrase), _needs_boundary(phrase[0]), _needs_boundary(phrase[-1])
+        )
+        automaton.add_word(phrase, entry)
+    automaton.make_automaton()
+    return automaton
+
+
+@attrs.frozen
+class PhraseMatcher:
+    """Finds which of many normalised phrases a text mentions, in one pass.
+
+    Built once per text field for all the ``mentions`` phrases of a compiled policy set.
+    ``find`` runs one Aho-Corasick pass (pyahocorasick, in C) over the text and applies
+    the boundary check of ``phrase_matches`` at each hit, so its answer is exactly
+    ``{p for p in phrases if phrase_matches(norm_text, p)}``.
+
+    ``phrases`` must already be normalised with ``normalize_phrase``; they are not
+    normalised again so that the strings ``find`` returns are the caller's own keys.
+    Duplicates are fine, and the empty phrase is never found (as in ``phrase_matches``).
+
+    Immutable after construction and safe to share between threads: the automaton is
+    finished in ``__init__`` and never modified afterwards, and ``Automaton.iter`` only
+    reads it (each call gets its own iterator state).  Pickling rebuilds the automaton
+    from the phrases.
+    """
+
+    phrases: frozenset[str] = attrs.field(converter=frozenset)
+    _automaton: object | None = attrs.field(init=False, repr=False, eq=False)
+    _findable: int = attrs.field(init=False, repr=False, eq=False)
+
+    def __attrs_post_init__(self) -> None:
+        object.__setattr__(self, "_automaton", _build_automaton(self.phrases))
+        object.__setattr__(self, "_findable", sum(1 for p in self.phrases if p))
+
+    def __reduce__(self) -> tuple[type[PhraseMatcher], tuple[tuple[str, ...]]]:
+        return (PhraseMatcher, (tuple(sorted(self.phrases)),))
+
+    def find(self, norm_text: str) -> set[str]:
+        """The phrases that ``norm_text`` (normalised with ``normalize_text``) mentions."""
+        found: set[str] = set()
+        self._find_into(norm_text, found)
+        return found
+
+    def find_in_pieces(self, pieces: Iterable[str]) -> set[str]:
+        """The phrases that some raw piece mentions; each piece is normalised here with
+        ``normalize_text`` and searched on its own (no match across pieces)."""
+        found: set[str] = set()
+        for piece in pieces:
+            if len(found) == self._findable:
+                break
+            self._find_into(normalize_text(piece), found)
+        return found
+
+    def _find_into(self, norm_text: str, found: set[str]) -> None:
+        automaton = self._automaton
+        if automaton is None or not norm_text:
+            return
+        text_len = len(norm_text)
+        is_word = is_word_char
+        for last, entry in automaton.iter(norm_text):  # type: ignore[attr-defined]
+            phrase = entry.phrase
+            if phrase in found:
+                continue
+            if entry.need_left:
+                start = last - entry.length + 1
+                if start > 0 and is_word(norm_text[start - 1]):
+                    continue
+            if entry.need_right and last + 1 < text_len and is_word(norm_text[last + 1]):
+                continue
+            found.add(phrase)
+            if len(found) == self._findable:
+                return
+
+
+# --------------------------------------------------------------------------- contains
+
+
+def contains(raw: str, norm_needle: str) -> bool:
+    """Whether ``normalize(raw)`` contains ``norm_needle`` as a plain substring.
+
+    ``norm_needle`` is the policy's needle passed through ``normalize`` (not
+    ``normalize_phrase``).  No word boundaries: "Basic monitor stand" contains 'asic'.
+    White space is compared literally, not collapsed: the spec defines ``contains`` as a
+    substring test on normalised text, and collapsing belongs to ``mentions``; an author
+    who wants "mining  rig" to count as "mining rig" writes ``mentions``.  Like any
+    substring test, the empty needle is contained in every text.
+    """
+    return norm_needle in normalize(raw)
+
+
+# --------------------------------------------------------------------------- regexes
+
+
+class CompiledRegex(Protocol):
+    """The part of a compiled RE2 pattern (``re2._Regexp``) that callers may rely on."""
+
+    @property
+    def pattern(self) -> str: ...
+
+    def search(self, text: str) -> object | None: ...
+
+
+@functools.lru_cache(maxsize=1024)
+def compile_regex(pattern: str, ignore_case: bool = False) -> CompiledRegex:
+    """Compile a policy's ``/pattern/`` (or ``/pattern/i`` with ``ignore_case``) with RE2.
+
+    RE2 matches in time linear in the text, which matters because listing text is written
+    by untrusted merchants; Python's ``re`` backtracks and is never used for policy
+    patterns.  Raises ``ValueError`` carrying RE2's message (for example
+    ``"missing ): (a"``) when RE2 rejects the pattern, including features RE2 lacks
+    (backreferences, lookaround) and patterns too large for its memory budget.
+    Compiled patterns are immutable and thread-safe, so the result is cached.
+    """
+    options = re2.Options()
+    options.log_errors = False  # the error goes into the ValueError, not to stderr
+    options.case_sensitive = not ignore_case
+    try:
+        compiled: CompiledRegex = re2.compile(pattern, options)
+    except re2.error as error:
+        message = error.args[0] if error.args else "invalid regular expression"
+        if isinstance(message, bytes):
+            message = message.decode("utf-8", "replace")
+        raise ValueError(str(message)) from None
+    except UnicodeEncodeError:
+        raise ValueError("pattern contains a lone surrogate code point") from None
+    return compiled
+
+
+def regex_search(compiled: CompiledRegex, raw: str) -> bool:
+    """Whether the RE2 pattern matches somewhere in the raw, unnormalised text.
+
+    Raw on purpose: a pattern is written against what the merchant typed (SKUs, codes),
+    and normalising would change what ``^``, ``[A-Z]`` or ``\\s`` see.  Lone surrogates,
+    which JSON allows but UTF-8 cannot encode, are searched as U+FFFD.
+    """
+    try:
+        return compiled.search(raw) is not None
+    except UnicodeEncodeError:
+        repaired = raw.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
+        return compiled.search(repaired) is not None
+
+
+# --------------------------------------------------------------------------- categories
+
+
+def _split_segments(pieces: Iterable[str]) -> tuple[str, ...]:
+    segments = (normalize_phrase(s) for piece in pieces for s in piece.split(">"))
+    return tuple(s for s in segments if s)
+
+
+def category_segments(value: object) -> tuple[str, ...] | None:
+    """The normalised segments of a listing's ``category``, or None when it is ill-typed.
+
+    A string is split on ``>``; a list (or tuple) of strings gives one segment per item,
+    and an item that itself contains ``>`` is split too, so ``"A > B"``, ``["A > B"]`` and
+    ``["A", "B"]`` are the same path (a pattern cannot name a segment containing ``>``,
+    so leaving it whole would make it unmatchable).  Each segment is normalised with
+    ``normalize_phrase`` and empty segments are dropped: ``""`` and ``[]`` give ``()``.
+    Anything else (a number, None, a list holding a non-string) gives None.
+    """
+    if isinstance(value, str):
+        return _split_segments((value,))
+    if isinstance(value, (list, tuple)):
+        if not all(isinstance(item, str) for item in value):
+            return None
+        return _split_segments(value)
+    return None
+
+
+@functools.lru_cache(maxsize=1024)
+def pattern_segments(pattern: str) -> tuple[str, ...]:
+    """The normalised segments of a ``category 'A > B'`` pattern literal (cached: a policy
+    set has few patterns and the reference evaluator asks for them on every listing)."""
+    return _split_segments((pattern,))
+
+
+def category_matches(path: Sequence[str], pattern: Sequence[str]) -> bool:
+    """Whether the pattern's segments occur as a contiguous run of the path's segments.
+
+    Both come from ``category_segments``/``pattern_segments``.  Segments compare whole:
+    'Blockchain Miner Accessories' does not match 'Blockchain Miners'.  An empty pattern
+    (from ``''`` or ``' > '``) matches nothing, like the empty phrase.
+    """
+    size = len(pattern)
+    if size == 0 or size > len(path):
+        return False
+    first = pattern[0]
+    pattern_tuple = tuple(pattern)
+    for i in range(len(path) - size + 1):
+        if path[i] == first and tuple(path[i : i + size]) == pattern_tuple:
+            return True
+    return False
