@@ -157,9 +157,10 @@ class _Sources:
         first = self.line(span.file, span.line)
         if first is None:
             return None
+        start = max(span.column - 1, 0)
         if span.end_line <= span.line:
-            return first[span.column - 1:max(span.column - 1, span.end_column - 1)] or None
-        parts = [first[span.column - 1:]]
+            return first[start:max(start, span.end_column - 1)] or None
+        parts = [first[start:]]
         for n in range(span.line + 1, span.end_line):
             mid = self.line(span.file, n)
             if mid is None:
@@ -375,8 +376,9 @@ def _region(span: Span, lines: _Sources) -> dict[str, Any]:
     end_column = span.end_column
     if end_line == span.line:
         end_column = max(end_column, span.column)
-    region: dict[str, Any] = {"startLine": span.line, "startColumn": span.column,
-                              "endLine": end_line, "endColumn": max(end_column, 1)}
+    region: dict[str, Any] = {"startLine": max(span.line, 1),
+                              "startColumn": max(span.column, 1),
+                              "endLine": max(end_line, 1), "endColumn": max(end_column, 1)}
     snippet = lines.snippet(span)
     if snippet is not None:
         region["snippet"] = {"text": snippet}
