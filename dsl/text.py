@@ -410,9 +410,25 @@ def regex_search(compiled: CompiledRegex, raw: str) -> bool:
 # --------------------------------------------------------------------------- categories
 
 
-def _split_segments(pieces: Iterable[str]) -> tuple[str, ...]:
-    segments = (normalize_phrase(s) for piece in pieces for s in piece.split(">"))
-    return tuple(s for s in segments if s)
+def _segments_uncached(s: str) -> tuple[str, ...]:
+    # Normalise before splitting, so that a full-width '＞' separates like '>' and no
+    # segment contains '>' afterwards.  (A '>' followed by U+0338 composes into '≯' and
+    # so does not separate; the pattern literal is read the same way.)
+    segments = (segment.strip() for segment in normalize_text(s).split(">"))
+    return tuple(segment for segment in segments if segment)
+
+
+_segments_cached = functools.lru_cache(maxsize=8192)(_segments_uncached)
+
+# Category paths repeat across listings (a marketplace has a few thousand categories), so
+# short ones are memoised; long, untrusted values bypass the cache.
+_CATEGORY_CACHE_MAX_LEN = 256
+
+
+def _segments(s: str) -> tuple[str, ...]:
+    if len(s) <= _CATEGORY_CACHE_MAX_LEN:
+        return _segments_cached(s)
+    return _segments_uncached(s)
 
 
 def category_segments(value: object) -> tuple[str, ...] | None:
@@ -421,24 +437,27 @@ def category_segments(value: object) -> tuple[str, ...] | None:
     A string is split on ``>``; a list (or tuple) of strings gives one segment per item,
     and an item that itself contains ``>`` is split too, so ``"A > B"``, ``["A > B"]`` and
     ``["A", "B"]`` are the same path (a pattern cannot name a segment containing ``>``,
-    so leaving it whole would make it unmatchable).  Each segment is normalised with
-    ``normalize_phrase`` and empty segments are dropped: ``""`` and ``[]`` give ``()``.
-    Anything else (a number, None, a list holding a non-string) gives None.
+    so leaving it whole would make it unmatchable).  Splitting happens after
+    normalisation, so the full-width ``＞`` separates too.  Segments are normalised and
+    white space collapsed as by ``normalize_phrase``, and empty segments are dropped:
+    ``""``, ``" > "`` and ``[]`` give ``()``.  Anything else (a number, None, a list
+    holding a non-string) gives None.
     """
     if isinstance(value, str):
-        return _split_segments((value,))
+        return _segments(value)
     if isinstance(value, (list, tuple)):
         if not all(isinstance(item, str) for item in value):
             return None
-        return _split_segments(value)
+        return tuple(segment for item in value for segment in _segments(item))
     return None
 
 
 @functools.lru_cache(maxsize=1024)
 def pattern_segments(pattern: str) -> tuple[str, ...]:
-    """The normalised segments of a ``category 'A > B'`` pattern literal (cached: a policy
-    set has few patterns and the reference evaluator asks for them on every listing)."""
-    return _split_segments((pattern,))
+    """The normalised segments of a ``category 'A > B'`` pattern literal, split and
+    normalised exactly as a listing's category string (cached: a policy set has few
+    patterns and the reference evaluator asks for them on every listing)."""
+    return _segments_uncached(pattern)
 
 
 def category_matches(path: Sequence[str], pattern: Sequence[str]) -> bool:
