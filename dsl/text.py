@@ -17,11 +17,12 @@ Word boundaries (``phrase_matches``).  A *word character* is one of Unicode gene
 categories L, M, N or Pc.  An end of a phrase needs a boundary when the phrase's character
 at that end is a word character that is not of a script written without spaces (Han,
 Hiragana, Katakana, Thai, Lao, Khmer, Myanmar).  An end that needs a boundary matches only
-when the neighbouring character of the text is not a word character (or is the start or
-end of the piece).  The neighbour's script is not consulted: ``'bitcoin'`` is not mentioned
-by ``"二手bitcoin矿机"``, because ``n`` is followed by the word character ``矿``.  An end
-that is a spaceless-script character, or not a word character at all, never needs one:
-``'比特币'`` is mentioned by ``"二手比特币矿机"``.
+when the neighbouring character of the text is not a word character of a spaced script
+(or is the start or end of the piece): a spaceless-script character never needs a
+boundary, on either side, so ``'bitcoin'`` is mentioned by ``"二手bitcoin矿机"`` (Unicode
+word segmentation, UAX #29, breaks between Latin and Han too), but not by "bitcoins".  An
+end that is a spaceless-script character, or not a word character at all, never needs
+one: ``'比特币'`` is mentioned by ``"二手比特币矿机"``.
 
 Results depend on the Unicode database of the running Python
 (``unicodedata.unidata_version``); within one interpreter every function is pure and
@@ -199,9 +200,9 @@ def _boundary_ok(
     norm_text: str, start: int, end: int, need_left: bool, need_right: bool
 ) -> bool:
     """Whether the occurrence ``norm_text[start:end]`` has the boundaries it needs."""
-    if need_left and start > 0 and is_word_char(norm_text[start - 1]):
+    if need_left and start > 0 and _needs_boundary(norm_text[start - 1]):
         return False
-    if need_right and end < len(norm_text) and is_word_char(norm_text[end]):
+    if need_right and end < len(norm_text) and _needs_boundary(norm_text[end]):
         return False
     return True
 
@@ -212,7 +213,8 @@ def phrase_matches(norm_text: str, norm_phrase: str) -> bool:
 
     The phrase must occur with a boundary at each end that needs one: an end whose
     character is a word character not of a spaceless script is rejected exactly when the
-    neighbouring text character is a word character (of any script, spaceless included).
+    neighbouring text character is a word character of a spaced script (a neighbour of a
+    spaceless script, such as Han, is a boundary).
     Every occurrence is tried, overlapping ones too, so "ethernet ether" mentions 'ether'.
     Punctuation in the phrase matches literally ('li-ion').
 
@@ -323,7 +325,7 @@ class PhraseMatcher:
         if automaton is None or not norm_text:
             return
         text_len = len(norm_text)
-        is_word = is_word_char
+        is_word = _needs_boundary
         for last, entry in automaton.iter(norm_text):  # type: ignore[attr-defined]
             phrase = entry.phrase
             if phrase in found:

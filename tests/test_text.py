@@ -200,9 +200,8 @@ def test_boundaries_at_piece_ends() -> None:
         ("ビットコインマイニング", "ビットコイン", True),
         ("ﾋﾞｯﾄｺｲﾝ売ります", "ビットコイン", True),
         ("ขายบิตคอยน์ราคาถูก", "บิตคอยน์", True),  # Thai
-        # A Latin end needs a boundary even next to a spaceless-script character
-        # (documented choice: the neighbour's script is not consulted).
-        ("二手bitcoin矿机", "bitcoin", False),
+        # A spaceless-script neighbour is a boundary for a Latin end too (UAX #29).
+        ("二手bitcoin矿机", "bitcoin", True),
         ("二手 bitcoin 矿机", "bitcoin", True),
         # Mixed phrase: only its Latin end needs the boundary.
         ("二手比特币miner", "比特币miner", True),
@@ -452,9 +451,9 @@ def _oracle_phrase_matches(text: str, phrase: str) -> bool:
     for i in range(len(text) - n + 1):
         if text[i : i + n] != phrase:
             continue
-        if need_left and i > 0 and _oracle_is_word(text[i - 1]):
+        if need_left and i > 0 and _oracle_is_word(text[i - 1]) and not is_spaceless_script(text[i - 1]):
             continue
-        if need_right and i + n < len(text) and _oracle_is_word(text[i + n]):
+        if need_right and i + n < len(text) and _oracle_is_word(text[i + n]) and not is_spaceless_script(text[i + n]):
             continue
         return True
     return False
