@@ -108,6 +108,9 @@ class PolicyError(ValueError):
 
 
 CODES: dict[str, tuple[str, str]] = {
+    "P001": (ERROR, "cannot read file"),
+    "P002": (ERROR, "file is not UTF-8"),
+    "P003": (ERROR, "file too large"),
     "P100": (ERROR, "syntax error"),
     "P101": (ERROR, "invalid date"),
     "P102": (ERROR, "invalid regular expression"),

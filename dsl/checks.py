@@ -1,0 +1,472 @@
+"""Semantic checks: from parsed files to the checked model (``dsl.model.PolicySet``).
+
+The checks are a named, ordered list of small passes over the files. A pass reads the
+AST and a shared table of declarations, and returns diagnostics; none mutates the AST.
+``build`` runs them and, when nothing is wrong, resolves every name into the model.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections import defaultdict
+from pathlib import PurePath
+from typing import Any, Callable, Iterable, Iterator
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from . import ast as A
+from .diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, sort_diagnostics
+from .model import (BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo,
+                    bound_instant, step_info, when_value)
+
+NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+
+
+def policy_name_of(file: A.File) -> str:
+    """The policy's name: its header's, else the file's stem (P214 when not a name)."""
+    if file.header is not None:
+        return file.header.name.name
+    return PurePath(file.path).name.removesuffix(".policy")
+
+
+def rule_id(rule: A.Rule) -> str:
+    """A rule's local id: its name, or ``L<line>`` of its first token."""
+    if rule.name is not None:
+        return rule.name.name
+    line = rule.anchor.line if rule.anchor else 0
+    return f"L{line}"
+
+
+def _zone(name: str) -> ZoneInfo | None:
+    try:
+        return ZoneInfo(name)
+    except Exception:  # noqa: BLE001 - ZoneInfoNotFoundError, ValueError on odd keys, IsADirectoryError …
+        return None
+
+
+@attrs.define
+class _Table:
+    """Declarations of the whole set, gathered by the first pass."""
+
+    files: list[A.File]
+    policy_of: dict[str, str] = attrs.field(factory=dict)           # file path -> policy name
+    policies: dict[str, A.File] = attrs.field(factory=dict)         # name -> file
+    sets: dict[str, A.SetDecl] = attrs.field(factory=dict)
+    ladders: dict[str, A.LadderDecl] = attrs.field(factory=dict)
+    fields: dict[tuple[str, ...], A.FieldDecl] = attrs.field(factory=dict)
+    rules: dict[str, dict[str, A.Rule]] = attrs.field(factory=dict)  # policy -> local id -> rule
+    zones: dict[str, ZoneInfo] = attrs.field(factory=dict)          # policy -> zone
+
+    def rules_of(self, file: A.File) -> Iterator[A.Rule]:
+        return (s for s in file.statements if isinstance(s, A.Rule))
+
+    def resolve_rule(self, policy: str, ref: str) -> tuple[str, A.Rule] | None:
+        if "." in ref:
+            pol, _, local = ref.partition(".")
+            rule = self.rules.get(pol, {}).get(local)
+            return (f"{pol}.{local}", rule) if rule else None
+        rule = self.rules.get(policy, {}).get(ref)
+        return (f"{policy}.{ref}", rule) if rule else None
+
+
+# ---------------------------------------------------------------- passes
+
+
+def pass_declarations(t: _Table) -> Iterator[Diagnostic]:
+    """Policy names (P214, P204), header clauses (P104), sets, ladders, fields (P204)."""
+    for f in t.files:
+        name = policy_name_of(f)
+        if f.header is None and not NAME_RE.match(name):
+            yield make("P214", f"the file has no `policy` header and its name '{name}' is not a valid policy name",
+                       A.Span(f.path, 1, 1, 1, 2), hint="add a header such as `policy crypto-2021` at the top of the file, or rename the file")
+        if name in t.policies:
+            other = t.policies[name]
+            span = f.header.name.span if f.header else A.Span(f.path, 1, 1, 1, 2)
+            yield make("P204", f"a policy named '{name}' is already defined in {other.path}", span,
+                       hint="policy names are unique in a policy set: rename one of them")
+        else:
+            t.policies[name] = f
+        t.policy_of[f.path] = name
+        zone = ZoneInfo("UTC")
+        if f.header is not None:
+            seen: dict[str, A.Clause] = {}
+            for c in f.header.clauses:
+                if c.kind != "authority" and c.kind in seen:
+                    yield make("P204", f"`{c.kind}` is given twice in the policy header", c.span,
+                               hint="keep one; only `authority` may be repeated")
+                    continue
+                seen[c.kind] = c
+                if c.kind == "timezone":
+                    assert isinstance(c.value, A.Str)
+                    z = _zone(c.value.value)
+                    if z is None:
+                        yield make("P104", f"unknown timezone '{c.value.value}'", c.value.span,
+                                   hint="use an IANA name such as 'Asia/Shanghai', 'Europe/London' or 'UTC'")
+                    else:
+                        zone = z
+        t.zones.setdefault(name, zone)
+    for f in t.files:
+        for s in f.statements:
+            if isinstance(s, A.SetDecl):
+                yield from _declare(t.sets, s.name, s, "set")
+            elif isinstance(s, A.LadderDecl):
+                yield from _declare(t.ladders, s.name, s, "ladder")
+            elif isinstance(s, A.FieldDecl):
+                key = s.path.parts
+                if key in BUILTIN_FIELDS:
+                    yield make("P204", f"'{s.path}' is a built-in field and is always declared", s.path.span,
+                               hint="remove this declaration")
+                elif key in t.fields:
+                    yield make("P204", f"the field '{s.path}' is already declared", s.path.span,
+                               related=[Related(t.fields[key].path.span, "first declared here")] if t.fields[key].path.span else ())
+                else:
+                    t.fields[key] = s
+
+
+def _declare(table: dict[str, Any], ref: A.Ref, decl: Any, kind: str) -> Iterator[Diagnostic]:
+    if ref.name in table:
+        first = table[ref.name]
+        yield make("P204", f"a {kind} named '{ref.name}' is already defined", ref.span,
+                   hint=f"{kind} names are unique across the policy set: rename one",
+                   related=[Related(first.name.span, "first defined here")] if first.name.span else ())
+    else:
+        table[ref.name] = decl
+
+
+def pass_rules(t: _Table) -> Iterator[Diagnostic]:
+    """Rule ids (P203, P400), effects and clauses (P209, P211, P213)."""
+    for f in t.files:
+        policy = t.policy_of[f.path]
+        ids = t.rules.setdefault(policy, {})
+        for r in t.rules_of(f):
+            rid = rule_id(r)
+            if r.name is None:
+                yield make("P400", f"this rule has no name; its id is {policy}.{rid}, which changes when lines move",
+                           r.anchor, hint=f"name it: `rule some-name: {r.effect} …` so that audit logs cite a stable id")
+            if rid in ids:
+                first = ids[rid]
+                yield make("P203", f"the rule id '{rid}' is already used in policy '{policy}'", r.anchor,
+                           hint="give the rule another name",
+                           related=[Related(first.anchor, "first used here")] if first.anchor else ())
+            else:
+                ids[rid] = r
+            if r.penalty is not None and r.effect != "block":
+                yield make("P211", f"`penalty` is allowed on block rules only; this is a {r.effect} rule", r.penalty.span,
+                           hint="remove the penalty, or make the rule `block`")
+            if r.effect == "allow" and not r.overrides:
+                yield make("P209", "an `allow` rule must name the rules it lifts with `overrides`", r.anchor,
+                           hint="add `overrides RULE` naming the block or flag rules this exception lifts")
+            if r.effect != "allow" and r.overrides:
+                yield make("P213", f"`overrides` belongs to allow rules; this is a {r.effect} rule", r.overrides[0].span,
+                           hint="remove `overrides`, or make this rule an `allow` exception")
+
+
+def pass_references(t: _Table) -> Iterator[Diagnostic]:
+    """Ladders (P201), overridden rules (P202, P210), sets (P200)."""
+    for f in t.files:
+        policy = t.policy_of[f.path]
+        for s in f.statements:
+            if not isinstance(s, A.Rule):
+                continue
+            if isinstance(s.penalty, A.PenaltyLadder):
+                ref = s.penalty.ladder
+                if ref.name not in t.ladders:
+                    yield _unknown("P201", "ladder", ref, t.ladders)
+            if s.effect == "allow":
+                for ref in s.overrides:
+                    found = t.resolve_rule(policy, ref.name)
+                    if found is None:
+                        yield _unknown("P202", "rule", ref, t.rules.get(policy, {}),
+                                       extra=f" in policy '{policy}'" if "." not in ref.name else "")
+                    elif found[1].effect == "allow":
+                        yield make("P210", f"'{ref.name}' is an allow rule; an allow cannot be overridden", ref.span,
+                                   hint="name the block or flag rules that this exception lifts")
+        for expr in _file_exprs(f):
+            for node in walk(expr):
+                items = getattr(node, "items", None)
+                if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
+                    if items.name not in t.sets:
+                        yield _unknown("P200", "set", items, t.sets)
+
+
+def _unknown(code: str, kind: str, ref: A.Ref, known: Iterable[str], extra: str = "") -> Diagnostic:
+    guess = did_you_mean(ref.name, known)
+    return make(code, f"unknown {kind} '{ref.name}'{extra}", ref.span,
+                hint=f"did you mean '{guess}'?" if guess else None)
+
+
+def pass_types(t: _Table) -> Iterator[Diagnostic]:
+    """Regular expressions (P102), fields and literal types (P205–P208)."""
+    from .text import compile_regex
+
+    schema = dict(BUILTIN_FIELDS)
+    schema.update({k: _field_info(d) for k, d in t.fields.items()})
+    declared = bool(t.fields)
+    for f in t.files:
+        for expr in _file_exprs(f):
+            for node in walk(expr):
+                if isinstance(node, A.Matches):
+                    try:
+                        compile_regex(node.regex.pattern, node.regex.ignore_case)
+                    except ValueError as e:
+                        yield make("P102", f"invalid regular expression: {e}", node.regex.span,
+                                   hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
+                yield from _check_atom(node, schema, declared, t.sets)
+
+
+def _field_info(d: A.FieldDecl) -> FieldInfo:
+    return FieldInfo(d.path.parts, d.type.kind, tuple(v.value for v in d.type.values), d.required)
+
+
+_LIT_KIND = {A.Str: "text", A.Num: "number", A.Bool: "bool", A.Date: "date", A.DateTime: "date"}
+_FITS = {
+    "text": {"text"}, "one_of": {"text"}, "number": {"number"}, "bool": {"bool"},
+    "date": {"date"}, "category": set(), "list_text": set(),
+}
+_KIND_WORDS = {"text": "text", "one_of": "one of a list", "number": "a number", "bool": "a boolean",
+               "date": "a date", "category": "a category", "list_text": "a list of text"}
+
+
+def _check_atom(node: Any, schema: dict[tuple[str, ...], FieldInfo], declared: bool,
+                sets: dict[str, A.SetDecl]) -> Iterator[Diagnostic]:
+    path: A.Path | None = getattr(node, "path", None)
+    if isinstance(node, A.Compare) and path is not None and path.parts == ("category",):
+        yield make("P208", f"`category {node.op} …` compares the category path as a whole; categories match by segments",
+                   node.span, hint="write `category 'X'` (X anywhere in the path) or `category in ['X', 'Y']`")
+        return
+    if isinstance(node, A.Compare) and node.op in ("<", "<=", ">", ">=") and _LIT_KIND[type(node.value)] not in ("number", "date"):
+        yield make("P206", f"`{node.op}` compares numbers with numbers and dates with dates, not {_KIND_WORDS.get(_LIT_KIND[type(node.value)], 'this value')}",
+                   node.value.span, hint="compare with a number such as 10 or a date such as 2021-10-15")
+        return
+    if path is None or not isinstance(node, (A.Compare, A.In, A.Mentions, A.MentionsAny, A.Contains, A.Matches, A.Exists)):
+        return
+    info = schema.get(path.parts)
+    if info is None:
+        if declared:
+            guess = did_you_mean(str(path), [".".join(k) for k in schema])
+            yield make("P205", f"unknown field '{path}': the policy set declares its fields, and this is not one of them",
+                       path.span, hint=f"did you mean '{guess}'?" if guess else f"declare it: `field {path}: text`")
+        return
+    if isinstance(node, A.Exists):
+        return
+    if isinstance(node, (A.Mentions, A.MentionsAny, A.Contains, A.Matches)):
+        if info.kind not in ("text", "one_of", "list_text"):
+            yield make("P206", f"'{path}' is {_KIND_WORDS[info.kind]}; `{_atom_word(node)}` reads text", path.span)
+        return
+    literals: list[A.Scalar]
+    if isinstance(node, A.Compare):
+        literals = [node.value]
+    else:
+        assert isinstance(node, A.In)
+        if isinstance(node.items, A.Ref):
+            decl = sets.get(node.items.name)
+            literals = list(decl.items) if decl else []
+        else:
+            literals = list(node.items.items)
+    if info.kind in ("list_text", "category"):
+        yield make("P206", f"'{path}' is {_KIND_WORDS[info.kind]}; it cannot be compared with `{getattr(node, 'op', 'in')}`",
+                   path.span, hint="use `mentions` or `contains` on a list of text" if info.kind == "list_text" else "use `category 'X'`")
+        return
+    for lit in literals:
+        kind = _LIT_KIND[type(lit)]
+        if kind not in _FITS[info.kind]:
+            yield make("P206", f"'{path}' is {_KIND_WORDS[info.kind]}, but {_show(lit)} is {_KIND_WORDS.get(kind, kind)}",
+                       lit.span or node.span, hint=f"compare '{path}' with {_KIND_WORDS[info.kind]}")
+        elif info.kind == "one_of" and isinstance(lit, A.Str) and lit.value not in info.values:
+            guess = did_you_mean(lit.value, info.values)
+            yield make("P207", f"{_show(lit)} is not one of the values of '{path}' ({', '.join(repr(v) for v in info.values)})",
+                       lit.span or node.span, hint=f"did you mean '{guess}'?" if guess else None)
+
+
+def _atom_word(node: Any) -> str:
+    return {A.Mentions: "mentions", A.MentionsAny: "mentions any", A.Contains: "contains", A.Matches: "matches"}[type(node)]
+
+
+def _show(lit: Any) -> str:
+    if isinstance(lit, A.Str):
+        return repr(lit.value)
+    if isinstance(lit, (A.Date, A.DateTime)):
+        return lit.value.isoformat()
+    if isinstance(lit, A.Bool):
+        return "true" if lit.value else "false"
+    return str(getattr(lit, "value", lit))
+
+
+def pass_ladders(t: _Table) -> Iterator[Diagnostic]:
+    """Ladder steps in non-decreasing severity (P212)."""
+    for ladder in t.ladders.values():
+        infos = [step_info(s) for s in ladder.steps]
+        for before, (after, step) in zip(infos, zip(infos[1:], ladder.steps[1:])):
+            if after.severity < before.severity:
+                yield make("P212", f"in ladder '{ladder.name.name}', the step '{' and '.join(after.actions)}' is less severe than the step before it ('{' and '.join(before.actions)}')",
+                           step.span, hint="order the steps from the mildest to the most severe")
+                break
+
+
+PASSES: list[tuple[str, Callable[[_Table], Iterator[Diagnostic]]]] = [
+    ("declarations", pass_declarations),
+    ("rules", pass_rules),
+    ("references", pass_references),
+    ("types", pass_types),
+    ("ladders", pass_ladders),
+]
+"""The semantic passes, in order. Each reads the AST and the table and yields findings."""
+
+
+# ---------------------------------------------------------------- walking
+
+
+def _file_exprs(f: A.File) -> Iterator[A.Expr]:
+    if f.header is not None:
+        for c in f.header.clauses:
+            if c.kind == "scope":
+                yield c.value  # type: ignore[misc]
+    for s in f.statements:
+        if isinstance(s, A.Rule):
+            for e in (s.selector, s.if_, s.unless):
+                if e is not None:
+                    yield e
+
+
+def walk(expr: A.Expr) -> Iterator[Any]:
+    """Every node of an expression, without recursion."""
+    stack: list[Any] = [expr]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (A.And, A.Or)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, A.Not):
+            stack.append(node.operand)
+
+
+# ---------------------------------------------------------------- building the model
+
+
+def build(files: list[A.File], sources: dict[str, str] | None = None) -> tuple[PolicySet | None, list[Diagnostic]]:
+    """Check parsed policy files (not test files) and build the model. Returns
+    ``(None, diagnostics)`` when there are errors."""
+    files = sorted(files, key=lambda f: f.path)
+    table = _Table(files)
+    diags: list[Diagnostic] = []
+    for _name, run in PASSES:
+        diags.extend(run(table))
+    diags = sort_diagnostics(diags)
+    if has_errors(diags):
+        return None, diags
+    return _model(table, sources or {}), diags
+
+
+def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
+    sets = {name: d.items for name, d in t.sets.items()}
+    ladders = {name: LadderInfo(name, tuple(step_info(s) for s in d.steps), d.span) for name, d in t.ladders.items()}
+    policies: list[PolicyInfo] = []
+    rules: list[RuleInfo] = []
+    for f in t.files:
+        name = t.policy_of[f.path]
+        zone = t.zones[name]
+        clauses = {c.kind: c.value for c in (f.header.clauses if f.header else ())}
+        authorities = tuple(c.value.value for c in (f.header.clauses if f.header else ())
+                            if c.kind == "authority" and isinstance(c.value, A.Str))
+        scope = _resolve(clauses["scope"], sets) if "scope" in clauses else None  # type: ignore[arg-type]
+        policies.append(PolicyInfo(
+            name, f.path, clauses["timezone"].value if "timezone" in clauses else "UTC",  # type: ignore[union-attr]
+            clauses["title"].value if "title" in clauses else None,  # type: ignore[union-attr]
+            clauses["version"].value if "version" in clauses else None,  # type: ignore[union-attr]
+            authorities, scope, zone))
+        for r in t.rules_of(f):
+            rules.append(_rule_info(r, name, zone, scope, authorities, sets, ladders, t))
+    rules.sort(key=lambda r: r.qid)
+    policies.sort(key=lambda p: p.name)
+    schema = {}
+    if t.fields:
+        schema = dict(BUILTIN_FIELDS)
+        schema.update({k: _field_info(d) for k, d in t.fields.items()})
+    return PolicySet(
+        tuple(policies), tuple(rules), sets, ladders, schema, _compared_types(rules),
+        _policy_hash(t), tuple(t.files), sources, {r.qid: r for r in rules},
+    )
+
+
+def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, authorities: tuple[str, ...],
+               sets: dict[str, tuple[A.Scalar, ...]], ladders: dict[str, LadderInfo], t: _Table) -> RuleInfo:
+    selector = _resolve(r.selector, sets) if r.selector else None
+    if_ = _resolve(r.if_, sets) if r.if_ else None
+    unless = _resolve(r.unless, sets) if r.unless else None
+    parts: list[A.Expr] = []
+    for e in (scope, selector, if_):
+        if e is not None:
+            parts.extend(e.items if isinstance(e, A.And) else (e,))
+    if unless is not None:
+        parts.append(A.Not(unless, span=unless.span))
+    condition: A.Expr = A.Const(True) if not parts else parts[0] if len(parts) == 1 else A.And(tuple(parts))
+    penalty = None
+    if isinstance(r.penalty, A.PenaltyLadder):
+        penalty = ladders[r.penalty.ladder.name]
+    elif isinstance(r.penalty, A.PenaltyStep):
+        penalty = LadderInfo(None, (step_info(r.penalty.step),), r.penalty.span)
+    overrides = []
+    for ref in r.overrides:
+        found = t.resolve_rule(policy, ref.name)
+        assert found is not None
+        overrides.append(found[0])
+    return RuleInfo(
+        qid=f"{policy}.{rule_id(r)}", policy=policy, name=rule_id(r), effect=r.effect,
+        start=bound_instant(when_value(r.from_), zone), end=bound_instant(when_value(r.until), zone),
+        scope=scope, selector=selector, if_=if_, unless=unless, condition=condition, penalty=penalty,
+        overrides=tuple(overrides), because=r.because.value if r.because else None,
+        message=r.message.value if r.message else None, authorities=authorities,
+        timezone=str(zone.key), tz=zone, anchor=r.anchor, node=r,
+    )
+
+
+def _resolve(expr: A.Expr, sets: dict[str, tuple[A.Scalar, ...]]) -> A.Expr:
+    """The expression with every set reference replaced by the set's literal list."""
+    if isinstance(expr, (A.And, A.Or)):
+        return attrs.evolve(expr, items=tuple(_resolve(e, sets) for e in expr.items))
+    if isinstance(expr, A.Not):
+        return attrs.evolve(expr, operand=_resolve(expr.operand, sets))
+    if isinstance(expr, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(expr.items, A.Ref):
+        return attrs.evolve(expr, items=A.ListLit(sets[expr.items.name], span=expr.items.span))
+    return expr
+
+
+def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[str]]:
+    """For each field path some atom reads, the kinds of value the set reads it as:
+    text, number, date, bool (from == != < … and in), textlike (str or list of str, from
+    mentions, contains, matches) and category."""
+    found: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    for r in rules:
+        for node in walk(r.condition):
+            if isinstance(node, (A.Category, A.CategoryIn)):
+                found[("category",)].add("category")
+            elif isinstance(node, (A.Mentions, A.MentionsAny)) and node.path is None:
+                for p in (("title",), ("description",), ("tags",)):
+                    found[p].add("textlike")
+            elif isinstance(node, (A.Mentions, A.MentionsAny, A.Contains, A.Matches)):
+                assert node.path is not None
+                found[node.path.parts].add("textlike")
+            elif isinstance(node, A.Compare):
+                found[node.path.parts].add(_LIT_KIND[type(node.value)])
+            elif isinstance(node, A.In):
+                assert isinstance(node.items, A.ListLit)
+                found[node.path.parts].update(_LIT_KIND[type(i)] for i in node.items.items)
+    return {k: frozenset(v) for k, v in found.items()}
+
+
+def _policy_hash(t: _Table) -> str:
+    """sha256 of the canonically formatted policies (comments left out), in order of
+    policy name: it changes exactly when the meaning may have."""
+    try:
+        from .format import format_file
+    except ImportError:  # TEMPORARY until dsl/format.py lands
+        def format_file(f: A.File, comments: bool = False) -> str:
+            return repr((f.header, f.statements))
+
+    h = hashlib.sha256()
+    for name in sorted(t.policies):
+        text = format_file(t.policies[name], comments=False)
+        h.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
+    return "sha256:" + h.hexdigest()

@@ -1,0 +1,102 @@
+"""Finding and reading policy files: paths → parsed files, with problems as diagnostics.
+
+A *policy set* is every ``*.policy`` file under the paths given (directories searched
+recursively, in sorted order); ``*_test.policy`` files hold tests and are kept apart.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import attrs
+
+from . import ast as A
+from .diagnostics import Diagnostic, make
+from .parser import parse
+
+MAX_FILE_BYTES = 4 * 1024 * 1024
+"""Policy files larger than this are refused with P003: a policy that large is generated,
+and should be split (parsing speed is about 1 MB/s)."""
+
+
+class UsageError(ValueError):
+    """A path that does not exist, or a directory without policies: the command cannot run."""
+
+
+@attrs.frozen
+class Loaded:
+    policy_files: tuple[A.File, ...]
+    test_files: tuple[A.File, ...]
+    sources: dict[str, str]
+    diagnostics: tuple[Diagnostic, ...]
+
+
+def is_test_file(path: str | Path) -> bool:
+    return str(path).endswith("_test.policy")
+
+
+def find_files(paths: Sequence[str | Path]) -> list[Path]:
+    """Every policy file under ``paths``, sorted and without repeats. A file named
+    explicitly is taken whatever its extension. Raises UsageError for a missing path or a
+    directory with no policy file."""
+    found: dict[str, Path] = {}
+    for raw in paths:
+        p = Path(raw)
+        if p.is_dir():
+            inside = sorted(q for q in p.rglob("*.policy") if q.is_file())
+            if not inside:
+                raise UsageError(f"no *.policy files under '{raw}'")
+            for q in inside:
+                found.setdefault(os.path.normpath(q), q)
+        elif p.exists():
+            found.setdefault(os.path.normpath(p), p)
+        else:
+            raise UsageError(f"no such file or directory: '{raw}'")
+    return [found[k] for k in sorted(found)]
+
+
+def read_source(path: Path) -> tuple[str | None, Diagnostic | None]:
+    """The file's text, or a diagnostic saying why it cannot be read (P001 unreadable,
+    P002 not UTF-8 with the place of the first bad byte, P003 too large)."""
+    name = str(path)
+    try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:
+            return None, make("P003", f"the file is too large to be a policy ({size / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES // (1024 * 1024)} MiB)",
+                              A.Span(name, 1, 1, 1, 2), hint="split the policy into several files")
+        data = path.read_bytes()
+    except OSError as e:
+        return None, make("P001", f"cannot read the file: {e.strerror or e}", A.Span(name, 1, 1, 1, 2))
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        col = len(data[data.rfind(b"\n", 0, e.start) + 1:e.start].decode("utf-8", "replace")) + 1
+        return None, make("P002", f"the file is not UTF-8: byte 0x{data[e.start]:02x} cannot be decoded",
+                          A.Span(name, line, col, line, col + 1), hint="save the file as UTF-8")
+    if text.startswith("\ufeff"):
+        text = text[1:]  # a byte order mark is not part of the policy
+    return text, None
+
+
+def load_paths(paths: Iterable[str | Path]) -> Loaded:
+    """Read and parse every policy and test file under ``paths``."""
+    policy_files: list[A.File] = []
+    test_files: list[A.File] = []
+    sources: dict[str, str] = {}
+    diags: list[Diagnostic] = []
+    for path in find_files(list(paths)):
+        text, problem = read_source(path)
+        if problem is not None:
+            diags.append(problem)
+            continue
+        assert text is not None
+        name = str(path)
+        sources[name] = text
+        test = is_test_file(path)
+        file, found = parse(text, name, test_file=test)
+        diags.extend(found)
+        (test_files if test else policy_files).append(file)
+    return Loaded(tuple(policy_files), tuple(test_files), sources, tuple(diags))
