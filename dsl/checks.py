@@ -348,15 +348,18 @@ def walk(expr: A.Expr) -> Iterator[Any]:
 def build(files: list[A.File], sources: dict[str, str] | None = None) -> tuple[PolicySet | None, list[Diagnostic]]:
     """Check parsed policy files (not test files) and build the model. Returns
     ``(None, diagnostics)`` when there are errors."""
+    from .parser import no_gc
+
     files = sorted(files, key=lambda f: f.path)
     table = _Table(files)
     diags: list[Diagnostic] = []
-    for _name, run in PASSES:
-        diags.extend(run(table))
-    diags = sort_diagnostics(diags)
-    if has_errors(diags):
-        return None, diags
-    return _model(table, sources or {}), diags
+    with no_gc():
+        for _name, run in PASSES:
+            diags.extend(run(table))
+        diags = sort_diagnostics(diags)
+        if has_errors(diags):
+            return None, diags
+        return _model(table, sources or {}), diags
 
 
 def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
