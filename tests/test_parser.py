@@ -1,0 +1,127 @@
+"""The parser: shapes of the AST, positions, recovery, and hostile input."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from dsl import ast as A
+from dsl.parser import MAX_DEPTH, parse
+
+
+def codes(text: str, **kw: object) -> list[tuple[str, int, int]]:
+    _, diags = parse(text, "t.policy", **kw)  # type: ignore[arg-type]
+    return [(d.code, d.span.line, d.span.column) for d in diags if d.span]
+
+
+def test_rule_shape() -> None:
+    f, diags = parse("policy p\nrule r: from 2021-10-08 until 2022-01-01T08:00+08:00 block category 'A > B' and price >= 19.99\n"
+                     "  penalty restrict listing for 2w and deduct 3 points because \"why\" message 'msg'\n")
+    assert not diags
+    (r,) = f.statements
+    assert isinstance(r, A.Rule)
+    assert r.name == A.Ref("r") and r.effect == "block"
+    assert r.from_ == A.Date(dt.date(2021, 10, 8))
+    assert isinstance(r.until, A.DateTime) and r.until.value.utcoffset() == dt.timedelta(hours=8)
+    assert r.selector == A.And((A.Category(A.Str("A > B")), A.Compare(A.Path(("price",)), ">=", A.Num(19.99))))
+    assert isinstance(r.penalty, A.PenaltyStep)
+    assert [a.kind for a in r.penalty.step.actions] == ["restrict", "deduct"]
+    assert r.penalty.step.actions[0].duration == A.Duration(14 * 24)
+    assert r.because == A.Str("why") and r.message == A.Str("msg")
+    assert r.anchor is not None and (r.anchor.line, r.anchor.column) == (2, 1)
+
+
+def test_clauses_in_any_order_and_twice() -> None:
+    f, diags = parse("policy p\nrule r: block because 'b' if x == 1 message 'm' if y == 2\n")
+    assert [d.code for d in diags] == ["P100"]
+    assert "given twice" in diags[0].message
+
+
+def test_spans_excluded_from_equality() -> None:
+    a, _ = parse("policy p\nrule r: block category 'X'\n")
+    b, _ = parse("policy p\n\n\n   rule r:\n block   category \"X\"  # c\n")
+    assert a.statements == b.statements
+
+
+def test_keywords_are_contextual_except_reserved() -> None:
+    f, diags = parse("policy p\nrule r: block title mentions 'x' and seller.listing == 'y' and `from` exists\n")
+    assert not diags
+    _, diags = parse("policy p\nrule r: block seller.from == 'x'\n")
+    assert [d.code for d in diags] == ["P100"] and "backquotes" in (diags[0].hint or "")
+
+
+def test_number_like_tokens_are_read_whole() -> None:
+    assert codes("policy p\nrule r: from 2021-2-3 block\n") == [("P101", 2, 14)]
+    assert codes("policy p\nrule r: block penalty restrict listing for 30x\n")[0][0] == "P103"
+    assert codes("policy p\nrule r: block penalty suspend account for 0d\n")[0][0] == "P103"
+    assert codes("policy p\nrule r: block price > 30d\n")[0][0] == "P103"
+
+
+def test_recovery_reports_every_bad_statement_once() -> None:
+    text = "policy p\nrule a: blok category 'X'\nrule b: block category 'Y'\nrule c: block category\nrule d: flag x == 1\n"
+    f, diags = parse(text, "t.policy")
+    # the second error is found at the next statement's `rule`, where the string was due
+    assert [(d.code, d.span.line) for d in diags] == [("P100", 2), ("P100", 5)]
+    assert "`rule`" in diags[1].message
+    assert [s.name.name for s in f.statements] == ["b", "d"]  # type: ignore[union-attr]
+
+
+def test_syntax_messages_use_words_not_terminal_names() -> None:
+    _, diags = parse("policy p\nrule r: block category 'X' and\n")
+    (d,) = diags
+    assert "__ANON" not in d.message and "NAME" not in d.message
+    assert "condition" in d.message
+
+
+def test_header_must_come_first() -> None:
+    assert codes("set s = ['a']\npolicy p\n")[0][0] == "P100"
+
+
+def test_tests_only_in_test_files() -> None:
+    t = "test 'x' given {a: 1} at 2021-01-01 expect allow\n"
+    assert codes(t, test_file=False)[0][0] == "P100"
+    assert codes(t, test_file=True) == []
+    assert codes("policy p\nrule r: block\n", test_file=True)[0][0] == "P100"
+
+
+@pytest.mark.parametrize("text", [
+    "", "\x00", "policy p\nrule r: block title contains '\x00'\n", "policy p\x00\n", "'unterminated",
+    "/", "`", "rule r: block x matches /abc", "policy p\nrule r: block " + "not " * 5000 + "x exists\n",
+    "policy p\nrule r: block " + " and ".join(f"x{i} exists" for i in range(5000)) + "\n",
+])
+def test_hostile_input_only_gives_diagnostics(text: str) -> None:
+    parse(text, "t.policy")
+
+
+def test_deep_nesting_is_reported_not_crashed() -> None:
+    deep = "policy p\nrule r: block " + "(" * 1000 + "x exists" + ")" * 1000 + "\nrule s: block y exists\n"
+    f, diags = parse(deep, "t.policy")
+    assert [d.code for d in diags] == ["P100"] and str(MAX_DEPTH) in diags[0].message
+    assert [s.name.name for s in f.statements] == ["s"]  # type: ignore[union-attr]
+    nested = "policy p\nrule r: block " + "(x exists and " * 1000 + "y exists" + ")" * 1000 + "\n"
+    f, diags = parse(nested, "t.policy")
+    assert [d.code for d in diags] == ["P100"]
+
+
+def test_empty_file_is_an_empty_policy() -> None:
+    f, diags = parse("", "empty.policy")
+    assert diags == [] and f.statements == () and f.header is None
+
+
+def test_string_escapes() -> None:
+    f, diags = parse("policy p\nset s = ['a\\'b', \"c\\\"d\", 'e\\\\f', 'g\\nh', 'i\\u{1F600}j']\n")
+    assert not diags
+    assert [i.value for i in f.statements[0].items] == ["a'b", 'c"d', "e\\f", "g\nh", "i\U0001F600j"]  # type: ignore[union-attr]
+    assert codes("policy p\nset s = ['a\\qb']\n")[0][0] == "P100"
+
+
+def test_regex_slash_escape() -> None:
+    f, _ = parse("policy p\nrule r: block sku matches /a\\/b/i\n")
+    m = f.statements[0].selector  # type: ignore[union-attr]
+    assert m == A.Matches(A.Path(("sku",)), A.Regex("a/b", True))
+
+
+def test_comments_are_kept() -> None:
+    f, _ = parse("# lead\npolicy p # trailing\n# end\n")
+    assert [c.text for c in f.comments] == ["# lead", "# trailing", "# end"]
