@@ -54,6 +54,11 @@ def load(paths: PathLike | Iterable[PathLike]) -> "Policies":
 def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True) -> list[Diagnostic]:
     """Every finding of ``policy check``: syntax, names, types and, when the set has no
     errors, the consistency analysis (P3xx)."""
+    return check_paths(paths, analysis=analysis)[0]
+
+
+def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True) -> tuple[list[Diagnostic], dict[str, str]]:
+    """``check``, and the sources read (for rendering excerpts)."""
     model, loaded, diags = compile_paths(paths)
     if analysis and model is not None:
         try:
@@ -64,7 +69,7 @@ def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True) -> lis
             diags.extend(analyze(model))
     if model is not None or not has_errors(diags):
         diags.extend(_check_tests(model, loaded))
-    return sort_diagnostics(diags)
+    return sort_diagnostics(diags), dict(loaded.sources)
 
 
 def _check_tests(model: PolicySet | None, loaded: Loaded) -> list[Diagnostic]:

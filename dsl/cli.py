@@ -44,13 +44,11 @@ def main() -> None:
 @click.option("--no-analysis", is_flag=True, help="Skip the consistency analysis (P3xx).")
 def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool) -> None:
     """Check policy files: syntax, names, types, and consistency."""
-    from .api import check as run_check
-    from .loader import load_paths
+    from .api import check_paths
 
     targets = list(paths) or ["."]
     try:
-        diags = run_check(targets, analysis=not no_analysis)
-        sources = dict(load_paths(targets).sources) if fmt in ("text", "sarif") and diags else {}
+        diags, sources = check_paths(targets, analysis=not no_analysis)
     except UsageError as e:
         _usage(str(e))
     _render(diags, fmt, sources)
