@@ -1,0 +1,80 @@
+"""``Policies``: a loaded policy set, ready to decide (what ``dsl.load`` returns).
+
+    policies = dsl.load("policies/")                  # once, at start-up
+    decision = policies.decide(listing, at="2021-10-20", prior_violations=1)
+    decision.effect, decision.rules, decision.penalty, decision.to_dict(), decision.explain()
+    policies.decide_many(listings)                    # a batch: one decision or error each
+
+A ``Policies`` object is immutable and may be shared by any number of threads.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable
+
+from .compiled import CompiledPolicySet
+from .decision import Decision, DecisionError
+from .model import PolicySet
+from .reference import decide_reference
+
+__all__ = ["Policies"]
+
+
+class Policies:
+    """A checked policy set with its compiled evaluator.
+
+    ``decide`` and ``decide_many`` use the compiled evaluator; ``decide_reference`` runs
+    the simple tree-walking one (the oracle the compiled one is tested against; slower,
+    same answers). Every method raises ``dsl.InputError`` (a ValueError) for input that
+    cannot be decided on, except ``decide_many``, which reports a bad listing in its place
+    and goes on."""
+
+    def __init__(self, policy_set: PolicySet):
+        self._ps = policy_set
+        self._compiled = CompiledPolicySet(policy_set)
+
+    @property
+    def policy_set(self) -> PolicySet:
+        """The checked model (``dsl.model.PolicySet``)."""
+        return self._ps
+
+    @property
+    def policy_hash(self) -> str:
+        """``sha256:…`` of the canonically formatted policies: it changes exactly when the
+        meaning may have. Log it with every decision for audits."""
+        return self._ps.policy_hash
+
+    @property
+    def rules(self) -> tuple[str, ...]:
+        """The qualified ids of every rule, sorted."""
+        return tuple(r.qid for r in self._ps.rules)
+
+    def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
+        """Decide one listing (a dict, as parsed from JSON) at ``at`` (None for now; a
+        datetime, a date, or an ISO string; without an offset it is local time in each
+        policy's timezone) for a seller with ``prior_violations`` earlier violations."""
+        return self._compiled.decide(listing, at, prior_violations)
+
+    def decide_many(self, listings: Iterable[Any], at: Any = None,
+                    prior_violations: Any = 0) -> list[Decision | DecisionError]:
+        """Decide a batch at one instant (``at`` is read once; None means now, once for
+        the batch). Each listing that cannot be decided yields a ``DecisionError`` in its
+        place; a bad ``at`` or ``prior_violations`` raises ``InputError``."""
+        return self._compiled.decide_many(listings, at, prior_violations)
+
+    def decide_reference(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
+        """Decide with the reference evaluator (for tests and for checking the compiled
+        evaluator; the decisions are the same)."""
+        return decide_reference(self._ps, listing, at, prior_violations)
+
+    def explain(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> str:
+        """Why ``listing`` gets its decision, as text (``Decision.explain``)."""
+        return decide_reference(self._ps, listing, at, prior_violations).explain()
+
+    def plan_summary(self) -> dict[str, int]:
+        """How the compiled evaluator filed the rules (category index, field index,
+        residual): useful to see why a large set is slow."""
+        return self._compiled.plan_summary()
+
+    def __repr__(self) -> str:
+        return f"<Policies {len(self._ps.policies)} policies, {len(self._ps.rules)} rules, {self.policy_hash[:19]}…>"
