@@ -1,0 +1,144 @@
+"""``policy eval``: decide the listings of a JSON stream, one decision per output line.
+
+The input is one JSON object, a JSON array of records, or JSON lines (one record a line).
+A record is a listing, or an envelope ``{"listing": {…}, "at": …, "prior_violations": …}``
+(no other keys) whose ``at`` and ``prior_violations`` override the command line's. Each
+record yields one line of compact JSON, in input order: the decision (spec section 5,
+plus ``"explanation"`` with ``--explain``), or ``{"error": {"record": N, "message": …}}``
+for a record that cannot be decided (N counts records from 1). The command's exit status
+is 1 when any record failed (``EvalRun.had_errors``).
+
+How the input is read: when the whole input is one JSON value, that value is the record
+(or, for an array, its elements are the records); otherwise each non-blank line is one
+record, and a line that is not JSON is an error record of its own.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import IO, Any, Iterator
+
+from . import runtime as R
+from .decision import DecisionError, InputError
+from .engine import Policies
+
+__all__ = ["run_eval", "EvalRun", "read_records"]
+
+_ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
+_DEEP_LIMIT = 5000
+"""How deeply input JSON may nest (Python's parser recurses; a listing nested 1,000
+levels deep is read by raising the interpreter's limit to this while parsing)."""
+
+
+class _Bad:
+    """A record that could not be read (its message)."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str):
+        self.message = message
+
+
+def _loads(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except RecursionError:
+        pass
+    old = sys.getrecursionlimit()
+    try:
+        sys.setrecursionlimit(max(old, _DEEP_LIMIT))
+        return json.loads(text)
+    except RecursionError:
+        raise ValueError(f"the JSON is nested more than about {_DEEP_LIMIT} levels deep") from None
+    finally:
+        sys.setrecursionlimit(old)
+
+
+def read_records(stream: IO[str]) -> Iterator[Any]:
+    """The records of the input, each a parsed JSON value or a ``_Bad`` for a line that
+    is not JSON."""
+    text = stream.read()
+    if not text.strip():
+        return
+    try:
+        whole = _loads(text)
+    except ValueError:
+        pass
+    else:
+        if isinstance(whole, list):
+            yield from whole
+        else:
+            yield whole
+        return
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            yield _loads(line)
+        except ValueError as e:
+            yield _Bad(f"line {number}: not valid JSON: {e}")
+
+
+def _is_envelope(record: Any) -> bool:
+    return isinstance(record, dict) and "listing" in record and record.keys() <= _ENVELOPE_KEYS
+
+
+class EvalRun:
+    """The output lines of ``policy eval``, produced as they are iterated; afterwards
+    ``had_errors`` tells whether some record could not be decided (exit status 1)."""
+
+    def __init__(self, policies: Policies, input_stream: IO[str], *, at: Any = None, prior: Any = 0,
+                 explain: bool = False):
+        self.policies = policies
+        self.input_stream = input_stream
+        self.explain = explain
+        self.had_errors = False
+        self._prior = prior
+        # The command line's `at` is read once (`now` is one instant for the whole run); a
+        # bad one fails exactly the records that rely on it.
+        self._at: R.ParsedAt | None = None
+        self._at_error: str | None = None
+        try:
+            self._at = R.parse_at(at)
+        except InputError as e:
+            self._at_error = "--at: " + e.message.removeprefix("at: ")
+
+    def __iter__(self) -> Iterator[str]:
+        for number, record in enumerate(read_records(self.input_stream), 1):
+            try:
+                yield self._decide(record)
+            except InputError as e:
+                self.had_errors = True
+                yield _dumps(DecisionError(number, e.message, e.field).to_dict())
+
+    def _decide(self, record: Any) -> str:
+        if isinstance(record, _Bad):
+            raise InputError(record.message)
+        at: Any = self._at
+        prior = self._prior
+        listing = record
+        if _is_envelope(record):
+            listing = record["listing"]
+            if record.get("at") is not None:
+                at = record["at"]
+            if record.get("prior_violations") is not None:
+                prior = record["prior_violations"]
+        if at is None:
+            raise InputError(self._at_error or "no instant to decide at")
+        decision = self.policies.decide(listing, at=at, prior_violations=prior)
+        out = decision.to_dict()
+        if self.explain:
+            out["explanation"] = decision.explain()
+        return _dumps(out)
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def run_eval(policies: Policies, input_stream: IO[str], *, at: Any = None, prior: Any = 0,
+             explain: bool = False) -> EvalRun:
+    """Decide every record of ``input_stream``: iterate the result for the output lines
+    (one per record, in input order), then read ``.had_errors`` for the exit status."""
+    return EvalRun(policies, input_stream, at=at, prior=prior, explain=explain)
