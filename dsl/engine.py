@@ -77,4 +77,6 @@ class Policies:
         return self._compiled.plan_summary()
 
     def __repr__(self) -> str:
-        return f"<Policies {len(self._ps.policies)} policies, {len(self._ps.rules)} rules, {self.policy_hash[:19]}…>"
+        names = [p.name for p in self._ps.policies]
+        shown = ", ".join(names[:3]) + (f" and {len(names) - 3} more" if len(names) > 3 else "")
+        return f"<Policies {shown}: {len(self._ps.rules)} rules, {self.policy_hash[:19]}…>"

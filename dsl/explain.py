@@ -54,7 +54,10 @@ class Proposal:
 class RuleTrace:
     """How one rule fared. ``held``: for a rule that applied, the conditions that held;
     ``failed``: for one that did not, the first condition that failed (window, scope,
-    selector, ``if``, ``unless``, in that order)."""
+    selector, ``if``, ``unless``, in that order). ``selected``: the rule concerns the
+    listing, so an explanation details it: its selector holds (or is absent), or the
+    selector is ``A and B …`` and its first condition ``A`` holds (so that ``block
+    category 'Drones' and not seller.country == 'CN'`` is explained for every drone)."""
 
     qid: str
     name: str
@@ -242,17 +245,16 @@ def part_words(label: str, authored: A.Expr, listing: Mapping[str, Any], ok: boo
         where = "the title, description or tags" if authored.path is None else R.dotted(authored.path.parts)
         note = (f" (found {', '.join(_quote(p) for p in found[:5])} in {where})" if found
                 else f" (not found in {where})")
-        text = expr_text(authored) + note
     else:
-        text = expr_text(authored) + _values_note(authored, listing)
+        note = _values_note(authored, listing)
+    text = expr_text(authored)
     if label == "unless":
-        return f"unless {text}: it does not hold" if ok else f"the exception holds: unless {text}"
-    prefix = "scope: " if label == "scope" else ""
+        return f"unless {text}: it does not hold{note}" if ok else f"the exception holds: unless {text}{note}"
     if ok:
-        return prefix + text
+        return ("scope: " if label == "scope" else "") + text + note
     if label == "scope":
-        return f"outside the policy's scope: {text} does not hold"
-    return f"{text} does not hold"
+        return f"outside the policy's scope: {text} does not hold{note}"
+    return f"{text} does not hold{note}"
 
 
 def _local(instant: dt.datetime, tz: Any) -> str:

@@ -158,7 +158,9 @@ def rule_applies(rule: RuleInfo, listing: Mapping[str, Any], at: R.ParsedAt) -> 
 def _rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: R.ParsedAt,
                 applied: bool) -> RuleTrace:
     tz = rule.tz
-    selected = rule.selector is None or holds(rule.selector, listing, tz)
+    selector = rule.selector
+    selected = (selector is None or holds(selector, listing, tz)
+                or (isinstance(selector, A.And) and holds(selector.items[0], listing, tz)))
     held: list[str] = []
     failed: str | None = None
     window_text = window_words(rule, at.in_tz(tz))

@@ -1,0 +1,135 @@
+"""`policy eval` as a function: input forms, envelopes, per-record errors, explanations."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import dsl
+from conformance import CORPUS
+from dsl.eval_cmd import run_eval
+
+CRYPTO = CORPUS / "decisions" / "alibaba-crypto"
+pytestmark = pytest.mark.skipif(not CRYPTO.exists(), reason="../shared/conformance is not beside the repository")
+
+MINER = {"category": "Blockchain Miners", "platform": "taobao"}
+
+
+@pytest.fixture(scope="module")
+def policies() -> dsl.Policies:
+    return dsl.load([CRYPTO])
+
+
+def run(policies: dsl.Policies, text: str, **kwargs: Any) -> tuple[list[dict[str, Any]], bool]:
+    kwargs.setdefault("at", "2021-10-20")
+    result = run_eval(policies, io.StringIO(text), **kwargs)
+    lines = list(result)
+    for line in lines:
+        assert "\n" not in line  # one line per record
+    return [json.loads(line) for line in lines], result.had_errors
+
+
+def test_one_object(policies: dsl.Policies) -> None:
+    out, failed = run(policies, json.dumps(MINER, indent=2))
+    assert not failed and len(out) == 1
+    assert out[0]["rules"] == ["alibaba-crypto-2021.miners", "alibaba-crypto-2021.miners-late"]
+    assert out[0]["at"] == "2021-10-19T16:00:00Z"
+    assert set(out[0]) == {"effect", "rules", "overridden", "penalty", "messages", "citations", "warnings", "at",
+                           "policy_hash"}
+
+
+def test_array_and_json_lines_agree(policies: dsl.Policies) -> None:
+    records = [MINER, {"title": "Ethernet cable", "platform": "taobao"}, {"title": "二手 Bitcoin 矿机", "platform": "xianyu"}]
+    as_array, failed_a = run(policies, json.dumps(records, ensure_ascii=False))
+    as_lines, failed_l = run(policies, "\n".join(json.dumps(r) for r in records) + "\n\n")
+    assert not failed_a and not failed_l
+    assert as_array == as_lines
+    assert [d["effect"] for d in as_array] == ["block", "allow", "block"]
+
+
+def test_envelopes_override_the_command_line(policies: dsl.Policies) -> None:
+    lines = [
+        json.dumps({"listing": MINER}),
+        json.dumps({"listing": MINER, "at": "2021-10-09", "prior_violations": None}),
+        json.dumps({"listing": MINER, "prior_violations": 2}),
+        json.dumps({"listing": MINER, "at": "2021-10-07T16:00:00Z"}),
+        json.dumps({"listing": MINER, "note": "not an envelope: a listing with a field named listing"}),
+    ]
+    out, failed = run(policies, "\n".join(lines), prior=1)
+    assert not failed
+    assert out[0]["penalty"]["step"] == 2
+    assert out[1]["rules"] == ["alibaba-crypto-2021.miners"] and out[1]["at"] == "2021-10-08T16:00:00Z"
+    assert out[2]["penalty"]["step"] == 3
+    assert out[3]["rules"] == ["alibaba-crypto-2021.miners"]
+    assert out[4]["effect"] == "allow"
+
+
+def test_bad_records_yield_errors_in_place(policies: dsl.Policies) -> None:
+    deep = '{"title": "bitcoin", "platform": "taobao", "n": ' + '{"a": ' * 1000 + "1" + "}" * 1000 + "}"
+    lines = [
+        json.dumps(MINER),
+        "{not json",
+        "[1, 2]",
+        json.dumps({"listing": MINER, "at": "next tuesday"}),
+        json.dumps({"listing": MINER, "prior_violations": -1}),
+        json.dumps({"listing": "S-100"}),
+        '{"price": NaN, "category": 42, "platform": "taobao"}',
+        deep,
+        '{"title": "' + "bitcoin " * 150_000 + '", "platform": "taobao"}',
+        "[" * 100_000,
+        json.dumps(MINER),
+    ]
+    out, failed = run(policies, "\n".join(lines))
+    assert failed
+    assert len(out) == len(lines)
+    errors = {i + 1: d["error"] for i, d in enumerate(out) if "error" in d}
+    assert sorted(errors) == [2, 3, 4, 5, 6, 10]
+    for n, error in errors.items():
+        assert error["record"] == n and error["message"]
+    assert "not valid JSON" in errors[2]["message"]
+    assert "JSON object" in errors[3]["message"]
+    assert "next tuesday" in errors[4]["message"]
+    assert "prior_violations" in errors[5]["message"]
+    assert "nested" in errors[10]["message"]
+    assert out[6]["warnings"] and out[6]["warnings"][0].startswith("category:")
+    assert out[7]["rules"] == ["alibaba-crypto-2021.coins"]
+    assert out[8]["rules"] == ["alibaba-crypto-2021.coins"]
+    assert out[0] == out[10]
+
+
+def test_bad_command_line_at_fails_only_the_records_that_need_it(policies: dsl.Policies) -> None:
+    lines = [json.dumps(MINER), json.dumps({"listing": MINER, "at": "2021-10-09"})]
+    out, failed = run(policies, "\n".join(lines), at="soon")
+    assert failed
+    assert "--at" in out[0]["error"]["message"] and "soon" in out[0]["error"]["message"]
+    assert out[1]["effect"] == "block"
+
+
+def test_empty_input(policies: dsl.Policies) -> None:
+    assert run(policies, "") == ([], False)
+    assert run(policies, "[]") == ([], False)
+
+
+def test_explain_adds_a_string(policies: dsl.Policies) -> None:
+    out, failed = run(policies, json.dumps(MINER), at="2021-10-12", explain=True)
+    assert not failed
+    text = out[0]["explanation"]
+    assert "miners-late (block): not yet in force; it applies from 2021-10-15 00:00 Asia/Shanghai" in text
+    assert out[0]["effect"] == "block"
+
+
+def test_now_is_one_instant_for_the_run(policies: dsl.Policies) -> None:
+    out, _ = run(policies, "\n".join(json.dumps(MINER) for _ in range(20)), at=None)
+    assert len({d["at"] for d in out}) == 1
+
+
+def test_output_is_compact_and_keeps_unicode(policies: dsl.Policies, tmp_path: Path) -> None:
+    policy = tmp_path / "m.policy"
+    policy.write_text("policy m\nrule r: flag mentions '比特币' message \"请审核: 比特币\"\n", encoding="utf-8")
+    result = run_eval(dsl.load([policy]), io.StringIO('{"title": "比特币"}'), at="2022-01-01")
+    [line] = list(result)
+    assert "请审核: 比特币" in line and '","' in line and ": " not in line.replace("请审核: ", "")
