@@ -1,0 +1,227 @@
+"""Checks on test files (``*_test.policy``): P500–P504, and P101 for assertion dates.
+
+They need only the names the policy set declares, so they run even when the set itself
+has errors (the names are then read from the parsed files rather than the model).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any, Iterator, Mapping
+
+import attrs
+
+from .. import ast as A
+from ..checks import policy_name_of, rule_id, walk
+from ..diagnostics import Diagnostic, did_you_mean, make
+from ..loader import Loaded
+from ..model import FieldInfo, PolicySet
+
+__all__ = ["Names", "check_test_files", "naive_dates"]
+
+
+@attrs.frozen
+class Names:
+    """What test files may refer to: rule ids by local name, ladders, timezones, schema."""
+
+    qids: frozenset[str]
+    by_local: Mapping[str, tuple[str, ...]]       # local id -> qualified ids (sorted)
+    ladders: frozenset[str]
+    timezones: frozenset[str]                     # one per policy
+    schema: Mapping[tuple[str, ...], FieldInfo]   # empty when the set declares no field
+    sets: Mapping[str, tuple[A.Scalar, ...]] = attrs.field(factory=dict)
+
+    @classmethod
+    def of(cls, model: PolicySet | None, loaded: Loaded) -> Names:
+        if model is not None:
+            qids = [r.qid for r in model.rules]
+            ladders = set(model.ladders)
+            zones = {p.timezone for p in model.policies}
+            schema: Mapping[tuple[str, ...], FieldInfo] = model.schema
+            sets: dict[str, tuple[A.Scalar, ...]] = dict(model.sets)
+        else:
+            qids, ladders, zones, schema, sets = [], set(), set(), {}, {}
+            for f in loaded.policy_files:
+                policy = policy_name_of(f)
+                tz = "UTC"
+                for c in f.header.clauses if f.header else ():
+                    if c.kind == "timezone" and isinstance(c.value, A.Str):
+                        tz = c.value.value
+                zones.add(tz)
+                for s in f.statements:
+                    if isinstance(s, A.Rule):
+                        qids.append(f"{policy}.{rule_id(s)}")
+                    elif isinstance(s, A.LadderDecl):
+                        ladders.add(s.name.name)
+                    elif isinstance(s, A.SetDecl):
+                        sets.setdefault(s.name.name, s.items)
+        by_local: dict[str, list[str]] = defaultdict(list)
+        for q in sorted(set(qids)):
+            by_local[q.partition(".")[2]].append(q)
+        return cls(frozenset(qids), {k: tuple(v) for k, v in by_local.items()}, frozenset(ladders),
+                   frozenset(zones), schema, sets)
+
+    def resolve(self, name: str) -> list[str]:
+        """The qualified ids a `by` reference may mean: one when it resolves, none when
+        unknown, several when a local id is ambiguous."""
+        if name in self.qids:
+            return [name]
+        if "." in name:
+            return []
+        return list(self.by_local.get(name, ()))
+
+    @property
+    def shared_timezone(self) -> str | None:
+        """The timezone all policies share (UTC for an empty set), or None."""
+        if not self.timezones:
+            return "UTC"
+        return next(iter(self.timezones)) if len(self.timezones) == 1 else None
+
+
+def check_test_files(model: PolicySet | None, loaded: Loaded) -> list[Diagnostic]:
+    """Findings about the test files of ``loaded`` against the policy set: unknown (P500)
+    or ambiguous (P501) rules in `by`, unknown ladders in `expect` (P502), `given` values
+    of the wrong shape (P503), test files without policies (P504), and assertion dates
+    without an offset where the policies do not share a timezone (P101)."""
+    names = Names.of(model, loaded)
+    diags: list[Diagnostic] = []
+    for f in loaded.test_files:
+        if not loaded.policy_files:
+            first = f.statements[0].span if f.statements else None
+            span = first or A.Span(f.path, 1, 1, 1, 2)
+            diags.append(make("P504", "this test file has no policies beside it: no policy file was loaded",
+                              A.Span(span.file, span.line, span.column, span.line, span.column + 1),
+                              hint="run `policy test` on the directory that holds the policies and their tests"))
+        for s in f.statements:
+            if isinstance(s, A.TestCase):
+                diags.extend(_check_test(s, names, bool(loaded.policy_files)))
+            elif isinstance(s, A.Assertion):
+                diags.extend(_check_assertion(s, names))
+    return diags
+
+
+def _check_test(t: A.TestCase, names: Names, have_policies: bool) -> Iterator[Diagnostic]:
+    if have_policies:
+        for ref in t.expect.by:
+            found = names.resolve(ref.name)
+            if not found:
+                guess = did_you_mean(ref.name, [*names.qids, *names.by_local])
+                yield make("P500", f"unknown rule '{ref.name}'", ref.span,
+                           hint=f"did you mean '{guess}'?" if guess else
+                           "name a rule as `policy.rule`, or by its local id where only one policy has it")
+            elif len(found) > 1:
+                yield make("P501", f"'{ref.name}' names rules in several policies: {', '.join(found)}", ref.span,
+                           hint=f"qualify it, for example `{found[0]}`")
+        pen = t.expect.penalty
+        if pen is not None and pen.ladder is not None and pen.ladder.name not in names.ladders:
+            guess = did_you_mean(pen.ladder.name, names.ladders)
+            yield make("P502", f"unknown ladder '{pen.ladder.name}'", pen.ladder.span,
+                       hint=f"did you mean '{guess}'?" if guess else
+                       "for an inline `penalty STEP` write `penalty step N`")
+    yield from _duplicate_keys(t.given)
+    if names.schema:
+        yield from _fits_schema(t.given, names.schema)
+
+
+def _duplicate_keys(obj: A.ObjectLit) -> Iterator[Diagnostic]:
+    seen: set[str] = set()
+    for key, value in obj.items:
+        if key in seen:
+            yield make("P503", f"the key '{key}' is given twice in this object", value.span or obj.span,
+                       hint="a listing holds each field once: remove one of them")
+        seen.add(key)
+    for _key, value in obj.items:
+        yield from _nested_duplicates(value)
+
+
+def _nested_duplicates(value: A.Value) -> Iterator[Diagnostic]:
+    if isinstance(value, A.ObjectLit):
+        yield from _duplicate_keys(value)
+    elif isinstance(value, A.ArrayLit):
+        for v in value.items:
+            yield from _nested_duplicates(v)
+
+
+def _fits_schema(given: A.ObjectLit, schema: Mapping[tuple[str, ...], FieldInfo]) -> Iterator[Diagnostic]:
+    """A `given` that `decide` would refuse as an input error (a declared field of the
+    wrong type, or a required one absent), judged exactly as `decide` judges it."""
+    from .. import runtime as R
+    from ..model import to_jsonable
+
+    listing = to_jsonable(given)
+    for path in sorted(schema, key=R.dotted):
+        problem = R.schema_problem(schema[path], R.read_path(listing, path))
+        if problem is not None:
+            node = _node_at(given, path)
+            yield make("P503", f"this listing does not fit the declared fields: {problem}",
+                       (node.span if node is not None else None) or given.span,
+                       hint=f"see the policy set's `field {R.dotted(path)}: …` declaration")
+
+
+def _node_at(obj: A.ObjectLit, path: tuple[str, ...]) -> A.Value | None:
+    node: A.Value | None = obj
+    for part in path:
+        if not isinstance(node, A.ObjectLit):
+            return None
+        node = next((v for k, v in reversed(node.items) if k == part), None)
+    return node
+
+
+def naive_dates(a: A.Assertion) -> Iterator[A.When]:
+    """The date literals of an assertion written without an offset: its window bounds and
+    the dates its expression compares fields with."""
+    for w in (a.from_, a.until):
+        if w is not None and _naive(w):
+            yield w
+    for node in walk(a.expr):
+        lits: list[Any] = []
+        if isinstance(node, A.Compare):
+            lits = [node.value]
+        elif isinstance(node, A.In) and isinstance(node.items, A.ListLit):
+            lits = list(node.items.items)
+        for lit in lits:
+            if isinstance(lit, (A.Date, A.DateTime)) and _naive(lit):
+                yield lit
+
+
+def _naive(w: A.When) -> bool:
+    return isinstance(w, A.Date) or w.value.tzinfo is None
+
+
+def _check_assertion(a: A.Assertion, names: Names) -> Iterator[Diagnostic]:
+    yield from _check_expr(a.expr, names)
+    if names.shared_timezone is not None:
+        return
+    zones = ", ".join(sorted(names.timezones))
+    for w in naive_dates(a):
+        text = w.value.isoformat()
+        example = (w.value.isoformat() + "T00:00:00+08:00") if isinstance(w, A.Date) else text + "+08:00"
+        yield make("P101", f"'{text}' has no offset, and the policies do not share one timezone ({zones})", w.span,
+                   hint=f"write the instant with an offset, such as {example}")
+
+
+def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
+    """The checks a rule condition gets: sets (P200), regular expressions (P102), fields
+    and literal types (P205–P208, through the rule checks' own atom check)."""
+    from ..checks import _check_atom  # the rule checks' atom pass, shared on purpose
+    from ..model import BUILTIN_FIELDS
+    from ..text import compile_regex
+
+    schema = dict(BUILTIN_FIELDS)
+    schema.update(names.schema)
+    decls = {n: A.SetDecl(A.Ref(n), items) for n, items in names.sets.items()}
+    for node in walk(expr):
+        items = getattr(node, "items", None)
+        if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
+            if items.name not in names.sets:
+                guess = did_you_mean(items.name, names.sets)
+                yield make("P200", f"unknown set '{items.name}'", items.span,
+                           hint=f"did you mean '{guess}'?" if guess else None)
+                continue
+        if isinstance(node, A.Matches):
+            try:
+                compile_regex(node.regex.pattern, node.regex.ignore_case)
+            except ValueError as e:
+                yield make("P102", f"invalid regular expression: {e}", node.regex.span,
+                           hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
+        yield from _check_atom(node, schema, bool(names.schema), decls)
