@@ -1,0 +1,282 @@
+"""Running test files: examples through `decide`, assertions through the analysis.
+
+An example passes when the decision has the expected effect, every rule named in `by`
+among its `rules`, and the penalty stated. An assertion passes when the analysis proves
+it; a failure carries a counterexample that has been replayed through `decide` and
+shrunk; an assertion the analysis cannot decide is `undecided`, which fails the run.
+Every proved assertion is also attacked with generated listings (``dsl.testing.attack``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any, Iterable
+from zoneinfo import ZoneInfo
+
+import attrs
+
+from .. import ast as A
+from ..loader import Loaded
+from ..model import PolicySet, to_jsonable
+from ..shrink import Counterexample, format_instant, shrink
+from .checks import Names
+from .claims import Claim, input_errors
+from .vocab import Vocabulary
+
+__all__ = ["Result", "Report", "InternalError", "run_tests"]
+
+DEFAULT_TIMEOUT_MS = 20_000
+ATTACK_EXAMPLES = 200
+
+
+class InternalError(RuntimeError):
+    """The analysis and the evaluators disagree: a bug in the tool, not in the policies."""
+
+
+@attrs.frozen
+class Result:
+    """The outcome of one test or assertion. ``outcome`` is pass, fail or undecided.
+
+    A failed test has ``expected`` (effect, by, penalty as written) and ``actual`` (the
+    decision's dictionary) and ``problems`` (what differs); a failed assertion has its
+    shrunk ``counterexample`` and the ``decision`` for it; an undecided one its
+    ``reason``."""
+
+    name: str
+    kind: str
+    outcome: str
+    file: str
+    line: int
+    column: int = 1
+    problems: tuple[str, ...] = ()
+    expected: dict[str, Any] | None = None
+    actual: dict[str, Any] | None = None
+    explanation: str | None = None
+    counterexample: dict[str, Any] | None = None
+    reason: str | None = None
+    applied: tuple[str, ...] = ()
+    claim: str | None = None
+    timezone: str | None = None
+
+    @property
+    def passed(self) -> bool:
+        return self.outcome == "pass"
+
+
+@attrs.frozen
+class Coverage:
+    covered: tuple[str, ...]
+    uncovered: tuple[str, ...]
+
+    @property
+    def total(self) -> int:
+        return len(self.covered) + len(self.uncovered)
+
+    @property
+    def percent(self) -> float:
+        return 100.0 if self.total == 0 else 100.0 * len(self.covered) / self.total
+
+
+@attrs.frozen
+class Report:
+    results: tuple[Result, ...]
+    coverage: Coverage
+
+    @property
+    def passed(self) -> int:
+        return sum(r.passed for r in self.results)
+
+    @property
+    def failed(self) -> int:
+        return len(self.results) - self.passed
+
+
+def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
+              attack_examples: int = ATTACK_EXAMPLES) -> Report:
+    """Run every test and assertion of ``loaded.test_files`` against ``model`` (checked
+    first with ``check_test_files``: references must resolve)."""
+    from ..engine import Policies
+
+    policies = Policies(model)
+    names = Names.of(model, loaded)
+    runner = _Runner(model, policies, names, timeout_ms, attack_examples)
+    results: list[Result] = []
+    for f in sorted(loaded.test_files, key=lambda f: f.path):
+        for s in f.statements:
+            if isinstance(s, A.TestCase):
+                results.append(runner.example(s, f.path))
+            elif isinstance(s, A.Assertion):
+                results.append(runner.assertion(s, f.path))
+    applied = {q for r in results for q in r.applied}
+    every = [r.qid for r in model.rules]
+    coverage = Coverage(tuple(q for q in every if q in applied), tuple(q for q in every if q not in applied))
+    return Report(tuple(results), coverage)
+
+
+def expected_dict(e: A.Expect, names: Names) -> dict[str, Any]:
+    out: dict[str, Any] = {"effect": e.effect}
+    if e.by:
+        out["by"] = [_qualify(r.name, names) for r in e.by]
+    if e.penalty is not None:
+        if e.penalty.none:
+            out["penalty"] = None
+        else:
+            out["penalty"] = {"ladder": e.penalty.ladder.name if e.penalty.ladder else None, "step": e.penalty.step}
+    return out
+
+
+def _qualify(name: str, names: Names) -> str:
+    found = names.resolve(name)
+    return found[0] if len(found) == 1 else name
+
+
+def _span_of(node: Any, path: str) -> tuple[int, int]:
+    s = getattr(node, "span", None)
+    return (s.line, s.column) if s else (1, 1)
+
+
+class _Runner:
+    def __init__(self, ps: PolicySet, policies: Any, names: Names, timeout_ms: int, attack_examples: int):
+        self.ps = ps
+        self.policies = policies
+        self.names = names
+        self.timeout_ms = timeout_ms
+        self.attack_examples = attack_examples
+        shared = names.shared_timezone or "UTC"
+        self.tz = ZoneInfo(shared)
+
+    # -- examples --------------------------------------------------------------
+    def example(self, t: A.TestCase, path: str) -> Result:
+        line, column = _span_of(t, path)
+        listing = to_jsonable(t.given)
+        at = to_jsonable(t.at)  # ISO text, read by `decide` as it reads any `at`
+        prior = t.prior or 0
+        expected = expected_dict(t.expect, self.names)
+        base = dict(name=t.name.value, kind="test", file=path, line=line, column=column, expected=expected)
+        try:
+            decision = self.policies.decide(listing, at=at, prior_violations=prior)
+        except input_errors() as e:
+            return Result(outcome="fail", problems=(f"decide refused the listing: {e}",), **base)
+        actual = decision.to_dict()
+        applied = tuple(actual.get("rules", ())) + tuple(actual.get("overridden", ()))
+        problems = tuple(_compare(expected, actual))
+        explanation = _explain(decision) if problems else None
+        return Result(outcome="fail" if problems else "pass", problems=problems, actual=actual,
+                      explanation=explanation, applied=applied, **base)
+
+    # -- assertions -------------------------------------------------------------
+    def assertion(self, a: A.Assertion, path: str) -> Result:
+        line, column = _span_of(a, path)
+        claim = Claim.of(self.ps, self.policies, a, self.tz)
+        base = dict(name=a.name.value, kind="assert", file=path, line=line, column=column,
+                    claim=_claim_text(a), timezone=str(self.tz.key))
+        try:
+            from ..analysis import prove_assertion
+        except ImportError:
+            return Result(outcome="undecided", reason="the analysis (dsl.analysis) is not installed", **base)
+        result = prove_assertion(self.ps, quantifier=a.quantifier, effect=a.effect, expr=claim.expr, tz=self.tz,
+                                 start=claim.start, end=claim.end, timeout_ms=self.timeout_ms)
+        outcome = getattr(result, "outcome", None)
+        vocab = Vocabulary.of(self.ps, [claim.expr], [claim.start, claim.end])
+        if outcome == "pass":
+            found = attack(claim, vocab, self.attack_examples)
+            if found is not None:
+                raise InternalError(
+                    f"{path}:{line}: the analysis proved '{a.name.value}', but this counterexample breaks it: "
+                    f"{_cx_text(found)}")
+            return Result(outcome="pass", **base)
+        if outcome == "fail":
+            raw = getattr(result, "counterexample", None)
+            if raw is None:
+                raise InternalError(f"{path}:{line}: the analysis refuted '{a.name.value}' without a counterexample")
+            cx = claim.counterexample(raw)
+            if not claim.broken_by(cx):
+                raise InternalError(
+                    f"{path}:{line}: the analysis's counterexample to '{a.name.value}' does not break it "
+                    f"when replayed through decide: {_cx_text(cx)}")
+            anchor = claim.start or (vocab.instants[0] if vocab.instants else None)
+            small = shrink(cx, claim.broken_by, phrases=vocab.strings(), tz=self.tz, anchor=anchor)
+            decision = claim.decide(small)
+            return Result(outcome="fail", counterexample=small.to_dict(), actual=decision.to_dict(),
+                          explanation=_explain(decision), problems=(_broken_text(a, decision.to_dict()),), **base)
+        reason = getattr(result, "reason", None) or "the analysis could not decide this assertion"
+        return Result(outcome="undecided", reason=str(reason), **base)
+
+
+def attack(claim: Claim, vocab: Vocabulary, examples: int) -> Counterexample | None:
+    from .attack import attack as run_attack
+
+    return run_attack(claim, vocab, examples=examples)
+
+
+def _compare(expected: dict[str, Any], actual: dict[str, Any]) -> Iterable[str]:
+    if actual.get("effect") != expected["effect"]:
+        yield f"effect is {actual.get('effect')}, not {expected['effect']}"
+    rules = set(actual.get("rules", ()))
+    for q in expected.get("by", ()):
+        if q not in rules:
+            where = " (it was overridden)" if q in actual.get("overridden", ()) else ""
+            yield f"{q} is not among the rules that decided{where}"
+    if "penalty" in expected:
+        want, got = expected["penalty"], actual.get("penalty")
+        if want is None and got is not None:
+            yield f"a penalty was proposed: {_penalty_text(got)}"
+        elif want is not None and got is None:
+            yield "no penalty was proposed"
+        elif want is not None and got is not None:
+            if want["ladder"] != got.get("ladder") or want["step"] != got.get("step"):
+                yield f"the penalty is {_penalty_text(got)}, not {_penalty_text(want)}"
+
+
+def _penalty_text(p: dict[str, Any] | None) -> str:
+    if p is None:
+        return "none"
+    ladder = p.get("ladder")
+    head = f"{ladder} step {p.get('step')}" if ladder else f"inline step {p.get('step')}"
+    actions = p.get("actions")
+    return head + (f" ({', '.join(actions)})" if actions else "")
+
+
+def _explain(decision: Any) -> str | None:
+    explain = getattr(decision, "explain", None)
+    if explain is None:
+        return None
+    try:
+        text = explain()
+    except Exception as e:  # noqa: BLE001 - an explanation must not hide the failure itself
+        return f"(no explanation: {e})"
+    return text if isinstance(text, str) else str(text)
+
+
+def _claim_text(a: A.Assertion) -> str:
+    try:
+        from ..format import format_expr
+        expr = format_expr(a.expr)
+    except Exception:  # noqa: BLE001 - the formatter is only for display
+        expr = "…"
+    window = ""
+    if a.from_ is not None:
+        window += f"from {_when(a.from_)} "
+    if a.until is not None:
+        window += f"until {_when(a.until)} "
+    return f"{window}{a.quantifier} {a.effect} {expr}"
+
+
+def _when(w: A.When) -> str:
+    return w.value.isoformat()
+
+
+def _broken_text(a: A.Assertion, actual: dict[str, Any]) -> str:
+    if a.quantifier == "always":
+        return f"the listing satisfies the condition, and the effect is {actual.get('effect')}, not {a.effect}"
+    return f"the listing satisfies the condition, and the effect is {a.effect}"
+
+
+def _cx_text(cx: Counterexample) -> str:
+    import json
+
+    return json.dumps(cx.to_dict(), ensure_ascii=False, sort_keys=True)
+
+
+def format_at(at: dt.datetime) -> str:
+    return format_instant(at)
