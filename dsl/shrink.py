@@ -23,7 +23,7 @@ import attrs
 
 from .text import normalize_text
 
-__all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "at_cost"]
+__all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "number_cost", "at_cost", "format_instant"]
 
 UTC = dt.timezone.utc
 
@@ -79,12 +79,20 @@ def listing_size(value: Any) -> int:
     if isinstance(value, bool) or value is None:
         return 1
     if isinstance(value, (int, float)):
-        return len(_number_text(value))
+        return number_cost(value)
     return 1
 
 
-def _number_text(x: int | float) -> str:
-    return repr(x)  # 20.0 reads longer than 20, and 19.99 longer than 20
+def number_cost(x: int | float) -> int:
+    """One, plus the significant digits (and the sign): 2000 costs 2, 1234 costs 5,
+    19.99 costs 5, 20 costs 2 and 20.0 costs 3, so rounder numbers are smaller."""
+    text = repr(abs(x))
+    if "e" in text or "inf" in text or "nan" in text:
+        return len(text) + 1
+    digits = text.replace(".", "").lstrip("0")
+    if "." not in text:
+        digits = digits.rstrip("0")
+    return 1 + len(digits) + (1 if x < 0 else 0)
 
 
 def at_cost(at: dt.datetime, tz: dt.tzinfo, anchor: dt.datetime | None) -> tuple[int, int]:
@@ -278,7 +286,7 @@ class _State:
                     self.cx = trial
                     value, cost = candidate, listing_size(candidate)
                     progress = True
-                    if isinstance(candidate, str) and candidate != "":
+                    if isinstance(candidate, (str, int, float)) and candidate != "":
                         continue  # a shorter string may still shrink further
         return progress
 

@@ -84,7 +84,7 @@ def _test_details(r: Result) -> list[str]:
         lines.append(f"{label:<10} {_safe(str(want_text)):<{width}}   {_safe(str(got_text))}")
     if r.explanation:
         lines.append("explanation of the actual decision:")
-        lines.extend("  " + _safe(line) for line in r.explanation.splitlines())
+        lines.extend(("  " + _safe(line)).rstrip() for line in r.explanation.splitlines())
     return lines
 
 
@@ -111,7 +111,7 @@ def _assert_details(r: Result) -> list[str]:
                  f"penalty: {_penalty(act.get('penalty'))}")
     if r.explanation:
         lines.append("explanation:")
-        lines.extend("  " + _safe(line) for line in r.explanation.splitlines())
+        lines.extend(("  " + _safe(line)).rstrip() for line in r.explanation.splitlines())
     return lines
 
 

@@ -92,9 +92,11 @@ class Report:
 
 
 def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
-              attack_examples: int = ATTACK_EXAMPLES) -> Report:
+              attack_examples: int = ATTACK_EXAMPLES, kinds: tuple[str, ...] = ("test", "assert")) -> Report:
     """Run every test and assertion of ``loaded.test_files`` against ``model`` (checked
-    first with ``check_test_files``: references must resolve)."""
+    first with ``check_test_files``: references must resolve). ``kinds`` limits the run
+    to examples ("test") or assertions ("assert"); ``attack_examples`` is the number of
+    generated listings each proved assertion is attacked with (0: no attack)."""
     from ..engine import Policies
 
     policies = Policies(model)
@@ -103,9 +105,9 @@ def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIM
     results: list[Result] = []
     for f in sorted(loaded.test_files, key=lambda f: f.path):
         for s in f.statements:
-            if isinstance(s, A.TestCase):
+            if isinstance(s, A.TestCase) and "test" in kinds:
                 results.append(runner.example(s, f.path))
-            elif isinstance(s, A.Assertion):
+            elif isinstance(s, A.Assertion) and "assert" in kinds:
                 results.append(runner.assertion(s, f.path))
     applied = {q for r in results for q in r.applied}
     every = [r.qid for r in model.rules]
@@ -179,7 +181,7 @@ class _Runner:
         outcome = getattr(result, "outcome", None)
         vocab = Vocabulary.of(self.ps, [claim.expr], [claim.start, claim.end])
         if outcome == "pass":
-            found = attack(claim, vocab, self.attack_examples)
+            found = attack(claim, vocab, self.attack_examples) if self.attack_examples > 0 else None
             if found is not None:
                 raise InternalError(
                     f"{path}:{line}: the analysis proved '{a.name.value}', but this counterexample breaks it: "

@@ -1,0 +1,398 @@
+"""`policy test`: test-file checks (P500–P504, P101), examples, assertions (with a
+stand-in analysis), coverage, and the command's text, JSON and JUnit output."""
+
+from __future__ import annotations
+
+import json
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+
+import dsl
+from dsl.api import compile_paths
+from dsl.cli import main
+from dsl.testing import InternalError, check_test_files, run_tests
+from test_testing_support import CRYPTO, FakeResult, install_prover, search_prover, write_tree  # noqa: F401
+
+# ---------------------------------------------------------------- helpers
+
+
+def codes(tmp: Path, files: dict[str, str]) -> list[tuple[str, int, int]]:
+    write_tree(tmp, files)
+    model, loaded, _ = compile_paths([tmp])
+    return [(d.code, d.span.line, d.span.column) for d in check_test_files(model, loaded)]
+
+
+def run(tmp: Path, tests: str, policies: dict[str, str] | None = None) -> Any:
+    write_tree(tmp, {**(policies or {"crypto.policy": CRYPTO}), "crypto_test.policy": tests})
+    model, loaded, diags = compile_paths([tmp])
+    assert model is not None, diags
+    assert not [d for d in check_test_files(model, loaded) if d.severity == "error"]
+    return run_tests(model, loaded, attack_examples=50)
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(main, ["test", *args])
+
+
+# ---------------------------------------------------------------- checks
+
+
+def test_p500_unknown_rule_in_by(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "t" given {category: 'Blockchain Miners'} at 2021-10-09
+          expect block by crypto.miner, minerz, crypto.miners
+    """})
+    assert found == [("P500", 2, 19), ("P500", 2, 33)]
+
+
+def test_p500_hint_suggests_the_rule(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "t" given {} at 2021-10-09 expect block by minerz
+    """})
+    model, loaded, _ = compile_paths([tmp_path])
+    (d,) = check_test_files(model, loaded)
+    assert d.code == "P500" and "miners" in (d.hint or "")
+
+
+def test_p501_local_id_in_several_policies(tmp_path: Path) -> None:
+    found = codes(tmp_path, {
+        "a.policy": "rule miners: block category 'Blockchain Miners'\n",
+        "b.policy": "rule miners: flag category 'Blockchain Miners'\n",
+        "ab_test.policy": """
+            test "ambiguous" given {} at 2021-10-09 expect block by miners
+            test "qualified" given {} at 2021-10-09 expect block by a.miners, b.miners
+        """,
+    })
+    assert found == [("P501", 1, 57)]
+
+
+def test_p502_unknown_ladder(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "t" given {} at 2021-10-20
+          expect block penalty escalat step 1
+        test "inline" given {} at 2021-10-20 expect block penalty step 1
+    """})
+    assert found == [("P502", 2, 24)]
+
+
+def test_p503_duplicate_keys(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "t" given {title: 'a', seller: {id: 1, id: 2}, title: 'b'} at 2021-10-20 expect allow
+    """})
+    assert sorted(found) == [("P503", 1, 49), ("P503", 1, 60)]
+
+
+def test_p503_given_must_fit_the_schema(tmp_path: Path) -> None:
+    schema = """
+        field price: number required
+        field platform: one of ['taobao', 'xianyu']
+        rule cheap: flag price < 10
+    """
+    found = codes(tmp_path, {"shop.policy": schema, "shop_test.policy": """
+        test "text price" given {price: 'abc'} at 2021-10-20 expect allow
+        test "missing" given {platform: 'taobao'} at 2021-10-20 expect allow
+        test "not one of" given {price: 1, platform: 'tmall'} at 2021-10-20 expect flag
+        test "fine" given {price: 1, platform: 'taobao'} at 2021-10-20 expect flag
+    """})
+    assert found == [("P503", 1, 33), ("P503", 2, 22), ("P503", 3, 46)]
+
+
+def test_no_schema_means_any_values(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "ill-typed on purpose" given {category: 42, title: ['a', 1], price: 'abc'} at 2021-10-20 expect allow
+    """})
+    assert found == []
+
+
+def test_p504_test_file_without_policies(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"lonely_test.policy": """
+        # nothing to test against
+        test "t" given {} at 2021-10-20 expect allow
+    """})
+    model, loaded, _ = compile_paths([tmp_path / "lonely_test.policy"])
+    found = [(d.code, d.span.line) for d in check_test_files(model, loaded)]
+    assert found == [("P504", 2)]
+
+
+def test_p101_window_without_offset_needs_a_shared_timezone(tmp_path: Path) -> None:
+    found = codes(tmp_path, {
+        "a.policy": 'policy a timezone "Asia/Shanghai" rule r: block category \'X\'\n',
+        "b.policy": 'policy b timezone "Europe/London" rule r: block category \'Y\'\n',
+        "ab_test.policy": """
+            assert "naive" from 2021-10-08 until 2021-10-09T12:00 always block category 'X'
+            assert "offsets" from 2021-10-08T00:00:00+08:00 always block category 'X'
+            assert "expr date" never block listed < 2021-01-01
+        """,
+    })
+    assert found == [("P101", 1, 21), ("P101", 1, 38), ("P101", 3, 41)]
+
+
+def test_no_p101_with_one_timezone(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        assert "naive" from 2021-10-08 always block category 'Blockchain Miners'
+    """})
+    assert found == []
+
+
+def test_assertion_expressions_are_checked_like_conditions(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        assert "sets" never block mentions any coinz
+        assert "regex" never block title matches /(?<=a)b/
+        assert "category ==" never block category == 'X'
+    """})
+    assert [c for c, _, _ in found] == ["P200", "P102", "P208"]
+
+
+def test_check_reports_test_file_findings(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "t" given {} at 2021-10-20 expect block by nope
+    """})
+    assert "P500" in [d.code for d in dsl.check([tmp_path], analysis=False)]
+
+
+# ---------------------------------------------------------------- examples
+
+
+EXAMPLES = """
+test "by local and qualified ids" given {category: 'Blockchain Miners', platform: 'taobao'} at 2021-10-09
+  expect block by miners, crypto.miners no penalty
+test "a ladder step" given {category: 'Blockchain Miners', platform: 'xianyu'} at 2021-10-20 prior 1
+  expect block penalty escalate step 2
+test "the ladder stops at its last step" given {category: 'Blockchain Miners', platform: 'xianyu'} at 2021-10-20 prior 9
+  expect block penalty escalate step 3
+test "an inline penalty" given {title: 'Bitcoin', platform: 'taobao'} at 2021-10-09
+  expect block by coins penalty step 1
+test "a flag" given {title: 'mining guide', platform: 'taobao'} at 2021-10-09 expect flag by review
+test "the allow lifts the flag" given {title: 'mining lamp', category: 'Museum', platform: 'taobao'} at 2021-10-09 expect allow no penalty
+test "a date without offset is read in the policy's timezone" given {category: 'Blockchain Miners', platform: 'taobao'}
+  at 2021-10-07T23:59:59 expect allow
+test "and with an offset as an instant" given {category: 'Blockchain Miners', platform: 'taobao'}
+  at 2021-10-07T16:00:00Z expect block
+"""
+
+
+def test_examples_that_hold_pass(tmp_path: Path) -> None:
+    report = run(tmp_path, EXAMPLES)
+    assert [(r.name, r.outcome) for r in report.results if r.outcome != "pass"] == []
+    assert report.passed == 8
+
+
+@pytest.mark.parametrize(("expect", "problem"), [
+    ("expect allow", "effect is block, not allow"),
+    ("expect block by review", "crypto.review is not among the rules that decided"),
+    ("expect block penalty escalate step 1", "the penalty is escalate step 2"),
+    ("expect block no penalty", "a penalty was proposed: escalate step 2"),
+    ("expect block penalty step 2", "the penalty is escalate step 2 (remove listing, deduct 6 points), not inline step 2"),
+])
+def test_examples_that_do_not_hold_fail(tmp_path: Path, expect: str, problem: str) -> None:
+    report = run(tmp_path, f"test \"t\" given {{category: 'Blockchain Miners', platform: 'xianyu'}} at 2021-10-20 prior 1 {expect}")
+    (r,) = report.results
+    assert r.outcome == "fail"
+    assert any(p.startswith(problem) for p in r.problems), r.problems
+    assert r.actual is not None and r.actual["effect"] == "block"
+    assert r.explanation and "miners-late" in r.explanation
+
+
+def test_an_overridden_rule_is_not_among_the_rules(tmp_path: Path) -> None:
+    report = run(tmp_path, "test \"t\" given {title: 'mining', category: 'Museum', platform: 'taobao'} at 2021-10-09 expect allow by review")
+    (r,) = report.results
+    assert r.outcome == "fail" and "overridden" in r.problems[0]
+
+
+def test_coverage_counts_applied_and_overridden_rules(tmp_path: Path) -> None:
+    report = run(tmp_path, "test \"t\" given {title: 'mining', category: 'Museum', platform: 'taobao'} at 2021-10-09 expect allow")
+    assert set(report.coverage.covered) == {"crypto.museum", "crypto.review"}
+    assert set(report.coverage.uncovered) == {"crypto.coins", "crypto.miners", "crypto.miners-late"}
+    assert report.coverage.percent == pytest.approx(40.0)
+
+
+# ---------------------------------------------------------------- assertions
+
+
+ASSERTIONS = """
+assert "holds" from 2021-10-08 always block category 'Blockchain Miners' and platform == 'taobao'
+assert "needs its window" always block category 'Blockchain Miners' and platform == 'taobao'
+"""
+
+
+def test_a_failing_assertion_has_a_small_replaying_counterexample(tmp_path: Path, install_prover: Any) -> None:
+    install_prover(search_prover())
+    report = run(tmp_path, ASSERTIONS)
+    ok, bad = report.results
+    assert ok.outcome == "pass" and bad.outcome == "fail"
+    cx = bad.counterexample
+    assert cx is not None
+    assert cx["listing"] == {"category": "Blockchain Miners", "platform": "taobao"}
+    assert cx["prior_violations"] == 0
+    assert cx["at"] == "2021-10-06T16:00:00Z"  # midnight in Shanghai, the day before the ban
+    decision = dsl.load([tmp_path]).decide(cx["listing"], at=cx["at"], prior_violations=cx["prior_violations"])
+    assert decision.effect != "block"
+
+
+def test_undecided_fails_the_run(tmp_path: Path, install_prover: Any) -> None:
+    install_prover(lambda ps, **kw: FakeResult("undecided", reason="matches and mentions on one field"))
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": ASSERTIONS})
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 1
+    assert "UNDECIDED" in result.output and "matches and mentions on one field" in result.output
+    assert result.output.splitlines()[-1] == "0 passed, 2 failed"
+
+
+def test_without_the_analysis_assertions_are_undecided(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import sys
+
+    monkeypatch.setitem(sys.modules, "dsl.analysis", None)  # importing it raises ImportError
+    report = run(tmp_path, ASSERTIONS)
+    assert [r.outcome for r in report.results] == ["undecided", "undecided"]
+
+
+def test_a_proof_that_the_attack_refutes_is_an_internal_error(tmp_path: Path, install_prover: Any) -> None:
+    install_prover(lambda ps, **kw: FakeResult("pass"))
+    with pytest.raises(InternalError, match="needs its window.*Blockchain Miners"):
+        run(tmp_path, ASSERTIONS)
+
+
+def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Path, install_prover: Any) -> None:
+    bogus = {"listing": {"category": "Blockchain Miners", "platform": "taobao"}, "at": "2021-10-20T00:00:00Z",
+             "prior_violations": 0}
+    install_prover(lambda ps, **kw: FakeResult("fail", bogus))
+    with pytest.raises(InternalError, match="does not break it"):
+        run(tmp_path, ASSERTIONS)
+
+
+def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path, install_prover: Any) -> None:
+    from dsl import ast as A
+    from dsl.checks import walk
+
+    seen: list[dict[str, Any]] = []
+
+    def prove(ps: Any, **kw: Any) -> FakeResult:
+        seen.append(kw)
+        return FakeResult("pass")
+
+    install_prover(prove)
+    run(tmp_path, "assert \"coins\" from 2021-10-08 until 2021-10-09T12:00 always block mentions any coins and platform == 'taobao'")
+    (kw,) = seen
+    assert kw["quantifier"] == "always" and kw["effect"] == "block"
+    assert str(kw["tz"]) == "Asia/Shanghai"
+    assert kw["start"].isoformat() == "2021-10-07T16:00:00+00:00"
+    assert kw["end"].isoformat() == "2021-10-09T04:00:00+00:00"
+    assert not any(isinstance(getattr(n, "items", None), A.Ref) for n in walk(kw["expr"]))
+
+
+# ---------------------------------------------------------------- the command
+
+
+def test_text_output_and_exit_status(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": EXAMPLES})
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert result.output.count("PASS") == 8
+    assert result.output.splitlines()[-1] == "8 passed, 0 failed"
+
+
+def test_text_output_of_a_failure(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "wrong" given {category: 'Blockchain Miners', platform: 'xianyu'} at 2021-10-20 prior 1
+          expect flag by review penalty escalate step 1
+    """})
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 1
+    out = result.output
+    assert "FAIL" in out and 'test "wrong"' in out
+    assert "expected" in out and "actual" in out
+    assert "effect     flag" in out.replace("  block", "")  # the side-by-side rows
+    assert "explanation of the actual decision" in out
+    assert out.splitlines()[-1] == "0 passed, 1 failed"
+
+
+def test_json_output(tmp_path: Path, install_prover: Any) -> None:
+    install_prover(search_prover())
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": EXAMPLES + ASSERTIONS + """
+test "wrong" given {} at 2021-10-20 expect block
+"""})
+    result = invoke(str(tmp_path), "--format", "json")
+    assert result.exit_code == 1
+    results = json.loads(result.output)
+    assert [(r["kind"], r["outcome"]) for r in results][-3:] == [("assert", "pass"), ("assert", "fail"), ("test", "fail")]
+    for r in results:
+        assert {"name", "kind", "outcome", "file", "line"} <= set(r)
+    cx = results[-2]["counterexample"]
+    assert set(cx) == {"listing", "at", "prior_violations"}
+    wrong = results[-1]
+    assert wrong["expected"] == {"effect": "block"} and wrong["actual"]["effect"] == "allow"
+
+
+def test_junit_output(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": EXAMPLES + """
+test "wrong \u0001 <&>" given {} at 2021-10-20 expect block
+"""})
+    result = invoke(str(tmp_path), "--format", "junit", "--coverage")
+    assert result.exit_code == 1
+    root = ET.fromstring(result.output.encode("utf-8"))
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert [s.get("name") for s in suites] == [str(tmp_path / "crypto_test.policy"), "coverage"]
+    cases = suites[0].findall("testcase")
+    assert len(cases) == 9 and suites[0].get("tests") == "9" and suites[0].get("failures") == "1"
+    failed = [c for c in cases if c.find("failure") is not None]
+    assert [c.get("name") for c in failed] == ["wrong \\u0001 <&>"]
+    assert root.get("tests") == "10" and root.get("failures") == "1"
+
+
+def test_diagnostics_stop_the_run(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "t" given {} at 2021-10-20 expect block by nope
+    """})
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 1
+    assert "P500" in result.output and "unknown rule 'nope'" in result.output
+    assert "passed" not in result.output
+    as_json = json.loads(invoke(str(tmp_path), "--format", "json").output)
+    assert [d["code"] for d in as_json] == ["P500"]
+    junit = ET.fromstring(invoke(str(tmp_path), "--format", "junit").output.encode())
+    assert junit.find("testsuite/testcase/error") is not None
+
+
+def test_policy_errors_stop_the_run(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"bad.policy": "rule r: block category 'X' penalty nope\n",
+                          "bad_test.policy": 'test "t" given {} at 2021-10-20 expect allow\n'})
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 1 and "P201" in result.output
+
+
+def test_a_missing_path_is_a_usage_error(tmp_path: Path) -> None:
+    result = invoke(str(tmp_path / "nowhere"))
+    assert result.exit_code == 2
+
+
+def test_an_empty_test_file(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": "# nothing yet\n"})
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 0
+    assert result.output.splitlines()[-1] == "0 passed, 0 failed"
+
+
+def test_no_test_files(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO})
+    result = invoke(str(tmp_path))
+    assert result.exit_code == 0
+    assert "no test files" in result.output and result.output.splitlines()[-1] == "0 passed, 0 failed"
+
+
+def test_coverage_and_its_minimum(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "t" given {title: 'mining', category: 'Museum', platform: 'taobao'} at 2021-10-09 expect allow
+    """})
+    result = invoke(str(tmp_path), "--coverage")
+    assert result.exit_code == 0
+    assert "coverage: 2/5 rules applied in some example (40.0%)" in result.output
+    assert "not covered: crypto.coins" in result.output
+    assert result.output.splitlines()[-1] == "1 passed, 0 failed"
+    below = invoke(str(tmp_path), "--min-coverage", "50")
+    assert below.exit_code == 1 and "below the minimum of 50%" in below.output
+    assert invoke(str(tmp_path), "--min-coverage", "40").exit_code == 0

@@ -1,0 +1,93 @@
+"""Helpers for the `policy test` tests (no tests here).
+
+``search_prover`` stands in for ``dsl.analysis.prove_assertion`` where a test needs an
+analysis with a known behaviour: it *searches* (the Hypothesis attack with many examples)
+and so can refute but never really prove. Tests that need the real, exact analysis use
+``real_analysis()`` and skip while it is missing."""
+
+from __future__ import annotations
+
+import sys
+import textwrap
+import types
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import attrs
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFORMANCE_TESTS = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "tests"
+
+ANALYSIS_MISSING = "the analysis (dsl.analysis.prove_assertion, issue #4) has not landed yet"
+
+
+def real_analysis() -> Callable[..., Any] | None:
+    try:
+        from dsl.analysis import prove_assertion
+    except ImportError:
+        return None
+    return prove_assertion
+
+
+@attrs.frozen
+class FakeResult:
+    outcome: str
+    counterexample: dict[str, Any] | None = None
+    reason: str | None = None
+
+
+def search_prover(examples: int = 600) -> Callable[..., FakeResult]:
+    """A prover that searches: fail with the first counterexample the attack finds."""
+
+    def prove_assertion(ps: Any, *, quantifier: str, effect: str, expr: Any, tz: Any, start: Any, end: Any,
+                        timeout_ms: int) -> FakeResult:
+        from dsl.engine import Policies
+        from dsl.testing.attack import attack
+        from dsl.testing.claims import Claim
+        from dsl.testing.vocab import Vocabulary
+
+        claim = Claim(ps, Policies(ps), quantifier, effect, expr, tz, start, end)
+        found = attack(claim, Vocabulary.of(ps, [expr], [start, end]), examples=examples)
+        return FakeResult("pass") if found is None else FakeResult("fail", found.to_dict())
+
+    return prove_assertion
+
+
+@pytest.fixture
+def install_prover(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[..., Any]], None]]:
+    """Put a stand-in ``dsl.analysis`` module (with the given prove_assertion) in place."""
+
+    def install(prove: Callable[..., Any]) -> None:
+        module = types.ModuleType("dsl.analysis")
+        module.prove_assertion = prove  # type: ignore[attr-defined]
+        monkeypatch.setitem(sys.modules, "dsl.analysis", module)
+
+    yield install
+
+
+def write_tree(root: Path, files: dict[str, str]) -> Path:
+    """Write ``files`` (name -> text, dedented) under ``root``; returns ``root``."""
+    for name, text in files.items():
+        path = root / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return root
+
+
+CRYPTO = """
+policy crypto
+  timezone "Asia/Shanghai"
+  scope platform in ['taobao', 'xianyu']
+
+set coins = ['bitcoin', 'ether']
+
+ladder escalate = remove listing then remove listing and deduct 6 points then close account
+
+rule miners:      from 2021-10-08 block category 'Blockchain Miners'
+rule miners-late: from 2021-10-15 block category 'Blockchain Miners' penalty escalate
+rule coins:       from 2021-10-08 block mentions any coins penalty remove listing and deduct 2 points
+rule review:      flag mentions 'mining'
+rule museum:      allow category 'Museum' overrides review
+"""
+"""A small policy set used across the tests: a ladder, an inline penalty, a flag and an allow."""
