@@ -7,7 +7,7 @@ has errors (the names are then read from the parsed files rather than the model)
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Any, Iterator, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import attrs
 
@@ -167,9 +167,9 @@ def _node_at(obj: A.ObjectLit, path: tuple[str, ...]) -> A.Value | None:
     return node
 
 
-def naive_dates(a: A.Assertion) -> Iterator[A.When]:
+def naive_dates(a: A.Assertion, sets: Mapping[str, tuple[A.Scalar, ...]] | None = None) -> Iterator[A.When]:
     """The date literals of an assertion written without an offset: its window bounds and
-    the dates its expression compares fields with."""
+    the dates its expression compares fields with (through ``sets`` for set references)."""
     for w in (a.from_, a.until):
         if w is not None and _naive(w):
             yield w
@@ -179,6 +179,9 @@ def naive_dates(a: A.Assertion) -> Iterator[A.When]:
             lits = [node.value]
         elif isinstance(node, A.In) and isinstance(node.items, A.ListLit):
             lits = list(node.items.items)
+        elif isinstance(node, A.In) and sets is not None and node.items.name in sets:
+            # found at the set reference in the assertion, where the reading is ambiguous
+            lits = [attrs.evolve(lit, span=node.items.span) for lit in sets[node.items.name]]
         for lit in lits:
             if isinstance(lit, (A.Date, A.DateTime)) and _naive(lit):
                 yield lit
@@ -193,11 +196,29 @@ def _check_assertion(a: A.Assertion, names: Names) -> Iterator[Diagnostic]:
     if names.shared_timezone is not None:
         return
     zones = ", ".join(sorted(names.timezones))
-    for w in naive_dates(a):
+    for w in naive_dates(a, names.sets):
         text = w.value.isoformat()
-        example = (w.value.isoformat() + "T00:00:00+08:00") if isinstance(w, A.Date) else text + "+08:00"
         yield make("P101", f"'{text}' has no offset, and the policies do not share one timezone ({zones})", w.span,
-                   hint=f"write the instant with an offset, such as {example}")
+                   hint="write the instant with an offset: " + _offset_examples(w, names.timezones))
+
+
+def _offset_examples(w: A.When, zones: Iterable[str]) -> str:
+    """The literal with each policy's offset at that time: 2021-10-08T00:00:00+08:00 for
+    Asia/Shanghai, and so on."""
+    from zoneinfo import ZoneInfo
+
+    from ..model import when_value
+
+    local = when_value(w)
+    assert local is not None
+    out = []
+    for name in sorted(zones):
+        try:
+            aware = local.replace(tzinfo=ZoneInfo(name), fold=0)
+        except Exception:  # noqa: BLE001 - an unknown zone is reported elsewhere (P104)
+            continue
+        out.append(f"{aware.isoformat()} in {name}")
+    return ", ".join(out[:3]) or local.isoformat() + "Z"
 
 
 def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
