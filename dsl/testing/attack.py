@@ -86,7 +86,7 @@ def instants(claim: Claim, vocab: Vocabulary) -> st.SearchStrategy[dt.datetime]:
             if low <= moved <= high:
                 picks.add(moved)
     anywhere = st.datetimes(min_value=low.replace(tzinfo=None), max_value=max(low, high).replace(tzinfo=None),
-                            timezones=st.just(UTC))  # type: ignore[arg-type]
+                            timezones=st.just(UTC))
     if picks:
         return st.one_of(st.sampled_from(sorted(picks)), anywhere)
     return anywhere
@@ -114,7 +114,7 @@ class _Generator:
         required = {p for p, info in self.schema.items() if info.required}
         return st.fixed_dictionaries(
             {p: fields[p] for p in sorted(fields) if p in required},
-            optional={p: fields[p] for p in sorted(fields) if p not in required})  # type: ignore[dict-item]
+            optional={p: fields[p] for p in sorted(fields) if p not in required})
 
     # -- values --------------------------------------------------------------
     def values(self, path: tuple[str, ...]) -> list[Any]:
@@ -150,9 +150,8 @@ class _Generator:
 
     def text(self, path: tuple[str, ...], containing: str | None = None, plain: bool = False) -> st.SearchStrategy[Any]:
         if containing is not None:
-            text = st.tuples(st.sampled_from(("", "used ", "New ", "(")),
-                             st.sampled_from(("", " kit", "'s", ")", " 2021"))).map(
-                lambda t, c=containing: t[0] + c + t[1])
+            text = st.tuples(st.sampled_from(("", "used ", "New ", "(")), st.just(containing),
+                             st.sampled_from(("", " kit", "'s", ")", " 2021"))).map("".join)
         elif plain:
             text = st.lists(st.sampled_from(FILLER), min_size=1, max_size=3).map(" ".join)
         else:
@@ -200,7 +199,7 @@ class _Generator:
                 needles = [str(i.value) for i in atom.items.items]  # type: ignore[union-attr]
             paths = [atom.path.parts] if atom.path else list(TEXT_FIELDS)
             if want and needles:
-                return st.one_of(*[self.text(p, containing=n).map(lambda v, p=p: {p: v})
+                return st.one_of(*[st.tuples(st.just(p), self.text(p, containing=n)).map(_single)
                                    for p in paths for n in needles])
             return st.tuples(*[st.one_of(st.just(_ABSENT), self.text(p, plain=True)) for p in paths]).map(
                 lambda vs: dict(zip(paths, vs)))
@@ -220,9 +219,15 @@ class _Generator:
         return bool(holds(atom, _overlay({}, {path: value}), self.tz))
 
 
+def _single(path_value: tuple[tuple[str, ...], Any]) -> Fragment:
+    return {path_value[0]: path_value[1]}
+
+
 def _typed_defaults(info: FieldInfo) -> list[Any]:
-    return {"text": ["x"], "number": [0, 1, 100], "bool": [True, False], "date": ["2021-01-01"],
-            "one_of": list(info.values), "list_text": [["x"]], "category": ["Other"]}.get(info.kind, ["x"])
+    defaults: dict[str, list[Any]] = {
+        "text": ["x"], "number": [0, 1, 100], "bool": [True, False], "date": ["2021-01-01"],
+        "one_of": list(info.values), "list_text": [["x"]], "category": ["Other"]}
+    return defaults.get(info.kind, ["x"])
 
 
 def _merge(frags: tuple[Fragment, ...]) -> Fragment:

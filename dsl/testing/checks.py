@@ -179,7 +179,7 @@ def naive_dates(a: A.Assertion, sets: Mapping[str, tuple[A.Scalar, ...]] | None 
             lits = [node.value]
         elif isinstance(node, A.In) and isinstance(node.items, A.ListLit):
             lits = list(node.items.items)
-        elif isinstance(node, A.In) and sets is not None and node.items.name in sets:
+        elif isinstance(node, A.In) and isinstance(node.items, A.Ref) and sets is not None and node.items.name in sets:
             # found at the set reference in the assertion, where the reading is ambiguous
             lits = [attrs.evolve(lit, span=node.items.span) for lit in sets[node.items.name]]
         for lit in lits:

@@ -27,11 +27,11 @@ UTC = dt.timezone.utc
 def resolve_sets(expr: A.Expr, sets: Mapping[str, tuple[A.Scalar, ...]]) -> A.Expr:
     """The expression with every set reference replaced by the set's literal list, as the
     checks resolve rule conditions."""
-    try:
-        from ..checks import resolve_sets as resolve
-    except ImportError:
-        from ..checks import _resolve as resolve
-    return resolve(expr, dict(sets))
+    from .. import checks
+
+    resolve: Any = getattr(checks, "resolve_sets", None) or getattr(checks, "_resolve")
+    resolved: A.Expr = resolve(expr, dict(sets))
+    return resolved
 
 
 def input_errors() -> tuple[type[BaseException], ...]:
@@ -45,7 +45,7 @@ def input_errors() -> tuple[type[BaseException], ...]:
 
 
 def effect_of(decision: Any) -> str:
-    return decision["effect"] if isinstance(decision, dict) else decision.effect
+    return str(decision["effect"] if isinstance(decision, dict) else decision.effect)
 
 
 def parse_instant(value: Any, tz: dt.tzinfo) -> dt.datetime:
@@ -115,6 +115,8 @@ class Claim:
     def counterexample(self, raw: Any) -> Counterexample:
         """The analysis's counterexample (a dict with listing, at, prior_violations, or an
         object with those attributes) as a Counterexample."""
-        get = (lambda k, d=None: raw.get(k, d)) if isinstance(raw, dict) else (lambda k, d=None: getattr(raw, k, d))
+        def get(key: str) -> Any:
+            return raw.get(key) if isinstance(raw, dict) else getattr(raw, key, None)
+
         return Counterexample(dict(get("listing") or {}), parse_instant(get("at"), self.tz),
-                              int(get("prior_violations", 0) or 0))
+                              int(get("prior_violations") or 0))

@@ -5,9 +5,8 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from typing import Any, Sequence
+from typing import Any
 
-from ..shrink import format_instant  # noqa: F401 - re-exported for callers formatting instants
 from .runner import Coverage, Report, Result
 
 __all__ = ["render_text", "render_json", "render_junit", "coverage_lines", "summary_line"]
@@ -218,4 +217,3 @@ def empty_report() -> Report:
     return Report((), Coverage((), ()))
 
 
-Results = Sequence[Result]

@@ -154,28 +154,29 @@ class _Runner:
         at = to_jsonable(t.at)  # ISO text, read by `decide` as it reads any `at`
         prior = t.prior or 0
         expected = expected_dict(t.expect, self.names)
-        base = dict(name=t.name.value, kind="test", file=path, line=line, column=column, expected=expected)
+        base = Result(name=t.name.value, kind="test", outcome="pass", file=path, line=line, column=column,
+                      expected=expected)
         try:
             decision = self.policies.decide(listing, at=at, prior_violations=prior)
         except input_errors() as e:
-            return Result(outcome="fail", problems=(f"decide refused the listing: {e}",), **base)
+            return attrs.evolve(base, outcome="fail", problems=(f"decide refused the listing: {e}",))
         actual = decision.to_dict()
         applied = tuple(actual.get("rules", ())) + tuple(actual.get("overridden", ()))
         problems = tuple(_compare(expected, actual))
         explanation = _explain(decision) if problems else None
-        return Result(outcome="fail" if problems else "pass", problems=problems, actual=actual,
-                      explanation=explanation, applied=applied, **base)
+        return attrs.evolve(base, outcome="fail" if problems else "pass", problems=problems, actual=actual,
+                            explanation=explanation, applied=applied)
 
     # -- assertions -------------------------------------------------------------
     def assertion(self, a: A.Assertion, path: str) -> Result:
         line, column = _span_of(a, path)
         claim = Claim.of(self.ps, self.policies, a, self.tz)
-        base = dict(name=a.name.value, kind="assert", file=path, line=line, column=column,
-                    claim=_claim_text(a), timezone=str(self.tz.key))
+        base = Result(name=a.name.value, kind="assert", outcome="pass", file=path, line=line, column=column,
+                      claim=_claim_text(a), timezone=str(self.tz.key))
         try:
-            from ..analysis import prove_assertion
+            from ..analysis import prove_assertion  # type: ignore[attr-defined,unused-ignore]
         except ImportError:
-            return Result(outcome="undecided", reason="the analysis (dsl.analysis) is not installed", **base)
+            return attrs.evolve(base, outcome="undecided", reason="the analysis (dsl.analysis) is not installed")
         result = prove_assertion(self.ps, quantifier=a.quantifier, effect=a.effect, expr=claim.expr, tz=self.tz,
                                  start=claim.start, end=claim.end, timeout_ms=self.timeout_ms)
         outcome = getattr(result, "outcome", None)
@@ -186,7 +187,7 @@ class _Runner:
                 raise InternalError(
                     f"{path}:{line}: the analysis proved '{a.name.value}', but this counterexample breaks it: "
                     f"{_cx_text(found)}")
-            return Result(outcome="pass", **base)
+            return base
         if outcome == "fail":
             raw = getattr(result, "counterexample", None)
             if raw is None:
@@ -199,10 +200,10 @@ class _Runner:
             anchor = claim.start or (vocab.instants[0] if vocab.instants else None)
             small = shrink(cx, claim.broken_by, phrases=vocab.strings(), tz=self.tz, anchor=anchor)
             decision = claim.decide(small)
-            return Result(outcome="fail", counterexample=small.to_dict(), actual=decision.to_dict(),
-                          explanation=_explain(decision), problems=(_broken_text(a, decision.to_dict()),), **base)
+            return attrs.evolve(base, outcome="fail", counterexample=small.to_dict(), actual=decision.to_dict(),
+                                explanation=_explain(decision), problems=(_broken_text(a, decision.to_dict()),))
         reason = getattr(result, "reason", None) or "the analysis could not decide this assertion"
-        return Result(outcome="undecided", reason=str(reason), **base)
+        return attrs.evolve(base, outcome="undecided", reason=str(reason))
 
 
 def attack(claim: Claim, vocab: Vocabulary, examples: int) -> Counterexample | None:
