@@ -100,7 +100,7 @@ def _assert_details(r: Result) -> list[str]:
     lines.extend(f"- {_safe(p)}" for p in r.problems)
     cx = r.counterexample or {}
     lines.append("counterexample (shrunk; replayed through decide):")
-    lines.append(f"  listing: {_safe(json.dumps(cx.get('listing'), ensure_ascii=False, sort_keys=True))}")
+    lines.append(f"  listing: {_safe(json.dumps(cx.get('listing'), ensure_ascii=False, sort_keys=True, default=str))}")
     at = cx.get("at")
     local = _local_text(at, r.timezone)
     lines.append(f"  at: {at}" + (f"  ({local})" if local else ""))
@@ -146,7 +146,7 @@ def result_dict(r: Result) -> dict[str, Any]:
 
 
 def render_json(report: Report) -> str:
-    return json.dumps([result_dict(r) for r in report.results], ensure_ascii=False, indent=2) + "\n"
+    return json.dumps([result_dict(r) for r in report.results], ensure_ascii=False, indent=2, default=str) + "\n"
 
 
 # --------------------------------------------------------------------------- JUnit
