@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import operator
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
@@ -36,9 +37,8 @@ from . import ast as A
 from . import runtime as R
 from .decision import Decision, DecisionError, InputError, PenaltyChoice
 from .model import PolicySet, RuleInfo
-from .reference import trace_of
 from .text import (PhraseMatcher, category_matches, category_segments, compile_regex, contains,
-                   normalize, normalize_phrase, pattern_segments, regex_search)
+                   normalize, normalize_phrase, normalize_text, pattern_segments, regex_search)
 
 __all__ = ["CompiledPolicySet"]
 
@@ -60,7 +60,7 @@ class _Ctx:
     __slots__ = ("listing", "cat", "found", "matchers")
 
     def __init__(self, listing: dict[str, Any], cat: tuple[str, ...] | None,
-                 matchers: Mapping[Source, tuple[PhraseMatcher, Callable[[dict[str, Any]], tuple[str, ...]]]]):
+                 matchers: Mapping[Source, tuple[PhraseMatcher, Callable[[dict[str, Any]], tuple[str, ...]], bool]]):
         self.listing = listing
         self.cat = cat
         self.found: dict[Source, set[str]] = {}
@@ -69,12 +69,35 @@ class _Ctx:
     def phrases(self, source: Source) -> set[str]:
         found = self.found.get(source)
         if found is None:
-            matcher, pieces = self.matchers[source]
-            found = self.found[source] = matcher.find_in_pieces(pieces(self.listing))
+            matcher, pieces, joinable = self.matchers[source]
+            if joinable:
+                # One pass over all pieces at once (see _joined_text): the same answer as
+                # matcher.find_in_pieces, in half the time.
+                found = matcher.find(_joined_text(pieces(self.listing)))
+            else:
+                found = matcher.find_in_pieces(pieces(self.listing))
+            self.found[source] = found
         return found
 
 
 Cond = Callable[[_Ctx], bool]
+
+_SEPARATOR = "\x00"
+
+
+def _joined_text(pieces: tuple[str, ...]) -> str:
+    """The pieces of a text source normalised as one string, separated by NUL.
+
+    Exactly equivalent to normalising and searching each piece on its own, for phrases
+    without NUL (the planner checks that): NUL is not white space, not a word character,
+    and a starter that composes with nothing under NFKC, and case folding is per
+    character, so normalising the joined text normalises each piece in place; a phrase
+    without NUL cannot match across it; and as a non-word character it is a boundary,
+    just as the end of a piece is. One call instead of one per piece.
+    """
+    if len(pieces) == 1:
+        return normalize_text(pieces[0])
+    return normalize_text(_SEPARATOR.join(pieces))
 
 
 def _reader(parts: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
@@ -354,14 +377,22 @@ class _FieldIndex:
 
 
 def _fits_fn(kinds: frozenset[str]) -> Callable[[Any], bool]:
-    """A fast test that a present value fits one of ``kinds`` (same answer as
-    ``runtime.fits``; text, the common case, is accepted first)."""
+    """A fast test that a present value fits one of ``kinds``: the same answer as
+    ``any(runtime.fits(v, k) for k in kinds)``, with the common cases (a plain string, a
+    list of plain strings, a number) decided without calls."""
     ordered = tuple(sorted(kinds))
     str_ok = bool(kinds & {"text", "textlike", "category"})
+    list_ok = bool(kinds & {"textlike", "category"})  # both accept a list of strings
+    number_ok = "number" in kinds
 
     def ok(v: Any) -> bool:
-        if str_ok and isinstance(v, str):
+        t = type(v)
+        if t is str and str_ok:
             return True
+        if t is list and list_ok and all(type(x) is str for x in v):
+            return True
+        if (t is int or t is float) and number_ok:
+            return t is int or math.isfinite(v)
         return any(R.fits(v, k) for k in ordered)
     return ok
 
@@ -394,10 +425,14 @@ class CompiledPolicySet:
         self._by_qid = {r.qid: r for r in rules}
         self._report_zone = ps.policies[0].tz if ps.policies else ZoneInfo("UTC")
         self._uses_category = ("category",) in ps.compared_types
-        self._matchers = {source: (PhraseMatcher(frozenset(phrases)), _pieces_reader(source))
+        self._matchers = {source: (PhraseMatcher(frozenset(phrases)), _pieces_reader(source),
+                                   not any(_SEPARATOR in p for p in phrases))
                           for source, phrases in planner.phrases.items()}
-        self._warned = tuple((_reader(path), _fits_fn(kinds), path, kinds)
-                             for path, kinds in R.warned_fields(ps))
+        self._warned_fields = R.warned_fields(ps)
+        # (key for a one-part path or None, path, a plain string fits, the full test)
+        self._warned = tuple((path[0] if len(path) == 1 else None, path,
+                              bool(kinds & {"text", "textlike", "category"}), _fits_fn(kinds))
+                             for path, kinds in self._warned_fields)
         self._schema = tuple(ps.schema[p] for p in sorted(ps.schema, key=R.dotted))
         self._schema_readers = tuple(_reader(f.path) for f in self._schema)
         self._build_indexes(ps)
@@ -504,19 +539,23 @@ class CompiledPolicySet:
 
     def _decide(self, listing: Any, when: R.ParsedAt, times: Sequence[dt.datetime],
                 reported: dt.datetime, prior: int) -> Decision:
+        # The hot path: attribute loads are hoisted into locals, and the common outcome
+        # (no rule applies) returns as early as it can.
         if not isinstance(listing, dict):
             R.check_listing(listing)
         if self._schema:
             self._validate(listing)
         warnings: tuple[str, ...] = ()
-        for get, ok, path, kinds in self._warned:
-            v = get(listing)
-            if v is not None and not ok(v):
-                message = R.warning_for(path, v, kinds)
-                if message is not None:
-                    warnings += (message,)
+        get = listing.get
+        for key, path, str_ok, ok in self._warned:
+            v = get(key) if key is not None else R.read_path(listing, path)
+            if v is None or (str_ok and type(v) is str):
+                continue
+            if not ok(v):
+                warnings = R.input_warnings(listing, self._warned_fields)
+                break
 
-        cat = category_segments(listing.get("category")) if self._uses_category else None
+        cat = category_segments(get("category")) if self._uses_category else None
         candidates: list[int] = []
         if cat:
             by_segment = self._by_segment
@@ -527,9 +566,9 @@ class CompiledPolicySet:
         for index in self._by_field:
             candidates.extend(index.lookup(listing))
         candidates.extend(self._residual)
+        replay = (self.policy_set, listing, when, prior)
         if not candidates:
-            return Decision("allow", (), (), None, (), (), warnings, reported, self._hash,
-                            replay=functools.partial(trace_of, self.policy_set, listing, when, prior))
+            return Decision("allow", (), (), None, (), (), warnings, reported, self._hash, replay=replay)
         if len(candidates) > 1:
             candidates = sorted(set(candidates))
 
@@ -545,10 +584,12 @@ class CompiledPolicySet:
                 continue
             if rule.cond(ctx):
                 applying.append(rule)
-        return self._assemble(applying, listing, when, reported, prior, warnings)
+        if not applying:
+            return Decision("allow", (), (), None, (), (), warnings, reported, self._hash, replay=replay)
+        return self._assemble(applying, replay, reported, prior, warnings)
 
-    def _assemble(self, applying: list[_Rule], listing: dict[str, Any], when: R.ParsedAt,
-                  reported: dt.datetime, prior: int, warnings: tuple[str, ...]) -> Decision:
+    def _assemble(self, applying: list[_Rule], replay: tuple[Any, ...], reported: dt.datetime, prior: int,
+                  warnings: tuple[str, ...]) -> Decision:
         overridden: tuple[str, ...] = ()
         remaining = applying
         if any(r.effect == "allow" and r.overrides for r in applying):
@@ -573,8 +614,7 @@ class CompiledPolicySet:
         messages = tuple(dict.fromkeys(r.message for r in remaining if r.message is not None))
         citations = tuple(dict.fromkeys(c for r in remaining for c in r.citations))
         return Decision(effect, tuple(r.qid for r in remaining), overridden, penalty, messages,
-                        citations, warnings, reported, self._hash,
-                        replay=functools.partial(trace_of, self.policy_set, listing, when, prior))
+                        citations, warnings, reported, self._hash, replay=replay)
 
     def _validate(self, listing: dict[str, Any]) -> None:
         for info, get in zip(self._schema, self._schema_readers):

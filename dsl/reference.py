@@ -161,6 +161,8 @@ def _rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: R
     selector = rule.selector
     selected = (selector is None or holds(selector, listing, tz)
                 or (isinstance(selector, A.And) and holds(selector.items[0], listing, tz)))
+    if not selected:  # not detailed in explanations: spare the words
+        return RuleTrace(rule.qid, rule.name, rule.effect, False, applied)
     held: list[str] = []
     failed: str | None = None
     window_text = window_words(rule, at.in_tz(tz))

@@ -249,9 +249,12 @@ def text_pieces(value: Any) -> tuple[str, ...]:
 def listing_pieces(listing: Mapping[str, Any]) -> tuple[str, ...]:
     """The listing's text for ``mentions`` without a path: title, description and each
     tag, as separate pieces (read like ``title mentions …`` and so on)."""
+    title, description, tags = listing.get("title"), listing.get("description"), listing.get("tags")
+    if type(title) is str and type(description) is str and type(tags) is list:  # the usual shape
+        if all(type(t) is str for t in tags):
+            return (title, description, *tags)
     pieces: list[str] = []
-    for key in ("title", "description", "tags"):
-        value = listing.get(key)
+    for value in (title, description, tags):
         if isinstance(value, str):
             pieces.append(value)
         elif isinstance(value, list):
