@@ -1,0 +1,290 @@
+"""Asking the solver: assemble a question's constraints, solve, turn a model into a
+concrete listing, and confirm it with the reference evaluator.
+
+The contract of ``Engine.solve``: "unsat" only when the over-approximating encoding is
+unsatisfiable (so it is true of every real listing); "sat" only with a concrete witness
+that ``formula.evaluate`` confirms; otherwise "undecided" with the reason. A witness that
+the encoding promised but the evaluator refutes, where the encoding claims to be exact,
+is a bug and raises ``AnalysisError``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from typing import Any, Iterable, Mapping
+from zoneinfo import ZoneInfo
+
+import attrs
+import z3
+
+from .. import ast as A
+from ..decision import InputError
+from ..model import PolicySet, RuleInfo
+from . import formula as FM
+from .strings import StringMode
+from .textpreds import Pred
+from .world import AtomInfo, Field, World
+
+
+class AnalysisError(RuntimeError):
+    """The analysis and the evaluator disagree where the analysis claims to be exact: a bug
+    in the tool, never a property of the policies."""
+
+
+@attrs.define
+class AnalysisStats:
+    """Counters for the benchmark and ``policy check --stats``."""
+
+    solver_calls: int = 0
+    sat: int = 0
+    unsat: int = 0
+    undecided: int = 0
+    pairs_considered: int = 0
+    pairs_pruned: int = 0
+    concrete_hits: int = 0
+    replays: int = 0
+    seconds: float = 0.0
+    solver_seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+@attrs.frozen
+class Witness:
+    listing: dict[str, Any]
+    at: str
+    prior_violations: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"listing": self.listing, "at": self.at, "prior_violations": self.prior_violations}
+
+
+@attrs.frozen
+class Answer:
+    status: str  # "sat" | "unsat" | "undecided"
+    witness: Witness | None = None
+    reason: str | None = None
+
+
+@attrs.frozen
+class RuleEnc:
+    window: z3.BoolRef = attrs.field(eq=False)
+    cond: z3.BoolRef = attrs.field(eq=False)
+    atoms: frozenset[AtomInfo]
+
+
+class Engine:
+    """One policy set's encodings, shared by all the questions asked about it."""
+
+    def __init__(self, ps: PolicySet, extra: Iterable[tuple[A.Expr, ZoneInfo]] = (), *,
+                 timeout_ms: int = 10000, stats: AnalysisStats | None = None):
+        self.ps = ps
+        self.timeout_ms = timeout_ms
+        self.stats = stats or AnalysisStats()
+        self.world = World(ps, extra)
+        self._enc: dict[str, RuleEnc] = {}
+        self.overriders: dict[str, list[str]] = defaultdict(list)
+        for r in ps.rules:
+            if r.effect == "allow":
+                for target in r.overrides:
+                    self.overriders[target].append(r.qid)
+        self._holds_cache: dict[Any, tuple[z3.BoolRef, frozenset[AtomInfo]]] = {}
+
+    # ------------------------------------------------------------------ encodings
+
+    def rule(self, qid: str) -> RuleInfo:
+        return self.ps.rule(qid)
+
+    def enc(self, qid: str) -> RuleEnc:
+        found = self._enc.get(qid)
+        if found is None:
+            rule = self.ps.rule(qid)
+            atoms: set[AtomInfo] = set()
+            cond = self.world.expr(rule.condition, rule.tz, atoms)
+            found = self._enc[qid] = RuleEnc(self.world.window(rule), cond, frozenset(atoms))
+        return found
+
+    def _holds(self, h: FM.Holds) -> tuple[z3.BoolRef, frozenset[AtomInfo]]:
+        key = (h.expr, h.tz_key)
+        if key not in self._holds_cache:
+            atoms: set[AtomInfo] = set()
+            e = self.world.expr(h.expr, h.tz, atoms)
+            self._holds_cache[key] = (e, frozenset(atoms))
+        return self._holds_cache[key]
+
+    def to_z3(self, f: FM.F) -> z3.BoolRef:
+        if isinstance(f, FM.Const):
+            return z3.BoolVal(f.value)
+        if isinstance(f, FM.Applies):
+            e = self.enc(f.qid)
+            return z3.And(e.window, e.cond)
+        if isinstance(f, FM.Holds):
+            return self._holds(f)[0]
+        if isinstance(f, FM.AtIn):
+            return z3.And(z3.Not(self.world.at_naive), World.instant_in(self.world.at_t, [(f.lo, f.hi)]))
+        if isinstance(f, FM.RankGe):
+            return self.rank(f.x) >= self.rank(f.r)
+        if isinstance(f, FM.And):
+            return z3.And(*[self.to_z3(i) for i in f.items])
+        if isinstance(f, FM.Or):
+            return z3.Or(*[self.to_z3(i) for i in f.items])
+        if isinstance(f, FM.Not):
+            return z3.Not(self.to_z3(f.item))
+        raise TypeError(type(f).__name__)
+
+    def rank(self, qid: str) -> z3.ArithRef:
+        """The severity rank of the step the rule proposes at ``prior``."""
+        ranks = self._ranks()
+        rule = self.ps.rule(qid)
+        assert rule.penalty is not None
+        steps = rule.penalty.steps
+        expr: z3.ArithRef = z3.IntVal(ranks[steps[-1].severity])
+        for i in range(len(steps) - 2, -1, -1):
+            expr = z3.If(self.world.prior == i, ranks[steps[i].severity], expr)
+        return expr
+
+    def _ranks(self) -> dict[Any, int]:
+        if not hasattr(self, "_rank_table"):
+            keys = sorted({s.severity for r in self.ps.rules if r.penalty for s in r.penalty.steps})
+            self._rank_table = {k: i for i, k in enumerate(keys)}
+        return self._rank_table
+
+    # ------------------------------------------------------------------ overrides
+
+    def remaining(self, qid: str) -> FM.F:
+        """The rule applies and no applying allow overrides it."""
+        return FM.all_of(FM.Applies(qid), *[FM.Not(FM.Applies(a)) for a in self.overriders.get(qid, ())])
+
+    def overridden(self, qid: str) -> FM.F:
+        return FM.any_of(*[FM.Applies(a) for a in self.overriders.get(qid, ())])
+
+    # ------------------------------------------------------------------ solving
+
+    def solve(self, f: FM.F, *, aware_at: bool = False, clean: bool = True) -> Answer:
+        """Decide whether some listing, ``at`` and ``prior_violations`` make ``f`` true."""
+        start = time.perf_counter()
+        try:
+            return self._solve(f, aware_at=aware_at, clean=clean)
+        finally:
+            self.stats.solver_seconds += time.perf_counter() - start
+
+    def _solve(self, f: FM.F, *, aware_at: bool, clean: bool) -> Answer:
+        from .witness import Realiser
+
+        w = self.world
+        qids = FM.rules_of(f)
+        atoms: set[AtomInfo] = set()
+        for q in qids:
+            atoms |= self.enc(q).atoms
+        for h in FM.holds_of(f):
+            atoms |= self._holds(h)[1]
+        fields: set[tuple[str, ...]] = set()
+        preds: dict[tuple[str, ...], set[Pred]] = defaultdict(set)
+        cats: set[tuple[str, ...]] = set()
+        zones: dict[tuple[str, ...], set[str]] = defaultdict(set)
+        reasons: list[str] = []
+        for a in atoms:
+            fields |= a.fields
+            for path, p in a.preds:
+                preds[path].add(p)
+            cats |= a.cats
+            for path, z in a.date_zones:
+                zones[path].add(z)
+            reasons.extend(a.unsupported)
+        for fld in w.required_fields():
+            fields.add(fld.path)
+        closure = set()
+        for path in fields:
+            for i in range(1, len(path) + 1):
+                closure.add(path[:i])
+        fields = closure
+        cons: list[z3.BoolRef] = list(w.base())
+        for path in sorted(fields):
+            cons.extend(w.field_constraints(w.fields[path]))
+        for path, ps_ in preds.items():
+            fld = w.fields[path]
+            for p in ps_:
+                cons.extend(w.pred_constraints(fld, p))
+            cons.extend(w.implications(fld, ps_))
+        cons.extend(w.cat_implications(cats))
+        # naive readings only matter across timezones
+        rule_zones = {self.rule(q).timezone for q in qids
+                      if self.rule(q).start is not None or self.rule(q).end is not None}
+        if aware_at or len(rule_zones) <= 1:
+            cons.append(z3.Not(w.at_naive))
+        for path in fields:
+            if len(zones.get(path, ())) <= 1:
+                cons.append(z3.Not(w.fields[path].dnaive))
+        for path in fields:
+            fld = w.fields[path]
+            if preds.get(path) and zones.get(path):
+                reasons.append(f"'{fld.name}' is read both as text and as a date")
+        regex_fields = {path: (w.fields[path], preds[path]) for path in preds
+                        if any(p.kind == "regex" for p in preds[path])}
+        strings = StringMode(regex_fields) if regex_fields else None
+        if strings is not None:
+            cons.extend(strings.constraints)
+        solver = z3.Solver()
+        solver.set("timeout", self.timeout_ms)
+        solver.add(*cons)
+        solver.add(self.to_z3(f))
+        self.stats.solver_calls += 1
+        result = solver.check()
+        if result == z3.unsat:
+            self.stats.unsat += 1
+            return Answer("unsat")
+        if result == z3.unknown:
+            self.stats.undecided += 1
+            return Answer("undecided", reason=f"the solver gave up ({solver.reason_unknown()})")
+        refined_reasons = list(reasons)
+        if strings is not None and strings.refinements:
+            solver.add(*strings.refinements)
+            self.stats.solver_calls += 1
+            second = solver.check()
+            if second != z3.sat:
+                self.stats.undecided += 1
+                why = "; ".join(dict.fromkeys(strings.reasons)) if second == z3.unsat else \
+                    f"the solver gave up ({solver.reason_unknown()})"
+                return Answer("undecided", reason=why)
+            refined_reasons.extend(strings.reasons)
+        model = solver.model()
+        realiser = Realiser(self, model, fields, preds, cats, strings, {p for p in zones if zones[p]})
+        try:
+            witness = realiser.witness()
+        except _Unrealisable as e:
+            if refined_reasons or e.expected:
+                self.stats.undecided += 1
+                return Answer("undecided", reason="; ".join(dict.fromkeys(refined_reasons + [str(e)])))
+            raise AnalysisError(f"cannot build a listing from the solver's model: {e}") from None
+        if not self.confirms(f, witness):
+            if refined_reasons:
+                self.stats.undecided += 1
+                return Answer("undecided", reason="; ".join(dict.fromkeys(refined_reasons)))
+            raise AnalysisError(
+                f"the solver's model does not hold when replayed through the evaluator: {witness.to_dict()!r}")
+        self.stats.sat += 1
+        if clean:
+            from .witness import clean_witness
+
+            witness = clean_witness(self, f, witness)
+        return Answer("sat", witness)
+
+    def confirms(self, f: FM.F, witness: Witness) -> bool:
+        try:
+            from .. import runtime as RT
+
+            RT.validate_schema(witness.listing, self.ps.schema)
+            return FM.evaluate(f, self.ps, witness.listing, witness.at, witness.prior_violations)
+        except InputError:
+            return False
+
+
+class _Unrealisable(Exception):
+    """The model could not be turned into a listing; ``expected`` when a known limit of the
+    encoding (not a bug) is the cause."""
+
+    def __init__(self, message: str, expected: bool = False):
+        super().__init__(message)
+        self.expected = expected

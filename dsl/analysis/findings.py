@@ -1,0 +1,372 @@
+"""The consistency findings P300–P304 (and P399), spec section 6.
+
+Definitions, each decided exactly (or reported as P399):
+
+* P300 (at the rule): no listing, ``at`` and ``prior_violations`` make the rule apply
+  without an applying allow overriding it. The message says why: an empty window, a
+  contradictory condition, the policy's scope, or the allows that always override it. A
+  rule with P300 gets no other finding.
+* P302 (at the name inside ``overrides``): the allow and the rule it names never apply
+  together.
+* P303 (at the allow, with a witness): somewhere the allow applies and lifts a rule it
+  names, yet the decision still blocks or flags (another rule, which it does not lift,
+  still applies and is not lifted by any allow).
+* P301 (at the rule): a block or flag rule R is redundant when, wherever R applies and is
+  not overridden, the other rules (without R) still give an effect at least as strong, and,
+  when R has a penalty, a penalty at least as severe as the step R proposes, for every
+  ``prior_violations``. Rules are examined from the last (by file, line, column) to the
+  first, each against the rules not already found redundant, so that of two identical
+  rules only the later is reported and every reported rule can be deleted together
+  without changing any decision's effect or penalty severity.
+* P304 (at the later rule, the other as related location, with a witness): two block rules
+  with different ladders (an inline ``penalty STEP`` is a ladder of its own) both apply,
+  neither overridden, to one listing.
+
+Every witness is replayed through ``dsl.reference.decide_reference`` on the whole set before
+it is reported; a witness that fails is a bug (``AnalysisError``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+from ..decision import Decision
+from ..diagnostics import Diagnostic, Related, make
+from ..model import PolicySet, RuleInfo
+from ..reference import decide_reference
+from . import formula as FM
+from .engine import AnalysisError, AnalysisStats, Answer, Engine, Witness
+from .index import Index, self_consistent
+
+EFFECT_RANK = {"allow": 0, "flag": 1, "block": 2}
+
+
+def _pos(rule: RuleInfo) -> tuple[str, int, int]:
+    a = rule.anchor
+    return (a.file, a.line, a.column) if a is not None else ("", 0, 0)
+
+
+def _ladder_id(rule: RuleInfo) -> Any:
+    assert rule.penalty is not None
+    return rule.penalty.name if rule.penalty.name is not None else ("inline", rule.qid)
+
+
+def _ladder_words(rule: RuleInfo) -> str:
+    assert rule.penalty is not None
+    if rule.penalty.name is not None:
+        return f"ladder '{rule.penalty.name}'"
+    return f"its own penalty ({' and '.join(rule.penalty.steps[0].actions)})"
+
+
+class Analysis:
+    def __init__(self, ps: PolicySet, timeout_ms: int, stats: AnalysisStats):
+        self.ps = ps
+        self.stats = stats
+        self.engine = Engine(ps, timeout_ms=timeout_ms, stats=stats)
+        self.index = Index(list(ps.rules))
+        self.rules = sorted(ps.rules, key=_pos)
+        self.never: set[str] = set()
+        self.samples: dict[str, Witness] = {}
+        self.diags: list[Diagnostic] = []
+
+    # ------------------------------------------------------------------ helpers
+
+    def undecided(self, span: Any, what: str, answer: Answer) -> None:
+        self.diags.append(make("P399", f"could not decide {what}: {answer.reason}", span))
+
+    def replay(self, w: Witness) -> Decision:
+        self.stats.replays += 1
+        return decide_reference(self.ps, w.listing, w.at, w.prior_violations)
+
+    def live(self) -> list[RuleInfo]:
+        return [r for r in self.rules if r.qid not in self.never]
+
+    # ------------------------------------------------------------------ P300
+
+    def p300(self) -> None:
+        eng = self.engine
+        for rule in self.rules:
+            if rule.start is not None and rule.end is not None and rule.start >= rule.end:
+                self.never.add(rule.qid)
+                self.diags.append(make(
+                    "P300", f"rule '{rule.qid}' can never apply: its window is empty "
+                    f"(from {_when_text(rule, 'from_', rule.start)} until {_when_text(rule, 'until', rule.end)})", rule.anchor,
+                    hint="the window is `from <= at < until`; swap or correct the dates"))
+                continue
+            answer = eng.solve(eng.remaining(rule.qid), clean=False)
+            if answer.status == "sat":
+                assert answer.witness is not None
+                self.samples[rule.qid] = answer.witness
+                continue
+            if answer.status == "undecided":
+                self.undecided(rule.anchor, f"whether rule '{rule.qid}' can apply", answer)
+                continue
+            self.never.add(rule.qid)
+            self.diags.append(make("P300", self._why_never(rule), rule.anchor))
+
+    def _why_never(self, rule: RuleInfo) -> str:
+        eng = self.engine
+        head = f"rule '{rule.qid}' can never apply"
+        overriders = eng.overriders.get(rule.qid, [])
+        if overriders:
+            alone = eng.solve(FM.Applies(rule.qid), clean=False)
+            if alone.status == "sat":
+                names = ", ".join(f"'{q}'" for q in overriders)
+                return f"{head}: wherever it applies, {names} overrides it"
+        if rule.scope is not None:
+            parts = [e for e in (rule.selector, rule.if_) if e is not None]
+            from .. import ast as A
+
+            if rule.unless is not None:
+                parts.append(A.Not(rule.unless))
+            body: A.Expr = A.And(tuple(parts)) if parts else A.Const(True)
+            inner = eng.solve(FM.holds_expr(body, rule.tz), clean=False)
+            if inner.status == "sat":
+                return f"{head}: its policy's scope excludes every listing it selects"
+        return f"{head}: its condition is contradictory"
+
+    # ------------------------------------------------------------------ P302 / P303
+
+    def p302_p303(self) -> None:
+        eng = self.engine
+        for allow in self.live():
+            if allow.effect != "allow":
+                continue
+            node_refs = allow.node.overrides if allow.node is not None else ()
+            lifted = []
+            for i, target in enumerate(allow.overrides):
+                if target in self.never:
+                    continue
+                span = node_refs[i].span if i < len(node_refs) and node_refs[i].span else allow.anchor
+                self.stats.pairs_considered += 1
+                if not self.index.compatible(allow.qid, target):
+                    self.stats.pairs_pruned += 1
+                    answer = Answer("unsat")
+                else:
+                    answer = eng.solve(FM.all_of(FM.Applies(allow.qid), FM.Applies(target)), clean=False)
+                if answer.status == "unsat":
+                    self.diags.append(make(
+                        "P302", f"`overrides {target.split('.', 1)[1] if target.startswith(allow.policy + '.') else target}` "
+                        f"has no effect: '{allow.qid}' and '{target}' never apply together", span,
+                        hint="widen the allow, or remove the name from `overrides`"))
+                elif answer.status == "undecided":
+                    self.undecided(span, f"whether '{allow.qid}' and '{target}' can apply together", answer)
+                    lifted.append(target)
+                else:
+                    lifted.append(target)
+            if lifted:
+                self._p303(allow, lifted)
+
+    def _p303(self, allow: RuleInfo, lifted: list[str]) -> None:
+        eng = self.engine
+        others = [r.qid for r in self.live()
+                  if r.effect in ("block", "flag") and r.qid not in allow.overrides]
+        self.stats.pairs_considered += len(others)
+        candidates = self.index.neighbours(allow.qid, others)
+        self.stats.pairs_pruned += len(others) - len(candidates)
+        if not candidates:
+            return
+        f = FM.all_of(FM.Applies(allow.qid), FM.any_of(*[FM.Applies(t) for t in lifted]),
+                      FM.any_of(*[eng.remaining(c) for c in candidates]))
+        answer = eng.solve(f)
+        if answer.status == "undecided":
+            self.undecided(allow.anchor, f"whether '{allow.qid}' is fully effective", answer)
+            return
+        if answer.status == "unsat":
+            return
+        w = answer.witness
+        assert w is not None
+        d = self.replay(w)
+        overridden = [t for t in allow.overrides if t in d.overridden]
+        still = [q for q in d.rules if self.ps.rule(q).effect in ("block", "flag")]
+        if allow.qid not in d.rules or not overridden or d.effect not in ("block", "flag") or not still:
+            raise AnalysisError(f"P303 witness for '{allow.qid}' does not replay: {w.to_dict()!r} gave {d.to_dict()!r}")
+        verb = "blocks" if d.effect == "block" else "flags"
+        self.diags.append(make(
+            "P303", f"'{allow.qid}' is partly ineffective: where it lifts '{overridden[0]}', "
+            f"'{still[0]}' still {verb} the listing", allow.anchor,
+            notes=(f"for example: {_witness_text(w)}",),
+            related=tuple(Related(self.ps.rule(q).anchor, f"'{q}' still applies here")
+                          for q in still[:1] if self.ps.rule(q).anchor is not None),
+            hint=f"add '{still[0]}' to `overrides` if the exception should lift it too",
+            witness=w.to_dict()))
+
+    # ------------------------------------------------------------------ P301
+
+    def p301(self) -> None:
+        eng = self.engine
+        removed: set[str] = set()
+        for rule in sorted(self.live(), key=_pos, reverse=True):
+            if rule.effect not in ("block", "flag"):
+                continue
+            pool = [r.qid for r in self.live() if r.qid != rule.qid and r.qid not in removed]
+            self.stats.pairs_considered += len(pool)
+            others = self.index.neighbours(rule.qid, pool)
+            self.stats.pairs_pruned += len(pool) - len(others)
+            f = self._not_covered(rule, others)
+            sample = self.samples.get(rule.qid)
+            if sample is not None and self._concretely(f, sample, rule):
+                self.stats.concrete_hits += 1
+                continue
+            if f == FM.FALSE:
+                answer = Answer("unsat")
+            else:
+                answer = eng.solve(f, clean=False)
+            if answer.status == "sat":
+                continue
+            if answer.status == "undecided":
+                self.undecided(rule.anchor, f"whether rule '{rule.qid}' is redundant", answer)
+                continue
+            removed.add(rule.qid)
+            cover = self._coverers(rule, others, sample)
+            by = f" ({', '.join(repr(c) for c in cover)} cover it)" if cover else ""
+            what = "an effect at least as strong"
+            if rule.penalty is not None:
+                what += " and a penalty at least as severe"
+            self.diags.append(make(
+                "P301", f"rule '{rule.qid}' is redundant: wherever it applies, the other rules already give "
+                f"{what}{by}", rule.anchor,
+                hint="remove it, or narrow the rules that cover it"))
+
+    def _not_covered(self, rule: RuleInfo, others: list[str]) -> FM.F:
+        eng = self.engine
+        need = EFFECT_RANK[rule.effect]
+        strong = [q for q in others if EFFECT_RANK[self.ps.rule(q).effect] >= need]
+        eff_ok = FM.any_of(*[eng.remaining(q) for q in strong])
+        covered = eff_ok
+        if rule.penalty is not None:
+            penal = [q for q in others if self.ps.rule(q).effect == "block" and self.ps.rule(q).penalty is not None]
+            pen_ok = FM.any_of(*[FM.all_of(eng.remaining(q), FM.RankGe(q, rule.qid)) for q in penal])
+            covered = FM.all_of(eff_ok, pen_ok)
+        if covered == FM.FALSE:
+            return eng.remaining(rule.qid)
+        return FM.all_of(eng.remaining(rule.qid), FM.Not(covered))
+
+    def _concretely(self, f: FM.F, sample: Witness, rule: RuleInfo) -> bool:
+        priors = [sample.prior_violations]
+        if rule.penalty is not None:
+            priors += [p for p in range(len(rule.penalty.steps)) if p != sample.prior_violations]
+        for prior in priors:
+            if self.engine.confirms(f, Witness(sample.listing, sample.at, prior)):
+                return True
+        return False
+
+    def _coverers(self, rule: RuleInfo, others: list[str], sample: Witness | None) -> list[str]:
+        """A few rules that cover the redundant rule on its own sample (for the message)."""
+        if sample is None:
+            return []
+        found = []
+        for q in others:
+            r = self.ps.rule(q)
+            if EFFECT_RANK[r.effect] >= EFFECT_RANK[rule.effect] and \
+                    self.engine.confirms(self.engine.remaining(q), sample):
+                found.append(q)
+            if len(found) >= 3:
+                break
+        return found
+
+    # ------------------------------------------------------------------ P304
+
+    def p304(self) -> None:
+        eng = self.engine
+        laddered = [r for r in self.live() if r.effect == "block" and r.penalty is not None]
+        for i, a in enumerate(laddered):
+            for b in laddered[i + 1:]:
+                if _ladder_id(a) == _ladder_id(b):
+                    continue
+                self.stats.pairs_considered += 1
+                if not self.index.compatible(a.qid, b.qid):
+                    self.stats.pairs_pruned += 1
+                    continue
+                later, earlier = (b, a) if _pos(b) >= _pos(a) else (a, b)
+                f = FM.all_of(eng.remaining(a.qid), eng.remaining(b.qid))
+                w = self._merged_sample(f, a, b)
+                if w is None:
+                    answer = eng.solve(f)
+                    if answer.status == "undecided":
+                        self.undecided(later.anchor, f"whether '{a.qid}' and '{b.qid}' apply together", answer)
+                        continue
+                    if answer.status == "unsat":
+                        continue
+                    w = answer.witness
+                assert w is not None
+                d = self.replay(w)
+                if a.qid not in d.rules or b.qid not in d.rules:
+                    raise AnalysisError(f"P304 witness for '{a.qid}' and '{b.qid}' does not replay: "
+                                        f"{w.to_dict()!r} gave {d.to_dict()!r}")
+                winner = d.penalty.rule if d.penalty is not None else None
+                self.diags.append(make(
+                    "P304", f"'{later.qid}' ({_ladder_words(later)}) and '{earlier.qid}' ({_ladder_words(earlier)}) "
+                    f"apply together; the more severe step wins", later.anchor,
+                    notes=(f"for example: {_witness_text(w)}"
+                           + (f", where '{winner}' sets the penalty" if winner else ""),),
+                    related=(Related(earlier.anchor, f"'{earlier.qid}' applies here too"),) if earlier.anchor else (),
+                    witness=w.to_dict()))
+
+    def _merged_sample(self, f: FM.F, a: RuleInfo, b: RuleInfo) -> Witness | None:
+        """A witness built from the two rules' own samples, without the solver."""
+        from .witness import clean_witness
+        sa, sb = self.samples.get(a.qid), self.samples.get(b.qid)
+        if sa is None or sb is None:
+            return None
+        merged = _merge(sa.listing, sb.listing)
+        if merged is None:
+            return None
+        for at in (sa.at, sb.at):
+            w = Witness(merged, at, 0)
+            if self.engine.confirms(f, w):
+                self.stats.concrete_hits += 1
+                return clean_witness(self.engine, f, w)
+        return None
+
+
+def _merge(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any] | None:
+    out = dict(x)
+    for k, v in y.items():
+        if k not in out:
+            out[k] = v
+            continue
+        u = out[k]
+        if u == v:
+            continue
+        if k == "category" and isinstance(u, str) and isinstance(v, str):
+            out[k] = f"{u} > {v}"
+        elif isinstance(u, dict) and isinstance(v, dict):
+            inner = _merge(u, v)
+            if inner is None:
+                return None
+            out[k] = inner
+        elif isinstance(u, list) and isinstance(v, list):
+            out[k] = u + [i for i in v if i not in u]
+        elif k in ("title", "description") and isinstance(u, str) and isinstance(v, str):
+            out[k] = f"{u}, {v}"
+        else:
+            return None
+    return out
+
+
+def _when_text(rule: RuleInfo, attr: str, instant: Any) -> str:
+    """A window bound as the author wrote it."""
+    node = getattr(rule.node, attr, None) if rule.node is not None else None
+    if node is not None:
+        return node.value.isoformat()
+    return instant.astimezone(rule.tz).isoformat()
+
+
+def _witness_text(w: Witness) -> str:
+    import json
+
+    listing = json.dumps(w.listing, ensure_ascii=False, sort_keys=True)
+    return f"listing {listing} at {w.at}" + (f" with {w.prior_violations} prior violations" if w.prior_violations else "")
+
+
+def run(ps: PolicySet, timeout_ms: int, stats: AnalysisStats) -> list[Diagnostic]:
+    start = time.perf_counter()
+    a = Analysis(ps, timeout_ms, stats)
+    a.p300()
+    a.p302_p303()
+    a.p301()
+    a.p304()
+    stats.seconds += time.perf_counter() - start
+    return a.diags

@@ -1,0 +1,180 @@
+"""Cheap, sound pruning: which rules certainly cannot apply together.
+
+Each rule gets a signature from the conjuncts that its condition requires (scope,
+selector and ``if`` flattened, and ``not unless``): its window; for each field, the set of
+values an ``==``/``in`` conjunct allows and the interval numeric comparisons allow; the
+atoms it requires true and those it requires false; the fields it requires present or
+absent. Two rules whose signatures conflict can never apply together, so no solver call
+is spent on them. The test is one-sided: compatible signatures prove nothing.
+
+Category patterns never prune: a path can hold any number of patterns (`Knives > Swords`
+matches both ``category 'Knives'`` and ``category 'Swords'``).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from fractions import Fraction
+from typing import Any, Iterator
+
+import attrs
+
+from .. import ast as A
+from ..model import RuleInfo
+from . import timeline as TL
+from .world import _date_dependent, _items, atom_key
+
+DAY = TL.DAY_US
+
+
+@attrs.frozen
+class Signature:
+    lo: int | None
+    hi: int | None
+    tz: str
+    eq: dict[tuple[str, ...], frozenset[Any]] = attrs.field(eq=False)
+    ranges: dict[tuple[str, ...], tuple[Any, bool, Any, bool]] = attrs.field(eq=False)
+    pos: frozenset[Any] = attrs.field(eq=False)
+    neg: frozenset[Any] = attrs.field(eq=False)
+    present: frozenset[tuple[str, ...]] = attrs.field(eq=False)
+    absent: frozenset[tuple[str, ...]] = attrs.field(eq=False)
+    empty: bool = False
+
+
+def conjuncts(e: A.Expr) -> Iterator[A.Expr]:
+    if isinstance(e, A.And):
+        for i in e.items:
+            yield from conjuncts(i)
+    else:
+        yield e
+
+
+def _value_key(lit: A.Scalar) -> Any:
+    if isinstance(lit, A.Str):
+        return ("s", lit.value)
+    if isinstance(lit, A.Bool):
+        return ("b", lit.value)
+    if isinstance(lit, A.Num):
+        return ("n", Fraction(lit.value))
+    return None
+
+
+def _path_of(node: A.Expr) -> tuple[str, ...] | None:
+    path = getattr(node, "path", None)
+    return path.parts if isinstance(path, A.Path) else None
+
+
+def signature(rule: RuleInfo) -> Signature:
+    return expr_signature(rule.condition, rule.tz, rule.start, rule.end, rule.timezone)
+
+
+def expr_signature(cond: A.Expr, tz: Any, start: Any, end: Any, tz_key: str) -> Signature:
+    lo = None if start is None else TL.to_us(start)
+    hi = None if end is None else TL.to_us(end)
+    eq: dict[tuple[str, ...], frozenset[Any]] = {}
+    ranges: dict[tuple[str, ...], tuple[Any, bool, Any, bool]] = {}
+    pos, neg, present, absent = set(), set(), set(), set()
+    empty = lo is not None and hi is not None and lo >= hi
+    for c in conjuncts(cond):
+        if isinstance(c, A.Const):
+            empty = empty or not c.value
+            continue
+        if isinstance(c, A.Not):
+            inner = c.operand
+            if isinstance(inner, (A.And, A.Or, A.Not)):
+                continue
+            neg.add(atom_key(inner, tz))
+            if isinstance(inner, A.Exists):
+                absent.add(inner.path.parts)
+            continue
+        if isinstance(c, A.Or):
+            continue
+        pos.add(atom_key(c, tz))
+        path = _path_of(c)
+        if path is not None:
+            present.add(path)
+        if isinstance(c, A.Compare) and not _date_dependent(c):
+            key = _value_key(c.value)
+            if c.op == "==" and key is not None:
+                eq[path] = eq.get(path, frozenset([key])) & frozenset([key])
+            if isinstance(c.value, A.Num) and c.op in ("<", "<=", ">", ">=", "=="):
+                v = Fraction(c.value.value)
+                r = {"<": (None, False, v, True), "<=": (None, False, v, False),
+                     ">": (v, True, None, False), ">=": (v, False, None, False),
+                     "==": (v, False, v, False)}[c.op]
+                ranges[path] = _intersect(ranges.get(path), r)
+        elif isinstance(c, A.In) and not c.negated and not _date_dependent(c):
+            keys = frozenset(k for k in (_value_key(i) for i in _items(c.items)) if k is not None)
+            eq[path] = eq.get(path, keys) & keys
+    return Signature(lo, hi, tz_key, eq, ranges, frozenset(pos), frozenset(neg), frozenset(present),
+                     frozenset(absent), empty)
+
+
+def _intersect(a: tuple[Any, bool, Any, bool] | None, b: tuple[Any, bool, Any, bool]) -> tuple[Any, bool, Any, bool]:
+    if a is None:
+        return b
+    lo, lo_s = a[0], a[1]
+    if b[0] is not None and (lo is None or b[0] > lo or (b[0] == lo and b[1])):
+        lo, lo_s = b[0], b[1]
+    hi, hi_s = a[2], a[3]
+    if b[2] is not None and (hi is None or b[2] < hi or (b[2] == hi and b[3])):
+        hi, hi_s = b[2], b[3]
+    return (lo, lo_s, hi, hi_s)
+
+
+def _range_empty(r: tuple[Any, bool, Any, bool]) -> bool:
+    lo, lo_s, hi, hi_s = r
+    if lo is None or hi is None:
+        return False
+    return lo > hi or (lo == hi and (lo_s or hi_s))
+
+
+def compatible(a: Signature, b: Signature) -> bool:
+    """False only when the two can certainly not hold together."""
+    if a.empty or b.empty:
+        return False
+    margin = 0 if a.tz == b.tz else DAY  # a naive `at` reads differently per timezone
+    if a.lo is not None and b.hi is not None and a.lo >= b.hi + margin:
+        return False
+    if b.lo is not None and a.hi is not None and b.lo >= a.hi + margin:
+        return False
+    if a.pos & b.neg or b.pos & a.neg:
+        return False
+    if a.present & b.absent or b.present & a.absent:
+        return False
+    for path, keys in a.eq.items():
+        other = b.eq.get(path)
+        if other is not None and not (keys & other):
+            return False
+    for path, r in a.ranges.items():
+        other_r = b.ranges.get(path)
+        if other_r is not None and _range_empty(_intersect(r, other_r)):
+            return False
+    return True
+
+
+def self_consistent(s: Signature) -> bool:
+    if s.empty or s.pos & s.neg or s.present & s.absent:
+        return False
+    if any(not keys for keys in s.eq.values()):
+        return False
+    return not any(_range_empty(r) for r in s.ranges.values())
+
+
+class Index:
+    """Signatures of all rules, and a bucket index on the most common equality field."""
+
+    def __init__(self, rules: list[RuleInfo]):
+        self.sig = {r.qid: signature(r) for r in rules}
+        counts: dict[tuple[str, ...], int] = defaultdict(int)
+        for s in self.sig.values():
+            for path in s.eq:
+                counts[path] += 1
+        self.key_path = max(counts, key=lambda p: (counts[p], p)) if counts else None
+
+    def compatible(self, a: str, b: str) -> bool:
+        return compatible(self.sig[a], self.sig[b])
+
+    def neighbours(self, qid: str, candidates: list[str]) -> list[str]:
+        s = self.sig[qid]
+        return [c for c in candidates if c != qid and compatible(s, self.sig[c])]

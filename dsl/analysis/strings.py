@@ -1,0 +1,211 @@
+"""z3 strings for the fields that a ``matches`` of the question reads.
+
+A regular expression has no general witness (``dsl.analysis.textpreds``), so a field that
+a ``matches`` in the question reads is modelled piece by piece with z3 strings: ``R[k]``,
+the raw piece (what ``matches`` and ``==`` read), and, when ``mentions``/``contains`` read
+the field too, ``T[k]``, the normalised piece.
+
+The alphabet. Every string is drawn from a finite alphabet: the characters of the
+constants involved (literals, their normalised forms, phrases, needles) plus, for each class
+of characters that the question can tell apart (the character classes of the patterns,
+crossed with "word character of a spaced script", the only property a phrase boundary
+looks at), one representative that is not a constant character. This loses nothing: in
+any real listing, replacing every non-constant character by the representative of its
+class changes no predicate (no constant can occur across a replaced character, and every
+class test gives the same answer), so a question with a real answer has one over this
+alphabet. A phrase boundary is then "the neighbour is one of the alphabet's characters
+that are not word characters of a spaced script, or there is no neighbour": exact.
+
+Raw and normalised text. ``matches`` reads the raw text and ``mentions``/``contains`` the
+normalised text, and z3 cannot express NFKC and case folding. The first solve leaves ``R``
+and ``T`` independent (a sound over-approximation: an "unsat" is final); a "sat" is then
+confirmed by solving again with ``R == T`` and ``T`` a normal form (an under-approximation
+whose models are real listings). When the first is sat and the second unsat, the analysis
+cannot tell, and says so (P399).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from collections import defaultdict
+from typing import Iterable
+
+import z3
+
+from .. import text as TX
+from . import regex as RX
+from .textpreds import Pred, needs_boundary, regex_reason
+from .world import LIST, STR, Field
+
+
+def _stable(c: str) -> bool:
+    return TX.normalize(c) == c and c.isprintable()
+
+
+def _ok_char(cp: int) -> bool:
+    return not (0xD800 <= cp <= 0xDFFF) and cp <= RX.Z3_MAX_CP
+
+
+def alphabet(constants: set[str], charsets: list[RX.CharSet], boundary: bool) -> list[str]:
+    """Constant characters plus one representative (outside the constants) of each class."""
+    chars = {c for c in constants if _ok_char(ord(c))}
+    chars.add(" ")
+    points = {0, RX.MAX_CP + 1}
+    for cs in charsets:
+        for lo, hi in cs.ranges:
+            points.add(lo)
+            points.add(hi + 1)
+    bounds = sorted(points)
+    by_sig: dict[tuple[bool, ...], list[tuple[int, int]]] = defaultdict(list)
+    for k in range(len(bounds) - 1):
+        lo, hi = bounds[k], bounds[k + 1] - 1
+        by_sig[tuple(lo in cs for cs in charsets)].append((lo, hi))
+    wants: list[bool | None] = [True, False] if boundary else [None]
+    for intervals in by_sig.values():
+        for want in wants:
+            found = None
+            for prefer in (True, False):
+                for lo, hi in intervals:
+                    for cp in range(lo, min(hi, RX.Z3_MAX_CP) + 1):
+                        if not _ok_char(cp):
+                            continue
+                        c = chr(cp)
+                        if c in constants:
+                            continue
+                        if want is not None and needs_boundary(c) != want:
+                            continue
+                        if prefer and not _stable(c):
+                            continue
+                        if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and prefer:
+                            continue
+                        found = c
+                        break
+                    if found:
+                        break
+                if found:
+                    break
+            if found:
+                chars.add(found)
+    return sorted(chars)
+
+
+def _union_chars(chars: Iterable[str]) -> z3.ReRef:
+    cps = sorted({ord(c) for c in chars})
+    ranges: list[tuple[int, int]] = []
+    for cp in cps:
+        if ranges and cp == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], cp)
+        else:
+            ranges.append((cp, cp))
+    parts = [z3.Range(chr(lo), chr(hi)) for lo, hi in ranges]
+    if not parts:
+        return z3.Empty(z3.ReSort(z3.StringSort()))
+    return parts[0] if len(parts) == 1 else z3.Union(*parts)
+
+
+def decode(model: z3.ModelRef, s: z3.SeqRef) -> str:
+    """A z3 string's value, character by character (no escape ambiguity)."""
+    n = model.eval(z3.Length(s), model_completion=True).as_long()
+    out = []
+    for i in range(n):
+        code = model.eval(z3.StrToCode(z3.SubString(s, i, 1)), model_completion=True).as_long()
+        out.append(chr(code))
+    return "".join(out)
+
+
+class StringMode:
+    """The string encoding of the fields a question's ``matches`` read."""
+
+    def __init__(self, fields: dict[tuple[str, ...], tuple[Field, set[Pred]]]):
+        self.constraints: list[z3.BoolRef] = []
+        self.refinements: list[z3.BoolRef] = []
+        self.reasons: list[str] = []
+        self.raw: dict[tuple[str, ...], list[z3.SeqRef]] = {}
+        self.count: dict[tuple[str, ...], z3.ArithRef] = {}
+        constants: set[str] = set()
+        charsets: list[RX.CharSet] = []
+        boundary = False
+        for f, preds in fields.values():
+            for lit in f.literals:
+                constants.update(lit, TX.normalize(lit), TX.normalize_text(lit))
+            for p in preds:
+                if p.kind == "regex":
+                    if regex_reason(p.text, p.icase) is None:
+                        charsets.extend(RX.parse(p.text, p.icase).charsets)
+                else:
+                    constants.update(p.text)
+                    boundary = boundary or p.kind == "mention"
+        sigma = alphabet(constants, charsets, boundary)
+        self.alphabet = sigma
+        any_char = _union_chars(sigma)
+        anything = z3.Star(any_char)
+        not_blocking = _union_chars(c for c in sigma if not needs_boundary(c))
+        normal_chars = [c for c in sigma if _stable(c) and not c.isspace()]
+        word = _union_chars(normal_chars)
+        for path, (f, preds) in sorted(fields.items()):
+            self._field(f, preds, anything, not_blocking, word)
+
+    def _field(self, f: Field, preds: set[Pred], anything: z3.ReRef, not_blocking: z3.ReRef,
+               word: z3.ReRef) -> None:
+        name = f.name
+        n = max(1, len(preds))
+        plain = [p for p in preds if p.kind != "regex"]
+        has_mention = any(p.kind == "mention" for p in plain)
+        ws_needle = [p for p in plain if p.kind == "contains" and any(c.isspace() for c in p.text)]
+        if has_mention and ws_needle:
+            self.reasons.append(
+                f"'{name}' is read by `matches` and by `mentions`, and `contains` "
+                f"{ws_needle[0].text!r} looks for white space that `mentions` collapses")
+        raw = [z3.String(f"R[{name}][{k}]") for k in range(n)]
+        norm = [z3.String(f"T[{name}][{k}]") for k in range(n)] if plain else []
+        count = z3.Int(f"count[{name}]")
+        self.raw[f.path] = raw
+        self.count[f.path] = count
+        c = self.constraints
+        c.append(z3.Implies(f.kind == STR, count == 1))
+        c.append(z3.Implies(f.kind == LIST, z3.And(count >= 0, count <= n)))
+        c.append(z3.Implies(z3.And(f.kind != STR, f.kind != LIST), count == 0))
+        c.append(f.has_piece == (count >= 1))
+        for s in raw + norm:
+            c.append(z3.InRe(s, anything))
+        view = TX.normalize_text if has_mention else TX.normalize
+        for i, lit in enumerate(f.literals, start=1):
+            c.append(z3.Implies(f.kind == STR, (f.sel == i) == (raw[0] == z3.StringVal(lit))))
+            if norm:
+                c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), norm[0] == z3.StringVal(view(lit))))
+        for p in preds:
+            if p.kind == "regex" and regex_reason(p.text, p.icase) is not None:
+                continue  # left free: its atom's reason is reported if it matters
+            if p in ws_needle and has_mention:
+                continue
+            terms = []
+            for k in range(n):
+                if p.kind == "regex":
+                    sat = z3.InRe(raw[k], RX.search_regex(RX.parse(p.text, p.icase), anything))
+                elif p.kind == "contains":
+                    sat = z3.Contains(norm[k], z3.StringVal(p.text))
+                else:
+                    sat = z3.InRe(norm[k], _mention_re(p.text, anything, not_blocking))
+                terms.append(z3.And(count > k, sat))
+            c.append(f.pred(p) == z3.Or(*terms))
+        if norm:
+            for k in range(n):
+                self.refinements.append(raw[k] == norm[k])
+                if has_mention:
+                    collapsed = z3.Union(z3.Re(""), z3.Concat(z3.Plus(word), z3.Star(z3.Concat(z3.Re(" "), z3.Plus(word)))))
+                    self.refinements.append(z3.InRe(norm[k], collapsed))
+                else:
+                    self.refinements.append(z3.InRe(norm[k], z3.Star(z3.Union(word, z3.Re(" ")))))
+            self.reasons.append(f"`matches` reads the raw text of '{name}' while `mentions`/`contains` read its "
+                                "normalised text, and no listing satisfying both was found")
+
+    def pieces(self, model: z3.ModelRef, path: tuple[str, ...]) -> list[str]:
+        n = model.eval(self.count[path], model_completion=True).as_long()
+        return [decode(model, s) for s in self.raw[path][:n]]
+
+
+def _mention_re(phrase: str, anything: z3.ReRef, not_blocking: z3.ReRef) -> z3.ReRef:
+    empty = z3.Re("")
+    left = z3.Union(empty, z3.Concat(anything, not_blocking)) if needs_boundary(phrase[0]) else anything
+    right = z3.Union(empty, z3.Concat(not_blocking, anything)) if needs_boundary(phrase[-1]) else anything
+    return z3.Concat(left, z3.Re(z3.StringVal(phrase)), right)
