@@ -425,7 +425,8 @@ class CompiledPolicySet:
         self._by_qid = {r.qid: r for r in rules}
         self._report_zone = ps.policies[0].tz if ps.policies else ZoneInfo("UTC")
         self._uses_category = ("category",) in ps.compared_types
-        self._matchers = {source: (PhraseMatcher(frozenset(phrases)), _pieces_reader(source),
+        self._matchers = {source: (PhraseMatcher(frozenset(phrases)),  # type: ignore[arg-type]  # attrs converter typing
+                                   _pieces_reader(source),
                                    not any(_SEPARATOR in p for p in phrases))
                           for source, phrases in planner.phrases.items()}
         self._warned_fields = R.warned_fields(ps)
@@ -439,7 +440,7 @@ class CompiledPolicySet:
 
     @staticmethod
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
-        proposals = ()
+        proposals: tuple[tuple[str | None, int, tuple[str, ...], tuple[tuple[int, int], ...]], ...] = ()
         if info.effect == "block" and info.penalty is not None:
             steps = info.penalty.steps
             proposals = tuple((info.penalty.name, n + 1, s.actions, s.severity) for n, s in enumerate(steps))
@@ -463,7 +464,7 @@ class CompiledPolicySet:
                 for s in sorted(segments):
                     by_segment.setdefault(s, []).append(i)
                 continue
-            equalities = [k for c in conjuncts if (k := _equality_keys(c)) is not None]
+            equalities = [eq for c in conjuncts if (eq := _equality_keys(c)) is not None]
             if equalities:
                 path, keys = min(equalities, key=lambda pk: (len(pk[1]), R.dotted(pk[0])))
                 table = by_field.setdefault(path, {})

@@ -86,7 +86,7 @@ class Trace:
 def expr_text(expr: A.Expr) -> str:
     """A condition as the author would write it."""
     try:
-        from .format import format_expr  # type: ignore[attr-defined]
+        from .format import format_expr
     except ImportError:
         return _expr(expr, 0)
     try:

@@ -108,9 +108,9 @@ def compare(value: Any, op: str, lit: A.Scalar, tz: ZoneInfo) -> bool:
         return False
     if isinstance(lit, (A.Str, A.Bool)):
         if op == "==":
-            return value == lit.value
+            return bool(value == lit.value)
         if op == "!=":
-            return value != lit.value
+            return bool(value != lit.value)
         return False
     if isinstance(lit, A.Num):
         return _ORDER[op](value, lit.value)
@@ -231,10 +231,10 @@ def decide_reference(ps: PolicySet, listing: Any, at: Any = None, prior_violatio
 
     traces = []
     for rule in ps.rules:
-        trace = _rule_trace(ps, rule, listing, when, rule.qid in applying_ids)
+        rule_trace = _rule_trace(ps, rule, listing, when, rule.qid in applying_ids)
         if rule.qid in overridden_by:
-            trace = trace.overridden(tuple(sorted(overridden_by[rule.qid])))
-        traces.append(trace)
+            rule_trace = rule_trace.overridden(tuple(sorted(overridden_by[rule.qid])))
+        traces.append(rule_trace)
     trace = Trace(tuple(traces), tuple(proposals), prior, len(ps.policies) == 1)
 
     return Decision(
