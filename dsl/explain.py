@@ -204,7 +204,8 @@ def _value_words(value: Any) -> str:
     if isinstance(value, bool):
         return "is true" if value else "is false"
     if R.is_number(value):
-        return f"is {value!r}" if len(repr(value)) <= 40 else "is " + R.describe(value)
+        text = R.describe(value).removeprefix("the number ")
+        return f"is {text}" if len(text) <= 40 else "is " + R.describe(value)
     if isinstance(value, list) and len(value) <= 5 and all(isinstance(v, str) and len(v) <= 40 for v in value):
         return "is [" + ", ".join(repr(v) for v in value) + "]"
     return "is " + R.describe(value)

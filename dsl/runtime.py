@@ -382,6 +382,8 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float)):
         if isinstance(value, float) and not math.isfinite(value):
             return f"the non-finite number {value!r}"
+        if isinstance(value, int) and value.bit_length() > 160:  # repr may refuse huge ints
+            return f"a number of about {int(value.bit_length() * 0.30103)} digits"
         text = repr(value)
         return f"the number {text if len(text) <= _SHOW else text[:_SHOW] + '…'}"
     if isinstance(value, str):

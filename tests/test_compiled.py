@@ -259,10 +259,12 @@ def test_bad_records_get_clear_errors_or_warnings_and_the_batch_goes_on() -> Non
         {"title": ["Antminer", "ether"], "platform": ["taobao"]},    # 7: lists where text is expected
         "just a string",                                             # 8: error
         {"sku": ["CM-1234"], "price": 2000},                         # 9: fine
+        {"category": 10**5000, "price": 10**5000},                   # 10: huge numbers
     ]
     results = policies.decide_many(batch, at="2022-01-01")
     assert len(results) == len(batch)
-    err1, big, deep, nan, inf, cat42, listy, err8, ok = results
+    err1, big, deep, nan, inf, cat42, listy, err8, ok, huge = results
+    assert isinstance(huge, Decision) and huge.rules == ("shop.price",) and "5000 digits" in huge.warnings[0]
     assert isinstance(err1, DecisionError) and err1.record == 1 and "JSON object" in err1.message
     assert err1.to_dict() == {"error": {"record": 1, "message": err1.message}}
     assert isinstance(err8, DecisionError) and err8.record == 8

@@ -256,3 +256,4 @@ def test_describe_never_prints_containers() -> None:
     assert R.describe(math.inf) == "the non-finite number inf"
     assert R.describe("x" * 1000).endswith("(1000 characters)")
     assert R.describe(None) == "null"
+    assert R.describe(10**5000) == "a number of about 5000 digits"  # repr would refuse it
