@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import attrs
 
@@ -236,23 +236,45 @@ def _found_phrases(resolved: A.Expr, listing: Mapping[str, Any]) -> list[str]:
     return [p for p in phrases if mentions(pieces, normalize_phrase(p))]
 
 
+def _note(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any]) -> str:
+    """The values behind a condition: the phrases found for ``mentions``, else the fields
+    it reads."""
+    if isinstance(authored, (A.Mentions, A.MentionsAny)):
+        found = _found_phrases(resolved, listing)
+        where = "the title, description or tags" if authored.path is None else R.dotted(authored.path.parts)
+        return (f" (found {', '.join(_quote(p) for p in found[:5])} in {where})" if found
+                else f" (not found in {where})")
+    return _values_note(authored, listing)
+
+
+def _held_words(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any],
+                evaluate: Callable[[A.Expr], bool] | None) -> str:
+    """A condition that held, in words; for ``A or B …``, which alternatives held."""
+    text = expr_text(authored)
+    if (evaluate is not None and isinstance(authored, A.Or) and isinstance(resolved, A.Or)
+            and len(authored.items) == len(resolved.items)):
+        held = [expr_text(w) + _note(w, r, listing) for w, r in zip(authored.items, resolved.items) if evaluate(r)]
+        if held:
+            return f"{text}, by: " + "; ".join(held)
+    return text + _note(authored, resolved, listing)
+
+
 def part_words(label: str, authored: A.Expr, listing: Mapping[str, Any], ok: bool,
-               resolved: A.Expr | None = None) -> str:
+               resolved: A.Expr | None = None, evaluate: Callable[[A.Expr], bool] | None = None) -> str:
     """One condition of a rule in words: ``label`` is scope, selector, if or unless; ``ok``
     says whether it went the rule's way (for ``unless``: whether its condition did NOT
-    hold). ``resolved`` is the same condition with set names replaced by their lists."""
-    if isinstance(authored, (A.Mentions, A.MentionsAny)):
-        found = _found_phrases(resolved if resolved is not None else authored, listing)
-        where = "the title, description or tags" if authored.path is None else R.dotted(authored.path.parts)
-        note = (f" (found {', '.join(_quote(p) for p in found[:5])} in {where})" if found
-                else f" (not found in {where})")
-    else:
-        note = _values_note(authored, listing)
+    hold). ``resolved`` is the same condition with set names replaced by their lists;
+    ``evaluate`` tells whether a resolved condition holds (to say which alternatives of
+    an ``or`` held)."""
+    resolved = resolved if resolved is not None else authored
     text = expr_text(authored)
     if label == "unless":
-        return f"unless {text}: it does not hold{note}" if ok else f"the exception holds: unless {text}{note}"
+        if ok:
+            return f"unless {text}: it does not hold{_note(authored, resolved, listing)}"
+        return f"the exception holds: unless {_held_words(authored, resolved, listing, evaluate)}"
     if ok:
-        return ("scope: " if label == "scope" else "") + text + note
+        return ("scope: " if label == "scope" else "") + _held_words(authored, resolved, listing, evaluate)
+    note = _note(authored, resolved, listing)
     if label == "scope":
         return f"outside the policy's scope: {text} does not hold{note}"
     return f"{text} does not hold{note}"

@@ -172,6 +172,9 @@ def _rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: R
         else:
             failed = window_text
     authored = authored_parts(ps, rule)
+
+    def evaluate(e: A.Expr) -> bool:
+        return holds(e, listing, tz)
     for label, expr, want in (("scope", rule.scope, True), ("selector", rule.selector, True),
                               ("if", rule.if_, True), ("unless", rule.unless, False)):
         if expr is None:
@@ -183,7 +186,7 @@ def _rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: R
             conjuncts, shown = expr.items, written.items
         for conjunct, words_of in zip(conjuncts, shown):
             ok = holds(conjunct, listing, tz) == want
-            words = part_words(label, words_of, listing, ok, conjunct)
+            words = part_words(label, words_of, listing, ok, conjunct, evaluate)
             if ok:
                 held.append(words)
             elif failed is None:

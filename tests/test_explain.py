@@ -77,3 +77,12 @@ def test_huge_values_are_cut_short() -> None:
     policies = dsl.load([DECISIONS / "absent-and-types"])
     text = policies.decide({"category": "Drones", "seller": {"country": "X" * 1_000_000}}, at="2022-01-01").explain()
     assert len(text) < 2000 and "(1000000 characters)" in text
+
+
+def test_which_alternatives_of_an_or_held(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "o.policy").write_text(
+        "policy o\nset coins = ['bitcoin', 'ether']\n"
+        "rule r: block category 'Miners' or mentions any coins or price > 10\n")
+    text = dsl.load([tmp_path]).decide({"category": "Miners", "title": "Ether"}, at="2022-01-01").explain()
+    assert ("category 'Miners' or mentions any coins or price > 10, by: category 'Miners' (category is 'Miners'); "
+            "mentions any coins (found 'ether' in the title, description or tags)") in text
