@@ -303,6 +303,8 @@ class _State:
             return
         if isinstance(value, list) and path == ("category",) and all(isinstance(v, str) for v in value):
             yield " > ".join(value)  # ['A', 'B'] reads as 'A > B', and one segment as 'A'
+        elif isinstance(value, list) and len(value) == 1 and not isinstance(value[0], (list, dict)):
+            yield value[0]  # ['mining'] reads as 'mining' (text matching treats them alike)
 
     def category_candidates(self, value: str) -> Iterator[str]:
         segments = [s.strip() for s in value.split(">")]
@@ -420,13 +422,12 @@ def _containers(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, .
 
 
 def _leaves(value: Any, path: tuple[Any, ...] = ()) -> Iterator[tuple[Any, ...]]:
-    """Paths to every value worth simplifying: scalars, and lists of category segments."""
+    """Paths to every value worth simplifying: scalars, and lists (which may become a string)."""
     if isinstance(value, dict):
         for k in sorted(value):
             yield from _leaves(value[k], path + (k,))
     elif isinstance(value, list):
-        if path == ("category",):
-            yield path
+        yield path  # a list of one item may become that item
         for i, v in enumerate(value):
             yield from _leaves(v, path + (i,))
     else:

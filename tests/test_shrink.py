@@ -55,6 +55,11 @@ def test_fields_go_and_strings_shrink_to_the_phrase() -> None:
     assert small.at == dt.datetime(2021, 10, 9, tzinfo=UTC)  # midnight (UTC here)
 
 
+def test_a_list_of_one_item_becomes_the_item() -> None:
+    small = shrink(cx({"title": ["Antminer", "Bitcoin miner"]}), mentions_bitcoin, phrases=["bitcoin"])
+    assert small.listing == {"title": "bitcoin"}
+
+
 def test_at_moves_to_the_anchor_or_to_midnight_in_the_timezone() -> None:
     start = dt.datetime(2021, 10, 7, 16, tzinfo=UTC)  # 2021-10-08 00:00 in Shanghai
     after_start = shrink(cx({}), lambda c: c.at >= start, tz=SHANGHAI, anchor=start)

@@ -40,7 +40,7 @@ def render_text(report: Report, *, coverage: bool, min_coverage: float | None,
     for r in report.results:
         out.append(f"{_LABEL[r.outcome]:<9} {r.file}:{r.line}  {r.kind} {_safe(json.dumps(r.name, ensure_ascii=False))}")
         if r.outcome != "pass":
-            out.extend("    " + line for line in _details(r))
+            out.extend(("    " + line).rstrip() for line in _details(r))
     if coverage:
         out.append("")
         out.extend(coverage_lines(report.coverage, rule_locations, min_coverage))
