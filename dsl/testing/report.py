@@ -171,10 +171,11 @@ def render_junit(report: Report, *, coverage: bool, min_coverage: float | None,
     total = failures = 0
     for file, results in by_file.items():
         suite = ET.SubElement(root, "testsuite", name=_xml(file), tests=str(len(results)),
-                              failures=str(sum(not r.passed for r in results)), errors="0", skipped="0", time="0")
+                              failures=str(sum(not r.passed for r in results)), errors="0", skipped="0",
+                              time=f"{sum(r.seconds for r in results):.3f}")
         for r in results:
             case = ET.SubElement(suite, "testcase", name=_xml(r.name), classname=_xml(_classname(file)),
-                                 file=_xml(file), line=str(r.line), time="0")
+                                 file=_xml(file), line=str(r.line), time=f"{r.seconds:.3f}")
             if not r.passed:
                 message = r.reason if r.outcome == "undecided" else "; ".join(r.problems) or r.outcome
                 failure = ET.SubElement(case, "failure", message=_xml(f"{r.outcome}: {message}"), type=r.outcome)
@@ -201,6 +202,7 @@ def render_junit(report: Report, *, coverage: bool, min_coverage: float | None,
         ET.SubElement(case, "error", message="the policy set or its test files have errors", type="diagnostics").text = \
             _xml(diagnostics_text)
         total += 1
+    root.set("time", f"{sum(r.seconds for r in report.results):.3f}")
     root.set("tests", str(total))
     root.set("failures", str(failures))
     root.set("errors", "1" if diagnostics_text is not None else "0")

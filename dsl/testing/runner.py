@@ -10,6 +10,7 @@ Every proved assertion is also attacked with generated listings (``dsl.testing.a
 from __future__ import annotations
 
 import datetime as dt
+import time
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -57,6 +58,7 @@ class Result:
     applied: tuple[str, ...] = ()
     claim: str | None = None
     timezone: str | None = None
+    seconds: float = 0.0
 
     @property
     def passed(self) -> bool:
@@ -105,10 +107,14 @@ def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIM
     results: list[Result] = []
     for f in sorted(loaded.test_files, key=lambda f: f.path):
         for s in f.statements:
+            started = time.perf_counter()
             if isinstance(s, A.TestCase) and "test" in kinds:
-                results.append(runner.example(s, f.path))
+                result = runner.example(s, f.path)
             elif isinstance(s, A.Assertion) and "assert" in kinds:
-                results.append(runner.assertion(s, f.path))
+                result = runner.assertion(s, f.path)
+            else:
+                continue
+            results.append(attrs.evolve(result, seconds=time.perf_counter() - started))
     applied = {q for r in results for q in r.applied}
     every = [r.qid for r in model.rules]
     coverage = Coverage(tuple(q for q in every if q in applied), tuple(q for q in every if q not in applied))
