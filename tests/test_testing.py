@@ -240,6 +240,11 @@ def test_undecided_fails_the_run(tmp_path: Path, install_prover: Any) -> None:
     assert result.exit_code == 1
     assert "UNDECIDED" in result.output and "matches and mentions on one field" in result.output
     assert result.output.splitlines()[-1] == "0 passed, 2 failed"
+    # where the analysis gives up, a generated counterexample still decides the question
+    out = json.loads(invoke(str(tmp_path), "--format", "json").output)
+    assert [r["outcome"] for r in out] == ["undecided", "fail"]
+    assert "a generated listing refutes it" in out[1]["problems"][-1]
+    assert out[1]["counterexample"]["listing"] == {"category": "Blockchain Miners", "platform": "taobao"}
 
 
 def test_without_the_analysis_assertions_are_undecided(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -203,13 +203,24 @@ class _Runner:
                 raise InternalError(
                     f"{path}:{line}: the analysis's counterexample to '{a.name.value}' does not break it "
                     f"when replayed through decide: {_cx_text(cx)}")
-            anchor = claim.start or (vocab.instants[0] if vocab.instants else None)
-            small = shrink(cx, claim.broken_by, phrases=vocab.strings(), tz=self.tz, anchor=anchor)
-            decision = claim.decide(small)
-            return attrs.evolve(base, outcome="fail", counterexample=small.to_dict(), actual=decision.to_dict(),
-                                explanation=_explain(decision), problems=(_broken_text(a, decision.to_dict()),))
+            return self.refuted(base, a, claim, vocab, cx)
         reason = getattr(result, "reason", None) or "the analysis could not decide this assertion"
+        # A concrete counterexample decides the question after all: look for one.
+        found = attack(claim, vocab, self.attack_examples) if self.attack_examples > 0 else None
+        if found is not None:
+            note = f"the analysis could not decide this assertion ({reason}); a generated listing refutes it"
+            return self.refuted(base, a, claim, vocab, found, note)
         return attrs.evolve(base, outcome="undecided", reason=str(reason))
+
+    def refuted(self, base: Result, a: A.Assertion, claim: Claim, vocab: Vocabulary, cx: Counterexample,
+                note: str | None = None) -> Result:
+        """A failed assertion: ``cx`` (which breaks the claim) shrunk, and its decision."""
+        anchor = claim.start or (vocab.instants[0] if vocab.instants else None)
+        small = shrink(cx, claim.broken_by, phrases=vocab.strings(), tz=self.tz, anchor=anchor)
+        decision = claim.decide(small)
+        problems = (_broken_text(a, decision.to_dict()),) + ((note,) if note else ())
+        return attrs.evolve(base, outcome="fail", counterexample=small.to_dict(), actual=decision.to_dict(),
+                            explanation=_explain(decision), problems=problems)
 
 
 def attack(claim: Claim, vocab: Vocabulary, examples: int) -> Counterexample | None:
