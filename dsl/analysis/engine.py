@@ -91,6 +91,7 @@ class Engine:
                 for target in r.overrides:
                     self.overriders[target].append(r.qid)
         self._holds_cache: dict[Any, tuple[z3.BoolRef, frozenset[AtomInfo]]] = {}
+        self._z3_cache: dict[FM.F, z3.BoolRef] = {}
 
     # ------------------------------------------------------------------ encodings
 
@@ -115,6 +116,14 @@ class Engine:
         return self._holds_cache[key]
 
     def to_z3(self, f: FM.F) -> z3.BoolRef:
+        found = self._z3_cache.get(f)
+        if found is None:
+            found = self._to_z3(f)
+            if isinstance(f, (FM.Applies, FM.Not, FM.Holds)) or (isinstance(f, FM.And) and len(f.items) <= 8):
+                self._z3_cache[f] = found
+        return found
+
+    def _to_z3(self, f: FM.F) -> z3.BoolRef:
         if isinstance(f, FM.Const):
             return z3.BoolVal(f.value)
         if isinstance(f, FM.Applies):

@@ -31,10 +31,13 @@ from __future__ import annotations
 import time
 from typing import Any, Iterable
 
+import attrs
+
 from ..decision import Decision
 from ..diagnostics import Diagnostic, Related, make
 from ..model import PolicySet, RuleInfo
-from ..reference import decide_reference
+from .. import runtime as RT
+from ..reference import decide_reference, rule_applies
 from . import formula as FM
 from .engine import AnalysisError, AnalysisStats, Answer, Engine, Witness
 from .index import Index, self_consistent
@@ -75,9 +78,21 @@ class Analysis:
     def undecided(self, span: Any, what: str, answer: Answer) -> None:
         self.diags.append(make("P399", f"could not decide {what}: {answer.reason}", span))
 
-    def replay(self, w: Witness) -> Decision:
+    def replay(self, w: Witness, about: Iterable[str]) -> Decision:
+        """The reference evaluator's decision on the witness, over the rules the claim is
+        about and every allow that overrides one of them: no other rule can change whether
+        these apply or are overridden, so the claim holds on the whole set exactly when it
+        holds here (the tests replay on whole sets too)."""
         self.stats.replays += 1
-        return decide_reference(self.ps, w.listing, w.at, w.prior_violations)
+        keep = set(about)
+        for q in list(keep):
+            keep.update(self.engine.overriders.get(q, ()))
+        if len(keep) == len(self.ps.rules):
+            sub = self.ps
+        else:
+            rules = tuple(r for r in self.ps.rules if r.qid in keep)
+            sub = attrs.evolve(self.ps, rules=rules, by_qid={r.qid: r for r in rules})
+        return decide_reference(sub, w.listing, w.at, w.prior_violations)
 
     def live(self) -> list[RuleInfo]:
         return [r for r in self.rules if r.qid not in self.never]
@@ -177,7 +192,7 @@ class Analysis:
             return
         w = answer.witness
         assert w is not None
-        d = self.replay(w)
+        d = self.replay(w, [allow.qid, *lifted, *candidates])
         overridden = [t for t in allow.overrides if t in d.overridden]
         still = [q for q in d.rules if self.ps.rule(q).effect in ("block", "flag")]
         if allow.qid not in d.rules or not overridden or d.effect not in ("block", "flag") or not still:
@@ -195,7 +210,6 @@ class Analysis:
     # ------------------------------------------------------------------ P301
 
     def p301(self) -> None:
-        eng = self.engine
         removed: set[str] = set()
         for rule in sorted(self.live(), key=_pos, reverse=True):
             if rule.effect not in ("block", "flag"):
@@ -204,15 +218,13 @@ class Analysis:
             self.stats.pairs_considered += len(pool)
             others = self.index.neighbours(rule.qid, pool)
             self.stats.pairs_pruned += len(pool) - len(others)
-            f = self._not_covered(rule, others)
+            full = self._not_covered(rule, others)
             sample = self.samples.get(rule.qid)
-            if sample is not None and self._concretely(f, sample, rule):
+            priors = range(len(rule.penalty.steps)) if rule.penalty is not None else [0]
+            if sample is not None and self._uncovered(rule, others, sample, priors):
                 self.stats.concrete_hits += 1
                 continue
-            if f == FM.FALSE:
-                answer = Answer("unsat")
-            else:
-                answer = eng.solve(f, clean=False)
+            answer = self._redundancy(rule, others, full, sample)
             if answer.status == "sat":
                 continue
             if answer.status == "undecided":
@@ -229,6 +241,72 @@ class Analysis:
                 f"{what}{by}", rule.anchor,
                 hint="remove it, or narrow the rules that cover it"))
 
+    def _redundancy(self, rule: RuleInfo, others: list[str], full: FM.F, sample: Witness | None) -> Answer:
+        """Whether some input makes ``full`` (the rule applies, uncovered) true, asking the
+        solver about a growing subset of the other rules: coverage only grows with more
+        rules, so "unsat" for a subset is final, and a model that the whole set covers
+        brings the rules that cover it into the next question."""
+        subset: list[str] = []
+        seen: set[str] = set()
+
+        def grow(w: Witness) -> int:
+            added = 0
+            for q in self._covering(rule, others, w):
+                if q not in seen:
+                    seen.add(q)
+                    subset.append(q)
+                    added += 1
+            return added
+
+        if sample is not None:
+            grow(sample)
+        while True:
+            answer = self.engine.solve(self._not_covered(rule, subset), clean=False)
+            if answer.status != "sat":
+                return answer
+            w = answer.witness
+            assert w is not None
+            if self._uncovered(rule, others, w, [w.prior_violations]):
+                return answer
+            if not grow(w):
+                raise AnalysisError(f"redundancy of '{rule.qid}': a model covered by the whole set brings no new rule")
+
+    def applying(self, w: Witness, qids: Iterable[str]) -> set[str]:
+        """The rules among ``qids`` (and the allows that override them) that apply on ``w``."""
+        when = RT.parse_at(w.at)
+        want = set(qids)
+        for q in list(want):
+            want.update(self.engine.overriders.get(q, ()))
+        return {q for q in want if rule_applies(self.ps.rule(q), w.listing, when)}
+
+    def _remaining(self, q: str, applying: set[str]) -> bool:
+        return q in applying and not any(a in applying for a in self.engine.overriders.get(q, ()))
+
+    def _uncovered(self, rule: RuleInfo, others: list[str], w: Witness, priors: Iterable[int]) -> bool:
+        """Concretely: the rule remains on ``w`` and the other rules do not cover it, at one
+        of ``priors``."""
+        applying = self.applying(w, [rule.qid, *others])
+        if not self._remaining(rule.qid, applying):
+            return False
+        need = EFFECT_RANK[rule.effect]
+        live = [q for q in others if self._remaining(q, applying)]
+        if not any(EFFECT_RANK[self.ps.rule(q).effect] >= need for q in live):
+            return True
+        if rule.penalty is None:
+            return False
+        for prior in priors:
+            mine = FM.proposal_severity(self.ps, rule.qid, prior)
+            if not any(self.ps.rule(q).effect == "block" and self.ps.rule(q).penalty is not None
+                       and FM.proposal_severity(self.ps, q, prior) >= mine for q in live):
+                return True
+        return False
+
+    def _covering(self, rule: RuleInfo, others: list[str], w: Witness) -> list[str]:
+        """The other rules that remain on ``w`` with an effect at least as strong."""
+        need = EFFECT_RANK[rule.effect]
+        applying = self.applying(w, others)
+        return [q for q in others if EFFECT_RANK[self.ps.rule(q).effect] >= need and self._remaining(q, applying)]
+
     def _not_covered(self, rule: RuleInfo, others: list[str]) -> FM.F:
         eng = self.engine
         need = EFFECT_RANK[rule.effect]
@@ -243,28 +321,9 @@ class Analysis:
             return eng.remaining(rule.qid)
         return FM.all_of(eng.remaining(rule.qid), FM.Not(covered))
 
-    def _concretely(self, f: FM.F, sample: Witness, rule: RuleInfo) -> bool:
-        priors = [sample.prior_violations]
-        if rule.penalty is not None:
-            priors += [p for p in range(len(rule.penalty.steps)) if p != sample.prior_violations]
-        for prior in priors:
-            if self.engine.confirms(f, Witness(sample.listing, sample.at, prior)):
-                return True
-        return False
-
     def _coverers(self, rule: RuleInfo, others: list[str], sample: Witness | None) -> list[str]:
         """A few rules that cover the redundant rule on its own sample (for the message)."""
-        if sample is None:
-            return []
-        found = []
-        for q in others:
-            r = self.ps.rule(q)
-            if EFFECT_RANK[r.effect] >= EFFECT_RANK[rule.effect] and \
-                    self.engine.confirms(self.engine.remaining(q), sample):
-                found.append(q)
-            if len(found) >= 3:
-                break
-        return found
+        return self._covering(rule, others, sample)[:3] if sample is not None else []
 
     # ------------------------------------------------------------------ P304
 
@@ -291,7 +350,7 @@ class Analysis:
                         continue
                     w = answer.witness
                 assert w is not None
-                d = self.replay(w)
+                d = self.replay(w, [a.qid, b.qid])
                 if a.qid not in d.rules or b.qid not in d.rules:
                     raise AnalysisError(f"P304 witness for '{a.qid}' and '{b.qid}' does not replay: "
                                         f"{w.to_dict()!r} gave {d.to_dict()!r}")

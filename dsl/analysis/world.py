@@ -164,6 +164,8 @@ class World:
         self.at_l = z3.Int("at_local")
         self.prior = z3.Int("prior")
         self._atoms: dict[tuple[Any, str | None], AtomInfo] = {}
+        self._field_cache: dict[tuple[str, ...], list[z3.BoolRef]] = {}
+        self._pred_cache: dict[tuple[tuple[str, ...], Pred], list[z3.BoolRef]] = {}
         self._pending: list[tuple[A.Expr, ZoneInfo]] = []
         # Register every atom first: base constraints need every literal of a field.
         sources: list[tuple[A.Expr, ZoneInfo]] = [(r.condition, r.tz) for r in ps.rules]
@@ -181,6 +183,7 @@ class World:
             for node in atom_nodes(expr):
                 self._register(node, tz, preds)
         self.table = PredTable.build(preds)
+        self._cat_implied = self._implied_patterns()
         for expr, tz in sources:
             for node in atom_nodes(expr):
                 self.atom(node, tz)
@@ -407,6 +410,12 @@ class World:
 
     def field_constraints(self, f: Field) -> list[z3.BoolRef]:
         """Well-formedness of one field: its kind, the prefix objects, the schema."""
+        found = self._field_cache.get(f.path)
+        if found is None:
+            found = self._field_cache[f.path] = self._field_constraints(f)
+        return found
+
+    def _field_constraints(self, f: Field) -> list[z3.BoolRef]:
         out = [f.kind >= ABSENT, f.kind <= OBJ]
         if len(f.path) > 1:
             parent = self.fields[f.path[:-1]]
@@ -443,6 +452,13 @@ class World:
         return out
 
     def pred_constraints(self, f: Field, p: Pred) -> list[z3.BoolRef]:
+        key = (f.path, p)
+        found = self._pred_cache.get(key)
+        if found is None:
+            found = self._pred_cache[key] = self._pred_constraints(f, p)
+        return found
+
+    def _pred_constraints(self, f: Field, p: Pred) -> list[z3.BoolRef]:
         s = f.pred(p)
         out = [z3.Implies(s, f.has_piece)]
         if p.trivial:
@@ -459,9 +475,22 @@ class World:
 
     def cat_implications(self, cats: set[tuple[str, ...]]) -> Iterator[z3.BoolRef]:
         for j in cats:
-            for i in cats:
-                if i != j and T.category_matches(j, i):
+            for i in self._cat_implied.get(j, ()):
+                if i in cats:
                     yield z3.Implies(self.cats[j], self.cats[i])
+
+    def _implied_patterns(self) -> dict[tuple[str, ...], list[tuple[str, ...]]]:
+        """For each pattern, the other patterns that occur in it as a contiguous run."""
+        out: dict[tuple[str, ...], list[tuple[str, ...]]] = {}
+        for j in self.cats:
+            found = []
+            for a in range(len(j)):
+                for b in range(a + 1, len(j) + 1):
+                    run = j[a:b]
+                    if run != j and run in self.cats and run not in found:
+                        found.append(run)
+            out[j] = found
+        return out
 
     def required_fields(self) -> list[Field]:
         return [self.fields[p] for p, info in self.ps.schema.items() if info.required]
