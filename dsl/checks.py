@@ -7,7 +7,6 @@ AST and a shared table of declarations, and returns diagnostics; none mutates th
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections import defaultdict
 from pathlib import PurePath
@@ -389,7 +388,7 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
         schema.update({k: _field_info(d) for k, d in t.fields.items()})
     return PolicySet(
         tuple(policies), tuple(rules), sets, ladders, schema, _compared_types(rules),
-        _policy_hash(t), tuple(t.files), sources, {r.qid: r for r in rules},
+        tuple(t.files), sources, {r.qid: r for r in rules},
     )
 
 
@@ -457,19 +456,3 @@ def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[st
                 assert isinstance(node.items, A.ListLit)
                 found[node.path.parts].update(_LIT_KIND[type(i)] for i in node.items.items)
     return {k: frozenset(v) for k, v in found.items()}
-
-
-def _policy_hash(t: _Table) -> str:
-    """sha256 of the canonically formatted policies (comments left out), in order of
-    policy name: it changes exactly when the meaning may have."""
-    try:
-        from .format import format_file
-    except ImportError:  # TEMPORARY until dsl/format.py lands
-        def format_file(f: A.File, comments: bool = False) -> str:
-            return repr((f.header, f.statements))
-
-    h = hashlib.sha256()
-    for name in sorted(t.policies):
-        text = format_file(t.policies[name], comments=False)
-        h.update(name.encode() + b"\0" + text.encode("utf-8") + b"\0")
-    return "sha256:" + h.hexdigest()
