@@ -212,7 +212,7 @@ def pass_types(t: _Table) -> Iterator[Diagnostic]:
                     except ValueError as e:
                         yield make("P102", f"invalid regular expression: {e}", node.regex.span,
                                    hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
-                yield from _check_atom(node, schema, declared, t.sets)
+                yield from check_atom(node, schema, declared, t.sets)
 
 
 def _field_info(d: A.FieldDecl) -> FieldInfo:
@@ -228,7 +228,7 @@ _KIND_WORDS = {"text": "text", "one_of": "one of a list", "number": "a number", 
                "date": "a date", "category": "a category", "list_text": "a list of text"}
 
 
-def _check_atom(node: Any, schema: dict[tuple[str, ...], FieldInfo], declared: bool,
+def check_atom(node: Any, schema: dict[tuple[str, ...], FieldInfo], declared: bool,
                 sets: dict[str, A.SetDecl]) -> Iterator[Diagnostic]:
     path: A.Path | None = getattr(node, "path", None)
     if isinstance(node, A.Compare) and path is not None and path.parts == ("category",):
@@ -372,7 +372,7 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
         clauses = {c.kind: c.value for c in (f.header.clauses if f.header else ())}
         authorities = tuple(c.value.value for c in (f.header.clauses if f.header else ())
                             if c.kind == "authority" and isinstance(c.value, A.Str))
-        scope = _resolve(clauses["scope"], sets) if "scope" in clauses else None  # type: ignore[arg-type]
+        scope = resolve_sets(clauses["scope"], sets) if "scope" in clauses else None  # type: ignore[arg-type]
         policies.append(PolicyInfo(
             name, f.path, clauses["timezone"].value if "timezone" in clauses else "UTC",  # type: ignore[union-attr]
             clauses["title"].value if "title" in clauses else None,  # type: ignore[union-attr]
@@ -394,9 +394,9 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
 
 def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, authorities: tuple[str, ...],
                sets: dict[str, tuple[A.Scalar, ...]], ladders: dict[str, LadderInfo], t: _Table) -> RuleInfo:
-    selector = _resolve(r.selector, sets) if r.selector else None
-    if_ = _resolve(r.if_, sets) if r.if_ else None
-    unless = _resolve(r.unless, sets) if r.unless else None
+    selector = resolve_sets(r.selector, sets) if r.selector else None
+    if_ = resolve_sets(r.if_, sets) if r.if_ else None
+    unless = resolve_sets(r.unless, sets) if r.unless else None
     parts: list[A.Expr] = []
     for e in (scope, selector, if_):
         if e is not None:
@@ -424,12 +424,12 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
     )
 
 
-def _resolve(expr: A.Expr, sets: dict[str, tuple[A.Scalar, ...]]) -> A.Expr:
+def resolve_sets(expr: A.Expr, sets: dict[str, tuple[A.Scalar, ...]]) -> A.Expr:
     """The expression with every set reference replaced by the set's literal list."""
     if isinstance(expr, (A.And, A.Or)):
-        return attrs.evolve(expr, items=tuple(_resolve(e, sets) for e in expr.items))
+        return attrs.evolve(expr, items=tuple(resolve_sets(e, sets) for e in expr.items))
     if isinstance(expr, A.Not):
-        return attrs.evolve(expr, operand=_resolve(expr.operand, sets))
+        return attrs.evolve(expr, operand=resolve_sets(expr.operand, sets))
     if isinstance(expr, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(expr.items, A.Ref):
         return attrs.evolve(expr, items=A.ListLit(sets[expr.items.name], span=expr.items.span))
     return expr

@@ -224,7 +224,7 @@ def _offset_examples(w: A.When, zones: Iterable[str]) -> str:
 def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
     """The checks a rule condition gets: sets (P200), regular expressions (P102), fields
     and literal types (P205–P208, through the rule checks' own atom check)."""
-    from ..checks import _check_atom  # the rule checks' atom pass, shared on purpose
+    from ..checks import check_atom  # the rule checks' atom pass, shared on purpose
     from ..model import BUILTIN_FIELDS
     from ..text import compile_regex
 
@@ -245,4 +245,4 @@ def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
             except ValueError as e:
                 yield make("P102", f"invalid regular expression: {e}", node.regex.span,
                            hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
-        yield from _check_atom(node, schema, bool(names.schema), decls)
+        yield from check_atom(node, schema, bool(names.schema), decls)

@@ -19,19 +19,11 @@ from .. import ast as A
 from ..model import PolicySet, bound_instant, when_value
 from ..shrink import Counterexample
 
+from ..checks import resolve_sets
+
 __all__ = ["Claim", "input_errors", "resolve_sets", "parse_instant", "effect_of"]
 
 UTC = dt.timezone.utc
-
-
-def resolve_sets(expr: A.Expr, sets: Mapping[str, tuple[A.Scalar, ...]]) -> A.Expr:
-    """The expression with every set reference replaced by the set's literal list, as the
-    checks resolve rule conditions."""
-    from .. import checks
-
-    resolve: Any = getattr(checks, "resolve_sets", None) or getattr(checks, "_resolve")
-    resolved: A.Expr = resolve(expr, dict(sets))
-    return resolved
 
 
 def input_errors() -> tuple[type[BaseException], ...]:
