@@ -29,7 +29,6 @@ import datetime as dt
 import gc
 import random
 import re
-import statistics
 import sys
 import tempfile
 import time

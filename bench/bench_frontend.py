@@ -8,12 +8,10 @@ policies/ --no-analysis` under 0.5 s wall time.
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 

@@ -10,7 +10,7 @@ the policies' timezone).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
