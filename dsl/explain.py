@@ -16,20 +16,19 @@ that failed (for one that did not), and the overrides; plus every penalty propos
       miners-late: not yet in force; it applies from 2021-10-15 00:00 Asia/Shanghai
     …
 
-Conditions are printed with ``dsl.format.format_expr`` when that module is present, else
-with the small printer below; set references are printed by name, as written.
+Conditions are printed with ``dsl.format.format_expr``, as the formatter writes them.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import re
 from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
 
 import attrs
 
 from . import ast as A
 from . import runtime as R
+from .format import format_literal
 
 if TYPE_CHECKING:
     from .decision import Decision
@@ -85,98 +84,9 @@ class Trace:
 
 def expr_text(expr: A.Expr) -> str:
     """A condition as the author would write it."""
-    try:
-        from .format import format_expr
-    except ImportError:
-        return _expr(expr, 0)
-    try:
-        return str(format_expr(expr))
-    except Exception:  # noqa: BLE001 - a printer problem must not hide the explanation
-        return _expr(expr, 0)
+    from .format import format_expr
 
-
-_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_KEYWORDS = frozenset(
-    """policy set ladder field rule from until block flag allow if unless penalty overrides
-    because message and or not category mentions any contains matches in exists true false
-    then test given expect assert always never""".split())
-
-
-def _quote(s: str) -> str:
-    out = []
-    for ch in s:
-        if ch in "\\'":
-            out.append("\\" + ch)
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif not ch.isprintable():
-            out.append(f"\\u{{{ord(ch):x}}}")
-        else:
-            out.append(ch)
-    return "'" + "".join(out) + "'"
-
-
-def _path(p: A.Path) -> str:
-    return ".".join(part if _NAME.fullmatch(part) and part not in _KEYWORDS else f"`{part}`" for part in p.parts)
-
-
-def _lit(v: Any) -> str:
-    if isinstance(v, A.Str):
-        return _quote(v.value)
-    if isinstance(v, A.Bool):
-        return "true" if v.value else "false"
-    if isinstance(v, A.Num):
-        return repr(v.value)
-    if isinstance(v, A.Date):
-        return v.value.isoformat()
-    if isinstance(v, A.DateTime):
-        text = v.value.isoformat()
-        return text.replace("+00:00", "Z")
-    return str(v)
-
-
-def _list(items: A.ListExpr) -> str:
-    if isinstance(items, A.Ref):
-        return items.name
-    return "[" + ", ".join(_lit(i) for i in items.items) + "]"
-
-
-def _expr(e: A.Expr, outer: int) -> str:
-    """A small printer (``or`` 1 < ``and`` 2 < ``not`` 3), parenthesising as needed."""
-    if isinstance(e, (A.Or, A.And)):
-        level = 1 if isinstance(e, A.Or) else 2
-        word = " or " if level == 1 else " and "
-        text = word.join(_expr(i, level + 1 if level == 1 else level) for i in e.items)
-        return f"({text})" if outer > level else text
-    if isinstance(e, A.Not):
-        if isinstance(e.operand, A.CategoryIn):
-            return f"category not in {_list(e.operand.items)}"
-        return f"not {_expr(e.operand, 3)}"
-    if isinstance(e, A.Const):
-        return "true" if e.value else "false"
-    if isinstance(e, A.Category):
-        return f"category {_quote(e.pattern.value)}"
-    if isinstance(e, A.CategoryIn):
-        return f"category in {_list(e.items)}"
-    if isinstance(e, A.Mentions):
-        head = f"{_path(e.path)} " if e.path else ""
-        return f"{head}mentions {_quote(e.phrase.value)}"
-    if isinstance(e, A.MentionsAny):
-        head = f"{_path(e.path)} " if e.path else ""
-        return f"{head}mentions any {_list(e.items)}"
-    if isinstance(e, A.Contains):
-        return f"{_path(e.path)} contains {_quote(e.needle.value)}"
-    if isinstance(e, A.Matches):
-        return f"{_path(e.path)} matches /{e.regex.pattern.replace('/', chr(92) + '/')}/{'i' if e.regex.ignore_case else ''}"
-    if isinstance(e, A.Compare):
-        return f"{_path(e.path)} {e.op} {_lit(e.value)}"
-    if isinstance(e, A.In):
-        return f"{_path(e.path)} {'not in' if e.negated else 'in'} {_list(e.items)}"
-    if isinstance(e, A.Exists):
-        return f"{_path(e.path)} exists"
-    return repr(e)
+    return str(format_expr(expr))
 
 
 def _paths_read(e: A.Expr) -> list[tuple[str, ...]]:
@@ -242,7 +152,7 @@ def _note(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any]) -> str
     if isinstance(authored, (A.Mentions, A.MentionsAny)):
         found = _found_phrases(resolved, listing)
         where = "the title, description or tags" if authored.path is None else R.dotted(authored.path.parts)
-        return (f" (found {', '.join(_quote(p) for p in found[:5])} in {where})" if found
+        return (f" (found {', '.join(format_literal(A.Str(p)) for p in found[:5])} in {where})" if found
                 else f" (not found in {where})")
     return _values_note(authored, listing)
 
