@@ -198,20 +198,12 @@ def _unknown(code: str, kind: str, ref: A.Ref, known: Iterable[str], extra: str 
 
 def pass_types(t: _Table) -> Iterator[Diagnostic]:
     """Regular expressions (P102), fields and literal types (P205–P208)."""
-    from .text import compile_regex
-
     schema = dict(BUILTIN_FIELDS)
     schema.update({k: _field_info(d) for k, d in t.fields.items()})
     declared = bool(t.fields)
     for f in t.files:
         for expr in _file_exprs(f):
             for node in walk(expr):
-                if isinstance(node, A.Matches):
-                    try:
-                        compile_regex(node.regex.pattern, node.regex.ignore_case)
-                    except ValueError as e:
-                        yield make("P102", f"invalid regular expression: {e}", node.regex.span,
-                                   hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
                 yield from check_atom(node, schema, declared, t.sets)
 
 
@@ -230,6 +222,16 @@ _KIND_WORDS = {"text": "text", "one_of": "one of a list", "number": "a number", 
 
 def check_atom(node: Any, schema: dict[tuple[str, ...], FieldInfo], declared: bool,
                 sets: dict[str, A.SetDecl]) -> Iterator[Diagnostic]:
+    """The checks of one expression node: its regular expression (P102), its field and
+    the types of its literals (P205–P208). Shared with the test files' assertions."""
+    if isinstance(node, A.Matches):
+        from .text import compile_regex
+
+        try:
+            compile_regex(node.regex.pattern, node.regex.ignore_case)
+        except ValueError as e:
+            yield make("P102", f"invalid regular expression: {e}", node.regex.span,
+                       hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
     path: A.Path | None = getattr(node, "path", None)
     if isinstance(node, A.Compare) and path is not None and path.parts == ("category",):
         yield make("P208", f"`category {node.op} …` compares the category path as a whole; categories match by segments",

@@ -226,7 +226,6 @@ def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
     and literal types (P205–P208, through the rule checks' own atom check)."""
     from ..checks import check_atom  # the rule checks' atom pass, shared on purpose
     from ..model import BUILTIN_FIELDS
-    from ..text import compile_regex
 
     schema = dict(BUILTIN_FIELDS)
     schema.update(names.schema)
@@ -239,10 +238,4 @@ def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
                 yield make("P200", f"unknown set '{items.name}'", items.span,
                            hint=f"did you mean '{guess}'?" if guess else None)
                 continue
-        if isinstance(node, A.Matches):
-            try:
-                compile_regex(node.regex.pattern, node.regex.ignore_case)
-            except ValueError as e:
-                yield make("P102", f"invalid regular expression: {e}", node.regex.span,
-                           hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
         yield from check_atom(node, schema, bool(names.schema), decls)
