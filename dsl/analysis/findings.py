@@ -69,7 +69,8 @@ class Analysis:
         self.engine = Engine(ps, timeout_ms=timeout_ms, stats=stats)
         self.index = Index(list(ps.rules))
         self.rules = sorted(ps.rules, key=_pos)
-        self.never: set[str] = set()
+        self.never: set[str] = set()  # P300: never applies without being overridden
+        self.unmatched: set[str] = set()  # never applies at all (a subset of `never`)
         self.samples: dict[str, Witness] = {}
         self.diags: list[Diagnostic] = []
 
@@ -104,6 +105,7 @@ class Analysis:
         for rule in self.rules:
             if rule.start is not None and rule.end is not None and rule.start >= rule.end:
                 self.never.add(rule.qid)
+                self.unmatched.add(rule.qid)
                 self.diags.append(make(
                     "P300", f"rule '{rule.qid}' can never apply: its window is empty "
                     f"(from {_when_text(rule, 'from_', rule.start)} until {_when_text(rule, 'until', rule.end)})", rule.anchor,
@@ -118,9 +120,13 @@ class Analysis:
                 self.undecided(rule.anchor, f"whether rule '{rule.qid}' can apply", answer)
                 continue
             self.never.add(rule.qid)
-            self.diags.append(make("P300", self._why_never(rule), rule.anchor))
+            message, overridden = self._why_never(rule)
+            if not overridden:
+                self.unmatched.add(rule.qid)
+            self.diags.append(make("P300", message, rule.anchor))
 
-    def _why_never(self, rule: RuleInfo) -> str:
+    def _why_never(self, rule: RuleInfo) -> tuple[str, bool]:
+        """The message, and whether the rule applies somewhere (always overridden)."""
         eng = self.engine
         head = f"rule '{rule.qid}' can never apply"
         overriders = eng.overriders.get(rule.qid, [])
@@ -128,7 +134,9 @@ class Analysis:
             alone = eng.solve(FM.Applies(rule.qid), clean=False)
             if alone.status == "sat":
                 names = ", ".join(f"'{q}'" for q in overriders)
-                return f"{head}: wherever it applies, {names} overrides it"
+                return f"{head}: wherever it applies, {names} overrides it", True
+            if alone.status == "undecided":
+                return f"{head}: no listing makes it apply without an allow ({', '.join(overriders)}) lifting it", True
         if rule.scope is not None:
             parts = [e for e in (rule.selector, rule.if_) if e is not None]
             from .. import ast as A
@@ -138,8 +146,8 @@ class Analysis:
             body: A.Expr = A.And(tuple(parts)) if parts else A.Const(True)
             inner = eng.solve(FM.holds_expr(body, rule.tz), clean=False)
             if inner.status == "sat":
-                return f"{head}: its policy's scope excludes every listing it selects"
-        return f"{head}: its condition is contradictory"
+                return f"{head}: its policy's scope excludes every listing it selects", False
+        return f"{head}: its condition is contradictory", False
 
     # ------------------------------------------------------------------ P302 / P303
 
@@ -151,7 +159,7 @@ class Analysis:
             node_refs = allow.node.overrides if allow.node is not None else ()
             lifted = []
             for i, target in enumerate(allow.overrides):
-                if target in self.never:
+                if target in self.unmatched:
                     continue
                 span = node_refs[i].span if i < len(node_refs) and node_refs[i].span else allow.anchor
                 self.stats.pairs_considered += 1
