@@ -258,7 +258,7 @@ class Engine:
                     f"the solver gave up ({solver.reason_unknown()})"
                 return Answer("undecided", reason=why)
             refined_reasons.extend(strings.reasons)
-        model = solver.model()
+        model = self._polish_numbers(solver, solver.model(), fields)
         realiser = Realiser(self, model, fields, preds, cats, strings, {p for p in zones if zones[p]})
         try:
             witness = realiser.witness()
@@ -279,6 +279,39 @@ class Engine:
 
             witness = clean_witness(self, f, witness)
         return Answer("sat", witness)
+
+    def _polish_numbers(self, solver: z3.Solver, model: z3.ModelRef, fields: set[tuple[str, ...]]) -> z3.ModelRef:
+        """Numbers a listing can hold: where the model chose a fraction, look for a whole
+        number, else a short decimal, that keeps the constraints satisfied (a JSON number
+        is an int or a float, and a fraction such as 1/3 is neither)."""
+        from fractions import Fraction
+        import math
+
+        from .world import NUM
+
+        for path in sorted(fields):
+            fld = self.world.fields[path]
+            if model.eval(fld.kind, model_completion=True).as_long() != NUM:
+                continue
+            v = model.eval(fld.num, model_completion=True)
+            q = Fraction(v.numerator_as_long(), v.denominator_as_long())
+            if q.denominator == 1:
+                continue
+            candidates = [Fraction(math.floor(q)), Fraction(math.ceil(q))]
+            candidates += [Fraction(round(float(q), d)) for d in range(1, 18)]
+            candidates.append(Fraction(float(q)))
+            for cand in dict.fromkeys(candidates):
+                solver.push()
+                solver.add(fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}"))
+                self.stats.solver_calls += 1
+                ok = solver.check() == z3.sat
+                if ok:
+                    model = solver.model()
+                solver.pop()
+                if ok:
+                    solver.add(fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}"))
+                    break
+        return model
 
     def confirms(self, f: FM.F, witness: Witness) -> bool:
         try:

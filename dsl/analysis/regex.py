@@ -187,10 +187,22 @@ Node = Union[Chars, Seq, Alt, Repeat, Anchor]
 
 
 @attrs.frozen
+class Branch:
+    """A top-level alternative: its body, whether it is anchored at the start/end of the
+    text, and whether a word boundary ``\\b`` stands at its start/end."""
+
+    start: bool
+    body: "Node"
+    end: bool
+    word_start: bool = False
+    word_end: bool = False
+
+
+@attrs.frozen
 class Pattern:
     """A parsed pattern: top-level alternatives, each with its anchors taken off."""
 
-    branches: tuple[tuple[bool, Node, bool], ...]  # (anchored at start, body, anchored at end)
+    branches: tuple[Branch, ...]
     charsets: tuple[CharSet, ...]
 
 
@@ -333,6 +345,9 @@ class _Parser:
             return Anchor("start")
         if not in_class and c == "z":
             return Anchor("end")
+        if not in_class and c == "b":
+            self.sets.append(WORD)  # the alphabet must tell word characters apart
+            return Anchor("word")
         if c.isalnum():
             raise Unsupported(f"the escape \\{c}")
         return self.charset(CharSet.chars(c))
@@ -392,23 +407,68 @@ class _Parser:
         return cs.complement() if negate else cs
 
 
-def _strip_anchors(node: Node) -> tuple[bool, Node, bool]:
+def _strip_anchors(node: Node) -> Branch:
     items = list(node.items) if isinstance(node, Seq) else [node]
-    start = bool(items) and isinstance(items[0], Anchor) and items[0].kind == "start"
-    if start:
-        items = items[1:]
-    end = bool(items) and isinstance(items[-1], Anchor) and items[-1].kind == "end"
-    if end:
-        items = items[:-1]
-    # ^^ and $$ are harmless
-    while items and isinstance(items[0], Anchor) and items[0].kind == "start" and start:
-        items = items[1:]
-    while items and isinstance(items[-1], Anchor) and items[-1].kind == "end" and end:
-        items = items[:-1]
+
+    def take(index: int, kind: str) -> bool:
+        if items and isinstance(items[index], Anchor) and items[index].kind == kind:
+            items.pop(index)
+            return True
+        return False
+
+    start = take(0, "start")
+    word_start = take(0, "word")
+    start = take(0, "start") or start
+    end = take(-1, "end")
+    word_end = take(-1, "word")
+    end = take(-1, "end") or end
+    while start and take(0, "start"):
+        pass
+    while end and take(-1, "end"):
+        pass
     body = Seq(tuple(items))
     if _has_anchor(body):
-        raise Unsupported("an anchor (^ or $) that is not at the start or end of a top-level alternative")
-    return start, body, end
+        raise Unsupported("an anchor (^, $ or \\b) that is not at the start or end of a top-level alternative")
+    for flag, side in ((word_start, "first"), (word_end, "last")):
+        if flag:
+            chars, nullable = _edge(body, side)
+            if nullable or not (_subset(chars, WORD) or not _overlaps(chars, WORD)):
+                raise Unsupported("a word boundary \\b next to something that may or may not be a word character")
+    return Branch(start, body, end, word_start, word_end)
+
+
+def _subset(a: CharSet, b: CharSet) -> bool:
+    return all(any(lo >= blo and hi <= bhi for blo, bhi in b.ranges) for lo, hi in a.ranges)
+
+
+def _overlaps(a: CharSet, b: CharSet) -> bool:
+    return any(lo <= bhi and blo <= hi for lo, hi in a.ranges for blo, bhi in b.ranges)
+
+
+def _edge(node: Node, side: str) -> tuple[CharSet, bool]:
+    """The characters a non-empty match can start (``first``) or end (``last``) with, and
+    whether the node can match the empty text."""
+    if isinstance(node, Chars):
+        return node.set, False
+    if isinstance(node, Alt):
+        sets, nullable = CharSet(()), False
+        for item in node.items:
+            cs, n = _edge(item, side)
+            sets, nullable = sets.union(cs), nullable or n
+        return sets, nullable
+    if isinstance(node, Seq):
+        items = node.items if side == "first" else tuple(reversed(node.items))
+        sets = CharSet(())
+        for item in items:
+            cs, n = _edge(item, side)
+            sets = sets.union(cs)
+            if not n:
+                return sets, False
+        return sets, True
+    if isinstance(node, Repeat):
+        cs, n = _edge(node.item, side)
+        return cs, n or node.min == 0
+    return CharSet(()), True
 
 
 def _has_anchor(node: Node) -> bool:
@@ -433,7 +493,7 @@ def parse(pattern: str, ignore_case: bool) -> Pattern:
         raise Unsupported(f"cannot read the pattern ({e})") from None
     tops = node.items if isinstance(node, Alt) else (node,)
     # a group around the whole pattern with alternatives inside: (^a|b$)
-    branches = []
+    branches: list[Branch] = []
     for top in tops:
         if isinstance(top, Seq) and len(top.items) == 1 and isinstance(top.items[0], Alt):
             for inner in top.items[0].items:
@@ -472,13 +532,34 @@ def _to_z3(node: Node) -> z3.ReRef:
 def search_regex(pattern: Pattern, anything: z3.ReRef) -> z3.ReRef:
     """The z3 language of the texts in which the pattern matches somewhere; ``anything``
     is the language of all texts (the analysis passes the star of its alphabet)."""
+    empty = z3.Re(z3.StringVal(""))
+    word, non_word = WORD.to_z3(), WORD.complement().to_z3()
     alts = []
-    for start, body, end in pattern.branches:
+    for b in pattern.branches:
         parts = []
-        if not start:
+        if b.word_start:
+            first_is_word = _subset(_edge(b.body, "first")[0], WORD)
+            # at a boundary the neighbour is of the other kind, or the text starts there
+            other = non_word if first_is_word else word
+            if b.start:
+                if not first_is_word:
+                    alts.append(z3.Empty(z3.ReSort(z3.StringSort())))
+                    continue
+            else:
+                parts.append(z3.Union(empty, z3.Concat(anything, other)) if first_is_word else z3.Concat(anything, other))
+        elif not b.start:
             parts.append(anything)
-        parts.append(_to_z3(body))
-        if not end:
+        parts.append(_to_z3(b.body))
+        if b.word_end:
+            last_is_word = _subset(_edge(b.body, "last")[0], WORD)
+            other = non_word if last_is_word else word
+            if b.end:
+                if not last_is_word:
+                    alts.append(z3.Empty(z3.ReSort(z3.StringSort())))
+                    continue
+            else:
+                parts.append(z3.Union(empty, z3.Concat(other, anything)) if last_is_word else z3.Concat(other, anything))
+        elif not b.end:
             parts.append(anything)
         alts.append(parts[0] if len(parts) == 1 else z3.Concat(*parts))
     return alts[0] if len(alts) == 1 else z3.Union(*alts)

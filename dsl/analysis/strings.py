@@ -152,12 +152,11 @@ class StringMode:
         plain = [p for p in preds if p.kind != "regex"]
         has_mention = any(p.kind == "mention" for p in plain)
         ws_needle = [p for p in plain if p.kind == "contains" and any(c.isspace() for c in p.text)]
-        if has_mention and ws_needle:
-            self.reasons.append(
-                f"'{name}' is read by `matches` and by `mentions`, and `contains` "
-                f"{ws_needle[0].text!r} looks for white space that `mentions` collapses")
         raw = [z3.String(f"R[{name}][{k}]") for k in range(n)]
         norm = [z3.String(f"T[{name}][{k}]") for k in range(n)] if plain else []
+        # `contains` reads white space as it is, `mentions` collapses it: a needle with white
+        # space on a field that `mentions` reads too gets its own, uncollapsed view.
+        spaced = [z3.String(f"N[{name}][{k}]") for k in range(n)] if has_mention and ws_needle else []
         count = z3.Int(f"count[{name}]")
         self.raw[f.path] = raw
         self.count[f.path] = count
@@ -166,24 +165,24 @@ class StringMode:
         c.append(z3.Implies(f.kind == LIST, z3.And(count >= 0, count <= n)))
         c.append(z3.Implies(z3.And(f.kind != STR, f.kind != LIST), count == 0))
         c.append(f.has_piece == (count >= 1))
-        for s in raw + norm:
+        for s in raw + norm + spaced:
             c.append(z3.InRe(s, anything))
         view = TX.normalize_text if has_mention else TX.normalize
         for i, lit in enumerate(f.literals, start=1):
             c.append(z3.Implies(f.kind == STR, (f.sel == i) == (raw[0] == z3.StringVal(lit))))
             if norm:
                 c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), norm[0] == z3.StringVal(view(lit))))
+            if spaced:
+                c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), spaced[0] == z3.StringVal(TX.normalize(lit))))
         for p in preds:
             if p.kind == "regex" and regex_reason(p.text, p.icase) is not None:
                 continue  # left free: its atom's reason is reported if it matters
-            if p in ws_needle and has_mention:
-                continue
             terms = []
             for k in range(n):
                 if p.kind == "regex":
                     sat = z3.InRe(raw[k], RX.search_regex(RX.parse(p.text, p.icase), anything))
                 elif p.kind == "contains":
-                    sat = z3.Contains(norm[k], z3.StringVal(p.text))
+                    sat = z3.Contains(spaced[k] if spaced and p in ws_needle else norm[k], z3.StringVal(p.text))
                 else:
                     sat = z3.InRe(norm[k], _mention_re(p.text, anything, not_blocking))
                 terms.append(z3.And(count > k, sat))
@@ -191,6 +190,8 @@ class StringMode:
         if norm:
             for k in range(n):
                 self.refinements.append(raw[k] == norm[k])
+                if spaced:
+                    self.refinements.append(spaced[k] == norm[k])
                 if has_mention:
                     collapsed = z3.Union(z3.Re(""), z3.Concat(z3.Plus(word), z3.Star(z3.Concat(z3.Re(" "), z3.Plus(word)))))
                     self.refinements.append(z3.InRe(norm[k], collapsed))
@@ -198,6 +199,9 @@ class StringMode:
                     self.refinements.append(z3.InRe(norm[k], z3.Star(z3.Union(word, z3.Re(" ")))))
             self.reasons.append(f"`matches` reads the raw text of '{name}' while `mentions`/`contains` read its "
                                 "normalised text, and no listing satisfying both was found")
+            if spaced:
+                self.reasons.append(f"`contains` {ws_needle[0].text!r} reads the white space of '{name}' that "
+                                    "`mentions` collapses")
 
     def pieces(self, model: z3.ModelRef, path: tuple[str, ...]) -> list[str]:
         n = model.eval(self.count[path], model_completion=True).as_long()

@@ -284,6 +284,27 @@ def _with(listing: dict[str, Any], path: tuple[str, ...], value: Any, delete: bo
     return out
 
 
+def _reshaped(listing: dict[str, Any]) -> Iterable[dict[str, Any]]:
+    """Candidate rewrites of the built-in text fields into their usual shapes."""
+    for key in ("title", "description"):
+        value = listing.get(key)
+        if isinstance(value, list) and all(isinstance(v, str) for v in value):
+            for sep in (" ", ", "):
+                yield {**listing, key: sep.join(value)}
+    tags = listing.get("tags")
+    if isinstance(tags, str):
+        yield {**listing, "tags": [tags]}
+    if "title" not in listing:
+        for key in ("description", "tags"):
+            value = listing.get(key)
+            if isinstance(value, str):
+                rest = {k: v for k, v in listing.items() if k != key}
+                yield {**rest, "title": value}
+            elif isinstance(value, list) and len(value) == 1 and isinstance(value[0], str):
+                rest = {k: v for k, v in listing.items() if k != key}
+                yield {**rest, "title": value[0]}
+
+
 def clean_witness(engine: Engine, f: FM.F, w: Witness, budget: int = 60) -> Witness:
     """A simpler witness that still makes ``f`` true (each step checked)."""
     tries = 0
@@ -311,6 +332,13 @@ def clean_witness(engine: Engine, f: FM.F, w: Witness, budget: int = 60) -> Witn
             cand_listing = _with(w.listing, path, None, delete=True)
         except KeyError:
             continue
+        cand = Witness(cand_listing, w.at, w.prior_violations)
+        if ok(cand):
+            w = cand
+    # the shapes authors write: text in a title, tags as a list
+    for cand_listing in _reshaped(w.listing):
+        if tries >= budget:
+            break
         cand = Witness(cand_listing, w.at, w.prior_violations)
         if ok(cand):
             w = cand
