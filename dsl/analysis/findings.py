@@ -73,10 +73,15 @@ class Analysis:
         self.unmatched: set[str] = set()  # never applies at all (a subset of `never`)
         self.samples: dict[str, Witness] = {}
         self.diags: list[Diagnostic] = []
+        self._undecided: set[Any] = set()
 
     # ------------------------------------------------------------------ helpers
 
     def undecided(self, span: Any, what: str, answer: Answer) -> None:
+        key = (span, answer.reason)
+        if key in self._undecided:
+            return  # one finding per place and reason: the other questions there fail alike
+        self._undecided.add(key)
         self.diags.append(make("P399", f"could not decide {what}: {answer.reason}", span))
 
     def replay(self, w: Witness, about: Iterable[str]) -> Decision:

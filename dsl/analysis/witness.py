@@ -203,7 +203,7 @@ class Realiser:
 # --------------------------------------------------------------------------- cleaning
 
 
-def _nice_instants(engine: Engine, f: FM.F) -> list[str]:
+def _bounds(engine: Engine, f: FM.F) -> tuple[list[int], list[int]]:
     starts: list[int] = []
     ends: list[int] = []
     for q in FM.rules_of(f):
@@ -212,18 +212,42 @@ def _nice_instants(engine: Engine, f: FM.F) -> list[str]:
             starts.append(TL.to_us(r.start))
         if r.end is not None:
             ends.append(TL.to_us(r.end))
+    stack = [f]
+    while stack:
+        g = stack.pop()
+        if isinstance(g, FM.AtIn):
+            if g.lo is not None:
+                starts.append(g.lo)
+            if g.hi is not None:
+                ends.append(g.hi)
+        elif isinstance(g, (FM.And, FM.Or)):
+            stack.extend(g.items)
+        elif isinstance(g, FM.Not):
+            stack.append(g.item)
+    return starts, ends
+
+
+def _nice_instants(engine: Engine, f: FM.F, current: str) -> list[str]:
+    """Instants an author recognises, inside the windows where possible: the first UTC
+    midnight after a start, a start itself, the last whole second or midnight before an
+    end, and the current ``at`` rounded to the day, hour, minute and second."""
+    starts, ends = _bounds(engine, f)
     out: list[int] = []
     day = TL.DAY_US
     for s in sorted(set(starts), reverse=True):
-        out.append(-(-s // day) * day)  # the first UTC midnight at or after the start
+        out.append(-(-s // day) * day)
         out.append(s)
         out.append(-(-s // day) * day + day)
     for e in sorted(set(ends)):
         out.append((e - 1) // day * day)
-        out.append(e - 1)
+        out.append((e - 1) // TL.US_PER_S * TL.US_PER_S)
         out.append((e - 1) // day * day - day)
     if not starts and not ends:
         out.append(TL.to_us(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)))
+    if current.endswith("Z"):
+        now = TL.to_us(dt.datetime.fromisoformat(current[:-1] + "+00:00"))
+        for unit in (day, 3600 * TL.US_PER_S, 60 * TL.US_PER_S, TL.US_PER_S):
+            out.append(now // unit * unit)
     return [TL.iso_utc(x) for x in dict.fromkeys(out)]
 
 
@@ -315,7 +339,7 @@ def clean_witness(engine: Engine, f: FM.F, w: Witness, budget: int = 60) -> Witn
         return engine.confirms(f, c)
 
     # at: a recognisable instant inside the windows
-    for at in _nice_instants(engine, f):
+    for at in _nice_instants(engine, f, w.at):
         if tries >= budget:
             break
         cand = Witness(w.listing, at, w.prior_violations)

@@ -1,0 +1,437 @@
+"""The consistency analysis (P300–P304, P399) and the assertion prover: the conformance
+cases, the encoding piece by piece (phrases, word boundaries, categories, absent and
+ill-typed fields, windows in time zones, regular expressions), and replayed witnesses.
+
+Hypothesis soundness tests on generated policy sets are in ``test_analysis_properties.py``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from dsl import ast as A
+from dsl.analysis import analyze, prove_assertion, stats
+from dsl.checks import build, resolve_sets
+from dsl.diagnostics import Diagnostic
+from dsl.model import PolicySet, bound_instant, when_value
+from dsl.parser import parse
+from dsl.reference import decide_reference, holds
+
+CHECK_DIR = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "check"
+TESTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "tests"
+UTC = ZoneInfo("UTC")
+
+
+def model(*texts: str) -> PolicySet:
+    """A checked policy set from policy texts (file i is ``p<i>.policy``)."""
+    files, sources = [], {}
+    for i, text in enumerate(texts):
+        path = f"p{i}.policy"
+        f, diags = parse(text, path)
+        assert not diags, diags
+        files.append(f)
+        sources[path] = text
+    ps, diags = build(files, sources)
+    assert ps is not None, [d.message for d in diags]
+    return ps
+
+
+def found(*texts: str) -> list[Diagnostic]:
+    return analyze(model(*texts))
+
+
+def keys(diags: list[Diagnostic], *codes: str) -> list[tuple[str, int]]:
+    return sorted((d.code, d.span.line) for d in diags if d.span and (not codes or d.code in codes))
+
+
+def replay(ps: PolicySet, witness: dict[str, Any]) -> Any:
+    return decide_reference(ps, witness["listing"], witness["at"], witness["prior_violations"])
+
+
+def prove(ps: PolicySet, quantifier: str, effect: str, expr_text: str, *, tz: str = "UTC",
+          start: str | None = None, end: str | None = None) -> Any:
+    """prove_assertion on an expression written in the language (set references resolved)."""
+    f, diags = parse(f"assert \"x\" {'from ' + start if start else ''} {'until ' + end if end else ''} "
+                     f"{quantifier} {effect} {expr_text}", "x_test.policy", test_file=True)
+    assert not diags, diags
+    a = f.statements[0]
+    assert isinstance(a, A.Assertion)
+    zone = ZoneInfo(tz)
+    expr = resolve_sets(a.expr, ps.sets)
+    result = prove_assertion(ps, quantifier=quantifier, effect=effect, expr=expr, tz=zone,
+                             start=bound_instant(when_value(a.from_), zone),
+                             end=bound_instant(when_value(a.until), zone))
+    if result.outcome == "fail":
+        cx = result.counterexample
+        d = replay(ps, cx)
+        assert holds(expr, cx["listing"], zone)
+        assert (d.effect == effect) == (quantifier == "never"), (cx, d.to_dict())
+    return result
+
+
+# ------------------------------------------------------------------ conformance cases
+
+_EXPECT = re.compile(r"#\s*expect:\s*(.*)$")
+
+
+def _expectations(path: Path) -> list[tuple[str, int]]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        m = _EXPECT.search(line)
+        if m and m.group(1).strip() != "nothing":
+            code, _, where = m.group(1).strip().partition(" at ")
+            out.append((code, int(where.split(":")[0])))
+    return out
+
+
+CASES = sorted(p for p in CHECK_DIR.glob("*.policy") if "09" <= p.name[:2] <= "16") if CHECK_DIR.exists() else []
+
+
+@pytest.mark.skipif(not CASES, reason="../shared/conformance is not beside the repository")
+@pytest.mark.parametrize("case", CASES, ids=lambda p: p.stem)
+def test_conformance_check_case(case: Path) -> None:
+    text = case.read_text(encoding="utf-8")
+    f, parse_diags = parse(text, str(case))
+    ps, diags = build([f], {str(case): text})
+    diags = list(parse_diags) + list(diags)
+    if ps is not None:
+        diags += analyze(ps)
+    expected = _expectations(case)
+    listed = {code for code, _ in expected}
+    got = sorted((d.code, d.span.line) for d in diags
+                 if d.span and (d.severity in ("error", "warning") or d.code in listed))
+    assert got == sorted(expected), [(d.code, d.span.line, d.message) for d in diags]
+    for d in diags:
+        if d.witness is not None:
+            assert ps is not None
+            replay(ps, d.witness)
+
+
+def test_redundant_case_names_narrow_and_not_distinct() -> None:
+    ps = model((CHECK_DIR / "10-redundant.policy").read_text(encoding="utf-8")) if CHECK_DIR.exists() else model(
+        "policy redundant\nladder l = remove listing then close account\n"
+        "rule broad: block category 'Blockchain Miners' penalty l\n"
+        "rule narrow: from 2022-01-01 block category 'Blockchain Miners' and price > 5 penalty remove listing\n"
+        "rule distinct: from 2022-01-01 block category 'Blockchain Miners' and price > 5 penalty close account\n")
+    redundant = [d.message for d in analyze(ps) if d.code == "P301"]
+    assert len(redundant) == 1 and "'redundant.narrow'" in redundant[0]
+
+
+def _test_file_cases() -> list[tuple[str, str, str]]:
+    if not TESTS_DIR.exists():
+        return []
+    out = []
+    for path in sorted(TESTS_DIR.glob("*_test.policy")):
+        want = None
+        for line in path.read_text(encoding="utf-8").splitlines():
+            m = _EXPECT.search(line)
+            if m:
+                want = m.group(1).split()[0]
+            elif line.startswith("assert ") and want is not None:
+                out.append((path.name, line.split('"')[1], want))
+                want = None
+            elif line.startswith("test "):
+                want = None
+    return out
+
+
+@pytest.mark.skipif(not TESTS_DIR.exists(), reason="../shared/conformance is not beside the repository")
+@pytest.mark.parametrize("name,title,want", _test_file_cases(), ids=lambda v: str(v)[:40])
+def test_conformance_assertions(name: str, title: str, want: str) -> None:
+    """The assertions of the conformance test files pass or fail as their comments say."""
+    test_path = TESTS_DIR / name
+    policy_path = TESTS_DIR / name.replace("_test.policy", ".policy")
+    text = policy_path.read_text(encoding="utf-8")
+    f, _ = parse(text, str(policy_path))
+    ps, diags = build([f], {str(policy_path): text})
+    assert ps is not None
+    tf, _ = parse(test_path.read_text(encoding="utf-8"), str(test_path), test_file=True)
+    (a,) = [s for s in tf.statements if isinstance(s, A.Assertion) and s.name.value == title]
+    tz = ps.policies[0].tz
+    expr = resolve_sets(a.expr, ps.sets)
+    result = prove_assertion(ps, quantifier=a.quantifier, effect=a.effect, expr=expr, tz=tz,
+                             start=bound_instant(when_value(a.from_), tz), end=bound_instant(when_value(a.until), tz))
+    assert result.outcome == want, result
+    if result.outcome == "fail":
+        d = replay(ps, result.counterexample)
+        assert (d.effect == a.effect) == (a.quantifier == "never")
+
+
+# ------------------------------------------------------------------ text
+
+
+def test_phrase_implication_makes_the_longer_phrase_redundant() -> None:
+    diags = found("policy p\nrule carved: block mentions 'carved ivory'\nrule ivory: block mentions 'ivory'\n")
+    assert keys(diags) == [("P301", 2)]
+
+
+def test_whoever_mentions_carved_ivory_mentions_ivory() -> None:
+    ps = model("policy p\nrule ivory: block mentions 'ivory'\n")
+    assert prove(ps, "always", "block", "mentions 'carved ivory'").outcome == "pass"
+    assert prove(ps, "always", "block", "mentions 'ivory carving'").outcome == "pass"
+    assert prove(ps, "always", "block", "mentions 'ivorycoast'").outcome == "fail"
+
+
+def test_word_boundaries() -> None:
+    ps = model("policy p\nrule ivory: block title mentions 'ivory'\n")
+    # 'ivorycoast' does not mention 'ivory', but contains it
+    r = prove(ps, "always", "block", "title contains 'ivory'")
+    assert r.outcome == "fail"
+    title = r.counterexample["listing"]["title"]
+    assert "ivory" in title.lower()
+    assert prove(ps, "never", "block", "title == 'ivorycoast'").outcome == "pass"
+    assert prove(ps, "always", "block", "title == 'Ivory Coast'").outcome == "pass"
+    assert prove(ps, "always", "block", "title == 'IVORY'").outcome == "pass"
+    # a phrase never spans two pieces of text
+    ps2 = model("policy p\nrule r: block mentions 'carved ivory'\n")
+    assert prove(ps2, "never", "block", "title == 'carved' and description == 'ivory' and not tags exists").outcome == "pass"
+
+
+def test_mentions_and_contains_contradictions() -> None:
+    diags = found("policy p\n"
+                  "rule a: block title mentions 'ivory' and not title contains 'ivory'\n"
+                  "rule b: block title contains 'ivory' and not title mentions 'ivory'\n"
+                  "rule c: block title contains 'mining  rig' and not title contains 'mining'\n"
+                  "rule d: block title mentions 'mining rig' and not title contains 'mining rig'\n"
+                  "rule e: block title contains 'xmining  rigx' and not title mentions 'mining rig'\n")
+    # d: "mining\trig" mentions 'mining rig' but does not contain it; e: the needle's
+    # ends are word characters, so the phrase inside it has no boundary
+    assert keys(diags, "P300") == [("P300", 2), ("P300", 4)]
+
+
+def test_spaceless_scripts_need_no_boundary() -> None:
+    ps = model("policy p\nrule coin: block mentions '比特币'\n")
+    assert prove(ps, "always", "block", "title == '二手比特币矿机'").outcome == "pass"
+    ps = model("policy p\nrule coin: block mentions 'bitcoin'\n")
+    assert prove(ps, "always", "block", "title == '二手bitcoin矿机'").outcome == "pass"
+    assert prove(ps, "never", "block", "title == 'bitcoins' and not description exists and not tags exists").outcome == "pass"
+
+
+# ------------------------------------------------------------------ categories
+
+
+def test_category_runs() -> None:
+    diags = found("policy p\nrule slime-toys: block category 'Toys > Slime'\nrule slime: block category 'Slime'\n"
+                  "rule nothing: block category 'Toys > Slime' and not category 'Slime'\n"
+                  "rule other: block category 'Slime > Toys' and not category 'Toys > Slime'\n")
+    assert keys(diags, "P300") == [("P300", 4)]
+    assert keys(diags, "P301") == [("P301", 2), ("P301", 5)]
+
+
+def test_two_categories_co_occur_in_one_path() -> None:
+    ps = model("policy p\nladder soft = warn seller then remove listing\n"
+               "ladder hard = remove listing then close account\n"
+               "rule knives: block category 'Knives' penalty soft\nrule swords: block category 'Swords' penalty hard\n")
+    (d,) = [d for d in analyze(ps) if d.code == "P304"]
+    assert d.span.line == 5 and d.related and d.related[0].span.line == 4
+    cat = d.witness["listing"]["category"]
+    assert "Knives" in cat and "Swords" in cat
+    dec = replay(ps, d.witness)
+    assert {"p.knives", "p.swords"} <= set(dec.rules)
+
+
+# ------------------------------------------------------------------ absent and ill-typed fields
+
+
+def test_absent_fields_make_every_atom_false() -> None:
+    diags = found("policy p\n"
+                  "rule a: block seller.country != 'CN' and not seller.country exists\n"
+                  "rule b: block not seller.country == 'CN' and not seller.country exists\n"
+                  "rule c: block seller.country not in ['CN'] and not seller.country exists\n"
+                  "rule d: block seller.country exists and seller exists and not seller.country == 'CN' "
+                  "and not seller.country != 'CN'\n"
+                  "rule e: block seller.country exists and not seller exists\n")
+    assert keys(diags, "P300") == [("P300", 2), ("P300", 4), ("P300", 6)]
+
+
+def test_ill_typed_values_make_atoms_false() -> None:
+    ps = model("policy p\nrule r: block price exists and not price > 5 and not price <= 5\n")
+    assert not [d for d in analyze(ps) if d.code == "P300"]
+    r = prove(ps, "never", "block", "price exists")
+    assert r.outcome == "fail"
+    price = r.counterexample["listing"]["price"]
+    assert isinstance(price, bool) or not isinstance(price, (int, float))
+
+
+def test_numbers_compare_exactly() -> None:
+    diags = found("policy p\nrule a: block price > 0.1 and price < 0.2\n"
+                  "rule b: block price > 10 and price < 11 and price != 10.5\n"
+                  "rule c: block price >= 3 and price <= 3 and price != 3\n")
+    assert keys(diags, "P300") == [("P300", 4)]
+
+
+def test_lists_and_strings() -> None:
+    ps = model("policy p\nrule r: block note == 'x'\n")
+    r = prove(ps, "never", "block", "note mentions 'x'")  # a string 'x' is both
+    assert r.outcome == "fail" and r.counterexample["listing"]["note"] == "x"
+    assert prove(ps, "always", "block", "note mentions 'x'").outcome == "fail"  # ['x'] is not == 'x'
+    diags = found("policy p\nrule r: block note mentions 'x' and not note contains 'x'\n"
+                  "rule s: block note mentions 'x' and note mentions 'y' and not note == 'x y'\n")
+    assert keys(diags, "P300") == [("P300", 2)]
+
+
+# ------------------------------------------------------------------ windows and time zones
+
+
+def test_windows_read_in_the_policy_timezone() -> None:
+    diags = found('policy p\n  timezone "Asia/Shanghai"\n'
+                  "rule ban: until 2021-10-08 block category 'X'\n"
+                  "rule ok: from 2021-10-08 allow category 'X' overrides ban\n")
+    assert keys(diags) == [("P302", 4)]
+    ps = model('policy p\n  timezone "Asia/Shanghai"\nrule ban: from 2021-10-08 block category \'X\'\n')
+    r = prove(ps, "always", "block", "category 'X'", start="2021-10-07T16:00:00Z")
+    assert r.outcome == "pass"
+    r = prove(ps, "always", "block", "category 'X'", start="2021-10-07T15:59:59Z")
+    assert r.outcome == "fail" and r.counterexample["at"] == "2021-10-07T15:59:59Z"
+
+
+def test_naive_at_is_read_in_each_policy_timezone() -> None:
+    # As instants the windows are disjoint (before 16:00Z, from 20:00Z), but a date-time
+    # without an offset, 2021-10-07T22:00, is in both: before midnight in Shanghai and
+    # after 20:00 in UTC.
+    ps = model('policy east\n  timezone "Asia/Shanghai"\nrule a: until 2021-10-08 block category \'K\' penalty remove listing\n',
+               "policy west\nrule b: from 2021-10-07T20:00 block category 'K' penalty close account\n")
+    (d,) = [d for d in analyze(ps) if d.code == "P304"]
+    assert not d.witness["at"].endswith("Z")
+    dec = replay(ps, d.witness)
+    assert {"east.a", "west.b"} <= set(dec.rules)
+
+
+def test_dates_in_listings() -> None:
+    ps = model('policy p\n  timezone "Asia/Shanghai"\nrule r: block listed_on < 2021-10-08\n')
+    assert prove(ps, "always", "block", "listed_on < 2021-10-07", tz="Asia/Shanghai").outcome == "pass"
+    r = prove(ps, "always", "block", "listed_on < 2021-10-09", tz="Asia/Shanghai")
+    assert r.outcome == "fail"
+    diags = found("policy p\nrule a: block listed_on >= 2021-10-08 and listed_on < 2021-10-08T00:00:00+00:00\n"
+                  "rule b: block listed_on > 2021-10-08T23:59:59.999999Z and listed_on < 2021-10-09\n")
+    assert keys(diags, "P300") == [("P300", 2), ("P300", 3)]
+
+
+# ------------------------------------------------------------------ regular expressions
+
+
+def test_regex_translation() -> None:
+    diags = found("policy p\n"
+                  r"rule a: block sku matches /^CM-\d{4}$/ and sku == 'CM-12345'" "\n"
+                  r"rule b: block sku matches /CM-\d{4}/ and sku == 'CM-12345'" "\n"
+                  r"rule c: block sku matches /\bS19\b/ and not sku matches /S19/" "\n"
+                  r"rule d: block sku matches /^cm-/i and not sku matches /^CM-/" "\n"
+                  r"rule e: block sku matches /^CM-/ and not sku matches /^cm-/i" "\n"
+                  r"rule f: block sku matches /colou?r|[[:digit:]]{2,3}x/ and not sku matches /colour|\d{3}x/" "\n"
+                  r"rule g: block sku matches /a.b/ and not sku matches /a[^\n]b/" "\n")
+    assert keys(diags, "P300", "P399") == [("P300", 2), ("P300", 4), ("P300", 6), ("P300", 8)]
+
+
+def test_unsupported_regex_is_undecided_not_guessed() -> None:
+    diags = found("policy p\nrule a: block sku matches /(?s)a.b/ and not sku matches /(?s)a.b/\n")
+    # the two atoms are the same, so the contradiction is propositional: still exact
+    assert keys(diags, "P300", "P399") == [("P300", 2)]
+    diags = found("policy p\nrule a: block sku matches /(?s)a.b/ and sku == 'xyz'\n")
+    assert keys(diags, "P300", "P399") == [("P300", 2)]  # the literal is tested with RE2 itself
+    diags = found("policy p\nrule a: block sku matches /(?s)a.b/ and not sku matches /a/\n")
+    assert keys(diags, "P300", "P399") == [("P399", 2)]
+
+
+def test_matches_and_mentions_on_one_field() -> None:
+    ps = model("policy p\nrule r: block title matches /^[a-z ]+$/ and title mentions 'bitcoin'\n")
+    assert not [d for d in analyze(ps) if d.code in ("P300", "P399")]
+    # raw upper case, normalised lower case: a real listing ("BITCOIN") exists, the
+    # analysis cannot build it and says so rather than claiming P300
+    ps = model("policy p\nrule r: block title matches /^BITCOIN$/ and title mentions 'bitcoin'\n")
+    assert keys(analyze(ps), "P300", "P399") == [("P399", 2)]
+
+
+# ------------------------------------------------------------------ overrides, ladders, schema
+
+
+def test_p303_witness_replays_and_names_the_rule() -> None:
+    ps = model("policy p\nrule ban: block category 'M'\nrule review: flag category 'M' and price > 5000\n"
+               "rule licensed: allow category 'M' and seller in ['S-1'] overrides ban\n")
+    (d,) = [d for d in analyze(ps) if d.code == "P303"]
+    assert "'p.review' still flags" in d.message and d.span.line == 4
+    dec = replay(ps, d.witness)
+    assert dec.effect == "flag" and "p.ban" in dec.overridden
+    assert d.witness["at"].endswith("Z") and d.witness["prior_violations"] == 0
+
+
+def test_always_overridden() -> None:
+    diags = found("policy p\nrule ban: block category 'M'\nrule ok: allow category 'M' overrides ban\n"
+                  "rule other: block category 'M' and price > 5\n")
+    assert keys(diags) == [("P300", 2), ("P303", 3)]
+    assert "overrides it" in [d.message for d in diags if d.code == "P300"][0]
+
+
+def test_identical_rules_only_the_later_is_redundant() -> None:
+    diags = found("policy p\nrule a: block category 'M'\nrule b: block category 'M'\nrule c: block category 'M'\n")
+    assert keys(diags) == [("P301", 3), ("P301", 4)]
+
+
+def test_flag_is_covered_by_block_but_not_the_reverse() -> None:
+    diags = found("policy p\nrule f: flag category 'M'\nrule b: block category 'M'\n")
+    assert keys(diags) == [("P301", 2)]
+
+
+def test_penalty_severity_for_every_prior() -> None:
+    # broad proposes remove listing, then close account; narrow's deduct 6 points is more
+    # severe than the first step: not redundant. With the ladder escalating past it at
+    # prior 0 it would be.
+    diags = found("policy p\nladder l = remove listing then close account\n"
+                  "rule broad: block category 'M' penalty l\n"
+                  "rule narrow: block category 'M' penalty deduct 6 points\n")
+    assert keys(diags, "P301") == []
+    diags = found("policy p\nladder l = close account then close account\n"
+                  "rule broad: block category 'M' penalty l\n"
+                  "rule narrow: block category 'M' penalty deduct 6 points\n")
+    assert keys(diags, "P301") == [("P301", 4)]
+
+
+def test_same_ladder_is_no_p304_but_inline_penalties_are_ladders_of_their_own() -> None:
+    diags = found("policy p\nladder l = remove listing\nrule a: block category 'M' penalty l\n"
+                  "rule b: block mentions 'x' penalty l\n")
+    assert keys(diags, "P304") == []
+    diags = found("policy p\nrule a: block category 'M' penalty remove listing\n"
+                  "rule b: block mentions 'x' penalty remove listing\n")
+    assert keys(diags, "P304") == [("P304", 3)]
+
+
+def test_schema_fields_in_witnesses() -> None:
+    ps = model("policy p\nfield platform: one of ['taobao', 'lazada'] required\nfield price: number\n"
+               "rule ban: block category 'M'\nrule review: flag category 'M' and price > 10\n"
+               "rule ok: allow category 'M' and platform == 'lazada' overrides ban\n")
+    (d,) = [d for d in analyze(ps) if d.code == "P303"]
+    assert d.witness["listing"]["platform"] == "lazada"
+    replay(ps, d.witness)
+    r = prove(ps, "never", "block", "price exists")
+    assert r.outcome == "fail" and r.counterexample["listing"]["platform"] in ("taobao", "lazada")
+
+
+def test_scope_excludes() -> None:
+    diags = found("policy p\n  scope platform == 'taobao'\nrule r: block category 'M' and platform == 'lazada'\n")
+    assert keys(diags) == [("P300", 3)]
+    assert "scope" in diags[0].message
+
+
+def test_stats_are_counted() -> None:
+    found("policy p\nrule a: block category 'M'\nrule b: block category 'N' and platform == 'x'\n")
+    s = stats()
+    assert s.solver_calls >= 2 and s.seconds > 0
+
+
+def test_example_policies_are_analysed_quickly() -> None:
+    root = Path(__file__).resolve().parents[1] / "policies"
+    if not root.exists():
+        pytest.skip("no example policies")
+    from dsl.api import compile_paths
+
+    ps, _, diags = compile_paths([root])
+    if ps is None:
+        pytest.skip("the example policies have errors")
+    for d in analyze(ps):
+        if d.witness is not None:
+            replay(ps, d.witness)
