@@ -61,12 +61,9 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True) 
     """``check``, and the sources read (for rendering excerpts)."""
     model, loaded, diags = compile_paths(paths)
     if analysis and model is not None:
-        try:
-            from .analysis import analyze
-        except ImportError:  # TEMPORARY: the analysis (issue #4) has not landed yet
-            analyze = None
-        if analyze is not None:
-            diags.extend(analyze(model))
+        from .analysis import analyze
+
+        diags.extend(analyze(model))
     if model is not None or not has_errors(diags):
         diags.extend(_check_tests(model, loaded))
     return sort_diagnostics(diags), dict(loaded.sources)

@@ -10,14 +10,7 @@ import pytest
 import dsl
 from conformance import CORPUS, check_cases, expected_findings
 
-_ANALYSIS = "the consistency analysis (P3xx, issue #4) has not landed yet"
-SKIP: dict[str, str] = {
-    "09-never-applies": _ANALYSIS,
-    "10-redundant": _ANALYSIS,
-    "11-override-useless": _ANALYSIS,
-    "12-override-partial": _ANALYSIS,
-    "14-ladder-overlap": _ANALYSIS,
-}
+SKIP: dict[str, str] = {}
 """Cases that cannot pass yet, each with its reason. This list should shrink."""
 
 
