@@ -117,8 +117,15 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, explain: bool) -> None:
     """Decide listings: one decision per line, in input order."""
     from .api import load
+    from .decision import InputError
     from .eval_cmd import run_eval
+    from .runtime import parse_at
 
+    if at is not None:
+        try:
+            parse_at(at)
+        except InputError as e:
+            _usage(f"--at: {e}")
     try:
         policies = load(list(paths))
     except UsageError as e:

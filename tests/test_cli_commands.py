@@ -1,0 +1,102 @@
+"""`policy fmt`, `policy eval` and `policy test` through the CLI, and `eval`/`test` once
+end to end through the installed command on the conformance corpus."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from conformance import CORPUS
+from dsl.cli import main
+
+POLICY = Path(sys.executable).parent / "policy"
+MESSY = "policy  p   # the policy\nrule r :   block    category \"X\"\n"
+
+
+def run(*args: str, input: str | None = None) -> tuple[int, str, str]:
+    r = CliRunner().invoke(main, list(args), input=input)
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exc_info
+    return r.exit_code, r.stdout, r.stderr
+
+
+def test_fmt_check_diff_and_rewrite(tmp_path: Path) -> None:
+    f = tmp_path / "p.policy"
+    f.write_text(MESSY)
+    code, out, _ = run("fmt", "--check", str(tmp_path))
+    assert code == 1 and "would reformat" in out and f.read_text() == MESSY
+    code, out, _ = run("fmt", "--diff", str(tmp_path))
+    assert code == 1 and out.startswith("---") and "+rule r: block category 'X'" in out
+    code, out, _ = run("fmt", str(tmp_path))
+    assert code == 0 and "reformatted" in out
+    assert f.read_text() == "policy p  # the policy\n\nrule r: block category 'X'\n"
+    assert run("fmt", "--check", str(tmp_path))[0] == 0
+
+
+def test_fmt_leaves_broken_files_alone(tmp_path: Path) -> None:
+    f = tmp_path / "p.policy"
+    f.write_text("policy p\nrule r: blok category 'X'\n")
+    code, _, err = run("fmt", str(tmp_path))
+    assert code == 1 and "P100" in err and f.read_text() == "policy p\nrule r: blok category 'X'\n"
+
+
+def test_fmt_usage_errors(tmp_path: Path) -> None:
+    assert run("fmt", "--check", "--diff", str(tmp_path))[0] == 2
+    assert run("fmt", str(tmp_path / "missing"))[0] == 2
+
+
+def test_eval_records_and_errors(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text("policy p\nrule r: block category 'Blockchain Miners'\n")
+    lines = '{"category": "Blockchain Miners"}\nnot json\n[1]\n{"listing": {"title": "x"}, "at": "2022-01-01"}\n'
+    code, out, _ = run("eval", str(tmp_path), "--input", "-", "--at", "2022-01-01", input=lines)
+    rows = [json.loads(x) for x in out.splitlines()]
+    assert code == 1 and len(rows) == 4
+    assert rows[0]["effect"] == "block" and rows[1]["error"]["record"] == 2 and rows[3]["effect"] == "allow"
+
+
+def test_eval_bad_at_is_a_usage_error(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text("policy p\nrule r: block\n")
+    code, _, err = run("eval", str(tmp_path), "--input", "-", "--at", "yesterday", input="{}")
+    assert code == 2 and "--at" in err
+
+
+def test_eval_policy_errors(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text("policy p\nrule r: blok\n")
+    code, _, err = run("eval", str(tmp_path), "--input", "-", input="{}")
+    assert code == 1 and "P100" in err
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="../shared/conformance is not beside the repository")
+@pytest.mark.parametrize("suite", sorted(p.name for p in (CORPUS / "decisions").iterdir()) if CORPUS.exists() else [])
+def test_installed_eval_on_conformance_decisions(suite: str) -> None:
+    folder = CORPUS / "decisions" / suite
+    cases = [json.loads(line) for line in (folder / "decisions.jsonl").read_text().splitlines() if line.strip()]
+    records = "\n".join(json.dumps({"listing": c["listing"], "at": c["at"], "prior_violations": c.get("prior_violations", 0)})
+                        for c in cases)
+    proc = subprocess.run([str(POLICY), "eval", str(folder), "--input", "-"], input=records,
+                          capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
+    got = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(got) == len(cases)
+    for case, decision in zip(cases, got):
+        for key in ("effect", "rules", "overridden", "penalty"):
+            assert decision[key] == case["expect"][key], (case["name"], key)
+        if "warnings" in case["expect"]:
+            assert len(decision["warnings"]) == case["expect"]["warnings"], case["name"]
+
+
+@pytest.mark.skipif(not CORPUS.exists(), reason="../shared/conformance is not beside the repository")
+def test_installed_policy_test_on_conformance() -> None:
+    proc = subprocess.run([str(POLICY), "test", str(CORPUS / "tests"), "--format", "json"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1, proc.stderr  # the corpus holds failures on purpose
+    results = {r["name"]: r["outcome"] for r in json.loads(proc.stdout)}
+    assert results["rig blocked after the ban"] == "pass"
+    assert results["a wrong expectation is reported"] == "fail"
+    assert results["mining hardware is never allowed after the ban"] == "pass"
+    assert results["graphics cards stay on sale, naive"] == "fail"
+    assert results["graphics cards stay on sale"] == "pass"
