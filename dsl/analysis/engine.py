@@ -10,6 +10,7 @@ is a bug and raises ``AnalysisError``.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections import defaultdict
 from typing import Any, Iterable, Mapping
@@ -240,7 +241,7 @@ class Engine:
         solver.add(*cons)
         solver.add(self.to_z3(f))
         self.stats.solver_calls += 1
-        result = solver.check()
+        result = self._check(solver)
         if result == z3.unsat:
             self.stats.unsat += 1
             return Answer("unsat")
@@ -251,7 +252,7 @@ class Engine:
         if strings is not None and strings.refinements:
             solver.add(*strings.refinements)
             self.stats.solver_calls += 1
-            second = solver.check()
+            second = self._check(solver)
             if second != z3.sat:
                 self.stats.undecided += 1
                 why = "; ".join(dict.fromkeys(strings.reasons)) if second == z3.unsat else \
@@ -304,7 +305,7 @@ class Engine:
                 solver.push()
                 solver.add(fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}"))
                 self.stats.solver_calls += 1
-                ok = solver.check() == z3.sat
+                ok = self._check(solver) == z3.sat
                 if ok:
                     model = solver.model()
                 solver.pop()
@@ -312,6 +313,19 @@ class Engine:
                     solver.add(fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}"))
                     break
         return model
+
+    def _check(self, solver: z3.Solver) -> z3.CheckSatResult:
+        """``solver.check()`` under a watchdog: z3 honours its ``timeout`` in most places,
+        but its string solver can run long between checks of the clock, so a timer
+        interrupts the context a little after the timeout (the answer is then "unknown",
+        which the caller reports as undecided)."""
+        timer = threading.Timer(self.timeout_ms / 1000 * 1.5 + 1, solver.ctx.interrupt)
+        timer.daemon = True
+        timer.start()
+        try:
+            return solver.check()
+        finally:
+            timer.cancel()
 
     def confirms(self, f: FM.F, witness: Witness) -> bool:
         try:

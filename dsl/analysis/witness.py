@@ -122,7 +122,7 @@ class Realiser:
         sel = _int(m, fld.sel)
         if sel > 0:
             return fld.literals[sel - 1]
-        if fld.path in self.date_fields and _bool(m, fld.isdate):
+        if _bool(m, fld.isdate) and (fld.path in self.date_fields or not self.preds.get(fld.path)):
             return self._date_text(fld)
         true, qp = self._true_preds(fld)
         raw = realise_piece(sorted(true), qp, self.world.table, avoid=fld.literals)
