@@ -189,6 +189,8 @@ def test_findings_do_not_depend_on_file_order(one: str, two: str) -> None:
     if ps1 is None or ps2 is None:
         return
     d1, d2 = analyze(ps1, timeout_ms=5000), analyze(ps2, timeout_ms=5000)
+    if any(d.code == "P399" for d in d1 + d2):
+        return  # a solver timeout depends on the machine's load, not on the order
     # The same findings at the same places. (The example in a P303/P304 message, and the
     # rules a P301 message names, come from a solver model: z3 may pick another one when
     # it has already built other terms in the same process.)

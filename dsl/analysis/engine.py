@@ -195,7 +195,7 @@ class Engine:
         cats: set[tuple[str, ...]] = set()
         zones: dict[tuple[str, ...], set[str]] = defaultdict(set)
         reasons: list[str] = []
-        for a in atoms:
+        for a in sorted(atoms, key=_atom_order):
             fields |= a.fields
             for path, p in a.preds:
                 preds[path].add(p)
@@ -206,16 +206,16 @@ class Engine:
         for fld in w.required_fields():
             fields.add(fld.path)
         closure = set()
-        for path in fields:
+        for path in sorted(fields):
             for i in range(1, len(path) + 1):
                 closure.add(path[:i])
         fields = closure
         cons: list[z3.BoolRef] = list(w.base())
         for path in sorted(fields):
             cons.extend(w.field_constraints(w.fields[path]))
-        for path, ps_ in preds.items():
+        for path, ps_ in sorted(preds.items()):
             fld = w.fields[path]
-            for p in ps_:
+            for p in sorted(ps_):
                 cons.extend(w.pred_constraints(fld, p))
             cons.extend(w.implications(fld, ps_))
         cons.extend(w.cat_implications(cats))
@@ -224,14 +224,14 @@ class Engine:
                       if self.rule(q).start is not None or self.rule(q).end is not None}
         if aware_at or len(rule_zones) <= 1:
             cons.append(z3.Not(w.at_naive))
-        for path in fields:
+        for path in sorted(fields):
             if len(zones.get(path, ())) <= 1:
                 cons.append(z3.Not(w.fields[path].dnaive))
-        for path in fields:
+        for path in sorted(fields):
             fld = w.fields[path]
             if preds.get(path) and zones.get(path):
                 reasons.append(f"'{fld.name}' is read both as text and as a date")
-        regex_fields = {path: (w.fields[path], preds[path]) for path in preds
+        regex_fields = {path: (w.fields[path], preds[path]) for path in sorted(preds)
                         if any(p.kind == "regex" for p in preds[path])}
         strings = StringMode(regex_fields) if regex_fields else None
         if strings is not None:
@@ -290,6 +290,7 @@ class Engine:
 
         from .world import NUM
 
+        polish: z3.Solver | None = None
         for path in sorted(fields):
             fld = self.world.fields[path]
             if model.eval(fld.kind, model_completion=True).as_long() != NUM:
@@ -301,20 +302,24 @@ class Engine:
             candidates = [Fraction(math.floor(q)), Fraction(math.ceil(q))]
             candidates += [Fraction(round(float(q), d)) for d in range(1, 18)]
             candidates.append(Fraction(float(q)))
-            for cand in dict.fromkeys(candidates):
-                solver.push()
-                solver.add(fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}"))
+            # a fresh solver and assumptions: push/pop after a check can make z3 rebuild
+            # its string state from scratch, without a timeout
+            if polish is None:
+                polish = z3.Solver()
+                polish.set("timeout", self.timeout_ms)
+                polish.add(*solver.assertions())
+            for i, cand in enumerate(dict.fromkeys(candidates)):
+                eq = fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}")
+                flag = z3.Bool(f"polish[{fld.name}][{i}]")
+                polish.add(z3.Implies(flag, eq))
                 self.stats.solver_calls += 1
-                ok = self._check(solver) == z3.sat
-                if ok:
-                    model = solver.model()
-                solver.pop()
-                if ok:
-                    solver.add(fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}"))
+                if self._check(polish, flag) == z3.sat:
+                    model = polish.model()
+                    polish.add(eq)
                     break
         return model
 
-    def _check(self, solver: z3.Solver) -> z3.CheckSatResult:
+    def _check(self, solver: z3.Solver, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
         """``solver.check()`` under a watchdog: z3 honours its ``timeout`` in most places,
         but its string solver can run long between checks of the clock, so a timer
         interrupts the context a little after the timeout (the answer is then "unknown",
@@ -323,7 +328,7 @@ class Engine:
         timer.daemon = True
         timer.start()
         try:
-            return solver.check()
+            return solver.check(*assumptions)
         finally:
             timer.cancel()
 
@@ -335,6 +340,13 @@ class Engine:
             return FM.evaluate(f, self.ps, witness.listing, witness.at, witness.prior_violations)
         except InputError:
             return False
+
+
+def _atom_order(a: AtomInfo) -> str:
+    """A stable order of atoms (z3's search, and so its models and its running time,
+    depend on the order constraints are added; Python's set order varies between runs)."""
+    return repr((sorted(a.fields), sorted((p, repr(q)) for p, q in a.preds), sorted(a.cats),
+                 sorted(a.date_zones), a.unsupported, str(a.expr)))
 
 
 class _Unrealisable(Exception):

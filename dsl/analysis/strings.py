@@ -128,7 +128,7 @@ class StringMode:
         for f, preds in fields.values():
             for lit in f.literals:
                 constants.update(lit, TX.normalize(lit), TX.normalize_text(lit))
-            for p in preds:
+            for p in sorted(preds):
                 if p.kind == "regex":
                     if regex_reason(p.text, p.icase) is None:
                         charsets.extend(RX.parse(p.text, p.icase).charsets)
@@ -149,7 +149,9 @@ class StringMode:
                word: z3.ReRef) -> None:
         name = f.name
         n = max(1, len(preds))
-        plain = [p for p in preds if p.kind != "regex"]
+        preds = set(preds)
+        ordered = sorted(preds)
+        plain = [p for p in ordered if p.kind != "regex"]
         has_mention = any(p.kind == "mention" for p in plain)
         ws_needle = [p for p in plain if p.kind == "contains" and any(c.isspace() for c in p.text)]
         raw = [z3.String(f"R[{name}][{k}]") for k in range(n)]
@@ -174,7 +176,7 @@ class StringMode:
                 c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), norm[0] == z3.StringVal(view(lit))))
             if spaced:
                 c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), spaced[0] == z3.StringVal(TX.normalize(lit))))
-        for p in preds:
+        for p in ordered:
             if p.kind == "regex" and regex_reason(p.text, p.icase) is not None:
                 continue  # left free: its atom's reason is reported if it matters
             terms = []

@@ -468,13 +468,13 @@ class World:
         return out
 
     def implications(self, f: Field, preds: set[Pred]) -> Iterator[z3.BoolRef]:
-        for j in preds:
-            for i in self.table.implied.get(j, ()):
+        for j in sorted(preds):
+            for i in sorted(self.table.implied.get(j, ())):
                 if i in preds:
                     yield z3.Implies(f.pred(j), f.pred(i))
 
     def cat_implications(self, cats: set[tuple[str, ...]]) -> Iterator[z3.BoolRef]:
-        for j in cats:
+        for j in sorted(cats):
             for i in self._cat_implied.get(j, ()):
                 if i in cats:
                     yield z3.Implies(self.cats[j], self.cats[i])
