@@ -342,11 +342,10 @@ class Engine:
             return False
 
 
-def _atom_order(a: AtomInfo) -> str:
+def _atom_order(a: AtomInfo) -> int:
     """A stable order of atoms (z3's search, and so its models and its running time,
     depend on the order constraints are added; Python's set order varies between runs)."""
-    return repr((sorted(a.fields), sorted((p, repr(q)) for p, q in a.preds), sorted(a.cats),
-                 sorted(a.date_zones), a.unsupported, str(a.expr)))
+    return a.seq
 
 
 class _Unrealisable(Exception):

@@ -97,7 +97,9 @@ class Analysis:
             sub = self.ps
         else:
             rules = tuple(r for r in self.ps.rules if r.qid in keep)
-            sub = attrs.evolve(self.ps, rules=rules, by_qid={r.qid: r for r in rules})
+            # without files and policies: the sub-set's policy_hash (which formats every
+            # file) is then cheap, and nothing a claim looks at depends on them
+            sub = attrs.evolve(self.ps, rules=rules, by_qid={r.qid: r for r in rules}, files=(), policies=())
         return decide_reference(sub, w.listing, w.at, w.prior_violations)
 
     def live(self) -> list[RuleInfo]:

@@ -71,6 +71,7 @@ class AtomInfo:
     cats: frozenset[tuple[str, ...]]
     date_zones: frozenset[tuple[tuple[str, ...], str]]
     unsupported: tuple[str, ...] = ()
+    seq: int = attrs.field(default=0, eq=False)  # creation order: a stable order for constraints
 
 
 def literal_instant_us(lit: A.Date | A.DateTime, tz: ZoneInfo) -> int | None:
@@ -314,7 +315,8 @@ class World:
             e = f.kind != ABSENT
         else:
             raise TypeError(f"not an atom: {type(node).__name__}")
-        return AtomInfo(e, frozenset(fields), frozenset(preds), frozenset(cats), frozenset(zones), tuple(unsupported))
+        return AtomInfo(e, frozenset(fields), frozenset(preds), frozenset(cats), frozenset(zones), tuple(unsupported),
+                        len(self._atoms))
 
     def _eq(self, f: Field, lit: A.Scalar, tz: ZoneInfo, zones: set[tuple[tuple[str, ...], str]]) -> z3.BoolRef:
         """The value equals the literal (and is of its kind)."""
