@@ -59,7 +59,19 @@ class Witness:
     prior_violations: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"listing": self.listing, "at": self.at, "prior_violations": self.prior_violations}
+        """The witness as reported: the listing's keys in a reading order (category and
+        text first, then the other fields alphabetically)."""
+        return {"listing": _ordered(self.listing), "at": self.at, "prior_violations": self.prior_violations}
+
+
+_FIRST = ("category", "title", "description", "tags")
+
+
+def _ordered(value: Any) -> Any:
+    if not isinstance(value, dict):
+        return value
+    keys = sorted(value, key=lambda k: (_FIRST.index(k) if k in _FIRST else len(_FIRST), k))
+    return {k: _ordered(value[k]) for k in keys}
 
 
 @attrs.frozen

@@ -216,7 +216,6 @@ class Analysis:
         self.diags.append(make(
             "P303", f"'{allow.qid}' is partly ineffective: where it lifts '{overridden[0]}', "
             f"'{still[0]}' still {verb} the listing", allow.anchor,
-            notes=(f"for example: {_witness_text(w)}",),
             related=tuple(Related(self.ps.rule(q).anchor, f"'{q}' still applies here")
                           for q in still[:1] if self.ps.rule(q).anchor is not None),
             hint=f"add '{still[0]}' to `overrides` if the exception should lift it too",
@@ -373,8 +372,7 @@ class Analysis:
                 self.diags.append(make(
                     "P304", f"'{later.qid}' ({_ladder_words(later)}) and '{earlier.qid}' ({_ladder_words(earlier)}) "
                     f"apply together; the more severe step wins", later.anchor,
-                    notes=(f"for example: {_witness_text(w)}"
-                           + (f", where '{winner}' sets the penalty" if winner else ""),),
+                    notes=(f"on the witness, '{winner}' sets the penalty",) if winner else (),
                     related=(Related(earlier.anchor, f"'{earlier.qid}' applies here too"),) if earlier.anchor else (),
                     witness=w.to_dict()))
 
@@ -426,13 +424,6 @@ def _when_text(rule: RuleInfo, attr: str, instant: Any) -> str:
     if node is not None:
         return node.value.isoformat()
     return instant.astimezone(rule.tz).isoformat()
-
-
-def _witness_text(w: Witness) -> str:
-    import json
-
-    listing = json.dumps(w.listing, ensure_ascii=False, sort_keys=True)
-    return f"listing {listing} at {w.at}" + (f" with {w.prior_violations} prior violations" if w.prior_violations else "")
 
 
 def run(ps: PolicySet, timeout_ms: int, stats: AnalysisStats) -> list[Diagnostic]:
