@@ -435,3 +435,62 @@ def test_example_policies_are_analysed_quickly() -> None:
     for d in analyze(ps):
         if d.witness is not None:
             replay(ps, d.witness)
+
+
+# ------------------------------------------------------------------ the pieces, against their oracles
+
+
+@pytest.mark.parametrize("pattern,icase", [
+    (r"CM-\d{4}", False), (r"^cm-\d+$", True), (r"a|b$", False), (r"[^a-z]x", True), (r"(?i)k", False),
+    (r"colou?r", False), (r"[[:upper:]]{2,3}", False), (r"x.y", False), (r"^$", False), (r"(ab)*c", False),
+    (r"\bS19\b", False), (r"\bab", True), (r"x\b", False), (r"\b-x", False), (r"^\bab\b$", False),
+    (r"a\b|\bb", False), (r"(?:a|-)+?\s", False), (r"[\w-]{2}$", False),
+])
+def test_regex_translation_agrees_with_re2(pattern: str, icase: bool) -> None:
+    import random
+
+    import z3
+
+    from dsl import text
+    from dsl.analysis import regex as RX
+
+    alphabet = "abcSkKxy19-0 \n\u212a\u017fM"
+    lang = RX.search_regex(RX.parse(pattern, icase), z3.Star(z3.Union(*[z3.Re(c) for c in alphabet])))
+    compiled = text.compile_regex(pattern, icase)
+    rnd = random.Random(pattern)
+    for _ in range(150):
+        s = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 7)))
+        solver = z3.Solver()
+        x = z3.String("x")
+        solver.add(x == z3.StringVal(s), z3.InRe(x, lang))
+        assert (solver.check() == z3.sat) == text.regex_search(compiled, s), (pattern, s)
+
+
+@pytest.mark.parametrize("pattern", [r"\pL", r"(?s).", r"(?=x)", r"a^b", r"\b.", r"\bx*", r"\B"])
+def test_unsupported_patterns_give_a_reason(pattern: str) -> None:
+    from dsl.analysis import regex as RX
+
+    assert RX.check_supported(pattern, False)
+
+
+@pytest.mark.parametrize("zone", ["America/New_York", "Europe/London", "Asia/Shanghai", "UTC", "Australia/Lord_Howe"])
+def test_local_preimage_is_exact(zone: str) -> None:
+    import random
+
+    from dsl.analysis import timeline as TL
+
+    tz = ZoneInfo(zone)
+    rnd = random.Random(zone)
+    hour = 3600 * TL.US_PER_S
+    for _ in range(12):
+        month = rnd.choice([3, 4, 10, 11])
+        base = TL.to_us(dt.datetime(2021, month, rnd.randint(1, 28), tzinfo=dt.timezone.utc))
+        a = base + rnd.randint(-3, 3) * hour + rnd.choice([0, 1, 1800 * TL.US_PER_S])
+        b = None if rnd.random() < 0.2 else a + rnd.choice([1, hour, 10 * TL.DAY_US])
+        pre = TL.local_preimage(zone, a, b)
+        for _ in range(200):
+            local = a + rnd.randint(-30, 30) * hour // 2 + rnd.choice([0, 0, 1, -1])
+            inst = TL.instant_of_local(local, tz)
+            want = a <= inst and (b is None or inst < b)
+            got = any((lo is None or lo <= local) and (hi is None or local < hi) for lo, hi in pre)
+            assert got == want, (zone, a, b, local)
