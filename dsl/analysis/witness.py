@@ -329,7 +329,7 @@ def _reshaped(listing: dict[str, Any]) -> Iterable[dict[str, Any]]:
                 yield {**rest, "title": value[0]}
 
 
-def clean_witness(engine: Engine, f: FM.F, w: Witness, budget: int = 60) -> Witness:
+def clean_witness(engine: Engine, f: FM.F, w: Witness, budget: int = 100) -> Witness:
     """A simpler witness that still makes ``f`` true (each step checked)."""
     tries = 0
 
@@ -359,6 +359,18 @@ def clean_witness(engine: Engine, f: FM.F, w: Witness, budget: int = 60) -> Witn
         cand = Witness(cand_listing, w.at, w.prior_violations)
         if ok(cand):
             w = cand
+    # a shorter category path: drop the segments that do not matter
+    category = w.listing.get("category")
+    if isinstance(category, str):
+        segments = [seg.strip() for seg in category.split(">")]
+        i = 0
+        while i < len(segments) and len(segments) > 1 and tries < budget:
+            trial = segments[:i] + segments[i + 1:]
+            cand = Witness({**w.listing, "category": " > ".join(trial)}, w.at, w.prior_violations)
+            if ok(cand):
+                w, segments = cand, trial
+            else:
+                i += 1
     # the shapes authors write: text in a title, tags as a list
     for cand_listing in _reshaped(w.listing):
         if tries >= budget:
