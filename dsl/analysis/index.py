@@ -133,7 +133,7 @@ def compatible(a: Signature, b: Signature) -> bool:
     """False only when the two can certainly not hold together."""
     if a.empty or b.empty:
         return False
-    margin = 0 if a.tz == b.tz else DAY  # a naive `at` reads differently per timezone
+    margin = 0 if a.tz == b.tz else 2 * DAY  # a naive `at` reads differently per timezone (offsets differ by up to 26 h)
     if a.lo is not None and b.hi is not None and a.lo >= b.hi + margin:
         return False
     if b.lo is not None and a.hi is not None and b.lo >= a.hi + margin:
