@@ -86,6 +86,8 @@ def normalize_text(s: str) -> str:
     stripped; that cannot change a match, since a white space character is not a word
     character and the start and end of a piece already count as boundaries.
     """
+    if s.isascii():  # normalize's fast path, inlined: this runs on every listing
+        return " ".join(s.lower().split())
     return " ".join(normalize(s).split())
 
 
@@ -296,10 +298,12 @@ class PhraseMatcher:
     phrases: frozenset[str] = attrs.field(converter=frozenset)
     _automaton: object | None = attrs.field(init=False, repr=False, eq=False)
     _findable: int = attrs.field(init=False, repr=False, eq=False)
+    _joinable: bool = attrs.field(init=False, repr=False, eq=False)
 
     def __attrs_post_init__(self) -> None:
         object.__setattr__(self, "_automaton", _build_automaton(self.phrases))
         object.__setattr__(self, "_findable", sum(1 for p in self.phrases if p))
+        object.__setattr__(self, "_joinable", not any("\x00" in p for p in self.phrases))
 
     def __reduce__(self) -> tuple[type[PhraseMatcher], tuple[tuple[str, ...]]]:
         return (PhraseMatcher, (tuple(sorted(self.phrases)),))
@@ -310,10 +314,22 @@ class PhraseMatcher:
         self._find_into(norm_text, found)
         return found
 
-    def find_in_pieces(self, pieces: Iterable[str]) -> set[str]:
+    def find_in_pieces(self, pieces: Sequence[str]) -> set[str]:
         """The phrases that some raw piece mentions; each piece is normalised here with
-        ``normalize_text`` and searched on its own (no match across pieces)."""
+        ``normalize_text`` and searched as if on its own (no match across pieces).
+
+        When no phrase holds NUL, the pieces are joined with NUL and searched in one
+        pass, which gives exactly the same answer in about half the time: NUL is not
+        white space, not a word character, and a starter that composes with nothing
+        under NFKC, and case folding is per character, so normalising the joined text
+        normalises each piece in place; a phrase without NUL cannot match across it;
+        and as a non-word character it is a boundary, just as the end of a piece is."""
         found: set[str] = set()
+        if self._joinable:
+            if not pieces:
+                return found
+            self._find_into(normalize_text(pieces[0] if len(pieces) == 1 else "\x00".join(pieces)), found)
+            return found
         for piece in pieces:
             if len(found) == self._findable:
                 break
