@@ -273,7 +273,8 @@ def _build_automaton(phrases: frozenset[str]) -> object | None:
         )
         automaton.add_word(phrase, entry)
     automaton.make_automaton()
-    return automaton
+    built: object = automaton
+    return built
 
 
 @attrs.frozen
