@@ -16,7 +16,8 @@ from importlib import resources
 from pathlib import Path as FsPath
 from typing import Any, Iterator
 
-from lark import Lark, Token, Tree
+from lark import Lark, Token
+from lark.grammar import Rule
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from . import ast as A
@@ -56,14 +57,93 @@ def _get_parser() -> Lark:
             _grammar_text(),
             parser="lalr",
             start=["start", "single"],
-            propagate_positions=True,
+            # Positions come from the tokens (_Node), not from Lark's meta.
+            propagate_positions=False,
             maybe_placeholders=False,
             lexer_callbacks={"COMMENT": _comments.append},
             # The LALR tables are cached in the temp directory, keyed by the grammar's
             # hash and Lark's version: a CLI run starts 0.1 s sooner (pre-commit hooks).
             cache=True,
         )
+        # Reductions build _Nodes instead of lark Trees (see _node_builders). The LALR
+        # tables, the contextual lexer and the syntax errors stay Lark's own.
+        _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
     return _parser
+
+
+# ---------------------------------------------------------------- the parse tree
+
+
+class _Node:
+    """A node of the parse tree: what lark.Tree with ``propagate_positions`` would hold, for
+    a third of the cost (building Trees and their Meta took half of the parsing time).
+
+    ``children`` are shaped as Lark shapes a Tree's: anonymous tokens ("set", "(", …)
+    left out, rules named ``_x`` spliced into their parent, a ``?rule`` with one child
+    replaced by that child. ``start`` and ``end`` are the node's first and last tokens
+    (None for a node without any); ``outer_start`` and ``outer_end`` those of the text it
+    stands for, which is wider for an expression in parentheses: Lark's "container"
+    positions, from which a parent's span is taken."""
+
+    __slots__ = ("data", "children", "start", "end", "outer_start", "outer_end")
+
+    def __init__(self, data: str, children: list[Any], start: Token | None, end: Token | None):
+        self.data = data
+        self.children = children
+        self.start = self.outer_start = start
+        self.end = self.outer_end = end
+
+    def __repr__(self) -> str:
+        return f"_Node({self.data!r}, {self.children!r})"
+
+
+def _node_builders(rules: list[Rule]) -> dict[Rule, Any]:
+    """The LALR parser's reduction callbacks: one builder of _Nodes per grammar rule,
+    called with the values of the rule's symbols (tokens and _Nodes)."""
+    builders = {}
+    for rule in rules:
+        keep = [(i, not sym.is_term and sym.name.startswith("_"))
+                for i, sym in enumerate(rule.expansion)
+                if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out)]
+        data = rule.alias or rule.options.template_source or rule.origin.name
+        expand1 = bool(rule.options.expand1 and not rule.alias)
+        builders[rule] = _node_builder(str(data), keep, len(rule.expansion), expand1)
+    return builders
+
+
+def _node_builder(data: str, keep: list[tuple[int, bool]], size: int, expand1: bool) -> Any:
+    as_is = len(keep) == size and not any(splice for _, splice in keep)
+
+    def build(values: list[Any]) -> Any:
+        start = end = None
+        for v in values:
+            start = v.outer_start if v.__class__ is _Node else v
+            if start is not None:
+                break
+        if start is not None:
+            for v in reversed(values):
+                end = v.outer_end if v.__class__ is _Node else v
+                if end is not None:
+                    break
+        if as_is:
+            children = values
+        else:
+            children = []
+            for i, splice in keep:
+                if splice:
+                    children += values[i].children
+                else:
+                    children.append(values[i])
+        if expand1 and len(children) == 1:
+            only = children[0]
+            if only.__class__ is _Node and start is not None:
+                if only.start is None:
+                    only.start, only.end = start, end
+                only.outer_start, only.outer_end = start, end
+            return only
+        return _Node(data, children, start, end)
+
+    return build
 
 
 # ---------------------------------------------------------------- public entry point
@@ -77,18 +157,9 @@ def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -
         text = " " + text[1:]  # a byte order mark is not part of the policy; offsets stay put
     with _lock, no_gc():
         parser = _get_parser()
-        _comments.clear()
         diags: list[Diagnostic] = []
-        items: list[A.Statement | A.Header] = []
         try:
-            tree = parser.parse(text, start="start")
-            comments = list(_comments)
-            # Only parentheses make expressions nest: without many, no statement is too deep.
-            low = _Lowering(path, diags, check_depth=text.count("(") > MAX_DEPTH)
-            for child in tree.children:
-                item = low.item(child)
-                if item is not None:
-                    items.append(item)
+            items, comments = _parse_file(parser, text, path, diags)
         except UnexpectedInput:
             items, comments = _parse_statements(parser, text, path, diags)
     header, statements = _arrange(items, path, diags, test_file)
@@ -98,6 +169,22 @@ def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -
     file = A.File(path, header, tuple(statements), comment_nodes,
                   span=A.Span(path, 1, 1, text.count("\n") + 1, 1, 0, len(text)))
     return file, diags
+
+
+def _parse_file(parser: Lark, text: str, path: str, diags: list[Diagnostic]) -> tuple[list[Any], list[Token]]:
+    """The whole file in one parse. The parse tree is dropped on return, before the
+    collector runs again (while alive, a collection would walk all of it)."""
+    _comments.clear()
+    tree = parser.parse(text, start="start")
+    comments = list(_comments)
+    # Only parentheses make expressions nest: without many, no statement is too deep.
+    low = _Lowering(path, diags, check_depth=text.count("(") > MAX_DEPTH)
+    items = []
+    for child in tree.children:
+        item = low.item(child)
+        if item is not None:
+            items.append(item)
+    return items, comments
 
 
 @contextmanager
@@ -421,29 +508,29 @@ class _Lowering:
         self.check_depth = check_depth
 
     # spans -------------------------------------------------------------
-    def span(self, node: Tree | Token) -> A.Span | None:
+    def span(self, node: _Node | Token) -> A.Span | None:
         if isinstance(node, Token):
             return _token_span(self.path, node, self.offset)
-        meta = node.meta
-        if getattr(meta, "empty", True):
+        first, last = node.start, node.end
+        if first is None or last is None:
             return None
         line0, col0, pos0 = self.offset
-        col = meta.column + (col0 - 1 if meta.line == 1 else 0)
-        end_col = meta.end_column + (col0 - 1 if meta.end_line == 1 else 0)
-        return A.Span(self.path, meta.line + line0 - 1, col, meta.end_line + line0 - 1, end_col,
-                      meta.start_pos + pos0, meta.end_pos + pos0)
+        col = first.column + (col0 - 1 if first.line == 1 else 0)
+        end_col = last.end_column + (col0 - 1 if last.end_line == 1 else 0)
+        return A.Span(self.path, first.line + line0 - 1, col, last.end_line + line0 - 1, end_col,
+                      first.start_pos + pos0, last.end_pos + pos0)
 
     def join(self, a: A.Span | None, b: A.Span | None) -> A.Span | None:
         if a is None or b is None:
             return a or b
         return A.Span(a.file, a.line, a.column, b.end_line, b.end_column, a.start, b.end)
 
-    def error(self, code: str, message: str, node: Tree | Token | A.Span | None, hint: str | None = None) -> None:
+    def error(self, code: str, message: str, node: _Node | Token | A.Span | None, hint: str | None = None) -> None:
         span = node if isinstance(node, A.Span) or node is None else self.span(node)
         self.diags.append(make(code, message, span, hint=hint))
 
     # statements ----------------------------------------------------------
-    def item(self, tree: Tree) -> Any:
+    def item(self, tree: _Node) -> Any:
         if self.check_depth and _too_deep(tree):
             self.error("P100", f"this statement nests expressions more than {MAX_DEPTH} levels deep",
                        tree, hint="split the condition into simpler rules or use a set")
@@ -453,7 +540,7 @@ class _Lowering:
         except _Skip:
             return None
 
-    def s_header(self, t: Tree) -> A.Header:
+    def s_header(self, t: _Node) -> A.Header:
         name = self.name(t.children[0])
         clauses = []
         for c in t.children[1:]:
@@ -466,44 +553,44 @@ class _Lowering:
         clauses.sort(key=lambda c: _HEADER_ORDER[c.kind])
         return A.Header(name, tuple(clauses), span=self.span(t))
 
-    def s_set_decl(self, t: Tree) -> A.SetDecl:
+    def s_set_decl(self, t: _Node) -> A.SetDecl:
         name = self.name(t.children[0])
         items = tuple(self.literal(c) for c in t.children[1:])
         return A.SetDecl(name, items, span=self.span(t))
 
-    def s_ladder_decl(self, t: Tree) -> A.LadderDecl:
+    def s_ladder_decl(self, t: _Node) -> A.LadderDecl:
         name = self.name(t.children[0])
         steps = tuple(self.step(c) for c in t.children[1:])
         return A.LadderDecl(name, steps, span=self.span(t))
 
-    def s_field_decl(self, t: Tree) -> A.FieldDecl:
+    def s_field_decl(self, t: _Node) -> A.FieldDecl:
         path = self.path_(t.children[0])
         ty = self.type_(t.children[1])
         required = len(t.children) > 2
         return A.FieldDecl(path, ty, required, span=self.span(t))
 
-    def type_(self, t: Tree) -> A.TypeRef:
+    def type_(self, t: _Node) -> A.TypeRef:
         kind = t.data[2:]
         values = tuple(self.string(c) for c in t.children) if kind == "one_of" else ()
         return A.TypeRef(kind, values, span=self.span(t))
 
-    def s_rule(self, t: Tree) -> A.Rule:
+    def s_rule(self, t: _Node) -> A.Rule:
         kids = list(t.children)
         name = None
         head = None
-        if isinstance(kids[0], Tree) and kids[0].data == "rule_head":
+        if isinstance(kids[0], _Node) and kids[0].data == "rule_head":
             rh = kids.pop(0)
             name = self.name(rh.children[1])
             head = self.span(rh)
         from_ = until = None
-        if isinstance(kids[0], Tree) and kids[0].data == "window":
+        if isinstance(kids[0], _Node) and kids[0].data == "window":
             from_, until = self.window(kids.pop(0))
         effect_tok = kids.pop(0)
         if head is None:
             first = t.children[0]
-            head = self.span(first.children[0] if isinstance(first, Tree) else first)
+            head = self.span(first.children[0] if isinstance(first, _Node) else first)
         selector = None
-        if kids and isinstance(kids[0], Tree) and kids[0].data not in ("clause", "penalty_ladder", "penalty_step", "overrides"):
+        if kids and isinstance(kids[0], _Node) and kids[0].data not in ("clause", "penalty_ladder", "penalty_step", "overrides"):
             selector = self.expr(kids.pop(0))
         fields: dict[str, Any] = {}
         for c in kids:
@@ -515,7 +602,7 @@ class _Lowering:
             fields[key] = value
         return A.Rule(name, effect_tok.value, from_, until, selector, span=self.span(t), head=head, **fields)
 
-    def rule_clause(self, c: Tree) -> tuple[str, Any]:
+    def rule_clause(self, c: _Node) -> tuple[str, Any]:
         if c.data == "clause":
             kw, val = c.children
             kind = kw.value
@@ -530,7 +617,7 @@ class _Lowering:
             return "overrides", tuple(self.ref(r) for r in c.children[1:])
         raise AssertionError(c.data)  # pragma: no cover
 
-    def window(self, t: Tree) -> tuple[A.When | None, A.When | None]:
+    def window(self, t: _Node) -> tuple[A.When | None, A.When | None]:
         from_ = until = None
         kids = t.children
         for i in range(0, len(kids), 2):
@@ -542,14 +629,14 @@ class _Lowering:
                 until = w
         return from_, until
 
-    def s_test_case(self, t: Tree) -> A.TestCase:
+    def s_test_case(self, t: _Node) -> A.TestCase:
         kids = list(t.children)
         name = self.string(kids.pop(0))
         given = self.object_(kids.pop(0))
         at = prior = None
-        if kids and isinstance(kids[0], Tree) and kids[0].data == "test_at":
+        if kids and isinstance(kids[0], _Node) and kids[0].data == "test_at":
             at = self.when(kids.pop(0).children[0])
-        if kids and isinstance(kids[0], Tree) and kids[0].data == "test_prior":
+        if kids and isinstance(kids[0], _Node) and kids[0].data == "test_prior":
             tok = kids.pop(0).children[0]
             prior = self.whole(tok, "`prior` takes a whole number of earlier violations, such as 1")
         effect = kids.pop(0)
@@ -573,20 +660,20 @@ class _Lowering:
             raise _Skip
         return A.TestCase(name, given, at, expect, prior, span=span)
 
-    def s_assertion(self, t: Tree) -> A.Assertion:
+    def s_assertion(self, t: _Node) -> A.Assertion:
         kids = list(t.children)
         name = self.string(kids.pop(0))
         from_ = until = None
-        if isinstance(kids[0], Tree) and kids[0].data == "window":
+        if isinstance(kids[0], _Node) and kids[0].data == "window":
             from_, until = self.window(kids.pop(0))
         quant, effect, expr = kids
         return A.Assertion(name, quant.value, effect.value, self.expr(expr), from_, until, span=self.span(t))
 
     # penalties -------------------------------------------------------------
-    def step(self, t: Tree) -> A.Step:
+    def step(self, t: _Node) -> A.Step:
         return A.Step(tuple(self.action(a) for a in t.children), span=self.span(t))
 
-    def action(self, t: Tree) -> A.Action:
+    def action(self, t: _Node) -> A.Action:
         kind = t.data
         span = self.span(t)
         if kind == "deduct":
@@ -615,7 +702,7 @@ class _Lowering:
         return 1
 
     # names -----------------------------------------------------------------
-    def name(self, t: Tree) -> A.Ref:
+    def name(self, t: _Node) -> A.Ref:
         tok = t.children[0]
         return A.Ref(self.name_text(tok), span=self.span(tok))
 
@@ -627,17 +714,17 @@ class _Lowering:
                        hint=f"write it in backquotes to use it as a name: \u0060{tok.value}\u0060")
         return str(tok.value)
 
-    def ref(self, t: Tree) -> A.Ref:
+    def ref(self, t: _Node) -> A.Ref:
         parts = [self.name_text(c.children[0]) for c in t.children]
         return A.Ref(".".join(parts), span=self.span(t))
 
-    def path_(self, t: Tree) -> A.Path:
+    def path_(self, t: _Node) -> A.Path:
         parts = tuple(self.name_text(c.children[0]) for c in t.children)
         return A.Path(parts, span=self.span(t))
 
     # literals ----------------------------------------------------------------
-    def string(self, t: Tree | Token) -> A.Str:
-        tok = t.children[0] if isinstance(t, Tree) else t
+    def string(self, t: _Node | Token) -> A.Str:
+        tok = t.children[0] if isinstance(t, _Node) else t
         return A.Str(self.unescape(tok), span=self.span(tok))
 
     def unescape(self, tok: Token) -> str:
@@ -662,9 +749,9 @@ class _Lowering:
 
         return _ESCAPE_RE.sub(repl, body)
 
-    def literal(self, t: Tree) -> A.Scalar:
-        tok = t.children[0] if isinstance(t, Tree) and t.data == "literal" else t
-        if isinstance(tok, Tree):  # string
+    def literal(self, t: _Node) -> A.Scalar:
+        tok = t.children[0] if isinstance(t, _Node) and t.data == "literal" else t
+        if isinstance(tok, _Node):  # string
             return self.string(tok)
         if tok.type == "TRUE":
             return A.Bool(True, span=self.span(tok))
@@ -689,8 +776,8 @@ class _Lowering:
             return A.Num(0, span=span)
         return self.when(tok)
 
-    def when(self, t: Tree | Token) -> A.When:
-        tok = t.children[0] if isinstance(t, Tree) else t
+    def when(self, t: _Node | Token) -> A.When:
+        tok = t.children[0] if isinstance(t, _Node) else t
         v = tok.value
         span = self.span(tok)
         try:
@@ -706,12 +793,12 @@ class _Lowering:
                    hint="write a date as 2021-10-15, or a date-time as 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00")
         return A.Date(dt.date(2000, 1, 1), span=span)
 
-    def list_(self, t: Tree) -> A.ListExpr:
+    def list_(self, t: _Node) -> A.ListExpr:
         if t.data == "set_ref":
             return self.name(t.children[0])
         return A.ListLit(tuple(self.literal(c) for c in t.children), span=self.span(t))
 
-    def object_(self, t: Tree) -> A.ObjectLit:
+    def object_(self, t: _Node) -> A.ObjectLit:
         items = []
         for pair in t.children:
             key_node, value = pair.children
@@ -723,8 +810,8 @@ class _Lowering:
             items.append((key, self.value(value)))
         return A.ObjectLit(tuple(items), span=self.span(t))
 
-    def value(self, t: Tree | Token) -> A.Value:
-        if isinstance(t, Tree):
+    def value(self, t: _Node | Token) -> A.Value:
+        if isinstance(t, _Node):
             if t.data == "object":
                 return self.object_(t)
             if t.data == "array":
@@ -735,10 +822,10 @@ class _Lowering:
         return self.literal(t)
 
     # expressions -------------------------------------------------------------
-    def expr(self, t: Tree | Token) -> A.Expr:
+    def expr(self, t: _Node | Token) -> A.Expr:
         span = self.span(t)
-        d = t.data if isinstance(t, Tree) else None
-        k = t.children if isinstance(t, Tree) else []
+        d = t.data if isinstance(t, _Node) else None
+        k = t.children if isinstance(t, _Node) else []
         if d in ("or_", "and_"):
             if len(k) == 1:
                 return self.expr(k[0])
@@ -772,7 +859,7 @@ class _Lowering:
         if d == "category_compare":
             return A.Compare(A.Path(("category",), span=self.span(k[0])), k[1].value, self.literal(k[2]), span=span)
         if d in ("mentions", "mentions_any"):
-            if isinstance(k[0], Tree):
+            if isinstance(k[0], _Node):
                 path: A.Path | None = self.path_(k[0])
                 rest = k[2:]
             else:
@@ -808,14 +895,14 @@ _CLAUSE_WORD = {"if_": "if", "unless": "unless", "penalty": "penalty", "override
                 "because": "because", "message": "message"}
 
 
-def _too_deep(tree: Tree) -> bool:
+def _too_deep(tree: _Node) -> bool:
     """Expression nesting deeper than MAX_DEPTH, measured without recursion."""
     stack: list[tuple[Any, int]] = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH * 3:
             return True
-        if isinstance(node, Tree):
+        if isinstance(node, _Node):
             for c in node.children:
                 stack.append((c, depth + 1))
     return False
