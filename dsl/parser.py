@@ -17,8 +17,10 @@ from pathlib import Path as FsPath
 from typing import Any, Iterator
 
 from lark import Lark, Token
+from lark import lexer as lexer_module
+from lark.exceptions import LexError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.grammar import Rule
-from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.lexer import BasicLexer, ContextualLexer
 
 from . import ast as A
 from .diagnostics import Diagnostic, did_you_mean, make
@@ -68,7 +70,64 @@ def _get_parser() -> Lark:
         # Reductions build _Nodes instead of lark Trees (see _node_builders). The LALR
         # tables, the contextual lexer and the syntax errors stay Lark's own.
         _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
+        lexer = _parser.parser.lexer
+        if isinstance(lexer, ContextualLexer) and hasattr(lexer_module, "TextSlice"):
+            for state_lexer in lexer.lexers.values():
+                if type(state_lexer) is BasicLexer:
+                    state_lexer.__class__ = _StateLexer
+                    state_lexer.matchers = [mre.match for mre in state_lexer.scanner._mres]
     return _parser
+
+
+_new_str = str.__new__
+
+
+class _StateLexer(BasicLexer):
+    """Lark's lexer for one parser state, with its loop written out (no calls per token
+    to the scanner, the line counter and Token's constructor): the same tokens, and
+    lexing plus the LALR loop about a fifth faster. Where no terminal matches, Lark's own
+    loop takes over from the same position and raises its error. Installed only on
+    Lark versions whose lexer state holds a TextSlice (1.3 on)."""
+
+    matchers: list[Any]  # the scanner's compiled patterns, each one's match method
+
+    def next_token(self, lex_state: Any, parser_state: Any = None) -> Token:
+        line_ctr = lex_state.line_ctr
+        text, end = lex_state.text.text, lex_state.text.end
+        matchers = self.matchers
+        ignore_types, newline_types, callbacks = self.ignore_types, self.newline_types, self.callback
+        pos = line_ctr.char_pos
+        while pos < end:
+            for match in matchers:
+                m = match(text, pos, end)
+                if m:
+                    break
+            else:
+                return BasicLexer.next_token(self, lex_state, parser_state)
+            value, type_ = m.group(0), m.lastgroup
+            line, column = line_ctr.line, line_ctr.column
+            if type_ in newline_types:
+                newlines = value.count("\n")
+                if newlines:
+                    line_ctr.line += newlines
+                    line_ctr.line_start_pos = pos + value.rindex("\n") + 1
+            start, pos = pos, pos + len(value)
+            line_ctr.char_pos = pos
+            line_ctr.column = pos - line_ctr.line_start_pos + 1
+            ignored = type_ in ignore_types
+            if ignored and type_ not in callbacks:
+                continue
+            t = _new_str(Token, value)  # Token(…) in one step: its __new__ takes two more calls
+            t.type, t.value, t.start_pos, t.line, t.column = type_, value, start, line, column
+            t.end_line, t.end_column, t.end_pos = line_ctr.line, line_ctr.column, pos
+            if type_ in callbacks:
+                t = callbacks[type_](t)
+            if not ignored:
+                if not isinstance(t, Token):
+                    raise LexError(f"Callbacks must return a token (returned {t!r})")
+                lex_state.last_token = t
+                return t
+        raise EOFError(self)
 
 
 # ---------------------------------------------------------------- the parse tree
@@ -870,12 +929,12 @@ class _Lowering:
 
     # expressions -------------------------------------------------------------
     def expr(self, t: _Node | Token) -> A.Expr:
-        span = self.span(t)
         d = t.data if isinstance(t, _Node) else None
         k = t.children if isinstance(t, _Node) else []
+        if d in ("or_", "and_") and len(k) == 1:
+            return self.expr(k[0])  # every atom sits in an or_ of one and_ of one
+        span = self.span(t)
         if d in ("or_", "and_"):
-            if len(k) == 1:
-                return self.expr(k[0])
             node_type = A.Or if d == "or_" else A.And
             items: list[A.Expr] = []
             for c in k:
