@@ -20,7 +20,8 @@ from lark import Lark, Token
 from lark import lexer as lexer_module
 from lark.exceptions import LexError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.grammar import Rule
-from lark.lexer import BasicLexer, ContextualLexer
+from lark.lexer import BasicLexer, ContextualLexer, LexerState
+from lark.parsers.lalr_analysis import Shift
 
 from . import ast as A
 from .diagnostics import Diagnostic, did_you_mean, make
@@ -50,6 +51,7 @@ def _grammar_text() -> str:
 _lock = threading.Lock()
 _comments: list[Token] = []
 _parser: Lark | None = None
+_fast_lexing = False
 
 
 def _get_parser() -> Lark:
@@ -70,13 +72,68 @@ def _get_parser() -> Lark:
         # Reductions build _Nodes instead of lark Trees (see _node_builders). The LALR
         # tables, the contextual lexer and the syntax errors stay Lark's own.
         _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
+        global _fast_lexing
         lexer = _parser.parser.lexer
-        if isinstance(lexer, ContextualLexer) and hasattr(lexer_module, "TextSlice"):
+        _fast_lexing = isinstance(lexer, ContextualLexer) and hasattr(lexer_module, "TextSlice")
+        if _fast_lexing:
             for state_lexer in lexer.lexers.values():
                 if type(state_lexer) is BasicLexer:
                     state_lexer.__class__ = _StateLexer
                     state_lexer.matchers = [mre.match for mre in state_lexer.scanner._mres]
     return _parser
+
+
+def _run(parser: Lark, text: str, start: str) -> Any:
+    """``parser.parse(text, start=start)``, sooner. The LALR loop below drives Lark's
+    tables and lexers without Lark's per-token layers (a generator, a parser-state
+    object, a call per token). It knows only how to succeed: at the first token the
+    tables do not take, or a character no terminal matches, Lark's own parser runs the
+    text again and raises its error, with its expected tokens and interactive state."""
+    mark = len(_comments)
+    if _fast_lexing:
+        try:
+            return _lalr_loop(parser, text, start)
+        except (KeyError, UnexpectedInput):
+            del _comments[mark:]  # the comments the first attempt saw
+    return parser.parse(text, start=start)
+
+
+def _lalr_loop(parser: Lark, text: str, start: str) -> Any:
+    frontend = parser.parser
+    lalr = frontend.parser.parser
+    table = lalr.parse_table
+    states, callbacks, lexers = table.states, lalr.callbacks, frontend.lexer.lexers
+    end_state = table.end_states[start]
+    state_stack = [table.start_states[start]]
+    value_stack: list[Any] = []
+    lex_state = LexerState(lexer_module.TextSlice(text, 0, len(text)))
+    token_type = ""
+    while True:
+        if token_type != "$END":
+            try:
+                token = lexers[state_stack[-1]].next_token(lex_state)
+                token_type = token.type
+            except EOFError:
+                token = None
+                token_type = "$END"
+        while True:
+            action, arg = states[state_stack[-1]][token_type]
+            if action is Shift:
+                assert token is not None
+                state_stack.append(arg)
+                value_stack.append(token)
+                break
+            size = len(arg.expansion)
+            if size:
+                values = value_stack[-size:]
+                del state_stack[-size:]
+                del value_stack[-size:]
+            else:
+                values = []
+            value_stack.append(callbacks[arg](values))
+            state_stack.append(states[state_stack[-1]][arg.origin.name][1])
+            if token_type == "$END" and state_stack[-1] == end_state:
+                return value_stack[-1]
 
 
 _new_str = str.__new__
@@ -281,7 +338,7 @@ def _parse_file(parser: Lark, text: str, path: str, diags: list[Diagnostic]) -> 
     """The whole file in one parse. The parse tree is dropped on return, before the
     collector runs again (while alive, a collection would walk all of it)."""
     _comments.clear()
-    tree = parser.parse(text, start="start")
+    tree = _run(parser, text, "start")
     comments = list(_comments)
     # Only parentheses make expressions nest: without many, no statement is too deep.
     low = _Lowering(path, diags, check_depth=text.count("(") > MAX_DEPTH)
@@ -414,7 +471,7 @@ def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic
         offset = (line0, col0, start)
         _comments.clear()
         try:
-            tree = parser.parse(chunk, start="single")
+            tree = _run(parser, chunk, "single")
         except UnexpectedInput as e:
             following = None
             if n + 1 < len(chunks):
