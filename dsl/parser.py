@@ -17,10 +17,9 @@ from pathlib import Path as FsPath
 from typing import Any, Iterator
 
 from lark import Lark, Token
-from lark import lexer as lexer_module
-from lark.exceptions import LexError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
+from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.grammar import Rule
-from lark.lexer import BasicLexer, ContextualLexer, LexerState
+from lark.lexer import BasicLexer, ContextualLexer
 from lark.parsers.lalr_analysis import Shift
 
 from . import ast as A
@@ -51,11 +50,11 @@ def _grammar_text() -> str:
 _lock = threading.Lock()
 _comments: list[Token] = []
 _parser: Lark | None = None
-_fast_lexing = False
+_scanners: dict[int, tuple[Any, ...]] | None = None
 
 
 def _get_parser() -> Lark:
-    global _parser
+    global _parser, _scanners
     if _parser is None:
         _parser = Lark(
             _grammar_text(),
@@ -69,57 +68,94 @@ def _get_parser() -> Lark:
             # hash and Lark's version: a CLI run starts 0.1 s sooner (pre-commit hooks).
             cache=True,
         )
-        # Reductions build _Nodes instead of lark Trees (see _node_builders). The LALR
-        # tables, the contextual lexer and the syntax errors stay Lark's own.
+        # Reductions build _Nodes instead of lark Trees (see _node_builders), and text
+        # that parses goes through _lalr_loop. The LALR tables, the contextual lexer's
+        # patterns and the syntax errors stay Lark's own.
         _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
-        global _fast_lexing
         lexer = _parser.parser.lexer
-        _fast_lexing = isinstance(lexer, ContextualLexer) and hasattr(lexer_module, "TextSlice")
-        if _fast_lexing:
-            for state_lexer in lexer.lexers.values():
-                if type(state_lexer) is BasicLexer:
-                    state_lexer.__class__ = _StateLexer
-                    state_lexer.matchers = [mre.match for mre in state_lexer.scanner._mres]
+        if isinstance(lexer, ContextualLexer) and all(type(x) is BasicLexer for x in lexer.lexers.values()):
+            _scanners = {state: _scanner(x) for state, x in lexer.lexers.items()}
     return _parser
 
 
 def _run(parser: Lark, text: str, start: str) -> Any:
-    """``parser.parse(text, start=start)``, sooner. The LALR loop below drives Lark's
-    tables and lexers without Lark's per-token layers (a generator, a parser-state
-    object, a call per token). It knows only how to succeed: at the first token the
-    tables do not take, or a character no terminal matches, Lark's own parser runs the
-    text again and raises its error, with its expected tokens and interactive state."""
+    """``parser.parse(text, start=start)``, sooner. ``_lalr_loop`` drives Lark's tables
+    and per-state lexers without Lark's per-token layers (a generator, a parser-state
+    object, the scanner, the line counter and Token's constructor: two thirds of the
+    parsing time). It knows only how to succeed: at the first token the tables do not
+    take, or a character no terminal matches, Lark's own parser reads the text again
+    and raises its error, with its expected tokens and interactive state."""
     mark = len(_comments)
-    if _fast_lexing:
+    if _scanners is not None:
         try:
-            return _lalr_loop(parser, text, start)
-        except (KeyError, UnexpectedInput):
+            return _lalr_loop(parser, _scanners, text, start)
+        except (KeyError, _Fallback):
             del _comments[mark:]  # the comments the first attempt saw
     return parser.parse(text, start=start)
 
 
-def _lalr_loop(parser: Lark, text: str, start: str) -> Any:
-    frontend = parser.parser
-    lalr = frontend.parser.parser
+class _Fallback(Exception):
+    """The text does not lex: let Lark say why."""
+
+
+def _scanner(lexer: BasicLexer) -> tuple[Any, ...]:
+    """What ``_lalr_loop`` reads of a parser state's lexer: its patterns' match methods,
+    the terminals it skips, those that may hold a line break, and the token callbacks
+    (comments, keywords that NAME's pattern also matches)."""
+    matchers = [mre.match for mre in lexer.scanner._mres]  # .scanner builds .callback too
+    return matchers, lexer.ignore_types, lexer.newline_types, lexer.callback
+
+
+_new_str = str.__new__
+
+
+def _lalr_loop(parser: Lark, scanners: dict[int, tuple[Any, ...]], text: str, start: str) -> Any:
+    lalr = parser.parser.parser.parser
     table = lalr.parse_table
-    states, callbacks, lexers = table.states, lalr.callbacks, frontend.lexer.lexers
+    states, callbacks = table.states, lalr.callbacks
     end_state = table.end_states[start]
     state_stack = [table.start_states[start]]
     value_stack: list[Any] = []
-    lex_state = LexerState(lexer_module.TextSlice(text, 0, len(text)))
-    token_type = ""
+    pos, end, line, line_start = 0, len(text), 1, 0
     while True:
-        if token_type != "$END":
-            try:
-                token = lexers[state_stack[-1]].next_token(lex_state)
-                token_type = token.type
-            except EOFError:
-                token = None
-                token_type = "$END"
+        # The next token, as Lark's contextual lexer reads it in this parser state.
+        matchers, ignore_types, newline_types, token_callbacks = scanners[state_stack[-1]]
+        token = None
+        while pos < end:
+            for match in matchers:
+                m = match(text, pos)
+                if m:
+                    break
+            else:
+                raise _Fallback
+            value, type_ = m.group(0), m.lastgroup
+            token_line, column = line, pos - line_start + 1
+            if type_ in newline_types:
+                newlines = value.count("\n")
+                if newlines:
+                    line += newlines
+                    line_start = pos + value.rindex("\n") + 1
+            token_pos, pos = pos, pos + len(value)
+            ignored = type_ in ignore_types
+            if ignored and type_ not in token_callbacks:
+                continue
+            t = _new_str(Token, value)  # Token(…) in one step: its __new__ takes two more calls
+            t.type, t.value, t.start_pos, t.line, t.column = type_, value, token_pos, token_line, column
+            t.end_line, t.end_column, t.end_pos = line, pos - line_start + 1, pos
+            if type_ in token_callbacks:
+                t = token_callbacks[type_](t)
+            if not ignored:
+                if not isinstance(t, Token):
+                    raise _Fallback
+                token = t
+                break
+        token_type = "$END" if token is None else token.type
+        # Shift it, after every reduction it completes.
         while True:
             action, arg = states[state_stack[-1]][token_type]
             if action is Shift:
-                assert token is not None
+                if token is None:
+                    raise _Fallback  # pragma: no cover - LALR tables do not shift the end
                 state_stack.append(arg)
                 value_stack.append(token)
                 break
@@ -132,59 +168,8 @@ def _lalr_loop(parser: Lark, text: str, start: str) -> Any:
                 values = []
             value_stack.append(callbacks[arg](values))
             state_stack.append(states[state_stack[-1]][arg.origin.name][1])
-            if token_type == "$END" and state_stack[-1] == end_state:
+            if token is None and state_stack[-1] == end_state:
                 return value_stack[-1]
-
-
-_new_str = str.__new__
-
-
-class _StateLexer(BasicLexer):
-    """Lark's lexer for one parser state, with its loop written out (no calls per token
-    to the scanner, the line counter and Token's constructor): the same tokens, and
-    lexing plus the LALR loop about a fifth faster. Where no terminal matches, Lark's own
-    loop takes over from the same position and raises its error. Installed only on
-    Lark versions whose lexer state holds a TextSlice (1.3 on)."""
-
-    matchers: list[Any]  # the scanner's compiled patterns, each one's match method
-
-    def next_token(self, lex_state: Any, parser_state: Any = None) -> Token:
-        line_ctr = lex_state.line_ctr
-        text, end = lex_state.text.text, lex_state.text.end
-        matchers = self.matchers
-        ignore_types, newline_types, callbacks = self.ignore_types, self.newline_types, self.callback
-        pos = line_ctr.char_pos
-        while pos < end:
-            for match in matchers:
-                m = match(text, pos, end)
-                if m:
-                    break
-            else:
-                return BasicLexer.next_token(self, lex_state, parser_state)
-            value, type_ = m.group(0), m.lastgroup
-            line, column = line_ctr.line, line_ctr.column
-            if type_ in newline_types:
-                newlines = value.count("\n")
-                if newlines:
-                    line_ctr.line += newlines
-                    line_ctr.line_start_pos = pos + value.rindex("\n") + 1
-            start, pos = pos, pos + len(value)
-            line_ctr.char_pos = pos
-            line_ctr.column = pos - line_ctr.line_start_pos + 1
-            ignored = type_ in ignore_types
-            if ignored and type_ not in callbacks:
-                continue
-            t = _new_str(Token, value)  # Token(…) in one step: its __new__ takes two more calls
-            t.type, t.value, t.start_pos, t.line, t.column = type_, value, start, line, column
-            t.end_line, t.end_column, t.end_pos = line_ctr.line, line_ctr.column, pos
-            if type_ in callbacks:
-                t = callbacks[type_](t)
-            if not ignored:
-                if not isinstance(t, Token):
-                    raise LexError(f"Callbacks must return a token (returned {t!r})")
-                lex_state.last_token = t
-                return t
-        raise EOFError(self)
 
 
 # ---------------------------------------------------------------- the parse tree
@@ -668,15 +653,19 @@ class _Lowering:
         self.path = path
         self.diags = diags
         self.offset = offset
+        self.whole_file = offset == (1, 1, 0)  # positions need no shifting
         self.check_depth = check_depth
 
     # spans -------------------------------------------------------------
     def span(self, node: _Node | Token) -> A.Span | None:
-        if isinstance(node, Token):
-            return _token_span(self.path, node, self.offset)
+        if node.__class__ is not _Node:
+            return _token_span(self.path, node, self.offset)  # type: ignore[arg-type]
         first, last = node.start, node.end
         if first is None or last is None:
             return None
+        if self.whole_file:
+            return A.Span(self.path, first.line, first.column, last.end_line, last.end_column,
+                          first.start_pos, last.end_pos)
         line0, col0, pos0 = self.offset
         col = first.column + (col0 - 1 if first.line == 1 else 0)
         end_col = last.end_column + (col0 - 1 if last.end_line == 1 else 0)
