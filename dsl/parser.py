@@ -50,7 +50,7 @@ def _grammar_text() -> str:
 _lock = threading.Lock()
 _comments: list[Token] = []
 _parser: Lark | None = None
-_scanners: dict[int, tuple[Any, ...]] | None = None
+_scanners: "_Scanners | None" = None
 
 
 def _get_parser() -> Lark:
@@ -74,7 +74,7 @@ def _get_parser() -> Lark:
         _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
         lexer = _parser.parser.lexer
         if isinstance(lexer, ContextualLexer) and all(type(x) is BasicLexer for x in lexer.lexers.values()):
-            _scanners = {state: _scanner(x) for state, x in lexer.lexers.items()}
+            _scanners = _Scanners(lexer.lexers)
     return _parser
 
 
@@ -98,18 +98,27 @@ class _Fallback(Exception):
     """The text does not lex: let Lark say why."""
 
 
-def _scanner(lexer: BasicLexer) -> tuple[Any, ...]:
-    """What ``_lalr_loop`` reads of a parser state's lexer: its patterns' match methods,
-    the terminals it skips, those that may hold a line break, and the token callbacks
-    (comments, keywords that NAME's pattern also matches)."""
-    matchers = [mre.match for mre in lexer.scanner._mres]  # .scanner builds .callback too
-    return matchers, lexer.ignore_types, lexer.newline_types, lexer.callback
+class _Scanners(dict[int, tuple[Any, ...]]):
+    """For each parser state, what ``_lalr_loop`` reads of its lexer: the patterns' match
+    methods, the terminals it skips, those that may hold a line break, and the token
+    callbacks (comments, keywords that NAME's pattern also matches). Filled on first
+    use, as Lark compiles its lexers: a CLI run needs few of them."""
+
+    def __init__(self, lexers: dict[int, BasicLexer]):
+        super().__init__()
+        self.lexers = lexers
+
+    def __missing__(self, state: int) -> tuple[Any, ...]:
+        lexer = self.lexers[state]
+        matchers = [mre.match for mre in lexer.scanner._mres]  # .scanner builds .callback too
+        found = self[state] = (matchers, lexer.ignore_types, lexer.newline_types, lexer.callback)
+        return found
 
 
 _new_str = str.__new__
 
 
-def _lalr_loop(parser: Lark, scanners: dict[int, tuple[Any, ...]], text: str, start: str) -> Any:
+def _lalr_loop(parser: Lark, scanners: _Scanners, text: str, start: str) -> Any:
     lalr = parser.parser.parser.parser
     table = lalr.parse_table
     states, callbacks = table.states, lalr.callbacks
