@@ -104,7 +104,7 @@ class _Scanners(dict[int, tuple[Any, ...]]):
     callbacks (comments, keywords that NAME's pattern also matches). Filled on first
     use, as Lark compiles its lexers: a CLI run needs few of them."""
 
-    def __init__(self, lexers: dict[int, BasicLexer]):
+    def __init__(self, lexers: dict[int, Any]):
         super().__init__()
         self.lexers = lexers
 
@@ -214,7 +214,7 @@ def _node_builders(rules: list[Rule]) -> dict[Rule, Any]:
     for rule in rules:
         keep = [(i, not sym.is_term and sym.name.startswith("_"))
                 for i, sym in enumerate(rule.expansion)
-                if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out)]
+                if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out)]  # type: ignore[attr-defined]
         data = rule.alias or rule.options.template_source or rule.origin.name
         expand1 = bool(rule.options.expand1 and not rule.alias)
         builders[rule] = _node_builder(str(data), keep, len(rule.expansion), expand1)
