@@ -23,6 +23,7 @@ from .. import ast as A
 from ..decision import InputError
 from ..model import PolicySet, RuleInfo
 from . import formula as FM
+from .concrete import Applicability
 from .strings import StringMode
 from .textpreds import Pred
 from .world import AtomInfo, Field, World
@@ -105,6 +106,8 @@ class Engine:
                     self.overriders[target].append(r.qid)
         self._holds_cache: dict[Any, tuple[z3.BoolRef, frozenset[AtomInfo]]] = {}
         self._z3_cache: dict[FM.F, z3.BoolRef] = {}
+        self.concrete = Applicability(ps)
+        self._remaining: dict[str, FM.F] = {}
 
     # ------------------------------------------------------------------ encodings
 
@@ -177,7 +180,11 @@ class Engine:
 
     def remaining(self, qid: str) -> FM.F:
         """The rule applies and no applying allow overrides it."""
-        return FM.all_of(FM.Applies(qid), *[FM.Not(FM.Applies(a)) for a in self.overriders.get(qid, ())])
+        found = self._remaining.get(qid)
+        if found is None:
+            found = self._remaining[qid] = FM.all_of(
+                FM.Applies(qid), *[FM.Not(FM.Applies(a)) for a in self.overriders.get(qid, ())])
+        return found
 
     def overridden(self, qid: str) -> FM.F:
         return FM.any_of(*[FM.Applies(a) for a in self.overriders.get(qid, ())])
@@ -349,7 +356,7 @@ class Engine:
             from .. import runtime as RT
 
             RT.validate_schema(witness.listing, self.ps.schema)
-            return FM.evaluate(f, self.ps, witness.listing, witness.at, witness.prior_violations)
+            return FM.evaluate(f, self.ps, witness.listing, witness.at, witness.prior_violations, self.concrete)
         except InputError:
             return False
 

@@ -37,8 +37,9 @@ from ..decision import Decision
 from ..diagnostics import Diagnostic, Related, make
 from ..model import PolicySet, RuleInfo
 from .. import runtime as RT
-from ..reference import decide_reference, rule_applies
+from ..reference import decide_reference
 from . import formula as FM
+from .concrete import Reader
 from .engine import AnalysisError, AnalysisStats, Answer, Engine, Witness
 from .index import Index, self_consistent
 
@@ -74,6 +75,7 @@ class Analysis:
         self.samples: dict[str, Witness] = {}
         self.diags: list[Diagnostic] = []
         self._undecided: set[Any] = set()
+        self._readers: dict[int, tuple[Witness, Reader]] = {}
 
     # ------------------------------------------------------------------ helpers
 
@@ -232,13 +234,12 @@ class Analysis:
             self.stats.pairs_considered += len(pool)
             others = self.index.neighbours(rule.qid, pool)
             self.stats.pairs_pruned += len(pool) - len(others)
-            full = self._not_covered(rule, others)
             sample = self.samples.get(rule.qid)
             priors = range(len(rule.penalty.steps)) if rule.penalty is not None else [0]
             if sample is not None and self._uncovered(rule, others, sample, priors):
                 self.stats.concrete_hits += 1
                 continue
-            answer = self._redundancy(rule, others, full, sample)
+            answer = self._redundancy(rule, others, sample)
             if answer.status == "sat":
                 continue
             if answer.status == "undecided":
@@ -255,8 +256,8 @@ class Analysis:
                 f"{what}{by}", rule.anchor,
                 hint="remove it, or narrow the rules that cover it"))
 
-    def _redundancy(self, rule: RuleInfo, others: list[str], full: FM.F, sample: Witness | None) -> Answer:
-        """Whether some input makes ``full`` (the rule applies, uncovered) true, asking the
+    def _redundancy(self, rule: RuleInfo, others: list[str], sample: Witness | None) -> Answer:
+        """Whether some input makes the rule apply uncovered by ``others``, asking the
         solver about a growing subset of the other rules: coverage only grows with more
         rules, so "unsat" for a subset is final, and a model that the whole set covers
         brings the rules that cover it into the next question."""
@@ -287,11 +288,21 @@ class Analysis:
 
     def applying(self, w: Witness, qids: Iterable[str]) -> set[str]:
         """The rules among ``qids`` (and the allows that override them) that apply on ``w``."""
-        when = RT.parse_at(w.at)
+        applies = self._reader(w).applies
         want = set(qids)
         for q in list(want):
             want.update(self.engine.overriders.get(q, ()))
-        return {q for q in want if rule_applies(self.ps.rule(q), w.listing, when)}
+        return {q for q in want if applies(q)}
+
+    def _reader(self, w: Witness) -> Reader:
+        """The concrete reading of ``w``, kept while ``w`` is asked about (a rule's sample
+        is read once for its own P301 question, its growing subsets and its message)."""
+        found = self._readers.get(id(w))
+        if found is None or found[0] is not w:
+            if len(self._readers) > 4096:
+                self._readers.clear()
+            found = self._readers[id(w)] = (w, self.engine.concrete.reader(w.listing, w.at))
+        return found[1]
 
     def _remaining(self, q: str, applying: set[str]) -> bool:
         return q in applying and not any(a in applying for a in self.engine.overriders.get(q, ()))

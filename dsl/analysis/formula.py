@@ -6,7 +6,7 @@ before anything is built on it."""
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Union
+from typing import TYPE_CHECKING, Any, Mapping, Union
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -15,6 +15,9 @@ from .. import ast as A
 from .. import runtime as RT
 from ..model import PolicySet
 from ..reference import holds, rule_applies
+
+if TYPE_CHECKING:
+    from .concrete import Applicability
 
 
 @attrs.frozen
@@ -131,15 +134,20 @@ def proposal_severity(ps: PolicySet, qid: str, prior: int) -> tuple[Any, ...]:
     return steps[min(prior + 1, len(steps)) - 1].severity
 
 
-def evaluate(f: F, ps: PolicySet, listing: Mapping[str, Any], at: Any, prior: int) -> bool:
-    """The formula's truth on a concrete input, by the reference evaluator's functions."""
+def evaluate(f: F, ps: PolicySet, listing: Mapping[str, Any], at: Any, prior: int,
+             concrete: "Applicability | None" = None) -> bool:
+    """The formula's truth on a concrete input, by the reference evaluator's functions
+    (with ``concrete``, the set's rules share the parts they have in common)."""
     when = RT.parse_at(at)
-    cache: dict[str, bool] = {}
+    if concrete is not None:
+        applies = concrete.reader(listing, when).applies
+    else:
+        cache: dict[str, bool] = {}
 
-    def applies(qid: str) -> bool:
-        if qid not in cache:
-            cache[qid] = rule_applies(ps.rule(qid), listing, when)
-        return cache[qid]
+        def applies(qid: str) -> bool:
+            if qid not in cache:
+                cache[qid] = rule_applies(ps.rule(qid), listing, when)
+            return cache[qid]
 
     def ev(g: F) -> bool:
         if isinstance(g, Const):

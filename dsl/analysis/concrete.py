@@ -1,0 +1,90 @@
+"""Which rules apply on one concrete input, by the reference evaluator's own functions,
+sharing the work between rules.
+
+``rule_applies(rule, listing, at)`` is ``in_force(rule, at) and holds(rule.condition, …)``,
+and a condition is a conjunction (scope, selector, ``if``, ``not unless``). Rules of one
+policy share its scope, rules about one category share that atom, and many rules share a
+window: evaluated rule by rule, the same parts are computed again and again. A ``Reader``
+computes each distinct window and each distinct conjunct (with its timezone) at most once
+per input, with ``dsl.reference.in_force`` and ``dsl.reference.holds`` themselves, and a
+rule applies exactly when its window and all its conjuncts do — the same truth value as
+``rule_applies``, in the same order (window first, so an ``at`` that a timezone cannot read
+raises as it does there).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+from zoneinfo import ZoneInfo
+
+from .. import ast as A
+from .. import runtime as RT
+from ..model import PolicySet, RuleInfo
+from ..reference import holds, in_force
+
+
+def conjuncts(e: A.Expr) -> list[A.Expr]:
+    """The conjuncts of a condition, nested ``and`` flattened."""
+    out: list[A.Expr] = []
+    stack = [e]
+    while stack:
+        g = stack.pop()
+        if isinstance(g, A.And):
+            stack.extend(reversed(g.items))
+        else:
+            out.append(g)
+    return out
+
+
+class Applicability:
+    """A policy set's rules, each as a window number and a tuple of conjunct numbers."""
+
+    def __init__(self, ps: PolicySet):
+        windows: dict[Any, int] = {}
+        parts: dict[Any, int] = {}
+        self._plan: dict[str, tuple[int, RuleInfo, tuple[tuple[int, A.Expr, ZoneInfo], ...]]] = {}
+        for r in ps.rules:
+            w = windows.setdefault((r.start, r.end, r.timezone), len(windows))
+            conj = []
+            for c in conjuncts(r.condition):
+                conj.append((parts.setdefault((c, r.timezone), len(parts)), c, r.tz))
+            self._plan[r.qid] = (w, r, tuple(conj))
+
+    def reader(self, listing: Mapping[str, Any], at: Any) -> "Reader":
+        """``at`` as ``decide`` takes it, or already parsed (``runtime.ParsedAt``)."""
+        when = at if isinstance(at, RT.ParsedAt) else RT.parse_at(at)
+        return Reader(self._plan, listing, when)
+
+
+class Reader:
+    """``applies(qid)`` on one listing and ``at``, memoised by window and by conjunct."""
+
+    __slots__ = ("_plan", "listing", "when", "_windows", "_parts", "_rules")
+
+    def __init__(self, plan: Mapping[str, Any], listing: Mapping[str, Any], when: RT.ParsedAt):
+        self._plan = plan
+        self.listing = listing
+        self.when = when
+        self._windows: dict[int, bool] = {}
+        self._parts: dict[int, bool] = {}
+        self._rules: dict[str, bool] = {}
+
+    def applies(self, qid: str) -> bool:
+        found = self._rules.get(qid)
+        if found is not None:
+            return found
+        w, rule, conj = self._plan[qid]
+        ok = self._windows.get(w)
+        if ok is None:
+            ok = self._windows[w] = in_force(rule, self.when)
+        if ok:
+            parts = self._parts
+            for i, c, tz in conj:
+                v = parts.get(i)
+                if v is None:
+                    v = parts[i] = holds(c, self.listing, tz)
+                if not v:
+                    ok = False
+                    break
+        self._rules[qid] = ok
+        return ok
