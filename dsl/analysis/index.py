@@ -162,19 +162,64 @@ def self_consistent(s: Signature) -> bool:
 
 
 class Index:
-    """Signatures of all rules, and a bucket index on the most common equality field."""
+    """Signatures of all rules, grouped into classes that prune alike.
+
+    Most of a signature cannot conflict with any other rule's: a start only with some
+    rule's end, an atom required true only with one required false somewhere, a lower
+    bound on a field only where some rule bounds it from above, and so on. Each signature
+    is projected onto the parts that can conflict with *some* signature of the set, which
+    changes no answer of ``compatible`` between rules of the set; rules with equal
+    projections form a class, classes are compared pairwise once, and a rule's neighbours
+    are the rules of the classes compatible with its own."""
 
     def __init__(self, rules: list[RuleInfo]):
         self.sig = {r.qid: signature(r) for r in rules}
-        counts: dict[tuple[str, ...], int] = defaultdict(int)
-        for s in self.sig.values():
-            for path in s.eq:
-                counts[path] += 1
-        self.key_path = max(counts, key=lambda p: (counts[p], p)) if counts else None
+        sigs = list(self.sig.values())
+        has_lo = any(s.lo is not None for s in sigs)
+        has_hi = any(s.hi is not None for s in sigs)
+        all_pos = frozenset().union(*[s.pos for s in sigs])
+        all_neg = frozenset().union(*[s.neg for s in sigs])
+        all_present = frozenset().union(*[s.present for s in sigs])
+        all_absent = frozenset().union(*[s.absent for s in sigs])
+        lo_paths = {p for s in sigs for p, r in s.ranges.items() if r[0] is not None}
+        hi_paths = {p for s in sigs for p, r in s.ranges.items() if r[2] is not None}
+        bounded = lo_paths & hi_paths
+
+        def projected(s: Signature) -> Signature:
+            lo = s.lo if has_hi else None
+            hi = s.hi if has_lo else None
+            return Signature(lo, hi, s.tz if lo is not None or hi is not None else "",
+                             s.eq, {p: r for p, r in s.ranges.items() if p in bounded},
+                             s.pos & all_neg, s.neg & all_pos, s.present & all_absent, s.absent & all_present,
+                             s.empty)
+
+        classes: dict[Any, int] = {}
+        reps: list[Signature] = []
+        self._class: dict[str, int] = {}
+        for qid, s in self.sig.items():
+            p = projected(s)
+            key = (p.lo, p.hi, p.tz, tuple(sorted(p.eq.items(), key=lambda kv: kv[0])),
+                   tuple(sorted(p.ranges.items(), key=lambda kv: kv[0])), p.pos, p.neg, p.present, p.absent, p.empty)
+            if key not in classes:
+                classes[key] = len(reps)
+                reps.append(p)
+            self._class[qid] = classes[key]
+        self._reps = reps
+        self._compatible_classes: dict[int, frozenset[int]] = {}
+
+    def _ok(self, k: int) -> frozenset[int]:
+        found = self._compatible_classes.get(k)
+        if found is None:
+            rep = self._reps[k]
+            found = self._compatible_classes[k] = frozenset(
+                j for j, other in enumerate(self._reps) if compatible(rep, other))
+        return found
 
     def compatible(self, a: str, b: str) -> bool:
-        return compatible(self.sig[a], self.sig[b])
+        return self._class[b] in self._ok(self._class[a])
 
     def neighbours(self, qid: str, candidates: list[str]) -> list[str]:
-        s = self.sig[qid]
-        return [c for c in candidates if c != qid and compatible(s, self.sig[c])]
+        """The candidates (in their order) that may apply together with ``qid``."""
+        ok = self._ok(self._class[qid])
+        cls = self._class
+        return [c for c in candidates if c != qid and cls[c] in ok]
