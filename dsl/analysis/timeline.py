@@ -90,23 +90,40 @@ def instant_of_local(local_us: int, tz: ZoneInfo) -> int | None:
         return None
 
 
+_ONE_US = dt.timedelta(microseconds=1)
+
+
 def _offset_us(local_us: int, tz: ZoneInfo) -> int | None:
-    inst = instant_of_local(local_us, tz)
-    return None if inst is None else local_us - inst
+    """``local_us - instant_of_local(local_us, tz)``: the offset (fold 0), read directly."""
+    if not MIN_US <= local_us <= MAX_US:
+        return None
+    try:
+        offset = naive_from_us(local_us).replace(tzinfo=tz, fold=0).utcoffset()
+    except (OverflowError, ValueError):
+        return None
+    return None if offset is None else offset // _ONE_US
+
+
+@functools.lru_cache(maxsize=1 << 18)
+def _grid_offset_us(local_us: int, tz: ZoneInfo) -> int | None:
+    """``_offset_us`` at a sampling point: the windows of a set lie close together, and
+    their samples, taken on one grid, are shared."""
+    return _offset_us(local_us, tz)
 
 
 def _pieces(tz: ZoneInfo, lo: int, hi: int) -> list[tuple[int, int, int]]:
     """Local-time pieces ``(start, end, offset)`` covering ``[lo, hi)`` on which the offset
-    (fold 0) is constant. Offsets are sampled every 10 minutes and each change located to
-    the microsecond by bisection (no timezone changes its offset twice within 10 minutes)."""
+    (fold 0) is constant. Offsets are sampled at every multiple of 10 minutes and each change
+    located to the microsecond by bisection (no timezone changes its offset twice within 10
+    minutes)."""
     step = 600 * US_PER_S
     pieces: list[tuple[int, int, int]] = []
     start = lo
     off = _offset_us(lo, tz)
     t = lo
     while t < hi:
-        nxt = min(t + step, hi)
-        off_n = _offset_us(nxt, tz) if nxt < hi else off
+        nxt = min((t // step + 1) * step, hi)
+        off_n = _grid_offset_us(nxt, tz) if nxt < hi else off
         if off_n != off:
             a, b = t, nxt  # offset at a == off, at b != off: find the first change
             while b - a > 1:
