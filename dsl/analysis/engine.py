@@ -255,7 +255,7 @@ class Engine:
         strings = StringMode(regex_fields) if regex_fields else None
         if strings is not None:
             cons.extend(strings.constraints)
-        solver = z3.Solver()
+        solver = _new_solver(strings is not None)
         solver.set("timeout", self.timeout_ms)
         solver.add(*cons)
         solver.add(self.to_z3(f))
@@ -278,7 +278,7 @@ class Engine:
                     f"the solver gave up ({solver.reason_unknown()})"
                 return Answer("undecided", reason=why)
             refined_reasons.extend(strings.reasons)
-        model = self._polish_numbers(solver, solver.model(), fields)
+        model = self._polish_numbers(solver, solver.model(), fields, strings is not None)
         realiser = Realiser(self, model, fields, preds, cats, strings, {p for p in zones if zones[p]})
         try:
             witness = realiser.witness()
@@ -300,7 +300,8 @@ class Engine:
             witness = clean_witness(self, f, witness)
         return Answer("sat", witness)
 
-    def _polish_numbers(self, solver: z3.Solver, model: z3.ModelRef, fields: set[tuple[str, ...]]) -> z3.ModelRef:
+    def _polish_numbers(self, solver: z3.Solver, model: z3.ModelRef, fields: set[tuple[str, ...]],
+                        strings: bool) -> z3.ModelRef:
         """Numbers a listing can hold: where the model chose a fraction, look for a whole
         number, else a short decimal, that keeps the constraints satisfied (a JSON number
         is an int or a float, and a fraction such as 1/3 is neither)."""
@@ -324,7 +325,7 @@ class Engine:
             # a fresh solver and assumptions: push/pop after a check can make z3 rebuild
             # its string state from scratch, without a timeout
             if polish is None:
-                polish = z3.Solver()
+                polish = _new_solver(strings)
                 polish.set("timeout", self.timeout_ms)
                 polish.add(*solver.assertions())
             for i, cand in enumerate(dict.fromkeys(candidates)):
@@ -359,6 +360,14 @@ class Engine:
             return FM.evaluate(f, self.ps, witness.listing, witness.at, witness.prior_violations, self.concrete)
         except InputError:
             return False
+
+
+def _new_solver(strings: bool) -> z3.Solver:
+    """A solver for one question. Without strings, z3's SMT core itself (``SimpleSolver``):
+    the questions are small, and the preprocessing tactics that ``z3.Solver()`` runs first
+    cost several times more than solving them (both decide these questions exactly). With
+    strings, ``z3.Solver()``, whose string solving the limits in docs/analysis.md describe."""
+    return z3.Solver() if strings else z3.SimpleSolver()
 
 
 def _atom_order(a: AtomInfo) -> int:
