@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import datetime as dt
+import random
+from pathlib import Path
+from typing import Any
 
+import lark
 import pytest
+from lark.exceptions import UnexpectedInput
 
 from dsl import ast as A
+from dsl import parser as P
 from dsl.parser import MAX_DEPTH, parse
 
 
@@ -125,3 +131,70 @@ def test_regex_slash_escape() -> None:
 def test_comments_are_kept() -> None:
     f, _ = parse("# lead\npolicy p # trailing\n# end\n")
     assert [c.text for c in f.comments] == ["# lead", "# trailing", "# end"]
+
+
+# ---------------------------------------------------------------- the fast path agrees with Lark
+
+_REPO = Path(__file__).resolve().parents[1]
+_seen_comments: list[lark.Token] = []
+
+
+@pytest.fixture(scope="module")
+def reference() -> lark.Lark:
+    """Lark as the parser used it before: lark Trees with propagated positions."""
+    return lark.Lark(P._grammar_text(), parser="lalr", start=["start", "single"], propagate_positions=True,
+                     maybe_placeholders=False, lexer_callbacks={"COMMENT": _seen_comments.append})
+
+
+def _token(t: lark.Token) -> tuple[object, ...]:
+    return (t.type, str(t), t.start_pos, t.line, t.column, t.end_line, t.end_column, t.end_pos)
+
+
+def _same_tree(ours: Any, theirs: Any) -> None:
+    """Our _Node tree holds what the lark Tree holds: shape, tokens and positions."""
+    if isinstance(theirs, lark.Token):
+        assert isinstance(ours, lark.Token) and _token(ours) == _token(theirs)
+        return
+    assert isinstance(ours, P._Node) and ours.data == theirs.data
+    meta = theirs.meta
+    if meta.empty:
+        assert ours.start is None
+    else:
+        start, end = ours.start, ours.end
+        assert (start.line, start.column, start.start_pos, end.end_line, end.end_column, end.end_pos) == (
+            meta.line, meta.column, meta.start_pos, meta.end_line, meta.end_column, meta.end_pos)
+    assert len(ours.children) == len(theirs.children)
+    for a, b in zip(ours.children, theirs.children):
+        _same_tree(a, b)
+
+
+def _texts() -> list[tuple[str, str]]:
+    found = sorted((_REPO / "policies").rglob("*.policy")) + sorted((_REPO / "tests" / "golden").rglob("*.policy"))
+    texts = [(str(p.relative_to(_REPO)), p.read_text(encoding="utf-8")) for p in found]
+    rnd = random.Random(3)
+    bits = ["(", ")", "'", "[", "not ", "rule ", ":", "2021-13-45", "`x`", " and ", "\n", "/", ",", "{", "#c\n", "é", "\t", "\r\n"]
+    for name, text in list(texts):
+        for i in range(4):
+            p = rnd.randrange(len(text) + 1)
+            texts.append((f"{name}~{i}", text[:p] + rnd.choice(bits) + text[p + rnd.randint(0, 3):]))
+    texts.append(("deep", "rule a: block " + "(" * 150 + "category 'x'" + ")" * 150 + "\n"))
+    texts.append(("empty", ""))
+    texts.append(("comments only", "# one\n\n# two"))
+    return texts
+
+
+@pytest.mark.parametrize("name,text", _texts(), ids=lambda x: x if "\n" not in x and len(x) < 80 else "")
+def test_fast_loop_builds_the_tree_lark_builds(reference: lark.Lark, name: str, text: str) -> None:
+    """``_lalr_loop`` (used for text that parses) gives the tree and the comments that
+    Lark's own parser gives, and gives up wherever Lark raises."""
+    ours = P._get_parser()
+    _seen_comments.clear()
+    try:
+        theirs = reference.parse(text, start="start")
+    except UnexpectedInput:
+        with pytest.raises((KeyError, P._Fallback)):
+            P._lalr_loop(ours, P._scanners, text, "start")
+        return
+    P._comments.clear()
+    _same_tree(P._lalr_loop(ours, P._scanners, text, "start"), theirs)
+    assert [_token(c) for c in P._comments] == [_token(c) for c in _seen_comments]
