@@ -28,8 +28,9 @@ it is reported; a witness that fails is a bug (``AnalysisError``).
 
 from __future__ import annotations
 
+import itertools
 import time
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import attrs
 
@@ -76,6 +77,7 @@ class Analysis:
         self.diags: list[Diagnostic] = []
         self._undecided: set[Any] = set()
         self._readers: dict[int, tuple[Witness, Reader]] = {}
+        self._values: dict[str, list[Any]] | None = None
 
     # ------------------------------------------------------------------ helpers
 
@@ -388,20 +390,64 @@ class Analysis:
                     witness=w.to_dict()))
 
     def _merged_sample(self, f: FM.F, a: RuleInfo, b: RuleInfo) -> Witness | None:
-        """A witness built from the two rules' own samples, without the solver."""
+        """A witness built from the two rules' own samples, without the solver: the two
+        listings joined (where both hold a different plain value, each of the two or a
+        value that another rule's sample holds there), at either sample's ``at``; each
+        candidate is checked concretely."""
         from .witness import clean_witness
         sa, sb = self.samples.get(a.qid), self.samples.get(b.qid)
         if sa is None or sb is None:
             return None
-        merged = _merge(sa.listing, sb.listing)
-        if merged is None:
-            return None
-        for at in (sa.at, sb.at):
-            w = Witness(merged, at, 0)
-            if self.engine.confirms(f, w):
-                self.stats.concrete_hits += 1
-                return clean_witness(self.engine, f, w)
+        for merged in _merges(sa.listing, sb.listing, self._sample_values()):
+            for at in dict.fromkeys((sa.at, sb.at)):
+                w = Witness(merged, at, 0)
+                if self.engine.confirms(f, w):
+                    self.stats.concrete_hits += 1
+                    return clean_witness(self.engine, f, w)
         return None
+
+    def _sample_values(self) -> dict[str, list[Any]]:
+        """For each top-level key, the plain values the samples hold there (first seen first)."""
+        if self._values is None:
+            values: dict[str, dict[Any, None]] = {}
+            for w in self.samples.values():
+                for k, v in w.listing.items():
+                    if _plain(v):
+                        values.setdefault(k, {})[(type(v), v)] = None
+            self._values = {k: [v for _, v in vs] for k, vs in values.items()}
+        return self._values
+
+
+MERGE_TRIES = 32
+
+
+def _plain(v: Any) -> bool:
+    return isinstance(v, (str, int, float, bool))
+
+
+def _merges(x: dict[str, Any], y: dict[str, Any], pool: dict[str, list[Any]]) -> Iterator[dict[str, Any]]:
+    """Candidate joins of two listings: ``_merge`` if it succeeds; otherwise, where the two
+    hold different plain values at the top level, combinations of the two values and the
+    pool's values there (at most ``MERGE_TRIES``)."""
+    merged = _merge(x, y)
+    if merged is not None:
+        yield merged
+        return
+    conflicts = [k for k in y if k in x and _merge({k: x[k]}, {k: y[k]}) is None]
+    if not all(_plain(x[k]) and _plain(y[k]) for k in conflicts):
+        return
+    base = _merge({k: v for k, v in x.items() if k not in conflicts},
+                  {k: v for k, v in y.items() if k not in conflicts})
+    if base is None:
+        return
+    options = []
+    for k in conflicts:
+        seen: dict[Any, Any] = {}
+        for v in (x[k], y[k], *pool.get(k, ())):
+            seen.setdefault((type(v), v), v)
+        options.append(list(seen.values()))
+    for combo in itertools.islice(itertools.product(*options), MERGE_TRIES):
+        yield {**base, **dict(zip(conflicts, combo))}
 
 
 def _merge(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any] | None:
