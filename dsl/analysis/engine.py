@@ -260,7 +260,7 @@ class Engine:
         solver.add(*cons)
         solver.add(self.to_z3(f))
         self.stats.solver_calls += 1
-        result = self._check(solver)
+        result = self._check(solver, watch=strings is not None)
         if result == z3.unsat:
             self.stats.unsat += 1
             return Answer("unsat")
@@ -333,17 +333,20 @@ class Engine:
                 flag = z3.Bool(f"polish[{fld.name}][{i}]")
                 polish.add(z3.Implies(flag, eq))
                 self.stats.solver_calls += 1
-                if self._check(polish, flag) == z3.sat:
+                if self._check(polish, flag, watch=strings) == z3.sat:
                     model = polish.model()
                     polish.add(eq)
                     break
         return model
 
-    def _check(self, solver: z3.Solver, *assumptions: z3.BoolRef) -> z3.CheckSatResult:
-        """``solver.check()`` under a watchdog: z3 honours its ``timeout`` in most places,
-        but its string solver can run long between checks of the clock, so a timer
-        interrupts the context a little after the timeout (the answer is then "unknown",
-        which the caller reports as undecided)."""
+    def _check(self, solver: z3.Solver, *assumptions: z3.BoolRef, watch: bool = True) -> z3.CheckSatResult:
+        """``solver.check()``, under a watchdog when ``watch`` (questions with strings): z3
+        honours its ``timeout`` in most places, but its string solver can run long between
+        checks of the clock, so a timer interrupts the context a little after the timeout
+        (the answer is then "unknown", which the caller reports as undecided). Without
+        strings the timer (a thread per call) would cost more than most checks."""
+        if not watch:
+            return solver.check(*assumptions)
         timer = threading.Timer(self.timeout_ms / 1000 * 1.5 + 1, solver.ctx.interrupt)
         timer.daemon = True
         timer.start()
