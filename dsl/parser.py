@@ -50,11 +50,11 @@ def _grammar_text() -> str:
 _lock = threading.Lock()
 _comments: list[Token] = []
 _parser: Lark | None = None
-_scanners: "_Scanners | None" = None
+_tables: "_Tables | None" = None
 
 
 def _get_parser() -> Lark:
-    global _parser, _scanners
+    global _parser, _tables
     if _parser is None:
         _parser = Lark(
             _grammar_text(),
@@ -74,7 +74,7 @@ def _get_parser() -> Lark:
         _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
         lexer = _parser.parser.lexer
         if isinstance(lexer, ContextualLexer) and all(type(x) is BasicLexer for x in lexer.lexers.values()):
-            _scanners = _Scanners(lexer.lexers)
+            _tables = _Tables(_parser)
     return _parser
 
 
@@ -86,9 +86,9 @@ def _run(parser: Lark, text: str, start: str) -> Any:
     take, or a character no terminal matches, Lark's own parser reads the text again
     and raises its error, with its expected tokens and interactive state."""
     mark = len(_comments)
-    if _scanners is not None:
+    if _tables is not None:
         try:
-            return _lalr_loop(parser, _scanners, text, start)
+            return _lalr_loop(_tables, text, start)
         except (KeyError, _Fallback):
             del _comments[mark:]  # the comments the first attempt saw
     return parser.parse(text, start=start)
@@ -115,20 +115,36 @@ class _Scanners(dict[int, tuple[Any, ...]]):
         return found
 
 
+class _Tables:
+    """Lark's LALR tables as ``_lalr_loop`` reads them: for each state and symbol, the
+    state to shift to (an int) or the reduction to make (the rule's length, its name and
+    its node builder), so that no Rule is hashed while parsing."""
+
+    def __init__(self, parser: Lark):
+        lalr = parser.parser.parser.parser
+        table = lalr.parse_table
+        self.start_states: dict[str, int] = table.start_states
+        self.end_states: dict[str, int] = table.end_states
+        self.actions: dict[int, dict[str, Any]] = {
+            state: {symbol: arg if action is Shift else (len(arg.expansion), arg.origin.name, lalr.callbacks[arg])
+                    for symbol, (action, arg) in actions.items()}
+            for state, actions in table.states.items()}
+        self.scanners = _Scanners(parser.parser.lexer.lexers)
+
+
 _new_str = str.__new__
 
 
-def _lalr_loop(parser: Lark, scanners: _Scanners, text: str, start: str) -> Any:
-    lalr = parser.parser.parser.parser
-    table = lalr.parse_table
-    states, callbacks = table.states, lalr.callbacks
-    end_state = table.end_states[start]
-    state_stack = [table.start_states[start]]
+def _lalr_loop(tables: _Tables, text: str, start: str) -> Any:
+    actions, scanners = tables.actions, tables.scanners
+    end_state = tables.end_states[start]
+    state = tables.start_states[start]
+    state_stack = [state]
     value_stack: list[Any] = []
     pos, end, line, line_start = 0, len(text), 1, 0
     while True:
         # The next token, as Lark's contextual lexer reads it in this parser state.
-        matchers, ignore_types, newline_types, token_callbacks = scanners[state_stack[-1]]
+        matchers, ignore_types, newline_types, token_callbacks = scanners[state]
         token = None
         while pos < end:
             for match in matchers:
@@ -161,23 +177,25 @@ def _lalr_loop(parser: Lark, scanners: _Scanners, text: str, start: str) -> Any:
         token_type = "$END" if token is None else token.type
         # Shift it, after every reduction it completes.
         while True:
-            action, arg = states[state_stack[-1]][token_type]
-            if action is Shift:
+            action = actions[state][token_type]
+            if action.__class__ is int:
                 if token is None:
                     raise _Fallback  # pragma: no cover - LALR tables do not shift the end
-                state_stack.append(arg)
+                state = action
+                state_stack.append(state)
                 value_stack.append(token)
                 break
-            size = len(arg.expansion)
+            size, name, build = action
             if size:
                 values = value_stack[-size:]
                 del state_stack[-size:]
                 del value_stack[-size:]
             else:
                 values = []
-            value_stack.append(callbacks[arg](values))
-            state_stack.append(states[state_stack[-1]][arg.origin.name][1])
-            if token is None and state_stack[-1] == end_state:
+            value_stack.append(build(values))
+            state = actions[state_stack[-1]][name]
+            state_stack.append(state)
+            if token is None and state == end_state:
                 return value_stack[-1]
 
 

@@ -187,14 +187,14 @@ def _texts() -> list[tuple[str, str]]:
 def test_fast_loop_builds_the_tree_lark_builds(reference: lark.Lark, name: str, text: str) -> None:
     """``_lalr_loop`` (used for text that parses) gives the tree and the comments that
     Lark's own parser gives, and gives up wherever Lark raises."""
-    ours = P._get_parser()
+    P._get_parser()
     _seen_comments.clear()
     try:
         theirs = reference.parse(text, start="start")
     except UnexpectedInput:
         with pytest.raises((KeyError, P._Fallback)):
-            P._lalr_loop(ours, P._scanners, text, "start")
+            P._lalr_loop(P._tables, text, "start")
         return
     P._comments.clear()
-    _same_tree(P._lalr_loop(ours, P._scanners, text, "start"), theirs)
+    _same_tree(P._lalr_loop(P._tables, text, "start"), theirs)
     assert [_token(c) for c in P._comments] == [_token(c) for c in _seen_comments]
