@@ -70,11 +70,16 @@ def _get_parser() -> Lark:
         )
         # Reductions build _Nodes instead of lark Trees (see _node_builders), and text
         # that parses goes through _lalr_loop. The LALR tables, the contextual lexer's
-        # patterns and the syntax errors stay Lark's own.
+        # patterns and the syntax errors stay Lark's own. Both reach into Lark's parser
+        # objects (1.2 and 1.3 have the same); tests/test_parser.py compares the result
+        # with lark Trees, so a Lark that differs is noticed.
         _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
         lexer = _parser.parser.lexer
         if isinstance(lexer, ContextualLexer) and all(type(x) is BasicLexer for x in lexer.lexers.values()):
-            _tables = _Tables(_parser)
+            try:
+                _tables = _Tables(_parser)
+            except AttributeError:  # pragma: no cover - another Lark: its own loop is used
+                _tables = None
     return _parser
 
 
