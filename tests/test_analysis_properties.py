@@ -226,3 +226,59 @@ def test_assertions_are_proved_exactly(text: str, expr: A.Expr, quantifier: str,
                 continue
             if holds(expr, listing, tz):
                 assert (d.effect == effect) == (quantifier == "always"), (listing, d.to_dict())
+
+
+@SETTINGS
+@given(policy_texts(), st.lists(listings(), min_size=10, max_size=10), st.randoms(use_true_random=False))
+def test_shared_readings_agree_with_rule_applies(text: str, batch: list[dict[str, Any]], rnd: Any) -> None:
+    """The analysis's concrete reading (windows and conjuncts shared between rules, a false
+    conjunct settling every rule that requires it) is ``rule_applies``, whatever the order
+    in which rules are asked about."""
+    from dsl import runtime as RT
+    from dsl.analysis.concrete import Applicability
+    from dsl.reference import rule_applies
+
+    ps = checked(text)
+    if ps is None:
+        return
+    concrete = Applicability(ps)
+    at_values = instants(ps)
+    for listing in batch:
+        at = rnd.choice(at_values)
+        when = RT.parse_at(at)
+        reader = concrete.reader(listing, at)
+        rules = list(ps.rules)
+        rnd.shuffle(rules)
+        for r in rules:
+            try:
+                want: Any = rule_applies(r, listing, when)
+            except InputError as e:
+                want = type(e)
+            try:
+                got: Any = reader.applies(r.qid)
+            except InputError as e:
+                got = type(e)
+            assert got == want, (r.qid, listing, at)
+
+
+@SETTINGS
+@given(policy_texts(), policy_texts())
+def test_index_classes_agree_with_signatures(one: str, two: str) -> None:
+    """The index's classes (signatures projected onto what can conflict in the set) prune
+    exactly the pairs that the signatures themselves rule out."""
+    from dsl.analysis.index import Index, compatible, signature
+
+    names = ("a.policy", "b.policy")
+    parsed = []
+    for name, text in zip(names, (one, two)):
+        f, diags = parse(text, name)
+        if diags:
+            return
+        parsed.append(f)
+    ps, _ = build(parsed, dict(zip(names, (one, two))))
+    if ps is None:
+        return
+    index = Index(list(ps.rules))
+    for a in ps.rules:
+        for b in ps.rules:
+            assert index.compatible(a.qid, b.qid) == compatible(signature(a), signature(b)), (a.qid, b.qid)
