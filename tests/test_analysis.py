@@ -236,6 +236,35 @@ def test_two_categories_co_occur_in_one_path() -> None:
     assert {"p.knives", "p.swords"} <= set(dec.rules)
 
 
+
+def test_ladders_overlap_where_the_samples_disagree_on_a_value() -> None:
+    """The two rules' own samples may hold different platforms; the joined witness takes
+    one both scopes admit (here only 'tmall'), and a price that both conditions accept."""
+    ps = model("policy a\n  scope platform in ['taobao', 'tmall']\nladder soft = warn seller then remove listing\n"
+               "rule x: block category 'Knives' and price > 10 penalty soft\n",
+               "policy b\n  scope platform in ['tmall', 'lazada']\n"
+               "rule y: block category 'Swords' and price > 500 penalty remove listing and deduct 2 points\n")
+    diags = analyze(ps)
+    p304 = [d for d in diags if d.code == "P304"]
+    assert [(d.span.file, d.span.line) for d in p304] == [("p1.policy", 3)]
+    (d,) = p304
+    assert d.witness["listing"]["platform"] == "tmall" and d.witness["listing"]["price"] > 500
+    assert {"a.x", "b.y"} <= set(replay(ps, d.witness).rules)
+
+
+def test_joined_samples_try_each_value_where_they_disagree() -> None:
+    from dsl.analysis.findings import _merges
+
+    x = {"platform": "taobao", "price": 11, "category": "Knives"}
+    y = {"platform": "lazada", "price": 501, "category": "Swords"}
+    pool = {"platform": ["taobao", "tmall", "lazada"], "price": [11]}
+    got = list(_merges(x, y, pool))
+    assert got[0] == {"category": "Knives > Swords", "platform": "taobao", "price": 11}
+    assert {"category": "Knives > Swords", "platform": "tmall", "price": 501} in got
+    assert len(got) == len({repr(sorted(g.items())) for g in got}) == 3 * 2
+    assert list(_merges({"a": 1}, {"b": 2}, pool)) == [{"a": 1, "b": 2}]
+    assert list(_merges({"a": {"b": 1}}, {"a": {"b": 2}}, pool)) == []  # nested values are not chosen between
+
 # ------------------------------------------------------------------ absent and ill-typed fields
 
 
