@@ -691,6 +691,9 @@ class _Lowering:
     # spans -------------------------------------------------------------
     def span(self, node: _Node | Token) -> A.Span | None:
         if node.__class__ is not _Node:
+            if self.whole_file:  # a lexed token has every position set
+                return A.Span(self.path, node.line, node.column, node.end_line, node.end_column,  # type: ignore[arg-type]
+                              node.start_pos, node.end_pos)
             return _token_span(self.path, node, self.offset)  # type: ignore[arg-type]
         first, last = node.start, node.end
         if first is None or last is None:
