@@ -54,12 +54,12 @@ def prove(ps: PolicySet, *, quantifier: str, effect: str, expr: A.Expr, tz: Zone
     sig = type(sig)(sig.lo, sig.hi, "*", sig.eq, sig.ranges, sig.pos, sig.neg, sig.present, sig.absent, sig.empty)
     rules = []
     for r in ps.rules:
-        stats.pairs_considered += 1
         rs = expr_signature(r.condition, r.tz, r.start, r.end, "*")
         if compatible(sig, rs):
             rules.append(r.qid)
+            stats.count_pairs("assert", 1, 0)
         else:
-            stats.pairs_pruned += 1
+            stats.count_pairs("assert", 1, 1)
     # allows that may lift a kept rule must be kept too
     keep = set(rules)
     for q in list(keep):

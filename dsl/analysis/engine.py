@@ -42,8 +42,9 @@ class AnalysisStats:
     sat: int = 0
     unsat: int = 0
     undecided: int = 0
-    pairs_considered: int = 0
-    pairs_pruned: int = 0
+    pairs_considered: int = 0  # (rule, other rule) questions put to the index, over all checks
+    pairs_pruned: int = 0  # of those, answered "never together" by the index alone
+    pairs_by_check: dict[str, list[int]] = attrs.field(factory=dict)  # check -> [considered, pruned]
     concrete_hits: int = 0
     replays: int = 0
     seconds: float = 0.0
@@ -51,6 +52,13 @@ class AnalysisStats:
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
+
+    def count_pairs(self, check: str, considered: int, pruned: int) -> None:
+        self.pairs_considered += considered
+        self.pairs_pruned += pruned
+        found = self.pairs_by_check.setdefault(check, [0, 0])
+        found[0] += considered
+        found[1] += pruned
 
 
 @attrs.frozen

@@ -173,9 +173,9 @@ class Analysis:
                 if target in self.unmatched:
                     continue
                 span = node_refs[i].span if i < len(node_refs) and node_refs[i].span else allow.anchor
-                self.stats.pairs_considered += 1
-                if not self.index.compatible(allow.qid, target):
-                    self.stats.pairs_pruned += 1
+                compatible = self.index.compatible(allow.qid, target)
+                self.stats.count_pairs("P302", 1, 0 if compatible else 1)
+                if not compatible:
                     answer = Answer("unsat")
                 else:
                     answer = eng.solve(FM.all_of(FM.Applies(allow.qid), FM.Applies(target)), clean=False)
@@ -196,9 +196,8 @@ class Analysis:
         eng = self.engine
         others = [r.qid for r in self.live()
                   if r.effect in ("block", "flag") and r.qid not in allow.overrides]
-        self.stats.pairs_considered += len(others)
         candidates = self.index.neighbours(allow.qid, others)
-        self.stats.pairs_pruned += len(others) - len(candidates)
+        self.stats.count_pairs("P303", len(others), len(others) - len(candidates))
         if not candidates:
             return
         f = FM.all_of(FM.Applies(allow.qid), FM.any_of(*[FM.Applies(t) for t in lifted]),
@@ -233,9 +232,10 @@ class Analysis:
             if rule.effect not in ("block", "flag"):
                 continue
             pool = [r.qid for r in self.live() if r.qid != rule.qid and r.qid not in removed]
-            self.stats.pairs_considered += len(pool)
             others = self.index.neighbours(rule.qid, pool)
-            self.stats.pairs_pruned += len(pool) - len(others)
+            # ordered: the question is whether the others cover this rule, so a pair of
+            # rules is asked about once from each side
+            self.stats.count_pairs("P301", len(pool), len(pool) - len(others))
             sample = self.samples.get(rule.qid)
             priors = range(len(rule.penalty.steps)) if rule.penalty is not None else [0]
             if sample is not None and self._uncovered(rule, others, sample, priors):
@@ -361,9 +361,9 @@ class Analysis:
             for b in laddered[i + 1:]:
                 if _ladder_id(a) == _ladder_id(b):
                     continue
-                self.stats.pairs_considered += 1
-                if not self.index.compatible(a.qid, b.qid):
-                    self.stats.pairs_pruned += 1
+                compatible = self.index.compatible(a.qid, b.qid)
+                self.stats.count_pairs("P304", 1, 0 if compatible else 1)
+                if not compatible:
                     continue
                 later, earlier = (b, a) if _pos(b) >= _pos(a) else (a, b)
                 f = FM.all_of(eng.remaining(a.qid), eng.remaining(b.qid))
