@@ -249,7 +249,7 @@ class Analysis:
                 continue
             removed.add(rule.qid)
             cover = self._coverers(rule, others, sample)
-            by = f" ({', '.join(repr(c) for c in cover)} cover it)" if cover else ""
+            by = f" ({', '.join(repr(c) for c in cover)} {'covers' if len(cover) == 1 else 'cover'} it)" if cover else ""
             what = "an effect at least as strong"
             if rule.penalty is not None:
                 what += " and a penalty at least as severe"
