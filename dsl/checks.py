@@ -349,7 +349,7 @@ def walk(expr: A.Expr) -> Iterator[Any]:
 def build(files: list[A.File], sources: dict[str, str] | None = None) -> tuple[PolicySet | None, list[Diagnostic]]:
     """Check parsed policy files (not test files) and build the model. Returns
     ``(None, diagnostics)`` when there are errors."""
-    from .parser import no_gc
+    from .gcpause import no_gc
 
     files = sorted(files, key=lambda f: f.path)
     table = _Table(files)

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from .compiled import CompiledPolicySet
 from .decision import Decision, DecisionError
+from .gcpause import no_gc
 from .model import PolicySet
 from .reference import decide_reference
 
@@ -31,7 +32,8 @@ class Policies:
 
     def __init__(self, policy_set: PolicySet):
         self._ps = policy_set
-        self._compiled = CompiledPolicySet(policy_set)
+        with no_gc():
+            self._compiled = CompiledPolicySet(policy_set)
 
     @property
     def policy_set(self) -> PolicySet:

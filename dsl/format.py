@@ -303,6 +303,8 @@ def _list(items: A.ListExpr) -> str:
 
 
 def _width(s: str) -> int:
+    if s.isascii():  # the common case: every character is one column wide
+        return len(s)
     w = 0
     for ch in s:
         if unicodedata.combining(ch):

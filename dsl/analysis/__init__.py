@@ -27,7 +27,7 @@ import attrs
 from .. import ast as A
 from ..diagnostics import Diagnostic, sort_diagnostics
 from ..model import PolicySet
-from .engine import AnalysisError, AnalysisStats, Engine, Witness
+from .engine import AnalysisError, AnalysisStats
 
 __all__ = ["AnalysisError", "AnalysisStats", "AssertionResult", "analyze", "prove_assertion", "stats"]
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import threading
 import time
 from collections import defaultdict
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -26,7 +26,7 @@ from . import formula as FM
 from .concrete import Applicability
 from .strings import StringMode
 from .textpreds import Pred
-from .world import AtomInfo, Field, World
+from .world import AtomInfo, World
 
 
 class AnalysisError(RuntimeError):

@@ -37,12 +37,11 @@ import attrs
 from ..decision import Decision
 from ..diagnostics import Diagnostic, Related, make
 from ..model import PolicySet, RuleInfo
-from .. import runtime as RT
 from ..reference import decide_reference
 from . import formula as FM
 from .concrete import Reader
 from .engine import AnalysisError, AnalysisStats, Answer, Engine, Witness
-from .index import Index, self_consistent
+from .index import Index
 
 EFFECT_RANK = {"allow": 0, "flag": 1, "block": 2}
 

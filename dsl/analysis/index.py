@@ -13,7 +13,6 @@ matches both ``category 'Knives'`` and ``category 'Swords'``).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from fractions import Fraction
 from typing import Any, Iterator
 
