@@ -571,7 +571,13 @@ def _syntax_error(e: UnexpectedInput, chunk: str, path: str, offset: tuple[int, 
             found = _describe_token(tok)
         expected = _describe_expected(_accepted(e))
         msg = f"found {found} where {_join_or(expected)} was expected" if expected else f"unexpected {found}"
-        if tok.type == "NAME":
+        before = chunk[:tok.start_pos].split()[-1:] if tok.type != "$END" else []
+        if before in (["assert"], ["test"]) and _accepted(e) == {"STRING"}:
+            kind = "assertion" if before == ["assert"] else "test"
+            msg = f"found {found} where the name of the {kind} was expected, in quotes"
+            hint = (f'write `assert "what the policy promises" {tok.value} …`: results and reports cite the name'
+                    if kind == "assertion" else 'write `test "what it shows" given {…} at … expect …`')
+        if tok.type == "NAME" and hint is None:
             acc = _accepted(e)
             keywords = [t.lower() for t in acc if t.isalpha() and t.isupper() and t not in _TERMINAL_WORDS]
             keywords += [w for t in acc if t == "EFFECT" for w in ("block", "flag", "allow")]

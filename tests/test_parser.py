@@ -198,3 +198,12 @@ def test_fast_loop_builds_the_tree_lark_builds(reference: lark.Lark, name: str, 
     P._comments.clear()
     _same_tree(P._lalr_loop(P._tables, text, "start"), theirs)
     assert [_token(c) for c in P._comments] == [_token(c) for c in _seen_comments]
+
+
+def test_an_assertion_or_test_without_its_name_says_so() -> None:
+    _, diags = parse('assert always block category "X"\ntest given {a: 1} at 2022-01-01 expect allow\n',
+                     "t_test.policy", test_file=True)
+    assert [(d.code, d.span.line, d.span.column) for d in diags] == [("P100", 1, 8), ("P100", 2, 6)]
+    assert "the name of the assertion was expected, in quotes" in diags[0].message
+    assert diags[0].hint is not None and 'assert "' in diags[0].hint
+    assert "the name of the test was expected" in diags[1].message
