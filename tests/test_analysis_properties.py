@@ -136,6 +136,19 @@ def test_random_listings_never_contradict_the_findings(text: str, batch: list[di
             assert d2.effect == d.effect and severity(ps, d2) == severity(ps, d), (redundant, listing, at, prior)
 
 
+def _two_files(one: str, two: str) -> tuple[list[A.File], dict[str, str]] | None:
+    """Two generated texts parsed as a.policy and b.policy, with their sources; None when
+    either has a syntax error."""
+    names = ("a.policy", "b.policy")
+    parsed = []
+    for name, text in zip(names, (one, two)):
+        f, diags = parse(text, name)
+        if diags:
+            return None
+        parsed.append(f)
+    return parsed, dict(zip(names, (one, two)))
+
+
 def _findings_by_rule(ps: PolicySet, diags: list[Diagnostic]) -> set[Any]:
     """What the findings say, independent of positions: P300 and P303 by rule, P302 by
     (allow, rule), P304 by pair."""
@@ -176,14 +189,10 @@ def test_findings_do_not_depend_on_rule_order(f: A.File, rnd: Any) -> None:
 @SETTINGS
 @given(policy_texts(), policy_texts())
 def test_findings_do_not_depend_on_file_order(one: str, two: str) -> None:
-    names = ("a.policy", "b.policy")
-    parsed = []
-    for name, text in zip(names, (one, two)):
-        f, diags = parse(text, name)
-        if diags:
-            return
-        parsed.append(f)
-    sources = dict(zip(names, (one, two)))
+    two_files = _two_files(one, two)
+    if two_files is None:
+        return
+    parsed, sources = two_files
     ps1, e1 = build(parsed, sources)
     ps2, e2 = build(list(reversed(parsed)), sources)
     if ps1 is None or ps2 is None:
@@ -268,14 +277,10 @@ def test_index_classes_agree_with_signatures(one: str, two: str) -> None:
     exactly the pairs that the signatures themselves rule out."""
     from dsl.analysis.index import Index, compatible, signature
 
-    names = ("a.policy", "b.policy")
-    parsed = []
-    for name, text in zip(names, (one, two)):
-        f, diags = parse(text, name)
-        if diags:
-            return
-        parsed.append(f)
-    ps, _ = build(parsed, dict(zip(names, (one, two))))
+    two_files = _two_files(one, two)
+    if two_files is None:
+        return
+    ps, _ = build(*two_files)
     if ps is None:
         return
     index = Index(list(ps.rules))
