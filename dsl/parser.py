@@ -243,6 +243,17 @@ def _node_builders(rules: list[Rule]) -> dict[Rule, Any]:
     return builders
 
 
+def _quick_bounds(values: list[Any]) -> tuple[Any, Any]:
+    """The outer first and last tokens of a node with these children: read off the first
+    and last child where both have one (the common case), else searched for."""
+    first, last = values[0], values[-1]
+    start = first.outer_start if first.__class__ is _Node else first
+    end = last.outer_end if last.__class__ is _Node else last
+    if start is None or end is None:
+        return _outer_bounds(values)
+    return start, end
+
+
 def _node_builder(data: str, keep: list[tuple[int, bool]], size: int, expand1: bool) -> Any:
     # One call per reduction (150,000 for 10,000 rules): the common shapes get their own
     # small function.
@@ -254,34 +265,11 @@ def _node_builder(data: str, keep: list[tuple[int, bool]], size: int, expand1: b
         return _first  # `?a: b`: b stands for itself, on the same text
     if not splices and not expand1:
         if len(kept) == size:
-            def build(values: list[Any]) -> Any:
-                first, last = values[0], values[-1]
-                start = first.outer_start if first.__class__ is _Node else first
-                end = last.outer_end if last.__class__ is _Node else last
-                if start is None or end is None:
-                    start, end = _outer_bounds(values)
-                return _Node(data, values, start, end)
-            return build
+            return lambda values: _Node(data, values, *_quick_bounds(values))
         if len(kept) == 1:
             only = kept[0]
-
-            def build_one(values: list[Any]) -> Any:
-                first, last = values[0], values[-1]
-                start = first.outer_start if first.__class__ is _Node else first
-                end = last.outer_end if last.__class__ is _Node else last
-                if start is None or end is None:
-                    start, end = _outer_bounds(values)
-                return _Node(data, [values[only]], start, end)
-            return build_one
-
-        def build_some(values: list[Any]) -> Any:
-            first, last = values[0], values[-1]
-            start = first.outer_start if first.__class__ is _Node else first
-            end = last.outer_end if last.__class__ is _Node else last
-            if start is None or end is None:
-                start, end = _outer_bounds(values)
-            return _Node(data, [values[i] for i in kept], start, end)
-        return build_some
+            return lambda values: _Node(data, [values[only]], *_quick_bounds(values))
+        return lambda values: _Node(data, [values[i] for i in kept], *_quick_bounds(values))
 
     def build_any(values: list[Any]) -> Any:
         start, end = _outer_bounds(values)
