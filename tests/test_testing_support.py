@@ -17,7 +17,9 @@ import attrs
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFORMANCE_TESTS = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "tests"
+CONFORMANCE_SUITES = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "tests"
+CONFORMANCE_TESTS = CONFORMANCE_SUITES / "crypto-2021"
+"""The corpus's crypto-2021 suite, which the shrinking and replay tests use."""
 
 ANALYSIS_MISSING = "the analysis (dsl.analysis.prove_assertion, issue #4) has not landed yet"
 
