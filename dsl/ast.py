@@ -417,6 +417,15 @@ Statement = Union[SetDecl, LadderDecl, FieldDecl, Rule, TestCase, Assertion]
 
 
 @attrs.frozen
+class TestsFor:
+    """``tests for POLICY, …`` at the top of a test file: its tests and assertions are
+    decided against these policies alone."""
+
+    policies: tuple[Ref, ...]
+    span: Span | None = _span()
+
+
+@attrs.frozen
 class Comment:
     """A ``#`` comment, kept for the formatter."""
 
@@ -426,10 +435,12 @@ class Comment:
 
 @attrs.frozen
 class File:
-    """One parsed source file. ``header`` is None for a file without ``policy``."""
+    """One parsed source file. ``header`` is None for a file without ``policy``;
+    ``tests_for`` is None for a file without ``tests for`` (every policy file)."""
 
     path: str
     header: Header | None
     statements: tuple[Statement, ...]
     comments: tuple[Comment, ...] = attrs.field(default=(), eq=False)
     span: Span | None = _span()
+    tests_for: TestsFor | None = attrs.field(default=None, kw_only=True)

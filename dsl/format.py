@@ -25,6 +25,7 @@ Layout
 - A ladder fits on one line, or puts each ``then STEP`` on its own line indented two spaces.
 - A set fits on one line, or puts one item a line, indented two spaces, with a trailing
   comma.
+- A test file's ``tests for a, b`` comes first, on one line, names as written.
 - ``test 'name'`` is followed by ``given {…}``, ``at …``, ``prior N`` and ``expect …``, each
   on its own line indented two spaces (a ``given`` object too long for one line puts one
   key a line). ``assert 'name'`` is followed by its window, quantifier, effect and condition
@@ -504,6 +505,10 @@ def _rule_lines(r: A.Rule) -> list[str]:
     return lines
 
 
+def _tests_for_lines(t: A.TestsFor) -> list[str]:
+    return ["tests for " + ", ".join(_ref(p) for p in t.policies)]
+
+
 def _test_lines(t: A.TestCase) -> list[str]:
     lines = [f"test {format_literal(t.name)}"]
     given = f"{_INDENT}given {format_literal(t.given)}"
@@ -584,6 +589,9 @@ def _file_slots(file: A.File) -> list[_Slot]:
         for c in canonical_clause_order(h.clauses):
             cs, ce = _pos(c.span)
             slots.append(_Slot("clause", _header_clause(c), cs, ce))
+    if file.tests_for is not None:
+        s, e = _pos(file.tests_for.span)
+        slots.append(_Slot("tests_for", _tests_for_lines(file.tests_for), s, e))
     for st in file.statements:
         kind, layout = _STATEMENT_LAYOUT[type(st)]
         s, e = _pos(st.span)

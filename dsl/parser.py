@@ -329,12 +329,13 @@ def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -
             items, comments = _parse_file(parser, text, path, diags)
         except UnexpectedInput:
             items, comments = _parse_statements(parser, text, path, diags)
+    tests_for, items = _tests_for(items, diags, test_file)
     header, statements = _arrange(items, path, diags, test_file)
     comment_nodes = tuple(
         A.Comment(c.value, span=_token_span(path, c, (1, 1, 0))) for c in comments
     )
     file = A.File(path, header, tuple(statements), comment_nodes,
-                  span=A.Span(path, 1, 1, text.count("\n") + 1, 1, 0, len(text)))
+                  span=A.Span(path, 1, 1, text.count("\n") + 1, 1, 0, len(text)), tests_for=tests_for)
     return file, diags
 
 
@@ -352,6 +353,24 @@ def _parse_file(parser: Lark, text: str, path: str, diags: list[Diagnostic]) -> 
         if item is not None:
             items.append(item)
     return items, comments
+
+
+def _tests_for(items: list[Any], diags: list[Diagnostic], test_file: bool | None) -> tuple[A.TestsFor | None, list[Any]]:
+    """The file's `tests for`, taken out of ``items``: it belongs in a test file, first."""
+    found: A.TestsFor | None = None
+    rest: list[Any] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, A.TestsFor):
+            rest.append(item)
+        elif test_file is False:
+            diags.append(make("P100", "`tests for` belongs in a test file: it scopes the tests of a *_test.policy file",
+                              item.span, hint="move it to the top of the test file whose tests it scopes"))
+        elif found is not None or i > 0:
+            diags.append(make("P100", "`tests for` must be the first statement of a test file, and come once",
+                              item.span, hint="name every policy in one line at the top: `tests for a, b`"))
+        else:
+            found = item
+    return found, rest
 
 
 def _arrange(items: list[Any], path: str, diags: list[Diagnostic], test_file: bool | None) -> tuple[A.Header | None, list[A.Statement]]:
@@ -426,6 +445,9 @@ def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
             continue  # a field name inside a path (`seller.from`): reported, not split
         if value in _ALWAYS_STARTS:
             starts.append(i)
+        elif value == "tests":
+            if i + 1 < len(toks) and toks[i + 1][1] == "for":
+                starts.append(i)  # `tests for …`; elsewhere `tests` is a name
         elif value == "from":
             if not (prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert")):
                 starts.append(i)
@@ -501,7 +523,7 @@ _TERMINAL_WORDS = {
     "COMMA": "','", "COLON": "':'", "DOT": "'.'", "EQUAL": "'='",
     "$END": "the end of the file",
 }
-_STATEMENT_STARTS = {"RULE", "FROM", "UNTIL", "EFFECT", "SET", "LADDER", "FIELD", "POLICY", "TEST", "ASSERT"}
+_STATEMENT_STARTS = {"RULE", "FROM", "UNTIL", "EFFECT", "SET", "LADDER", "FIELD", "POLICY", "TEST", "ASSERT", "TESTS"}
 
 
 def _describe_expected(expected: set[str]) -> list[str]:
@@ -824,6 +846,9 @@ class _Lowering:
                        hint="add `at 2021-10-20` after `given {…}` so that the test does not change with the clock")
             raise _Skip
         return A.TestCase(name, given, at, expect, prior, span=span)
+
+    def s_tests_for(self, t: _Node) -> A.TestsFor:
+        return A.TestsFor(tuple(self.name(c) for c in t.children), span=self.span(t))
 
     def s_assertion(self, t: _Node) -> A.Assertion:
         kids = list(t.children)

@@ -578,9 +578,12 @@ def _objects(depth: int) -> st.SearchStrategy[A.ObjectLit]:
 
 @st.composite
 def files_of_tests(draw: st.DrawFn, max_size: int = 4) -> A.File:
-    """A ``*_test.policy`` file: no header, one to ``max_size`` tests and asserts."""
+    """A ``*_test.policy`` file: no header, sometimes ``tests for …``, one to ``max_size``
+    tests and asserts."""
+    scope = draw(st.none() | st.lists(names(weird=True), min_size=1, max_size=3))
+    tests_for = A.TestsFor(tuple(A.Ref(n) for n in scope)) if scope is not None else None
     stmts = draw(st.lists(assertions_and_tests(), min_size=1, max_size=max_size))
-    return A.File("generated_test.policy", None, tuple(stmts))
+    return A.File("generated_test.policy", None, tuple(stmts), tests_for=tests_for)
 
 
 # ---------------------------------------------------------------- listings

@@ -91,6 +91,21 @@ def test_tests_only_in_test_files() -> None:
     assert codes("policy p\nrule r: block\n", test_file=True)[0][0] == "P100"
 
 
+def test_tests_for_scopes_a_test_file() -> None:
+    t = "# about\ntests for ebay-2015, `from`\ntest 'x' given {a: 1} at 2021-01-01 expect allow\n"
+    file, diags = parse(t, "t_test.policy", test_file=True)
+    assert diags == [] and [p.name for p in file.tests_for.policies] == ["ebay-2015", "from"]
+    assert (file.tests_for.span.line, file.tests_for.policies[1].span.column) == (2, 22)
+    assert parse("test 'x' given {} at 2021-01-01 expect allow\n", "t_test.policy")[0].tests_for is None
+    # only first, once, and only in a test file; elsewhere `tests` is a name
+    late = "test 'x' given {} at 2021-01-01 expect allow\ntests for a\n"
+    assert codes(late, test_file=True) == [("P100", 2, 1)]
+    assert codes("tests for a\ntests for b\n", test_file=True) == [("P100", 2, 1)]
+    assert codes("tests for a\nrule r: block\n", test_file=False) == [("P100", 1, 1)]
+    assert codes("rule r: block tests > 2\nrule s: flag tests exists\n") == []
+    assert codes("tests for\n", test_file=True)[0][0] == "P100"
+
+
 @pytest.mark.parametrize("text", [
     "", "\x00", "policy p\nrule r: block title contains '\x00'\n", "policy p\x00\n", "'unterminated",
     "/", "`", "rule r: block x matches /abc", "policy p\nrule r: block " + "not " * 5000 + "x exists\n",
