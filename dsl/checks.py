@@ -17,8 +17,9 @@ import attrs
 
 from . import ast as A
 from .diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, sort_diagnostics
+from .hints import timezone_hint
 from .model import (BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo,
-                    bound_instant, step_info, when_value)
+                    step_info, when_instant)
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -50,6 +51,7 @@ class _Table:
     """Declarations of the whole set, gathered by the first pass."""
 
     files: list[A.File]
+    test_files: list[A.File] = attrs.field(factory=list)             # only read for P401
     policy_of: dict[str, str] = attrs.field(factory=dict)           # file path -> policy name
     policies: dict[str, A.File] = attrs.field(factory=dict)         # name -> file
     sets: dict[str, A.SetDecl] = attrs.field(factory=dict)
@@ -102,7 +104,7 @@ def pass_declarations(t: _Table) -> Iterator[Diagnostic]:
                     z = _zone(c.value.value)
                     if z is None:
                         yield make("P104", f"unknown timezone '{c.value.value}'", c.value.span,
-                                   hint="use an IANA name such as 'Asia/Shanghai', 'Europe/London' or 'UTC'")
+                                   hint=timezone_hint(c.value.value))
                     else:
                         zone = z
         t.zones.setdefault(name, zone)
@@ -175,19 +177,49 @@ def pass_references(t: _Table) -> Iterator[Diagnostic]:
                     yield _unknown("P201", "ladder", ref, t.ladders)
             if s.effect == "allow":
                 for ref in s.overrides:
-                    found = t.resolve_rule(policy, ref.name)
-                    if found is None:
-                        yield _unknown("P202", "rule", ref, t.rules.get(policy, {}),
-                                       extra=f" in policy '{policy}'" if "." not in ref.name else "")
-                    elif found[1].effect == "allow":
-                        yield make("P210", f"'{ref.name}' is an allow rule; an allow cannot be overridden", ref.span,
-                                   hint="name the block or flag rules that this exception lifts")
+                    yield from _check_override(t, policy, ref)
         for expr in _file_exprs(f):
             for node in walk(expr):
                 items = getattr(node, "items", None)
                 if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
                     if items.name not in t.sets:
                         yield _unknown("P200", "set", items, t.sets)
+
+
+def _check_override(t: _Table, policy: str, ref: A.Ref) -> Iterator[Diagnostic]:
+    """One name in an allow's ``overrides``: a plain name names a rule of the allow's own
+    policy (P202 otherwise), a qualified id any rule; a rule of another policy gets P215."""
+    found = t.resolve_rule(policy, ref.name)
+    if found is None:
+        yield _unknown_override(t, policy, ref)
+    elif found[1].effect == "allow":
+        yield make("P210", f"'{ref.name}' is an allow rule; an allow cannot be overridden", ref.span,
+                   hint="name the block or flag rules that this exception lifts")
+    elif not found[0].startswith(policy + "."):
+        other = found[0].partition(".")[0]
+        yield make("P215", f"this allow of policy '{policy}' lifts '{found[0]}', a rule of policy '{other}': "
+                   "one team's file lifts another team's ban", ref.span,
+                   hint=f"make sure the owners of '{other}' agree, or ask them to write the exception in their policy")
+
+
+def _unknown_override(t: _Table, policy: str, ref: A.Ref) -> Diagnostic:
+    """P202 for a name in ``overrides`` that names no rule; the hint gives the qualified id
+    when the plain name is a rule of exactly one other policy."""
+    if "." in ref.name:
+        known = [f"{p}.{r}" for p, rules in t.rules.items() for r in rules]
+        return _unknown("P202", "rule", ref, known)
+    elsewhere = sorted(f"{p}.{ref.name}" for p, rules in t.rules.items() if p != policy and ref.name in rules)
+    message = f"unknown rule '{ref.name}' in policy '{policy}'"
+    if len(elsewhere) == 1:
+        return make("P202", message, ref.span,
+                    hint=f"did you mean `{elsewhere[0]}`? A plain name in `overrides` names a rule of the allow's "
+                    "own policy; name a rule of another policy by its qualified id")
+    if elsewhere:
+        return make("P202", message, ref.span,
+                    hint=f"a plain name in `overrides` names a rule of the allow's own policy; policies "
+                    f"{', '.join(q.partition('.')[0] for q in elsewhere)} each have a rule '{ref.name}': "
+                    "write the qualified id of the one you mean")
+    return _unknown("P202", "rule", ref, t.rules.get(policy, {}), extra=f" in policy '{policy}'")
 
 
 def _unknown(code: str, kind: str, ref: A.Ref, known: Iterable[str], extra: str = "") -> Diagnostic:
@@ -306,14 +338,45 @@ def pass_ladders(t: _Table) -> Iterator[Diagnostic]:
                 break
 
 
+def pass_unused(t: _Table) -> Iterator[Diagnostic]:
+    """Sets and ladders that nothing uses (P401, at the name): no rule, scope or test file
+    assertion reads the set, no rule or test `expect` names the ladder. Not reported for
+    sets while some set reference names no set (P200), nor for ladders while some ladder
+    reference names no ladder (P201): that reference may be the unused name misspelt."""
+    sets: set[str] = set()
+    ladders: set[str] = set()
+    for f in (*t.files, *t.test_files):
+        for expr in (*_file_exprs(f), *(s.expr for s in f.statements if isinstance(s, A.Assertion))):
+            for node in walk(expr):
+                items = getattr(node, "items", None)
+                if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
+                    sets.add(items.name)
+        for s in f.statements:
+            if isinstance(s, A.Rule) and isinstance(s.penalty, A.PenaltyLadder):
+                ladders.add(s.penalty.ladder.name)
+            elif isinstance(s, A.TestCase) and s.expect.penalty is not None and s.expect.penalty.ladder is not None:
+                ladders.add(s.expect.penalty.ladder.name)
+    for name, decl in t.sets.items():
+        if name not in sets and sets <= t.sets.keys():
+            yield make("P401", f"the set '{name}' is not used: no rule reads it", decl.name.span,
+                       hint=f"remove it, or use it in a rule (`mentions any {name}`, `category in {name}`, `FIELD in {name}`)")
+    for name, ladder in t.ladders.items():
+        if name not in ladders and ladders <= t.ladders.keys():
+            yield make("P401", f"the ladder '{name}' is not used: no rule has `penalty {name}`", ladder.name.span,
+                       hint=f"remove it, or give a block rule `penalty {name}`")
+
+
 PASSES: list[tuple[str, Callable[[_Table], Iterator[Diagnostic]]]] = [
     ("declarations", pass_declarations),
     ("rules", pass_rules),
     ("references", pass_references),
     ("types", pass_types),
     ("ladders", pass_ladders),
+    ("unused", pass_unused),
 ]
-"""The semantic passes, in order. Each reads the AST and the table and yields findings."""
+"""The semantic passes, in order. Each reads the AST and the table and yields findings.
+``unused`` (P401) is left out when the set has a syntax error (P1xx): the statement that
+did not parse may be the one that uses the name."""
 
 
 # ---------------------------------------------------------------- walking
@@ -346,16 +409,21 @@ def walk(expr: A.Expr) -> Iterator[Any]:
 # ---------------------------------------------------------------- building the model
 
 
-def build(files: list[A.File], sources: dict[str, str] | None = None) -> tuple[PolicySet | None, list[Diagnostic]]:
+def build(files: list[A.File], sources: dict[str, str] | None = None, *, test_files: Iterable[A.File] = (),
+          syntax_errors: bool = False) -> tuple[PolicySet | None, list[Diagnostic]]:
     """Check parsed policy files (not test files) and build the model. Returns
-    ``(None, diagnostics)`` when there are errors."""
+    ``(None, diagnostics)`` when there are errors. ``test_files`` are only read for the
+    names they use (P401); ``syntax_errors`` says that reading the files found P1xx errors
+    (then P401 is not reported)."""
     from .gcpause import no_gc
 
     files = sorted(files, key=lambda f: f.path)
-    table = _Table(files)
+    table = _Table(files, list(test_files))
     diags: list[Diagnostic] = []
     with no_gc():
-        for _name, run in PASSES:
+        for name, run in PASSES:
+            if name == "unused" and (syntax_errors or any(d.code.startswith("P1") for d in diags)):
+                continue
             diags.extend(run(table))
         diags = sort_diagnostics(diags)
         if has_errors(diags):
@@ -418,7 +486,7 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
         overrides.append(found[0])
     return RuleInfo(
         qid=f"{policy}.{rule_id(r)}", policy=policy, name=rule_id(r), effect=r.effect,
-        start=bound_instant(when_value(r.from_), zone), end=bound_instant(when_value(r.until), zone),
+        start=when_instant(r.from_, zone), end=when_instant(r.until, zone),
         scope=scope, selector=selector, if_=if_, unless=unless, condition=condition, penalty=penalty,
         overrides=tuple(overrides), because=r.because.value if r.because else None,
         message=r.message.value if r.message else None, authorities=authorities,

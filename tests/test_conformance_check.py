@@ -17,9 +17,6 @@ from dsl.cli import main
 
 SKIP: dict[str, str] = {
     "20-glued-keyword": ISSUE_9,
-    "21-cross-policy": ISSUE_9,
-    "22-override-unqualified": ISSUE_9,
-    "23-unused": ISSUE_9,
     "24-suppression": ISSUE_9,
     "25-config": ISSUE_9,
     "26-config-bad": ISSUE_9,

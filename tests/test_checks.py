@@ -1,0 +1,101 @@
+"""Name resolution passes of ``dsl.checks``: names in `overrides` across policies (P202,
+P215) and sets and ladders that nothing uses (P401)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dsl
+from dsl.diagnostics import Diagnostic
+
+EBAY = "policy ebay-2015\nrule battle-flag: block mentions 'confederate flag'\n"
+
+
+def check(tmp_path: Path, files: dict[str, str]) -> list[Diagnostic]:
+    for name, text in files.items():
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    return dsl.check([tmp_path], analysis=False)
+
+
+def codes(diags: list[Diagnostic]) -> list[tuple[str, int, int]]:
+    return [(d.code, d.span.line, d.span.column) for d in diags if d.span]
+
+
+def test_plain_name_of_another_policy_is_p202_with_the_qualified_id(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"ebay.policy": EBAY, "other.policy":
+                             "policy other\nrule plain: allow mentions 'ultraav' overrides battle-flag\n"})
+    (d,) = diags
+    assert (d.code, d.span.line, d.span.column) == ("P202", 2, 48)
+    assert d.hint is not None and "did you mean `ebay-2015.battle-flag`?" in d.hint
+
+
+def test_plain_name_of_several_other_policies_names_them(tmp_path: Path) -> None:
+    diags = check(tmp_path, {
+        "ebay.policy": EBAY,
+        "etsy.policy": "policy etsy\nrule battle-flag: block mentions 'stars and bars'\n",
+        "other.policy": "policy other\nrule plain: allow mentions 'ultraav' overrides battle-flag\n"})
+    (d,) = diags
+    assert d.code == "P202" and d.hint is not None
+    assert "ebay-2015, etsy" in d.hint and "qualified id" in d.hint
+
+
+def test_plain_name_nowhere_gets_did_you_mean_in_its_own_policy(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"p.policy": "policy p\nrule ban: block mentions 'x'\n"
+                             "rule ok: allow mentions 'y' overrides bna\n"})
+    (d,) = diags
+    assert d.code == "P202" and d.hint == "did you mean 'ban'?"
+
+
+def test_qualified_id_across_policies_is_p215_at_the_name(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"ebay.policy": EBAY, "k.policy":
+                             "policy k\nrule ultraav: allow mentions 'ultraav' overrides ebay-2015.battle-flag\n"})
+    (d,) = diags
+    assert (d.code, d.severity, d.span.line, d.span.column) == ("P215", "warning", 2, 50)
+    assert "another team's ban" in d.message
+    decision = dsl.load([tmp_path]).decide({"title": "confederate flag ultraav"}, at="2020-01-01")
+    assert decision.effect == "allow" and decision.overridden == ("ebay-2015.battle-flag",)
+
+
+def test_qualified_id_of_the_own_policy_is_no_p215(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"ebay.policy": EBAY + "rule ok: allow mentions 'museum' overrides ebay-2015.battle-flag\n"})
+    assert diags == []
+
+
+def test_unknown_qualified_id_suggests_a_qualified_id(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"ebay.policy": EBAY, "k.policy":
+                             "policy k\nrule ok: allow mentions 'x' overrides ebay-2015.battle-flga\n"})
+    (d,) = diags
+    assert d.code == "P202" and d.hint == "did you mean 'ebay-2015.battle-flag'?"
+
+
+UNUSED = """policy p
+set idle = ['a']
+set in-scope = ['Knives']
+ladder spare = warn seller then remove listing
+ladder used = remove listing
+rule r: block mentions 'x' penalty used
+"""
+
+
+def test_unused_set_and_ladder_are_p401_at_their_names(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"p.policy": UNUSED})
+    assert codes(diags) == [("P401", 2, 5), ("P401", 3, 5), ("P401", 4, 8)]
+    assert all(d.severity == "warning" for d in diags)
+
+
+def test_a_set_read_by_the_scope_or_a_test_assertion_is_used(tmp_path: Path) -> None:
+    text = UNUSED.replace("policy p\n", "policy p\n  scope category in in-scope\n")
+    diags = check(tmp_path, {"p.policy": text, "p_test.policy":
+                             "assert \"idle words\" never allow mentions any idle\n"
+                             "test \"t\" given {title: 'x'} at 2020-01-01 expect block penalty spare step 1\n"})
+    assert not [d for d in diags if d.code == "P401" or d.code.startswith("P1")]
+
+
+def test_no_p401_with_a_syntax_error(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"p.policy": UNUSED, "q.policy": "policy q\nrule s: blok mentions 'y'\n"})
+    assert "P100" in {d.code for d in diags} and "P401" not in {d.code for d in diags}
+
+
+def test_no_p401_for_sets_while_a_set_reference_is_unknown(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"p.policy": UNUSED + "rule s: block mentions any idel\n"})
+    assert codes(diags) == [("P401", 4, 8), ("P200", 7, 28)]
