@@ -156,21 +156,31 @@ def make(code: str, message: str, span: Span | None, *, hint: str | None = None,
     return Diagnostic(code, CODES[code][0], message, span, hint, tuple(notes), tuple(related), witness)
 
 
+MAX_SUGGESTION_LENGTH = 100
+"""Words longer than this get no "did you mean": names are short, and the edit distance
+costs the product of the two lengths (a 1 MB misspelled word took 14 s against every name)."""
+
+
 def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
     """The closest candidate by edit distance, when it is close enough to be a likely typo."""
-    best, best_d = None, None
-    for c in sorted(set(candidates)):
-        d = _edit_distance(name.lower(), c.lower())
-        if best_d is None or d < best_d:
-            best, best_d = c, d
-    if best is None or best_d is None:
+    if len(name) > MAX_SUGGESTION_LENGTH:
         return None
     limit = max(1, min(3, len(name) // 3))
-    return best if best_d <= limit else None
+    word = name.lower()
+    best, best_d = None, limit + 1
+    for c in sorted(set(candidates)):
+        other = c.lower()
+        if abs(len(other) - len(word)) > limit:
+            continue  # the distance is at least the difference in length
+        d = _edit_distance(word, other, limit)
+        if d < best_d:
+            best, best_d = c, d
+    return best
 
 
-def _edit_distance(a: str, b: str) -> int:
-    """Optimal string alignment distance: a swap of two neighbours counts as one edit."""
+def _edit_distance(a: str, b: str, limit: int) -> int:
+    """Optimal string alignment distance (a swap of two neighbours counts as one edit),
+    or ``limit + 1`` as soon as it is sure to exceed ``limit``."""
     d = [[0] * (len(b) + 1) for _ in range(len(a) + 1)]
     for i in range(len(a) + 1):
         d[i][0] = i
@@ -182,4 +192,6 @@ def _edit_distance(a: str, b: str) -> int:
             d[i][j] = min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost)
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 d[i][j] = min(d[i][j], d[i - 2][j - 2] + 1)
-    return d[len(a)][len(b)]
+        if min(d[i]) > limit and (i < 2 or min(d[i - 1]) > limit):
+            return limit + 1  # every later row stays above: two rows back is the swap's reach
+    return min(d[len(a)][len(b)], limit + 1)
