@@ -407,7 +407,6 @@ class CompiledPolicySet:
         self._zones = tuple(zone_list)
         self._rules = tuple(rules)
         self._by_qid = {r.qid: r for r in rules}
-        self._report_zone = ps.policies[0].tz if ps.policies else ZoneInfo("UTC")
         self._uses_category = ("category",) in ps.compared_types
         self._matchers = {source: (PhraseMatcher(frozenset(phrases)),  # type: ignore[arg-type]  # attrs converter typing
                                    _pieces_reader(source))
@@ -491,10 +490,11 @@ class CompiledPolicySet:
         return R.parse_at(at)
 
     def _times(self, when: R.ParsedAt) -> tuple[tuple[dt.datetime, ...], dt.datetime]:
-        """``at`` for each timezone of the rules, and the instant reported."""
+        """``at`` for each timezone of the rules, and the ``at`` reported (spec section 5:
+        a local ``at`` as given, so that it replays)."""
         if when.instant is not None:
             return (when.instant,) * len(self._zones), when.instant
-        return tuple(when.in_tz(z) for z in self._zones), when.in_tz(self._report_zone)
+        return tuple(when.in_tz(z) for z in self._zones), when.reported
 
     def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
         """Decide one listing (spec section 5); raises InputError for bad input."""
@@ -527,7 +527,7 @@ class CompiledPolicySet:
         (closure cells are cheaper than attribute loads), and the common outcome (no rule
         applies) returns as early as it can."""
         rules, by_field, residual, matchers = self._rules, self._by_field, self._residual, self._matchers
-        warned, warned_fields, policy_set, policy_hash = self._warned, self._warned_fields, self.policy_set, self._hash
+        warned, warned_fields, policy_hash = self._warned, self._warned_fields, self._hash
         validate = self._validate if self._schema else None
         assemble = self._assemble
         uses_category = self._uses_category
@@ -583,7 +583,7 @@ class CompiledPolicySet:
                     more.extend(index.lookup(listing))
                 more.extend(residual)
                 candidates = sorted(set(more)) if len(more) > 1 else more
-            replay = (policy_set, listing, when, prior)
+            replay = (self, listing, when, prior)
             if not candidates:
                 return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash, replay=replay)
 
@@ -638,6 +638,16 @@ class CompiledPolicySet:
                 R.validate_schema(listing, self.policy_set.schema)  # raises, with every problem
                 return
 
-    def explain(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> str:
+    def explain(self, listing: Any, at: Any = None, prior_violations: Any = 0, why_not: str | None = None) -> str:
         """The explanation of the decision on ``listing`` (see ``Decision.explain``)."""
-        return self.decide(listing, at, prior_violations).explain()
+        return self.decide(listing, at, prior_violations).explain(why_not)
+
+    def trace(self, decision: Decision, listing: Any, when: R.ParsedAt, prior: int,
+              why_not: str | None = None) -> Any:
+        """The trace of one of this set's decisions, for ``Decision.explain``: built by
+        ``dsl.reference.build_trace``, with ``mentions`` read through the same phrase
+        matchers the decision used (one pass over the text per source)."""
+        from .reference import build_trace, phrase_lookup
+
+        matchers = {source: matcher for source, (matcher, _) in self._matchers.items()}
+        return build_trace(self.policy_set, decision, listing, when, prior, phrase_lookup(matchers, listing), why_not)

@@ -62,20 +62,30 @@ class PenaltyChoice:
         return {"rule": self.rule, "ladder": self.ladder, "step": self.step, "actions": list(self.actions)}
 
 
-def format_instant(instant: dt.datetime) -> str:
-    """An aware instant as ``YYYY-MM-DDTHH:MM:SSZ`` in UTC (fractions of a second dropped)."""
-    u = instant.astimezone(dt.timezone.utc)
-    return f"{u.year:04d}-{u.month:02d}-{u.day:02d}T{u.hour:02d}:{u.minute:02d}:{u.second:02d}Z"
+def format_instant(at: dt.datetime) -> str:
+    """A decision's ``at`` as the spec writes it (section 5): an aware instant in UTC as
+    ``YYYY-MM-DDTHH:MM:SSZ``, a naive one (a local ``at``, as given) as
+    ``YYYY-MM-DDTHH:MM:SS`` without an offset; ``.ffffff`` only when the fraction of a
+    second is not zero."""
+    suffix = ""
+    if at.tzinfo is not None and at.utcoffset() is not None:
+        at, suffix = at.astimezone(dt.timezone.utc), "Z"
+    text = f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
+    if at.microsecond:
+        text += f".{at.microsecond:06d}"
+    return text + suffix
 
 
 @attrs.frozen(slots=False)  # a dict-backed instance is built twice as fast: decide makes one per call
 class Decision:
     """The decision on one listing (spec section 5).
 
-    ``rules`` and ``overridden`` hold qualified rule ids sorted by code point; ``at`` is the
-    instant decided at, an aware datetime in UTC (a naive ``at`` given to ``decide`` is
-    read in each policy's own timezone, and reported as read in the timezone of the first
-    policy by name); ``warnings`` are the input warnings, one per ill-typed field."""
+    ``rules`` and ``overridden`` hold qualified rule ids sorted by code point; ``at`` is
+    the ``at`` decided at, as reported (spec section 5): an aware datetime in UTC when
+    ``at`` had an offset or was the default (now), a naive datetime (local time, read in
+    each policy's own timezone) when it was given without one, so that deciding again at
+    ``decision.at``, or at ``to_dict()["at"]``, gives the same decision; ``warnings`` are
+    the input warnings, one per ill-typed field."""
 
     effect: str
     rules: tuple[str, ...]
@@ -88,8 +98,9 @@ class Decision:
     policy_hash: str
     _trace: Trace | None = attrs.field(default=None, eq=False, repr=False, alias="trace")
     _replay: tuple[Any, ...] | None = attrs.field(default=None, eq=False, repr=False, alias="replay")
-    """(policy set, listing, parsed at, prior): what the reference evaluator needs to
-    replay the decision for its trace (a compiled decision keeps no trace of its own)."""
+    """(tracer, listing, parsed at, prior): what it takes to build the trace on request;
+    the tracer is the evaluator that decided (``trace(decision, listing, at, prior,
+    why_not)``), which reads ``mentions`` with its one-pass phrase matcher."""
 
     def to_dict(self) -> dict[str, Any]:
         """The decision as the JSON object of spec section 5."""
@@ -107,21 +118,31 @@ class Decision:
 
     @property
     def trace(self) -> Trace | None:
-        """How each rule fared (the reference evaluator's record), computed on demand for
-        a decision of the compiled evaluator; None when it cannot be had."""
-        if self._trace is not None:
+        """How each rule fared, computed on demand; None when it cannot be had."""
+        return self._trace_for(None)
+
+    def _trace_for(self, why_not: str | None) -> Trace | None:
+        if self._replay is None:
             return self._trace
-        if self._replay is not None:
-            from .reference import trace_of
+        if self._trace is not None and why_not is None:
+            return self._trace
+        tracer, listing, when, prior = self._replay
+        trace: Trace = tracer.trace(self, listing, when, prior, why_not)
+        return trace
 
-            return trace_of(*self._replay)
-        return None
-
-    def explain(self) -> str:
+    def explain(self, why_not: str | None = None) -> str:
         """Why the listing got this decision, for people: the rules that applied and the
-        conditions that held; for each rule whose selector matched but which did not
-        apply, the first condition that failed, in the author's words; the overrides; the
-        penalty choice; and the input warnings."""
-        from .explain import render
+        conditions that held; the overrides; for each rule that did not apply but shares
+        a category or a text match with the listing, the first condition that failed, in
+        the author's words; the other rules by id; the penalty choice; and the input
+        warnings. ``why_not`` names one rule (its qualified id, or its name when only one
+        policy has a rule of that name) whose every condition is then given, held or not;
+        a name that fits no rule, or several, raises InputError."""
+        from .explain import render, resolve_rule
 
-        return render(self, self.trace)
+        qid = None
+        if why_not is not None:
+            if self._replay is None:
+                raise InputError("why_not: this decision carries no trace to explain a rule with", field="why_not")
+            qid = resolve_rule(self._replay[0].policy_set, why_not)
+        return render(self, self._trace_for(qid))

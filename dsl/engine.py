@@ -69,9 +69,18 @@ class Policies:
         evaluator; the decisions are the same)."""
         return decide_reference(self._ps, listing, at, prior_violations)
 
-    def explain(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> str:
-        """Why ``listing`` gets its decision, as text (``Decision.explain``)."""
-        return decide_reference(self._ps, listing, at, prior_violations).explain()
+    def explain(self, listing: Any, at: Any = None, prior_violations: Any = 0, why_not: str | None = None) -> str:
+        """Why ``listing`` gets its decision, as text (``Decision.explain``); ``why_not``
+        names a rule to give the full reason for (a qualified id, or a rule's name when
+        only one policy has a rule of that name; otherwise InputError)."""
+        return self._compiled.decide(listing, at, prior_violations).explain(why_not)
+
+    def resolve_rule(self, name: str) -> str:
+        """The qualified id of the rule ``name`` names (as ``why_not`` reads it); raises
+        InputError for a name that fits no rule, or rules of several policies."""
+        from .explain import resolve_rule
+
+        return resolve_rule(self._ps, name)
 
     def plan_summary(self) -> dict[str, int]:
         """How the compiled evaluator filed the rules (category index, field index,

@@ -5,16 +5,22 @@ whether it applied, the conditions that held (for a rule that applied) or the fi
 that failed (for one that did not), and the overrides; plus every penalty proposal.
 ``render`` turns a decision and its trace into text for people:
 
-    block at 2021-10-19T16:00:00Z (prior violations: 1)
+    block: the listing is blocked at 2021-10-12T00:00:00 (local time in each policy's
+    timezone); 1 rule applied.
 
     Applied:
       miners (block)
-        - in force from 2021-10-08 00:00 Asia/Shanghai
+        - in force from 2021-10-08 00:00 Asia/Shanghai (at is 2021-10-12 00:00 there)
         - scope: platform in ['taobao', 'xianyu'] (platform is 'taobao')
         - category 'Blockchain Miners' (category is 'Electronics > Blockchain Miners')
-    Did not apply:
-      miners-late: not yet in force; it applies from 2021-10-15 00:00 Asia/Shanghai
+    Did not apply (rules that share a category or a text match with the listing):
+      miners-late (block): not yet in force; it applies from 2021-10-15 00:00
+      Asia/Shanghai (at is 2021-10-12 00:00 there)
     …
+
+Only the rules that applied or were overridden, and those that did not apply but share a
+category or a text match with the listing, are detailed; the others are named. Asked
+about one rule (``why_not``), it gives every condition of that rule, held or not.
 
 Conditions are printed with ``dsl.format.format_expr``, as the formatter writes them.
 """
@@ -34,7 +40,11 @@ if TYPE_CHECKING:
     from .decision import Decision
     from .model import PolicySet, RuleInfo
 
-__all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text"]
+Mentioned = Callable[[tuple[str, ...] | None, str], bool]
+"""Whether the listing's text at a source (a field path, None for title, description and
+tags) mentions a normalised phrase: ``dsl.reference.phrase_lookup``."""
+
+__all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text", "resolve_rule"]
 
 
 @attrs.frozen
@@ -51,21 +61,25 @@ class Proposal:
 
 @attrs.frozen
 class RuleTrace:
-    """How one rule fared. ``held``: for a rule that applied, the conditions that held;
-    ``failed``: for one that did not, the first condition that failed (window, scope,
-    selector, ``if``, ``unless``, in that order). ``selected``: the rule concerns the
-    listing, so an explanation details it: its selector holds (or is absent), or the
-    selector is ``A and B …`` and its first condition ``A`` holds (so that ``block
-    category 'Drones' and not seller.country == 'CN'`` is explained for every drone)."""
+    """How one rule fared: ``parts`` holds every condition in words with whether it went
+    the rule's way (window, scope, selector, ``if`` conjunct by conjunct, ``unless``, in
+    that order); ``held`` are those that did (for a rule that applied), ``failed`` the
+    first that did not (for one that did not)."""
 
     qid: str
     name: str
     effect: str
-    selected: bool
     applied: bool
-    held: tuple[str, ...] = ()
-    failed: str | None = None
+    parts: tuple[tuple[bool, str], ...] = ()
     overridden_by: tuple[str, ...] = ()
+
+    @property
+    def held(self) -> tuple[str, ...]:
+        return tuple(words for ok, words in self.parts if ok)
+
+    @property
+    def failed(self) -> str | None:
+        return next((words for ok, words in self.parts if not ok), None)
 
     def overridden(self, by: tuple[str, ...]) -> RuleTrace:
         return attrs.evolve(self, overridden_by=by)
@@ -73,10 +87,40 @@ class RuleTrace:
 
 @attrs.frozen
 class Trace:
+    """What an explanation says: ``rules`` in detail (those that applied or were
+    overridden, and those that did not apply but share a category or a text match with
+    the listing), ``others`` by id (every other rule), the penalty proposals, and
+    ``why_not``, the rule asked about, in detail."""
+
     rules: tuple[RuleTrace, ...]
     proposals: tuple[Proposal, ...]
     prior: int
     single_policy: bool
+    others: tuple[str, ...] = ()
+    why_not: RuleTrace | None = None
+
+
+def resolve_rule(ps: PolicySet, name: str) -> str:
+    """The qualified id of the rule that ``why_not`` names: a qualified id, or a rule's
+    own name when one policy of the set has a rule of that name. Anything else is an
+    InputError (field ``why_not``) that says what to write instead."""
+    from .decision import InputError
+    from .diagnostics import did_you_mean
+
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"why_not: expected a rule id, got {R.describe(name)}", field="why_not")
+    name = name.strip()
+    if any(r.qid == name for r in ps.rules):
+        return name
+    local = [r.qid for r in ps.rules if r.name == name]
+    if len(local) == 1:
+        return local[0]
+    if local:
+        raise InputError(f"why_not: {name!r} names a rule in several policies ({', '.join(local)}); "
+                         "give the qualified id", field="why_not")
+    guess = did_you_mean(name, [r.qid for r in ps.rules] + [r.name for r in ps.rules])
+    hint = f"; did you mean {guess!r}?" if guess else " (`policy check` lists the rules' ids)"
+    raise InputError(f"why_not: no rule {name!r} in the policy set{hint}", field="why_not")
 
 
 # --------------------------------------------------------------------------- conditions in words
@@ -129,8 +173,9 @@ def _values_note(e: A.Expr, listing: Mapping[str, Any]) -> str:
     return " (" + "; ".join(shown) + ")"
 
 
-def _found_phrases(resolved: A.Expr, listing: Mapping[str, Any]) -> list[str]:
-    """For a ``mentions`` atom: the phrases that the listing's text mentions."""
+def _found_phrases(resolved: A.Expr, listing: Mapping[str, Any], mentioned: Mentioned | None) -> list[str]:
+    """For a ``mentions`` atom: the phrases that the listing's text mentions (through
+    ``mentioned``, the decision's one-pass matcher, when given)."""
     from .text import mentions, normalize_phrase
 
     if isinstance(resolved, A.Mentions):
@@ -139,18 +184,21 @@ def _found_phrases(resolved: A.Expr, listing: Mapping[str, Any]) -> list[str]:
         phrases = [i.value for i in resolved.items.items if isinstance(i, A.Str)]
     else:
         return []
-    if resolved.path is None:
+    source = resolved.path.parts if resolved.path is not None else None
+    if mentioned is not None:
+        return [p for p in phrases if mentioned(source, normalize_phrase(p))]
+    if source is None:
         pieces = R.listing_pieces(listing)
     else:
-        pieces = R.text_pieces(R.read_path(listing, resolved.path.parts))
+        pieces = R.text_pieces(R.read_path(listing, source))
     return [p for p in phrases if mentions(pieces, normalize_phrase(p))]
 
 
-def _note(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any]) -> str:
+def _note(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any], mentioned: Mentioned | None) -> str:
     """The values behind a condition: the phrases found for ``mentions``, else the fields
     it reads."""
     if isinstance(authored, (A.Mentions, A.MentionsAny)):
-        found = _found_phrases(resolved, listing)
+        found = _found_phrases(resolved, listing, mentioned)
         where = "the title, description or tags" if authored.path is None else R.dotted(authored.path.parts)
         return (f" (found {', '.join(format_literal(A.Str(p)) for p in found[:5])} in {where})" if found
                 else f" (not found in {where})")
@@ -158,33 +206,35 @@ def _note(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any]) -> str
 
 
 def _held_words(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any],
-                evaluate: Callable[[A.Expr], bool] | None) -> str:
+                evaluate: Callable[[A.Expr], bool] | None, mentioned: Mentioned | None) -> str:
     """A condition that held, in words; for ``A or B …``, which alternatives held."""
     text = expr_text(authored)
     if (evaluate is not None and isinstance(authored, A.Or) and isinstance(resolved, A.Or)
             and len(authored.items) == len(resolved.items)):
-        held = [expr_text(w) + _note(w, r, listing) for w, r in zip(authored.items, resolved.items) if evaluate(r)]
+        held = [expr_text(w) + _note(w, r, listing, mentioned)
+                for w, r in zip(authored.items, resolved.items) if evaluate(r)]
         if held:
             return f"{text}, by: " + "; ".join(held)
-    return text + _note(authored, resolved, listing)
+    return text + _note(authored, resolved, listing, mentioned)
 
 
 def part_words(label: str, authored: A.Expr, listing: Mapping[str, Any], ok: bool,
-               resolved: A.Expr | None = None, evaluate: Callable[[A.Expr], bool] | None = None) -> str:
+               resolved: A.Expr | None = None, evaluate: Callable[[A.Expr], bool] | None = None,
+               mentioned: Mentioned | None = None) -> str:
     """One condition of a rule in words: ``label`` is scope, selector, if or unless; ``ok``
     says whether it went the rule's way (for ``unless``: whether its condition did NOT
     hold). ``resolved`` is the same condition with set names replaced by their lists;
     ``evaluate`` tells whether a resolved condition holds (to say which alternatives of
-    an ``or`` held)."""
+    an ``or`` held); ``mentioned`` answers ``mentions`` for the phrases found."""
     resolved = resolved if resolved is not None else authored
     text = expr_text(authored)
     if label == "unless":
         if ok:
-            return f"unless {text}: it does not hold{_note(authored, resolved, listing)}"
-        return f"the exception holds: unless {_held_words(authored, resolved, listing, evaluate)}"
+            return f"unless {text}: it does not hold{_note(authored, resolved, listing, mentioned)}"
+        return f"the exception holds: unless {_held_words(authored, resolved, listing, evaluate, mentioned)}"
     if ok:
-        return ("scope: " if label == "scope" else "") + _held_words(authored, resolved, listing, evaluate)
-    note = _note(authored, resolved, listing)
+        return ("scope: " if label == "scope" else "") + _held_words(authored, resolved, listing, evaluate, mentioned)
+    note = _note(authored, resolved, listing, mentioned)
     if label == "scope":
         return f"outside the policy's scope: {text} does not hold{note}"
     return f"{text} does not hold{note}"
@@ -195,25 +245,30 @@ def _local(instant: dt.datetime, tz: Any) -> str:
     text = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
     if local.second or local.microsecond:
         text += f":{local.second:02d}"
+    if local.microsecond:
+        text += f".{local.microsecond:06d}"
     return f"{text} {tz.key}"
 
 
 def window_words(rule: RuleInfo, instant: dt.datetime) -> str | None:
-    """The rule's window in words, as a failure when ``instant`` is outside it; None for
-    a rule without a window."""
+    """The rule's window in words, with ``at`` as the local time in the rule's timezone
+    (so that a window and the decision's ``at`` read in the same clock); a failure when
+    ``instant`` is outside the window. None for a rule without a window."""
     start, end = rule.start, rule.end
     if start is None and end is None:
         return None
+    now = _local(instant, rule.tz).removesuffix(f" {rule.tz.key}")
+    there = f" (at is {now} there)"
     if start is not None and instant < start:
-        return f"not yet in force; it applies from {_local(start, rule.tz)}"
+        return f"not yet in force; it applies from {_local(start, rule.tz)}{there}"
     if end is not None and instant >= end:
-        return f"no longer in force; it applied until {_local(end, rule.tz)}"
+        return f"no longer in force; it applied until {_local(end, rule.tz)}{there}"
     parts = []
     if start is not None:
         parts.append(f"from {_local(start, rule.tz)}")
     if end is not None:
         parts.append(f"until {_local(end, rule.tz)}")
-    return "in force " + " ".join(parts)
+    return "in force " + " ".join(parts) + there
 
 
 def authored_parts(ps: PolicySet, rule: RuleInfo) -> dict[str, A.Expr | None]:
@@ -242,9 +297,16 @@ def render(decision: Decision, trace: Trace | None) -> str:
     return "\n".join(_lines(decision, trace)) + "\n"
 
 
-def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
+def at_words(at: dt.datetime) -> str:
+    """A decision's ``at`` as reported, with what it means."""
     from .decision import format_instant
 
+    if at.tzinfo is None:
+        return f"{format_instant(at)} (local time in each policy's timezone)"
+    return format_instant(at)
+
+
+def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
     prior = f" (prior violations: {trace.prior})" if trace is not None and trace.prior else ""
     verdict = {"block": "blocked", "flag": "flagged for review", "allow": "allowed"}[decision.effect]
     if decision.rules:
@@ -252,7 +314,7 @@ def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
         reason = f"{n} rule{'s' if n != 1 else ''} applied"
     else:
         reason = "no rule applied" if not decision.overridden else "every rule that applied was overridden"
-    yield f"{decision.effect}: the listing is {verdict} at {format_instant(decision.at)}{prior}; {reason}."
+    yield f"{decision.effect}: the listing is {verdict} at {at_words(decision.at)}{prior}; {reason}."
     if trace is None:
         yield f"Rules: {', '.join(decision.rules) or 'none'}"
         return
@@ -262,8 +324,7 @@ def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
 
     applied = [r for r in trace.rules if r.applied and not r.overridden_by]
     overridden = [r for r in trace.rules if r.overridden_by]
-    missed = [r for r in trace.rules if r.selected and not r.applied]
-    unselected = [r for r in trace.rules if not r.selected and not r.applied]
+    missed = [r for r in trace.rules if not r.applied]
     if applied:
         yield ""
         yield "Applied:"
@@ -281,7 +342,7 @@ def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
             yield f"  {name(r.qid)} ({r.effect}) applied, but is lifted by the exception {by}"
     if missed:
         yield ""
-        yield "Did not apply:"
+        yield "Did not apply (rules that share a category or a text match with the listing):"
         for r in missed:
             yield f"  {name(r.qid)} ({r.effect}): {r.failed or 'its conditions do not hold'}"
     if decision.penalty is not None:
@@ -298,11 +359,15 @@ def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
                    else f"as severe; {name(p.rule)} comes first by rule id")
             where = f"step {q.step} of ladder {q.ladder}" if q.ladder else "its penalty"
             yield f"  also proposed: {', '.join(q.actions)} ({where} of {name(q.rule)}): {why}"
-    if unselected:
-        n = len(unselected)
+    if trace.others:
+        n = len(trace.others)
         yield ""
-        yield (f"{n} other rule{'s' if n != 1 else ''} did not match this listing "
-               f"(selector does not hold): {_few(name(r.qid) for r in unselected)}")
+        yield (f"{n} other rule{'s' if n != 1 else ''} share{'s' if n == 1 else ''} no category or text "
+               f"with this listing: {_few(name(q) for q in trace.others)} (ask about one with "
+               "explain(why_not=RULE), or policy eval --why-not RULE)")
+    if trace.why_not is not None:
+        yield ""
+        yield from _why_not_lines(trace.why_not, name)
     if decision.warnings:
         yield ""
         yield "Input warnings:"
@@ -313,6 +378,22 @@ def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
         yield "Messages:"
         for m in decision.messages:
             yield f"  - {m}"
+
+
+def _why_not_lines(r: RuleTrace, name: Callable[[str], str]) -> Iterator[str]:
+    """The full reason for one rule: the outcome, then every condition, held or not."""
+    if r.overridden_by:
+        outcome = f"it applied, but is lifted by the exception {', '.join(name(q) for q in r.overridden_by)}"
+    elif r.applied:
+        outcome = "it applied"
+    else:
+        failing = sum(1 for ok, _ in r.parts if not ok)
+        outcome = f"it did not apply: {failing} condition{'s' if failing != 1 else ''} failed"
+    yield f"Why not {name(r.qid)} ({r.effect}): {outcome}."
+    if not r.parts:
+        yield "  - it has no conditions: it applies to every listing"
+    for ok, words in r.parts:
+        yield f"  - {'holds' if ok else 'fails'}: {words}"
 
 
 def _few(names: Iterator[str], limit: int = 8) -> str:

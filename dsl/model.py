@@ -162,15 +162,60 @@ class PolicySet:
         raise KeyError(name)
 
 
-def bound_instant(value: dt.datetime | None, tz: ZoneInfo) -> dt.datetime | None:
-    """A window bound as an aware instant: naive values are local time in ``tz``. Fold 0
-    gives the first instant of a day whose midnight a daylight-saving change skips or
-    repeats (zoneinfo maps a skipped local time with the offset before the change)."""
+def local_instant(value: dt.date | dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """A local reading as an aware UTC instant: the one statement of how a local time is
+    read (spec section 5), for window bounds, ``at``, date literals and listing dates.
+
+    An aware datetime is that instant. A naive datetime is wall-clock time in ``tz``: a
+    time that occurs twice is the earlier instant, one that a daylight-saving change skips
+    is read with the offset in force just before the change (Python's ``fold=0``). A date
+    is the first instant of that day in ``tz``: its midnight, or, where a change skips
+    midnight, the instant of the change (the day's first wall-clock reading). Raises
+    OverflowError or ValueError out of range."""
+    if isinstance(value, dt.datetime):
+        if value.tzinfo is not None and value.utcoffset() is not None:
+            return value.astimezone(dt.timezone.utc)
+        return value.replace(tzinfo=tz, fold=0).astimezone(dt.timezone.utc)
+    midnight = dt.datetime(value.year, value.month, value.day)
+    early = midnight.replace(tzinfo=tz, fold=0).astimezone(dt.timezone.utc)
+    if early.astimezone(tz).replace(tzinfo=None) == midnight:
+        return early  # midnight occurs (the earlier one, when it occurs twice)
+    before = early - dt.timedelta(microseconds=1)
+    if before.astimezone(tz).replace(tzinfo=None) < midnight:
+        return early  # the change skips midnight and lands on it: 00:00 -> 01:00
+    return _first_reading_from(midnight, tz, early)
+
+
+def _first_reading_from(midnight: dt.datetime, tz: ZoneInfo, late: dt.datetime) -> dt.datetime:
+    """The first instant whose wall-clock reading in ``tz`` is ``midnight`` or later, where
+    midnight falls in a gap (so it is before ``late``, midnight read with the offset before
+    the change, and after midnight read with the offset after it): found by bisection
+    to the microsecond (only days such as 31 March 1919 in Toronto, whose change skipped
+    23:30 to 00:30, need it)."""
+    low = midnight.replace(tzinfo=tz, fold=1).astimezone(dt.timezone.utc)
+    if low >= late:
+        return late
+    step = dt.timedelta(microseconds=1)
+    while late - low > step:
+        middle = low + (late - low) // 2
+        if middle.astimezone(tz).replace(tzinfo=None) >= midnight:
+            late = middle
+        else:
+            low = middle
+    return late
+
+
+def bound_instant(value: dt.date | dt.datetime | None, tz: ZoneInfo) -> dt.datetime | None:
+    """A window bound as an aware instant (``local_instant``): a date is the first instant
+    of its day in ``tz``, a naive date-time local time in ``tz``."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        return value.replace(tzinfo=tz, fold=0).astimezone(dt.timezone.utc)
-    return value.astimezone(dt.timezone.utc)
+    return local_instant(value, tz)
+
+
+def when_instant(w: A.When | None, tz: ZoneInfo) -> dt.datetime | None:
+    """A window bound as written (a Date or DateTime literal) as an aware instant."""
+    return None if w is None else bound_instant(w.value, tz)
 
 
 def when_value(w: A.When | None) -> dt.datetime | None:

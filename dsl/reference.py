@@ -1,25 +1,38 @@
 """The reference evaluator: a plain tree walk over the checked model, straight from the
 spec (sections 4 and 5). It is the oracle that the compiled evaluator (``dsl.compiled``)
 is tested against, so it stays simple on purpose: every rule, every atom, no indexes,
-no caches. It also records a trace of how each rule fared, for ``Decision.explain()``.
+no caches.
+
+It also builds, on request, the trace of how each rule fared, for ``Decision.explain()``
+(``build_trace``), for a decision of either evaluator. A trace reads ``mentions`` through
+a ``Mentioned`` lookup backed by one Aho-Corasick pass per text source
+(``phrase_lookup``), the matcher decisions use, so an explanation costs about what the
+decision did, not phrases times text length.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import operator
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterator, Mapping
 from zoneinfo import ZoneInfo
+
+import attrs
 
 from . import ast as A
 from . import runtime as R
 from .decision import Decision, PenaltyChoice
-from .explain import Proposal, RuleTrace, Trace, authored_parts, part_words, window_words
+from .explain import Mentioned, Proposal, RuleTrace, Trace, authored_parts, part_words, window_words
 from .model import PolicySet, RuleInfo
-from .text import (category_matches, category_segments, compile_regex, contains, mentions,
-                   normalize, normalize_phrase, pattern_segments, regex_search)
+from .text import (PhraseMatcher, category_matches, category_segments, compile_regex, contains,
+                   mentions, normalize, normalize_phrase, pattern_segments, regex_search)
 
-__all__ = ["decide_reference", "holds", "rule_applies"]
+__all__ = ["decide_reference", "holds", "rule_applies", "build_trace", "phrase_lookup",
+           "ReferenceTracer", "Mentioned", "shares_topic", "rule_trace", "collect_phrases"]
+
+Source = tuple[str, ...] | None
+"""Where ``mentions`` reads text: a field path, or None for the listing's text."""
+
 
 EFFECT_STRENGTH = {"allow": 0, "flag": 1, "block": 2}
 
@@ -32,26 +45,27 @@ _ORDER: dict[str, Callable[[Any, Any], bool]] = {
 # --------------------------------------------------------------------------- atoms
 
 
-def holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo) -> bool:
+def holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo, mentioned: Mentioned | None = None) -> bool:
     """Whether a resolved condition holds for the listing; dates without an offset are
-    read in ``tz``, the timezone of the rule's policy."""
+    read in ``tz``, the timezone of the rule's policy. ``mentioned`` answers ``mentions``
+    (``phrase_lookup``); without it each phrase is searched for on its own."""
     if isinstance(expr, A.Const):
         return expr.value
     if isinstance(expr, A.And):
-        return all(holds(e, listing, tz) for e in expr.items)
+        return all(holds(e, listing, tz, mentioned) for e in expr.items)
     if isinstance(expr, A.Or):
-        return any(holds(e, listing, tz) for e in expr.items)
+        return any(holds(e, listing, tz, mentioned) for e in expr.items)
     if isinstance(expr, A.Not):
-        return not holds(expr.operand, listing, tz)
+        return not holds(expr.operand, listing, tz, mentioned)
     if isinstance(expr, A.Category):
         return _category(listing, [expr.pattern.value])
     if isinstance(expr, A.CategoryIn):
         return _category(listing, [i.value for i in _items(expr.items) if isinstance(i, A.Str)])
     if isinstance(expr, A.Mentions):
-        return mentions(_pieces(listing, expr.path), normalize_phrase(expr.phrase.value))
+        return _mentions(listing, expr.path, normalize_phrase(expr.phrase.value), mentioned)
     if isinstance(expr, A.MentionsAny):
-        pieces = _pieces(listing, expr.path)
-        return any(mentions(pieces, normalize_phrase(i.value)) for i in _items(expr.items) if isinstance(i, A.Str))
+        return any(_mentions(listing, expr.path, normalize_phrase(i.value), mentioned)
+                   for i in _items(expr.items) if isinstance(i, A.Str))
     if isinstance(expr, A.Contains):
         needle = normalize(expr.needle.value)
         return any(contains(piece, needle) for piece in _pieces(listing, expr.path))
@@ -65,6 +79,13 @@ def holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo) -> bool:
     if isinstance(expr, A.Exists):
         return R.read_path(listing, expr.path.parts) is not None
     raise TypeError(f"not a condition: {type(expr).__name__}")
+
+
+def _mentions(listing: Mapping[str, Any], path: A.Path | None, norm_phrase: str,
+              mentioned: Mentioned | None) -> bool:
+    if mentioned is not None:
+        return mentioned(path.parts if path is not None else None, norm_phrase)
+    return mentions(_pieces(listing, path), norm_phrase)
 
 
 def _items(items: A.ListExpr) -> tuple[A.Scalar, ...]:
@@ -155,46 +176,6 @@ def rule_applies(rule: RuleInfo, listing: Mapping[str, Any], at: R.ParsedAt) -> 
     return in_force(rule, at) and holds(rule.condition, listing, rule.tz)
 
 
-def _rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: R.ParsedAt,
-                applied: bool) -> RuleTrace:
-    tz = rule.tz
-    selector = rule.selector
-    selected = (selector is None or holds(selector, listing, tz)
-                or (isinstance(selector, A.And) and holds(selector.items[0], listing, tz)))
-    if not selected:  # not detailed in explanations: spare the words
-        return RuleTrace(rule.qid, rule.name, rule.effect, False, applied)
-    held: list[str] = []
-    failed: str | None = None
-    window_text = window_words(rule, at.in_tz(tz))
-    if window_text is not None:
-        if in_force(rule, at):
-            held.append(window_text)
-        else:
-            failed = window_text
-    authored = authored_parts(ps, rule)
-
-    def evaluate(e: A.Expr) -> bool:
-        return holds(e, listing, tz)
-    for label, expr, want in (("scope", rule.scope, True), ("selector", rule.selector, True),
-                              ("if", rule.if_, True), ("unless", rule.unless, False)):
-        if expr is None:
-            continue
-        written = authored[label] or expr
-        conjuncts: tuple[A.Expr, ...] = (expr,)
-        shown: tuple[A.Expr, ...] = (written,)
-        if want and isinstance(expr, A.And) and isinstance(written, A.And) and len(expr.items) == len(written.items):
-            conjuncts, shown = expr.items, written.items
-        for conjunct, words_of in zip(conjuncts, shown):
-            ok = holds(conjunct, listing, tz) == want
-            words = part_words(label, words_of, listing, ok, conjunct, evaluate)
-            if ok:
-                held.append(words)
-            elif failed is None:
-                failed = words
-    return RuleTrace(rule.qid, rule.name, rule.effect, selected, applied,
-                     tuple(held) if applied else (), None if applied else failed)
-
-
 def decide_reference(ps: PolicySet, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
     """Decide a listing by walking every rule of the set (spec section 5). Raises
     InputError for a listing that is not an object or does not fit the declared schema,
@@ -206,23 +187,11 @@ def decide_reference(ps: PolicySet, listing: Any, at: Any = None, prior_violatio
     warnings = R.input_warnings(listing, R.warned_fields(ps))
 
     applying = [rule for rule in ps.rules if rule_applies(rule, listing, when)]
-    applying_ids = {rule.qid for rule in applying}
-    overridden_by: dict[str, list[str]] = {}
-    for rule in applying:
-        if rule.effect == "allow":
-            for target in rule.overrides:
-                if target in applying_ids:
-                    overridden_by.setdefault(target, []).append(rule.qid)
+    overridden_by = _overridden_by(applying)
     remaining = sorted((r for r in applying if r.qid not in overridden_by), key=lambda r: r.qid)
     effect = max((r.effect for r in remaining), key=EFFECT_STRENGTH.__getitem__, default="allow")
 
-    proposals: list[Proposal] = []
-    for rule in remaining:
-        if rule.effect == "block" and rule.penalty is not None:
-            steps = rule.penalty.steps
-            number = min(prior + 1, len(steps))
-            step = steps[number - 1]
-            proposals.append(Proposal(rule.qid, rule.penalty.name, number, len(steps), step.actions, step.severity))
+    proposals = _proposals(remaining, prior)
     penalty = None
     if proposals:
         best = max(proposals, key=lambda p: p.severity)
@@ -232,14 +201,6 @@ def decide_reference(ps: PolicySet, listing: Any, at: Any = None, prior_violatio
     messages = _once(r.message for r in remaining if r.message is not None)
     citations = _once(c for r in remaining for c in ((r.because,) if r.because else ()) + r.authorities)
 
-    traces = []
-    for rule in ps.rules:
-        rule_trace = _rule_trace(ps, rule, listing, when, rule.qid in applying_ids)
-        if rule.qid in overridden_by:
-            rule_trace = rule_trace.overridden(tuple(sorted(overridden_by[rule.qid])))
-        traces.append(rule_trace)
-    trace = Trace(tuple(traces), tuple(proposals), prior, len(ps.policies) == 1)
-
     return Decision(
         effect=effect,
         rules=tuple(r.qid for r in remaining),
@@ -248,10 +209,34 @@ def decide_reference(ps: PolicySet, listing: Any, at: Any = None, prior_violatio
         messages=messages,
         citations=citations,
         warnings=warnings,
-        at=when.reported(ps),
+        at=when.reported,
         policy_hash=ps.policy_hash,
-        trace=trace,
+        replay=(ReferenceTracer(ps), listing, when, prior),
     )
+
+
+def _overridden_by(applying: list[RuleInfo]) -> dict[str, list[str]]:
+    """For each applying rule that an applying ``allow`` overrides, the allows that do."""
+    applying_ids = {rule.qid for rule in applying}
+    overridden_by: dict[str, list[str]] = {}
+    for rule in applying:
+        if rule.effect == "allow":
+            for target in rule.overrides:
+                if target in applying_ids:
+                    overridden_by.setdefault(target, []).append(rule.qid)
+    return overridden_by
+
+
+def _proposals(remaining: list[RuleInfo], prior: int) -> list[Proposal]:
+    """The penalty proposal of each remaining block rule with a penalty (spec section 5)."""
+    proposals: list[Proposal] = []
+    for rule in remaining:
+        if rule.effect == "block" and rule.penalty is not None:
+            steps = rule.penalty.steps
+            number = min(prior + 1, len(steps))
+            step = steps[number - 1]
+            proposals.append(Proposal(rule.qid, rule.penalty.name, number, len(steps), step.actions, step.severity))
+    return proposals
 
 
 def _once(strings: Any) -> tuple[str, ...]:
@@ -259,8 +244,139 @@ def _once(strings: Any) -> tuple[str, ...]:
     return tuple(dict.fromkeys(strings))
 
 
-def trace_of(ps: PolicySet, listing: Any, at: Any, prior_violations: Any) -> Trace:
-    """The reference evaluator's trace for a decision (used to explain compiled ones)."""
-    trace = decide_reference(ps, listing, at, prior_violations).trace
-    assert trace is not None
-    return trace
+# --------------------------------------------------------------------------- traces
+
+
+def phrase_lookup(matchers: Mapping[Source, PhraseMatcher], listing: Mapping[str, Any]) -> Mentioned:
+    """``mentions`` for one listing through one matcher per text source: the first question
+    about a source runs its matcher once over the listing's text (one pass, whatever the
+    number of phrases); later questions are set lookups. A phrase the matcher was not
+    built with is searched for on its own."""
+    found: dict[Source, set[str]] = {}
+
+    def mentioned(source: Source, norm_phrase: str) -> bool:
+        matcher = matchers.get(source)
+        if matcher is None or norm_phrase not in matcher.phrases:
+            return mentions(_source_pieces(listing, source), norm_phrase)
+        hits = found.get(source)
+        if hits is None:
+            hits = found[source] = matcher.find_in_pieces(_source_pieces(listing, source))
+        return norm_phrase in hits
+    return mentioned
+
+
+def _source_pieces(listing: Mapping[str, Any], source: Source) -> tuple[str, ...]:
+    if source is None:
+        return R.listing_pieces(listing)
+    return R.text_pieces(R.read_path(listing, source))
+
+
+def _walk(e: A.Expr) -> Iterator[A.Expr]:
+    """Every node of a condition (loops, no recursion)."""
+    stack: list[A.Expr] = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (A.And, A.Or)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, A.Not):
+            stack.append(node.operand)
+
+
+def collect_phrases(ps: PolicySet) -> dict[Source, frozenset[str]]:
+    """The normalised ``mentions`` phrases of every rule, by text source."""
+    out: dict[Source, set[str]] = {}
+    for rule in ps.rules:
+        for node in _walk(rule.condition):
+            if isinstance(node, (A.Mentions, A.MentionsAny)):
+                source = node.path.parts if node.path is not None else None
+                texts = [node.phrase.value] if isinstance(node, A.Mentions) else [
+                    i.value for i in _items(node.items) if isinstance(i, A.Str)]
+                out.setdefault(source, set()).update(p for t in texts if (p := normalize_phrase(t)))
+    return {source: frozenset(phrases) for source, phrases in out.items()}
+
+
+_TOPICAL = (A.Category, A.CategoryIn, A.Mentions, A.MentionsAny, A.Contains, A.Matches)
+
+
+def shares_topic(rule: RuleInfo, listing: Mapping[str, Any], mentioned: Mentioned | None = None) -> bool:
+    """Whether a rule concerns the listing, for an explanation: some category or text
+    condition (``category``, ``mentions``, ``contains``, ``matches``) of its scope,
+    selector or ``if`` holds for the listing, whatever the rest of the rule says."""
+    for part in (rule.scope, rule.selector, rule.if_):
+        if part is None:
+            continue
+        for node in _walk(part):
+            if isinstance(node, _TOPICAL) and holds(node, listing, rule.tz, mentioned):
+                return True
+    return False
+
+
+def rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: R.ParsedAt, applied: bool,
+               mentioned: Mentioned | None = None) -> RuleTrace:
+    """How one rule fared, every condition in words with whether it went the rule's way:
+    the window, then scope, selector, ``if`` (conjunct by conjunct) and ``unless``."""
+    tz = rule.tz
+    parts: list[tuple[bool, str]] = []
+    window_text = window_words(rule, at.in_tz(tz))
+    if window_text is not None:
+        parts.append((in_force(rule, at), window_text))
+    authored = authored_parts(ps, rule)
+
+    def evaluate(e: A.Expr) -> bool:
+        return holds(e, listing, tz, mentioned)
+    for label, expr, want in (("scope", rule.scope, True), ("selector", rule.selector, True),
+                              ("if", rule.if_, True), ("unless", rule.unless, False)):
+        if expr is None:
+            continue
+        written = authored[label] or expr
+        conjuncts: tuple[A.Expr, ...] = (expr,)
+        shown: tuple[A.Expr, ...] = (written,)
+        if want and isinstance(expr, A.And) and isinstance(written, A.And) and len(expr.items) == len(written.items):
+            conjuncts, shown = expr.items, written.items
+        for conjunct, words_of in zip(conjuncts, shown):
+            ok = evaluate(conjunct) == want
+            parts.append((ok, part_words(label, words_of, listing, ok, conjunct, evaluate, mentioned)))
+    return RuleTrace(rule.qid, rule.name, rule.effect, applied, tuple(parts))
+
+
+def build_trace(ps: PolicySet, decision: Decision, listing: Mapping[str, Any], at: R.ParsedAt, prior: int,
+                mentioned: Mentioned | None = None, why_not: str | None = None) -> Trace:
+    """The trace of a decision (of either evaluator) for ``explain``: every rule that
+    applied or was overridden, and every other rule that shares a category or a text
+    match with the listing (``shares_topic``), in detail; the rest by id only. With
+    ``why_not`` (a qualified id), that rule in detail too, as ``Trace.why_not``."""
+    by_qid = {rule.qid: rule for rule in ps.rules}
+    applied = set(decision.rules) | set(decision.overridden)
+    overridden_by = _overridden_by([by_qid[q] for q in sorted(applied) if q in by_qid])
+    proposals = _proposals([by_qid[q] for q in decision.rules if q in by_qid], prior)
+    detailed: list[RuleTrace] = []
+    others: list[str] = []
+    for rule in ps.rules:
+        if rule.qid in applied or shares_topic(rule, listing, mentioned):
+            trace = rule_trace(ps, rule, listing, at, rule.qid in applied, mentioned)
+            if rule.qid in overridden_by:
+                trace = trace.overridden(tuple(sorted(overridden_by[rule.qid])))
+            detailed.append(trace)
+        else:
+            others.append(rule.qid)
+    asked = None
+    if why_not is not None:
+        asked = next((t for t in detailed if t.qid == why_not), None)
+        if asked is None:
+            asked = rule_trace(ps, by_qid[why_not], listing, at, why_not in applied, mentioned)
+    return Trace(tuple(detailed), tuple(proposals), prior, len(ps.policies) == 1, tuple(others), asked)
+
+
+@attrs.frozen
+class ReferenceTracer:
+    """Builds the trace of a reference decision on request, with one phrase matcher per
+    text source built from the set's phrases (see ``phrase_lookup``)."""
+
+    policy_set: PolicySet
+
+    def trace(self, decision: Decision, listing: Mapping[str, Any], at: R.ParsedAt, prior: int,
+              why_not: str | None = None) -> Trace:
+        ps = self.policy_set
+        matchers = {source: PhraseMatcher(phrases) for source, phrases in collect_phrases(ps).items()}
+        return build_trace(ps, decision, listing, at, prior, phrase_lookup(matchers, listing), why_not)

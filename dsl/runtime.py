@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from .decision import InputError
-from .model import FieldInfo, PolicySet
+from .model import FieldInfo, PolicySet, local_instant
 from .text import category_segments
 
 __all__ = [
@@ -114,16 +114,11 @@ def parse_iso(text: str) -> dt.datetime | dt.date | None:
 
 
 def instant_in(value: dt.datetime | dt.date, tz: ZoneInfo) -> dt.datetime | None:
-    """A date, naive or aware datetime as an aware UTC instant. A date means the first
-    instant of its day in ``tz``, a naive datetime local time in ``tz``; fold 0, so a local
-    time that a daylight-saving change skips reads with the offset before the change (for
-    a skipped midnight: the first instant of the day). None when out of range."""
+    """A date, naive or aware datetime as an aware UTC instant (``model.local_instant``,
+    where the daylight-saving rules are stated once): a date is the first instant of its
+    day in ``tz``, a naive datetime local time in ``tz``. None when out of range."""
     try:
-        if isinstance(value, dt.datetime):
-            if value.tzinfo is None:
-                return value.replace(tzinfo=tz, fold=0).astimezone(UTC)
-            return value.astimezone(UTC)
-        return dt.datetime(value.year, value.month, value.day, tzinfo=tz).astimezone(UTC)
+        return local_instant(value, tz)
     except (OverflowError, ValueError):
         return None
 
@@ -154,15 +149,18 @@ def is_date_value(value: Any) -> bool:
 
 @attrs.frozen
 class ParsedAt:
-    """The instant to decide at. ``instant`` is set when it was given with an offset (or
-    as an aware datetime, or defaulted to now); otherwise ``local`` holds the naive local
-    time, read in each policy's own timezone (``in_tz``)."""
+    """The instant to decide at (spec section 5). ``instant`` is set when ``at`` was given
+    with an offset (or as an aware datetime, or defaulted to now); otherwise ``local``
+    holds the local reading as given, a date or a naive date-time, read in each policy's
+    own timezone (``in_tz``)."""
 
     instant: dt.datetime | None
-    local: dt.datetime | None = None
+    local: dt.datetime | dt.date | None = None
 
     def in_tz(self, tz: ZoneInfo) -> dt.datetime:
-        """The instant, for a rule of a policy whose timezone is ``tz`` (aware, UTC)."""
+        """The instant, for a rule of a policy whose timezone is ``tz`` (aware, UTC): a
+        local date is the first instant of that day there, a local date-time that time
+        there (``model.local_instant`` states the daylight-saving rules)."""
         if self.instant is not None:
             return self.instant
         assert self.local is not None
@@ -171,13 +169,18 @@ class ParsedAt:
             raise InputError(f"at: {self.local.isoformat()} is out of range in timezone {tz.key}", field="at")
         return found
 
-    def reported(self, ps: PolicySet) -> dt.datetime:
-        """The instant reported in a decision: a naive ``at`` as read in the timezone of
-        the first policy by name (UTC for an empty set)."""
+    @property
+    def reported(self) -> dt.datetime:
+        """The ``at`` a decision reports, so that deciding again at it gives the same
+        decision: the instant (aware, UTC) when ``at`` had an offset or was the default;
+        otherwise the local reading as given, a naive datetime (a date as its midnight)."""
         if self.instant is not None:
             return self.instant
-        tz = ps.policies[0].tz if ps.policies else ZoneInfo("UTC")
-        return self.in_tz(tz)
+        local = self.local
+        assert local is not None
+        if isinstance(local, dt.datetime):
+            return local
+        return dt.datetime(local.year, local.month, local.day)
 
 
 def parse_at(at: Any) -> ParsedAt:
@@ -199,13 +202,13 @@ def parse_at(at: Any) -> ParsedAt:
                 field="at")
     if isinstance(value, dt.datetime):
         if value.tzinfo is None or value.utcoffset() is None:
-            return ParsedAt(None, value.replace(tzinfo=None))
+            return ParsedAt(None, value.replace(tzinfo=None, fold=0))
         try:
             return ParsedAt(value.astimezone(UTC))
         except (OverflowError, ValueError):
             raise InputError(f"at: {value.isoformat()} is out of range", field="at") from None
     if isinstance(value, dt.date):
-        return ParsedAt(None, dt.datetime(value.year, value.month, value.day))
+        return ParsedAt(None, dt.date(value.year, value.month, value.day))
     raise InputError(f"at: expected a date or date-time, got {describe(at)}", field="at")
 
 

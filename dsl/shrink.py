@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from .model import local_instant
 from .text import normalize_text
 
 __all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "number_cost", "at_cost", "format_instant"]
@@ -349,8 +350,8 @@ class _State:
 
 
 def _local(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
-    """The first instant of ``day`` in ``tz`` (fold 0, as policy dates are read)."""
-    return dt.datetime(day.year, day.month, day.day, tzinfo=tz, fold=0).astimezone(UTC)
+    """The first instant of ``day`` in ``tz``, as policy dates are read."""
+    return local_instant(day, tz)  # type: ignore[arg-type]
 
 
 def _lower_ints(n: int) -> Iterator[int]:

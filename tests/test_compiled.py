@@ -192,7 +192,8 @@ def test_daylight_saving_change_at_midnight(zone: str, day: str) -> None:
     assert both(policies, listing, first).rules == ("dst.r",)
     assert both(policies, listing, first - dt.timedelta(seconds=1)).rules == ("dst.u",)
     assert both(policies, listing, day).rules == ("dst.r",)  # a date for at: first instant of that day
-    assert both(policies, listing, day).at == first
+    assert both(policies, listing, day).to_dict()["at"] == f"{day}T00:00:00"  # reported as given
+    assert both(policies, listing, both(policies, listing, day).to_dict()["at"]).rules == ("dst.r",)  # and replays
     prev = (d - dt.timedelta(days=1)).isoformat()
     assert both(policies, listing, f"{prev}T23:59:59").rules == ("dst.u",)
     # A date field compared with a date literal reads the same way.
@@ -209,7 +210,8 @@ def test_naive_at_is_read_in_each_policy_timezone() -> None:
     listing = {"category": "X"}
     d = both(policies, listing, "2021-10-08")
     assert d.rules == ("east.r", "west.r")
-    assert d.to_dict()["at"] == "2021-10-07T16:00:00Z"  # as read in the first policy's timezone
+    assert d.to_dict()["at"] == "2021-10-08T00:00:00"  # as given: local time in each policy's timezone
+    assert both(policies, listing, d.to_dict()["at"]).rules == d.rules
     assert both(policies, listing, "2021-10-08T00:00:00Z").rules == ("east.r",)
     assert both(policies, listing, "2021-10-07T23:59").rules == ()
     assert both(policies, listing, dt.datetime(2021, 10, 8, 4, tzinfo=UTC)).rules == ("east.r", "west.r")

@@ -37,7 +37,7 @@ def test_one_object(policies: dsl.Policies) -> None:
     out, failed = run(policies, json.dumps(MINER, indent=2))
     assert not failed and len(out) == 1
     assert out[0]["rules"] == ["alibaba-crypto-2021.miners", "alibaba-crypto-2021.miners-late"]
-    assert out[0]["at"] == "2021-10-19T16:00:00Z"
+    assert out[0]["at"] == "2021-10-20T00:00:00"  # a local `at` is reported as given
     assert set(out[0]) == {"effect", "rules", "overridden", "penalty", "messages", "citations", "warnings", "at",
                            "policy_hash"}
 
@@ -62,7 +62,8 @@ def test_envelopes_override_the_command_line(policies: dsl.Policies) -> None:
     out, failed = run(policies, "\n".join(lines), prior=1)
     assert not failed
     assert out[0]["penalty"]["step"] == 2
-    assert out[1]["rules"] == ["alibaba-crypto-2021.miners"] and out[1]["at"] == "2021-10-08T16:00:00Z"
+    assert out[1]["rules"] == ["alibaba-crypto-2021.miners"] and out[1]["at"] == "2021-10-09T00:00:00"
+    assert out[3]["at"] == "2021-10-07T16:00:00Z"
     assert out[2]["penalty"]["step"] == 3
     assert out[3]["rules"] == ["alibaba-crypto-2021.miners"]
     assert out[4]["effect"] == "allow"

@@ -17,13 +17,15 @@ def test_not_yet_in_force_in_the_authors_words() -> None:
     listing = {"category": "Electronics > Blockchain Miners", "title": "Antminer S19", "platform": "taobao"}
     decision = policies.decide(listing, at="2021-10-12")
     text = decision.explain()
-    assert text.startswith("block: the listing is blocked at 2021-10-11T16:00:00Z; 1 rule applied.")
-    assert "miners-late (block): not yet in force; it applies from 2021-10-15 00:00 Asia/Shanghai" in text
+    assert text.startswith("block: the listing is blocked at 2021-10-12T00:00:00 (local time in each "
+                           "policy's timezone); 1 rule applied.")
+    assert ("miners-late (block): not yet in force; it applies from 2021-10-15 00:00 Asia/Shanghai "
+            "(at is 2021-10-12 00:00 there)") in text
     assert "scope: platform in ['taobao', 'xianyu', 'aliexpress', 'lazada'] (platform is 'taobao')" in text
     assert "category 'Blockchain Miners' (category is 'Electronics > Blockchain Miners')" in text
     assert "in force from 2021-10-08 00:00 Asia/Shanghai" in text
-    # Rules whose selector did not match are summed up, not detailed.
-    assert "3 other rules did not match this listing" in text
+    # Rules that share no category or text with the listing are named, not detailed.
+    assert "3 other rules share no category or text with this listing: accessories, coins, guides" in text
     # The compiled decision explains itself by replaying through the reference evaluator.
     assert text == policies.decide_reference(listing, at="2021-10-12").explain()
     assert text == policies.explain(listing, at="2021-10-12")

@@ -110,7 +110,10 @@ def test_parse_at_forms() -> None:
     assert naive.in_tz(SHANGHAI) == dt.datetime(2021, 10, 7, 16, tzinfo=UTC)
     assert naive.in_tz(ZoneInfo("UTC")) == dt.datetime(2021, 10, 8, tzinfo=UTC)
     assert R.parse_at(dt.date(2021, 10, 8)) == naive
-    assert R.parse_at(dt.datetime(2021, 10, 8)) == naive
+    midnight = R.parse_at(dt.datetime(2021, 10, 8))  # a date-time: the same instants, reported alike
+    assert midnight.in_tz(SHANGHAI) == naive.in_tz(SHANGHAI) and midnight.reported == naive.reported
+    assert naive.reported == dt.datetime(2021, 10, 8) and naive.reported.tzinfo is None
+    assert aware.reported == aware.instant
     berlin = dt.datetime(2021, 10, 8, 2, tzinfo=ZoneInfo("Europe/Berlin"))
     assert R.parse_at(berlin).instant == dt.datetime(2021, 10, 8, 0, tzinfo=UTC)
     assert R.parse_at(" 2021-10-08 ") == naive

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from .. import ast as A
-from ..model import PolicySet, bound_instant, when_value
+from ..model import PolicySet, when_instant
 from ..shrink import Counterexample
 
 from ..checks import resolve_sets
@@ -72,7 +72,7 @@ class Claim:
     def of(cls, ps: PolicySet, policies: Any, a: A.Assertion, tz: ZoneInfo) -> Claim:
         expr = resolve_sets(a.expr, ps.sets)
         return cls(ps, policies, a.quantifier, a.effect, expr, tz,
-                   bound_instant(when_value(a.from_), tz), bound_instant(when_value(a.until), tz))
+                   when_instant(a.from_, tz), when_instant(a.until, tz))
 
     def in_window(self, at: dt.datetime) -> bool:
         return (self.start is None or self.start <= at) and (self.end is None or at < self.end)
