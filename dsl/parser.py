@@ -21,6 +21,7 @@ from lark.lexer import BasicLexer, ContextualLexer
 from lark.parsers.lalr_analysis import Shift
 
 from . import ast as A
+from . import hints
 from .diagnostics import Diagnostic, did_you_mean, make
 from .gcpause import no_gc
 
@@ -449,15 +450,16 @@ def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
             if i + 1 < len(toks) and toks[i + 1][1] == "for":
                 starts.append(i)  # `tests for …`; elsewhere `tests` is a name
         elif value == "from":
-            if not (prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert")):
+            if not (prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert") or _after_rule_name(prev, prev2)):
                 starts.append(i)
         elif value == "until":
-            if not (prev[0] == "num" and prev2[1] == "from"):
+            if not ((prev[0] == "num" and prev2[1] == "from") or _after_rule_name(prev, prev2)):
                 starts.append(i)
         elif value in _EFFECTS:
             continued = (
                 prev[1] in (":", "always", "never", "expect")
                 or (prev[0] == "num" and prev2[1] in ("from", "until", "at", "prior"))
+                or _after_rule_name(prev, prev2)
             )
             if not continued:
                 starts.append(i)
@@ -469,6 +471,12 @@ def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
         start = toks[i][2]
         end = toks[starts[n + 1]][2] if n + 1 < len(starts) else len(text)
         yield start, end, [t[1] for t in toks[i:starts[n + 1] if n + 1 < len(starts) else len(toks)]]
+
+
+def _after_rule_name(prev: tuple[str, str, int], prev2: tuple[str, str, int]) -> bool:
+    """`rule r block …`: the `:` is missing, and the statement goes on (one P100, at the
+    spot, rather than a P100 and a rule without a name)."""
+    return prev2[1] == "rule" and prev[0] in ("word", "bq")
 
 
 def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic]) -> tuple[list[Any], list[Token]]:
@@ -614,10 +622,34 @@ def _syntax_error(e: UnexpectedInput, chunk: str, path: str, offset: tuple[int, 
     else:  # pragma: no cover - Lark raises only the three above
         line, col, length = 1, 1, 1
         msg = str(e)
+    advice = hints.advise(_error_site(e, chunk))
+    if advice is not None:  # a mistake dsl.hints knows: its words and spot
+        msg, hint = advice.message, advice.hint
+        line, col, length = advice.position(chunk)
     aline = line + line0 - 1
     acol = col + (col0 - 1 if line == 1 else 0)
     span = A.Span(path, aline, acol, aline, acol + length, pos0, pos0)
     return make("P100", msg, span, hint=hint)
+
+
+def _error_site(e: UnexpectedInput, chunk: str) -> hints.ErrorSite:
+    accepted = frozenset(_accepted(e)) if isinstance(e, UnexpectedToken) else frozenset()
+    return hints.ErrorSite(chunk, e, accepted, lambda pos: _accepts_before(chunk, pos),
+                           lambda terminals: _join_or(_describe_expected(set(terminals))))
+
+
+def _accepts_before(chunk: str, pos: int) -> frozenset[str]:
+    """The terminals the parser takes at offset ``pos`` of ``chunk``: Lark's interactive
+    parser, fed the text before it."""
+    mark = len(_comments)
+    try:
+        interactive = _get_parser().parse_interactive(chunk[:pos], start="single")
+        interactive.exhaust_lexer()
+        return frozenset(interactive.accepts())
+    except UnexpectedInput:
+        return frozenset()
+    finally:
+        del _comments[mark:]  # the comments it read again
 
 
 def _accepted(e: UnexpectedToken) -> set[str]:
@@ -880,7 +912,7 @@ class _Lowering:
         m = _DURATION_RE.match(tok.value)
         if not m or int(m.group(1)) == 0:
             self.error("P103", f"'{tok.value}' is not a valid duration", tok,
-                       hint="write a positive whole number of hours, days or weeks: 12h, 30d, 2w")
+                       hint=hints.duration_hint(tok.value) or "write a positive whole number of hours, days or weeks: 12h, 30d, 2w")
             return A.Duration(24, span=self.span(tok))
         n, unit = int(m.group(1)), m.group(2)
         return A.Duration(n * {"h": 1, "d": 24, "w": 168}[unit], span=self.span(tok))
@@ -980,7 +1012,7 @@ class _Lowering:
         except ValueError:
             pass
         self.error("P101", f"'{v}' is not a valid date", tok,
-                   hint="write a date as 2021-10-15, or a date-time as 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00")
+                   hint=hints.date_hint(v) or "write a date as 2021-10-15, or a date-time as 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00")
         return A.Date(dt.date(2000, 1, 1), span=span)
 
     def list_(self, t: _Node) -> A.ListExpr:
