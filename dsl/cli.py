@@ -42,20 +42,24 @@ def main() -> None:
               help="How findings are written.")
 @click.option("--strict", is_flag=True, help="Exit 1 on warnings too.")
 @click.option("--no-analysis", is_flag=True, help="Skip the consistency analysis (P3xx).")
-def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool) -> None:
+@click.option("--config", "config", type=click.Path(path_type=str, dir_okay=False), default=None,
+              help="The configuration file (default: the nearest policy.toml, or pyproject.toml "
+                   "with [tool.policy], from the first path up).")
+def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, config: str | None) -> None:
     """Check policy files: syntax, names, types, and consistency."""
     from .api import check_paths
 
     targets = list(paths) or ["."]
     try:
-        diags, sources = check_paths(targets, analysis=not no_analysis)
+        diags, sources = check_paths(targets, analysis=not no_analysis, config=config)
     except UsageError as e:
         _usage(str(e))
     _render(diags, fmt, sources)
-    if fmt == "text" and not diags:
+    shown = [d for d in diags if not d.suppressed]
+    if fmt == "text" and not shown:
         click.echo("no problems found")
     failing = {ERROR, WARNING} if strict else {ERROR}
-    sys.exit(1 if any(d.severity in failing for d in diags) else 0)
+    sys.exit(1 if any(d.severity in failing for d in shown) else 0)
 
 
 @main.command()

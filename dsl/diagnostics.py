@@ -34,10 +34,17 @@ class Diagnostic:
     notes: tuple[str, ...] = ()
     related: tuple[Related, ...] = ()
     witness: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    suppressed_by: Span | None = None
+    """The ``# policy: ignore[…]`` comment that suppresses this finding, if one does: a
+    suppressed finding stays in JSON and SARIF output, marked, and counts for nothing else."""
 
     @property
     def file(self) -> str | None:
         return self.span.file if self.span else None
+
+    @property
+    def suppressed(self) -> bool:
+        return self.suppressed_by is not None
 
     def sort_key(self) -> tuple[Any, ...]:
         s = self.span
@@ -71,6 +78,8 @@ class Diagnostic:
             ]
         if self.witness is not None:
             d["witness"] = self.witness
+        if self.suppressed_by is not None:
+            d["suppressed"] = True
         return d
 
 
@@ -86,7 +95,8 @@ def sort_diagnostics(diags: Iterable[Diagnostic]) -> list[Diagnostic]:
 
 
 def has_errors(diags: Iterable[Diagnostic]) -> bool:
-    return any(d.severity == ERROR for d in diags)
+    """Whether an error is among ``diags`` (suppressed findings count for nothing)."""
+    return any(d.severity == ERROR and d.suppressed_by is None for d in diags)
 
 
 class PolicyError(ValueError):
@@ -145,6 +155,8 @@ CODES: dict[str, tuple[str, str]] = {
     "P502": (ERROR, "unknown ladder in test"),
     "P503": (ERROR, "given value of the wrong shape"),
     "P504": (ERROR, "test file without policies"),
+    "P600": (ERROR, "bad configuration"),
+    "P601": (WARNING, "suppression that suppresses nothing"),
 }
 """Every diagnostic code: its severity and a short title (docs/checks.md has a section each)."""
 

@@ -13,6 +13,7 @@ from typing import Iterable, Sequence
 import attrs
 
 from . import ast as A
+from .config import Config, discover
 from .diagnostics import Diagnostic, make
 from .parser import parse
 
@@ -81,13 +82,16 @@ def read_source(path: Path) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def load_paths(paths: Iterable[str | Path]) -> Loaded:
-    """Read and parse every policy and test file under ``paths``."""
+def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loaded:
+    """Read and parse every policy and test file under ``paths``, less those that the
+    configuration's ``exclude`` leaves out (``config``, else the one found from the first
+    path; see ``dsl.config``)."""
+    paths = list(paths)
     policy_files: list[A.File] = []
     test_files: list[A.File] = []
     sources: dict[str, str] = {}
     diags: list[Diagnostic] = []
-    for path in find_files(list(paths)):
+    for path in (config if config is not None else discover(paths)).kept(find_files(paths), paths):
         text, problem = read_source(path)
         if problem is not None:
             diags.append(problem)

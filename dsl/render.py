@@ -259,8 +259,10 @@ def render_text(diags: Sequence[Diagnostic], sources: Mapping[str, str], *,
     line). A diagnostic without a span is its headline (and its hint and notes) only; a
     file missing from ``sources`` gets its location but no excerpt. Diagnostics are
     separated by a blank line; the output ends with a blank line and a summary such as
-    ``2 errors, 1 warning, 3 infos`` (counts of zero left out). An empty list renders as
-    ``""``. ANSI colour only when ``color`` is true."""
+    ``2 errors, 1 warning, 3 infos`` (counts of zero left out). Suppressed findings are
+    left out (and not counted). An empty list renders as ``""``. ANSI colour only when
+    ``color`` is true."""
+    diags = [d for d in diags if not d.suppressed]
     if not diags:
         return ""
     paint = _Paint(color)
@@ -342,7 +344,8 @@ def _snippet_lines(span: Span, lines: _Sources, width: int, paint: _Paint, mark:
 
 def render_json(diags: Sequence[Diagnostic]) -> str:
     """A JSON array of ``Diagnostic.to_dict()`` (spec section 8), in the order given,
-    indented by two, non-ASCII kept as it is."""
+    indented by two, non-ASCII kept as it is. A suppressed finding is there too, with
+    ``"suppressed": true``."""
     return _dumps([d.to_dict() for d in diags], indent=2) + "\n"
 
 
@@ -407,7 +410,9 @@ def render_sarif(diags: Sequence[Diagnostic], sources: Mapping[str, str], *,
     ``unicodeCodePoints``; ``endColumn`` is exclusive as in SARIF), with the spanned text
     as ``snippet`` when the source is known; related locations become
     ``relatedLocations``; the witness goes in ``properties.witness``. A diagnostic without
-    a span has no ``locations``."""
+    a span has no ``locations``. A finding suppressed by a comment has ``suppressions``:
+    one of kind ``inSource`` located at the comment (findings that configuration turns
+    ``off`` are not in the log at all)."""
     lines = _Sources(sources)
     codes = sorted({d.code for d in diags})
     index = {code: i for i, code in enumerate(codes)}
@@ -439,6 +444,9 @@ def render_sarif(diags: Sequence[Diagnostic], sources: Mapping[str, str], *,
             ]
         if d.witness is not None:
             result["properties"] = {"witness": d.witness}
+        if d.suppressed_by is not None:
+            result["suppressions"] = [{"kind": "inSource",
+                                       "location": {"physicalLocation": _physical(d.suppressed_by, lines)}}]
         results.append(result)
     log = {
         "$schema": SARIF_SCHEMA_URI,
@@ -477,9 +485,11 @@ def render_github(diags: Sequence[Diagnostic]) -> str:
     The message carries the hint, notes and related locations on lines of their own.
     ``col`` and ``endColumn`` are given only for a span on one line (the runner rejects
     columns on a span over several lines). File paths use forward slashes. An empty list
-    renders as ``""``."""
+    renders as ``""``. Suppressed findings are left out."""
     out = []
     for d in diags:
+        if d.suppressed:
+            continue
         title = f"{d.code} {CODES[d.code][1]}" if d.code in CODES else d.code
         props: list[tuple[str, str]] = []
         s = d.span

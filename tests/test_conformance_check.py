@@ -17,9 +17,6 @@ from dsl.cli import main
 
 SKIP: dict[str, str] = {
     "20-glued-keyword": ISSUE_9,
-    "24-suppression": ISSUE_9,
-    "25-config": ISSUE_9,
-    "26-config-bad": ISSUE_9,
     "27-window-without-selector": ISSUE_9,
 }
 """Cases that cannot pass yet, each with its reason. This list should shrink."""

@@ -399,3 +399,34 @@ def test_github_escaping() -> None:
     assert "title=P207 value outside 'one of'::" in render_github([title])
     windows = make("P400", "m", Span("dir\\x.policy", 1, 1, 1, 2))
     assert "file=dir/x.policy," in render_github([windows])
+
+
+# ------------------------------------------------------------------ suppressed findings
+
+
+def suppressed_sample() -> list:
+    """A finding that a ``# policy: ignore[…]`` comment suppresses, beside one it does not."""
+    import attrs
+
+    kept = make("P400", "rule has no name", Span(CRYPTO, 8, 1, 8, 6))
+    hidden = attrs.evolve(make("P301", "rule 'b' is redundant", Span(CRYPTO, 9, 1, 9, 7)),
+                          suppressed_by=Span(CRYPTO, 9, 60, 9, 82))
+    return [kept, hidden]
+
+
+def test_suppressed_findings_are_marked_in_json_and_sarif_and_left_out_elsewhere() -> None:
+    ds = suppressed_sample()
+    assert [d.get("suppressed") for d in json.loads(render_json(ds))] == [None, True]
+    log = json.loads(render_sarif(ds, SOURCES, tool_version="0.1.0"))
+    results = log["runs"][0]["results"]
+    assert "suppressions" not in results[0]
+    (suppression,) = results[1]["suppressions"]
+    assert suppression["kind"] == "inSource"
+    assert suppression["location"]["physicalLocation"]["region"]["startLine"] == 9
+    for validator in sarif_validators():
+        errors = list(validator.iter_errors(log))
+        assert not errors, [e.message for e in errors]
+    text = render_text(ds, SOURCES)
+    assert "P301" not in text and text.rstrip().endswith("1 warning")
+    assert "P301" not in render_github(ds)
+    assert render_text(ds[1:], SOURCES) == "" and render_github(ds[1:]) == ""

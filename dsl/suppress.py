@@ -1,0 +1,160 @@
+"""Suppression comments (spec section 6): ``# policy: ignore[P301, P304]``.
+
+At the end of any line of a statement, the comment suppresses those codes for findings
+located in that statement; alone on a line, it covers the statement that starts on the very
+next line (not across a blank line). A suppressed finding is kept, marked with the comment
+(``Diagnostic.suppressed_by``); each code that suppresses nothing is a P601 at the code.
+
+Codes that configuration cannot change (P0xx, P1xx, P2xx) cannot be suppressed either, and
+P6xx findings are about configuration and suppression themselves."""
+
+from __future__ import annotations
+
+import re
+from typing import Callable, Iterable, Mapping
+
+import attrs
+
+from . import ast as A
+from .diagnostics import CODES, Diagnostic, make
+
+UNSUPPRESSIBLE = ("P0", "P1", "P2", "P6")
+
+_DIRECTIVE = re.compile(r"#\s*policy\s*:\s*ignore\b")
+_CODE = re.compile(r"P\d{3}")
+
+
+@attrs.frozen
+class Code:
+    """One code written in a comment, and where."""
+
+    code: str
+    span: A.Span
+
+
+@attrs.frozen
+class Suppression:
+    """One ``# policy: ignore[…]`` comment: its codes and the statement it covers (None
+    when it covers none)."""
+
+    comment: A.Span
+    codes: tuple[Code, ...]
+    statement: A.Span | None
+
+
+def read_suppressions(file: A.File, text: str) -> tuple[list[Suppression], list[Diagnostic]]:
+    """The suppression comments of a parsed file, and P601 for those that cannot work
+    whatever the findings are (malformed, a code that does not exist or cannot be
+    suppressed)."""
+    statements = _statement_spans(file)
+    lines = text.split("\n")
+    found: list[Suppression] = []
+    problems: list[Diagnostic] = []
+    for comment in file.comments:
+        span = comment.span
+        m = _DIRECTIVE.search(comment.text)
+        if span is None or m is None:
+            continue
+        codes, bad = _codes(comment.text, m.end(), span)
+        problems.extend(bad)
+        if codes:
+            found.append(Suppression(span, codes, _covered(span, statements, lines)))
+    return found, problems
+
+
+def _codes(text: str, after: int, span: A.Span) -> tuple[tuple[Code, ...], list[Diagnostic]]:
+    def at(start: int, end: int) -> A.Span:
+        return A.Span(span.file, span.line, span.column + start, span.line, span.column + end,
+                      span.start + start, span.start + end)
+
+    rest = text[after:]
+    opening = len(rest) - len(rest.lstrip())
+    close = rest.find("]")
+    if not rest[opening:].startswith("[") or close < 0:
+        return (), [make("P601", "this suppression names no codes, so it suppresses nothing",
+                         at(0, len(text)), hint="name the codes: # policy: ignore[P301]")]
+    codes: list[Code] = []
+    problems: list[Diagnostic] = []
+    start = after + opening + 1
+    for piece in rest[opening + 1:close].split(","):
+        word = piece.strip()
+        begin = start + len(piece) - len(piece.lstrip())
+        start += len(piece) + 1
+        where = at(begin, begin + max(len(word), 1))
+        if not _CODE.fullmatch(word) or word not in CODES:
+            problems.append(make("P601", f"'{word}' is not a diagnostic code, so it suppresses nothing", where,
+                                 hint="docs/checks.md lists every code"))
+        elif word.startswith(UNSUPPRESSIBLE):
+            problems.append(make("P601", f"{word} cannot be suppressed", where,
+                                 hint="P0xx, P1xx and P2xx findings stop the policy set from loading: fix what they report"
+                                 if not word.startswith("P6") else "set its severity in the configuration instead"))
+        else:
+            codes.append(Code(word, where))
+    if not codes and not problems:
+        problems.append(make("P601", "this suppression names no codes, so it suppresses nothing",
+                             at(0, len(text)), hint="name the codes: # policy: ignore[P301]"))
+    return tuple(codes), problems
+
+
+def _statement_spans(file: A.File) -> list[A.Span]:
+    nodes: list[object] = [file.header, *file.statements]
+    return [s for s in (getattr(n, "span", None) for n in nodes if n is not None) if s is not None]
+
+
+def _covered(comment: A.Span, statements: list[A.Span], lines: list[str]) -> A.Span | None:
+    """The statement a comment covers: the one it ends a line of, or, alone on its line,
+    the one that starts on the next line."""
+    for s in statements:
+        if s.line <= comment.line <= s.end_line and (s.line, s.column) < (comment.line, comment.column):
+            return s
+    before = lines[comment.line - 1][:comment.column - 1] if comment.line <= len(lines) else ""
+    if before.strip():
+        return None
+    return next((s for s in statements if s.line == comment.line + 1), None)
+
+
+def _inside(d: Diagnostic, s: A.Span) -> bool:
+    p = d.span
+    return (p is not None and p.file == s.file
+            and (s.line, s.column) <= (p.line, p.column) <= (s.end_line, s.end_column))
+
+
+def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sources: Mapping[str, str], *,
+                       judged: Callable[[str], bool]) -> list[Diagnostic]:
+    """``diags`` with the findings that comments suppress marked, plus P601 for each code
+    that suppresses nothing. ``judged(code)`` says whether the checks that report ``code``
+    ran on the whole set: a code is only called unused when they did. Files with syntax
+    errors get no P601 (their statements are not all known)."""
+    diags = list(diags)
+    broken = {d.file for d in diags if d.code.startswith("P1")}
+    out: list[Diagnostic] = []
+    used: set[tuple[A.Span, str]] = set()
+    table: list[Suppression] = []
+    for file in files:
+        found, problems = read_suppressions(file, sources.get(file.path, ""))
+        table.extend(found)
+        if file.path not in broken:
+            out.extend(problems)
+    for d in diags:
+        by = next((s for s in table if s.statement is not None and _inside(d, s.statement)
+                   and any(c.code == d.code for c in s.codes)), None)
+        if by is not None and not d.code.startswith(UNSUPPRESSIBLE):
+            used.update((t.comment, d.code) for t in table
+                        if t.statement == by.statement and any(c.code == d.code for c in t.codes))
+            d = attrs.evolve(d, suppressed_by=by.comment)
+        out.append(d)
+    for s in table:
+        if s.comment.file in broken:
+            continue
+        for c in s.codes:
+            if (s.comment, c.code) not in used and (s.statement is None or judged(c.code)):
+                out.append(_unused(s, c))
+    return out
+
+
+def _unused(s: Suppression, c: Code) -> Diagnostic:
+    if s.statement is None:
+        return make("P601", f"this suppression of {c.code} covers no statement", c.span,
+                    hint="put it at the end of a line of the statement, or alone on the line just before it")
+    return make("P601", f"no {c.code} finding in this statement: the suppression of {c.code} suppresses nothing",
+                c.span, hint=f"remove {c.code} from the comment")

@@ -1,0 +1,294 @@
+"""Configuration (`[tool.policy]`, `policy.toml`, `--config`) and suppression comments
+(`# policy: ignore[…]`): spec section 6, P600 and P601."""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+import dsl
+from dsl.cli import main
+from dsl.config import discover, find_config, read_config
+from dsl.tomlpos import line_column, locate
+
+IVORY = ("policy ivory\n"
+         "rule all-ivory: block mentions 'ivory'\n"
+         "rule carved: block mentions 'carved ivory'\n")
+"""`carved` is redundant (P301, a warning)."""
+
+
+def run(*args: str) -> tuple[int, str]:
+    r = CliRunner().invoke(main, list(args))
+    assert r.exception is None or isinstance(r.exception, SystemExit), r.exc_info
+    return r.exit_code, r.stdout + r.stderr
+
+
+def findings(*args: str) -> list[dict]:
+    code, out = run("check", *args, "--format", "json")
+    assert code in (0, 1), out
+    return json.loads(out)
+
+
+def keys(found: list[dict]) -> list[tuple[str, str, int, bool]]:
+    return sorted((Path(f["file"]).name, f["code"], f["line"], bool(f.get("suppressed"))) for f in found)
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    for name, text in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+# ------------------------------------------------------------------ positions in TOML
+
+
+def test_locate_finds_keys_in_headers_inline_tables_dotted_keys_and_arrays() -> None:
+    text = ('[tool.policy]\n'
+            'severity = { P301 = "error", "P400" = \'off\' }  # a comment\n'
+            'exclude = [\n  "a",  # why\n  "b\\"c",\n]\n'
+            'per-file."x/**" = { P400 = "off" }\n'
+            '[tool.policy.per-file."y"]\nP300 = """off"""\n')
+    tomllib.loads(text)
+    places = locate(text)
+
+    def at(*path: object) -> tuple[int, int]:
+        return line_column(text, places[tuple(path)].key_start)
+
+    assert at("tool", "policy", "severity", "P301") == (2, 14)
+    assert at("tool", "policy", "severity", "P400") == (2, 30)
+    assert at("tool", "policy", "exclude", 1) == (5, 3)
+    assert at("tool", "policy", "per-file", "x/**", "P400") == (7, 21)
+    assert at("tool", "policy", "per-file", "y", "P300") == (9, 1)
+    p = places[("tool", "policy", "severity", "P400")]
+    assert text[p.value_start:p.value_end] == "'off'"
+
+
+# ------------------------------------------------------------------ reading and P600
+
+
+def p600(tmp_path: Path, toml: str, name: str = "policy.toml") -> list[tuple[int, int, str, str | None]]:
+    (tmp_path / name).write_text(toml, encoding="utf-8")
+    cfg = read_config(tmp_path / name)
+    assert all(d.code == "P600" and d.severity == "error" for d in cfg.diagnostics)
+    return [(d.span.line, d.span.column, d.message, d.hint) for d in cfg.diagnostics]
+
+
+def test_a_good_configuration_reads_without_findings(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text(
+        'severity = { P301 = "error", P304 = "off", P100 = "error" }\nexclude = ["legacy"]\n'
+        '[per-file."old/*.policy"]\nP400 = "off"\n')
+    cfg = read_config(tmp_path / "policy.toml")
+    assert cfg.diagnostics == ()
+    assert dict(cfg.severity) == {"P301": "error", "P304": "off", "P100": "error"}
+    assert cfg.exclude == ("legacy",)
+    assert cfg.per_file == (("old/*.policy", (("P400", "off"),)),)
+
+
+def test_unknown_key_with_a_suggestion(tmp_path: Path) -> None:
+    [(line, col, message, hint)] = p600(tmp_path, '\nexclud = ["x"]\n')
+    assert (line, col) == (2, 1) and "unknown configuration key 'exclud'" in message
+    assert hint == "did you mean 'exclude'?"
+
+
+def test_unknown_code_and_severity_point_at_the_entry(tmp_path: Path) -> None:
+    found = p600(tmp_path, 'severity = { P301 = "warn" }\n[per-file."a"]\np400 = "off"\n')
+    assert found[0][:2] == (1, 21) and "unknown severity 'warn' for P301" in found[0][2]
+    assert found[0][3] == "did you mean 'warning'?"
+    assert found[1][:2] == (3, 1) and "unknown code 'p400'" in found[1][2]
+    assert found[1][3] == "codes are written in capitals: P400"
+
+
+def test_errors_that_stop_loading_cannot_be_lowered(tmp_path: Path) -> None:
+    [(line, col, message, _)] = p600(tmp_path, '[tool.policy]\nseverity.P203 = "warning"\n', "pyproject.toml")
+    assert (line, col) == (2, 1) and "P203 is an error that cannot be lowered or turned off" in message
+
+
+def test_several_problems_on_one_line_are_one_p600(tmp_path: Path) -> None:
+    [(line, col, message, _)] = p600(tmp_path, 'severity = { P100 = "off", P999 = "warning" }\n')
+    assert (line, col) == (1, 14)
+    assert "P100" in message and "unknown code 'P999'" in message
+
+
+def test_wrong_shapes(tmp_path: Path) -> None:
+    found = p600(tmp_path, 'severity = "error"\nexclude = ["ok", 3]\nper-file = { "a" = 1 }\n')
+    assert [(line, col) for line, col, _, _ in found] == [(1, 1), (2, 18), (3, 14)]
+
+
+def test_toml_syntax_error_is_p600_at_its_place(tmp_path: Path) -> None:
+    [(line, col, message, _)] = p600(tmp_path, 'exclude = ["a"]\nseverity = { P301 = }\n')
+    assert (line, col) == (2, 21) and message.startswith("the configuration is not valid TOML")
+
+
+def test_a_bad_entry_is_left_out_and_the_rest_applies(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": IVORY, "policy.toml": 'severity = { P301 = "error", P999 = "off" }\n'})
+    found = findings(str(tmp_path))
+    assert keys(found) == [("ivory.policy", "P301", 3, False), ("policy.toml", "P600", 1, False)]
+    assert {f["code"]: f["severity"] for f in found}["P301"] == "error"
+
+
+# ------------------------------------------------------------------ finding the configuration
+
+
+def test_search_goes_up_from_the_first_path_and_prefers_policy_toml(tmp_path: Path) -> None:
+    write(tmp_path, {"pyproject.toml": "[tool.policy]\n", "a/b/x.policy": IVORY,
+                     "a/pyproject.toml": "[project]\nname = 'x'\n"})
+    assert find_config(tmp_path / "a" / "b") == tmp_path / "pyproject.toml"  # a/'s has no [tool.policy]
+    assert find_config(tmp_path / "a" / "b" / "x.policy") == tmp_path / "pyproject.toml"
+    (tmp_path / "policy.toml").write_text("")
+    assert find_config(tmp_path / "a") == tmp_path / "policy.toml"
+
+
+def test_no_configuration(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": IVORY})
+    assert discover([tmp_path]).path is None
+    assert keys(findings(str(tmp_path))) == [("ivory.policy", "P301", 3, False)]
+
+
+def test_config_option_names_the_file(tmp_path: Path) -> None:
+    write(tmp_path, {"p/ivory.policy": IVORY, "elsewhere.toml": 'severity = { P301 = "off" }\n',
+                     "p/policy.toml": 'severity = { P301 = "error" }\n'})
+    code, out = run("check", str(tmp_path / "p"), "--config", str(tmp_path / "elsewhere.toml"))
+    assert code == 0 and "no problems found" in out
+    code, out = run("check", str(tmp_path / "p"), "--config", str(tmp_path / "missing.toml"))
+    assert code == 2 and "Traceback" not in out
+
+
+def test_p600_names_the_toml_file_in_every_format(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": "policy ivory\nrule r: block mentions 'jade'\n",
+                     "policy.toml": 'severity = { P100 = "off" }\n'})
+    [f] = findings(str(tmp_path))
+    assert f["code"] == "P600" and Path(f["file"]) == (tmp_path / "policy.toml").resolve()
+    code, out = run("check", str(tmp_path))
+    assert code == 1 and 'severity = { P100 = "off" }' in out and "^^^" in out
+
+
+# ------------------------------------------------------------------ severities
+
+
+def test_severity_changes_reporting_and_exit_status_only(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": IVORY + "block mentions 'jade'\n",
+                     "policy.toml": 'severity = { P301 = "error", P400 = "off" }\n'})
+    found = findings(str(tmp_path))
+    assert [(f["code"], f["severity"]) for f in found] == [("P301", "error")]
+    assert run("check", str(tmp_path))[0] == 1
+    (tmp_path / "policy.toml").write_text('severity = { P301 = "info", P400 = "off" }\n')
+    assert run("check", str(tmp_path), "--strict")[0] == 0
+
+
+def test_per_file_wins_over_severity(tmp_path: Path) -> None:
+    write(tmp_path, {"new/ivory.policy": IVORY, "old/legacy.policy": IVORY.replace("ivory\n", "legacy\n", 1),
+                     "policy.toml": 'severity = { P301 = "error" }\nper-file = { "old/**" = { P301 = "off" } }\n'})
+    assert keys(findings(str(tmp_path))) == [("ivory.policy", "P301", 3, False)]
+
+
+# ------------------------------------------------------------------ exclude
+
+
+def test_exclude_leaves_files_out_of_check_test_and_eval(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": "policy ivory\nrule r: block mentions 'ivory'\n",
+                     "fixtures/broken.policy": "policy broken\nrule r: blok\n",
+                     "policy.toml": 'exclude = ["fixtures"]\n'})
+    assert findings(str(tmp_path)) == []
+    assert dsl.load(tmp_path).decide({"title": "ivory"}, at="2024-01-01").effect == "block"
+    listing = tmp_path / "l.json"
+    listing.write_text('{"title": "ivory"}')
+    code, out = run("eval", str(tmp_path), "--input", str(listing), "--at", "2024-01-01")
+    assert code == 0 and '"block"' in out
+
+
+def test_what_is_named_is_never_excluded(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": IVORY, "fixtures/more/broken.policy": "policy broken\nrule r: blok\n",
+                     "policy.toml": 'exclude = ["fixtures", "ivory.policy"]\n'})
+    named_dir = findings(str(tmp_path / "fixtures"), "--no-analysis")
+    assert [f["code"] for f in named_dir] == ["P100"]
+    named_file = findings(str(tmp_path / "ivory.policy"))
+    assert [f["code"] for f in named_file] == ["P301"]
+
+
+def test_exclude_globs() -> None:
+    from dsl.config import Config
+
+    root = Path("/r")
+    cfg = Config(root / "policy.toml", exclude=("tests/golden", "**/*_draft.policy", "scratch"))
+    assert cfg.excludes("/r/tests/golden/a.policy")
+    assert not cfg.excludes("/r/tests/other/a.policy")
+    assert cfg.excludes("/r/x/y/z_draft.policy")
+    assert cfg.excludes("/r/deep/scratch/a.policy")  # a name without '/' matches at any depth
+    assert not cfg.excludes("/elsewhere/scratch/a.policy")
+    assert not cfg.excludes("/r/tests/golden/a.policy", below="/r/tests/golden")
+
+
+def test_the_projects_own_configuration_leaves_tests_out() -> None:
+    root = Path(__file__).resolve().parents[1]
+    cfg = read_config(root / "pyproject.toml")
+    assert cfg.diagnostics == () and cfg.excludes(root / "tests" / "golden" / "format" / "x.policy")
+    assert not cfg.excludes(root / "policies" / "alibaba" / "crypto-2021.policy")
+
+
+# ------------------------------------------------------------------ suppression comments
+
+
+def test_trailing_comment_on_any_line_of_a_statement(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": "policy ivory\nrule all-ivory: block mentions 'ivory'\n"
+                                     "rule carved: block mentions 'carved ivory'\n"
+                                     "  unless mentions 'jade'  # policy: ignore[P301]\n"})
+    found = findings(str(tmp_path))
+    assert keys(found) == [("ivory.policy", "P301", 3, True)]
+    assert run("check", str(tmp_path), "--strict")[0] == 0
+    assert "no problems found" in run("check", str(tmp_path))[1]
+
+
+def test_comment_alone_covers_the_next_line_only(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": "policy ivory\nrule all-ivory: block mentions 'ivory'\n"
+                                     "# policy: ignore[P301, P304]\n"
+                                     "rule carved: block mentions 'carved ivory'\n"
+                                     "# policy: ignore[P301]\n\n"
+                                     "rule old: block mentions 'old ivory'\n"})
+    found = findings(str(tmp_path))
+    assert keys(found) == [("ivory.policy", "P301", 4, True), ("ivory.policy", "P301", 7, False),
+                           ("ivory.policy", "P601", 3, False), ("ivory.policy", "P601", 5, False)]
+    p601 = sorted((f["line"], f["column"], f["message"]) for f in found if f["code"] == "P601")
+    assert p601[0][:2] == (3, 24) and "P304" in p601[0][2]  # at the code in the comment
+    assert p601[1][:2] == (5, 18) and "covers no statement" in p601[1][2]
+    assert {f["severity"] for f in found if f["code"] == "P601"} == {"warning"}
+
+
+def test_codes_that_cannot_be_suppressed(tmp_path: Path) -> None:
+    write(tmp_path, {"x.policy": "policy x\nrule r: block penalty escalte  # policy: ignore[P201, P12, P999]\n"})
+    found = findings(str(tmp_path), "--no-analysis")
+    assert [(f["code"], f["column"], bool(f.get("suppressed"))) for f in found] == [
+        ("P201", 23, False), ("P601", 49, False), ("P601", 55, False), ("P601", 60, False)]
+    messages = [f["message"] for f in found if f["code"] == "P601"]
+    assert "P201 cannot be suppressed" in messages[0] and "'P12' is not a diagnostic code" in messages[1]
+
+
+def test_no_unused_verdict_where_the_checks_did_not_run(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n")})
+    assert keys(findings(str(tmp_path), "--no-analysis")) == []
+    write(tmp_path, {"other.policy": "policy other\nrule r: block category 'X' penalty nope\n"})
+    assert [f["code"] for f in findings(str(tmp_path))] == ["P201"]
+
+
+def test_config_off_drops_and_info_counts_nothing(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n"),
+                     "policy.toml": 'severity = { P301 = "off" }\n'})
+    assert findings(str(tmp_path)) == []  # turned off by configuration: not in the output at all
+
+
+def test_api_keeps_suppressed_findings_marked(tmp_path: Path) -> None:
+    write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n")})
+    [d] = dsl.check(tmp_path)
+    assert d.code == "P301" and d.suppressed and d.suppressed_by is not None
+    assert d.suppressed_by.line == 3 and d.to_dict()["suppressed"] is True
+
+
+@pytest.mark.parametrize("fmt", ["text", "github"])
+def test_suppressed_findings_are_not_shown(tmp_path: Path, fmt: str) -> None:
+    write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n")})
+    code, out = run("check", str(tmp_path), "--format", fmt, "--strict")
+    assert code == 0 and "P301" not in out
