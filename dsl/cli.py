@@ -112,7 +112,7 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
 @main.command(name="eval")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--input", "input_", required=True, type=click.File("r", encoding="utf-8"),
+@click.option("--input", "input_", required=True, type=click.File("rb"),
               help="Listings: a JSON object, a JSON array, or JSON lines; - for standard input.")
 @click.option("--at", default=None, help="The instant to decide at (default: now); a date or date-time.")
 @click.option("--prior", default=0, type=click.IntRange(min=0), show_default=True,

@@ -8,9 +8,10 @@ plus ``"explanation"`` with ``--explain``), or ``{"error": {"record": N, "messag
 for a record that cannot be decided (N counts records from 1). The command's exit status
 is 1 when any record failed (``EvalRun.had_errors``).
 
-How the input is read: when the whole input is one JSON value, that value is the record
-(or, for an array, its elements are the records); otherwise each non-blank line is one
-record, and a line that is not JSON is an error record of its own.
+How the input is read: as bytes (a text stream is accepted too). When the whole input is
+one JSON value in UTF-8, that value is the record (or, for an array, its elements are the
+records); otherwise each non-blank line is one record, and a line that is not UTF-8 or not
+JSON is an error record of its own.
 """
 
 from __future__ import annotations
@@ -55,15 +56,20 @@ def _loads(text: str) -> Any:
         sys.setrecursionlimit(old)
 
 
-def read_records(stream: IO[str]) -> Iterator[Any]:
+def read_records(stream: IO[bytes] | IO[str]) -> Iterator[Any]:
     """The records of the input, each a parsed JSON value or a ``_Bad`` for a line that
-    is not JSON."""
-    text = stream.read()
-    if not text.strip():
+    is not UTF-8 or not JSON. The input is read as bytes and decoded line by line, so that
+    one bad byte costs one record, not the batch."""
+    data = stream.read()
+    if isinstance(data, str):
+        data = data.encode("utf-8", "surrogatepass")
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a byte order mark is not part of the input
+    if not data.strip():
         return
     try:
-        whole = _loads(text)
-    except ValueError:
+        whole = _loads(data.decode("utf-8"))
+    except ValueError:  # not one JSON value (or not UTF-8 somewhere): one record a line
         pass
     else:
         if isinstance(whole, list):
@@ -71,8 +77,13 @@ def read_records(stream: IO[str]) -> Iterator[Any]:
         else:
             yield whole
         return
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
+    for number, raw in enumerate(data.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            yield _Bad(f"line {number}: not UTF-8: byte {e.start + 1} of the line (0x{raw[e.start]:02x}) cannot be decoded")
             continue
         try:
             yield _loads(line)
@@ -88,7 +99,7 @@ class EvalRun:
     """The output lines of ``policy eval``, produced as they are iterated; afterwards
     ``had_errors`` tells whether some record could not be decided (exit status 1)."""
 
-    def __init__(self, policies: Policies, input_stream: IO[str], *, at: Any = None, prior: Any = 0,
+    def __init__(self, policies: Policies, input_stream: IO[bytes] | IO[str], *, at: Any = None, prior: Any = 0,
                  explain: bool = False):
         self.policies = policies
         self.input_stream = input_stream
@@ -137,7 +148,7 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def run_eval(policies: Policies, input_stream: IO[str], *, at: Any = None, prior: Any = 0,
+def run_eval(policies: Policies, input_stream: IO[bytes] | IO[str], *, at: Any = None, prior: Any = 0,
              explain: bool = False) -> EvalRun:
     """Decide every record of ``input_stream``: iterate the result for the output lines
     (one per record, in input order), then read ``.had_errors`` for the exit status."""
