@@ -17,6 +17,7 @@ from typing import Any, Iterator
 from lark import Lark, Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 from lark.grammar import Rule
+from lark.lark import PostLex
 from lark.lexer import BasicLexer, ContextualLexer
 from lark.parsers.lalr_analysis import Shift
 
@@ -47,6 +48,19 @@ def _grammar_text() -> str:
     return (FsPath(__file__).resolve().parent.parent / "grammar" / "policy.lark").read_text(encoding="utf-8")
 
 
+class WholeWords(PostLex):
+    """Words are read whole (spec section 1). With the contextual lexer, a parser state
+    that takes only keywords would read `blocks` as `block` + `s`. NAME, accepted in every
+    state, reads a word to its end, and Lark's lexer turns a NAME whose text is a keyword
+    of that state into that keyword: `block` stays `block`, `blocks` is a name and so a
+    syntax error where an effect is expected. Pass an instance as ``postlex`` to Lark."""
+
+    always_accept = ("NAME",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return stream
+
+
 _lock = threading.Lock()
 _comments: list[Token] = []
 _parser: Lark | None = None
@@ -64,6 +78,7 @@ def _get_parser() -> Lark:
             propagate_positions=False,
             maybe_placeholders=False,
             lexer_callbacks={"COMMENT": _comments.append},
+            postlex=WholeWords(),
             # The LALR tables are cached in the temp directory, keyed by the grammar's
             # hash and Lark's version: a CLI run starts 0.1 s sooner (pre-commit hooks).
             cache=True,
@@ -74,13 +89,19 @@ def _get_parser() -> Lark:
         # objects (1.2 and 1.3 have the same); tests/test_parser.py compares the result
         # with lark Trees, so a Lark that differs is noticed.
         _parser.parser.parser.parser.callbacks = _node_builders(_parser.rules)
-        lexer = _parser.parser.lexer
+        lexer = _contextual_lexer(_parser)
         if isinstance(lexer, ContextualLexer) and all(type(x) is BasicLexer for x in lexer.lexers.values()):
             try:
-                _tables = _Tables(_parser)
+                _tables = _Tables(_parser, lexer)
             except AttributeError:  # pragma: no cover - another Lark: its own loop is used
                 _tables = None
     return _parser
+
+
+def _contextual_lexer(parser: Lark) -> Any:
+    """The contextual lexer, inside the connector that a ``postlex`` puts around it."""
+    lexer = parser.parser.lexer
+    return getattr(lexer, "lexer", lexer)
 
 
 def _run(parser: Lark, text: str, start: str) -> Any:
@@ -125,7 +146,7 @@ class _Tables:
     state to shift to (an int) or the reduction to make (the rule's length, its name and
     its node builder), so that no Rule is hashed while parsing."""
 
-    def __init__(self, parser: Lark):
+    def __init__(self, parser: Lark, lexer: ContextualLexer):
         lalr = parser.parser.parser.parser
         table = lalr.parse_table
         self.start_states: dict[str, int] = table.start_states
@@ -134,7 +155,7 @@ class _Tables:
             state: {symbol: arg if action is Shift else (len(arg.expansion), arg.origin.name, lalr.callbacks[arg])
                     for symbol, (action, arg) in actions.items()}
             for state, actions in table.states.items()}
-        self.scanners = _Scanners(parser.parser.lexer.lexers)
+        self.scanners = _Scanners(lexer.lexers)
 
 
 _new_str = str.__new__
@@ -449,11 +470,11 @@ def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
         elif value == "tests":
             if i + 1 < len(toks) and toks[i + 1][1] == "for":
                 starts.append(i)  # `tests for …`; elsewhere `tests` is a name
-        elif value == "from":
-            if not (prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert") or _after_rule_name(prev, prev2)):
-                starts.append(i)
-        elif value == "until":
-            if not ((prev[0] == "num" and prev2[1] == "from") or _after_rule_name(prev, prev2)):
+        elif value in ("from", "until"):
+            # A window opens a rule head (`rule r: until D`) or an assertion's; `until`
+            # also closes one (`from D until D`).
+            head = prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert") or _after_rule_name(prev, prev2)
+            if not (head or (value == "until" and prev[0] == "num" and prev2[1] == "from")):
                 starts.append(i)
         elif value in _EFFECTS:
             continued = (
@@ -483,7 +504,10 @@ def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic
     items: list[Any] = []
     comments: list[Token] = []
     chunks = list(_split_statements(text))
+    broken_until = 0  # chunks before this index are the rest of a statement already reported
     for n, (start, end, _words) in enumerate(chunks):
+        if n < broken_until:
+            continue
         chunk = text[start:end]
         line0 = text.count("\n", 0, start) + 1
         col0 = start - (text.rfind("\n", 0, start) + 1) + 1
@@ -500,6 +524,8 @@ def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic
                 following = (chunks[n + 1][2][0], nline, ncol)
             diags.append(_syntax_error(e, chunk, path, offset, following))
             comments.extend(_shift_token(c, offset) for c in _comments)
+            ended_early = isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END")
+            broken_until = _broken_statement_end(text, chunks, n, ended_early)
             continue
         comments.extend(_shift_token(c, offset) for c in _comments)
         low = _Lowering(path, diags, offset)
@@ -507,6 +533,33 @@ def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic
         if item is not None:
             items.append(item)
     return items, comments
+
+
+_CONTINUATIONS = {"from", "until"} | _EFFECTS
+
+
+def _broken_statement_end(text: str, chunks: list[tuple[int, int, list[str]]], n: int, ended_early: bool) -> int:
+    """The index of the first chunk after the broken chunk ``n`` that is not the rest of
+    its statement. A statement with a syntax error yields nothing but its P100 (spec
+    section 6), but the cutting guessed its end from words that the error may have
+    shifted: `rule r block x` (no `:`) or `rule r: frm D block x` are cut before `block`,
+    and the rest would read as an unnamed rule (a false P400). A following chunk that
+    starts with `from`, `until` or an effect belongs to the broken statement when it
+    starts on the line where the statement stops, when the statement stopped short (the
+    parser wanted more), or when the statement is a `rule` or `assert` that has not yet
+    reached its effect."""
+    start, _, words = chunks[n]
+    k = n + 1
+    while k < len(chunks) and chunks[k][2][0] in _CONTINUATIONS:
+        nstart = chunks[k][0]
+        line_start = max(start, text.rfind("\n", 0, nstart) + 1)
+        same_line = text[line_start:nstart].strip() != ""
+        head_only = words[0] in ("rule", "assert") and not _EFFECTS & set(words)
+        if not (same_line or head_only or (ended_early and k == n + 1)):
+            break
+        words = words + chunks[k][2]
+        k += 1
+    return k
 
 
 def _shift_token(tok: Token, offset: tuple[int, int, int]) -> Token:
@@ -526,7 +579,6 @@ _TERMINAL_WORDS = {
     "REGEX": "a regular expression such as /^CM-[0-9]+$/",
     "CMP": "a comparison (==, !=, <, <=, >, >=)",
     "EFFECT": "an effect (block, flag or allow)",
-    "QUANTIFIER": "`always` or `never`",
     "LSQB": "'['", "RSQB": "']'", "LPAR": "'('", "RPAR": "')'", "LBRACE": "'{'", "RBRACE": "'}'",
     "COMMA": "','", "COLON": "':'", "DOT": "'.'", "EQUAL": "'='",
     "$END": "the end of the file",
@@ -534,9 +586,17 @@ _TERMINAL_WORDS = {
 _STATEMENT_STARTS = {"RULE", "FROM", "UNTIL", "EFFECT", "SET", "LADDER", "FIELD", "POLICY", "TEST", "ASSERT", "TESTS"}
 
 
+_KEYWORD_GROUPS = {"EFFECT": {"BLOCK", "FLAG", "ALLOW"}}
+"""Keywords that are described together: where all three effects are expected, the
+message says "an effect (block, flag or allow)"."""
+
+
 def _describe_expected(expected: set[str]) -> list[str]:
     words: list[str] = []
     exp = set(expected)
+    for group, members in _KEYWORD_GROUPS.items():
+        if members <= exp:
+            exp = (exp - members) | {group}
     if _STATEMENT_STARTS & exp and len(_STATEMENT_STARTS & exp) >= 4:
         words.append("a new statement (a rule such as `block category 'X'`, or `rule`, `set`, `ladder`, `field`)")
         exp -= _STATEMENT_STARTS
@@ -598,10 +658,13 @@ def _syntax_error(e: UnexpectedInput, chunk: str, path: str, offset: tuple[int, 
         if tok.type == "NAME" and hint is None:
             acc = _accepted(e)
             keywords = [t.lower() for t in acc if t.isalpha() and t.isupper() and t not in _TERMINAL_WORDS]
-            keywords += [w for t in acc if t == "EFFECT" for w in ("block", "flag", "allow")]
             guess = did_you_mean(tok.value, keywords)
+            glued = max((k for k in keywords if tok.value.startswith(k)), key=len, default=None)
             if guess:
                 hint = f"did you mean `{guess}`?"
+            elif glued:
+                hint = (f"did you mean `{glued} {tok.value[len(glued):]}`? A word is read whole: "
+                        f"put a space after `{glued}`")
             elif tok.value in RESERVED:
                 hint = f"`{tok.value}` is a keyword"
     elif isinstance(e, UnexpectedCharacters):
@@ -754,10 +817,20 @@ class _Lowering:
             self.error("P100", f"this statement nests expressions more than {MAX_DEPTH} levels deep",
                        tree, hint="split the condition into simpler rules or use a set")
             return None
+        mark = len(self.diags)
         try:
-            return getattr(self, "s_" + tree.data)(tree)
+            item = getattr(self, "s_" + tree.data)(tree)
         except _Skip:
+            item = None
+        found = self.diags[mark:]
+        syntax = [d for d in found if d.code == "P100"]
+        if syntax:
+            # A statement with a syntax error yields nothing but its P100 (spec section 6):
+            # the checks never see it, and its other findings are dropped.
+            first = min(syntax, key=lambda d: (d.span.start, d.span.line, d.span.column) if d.span else (0, 0, 0))
+            self.diags[mark:] = [first]
             return None
+        return item
 
     def s_header(self, t: _Node) -> A.Header:
         name = self.name(t.children[0])

@@ -16,8 +16,6 @@ from conformance import CORPUS, ISSUE_9, check_cases, expected_findings
 from dsl.cli import main
 
 SKIP: dict[str, str] = {
-    "20-glued-keyword": ISSUE_9,
-    "27-window-without-selector": ISSUE_9,
 }
 """Cases that cannot pass yet, each with its reason. This list should shrink."""
 

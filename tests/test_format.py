@@ -110,8 +110,6 @@ def test_golden(source: Path) -> None:
 
 
 GOLDEN_SKIP: dict[str, str] = {
-    "check/20-glued-keyword.policy": ISSUE_9,
-    "check/27-window-without-selector.policy": ISSUE_9,
 }
 """Conformance files whose golden output cannot be right yet, each with its reason."""
 

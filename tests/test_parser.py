@@ -9,10 +9,15 @@ from typing import Any
 
 import lark
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
+import strategies as S
 from dsl import ast as A
 from dsl import parser as P
+from dsl.checks import build
+from dsl.format import format_file
 from dsl.parser import MAX_DEPTH, parse
 
 
@@ -158,7 +163,8 @@ _seen_comments: list[lark.Token] = []
 def reference() -> lark.Lark:
     """Lark as the parser used it before: lark Trees with propagated positions."""
     return lark.Lark(P._grammar_text(), parser="lalr", start=["start", "single"], propagate_positions=True,
-                     maybe_placeholders=False, lexer_callbacks={"COMMENT": _seen_comments.append})
+                     maybe_placeholders=False, lexer_callbacks={"COMMENT": _seen_comments.append},
+                     postlex=P.WholeWords())
 
 
 def _token(t: lark.Token) -> tuple[object, ...]:
@@ -222,3 +228,142 @@ def test_an_assertion_or_test_without_its_name_says_so() -> None:
     assert "the name of the assertion was expected, in quotes" in diags[0].message
     assert diags[0].hint is not None and 'assert "' in diags[0].hint
     assert "the name of the test was expected" in diags[1].message
+
+
+# ---------------------------------------------------------------- words are read whole
+
+# Each text has one word glued to a keyword (marked with «»), in a place where the grammar
+# takes that keyword: the word is read whole, as a name, and is a syntax error there.
+_GLUED = [
+    "rule stirrers: from 2021-07-03 «blocks» mentions 'drink stirrers'",
+    "rule software: «blockcategory» 'Software'",
+    "«blockcategory» 'Software'",
+    "rule r: «fromx» 2021-01-01 block",
+    "rule r: from 2021-01-01 «untilx» 2022-01-01 block",
+    "rule r: until 2021-01-01 «flags» x exists",
+    "rule r: block x exists «andy» exists",
+    "rule r: block x exists «ory» exists",
+    "rule r: block x «existsx»",
+    "rule r: block x «containsy» 'a'",
+    "rule r: block x exists «iff» y exists",
+    "rule r: block x exists «penaltyx» warn seller",
+    "rule r: block x exists penalty warn «sellerand» remove listing",
+    "rule r: allow x exists «overridesx» y",
+    "rule r: block x exists «becausex» 'b'",
+    "ladder l = warn seller «thenremove» listing",
+    "«setx» = ['a']",
+    "policy p «titlex» 'a'",
+    "field x: «textrequired»",
+]
+
+
+@pytest.mark.parametrize("marked", _GLUED)
+def test_a_word_glued_to_a_keyword_is_a_syntax_error(marked: str) -> None:
+    column = marked.index("«") + 1
+    word = marked[column: marked.index("»")]
+    text = marked.replace("«", "").replace("»", "") + "\n"
+    f, diags = parse(text, "t.policy")
+    assert [(d.code, d.span.line, d.span.column) for d in diags if d.span] == [("P100", 1, column)], diags
+    assert f"found the name '{word}'" in diags[0].message
+    assert diags[0].hint and diags[0].hint.startswith("did you mean `"), diags[0].hint
+
+
+def test_glued_keywords_in_test_files() -> None:
+    text = ("test 'a' given {x: 1} at 2021-01-01 «expectblock»\n"
+            "test 'b' given {x: 1} at 2021-01-01 expect «blockby» r\n"
+            "assert 'c' «alwaysblock» x exists\n"
+            "assert 'd' always «blockx» exists\n")
+    want = [(n + 1, line.index("«") + 1) for n, line in enumerate(text.splitlines())]
+    _, diags = parse(text.replace("«", "").replace("»", ""), "t_test.policy", test_file=True)
+    assert [(d.code, d.span.line, d.span.column) for d in diags if d.span] == [("P100", *w) for w in want]
+
+
+def test_the_hints_for_glued_and_misspelt_effects() -> None:
+    _, diags = parse("policy g\nrule s: blocks mentions 'x'\nrule t: blockcategory 'Software'\n")
+    assert [d.message for d in diags] == [
+        "found the name 'blocks' where an effect (block, flag or allow), `from` or `until` was expected",
+        "found the name 'blockcategory' where an effect (block, flag or allow), `from` or `until` was expected"]
+    assert diags[0].hint == "did you mean `block`?"
+    assert diags[1].hint is not None and diags[1].hint.startswith("did you mean `block category`?")
+
+
+def test_keywords_still_read_where_a_name_may_stand() -> None:
+    """After an effect without a selector, the next rule's effect is a keyword, not a
+    field name (the cause of the check/27 bug), and a word that merely starts with a
+    keyword is a field name."""
+    f, diags = parse("rule r0: until 2022-01-10 flag\nblock category 'A'\nflag notx exists\n")
+    assert diags == []
+    assert [(s.effect, s.name) for s in f.statements] == [("flag", A.Ref("r0")), ("block", None), ("flag", None)]  # type: ignore[union-attr]
+    assert f.statements[2].selector == A.Exists(A.Path(("notx",)))  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------- valid rule sequences
+
+
+@st.composite
+def rule_files(draw: st.DrawFn) -> A.File:
+    """Valid files of rules as the grammar allows them: named and unnamed, every window
+    form (none, from, until, from … until), with and without a selector, if, unless,
+    penalty (step or ladder), overrides, because, message; names may be contextual
+    keywords or need backquotes."""
+    n = draw(st.integers(1, 6))
+    names = draw(st.lists(S.names(weird=True), min_size=n, max_size=n, unique=True))
+    statements = []
+    for name in names:
+        effect = draw(st.sampled_from(["block", "flag", "allow"]))
+        named = draw(st.booleans())
+        statements.append(draw(S.rules(name if named else False, effect=effect, overridable=names[:2],
+                                       ladder_names=["escalate"], weird_names=True, max_depth=1)))
+    header = draw(st.one_of(st.none(), S.headers()))
+    return A.File("t.policy", header, tuple(statements))
+
+
+def _one_line(text: str) -> str:
+    """The same statements on one line: the formatter escapes line breaks in strings and
+    the generated files hold no comments."""
+    return " ".join(text.split("\n"))
+
+
+@given(rule_files(), st.booleans())
+def test_valid_rule_sequences_parse_as_generated(reference: lark.Lark, file: A.File, one_line: bool) -> None:
+    """Every valid rule sequence parses without a diagnostic into the rules it was made
+    of, Lark's own parser agrees on the tree, and the statement-by-statement recovery
+    reads the same rules (check/27 failed all three)."""
+    text = format_file(file)
+    if one_line:
+        text = _one_line(text)
+    parsed, diags = parse(text, "t.policy")
+    assert diags == [], (text, diags)
+    assert (parsed.header, parsed.statements) == (file.header, file.statements), text
+    P._get_parser()
+    _same_tree(P._lalr_loop(P._tables, text, "start"), reference.parse(text, start="start"))
+    recovered_diags: list[Any] = []
+    with P._lock:
+        items, _ = P._parse_statements(P._get_parser(), text, "t.policy", recovered_diags)
+    assert recovered_diags == [], (text, recovered_diags)
+    assert [i for i in items if not isinstance(i, A.Header)] == list(file.statements), text
+
+
+# ---------------------------------------------------------------- one P100 per broken statement
+
+
+@pytest.mark.parametrize("text,line,column", [
+    ("rule r0 block category 'A'\n", None, None),                # no `:`: not a P400 for `block …`
+    ("rule r0\n  block category 'A'\n", None, None),
+    ("rule r: frm 2022-01-01 block x exists\n", 1, 9),
+    ("rule r: frm 2022-01-01\n  block x exists\n", 1, 9),
+    ("rule r: from 2022-01-01 untill 2022-02-01 flag x exists\n", 1, 25),
+    ("rule r: block seller.from == 'x' penalty nosuch\n", 1, 22),  # not also P201
+    ("rule r: block x exists because 'a' because 'b' penalty nosuch\n", 1, 36),
+])
+def test_a_broken_statement_yields_only_its_p100(text: str, line: int | None, column: int | None) -> None:
+    file, diags = parse(text, "t.policy")
+    _, checked = build([file], syntax_errors=bool(diags))
+    assert [d.code for d in diags + checked] == ["P100"], diags + checked
+    if line is not None:
+        assert diags[0].span is not None and (diags[0].span.line, diags[0].span.column) == (line, column)
+
+
+def test_a_broken_assertion_yields_only_its_p100() -> None:
+    _, diags = parse("assert 'b' alwys block x exists\n", "t_test.policy", test_file=True)
+    assert [(d.code, d.span.line, d.span.column) for d in diags if d.span] == [("P100", 1, 12)]
