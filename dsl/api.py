@@ -57,19 +57,24 @@ def load(paths: PathLike | Iterable[PathLike]) -> "Policies":
     return Policies(model)
 
 
+ANALYSIS_BUDGET = 60.0
+"""Seconds the consistency analysis of ``check`` may take in all, by default."""
+
+
 def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
-          config: PathLike | None = None) -> list[Diagnostic]:
+          config: PathLike | None = None, analysis_budget: float | None = ANALYSIS_BUDGET) -> list[Diagnostic]:
     """Every finding of ``policy check``: syntax, names, types and, when the set has no
     errors, the consistency analysis (P3xx). The configuration (``config``, else the
     nearest ``policy.toml`` or ``pyproject.toml`` with ``[tool.policy]``) sets severities
     and drops findings turned ``off``; findings that a ``# policy: ignore[…]`` comment
     suppresses stay in the list with ``suppressed_by`` set. Raises ``dsl.UsageError``
     when ``config`` cannot be read."""
-    return check_paths(paths, analysis=analysis, config=config)[0]
+    return check_paths(paths, analysis=analysis, config=config, analysis_budget=analysis_budget)[0]
 
 
 def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
-                config: PathLike | None = None) -> tuple[list[Diagnostic], dict[str, str]]:
+                config: PathLike | None = None,
+                analysis_budget: float | None = ANALYSIS_BUDGET) -> tuple[list[Diagnostic], dict[str, str]]:
     """``check``, and the sources read (for rendering excerpts; the configuration file's
     too)."""
     cfg = _config(_paths(paths), config)
@@ -78,7 +83,7 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
     if analysis and model is not None:
         from .analysis import analyze
 
-        diags.extend(analyze(model))
+        diags.extend(analyze(model, budget_seconds=analysis_budget))
     if model is not None or not has_errors(diags):
         diags.extend(_check_tests(model, loaded))
     sources = dict(loaded.sources)

@@ -71,19 +71,29 @@ def advise(site: ErrorSite) -> Advice | None:
 
 # ---------------------------------------------------------------- words of the text
 
+_CLIP = 60
+
+
+def _clip(text: str) -> str:
+    """``text``, or its start and end around an ellipsis when it is long."""
+    return text if len(text) <= _CLIP else f"{text[:_CLIP // 2]}…{text[-_CLIP // 2:]}"
+
+
 _WORD = r"[A-Za-z_][A-Za-z0-9_-]*"
-_PREVIOUS = re.compile(
-    r"""(?:'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`[^`\n]+`|""" + _WORD +
-    r"""|-?[0-9][A-Za-z0-9_.:+\-]*|\S)\s*$""")
+_TOKENS = re.compile(
+    r"""(?P<skip>\s+|\#[^\n]*)
+    |'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`[^`\n]+`
+    |""" + _WORD + r"""|-?[0-9][A-Za-z0-9_.:+\-]*|.""", re.VERBOSE | re.DOTALL)
 
 
 def _previous(chunk: str, pos: int) -> tuple[str, int] | None:
-    """The token that ends before ``pos`` (comments aside), and its offset."""
-    text = re.sub(r"#[^\n]*", lambda m: " " * len(m.group()), chunk[:pos])
-    m = _PREVIOUS.search(text)
-    if m is None:
-        return None
-    return m.group().rstrip(), m.start()
+    """The token that ends before ``pos`` (comments aside), and its offset. The text is
+    read forward, once: a search anchored at the end would go quadratic on a long word."""
+    last = None
+    for m in _TOKENS.finditer(chunk, 0, pos):
+        if m.lastgroup != "skip":
+            last = m
+    return (last.group(), last.start()) if last else None
 
 
 def _keyword_words(terminals: Iterable[str]) -> list[str]:
@@ -127,8 +137,8 @@ def _missing_colon(site: ErrorSite, tok: Token) -> Advice | None:
     if m is None:
         return None
     name = m.group(1)
-    return Advice(f"a `:` is expected after the rule name `{name}`",
-                  f"write `rule {name}: {tok.value} …`", m.end(1), m.end(1) + 1)
+    return Advice(f"a `:` is expected after the rule name `{_clip(name)}`",
+                  f"write `rule {_clip(name)}: {_clip(tok.value)} …`", m.end(1), m.end(1) + 1)
 
 
 # ---------------------------------------------------------------- an apostrophe in '…'
@@ -153,12 +163,13 @@ def _apostrophe(site: ErrorSite, tok: Token) -> Advice | None:
         body = chunk[opening + 1:closing]
     else:
         body = chunk[opening + 1:closing]
-    word = re.search(r"\w*$", chunk[opening + 1:pos - 1]).group() + "'" + re.match(r"\w*", chunk[pos:]).group()  # type: ignore[union-attr]
+    before = re.match(r"\w*", chunk[opening + 1:pos - 1][::-1]).group()[::-1]  # type: ignore[union-attr]
+    word = before + "'" + re.match(r"\w*", chunk[pos:]).group()  # type: ignore[union-attr]
     if '"' in body:
-        fix = "escape it: '" + body.replace("'", "\\'") + "'"
+        fix = "escape it: '" + _clip(body).replace("'", "\\'") + "'"
     else:
-        fix = f'write the string in double quotes: "{body}"'
-    return Advice(f"the string {chunk[opening:pos]} ends at the apostrophe of `{word}`",
+        fix = f'write the string in double quotes: "{_clip(body)}"'
+    return Advice(f"the string {_clip(chunk[opening:pos])} ends at the apostrophe of `{_clip(word)}`",
                   f"an apostrophe inside single quotes ends the string; {fix}", pos - 1, pos)
 
 
@@ -193,7 +204,7 @@ def _typographic_quote(chunk: str, pos: int) -> Advice | None:
     double = ch in _DOUBLE_QUOTES or (body is not None and "'" in body)
     straight = '"' if double else "'"
     kind = "double quote" if double else "single quote"
-    shown = f"{straight}{body}{straight}" if body is not None else f"{straight}…{straight}"
+    shown = f"{straight}{_clip(body)}{straight}" if body is not None else f"{straight}…{straight}"
     return Advice(f"found the typographic quote '{ch}' (U+{ord(ch):04X}): a string is written between straight quotes",
                   f"type the straight {kind} {straight} (U+{ord(straight):04X}) on both sides: {shown}; "
                   "word processors turn quotes into typographic ones, a code editor does not",
@@ -370,11 +381,10 @@ def _duration_in_words(site: ErrorSite, tok: Token) -> Advice | None:
 def _word_around(chunk: str, pos: int) -> tuple[str, int]:
     """The whole word that the token at ``pos`` is part of, as the author sees it
     (`blocked`, of which the lexer may have read `block` and `ed`), and its offset."""
-    start = pos
-    while start > 0 and re.match(r"[A-Za-z0-9_-]", chunk[start - 1]):
-        start -= 1
-    while start < pos and not re.match(r"[A-Za-z_]", chunk[start]):
-        start += 1
+    line_start = chunk.rfind("\n", 0, pos) + 1
+    back = re.match(r"[A-Za-z0-9_-]*", chunk[line_start:pos][::-1]).group()  # type: ignore[union-attr]
+    start = pos - len(back)
+    start += re.match(r"[0-9-]*", chunk[start:pos]).end()  # type: ignore[union-attr]
     m = re.match(r"[A-Za-z0-9_-]*", chunk[start:])
     return m.group() if m else "", start  # type: ignore[union-attr]
 
@@ -413,8 +423,8 @@ def _keyword_read_as_name(site: ErrorSite, tok: Token) -> Advice | None:
     guess = _keyword_for(word, _keyword_words(accepted))
     if guess is None:
         return None
-    return Advice(f"`{word}` is not a keyword, so it was read as a name, and `{tok.value}` cannot follow it",
-                  f"did you mean `{guess}`? write `{guess} {tok.value} …`", start, start + len(word))
+    return Advice(f"`{word}` is not a keyword, so it was read as a name, and `{_clip(tok.value)}` cannot follow it",
+                  f"did you mean `{guess}`? write `{guess} {_clip(tok.value)} …`", start, start + len(word))
 
 
 _TOKEN_RULES: tuple[Callable[[ErrorSite, Token], Advice | None], ...] = (
