@@ -151,14 +151,16 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
 @click.option("--coverage", is_flag=True, help="Report the rules that no example made apply.")
 @click.option("--min-coverage", type=click.FloatRange(0, 100), default=None,
               help="Fail when fewer than PCT percent of the rules are covered.")
+@click.option("--run", "run", metavar="PATTERN", default=None,
+              help="Run only the tests and assertions whose name contains PATTERN.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
-def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, fmt: str) -> None:
+def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, run: str | None, fmt: str) -> None:
     """Run the examples and assertions of *_test.policy files."""
     from .testing import run_cli
 
     try:
         status = run_cli(list(paths) or ["."], coverage=coverage or min_coverage is not None,
-                         min_coverage=min_coverage, fmt=fmt, echo=click.echo)
+                         min_coverage=min_coverage, fmt=fmt, echo=click.echo, run=run)
     except UsageError as e:
         _usage(str(e))
     sys.exit(status)

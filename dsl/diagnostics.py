@@ -155,6 +155,7 @@ CODES: dict[str, tuple[str, str]] = {
     "P502": (ERROR, "unknown ladder in test"),
     "P503": (ERROR, "given value of the wrong shape"),
     "P504": (ERROR, "test file without policies"),
+    "P505": (ERROR, "unknown policy in `tests for`"),
     "P600": (ERROR, "bad configuration"),
     "P601": (WARNING, "suppression that suppresses nothing"),
 }

@@ -401,3 +401,114 @@ def test_coverage_and_its_minimum(tmp_path: Path) -> None:
     below = invoke(str(tmp_path), "--min-coverage", "50")
     assert below.exit_code == 1 and "below the minimum of 50%" in below.output
     assert invoke(str(tmp_path), "--min-coverage", "40").exit_code == 0
+
+
+# ---------------------------------------------------------------- `tests for`, names, --run, time
+
+OTHER = """
+policy other
+rule everything: block
+rule museum-too: allow category 'Museum' overrides crypto.review
+"""
+"""A policy that blocks every listing: beside CRYPTO it changes every unscoped result."""
+
+
+def test_tests_for_decides_against_the_policies_named(tmp_path: Path) -> None:
+    tests = """
+        tests for crypto
+        test "nothing outside the ban" given {title: 'a lamp', platform: 'taobao'} at 2021-10-09 expect allow
+        test "a rig" given {category: 'Blockchain Miners', platform: 'taobao'} at 2021-10-09 expect block by miners
+    """
+    report = run(tmp_path, tests, {"crypto.policy": CRYPTO, "other.policy": OTHER})
+    assert [r.outcome for r in report.results] == ["pass", "pass"]
+    # `miners` resolves among crypto's rules; without the scope `other` blocks the lamp
+    report = run(tmp_path, tests.replace("tests for crypto", ""), {"crypto.policy": CRYPTO, "other.policy": OTHER})
+    assert [r.outcome for r in report.results] == ["fail", "pass"]
+
+
+def test_an_allow_whose_target_is_left_out_lifts_nothing(tmp_path: Path) -> None:
+    report = run(tmp_path, """
+        tests for other
+        test "museum" given {category: 'Museum', title: 'mining lamp'} at 2021-10-09 expect block by everything
+    """, {"crypto.policy": CRYPTO, "other.policy": OTHER})
+    (r,) = report.results
+    assert r.outcome == "pass" and r.actual["overridden"] == []
+    assert r.actual["rules"] == ["other.everything", "other.museum-too"]
+
+
+def test_p505_unknown_policy_in_tests_for(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        tests for crypto, cryptp
+        test "t" given {} at 2021-10-09 expect allow
+    """})
+    assert found == [("P505", 1, 19)]
+    model, loaded, _ = compile_paths([tmp_path])
+    (d,) = check_test_files(model, loaded)
+    assert d.hint == "did you mean 'crypto'?" and d.severity == "error"
+    assert invoke(str(tmp_path)).exit_code == 1
+
+
+def test_by_resolves_among_the_scoped_policies(tmp_path: Path) -> None:
+    files = {"crypto.policy": CRYPTO, "other.policy": OTHER + "rule review: flag\n"}
+    unscoped = 'test "t" given {} at 2021-10-09 expect block by review, museum-too\n'
+    # unscoped: `review` is in two policies (P501); scoped to crypto: `museum-too` is unknown (P500)
+    assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": unscoped})] == ["P501"]
+    assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": "tests for crypto\n" + unscoped})] == ["P500"]
+
+
+def test_a_naive_date_is_read_in_the_scoped_policies_timezone(tmp_path: Path) -> None:
+    files = {"crypto.policy": CRYPTO, "other.policy": 'policy other\n  timezone "Europe/Paris"\nrule r: flag\n'}
+    claim = 'assert "a" from 2021-10-08 never allow category \'Blockchain Miners\' and platform == \'taobao\'\n'
+    assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": claim})] == ["P101"]
+    assert codes(tmp_path, {**files, "crypto_test.policy": "tests for crypto\n" + claim}) == []
+
+
+def test_names_are_unique_in_a_file(tmp_path: Path) -> None:
+    found = codes(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": """
+        test "same" given {} at 2021-10-09 expect allow
+        assert "same" never block category 'Museum'
+        test "other" given {} at 2021-10-09 expect allow
+    """, "more_test.policy": 'test "same" given {} at 2021-10-09 expect allow\n'})
+    assert found == [("P204", 2, 8)]  # at the later one; another file may reuse the name
+    model, loaded, _ = compile_paths([tmp_path])
+    (d,) = check_test_files(model, loaded)
+    assert d.related[0].span.line == 1 and d.severity == "error"
+
+
+def test_run_selects_by_name(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": EXAMPLES})
+    model, loaded, _ = compile_paths([tmp_path])
+    everything = run_tests(model, loaded, kinds=("test",))
+    some = run_tests(model, loaded, kinds=("test",), run="ladder")
+    assert [r.name for r in some.results] == ["a ladder step", "the ladder stops at its last step"]
+    assert len(everything.results) == 8
+    result = invoke(str(tmp_path), "--run", "ladder", "--format", "json")
+    assert result.exit_code == 0 and [r["name"] for r in json.loads(result.output)] == [r.name for r in some.results]
+    none = invoke(str(tmp_path), "--run", "no such name")
+    assert none.exit_code == 1 and "no test or assertion has a name that contains 'no such name'" in none.output
+
+
+def test_each_result_reports_its_time(tmp_path: Path) -> None:
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": EXAMPLES})
+    text = invoke(str(tmp_path)).output.splitlines()
+    assert all(line.endswith(" ms)") or line.endswith(" s)") for line in text if line.startswith("PASS"))
+    results = json.loads(invoke(str(tmp_path), "--format", "json").output)
+    assert all(isinstance(r["time"], float) and r["time"] >= 0 for r in results)
+    root = ET.fromstring(invoke(str(tmp_path), "--format", "junit").output.encode("utf-8"))
+    assert all(float(c.get("time")) >= 0 for c in root.iter("testcase"))
+
+
+def test_a_policy_added_beside_scoped_example_suites_breaks_none_of_them(tmp_path: Path) -> None:
+    """policies/: every suite is scoped, so a new blocking policy beside them changes no
+    result (the new policy's own rules are merely not covered)."""
+    import shutil
+
+    root = Path(__file__).resolve().parents[1] / "policies"
+    shutil.copytree(root, tmp_path / "policies")
+    write_tree(tmp_path / "policies", {"newcomer/ban-all.policy": "policy newcomer\nrule all: block\n"})
+    model, loaded, diags = compile_paths([tmp_path / "policies"])
+    assert model is not None, diags
+    assert [d for d in check_test_files(model, loaded) if d.severity == "error"] == []
+    report = run_tests(model, loaded, kinds=("test",))
+    assert report.results and [r.name for r in report.results if not r.passed] == []
+    assert report.coverage.uncovered == ("newcomer.all",)

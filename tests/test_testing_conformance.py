@@ -19,11 +19,10 @@ from dsl.cli import main
 from dsl.reference import holds
 from dsl.testing import check_test_files, run_tests
 from dsl.testing.claims import parse_instant, resolve_sets
-from conformance import ISSUE_9
 from test_testing_support import (ANALYSIS_MISSING, CONFORMANCE_SUITES, CONFORMANCE_TESTS, ROOT,  # noqa: F401
                                   install_prover, real_analysis, search_prover)
 
-SKIP: dict[str, str] = {"scoped": ISSUE_9}
+SKIP: dict[str, str] = {}
 """Suites of the corpus's tests/ that cannot pass yet, each with its reason."""
 
 

@@ -1,6 +1,6 @@
 """`policy test`: examples and assertions about a policy set (spec section 7).
 
-- ``check_test_files(model, loaded)``: the findings about test files (P500–P504, P101).
+- ``check_test_files(model, loaded)``: the findings about test files (P500–P505, P204, P101).
 - ``run_tests(model, loaded)``: run every example and assertion; a ``Report``.
 - ``run_cli(paths, …)``: what the `policy test` command does; returns the exit status.
 """
@@ -17,8 +17,9 @@ __all__ = ["check_test_files", "run_tests", "run_cli", "Report", "Result", "Inte
 
 
 def run_cli(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | None = None,
-            fmt: str = "text", echo: Callable[..., Any] | None = None) -> int:
-    """Load the policies and tests under ``paths``, run the tests and write the results
+            fmt: str = "text", echo: Callable[..., Any] | None = None, run: str | None = None) -> int:
+    """Load the policies and tests under ``paths``, run the tests (those whose name
+    contains ``run``, when given) and write the results
     with ``echo`` in ``fmt`` (text, json or junit). Returns 0 when every test and
     assertion passes (and coverage reaches ``min_coverage``), 1 otherwise. Errors in the
     policies or the test files are written like `policy check` writes them, and give 1.
@@ -38,7 +39,10 @@ def run_cli(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float
         return 1
     if not loaded.test_files and fmt == "text":
         echo("no test files (*_test.policy) among the paths given")
-    result = run_tests(model, loaded)
+    result = run_tests(model, loaded, run=run)
+    unmatched = run is not None and not result.results  # a filter that runs nothing must not pass
+    if unmatched:
+        echo(f"no test or assertion has a name that contains {run!r}", err=True)
     locations = _rule_locations(model)
     if fmt == "json":
         echo(R.render_json(result), nl=False)
@@ -50,7 +54,7 @@ def run_cli(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float
     else:
         echo(R.render_text(result, coverage=coverage, min_coverage=min_coverage, rule_locations=locations), nl=False)
     below = min_coverage is not None and result.coverage.percent < min_coverage
-    return 0 if result.failed == 0 and not below else 1
+    return 0 if result.failed == 0 and not below and not unmatched else 1
 
 
 def _write_diagnostics(errors: list[Diagnostic], fmt: str, sources: dict[str, str], echo: Callable[..., Any],

@@ -13,11 +13,12 @@ import attrs
 
 from .. import ast as A
 from ..checks import policy_name_of, rule_id, walk
-from ..diagnostics import Diagnostic, did_you_mean, make
+from ..diagnostics import Diagnostic, Related, did_you_mean, make
 from ..loader import Loaded
 from ..model import FieldInfo, PolicySet
+from .scope import file_scope
 
-__all__ = ["Names", "check_test_files", "naive_dates"]
+__all__ = ["Names", "check_test_files", "declared_policies", "naive_dates"]
 
 
 @attrs.frozen
@@ -32,24 +33,28 @@ class Names:
     sets: Mapping[str, tuple[A.Scalar, ...]] = attrs.field(factory=dict)
 
     @classmethod
-    def of(cls, model: PolicySet | None, loaded: Loaded) -> Names:
+    def of(cls, model: PolicySet | None, loaded: Loaded, scope: frozenset[str] | None = None) -> Names:
+        """The names of the whole set, or with ``scope`` (a test file's `tests for`) the
+        rules and timezones of those policies only (sets, ladders and fields are the set's)."""
         if model is not None:
-            qids = [r.qid for r in model.rules]
+            qids = [r.qid for r in model.rules if scope is None or r.policy in scope]
             ladders = set(model.ladders)
-            zones = {p.timezone for p in model.policies}
+            zones = {p.timezone for p in model.policies if scope is None or p.name in scope}
             schema: Mapping[tuple[str, ...], FieldInfo] = model.schema
             sets: dict[str, tuple[A.Scalar, ...]] = dict(model.sets)
         else:
             qids, ladders, zones, schema, sets = [], set(), set(), {}, {}
             for f in loaded.policy_files:
                 policy = policy_name_of(f)
+                inside = scope is None or policy in scope
                 tz = "UTC"
                 for c in f.header.clauses if f.header else ():
                     if c.kind == "timezone" and isinstance(c.value, A.Str):
                         tz = c.value.value
-                zones.add(tz)
+                if inside:
+                    zones.add(tz)
                 for s in f.statements:
-                    if isinstance(s, A.Rule):
+                    if isinstance(s, A.Rule) and inside:
                         qids.append(f"{policy}.{rule_id(s)}")
                     elif isinstance(s, A.LadderDecl):
                         ladders.add(s.name.name)
@@ -81,23 +86,58 @@ class Names:
 def check_test_files(model: PolicySet | None, loaded: Loaded) -> list[Diagnostic]:
     """Findings about the test files of ``loaded`` against the policy set: unknown (P500)
     or ambiguous (P501) rules in `by`, unknown ladders in `expect` (P502), `given` values
-    of the wrong shape (P503), test files without policies (P504), and assertion dates
-    without an offset where the policies do not share a timezone (P101)."""
-    names = Names.of(model, loaded)
+    of the wrong shape (P503), test files without policies (P504), unknown policies in
+    `tests for` (P505), a test or assertion name used twice in a file (P204), and assertion
+    dates without an offset where the policies do not share a timezone (P101). A file
+    with `tests for` is checked against those policies only."""
+    known = declared_policies(model, loaded)
     diags: list[Diagnostic] = []
     for f in loaded.test_files:
         if not loaded.policy_files:
-            first = f.statements[0].span if f.statements else None
+            first = (f.tests_for.span if f.tests_for else None) or (f.statements[0].span if f.statements else None)
             span = first or A.Span(f.path, 1, 1, 1, 2)
             diags.append(make("P504", "this test file has no policies beside it: no policy file was loaded",
                               A.Span(span.file, span.line, span.column, span.line, span.column + 1),
                               hint="run `policy test` on the directory that holds the policies and their tests"))
+        else:
+            diags.extend(_unknown_policies(f, known))
+        diags.extend(_duplicate_names(f))
+        names = Names.of(model, loaded, file_scope(f, known))
         for s in f.statements:
             if isinstance(s, A.TestCase):
                 diags.extend(_check_test(s, names, bool(loaded.policy_files)))
             elif isinstance(s, A.Assertion):
                 diags.extend(_check_assertion(s, names))
     return diags
+
+
+def declared_policies(model: PolicySet | None, loaded: Loaded) -> tuple[str, ...]:
+    """The names of the policies of the set (read from the files when there is no model)."""
+    if model is not None:
+        return tuple(p.name for p in model.policies)
+    return tuple(sorted({policy_name_of(f) for f in loaded.policy_files}))
+
+
+def _unknown_policies(f: A.File, known: tuple[str, ...]) -> Iterator[Diagnostic]:
+    for ref in f.tests_for.policies if f.tests_for else ():
+        if ref.name not in known:
+            guess = did_you_mean(ref.name, known)
+            yield make("P505", f"unknown policy '{ref.name}' in `tests for`", ref.span,
+                       hint=f"did you mean '{guess}'?" if guess else
+                       f"name a policy of the set: {', '.join(known[:5])}{', …' if len(known) > 5 else ''}")
+
+
+def _duplicate_names(f: A.File) -> Iterator[Diagnostic]:
+    """Results, reports and `--run` cite a test by its name: one name, one test a file."""
+    seen: dict[str, A.Str] = {}
+    for s in f.statements:
+        if not isinstance(s, (A.TestCase, A.Assertion)):
+            continue
+        first = seen.setdefault(s.name.value, s.name)
+        if first is not s.name:
+            yield make("P204", f"the name '{s.name.value}' is already used by a test or assertion of this file",
+                       s.name.span, hint="give each test and assertion of a file its own name",
+                       related=[Related(first.span, "first used here")] if first.span else ())
 
 
 def _check_test(t: A.TestCase, names: Names, have_policies: bool) -> Iterator[Diagnostic]:

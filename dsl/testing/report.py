@@ -38,7 +38,8 @@ def render_text(report: Report, *, coverage: bool, min_coverage: float | None,
                 rule_locations: dict[str, str]) -> str:
     out: list[str] = []
     for r in report.results:
-        out.append(f"{_LABEL[r.outcome]:<9} {r.file}:{r.line}  {r.kind} {_safe(json.dumps(r.name, ensure_ascii=False))}")
+        out.append(f"{_LABEL[r.outcome]:<9} {r.file}:{r.line}  {r.kind} {_safe(json.dumps(r.name, ensure_ascii=False))}"
+                   f"  ({_seconds(r.seconds)})")
         if r.outcome != "pass":
             out.extend(("    " + line).rstrip() for line in _details(r))
     if coverage:
@@ -49,6 +50,12 @@ def render_text(report: Report, *, coverage: bool, min_coverage: float | None,
         out.append(f"({undecided} undecided, counted as failed)")
     out.append(summary_line(report))
     return "\n".join(out) + "\n"
+
+
+def _seconds(seconds: float) -> str:
+    if seconds < 0.001:
+        return "<1 ms"
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
 def _details(r: Result) -> list[str]:
@@ -131,7 +138,7 @@ def _local_text(at: Any, tz: str | None) -> str | None:
 
 def result_dict(r: Result) -> dict[str, Any]:
     d: dict[str, Any] = {"name": r.name, "kind": r.kind, "outcome": r.outcome, "file": r.file,
-                         "line": r.line, "column": r.column}
+                         "line": r.line, "column": r.column, "time": round(r.seconds, 6)}
     if r.outcome == "fail" and r.kind == "assert":
         d["counterexample"] = r.counterexample
         d["decision"] = r.actual

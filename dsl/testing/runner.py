@@ -22,6 +22,7 @@ from ..model import PolicySet, to_jsonable
 from ..shrink import Counterexample, format_instant, shrink
 from .checks import Names
 from .claims import Claim, input_errors
+from .scope import file_scope, restrict
 from .vocab import Vocabulary
 
 __all__ = ["Result", "Report", "InternalError", "run_tests"]
@@ -94,26 +95,29 @@ class Report:
 
 
 def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
-              attack_examples: int = ATTACK_EXAMPLES, kinds: tuple[str, ...] = ("test", "assert")) -> Report:
+              attack_examples: int = ATTACK_EXAMPLES, kinds: tuple[str, ...] = ("test", "assert"),
+              run: str | None = None) -> Report:
     """Run every test and assertion of ``loaded.test_files`` against ``model`` (checked
-    first with ``check_test_files``: references must resolve). ``kinds`` limits the run
-    to examples ("test") or assertions ("assert"); ``attack_examples`` is the number of
-    generated listings each proved assertion is attacked with (0: no attack)."""
-    from ..engine import Policies
-
-    policies = Policies(model)
-    names = Names.of(model, loaded)
-    runner = _Runner(model, policies, names, timeout_ms, attack_examples)
+    first with ``check_test_files``: references must resolve), each file against the
+    policies its `tests for` names, or the whole set. ``kinds`` limits the run to
+    examples ("test") or assertions ("assert"); ``run`` to those whose name contains it;
+    ``attack_examples`` is the number of generated listings each proved assertion is
+    attacked with (0: no attack). Each result carries its time in ``seconds``."""
+    known = tuple(p.name for p in model.policies)
+    runners: dict[frozenset[str] | None, _Runner] = {}
     results: list[Result] = []
     for f in sorted(loaded.test_files, key=lambda f: f.path):
+        scope = file_scope(f, known)
         for s in f.statements:
-            started = time.perf_counter()
-            if isinstance(s, A.TestCase) and "test" in kinds:
-                result = runner.example(s, f.path)
-            elif isinstance(s, A.Assertion) and "assert" in kinds:
-                result = runner.assertion(s, f.path)
-            else:
+            if not isinstance(s, (A.TestCase, A.Assertion)) or (run is not None and run not in s.name.value):
                 continue
+            if ("test" if isinstance(s, A.TestCase) else "assert") not in kinds:
+                continue
+            if scope not in runners:
+                runners[scope] = _Runner.of(model, loaded, scope, timeout_ms, attack_examples)
+            runner = runners[scope]
+            started = time.perf_counter()
+            result = runner.example(s, f.path) if isinstance(s, A.TestCase) else runner.assertion(s, f.path)
             results.append(attrs.evolve(result, seconds=time.perf_counter() - started))
     applied = {q for r in results for q in r.applied}
     every = [r.qid for r in model.rules]
@@ -144,6 +148,15 @@ def _span_of(node: Any, path: str) -> tuple[int, int]:
 
 
 class _Runner:
+    @classmethod
+    def of(cls, model: PolicySet, loaded: Loaded, scope: frozenset[str] | None, timeout_ms: int,
+           attack_examples: int) -> _Runner:
+        """A runner against the policies of ``scope`` (None: the whole set)."""
+        from ..engine import Policies
+
+        ps = restrict(model, scope)
+        return cls(ps, Policies(ps), Names.of(model, loaded, scope), timeout_ms, attack_examples)
+
     def __init__(self, ps: PolicySet, policies: Any, names: Names, timeout_ms: int, attack_examples: int):
         self.ps = ps
         self.policies = policies
