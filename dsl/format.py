@@ -24,7 +24,7 @@ Layout
   two spaces more than the clause.
 - A ladder fits on one line, or puts each ``then STEP`` on its own line indented two spaces.
 - A set fits on one line, or puts one item a line, indented two spaces, with a trailing
-  comma.
+  comma; so does a set in which a comment sits among the items (see Comments).
 - A test file's ``tests for a, b`` comes first, on one line, names as written.
 - ``test 'name'`` is followed by ``given {…}``, ``at …``, ``prior N`` and ``expect …``, each
   on its own line indented two spaces (a ``given`` object too long for one line puts one
@@ -58,7 +58,10 @@ Comments
 Every comment is kept. A comment on the line where a statement (or header clause) ends stays
 at the end of that statement's last line, after two spaces. Other comments lead the next
 statement (or header clause) and stay above it; a comment inside a multi-line statement
-moves to just above that statement. At most one blank line is kept before each comment of a
+moves to just above that statement, except in a set: there a comment after an item stays at
+the end of that item's line, a comment on a line of its own stays above the item that follows
+it (or before the closing ``]``), and a comment after ``set NAME = [`` stays on that line; such
+a set is laid out one item a line. At most one blank line is kept before each comment of a
 leading block, and a blank line between the block and its statement is kept if there was
 one; inside the header blank lines are dropped. Comments after the last statement stay at
 the end. Comment text is kept verbatim except for trailing white space.
@@ -569,6 +572,52 @@ class _Slot:
     moved: list[str] = attrs.Factory(list)  # comments from inside the statement
     blank_after: bool = False  # blank line between the leading comments and the statement
     trailing: str | None = None
+    set_decl: A.SetDecl | None = None  # a set keeps the comments on its items (_ItemNotes)
+    notes: _ItemNotes | None = None
+
+
+@attrs.define
+class _ItemNotes:
+    """The comments inside a set's brackets, kept with its items."""
+
+    head: str | None = None  # at the end of the `set NAME = [` line
+    leading: dict[int, list[str]] = attrs.Factory(dict)  # on their own lines above item i
+    trailing: dict[int, str] = attrs.Factory(dict)  # after item i, on its line
+    closing: list[str] = attrs.Factory(list)  # on their own lines after the last item
+
+
+def _place_in_set(slot: _Slot, span: A.Span, text: str) -> bool:
+    """Give a comment inside a set's statement to one of its items (see the module
+    docstring); False when the set's positions are unknown."""
+    decl = slot.set_decl
+    if decl is None or decl.name.span is None or any(i.span is None for i in decl.items):
+        return False
+    notes = slot.notes = slot.notes or _ItemNotes()
+    spans = [i.span for i in decl.items]
+    here = (span.line, span.column)
+    on_line = [n for n, sp in enumerate(spans) if sp.end_line == span.line and (sp.end_line, sp.end_column) <= here]  # type: ignore[union-attr]
+    if on_line and on_line[-1] not in notes.trailing:
+        notes.trailing[on_line[-1]] = text
+    elif span.line == decl.name.span.line and notes.head is None:
+        notes.head = text
+    else:
+        after = next((n for n, sp in enumerate(spans) if (sp.line, sp.column) > here), None)  # type: ignore[union-attr]
+        if after is None:
+            notes.closing.append(text)
+        else:
+            notes.leading.setdefault(after, []).append(text)
+    return True
+
+
+def _commented_set_lines(s: A.SetDecl, notes: _ItemNotes) -> list[str]:
+    """A set whose items carry comments: one item a line, each comment in its place."""
+    lines = [f"set {_ref(s.name)} = [" + (f"  {notes.head}" if notes.head else "")]
+    for n, item in enumerate(s.items):
+        lines += [_INDENT + c for c in notes.leading.get(n, ())]
+        lines.append(f"{_INDENT}{format_literal(item)}," + (f"  {notes.trailing[n]}" if n in notes.trailing else ""))
+    lines += [_INDENT + c for c in notes.closing]
+    lines.append("]")
+    return lines
 
 
 def _pos(span: A.Span | None) -> tuple[tuple[int, int], tuple[int, int]] | tuple[None, None]:
@@ -595,7 +644,7 @@ def _file_slots(file: A.File) -> list[_Slot]:
     for st in file.statements:
         kind, layout = _STATEMENT_LAYOUT[type(st)]
         s, e = _pos(st.span)
-        slots.append(_Slot(kind, layout(st), s, e))
+        slots.append(_Slot(kind, layout(st), s, e, set_decl=st if isinstance(st, A.SetDecl) else None))
     return slots
 
 
@@ -614,7 +663,8 @@ def _attach_comments(slots: Sequence[_Slot], comments: Iterable[A.Comment]) -> l
         before = [(e, slot) for s, e, slot in anchors if e <= p]
         prev_end, prev = max(before, key=lambda b: b[0]) if before else (None, None)
         if inside is not None:
-            inside.moved.append(text)
+            if not _place_in_set(inside, span, text):
+                inside.moved.append(text)
         elif prev is not None and prev_end is not None and prev_end[0] == span.line and prev.trailing is None:
             prev.trailing = text
         else:
@@ -630,6 +680,9 @@ def _attach_comments(slots: Sequence[_Slot], comments: Iterable[A.Comment]) -> l
         last_line = span.end_line
     # comments without a position (a hand-built AST) go to the end
     eof += [(c.text.rstrip(), False) for c in comments if c.span is None]
+    for slot in slots:
+        if slot.set_decl is not None and slot.notes is not None:
+            slot.lines = _commented_set_lines(slot.set_decl, slot.notes)
     return eof
 
 

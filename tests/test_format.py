@@ -347,6 +347,53 @@ def test_comment_placement() -> None:
     )
 
 
+def test_comments_on_set_items_stay_with_their_items() -> None:
+    text = "set exempt = [\n  'museum',   # pre-1947 pieces are exempt\n  'antique',\n]\n"
+    out = format_source(text)
+    assert out == "set exempt = [\n  'museum',  # pre-1947 pieces are exempt\n  'antique',\n]\n"
+    assert format_source(out) == out
+    # a comment on a set that fits on one line makes it one item a line
+    assert format_source("set s = ['a', # why a\n 'b']\n") == "set s = [\n  'a',  # why a\n  'b',\n]\n"
+    # own-line comments stay above the next item, or before `]`; the `[` line keeps its own
+    assert format_source("set s = [ # all\n# about b\n'a', 'b'\n# b was last\n]") == (
+        "set s = [  # all\n  # about b\n  'a',\n  'b',\n  # b was last\n]\n")
+
+
+@st.composite
+def sets_with_item_comments(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    """A set written one item a line (items several to a line sometimes), with comments
+    after items and on lines of their own; and, per trailing comment, the item it follows."""
+    items = draw(st.lists(st.sampled_from(["'a'", "'b c'", "1", "2.5", "true", "2021-10-08", '"it\'s"']),
+                          min_size=1, max_size=6))
+    lines = ["set s = ["]
+    after: dict[str, str] = {}
+    for n, item in enumerate(items):
+        if draw(st.booleans()):
+            lines.append(f"  # above {n}")
+        joiner = " " if draw(st.booleans()) and lines[-1].rstrip().endswith(",") and "#" not in lines[-1] else None
+        piece = f"{item},"
+        if joiner:
+            lines[-1] += joiner + piece
+        else:
+            lines.append("  " + piece)
+        if draw(st.booleans()):
+            lines[-1] += f"  # after {n}"
+            after[f"# after {n}"] = item
+    if draw(st.booleans()):
+        lines.append("  # closing")
+    lines.append("]")
+    return "\n".join(lines) + "\n", after
+
+
+@given(sets_with_item_comments())
+def test_item_comments_stay_on_their_items_line(case: tuple[str, dict[str, str]]) -> None:
+    text, after = case
+    out = assert_round_trip(text)
+    for comment, item in after.items():
+        (line,) = [x for x in out.splitlines() if x.endswith(comment)]
+        assert line.startswith("  " + format_literal(parse(f"set t = [{item}]")[0].statements[0].items[0]) + ",")
+
+
 # ---------------------------------------------------------------- properties
 
 
