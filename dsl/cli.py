@@ -118,7 +118,11 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 @click.option("--prior", default=0, type=click.IntRange(min=0), show_default=True,
               help="Earlier violations of the seller.")
 @click.option("--explain", is_flag=True, help="Add an explanation to every decision.")
-def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, explain: bool) -> None:
+@click.option("--why-not", "why_not", metavar="RULE", default=None,
+              help="Explain in full why RULE did or did not apply (implies --explain): a qualified id, "
+                   "or a rule's name when only one policy has a rule of that name.")
+def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, explain: bool,
+          why_not: str | None) -> None:
     """Decide listings: one decision per line, in input order."""
     from .api import load
     from .decision import InputError
@@ -140,7 +144,12 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
         click.echo(render(e.diagnostics, "text", {}), nl=False, err=True)
         click.echo("policy: the policy set has errors; run `policy check` for details", err=True)
         sys.exit(1)
-    result = run_eval(policies, input_, at=at, prior=prior, explain=explain)
+    if why_not is not None:
+        try:
+            why_not = policies.resolve_rule(why_not)
+        except InputError as e:
+            _usage("--why-not: " + e.message.removeprefix("why_not: "))
+    result = run_eval(policies, input_, at=at, prior=prior, explain=explain, why_not=why_not)
     for line in result:
         click.echo(line)
     sys.exit(1 if result.had_errors else 0)

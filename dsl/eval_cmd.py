@@ -4,7 +4,8 @@ The input is one JSON object, a JSON array of records, or JSON lines (one record
 A record is a listing, or an envelope ``{"listing": {…}, "at": …, "prior_violations": …}``
 (no other keys) whose ``at`` and ``prior_violations`` override the command line's. Each
 record yields one line of compact JSON, in input order: the decision (spec section 5,
-plus ``"explanation"`` with ``--explain``), or ``{"error": {"record": N, "message": …}}``
+plus ``"explanation"`` with ``--explain``; with ``--why-not RULE`` the explanation ends with
+the full reason for that rule), or ``{"error": {"record": N, "message": …}}``
 for a record that cannot be decided (N counts records from 1). The command's exit status
 is 1 when any record failed (``EvalRun.had_errors``).
 
@@ -100,10 +101,11 @@ class EvalRun:
     ``had_errors`` tells whether some record could not be decided (exit status 1)."""
 
     def __init__(self, policies: Policies, input_stream: IO[bytes] | IO[str], *, at: Any = None, prior: Any = 0,
-                 explain: bool = False):
+                 explain: bool = False, why_not: str | None = None):
         self.policies = policies
         self.input_stream = input_stream
-        self.explain = explain
+        self.explain = explain or why_not is not None
+        self.why_not = why_not
         self.had_errors = False
         self._prior = prior
         # The command line's `at` is read once (`now` is one instant for the whole run); a
@@ -140,7 +142,7 @@ class EvalRun:
         decision = self.policies.decide(listing, at=at, prior_violations=prior)
         out = decision.to_dict()
         if self.explain:
-            out["explanation"] = decision.explain()
+            out["explanation"] = decision.explain(self.why_not)
         return _dumps(out)
 
 
@@ -149,7 +151,9 @@ def _dumps(obj: Any) -> str:
 
 
 def run_eval(policies: Policies, input_stream: IO[bytes] | IO[str], *, at: Any = None, prior: Any = 0,
-             explain: bool = False) -> EvalRun:
+             explain: bool = False, why_not: str | None = None) -> EvalRun:
     """Decide every record of ``input_stream``: iterate the result for the output lines
-    (one per record, in input order), then read ``.had_errors`` for the exit status."""
-    return EvalRun(policies, input_stream, at=at, prior=prior, explain=explain)
+    (one per record, in input order), then read ``.had_errors`` for the exit status.
+    ``why_not`` (a rule id; implies ``explain``) adds that rule's full reason to each
+    explanation; resolve it first with ``Policies.resolve_rule`` to fail early."""
+    return EvalRun(policies, input_stream, at=at, prior=prior, explain=explain, why_not=why_not)

@@ -134,3 +134,29 @@ def test_output_is_compact_and_keeps_unicode(policies: dsl.Policies, tmp_path: P
     result = run_eval(dsl.load([policy]), io.StringIO('{"title": "比特币"}'), at="2022-01-01")
     [line] = list(result)
     assert "请审核: 比特币" in line and '","' in line and ": " not in line.replace("请审核: ", "")
+
+
+def test_why_not_adds_the_full_reason_for_one_rule(policies: dsl.Policies) -> None:
+    listing = {"category": "Garden", "title": "Bitcoin", "platform": "amazon"}
+    out, failed = run(policies, json.dumps(listing), why_not="alibaba-crypto-2021.coins")
+    assert not failed
+    explanation = out[0]["explanation"]  # --why-not implies --explain
+    assert "Why not coins (block): it did not apply: 1 condition failed." in explanation
+    assert explanation == policies.decide(listing, at="2021-10-20").explain(why_not="coins")
+
+
+def test_why_not_on_the_command_line() -> None:
+    from click.testing import CliRunner
+
+    from dsl.cli import main
+
+    listing = json.dumps({"category": "Garden", "title": "Bitcoin", "platform": "amazon"})
+    result = CliRunner().invoke(main, ["eval", str(CRYPTO), "--input", "-", "--at", "2021-10-20",
+                                       "--why-not", "coins"], input=listing)
+    assert result.exit_code == 0, result.output
+    decision = json.loads(result.output)
+    assert decision["at"] == "2021-10-20T00:00:00"
+    assert "  - holds: mentions any cryptocurrencies (found 'bitcoin'" in decision["explanation"]
+    result = CliRunner().invoke(main, ["eval", str(CRYPTO), "--input", "-", "--why-not", "coin"], input=listing)
+    assert result.exit_code == 2
+    assert "--why-not: no rule 'coin' in the policy set; did you mean 'coins'?" in result.output

@@ -6,6 +6,8 @@ from __future__ import annotations
 import pytest
 
 import dsl
+import dsl.reference
+import dsl.text
 from conformance import CORPUS
 
 DECISIONS = CORPUS / "decisions"
@@ -88,3 +90,117 @@ def test_which_alternatives_of_an_or_held(tmp_path) -> None:  # type: ignore[no-
     text = dsl.load([tmp_path]).decide({"category": "Miners", "title": "Ether"}, at="2022-01-01").explain()
     assert ("category 'Miners' or mentions any coins or price > 10, by: category 'Miners' (category is 'Miners'); "
             "mentions any coins (found 'ether' in the title, description or tags)") in text
+
+
+# ---------------------------------------------------------------- which rules are detailed (issue 9, item 11)
+
+TWO_MARKETS = {
+    "alibaba.policy": ('policy alibaba\ntimezone "Asia/Shanghai"\nscope platform == \'taobao\'\n'
+                       "rule coins: block mentions 'bitcoin'\n"
+                       "rule miners: block category 'Miners'\n"
+                       "rule pricey: flag price > 1000\n"
+                       "rule named: flag title contains 'antminer'\n"),
+    "amazon.policy": ("policy amazon\nscope platform == 'amazon'\n"
+                      "rule hose: flag category 'Garden' and price > 5\n"
+                      "rule coins: flag mentions 'bitcoin'\n"),
+}
+
+
+def _two_markets(tmp_path) -> dsl.Policies:  # type: ignore[no-untyped-def]
+    for name, text in TWO_MARKETS.items():
+        (tmp_path / name).write_text(text)
+    return dsl.load([tmp_path])
+
+
+def test_only_rules_that_share_a_category_or_a_text_match_are_detailed(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    policies = _two_markets(tmp_path)
+    text = policies.explain({"platform": "amazon", "category": "Garden", "title": "Hose", "price": 2000},
+                            at="2022-01-01")
+    assert "flag: the listing is flagged" in text and "amazon.hose (flag)" in text
+    # No Alibaba rule concerns a garden hose: none is detailed ("outside scope" for each).
+    assert "outside the policy's scope" not in text
+    assert ("5 other rules share no category or text with this listing: alibaba.coins, alibaba.miners, "
+            "alibaba.named, alibaba.pricey, amazon.coins") in text
+    # A text match, or the category, makes a rule that did not apply worth a line.
+    text = policies.explain({"platform": "amazon", "category": "Miners", "title": "Bitcoin Antminer"},
+                            at="2022-01-01")
+    assert "alibaba.coins (block): outside the policy's scope: platform == 'taobao' does not hold" in text
+    assert "alibaba.miners (block): outside the policy's scope" in text
+    assert "alibaba.named (flag): outside the policy's scope" in text
+    assert "alibaba.pricey" in text.split("Did not apply")[1].split("\n\n")[1]  # named among the others only
+    assert "alibaba.pricey (flag)" not in text
+
+
+def test_why_not_gives_every_condition_of_one_rule(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    policies = _two_markets(tmp_path)
+    listing = {"platform": "amazon", "category": "Garden", "title": "Hose", "price": 2000}
+    text = policies.explain(listing, at="2022-01-01", why_not="pricey")  # a local id, unambiguous
+    assert text.endswith(
+        "Why not alibaba.pricey (flag): it did not apply: 1 condition failed.\n"
+        "  - fails: outside the policy's scope: platform == 'taobao' does not hold (platform is 'amazon')\n"
+        "  - holds: price > 1000 (price is 2000)\n")
+    decision = policies.decide(listing, at="2022-01-01")
+    assert decision.explain(why_not="alibaba.pricey") == text  # the qualified id
+    assert "Why not amazon.hose (flag): it applied.\n  - holds: scope: platform == 'amazon'" in \
+        decision.explain(why_not="hose")
+    # The reference evaluator's decisions explain themselves the same way.
+    assert policies.decide_reference(listing, at="2022-01-01").explain(why_not="pricey") == text
+
+
+@pytest.mark.parametrize("name, message", [
+    ("coins", "why_not: 'coins' names a rule in several policies (alibaba.coins, amazon.coins); give the qualified id"),
+    ("pricy", "why_not: no rule 'pricy' in the policy set; did you mean 'pricey'?"),
+    ("alibaba.nothing", "why_not: no rule 'alibaba.nothing' in the policy set"),
+    ("", "why_not: expected a rule id"),
+])
+def test_why_not_an_unknown_or_ambiguous_rule_is_a_user_error(tmp_path, name: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    policies = _two_markets(tmp_path)
+    with pytest.raises(dsl.InputError) as info:
+        policies.decide({"title": "x"}, at="2022-01-01").explain(why_not=name)
+    assert str(info.value).startswith(message) and info.value.field == "why_not"
+    with pytest.raises(dsl.InputError):
+        policies.resolve_rule(name)
+
+
+def test_an_overridden_rule_under_why_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "o.policy").write_text("policy o\nrule coins: block mentions 'bitcoin'\n"
+                                       "rule museum: allow mentions 'museum' overrides coins\n")
+    text = dsl.load([tmp_path]).explain({"title": "museum bitcoin"}, at="2022-01-01", why_not="coins")
+    assert "Why not coins (block): it applied, but is lifted by the exception museum." in text
+
+
+# ---------------------------------------------------------------- cost (issue 10, item 5)
+
+
+def test_many_phrases_against_a_large_title_use_the_one_pass_matcher(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """10,000 phrases against a 240 KB title: the explanation finds the phrases through the
+    decision's Aho-Corasick matcher (one pass over the text), never phrase by phrase, and
+    names the right ones."""
+    words = [f"w{n:05d}x" for n in range(10_000)]
+    rules = "\n".join(f"rule r{n}: flag mentions '{w}'" for n, w in enumerate(words[:500]))
+    (tmp_path / "many.policy").write_text(
+        "policy many\nset words = [" + ", ".join(f"'{w}'" for w in words) + "]\n"
+        "rule all: block mentions any words\n" + rules + "\n")
+    policies = dsl.load([tmp_path])
+    filler = "lorem ipsum dolor sit amet " * 9_000  # about 240 KB
+    title = filler + "w00007x and w09999x " + filler
+
+    def phrase_by_phrase(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise AssertionError("an explanation searched for a phrase on its own")
+    monkeypatch.setattr(dsl.reference, "mentions", phrase_by_phrase)
+    monkeypatch.setattr(dsl.text, "mentions", phrase_by_phrase)
+    decision = policies.decide({"title": title}, at="2022-01-01")
+    text = decision.explain(why_not="r8")
+    assert decision.rules == ("many.all", "many.r7")
+    assert "mentions any words (found 'w00007x', 'w09999x' in the title, description or tags)" in text
+    assert "r7 (flag)" in text and "499 other rules share no category or text" in text
+    assert "Why not r8 (flag): it did not apply: 1 condition failed.\n" \
+           "  - fails: mentions 'w00008x' does not hold (not found in the title, description or tags)" in text
+    # The reference evaluator decides phrase by phrase (it is the oracle), but its decisions
+    # explain themselves through a matcher too.
+    monkeypatch.undo()
+    small = {"title": filler[:20_000] + " w00007x and w09999x"}
+    ref = policies.decide_reference(small, at="2022-01-01")
+    monkeypatch.setattr(dsl.reference, "mentions", phrase_by_phrase)
+    monkeypatch.setattr(dsl.text, "mentions", phrase_by_phrase)
+    assert ref.explain(why_not="r8") == policies.decide(small, at="2022-01-01").explain(why_not="r8") == text
