@@ -25,8 +25,6 @@ SKIP: dict[str, str] = {
         "a soft hyphen does not hide a word",
         "a typographic apostrophe is an apostrophe",
         "runs of white space count as one space in contains",
-        "a date at is local midnight and reported as given",
-        "a local date-time at is reported as given",
     )
 }
 """Cases ("suite/case name") that cannot pass yet, each with its reason. This list should
