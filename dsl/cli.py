@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import difflib
 import sys
-from pathlib import Path
 from typing import Any, NoReturn
 
 import click
@@ -68,19 +67,23 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, con
 @click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print what would change.")
 def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     """Rewrite policy files in the canonical layout (comments kept)."""
+    from .atomic import write_atomically
     from .format import format_file
-    from .loader import find_files, is_test_file, read_source
+    from .loader import find_policy_files, is_test_file, read_source
     from .parser import parse
     from .render import render
 
     if check_only and show_diff:
         _usage("--check and --diff cannot be used together")
     try:
-        files = find_files(list(paths) or ["."])
+        found = find_policy_files(list(paths) or ["."])
     except UsageError as e:
         _usage(str(e))
     status = 0
-    for path in files:
+    if found.problems:
+        click.echo(render(list(found.problems), "text", {}), nl=False, err=True)
+        status = 1
+    for path in found.files:
         text, problem = read_source(path)
         if problem is not None or text is None:
             click.echo(render([problem] if problem else [], "text", {}), nl=False, err=True)
@@ -105,7 +108,12 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
             click.echo("".join(diff), nl=False)
             status = 1
         else:
-            Path(path).write_text(formatted, encoding="utf-8")
+            try:
+                write_atomically(path, formatted)
+            except OSError as e:
+                click.echo(f"policy: cannot write {path}: {e.strerror or e}; the file is unchanged", err=True)
+                status = 1
+                continue
             click.echo(f"reformatted {path}")
     sys.exit(status)
 

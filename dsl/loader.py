@@ -38,24 +38,64 @@ def is_test_file(path: str | Path) -> bool:
     return str(path).endswith("_test.policy")
 
 
-def find_files(paths: Sequence[str | Path]) -> list[Path]:
+@attrs.frozen
+class Found:
+    """The policy files under the paths given, and P001 for every place that could not be
+    looked into (an unreadable directory, a ``*.policy`` link to nothing): rules are never
+    left out quietly."""
+
+    files: tuple[Path, ...]
+    problems: tuple[Diagnostic, ...]
+
+
+def find_policy_files(paths: Sequence[str | Path]) -> Found:
     """Every policy file under ``paths``, sorted and without repeats. A file named
     explicitly is taken whatever its extension. Raises UsageError for a missing path or a
-    directory with no policy file."""
+    directory with no policy file (and nothing unreadable)."""
     found: dict[str, Path] = {}
+    problems: list[Diagnostic] = []
     for raw in paths:
         p = Path(raw)
         if p.is_dir():
-            inside = sorted(q for q in p.rglob("*.policy") if q.is_file())
-            if not inside:
+            inside, trouble = _walk(p)
+            if not inside and not trouble:
                 raise UsageError(f"no *.policy files under '{raw}'")
             for q in inside:
                 found.setdefault(os.path.normpath(q), q)
+            problems.extend(trouble)
         elif p.exists():
             found.setdefault(os.path.normpath(p), p)
         else:
             raise UsageError(f"no such file or directory: '{raw}'")
-    return [found[k] for k in sorted(found)]
+    return Found(tuple(found[k] for k in sorted(found)), tuple(problems))
+
+
+def _walk(top: Path) -> tuple[list[Path], list[Diagnostic]]:
+    """The ``*.policy`` files under ``top`` (links to directories are not followed), and
+    P001 for each directory that cannot be listed and each ``*.policy`` entry that is not a
+    readable file."""
+    files: list[Path] = []
+    problems: list[Diagnostic] = []
+
+    def unlistable(e: OSError) -> None:
+        name = str(e.filename) if e.filename is not None else str(top)
+        problems.append(make("P001", f"cannot list the directory: {e.strerror or e}; the policy files in it are not read",
+                             A.Span(name, 1, 1, 1, 2), hint="make the directory readable, or move it out of the policy tree"))
+
+    for directory, _dirs, names in os.walk(top, onerror=unlistable):
+        for name in names:
+            if not name.endswith(".policy"):
+                continue
+            path = Path(directory, name)
+            if path.is_file():
+                files.append(path)
+            elif path.is_symlink() and not path.exists():
+                problems.append(make("P001", f"cannot read the file: the link points to '{os.readlink(path)}', which does not exist",
+                                     A.Span(str(path), 1, 1, 1, 2), hint="fix the link, or remove it"))
+            else:
+                problems.append(make("P001", "cannot read the file: it is not a regular file",
+                                     A.Span(str(path), 1, 1, 1, 2)))
+    return files, problems
 
 
 def read_source(path: Path) -> tuple[str | None, Diagnostic | None]:
@@ -90,8 +130,9 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
     policy_files: list[A.File] = []
     test_files: list[A.File] = []
     sources: dict[str, str] = {}
-    diags: list[Diagnostic] = []
-    for path in (config if config is not None else discover(paths)).kept(find_files(paths), paths):
+    found = find_policy_files(paths)
+    diags: list[Diagnostic] = list(found.problems)
+    for path in (config if config is not None else discover(paths)).kept(found.files, paths):
         text, problem = read_source(path)
         if problem is not None:
             diags.append(problem)

@@ -1,0 +1,76 @@
+"""Replacing a file's content so that it is never lost: a reader, a crash or a full disk
+sees either the old content or the new, whole.
+
+The new text goes to a temporary file in the same directory (a rename is atomic only within
+one file system), is flushed to the disk, takes the old file's mode, and is renamed over the
+original. Every writer of user files (``policy fmt`` today) goes through ``write_atomically``.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import stat
+import tempfile
+from pathlib import Path
+
+__all__ = ["write_atomically"]
+
+
+def write_atomically(path: str | Path, text: str) -> None:
+    """Replace the content of ``path`` with ``text`` (UTF-8), atomically.
+
+    Raises ``OSError`` (the file left as it was) when the file cannot be written: it is
+    read-only, its directory is, or the disk or the file size limit is reached. A symbolic
+    link is followed: the file it points to is replaced, the link stays.
+    """
+    target = Path(os.path.realpath(path))
+    mode = _mode_of(target)
+    data = text.encode("utf-8")
+    fd, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+            os.chmod(out.fileno(), mode)
+        os.replace(temp, target)
+    except BaseException:
+        _remove(temp)
+        raise
+    _sync_directory(target.parent)
+
+
+def _mode_of(target: Path) -> int:
+    """The permission bits the new content keeps. A file its user may not write is not
+    replaced behind their back (a rename would succeed in a writable directory)."""
+    try:
+        st = target.stat()
+    except FileNotFoundError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+    if not os.access(target, os.W_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
+    return stat.S_IMODE(st.st_mode)
+
+
+def _remove(temp: str) -> None:
+    try:
+        os.unlink(temp)
+    except OSError:
+        pass
+
+
+def _sync_directory(directory: Path) -> None:
+    """Make the rename itself durable; not every system lets a directory be opened."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)

@@ -1,0 +1,196 @@
+"""A failed or killed write never loses a policy file (issue 10, item 1): the file holds
+its old content or its new content, whole; `policy fmt` reports a file it cannot write
+and goes on with the others."""
+
+from __future__ import annotations
+
+import errno
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dsl.atomic
+from dsl.atomic import write_atomically
+from dsl.cli import main
+
+UNFORMATTED = "policy p\nrule r:   block  category 'Blockchain Miners'\n"
+FORMATTED = "policy p\n\nrule r: block category 'Blockchain Miners'\n"
+
+
+def _leftovers(directory: Path) -> list[str]:
+    return sorted(p.name for p in directory.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_replaces_the_content_and_keeps_the_mode(tmp_path: Path) -> None:
+    p = tmp_path / "a.policy"
+    p.write_text("old")
+    p.chmod(0o640)
+    write_atomically(p, "new ✓")
+    assert p.read_text(encoding="utf-8") == "new ✓"
+    assert p.stat().st_mode & 0o777 == 0o640
+    assert _leftovers(tmp_path) == []
+
+
+def test_a_link_stays_a_link(tmp_path: Path) -> None:
+    target = tmp_path / "real.policy"
+    target.write_text("old")
+    link = tmp_path / "link.policy"
+    link.symlink_to(target.name)
+    write_atomically(link, "new")
+    assert link.is_symlink() and target.read_text() == "new"
+
+
+def test_a_new_file_gets_the_usual_mode(tmp_path: Path) -> None:
+    umask = os.umask(0o022)
+    try:
+        write_atomically(tmp_path / "n.policy", "x")
+    finally:
+        os.umask(umask)
+    assert (tmp_path / "n.policy").stat().st_mode & 0o777 == 0o644
+
+
+def test_a_read_only_file_is_not_replaced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    p = tmp_path / "a.policy"
+    p.write_text("old")
+    p.chmod(0o444)
+    # root may write anything: pretend to be the user the mode speaks to
+    monkeypatch.setattr(dsl.atomic.os, "access", lambda path, mode: False)
+    with pytest.raises(PermissionError):
+        write_atomically(p, "new")
+    assert p.read_text() == "old" and _leftovers(tmp_path) == []
+
+
+class _Failing:
+    """A file object that writes ``budget`` bytes, then fails as a full disk does."""
+
+    def __init__(self, real: Any, budget: int):
+        self.real, self.budget = real, budget
+
+    def write(self, data: bytes) -> int:
+        self.real.write(data[:self.budget])
+        self.real.flush()
+        if len(data) > self.budget:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        return len(data)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.real, name)
+
+    def __enter__(self) -> "_Failing":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.real.close()
+
+
+def _fail_at(monkeypatch: pytest.MonkeyPatch, stage: str, budget: int = 0) -> None:
+    if stage == "write":
+        real_fdopen = os.fdopen
+        monkeypatch.setattr(dsl.atomic.os, "fdopen", lambda fd, *a, **k: _Failing(real_fdopen(fd, *a, **k), budget))
+        return
+
+    def fail(*args: Any, **kwargs: Any) -> None:
+        raise OSError(errno.EIO, os.strerror(errno.EIO))
+
+    monkeypatch.setattr(dsl.atomic.os, {"fsync": "fsync", "chmod": "chmod", "replace": "replace"}[stage], fail)
+
+
+@settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(old=st.text(max_size=300), new=st.text(max_size=300), stage=st.sampled_from(["write", "fsync", "chmod", "replace"]),
+       budget=st.integers(0, 1200))
+def test_a_failed_write_leaves_the_old_content_whole(tmp_path: Path, old: str, new: str, stage: str, budget: int) -> None:
+    p = tmp_path / "f.policy"
+    p.write_bytes(old.encode("utf-8", "surrogatepass"))
+    new = new.encode("utf-8", "replace").decode("utf-8")
+    with pytest.MonkeyPatch.context() as mp:
+        _fail_at(mp, stage, budget)
+        try:
+            write_atomically(p, new)
+        except OSError:
+            assert p.read_bytes() == old.encode("utf-8", "surrogatepass")
+        else:  # the budget covered the whole text
+            assert stage == "write" and p.read_text(encoding="utf-8") == new
+    assert _leftovers(tmp_path) == []
+
+
+def _unformatted_tree(tmp_path: Path) -> list[Path]:
+    files = [tmp_path / f"{name}.policy" for name in ("a", "b", "c")]
+    for f in files:
+        f.write_text(UNFORMATTED.replace("policy p", f"policy {f.stem}"))
+    return files
+
+
+@pytest.mark.parametrize("stage", ["write", "fsync", "replace"])
+def test_fmt_reports_a_file_it_cannot_write_and_formats_the_others(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                   stage: str) -> None:
+    a, b, c = _unformatted_tree(tmp_path)
+    real = write_atomically
+
+    def flaky(path: Any, text: str) -> None:
+        if Path(path).name == "b.policy":
+            with pytest.MonkeyPatch.context() as mp:
+                _fail_at(mp, stage, budget=10)
+                real(path, text)
+        else:
+            real(path, text)
+
+    monkeypatch.setattr(dsl.atomic, "write_atomically", flaky)
+    result = CliRunner().invoke(main, ["fmt", str(tmp_path)])
+    assert result.exit_code == 1
+    assert f"cannot write {b}" in result.stderr and "unchanged" in result.stderr
+    assert "Traceback" not in result.output
+    assert a.read_text() == FORMATTED.replace("policy p", "policy a")
+    assert b.read_text() == UNFORMATTED.replace("policy p", "policy b")
+    assert c.read_text() == FORMATTED.replace("policy p", "policy c")
+    assert _leftovers(tmp_path) == []
+
+
+def test_fmt_on_a_read_only_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b, c = _unformatted_tree(tmp_path)
+    b.chmod(0o444)
+    real_access = os.access
+    monkeypatch.setattr(dsl.atomic.os, "access",
+                        lambda path, mode: False if Path(path).name == "b.policy" else real_access(path, mode))
+    result = CliRunner().invoke(main, ["fmt", str(tmp_path)])
+    assert result.exit_code == 1 and f"cannot write {b}: Permission denied" in result.stderr
+    assert b.read_text() == UNFORMATTED.replace("policy p", "policy b") and c.read_text() != UNFORMATTED
+
+
+_WRITER = """
+import importlib.util, sys
+spec = importlib.util.spec_from_file_location("atomic", sys.argv[2])  # not the whole package: quick to start
+atomic = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(atomic)
+write_atomically = atomic.write_atomically
+path, a, b = sys.argv[1], "A" * 300_000, "B" * 500_000
+print("ready", flush=True)
+while True:
+    write_atomically(path, b)
+    write_atomically(path, a)
+"""
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="needs kill -9")
+def test_kill_9_during_writes_leaves_one_whole_content(tmp_path: Path) -> None:
+    """A writer killed at an arbitrary moment: the file is the old or the new text, whole
+    (a temporary file may stay behind: its name does not end in .policy)."""
+    p = tmp_path / "big.policy"
+    p.write_text("A" * 300_000)
+    for delay in (0.02, 0.05, 0.11):
+        proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(p), dsl.atomic.__file__], stdout=subprocess.PIPE)
+        assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
+        time.sleep(delay)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        content = p.read_bytes()
+        assert content in (b"A" * 300_000, b"B" * 500_000), len(content)
+    assert all(not name.endswith(".policy") for name in os.listdir(tmp_path) if name != "big.policy")
