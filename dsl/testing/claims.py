@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from .. import ast as A
-from ..model import PolicySet, when_instant
+from ..model import PolicySet, local_instant, when_instant
 from ..shrink import Counterexample
 
 from ..checks import resolve_sets
@@ -41,19 +41,18 @@ def effect_of(decision: Any) -> str:
 
 
 def parse_instant(value: Any, tz: dt.tzinfo) -> dt.datetime:
-    """An instant given as a datetime or ISO text; without an offset it is local in ``tz``."""
-    if isinstance(value, dt.datetime):
+    """An instant given as a datetime, a date or ISO text; without an offset it is local in
+    ``tz``, read as ``decide`` reads it (``model.local_instant``: a date is the first
+    instant of its day)."""
+    d: dt.date
+    if isinstance(value, dt.date):
         d = value
-    elif isinstance(value, dt.date):
-        d = dt.datetime(value.year, value.month, value.day)
     else:
         text = str(value).strip()
         if text.endswith(("Z", "z")):
             text = text[:-1] + "+00:00"
-        d = dt.datetime.fromisoformat(text)
-    if d.tzinfo is None:
-        d = d.replace(tzinfo=tz, fold=0)
-    return d.astimezone(UTC)
+        d = dt.date.fromisoformat(text) if len(text) == 10 else dt.datetime.fromisoformat(text)
+    return local_instant(d, tz)  # type: ignore[arg-type]
 
 
 @attrs.define
