@@ -68,7 +68,8 @@ def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
     nearest ``policy.toml`` or ``pyproject.toml`` with ``[tool.policy]``) sets severities
     and drops findings turned ``off``; findings that a ``# policy: ignore[…]`` comment
     suppresses stay in the list with ``suppressed_by`` set. Raises ``dsl.UsageError``
-    when ``config`` cannot be read."""
+    when ``config`` cannot be read. ``analysis_budget`` bounds the analysis's time in
+    seconds (None: no bound); the questions it leaves are P399 findings."""
     return check_paths(paths, analysis=analysis, config=config, analysis_budget=analysis_budget)[0]
 
 

@@ -44,13 +44,18 @@ def main() -> None:
 @click.option("--config", "config", type=click.Path(path_type=str, dir_okay=False), default=None,
               help="The configuration file (default: the nearest policy.toml, or pyproject.toml "
                    "with [tool.policy], from the first path up).")
-def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, config: str | None) -> None:
+@click.option("--analysis-budget", "budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Time the consistency analysis may take in all; the questions left "
+                                      "when it is used up are reported as P399.  [default: 60]")
+def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, config: str | None,
+          budget: float | None) -> None:
     """Check policy files: syntax, names, types, and consistency."""
-    from .api import check_paths
+    from .api import ANALYSIS_BUDGET, check_paths
 
     targets = list(paths) or ["."]
     try:
-        diags, sources = check_paths(targets, analysis=not no_analysis, config=config)
+        diags, sources = check_paths(targets, analysis=not no_analysis, config=config,
+                                     analysis_budget=ANALYSIS_BUDGET if budget is None else budget)
     except UsageError as e:
         _usage(str(e))
     _render(diags, fmt, sources)

@@ -37,6 +37,9 @@ class Diagnostic:
     suppressed_by: Span | None = None
     """The ``# policy: ignore[…]`` comment that suppresses this finding, if one does: a
     suppressed finding stays in JSON and SARIF output, marked, and counts for nothing else."""
+    data: dict[str, Any] | None = attrs.field(default=None, eq=False)
+    """Figures for machines, written as ``data`` in JSON (the analysis budget's P399s
+    carry ``{"analysis_budget": {...}}``)."""
 
     @property
     def file(self) -> str | None:
@@ -78,6 +81,8 @@ class Diagnostic:
             ]
         if self.witness is not None:
             d["witness"] = self.witness
+        if self.data is not None:
+            d["data"] = self.data
         if self.suppressed_by is not None:
             d["suppressed"] = True
         return d
@@ -164,9 +169,9 @@ CODES: dict[str, tuple[str, str]] = {
 
 def make(code: str, message: str, span: Span | None, *, hint: str | None = None,
          notes: Iterable[str] = (), related: Iterable[Related] = (),
-         witness: dict[str, Any] | None = None) -> Diagnostic:
+         witness: dict[str, Any] | None = None, data: dict[str, Any] | None = None) -> Diagnostic:
     """Build a diagnostic with the code's own severity."""
-    return Diagnostic(code, CODES[code][0], message, span, hint, tuple(notes), tuple(related), witness)
+    return Diagnostic(code, CODES[code][0], message, span, hint, tuple(notes), tuple(related), witness, data=data)
 
 
 MAX_SUGGESTION_LENGTH = 100

@@ -9,7 +9,7 @@ guessed. ``docs/analysis.md`` explains the encoding and its limits.
 
 Public interface::
 
-    analyze(ps, timeout_ms=10000) -> list[Diagnostic]
+    analyze(ps, timeout_ms=10000, budget_seconds=None) -> list[Diagnostic]
     prove_assertion(ps, quantifier=, effect=, expr=, tz=, start=, end=) -> AssertionResult
     stats() -> AnalysisStats      # of the last call in this thread
 """
@@ -27,7 +27,7 @@ import attrs
 from .. import ast as A
 from ..diagnostics import Diagnostic, sort_diagnostics
 from ..model import PolicySet
-from .engine import AnalysisError, AnalysisStats
+from .engine import AnalysisError, AnalysisStats, Budget
 
 __all__ = ["AnalysisError", "AnalysisStats", "AssertionResult", "analyze", "prove_assertion", "stats"]
 
@@ -40,14 +40,19 @@ def stats() -> AnalysisStats:
     return found if found is not None else AnalysisStats()
 
 
-def analyze(ps: PolicySet, *, timeout_ms: int = 10000) -> list[Diagnostic]:
+def analyze(ps: PolicySet, *, timeout_ms: int = 10000, budget_seconds: float | None = None) -> list[Diagnostic]:
     """The consistency findings P300–P304 and P399 of a policy set without errors, sorted
-    by position. ``timeout_ms`` bounds each solver call (a call that runs out gives P399)."""
+    by position. ``timeout_ms`` bounds each solver call (a call that runs out gives P399);
+    ``budget_seconds``, when given, bounds the whole run: no solver call outlasts it, and
+    the questions left when it is used up are P399 findings whose ``data`` holds the
+    budget's figures (``analysis_budget``: questions asked, answered, left, seconds used).
+    Findings proved before then are reported as usual."""
     from .findings import run
 
     s = AnalysisStats()
     _last.stats = s
-    return sort_diagnostics(run(ps, timeout_ms, s))
+    budget = Budget(budget_seconds) if budget_seconds is not None else None
+    return sort_diagnostics(run(ps, timeout_ms, s, budget))
 
 
 @attrs.frozen

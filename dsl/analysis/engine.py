@@ -61,6 +61,41 @@ class AnalysisStats:
         found[1] += pruned
 
 
+@attrs.define
+class Budget:
+    """The time budget of a whole analysis run (``policy check --analysis-budget``).
+
+    Every solver call's timeout is the smaller of the per-question timeout and the time
+    left, so the run ends about ``seconds`` after it started. A question asked once the
+    budget is used up is not put to the solver: it is undecided (P399) with the reason
+    ``before()``; one the solver was answering when the time ran out gets ``during()``.
+    ``asked`` counts the questions put to the solver, ``answered`` those that got a
+    definite answer, ``left`` those not asked."""
+
+    seconds: float
+    started: float = attrs.field(factory=time.perf_counter)
+    asked: int = 0
+    answered: int = 0
+    left: int = 0
+
+    def remaining(self) -> float:
+        return self.started + self.seconds - time.perf_counter()
+
+    def spent(self) -> bool:
+        return self.remaining() < 0.001  # a solver timeout is whole milliseconds
+
+    def before(self) -> str:
+        return f"analysis budget of {self.seconds:g} s used up before this question was asked"
+
+    def during(self) -> str:
+        return f"analysis budget of {self.seconds:g} s used up while this question was asked"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The figures reported with the budget's P399 findings."""
+        return {"budget_seconds": self.seconds, "questions_asked": self.asked, "questions_answered": self.answered,
+                "questions_left": self.left, "seconds_used": round(time.perf_counter() - self.started, 3)}
+
+
 @attrs.frozen
 class Witness:
     listing: dict[str, Any]
@@ -88,6 +123,7 @@ class Answer:
     status: str  # "sat" | "unsat" | "undecided"
     witness: Witness | None = None
     reason: str | None = None
+    cut: bool = False  # undecided because the analysis budget ran out
 
 
 @attrs.frozen
@@ -101,9 +137,10 @@ class Engine:
     """One policy set's encodings, shared by all the questions asked about it."""
 
     def __init__(self, ps: PolicySet, extra: Iterable[tuple[A.Expr, ZoneInfo]] = (), *,
-                 timeout_ms: int = 10000, stats: AnalysisStats | None = None):
+                 timeout_ms: int = 10000, stats: AnalysisStats | None = None, budget: Budget | None = None):
         self.ps = ps
         self.timeout_ms = timeout_ms
+        self.budget = budget
         self.stats = stats or AnalysisStats()
         self.world = World(ps, extra)
         self._enc: dict[str, RuleEnc] = {}
@@ -201,15 +238,32 @@ class Engine:
 
     def solve(self, f: FM.F, *, aware_at: bool = False, clean: bool = True) -> Answer:
         """Decide whether some listing, ``at`` and ``prior_violations`` make ``f`` true."""
+        budget = self.budget
+        if budget is not None:
+            if budget.spent():
+                budget.left += 1
+                self.stats.undecided += 1
+                return Answer("undecided", reason=budget.before(), cut=True)
+            budget.asked += 1
         start = time.perf_counter()
         try:
-            return self._solve(f, aware_at=aware_at, clean=clean)
+            answer = self._solve(f, aware_at=aware_at, clean=clean)
         finally:
             self.stats.solver_seconds += time.perf_counter() - start
+        if budget is not None and answer.status != "undecided":
+            budget.answered += 1
+        return answer
 
-    def _solve(self, f: FM.F, *, aware_at: bool, clean: bool) -> Answer:
-        from .witness import Realiser
+    def _gave_up(self, solver: z3.Solver) -> Answer:
+        """The answer when the solver answered "unknown": the budget ran out, or z3 gave up."""
+        self.stats.undecided += 1
+        if self.budget is not None and self.budget.spent():
+            return Answer("undecided", reason=self.budget.during(), cut=True)
+        return Answer("undecided", reason=f"the solver gave up ({solver.reason_unknown()})")
 
+    def _question(self, f: FM.F, aware_at: bool) -> "_Question":
+        """The constraints that every question about ``f`` needs besides ``f`` itself: the
+        fields, text predicates and categories its atoms read, and the time model."""
         w = self.world
         qids = FM.rules_of(f)
         atoms: set[AtomInfo] = set()
@@ -263,9 +317,15 @@ class Engine:
         strings = StringMode(regex_fields) if regex_fields else None
         if strings is not None:
             cons.extend(strings.constraints)
+        return _Question(cons, fields, preds, cats, zones, reasons, strings)
+
+    def _solve(self, f: FM.F, *, aware_at: bool, clean: bool) -> Answer:
+        from .witness import Realiser
+
+        q = self._question(f, aware_at)
+        fields, preds, cats, zones, reasons, strings = q.fields, q.preds, q.cats, q.zones, q.reasons, q.strings
         solver = _new_solver(strings is not None)
-        solver.set("timeout", self.timeout_ms)
-        solver.add(*cons)
+        solver.add(*q.constraints)
         solver.add(self.to_z3(f))
         self.stats.solver_calls += 1
         result = self._check(solver, watch=strings is not None)
@@ -273,18 +333,17 @@ class Engine:
             self.stats.unsat += 1
             return Answer("unsat")
         if result == z3.unknown:
-            self.stats.undecided += 1
-            return Answer("undecided", reason=f"the solver gave up ({solver.reason_unknown()})")
+            return self._gave_up(solver)
         refined_reasons = list(reasons)
         if strings is not None and strings.refinements:
             solver.add(*strings.refinements)
             self.stats.solver_calls += 1
             second = self._check(solver)
+            if second == z3.unknown:
+                return self._gave_up(solver)
             if second != z3.sat:
                 self.stats.undecided += 1
-                why = "; ".join(dict.fromkeys(strings.reasons)) if second == z3.unsat else \
-                    f"the solver gave up ({solver.reason_unknown()})"
-                return Answer("undecided", reason=why)
+                return Answer("undecided", reason="; ".join(dict.fromkeys(strings.reasons)))
             refined_reasons.extend(strings.reasons)
         model = self._polish_numbers(solver, solver.model(), fields, strings is not None)
         realiser = Realiser(self, model, fields, preds, cats, strings, {p for p in zones if zones[p]})
@@ -334,7 +393,6 @@ class Engine:
             # its string state from scratch, without a timeout
             if polish is None:
                 polish = _new_solver(strings)
-                polish.set("timeout", self.timeout_ms)
                 polish.add(*solver.assertions())
             for i, cand in enumerate(dict.fromkeys(candidates)):
                 eq = fld.num == z3.RealVal(f"{cand.numerator}/{cand.denominator}")
@@ -352,16 +410,72 @@ class Engine:
         honours its ``timeout`` in most places, but its string solver can run long between
         checks of the clock, so a timer interrupts the context a little after the timeout
         (the answer is then "unknown", which the caller reports as undecided). Without
-        strings the timer (a thread per call) would cost more than most checks."""
+        strings the timer (a thread per call) would cost more than most checks. The
+        timeout is the per-question one, or the time left in the budget if that is less
+        (none left: "unknown" without asking)."""
+        timeout_ms = self.timeout_ms
+        grace = timeout_ms / 1000 * 0.5 + 1
+        if self.budget is not None:
+            timeout_ms = min(timeout_ms, int(self.budget.remaining() * 1000))
+            if timeout_ms <= 0:
+                return z3.unknown
+            if timeout_ms < self.timeout_ms:
+                grace = 0.1  # the budget's end is firm
+        solver.set("timeout", timeout_ms)
         if not watch:
             return solver.check(*assumptions)
-        timer = threading.Timer(self.timeout_ms / 1000 * 1.5 + 1, solver.ctx.interrupt)
+        timer = threading.Timer(timeout_ms / 1000 + grace, solver.ctx.interrupt)
         timer.daemon = True
         timer.start()
         try:
             return solver.check(*assumptions)
         finally:
             timer.cancel()
+
+    def unsat_core(self, parts: list[FM.F]) -> list[int] | None:
+        """A minimal set of ``parts`` that cannot all hold (their indices, ascending), or
+        None when they can, or the solver cannot tell. Each part is tracked by an
+        assumption literal on one solver; starting from all of them, each part is dropped,
+        from the last to the first, when the others still cannot hold. So every part
+        reported is needed, an earlier clash is preferred to a later one, and the answer
+        depends only on what the parts mean and their order, not on which core z3 finds
+        (which can change with an unrelated edit elsewhere in the set). Counts as one
+        question of the budget."""
+        budget = self.budget
+        if budget is not None:
+            if budget.spent():
+                budget.left += 1
+                return None
+            budget.asked += 1
+        start = time.perf_counter()
+        try:
+            q = self._question(FM.all_of(*parts), False)
+            solver = _new_solver(q.strings is not None)
+            solver.add(*q.constraints)
+            tracks = [z3.Bool(f"core[{i}]") for i in range(len(parts))]
+            for track, part in zip(tracks, parts):
+                solver.add(z3.Implies(track, self.to_z3(part)))
+
+            def unsat(members: list[int]) -> bool | None:
+                self.stats.solver_calls += 1
+                result = self._check(solver, *[tracks[i] for i in members], watch=q.strings is not None)
+                return None if result == z3.unknown else result == z3.unsat
+
+            if not unsat(list(range(len(parts)))):
+                return None
+            core = list(range(len(parts)))
+            for i in reversed(range(len(parts))):
+                trial = [j for j in core if j != i]
+                found = unsat(trial) if trial else False
+                if found is None:
+                    return None
+                if found:
+                    core = trial
+            if budget is not None:
+                budget.answered += 1
+            return core
+        finally:
+            self.stats.solver_seconds += time.perf_counter() - start
 
     def confirms(self, f: FM.F, witness: Witness) -> bool:
         try:
@@ -371,6 +485,19 @@ class Engine:
             return FM.evaluate(f, self.ps, witness.listing, witness.at, witness.prior_violations, self.concrete)
         except InputError:
             return False
+
+
+@attrs.frozen
+class _Question:
+    """What ``Engine._question`` assembles for one question."""
+
+    constraints: list[z3.BoolRef] = attrs.field(eq=False)
+    fields: set[tuple[str, ...]]
+    preds: dict[tuple[str, ...], set[Pred]]
+    cats: set[tuple[str, ...]]
+    zones: dict[tuple[str, ...], set[str]]
+    reasons: list[str]
+    strings: StringMode | None = attrs.field(eq=False)
 
 
 def _new_solver(strings: bool) -> z3.Solver:

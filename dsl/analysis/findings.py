@@ -34,13 +34,15 @@ from typing import Any, Iterable, Iterator
 
 import attrs
 
+from .. import ast as A
 from ..decision import Decision
 from ..diagnostics import Diagnostic, Related, make
+from ..format import format_expr
 from ..model import PolicySet, RuleInfo
 from ..reference import decide_reference
 from . import formula as FM
 from .concrete import Reader
-from .engine import AnalysisError, AnalysisStats, Answer, Engine, Witness
+from .engine import AnalysisError, AnalysisStats, Answer, Budget, Engine, Witness
 from .index import Index
 
 EFFECT_RANK = {"allow": 0, "flag": 1, "block": 2}
@@ -64,10 +66,11 @@ def _ladder_words(rule: RuleInfo) -> str:
 
 
 class Analysis:
-    def __init__(self, ps: PolicySet, timeout_ms: int, stats: AnalysisStats):
+    def __init__(self, ps: PolicySet, timeout_ms: int, stats: AnalysisStats, budget: Budget | None = None):
         self.ps = ps
         self.stats = stats
-        self.engine = Engine(ps, timeout_ms=timeout_ms, stats=stats)
+        self.budget = budget
+        self.engine = Engine(ps, timeout_ms=timeout_ms, stats=stats, budget=budget)
         self.index = Index(list(ps.rules))
         self.rules = sorted(ps.rules, key=_pos)
         self.never: set[str] = set()  # P300: never applies without being overridden
@@ -75,6 +78,7 @@ class Analysis:
         self.samples: dict[str, Witness] = {}
         self.diags: list[Diagnostic] = []
         self._undecided: set[Any] = set()
+        self._cut: dict[Any, tuple[Any, str, str]] = {}  # P399s of the budget, made at the end
         self._readers: dict[int, tuple[Witness, Reader]] = {}
         self._values: dict[str, list[Any]] | None = None
 
@@ -85,7 +89,33 @@ class Analysis:
         if key in self._undecided:
             return  # one finding per place and reason: the other questions there fail alike
         self._undecided.add(key)
+        if answer.cut:
+            self._cut[key] = (span, what, answer.reason or "")
+            return
         self.diags.append(make("P399", f"could not decide {what}: {answer.reason}", span))
+
+    def out_of_time(self, span: Any, what: str) -> bool:
+        """Whether the budget is used up; if so the question about ``what`` is left (P399)
+        without the concrete work that would come before it."""
+        if self.budget is None or not self.budget.spent():
+            return False
+        self.budget.left += 1
+        self.undecided(span, what, Answer("undecided", reason=self.budget.before(), cut=True))
+        return True
+
+    def budget_findings(self) -> list[Diagnostic]:
+        """The P399s of the questions the budget left, each with the budget's figures as
+        ``data``; the first (by position) also says them in a note."""
+        if self.budget is None or not self._cut:
+            return []
+        figures = self.budget.to_dict()
+        note = (f"the analysis asked {figures['questions_asked']} questions in {figures['seconds_used']:.2f} s "
+                f"({figures['questions_answered']} answered); {figures['questions_left']} were left; "
+                "raise --analysis-budget to answer them")
+        places = sorted(self._cut.values(), key=lambda c: _span_key(c[0]))
+        return [make("P399", f"could not decide {what}: {reason}", span, notes=(note,) if i == 0 else (),
+                     data={"analysis_budget": figures})
+                for i, (span, what, reason) in enumerate(places)]
 
     def replay(self, w: Witness, about: Iterable[str]) -> Decision:
         """The reference evaluator's decision on the witness, over the rules the claim is
@@ -121,6 +151,8 @@ class Analysis:
                     f"(from {_when_text(rule, 'from_', rule.start)} until {_when_text(rule, 'until', rule.end)})", rule.anchor,
                     hint="the window is `from <= at < until`; swap or correct the dates"))
                 continue
+            if self.out_of_time(rule.anchor, f"whether rule '{rule.qid}' can apply"):
+                continue
             answer = eng.solve(eng.remaining(rule.qid), clean=False)
             if answer.status == "sat":
                 assert answer.witness is not None
@@ -147,17 +179,49 @@ class Analysis:
                 return f"{head}: wherever it applies, {names} overrides it", True
             if alone.status == "undecided":
                 return f"{head}: no listing makes it apply without an allow ({', '.join(overriders)}) lifting it", True
+        parts = self._condition_parts(rule)
+        body = [i for i, p in enumerate(parts) if p.origin != "scope"]
+        core = eng.unsat_core([parts[i].formula for i in body])
+        if core is not None:
+            return f"{head}: its condition is contradictory: {_clash([parts[body[i]] for i in core])}", False
         if rule.scope is not None:
-            parts = [e for e in (rule.selector, rule.if_) if e is not None]
-            from .. import ast as A
-
-            if rule.unless is not None:
-                parts.append(A.Not(rule.unless))
-            body: A.Expr = A.And(tuple(parts)) if parts else A.Const(True)
-            inner = eng.solve(FM.holds_expr(body, rule.tz), clean=False)
-            if inner.status == "sat":
-                return f"{head}: its policy's scope excludes every listing it selects", False
+            core = eng.unsat_core([p.formula for p in parts])
+            if core is not None:
+                scope = [parts[i] for i in core if parts[i].origin == "scope"]
+                own = [parts[i] for i in core if parts[i].origin != "scope"]
+                if not own:
+                    return f"{head}: its policy's scope is contradictory: {_clash(scope)}", False
+                return (f"{head}: its policy's scope excludes every listing it selects: "
+                        f"{_listed(scope)} (the scope) against {_listed(own)}"), False
+            return f"{head}: its condition and its policy's scope are contradictory", False
         return f"{head}: its condition is contradictory", False
+
+    def _condition_parts(self, rule: RuleInfo) -> list["_Part"]:
+        """The conjuncts of the rule's condition (scope, selector, ``if``, ``unless``), in
+        source order, negations pushed through ``and``/``or`` so that each part is as small
+        as a conjunction allows. Each is shown as written (set names kept) and encoded as
+        resolved."""
+        node = self.ps.rule(rule.qid).node
+        shown_scope = self._written_scope(rule)
+        out: list[_Part] = []
+        clauses = [("scope", rule.scope, shown_scope), ("selector", rule.selector, node.selector if node else None),
+                   ("if", rule.if_, node.if_ if node else None), ("unless", rule.unless, node.unless if node else None)]
+        for origin, resolved, written in clauses:
+            if resolved is None:
+                continue
+            for e, shown, negated in _conjuncts(resolved, written if written is not None else resolved, origin == "unless"):
+                formula = FM.holds_expr(A.Not(e) if negated else e, rule.tz)
+                out.append(_Part(_show_part(shown, negated, origin), origin, formula))
+        return out
+
+    def _written_scope(self, rule: RuleInfo) -> A.Expr | None:
+        file = next((p.file for p in self.ps.policies if p.name == rule.policy), None)
+        for f in self.ps.files:
+            if f.path == file and f.header is not None:
+                for c in f.header.clauses:
+                    if c.kind == "scope":
+                        return c.value  # type: ignore[return-value]
+        return None
 
     # ------------------------------------------------------------------ P302 / P303
 
@@ -174,8 +238,12 @@ class Analysis:
                 span = node_refs[i].span if i < len(node_refs) and node_refs[i].span else allow.anchor
                 compatible = self.index.compatible(allow.qid, target)
                 self.stats.count_pairs("P302", 1, 0 if compatible else 1)
+                what = f"whether '{allow.qid}' and '{target}' can apply together"
                 if not compatible:
                     answer = Answer("unsat")
+                elif self.out_of_time(span, what):
+                    lifted.append(target)
+                    continue
                 else:
                     answer = eng.solve(FM.all_of(FM.Applies(allow.qid), FM.Applies(target)), clean=False)
                 if answer.status == "unsat":
@@ -184,7 +252,7 @@ class Analysis:
                         f"has no effect: '{allow.qid}' and '{target}' never apply together", span,
                         hint="widen the allow, or remove the name from `overrides`"))
                 elif answer.status == "undecided":
-                    self.undecided(span, f"whether '{allow.qid}' and '{target}' can apply together", answer)
+                    self.undecided(span, what, answer)
                     lifted.append(target)
                 else:
                     lifted.append(target)
@@ -192,6 +260,10 @@ class Analysis:
                 self._p303(allow, lifted)
 
     def _p303(self, allow: RuleInfo, lifted: list[str]) -> None:
+        """P303, naming the other rule deterministically: the smallest qualified id among
+        the rules that still block or flag somewhere the allow lifts a rule it names (and,
+        of the rules it names, the smallest that it lifts there), whatever model the solver
+        happens to find."""
         eng = self.engine
         others = [r.qid for r in self.live()
                   if r.effect in ("block", "flag") and r.qid not in allow.overrides]
@@ -199,29 +271,54 @@ class Analysis:
         self.stats.count_pairs("P303", len(others), len(others) - len(candidates))
         if not candidates:
             return
-        f = FM.all_of(FM.Applies(allow.qid), FM.any_of(*[FM.Applies(t) for t in lifted]),
-                      FM.any_of(*[eng.remaining(c) for c in candidates]))
-        answer = eng.solve(f)
+        what = f"whether '{allow.qid}' is fully effective"
+        if self.out_of_time(allow.anchor, what):
+            return
+        lifts = FM.all_of(FM.Applies(allow.qid), FM.any_of(*[FM.Applies(t) for t in lifted]))
+        answer = eng.solve(FM.all_of(lifts, FM.any_of(*[eng.remaining(c) for c in candidates])), clean=False)
         if answer.status == "undecided":
-            self.undecided(allow.anchor, f"whether '{allow.qid}' is fully effective", answer)
+            self.undecided(allow.anchor, what, answer)
             return
         if answer.status == "unsat":
             return
-        w = answer.witness
-        assert w is not None
-        d = self.replay(w, [allow.qid, *lifted, *candidates])
-        overridden = [t for t in allow.overrides if t in d.overridden]
-        still = [q for q in d.rules if self.ps.rule(q).effect in ("block", "flag")]
-        if allow.qid not in d.rules or not overridden or d.effect not in ("block", "flag") or not still:
+        assert answer.witness is not None
+        still, w = self._smallest(sorted(candidates), answer.witness,
+                                  lambda c: FM.all_of(lifts, eng.remaining(c)), remaining=True)
+        target, w = self._smallest(sorted(lifted), w,
+                                   lambda t: FM.all_of(FM.Applies(allow.qid), FM.Applies(t), eng.remaining(still)))
+        from .witness import clean_witness
+
+        w = clean_witness(eng, FM.all_of(FM.Applies(allow.qid), FM.Applies(target), eng.remaining(still)), w)
+        d = self.replay(w, [allow.qid, target, still])
+        if (allow.qid not in d.rules or target not in d.overridden or still not in d.rules
+                or still in d.overridden or d.effect not in ("block", "flag")):
             raise AnalysisError(f"P303 witness for '{allow.qid}' does not replay: {w.to_dict()!r} gave {d.to_dict()!r}")
-        verb = "blocks" if d.effect == "block" else "flags"
+        verb = "blocks" if self.ps.rule(still).effect == "block" else "flags"
         self.diags.append(make(
-            "P303", f"'{allow.qid}' is partly ineffective: where it lifts '{overridden[0]}', "
-            f"'{still[0]}' still {verb} the listing", allow.anchor,
+            "P303", f"'{allow.qid}' is partly ineffective: where it lifts '{target}', "
+            f"'{still}' still {verb} the listing", allow.anchor,
             related=tuple(Related(self.ps.rule(q).anchor, f"'{q}' still applies here")
-                          for q in still[:1] if self.ps.rule(q).anchor is not None),
-            hint=f"add '{still[0]}' to `overrides` if the exception should lift it too",
+                          for q in (still,) if self.ps.rule(q).anchor is not None),
+            hint=f"add '{still}' to `overrides` if the exception should lift it too",
             witness=w.to_dict()))
+
+    def _smallest(self, qids: list[str], w: Witness, question: Any, remaining: bool = False) -> tuple[str, Witness]:
+        """The first of ``qids`` (sorted) for which ``question(q)`` holds somewhere, and a
+        witness: those that hold on ``w`` bound the search, and only the ones before them
+        are asked about (a question the solver cannot decide is passed over)."""
+        applying = self.applying(w, qids)
+        on_w = [q for q in qids if (self._remaining(q, applying) if remaining else q in applying)]
+        assert on_w, "the witness makes some rule of the question hold"
+        for q in qids:
+            if q >= on_w[0]:
+                break
+            if self.budget is not None and self.budget.spent():
+                break
+            answer = self.engine.solve(question(q), clean=False)
+            if answer.status == "sat":
+                assert answer.witness is not None
+                return q, answer.witness
+        return on_w[0], w
 
     # ------------------------------------------------------------------ P301
 
@@ -229,6 +326,8 @@ class Analysis:
         removed: set[str] = set()
         for rule in sorted(self.live(), key=_pos, reverse=True):
             if rule.effect not in ("block", "flag"):
+                continue
+            if self.out_of_time(rule.anchor, f"whether rule '{rule.qid}' is redundant"):
                 continue
             pool = [r.qid for r in self.live() if r.qid != rule.qid and r.qid not in removed]
             others = self.index.neighbours(rule.qid, pool)
@@ -365,6 +464,8 @@ class Analysis:
                 if not compatible:
                     continue
                 later, earlier = (b, a) if _pos(b) >= _pos(a) else (a, b)
+                if self.out_of_time(later.anchor, f"whether '{a.qid}' and '{b.qid}' apply together"):
+                    continue
                 f = FM.all_of(eng.remaining(a.qid), eng.remaining(b.qid))
                 w = self._merged_sample(f, a, b)
                 if w is None:
@@ -415,6 +516,53 @@ class Analysis:
                         values.setdefault(k, {})[(type(v), v)] = None
             self._values = {k: [v for _, v in vs] for k, vs in values.items()}
         return self._values
+
+
+@attrs.frozen
+class _Part:
+    """A conjunct of a rule's condition: as shown in a message, the clause it comes from
+    (scope, selector, if, unless), and the question that it holds."""
+
+    shown: str
+    origin: str
+    formula: FM.F = attrs.field(eq=False)
+
+
+def _conjuncts(e: A.Expr, shown: A.Expr, negated: bool) -> Iterator[tuple[A.Expr, A.Expr, bool]]:
+    """The conjuncts of ``e`` (negated when ``negated``), with the matching written nodes
+    (``shown`` has the shape of ``e``, set names where ``e`` has their lists)."""
+    if type(shown) is not type(e):
+        shown = e
+    if (isinstance(e, A.And) and not negated) or (isinstance(e, A.Or) and negated):
+        assert isinstance(shown, (A.And, A.Or))
+        for item, written in zip(e.items, shown.items):
+            yield from _conjuncts(item, written, negated)
+    elif isinstance(e, A.Not):
+        assert isinstance(shown, A.Not)
+        yield from _conjuncts(e.operand, shown.operand, not negated)
+    else:
+        yield e, shown, negated
+
+
+def _show_part(shown: A.Expr, negated: bool, origin: str) -> str:
+    if origin == "unless":
+        return f"unless {format_expr(shown if negated else A.Not(shown))}"
+    return format_expr(A.Not(shown) if negated else shown)
+
+
+def _listed(parts: list[_Part]) -> str:
+    names = [f"`{p.shown}`" for p in parts]
+    return names[0] if len(names) == 1 else f"{', '.join(names[:-1])} and {names[-1]}"
+
+
+def _clash(parts: list[_Part]) -> str:
+    if len(parts) == 1:
+        return f"{_listed(parts)} never holds"
+    return f"{_listed(parts)} cannot {'both' if len(parts) == 2 else 'all'} hold"
+
+
+def _span_key(span: Any) -> tuple[str, int, int]:
+    return (span.file, span.line, span.column) if span is not None else ("", 0, 0)
 
 
 MERGE_TRIES = 32
@@ -482,12 +630,12 @@ def _when_text(rule: RuleInfo, attr: str, instant: Any) -> str:
     return instant.astimezone(rule.tz).isoformat()
 
 
-def run(ps: PolicySet, timeout_ms: int, stats: AnalysisStats) -> list[Diagnostic]:
+def run(ps: PolicySet, timeout_ms: int, stats: AnalysisStats, budget: Budget | None = None) -> list[Diagnostic]:
     start = time.perf_counter()
-    a = Analysis(ps, timeout_ms, stats)
+    a = Analysis(ps, timeout_ms, stats, budget)
     a.p300()
     a.p302_p303()
     a.p301()
     a.p304()
     stats.seconds += time.perf_counter() - start
-    return a.diags
+    return a.diags + a.budget_findings()
