@@ -40,7 +40,7 @@ from . import runtime as R
 from .decision import Decision, DecisionError, InputError, PenaltyChoice
 from .model import PolicySet, RuleInfo
 from .text import (PhraseMatcher, category_matches, category_segments, compile_regex, contains,
-                   normalize, normalize_phrase, pattern_segments, regex_search)
+                   normalize_needle, normalize_phrase, pattern_segments, regex_search)
 
 __all__ = ["CompiledPolicySet"]
 
@@ -135,7 +135,7 @@ class _Planner:
             self.phrases.setdefault(source, set()).update(wanted)
             return lambda c: not c.phrases(source).isdisjoint(wanted)
         if isinstance(e, A.Contains):
-            needle = normalize(e.needle.value)
+            needle = normalize_needle(e.needle.value)
             pieces = _pieces_reader(e.path.parts)
             return lambda c: any(contains(p, needle) for p in pieces(c.listing))
         if isinstance(e, A.Matches):

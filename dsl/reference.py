@@ -25,7 +25,7 @@ from .decision import Decision, PenaltyChoice
 from .explain import Mentioned, Proposal, RuleTrace, Trace, authored_parts, part_words, window_words
 from .model import PolicySet, RuleInfo
 from .text import (PhraseMatcher, category_matches, category_segments, compile_regex, contains,
-                   mentions, normalize, normalize_phrase, pattern_segments, regex_search)
+                   mentions, normalize_needle, normalize_phrase, pattern_segments, regex_search)
 
 __all__ = ["decide_reference", "holds", "rule_applies", "build_trace", "phrase_lookup",
            "ReferenceTracer", "Mentioned", "shares_topic", "rule_trace", "collect_phrases"]
@@ -67,7 +67,7 @@ def holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo, mentioned: Men
         return any(_mentions(listing, expr.path, normalize_phrase(i.value), mentioned)
                    for i in _items(expr.items) if isinstance(i, A.Str))
     if isinstance(expr, A.Contains):
-        needle = normalize(expr.needle.value)
+        needle = normalize_needle(expr.needle.value)
         return any(contains(piece, needle) for piece in _pieces(listing, expr.path))
     if isinstance(expr, A.Matches):
         regex = compile_regex(expr.regex.pattern, expr.regex.ignore_case)

@@ -4,11 +4,18 @@ Every comparison of text in the language goes through this module so that the re
 evaluator, the compiled evaluator and the consistency analysis can never disagree about
 what ``mentions``, ``contains``, ``matches`` or ``category`` mean (spec section 4).
 
-Normalisation (``normalize``) is NFKC, then Unicode full case folding, then NFKC again:
-NFKC makes full-width, ligature and compatibility forms equal to their plain forms, case
-folding removes case (``ß`` folds to ``ss``), and the second NFKC repairs the few
-compositions that folding breaks. ``mentions`` and ``category`` additionally treat every run
-of white space as one space (``normalize_text``, ``normalize_phrase``).
+Normalisation (``normalize``) is Unicode's NFKC_Casefold: NFKC, then full case folding,
+then NFKC again, with every Default_Ignorable_Code_Point removed (zero-width spaces and
+joiners, soft hyphens, variation selectors, bidirectional controls); then the typographic
+apostrophes (U+2018, U+2019, U+02BC, U+FF07) become ``'``, the curly double quotes ``"``,
+and the hyphens and dashes U+2010..U+2015 and the minus sign U+2212 ``-``.  NFKC makes
+full-width, ligature and compatibility forms equal to their plain forms, case folding
+removes case (``ß`` folds to ``ss``), and the rest defeats the invisible characters and
+look-alike punctuation that merchants use to slip past filters: "Bit\u200bcoin" and
+"bit\u00adcoin" are "bitcoin", "Rhino’s horn" is "rhino's horn".  Every run of white
+space then counts as one space, in ``mentions`` (``normalize_text``, ``normalize_phrase``:
+ends stripped), ``contains`` (``normalize_needle``: ends kept, so ``' eth '`` wants its
+spaces) and category segments (stripped).
 
 All matching happens on whole normalised strings and never maps offsets back to the raw
 text: NFKC and folding change lengths, so an offset in one is meaningless in the other.
@@ -34,6 +41,7 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Protocol
@@ -48,11 +56,15 @@ __all__ = [
     "category_matches",
     "category_segments",
     "compile_regex",
+    "DEFAULT_IGNORABLE_RANGES",
+    "PUNCTUATION_FOLDS",
     "contains",
+    "is_default_ignorable",
     "is_spaceless_script",
     "is_word_char",
     "mentions",
     "normalize",
+    "normalize_needle",
     "normalize_phrase",
     "normalize_text",
     "pattern_segments",
@@ -63,18 +75,165 @@ __all__ = [
 
 # --------------------------------------------------------------------------- normalisation
 
+# Default_Ignorable_Code_Point, as listed in Unicode's DerivedCoreProperties.txt, version
+# 14.0.0 (the Unicode version of Python 3.11's unicodedata): 4,174 code points.  Python's
+# unicodedata does not expose the property, nor does RE2 (it knows scripts and general
+# categories only) or any installed package; the third-party `regex` module would, but
+# from its own, newer Unicode database than the NFKC it would be paired with, and as one
+# more dependency on the hot path.  DerivedCoreProperties.txt derives the property as
+#   Other_Default_Ignorable_Code_Point + Cf + Variation_Selector - White_Space
+#   - FFF9..FFFB (interlinear annotation) - 13430..1343F (Egyptian hieroglyph format)
+#   - Prepended_Concatenation_Mark,
+# and tests/test_text.py checks this table against that definition, computed from the
+# running Python's general categories, so a newer Unicode version with more format
+# characters is noticed.
+DEFAULT_IGNORABLE_RANGES: tuple[tuple[int, int, str], ...] = (
+    (0x00AD, 0x00AD, "SOFT HYPHEN"),
+    (0x034F, 0x034F, "COMBINING GRAPHEME JOINER"),
+    (0x061C, 0x061C, "ARABIC LETTER MARK"),
+    (0x115F, 0x1160, "HANGUL CHOSEONG FILLER..HANGUL JUNGSEONG FILLER"),
+    (0x17B4, 0x17B5, "KHMER VOWEL INHERENT AQ..KHMER VOWEL INHERENT AA"),
+    (0x180B, 0x180D, "MONGOLIAN FREE VARIATION SELECTOR ONE..THREE"),
+    (0x180E, 0x180E, "MONGOLIAN VOWEL SEPARATOR"),
+    (0x180F, 0x180F, "MONGOLIAN FREE VARIATION SELECTOR FOUR"),
+    (0x200B, 0x200F, "ZERO WIDTH SPACE..RIGHT-TO-LEFT MARK (ZWSP, ZWNJ, ZWJ, LRM, RLM)"),
+    (0x202A, 0x202E, "LEFT-TO-RIGHT EMBEDDING..RIGHT-TO-LEFT OVERRIDE"),
+    (0x2060, 0x2064, "WORD JOINER..INVISIBLE PLUS"),
+    (0x2065, 0x2065, "<reserved-2065>"),
+    (0x2066, 0x206F, "LEFT-TO-RIGHT ISOLATE..NOMINAL DIGIT SHAPES"),
+    (0x3164, 0x3164, "HANGUL FILLER"),
+    (0xFE00, 0xFE0F, "VARIATION SELECTOR-1..VARIATION SELECTOR-16"),
+    (0xFEFF, 0xFEFF, "ZERO WIDTH NO-BREAK SPACE (byte order mark)"),
+    (0xFFA0, 0xFFA0, "HALFWIDTH HANGUL FILLER"),
+    (0xFFF0, 0xFFF8, "<reserved-FFF0>..<reserved-FFF8>"),
+    (0x1BCA0, 0x1BCA3, "SHORTHAND FORMAT LETTER OVERLAP..SHORTHAND FORMAT UP STEP"),
+    (0x1D173, 0x1D17A, "MUSICAL SYMBOL BEGIN BEAM..MUSICAL SYMBOL END PHRASE"),
+    (0xE0000, 0xE0000, "<reserved-E0000>"),
+    (0xE0001, 0xE0001, "LANGUAGE TAG"),
+    (0xE0002, 0xE001F, "<reserved-E0002>..<reserved-E001F>"),
+    (0xE0020, 0xE007F, "TAG SPACE..CANCEL TAG"),
+    (0xE0080, 0xE00FF, "<reserved-E0080>..<reserved-E00FF>"),
+    (0xE0100, 0xE01EF, "VARIATION SELECTOR-17..VARIATION SELECTOR-256"),
+    (0xE01F0, 0xE0FFF, "<reserved-E01F0>..<reserved-E0FFF>"),
+)
+
+# The punctuation that the spec folds after NFKC_Casefold (section 4): typographic and
+# modifier apostrophes to ', curly double quotes to ", hyphens, dashes and minus to -.
+# (U+FF07 FULLWIDTH APOSTROPHE is already ' after NFKC; it is listed as the spec lists it.)
+PUNCTUATION_FOLDS: dict[str, str] = {
+    "\u2018": "'", "\u2019": "'", "\u02bc": "'", "\uff07": "'",
+    "\u201c": '"', "\u201d": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-",
+    "\u2212": "-",
+}  # fmt: skip
+
+
+def is_default_ignorable(ch: str) -> bool:
+    """Whether ``ch`` is a Default_Ignorable_Code_Point (``DEFAULT_IGNORABLE_RANGES``)."""
+    cp = ord(ch)
+    i = bisect.bisect_right(_IGNORABLE_STARTS, cp) - 1
+    return i >= 0 and cp <= _IGNORABLE_ENDS[i]
+
+
+_IGNORABLE_STARTS = tuple(lo for lo, _, _ in DEFAULT_IGNORABLE_RANGES)
+_IGNORABLE_ENDS = tuple(hi for _, hi, _ in DEFAULT_IGNORABLE_RANGES)
+
+
+def _char_class(ranges: Iterable[tuple[int, int]]) -> str:
+    """A regular-expression class of the ranges, adjacent ones merged (`re` tests a class
+    range by range, so fewer is faster)."""
+    merged: list[list[int]] = []
+    for lo, hi in sorted(ranges):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1][1] = max(merged[-1][1], hi)
+        else:
+            merged.append([lo, hi])
+    return "".join(re.escape(chr(lo)) + ("-" + re.escape(chr(hi)) if hi > lo else "") for lo, hi in merged)
+
+
+def _plane_hulls(ranges: Iterable[tuple[int, int]]) -> list[tuple[int, int]]:
+    hulls: dict[int, tuple[int, int]] = {}
+    for lo, hi in ranges:
+        low, high = hulls.get(lo >> 16, (lo, hi))
+        hulls[lo >> 16] = (min(low, lo), max(high, hi))
+    return sorted(hulls.values())
+
+
+# Python's `re` is used here only for these fixed character classes (never for a policy's
+# pattern): a search is one C loop over the text.  Every normalised text is searched once
+# for what there may be to remove or fold: the BMP part exactly (`re` tests a class of BMP
+# characters with a bitmap), the ignorables beyond U+FFFF through the hull of their ranges
+# in each plane (U+1BCA0..U+1D17A, U+E0000..U+E0FFF), since `re` tests a class beyond the
+# BMP range by range, several times slower; a hit there that is not ignorable (a musical
+# symbol) only costs the exact search.
+_IGNORABLE_BMP = [(lo, hi) for lo, hi, _ in DEFAULT_IGNORABLE_RANGES if hi <= 0xFFFF]
+_IGNORABLE_ASTRAL = [(lo, hi) for lo, hi, _ in DEFAULT_IGNORABLE_RANGES if lo > 0xFFFF]
+_FOLD_RANGES = [(ord(c), ord(c)) for c in PUNCTUATION_FOLDS]
+_SPECIAL_BMP_RE = re.compile(f"[{_char_class(_IGNORABLE_BMP + _FOLD_RANGES)}]")
+_MAYBE_SPECIAL_ASTRAL_RE = re.compile(f"[{_char_class(_plane_hulls(_IGNORABLE_ASTRAL))}]")
+_IGNORABLE_BMP_RE = re.compile(f"[{_char_class(_IGNORABLE_BMP)}]")
+_IGNORABLE_RE = re.compile(f"[{_char_class(_IGNORABLE_BMP + _IGNORABLE_ASTRAL)}]+")
+_FOLDS = tuple(PUNCTUATION_FOLDS.items())
+"""Folded with one `str.replace` each where present: faster than `re.sub`, whose
+replacement costs a call per hit, or `str.translate`, a dictionary look-up per character."""
+
+
+def _nfkc_casefold(s: str) -> str:
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
+
 
 def normalize(s: str) -> str:
-    """Return ``s`` after NFKC, Unicode case folding, then NFKC again (spec section 4).
+    """Return ``s`` normalised as the spec's section 4 says: NFKC, Unicode full case
+    folding, NFKC again, every Default_Ignorable_Code_Point removed (zero-width spaces and
+    joiners, soft hyphens, variation selectors, …), then ``PUNCTUATION_FOLDS``.
+
+    Ignorables are removed before NFKC, so that "e\\u200b\\u0301" composes to "é" like
+    "e\\u0301".  Done in that order only when the text has one: they are starters that
+    compose with nothing and NFKC maps them to ignorables only, so they survive the first
+    pass and one search afterwards finds both them and the punctuation to fold, which NFKC
+    may have produced (U+FE58 SMALL EM DASH is U+2014 after NFKC).  Folding comes last; its
+    results are ASCII starters that compose with nothing, so the result is stable:
+    ``normalize(normalize(s)) == normalize(s)``.
 
     Uncached on purpose: listing text is untrusted and may be large, so memoising it would
     let merchants fill memory.  ASCII text takes a fast path, because NFKC leaves ASCII
-    unchanged and folding ASCII is lower-casing; this is the common case on the hot path.
-    White space is left as it is (``contains`` compares it literally).
+    unchanged, folding ASCII is lower-casing, and no ASCII character is ignorable or folded;
+    this is the common case on the hot path.  White space is left as it is.
     """
     if s.isascii():
         return s.lower()
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
+    out = _nfkc_casefold(s)
+    special = _SPECIAL_BMP_RE.search(out)
+    astral = _MAYBE_SPECIAL_ASTRAL_RE.search(out)
+    if special is None and astral is None:
+        return out
+    if astral is not None:  # (no ignorable in `out` means none in `s`, and the other way)
+        out = _nfkc_casefold(_IGNORABLE_RE.sub("", s))
+    elif _IGNORABLE_BMP_RE.search(out, special.start()) is not None:  # type: ignore[union-attr]
+        out = _nfkc_casefold(_IGNORABLE_BMP_RE.sub("", s))
+    for char, folded in _FOLDS:
+        if char in out:
+            out = out.replace(char, folded)
+    return out
+
+
+def _collapse_keeping_ends(s: str) -> str:
+    """Every run of white space in ``s`` replaced by one space, the ends kept (as one
+    space each) rather than stripped."""
+    core = " ".join(s.split())
+    if not core:
+        return " " if s else ""
+    lead = " " if s[0].isspace() else ""
+    trail = " " if s[-1].isspace() else ""
+    return lead + core + trail if lead or trail else core
+
+
+def normalize_needle(s: str) -> str:
+    """Return ``normalize(s)`` with every run of white space replaced by one space, not
+    stripped: how ``contains`` reads both its needle and the text (spec section 4), so
+    ``contains 'plastic straw'`` is found in "Plastic   straws" and ``contains ' eth '``
+    still wants a space (or any white space) on each side."""
+    return _collapse_keeping_ends(normalize(s))
 
 
 def normalize_text(s: str) -> str:
@@ -108,7 +267,7 @@ def normalize_phrase(s: str) -> str:
     The same string as ``normalize_text(s)`` (normalised, white space collapsed, ends
     stripped), memoised for short strings.  Policies normalise their ``mentions`` phrases
     with this at compile time.  ``contains`` needles must NOT use it: they are normalised
-    with ``normalize`` alone, since ``contains`` compares white space literally.
+    with ``normalize_needle``, which collapses white space but keeps it at the ends.
     """
     if len(s) <= _PHRASE_CACHE_MAX_LEN:
         return _normalize_short_phrase(s)
@@ -362,16 +521,15 @@ class PhraseMatcher:
 
 
 def contains(raw: str, norm_needle: str) -> bool:
-    """Whether ``normalize(raw)`` contains ``norm_needle`` as a plain substring.
+    """Whether the normalised ``raw`` contains ``norm_needle`` as a plain substring.
 
-    ``norm_needle`` is the policy's needle passed through ``normalize`` (not
-    ``normalize_phrase``).  No word boundaries: "Basic monitor stand" contains 'asic'.
-    White space is compared literally, not collapsed: the spec defines ``contains`` as a
-    substring test on normalised text, and collapsing belongs to ``mentions``; an author
-    who wants "mining  rig" to count as "mining rig" writes ``mentions``.  Like any
-    substring test, the empty needle is contained in every text.
+    ``norm_needle`` is the policy's needle passed through ``normalize_needle``, and the
+    text is read the same way: normalised, every run of white space one space, the ends
+    not stripped (spec section 4).  No word boundaries: "Basic monitor stand" contains
+    'asic', and "Plastikstrohhalme" contains 'strohhalme' where it does not mention it.
+    Like any substring test, the empty needle is contained in every text.
     """
-    return norm_needle in normalize(raw)
+    return norm_needle in normalize_needle(raw)
 
 
 # --------------------------------------------------------------------------- regexes

@@ -64,7 +64,8 @@ CATEGORY_PATHS = ("Electronics > Blockchain Miners > ASIC", "Electronics > Graph
                   "Home > Knives", "ELECTRONICS>BLOCKCHAIN MINERS", "Ｓｏｆｔｗａｒｅ")
 """Listing category paths (as strings; lists are made by splitting on ``>``)."""
 
-PHRASES = ("bitcoin", "ether", "mining rig", "比特币", "li-ion", "miner's kit")
+PHRASES = ("bitcoin", "ether", "mining rig", "比特币", "li-ion", "miner's kit", "rhino\u2019s horn", "ivory",
+           "งาช้าง", " eth ")
 """Phrases for ``mentions`` and ``contains``; the listings' text is built from them."""
 
 PLATFORMS = ("taobao", "xianyu", "aliexpress", "lazada")
@@ -594,7 +595,11 @@ _FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in "abcdefghijklmnopqrstuvwxyzABCDEF
 @functools.lru_cache(maxsize=None)
 def _variants(phrase: str) -> st.SearchStrategy[str]:
     """A phrase as merchants write it: as is, upper case, full-width, with a combining
-    mark, possessive, glued to a word character (``ethernet``), inside Han text."""
+    mark, possessive, glued to a word character (``ethernet``), inside Han or Thai text,
+    and as merchants hide it: a zero-width space, joiner or soft hyphen inside it, other
+    apostrophes (U+2019, U+02BC, U+FF07), dashes and a minus for its hyphen, runs of white
+    space for its spaces."""
+    middle = len(phrase) // 2
     return st.sampled_from([
         phrase,
         phrase.upper(),
@@ -604,7 +609,18 @@ def _variants(phrase: str) -> st.SearchStrategy[str]:
         phrase + "'s",
         phrase + "net",
         "二手" + phrase + "出售",
+        "象牙" + phrase + "摆件",
+        "ขาย" + phrase,
         phrase.replace(" ", "  \t"),
+        phrase.replace(" ", "\u3000 "),
+        phrase[:middle] + "\u200b" + phrase[middle:],
+        phrase[:middle] + "\u00ad" + phrase[middle:],
+        phrase[:middle] + "\u200d" + phrase[middle:] + "\ufe0f",
+        phrase.replace("'", "\u2019").replace("\u2019", "\u02bc"),
+        phrase.replace("\u2019", "'").replace("'", "\uff07"),
+        phrase.replace("-", "\u2010"),
+        phrase.replace("-", "\u2013").replace(" ", "\u2212"),
+        phrase + "\u2019s",
     ])
 
 
@@ -616,7 +632,9 @@ def listing_texts() -> st.SearchStrategy[str]:
     piece = st.one_of(
         phrase,
         phrase,
-        st.sampled_from(["Antminer S19", "wallet", "(ETH)", "cable", "GPU", "全新", "–", "!", "Li-ion battery"]),
+        st.sampled_from(["Antminer S19", "wallet", "(ETH)", "cable", "GPU", "全新", "–", "!", "Li-ion battery",
+                         "\u200b", "\u00ad", "\u2019", "\u02bc", "\uff07", "\u2015", "\u2212", "  ", "象牙",
+                         "ขาย", "ﬁne", "㎏"]),
         st.text(max_size=4),
     )
     return st.lists(piece, max_size=4).map(" ".join)

@@ -363,12 +363,14 @@ def test_policies_api() -> None:
 # ---------------------------------------------------------------- one pass over all pieces
 
 
-_PIECE_PARTS = st.sampled_from(list("ab ETher\t\n\x00'-_比特币\u0301\u3000ＡßΣς") + ["mining rig", "ether", "bitcoin"])
+_PIECE_PARTS = st.sampled_from(list("ab ETher\t\n\x00'-_比特币\u0301\u3000ＡßΣς\u200b\u00ad\u2019\u02bc\uff07\u2010\u2015\u2212ก")
+                               + ["mining rig", "ether", "bitcoin"])
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.lists(_PIECE_PARTS, max_size=8).map("".join), max_size=4),
-       st.lists(st.sampled_from(["ether", "mining rig", "比特币", "'s", "-", "a b", "ß", "\u0301", "r b"]), min_size=1))
+       st.lists(st.sampled_from(["ether", "mining rig", "比特币", "'s", "-", "a b", "ß", "\u0301", "r b",
+                                 "r\u2019s", "a\u200bb", "\u2013"]), min_size=1))
 def test_joined_pieces_find_what_each_piece_finds(pieces: list[str], phrases: list[str]) -> None:
     from dsl.text import PhraseMatcher, normalize_phrase, normalize_text
 

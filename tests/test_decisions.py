@@ -21,10 +21,6 @@ DECISIONS = CORPUS / "decisions"
 
 SKIP: dict[str, str] = {
     f"normalisation-and-at/{name}": ISSUE_9 for name in (
-        "a zero-width space does not hide a word",
-        "a soft hyphen does not hide a word",
-        "a typographic apostrophe is an apostrophe",
-        "runs of white space count as one space in contains",
     )
 }
 """Cases ("suite/case name") that cannot pass yet, each with its reason. This list should

@@ -12,15 +12,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsl.text import (
+    DEFAULT_IGNORABLE_RANGES,
+    PUNCTUATION_FOLDS,
     PhraseMatcher,
     category_matches,
     category_segments,
     compile_regex,
     contains,
+    is_default_ignorable,
     is_spaceless_script,
     is_word_char,
     mentions,
     normalize,
+    normalize_needle,
     normalize_phrase,
     normalize_text,
     pattern_segments,
@@ -51,6 +55,20 @@ def mentioned(text: str, phrase: str) -> bool:
         ("miningrig frame", "mining rig", False),
         ("ｂｉｔｃｏｉｎ voucher", "bitcoin", True),
         ("Basic monitor stand", "asic", False),
+        # normalisation sees through what merchants hide a word with (spec section 4)
+        ("Bit\u200bcoin miner", "bitcoin", True),
+        ("bit\u00adcoin wallet", "bitcoin", True),
+        ("Rhino\u2019s horn carving", "rhino's horn", True),
+        ("Rhino's horn carving", "rhino\u2019s horn", True),  # the phrase is folded too
+        ("Bitcoin\u02bcs price", "bitcoin", True),  # U+02BC is ', so no word character
+        ("Li\u2013ion battery", "li-ion", True),
+        ("Mining\u200b \u00a0Rig", "mining rig", True),
+        # spaceless scripts need no boundary, on either side
+        ("象牙ivory摆件", "ivory", True),
+        ("ivoryware bowl", "ivory", False),
+        ("ช้างivory", "ivory", True),
+        # a compound is one word: it does not mention its parts
+        ("Plastikstrohhalme, 100 Stück", "strohhalme", False),
     ],
 )
 def test_spec_examples_of_mentions(text: str, phrase: str, expected: bool) -> None:
@@ -75,10 +93,80 @@ def test_spec_example_of_contains() -> None:
         ("ﾋﾞｯﾄｺｲﾝ", "ビットコイン"),  # half-width katakana with voicing mark
         ("e\u0301", "é"),  # composed by NFKC
         ("a\tb", "a\tb"),  # white space is kept by normalize
+        # default-ignorable code points are removed (spec section 4)
+        ("Bit\u200bcoin", "bitcoin"),  # zero-width space
+        ("bit\u00adcoin", "bitcoin"),  # soft hyphen
+        ("bit\u200c\u200dco\u2060in\ufeff", "bitcoin"),  # ZWNJ, ZWJ, word joiner, BOM
+        ("i\ufe0fvory\U000e0100", "ivory"),  # variation selectors
+        ("\u202eniocti\u202cb", "nioctib"),  # bidi controls go, the order stays
+        ("ivory\U000e0069\U000e007f", "ivory"),  # tag characters
+        ("e\u200b\u0301", "é"),  # removed before NFKC, so the accent composes
+        # apostrophes, double quotes, hyphens and dashes are folded
+        ("Rhino\u2019s", "rhino's"),
+        ("\u2018ivory\u2019", "'ivory'"),
+        ("Rhino\u02bcs", "rhino's"),  # modifier letter apostrophe: a letter until folded
+        ("Rhino\uff07s", "rhino's"),
+        ("\u201cgenuine\u201d", '"genuine"'),
+        *((f"li{chr(cp)}ion", "li-ion") for cp in range(0x2010, 0x2016)),
+        ("\u22125", "-5"),  # minus sign
+        ("a\ufe58b", "a-b"),  # small em dash: U+2014 after NFKC, then folded
+        ("\u2033", "\u2032\u2032"),  # other look-alikes stay (double prime is two primes)
     ],
 )
 def test_normalize(raw: str, expected: str) -> None:
     assert normalize(raw) == expected
+
+
+_SPECIALS = [chr(lo) for lo, _, _ in DEFAULT_IGNORABLE_RANGES] + [chr(hi) for _, hi, _ in DEFAULT_IGNORABLE_RANGES] \
+    + list(PUNCTUATION_FOLDS) + ["\ufe58", "\ufe31", "\u0301", "e", "E", "ß", " ", "\u1100", "\u1161", "\U0001d15e"]
+
+
+def _definition(s: str) -> str:
+    """Section 4 read literally, one character at a time."""
+    s = "".join(c for c in s if not is_default_ignorable(c))
+    s = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", s).casefold())
+    s = "".join(c for c in s if not is_default_ignorable(c))
+    return "".join(PUNCTUATION_FOLDS.get(c, c) for c in s)
+
+
+@settings(max_examples=500)
+@given(st.text(alphabet=st.one_of(st.sampled_from(_SPECIALS), st.characters(exclude_categories=("Cs",)))))
+def test_normalize_agrees_with_the_definition(s: str) -> None:
+    assert normalize(s) == _definition(s)
+
+
+def _derived_default_ignorables() -> set[int]:
+    """Default_Ignorable_Code_Point from its definition in DerivedCoreProperties.txt, with
+    the general categories of the running Python; the lists it names are PropList.txt's."""
+    other = {0x034F, 0x115F, 0x1160, 0x17B4, 0x17B5, 0x2065, 0x3164, 0xFFA0, *range(0xFFF0, 0xFFF9),
+             0xE0000, *range(0xE0002, 0xE0020), *range(0xE0080, 0xE0100), *range(0xE01F0, 0xE1000)}
+    variation_selectors = {*range(0x180B, 0x180E), 0x180F, *range(0xFE00, 0xFE10), *range(0xE0100, 0xE01F0)}
+    prepended_concatenation_marks = {*range(0x0600, 0x0606), 0x06DD, 0x070F, 0x0890, 0x0891, 0x08E2,
+                                     0x110BD, 0x110CD}
+    formats = {cp for cp in range(0x110000) if unicodedata.category(chr(cp)) == "Cf"}
+    white = {cp for cp in range(0x110000) if chr(cp).isspace()}
+    return ((other | formats | variation_selectors) - white - set(range(0xFFF9, 0xFFFC))
+            - set(range(0x13430, 0x13440)) - prepended_concatenation_marks)
+
+
+def test_default_ignorable_table_follows_the_definition() -> None:
+    table = {cp for lo, hi, _ in DEFAULT_IGNORABLE_RANGES for cp in range(lo, hi + 1)}
+    assert len(table) == 4174
+    assert table == _derived_default_ignorables()
+    assert all(is_default_ignorable(chr(cp)) for cp in table)
+    assert not any(is_default_ignorable(chr(cp)) for cp in (0x20, 0x61, 0x00AC, 0x00AE, 0x2016, 0xE1000, 0x10FFFF))
+
+
+def test_nothing_normalises_to_an_ignorable_or_a_folded_character() -> None:
+    """Every assigned code point (and every ignorable), alone and before a combining mark:
+    the result holds no ignorable and nothing left to fold, and is stable."""
+    for cp in range(0x110000):
+        if unicodedata.category(chr(cp)) in ("Cn", "Co", "Cs") and not is_default_ignorable(chr(cp)):
+            continue
+        for raw in (chr(cp), chr(cp) + "\u0301"):
+            out = normalize(raw)
+            assert not any(is_default_ignorable(c) or c in PUNCTUATION_FOLDS for c in out), hex(cp)
+            assert normalize(out) == out, hex(cp)
 
 
 @given(st.text())
@@ -258,11 +346,49 @@ def test_empty_phrase_is_never_mentioned() -> None:
 
 
 def test_contains() -> None:
-    assert contains("ＢＡＳＩＣ stand", normalize("asic"))
-    assert contains("Straße", normalize("SS"))
-    assert not contains("Mining   Rig", normalize("mining rig"))  # white space is literal
-    assert contains("Mining   Rig", normalize("mining   rig"))
-    assert contains("anything", normalize(""))
+    assert contains("ＢＡＳＩＣ stand", normalize_needle("asic"))
+    assert contains("Straße", normalize_needle("SS"))
+    assert contains("anything", normalize_needle(""))
+    # runs of white space are one space, in the text and in the needle (spec section 4)
+    assert contains("Mining   Rig", normalize_needle("mining rig"))
+    assert contains("Mining Rig", normalize_needle("mining \t rig"))
+    assert contains("Plastic\u00a0\u2003straws", normalize_needle("plastic straw"))
+    # a needle is not stripped: ' eth ' wants white space on both sides, of any kind
+    assert normalize_needle("  eth\t") == " eth "
+    assert contains("buy\teth\nnow", normalize_needle(" eth "))
+    assert not contains("ethereum", normalize_needle(" eth "))
+    # nor is the text: its white space at an end is a space too
+    assert contains("  eth wallet", normalize_needle(" eth"))
+    assert not contains("eth wallet", normalize_needle(" eth"))
+    # no word boundaries: the German compound contains what it does not mention
+    assert contains("Plastikstrohhalme, 100 Stück", normalize_needle("strohhalme"))
+    assert not mentioned("Plastikstrohhalme, 100 Stück", "strohhalme")
+    # what merchants hide a word with does not hide it from `contains` either
+    assert contains("bit\u200bcoin wallet", normalize_needle("bitcoin"))
+    assert contains("rhino\u2019s horn", normalize_needle("rhino's"))
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("", ""),
+        ("   ", " "),
+        ("a", "a"),
+        (" a  b ", " a b "),
+        ("\ta\u3000\u3000b", " a b"),
+        ("A\u200b B", "a b"),  # the ignorable goes first, then the run collapses
+    ],
+)
+def test_normalize_needle(raw: str, expected: str) -> None:
+    assert normalize_needle(raw) == expected
+
+
+@given(st.text())
+def test_normalize_needle_is_normalize_with_white_space_collapsed(s: str) -> None:
+    needle = normalize_needle(s)
+    assert needle.strip() == normalize_text(s)
+    assert "  " not in needle and all(c == " " or not c.isspace() for c in needle)
+    assert normalize_needle(needle) == needle
 
 
 # --------------------------------------------------------------------------- regexes
@@ -420,11 +546,15 @@ def test_phrase_matcher_is_shareable_between_threads() -> None:
 
 # Small alphabets so that phrases actually occur in texts, with the characters that make
 # boundaries interesting: spaces, apostrophes, hyphens, underscores, Han (also outside the
-# BMP), kana that NFKC rewrites, Thai, combining marks, full-width and folding letters.
+# BMP), kana that NFKC rewrites, Thai, combining marks, full-width and folding letters, and
+# what normalisation removes or folds: zero-width space and joiner, soft hyphen, a
+# variation selector, typographic and modifier apostrophes, dashes, the minus sign.
 _ALPHABET = [
     "a", "b", "e", "A", "1", " ", "\t", "\u00a0", "'", "-", "_", ".",
     "比", "特", "\U00020000", "ｶ", "\uff9e", "ก", "\u0301", "\u0308",
-    "ａ", "Ｂ", "ß", "İ",
+    "ａ", "Ｂ", "ß", "İ", "ﬁ",
+    "\u200b", "\u200d", "\u00ad", "\ufe0f", "\u2019", "\u02bc", "\uff07", "\u201c",
+    "\u2010", "\u2013", "\u2015", "\u2212",
 ]  # fmt: skip
 _raw_phrases = st.lists(st.text(alphabet=_ALPHABET, min_size=1, max_size=4), max_size=6)
 

@@ -17,11 +17,14 @@ alphabet. A phrase boundary is then "the neighbour is one of the alphabet's char
 that are not word characters of a spaced script, or there is no neighbour": exact.
 
 Raw and normalised text. ``matches`` reads the raw text and ``mentions``/``contains`` the
-normalised text, and z3 cannot express NFKC and case folding. The first solve leaves ``R``
-and ``T`` independent (a sound over-approximation: an "unsat" is final); a "sat" is then
-confirmed by solving again with ``R == T`` and ``T`` a normal form (an under-approximation
-whose models are real listings). When the first is sat and the second unsat, the analysis
-cannot tell, and says so (P399).
+normalised text (``dsl.text``: NFKC_Casefold, ignorables removed, punctuation folded,
+white space collapsed), which z3 cannot express. The first solve leaves ``R`` and ``T``
+independent (a sound over-approximation: an "unsat" is final); a "sat" is then confirmed
+by solving again with ``R == T`` and ``T`` a normal form, made of characters that
+normalisation leaves alone, with no two spaces in a row (an under-approximation whose
+models are real listings: zero-width spaces, soft hyphens, U+2019 and U+02BC are never in
+it, so a word boundary in ``T`` is one in the evaluators' normalised text). When the first
+is sat and the second unsat, the analysis cannot tell, and says so (P399).
 """
 
 from __future__ import annotations
@@ -127,7 +130,7 @@ class StringMode:
         boundary = False
         for f, preds in fields.values():
             for lit in f.literals:
-                constants.update(lit, TX.normalize(lit), TX.normalize_text(lit))
+                constants.update(lit, TX.normalize(lit), TX.normalize_text(lit), TX.normalize_needle(lit))
             for p in sorted(preds):
                 if p.kind == "regex":
                     if regex_reason(p.text, p.icase) is None:
@@ -153,11 +156,12 @@ class StringMode:
         ordered = sorted(preds)
         plain = [p for p in ordered if p.kind != "regex"]
         has_mention = any(p.kind == "mention" for p in plain)
-        ws_needle = [p for p in plain if p.kind == "contains" and any(c.isspace() for c in p.text)]
+        ws_needle = [p for p in plain if p.kind == "contains" and p.text != p.text.strip()]
         raw = [z3.String(f"R[{name}][{k}]") for k in range(n)]
         norm = [z3.String(f"T[{name}][{k}]") for k in range(n)] if plain else []
-        # `contains` reads white space as it is, `mentions` collapses it: a needle with white
-        # space on a field that `mentions` reads too gets its own, uncollapsed view.
+        # `contains` and `mentions` both read a run of white space as one space, but
+        # `mentions` strips the ends and `contains` keeps them: a needle with white space at
+        # an end, on a field that `mentions` reads too, gets its own, unstripped view.
         spaced = [z3.String(f"N[{name}][{k}]") for k in range(n)] if has_mention and ws_needle else []
         count = z3.Int(f"count[{name}]")
         self.raw[f.path] = raw
@@ -169,13 +173,13 @@ class StringMode:
         c.append(f.has_piece == (count >= 1))
         for s in raw + norm + spaced:
             c.append(z3.InRe(s, anything))
-        view = TX.normalize_text if has_mention else TX.normalize
+        view = TX.normalize_text if has_mention else TX.normalize_needle
         for i, lit in enumerate(f.literals, start=1):
             c.append(z3.Implies(f.kind == STR, (f.sel == i) == (raw[0] == z3.StringVal(lit))))
             if norm:
                 c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), norm[0] == z3.StringVal(view(lit))))
             if spaced:
-                c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), spaced[0] == z3.StringVal(TX.normalize(lit))))
+                c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), spaced[0] == z3.StringVal(TX.normalize_needle(lit))))
         for p in ordered:
             if p.kind == "regex" and regex_reason(p.text, p.icase) is not None:
                 continue  # left free: its atom's reason is reported if it matters
@@ -197,13 +201,15 @@ class StringMode:
                 if has_mention:
                     collapsed = z3.Union(z3.Re(""), z3.Concat(z3.Plus(word), z3.Star(z3.Concat(z3.Re(" "), z3.Plus(word)))))
                     self.refinements.append(z3.InRe(norm[k], collapsed))
-                else:
-                    self.refinements.append(z3.InRe(norm[k], z3.Star(z3.Union(word, z3.Re(" ")))))
+                else:  # white space collapsed, the ends kept: no two spaces in a row
+                    space = z3.Re(" ")
+                    self.refinements.append(z3.InRe(norm[k], z3.Concat(
+                        z3.Option(space), z3.Star(z3.Concat(z3.Plus(word), space)), z3.Star(word))))
             self.reasons.append(f"`matches` reads the raw text of '{name}' while `mentions`/`contains` read its "
                                 "normalised text, and no listing satisfying both was found")
             if spaced:
-                self.reasons.append(f"`contains` {ws_needle[0].text!r} reads the white space of '{name}' that "
-                                    "`mentions` collapses")
+                self.reasons.append(f"`contains` {ws_needle[0].text!r} reads white space at the ends of '{name}', "
+                                    "which `mentions` strips")
 
     def pieces(self, model: z3.ModelRef, path: tuple[str, ...]) -> list[str]:
         n = model.eval(self.count[path], model_completion=True).as_long()

@@ -4,18 +4,18 @@ A *piece* is one string of a listing that ``mentions``/``contains``/``matches`` 
 title, a description, one tag, one element of a list-valued field. A predicate on a piece
 is ``Pred("mention", p)`` (the normalised phrase ``p`` occurs with word boundaries in the
 normalised, white-space-collapsed piece), ``Pred("contains", n)`` (the normalised needle
-``n`` is a substring of the normalised piece) or ``Pred("regex", pattern)`` (an RE2 search
-on the raw piece). Their concrete meaning is ``dsl.text``'s, called here directly, so the
+``n`` is a substring of the normalised piece, white space collapsed there too but kept at
+the ends) or ``Pred("regex", pattern)`` (an RE2 search on the raw piece). Their concrete meaning is ``dsl.text``'s, called here directly, so the
 analysis can never disagree with the evaluators about a single piece.
 
 Why mentions and contains need no string solver
 -----------------------------------------------
 Each non-regex predicate ``j`` has a *general witness* ``w_j``: a string that satisfies
 ``j`` and, among the other predicates, exactly those that every piece satisfying ``j``
-satisfies. For a phrase it is the phrase itself (its spaces replaced by a white-space
-character that no needle contains): any text that mentions ``p`` contains ``p`` with a
-boundary wherever ``p``'s own end needs one, so every phrase found inside ``p`` is found in
-the text too, and no needle with white space is implied. For a needle it is the needle
+satisfies. For a phrase it is the phrase itself: any text that mentions ``p`` contains
+``p`` (normalised, white space collapsed, as ``contains`` reads it too) with a boundary
+wherever ``p``'s own end needs one, so every phrase and every needle found inside ``p`` is
+found in the text too. For a needle it is the needle
 between two word characters that occur in no phrase or needle (``xneedlex``), which kills
 every phrase occurrence that leans on the needle's ends. So ``j`` *implies* ``i`` exactly
 when ``w_j`` satisfies ``i`` ("whoever mentions 'carved ivory' mentions 'ivory'"), and the
@@ -78,7 +78,6 @@ def needs_boundary(ch: str) -> bool:
     return T.is_word_char(ch) and not T.is_spaceless_script(ch)
 
 
-WHITESPACE_CANDIDATES = " \t\n\r\x0b\x0c\x1c\x1d\x1e\x1f\x85\u2028\u2029"
 PAD_CANDIDATES = "xqzjkvwyfgbhpmdtnrlcsaeiouXжюψ"
 SEPARATOR_CANDIDATES = ";|/·•,!?#%&*+=~^<>\"'()[]{}@$\\"
 
@@ -93,15 +92,15 @@ class PredTable:
     implied: dict[Pred, frozenset[Pred]] = attrs.field(eq=False)
     unwitnessed: frozenset[Pred] = attrs.field(eq=False)
     separator: str | None = attrs.field(eq=False)
-    space: str = attrs.field(eq=False)
 
     @staticmethod
     def build(preds: Iterable[Pred]) -> "PredTable":
         plain = tuple(sorted({p for p in preds if p.kind != "regex"}))
         constant_chars = set("".join(p.text for p in plain))
-        needle_chars = set("".join(p.text for p in plain if p.kind == "contains"))
-        space = next((w for w in WHITESPACE_CANDIDATES if w not in needle_chars), " ")
-        pad = next((c for c in PAD_CANDIDATES if c not in constant_chars and needs_boundary(c)), None)
+        # normalisation leaves a pad and a separator as they are, so they never form a
+        # constant's character (PAD_CANDIDATES holds an 'X' that folds to 'x')
+        pad = next((c for c in PAD_CANDIDATES
+                    if c not in constant_chars and needs_boundary(c) and T.normalize(c) == c), None)
         sep = next((c for c in SEPARATOR_CANDIDATES if c not in constant_chars), None)
         witness: dict[Pred, str] = {}
         unwitnessed: set[Pred] = set()
@@ -110,7 +109,7 @@ class PredTable:
                 witness[p] = ""
                 continue
             if p.kind == "mention":
-                w = p.text.replace(" ", space)
+                w = p.text
             elif pad is not None:
                 w = pad + p.text + pad
             else:
@@ -127,11 +126,10 @@ class PredTable:
         for p in plain:
             w = witness[p]
             found = {by_text[t] for t in matcher.find(T.normalize_text(w))}
-            norm = T.normalize(w)
-            found.update(n for n in needles if n.text in norm)
+            found.update(n for n in needles if T.contains(w, n.text))
             found.discard(p)
             implied[p] = frozenset(found)
-        return PredTable(plain, witness, implied, frozenset(unwitnessed), sep, space)
+        return PredTable(plain, witness, implied, frozenset(unwitnessed), sep)
 
 
 def realise_piece(preds_true: Sequence[Pred], question_preds: Iterable[Pred], table: PredTable,

@@ -244,7 +244,7 @@ class World:
                     continue
                 out.extend((p, Pred("mention", text)) for p in paths)
         elif isinstance(node, A.Contains):
-            out.append((node.path.parts, Pred("contains", T.normalize(node.needle.value))))
+            out.append((node.path.parts, Pred("contains", T.normalize_needle(node.needle.value))))
         elif isinstance(node, A.Matches):
             out.append((node.path.parts, Pred("regex", node.regex.pattern, node.regex.ignore_case)))
         return out
