@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from conformance import CORPUS, ISSUE_9
+from conformance import CORPUS
 from dsl.cli import main
 
 POLICY = Path(sys.executable).parent / "policy"
@@ -73,8 +73,6 @@ def test_eval_policy_errors(tmp_path: Path) -> None:
 @pytest.mark.skipif(not CORPUS.exists(), reason="../shared/conformance is not beside the repository")
 @pytest.mark.parametrize("suite", sorted(p.name for p in (CORPUS / "decisions").iterdir()) if CORPUS.exists() else [])
 def test_installed_eval_on_conformance_decisions(suite: str) -> None:
-    if suite == "normalisation-and-at":
-        pytest.skip(ISSUE_9)
     folder = CORPUS / "decisions" / suite
     cases = [json.loads(line) for line in (folder / "decisions.jsonl").read_text().splitlines() if line.strip()]
     records = "\n".join(json.dumps({"listing": c["listing"], "at": c["at"], "prior_violations": c.get("prior_violations", 0)})
