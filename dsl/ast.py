@@ -434,9 +434,22 @@ class Comment:
 
 
 @attrs.frozen
+class Unparsed:
+    """A statement left out for its syntax error, and the name it declares as far as it
+    could be read (``kind`` is "rule", "set" or "ladder"). The checks take the name as
+    declared, so that the one P100 is not followed by "unknown rule" (P202), "unknown
+    set" (P200) or "unknown ladder" (P201) wherever the statement is named."""
+
+    kind: str
+    name: str
+    span: Span | None = _span()
+
+
+@attrs.frozen
 class File:
     """One parsed source file. ``header`` is None for a file without ``policy``;
-    ``tests_for`` is None for a file without ``tests for`` (every policy file)."""
+    ``tests_for`` is None for a file without ``tests for`` (every policy file);
+    ``unparsed`` lists the named statements left out for a syntax error."""
 
     path: str
     header: Header | None
@@ -444,3 +457,4 @@ class File:
     comments: tuple[Comment, ...] = attrs.field(default=(), eq=False)
     span: Span | None = _span()
     tests_for: TestsFor | None = attrs.field(default=None, kw_only=True)
+    unparsed: tuple[Unparsed, ...] = attrs.field(default=(), eq=False, kw_only=True)

@@ -71,6 +71,12 @@ class _Table:
         rule = self.rules.get(policy, {}).get(ref)
         return (f"{policy}.{ref}", rule) if rule else None
 
+    def unparsed(self, kind: str) -> set[str]:
+        """What the statements left out for a syntax error declare (sets and ladders by
+        name, rules by qualified id): not reported as unknown, since their P100 says it all."""
+        return {f"{self.policy_of[f.path]}.{u.name}" if kind == "rule" else u.name
+                for f in self.files for u in f.unparsed if u.kind == kind}
+
 
 # ---------------------------------------------------------------- passes
 
@@ -173,7 +179,7 @@ def pass_references(t: _Table) -> Iterator[Diagnostic]:
                 continue
             if isinstance(s.penalty, A.PenaltyLadder):
                 ref = s.penalty.ladder
-                if ref.name not in t.ladders:
+                if ref.name not in t.ladders and ref.name not in t.unparsed("ladder"):
                     yield _unknown("P201", "ladder", ref, t.ladders)
             if s.effect == "allow":
                 for ref in s.overrides:
@@ -182,7 +188,7 @@ def pass_references(t: _Table) -> Iterator[Diagnostic]:
             for node in walk(expr):
                 items = getattr(node, "items", None)
                 if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
-                    if items.name not in t.sets:
+                    if items.name not in t.sets and items.name not in t.unparsed("set"):
                         yield _unknown("P200", "set", items, t.sets)
 
 
@@ -191,7 +197,8 @@ def _check_override(t: _Table, policy: str, ref: A.Ref) -> Iterator[Diagnostic]:
     policy (P202 otherwise), a qualified id any rule; a rule of another policy gets P215."""
     found = t.resolve_rule(policy, ref.name)
     if found is None:
-        yield _unknown_override(t, policy, ref)
+        if (ref.name if "." in ref.name else f"{policy}.{ref.name}") not in t.unparsed("rule"):
+            yield _unknown_override(t, policy, ref)
     elif found[1].effect == "allow":
         yield make("P210", f"'{ref.name}' is an allow rule; an allow cannot be overridden", ref.span,
                    hint="name the block or flag rules that this exception lifts")

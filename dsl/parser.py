@@ -26,6 +26,11 @@ from . import hints
 from .diagnostics import Diagnostic, did_you_mean, make
 from .gcpause import no_gc
 
+MAX_NUMBER_DIGITS = 300
+"""How many digits a number may have before its decimal point (durations, points and
+steps too). Longer ones get a P100: beyond it a decimal is no longer a finite float, and
+Python refuses to read integers of over 4,300 digits."""
+
 MAX_DEPTH = 100
 """How deeply expressions may nest. Deeper input gets a P100 instead of exhausting the
 Python stack in later stages."""
@@ -351,13 +356,16 @@ def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -
             items, comments = _parse_file(parser, text, path, diags)
         except UnexpectedInput:
             items, comments = _parse_statements(parser, text, path, diags)
+    unparsed = tuple(i for i in items if isinstance(i, A.Unparsed))
+    items = [i for i in items if not isinstance(i, A.Unparsed)] if unparsed else items
     tests_for, items = _tests_for(items, diags, test_file)
     header, statements = _arrange(items, path, diags, test_file)
     comment_nodes = tuple(
         A.Comment(c.value, span=_token_span(path, c, (1, 1, 0))) for c in comments
     )
     file = A.File(path, header, tuple(statements), comment_nodes,
-                  span=A.Span(path, 1, 1, text.count("\n") + 1, 1, 0, len(text)), tests_for=tests_for)
+                  span=A.Span(path, 1, 1, text.count("\n") + 1, 1, 0, len(text)), tests_for=tests_for,
+                  unparsed=unparsed)
     return file, diags
 
 
@@ -368,7 +376,7 @@ def _parse_file(parser: Lark, text: str, path: str, diags: list[Diagnostic]) -> 
     tree = _run(parser, text, "start")
     comments = list(_comments)
     # Only parentheses make expressions nest: without many, no statement is too deep.
-    low = _Lowering(path, diags, check_depth=text.count("(") > MAX_DEPTH)
+    low = _Lowering(path, diags, text=text)
     items = []
     for child in tree.children:
         item = low.item(child)
@@ -526,9 +534,12 @@ def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic
             comments.extend(_shift_token(c, offset) for c in _comments)
             ended_early = isinstance(e, UnexpectedEOF) or (isinstance(e, UnexpectedToken) and e.token.type == "$END")
             broken_until = _broken_statement_end(text, chunks, n, ended_early)
+            declared = _declared_by_words(_words)
+            if declared is not None:
+                items.append(declared)
             continue
         comments.extend(_shift_token(c, offset) for c in _comments)
-        low = _Lowering(path, diags, offset)
+        low = _Lowering(path, diags, offset, text=chunk)
         item = low.item(tree.children[0])
         if item is not None:
             items.append(item)
@@ -536,6 +547,16 @@ def _parse_statements(parser: Lark, text: str, path: str, diags: list[Diagnostic
 
 
 _CONTINUATIONS = {"from", "until"} | _EFFECTS
+_NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*|`[^`\n]+`")
+
+
+def _declared_by_words(words: list[str]) -> A.Unparsed | None:
+    """The rule, set or ladder that a statement which does not parse declares, read off
+    its first two words (`rule NAME`, `set NAME`, `ladder NAME`)."""
+    if len(words) >= 2 and words[0] in ("rule", "set", "ladder") and _NAME_RE.fullmatch(words[1]):
+        name = words[1][1:-1] if words[1].startswith("`") else words[1]
+        return A.Unparsed(words[0], name)
+    return None
 
 
 def _broken_statement_end(text: str, chunks: list[tuple[int, int, list[str]]], n: int, ended_early: bool) -> int:
@@ -769,6 +790,7 @@ class _Skip(Exception):
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
 _INT_RE = re.compile(r"^-?\d+$")
+_LEADING_DIGITS_RE = re.compile(r"-?(\d*)")
 _FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
 _DURATION_RE = re.compile(r"^(\d+)([dwh])$")
 _ESCAPE_RE = re.compile(r"\\(u\{([0-9A-Fa-f]{1,6})\}|.)")
@@ -776,12 +798,14 @@ _ESCAPE_RE = re.compile(r"\\(u\{([0-9A-Fa-f]{1,6})\}|.)")
 
 class _Lowering:
     def __init__(self, path: str, diags: list[Diagnostic], offset: tuple[int, int, int] = (1, 1, 0),
-                 check_depth: bool = True):
+                 text: str = ""):
         self.path = path
         self.diags = diags
         self.offset = offset
         self.whole_file = offset == (1, 1, 0)  # positions need no shifting
-        self.check_depth = check_depth
+        self.text = text  # what the tokens' positions index
+        # Only parentheses make expressions nest: without many, no statement is too deep.
+        self.check_depth = text.count("(") > MAX_DEPTH
 
     # spans -------------------------------------------------------------
     def span(self, node: _Node | Token) -> A.Span | None:
@@ -813,10 +837,10 @@ class _Lowering:
 
     # statements ----------------------------------------------------------
     def item(self, tree: _Node) -> Any:
-        if self.check_depth and _too_deep(tree):
+        if self.check_depth and _too_deep(self.text, tree):
             self.error("P100", f"this statement nests expressions more than {MAX_DEPTH} levels deep",
                        tree, hint="split the condition into simpler rules or use a set")
-            return None
+            return _declared_by_tree(tree)
         mark = len(self.diags)
         try:
             item = getattr(self, "s_" + tree.data)(tree)
@@ -829,7 +853,7 @@ class _Lowering:
             # the checks never see it, and its other findings are dropped.
             first = min(syntax, key=lambda d: (d.span.start, d.span.line, d.span.column) if d.span else (0, 0, 0))
             self.diags[mark:] = [first]
-            return None
+            return _declared_by_tree(tree)
         return item
 
     def s_header(self, t: _Node) -> A.Header:
@@ -981,7 +1005,20 @@ class _Lowering:
             return A.Action("suspend", duration=self.duration(t.children[0]), span=span)
         return A.Action(kind, span=span)
 
+    def number_too_long(self, tok: Token) -> bool:
+        """A P100 for a number (or a token that starts like one) with more than
+        MAX_NUMBER_DIGITS digits before its decimal point."""
+        digits = len(_LEADING_DIGITS_RE.match(tok.value).group(1))  # type: ignore[union-attr]
+        if digits <= MAX_NUMBER_DIGITS:
+            return False
+        self.error("P100", f"this number is too long: it has {digits} digits, and a number has at most "
+                   f"{MAX_NUMBER_DIGITS} before its decimal point", tok,
+                   hint="no price, count or duration needs more; check what was pasted here")
+        return True
+
     def duration(self, tok: Token) -> A.Duration:
+        if self.number_too_long(tok):
+            return A.Duration(24, span=self.span(tok))
         m = _DURATION_RE.match(tok.value)
         if not m or int(m.group(1)) == 0:
             self.error("P103", f"'{tok.value}' is not a valid duration", tok,
@@ -991,6 +1028,8 @@ class _Lowering:
         return A.Duration(n * {"h": 1, "d": 24, "w": 168}[unit], span=self.span(tok))
 
     def whole(self, tok: Token, message: str, positive: bool = False) -> int:
+        if self.number_too_long(tok):
+            return 1
         if _INT_RE.match(tok.value) and not tok.value.startswith("-") and (not positive or int(tok.value) > 0):
             return int(tok.value)
         self.error("P100", f"'{tok.value}' is not a whole number here: {message}", tok)
@@ -1057,6 +1096,8 @@ class _Lowering:
     def numlike(self, tok: Token) -> A.Scalar:
         v = tok.value
         span = self.span(tok)
+        if self.number_too_long(tok):
+            return A.Num(0, span=span)
         if _INT_RE.match(v):
             return A.Num(int(v), span=span)
         if _FLOAT_RE.match(v):
@@ -1075,6 +1116,8 @@ class _Lowering:
         tok = t.children[0] if isinstance(t, _Node) else t
         v = tok.value
         span = self.span(tok)
+        if self.number_too_long(tok):
+            return A.Date(dt.date(2000, 1, 1), span=span)
         try:
             if _DATE_RE.match(v):
                 return A.Date(dt.date.fromisoformat(v), span=span)
@@ -1190,14 +1233,33 @@ _CLAUSE_WORD = {"if_": "if", "unless": "unless", "penalty": "penalty", "override
                 "because": "because", "message": "message"}
 
 
-def _too_deep(tree: _Node) -> bool:
-    """Expression nesting deeper than MAX_DEPTH, measured without recursion."""
-    stack: list[tuple[Any, int]] = [(tree, 0)]
-    while stack:
-        node, depth = stack.pop()
-        if depth > MAX_DEPTH * 3:
-            return True
-        if isinstance(node, _Node):
-            for c in node.children:
-                stack.append((c, depth + 1))
+def _declared_by_tree(tree: _Node) -> A.Unparsed | None:
+    """The rule, set or ladder that a statement left out for a syntax error declares."""
+    kinds = {"rule": "rule", "set_decl": "set", "ladder_decl": "ladder"}
+    if tree.data not in kinds or not tree.children:
+        return None
+    first = tree.children[0]
+    if tree.data == "rule":
+        if not (isinstance(first, _Node) and first.data == "rule_head"):
+            return None
+        first = first.children[1]
+    tok = first.children[0]
+    name = tok.value[1:-1] if tok.type == "BQNAME" else str(tok.value)
+    return A.Unparsed(kinds[tree.data], name)
+
+
+def _too_deep(text: str, tree: _Node) -> bool:
+    """Whether the statement opens more than MAX_DEPTH parentheses at once, counted on its
+    tokens (so parentheses in strings, regular expressions and comments do not count)."""
+    if tree.start is None or tree.end is None:
+        return False  # pragma: no cover - a statement has tokens
+    depth = 0
+    for m in _TOKEN_RE.finditer(text, tree.start.start_pos, tree.end.end_pos):
+        if m.lastgroup == "punct":
+            if m.group() == "(":
+                depth += 1
+                if depth > MAX_DEPTH:
+                    return True
+            elif m.group() == ")":
+                depth -= 1
     return False

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import random
+import re
 from pathlib import Path
 from typing import Any
 
@@ -367,3 +368,111 @@ def test_a_broken_statement_yields_only_its_p100(text: str, line: int | None, co
 def test_a_broken_assertion_yields_only_its_p100() -> None:
     _, diags = parse("assert 'b' alwys block x exists\n", "t_test.policy", test_file=True)
     assert [(d.code, d.span.line, d.span.column) for d in diags if d.span] == [("P100", 1, 12)]
+
+
+# ---------------------------------------------------------------- limits
+
+
+@pytest.mark.parametrize("make", [
+    lambda n: "(" * n + "x exists" + ")" * n,
+    lambda n: "(x exists and " * n + "y exists" + ")" * n,
+    lambda n: "not (price > 1 or " * n + "y exists" + ")" * n,
+], ids=["parentheses", "and", "not-or"])
+def test_the_nesting_limit_is_exactly_max_depth(make: Any) -> None:
+    assert MAX_DEPTH == 100  # docs/decisions.md and docs/language.md state it
+    at_limit = f"policy p\nrule r: block title contains '((((' and {make(MAX_DEPTH)}\n"
+    f, diags = parse(at_limit, "t.policy")
+    assert diags == [] and len(f.statements) == 1
+    _, diags = parse(at_limit.replace("rule r:", "rule r: blok", 1), "t.policy")  # through recovery too
+    assert [d.code for d in diags] == ["P100"]
+    over = f"policy p\nrule r: block {make(MAX_DEPTH + 1)}\nrule s: block y exists\n"
+    for text in (over, over + "rule t: blok\n"):
+        f, diags = parse(text, "t.policy")
+        assert [d.code for d in diags][:1] == ["P100"] and f"more than {MAX_DEPTH} levels" in diags[0].message
+        assert [s.name.name for s in f.statements] == ["s"]  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("literal", [
+    "price > «1" + "0" * 5000,
+    "price > «-1" + "0" * 5000,
+    "price < «2" + "0" * 400 + ".5",
+    "price > 1 penalty suspend account for «1" + "0" * 5000 + "d",
+    "price > 1 penalty deduct «1" + "0" * 5000 + " points",
+])
+def test_a_number_too_long_is_a_p100(literal: str) -> None:
+    column = len("rule r: block ") + literal.index("«") + 1
+    text = f"rule r: block {literal.replace('«', '')}\nrule s: block price > {'9' * P.MAX_NUMBER_DIGITS}\n"
+    f, diags = parse(text, "t.policy")
+    assert [(d.code, d.span.line, d.span.column) for d in diags if d.span] == [("P100", 1, column)]
+    assert "too long" in diags[0].message and str(P.MAX_NUMBER_DIGITS) in diags[0].message
+    assert [s.name.name for s in f.statements] == ["s"]  # type: ignore[union-attr]
+
+
+def test_numbers_too_long_in_test_files_and_windows() -> None:
+    big = "9" * 5000
+    _, diags = parse(f"test 'a' given {{price: {big}}} at 2021-01-01 prior {big} expect block\n"
+                     f"assert 'b' from {big} always block x exists\n", "t_test.policy", test_file=True)
+    assert [(d.code, d.span.line) for d in diags] == [("P100", 1), ("P100", 2)]
+
+
+_HOSTILE_PIECES = [
+    "policy p", "rule r:", "rule s:", "block", "flag", "allow", "from", "until", "2021-01-01", "2021-01-01T08:00Z",
+    "price", ">", "==", "1", "1" * 5000, "-" + "9" * 5000, "9" * 301 + ".5", "1" * 5000 + "d", "0d", "1e2",
+    "'x'", '"y', "category", "mentions", "any", "contains", "matches", "/a(b/", "/[/", "in", "[", "]", ",",
+    "(", ")", "(" * 101, ")" * 101, "not", "and", "or", "exists", "if", "unless", "penalty", "suspend account for",
+    "deduct", "points", "warn seller", "overrides", "r", "because", "message", "set s =", "ladder l =", "then",
+    "field", "seller.rating", ":", "number", "required", "one of", "\n", "#c\n", "`from`", "blocks", "blockcategory",
+    "\x00", "\u2028", "s", "l", "timezone 'Nowhere/City'", "title",
+]
+
+
+@st.composite
+def hostile_texts(draw: st.DrawFn) -> str:
+    """Valid rule files with hostile pieces spliced in, and sometimes a whole number (not
+    one inside a string) grown past every limit; or the pieces alone."""
+    if draw(st.integers(0, 3)) == 0:
+        return " ".join(draw(st.lists(st.sampled_from(_HOSTILE_PIECES), max_size=25)))
+    text = format_file(draw(rule_files()))
+    if draw(st.booleans()):
+        grow = draw(st.sampled_from(["0" * 5000, "0" * 5000, "0" * 400 + ".5", "0" * 301]))
+        numbers = [m for m in P._TOKEN_RE.finditer(text) if m.lastgroup == "num" and re.fullmatch(r"-?\d+", m.group())]
+        if numbers:
+            m = draw(st.sampled_from(numbers))
+            text = text[:m.end()] + grow + text[m.end():]
+    for _ in range(draw(st.sampled_from([0, 0, 1, 2]))):
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(_HOSTILE_PIECES)) + text[at + draw(st.integers(0, 3)):]
+    return text
+
+
+@given(hostile_texts())
+def test_load_raises_only_policy_error(text: str) -> None:
+    """Whatever the text, ``dsl.load`` gives policies or raises PolicyError (issue 10:
+    a 5,000-digit number raised ValueError from ``int()``)."""
+    import tempfile
+
+    import dsl
+
+    with tempfile.TemporaryDirectory() as folder:
+        (Path(folder) / "p.policy").write_text(text, encoding="utf-8")
+        try:
+            dsl.load(folder)
+        except dsl.PolicyError:
+            pass
+
+
+def test_names_declared_by_broken_statements_are_not_reported_unknown() -> None:
+    text = ("policy p\n"
+            "ladder esc = warn seler then close account\n"
+            "set coins = ['a', 'b'\n"
+            "rule miners: blok category 'X'\n"
+            "rule `two words`: block x exists because 'a' because 'b'\n"
+            "rule a: allow x exists overrides miners, p.`two words`\n"
+            "rule b: block mentions any coins penalty esc\n"
+            "rule c: block mentions any coinz penalty esk\n")
+    f, diags = parse(text, "p.policy")
+    assert [(u.kind, u.name) for u in f.unparsed] == [
+        ("ladder", "esc"), ("set", "coins"), ("rule", "miners"), ("rule", "two words")]
+    _, checked = build([f], syntax_errors=True)
+    assert [(d.code, d.span.line) for d in diags + checked if d.span] == [
+        ("P100", 2), ("P100", 4), ("P100", 4), ("P100", 5), ("P200", 8), ("P201", 8)]
