@@ -301,9 +301,11 @@ _TOPICAL = (A.Category, A.CategoryIn, A.Mentions, A.MentionsAny, A.Contains, A.M
 
 def shares_topic(rule: RuleInfo, listing: Mapping[str, Any], mentioned: Mentioned | None = None) -> bool:
     """Whether a rule concerns the listing, for an explanation: some category or text
-    condition (``category``, ``mentions``, ``contains``, ``matches``) of its scope,
-    selector or ``if`` holds for the listing, whatever the rest of the rule says."""
-    for part in (rule.scope, rule.selector, rule.if_):
+    condition (``category``, ``mentions``, ``contains``, ``matches``) of its selector or
+    ``if`` holds for the listing, whatever the rest of the rule says. The policy's scope
+    does not count: it is shared by every rule of the policy (a policy scoped to
+    Electronics would otherwise detail all its rules on every electronics listing)."""
+    for part in (rule.selector, rule.if_):
         if part is None:
             continue
         for node in _walk(part):

@@ -204,3 +204,12 @@ def test_many_phrases_against_a_large_title_use_the_one_pass_matcher(tmp_path, m
     monkeypatch.setattr(dsl.reference, "mentions", phrase_by_phrase)
     monkeypatch.setattr(dsl.text, "mentions", phrase_by_phrase)
     assert ref.explain(why_not="r8") == policies.decide(small, at="2022-01-01").explain(why_not="r8") == text
+
+
+def test_a_policy_scope_does_not_make_every_rule_relevant(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    (tmp_path / "e.policy").write_text("policy e\nscope category 'Electronics'\n"
+                                       "rule coins: block mentions 'bitcoin'\n"
+                                       "rule drones: flag category 'Drones'\n")
+    text = dsl.load([tmp_path]).explain({"category": "Electronics > Phones", "title": "Phone"}, at="2022-01-01")
+    assert "Did not apply" not in text
+    assert "2 other rules share no category or text with this listing: coins, drones" in text
