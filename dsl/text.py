@@ -209,7 +209,7 @@ def normalize(s: str) -> str:
         return out
     if astral is not None:  # (no ignorable in `out` means none in `s`, and the other way)
         out = _nfkc_casefold(_IGNORABLE_RE.sub("", s))
-    elif _IGNORABLE_BMP_RE.search(out, special.start()) is not None:  # type: ignore[union-attr]
+    elif special is not None and _IGNORABLE_BMP_RE.search(out, special.start()) is not None:
         out = _nfkc_casefold(_IGNORABLE_BMP_RE.sub("", s))
     for char, folded in _FOLDS:
         if char in out:
@@ -480,8 +480,9 @@ class PhraseMatcher:
 
         When no phrase holds NUL, the pieces are joined with NUL and searched in one
         pass, which gives exactly the same answer in about half the time: NUL is not
-        white space, not a word character, and a starter that composes with nothing
-        under NFKC, and case folding is per character, so normalising the joined text
+        white space, not a word character, not ignorable, and a starter that composes
+        with nothing under NFKC, and case folding, the removal of ignorables and the
+        folding of punctuation are per character, so normalising the joined text
         normalises each piece in place; a phrase without NUL cannot match across it;
         and as a non-word character it is a boundary, just as the end of a piece is."""
         found: set[str] = set()
