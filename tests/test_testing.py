@@ -418,12 +418,15 @@ def test_tests_for_decides_against_the_policies_named(tmp_path: Path) -> None:
         tests for crypto
         test "nothing outside the ban" given {title: 'a lamp', platform: 'taobao'} at 2021-10-09 expect allow
         test "a rig" given {category: 'Blockchain Miners', platform: 'taobao'} at 2021-10-09 expect block by miners
+        assert "lamps stay" never block title mentions 'lamp' and not category 'Blockchain Miners'
+          and not mentions any coins
     """
     report = run(tmp_path, tests, {"crypto.policy": CRYPTO, "other.policy": OTHER})
-    assert [r.outcome for r in report.results] == ["pass", "pass"]
+    assert [r.outcome for r in report.results] == ["pass", "pass", "pass"]
     # `miners` resolves among crypto's rules; without the scope `other` blocks the lamp
     report = run(tmp_path, tests.replace("tests for crypto", ""), {"crypto.policy": CRYPTO, "other.policy": OTHER})
-    assert [r.outcome for r in report.results] == ["fail", "pass"]
+    assert [r.outcome for r in report.results] == ["fail", "pass", "fail"]
+    assert report.results[2].actual["rules"] == ["other.everything"]
 
 
 def test_an_allow_whose_target_is_left_out_lifts_nothing(tmp_path: Path) -> None:
