@@ -14,10 +14,6 @@ import attrs
 ROOT = Path(__file__).resolve().parents[1]
 CORPUS = ROOT.parent / "shared" / "conformance"
 
-ISSUE_9 = ("Language 0.3: whole-word lexing, evasion-proof normalisation, replayable `at`, lint "
-           "configuration and suppression, scoped tests, and the authoring rough edges")
-"""The reason given for a 0.3 case on a skip list until issue 9 lands."""
-
 _EXPECT = re.compile(r"#\s*expect:\s*(.*)$")
 _FINDING = re.compile(
     r"^(?P<code>P\d{3}) at (?:(?P<file>[^\s:]*[^\s:\d][^\s:]*):)?(?P<line>\d+)(?::(?P<column>\d+))?"

@@ -33,7 +33,6 @@ from dsl.format import (
     format_when,
 )
 from dsl.parser import parse
-from conformance import ISSUE_9
 from strategies import exprs, files_of_tests, policy_files, policy_texts, assertions_and_tests
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,8 +108,7 @@ def test_golden(source: Path) -> None:
     _check_golden(out, source.with_name(source.name + ".formatted"))
 
 
-GOLDEN_SKIP: dict[str, str] = {
-}
+GOLDEN_SKIP: dict[str, str] = {}
 """Conformance files whose golden output cannot be right yet, each with its reason."""
 
 
