@@ -73,6 +73,7 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, con
 def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     """Rewrite policy files in the canonical layout (comments kept)."""
     from .atomic import write_atomically
+    from .config import discover
     from .format import format_file
     from .loader import find_policy_files, is_test_file, read_source
     from .parser import parse
@@ -80,15 +81,17 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 
     if check_only and show_diff:
         _usage("--check and --diff cannot be used together")
+    named = list(paths) or ["."]
     try:
-        found = find_policy_files(list(paths) or ["."])
+        found = find_policy_files(named)
     except UsageError as e:
         _usage(str(e))
     status = 0
     if found.problems:
         click.echo(render(list(found.problems), "text", {}), nl=False, err=True)
         status = 1
-    for path in found.files:
+    # The configuration's `exclude` leaves out for fmt what it leaves out of the set.
+    for path in discover(named).kept(found.files, named):
         text, problem = read_source(path)
         if problem is not None or text is None:
             click.echo(render([problem] if problem else [], "text", {}), nl=False, err=True)

@@ -44,6 +44,21 @@ def test_fmt_leaves_broken_files_alone(tmp_path: Path) -> None:
     assert code == 1 and "P100" in err and f.read_text() == "policy p\nrule r: blok category 'X'\n"
 
 
+def test_fmt_leaves_excluded_files_alone(tmp_path: Path) -> None:
+    """The configuration's `exclude` leaves files out of fmt as it leaves them out of the
+    set: `policy fmt` with no path must not rewrite a project's deliberately messy inputs."""
+    (tmp_path / "pyproject.toml").write_text('[tool.policy]\nexclude = ["fixtures/**"]\n')
+    (tmp_path / "fixtures").mkdir()
+    kept = tmp_path / "fixtures" / "messy.policy"
+    kept.write_text(MESSY)
+    formatted = tmp_path / "p.policy"
+    formatted.write_text(MESSY)
+    code, _, _ = run("fmt", str(tmp_path))
+    assert code == 0 and kept.read_text() == MESSY and formatted.read_text() != MESSY
+    code, _, _ = run("fmt", str(kept))  # a file named on the command line is never left out
+    assert code == 0 and kept.read_text() != MESSY
+
+
 def test_fmt_usage_errors(tmp_path: Path) -> None:
     assert run("fmt", "--check", "--diff", str(tmp_path))[0] == 2
     assert run("fmt", str(tmp_path / "missing"))[0] == 2
