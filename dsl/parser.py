@@ -8,6 +8,7 @@ yields its P100 and nothing else, and every other statement is still read and ch
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import re
 import threading
 from importlib import resources
@@ -792,6 +793,19 @@ _DATETIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d
 _INT_RE = re.compile(r"^-?\d+$")
 _LEADING_DIGITS_RE = re.compile(r"-?(\d*)")
 _FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
+_EXPONENT_RE = re.compile(r"^-?\d+(?:\.\d+)?[eE][+-]?\d{1,3}$")
+
+
+def _exponent_hint(v: str) -> str:
+    """The number written out, when it is short enough to be worth suggesting."""
+    try:
+        plain = format(decimal.Decimal(v), "f")
+    except decimal.InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+        plain = ""
+    if plain and len(plain) <= 30:
+        return f"write it out: {plain}"
+    return "write the number out in digits, with at most one '.'"
+
 _DURATION_RE = re.compile(r"^(\d+)([dwh])$")
 _ESCAPE_RE = re.compile(r"\\(u\{([0-9A-Fa-f]{1,6})\}|.)")
 
@@ -1102,6 +1116,10 @@ class _Lowering:
             return A.Num(int(v), span=span)
         if _FLOAT_RE.match(v):
             return A.Num(float(v), span=span)
+        if _EXPONENT_RE.match(v):
+            self.error("P100", f"'{v}' is not a valid number: numbers are written without an exponent", tok,
+                       hint=_exponent_hint(v))
+            return A.Num(0, span=span)
         if _DURATION_RE.match(v) or re.match(r"^\d+[A-Za-z]+$", v):
             if _DURATION_RE.match(v) and not v.startswith("0"):
                 self.error("P103", f"a duration such as '{v}' is only used in penalties", tok,

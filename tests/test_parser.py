@@ -70,6 +70,14 @@ def test_number_like_tokens_are_read_whole() -> None:
     assert codes("policy p\nrule r: block price > 30d\n")[0][0] == "P103"
 
 
+@pytest.mark.parametrize("number, hint", [("1e2", "100"), ("-1.5E-3", "-0.0015"), ("1e999", "in digits")])
+def test_a_number_with_an_exponent_is_a_p100(number: str, hint: str) -> None:
+    """Spec section 1: `1e2` is an invalid number, P100 (not a date, P101)."""
+    _, diags = parse(f"policy p\nrule r: block price > {number}\n")
+    assert [(d.code, d.span.line, d.span.column) for d in diags if d.span] == [("P100", 2, 23)]
+    assert "exponent" in diags[0].message and hint in (diags[0].hint or "")
+
+
 def test_recovery_reports_every_bad_statement_once() -> None:
     text = "policy p\nrule a: blok category 'X'\nrule b: block category 'Y'\nrule c: block category\nrule d: flag x == 1\n"
     f, diags = parse(text, "t.policy")
