@@ -26,6 +26,7 @@ from gen import policy_text  # noqa: E402
 
 from dsl.checks import build  # noqa: E402
 from dsl.engine import Policies  # noqa: E402
+from dsl.fingerprint import policy_hash  # noqa: E402
 from dsl.loader import load_paths  # noqa: E402
 from dsl.parser import parse  # noqa: E402
 
@@ -49,7 +50,7 @@ def load_stages(text: str) -> dict[str, float]:
         model, _ = build(list(loaded.policy_files), loaded.sources)
         t2 = time.perf_counter()
         assert model is not None
-        model.policy_hash
+        policy_hash(model)
         t3 = time.perf_counter()
         Policies(model)
         t4 = time.perf_counter()

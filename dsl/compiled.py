@@ -38,6 +38,7 @@ import attrs
 from . import ast as A
 from . import runtime as R
 from .decision import Decision, DecisionError, InputError, PenaltyChoice
+from .fingerprint import policy_hash
 from .model import PolicySet, RuleInfo
 from .text import (PhraseMatcher, category_matches, category_segments, compile_regex, contains,
                    normalize_needle, normalize_phrase, pattern_segments, regex_search)
@@ -393,7 +394,7 @@ class CompiledPolicySet:
 
     def __init__(self, ps: PolicySet):
         self.policy_set = ps
-        self._hash = ps.policy_hash
+        self._hash = policy_hash(ps)
         zones: dict[str, int] = {}
         self._zones: tuple[ZoneInfo, ...]
         zone_list: list[ZoneInfo] = []

@@ -14,6 +14,7 @@ from typing import Any, Iterable
 
 from .compiled import CompiledPolicySet
 from .decision import Decision, DecisionError
+from .fingerprint import policy_hash
 from .gcpause import no_gc
 from .model import PolicySet
 from .reference import decide_reference
@@ -44,7 +45,7 @@ class Policies:
     def policy_hash(self) -> str:
         """``sha256:…`` of the canonically formatted policies: it changes exactly when the
         meaning may have. Log it with every decision for audits."""
-        return self._ps.policy_hash
+        return policy_hash(self._ps)
 
     @property
     def rules(self) -> tuple[str, ...]:

@@ -8,8 +8,6 @@ reference has been replaced by the set's literal list, so no later stage looks n
 from __future__ import annotations
 
 import datetime as dt
-import functools
-import hashlib
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
@@ -129,31 +127,6 @@ class PolicySet:
 
     def rule(self, qid: str) -> RuleInfo:
         return self.by_qid[qid]
-
-    @functools.cached_property
-    def policy_hash(self) -> str:
-        """sha256 of the canonically formatted policies (comments left out), in order of
-        policy name: it changes exactly when the meaning may have. Statements are hashed
-        in a canonical order (sorted by their formatted text; an unnamed rule with its
-        id), since moving a named rule or a set within a file changes no decision.
-        Computed on first use: `policy check` never needs it."""
-        from .format import format_file
-
-        by_name = {p.name: p.file for p in self.policies}
-        files = {f.path: f for f in self.files}
-        h = hashlib.sha256()
-        for name in sorted(by_name):
-            f = files[by_name[name]]
-            h.update(name.encode() + b"\0" + format_file(attrs.evolve(f, statements=()), comments=False).encode())
-            parts = []
-            for s in f.statements:
-                text = format_file(attrs.evolve(f, header=None, statements=(s,)), comments=False)
-                if isinstance(s, A.Rule) and s.name is None:
-                    text = f"L{s.anchor.line if s.anchor else 0}\0{text}"
-                parts.append(text)
-            for text in sorted(parts):
-                h.update(b"\0" + text.encode("utf-8"))
-        return "sha256:" + h.hexdigest()
 
     def policy(self, name: str) -> PolicyInfo:
         for p in self.policies:

@@ -23,6 +23,7 @@ from . import ast as A
 from . import runtime as R
 from .decision import Decision, PenaltyChoice
 from .explain import Mentioned, Proposal, RuleTrace, Trace, authored_parts, part_words, window_words
+from .fingerprint import policy_hash
 from .model import PolicySet, RuleInfo
 from .text import (PhraseMatcher, category_matches, category_segments, compile_regex, contains,
                    mentions, normalize_needle, normalize_phrase, pattern_segments, regex_search)
@@ -210,7 +211,7 @@ def decide_reference(ps: PolicySet, listing: Any, at: Any = None, prior_violatio
         citations=citations,
         warnings=warnings,
         at=when.reported,
-        policy_hash=ps.policy_hash,
+        policy_hash=policy_hash(ps),
         replay=(ReferenceTracer(ps), listing, when, prior),
     )
 

@@ -1,0 +1,57 @@
+"""``policy_hash``: the fingerprint of a checked policy set.
+
+It digests the canonical text of the policies (``format.format_file`` without comments),
+so it lives above both the model and the formatter: the formatter imports the model (the
+canonical text of actions and durations belongs to the model), and the model imports
+neither.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import weakref
+
+import attrs
+
+from . import ast as A
+from .format import format_file
+from .model import PolicySet
+
+__all__ = ["policy_hash"]
+
+_computed: dict[int, str] = {}
+"""The hash of each live policy set, by ``id``: a set is immutable, and an entry is
+dropped when its set is collected (so an ``id`` reused later starts afresh)."""
+
+
+def policy_hash(ps: PolicySet) -> str:
+    """sha256 of the canonically formatted policies (comments left out), in order of
+    policy name: it changes exactly when the meaning may have. Statements are hashed in a
+    canonical order (sorted by their formatted text; an unnamed rule with its id), since
+    moving a named rule or a set within a file changes no decision. Computed on first use
+    (`policy check` never needs it), then remembered for the set's lifetime."""
+    key = id(ps)
+    found = _computed.get(key)
+    if found is None:
+        found = _digest(ps)
+        if _computed.setdefault(key, found) is found:
+            weakref.finalize(ps, _computed.pop, key, None)
+    return found
+
+
+def _digest(ps: PolicySet) -> str:
+    by_name = {p.name: p.file for p in ps.policies}
+    files = {f.path: f for f in ps.files}
+    h = hashlib.sha256()
+    for name in sorted(by_name):
+        f = files[by_name[name]]
+        h.update(name.encode() + b"\0" + format_file(attrs.evolve(f, statements=()), comments=False).encode())
+        parts = []
+        for s in f.statements:
+            text = format_file(attrs.evolve(f, header=None, statements=(s,)), comments=False)
+            if isinstance(s, A.Rule) and s.name is None:
+                text = f"L{s.anchor.line if s.anchor else 0}\0{text}"
+            parts.append(text)
+        for text in sorted(parts):
+            h.update(b"\0" + text.encode("utf-8"))
+    return "sha256:" + h.hexdigest()
