@@ -19,15 +19,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-from typing import Any
 from zoneinfo import ZoneInfo
-
-import attrs
 
 from .. import ast as A
 from ..diagnostics import Diagnostic, sort_diagnostics
 from ..model import PolicySet
+from .assertions import AssertionResult, prove
 from .engine import AnalysisError, AnalysisStats, Budget
+from .findings import run
 
 __all__ = ["AnalysisError", "AnalysisStats", "AssertionResult", "analyze", "prove_assertion", "stats"]
 
@@ -47,23 +46,10 @@ def analyze(ps: PolicySet, *, timeout_ms: int = 10000, budget_seconds: float | N
     the questions left when it is used up are P399 findings whose ``data`` holds the
     budget's figures (``analysis_budget``: questions asked, answered, left, seconds used).
     Findings proved before then are reported as usual."""
-    from .findings import run
-
     s = AnalysisStats()
     _last.stats = s
     budget = Budget(budget_seconds) if budget_seconds is not None else None
     return sort_diagnostics(run(ps, timeout_ms, s, budget))
-
-
-@attrs.frozen
-class AssertionResult:
-    """``outcome`` is "pass", "fail" (with ``counterexample``: ``listing``, ``at``,
-    ``prior_violations``, replayed through the reference evaluator) or "undecided" (with
-    ``reason``)."""
-
-    outcome: str
-    counterexample: dict[str, Any] | None = None
-    reason: str | None = None
 
 
 def prove_assertion(ps: PolicySet, *, quantifier: str, effect: str, expr: A.Expr, tz: ZoneInfo,
@@ -75,8 +61,6 @@ def prove_assertion(ps: PolicySet, *, quantifier: str, effect: str, expr: A.Expr
     ``start <= at < end`` and every ``prior_violations``, the decision's effect is EFFECT;
     ``never``: it is not. Date literals in EXPR are read in ``tz``. ``at`` ranges over
     instants (a counterexample's ``at`` has an offset)."""
-    from .assertions import prove
-
     s = AnalysisStats()
     _last.stats = s
     t0 = time.perf_counter()

@@ -12,7 +12,10 @@ reference evaluator on the whole set before it is returned.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 from zoneinfo import ZoneInfo
+
+import attrs
 
 from .. import ast as A
 from ..model import PolicySet
@@ -21,6 +24,18 @@ from . import formula as FM
 from . import timeline as TL
 from .engine import AnalysisError, AnalysisStats, Engine
 from .index import compatible, expr_signature
+
+
+@attrs.frozen
+class AssertionResult:
+    """``outcome`` is "pass", "fail" (with ``counterexample``: ``listing``, ``at``,
+    ``prior_violations``, replayed through the reference evaluator) or "undecided" (with
+    ``reason``)."""
+
+    outcome: str
+    counterexample: dict[str, Any] | None = None
+    reason: str | None = None
+
 
 EFFECTS = ("allow", "flag", "block")
 
@@ -38,8 +53,6 @@ def effect_is(engine: Engine, effect: str, rules: list[str]) -> FM.F:
 
 def prove(ps: PolicySet, *, quantifier: str, effect: str, expr: A.Expr, tz: ZoneInfo,
           start: dt.datetime | None, end: dt.datetime | None, timeout_ms: int, stats: AnalysisStats):
-    from . import AssertionResult
-
     if quantifier not in ("always", "never"):
         raise ValueError(f"quantifier must be 'always' or 'never', not {quantifier!r}")
     if effect not in EFFECTS:

@@ -10,9 +10,11 @@ is a bug and raises ``AnalysisError``.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import defaultdict
+from fractions import Fraction
 from typing import Any, Iterable
 from zoneinfo import ZoneInfo
 
@@ -23,10 +25,12 @@ from .. import ast as A
 from ..decision import InputError
 from ..model import PolicySet, RuleInfo
 from . import formula as FM
+from .answers import Answer, Unrealisable, Witness
 from .concrete import Applicability
 from .strings import StringMode
 from .textpreds import Pred
-from .world import AtomInfo, World
+from .witness import Realiser, clean_witness
+from .world import NUM, AtomInfo, World
 
 
 class AnalysisError(RuntimeError):
@@ -94,36 +98,6 @@ class Budget:
         """The figures reported with the budget's P399 findings."""
         return {"budget_seconds": self.seconds, "questions_asked": self.asked, "questions_answered": self.answered,
                 "questions_left": self.left, "seconds_used": round(time.perf_counter() - self.started, 3)}
-
-
-@attrs.frozen
-class Witness:
-    listing: dict[str, Any]
-    at: str
-    prior_violations: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """The witness as reported: the listing's keys in a reading order (category and
-        text first, then the other fields alphabetically)."""
-        return {"listing": _ordered(self.listing), "at": self.at, "prior_violations": self.prior_violations}
-
-
-_FIRST = ("category", "title", "description", "tags")
-
-
-def _ordered(value: Any) -> Any:
-    if not isinstance(value, dict):
-        return value
-    keys = sorted(value, key=lambda k: (_FIRST.index(k) if k in _FIRST else len(_FIRST), k))
-    return {k: _ordered(value[k]) for k in keys}
-
-
-@attrs.frozen
-class Answer:
-    status: str  # "sat" | "unsat" | "undecided"
-    witness: Witness | None = None
-    reason: str | None = None
-    cut: bool = False  # undecided because the analysis budget ran out
 
 
 @attrs.frozen
@@ -320,8 +294,6 @@ class Engine:
         return _Question(cons, fields, preds, cats, zones, reasons, strings)
 
     def _solve(self, f: FM.F, *, aware_at: bool, clean: bool) -> Answer:
-        from .witness import Realiser
-
         q = self._question(f, aware_at)
         fields, preds, cats, zones, reasons, strings = q.fields, q.preds, q.cats, q.zones, q.reasons, q.strings
         solver = _new_solver(strings is not None)
@@ -349,7 +321,7 @@ class Engine:
         realiser = Realiser(self, model, fields, preds, cats, strings, {p for p in zones if zones[p]})
         try:
             witness = realiser.witness()
-        except _Unrealisable as e:
+        except Unrealisable as e:
             if refined_reasons or e.expected:
                 self.stats.undecided += 1
                 return Answer("undecided", reason="; ".join(dict.fromkeys(refined_reasons + [str(e)])))
@@ -362,8 +334,6 @@ class Engine:
                 f"the solver's model does not hold when replayed through the evaluator: {witness.to_dict()!r}")
         self.stats.sat += 1
         if clean:
-            from .witness import clean_witness
-
             witness = clean_witness(self, f, witness)
         return Answer("sat", witness)
 
@@ -372,11 +342,6 @@ class Engine:
         """Numbers a listing can hold: where the model chose a fraction, look for a whole
         number, else a short decimal, that keeps the constraints satisfied (a JSON number
         is an int or a float, and a fraction such as 1/3 is neither)."""
-        from fractions import Fraction
-        import math
-
-        from .world import NUM
-
         polish: z3.Solver | None = None
         for path in sorted(fields):
             fld = self.world.fields[path]
@@ -512,12 +477,3 @@ def _atom_order(a: AtomInfo) -> int:
     """A stable order of atoms (z3's search, and so its models and its running time,
     depend on the order constraints are added; Python's set order varies between runs)."""
     return a.seq
-
-
-class _Unrealisable(Exception):
-    """The model could not be turned into a listing; ``expected`` when a known limit of the
-    encoding (not a bug) is the cause."""
-
-    def __init__(self, message: str, expected: bool = False):
-        super().__init__(message)
-        self.expected = expected

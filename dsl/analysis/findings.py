@@ -42,8 +42,10 @@ from ..model import PolicySet, RuleInfo
 from ..reference import decide_reference
 from . import formula as FM
 from .concrete import Reader
-from .engine import AnalysisError, AnalysisStats, Answer, Budget, Engine, Witness
+from .answers import Answer, Witness
+from .engine import AnalysisError, AnalysisStats, Budget, Engine
 from .index import Index
+from .witness import clean_witness
 
 EFFECT_RANK = {"allow": 0, "flag": 1, "block": 2}
 
@@ -286,8 +288,6 @@ class Analysis:
                                   lambda c: FM.all_of(lifts, eng.remaining(c)), remaining=True)
         target, w = self._smallest(sorted(lifted), w,
                                    lambda t: FM.all_of(FM.Applies(allow.qid), FM.Applies(t), eng.remaining(still)))
-        from .witness import clean_witness
-
         w = clean_witness(eng, FM.all_of(FM.Applies(allow.qid), FM.Applies(target), eng.remaining(still)), w)
         d = self.replay(w, [allow.qid, target, still])
         if (allow.qid not in d.rules or target not in d.overridden or still not in d.rules
@@ -494,7 +494,6 @@ class Analysis:
         listings joined (where both hold a different plain value, each of the two or a
         value that another rule's sample holds there), at either sample's ``at``; each
         candidate is checked concretely."""
-        from .witness import clean_witness
         sa, sb = self.samples.get(a.qid), self.samples.get(b.qid)
         if sa is None or sb is None:
             return None

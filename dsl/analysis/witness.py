@@ -22,7 +22,7 @@ from .. import runtime as RT
 from .. import text as TX
 from . import formula as FM
 from . import timeline as TL
-from .engine import Engine, Witness, _Unrealisable
+from .answers import Solving, Unrealisable, Witness
 from .strings import StringMode
 from .textpreds import Pred, realise_piece
 from .world import ABSENT, BOOL, LIST, NUM, OBJ, STR, Field
@@ -50,7 +50,7 @@ def number_value(q: Fraction) -> int | float:
 
 
 class Realiser:
-    def __init__(self, engine: Engine, model: z3.ModelRef, fields: set[tuple[str, ...]],
+    def __init__(self, engine: Solving, model: z3.ModelRef, fields: set[tuple[str, ...]],
                  preds: dict[tuple[str, ...], set[Pred]], cats: set[tuple[str, ...]],
                  strings: StringMode | None, date_fields: set[tuple[str, ...]] = frozenset()):
         self.date_fields = date_fields
@@ -73,7 +73,7 @@ class Realiser:
             if kind == ABSENT:
                 continue
             if len(path) > 1 and not isinstance(values.get(path[:-1]), dict):
-                raise _Unrealisable(f"'{fld.name}' is present under a value that is not an object")
+                raise Unrealisable(f"'{fld.name}' is present under a value that is not an object")
             values[path] = self._value(fld, kind)
         listing: dict[str, Any] = {}
         for path in sorted(values, key=lambda p: (len(p), p)):
@@ -100,7 +100,7 @@ class Realiser:
             q = _fraction(m, fld.num)
             v = number_value(q)
             if isinstance(v, float) and (Fraction(v) != q or not math.isfinite(v)):
-                raise _Unrealisable(f"the solver chose a number for '{fld.name}' that no float can hold", expected=True)
+                raise Unrealisable(f"the solver chose a number for '{fld.name}' that no float can hold", expected=True)
             return v
         if kind == BOOL:
             return _bool(m, fld.boolv)
@@ -108,7 +108,7 @@ class Realiser:
             return self._string(fld)
         if kind == LIST:
             return self._list(fld)
-        raise _Unrealisable(f"unknown kind {kind}")
+        raise Unrealisable(f"unknown kind {kind}")
 
     def _true_preds(self, fld: Field) -> tuple[set[Pred], list[Pred]]:
         qp = sorted(self.preds.get(fld.path, ()))
@@ -127,12 +127,12 @@ class Realiser:
         true, qp = self._true_preds(fld)
         raw = realise_piece(sorted(true), qp, self.world.table, avoid=fld.literals)
         if raw is None:
-            raise _Unrealisable(f"no text for '{fld.name}' satisfies exactly "
+            raise Unrealisable(f"no text for '{fld.name}' satisfies exactly "
                                 f"{', '.join(p.describe() for p in sorted(true)) or 'nothing'}", expected=True)
         if raw == "" and not qp and not fld.literals:
             raw = "text"
         if RT.parse_iso(raw) is not None:
-            raise _Unrealisable(f"the text chosen for '{fld.name}' reads as a date", expected=True)
+            raise Unrealisable(f"the text chosen for '{fld.name}' reads as a date", expected=True)
         return raw
 
     def _date_text(self, fld: Field) -> str:
@@ -146,7 +146,7 @@ class Realiser:
         for text in options:
             if text not in fld.literals:
                 return text
-        raise _Unrealisable(f"no spelling of the date for '{fld.name}' differs from the literals", expected=True)
+        raise Unrealisable(f"no spelling of the date for '{fld.name}' differs from the literals", expected=True)
 
     def _list(self, fld: Field) -> list[str]:
         m = self.model
@@ -167,12 +167,12 @@ class Realiser:
             seen.update(closure)
             raw = realise_piece(closure, qp, table)
             if raw is None:
-                raise _Unrealisable(f"no text for '{fld.name}' satisfies exactly {p.describe()}", expected=True)
+                raise Unrealisable(f"no text for '{fld.name}' satisfies exactly {p.describe()}", expected=True)
             pieces.append(raw)
         if not pieces and _bool(m, fld.has_piece):
             raw = realise_piece([], qp, table)
             if raw is None:
-                raise _Unrealisable(f"no text for '{fld.name}' satisfies nothing", expected=True)
+                raise Unrealisable(f"no text for '{fld.name}' satisfies nothing", expected=True)
             pieces.append(raw)
         return pieces
 
@@ -197,13 +197,13 @@ class Realiser:
             got = {segs for segs in self.cats if TX.category_matches(tuple(path), segs)}
             if got == want:
                 return " > ".join(spelled.get(seg, filler if seg == TX.normalize_phrase(filler) else seg) for seg in path)
-        raise _Unrealisable("no category path holds exactly the patterns the solver chose")
+        raise Unrealisable("no category path holds exactly the patterns the solver chose")
 
 
 # --------------------------------------------------------------------------- cleaning
 
 
-def _bounds(engine: Engine, f: FM.F) -> tuple[list[int], list[int]]:
+def _bounds(engine: Solving, f: FM.F) -> tuple[list[int], list[int]]:
     starts: list[int] = []
     ends: list[int] = []
     for q in FM.rules_of(f):
@@ -227,7 +227,7 @@ def _bounds(engine: Engine, f: FM.F) -> tuple[list[int], list[int]]:
     return starts, ends
 
 
-def _nice_instants(engine: Engine, f: FM.F, current: str) -> list[str]:
+def _nice_instants(engine: Solving, f: FM.F, current: str) -> list[str]:
     """Instants an author recognises, inside the windows where possible: the first UTC
     midnight after a start, a start itself, the last whole second or midnight before an
     end, and the current ``at`` rounded to the day, hour, minute and second."""
@@ -329,7 +329,7 @@ def _reshaped(listing: dict[str, Any]) -> Iterable[dict[str, Any]]:
                 yield {**rest, "title": value[0]}
 
 
-def clean_witness(engine: Engine, f: FM.F, w: Witness, budget: int = 100) -> Witness:
+def clean_witness(engine: Solving, f: FM.F, w: Witness, budget: int = 100) -> Witness:
     """A simpler witness that still makes ``f`` true (each step checked)."""
     tries = 0
 
