@@ -28,7 +28,7 @@ from dsl.checks import build  # noqa: E402
 from dsl.engine import Policies  # noqa: E402
 from dsl.fingerprint import policy_hash  # noqa: E402
 from dsl.loader import load_paths  # noqa: E402
-from dsl.parser import parse  # noqa: E402
+from dsl.syntax import parse  # noqa: E402
 
 
 def parse_and_check(text: str) -> float:

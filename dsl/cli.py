@@ -76,7 +76,7 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     from .config import discover
     from .format import format_file
     from .loader import find_policy_files, is_test_file, read_source
-    from .parser import parse
+    from .syntax import parse
     from .render import render
 
     if check_only and show_diff:

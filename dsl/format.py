@@ -83,7 +83,7 @@ import attrs
 from . import ast as A
 from .diagnostics import ERROR, PolicyError
 from .model import canonical_action, canonical_duration
-from .parser import RESERVED, parse
+from .syntax import RESERVED, parse
 
 __all__ = [
     "WIDTH",

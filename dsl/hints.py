@@ -1,6 +1,6 @@
 """Messages an author can act on, for the mistakes authors actually make.
 
-The parser's error path (``dsl.parser._syntax_error``) hands each syntax error to
+The parser's error path (``dsl.syntax.errors.syntax_error``) hands each syntax error to
 ``advise``; when one of the rules below recognises the mistake (a date written as the
 author thinks of it, a word that is nearly a keyword, a typographic quote, an apostrophe
 inside single quotes, a duration in words, a missing `:` after a rule name, a date-time

@@ -15,7 +15,7 @@ import attrs
 from . import ast as A
 from .config import Config, discover
 from .diagnostics import Diagnostic, make
-from .parser import parse
+from .syntax import parse
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Policy files larger than this are refused with P003: a policy that large is generated,

@@ -46,7 +46,7 @@ from hypothesis import strategies as st
 from dsl import ast as A
 from dsl.format import format_file
 from dsl.model import step_info
-from dsl.parser import RESERVED
+from dsl.syntax import RESERVED
 
 # ---------------------------------------------------------------- vocabulary
 

@@ -20,7 +20,7 @@ from dsl.analysis import analyze, prove_assertion, stats
 from dsl.checks import build, resolve_sets
 from dsl.diagnostics import Diagnostic
 from dsl.model import PolicySet, bound_instant, when_value
-from dsl.parser import parse
+from dsl.syntax import parse
 from dsl.reference import decide_reference, holds
 
 CHECK_DIR = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "check"

@@ -20,7 +20,7 @@ from dsl.decision import InputError
 from dsl.diagnostics import Diagnostic
 from dsl.format import format_file
 from dsl.model import PolicySet
-from dsl.parser import parse
+from dsl.syntax import parse
 from dsl.reference import decide_reference, holds
 from strategies import exprs, listings, policy_files, policy_texts
 

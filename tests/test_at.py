@@ -21,7 +21,7 @@ from dsl.cli import main
 from dsl.decision import format_instant
 from dsl.engine import Policies
 from dsl.model import local_instant
-from dsl.parser import parse
+from dsl.syntax import parse
 
 UTC = dt.timezone.utc
 NEW_YORK = ZoneInfo("America/New_York")

@@ -24,7 +24,7 @@ from dsl.compiled import CompiledPolicySet
 from dsl.decision import Decision, DecisionError, InputError
 from dsl.engine import Policies
 from dsl.fingerprint import policy_hash
-from dsl.parser import parse
+from dsl.syntax import parse
 from dsl.reference import decide_reference
 from strategies import listings, policy_files
 

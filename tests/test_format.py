@@ -32,7 +32,7 @@ from dsl.format import (
     format_step,
     format_when,
 )
-from dsl.parser import parse
+from dsl.syntax import parse
 from strategies import exprs, files_of_tests, policy_files, policy_texts, assertions_and_tests
 
 ROOT = Path(__file__).resolve().parents[1]

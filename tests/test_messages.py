@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 from dsl.cli import main
 from dsl.hints import date_hint, duration_hint, iso_dates, suggest_timezone, timezone_hint
-from dsl.parser import parse
+from dsl.syntax import parse
 
 GOLDEN = Path(__file__).parent / "golden" / "messages"
 CASES = sorted(p.name for p in GOLDEN.glob("*.policy"))

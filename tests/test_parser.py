@@ -16,10 +16,11 @@ from lark.exceptions import UnexpectedInput
 
 import strategies as S
 from dsl import ast as A
-from dsl import parser as P
+from dsl import syntax as P
+from dsl.syntax import driver, recovery, tree
 from dsl.checks import build
 from dsl.format import format_file
-from dsl.parser import MAX_DEPTH, parse
+from dsl.syntax import MAX_DEPTH, parse
 
 
 def codes(text: str, **kw: object) -> list[tuple[str, int, int]]:
@@ -162,7 +163,7 @@ def test_comments_are_kept() -> None:
     assert [c.text for c in f.comments] == ["# lead", "# trailing", "# end"]
 
 
-# ---------------------------------------------------------------- the fast path agrees with Lark
+# ---------------------------------------------------------------- our tree is the tree Lark builds
 
 _REPO = Path(__file__).resolve().parents[1]
 _seen_comments: list[lark.Token] = []
@@ -171,9 +172,9 @@ _seen_comments: list[lark.Token] = []
 @pytest.fixture(scope="module")
 def reference() -> lark.Lark:
     """Lark as the parser used it before: lark Trees with propagated positions."""
-    return lark.Lark(P._grammar_text(), parser="lalr", start=["start", "single"], propagate_positions=True,
+    return lark.Lark(P.grammar_text(), parser="lalr", start=["start", "single"], propagate_positions=True,
                      maybe_placeholders=False, lexer_callbacks={"COMMENT": _seen_comments.append},
-                     postlex=P.WholeWords())
+                     postlex=P.grammar.WholeWords())
 
 
 def _token(t: lark.Token) -> tuple[object, ...]:
@@ -185,7 +186,7 @@ def _same_tree(ours: Any, theirs: Any) -> None:
     if isinstance(theirs, lark.Token):
         assert isinstance(ours, lark.Token) and _token(ours) == _token(theirs)
         return
-    assert isinstance(ours, P._Node) and ours.data == theirs.data
+    assert isinstance(ours, tree.Node) and ours.data == theirs.data
     meta = theirs.meta
     if meta.empty:
         assert ours.start is None
@@ -214,20 +215,19 @@ def _texts() -> list[tuple[str, str]]:
 
 
 @pytest.mark.parametrize("name,text", _texts(), ids=lambda x: x if "\n" not in x and len(x) < 80 else "")
-def test_fast_loop_builds_the_tree_lark_builds(reference: lark.Lark, name: str, text: str) -> None:
-    """``_lalr_loop`` (used for text that parses) gives the tree and the comments that
+def test_driver_builds_the_tree_lark_builds(reference: lark.Lark, name: str, text: str) -> None:
+    """The driver (Lark with ``keep_all_tokens`` and our tree builder) gives the tree and the comments that
     Lark's own parser gives, and gives up wherever Lark raises."""
-    P._get_parser()
     _seen_comments.clear()
     try:
         theirs = reference.parse(text, start="start")
     except UnexpectedInput:
-        with pytest.raises((KeyError, P._Fallback)):
-            P._lalr_loop(P._tables, text, "start")
+        with pytest.raises(UnexpectedInput):
+            driver.run(text, "start", [])
         return
-    P._comments.clear()
-    _same_tree(P._lalr_loop(P._tables, text, "start"), theirs)
-    assert [_token(c) for c in P._comments] == [_token(c) for c in _seen_comments]
+    comments: list[lark.Token] = []
+    _same_tree(driver.run(text, "start", comments), theirs)
+    assert [_token(c) for c in comments] == [_token(c) for c in _seen_comments]
 
 
 def test_an_assertion_or_test_without_its_name_says_so() -> None:
@@ -344,11 +344,9 @@ def test_valid_rule_sequences_parse_as_generated(reference: lark.Lark, file: A.F
     parsed, diags = parse(text, "t.policy")
     assert diags == [], (text, diags)
     assert (parsed.header, parsed.statements) == (file.header, file.statements), text
-    P._get_parser()
-    _same_tree(P._lalr_loop(P._tables, text, "start"), reference.parse(text, start="start"))
+    _same_tree(driver.run(text, "start", []), reference.parse(text, start="start"))
     recovered_diags: list[Any] = []
-    with P._lock:
-        items, _ = P._parse_statements(P._get_parser(), text, "t.policy", recovered_diags)
+    items, _ = recovery.parse_statements(text, "t.policy", recovered_diags)
     assert recovered_diags == [], (text, recovered_diags)
     assert [i for i in items if not isinstance(i, A.Header)] == list(file.statements), text
 
@@ -443,10 +441,10 @@ def hostile_texts(draw: st.DrawFn) -> str:
     text = format_file(draw(rule_files()))
     if draw(st.booleans()):
         grow = draw(st.sampled_from(["0" * 5000, "0" * 5000, "0" * 400 + ".5", "0" * 301]))
-        numbers = [m for m in P._TOKEN_RE.finditer(text) if m.lastgroup == "num" and re.fullmatch(r"-?\d+", m.group())]
+        numbers = [t for t in driver.tokens(text) if t.type == "NUMLIKE" and re.fullmatch(r"-?\d+", t.value)]
         if numbers:
-            m = draw(st.sampled_from(numbers))
-            text = text[:m.end()] + grow + text[m.end():]
+            t = draw(st.sampled_from(numbers))
+            text = text[:t.end_pos] + grow + text[t.end_pos:]
     for _ in range(draw(st.sampled_from([0, 0, 1, 2]))):
         at = draw(st.integers(0, len(text)))
         text = text[:at] + draw(st.sampled_from(_HOSTILE_PIECES)) + text[at + draw(st.integers(0, 3)):]

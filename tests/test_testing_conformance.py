@@ -76,7 +76,7 @@ def replay_breaks(paths: list[Path], assertion: A.Assertion, cx: dict[str, Any])
 
 
 def statements(path: Path) -> dict[int, Any]:
-    from dsl.parser import parse
+    from dsl.syntax import parse
 
     file, _ = parse(path.read_text(encoding="utf-8"), str(path), test_file=True)
     return {s.span.line: s for s in file.statements}

@@ -32,7 +32,7 @@ def test_wheel_ships_the_grammar(wheel: Path) -> None:
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "dsl/_grammar/policy.lark" in names
-    assert "dsl/parser.py" in names
+    assert "dsl/syntax/parse.py" in names
 
 
 def test_installed_wheel_runs_policy_check(wheel: Path, tmp_path: Path) -> None:
@@ -50,7 +50,7 @@ def test_installed_wheel_runs_policy_check(wheel: Path, tmp_path: Path) -> None:
     work.mkdir()
     (work / "ok.policy").write_text("policy ok\nrule r: block category 'Blockchain Miners'\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    where = subprocess.run([str(py), "-c", "import dsl, dsl.parser as p; print(dsl.__file__); print(p._grammar_text()[:20])"],
+    where = subprocess.run([str(py), "-c", "import dsl, dsl.syntax as s; print(dsl.__file__); print(s.grammar_text()[:20])"],
                            cwd=work, env=env, check=True, capture_output=True, text=True).stdout
     assert str(env_dir) in where.splitlines()[0]
     proc = subprocess.run([str(env_dir / "bin" / "policy"), "check", "--no-analysis", "."],

@@ -21,7 +21,7 @@ from conformance import CORPUS
 from dsl.cli import main
 from dsl.decision import InputError
 from dsl.diagnostics import ERROR
-from dsl.parser import parse
+from dsl.syntax import parse
 from test_format import assert_round_trip
 
 ROOT = Path(__file__).resolve().parents[2]

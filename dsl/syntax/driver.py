@@ -1,0 +1,116 @@
+"""The driver: the Lark object, built once per process, and the runs of it.
+
+Lark parses with LALR(1) and its contextual lexer, and builds the parse tree as it
+reduces (``transformer=``, see ``tree``). Comments reach the file's list through
+``lexer_callbacks``; the list of the parse under way is held in a context variable, so
+that parses in several threads do not mix their comments. Everything here is Lark's
+public API.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import hashlib
+import os
+from pathlib import Path
+from typing import Any
+
+from lark import Lark, Token
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+
+from .grammar import WholeWords, grammar_text
+from .tree import Node, TreeBuilder
+
+_comments: contextvars.ContextVar[list[Token] | None] = contextvars.ContextVar("policy_comments", default=None)
+
+
+def _keep_comment(token: Token) -> Token:
+    sink = _comments.get()
+    if sink is not None:
+        sink.append(token)
+    return token
+
+
+def _cache_file(grammar: str, kind: str) -> str | bool:
+    """Where Lark keeps its compiled tables for this grammar: a file in the user's cache
+    directory (Lark's own default, a shared temporary directory, would load a pickle that
+    another user could have put there). Lark checks the grammar's and its own version's
+    hash inside the file, and rebuilds it when they differ. False (no cache) when the
+    directory cannot be made."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "policy-dsl"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    digest = hashlib.sha256(grammar.encode("utf-8")).hexdigest()[:16]
+    return str(folder / f"lark-{kind}-{digest}.cache")
+
+
+_OPTIONS: dict[str, Any] = {"parser": "lalr", "start": ["start", "single"], "maybe_placeholders": False}
+
+
+@functools.cache
+def lark() -> Lark:
+    """The parser, built once. Positions come from the tokens (``tree.Node``), not from
+    Lark's meta, and the tree is shaped by ``TreeBuilder``, which learns the default
+    shapes from a second Lark object's rules (a cached load costs 10 ms)."""
+    text = grammar_text()
+    builder = TreeBuilder()
+    parser = Lark(text, keep_all_tokens=True, transformer=builder, postlex=WholeWords(),
+                  lexer_callbacks={"COMMENT": _keep_comment}, cache=_cache_file(text, "tree"), **_OPTIONS)
+    builder.learn(Lark(text, cache=_cache_file(text, "shape"), **_OPTIONS).rules)
+    return parser
+
+
+def run(text: str, start: str, comments: list[Token]) -> Node:
+    """The parse tree of ``text`` from rule ``start``; its comments are added to
+    ``comments`` (those before the error too). Raises Lark's UnexpectedInput (with its
+    interactive parser) when the text does not parse."""
+    reset = _comments.set(comments)
+    try:
+        return lark().parse(text, start=start)  # type: ignore[no-any-return]
+    finally:
+        _comments.reset(reset)
+
+
+def accepts_before(chunk: str, pos: int) -> frozenset[str]:
+    """The terminals the parser takes at offset ``pos`` of ``chunk`` (a statement): Lark's
+    interactive parser, fed the text before it."""
+    reset = _comments.set(None)
+    try:
+        interactive = lark().parse_interactive(chunk[:pos], start="single")
+        interactive.exhaust_lexer()
+        return frozenset(interactive.accepts())
+    except UnexpectedInput:
+        return frozenset()
+    finally:
+        _comments.reset(reset)
+
+
+def tokens(text: str, start: int = 0, end: int | None = None) -> list[Token]:
+    """The tokens of ``text[start:end]`` as Lark's lexer reads them with every terminal of
+    the grammar at once (spaces and comments left out), positions in ``text``. A
+    character no terminal matches (an unclosed string, a stray symbol) is a token of type
+    ``"?"``, and lexing goes on after it."""
+    end = len(text) if end is None else end
+    parser = lark()
+    found: list[Token] = []
+    reset = _comments.set(None)
+    try:
+        pos = start
+        while pos < end:
+            piece = text[pos:end]
+            try:
+                for t in parser.lex(piece):
+                    at = (t.start_pos or 0) + pos
+                    found.append(Token(t.type, t.value, at, end_pos=at + len(t.value)))
+                break
+            except UnexpectedCharacters as e:
+                at = pos + e.pos_in_stream
+                found.append(Token("?", text[at], at, end_pos=at + 1))
+                pos += e.pos_in_stream + 1
+    finally:
+        _comments.reset(reset)
+    return found

@@ -1,0 +1,587 @@
+"""Lowering: the parse tree (``tree.Node``) to the AST (``dsl.ast``), with the diagnostics
+that only the lowering can give (P100 for keywords used as names, numbers too long,
+nesting too deep; P101 for dates, P103 for durations), and the file's statements
+arranged (the header first, tests only in test files, `tests for` at the top)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+from typing import Any
+
+from lark import Token
+
+from .. import ast as A
+from .. import hints
+from ..diagnostics import Diagnostic, make
+from .driver import tokens
+from .grammar import RESERVED
+from .tree import Node
+
+MAX_NUMBER_DIGITS = 300
+"""How many digits a number may have before its decimal point (durations, points and
+steps too). Longer ones get a P100: beyond it a decimal is no longer a finite float, and
+Python refuses to read integers of over 4,300 digits."""
+
+MAX_DEPTH = 100
+"""How deeply expressions may nest. Deeper input gets a P100 instead of exhausting the
+Python stack in later stages."""
+
+
+def token_span(path: str, tok: Token, offset: tuple[int, int, int]) -> A.Span:
+    line0, col0, pos0 = offset
+    line = (tok.line or 1)
+    end_line = tok.end_line or line
+    col = (tok.column or 1) + (col0 - 1 if line == 1 else 0)
+    end_col = (tok.end_column or col) + (col0 - 1 if end_line == 1 else 0)
+    return A.Span(path, line + line0 - 1, col, end_line + line0 - 1, end_col,
+                  (tok.start_pos or 0) + pos0, (tok.end_pos or 0) + pos0)
+
+
+class Skip(Exception):
+    """A statement that cannot be lowered (already reported)."""
+
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})T(\d{2}):(\d{2})(?::(\d{2})(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?$")
+_INT_RE = re.compile(r"^-?\d+$")
+_LEADING_DIGITS_RE = re.compile(r"-?(\d*)")
+_FLOAT_RE = re.compile(r"^-?\d+\.\d+$")
+_EXPONENT_RE = re.compile(r"^-?\d+(?:\.\d+)?[eE][+-]?\d{1,3}$")
+
+
+def _exponent_hint(v: str) -> str:
+    """The number written out, when it is short enough to be worth suggesting."""
+    try:
+        plain = format(decimal.Decimal(v), "f")
+    except decimal.InvalidOperation:  # pragma: no cover - the pattern admits only numbers
+        plain = ""
+    if plain and len(plain) <= 30:
+        return f"write it out: {plain}"
+    return "write the number out in digits, with at most one '.'"
+
+_DURATION_RE = re.compile(r"^(\d+)([dwh])$")
+_ESCAPE_RE = re.compile(r"\\(u\{([0-9A-Fa-f]{1,6})\}|.)")
+
+
+class Lowering:
+    def __init__(self, path: str, diags: list[Diagnostic], offset: tuple[int, int, int] = (1, 1, 0),
+                 text: str = ""):
+        self.path = path
+        self.diags = diags
+        self.offset = offset
+        self.whole_file = offset == (1, 1, 0)  # positions need no shifting
+        self.text = text  # what the tokens' positions index
+        # Only parentheses make expressions nest: without many, no statement is too deep.
+        self.check_depth = text.count("(") > MAX_DEPTH
+
+    # spans -------------------------------------------------------------
+    def span(self, node: Node | Token) -> A.Span | None:
+        if node.__class__ is not Node:
+            if self.whole_file:  # a lexed token has every position set
+                return A.Span(self.path, node.line, node.column, node.end_line, node.end_column,  # type: ignore[arg-type]
+                              node.start_pos, node.end_pos)
+            return token_span(self.path, node, self.offset)  # type: ignore[arg-type]
+        first, last = node.start, node.end
+        if first is None or last is None:
+            return None
+        if self.whole_file:
+            return A.Span(self.path, first.line, first.column, last.end_line, last.end_column,
+                          first.start_pos, last.end_pos)
+        line0, col0, pos0 = self.offset
+        col = first.column + (col0 - 1 if first.line == 1 else 0)
+        end_col = last.end_column + (col0 - 1 if last.end_line == 1 else 0)
+        return A.Span(self.path, first.line + line0 - 1, col, last.end_line + line0 - 1, end_col,
+                      first.start_pos + pos0, last.end_pos + pos0)
+
+    def join(self, a: A.Span | None, b: A.Span | None) -> A.Span | None:
+        if a is None or b is None:
+            return a or b
+        return A.Span(a.file, a.line, a.column, b.end_line, b.end_column, a.start, b.end)
+
+    def error(self, code: str, message: str, node: Node | Token | A.Span | None, hint: str | None = None) -> None:
+        span = node if isinstance(node, A.Span) or node is None else self.span(node)
+        self.diags.append(make(code, message, span, hint=hint))
+
+    # statements ----------------------------------------------------------
+    def item(self, tree: Node) -> Any:
+        if self.check_depth and too_deep(self.text, tree):
+            self.error("P100", f"this statement nests expressions more than {MAX_DEPTH} levels deep",
+                       tree, hint="split the condition into simpler rules or use a set")
+            return declared_by_tree(tree)
+        mark = len(self.diags)
+        try:
+            item = getattr(self, "s_" + tree.data)(tree)
+        except Skip:
+            item = None
+        found = self.diags[mark:]
+        syntax = [d for d in found if d.code == "P100"]
+        if syntax:
+            # A statement with a syntax error yields nothing but its P100 (spec section 6):
+            # the checks never see it, and its other findings are dropped.
+            first = min(syntax, key=lambda d: (d.span.start, d.span.line, d.span.column) if d.span else (0, 0, 0))
+            self.diags[mark:] = [first]
+            return declared_by_tree(tree)
+        return item
+
+    def s_header(self, t: Node) -> A.Header:
+        name = self.name(t.children[0])
+        clauses = []
+        for c in t.children[1:]:
+            kw, val = c.children
+            kind = kw.value
+            value = self.expr(val) if kind == "scope" else self.string(val)
+            clauses.append(A.Clause(kind, value, span=self.span(c)))
+        # Clauses may come in any order; the AST holds them in canonical order (authorities
+        # as written), as it does a rule's clauses.
+        clauses.sort(key=lambda c: _HEADER_ORDER[c.kind])
+        return A.Header(name, tuple(clauses), span=self.span(t))
+
+    def s_set_decl(self, t: Node) -> A.SetDecl:
+        name = self.name(t.children[0])
+        items = tuple(self.literal(c) for c in t.children[1:])
+        return A.SetDecl(name, items, span=self.span(t))
+
+    def s_ladder_decl(self, t: Node) -> A.LadderDecl:
+        name = self.name(t.children[0])
+        steps = tuple(self.step(c) for c in t.children[1:])
+        return A.LadderDecl(name, steps, span=self.span(t))
+
+    def s_field_decl(self, t: Node) -> A.FieldDecl:
+        path = self.path_(t.children[0])
+        ty = self.type_(t.children[1])
+        required = len(t.children) > 2
+        return A.FieldDecl(path, ty, required, span=self.span(t))
+
+    def type_(self, t: Node) -> A.TypeRef:
+        kind = t.data[2:]
+        values = tuple(self.string(c) for c in t.children) if kind == "one_of" else ()
+        return A.TypeRef(kind, values, span=self.span(t))
+
+    def s_rule(self, t: Node) -> A.Rule:
+        kids = list(t.children)
+        name = None
+        head = None
+        if isinstance(kids[0], Node) and kids[0].data == "rule_head":
+            rh = kids.pop(0)
+            name = self.name(rh.children[1])
+            head = self.span(rh)
+        from_ = until = None
+        if isinstance(kids[0], Node) and kids[0].data == "window":
+            from_, until = self.window(kids.pop(0))
+        effect_tok = kids.pop(0)
+        if head is None:
+            first = t.children[0]
+            head = self.span(first.children[0] if isinstance(first, Node) else first)
+        selector = None
+        if kids and isinstance(kids[0], Node) and kids[0].data not in ("clause", "penalty_ladder", "penalty_step", "overrides"):
+            selector = self.expr(kids.pop(0))
+        fields: dict[str, Any] = {}
+        for c in kids:
+            key, value = self.rule_clause(c)
+            if key in fields:
+                self.error("P100", f"`{_CLAUSE_WORD[key]}` is given twice in this rule", c,
+                           hint="combine the two with `and`" if key in ("if_", "unless") else "keep one of them")
+                continue
+            fields[key] = value
+        return A.Rule(name, effect_tok.value, from_, until, selector, span=self.span(t), head=head, **fields)
+
+    def rule_clause(self, c: Node) -> tuple[str, Any]:
+        if c.data == "clause":
+            kw, val = c.children
+            kind = kw.value
+            if kind in ("if", "unless"):
+                return ("if_" if kind == "if" else "unless"), self.expr(val)
+            return kind, self.string(val)
+        if c.data == "penalty_ladder":
+            return "penalty", A.PenaltyLadder(self.name(c.children[1]), span=self.span(c))
+        if c.data == "penalty_step":
+            return "penalty", A.PenaltyStep(self.step(c.children[1]), span=self.span(c))
+        if c.data == "overrides":
+            return "overrides", tuple(self.ref(r) for r in c.children[1:])
+        raise AssertionError(c.data)  # pragma: no cover
+
+    def window(self, t: Node) -> tuple[A.When | None, A.When | None]:
+        from_ = until = None
+        kids = t.children
+        for i in range(0, len(kids), 2):
+            kw, when = kids[i], kids[i + 1]
+            w = self.when(when)
+            if kw.value == "from":
+                from_ = w
+            else:
+                until = w
+        return from_, until
+
+    def s_test_case(self, t: Node) -> A.TestCase:
+        kids = list(t.children)
+        name = self.string(kids.pop(0))
+        given = self.object_(kids.pop(0))
+        at = prior = None
+        if kids and isinstance(kids[0], Node) and kids[0].data == "test_at":
+            at = self.when(kids.pop(0).children[0])
+        if kids and isinstance(kids[0], Node) and kids[0].data == "test_prior":
+            tok = kids.pop(0).children[0]
+            prior = self.whole(tok, "`prior` takes a whole number of earlier violations, such as 1")
+        effect = kids.pop(0)
+        by: tuple[A.Ref, ...] = ()
+        penalty = None
+        for c in kids:
+            if c.data == "expect_by":
+                by = tuple(self.ref(r) for r in c.children)
+            elif c.data == "expect_ladder":
+                penalty = A.ExpectPenalty(self.name(c.children[1]), self.whole(c.children[2], "a step is a whole number from 1"), span=self.span(c))
+            elif c.data == "expect_step":
+                penalty = A.ExpectPenalty(None, self.whole(c.children[1], "a step is a whole number from 1"), span=self.span(c))
+            elif c.data == "expect_none":
+                penalty = A.ExpectPenalty(none=True, span=self.span(c))
+        expect_span = self.join(self.span(effect), self.span(kids[-1]) if kids else None)
+        expect = A.Expect(effect.value, by, penalty, span=expect_span)
+        span = self.span(t)
+        if at is None:
+            self.error("P100", "a test needs `at`: the instant at which the listing is decided", span,
+                       hint="add `at 2021-10-20` after `given {…}` so that the test does not change with the clock")
+            raise Skip
+        return A.TestCase(name, given, at, expect, prior, span=span)
+
+    def s_tests_for(self, t: Node) -> A.TestsFor:
+        return A.TestsFor(tuple(self.name(c) for c in t.children), span=self.span(t))
+
+    def s_assertion(self, t: Node) -> A.Assertion:
+        kids = list(t.children)
+        name = self.string(kids.pop(0))
+        from_ = until = None
+        if isinstance(kids[0], Node) and kids[0].data == "window":
+            from_, until = self.window(kids.pop(0))
+        quant, effect, expr = kids
+        return A.Assertion(name, quant.value, effect.value, self.expr(expr), from_, until, span=self.span(t))
+
+    # penalties -------------------------------------------------------------
+    def step(self, t: Node) -> A.Step:
+        return A.Step(tuple(self.action(a) for a in t.children), span=self.span(t))
+
+    def action(self, t: Node) -> A.Action:
+        kind = t.data
+        span = self.span(t)
+        if kind == "deduct":
+            points = self.whole(t.children[0], "points are a positive whole number, such as `deduct 6 points`", positive=True)
+            return A.Action("deduct", points=points, span=span)
+        if kind == "restrict":
+            fn = self.name(t.children[0]).name
+            return A.Action("restrict", function=fn, duration=self.duration(t.children[1]), span=span)
+        if kind == "suspend":
+            return A.Action("suspend", duration=self.duration(t.children[0]), span=span)
+        return A.Action(kind, span=span)
+
+    def number_too_long(self, tok: Token) -> bool:
+        """A P100 for a number (or a token that starts like one) with more than
+        MAX_NUMBER_DIGITS digits before its decimal point."""
+        digits = len(_LEADING_DIGITS_RE.match(tok.value).group(1))  # type: ignore[union-attr]
+        if digits <= MAX_NUMBER_DIGITS:
+            return False
+        self.error("P100", f"this number is too long: it has {digits} digits, and a number has at most "
+                   f"{MAX_NUMBER_DIGITS} before its decimal point", tok,
+                   hint="no price, count or duration needs more; check what was pasted here")
+        return True
+
+    def duration(self, tok: Token) -> A.Duration:
+        if self.number_too_long(tok):
+            return A.Duration(24, span=self.span(tok))
+        m = _DURATION_RE.match(tok.value)
+        if not m or int(m.group(1)) == 0:
+            self.error("P103", f"'{tok.value}' is not a valid duration", tok,
+                       hint=hints.duration_hint(tok.value) or "write a positive whole number of hours, days or weeks: 12h, 30d, 2w")
+            return A.Duration(24, span=self.span(tok))
+        n, unit = int(m.group(1)), m.group(2)
+        return A.Duration(n * {"h": 1, "d": 24, "w": 168}[unit], span=self.span(tok))
+
+    def whole(self, tok: Token, message: str, positive: bool = False) -> int:
+        if self.number_too_long(tok):
+            return 1
+        if _INT_RE.match(tok.value) and not tok.value.startswith("-") and (not positive or int(tok.value) > 0):
+            return int(tok.value)
+        self.error("P100", f"'{tok.value}' is not a whole number here: {message}", tok)
+        return 1
+
+    # names -----------------------------------------------------------------
+    def name(self, t: Node) -> A.Ref:
+        tok = t.children[0]
+        return A.Ref(self.name_text(tok), span=self.span(tok))
+
+    def name_text(self, tok: Token) -> str:
+        if tok.type == "BQNAME":
+            return tok.value[1:-1]
+        if tok.value in RESERVED:
+            self.error("P100", f"`{tok.value}` is a keyword and cannot be used as a name here", tok,
+                       hint=f"write it in backquotes to use it as a name: \u0060{tok.value}\u0060")
+        return str(tok.value)
+
+    def ref(self, t: Node) -> A.Ref:
+        parts = [self.name_text(c.children[0]) for c in t.children]
+        return A.Ref(".".join(parts), span=self.span(t))
+
+    def path_(self, t: Node) -> A.Path:
+        parts = tuple(self.name_text(c.children[0]) for c in t.children)
+        return A.Path(parts, span=self.span(t))
+
+    # literals ----------------------------------------------------------------
+    def string(self, t: Node | Token) -> A.Str:
+        tok = t.children[0] if isinstance(t, Node) else t
+        return A.Str(self.unescape(tok), span=self.span(tok))
+
+    def unescape(self, tok: Token) -> str:
+        body = tok.value[1:-1]
+        if "\\" not in body:
+            return str(body)
+
+        def repl(m: re.Match[str]) -> str:
+            e = m.group(1)
+            if m.group(2):
+                cp = int(m.group(2), 16)
+                if cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
+                    self.error("P100", f"\\u{{{m.group(2)}}} is not a Unicode character", tok)
+                    return ""
+                return chr(cp)
+            simple = {"\\": "\\", "'": "'", '"': '"', "n": "\n", "t": "\t"}
+            if e in simple:
+                return simple[e]
+            self.error("P100", f"unknown escape \\{e} in a string", tok,
+                       hint="the escapes are \\\\ \\' \\\" \\n \\t and \\u{hex}")
+            return e
+
+        return _ESCAPE_RE.sub(repl, body)
+
+    def literal(self, t: Node) -> A.Scalar:
+        tok = t.children[0] if isinstance(t, Node) and t.data == "literal" else t
+        if isinstance(tok, Node):  # string
+            return self.string(tok)
+        if tok.type == "TRUE":
+            return A.Bool(True, span=self.span(tok))
+        if tok.type == "FALSE":
+            return A.Bool(False, span=self.span(tok))
+        return self.numlike(tok)
+
+    def numlike(self, tok: Token) -> A.Scalar:
+        v = tok.value
+        span = self.span(tok)
+        if self.number_too_long(tok):
+            return A.Num(0, span=span)
+        if _INT_RE.match(v):
+            return A.Num(int(v), span=span)
+        if _FLOAT_RE.match(v):
+            return A.Num(float(v), span=span)
+        if _EXPONENT_RE.match(v):
+            self.error("P100", f"'{v}' is not a valid number: numbers are written without an exponent", tok,
+                       hint=_exponent_hint(v))
+            return A.Num(0, span=span)
+        if _DURATION_RE.match(v) or re.match(r"^\d+[A-Za-z]+$", v):
+            if _DURATION_RE.match(v) and not v.startswith("0"):
+                self.error("P103", f"a duration such as '{v}' is only used in penalties", tok,
+                           hint="compare numbers or dates here")
+            else:
+                self.error("P103", f"'{v}' is not a valid duration", tok,
+                           hint="a duration is a positive whole number of hours, days or weeks: 12h, 30d, 2w")
+            return A.Num(0, span=span)
+        return self.when(tok)
+
+    def when(self, t: Node | Token) -> A.When:
+        tok = t.children[0] if isinstance(t, Node) else t
+        v = tok.value
+        span = self.span(tok)
+        if self.number_too_long(tok):
+            return A.Date(dt.date(2000, 1, 1), span=span)
+        try:
+            if _DATE_RE.match(v):
+                return A.Date(dt.date.fromisoformat(v), span=span)
+            m = _DATETIME_RE.match(v)
+            if m:
+                value = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
+                return A.DateTime(value, span=span)
+        except ValueError:
+            pass
+        self.error("P101", f"'{v}' is not a valid date", tok,
+                   hint=hints.date_hint(v) or "write a date as 2021-10-15, or a date-time as 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00")
+        return A.Date(dt.date(2000, 1, 1), span=span)
+
+    def list_(self, t: Node) -> A.ListExpr:
+        if t.data == "set_ref":
+            return self.name(t.children[0])
+        return A.ListLit(tuple(self.literal(c) for c in t.children), span=self.span(t))
+
+    def object_(self, t: Node) -> A.ObjectLit:
+        items = []
+        for pair in t.children:
+            key_node, value = pair.children
+            if key_node.data == "name":
+                tok = key_node.children[0]
+                key = tok.value[1:-1] if tok.type == "BQNAME" else str(tok.value)
+            else:
+                key = self.string(key_node).value
+            items.append((key, self.value(value)))
+        return A.ObjectLit(tuple(items), span=self.span(t))
+
+    def value(self, t: Node | Token) -> A.Value:
+        if isinstance(t, Node):
+            if t.data == "object":
+                return self.object_(t)
+            if t.data == "array":
+                return A.ArrayLit(tuple(self.value(c) for c in t.children), span=self.span(t))
+            if t.data == "null":
+                return A.Null(span=self.span(t))
+            return self.literal(t)
+        return self.literal(t)
+
+    # expressions -------------------------------------------------------------
+    def expr(self, t: Node | Token) -> A.Expr:
+        d = t.data if isinstance(t, Node) else None
+        k = t.children if isinstance(t, Node) else []
+        if d in ("or_", "and_") and len(k) == 1:
+            return self.expr(k[0])  # every atom sits in an or_ of one and_ of one
+        span = self.span(t)
+        if d in ("or_", "and_"):
+            node_type = A.Or if d == "or_" else A.And
+            items: list[A.Expr] = []
+            for c in k:
+                sub = self.expr(c)
+                # (a and b) and c is a and b and c: one canonical shape for the formatter
+                items.extend(sub.items if isinstance(sub, node_type) else (sub,))
+            return node_type(tuple(items), span=span)
+        if d == "negation":
+            if len(k) - 1 > MAX_DEPTH:
+                # `not not … x` is one flat Lark node, so the depth check cannot see it.
+                self.error("P100", f"this condition stacks more than {MAX_DEPTH} `not`", t,
+                           hint="`not not x` is x: remove the pairs")
+                raise Skip
+            inner = self.expr(k[-1])
+            for tok in reversed(k[:-1]):
+                inner = A.Not(inner, span=self.join(self.span(tok), span))
+            return inner
+        if d == "true":
+            return A.Const(True, span=span)
+        if d == "false":
+            return A.Const(False, span=span)
+        if d == "category":
+            return A.Category(self.string(k[1]), span=span)
+        if d == "category_in":
+            return A.CategoryIn(self.list_(k[1]), span=span)
+        if d == "category_not_in":
+            return A.Not(A.CategoryIn(self.list_(k[2]), span=span), span=span)
+        if d == "category_compare":
+            return A.Compare(A.Path(("category",), span=self.span(k[0])), k[1].value, self.literal(k[2]), span=span)
+        if d in ("mentions", "mentions_any"):
+            if isinstance(k[0], Node):
+                path: A.Path | None = self.path_(k[0])
+                rest = k[2:]
+            else:
+                path = None
+                rest = k[1:]
+            if d == "mentions":
+                return A.Mentions(path, self.string(rest[0]), span=span)
+            return A.MentionsAny(path, self.list_(rest[0]), span=span)
+        if d == "contains":
+            return A.Contains(self.path_(k[0]), self.string(k[1]), span=span)
+        if d == "matches":
+            return A.Matches(self.path_(k[0]), self.regex(k[1]), span=span)
+        if d == "compare":
+            return A.Compare(self.path_(k[0]), k[1].value, self.literal(k[2]), span=span)
+        if d == "in_":
+            return A.In(self.path_(k[0]), self.list_(k[1]), False, span=span)
+        if d == "not_in":
+            return A.In(self.path_(k[0]), self.list_(k[2]), True, span=span)
+        if d == "exists":
+            return A.Exists(self.path_(k[0]), span=span)
+        raise AssertionError(f"unexpected expression node {d}")  # pragma: no cover
+
+    def regex(self, tok: Token) -> A.Regex:
+        v = tok.value
+        ignore_case = v.endswith("i")
+        body = v[1:-2] if ignore_case else v[1:-1]
+        return A.Regex(body.replace("\\/", "/"), ignore_case, span=self.span(tok))
+
+
+_HEADER_ORDER = {"title": 0, "authority": 1, "version": 2, "timezone": 3, "scope": 4}
+
+_CLAUSE_WORD = {"if_": "if", "unless": "unless", "penalty": "penalty", "overrides": "overrides",
+                "because": "because", "message": "message"}
+
+
+def declared_by_tree(tree: Node) -> A.Unparsed | None:
+    """The rule, set or ladder that a statement left out for a syntax error declares."""
+    kinds = {"rule": "rule", "set_decl": "set", "ladder_decl": "ladder"}
+    if tree.data not in kinds or not tree.children:
+        return None
+    first = tree.children[0]
+    if tree.data == "rule":
+        if not (isinstance(first, Node) and first.data == "rule_head"):
+            return None
+        first = first.children[1]
+    tok = first.children[0]
+    name = tok.value[1:-1] if tok.type == "BQNAME" else str(tok.value)
+    return A.Unparsed(kinds[tree.data], name)
+
+
+def too_deep(text: str, tree: Node) -> bool:
+    """Whether the statement opens more than MAX_DEPTH parentheses at once, counted on its
+    tokens (so parentheses in strings, regular expressions and comments do not count)."""
+    if tree.start is None or tree.end is None:
+        return False  # pragma: no cover - a statement has tokens
+    depth = 0
+    for tok in tokens(text, tree.start.start_pos or 0, tree.end.end_pos):
+        if tok.type == "LPAR":
+            depth += 1
+            if depth > MAX_DEPTH:
+                return True
+        elif tok.type == "RPAR":
+            depth -= 1
+    return False
+
+
+# ---------------------------------------------------------------- the file's statements
+
+
+def tests_for(items: list[Any], diags: list[Diagnostic], test_file: bool | None) -> tuple[A.TestsFor | None, list[Any]]:
+    """The file's `tests for`, taken out of ``items``: it belongs in a test file, first."""
+    found: A.TestsFor | None = None
+    rest: list[Any] = []
+    for i, item in enumerate(items):
+        if not isinstance(item, A.TestsFor):
+            rest.append(item)
+        elif test_file is False:
+            diags.append(make("P100", "`tests for` belongs in a test file: it scopes the tests of a *_test.policy file",
+                              item.span, hint="move it to the top of the test file whose tests it scopes"))
+        elif found is not None or i > 0:
+            diags.append(make("P100", "`tests for` must be the first statement of a test file, and come once",
+                              item.span, hint="name every policy in one line at the top: `tests for a, b`"))
+        else:
+            found = item
+    return found, rest
+
+
+def arrange(items: list[Any], path: str, diags: list[Diagnostic], test_file: bool | None) -> tuple[A.Header | None, list[A.Statement]]:
+    header: A.Header | None = None
+    statements: list[A.Statement] = []
+    for i, item in enumerate(items):
+        if isinstance(item, A.Header):
+            if header is not None or i > 0:
+                where = "a second `policy` header" if header is not None else "the `policy` header"
+                diags.append(make("P100", f"{where} must come first: a file holds at most one policy, and its header comes before every other statement",
+                                  item.span, hint="move the header to the top of the file, or split the file"))
+                continue
+            header = item
+            continue
+        if test_file is True and not isinstance(item, (A.TestCase, A.Assertion)):
+            diags.append(make("P100", "a test file (*_test.policy) holds only `test` and `assert` statements",
+                              getattr(item, "anchor", item.span), hint="move declarations and rules to a policy file beside it"))
+            continue
+        if test_file is False and isinstance(item, (A.TestCase, A.Assertion)):
+            kind = "test" if isinstance(item, A.TestCase) else "assert"
+            diags.append(make("P100", f"`{kind}` belongs in a test file: name the file *_test.policy",
+                              item.span, hint="move tests and assertions to a file such as crypto_test.policy"))
+            continue
+        statements.append(item)
+    if test_file is True and header is not None:
+        diags.append(make("P100", "a test file (*_test.policy) has no `policy` header", header.span,
+                          hint="remove the header: tests run against the policies beside the file"))
+        header = None
+    return header, statements

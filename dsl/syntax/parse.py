@@ -1,0 +1,59 @@
+"""``parse``: one file's text to its AST and its syntax diagnostics (P100, P101, P103).
+
+The whole file is parsed at once (``driver.run``) and lowered (``lower``). When that
+fails, ``recovery`` parses it statement by statement, and ``errors`` words each syntax
+error."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from lark import Token
+from lark.exceptions import UnexpectedInput
+
+from .. import ast as A
+from ..diagnostics import Diagnostic
+from ..gcpause import no_gc
+from .driver import run
+from .lower import Lowering, arrange, tests_for, token_span
+from .recovery import parse_statements
+
+
+def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -> tuple[A.File, list[Diagnostic]]:
+    """Parse one file. Returns the AST (statements with syntax errors left out) and the
+    diagnostics. ``test_file`` says whether tests (True) or rules (False) belong here;
+    None accepts both."""
+    if text.startswith("\ufeff"):
+        text = " " + text[1:]  # a byte order mark is not part of the policy; offsets stay put
+    with no_gc():
+        diags: list[Diagnostic] = []
+        try:
+            items, comments = _parse_file(text, path, diags)
+        except UnexpectedInput:
+            diags = []
+            items, comments = parse_statements(text, path, diags)
+    unparsed = tuple(i for i in items if isinstance(i, A.Unparsed))
+    items = [i for i in items if not isinstance(i, A.Unparsed)] if unparsed else items
+    scope, items = tests_for(items, diags, test_file)
+    header, statements = arrange(items, path, diags, test_file)
+    comment_nodes = tuple(
+        A.Comment(c.value, span=token_span(path, c, (1, 1, 0))) for c in comments
+    )
+    file = A.File(path, header, tuple(statements), comment_nodes,
+                  span=A.Span(path, 1, 1, text.count("\n") + 1, 1, 0, len(text)), tests_for=scope,
+                  unparsed=unparsed)
+    return file, diags
+
+
+def _parse_file(text: str, path: str, diags: list[Diagnostic]) -> tuple[list[Any], list[Token]]:
+    """The whole file in one parse. The parse tree is dropped on return, before the
+    collector runs again (while alive, a collection would walk all of it)."""
+    comments: list[Token] = []
+    tree = run(text, "start", comments)
+    low = Lowering(path, diags, text=text)
+    items = []
+    for child in tree.children:
+        item = low.item(child)
+        if item is not None:
+            items.append(item)
+    return items, comments
