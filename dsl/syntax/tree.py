@@ -51,48 +51,72 @@ def outer_bounds(values: list[Any]) -> tuple[Token | None, Token | None]:
     return start, end
 
 
+def _quick_bounds(values: list[Any]) -> tuple[Any, Any]:
+    """``outer_bounds``, read off the first and last child where both have a token (the
+    common case)."""
+    first, last = values[0], values[-1]
+    start = first.outer_start if first.__class__ is Node else first
+    end = last.outer_end if last.__class__ is Node else last
+    if start is None or end is None:
+        return outer_bounds(values)
+    return start, end
+
+
+Shapes = dict[str, tuple[list[str], bool]]
+"""For each rule name (or alias): the token types its node leaves out, and whether it is
+a ``?rule`` (one child stands for the node)."""
+
+
+def learn_shapes(rules: Iterable[Any]) -> Shapes:
+    """The shapes of Lark's default tree, read off the grammar's rules as Lark compiles
+    them without ``keep_all_tokens`` (``Lark.rules``): a token written as a literal in a
+    rule ("set", "(") is left out. A type kept by one expansion of a name and dropped by
+    another would make the shape ambiguous: the grammar must not do that."""
+    drop: dict[str, set[str]] = {}
+    keep: dict[str, set[str]] = {}
+    expand1: set[str] = set()
+    for rule in rules:
+        name = str(rule.alias or rule.options.template_source or rule.origin.name)
+        drop.setdefault(name, set())
+        if rule.options.expand1 and not rule.alias:
+            expand1.add(name)
+        for sym in rule.expansion:
+            if sym.is_term:
+                (drop if sym.filter_out else keep).setdefault(name, set()).add(sym.name)
+    for name, types in drop.items():
+        both = types & keep.get(name, set())
+        if both:
+            raise ValueError(f"grammar rule {name} both keeps and drops {sorted(both)}")
+    return {name: (sorted(types), name in expand1) for name, types in drop.items()}
+
+
 class TreeBuilder:
-    """Lark's ``transformer``: one call per reduction (150,000 for 10,000 rules), given
-    every child. ``rules`` are the grammar's rules as Lark compiles them with its default
-    token filtering (``Lark.rules``); ``?rules`` are the names that stand for their only
-    child."""
+    """Lark's ``transformer``: one method per rule name, called at each reduction (150,000
+    for 10,000 rules) with every child of the node; the common shapes get their own
+    small function."""
 
-    def __init__(self) -> None:
-        self.drop: dict[str, frozenset[str]] = {}
-        self.expand1: frozenset[str] = frozenset()
+    def __init__(self, shapes: Shapes):
+        for name, (drop, expand1) in shapes.items():
+            setattr(self, name, _builder(name, frozenset(drop), expand1))
 
-    def learn(self, rules: Iterable[Any]) -> None:
-        """Read off ``rules`` which token types each rule name leaves out of its children.
-        A type kept by one expansion of a name and dropped by another would make the shape
-        ambiguous: the grammar must not do that."""
-        drop: dict[str, set[str]] = {}
-        keep: dict[str, set[str]] = {}
-        expand1 = set()
-        for rule in rules:
-            name = str(rule.alias or rule.options.template_source or rule.origin.name)
-            if rule.options.expand1 and not rule.alias:
-                expand1.add(name)
-            for sym in rule.expansion:
-                if sym.is_term:
-                    (drop if sym.filter_out else keep).setdefault(name, set()).add(sym.name)
-                    drop.setdefault(name, set())
-        for name, types in drop.items():
-            both = types & keep.get(name, set())
-            if both:
-                raise ValueError(f"grammar rule {name} both keeps and drops {sorted(both)}")
-        self.drop = {name: frozenset(types) for name, types in drop.items()}
-        self.expand1 = frozenset(expand1)
 
-    def __default__(self, data: str, children: list[Any], meta: Any) -> Any:
-        start, end = outer_bounds(children) if children else (None, None)
-        drop = self.drop.get(data)
-        if drop:
-            children = [c for c in children if c.__class__ is not Token or c.type not in drop]
-        if len(children) == 1 and data in self.expand1:
-            only = children[0]
-            if only.__class__ is Node and start is not None:
-                if only.start is None:  # pragma: no cover - every ?rule's child has a token
-                    only.start, only.end = start, end
+def _builder(data: str, drop: frozenset[str], expand1: bool) -> Any:
+    if not drop and not expand1:
+        def build(children: list[Any]) -> Node:
+            if not children:
+                return Node(data, children, None, None)
+            return Node(data, children, *_quick_bounds(children))
+        return build
+
+    def build_filtered(children: list[Any]) -> Any:
+        if not children:
+            return Node(data, children, None, None)
+        start, end = _quick_bounds(children)
+        kept = [c for c in children if c.__class__ is not Token or c.type not in drop]
+        if expand1 and len(kept) == 1:
+            only = kept[0]
+            if only.__class__ is Node:
                 only.outer_start, only.outer_end = start, end
             return only
-        return Node(data, children, start, end)
+        return Node(data, kept, start, end)
+    return build_filtered
