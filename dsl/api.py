@@ -1,55 +1,41 @@
-"""The Python interface: ``load``, ``check``, ``format_source`` (spec section 8)."""
+"""The Python interface: ``load``, ``check``, ``format_source`` (spec section 8), and the
+commands as calls that return their output and exit status as data (``format_paths``,
+``check_report``, ``eval_paths``; `policy test` is ``dsl.testing.run``): ``dsl.cli`` only
+parses arguments and prints."""
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable
+from typing import IO, TYPE_CHECKING, Any, Iterable, Literal
 
-from .checks import build
+import attrs
+
+from .atomic import write_atomically
 from .config import Config, discover, read_config
-from .diagnostics import Diagnostic, PolicyError, has_errors, sort_diagnostics
-from .loader import Loaded, UsageError, load_paths
+from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, has_errors, sort_diagnostics
+from .format import format_file
+from .format import format_source as _format_source
+from .frontend import PathLike, as_paths, compile_paths
+from .loader import Loaded, UsageError, find_policy_files, is_test_file, read_source
 from .model import PolicySet
+from .output import CommandResult, Lines
+from .render import render
+from .suppress import apply_suppressions
+from .syntax import parse
 
 if TYPE_CHECKING:  # the engine pulls in the evaluators; import it only when used
     from .engine import Policies
+    from .eval_cmd import EvalRun
 
-PathLike = str | Path
-
-
-def _paths(paths: PathLike | Iterable[PathLike]) -> list[PathLike]:
-    if isinstance(paths, (str, Path)):
-        return [paths]
-    return list(paths)
-
-
-def compile_paths(paths: PathLike | Iterable[PathLike], *,
-                  config: Config | None = None) -> tuple[PolicySet | None, Loaded, list[Diagnostic]]:
-    """Read, parse and check the policy files under ``paths`` (less those the
-    configuration excludes: ``config``, else the one found from the first path). Returns
-    the checked model (None when there are errors), what was loaded, and the front end's
-    diagnostics."""
-    loaded = load_paths(_paths(paths), config)
-    diags = list(loaded.diagnostics)
-    model = None
-    syntax_errors = any(d.code.startswith("P1") for d in diags)
-    if not has_errors(diags):
-        model, found = build(list(loaded.policy_files), loaded.sources, test_files=loaded.test_files)
-        diags.extend(found)
-    else:
-        # Still report what the checks find in the files that parsed, without a model.
-        _, found = build(list(loaded.policy_files), loaded.sources, test_files=loaded.test_files,
-                         syntax_errors=syntax_errors)
-        diags.extend(found)
-        model = None
-    return model, loaded, sort_diagnostics(diags)
-
+__all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_paths", "check_report", "compile_paths",
+           "eval_paths", "format_paths", "format_source", "load"]
 
 def load(paths: PathLike | Iterable[PathLike]) -> "Policies":
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
     Raises ``dsl.PolicyError`` (with ``.diagnostics``) when the set has errors; warnings
     do not stop loading. Raises ``dsl.UsageError`` for a missing path."""
-    from .engine import Policies
+    from .engine import Policies  # here, not at the top: `policy check` never needs the evaluators
 
     model, _loaded, diags = compile_paths(paths)
     if model is None:
@@ -78,11 +64,11 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
                 analysis_budget: float | None = ANALYSIS_BUDGET) -> tuple[list[Diagnostic], dict[str, str]]:
     """``check``, and the sources read (for rendering excerpts; the configuration file's
     too)."""
-    cfg = _config(_paths(paths), config)
+    cfg = _config(as_paths(paths), config)
     model, loaded, diags = compile_paths(paths, config=cfg)
     analysed = analysis and model is not None
     if analysis and model is not None:
-        from .analysis import analyze
+        from .analysis import analyze  # here, not at the top: the analysis brings z3
 
         diags.extend(analyze(model, budget_seconds=analysis_budget))
     if model is not None or not has_errors(diags):
@@ -107,7 +93,6 @@ def _settle(diags: list[Diagnostic], loaded: Loaded, cfg: Config, complete: bool
     """Configuration and suppression, after every check (spec section 6): comments mark
     the findings they suppress, then configured severities apply. A comment's code is
     only called unused (P601) where the checks that report it ran on the whole set."""
-    from .suppress import apply_suppressions
 
     def judged(code: str) -> bool:
         return complete and (analysed or not code.startswith("P3"))
@@ -120,15 +105,118 @@ def _settle(diags: list[Diagnostic], loaded: Loaded, cfg: Config, complete: bool
 def _check_tests(model: PolicySet | None, loaded: Loaded) -> list[Diagnostic]:
     if not loaded.test_files:
         return []
-    try:
-        from .testing import check_test_files
-    except ImportError:
-        return []
+    # here, not at the top: the test runner brings the evaluators and the report writers,
+    # which `import dsl` and a check without test files do not need
+    from .testing import check_test_files
+
     return list(check_test_files(model, loaded))
 
 
 def format_source(text: str) -> str:
     """The canonical layout of a policy text; raises PolicyError on syntax errors."""
-    from .format import format_source as fmt
+    return _format_source(text)
 
-    return fmt(text)
+
+# ---------------------------------------------------------------- the commands
+
+
+@attrs.frozen
+class CheckReport:
+    """What `policy check` found: the ``diagnostics`` (suppressed ones included, marked),
+    the ``sources`` read (for excerpts) and the exit status."""
+
+    diagnostics: tuple[Diagnostic, ...]
+    sources: dict[str, str]
+    exit_code: int
+
+    @property
+    def shown(self) -> list[Diagnostic]:
+        """The findings to show: those no comment suppresses."""
+        return [d for d in self.diagnostics if not d.suppressed]
+
+
+def check_report(paths: PathLike | Iterable[PathLike], *, analysis: bool = True, config: PathLike | None = None,
+                 analysis_budget: float | None = ANALYSIS_BUDGET, strict: bool = False) -> CheckReport:
+    """`policy check`: ``check_paths``, and the exit status: 1 when a finding shown is an
+    error (or a warning, when ``strict``), else 0. Raises ``dsl.UsageError`` for a missing
+    path or an unreadable configuration."""
+    diags, sources = check_paths(paths, analysis=analysis, config=config, analysis_budget=analysis_budget)
+    failing = {ERROR, WARNING} if strict else {ERROR}
+    status = 1 if any(d.severity in failing for d in diags if not d.suppressed) else 0
+    return CheckReport(tuple(diags), sources, status)
+
+
+FormatMode = Literal["write", "check", "diff"]
+
+
+def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write") -> CommandResult:
+    """`policy fmt`: every policy and test file under ``paths`` (less what the
+    configuration's ``exclude`` leaves out of the set) in the canonical layout. ``write``
+    rewrites the files that change (atomically; "reformatted PATH"); ``check`` names them
+    ("would reformat PATH"); ``diff`` prints a unified diff of each. The exit status is 1
+    when a file could not be read, parsed or written, or (``check``, ``diff``) is not
+    formatted, else 0. Raises ``dsl.UsageError`` for a missing path."""
+    named = as_paths(paths)
+    found = find_policy_files(named)
+    out = Lines()
+    status = 0
+    if found.problems:
+        out.write(render(list(found.problems), "text", {}), nl=False, err=True)
+        status = 1
+    # The configuration's `exclude` leaves out for fmt what it leaves out of the set.
+    for path in discover(named).kept(found.files, named):
+        status = max(status, _format_one(path, mode, out))
+    return out.result(status)
+
+
+def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
+    """Format one file as ``format_paths`` does; its exit status."""
+    text, problem = read_source(path)
+    if problem is not None or text is None:
+        out.write(render([problem] if problem else [], "text", {}), nl=False, err=True)
+        return 1
+    parsed, diags = parse(text, str(path), test_file=is_test_file(path))
+    errors = [d for d in diags if d.severity == ERROR]
+    if errors:
+        out.write(render(errors, "text", {str(path): text}), nl=False, err=True)
+        out.write(f"{path}: not formatted: fix the syntax errors first", err=True)
+        return 1
+    formatted = format_file(parsed)
+    if formatted == text:
+        return 0
+    if mode == "check":
+        out.write(f"would reformat {path}")
+        return 1
+    if mode == "diff":
+        diff = difflib.unified_diff(text.splitlines(keepends=True), formatted.splitlines(keepends=True),
+                                    f"{path}", f"{path} (formatted)")
+        out.write("".join(diff), nl=False)
+        return 1
+    try:
+        write_atomically(path, formatted)
+    except OSError as e:
+        out.write(f"policy: cannot write {path}: {e.strerror or e}; the file is unchanged", err=True)
+        return 1
+    out.write(f"reformatted {path}")
+    return 0
+
+
+def eval_paths(paths: PathLike | Iterable[PathLike], input_stream: IO[bytes] | IO[str], *, at: str | None = None,
+               prior: Any = 0, explain: bool = False, why_not: str | None = None) -> EvalRun:
+    """`policy eval`: load the policies under ``paths`` and decide the records of
+    ``input_stream`` (see ``dsl.eval_cmd``): iterate the result for the output lines, then
+    read its ``exit_code``. Raises ``dsl.UsageError`` for an ``at`` that cannot be read, a
+    missing path or a ``why_not`` that names no rule (in that order), and
+    ``dsl.PolicyError`` when the set has errors."""
+    # here, not at the top: the evaluators, which `policy check` never needs
+    from .eval_cmd import check_at, run_eval
+    from .decision import InputError
+
+    check_at(at)
+    policies = load(paths)
+    if why_not is not None:
+        try:
+            why_not = policies.resolve_rule(why_not)
+        except InputError as e:
+            raise UsageError("--why-not: " + e.message.removeprefix("why_not: ")) from None
+    return run_eval(policies, input_stream, at=at, prior=prior, explain=explain, why_not=why_not)

@@ -1,17 +1,21 @@
-"""The `policy` command: a thin click layer, one function per subcommand. This is the only
-module that knows about terminals and exit codes (0 clean, 1 findings, 2 usage)."""
+"""The `policy` command: a thin click layer, one function per subcommand. It parses the
+arguments, prints what the api returns and exits with the status the api computed
+(0 clean, 1 findings); only usage errors (2) are its own. The loops over files, the exit
+statuses and the limits live in ``dsl.api`` and ``dsl.testing``."""
 
 from __future__ import annotations
 
-import difflib
 import sys
 from typing import Any, NoReturn
 
 import click
 
 from . import __version__
-from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError
+from . import api
+from .diagnostics import Diagnostic, PolicyError
 from .loader import UsageError
+from .output import CommandResult
+from .render import render, use_color
 
 FORMATS = ["text", "json", "sarif", "github"]
 
@@ -22,11 +26,15 @@ def _usage(message: str) -> NoReturn:
 
 
 def _render(diags: list[Diagnostic], fmt: str, sources: dict[str, str]) -> None:
-    from .render import render, use_color
-
     out = render(diags, fmt, sources, color=use_color(sys.stdout) if fmt == "text" else False,
                  tool_version=__version__)
     click.echo(out, nl=False)
+
+
+def _finish(result: CommandResult) -> NoReturn:
+    for line in result.lines:
+        click.echo(line.text, nl=line.nl, err=line.err)
+    sys.exit(result.exit_code)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -50,20 +58,16 @@ def main() -> None:
 def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, config: str | None,
           budget: float | None) -> None:
     """Check policy files: syntax, names, types, and consistency."""
-    from .api import ANALYSIS_BUDGET, check_paths
-
-    targets = list(paths) or ["."]
     try:
-        diags, sources = check_paths(targets, analysis=not no_analysis, config=config,
-                                     analysis_budget=ANALYSIS_BUDGET if budget is None else budget)
+        report = api.check_report(list(paths) or ["."], analysis=not no_analysis, config=config,
+                                  analysis_budget=api.ANALYSIS_BUDGET if budget is None else budget,
+                                  strict=strict)
     except UsageError as e:
         _usage(str(e))
-    _render(diags, fmt, sources)
-    shown = [d for d in diags if not d.suppressed]
-    if fmt == "text" and not shown:
+    _render(list(report.diagnostics), fmt, report.sources)
+    if fmt == "text" and not report.shown:
         click.echo("no problems found")
-    failing = {ERROR, WARNING} if strict else {ERROR}
-    sys.exit(1 if any(d.severity in failing for d in shown) else 0)
+    sys.exit(report.exit_code)
 
 
 @main.command()
@@ -72,58 +76,13 @@ def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, con
 @click.option("--diff", "show_diff", is_flag=True, help="Change nothing; print what would change.")
 def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     """Rewrite policy files in the canonical layout (comments kept)."""
-    from .atomic import write_atomically
-    from .config import discover
-    from .format import format_file
-    from .loader import find_policy_files, is_test_file, read_source
-    from .syntax import parse
-    from .render import render
-
     if check_only and show_diff:
         _usage("--check and --diff cannot be used together")
-    named = list(paths) or ["."]
     try:
-        found = find_policy_files(named)
+        result = api.format_paths(list(paths) or ["."], "check" if check_only else "diff" if show_diff else "write")
     except UsageError as e:
         _usage(str(e))
-    status = 0
-    if found.problems:
-        click.echo(render(list(found.problems), "text", {}), nl=False, err=True)
-        status = 1
-    # The configuration's `exclude` leaves out for fmt what it leaves out of the set.
-    for path in discover(named).kept(found.files, named):
-        text, problem = read_source(path)
-        if problem is not None or text is None:
-            click.echo(render([problem] if problem else [], "text", {}), nl=False, err=True)
-            status = 1
-            continue
-        parsed, diags = parse(text, str(path), test_file=is_test_file(path))
-        errors = [d for d in diags if d.severity == ERROR]
-        if errors:
-            click.echo(render(errors, "text", {str(path): text}), nl=False, err=True)
-            click.echo(f"{path}: not formatted: fix the syntax errors first", err=True)
-            status = 1
-            continue
-        formatted = format_file(parsed)
-        if formatted == text:
-            continue
-        if check_only:
-            click.echo(f"would reformat {path}")
-            status = 1
-        elif show_diff:
-            diff = difflib.unified_diff(text.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                                        f"{path}", f"{path} (formatted)")
-            click.echo("".join(diff), nl=False)
-            status = 1
-        else:
-            try:
-                write_atomically(path, formatted)
-            except OSError as e:
-                click.echo(f"policy: cannot write {path}: {e.strerror or e}; the file is unchanged", err=True)
-                status = 1
-                continue
-            click.echo(f"reformatted {path}")
-    sys.exit(status)
+    _finish(result)
 
 
 @main.command(name="eval")
@@ -140,35 +99,17 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
 def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, explain: bool,
           why_not: str | None) -> None:
     """Decide listings: one decision per line, in input order."""
-    from .api import load
-    from .decision import InputError
-    from .eval_cmd import run_eval
-    from .runtime import parse_at
-
-    if at is not None:
-        try:
-            parse_at(at)
-        except InputError as e:
-            _usage(f"--at: {e}")
     try:
-        policies = load(list(paths))
+        result = api.eval_paths(list(paths), input_, at=at, prior=prior, explain=explain, why_not=why_not)
     except UsageError as e:
         _usage(str(e))
     except PolicyError as e:
-        from .render import render
-
         click.echo(render(e.diagnostics, "text", {}), nl=False, err=True)
         click.echo("policy: the policy set has errors; run `policy check` for details", err=True)
         sys.exit(1)
-    if why_not is not None:
-        try:
-            why_not = policies.resolve_rule(why_not)
-        except InputError as e:
-            _usage("--why-not: " + e.message.removeprefix("why_not: "))
-    result = run_eval(policies, input_, at=at, prior=prior, explain=explain, why_not=why_not)
     for line in result:
         click.echo(line)
-    sys.exit(1 if result.had_errors else 0)
+    sys.exit(result.exit_code)
 
 
 @main.command(name="test")
@@ -181,14 +122,14 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
 def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, run: str | None, fmt: str) -> None:
     """Run the examples and assertions of *_test.policy files."""
-    from .testing import run_cli
+    from . import testing  # here, not at the top: the runner brings the evaluators, which `policy check` never needs
 
     try:
-        status = run_cli(list(paths) or ["."], coverage=coverage or min_coverage is not None,
-                         min_coverage=min_coverage, fmt=fmt, echo=click.echo, run=run)
+        result = testing.run(list(paths) or ["."], coverage=coverage or min_coverage is not None,
+                             min_coverage=min_coverage, fmt=fmt, run=run)
     except UsageError as e:
         _usage(str(e))
-    sys.exit(status)
+    _finish(result)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -24,8 +24,9 @@ from typing import IO, Any, Iterator
 from . import runtime as R
 from .decision import DecisionError, InputError
 from .engine import Policies
+from .loader import UsageError
 
-__all__ = ["run_eval", "EvalRun", "read_records"]
+__all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 
 _ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
 _DEEP_LIMIT = 5000
@@ -92,6 +93,17 @@ def read_records(stream: IO[bytes] | IO[str]) -> Iterator[Any]:
             yield _Bad(f"line {number}: not valid JSON: {e}")
 
 
+def check_at(at: str | None) -> None:
+    """Raise ``UsageError`` when the command line's ``at`` cannot be read (before anything
+    is loaded or decided)."""
+    if at is None:
+        return
+    try:
+        R.parse_at(at)
+    except InputError as e:
+        raise UsageError(f"--at: {e}") from None
+
+
 def _is_envelope(record: Any) -> bool:
     return isinstance(record, dict) and "listing" in record and record.keys() <= _ENVELOPE_KEYS
 
@@ -116,6 +128,11 @@ class EvalRun:
             self._at = R.parse_at(at)
         except InputError as e:
             self._at_error = "--at: " + e.message.removeprefix("at: ")
+
+    @property
+    def exit_code(self) -> int:
+        """The command's exit status, once the lines are read: 1 when a record failed."""
+        return 1 if self.had_errors else 0
 
     def __iter__(self) -> Iterator[str]:
         for number, record in enumerate(read_records(self.input_stream), 1):

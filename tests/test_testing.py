@@ -14,8 +14,9 @@ from click.testing import CliRunner
 import dsl
 from dsl.api import compile_paths
 from dsl.cli import main
-from dsl.testing import InternalError, check_test_files, run_tests
-from test_testing_support import CRYPTO, FakeResult, install_prover, search_prover, write_tree  # noqa: F401
+from dsl.testing import InternalError, Prover, check_test_files, run_tests
+from dsl.testing import run as run_command
+from test_testing_support import CRYPTO, FakeResult, search_prover, write_tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -26,12 +27,12 @@ def codes(tmp: Path, files: dict[str, str]) -> list[tuple[str, int, int]]:
     return [(d.code, d.span.line, d.span.column) for d in check_test_files(model, loaded)]
 
 
-def run(tmp: Path, tests: str, policies: dict[str, str] | None = None) -> Any:
+def run(tmp: Path, tests: str, policies: dict[str, str] | None = None, prover: Prover | None = None) -> Any:
     write_tree(tmp, {**(policies or {"crypto.policy": CRYPTO}), "crypto_test.policy": tests})
     model, loaded, diags = compile_paths([tmp])
     assert model is not None, diags
     assert not [d for d in check_test_files(model, loaded) if d.severity == "error"]
-    return run_tests(model, loaded, attack_examples=50)
+    return run_tests(model, loaded, attack_examples=50, prover=prover)
 
 
 def invoke(*args: str) -> Any:
@@ -219,9 +220,8 @@ assert "needs its window" always block category 'Blockchain Miners' and platform
 """
 
 
-def test_a_failing_assertion_has_a_small_replaying_counterexample(tmp_path: Path, install_prover: Any) -> None:
-    install_prover(search_prover())
-    report = run(tmp_path, ASSERTIONS)
+def test_a_failing_assertion_has_a_small_replaying_counterexample(tmp_path: Path) -> None:
+    report = run(tmp_path, ASSERTIONS, prover=search_prover())
     ok, bad = report.results
     assert ok.outcome == "pass" and bad.outcome == "fail"
     cx = bad.counterexample
@@ -233,43 +233,33 @@ def test_a_failing_assertion_has_a_small_replaying_counterexample(tmp_path: Path
     assert decision.effect != "block"
 
 
-def test_undecided_fails_the_run(tmp_path: Path, install_prover: Any) -> None:
-    install_prover(lambda ps, **kw: FakeResult("undecided", reason="matches and mentions on one field"))
+def test_undecided_fails_the_run(tmp_path: Path) -> None:
+    undecided = lambda ps, **kw: FakeResult("undecided", reason="matches and mentions on one field")  # noqa: E731
     write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": ASSERTIONS})
-    result = invoke(str(tmp_path))
+    result = run_command([tmp_path], prover=undecided)
     assert result.exit_code == 1
-    assert "UNDECIDED" in result.output and "matches and mentions on one field" in result.output
-    assert result.output.splitlines()[-1] == "0 passed, 2 failed"
+    assert "UNDECIDED" in result.text and "matches and mentions on one field" in result.text
+    assert result.text.splitlines()[-1] == "0 passed, 2 failed"
     # where the analysis gives up, a generated counterexample still decides the question
-    out = json.loads(invoke(str(tmp_path), "--format", "json").output)
+    out = json.loads(run_command([tmp_path], fmt="json", prover=undecided).text)
     assert [r["outcome"] for r in out] == ["undecided", "fail"]
     assert "a generated listing refutes it" in out[1]["problems"][-1]
     assert out[1]["counterexample"]["listing"] == {"category": "Blockchain Miners", "platform": "taobao"}
 
 
-def test_without_the_analysis_assertions_are_undecided(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import sys
-
-    monkeypatch.setitem(sys.modules, "dsl.analysis", None)  # importing it raises ImportError
-    report = run(tmp_path, ASSERTIONS)
-    assert [r.outcome for r in report.results] == ["undecided", "undecided"]
-
-
-def test_a_proof_that_the_attack_refutes_is_an_internal_error(tmp_path: Path, install_prover: Any) -> None:
-    install_prover(lambda ps, **kw: FakeResult("pass"))
+def test_a_proof_that_the_attack_refutes_is_an_internal_error(tmp_path: Path) -> None:
     with pytest.raises(InternalError, match="needs its window.*Blockchain Miners"):
-        run(tmp_path, ASSERTIONS)
+        run(tmp_path, ASSERTIONS, prover=lambda ps, **kw: FakeResult("pass"))
 
 
-def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Path, install_prover: Any) -> None:
+def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Path) -> None:
     bogus = {"listing": {"category": "Blockchain Miners", "platform": "taobao"}, "at": "2021-10-20T00:00:00Z",
              "prior_violations": 0}
-    install_prover(lambda ps, **kw: FakeResult("fail", bogus))
     with pytest.raises(InternalError, match="does not break it"):
-        run(tmp_path, ASSERTIONS)
+        run(tmp_path, ASSERTIONS, prover=lambda ps, **kw: FakeResult("fail", bogus))
 
 
-def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path, install_prover: Any) -> None:
+def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> None:
     from dsl import ast as A
     from dsl.checks import walk
 
@@ -279,8 +269,8 @@ def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path, instal
         seen.append(kw)
         return FakeResult("pass")
 
-    install_prover(prove)
-    run(tmp_path, "assert \"coins\" from 2021-10-08 until 2021-10-09T12:00 always block mentions any coins and platform == 'taobao'")
+    run(tmp_path, "assert \"coins\" from 2021-10-08 until 2021-10-09T12:00 always block mentions any coins and platform == 'taobao'",
+        prover=prove)
     (kw,) = seen
     assert kw["quantifier"] == "always" and kw["effect"] == "block"
     assert str(kw["tz"]) == "Asia/Shanghai"
@@ -315,14 +305,13 @@ def test_text_output_of_a_failure(tmp_path: Path) -> None:
     assert out.splitlines()[-1] == "0 passed, 1 failed"
 
 
-def test_json_output(tmp_path: Path, install_prover: Any) -> None:
-    install_prover(search_prover())
+def test_json_output(tmp_path: Path) -> None:
     write_tree(tmp_path, {"crypto.policy": CRYPTO, "crypto_test.policy": EXAMPLES + ASSERTIONS + """
 test "wrong" given {} at 2021-10-20 expect block
 """})
-    result = invoke(str(tmp_path), "--format", "json")
+    result = run_command([tmp_path], fmt="json", prover=search_prover())
     assert result.exit_code == 1
-    results = json.loads(result.output)
+    results = json.loads(result.text)
     assert [(r["kind"], r["outcome"]) for r in results][-3:] == [("assert", "pass"), ("assert", "fail"), ("test", "fail")]
     for r in results:
         assert {"name", "kind", "outcome", "file", "line"} <= set(r)

@@ -18,9 +18,9 @@ from dsl.api import compile_paths
 from dsl.cli import main
 from dsl.reference import holds
 from dsl.testing import check_test_files, run_tests
+from dsl.testing import run as run_command
 from dsl.testing.claims import parse_instant, resolve_sets
-from test_testing_support import (ANALYSIS_MISSING, CONFORMANCE_SUITES, CONFORMANCE_TESTS, ROOT,  # noqa: F401
-                                  install_prover, real_analysis, search_prover)
+from test_testing_support import CONFORMANCE_SUITES, CONFORMANCE_TESTS, ROOT, search_prover
 
 SKIP: dict[str, str] = {}
 """Suites of the corpus's tests/ that cannot pass yet, each with its reason."""
@@ -109,7 +109,6 @@ def test_conformance_examples(suite: Path) -> None:
                 assert r.outcome == want[r.line], r
 
 
-@pytest.mark.skipif(real_analysis() is None, reason=ANALYSIS_MISSING)
 @pytest.mark.parametrize("suite", conformance_suites(), ids=lambda p: p.name)
 def test_conformance_case(suite: Path) -> None:
     """Every test and assert as its `# expect:` comment says, through the command's JSON;
@@ -121,13 +120,12 @@ def test_conformance_case(suite: Path) -> None:
 
 
 @pytest.mark.skipif(not CONFORMANCE_TESTS.exists(), reason="../shared/conformance is not beside the repository")
-def test_conformance_case_with_a_searching_stand_in(install_prover: Any) -> None:
+def test_conformance_case_with_a_searching_stand_in() -> None:
     """The same, with a stand-in analysis that searches instead of proving: the runner,
     the replay and the shrinker, whatever the state of the analysis."""
-    install_prover(search_prover(examples=300))
-    result = CliRunner().invoke(main, ["test", str(CONFORMANCE_TESTS), "--format", "json"])
-    assert result.exit_code == 1, result.output
-    results = json.loads(result.output)
+    result = run_command([CONFORMANCE_TESTS], fmt="json", prover=search_prover(examples=300))
+    assert result.exit_code == 1, result.text
+    results = json.loads(result.text)
     check_case(CONFORMANCE_TESTS, results)
     naive = next(r for r in results if r["name"] == "a claim without its window fails")
     assert naive["counterexample"]["listing"] == {"category": "Blockchain Miners", "platform": "taobao"}
@@ -151,7 +149,6 @@ def test_policy_suite_examples_pass_with_full_coverage(suite: Path) -> None:
     assert report.coverage.uncovered == (), "every rule applies in some example"
 
 
-@pytest.mark.skipif(real_analysis() is None, reason=ANALYSIS_MISSING)
 @pytest.mark.parametrize("suite", suites(), ids=lambda p: p.name)
 def test_policy_suite_passes(suite: Path) -> None:
     result = CliRunner().invoke(main, ["test", str(suite), "--min-coverage", "100"])

@@ -2,35 +2,22 @@
 
 ``search_prover`` stands in for ``dsl.analysis.prove_assertion`` where a test needs an
 analysis with a known behaviour: it *searches* (the Hypothesis attack with many examples)
-and so can refute but never really prove. Tests that need the real, exact analysis use
-``real_analysis()`` and skip while it is missing."""
+and so can refute but never really prove. A stand-in is passed to the runner
+(``run_tests(…, prover=)``, ``dsl.testing.run(…, prover=)``); without one the runner uses
+the real analysis."""
 
 from __future__ import annotations
 
-import sys
 import textwrap
-import types
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import attrs
-import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFORMANCE_SUITES = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "tests"
 CONFORMANCE_TESTS = CONFORMANCE_SUITES / "crypto-2021"
 """The corpus's crypto-2021 suite, which the shrinking and replay tests use."""
-
-ANALYSIS_MISSING = "the analysis (dsl.analysis.prove_assertion, issue #4) has not landed yet"
-
-
-def real_analysis() -> Callable[..., Any] | None:
-    try:
-        from dsl.analysis import prove_assertion
-    except ImportError:
-        return None
-    return prove_assertion
-
 
 @attrs.frozen
 class FakeResult:
@@ -54,18 +41,6 @@ def search_prover(examples: int = 600) -> Callable[..., FakeResult]:
         return FakeResult("pass") if found is None else FakeResult("fail", found.to_dict())
 
     return prove_assertion
-
-
-@pytest.fixture
-def install_prover(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[[Callable[..., Any]], None]]:
-    """Put a stand-in ``dsl.analysis`` module (with the given prove_assertion) in place."""
-
-    def install(prove: Callable[..., Any]) -> None:
-        module = types.ModuleType("dsl.analysis")
-        module.prove_assertion = prove  # type: ignore[attr-defined]
-        monkeypatch.setitem(sys.modules, "dsl.analysis", module)
-
-    yield install
 
 
 def write_tree(root: Path, files: dict[str, str]) -> Path:

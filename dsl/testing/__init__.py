@@ -2,44 +2,46 @@
 
 - ``check_test_files(model, loaded)``: the findings about test files (P500–P505, P204, P101).
 - ``run_tests(model, loaded)``: run every example and assertion; a ``Report``.
-- ``run_cli(paths, …)``: what the `policy test` command does; returns the exit status.
+- ``run(paths, …)``: what the `policy test` command does; its output and exit status.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from ..diagnostics import ERROR, Diagnostic, sort_diagnostics
+from ..frontend import compile_paths
+from ..output import CommandResult, Lines
+from ..render import render
+from . import report as R
 from .checks import check_test_files
-from .runner import InternalError, Report, Result, run_tests
+from .runner import InternalError, Prover, Report, Result, run_tests
 
-__all__ = ["check_test_files", "run_tests", "run_cli", "Report", "Result", "InternalError"]
+__all__ = ["check_test_files", "run_tests", "run", "Prover", "Report", "Result", "InternalError"]
 
 
-def run_cli(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | None = None,
-            fmt: str = "text", echo: Callable[..., Any] | None = None, run: str | None = None) -> int:
+def run(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | None = None,
+        fmt: str = "text", run: str | None = None, prover: Prover | None = None) -> CommandResult:
     """Load the policies and tests under ``paths``, run the tests (those whose name
-    contains ``run``, when given) and write the results
-    with ``echo`` in ``fmt`` (text, json or junit). Returns 0 when every test and
-    assertion passes (and coverage reaches ``min_coverage``), 1 otherwise. Errors in the
-    policies or the test files are written like `policy check` writes them, and give 1.
-    Raises ``dsl.UsageError`` for a path that does not exist."""
-    from ..api import compile_paths
-    from ..render import render
-    from . import report as R
-
-    echo = echo or _print
+    contains ``run``, when given) and write the results in ``fmt`` (text, json or junit).
+    The exit status is 0 when every test and assertion passes (and coverage reaches
+    ``min_coverage``), 1 otherwise. Errors in the policies or the test files are written
+    like `policy check` writes them, and give 1. ``prover`` decides the assertions (by
+    default ``dsl.analysis.prove_assertion``). Raises ``dsl.UsageError`` for a path that
+    does not exist."""
+    out = Lines()
+    echo = out.write
     model, loaded, diags = compile_paths(list(paths))
     errors = [d for d in diags if d.severity == ERROR]
     errors += [d for d in check_test_files(model, loaded) if d.severity == ERROR]
     errors = sort_diagnostics(errors)
     coverage = coverage or min_coverage is not None
     if errors or model is None:
-        _write_diagnostics(errors, fmt, loaded.sources, echo, render, R)
-        return 1
+        _write_diagnostics(errors, fmt, loaded.sources, out)
+        return out.result(1)
     if not loaded.test_files and fmt == "text":
         echo("no test files (*_test.policy) among the paths given")
-    result = run_tests(model, loaded, run=run)
+    result = run_tests(model, loaded, run=run, prover=prover)
     unmatched = run is not None and not result.results  # a filter that runs nothing must not pass
     if unmatched:
         echo(f"no test or assertion has a name that contains {run!r}", err=True)
@@ -54,18 +56,17 @@ def run_cli(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float
     else:
         echo(R.render_text(result, coverage=coverage, min_coverage=min_coverage, rule_locations=locations), nl=False)
     below = min_coverage is not None and result.coverage.percent < min_coverage
-    return 0 if result.failed == 0 and not below and not unmatched else 1
+    return out.result(0 if result.failed == 0 and not below and not unmatched else 1)
 
 
-def _write_diagnostics(errors: list[Diagnostic], fmt: str, sources: dict[str, str], echo: Callable[..., Any],
-                       render: Callable[..., str], R: Any) -> None:
+def _write_diagnostics(errors: list[Diagnostic], fmt: str, sources: dict[str, str], out: Lines) -> None:
     if fmt == "json":
-        echo(render(errors, "json", sources), nl=False)
+        out.write(render(errors, "json", sources), nl=False)
     elif fmt == "junit":
-        echo(R.render_junit(R.empty_report(), coverage=False, min_coverage=None, rule_locations={},
-                            diagnostics_text=render(errors, "text", sources)), nl=False)
+        out.write(R.render_junit(R.empty_report(), coverage=False, min_coverage=None, rule_locations={},
+                                 diagnostics_text=render(errors, "text", sources)), nl=False)
     else:
-        echo(render(errors, "text", sources), nl=False)
+        out.write(render(errors, "text", sources), nl=False)
 
 
 def _rule_locations(model: Any) -> dict[str, str]:
@@ -74,10 +75,3 @@ def _rule_locations(model: Any) -> dict[str, str]:
         if r.anchor is not None:
             out[r.qid] = f"{r.anchor.file}:{r.anchor.line}"
     return out
-
-
-def _print(message: str = "", nl: bool = True, err: bool = False) -> None:
-    import sys
-
-    stream = sys.stderr if err else sys.stdout
-    stream.write(message + ("\n" if nl else ""))

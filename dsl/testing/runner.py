@@ -10,13 +10,15 @@ Every proved assertion is also attacked with generated listings (``dsl.testing.a
 from __future__ import annotations
 
 import datetime as dt
+import json
 import time
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from .. import ast as A
+from ..format import format_expr
 from ..loader import Loaded
 from ..model import PolicySet, to_jsonable
 from ..shrink import Counterexample, format_instant, shrink
@@ -25,10 +27,16 @@ from .claims import Claim, input_errors
 from .scope import file_scope, restrict
 from .vocab import Vocabulary
 
-__all__ = ["Result", "Report", "InternalError", "run_tests"]
+__all__ = ["Result", "Report", "InternalError", "Prover", "run_tests"]
 
 DEFAULT_TIMEOUT_MS = 20_000
 ATTACK_EXAMPLES = 200
+
+Prover = Callable[..., Any]
+"""What decides an assertion: ``dsl.analysis.prove_assertion``'s signature (the policy
+set, then ``quantifier``, ``effect``, ``expr``, ``tz``, ``start``, ``end``, ``timeout_ms``
+by keyword), returning an object with ``outcome`` ("pass", "fail" or "undecided"),
+``counterexample`` and ``reason``."""
 
 
 class InternalError(RuntimeError):
@@ -96,13 +104,17 @@ class Report:
 
 def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
               attack_examples: int = ATTACK_EXAMPLES, kinds: tuple[str, ...] = ("test", "assert"),
-              run: str | None = None) -> Report:
+              run: str | None = None, prover: Prover | None = None) -> Report:
     """Run every test and assertion of ``loaded.test_files`` against ``model`` (checked
     first with ``check_test_files``: references must resolve), each file against the
     policies its `tests for` names, or the whole set. ``kinds`` limits the run to
     examples ("test") or assertions ("assert"); ``run`` to those whose name contains it;
     ``attack_examples`` is the number of generated listings each proved assertion is
-    attacked with (0: no attack). Each result carries its time in ``seconds``."""
+    attacked with (0: no attack). Each result carries its time in ``seconds``. ``prover``
+    decides the assertions (default: ``dsl.analysis.prove_assertion``)."""
+    if prover is None:
+        # imported here, not at the top: the analysis brings z3, which only assertions need
+        from ..analysis import prove_assertion as prover
     known = tuple(p.name for p in model.policies)
     runners: dict[frozenset[str] | None, _Runner] = {}
     results: list[Result] = []
@@ -114,7 +126,7 @@ def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIM
             if ("test" if isinstance(s, A.TestCase) else "assert") not in kinds:
                 continue
             if scope not in runners:
-                runners[scope] = _Runner.of(model, loaded, scope, timeout_ms, attack_examples)
+                runners[scope] = _Runner.of(model, loaded, scope, timeout_ms, attack_examples, prover)
             runner = runners[scope]
             started = time.perf_counter()
             result = runner.example(s, f.path) if isinstance(s, A.TestCase) else runner.assertion(s, f.path)
@@ -150,19 +162,21 @@ def _span_of(node: Any, path: str) -> tuple[int, int]:
 class _Runner:
     @classmethod
     def of(cls, model: PolicySet, loaded: Loaded, scope: frozenset[str] | None, timeout_ms: int,
-           attack_examples: int) -> _Runner:
+           attack_examples: int, prover: Prover) -> _Runner:
         """A runner against the policies of ``scope`` (None: the whole set)."""
-        from ..engine import Policies
+        from ..engine import Policies  # here, not at the top: `policy check` reads test files without the evaluators
 
         ps = restrict(model, scope)
-        return cls(ps, Policies(ps), Names.of(model, loaded, scope), timeout_ms, attack_examples)
+        return cls(ps, Policies(ps), Names.of(model, loaded, scope), timeout_ms, attack_examples, prover)
 
-    def __init__(self, ps: PolicySet, policies: Any, names: Names, timeout_ms: int, attack_examples: int):
+    def __init__(self, ps: PolicySet, policies: Any, names: Names, timeout_ms: int, attack_examples: int,
+                 prover: Prover):
         self.ps = ps
         self.policies = policies
         self.names = names
         self.timeout_ms = timeout_ms
         self.attack_examples = attack_examples
+        self.prover = prover
         shared = names.shared_timezone or "UTC"
         self.tz = ZoneInfo(shared)
 
@@ -192,11 +206,7 @@ class _Runner:
         claim = Claim.of(self.ps, self.policies, a, self.tz)
         base = Result(name=a.name.value, kind="assert", outcome="pass", file=path, line=line, column=column,
                       claim=_claim_text(a), timezone=str(self.tz.key))
-        try:
-            from ..analysis import prove_assertion  # type: ignore[attr-defined,unused-ignore]
-        except ImportError:
-            return attrs.evolve(base, outcome="undecided", reason="the analysis (dsl.analysis) is not installed")
-        result = prove_assertion(self.ps, quantifier=a.quantifier, effect=a.effect, expr=claim.expr, tz=self.tz,
+        result = self.prover(self.ps, quantifier=a.quantifier, effect=a.effect, expr=claim.expr, tz=self.tz,
                                  start=claim.start, end=claim.end, timeout_ms=self.timeout_ms)
         outcome = getattr(result, "outcome", None)
         vocab = Vocabulary.of(self.ps, [claim.expr], [claim.start, claim.end])
@@ -237,7 +247,7 @@ class _Runner:
 
 
 def attack(claim: Claim, vocab: Vocabulary, examples: int) -> Counterexample | None:
-    from .attack import attack as run_attack
+    from .attack import attack as run_attack  # here, not at the top: it brings Hypothesis, which only assertions need
 
     return run_attack(claim, vocab, examples=examples)
 
@@ -283,7 +293,6 @@ def _explain(decision: Any) -> str | None:
 
 def _claim_text(a: A.Assertion) -> str:
     try:
-        from ..format import format_expr
         expr = format_expr(a.expr)
     except Exception:  # noqa: BLE001 - the formatter is only for display
         expr = "…"
@@ -306,8 +315,6 @@ def _broken_text(a: A.Assertion, actual: dict[str, Any]) -> str:
 
 
 def _cx_text(cx: Counterexample) -> str:
-    import json
-
     return json.dumps(cx.to_dict(), ensure_ascii=False, sort_keys=True)
 
 

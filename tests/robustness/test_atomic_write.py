@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import dsl.api
 import dsl.atomic
 from dsl.atomic import write_atomically
 from dsl.cli import main
@@ -143,7 +144,7 @@ def test_fmt_reports_a_file_it_cannot_write_and_formats_the_others(tmp_path: Pat
         else:
             real(path, text)
 
-    monkeypatch.setattr(dsl.atomic, "write_atomically", flaky)
+    monkeypatch.setattr(dsl.api, "write_atomically", flaky)  # where policy fmt calls it
     result = CliRunner().invoke(main, ["fmt", str(tmp_path)])
     assert result.exit_code == 1
     assert f"cannot write {b}" in result.stderr and "unchanged" in result.stderr

@@ -1,0 +1,48 @@
+"""The front end as one call: read, parse and check the files under some paths, giving the
+checked model (``dsl.model.PolicySet``), what was loaded and the diagnostics. Everything
+that starts from paths builds on it: ``dsl.api`` (load, check, the commands) and
+``dsl.testing`` (the `policy test` run)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Iterable
+
+from .checks import build
+from .config import Config
+from .diagnostics import Diagnostic, has_errors, sort_diagnostics
+from .loader import Loaded, load_paths
+from .model import PolicySet
+
+__all__ = ["PathLike", "as_paths", "compile_paths"]
+
+PathLike = str | Path
+
+
+def as_paths(paths: PathLike | Iterable[PathLike]) -> list[PathLike]:
+    """``paths`` as a list: one path, or an iterable of them."""
+    if isinstance(paths, (str, Path)):
+        return [paths]
+    return list(paths)
+
+
+def compile_paths(paths: PathLike | Iterable[PathLike], *,
+                  config: Config | None = None) -> tuple[PolicySet | None, Loaded, list[Diagnostic]]:
+    """Read, parse and check the policy files under ``paths`` (less those the
+    configuration excludes: ``config``, else the one found from the first path). Returns
+    the checked model (None when there are errors), what was loaded, and the front end's
+    diagnostics."""
+    loaded = load_paths(as_paths(paths), config)
+    diags = list(loaded.diagnostics)
+    model = None
+    syntax_errors = any(d.code.startswith("P1") for d in diags)
+    if not has_errors(diags):
+        model, found = build(list(loaded.policy_files), loaded.sources, test_files=loaded.test_files)
+        diags.extend(found)
+    else:
+        # Still report what the checks find in the files that parsed, without a model.
+        _, found = build(list(loaded.policy_files), loaded.sources, test_files=loaded.test_files,
+                         syntax_errors=syntax_errors)
+        diags.extend(found)
+        model = None
+    return model, loaded, sort_diagnostics(diags)
