@@ -230,6 +230,20 @@ Atom = Union[Const, Category, CategoryIn, Mentions, MentionsAny, Contains, Match
 Expr = Union[And, Or, Not, Atom]
 
 
+def conjuncts(e: Expr) -> tuple[Expr, ...]:
+    """The conjuncts of a condition, nested ``and`` flattened, in order (loops, no
+    recursion): what must each hold for the condition to hold."""
+    out: list[Expr] = []
+    stack: list[Expr] = [e]
+    while stack:
+        g = stack.pop()
+        if isinstance(g, And):
+            stack.extend(reversed(g.items))
+        else:
+            out.append(g)
+    return tuple(out)
+
+
 # ---------------------------------------------------------------- penalties
 
 

@@ -19,9 +19,12 @@ Planning (``CompiledPolicySet(ps)``) turns every rule into pre-resolved data:
   distinct timezone of the rules (once per batch in ``decide_many``).
 
 Nothing is mutated after planning, and a decision keeps its working state on the stack,
-so one ``CompiledPolicySet`` may serve any number of threads. The result must agree
-exactly with the reference evaluator (``dsl.reference``); the tests check that on the
-conformance corpus and on generated policy sets and listings.
+so one ``CompiledPolicySet`` may serve any number of threads. What an atom, a window
+and the combination of applying rules mean is ``dsl.semantics``'s: the plan binds each
+literal once into the predicates ``semantics`` builds (``compare_test``,
+``membership_test``, ``category_test``, …) and decides with ``semantics.combine``, so the
+result agrees exactly with the reference evaluator (``dsl.reference``); the tests check
+that on the conformance corpus and on generated policy sets and listings.
 """
 
 from __future__ import annotations
@@ -29,31 +32,25 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-import operator
 from typing import Any, Callable, Iterable, Mapping, Sequence
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from . import ast as A
-from . import runtime as R
-from .decision import Decision, DecisionError, InputError, PenaltyChoice
+from . import semantics as S
+from . import values as V
 from .fingerprint import policy_hash
 from .model import PolicySet, RuleInfo
-from .text import (PhraseMatcher, category_matches, category_segments, compile_regex, contains,
-                   normalize_needle, normalize_phrase, pattern_segments, regex_search)
+from .outcome import Decision, DecisionError, InputError
+from .text import PhraseMatcher, category_segments, pattern_segments
 
 __all__ = ["CompiledPolicySet"]
 
 Source = tuple[str, ...] | None
 """Where ``mentions`` reads text: a field path, or None for the listing's text."""
 
-_OPS: dict[str, Callable[[Any, Any], bool]] = {
-    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
-    ">": operator.gt, ">=": operator.ge,
-}
-_STRENGTH = {"allow": 0, "flag": 1, "block": 2}
-_is_number = R.is_number
+_is_number = V.is_number
 _UNSET: Any = object()
 _CATEGORY_PLAN_MAX_LEN = 256
 
@@ -81,23 +78,8 @@ class _Ctx:
 Cond = Callable[[_Ctx], bool]
 
 
-def _reader(parts: tuple[str, ...]) -> Callable[[dict[str, Any]], Any]:
-    """A function reading one field path (None when absent)."""
-    if len(parts) == 1:
-        key = parts[0]
-        return lambda listing: listing.get(key)
-    return functools.partial(_read_deep, parts)
-
-
-def _read_deep(parts: tuple[str, ...], listing: dict[str, Any]) -> Any:
-    return R.read_path(listing, parts)
-
-
-def _pieces_reader(source: Source) -> Callable[[dict[str, Any]], tuple[str, ...]]:
-    if source is None:
-        return R.listing_pieces
-    get = _reader(source)
-    return lambda listing: R.text_pieces(get(listing))
+_reader = V.path_reader
+_pieces_reader = S.pieces_reader
 
 
 # --------------------------------------------------------------------------- conditions
@@ -120,33 +102,27 @@ class _Planner:
         if isinstance(e, A.Not):
             inner = self.compile(e.operand, tz)
             return lambda c: not inner(c)
-        if isinstance(e, A.Category):
-            return _category((pattern_segments(e.pattern.value),))
-        if isinstance(e, A.CategoryIn):
-            return _category(tuple(pattern_segments(i.value) for i in _items(e.items) if isinstance(i, A.Str)))
+        if isinstance(e, (A.Category, A.CategoryIn)):
+            patterns = [e.pattern.value] if isinstance(e, A.Category) else _texts(e.items)
+            in_category = S.category_test(patterns)
+            return lambda c: in_category(c.cat)
         if isinstance(e, (A.Mentions, A.MentionsAny)):
             source: Source = e.path.parts if e.path is not None else None
-            if isinstance(e, A.Mentions):
-                wanted = frozenset({normalize_phrase(e.phrase.value)})
-            else:
-                wanted = frozenset(normalize_phrase(i.value) for i in _items(e.items) if isinstance(i, A.Str))
-            wanted = frozenset(p for p in wanted if p)  # the empty phrase is never mentioned
+            wanted = S.mention_phrases([e.phrase.value] if isinstance(e, A.Mentions) else _texts(e.items))
             if not wanted:
                 return lambda c: False
             self.phrases.setdefault(source, set()).update(wanted)
             return lambda c: not c.phrases(source).isdisjoint(wanted)
-        if isinstance(e, A.Contains):
-            needle = normalize_needle(e.needle.value)
+        if isinstance(e, (A.Contains, A.Matches)):
+            text_test = (S.contains_test(e.needle.value) if isinstance(e, A.Contains)
+                         else S.matches_test(e.regex.pattern, e.regex.ignore_case))
             pieces = _pieces_reader(e.path.parts)
-            return lambda c: any(contains(p, needle) for p in pieces(c.listing))
-        if isinstance(e, A.Matches):
-            regex = compile_regex(e.regex.pattern, e.regex.ignore_case)
-            pieces = _pieces_reader(e.path.parts)
-            return lambda c: any(regex_search(regex, p) for p in pieces(c.listing))
-        if isinstance(e, A.Compare):
-            return _compare(_reader(e.path.parts), e.op, e.value, tz)
-        if isinstance(e, A.In):
-            return _in(_reader(e.path.parts), _items(e.items), e.negated, tz)
+            return lambda c: text_test(pieces(c.listing))
+        if isinstance(e, (A.Compare, A.In)):
+            test = (S.compare_test(e.op, e.value, tz) if isinstance(e, A.Compare)
+                    else S.membership_test(_items(e.items), e.negated, tz))
+            get = _reader(e.path.parts)
+            return lambda c: test(get(c.listing))
         if isinstance(e, A.Exists):
             get = _reader(e.path.parts)
             return lambda c: get(c.listing) is not None
@@ -156,6 +132,10 @@ class _Planner:
 def _items(items: A.ListExpr) -> tuple[A.Scalar, ...]:
     assert isinstance(items, A.ListLit), "set references are resolved in the checked model"
     return items.items
+
+
+def _texts(items: A.ListExpr) -> list[str]:
+    return [i.value for i in _items(items) if isinstance(i, A.Str)]
 
 
 def _all(fs: tuple[Cond, ...]) -> Cond:
@@ -191,94 +171,6 @@ def _any(fs: tuple[Cond, ...]) -> Cond:
     return some
 
 
-def _category(patterns: tuple[tuple[str, ...], ...]) -> Cond:
-    patterns = tuple(p for p in patterns if p)  # an empty pattern matches nothing
-    if not patterns:
-        return lambda c: False
-    if len(patterns) == 1:
-        (pattern,) = patterns
-        return lambda c: c.cat is not None and category_matches(c.cat, pattern)
-    return lambda c: c.cat is not None and any(category_matches(c.cat, p) for p in patterns)
-
-
-def _compare(get: Callable[[dict[str, Any]], Any], op: str, lit: A.Scalar, tz: ZoneInfo) -> Cond:
-    if isinstance(lit, (A.Str, A.Bool)):
-        if op not in ("==", "!="):
-            return lambda c: False
-        want = lit.value
-        kind: type = str if isinstance(lit, A.Str) else bool
-        if op == "==":
-            return lambda c: (isinstance(v := get(c.listing), kind) and v == want)
-        return lambda c: (isinstance(v := get(c.listing), kind) and v != want)
-    if isinstance(lit, A.Num):
-        number = lit.value
-        test = _OPS[op]
-        return lambda c: (_is_number(v := get(c.listing)) and test(v, number))
-    instant = R.instant_in(lit.value, tz)
-    if instant is None:
-        return lambda c: False
-    test = _OPS[op]
-
-    def date_compare(c: _Ctx) -> bool:
-        v = get(c.listing)
-        if v is None:
-            return False
-        mine = R.value_instant(v, tz)
-        return mine is not None and test(mine, instant)
-    return date_compare
-
-
-def _in(get: Callable[[dict[str, Any]], Any], items: tuple[A.Scalar, ...], negated: bool, tz: ZoneInfo) -> Cond:
-    texts = frozenset(i.value for i in items if isinstance(i, A.Str))
-    numbers = frozenset(i.value for i in items if isinstance(i, A.Num))
-    bools = frozenset(i.value for i in items if isinstance(i, A.Bool))
-    instants = frozenset(x for i in items if isinstance(i, (A.Date, A.DateTime))
-                         if (x := R.instant_in(i.value, tz)) is not None)
-    has_text, has_number, has_bool = bool(texts), bool(numbers), bool(bools)
-    has_date = any(isinstance(i, (A.Date, A.DateTime)) for i in items)
-    empty = not items
-
-    def lookup(v: Any) -> tuple[bool, bool]:
-        """(comparable, found) for a present scalar value."""
-        if isinstance(v, str):
-            if v in texts:
-                return True, True
-            if has_date:
-                mine = R.value_instant(v, tz)
-                if mine is not None:
-                    return True, mine in instants
-            return has_text, False
-        if isinstance(v, bool):
-            return has_bool, v in bools
-        if _is_number(v):
-            return has_number, v in numbers
-        if isinstance(v, dt.date) and has_date:
-            mine = R.value_instant(v, tz)
-            return mine is not None, mine in instants
-        return False, False
-
-    if not negated:
-        if not has_date and not has_bool and not has_number:
-            return lambda c: (isinstance(v := get(c.listing), str) and v in texts)
-
-        def is_in(c: _Ctx) -> bool:
-            v = get(c.listing)
-            if v is None or not R.is_scalar(v):
-                return False
-            return lookup(v)[1]
-        return is_in
-
-    def not_in(c: _Ctx) -> bool:
-        v = get(c.listing)
-        if v is None or not R.is_scalar(v):
-            return False
-        if empty:
-            return True
-        comparable, found = lookup(v)
-        return comparable and not found
-    return not_in
-
-
 # --------------------------------------------------------------------------- rules and indexes
 
 
@@ -288,19 +180,12 @@ class _Rule:
 
     index: int
     qid: str
-    effect: str
-    start: dt.datetime | None
-    end: dt.datetime | None
+    window: Callable[[dt.datetime], int] | None
+    """``semantics.window_side`` with the rule's bounds (nonzero: out of force); None
+    for a rule without a window."""
     zone: int
     cond: Cond
-    overrides: tuple[str, ...]
-    proposals: tuple[tuple[str | None, int, tuple[str, ...], tuple[tuple[int, int], ...]], ...]
-    message: str | None
-    citations: tuple[str, ...]
-
-
-def _conjuncts(e: A.Expr) -> tuple[A.Expr, ...]:
-    return e.items if isinstance(e, A.And) else (e,)
+    consequence: S.Consequence
 
 
 IndexKey = tuple[str, Any]
@@ -359,7 +244,7 @@ class _FieldIndex:
 
 def _fits_fn(kinds: frozenset[str]) -> Callable[[Any], bool]:
     """A fast test that a present value fits one of ``kinds``: the same answer as
-    ``any(runtime.fits(v, k) for k in kinds)``, with the common cases (a plain string, a
+    ``any(values.fits(v, k) for k in kinds)``, with the common cases (a plain string, a
     list of plain strings, a number) decided without calls."""
     ordered = tuple(sorted(kinds))
     str_ok = bool(kinds & {"text", "textlike", "category"})
@@ -378,15 +263,15 @@ def _fits_fn(kinds: frozenset[str]) -> Callable[[Any], bool]:
                 return True
         if (t is int or t is float) and number_ok:
             return t is int or math.isfinite(v)
-        return any(R.fits(v, k) for k in ordered)
+        return any(V.fits(v, k) for k in ordered)
     return ok
 
 
 @functools.lru_cache(maxsize=256)
-def _parse_at_text(at: str) -> R.ParsedAt:
+def _parse_at_text(at: str) -> V.ParsedAt:
     """``at`` strings repeat (a service passes today's date, a batch one instant); the
     parsed value is immutable, so it is cached (an unreadable one raises, uncached)."""
-    return R.parse_at(at)
+    return V.parse_at(at)
 
 
 class CompiledPolicySet:
@@ -412,26 +297,20 @@ class CompiledPolicySet:
         self._matchers = {source: (PhraseMatcher(frozenset(phrases)),  # type: ignore[arg-type]  # attrs converter typing
                                    _pieces_reader(source))
                           for source, phrases in planner.phrases.items()}
-        self._warned_fields = R.warned_fields(ps)
+        self._warned_fields = V.warned_fields(ps)
         # (key for a one-part path or None, path, a plain string fits, the full test)
         self._warned = tuple((path[0] if len(path) == 1 else None, path,
                               bool(kinds & {"text", "textlike", "category"}), _fits_fn(kinds))
                              for path, kinds in self._warned_fields)
-        self._schema = tuple(ps.schema[p] for p in sorted(ps.schema, key=R.dotted))
+        self._schema = tuple(ps.schema[p] for p in sorted(ps.schema, key=V.dotted))
         self._schema_readers = tuple(_reader(f.path) for f in self._schema)
         self._build_indexes(ps)
         self._decide = self._make_decide()
 
     @staticmethod
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
-        proposals: tuple[tuple[str | None, int, tuple[str, ...], tuple[tuple[int, int], ...]], ...] = ()
-        if info.effect == "block" and info.penalty is not None:
-            steps = info.penalty.steps
-            proposals = tuple((info.penalty.name, n + 1, s.actions, s.severity) for n, s in enumerate(steps))
-        citations = tuple(dict.fromkeys(((info.because,) if info.because else ()) + info.authorities))
-        return _Rule(index, info.qid, info.effect, info.start, info.end, zone,
-                     planner.compile(info.condition, info.tz), info.overrides, proposals,
-                     info.message, citations)
+        return _Rule(index, info.qid, S.window_test(info.start, info.end), zone,
+                     planner.compile(info.condition, info.tz), S.consequence(info))
 
     def _build_indexes(self, ps: PolicySet) -> None:
         by_segment: dict[str, list[int]] = {}
@@ -440,7 +319,7 @@ class CompiledPolicySet:
         self.never: tuple[str, ...]
         never: list[str] = []
         for i, info in enumerate(ps.rules):
-            conjuncts = _conjuncts(info.condition)
+            conjuncts = A.conjuncts(info.condition)
             segments = next((k for c in conjuncts if (k := _category_keys(c)) is not None), None)
             if segments is not None:
                 if not segments:
@@ -450,7 +329,7 @@ class CompiledPolicySet:
                 continue
             equalities = [eq for c in conjuncts if (eq := _equality_keys(c)) is not None]
             if equalities:
-                path, keys = min(equalities, key=lambda pk: (len(pk[1]), R.dotted(pk[0])))
+                path, keys = min(equalities, key=lambda pk: (len(pk[1]), V.dotted(pk[0])))
                 table = by_field.setdefault(path, {})
                 for key in keys:
                     table.setdefault(key, []).append(i)
@@ -483,14 +362,14 @@ class CompiledPolicySet:
     # ------------------------------------------------------------------ deciding
 
     @staticmethod
-    def _parse_at(at: Any) -> R.ParsedAt:
+    def _parse_at(at: Any) -> V.ParsedAt:
         if at is None:
-            return R.ParsedAt(dt.datetime.now(dt.timezone.utc))
+            return V.ParsedAt(dt.datetime.now(dt.timezone.utc))
         if isinstance(at, str):
             return _parse_at_text(at)
-        return R.parse_at(at)
+        return V.parse_at(at)
 
-    def _times(self, when: R.ParsedAt) -> tuple[tuple[dt.datetime, ...], dt.datetime]:
+    def _times(self, when: V.ParsedAt) -> tuple[tuple[dt.datetime, ...], dt.datetime]:
         """``at`` for each timezone of the rules, and the ``at`` reported (spec section 5:
         a local ``at`` as given, so that it replays)."""
         if when.instant is not None:
@@ -500,9 +379,9 @@ class CompiledPolicySet:
     def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
         """Decide one listing (spec section 5); raises InputError for bad input."""
         when = self._parse_at(at)
-        prior = prior_violations if type(prior_violations) is int and prior_violations >= 0 else R.check_prior(prior_violations)
+        prior = prior_violations if type(prior_violations) is int and prior_violations >= 0 else V.check_prior(prior_violations)
         times, reported = self._times(when)
-        return self._decide(listing, when, times, reported, prior)
+        return self._decide(listing, times, reported, prior)
 
     def decide_many(self, listings: Iterable[Any], at: Any = None,
                     prior_violations: Any = 0) -> list[Decision | DecisionError]:
@@ -511,26 +390,26 @@ class CompiledPolicySet:
         (records count from 1); the others are decided. A bad ``at`` or
         ``prior_violations`` concerns the whole batch and raises InputError."""
         when = self._parse_at(at)
-        prior = R.check_prior(prior_violations)
+        prior = V.check_prior(prior_violations)
         times, reported = self._times(when)
         decide = self._decide
         out: list[Decision | DecisionError] = []
         append = out.append
         for n, listing in enumerate(listings, 1):
             try:
-                append(decide(listing, when, times, reported, prior))
+                append(decide(listing, times, reported, prior))
             except InputError as e:
                 append(DecisionError(n, e.message, e.field))
         return out
 
-    def _make_decide(self) -> Callable[[Any, R.ParsedAt, Sequence[dt.datetime], dt.datetime, int], Decision]:
+    def _make_decide(self) -> Callable[[Any, Sequence[dt.datetime], dt.datetime, int], Decision]:
         """The hot path, as a closure over the plan: what it touches is bound once here
         (closure cells are cheaper than attribute loads), and the common outcome (no rule
         applies) returns as early as it can."""
         rules, by_field, residual, matchers = self._rules, self._by_field, self._residual, self._matchers
         warned, warned_fields, policy_hash = self._warned, self._warned_fields, self._hash
         validate = self._validate if self._schema else None
-        assemble = self._assemble
+        combine = S.combine
         uses_category = self._uses_category
         by_segment = self._by_segment
         fixed = () if by_field else residual  # candidates that do not depend on the category
@@ -552,20 +431,19 @@ class CompiledPolicySet:
 
         no_category = (None, candidates_for(None))
 
-        def decide(listing: Any, when: R.ParsedAt, times: Sequence[dt.datetime],
-                   reported: dt.datetime, prior: int) -> Decision:
+        def decide(listing: Any, times: Sequence[dt.datetime], reported: dt.datetime, prior: int) -> Decision:
             if not isinstance(listing, dict):
-                R.check_listing(listing)
+                V.check_listing(listing)
             if validate is not None:
                 validate(listing)
             warnings: tuple[str, ...] = ()
             get = listing.get
             for key, path, str_ok, ok in warned:
-                v = get(key) if key is not None else R.read_path(listing, path)
+                v = get(key) if key is not None else V.read_path(listing, path)
                 if v is None or (str_ok and type(v) is str):
                     continue
                 if not ok(v):
-                    warnings = R.input_warnings(listing, warned_fields)
+                    warnings = V.input_warnings(listing, warned_fields)
                     break
 
             if uses_category:
@@ -584,71 +462,32 @@ class CompiledPolicySet:
                     more.extend(index.lookup(listing))
                 more.extend(residual)
                 candidates = sorted(set(more)) if len(more) > 1 else more
-            replay = (self, listing, when, prior)
             if not candidates:
-                return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash, replay=replay)
+                return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
 
             ctx = _Ctx(listing, cat, matchers)
-            applying: list[_Rule] = []
+            applying: list[S.Consequence] = []
             for i in candidates:
                 rule = rules[i]
-                t = times[rule.zone]
-                if rule.start is not None and t < rule.start:
-                    continue
-                if rule.end is not None and t >= rule.end:
+                window = rule.window
+                if window is not None and window(times[rule.zone]):
                     continue
                 if rule.cond(ctx):
-                    applying.append(rule)
+                    applying.append(rule.consequence)
             if not applying:
-                return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash, replay=replay)
-            return assemble(applying, replay, reported, prior, warnings)
+                return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
+            return combine(applying, prior).decision(warnings, reported, policy_hash)
 
         return decide
 
-    def _assemble(self, applying: list[_Rule], replay: tuple[Any, ...], reported: dt.datetime, prior: int,
-                  warnings: tuple[str, ...]) -> Decision:
-        overridden: tuple[str, ...] = ()
-        remaining = applying
-        if any(r.effect == "allow" and r.overrides for r in applying):
-            ids = {r.qid for r in applying}
-            lifted = {t for r in applying if r.effect == "allow" for t in r.overrides if t in ids}
-            if lifted:
-                overridden = tuple(sorted(lifted))
-                remaining = [r for r in applying if r.qid not in lifted]
-        effect = "allow"
-        strength = 0
-        best: tuple[Any, ...] | None = None
-        for r in remaining:
-            s = _STRENGTH[r.effect]
-            if s > strength:
-                strength, effect = s, r.effect
-            if r.proposals:
-                ladder, step, actions, severity = r.proposals[min(prior, len(r.proposals) - 1)]
-                # Rules are in qid order, so the first of equally severe proposals wins.
-                if best is None or severity > best[4]:
-                    best = (r.qid, ladder, step, actions, severity)
-        penalty = PenaltyChoice(best[0], best[1], best[2], best[3]) if best is not None else None
-        messages = tuple(dict.fromkeys(r.message for r in remaining if r.message is not None))
-        citations = tuple(dict.fromkeys(c for r in remaining for c in r.citations))
-        return Decision(effect, tuple(r.qid for r in remaining), overridden, penalty, messages,
-                        citations, warnings, reported, self._hash, replay=replay)
-
     def _validate(self, listing: dict[str, Any]) -> None:
         for info, get in zip(self._schema, self._schema_readers):
-            if R.schema_problem(info, get(listing)) is not None:
-                R.validate_schema(listing, self.policy_set.schema)  # raises, with every problem
+            if V.schema_problem(info, get(listing)) is not None:
+                V.validate_schema(listing, self.policy_set.schema)  # raises, with every problem
                 return
 
-    def explain(self, listing: Any, at: Any = None, prior_violations: Any = 0, why_not: str | None = None) -> str:
-        """The explanation of the decision on ``listing`` (see ``Decision.explain``)."""
-        return self.decide(listing, at, prior_violations).explain(why_not)
-
-    def trace(self, decision: Decision, listing: Any, when: R.ParsedAt, prior: int,
-              why_not: str | None = None) -> Any:
-        """The trace of one of this set's decisions, for ``Decision.explain``: built by
-        ``dsl.reference.build_trace``, with ``mentions`` read through the same phrase
-        matchers the decision used (one pass over the text per source)."""
-        from .reference import build_trace, phrase_lookup
-
-        matchers = {source: matcher for source, (matcher, _) in self._matchers.items()}
-        return build_trace(self.policy_set, decision, listing, when, prior, phrase_lookup(matchers, listing), why_not)
+    @property
+    def phrase_matchers(self) -> Mapping[Source, PhraseMatcher]:
+        """The one-pass matcher of each text source's ``mentions`` phrases (what
+        explanations read ``mentions`` through, as the decision did)."""
+        return {source: matcher for source, (matcher, _) in self._matchers.items()}

@@ -2,7 +2,8 @@
 
     policies = dsl.load("policies/")                  # once, at start-up
     decision = policies.decide(listing, at="2021-10-20", prior_violations=1)
-    decision.effect, decision.rules, decision.penalty, decision.to_dict(), decision.explain()
+    decision.effect, decision.rules, decision.penalty, decision.to_dict()
+    policies.explain(listing, at="2021-10-20")        # why, as text
     policies.decide_many(listings)                    # a batch: one decision or error each
 
 A ``Policies`` object is immutable and may be shared by any number of threads.
@@ -13,10 +14,11 @@ from __future__ import annotations
 from typing import Any, Iterable
 
 from .compiled import CompiledPolicySet
-from .decision import Decision, DecisionError
+from .explain import explain_decision, resolve_rule
 from .fingerprint import policy_hash
 from .gcpause import no_gc
 from .model import PolicySet
+from .outcome import Decision, DecisionError
 from .reference import decide_reference
 
 __all__ = ["Policies"]
@@ -71,16 +73,29 @@ class Policies:
         return decide_reference(self._ps, listing, at, prior_violations)
 
     def explain(self, listing: Any, at: Any = None, prior_violations: Any = 0, why_not: str | None = None) -> str:
-        """Why ``listing`` gets its decision, as text (``Decision.explain``); ``why_not``
-        names a rule to give the full reason for (a qualified id, or a rule's name when
-        only one policy has a rule of that name; otherwise InputError)."""
-        return self._compiled.decide(listing, at, prior_violations).explain(why_not)
+        """Why ``listing`` gets its decision, as text: the rules that applied and the
+        conditions that held; the overrides; for each rule that did not apply but shares
+        a category or a text match with the listing, the first condition that failed, in
+        the author's words; the other rules by id; the penalty choice; and the input
+        warnings. ``why_not`` names one rule (its qualified id, or its name when only one
+        policy has a rule of that name) whose every condition is then given, held or not;
+        a name that fits no rule, or several, raises InputError, as does input that
+        cannot be decided on."""
+        decision = self._compiled.decide(listing, at, prior_violations)
+        return self.explain_decision(decision, listing, prior_violations, why_not)
+
+    def explain_decision(self, decision: Decision, listing: Any, prior_violations: Any = 0,
+                         why_not: str | None = None) -> str:
+        """``explain`` for a decision already made on ``listing`` (by ``decide`` or
+        ``decide_reference``, with the same ``prior_violations``): nothing is decided
+        again; the explanation reads ``mentions`` through the compiled evaluator's
+        one-pass phrase matchers."""
+        return explain_decision(self._ps, decision, listing, prior_violations, why_not,
+                                self._compiled.phrase_matchers)
 
     def resolve_rule(self, name: str) -> str:
         """The qualified id of the rule ``name`` names (as ``why_not`` reads it); raises
         InputError for a name that fits no rule, or rules of several policies."""
-        from .explain import resolve_rule
-
         return resolve_rule(self._ps, name)
 
     def plan_summary(self) -> dict[str, int]:

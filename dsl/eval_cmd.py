@@ -21,10 +21,10 @@ import json
 import sys
 from typing import IO, Any, Iterator
 
-from . import runtime as R
-from .decision import DecisionError, InputError
+from . import values as V
 from .engine import Policies
 from .loader import UsageError
+from .outcome import DecisionError, InputError
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 
@@ -99,7 +99,7 @@ def check_at(at: str | None) -> None:
     if at is None:
         return
     try:
-        R.parse_at(at)
+        V.parse_at(at)
     except InputError as e:
         raise UsageError(f"--at: {e}") from None
 
@@ -122,10 +122,10 @@ class EvalRun:
         self._prior = prior
         # The command line's `at` is read once (`now` is one instant for the whole run); a
         # bad one fails exactly the records that rely on it.
-        self._at: R.ParsedAt | None = None
+        self._at: V.ParsedAt | None = None
         self._at_error: str | None = None
         try:
-            self._at = R.parse_at(at)
+            self._at = V.parse_at(at)
         except InputError as e:
             self._at_error = "--at: " + e.message.removeprefix("at: ")
 
@@ -159,7 +159,7 @@ class EvalRun:
         decision = self.policies.decide(listing, at=at, prior_violations=prior)
         out = decision.to_dict()
         if self.explain:
-            out["explanation"] = decision.explain(self.why_not)
+            out["explanation"] = self.policies.explain_decision(decision, listing, prior, self.why_not)
         return _dumps(out)
 
 

@@ -1,9 +1,12 @@
 """Explanations: why a listing got its decision, in the policy author's words.
 
-The reference evaluator records a ``Trace``: for every rule, whether its selector matched,
-whether it applied, the conditions that held (for a rule that applied) or the first one
-that failed (for one that did not), and the overrides; plus every penalty proposal.
-``render`` turns a decision and its trace into text for people:
+Asked of the policy set (``Policies.explain(listing, at=…)``, or ``explain_decision`` for
+a decision already made), not of the decision, which is plain data. ``build_trace`` walks
+the rules beside the reference evaluator (its ``holds`` and ``in_force``) and records a
+``Trace``: for every rule, whether it applied, the conditions that held (for a rule that
+applied) or the first one that failed (for one that did not), and the overrides; plus
+every penalty proposal (``dsl.semantics.combine``). ``render`` turns a decision and its
+trace into text for people:
 
     block: the listing is blocked at 2021-10-12T00:00:00 (local time in each policy's
     timezone); 1 rule applied.
@@ -28,35 +31,25 @@ Conditions are printed with ``dsl.format.format_expr``, as the formatter writes 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import attrs
 
 from . import ast as A
-from . import runtime as R
-from .format import format_literal
+from . import semantics as S
+from . import values as V
+from .diagnostics import did_you_mean
+from .format import format_expr, format_literal
+from .model import PolicySet, RuleInfo
+from .outcome import Decision, InputError, Proposal, format_instant
+from .reference import Mentioned, decide_reference, holds, in_force, items_of
+from .text import PhraseMatcher, mentions, normalize_phrase
 
-if TYPE_CHECKING:
-    from .decision import Decision
-    from .model import PolicySet, RuleInfo
+__all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text", "resolve_rule", "explain",
+           "explain_decision", "build_trace", "phrase_lookup", "collect_phrases", "shares_topic",
+           "rule_trace", "Mentioned"]
 
-Mentioned = Callable[[tuple[str, ...] | None, str], bool]
-"""Whether the listing's text at a source (a field path, None for title, description and
-tags) mentions a normalised phrase: ``dsl.reference.phrase_lookup``."""
-
-__all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text", "resolve_rule"]
-
-
-@attrs.frozen
-class Proposal:
-    """A penalty proposal: a remaining block rule's step ``step`` of ``of``."""
-
-    rule: str
-    ladder: str | None
-    step: int
-    of: int
-    actions: tuple[str, ...]
-    severity: tuple[tuple[int, int], ...]
+Source = S.Source
 
 
 @attrs.frozen
@@ -104,11 +97,8 @@ def resolve_rule(ps: PolicySet, name: str) -> str:
     """The qualified id of the rule that ``why_not`` names: a qualified id, or a rule's
     own name when one policy of the set has a rule of that name. Anything else is an
     InputError (field ``why_not``) that says what to write instead."""
-    from .decision import InputError
-    from .diagnostics import did_you_mean
-
     if not isinstance(name, str) or not name.strip():
-        raise InputError(f"why_not: expected a rule id, got {R.describe(name)}", field="why_not")
+        raise InputError(f"why_not: expected a rule id, got {V.describe(name)}", field="why_not")
     name = name.strip()
     if any(r.qid == name for r in ps.rules):
         return name
@@ -128,8 +118,6 @@ def resolve_rule(ps: PolicySet, name: str) -> str:
 
 def expr_text(expr: A.Expr) -> str:
     """A condition as the author would write it."""
-    from .format import format_expr
-
     return str(format_expr(expr))
 
 
@@ -154,30 +142,28 @@ def _value_words(value: Any) -> str:
     if value is None:
         return "is absent"
     if isinstance(value, str):
-        return "is " + R.show_text(value)
+        return "is " + V.show_text(value)
     if isinstance(value, bool):
         return "is true" if value else "is false"
-    if R.is_number(value):
-        text = R.describe(value).removeprefix("the number ")
-        return f"is {text}" if len(text) <= 40 else "is " + R.describe(value)
+    if V.is_number(value):
+        text = V.describe(value).removeprefix("the number ")
+        return f"is {text}" if len(text) <= 40 else "is " + V.describe(value)
     if isinstance(value, list) and len(value) <= 5 and all(isinstance(v, str) and len(v) <= 40 for v in value):
         return "is [" + ", ".join(repr(v) for v in value) + "]"
-    return "is " + R.describe(value)
+    return "is " + V.describe(value)
 
 
 def _values_note(e: A.Expr, listing: Mapping[str, Any]) -> str:
     paths = _paths_read(e)
     if not paths:
         return ""
-    shown = [f"{R.dotted(p)} {_value_words(R.read_path(listing, p))}" for p in paths[:3]]
+    shown = [f"{V.dotted(p)} {_value_words(V.read_path(listing, p))}" for p in paths[:3]]
     return " (" + "; ".join(shown) + ")"
 
 
 def _found_phrases(resolved: A.Expr, listing: Mapping[str, Any], mentioned: Mentioned | None) -> list[str]:
     """For a ``mentions`` atom: the phrases that the listing's text mentions (through
     ``mentioned``, the decision's one-pass matcher, when given)."""
-    from .text import mentions, normalize_phrase
-
     if isinstance(resolved, A.Mentions):
         phrases = [resolved.phrase.value]
     elif isinstance(resolved, A.MentionsAny) and isinstance(resolved.items, A.ListLit):
@@ -187,10 +173,7 @@ def _found_phrases(resolved: A.Expr, listing: Mapping[str, Any], mentioned: Ment
     source = resolved.path.parts if resolved.path is not None else None
     if mentioned is not None:
         return [p for p in phrases if mentioned(source, normalize_phrase(p))]
-    if source is None:
-        pieces = R.listing_pieces(listing)
-    else:
-        pieces = R.text_pieces(R.read_path(listing, source))
+    pieces = S.source_pieces(listing, source)
     return [p for p in phrases if mentions(pieces, normalize_phrase(p))]
 
 
@@ -199,7 +182,7 @@ def _note(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any], mentio
     it reads."""
     if isinstance(authored, (A.Mentions, A.MentionsAny)):
         found = _found_phrases(resolved, listing, mentioned)
-        where = "the title, description or tags" if authored.path is None else R.dotted(authored.path.parts)
+        where = "the title, description or tags" if authored.path is None else V.dotted(authored.path.parts)
         return (f" (found {', '.join(format_literal(A.Str(p)) for p in found[:5])} in {where})" if found
                 else f" (not found in {where})")
     return _values_note(authored, listing)
@@ -259,9 +242,10 @@ def window_words(rule: RuleInfo, instant: dt.datetime) -> str | None:
         return None
     now = _local(instant, rule.tz).removesuffix(f" {rule.tz.key}")
     there = f" (at is {now} there)"
-    if start is not None and instant < start:
+    side = S.window_side(start, end, instant)
+    if side == S.BEFORE and start is not None:
         return f"not yet in force; it applies from {_local(start, rule.tz)}{there}"
-    if end is not None and instant >= end:
+    if side == S.AFTER and end is not None:
         return f"no longer in force; it applied until {_local(end, rule.tz)}{there}"
     parts = []
     if start is not None:
@@ -289,6 +273,154 @@ def authored_parts(ps: PolicySet, rule: RuleInfo) -> dict[str, A.Expr | None]:
     return out
 
 
+# --------------------------------------------------------------------------- traces
+
+
+def phrase_lookup(matchers: Mapping[Source, PhraseMatcher], listing: Mapping[str, Any]) -> Mentioned:
+    """``mentions`` for one listing through one matcher per text source: the first question
+    about a source runs its matcher once over the listing's text (one pass, whatever the
+    number of phrases); later questions are set lookups. A phrase the matcher was not
+    built with is searched for on its own."""
+    found: dict[Source, set[str]] = {}
+
+    def mentioned(source: Source, norm_phrase: str) -> bool:
+        matcher = matchers.get(source)
+        if matcher is None or norm_phrase not in matcher.phrases:
+            return mentions(S.source_pieces(listing, source), norm_phrase)
+        hits = found.get(source)
+        if hits is None:
+            hits = found[source] = matcher.find_in_pieces(S.source_pieces(listing, source))
+        return norm_phrase in hits
+    return mentioned
+
+
+def _walk(e: A.Expr) -> Iterator[A.Expr]:
+    """Every node of a condition (loops, no recursion)."""
+    stack: list[A.Expr] = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (A.And, A.Or)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, A.Not):
+            stack.append(node.operand)
+
+
+def collect_phrases(ps: PolicySet) -> dict[Source, frozenset[str]]:
+    """The normalised ``mentions`` phrases of every rule, by text source."""
+    out: dict[Source, set[str]] = {}
+    for rule in ps.rules:
+        for node in _walk(rule.condition):
+            if isinstance(node, (A.Mentions, A.MentionsAny)):
+                source = node.path.parts if node.path is not None else None
+                texts = [node.phrase.value] if isinstance(node, A.Mentions) else [
+                    i.value for i in items_of(node.items) if isinstance(i, A.Str)]
+                out.setdefault(source, set()).update(S.mention_phrases(texts))
+    return {source: frozenset(phrases) for source, phrases in out.items()}
+
+
+_TOPICAL = (A.Category, A.CategoryIn, A.Mentions, A.MentionsAny, A.Contains, A.Matches)
+
+
+def shares_topic(rule: RuleInfo, listing: Mapping[str, Any], mentioned: Mentioned | None = None) -> bool:
+    """Whether a rule concerns the listing, for an explanation: some category or text
+    condition (``category``, ``mentions``, ``contains``, ``matches``) of its selector or
+    ``if`` holds for the listing, whatever the rest of the rule says. The policy's scope
+    does not count: it is shared by every rule of the policy (a policy scoped to
+    Electronics would otherwise detail all its rules on every electronics listing)."""
+    for part in (rule.selector, rule.if_):
+        if part is None:
+            continue
+        for node in _walk(part):
+            if isinstance(node, _TOPICAL) and holds(node, listing, rule.tz, mentioned):
+                return True
+    return False
+
+
+def rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: V.ParsedAt, applied: bool,
+               mentioned: Mentioned | None = None) -> RuleTrace:
+    """How one rule fared, every condition in words with whether it went the rule's way:
+    the window, then scope, selector, ``if`` (conjunct by conjunct) and ``unless``."""
+    tz = rule.tz
+    parts: list[tuple[bool, str]] = []
+    window_text = window_words(rule, at.in_tz(tz))
+    if window_text is not None:
+        parts.append((in_force(rule, at), window_text))
+    authored = authored_parts(ps, rule)
+
+    def evaluate(e: A.Expr) -> bool:
+        return holds(e, listing, tz, mentioned)
+    for label, expr, want in (("scope", rule.scope, True), ("selector", rule.selector, True),
+                              ("if", rule.if_, True), ("unless", rule.unless, False)):
+        if expr is None:
+            continue
+        written = authored[label] or expr
+        conjuncts: tuple[A.Expr, ...] = (expr,)
+        shown: tuple[A.Expr, ...] = (written,)
+        if want and isinstance(expr, A.And) and isinstance(written, A.And) and len(expr.items) == len(written.items):
+            conjuncts, shown = expr.items, written.items
+        for conjunct, words_of in zip(conjuncts, shown):
+            ok = evaluate(conjunct) == want
+            parts.append((ok, part_words(label, words_of, listing, ok, conjunct, evaluate, mentioned)))
+    return RuleTrace(rule.qid, rule.name, rule.effect, applied, tuple(parts))
+
+
+def build_trace(ps: PolicySet, decision: Decision, listing: Mapping[str, Any], at: V.ParsedAt, prior: int,
+                mentioned: Mentioned | None = None, why_not: str | None = None) -> Trace:
+    """The trace of a decision (of either evaluator) for ``explain``: every rule that
+    applied or was overridden, and every other rule that shares a category or a text
+    match with the listing (``shares_topic``), in detail; the rest by id only. With
+    ``why_not`` (a qualified id), that rule in detail too, as ``Trace.why_not``."""
+    by_qid = {rule.qid: rule for rule in ps.rules}
+    applied = set(decision.rules) | set(decision.overridden)
+    outcome = S.combine([S.consequence(by_qid[q]) for q in sorted(applied) if q in by_qid], prior)
+    detailed: list[RuleTrace] = []
+    others: list[str] = []
+    for rule in ps.rules:
+        if rule.qid in applied or shares_topic(rule, listing, mentioned):
+            trace = rule_trace(ps, rule, listing, at, rule.qid in applied, mentioned)
+            if rule.qid in outcome.overridden_by:
+                trace = trace.overridden(outcome.overridden_by[rule.qid])
+            detailed.append(trace)
+        else:
+            others.append(rule.qid)
+    asked = None
+    if why_not is not None:
+        asked = next((t for t in detailed if t.qid == why_not), None)
+        if asked is None:
+            asked = rule_trace(ps, by_qid[why_not], listing, at, why_not in applied, mentioned)
+    return Trace(tuple(detailed), outcome.proposals, prior, len(ps.policies) == 1, tuple(others), asked)
+
+
+def explain_decision(ps: PolicySet, decision: Decision, listing: Mapping[str, Any], prior_violations: Any = 0,
+                     why_not: str | None = None,
+                     matchers: Mapping[Source, PhraseMatcher] | None = None) -> str:
+    """The explanation of ``decision``, made on ``listing`` with ``prior_violations`` (its
+    ``at`` is the decision's own: deciding again at it gives the same decision).
+    ``why_not`` names a rule (see ``resolve_rule``) whose every condition is then given;
+    ``matchers`` are the phrase matchers of the evaluator that decided (one pass over the
+    text per source), else they are built from the set's phrases."""
+    qid = resolve_rule(ps, why_not) if why_not is not None else None
+    if matchers is None:
+        matchers = {source: PhraseMatcher(phrases) for source, phrases in collect_phrases(ps).items()}
+    trace = build_trace(ps, decision, listing, V.parse_at(decision.at), V.check_prior(prior_violations),
+                        phrase_lookup(matchers, listing), qid)
+    return render(decision, trace)
+
+
+def explain(ps: PolicySet, listing: Any, at: Any = None, prior_violations: Any = 0, why_not: str | None = None,
+            decide: Callable[..., Decision] | None = None) -> str:
+    """Why ``listing`` gets its decision at ``at``, as text: the decision by ``decide``
+    (``decide(listing, at, prior_violations)``; the reference evaluator by default), then
+    ``explain_decision``. Raises InputError for input that cannot be decided on and for a
+    ``why_not`` that names no rule, or rules of several policies."""
+    if decide is None:
+        def decide(listing: Any, at: Any, prior: Any) -> Decision:
+            return decide_reference(ps, listing, at, prior)
+    decision = decide(listing, at, prior_violations)
+    return explain_decision(ps, decision, listing, prior_violations, why_not)
+
+
 # --------------------------------------------------------------------------- rendering
 
 
@@ -299,8 +431,6 @@ def render(decision: Decision, trace: Trace | None) -> str:
 
 def at_words(at: dt.datetime) -> str:
     """A decision's ``at`` as reported, with what it means."""
-    from .decision import format_instant
-
     if at.tzinfo is None:
         return f"{format_instant(at)} (local time in each policy's timezone)"
     return format_instant(at)

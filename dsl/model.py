@@ -54,7 +54,7 @@ class RuleInfo:
     """A rule with everything resolved.
 
     ``start``/``end`` are the window bounds as aware UTC instants (a bound written without
-    an offset was read in the policy's timezone ``tz`` by ``bound_instant``); the rule is
+    an offset was read in the policy's timezone ``tz`` by ``when_instant``); the rule is
     in force for ``start <= at < end``. A naive ``at`` given to ``decide`` is likewise
     read in each rule's ``tz``. ``condition`` is the conjunction of scope, selector, ``if`` and ``not unless``
     (``Const(True)`` when there is nothing to test)."""
@@ -178,17 +178,11 @@ def _first_reading_from(midnight: dt.datetime, tz: ZoneInfo, late: dt.datetime) 
     return late
 
 
-def bound_instant(value: dt.date | dt.datetime | None, tz: ZoneInfo) -> dt.datetime | None:
-    """A window bound as an aware instant (``local_instant``): a date is the first instant
-    of its day in ``tz``, a naive date-time local time in ``tz``."""
-    if value is None:
-        return None
-    return local_instant(value, tz)
-
-
 def when_instant(w: A.When | None, tz: ZoneInfo) -> dt.datetime | None:
-    """A window bound as written (a Date or DateTime literal) as an aware instant."""
-    return None if w is None else bound_instant(w.value, tz)
+    """A window bound as written (a Date or DateTime literal) as an aware instant
+    (``local_instant``): a date is the first instant of its day in ``tz``, a date-time
+    without an offset local time in ``tz``; None for an open bound."""
+    return None if w is None else local_instant(w.value, tz)
 
 
 def when_value(w: A.When | None) -> dt.datetime | None:

@@ -22,9 +22,10 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from .model import local_instant
+from .outcome import format_instant
 from .text import normalize_text
 
-__all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "number_cost", "at_cost", "format_instant"]
+__all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "number_cost", "at_cost"]
 
 UTC = dt.timezone.utc
 
@@ -38,7 +39,7 @@ class Counterexample:
     prior_violations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form: ``at`` in UTC, as decisions report it."""
+        """The JSON form: ``at`` in UTC, as decisions report it (``outcome.format_instant``)."""
         return {"listing": self.listing, "at": format_instant(self.at), "prior_violations": self.prior_violations}
 
 
@@ -57,13 +58,6 @@ class Size:
     def within(self, other: Size) -> bool:
         """No component larger than ``other``'s."""
         return self.listing <= other.listing and self.prior_violations <= other.prior_violations and self.at <= other.at
-
-
-def format_instant(at: dt.datetime) -> str:
-    """An aware instant in UTC, ISO 8601 with ``Z`` (seconds always, microseconds if any)."""
-    u = at.astimezone(UTC)
-    spec = "microseconds" if u.microsecond else "seconds"
-    return u.replace(tzinfo=None).isoformat(timespec=spec) + "Z"
 
 
 # --------------------------------------------------------------------------- size

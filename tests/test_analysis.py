@@ -19,7 +19,7 @@ from dsl import ast as A
 from dsl.analysis import analyze, prove_assertion, stats
 from dsl.checks import build, resolve_sets
 from dsl.diagnostics import Diagnostic
-from dsl.model import PolicySet, bound_instant, when_value
+from dsl.model import PolicySet, when_instant
 from dsl.syntax import parse
 from dsl.reference import decide_reference, holds
 
@@ -65,8 +65,7 @@ def prove(ps: PolicySet, quantifier: str, effect: str, expr_text: str, *, tz: st
     zone = ZoneInfo(tz)
     expr = resolve_sets(a.expr, ps.sets)
     result = prove_assertion(ps, quantifier=quantifier, effect=effect, expr=expr, tz=zone,
-                             start=bound_instant(when_value(a.from_), zone),
-                             end=bound_instant(when_value(a.until), zone))
+                             start=when_instant(a.from_, zone), end=when_instant(a.until, zone))
     if result.outcome == "fail":
         cx = result.counterexample
         d = replay(ps, cx)
@@ -156,7 +155,7 @@ def test_conformance_assertions(name: str, title: str, want: str) -> None:
     tz = ps.policies[0].tz
     expr = resolve_sets(a.expr, ps.sets)
     result = prove_assertion(ps, quantifier=a.quantifier, effect=a.effect, expr=expr, tz=tz,
-                             start=bound_instant(when_value(a.from_), tz), end=bound_instant(when_value(a.until), tz))
+                             start=when_instant(a.from_, tz), end=when_instant(a.until, tz))
     assert result.outcome == want, result
     if result.outcome == "fail":
         d = replay(ps, result.counterexample)

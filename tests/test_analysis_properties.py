@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from dsl import ast as A
 from dsl.analysis import analyze, prove_assertion
 from dsl.checks import build, resolve_sets
-from dsl.decision import InputError
+from dsl.outcome import InputError
 from dsl.diagnostics import Diagnostic
 from dsl.format import format_file
 from dsl.model import PolicySet
@@ -245,7 +245,7 @@ def test_shared_readings_agree_with_rule_applies(text: str, batch: list[dict[str
     """The analysis's concrete reading (windows and conjuncts shared between rules, a false
     conjunct settling every rule that requires it) is ``rule_applies``, whatever the order
     in which rules are asked about."""
-    from dsl import runtime as RT
+    from dsl import values as RT
     from dsl.analysis.concrete import Applicability
     from dsl.reference import rule_applies
 

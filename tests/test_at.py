@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 import dsl
 from dsl.checks import build
 from dsl.cli import main
-from dsl.decision import format_instant
+from dsl.outcome import format_instant
 from dsl.engine import Policies
 from dsl.model import local_instant
 from dsl.syntax import parse
@@ -77,12 +77,12 @@ def test_a_local_at_is_reported_as_given_whatever_the_timezones() -> None:
         'policy west\ntimezone "America/New_York"\nrule r: from 2021-10-20 flag category \'X\'\n')
     d = policies.decide({"category": "X"}, at="2021-10-20")
     assert d.rules == ("east.r", "west.r") and d.to_dict()["at"] == "2021-10-20T00:00:00"
-    text = d.explain()
+    text = policies.explain({"category": "X"}, at="2021-10-20")
     assert "blocked at 2021-10-20T00:00:00 (local time in each policy's timezone)" in text
     assert "in force from 2021-10-20 00:00 America/New_York (at is 2021-10-20 00:00 there)" in text
     assert "in force from 2021-10-20 00:00 Asia/Shanghai (at is 2021-10-20 00:00 there)" in text
     # The same instant given with an offset reads differently in each zone, and says so.
-    text = policies.decide({"category": "X"}, at="2021-10-19T16:00:00Z").explain()
+    text = policies.explain({"category": "X"}, at="2021-10-19T16:00:00Z")
     assert "blocked at 2021-10-19T16:00:00Z; 1 rule applied" in text
     assert "west.r (flag): not yet in force; it applies from 2021-10-20 00:00 America/New_York " \
            "(at is 2021-10-19 12:00 there)" in text

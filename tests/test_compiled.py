@@ -21,7 +21,7 @@ import dsl
 from dsl import ast as A
 from dsl.checks import build
 from dsl.compiled import CompiledPolicySet
-from dsl.decision import Decision, DecisionError, InputError
+from dsl.outcome import Decision, DecisionError, InputError
 from dsl.engine import Policies
 from dsl.fingerprint import policy_hash
 from dsl.syntax import parse
@@ -286,7 +286,7 @@ def test_bad_records_get_clear_errors_or_warnings_and_the_batch_goes_on() -> Non
         if isinstance(result, Decision):
             assert result == policies.decide_reference(record, at="2022-01-01")
             json.dumps(result.to_dict())
-            assert isinstance(result.explain(), str)
+            assert isinstance(policies.explain_decision(result, record), str)
 
 
 def test_bad_at_and_prior_are_input_errors() -> None:

@@ -81,4 +81,4 @@ def test_suite_as_batch(suite: Path) -> None:
         ref = policies.decide_reference(case["listing"], at=at, prior_violations=prior)
         assert batch == one == ref
         assert one.to_dict() == ref.to_dict()
-        assert isinstance(one.explain(), str)
+        assert isinstance(policies.explain_decision(one, case["listing"], prior), str)

@@ -142,7 +142,7 @@ def test_why_not_adds_the_full_reason_for_one_rule(policies: dsl.Policies) -> No
     assert not failed
     explanation = out[0]["explanation"]  # --why-not implies --explain
     assert "Why not coins (block): it did not apply: 1 condition failed." in explanation
-    assert explanation == policies.decide(listing, at="2021-10-20").explain(why_not="coins")
+    assert explanation == policies.explain(listing, at="2021-10-20", why_not="coins")
 
 
 def test_why_not_on_the_command_line() -> None:

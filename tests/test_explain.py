@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import dsl
-import dsl.reference
+import dsl.explain
 import dsl.text
 from conformance import CORPUS
 
@@ -18,7 +18,7 @@ def test_not_yet_in_force_in_the_authors_words() -> None:
     policies = dsl.load([DECISIONS / "alibaba-crypto"])
     listing = {"category": "Electronics > Blockchain Miners", "title": "Antminer S19", "platform": "taobao"}
     decision = policies.decide(listing, at="2021-10-12")
-    text = decision.explain()
+    text = policies.explain_decision(decision, listing)
     assert text.startswith("block: the listing is blocked at 2021-10-12T00:00:00 (local time in each "
                            "policy's timezone); 1 rule applied.")
     assert ("miners-late (block): not yet in force; it applies from 2021-10-15 00:00 Asia/Shanghai "
@@ -28,15 +28,17 @@ def test_not_yet_in_force_in_the_authors_words() -> None:
     assert "in force from 2021-10-08 00:00 Asia/Shanghai" in text
     # Rules that share no category or text with the listing are named, not detailed.
     assert "3 other rules share no category or text with this listing: accessories, coins, guides" in text
-    # The compiled decision explains itself by replaying through the reference evaluator.
-    assert text == policies.decide_reference(listing, at="2021-10-12").explain()
+    # The policy set explains a decision of either evaluator the same way, and the
+    # explanation module alone (the reference evaluator and fresh phrase matchers) agrees.
+    assert text == policies.explain_decision(policies.decide_reference(listing, at="2021-10-12"), listing)
     assert text == policies.explain(listing, at="2021-10-12")
+    assert text == dsl.explain.explain(policies.policy_set, listing, at="2021-10-12")
 
 
 def test_scope_failure_and_set_names() -> None:
     policies = dsl.load([DECISIONS / "alibaba-crypto"])
-    text = policies.decide({"category": "Blockchain Miners", "title": "bitcoin", "platform": "amazon"},
-                           at="2021-10-20").explain()
+    text = policies.explain({"category": "Blockchain Miners", "title": "bitcoin", "platform": "amazon"},
+                           at="2021-10-20")
     assert "allow: the listing is allowed" in text and "no rule applied" in text
     assert ("miners (block): outside the policy's scope: platform in ['taobao', 'xianyu', 'aliexpress', 'lazada'] "
             "does not hold (platform is 'amazon')") in text
@@ -45,8 +47,8 @@ def test_scope_failure_and_set_names() -> None:
 
 def test_mentions_name_the_phrases_found_and_the_penalty_choice() -> None:
     policies = dsl.load([DECISIONS / "alibaba-crypto"])
-    text = policies.decide({"category": "Software", "title": "Bitcoin mining tutorial", "platform": "xianyu"},
-                           at="2021-10-20", prior_violations=1).explain()
+    text = policies.explain({"category": "Software", "title": "Bitcoin mining tutorial", "platform": "xianyu"},
+                           at="2021-10-20", prior_violations=1)
     assert "mentions any cryptocurrencies (found 'bitcoin' in the title, description or tags)" in text
     assert "Penalty: remove listing, deduct 6 points (step 2 of 4 of ladder escalate of coins; prior violations: 1)" in text
     assert "also proposed: remove listing, deduct 6 points (step 2 of ladder escalate of guides): as severe; coins comes first by rule id" in text
@@ -55,31 +57,31 @@ def test_mentions_name_the_phrases_found_and_the_penalty_choice() -> None:
 
 def test_overrides_and_exceptions() -> None:
     policies = dsl.load([DECISIONS / "exceptions"])
-    text = policies.decide({"category": "Blockchain Miners", "platform": "aliexpress", "seller": "S-200", "price": 6000},
-                           at="2021-11-01").explain()
+    text = policies.explain({"category": "Blockchain Miners", "platform": "aliexpress", "seller": "S-200", "price": 6000},
+                           at="2021-11-01")
     assert "flag: the listing is flagged for review" in text
     assert "miners (block) applied, but is lifted by the exception licensed-export" in text
     assert "seller in licensed (seller is 'S-200')" in text
     assert "price > 5000 (price is 6000)" in text
     typed = dsl.load([DECISIONS / "absent-and-types"])
-    text = typed.decide({"category": "Batteries", "certificate": "UN38.3", "price": "abc"}, at="2022-01-01").explain()
+    text = typed.explain({"category": "Batteries", "certificate": "UN38.3", "price": "abc"}, at="2022-01-01")
     assert "cells (block): the exception holds: unless certificate exists (certificate is 'UN38.3')" in text
     assert "Input warnings:\n  - price: expected a number, got the text 'abc'" in text
-    text = typed.decide({"category": "Drones", "seller": {"country": "CN"}}, at="2022-01-01").explain()
+    text = typed.explain({"category": "Drones", "seller": {"country": "CN"}}, at="2022-01-01")
     assert "drones (block): not seller.country == 'CN' does not hold (seller.country is 'CN')" in text
 
 
 def test_multi_policy_sets_use_qualified_ids(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "a.policy").write_text("policy a\nrule r: from 2030-01-01 block category 'X'\n")
     (tmp_path / "b.policy").write_text("policy b\nrule r: until 2020-01-01 flag category 'X'\n")
-    text = dsl.load([tmp_path]).decide({"category": "X"}, at="2025-01-01").explain()
+    text = dsl.load([tmp_path]).explain({"category": "X"}, at="2025-01-01")
     assert "a.r (block): not yet in force; it applies from 2030-01-01 00:00 UTC" in text
     assert "b.r (flag): no longer in force; it applied until 2020-01-01 00:00 UTC" in text
 
 
 def test_huge_values_are_cut_short() -> None:
     policies = dsl.load([DECISIONS / "absent-and-types"])
-    text = policies.decide({"category": "Drones", "seller": {"country": "X" * 1_000_000}}, at="2022-01-01").explain()
+    text = policies.explain({"category": "Drones", "seller": {"country": "X" * 1_000_000}}, at="2022-01-01")
     assert len(text) < 2000 and "(1000000 characters)" in text
 
 
@@ -87,7 +89,7 @@ def test_which_alternatives_of_an_or_held(tmp_path) -> None:  # type: ignore[no-
     (tmp_path / "o.policy").write_text(
         "policy o\nset coins = ['bitcoin', 'ether']\n"
         "rule r: block category 'Miners' or mentions any coins or price > 10\n")
-    text = dsl.load([tmp_path]).decide({"category": "Miners", "title": "Ether"}, at="2022-01-01").explain()
+    text = dsl.load([tmp_path]).explain({"category": "Miners", "title": "Ether"}, at="2022-01-01")
     assert ("category 'Miners' or mentions any coins or price > 10, by: category 'Miners' (category is 'Miners'); "
             "mentions any coins (found 'ether' in the title, description or tags)") in text
 
@@ -140,11 +142,12 @@ def test_why_not_gives_every_condition_of_one_rule(tmp_path) -> None:  # type: i
         "  - fails: outside the policy's scope: platform == 'taobao' does not hold (platform is 'amazon')\n"
         "  - holds: price > 1000 (price is 2000)\n")
     decision = policies.decide(listing, at="2022-01-01")
-    assert decision.explain(why_not="alibaba.pricey") == text  # the qualified id
+    assert policies.explain_decision(decision, listing, why_not="alibaba.pricey") == text  # the qualified id
     assert "Why not amazon.hose (flag): it applied.\n  - holds: scope: platform == 'amazon'" in \
-        decision.explain(why_not="hose")
-    # The reference evaluator's decisions explain themselves the same way.
-    assert policies.decide_reference(listing, at="2022-01-01").explain(why_not="pricey") == text
+        policies.explain_decision(decision, listing, why_not="hose")
+    # A decision of the reference evaluator is explained the same way.
+    reference = policies.decide_reference(listing, at="2022-01-01")
+    assert policies.explain_decision(reference, listing, why_not="pricey") == text
 
 
 @pytest.mark.parametrize("name, message", [
@@ -156,7 +159,7 @@ def test_why_not_gives_every_condition_of_one_rule(tmp_path) -> None:  # type: i
 def test_why_not_an_unknown_or_ambiguous_rule_is_a_user_error(tmp_path, name: str, message: str) -> None:  # type: ignore[no-untyped-def]
     policies = _two_markets(tmp_path)
     with pytest.raises(dsl.InputError) as info:
-        policies.decide({"title": "x"}, at="2022-01-01").explain(why_not=name)
+        policies.explain({"title": "x"}, at="2022-01-01", why_not=name)
     assert str(info.value).startswith(message) and info.value.field == "why_not"
     with pytest.raises(dsl.InputError):
         policies.resolve_rule(name)
@@ -187,23 +190,24 @@ def test_many_phrases_against_a_large_title_use_the_one_pass_matcher(tmp_path, m
 
     def phrase_by_phrase(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("an explanation searched for a phrase on its own")
-    monkeypatch.setattr(dsl.reference, "mentions", phrase_by_phrase)
+    monkeypatch.setattr(dsl.explain, "mentions", phrase_by_phrase)
     monkeypatch.setattr(dsl.text, "mentions", phrase_by_phrase)
     decision = policies.decide({"title": title}, at="2022-01-01")
-    text = decision.explain(why_not="r8")
+    text = policies.explain_decision(decision, {"title": title}, why_not="r8")
     assert decision.rules == ("many.all", "many.r7")
     assert "mentions any words (found 'w00007x', 'w09999x' in the title, description or tags)" in text
     assert "r7 (flag)" in text and "499 other rules share no category or text" in text
     assert "Why not r8 (flag): it did not apply: 1 condition failed.\n" \
            "  - fails: mentions 'w00008x' does not hold (not found in the title, description or tags)" in text
     # The reference evaluator decides phrase by phrase (it is the oracle), but its decisions
-    # explain themselves through a matcher too.
+    # are explained through a matcher too.
     monkeypatch.undo()
     small = {"title": filler[:20_000] + " w00007x and w09999x"}
     ref = policies.decide_reference(small, at="2022-01-01")
-    monkeypatch.setattr(dsl.reference, "mentions", phrase_by_phrase)
+    monkeypatch.setattr(dsl.explain, "mentions", phrase_by_phrase)
     monkeypatch.setattr(dsl.text, "mentions", phrase_by_phrase)
-    assert ref.explain(why_not="r8") == policies.decide(small, at="2022-01-01").explain(why_not="r8") == text
+    assert policies.explain_decision(ref, small, why_not="r8") == policies.explain(small, at="2022-01-01",
+                                                                                  why_not="r8") == text
 
 
 def test_a_policy_scope_does_not_make_every_rule_relevant(tmp_path) -> None:  # type: ignore[no-untyped-def]

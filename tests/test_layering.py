@@ -12,11 +12,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parents[1] / "dsl"
 
-KNOWN_CYCLES: list[frozenset[str]] = [
-    # Decision re-runs the reference evaluator to explain itself; the semantics core work
-    # (Decision as plain data, issue 11 item 2) removes this cycle: delete the entry then.
-    frozenset({"dsl.decision", "dsl.explain", "dsl.runtime"}),
-]
+KNOWN_CYCLES: list[frozenset[str]] = []
 """Cycles that other work in progress removes, each with its reason."""
 
 

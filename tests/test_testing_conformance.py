@@ -64,9 +64,9 @@ def replay_breaks(paths: list[Path], assertion: A.Assertion, cx: dict[str, Any])
     ps = policies.policy_set
     (tz,) = {p.tz for p in ps.policies}
     at = parse_instant(cx["at"], tz)
-    from dsl.model import bound_instant, when_value
+    from dsl.model import when_instant
 
-    start, end = bound_instant(when_value(assertion.from_), tz), bound_instant(when_value(assertion.until), tz)
+    start, end = when_instant(assertion.from_, tz), when_instant(assertion.until, tz)
     if (start is not None and at < start) or (end is not None and at >= end):
         return False
     if not holds(resolve_sets(assertion.expr, ps.sets), cx["listing"], tz):

@@ -20,22 +20,9 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from .. import ast as A
-from .. import runtime as RT
+from .. import values as V
 from ..model import PolicySet, RuleInfo
 from ..reference import holds, in_force
-
-
-def conjuncts(e: A.Expr) -> list[A.Expr]:
-    """The conjuncts of a condition, nested ``and`` flattened."""
-    out: list[A.Expr] = []
-    stack = [e]
-    while stack:
-        g = stack.pop()
-        if isinstance(g, A.And):
-            stack.extend(reversed(g.items))
-        else:
-            out.append(g)
-    return out
 
 
 class Applicability:
@@ -49,7 +36,7 @@ class Applicability:
         for r in ps.rules:
             w = windows.setdefault((r.start, r.end, r.timezone), len(windows))
             conj = []
-            for c in conjuncts(r.condition):
+            for c in A.conjuncts(r.condition):
                 i = parts.setdefault((c, r.timezone), len(parts))
                 if i == len(self._users):
                     self._users.append([])
@@ -58,8 +45,8 @@ class Applicability:
             self._plan[r.qid] = (w, r, tuple(conj))
 
     def reader(self, listing: Mapping[str, Any], at: Any) -> "Reader":
-        """``at`` as ``decide`` takes it, or already parsed (``runtime.ParsedAt``)."""
-        when = at if isinstance(at, RT.ParsedAt) else RT.parse_at(at)
+        """``at`` as ``decide`` takes it, or already parsed (``values.ParsedAt``)."""
+        when = at if isinstance(at, V.ParsedAt) else V.parse_at(at)
         return Reader(self._plan, self._users, listing, when)
 
 
@@ -69,7 +56,7 @@ class Reader:
     __slots__ = ("_plan", "_users", "listing", "when", "_windows", "_parts", "_rules")
 
     def __init__(self, plan: Mapping[str, Any], users: list[list[str]], listing: Mapping[str, Any],
-                 when: RT.ParsedAt):
+                 when: V.ParsedAt):
         self._plan = plan
         self._users = users
         self.listing = listing

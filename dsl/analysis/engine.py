@@ -22,8 +22,9 @@ import attrs
 import z3
 
 from .. import ast as A
-from ..decision import InputError
+from .. import values as V
 from ..model import PolicySet, RuleInfo
+from ..outcome import InputError
 from . import formula as FM
 from .answers import Answer, Unrealisable, Witness
 from .concrete import Applicability
@@ -444,9 +445,7 @@ class Engine:
 
     def confirms(self, f: FM.F, witness: Witness) -> bool:
         try:
-            from .. import runtime as RT
-
-            RT.validate_schema(witness.listing, self.ps.schema)
+            V.validate_schema(witness.listing, self.ps.schema)
             return FM.evaluate(f, self.ps, witness.listing, witness.at, witness.prior_violations, self.concrete)
         except InputError:
             return False

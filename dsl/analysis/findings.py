@@ -35,19 +35,18 @@ from typing import Any, Iterable, Iterator
 import attrs
 
 from .. import ast as A
-from ..decision import Decision
 from ..diagnostics import Diagnostic, Related, make
 from ..format import format_expr
 from ..model import PolicySet, RuleInfo
+from ..outcome import Decision
 from ..reference import decide_reference
+from ..semantics import EFFECT_RANK
 from . import formula as FM
 from .concrete import Reader
 from .answers import Answer, Witness
 from .engine import AnalysisError, AnalysisStats, Budget, Engine
 from .index import Index
 from .witness import clean_witness
-
-EFFECT_RANK = {"allow": 0, "flag": 1, "block": 2}
 
 
 def _pos(rule: RuleInfo) -> tuple[str, int, int]:

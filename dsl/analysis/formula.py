@@ -1,6 +1,8 @@
 """Questions to the solver, in a small language that has two readings: a z3 formula
 (``Engine.to_z3``) and a concrete truth value on a listing, ``at`` and
-``prior_violations`` computed by the reference evaluator's own functions (``evaluate``).
+``prior_violations`` computed by the reference evaluator's own functions and
+``dsl.semantics`` (``evaluate``): the z3 reading restates those rules, and property tests
+(``tests/test_semantics.py``) tie the two together.
 Every "sat" answer is turned into a concrete listing and checked with the second reading
 before anything is built on it."""
 
@@ -12,7 +14,8 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from .. import ast as A
-from .. import runtime as RT
+from .. import semantics as S
+from .. import values as RT
 from ..model import PolicySet
 from ..reference import holds, rule_applies
 
@@ -128,10 +131,11 @@ def holds_of(f: F) -> list[Holds]:
 
 
 def proposal_severity(ps: PolicySet, qid: str, prior: int) -> tuple[Any, ...]:
+    """The severity key of the step rule ``qid`` proposes after ``prior`` violations
+    (``semantics.step_at``)."""
     rule = ps.rule(qid)
     assert rule.penalty is not None
-    steps = rule.penalty.steps
-    return steps[min(prior + 1, len(steps)) - 1].severity
+    return S.step_at(rule.penalty.steps, prior).severity
 
 
 def evaluate(f: F, ps: PolicySet, listing: Mapping[str, Any], at: Any, prior: int,

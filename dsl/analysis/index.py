@@ -14,7 +14,7 @@ matches both ``category 'Knives'`` and ``category 'Swords'``).
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any, Iterator
+from typing import Any
 
 import attrs
 
@@ -38,14 +38,6 @@ class Signature:
     present: frozenset[tuple[str, ...]] = attrs.field(eq=False)
     absent: frozenset[tuple[str, ...]] = attrs.field(eq=False)
     empty: bool = False
-
-
-def conjuncts(e: A.Expr) -> Iterator[A.Expr]:
-    if isinstance(e, A.And):
-        for i in e.items:
-            yield from conjuncts(i)
-    else:
-        yield e
 
 
 def _value_key(lit: A.Scalar) -> Any:
@@ -74,7 +66,7 @@ def expr_signature(cond: A.Expr, tz: Any, start: Any, end: Any, tz_key: str) -> 
     ranges: dict[tuple[str, ...], tuple[Any, bool, Any, bool]] = {}
     pos, neg, present, absent = set(), set(), set(), set()
     empty = lo is not None and hi is not None and lo >= hi
-    for c in conjuncts(cond):
+    for c in A.conjuncts(cond):
         if isinstance(c, A.Const):
             empty = empty or not c.value
             continue

@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import z3
 
-from .. import runtime as RT
+from .. import values as RT
 from .. import text as TX
 from . import formula as FM
 from . import timeline as TL

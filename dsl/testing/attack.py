@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from .. import ast as A
-from .. import runtime as R
+from .. import values as R
 from ..model import FieldInfo
 from ..reference import holds
 from ..shrink import Counterexample

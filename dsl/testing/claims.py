@@ -18,7 +18,7 @@ import attrs
 from .. import ast as A
 from ..checks import resolve_sets
 from ..model import PolicySet, local_instant, when_instant
-from ..decision import InputError
+from ..outcome import InputError
 from ..shrink import Counterexample
 
 __all__ = ["Claim", "input_errors", "resolve_sets", "parse_instant", "effect_of"]

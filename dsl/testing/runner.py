@@ -21,7 +21,8 @@ from .. import ast as A
 from ..format import format_expr
 from ..loader import Loaded
 from ..model import PolicySet, to_jsonable
-from ..shrink import Counterexample, format_instant, shrink
+from ..outcome import format_instant
+from ..shrink import Counterexample, shrink
 from .checks import Names
 from .claims import Claim, input_errors
 from .scope import file_scope, restrict
@@ -196,7 +197,7 @@ class _Runner:
         actual = decision.to_dict()
         applied = tuple(actual.get("rules", ())) + tuple(actual.get("overridden", ()))
         problems = tuple(_compare(expected, actual))
-        explanation = _explain(decision) if problems else None
+        explanation = _explain(self.policies, decision, listing, prior) if problems else None
         return attrs.evolve(base, outcome="fail" if problems else "pass", problems=problems, actual=actual,
                             explanation=explanation, applied=applied)
 
@@ -243,7 +244,8 @@ class _Runner:
         decision = claim.decide(small)
         problems = (_broken_text(a, decision.to_dict()),) + ((note,) if note else ())
         return attrs.evolve(base, outcome="fail", counterexample=small.to_dict(), actual=decision.to_dict(),
-                            explanation=_explain(decision), problems=problems)
+                            explanation=_explain(self.policies, decision, small.listing, small.prior_violations),
+                            problems=problems)
 
 
 def attack(claim: Claim, vocab: Vocabulary, examples: int) -> Counterexample | None:
@@ -280,12 +282,12 @@ def _penalty_text(p: dict[str, Any] | None) -> str:
     return head + (f" ({', '.join(actions)})" if actions else "")
 
 
-def _explain(decision: Any) -> str | None:
-    explain = getattr(decision, "explain", None)
+def _explain(policies: Any, decision: Any, listing: Any, prior: Any) -> str | None:
+    explain = getattr(policies, "explain_decision", None)
     if explain is None:
         return None
     try:
-        text = explain()
+        text = explain(decision, listing, prior)
     except Exception as e:  # noqa: BLE001 - an explanation must not hide the failure itself
         return f"(no explanation: {e})"
     return text if isinstance(text, str) else str(text)

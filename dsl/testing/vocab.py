@@ -12,8 +12,9 @@ import attrs
 
 from .. import ast as A
 from ..checks import walk
-from ..model import PolicySet, bound_instant, when_value
+from ..model import PolicySet, when_value
 from ..text import pattern_segments
+from ..values import instant_in
 
 __all__ = ["Vocabulary"]
 
@@ -122,7 +123,7 @@ def _neighbours(lit: A.Scalar, tz: Any) -> set[Any]:
             out.add(d.isoformat())
             if delta.seconds == 0 and not delta.microseconds:
                 out.add(d.date().isoformat())
-            instant = bound_instant(d, tz)
+            instant = instant_in(d, tz)
             if instant is not None:
                 out.add(instant.isoformat())
         return out

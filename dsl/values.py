@@ -1,11 +1,10 @@
-"""Value semantics shared by both evaluators (spec sections 4 and 5).
+"""Listing values (spec sections 4 and 5): what a field holds and how it reads.
 
-What a listing's field holds and how it reads: absent values, the kinds of value (number,
-text, bool, date, category, text-like), dates read as instants in a policy's timezone,
-``at`` and ``prior_violations``, input warnings for ill-typed fields, and validation
-against a declared schema. The reference evaluator (``dsl.reference``) and the compiled
-one (``dsl.compiled``) call these same functions, so they cannot disagree about what a
-value means.
+Absent values, the kinds of value (number, text, bool, date, category, text-like), dates
+read as instants in a policy's timezone, ``at`` and ``prior_violations``, input warnings
+for ill-typed fields, and validation against a declared schema. The predicates built on
+these readings (comparison, membership, windows) and how applying rules combine into a
+decision are in ``dsl.semantics``, which both evaluators and the analysis call.
 
 Listing data is untrusted: nothing here recurses over it (a listing nested a thousand
 levels deep is read with loops), nothing prints it whole (``describe`` shows a short,
@@ -15,20 +14,21 @@ bounded summary), and nothing caches it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 import re
 from collections.abc import Mapping
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 from zoneinfo import ZoneInfo
 
 import attrs
 
-from .decision import InputError
 from .model import FieldInfo, PolicySet, local_instant
+from .outcome import InputError
 from .text import category_segments
 
 __all__ = [
-    "ParsedAt", "read_path", "is_number", "is_scalar", "parse_iso", "value_instant",
+    "ParsedAt", "read_path", "path_reader", "is_number", "is_scalar", "parse_iso", "value_instant",
     "instant_in", "parse_at", "check_prior", "check_listing", "text_pieces",
     "listing_pieces", "fits", "input_warnings", "validate_schema", "describe", "dotted",
     "KIND_WORDS",
@@ -58,6 +58,18 @@ def read_path(listing: Mapping[str, Any], parts: tuple[str, ...]) -> Any:
         if value is None:
             return None
     return value
+
+
+def path_reader(parts: tuple[str, ...]) -> Callable[[Mapping[str, Any]], Any]:
+    """``read_path`` with the path bound (a one-part path is one ``dict.get``)."""
+    if len(parts) == 1:
+        key = parts[0]
+        return lambda listing: listing.get(key)
+    return functools.partial(_read_from, parts)
+
+
+def _read_from(parts: tuple[str, ...], listing: Mapping[str, Any]) -> Any:
+    return read_path(listing, parts)
 
 
 def is_number(value: Any) -> bool:

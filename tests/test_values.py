@@ -1,4 +1,4 @@
-"""Value semantics shared by the evaluators (dsl.runtime)."""
+"""Listing values as the evaluators read them (dsl.values)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dsl import runtime as R
-from dsl.decision import InputError
+from dsl import values as R
+from dsl.outcome import InputError
 from dsl.model import BUILTIN_FIELDS, FieldInfo
 
 UTC = dt.timezone.utc

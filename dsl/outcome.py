@@ -1,23 +1,25 @@
-"""What ``decide`` returns: a ``Decision`` (spec section 5), and the errors of bad input.
+"""What deciding yields: a ``Decision`` (spec section 5), the penalty it carries, a
+batch's ``DecisionError``, and ``InputError`` for input that cannot be decided on.
 
-A decision is plain data. ``to_dict()`` is exactly the JSON of spec section 5;
-``explain()`` renders why each rule did or did not apply (``dsl.explain``). Both evaluators
-(``dsl.reference`` and ``dsl.compiled``) build the same ``Decision``; a compiled decision
-carries no trace of its own and replays the listing through the reference evaluator when
-it is asked to explain itself (the two evaluators agree exactly, which the tests check).
+A leaf module: plain data, importing nothing else of ``dsl``, so that every stage (the
+evaluators, the explanations, the analysis, the test runner, the CLI) can name these
+types without pulling in an evaluator. ``to_dict()`` is exactly the JSON of spec section 5.
+Both evaluators (``dsl.reference`` and ``dsl.compiled``) build the same ``Decision``
+through ``dsl.semantics.combine``; an explanation is asked of the policy set
+(``Policies.explain``), not of the decision.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
 import attrs
 
-if TYPE_CHECKING:
-    from .explain import Trace
+__all__ = ["Decision", "DecisionError", "Effect", "InputError", "PenaltyChoice", "Proposal", "format_instant"]
 
-__all__ = ["Decision", "DecisionError", "InputError", "PenaltyChoice", "format_instant"]
+Effect = Literal["allow", "flag", "block"]
+"""The effect of a rule and of a decision (``dsl.semantics.EFFECTS`` orders them)."""
 
 
 class InputError(ValueError):
@@ -62,9 +64,25 @@ class PenaltyChoice:
         return {"rule": self.rule, "ladder": self.ladder, "step": self.step, "actions": list(self.actions)}
 
 
+@attrs.frozen
+class Proposal:
+    """A penalty proposal: a remaining block rule's step ``step`` of ``of``, with its
+    actions and the key that orders steps by severity (``model.StepInfo.severity``)."""
+
+    rule: str
+    ladder: str | None
+    step: int
+    of: int
+    actions: tuple[str, ...]
+    severity: tuple[tuple[int, int], ...]
+
+    def choice(self) -> PenaltyChoice:
+        return PenaltyChoice(self.rule, self.ladder, self.step, self.actions)
+
+
 def format_instant(at: dt.datetime) -> str:
-    """A decision's ``at`` as the spec writes it (section 5): an aware instant in UTC as
-    ``YYYY-MM-DDTHH:MM:SSZ``, a naive one (a local ``at``, as given) as
+    """An instant as decisions and counterexamples write it (spec section 5): an aware
+    instant in UTC as ``YYYY-MM-DDTHH:MM:SSZ``, a naive one (a local ``at``, as given) as
     ``YYYY-MM-DDTHH:MM:SS`` without an offset; ``.ffffff`` only when the fraction of a
     second is not zero."""
     suffix = ""
@@ -78,16 +96,17 @@ def format_instant(at: dt.datetime) -> str:
 
 @attrs.frozen(slots=False)  # a dict-backed instance is built twice as fast: decide makes one per call
 class Decision:
-    """The decision on one listing (spec section 5).
+    """The decision on one listing (spec section 5): plain data.
 
     ``rules`` and ``overridden`` hold qualified rule ids sorted by code point; ``at`` is
     the ``at`` decided at, as reported (spec section 5): an aware datetime in UTC when
     ``at`` had an offset or was the default (now), a naive datetime (local time, read in
     each policy's own timezone) when it was given without one, so that deciding again at
     ``decision.at``, or at ``to_dict()["at"]``, gives the same decision; ``warnings`` are
-    the input warnings, one per ill-typed field."""
+    the input warnings, one per ill-typed field. Why the listing got it: ask the policy
+    set, ``policies.explain(listing, at=…)`` (or ``policies.explain_decision``)."""
 
-    effect: str
+    effect: Effect
     rules: tuple[str, ...]
     overridden: tuple[str, ...]
     penalty: PenaltyChoice | None
@@ -96,11 +115,6 @@ class Decision:
     warnings: tuple[str, ...]
     at: dt.datetime
     policy_hash: str
-    _trace: Trace | None = attrs.field(default=None, eq=False, repr=False, alias="trace")
-    _replay: tuple[Any, ...] | None = attrs.field(default=None, eq=False, repr=False, alias="replay")
-    """(tracer, listing, parsed at, prior): what it takes to build the trace on request;
-    the tracer is the evaluator that decided (``trace(decision, listing, at, prior,
-    why_not)``), which reads ``mentions`` with its one-pass phrase matcher."""
 
     def to_dict(self) -> dict[str, Any]:
         """The decision as the JSON object of spec section 5."""
@@ -115,34 +129,3 @@ class Decision:
             "at": format_instant(self.at),
             "policy_hash": self.policy_hash,
         }
-
-    @property
-    def trace(self) -> Trace | None:
-        """How each rule fared, computed on demand; None when it cannot be had."""
-        return self._trace_for(None)
-
-    def _trace_for(self, why_not: str | None) -> Trace | None:
-        if self._replay is None:
-            return self._trace
-        if self._trace is not None and why_not is None:
-            return self._trace
-        tracer, listing, when, prior = self._replay
-        trace: Trace = tracer.trace(self, listing, when, prior, why_not)
-        return trace
-
-    def explain(self, why_not: str | None = None) -> str:
-        """Why the listing got this decision, for people: the rules that applied and the
-        conditions that held; the overrides; for each rule that did not apply but shares
-        a category or a text match with the listing, the first condition that failed, in
-        the author's words; the other rules by id; the penalty choice; and the input
-        warnings. ``why_not`` names one rule (its qualified id, or its name when only one
-        policy has a rule of that name) whose every condition is then given, held or not;
-        a name that fits no rule, or several, raises InputError."""
-        from .explain import render, resolve_rule
-
-        qid = None
-        if why_not is not None:
-            if self._replay is None:
-                raise InputError("why_not: this decision carries no trace to explain a rule with", field="why_not")
-            qid = resolve_rule(self._replay[0].policy_set, why_not)
-        return render(self, self._trace_for(qid))
