@@ -1,0 +1,84 @@
+"""dsl/syntax uses Lark's public API only, keeps comments per parse, and learns the tree's
+shapes from the grammar (issue 11, item 4)."""
+
+from __future__ import annotations
+
+import ast
+import threading
+from pathlib import Path
+
+import pytest
+
+from dsl.syntax import driver, parse
+from dsl.syntax.tree import learn_shapes
+
+_SYNTAX = Path(__file__).resolve().parents[1] / "dsl" / "syntax"
+
+
+def test_only_lark_public_modules_and_attributes() -> None:
+    """No import of Lark's parser or lexer internals, no private attribute read."""
+    for source in sorted(_SYNTAX.glob("*.py")):
+        tree = ast.parse(source.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.module and node.module.startswith("lark"):
+                assert node.module in ("lark", "lark.exceptions", "lark.lark"), (source.name, node.module)
+            if isinstance(node, ast.Attribute):
+                name = node.attr
+                assert not (name.startswith("_") and not name.startswith("__")), (source.name, name)
+
+
+def test_comments_of_parses_in_threads_stay_apart() -> None:
+    results: dict[int, list[str]] = {}
+
+    def work(n: int) -> None:
+        text = "".join(f"# c{n}-{i}\nrule r{i}: block category 'x' # t{n}-{i}\n" for i in range(200))
+        f, diags = parse(text, f"{n}.policy")
+        assert diags == []
+        results[n] = [c.text for c in f.comments]
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for n in range(4):
+        assert results[n] == [x for i in range(200) for x in (f"# c{n}-{i}", f"# t{n}-{i}")]
+
+
+def test_a_name_that_keeps_and_drops_a_token_type_is_refused() -> None:
+    class Sym:
+        def __init__(self, name: str, filter_out: bool):
+            self.name, self.filter_out, self.is_term = name, filter_out, True
+
+    class Options:
+        expand1 = False
+        template_source = None
+
+    class Rule:
+        def __init__(self, filter_out: bool):
+            self.alias, self.options, self.expansion = None, Options(), [Sym("TRUE", filter_out)]
+            self.origin = type("O", (), {"name": "atom"})()
+
+    assert learn_shapes([Rule(True)]) == {"atom": (["TRUE"], False)}
+    with pytest.raises(ValueError, match="both keeps and drops"):
+        learn_shapes([Rule(True), Rule(False)])
+
+
+def test_a_broken_shapes_file_is_learnt_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    text = driver.grammar_text()
+    folder = driver._cache_folder()
+    assert folder is not None and folder.is_relative_to(tmp_path)
+    first = driver._shapes(text, folder, "k")
+    (saved,) = folder.glob("shapes-k.json")
+    saved.write_text("{not json", encoding="utf-8")
+    assert driver._shapes(text, folder, "k") == first
+    assert driver._shapes(text, None, "k") == first
+
+
+def test_the_lexer_tokens_go_on_after_a_character_no_terminal_matches() -> None:
+    toks = driver.tokens("rule r: block title == 'open\nset é = [1]")
+    assert [(t.type, t.value) for t in toks][:6] == [("RULE", "rule"), ("NAME", "r"), ("COLON", ":"),
+                                                    ("BLOCK", "block"), ("TITLE", "title"), ("CMP", "==")]
+    assert ("?", "'") in [(t.type, t.value) for t in toks] and ("?", "é") in [(t.type, t.value) for t in toks]
+    assert all(toks[i].start_pos < toks[i + 1].start_pos for i in range(len(toks) - 1))
