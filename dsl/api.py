@@ -210,7 +210,7 @@ def eval_paths(paths: PathLike | Iterable[PathLike], input_stream: IO[bytes] | I
     ``dsl.PolicyError`` when the set has errors."""
     # here, not at the top: the evaluators, which `policy check` never needs
     from .eval_cmd import check_at, run_eval
-    from .decision import InputError
+    from .outcome import InputError
 
     check_at(at)
     policies = load(paths)
