@@ -145,7 +145,7 @@ def run(command: str, cwd: Path) -> subprocess.CompletedProcess[str]:
 def documented() -> list[Any]:
     cases = []
     for page in PAGES:
-        if any(lang in ("sh", "python") for lang, *_ in blocks(page)):
+        if any(lang in ("sh", "python") or marker for lang, _, marker, _ in blocks(page)):
             cases.append(pytest.param(page, id=str(page.relative_to(ROOT))))
     return cases
 
