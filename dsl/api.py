@@ -14,8 +14,8 @@ import attrs
 from .atomic import write_atomically
 from .config import Config, discover, read_config
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, has_errors, sort_diagnostics
-from .format import format_file
-from .format import format_source as _format_source
+from .syntax.format import format_file
+from .syntax.format import format_source as _format_source
 from .frontend import PathLike, as_paths, compile_paths
 from .loader import Loaded, UsageError, find_policy_files, is_test_file, read_source
 from .model import PolicySet

@@ -15,9 +15,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from . import ast as A
+from .syntax import ast as A
 from .diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, sort_diagnostics
-from .hints import timezone_hint
+from .syntax.hints import timezone_hint
 from .model import (BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo,
                     step_info, when_instant)
 

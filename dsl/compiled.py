@@ -37,7 +37,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from . import ast as A
+from .syntax import ast as A
 from . import semantics as S
 from . import values as V
 from .fingerprint import policy_hash

@@ -19,7 +19,7 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from .ast import Span
+from .span import Span
 from .diagnostics import CODES, Diagnostic, did_you_mean, make
 from .tomlpos import KeyPath, Place, line_column, locate
 

@@ -7,7 +7,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from .ast import Span
+from .span import Span
 
 ERROR = "error"
 WARNING = "warning"

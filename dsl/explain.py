@@ -25,7 +25,7 @@ Only the rules that applied or were overridden, and those that did not apply but
 category or a text match with the listing, are detailed; the others are named. Asked
 about one rule (``why_not``), it gives every condition of that rule, held or not.
 
-Conditions are printed with ``dsl.format.format_expr``, as the formatter writes them.
+Conditions are printed with ``dsl.syntax.format.format_expr``, as the formatter writes them.
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from typing import Any, Callable, Iterator, Mapping
 
 import attrs
 
-from . import ast as A
+from .syntax import ast as A
 from . import semantics as S
 from . import values as V
 from .diagnostics import did_you_mean
-from .format import format_expr, format_literal
+from .syntax.format import format_expr, format_literal
 from .model import PolicySet, RuleInfo
 from .outcome import Decision, InputError, Proposal, format_instant
 from .reference import Mentioned, decide_reference, holds, in_force, items_of

@@ -1,9 +1,8 @@
 """``policy_hash``: the fingerprint of a checked policy set.
 
 It digests the canonical text of the policies (``format.format_file`` without comments),
-so it lives above both the model and the formatter: the formatter imports the model (the
-canonical text of actions and durations belongs to the model), and the model imports
-neither.
+so it lives above both the model and the formatter; neither imports the other (the
+canonical text of actions and durations, which both use, is ``dsl.syntax.canonical``).
 """
 
 from __future__ import annotations
@@ -13,8 +12,8 @@ import weakref
 
 import attrs
 
-from . import ast as A
-from .format import format_file
+from .syntax import ast as A
+from .syntax.format import format_file
 from .model import PolicySet
 
 __all__ = ["policy_hash"]

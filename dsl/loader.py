@@ -12,7 +12,7 @@ from typing import Iterable, Sequence
 
 import attrs
 
-from . import ast as A
+from .syntax import ast as A
 from .config import Config, discover
 from .diagnostics import Diagnostic, make
 from .syntax import parse

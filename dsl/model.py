@@ -13,7 +13,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from . import ast as A
+from .syntax import ast as A
+from .syntax.canonical import canonical_action
 
 ACTION_RANK = {kind: i for i, kind in enumerate(A.ACTION_KINDS)}
 
@@ -192,26 +193,6 @@ def when_value(w: A.When | None) -> dt.datetime | None:
     if isinstance(w, A.Date):
         return dt.datetime(w.value.year, w.value.month, w.value.day)
     return w.value
-
-
-def canonical_duration(hours: int) -> str:
-    return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
-
-
-def canonical_action(a: A.Action) -> str:
-    if a.kind == "warn":
-        return "warn seller"
-    if a.kind == "remove":
-        return "remove listing"
-    if a.kind == "deduct":
-        return f"deduct {a.points} points"
-    if a.kind == "restrict":
-        assert a.duration is not None
-        return f"restrict {a.function} for {canonical_duration(a.duration.hours)}"
-    if a.kind == "suspend":
-        assert a.duration is not None
-        return f"suspend account for {canonical_duration(a.duration.hours)}"
-    return "close account"
 
 
 def action_key(a: A.Action) -> tuple[int, int]:

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
-from . import ast as A
+from .syntax import ast as A
 from . import semantics as S
 from . import values as V
 from .fingerprint import policy_hash

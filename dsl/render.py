@@ -27,7 +27,7 @@ import unicodedata
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from .ast import Span
+from .span import Span
 from .diagnostics import CODES, ERROR, INFO, WARNING, Diagnostic
 
 __all__ = ["FORMATS", "render", "render_text", "render_json", "render_sarif",

@@ -31,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from . import ast as A
+from .syntax import ast as A
 from . import values as V
 from .model import RuleInfo, StepInfo
 from .outcome import Decision, Effect, PenaltyChoice, Proposal

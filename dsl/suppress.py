@@ -15,7 +15,7 @@ from typing import Callable, Iterable, Mapping
 
 import attrs
 
-from . import ast as A
+from .syntax import ast as A
 from .diagnostics import CODES, Diagnostic, make
 
 UNSUPPRESSIBLE = ("P0", "P1", "P2", "P6")

@@ -43,8 +43,8 @@ from typing import Any, Mapping, Sequence
 
 from hypothesis import strategies as st
 
-from dsl import ast as A
-from dsl.format import format_file
+from dsl.syntax import ast as A
+from dsl.syntax.format import format_file
 from dsl.model import step_info
 from dsl.syntax import RESERVED
 

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl.analysis import analyze, prove_assertion, stats
 from dsl.checks import build, resolve_sets
 from dsl.diagnostics import Diagnostic

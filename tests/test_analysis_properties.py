@@ -13,12 +13,12 @@ import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl.analysis import analyze, prove_assertion
 from dsl.checks import build, resolve_sets
 from dsl.outcome import InputError
 from dsl.diagnostics import Diagnostic
-from dsl.format import format_file
+from dsl.syntax.format import format_file
 from dsl.model import PolicySet
 from dsl.syntax import parse
 from dsl.reference import decide_reference, holds

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import dsl
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl.checks import build
 from dsl.compiled import CompiledPolicySet
 from dsl.outcome import Decision, DecisionError, InputError

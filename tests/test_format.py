@@ -1,4 +1,4 @@
-"""Tests for dsl.format: golden files, token forms, and properties (idempotent, keeps the
+"""Tests for dsl.syntax.format: golden files, token forms, and properties (idempotent, keeps the
 AST, keeps every comment; arbitrary or mangled text never crashes the parser or the
 formatter).
 
@@ -20,9 +20,9 @@ import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
 
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl.diagnostics import ERROR, PolicyError
-from dsl.format import (
+from dsl.syntax.format import (
     canonical_clause_order,
     format_expr,
     format_file,

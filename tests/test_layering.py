@@ -96,7 +96,8 @@ def test_the_graph_is_read() -> None:
     edges = graph()
     assert "dsl.api" in edges and "dsl.cli" in edges
     assert "dsl.api" in edges["dsl.cli"]
-    assert "dsl.model" in edges["dsl.format"]  # `from .model import …`
+    assert "dsl.syntax.canonical" in edges["dsl.model"]  # `from .syntax.canonical import …`
+    assert "dsl.syntax.ast" in edges["dsl.syntax.format"]  # `from . import ast as A`
     assert "dsl.analysis.findings" in edges["dsl.analysis"]  # a package's own submodule
 
 

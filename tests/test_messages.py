@@ -1,4 +1,4 @@
-"""Messages an author can act on (dsl.hints): for each mistake in tests/golden/messages,
+"""Messages an author can act on (dsl.syntax.hints): for each mistake in tests/golden/messages,
 `policy check` reports one finding, with a hint, and its text output matches the golden
 file NAME.txt beside NAME.policy.
 
@@ -18,7 +18,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsl.cli import main
-from dsl.hints import date_hint, duration_hint, iso_dates, suggest_timezone, timezone_hint
+from dsl.syntax.hints import date_hint, duration_hint, iso_dates, suggest_timezone, timezone_hint
 from dsl.syntax import parse
 
 GOLDEN = Path(__file__).parent / "golden" / "messages"

@@ -15,11 +15,11 @@ from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
 import strategies as S
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl import syntax as P
 from dsl.syntax import driver, recovery, tree
 from dsl.checks import build
-from dsl.format import format_file
+from dsl.syntax.format import format_file
 from dsl.syntax import MAX_DEPTH, parse
 
 

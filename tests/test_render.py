@@ -16,7 +16,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsl.ast import Span
+from dsl.syntax.ast import Span
 from dsl.diagnostics import Related, make
 from dsl.render import (
     MAX_LINE_WIDTH,

@@ -12,7 +12,7 @@ import z3
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl import semantics as S
 from dsl.analysis import formula as FM
 from dsl.analysis.engine import Engine

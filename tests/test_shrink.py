@@ -11,7 +11,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl.api import compile_paths
 from dsl.engine import Policies
 from dsl.shrink import Counterexample, _ddmin, listing_size, number_cost, shrink, size

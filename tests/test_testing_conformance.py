@@ -13,7 +13,7 @@ import pytest
 from click.testing import CliRunner
 
 import dsl
-from dsl import ast as A
+from dsl.syntax import ast as A
 from dsl.api import compile_paths
 from dsl.cli import main
 from dsl.reference import holds

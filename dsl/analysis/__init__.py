@@ -21,7 +21,7 @@ import threading
 import time
 from zoneinfo import ZoneInfo
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..diagnostics import Diagnostic, sort_diagnostics
 from ..model import PolicySet
 from .assertions import AssertionResult, prove

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..model import PolicySet
 from ..reference import decide_reference
 from . import formula as FM

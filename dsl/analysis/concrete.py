@@ -19,7 +19,7 @@ from __future__ import annotations
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from .. import ast as A
+from ..syntax import ast as A
 from .. import values as V
 from ..model import PolicySet, RuleInfo
 from ..reference import holds, in_force

@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import z3
 
-from .. import ast as A
+from ..syntax import ast as A
 from .. import values as V
 from ..model import PolicySet, RuleInfo
 from ..outcome import InputError

@@ -34,9 +34,9 @@ from typing import Any, Iterable, Iterator
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..diagnostics import Diagnostic, Related, make
-from ..format import format_expr
+from ..syntax.format import format_expr
 from ..model import PolicySet, RuleInfo
 from ..outcome import Decision
 from ..reference import decide_reference

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from .. import semantics as S
 from .. import values as RT
 from ..model import PolicySet

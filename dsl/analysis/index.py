@@ -18,7 +18,7 @@ from typing import Any
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..model import RuleInfo
 from . import timeline as TL
 from .world import _date_dependent, _items, atom_key

@@ -38,7 +38,7 @@ from zoneinfo import ZoneInfo
 import attrs
 import z3
 
-from .. import ast as A
+from ..syntax import ast as A
 from .. import values as RT
 from .. import text as T
 from ..model import PolicySet, RuleInfo

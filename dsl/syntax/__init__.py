@@ -1,5 +1,6 @@
 """The syntax stage: the grammar, Lark's parser driven through its public API, recovery
-after syntax errors, their messages, and the lowering of parse trees to ``dsl.ast``.
+after syntax errors, their messages (with ``hints``), the lowering of parse trees to the
+AST (``ast``), the canonical text of actions (``canonical``) and the formatter (``format``).
 
 ``parse(text, path, test_file=…)`` is the entry point; docs/decisions.md ("How the
 parser runs") describes the modules."""

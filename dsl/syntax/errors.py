@@ -1,13 +1,13 @@
 """Syntax errors in words: a P100 that says what was found and what was expected, at the
-spot, with the friendly message of ``dsl.hints`` when it knows the mistake."""
+spot, with the friendly message of ``dsl.syntax.hints`` when it knows the mistake."""
 
 from __future__ import annotations
 
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .. import ast as A
-from .. import hints
+from . import ast as A
+from . import hints
 from ..diagnostics import Diagnostic, did_you_mean, make
 from .driver import accepts_before
 from .grammar import RESERVED
@@ -127,7 +127,7 @@ def syntax_error(e: UnexpectedInput, chunk: str, path: str, offset: tuple[int, i
         line, col, length = 1, 1, 1
         msg = str(e)
     advice = hints.advise(_error_site(e, chunk))
-    if advice is not None:  # a mistake dsl.hints knows: its words and spot
+    if advice is not None:  # a mistake dsl.syntax.hints knows: its words and spot
         msg, hint = advice.message, advice.hint
         line, col, length = advice.position(chunk)
     aline = line + line0 - 1

@@ -1,4 +1,4 @@
-"""Lowering: the parse tree (``tree.Node``) to the AST (``dsl.ast``), with the diagnostics
+"""Lowering: the parse tree (``tree.Node``) to the AST (``dsl.syntax.ast``), with the diagnostics
 that only the lowering can give (P100 for keywords used as names, numbers too long,
 nesting too deep; P101 for dates, P103 for durations), and the file's statements
 arranged (the header first, tests only in test files, `tests for` at the top)."""
@@ -12,8 +12,8 @@ from typing import Any
 
 from lark import Token
 
-from .. import ast as A
-from .. import hints
+from . import ast as A
+from . import hints
 from ..diagnostics import Diagnostic, make
 from .driver import tokens
 from .grammar import RESERVED

@@ -11,7 +11,7 @@ from typing import Any
 from lark import Token
 from lark.exceptions import UnexpectedInput
 
-from .. import ast as A
+from . import ast as A
 from ..diagnostics import Diagnostic
 from ..gcpause import no_gc
 from .driver import run

@@ -12,7 +12,7 @@ from typing import Any, Iterator
 from lark import Token
 from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from .. import ast as A
+from . import ast as A
 from ..diagnostics import Diagnostic
 from .driver import run, tokens
 from .errors import syntax_error

@@ -21,7 +21,7 @@ from typing import Any, Mapping
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from .. import ast as A
+from ..syntax import ast as A
 from .. import values as R
 from ..model import FieldInfo
 from ..reference import holds

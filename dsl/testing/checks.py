@@ -11,7 +11,7 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..checks import policy_name_of, rule_id, walk
 from ..diagnostics import Diagnostic, Related, did_you_mean, make
 from ..loader import Loaded

@@ -15,7 +15,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..checks import resolve_sets
 from ..model import PolicySet, local_instant, when_instant
 from ..outcome import InputError

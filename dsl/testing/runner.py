@@ -17,8 +17,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .. import ast as A
-from ..format import format_expr
+from ..syntax import ast as A
+from ..syntax.format import format_expr
 from ..loader import Loaded
 from ..model import PolicySet, to_jsonable
 from ..outcome import format_instant

@@ -13,7 +13,7 @@ from typing import Iterable
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..model import PolicySet
 
 __all__ = ["file_scope", "restrict"]

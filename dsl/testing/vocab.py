@@ -10,7 +10,7 @@ from typing import Any, Iterable
 
 import attrs
 
-from .. import ast as A
+from ..syntax import ast as A
 from ..checks import walk
 from ..model import PolicySet, when_value
 from ..text import pattern_segments

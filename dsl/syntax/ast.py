@@ -2,7 +2,7 @@
 
 Every node is a frozen attrs class. Every node carries a ``span`` that is left out of
 equality, so ``parse(format(text)) == parse(text)`` is a plain comparison. This module
-imports nothing from the rest of the package.
+imports nothing from the rest of the package but the leaf ``dsl.span``.
 """
 
 from __future__ import annotations
@@ -12,19 +12,7 @@ from typing import Union
 
 import attrs
 
-
-@attrs.frozen(order=True)
-class Span:
-    """A region of a source file. Lines and columns count from 1; ``end_column`` is
-    exclusive. ``start``/``end`` are character offsets into the file's text."""
-
-    file: str
-    line: int
-    column: int
-    end_line: int
-    end_column: int
-    start: int = 0
-    end: int = 0
+from ..span import Span as Span  # re-exported: A.Span is the location of every node
 
 
 def _span() -> Span | None:

@@ -80,10 +80,11 @@ from typing import Any, Iterable, Sequence
 
 import attrs
 
+from ..diagnostics import ERROR, PolicyError
 from . import ast as A
-from .diagnostics import ERROR, PolicyError
-from .model import canonical_action, canonical_duration
-from .syntax import RESERVED, parse
+from .canonical import canonical_action, canonical_duration
+from .grammar import RESERVED
+from .parse import parse
 
 __all__ = [
     "WIDTH",

@@ -21,7 +21,7 @@ import attrs
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
-from .diagnostics import _edit_distance, did_you_mean
+from ..diagnostics import _edit_distance, did_you_mean
 
 
 @attrs.frozen
