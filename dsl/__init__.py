@@ -9,7 +9,7 @@
 
 from .api import check, compile_paths, format_source, load
 from .diagnostics import Diagnostic, PolicyError
-from .loader import UsageError
+from .checking.loader import UsageError
 from .outcome import Decision, DecisionError, InputError
 
 __version__ = "0.1.0"

@@ -12,16 +12,16 @@ from typing import IO, TYPE_CHECKING, Any, Iterable, Literal
 import attrs
 
 from .atomic import write_atomically
-from .config import Config, discover, read_config
+from .checking.config import Config, discover, read_config
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, has_errors, sort_diagnostics
 from .syntax.format import format_file
 from .syntax.format import format_source as _format_source
-from .frontend import PathLike, as_paths, compile_paths
-from .loader import Loaded, UsageError, find_policy_files, is_test_file, read_source
+from .checking.frontend import PathLike, as_paths, compile_paths
+from .checking.loader import Loaded, UsageError, find_policy_files, is_test_file, read_source
 from .model import PolicySet
 from .output import CommandResult, Lines
-from .render import render
-from .suppress import apply_suppressions
+from .checking.render import render
+from .checking.suppress import apply_suppressions
 from .syntax import parse
 
 if TYPE_CHECKING:  # the engine pulls in the evaluators; import it only when used

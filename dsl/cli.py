@@ -13,9 +13,9 @@ import click
 from . import __version__
 from . import api
 from .diagnostics import Diagnostic, PolicyError
-from .loader import UsageError
+from .checking.loader import UsageError
 from .output import CommandResult
-from .render import render, use_color
+from .checking.render import render, use_color
 
 FORMATS = ["text", "json", "sarif", "github"]
 

@@ -1,5 +1,5 @@
 """Diagnostics are data: a stable code, a severity, a span, a message, and optional notes,
-hint, related locations and witness. Rendering lives in ``dsl.render``."""
+hint, related locations and witness. Rendering lives in ``dsl.checking.render``."""
 
 from __future__ import annotations
 

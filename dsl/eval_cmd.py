@@ -23,7 +23,7 @@ from typing import IO, Any, Iterator
 
 from . import values as V
 from .engine import Policies
-from .loader import UsageError
+from .checking.loader import UsageError
 from .outcome import DecisionError, InputError
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]

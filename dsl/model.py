@@ -1,6 +1,6 @@
 """The checked model: what a policy set means, with every name resolved.
 
-The checks (``dsl.checks``) build it from parsed files; the evaluators, the analysis and
+The checks (``dsl.checking.passes``) build it from parsed files; the evaluators, the analysis and
 the test runner read it. Expressions here are AST expressions in which every set
 reference has been replaced by the set's literal list, so no later stage looks names up.
 """

@@ -17,7 +17,7 @@ import pytest
 
 from dsl.syntax import ast as A
 from dsl.analysis import analyze, prove_assertion, stats
-from dsl.checks import build, resolve_sets
+from dsl.checking.passes import build, resolve_sets
 from dsl.diagnostics import Diagnostic
 from dsl.model import PolicySet, when_instant
 from dsl.syntax import parse

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from dsl.syntax import ast as A
 from dsl.analysis import analyze, prove_assertion
-from dsl.checks import build, resolve_sets
+from dsl.checking.passes import build, resolve_sets
 from dsl.outcome import InputError
 from dsl.diagnostics import Diagnostic
 from dsl.syntax.format import format_file

@@ -16,7 +16,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import dsl
-from dsl.checks import build
+from dsl.checking.passes import build
 from dsl.cli import main
 from dsl.outcome import format_instant
 from dsl.engine import Policies

@@ -1,4 +1,4 @@
-"""Name resolution passes of ``dsl.checks``: names in `overrides` across policies (P202,
+"""Name resolution passes of ``dsl.checking.passes``: names in `overrides` across policies (P202,
 P215) and sets and ladders that nothing uses (P401)."""
 
 from __future__ import annotations

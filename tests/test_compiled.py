@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import dsl
 from dsl.syntax import ast as A
-from dsl.checks import build
+from dsl.checking.passes import build
 from dsl.compiled import CompiledPolicySet
 from dsl.outcome import Decision, DecisionError, InputError
 from dsl.engine import Policies

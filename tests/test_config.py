@@ -12,8 +12,8 @@ from click.testing import CliRunner
 
 import dsl
 from dsl.cli import main
-from dsl.config import discover, find_config, read_config
-from dsl.tomlpos import line_column, locate
+from dsl.checking.config import discover, find_config, read_config
+from dsl.checking.tomlpos import line_column, locate
 
 IVORY = ("policy ivory\n"
          "rule all-ivory: block mentions 'ivory'\n"
@@ -211,7 +211,7 @@ def test_what_is_named_is_never_excluded(tmp_path: Path) -> None:
 
 
 def test_exclude_globs() -> None:
-    from dsl.config import Config
+    from dsl.checking.config import Config
 
     root = Path("/r")
     cfg = Config(root / "policy.toml", exclude=("tests/golden", "**/*_draft.policy", "scratch"))

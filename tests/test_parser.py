@@ -18,7 +18,7 @@ import strategies as S
 from dsl.syntax import ast as A
 from dsl import syntax as P
 from dsl.syntax import driver, recovery, tree
-from dsl.checks import build
+from dsl.checking.passes import build
 from dsl.syntax.format import format_file
 from dsl.syntax import MAX_DEPTH, parse
 

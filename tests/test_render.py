@@ -1,4 +1,4 @@
-"""Tests for dsl.render: text (golden files), JSON, SARIF 2.1.0, GitHub workflow commands.
+"""Tests for dsl.checking.render: text (golden files), JSON, SARIF 2.1.0, GitHub workflow commands.
 
 Regenerate the golden files with ``UPDATE_GOLDEN=1 python -m pytest tests/test_render.py``
 and review the diff."""
@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from dsl.syntax.ast import Span
 from dsl.diagnostics import Related, make
-from dsl.render import (
+from dsl.checking.render import (
     MAX_LINE_WIDTH,
     render,
     render_github,

@@ -16,7 +16,7 @@ from dsl.syntax import ast as A
 from dsl import semantics as S
 from dsl.analysis import formula as FM
 from dsl.analysis.engine import Engine
-from dsl.checks import build
+from dsl.checking.passes import build
 from dsl.engine import Policies
 from dsl.model import StepInfo
 from dsl.outcome import PenaltyChoice

@@ -261,7 +261,7 @@ def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Pa
 
 def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> None:
     from dsl.syntax import ast as A
-    from dsl.checks import walk
+    from dsl.checking.passes import walk
 
     seen: list[dict[str, Any]] = []
 

@@ -12,9 +12,9 @@ from typing import Any, Iterable, Iterator, Mapping
 import attrs
 
 from ..syntax import ast as A
-from ..checks import policy_name_of, rule_id, walk
+from ..checking.passes import policy_name_of, rule_id, walk
 from ..diagnostics import Diagnostic, Related, did_you_mean, make
-from ..loader import Loaded
+from ..checking.loader import Loaded
 from ..model import FieldInfo, PolicySet
 from .scope import file_scope
 
@@ -264,7 +264,7 @@ def _offset_examples(w: A.When, zones: Iterable[str]) -> str:
 def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
     """The checks a rule condition gets: sets (P200), regular expressions (P102), fields
     and literal types (P205–P208, through the rule checks' own atom check)."""
-    from ..checks import check_atom  # the rule checks' atom pass, shared on purpose
+    from ..checking.passes import check_atom  # the rule checks' atom pass, shared on purpose
     from ..model import BUILTIN_FIELDS
 
     schema = dict(BUILTIN_FIELDS)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..syntax import ast as A
-from ..checks import resolve_sets
+from ..checking.passes import resolve_sets
 from ..model import PolicySet, local_instant, when_instant
 from ..outcome import InputError
 from ..shrink import Counterexample

@@ -19,7 +19,7 @@ import attrs
 
 from ..syntax import ast as A
 from ..syntax.format import format_expr
-from ..loader import Loaded
+from ..checking.loader import Loaded
 from ..model import PolicySet, to_jsonable
 from ..outcome import format_instant
 from ..shrink import Counterexample, shrink

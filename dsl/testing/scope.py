@@ -32,7 +32,7 @@ def restrict(model: PolicySet, scope: frozenset[str] | None) -> PolicySet:
     """``model`` with only the rules and policies of ``scope`` (``model`` itself for None)."""
     if scope is None:
         return model
-    from ..checks import _compared_types  # the model's own reading, recomputed for the rules kept
+    from ..checking.passes import _compared_types  # the model's own reading, recomputed for the rules kept
 
     rules = tuple(r for r in model.rules if r.policy in scope)
     kept = {r.qid for r in rules}

@@ -11,7 +11,7 @@ from typing import Any, Iterable
 import attrs
 
 from ..syntax import ast as A
-from ..checks import walk
+from ..checking.passes import walk
 from ..model import PolicySet, when_value
 from ..text import pattern_segments
 from ..values import instant_in

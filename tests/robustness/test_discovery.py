@@ -14,7 +14,7 @@ from click.testing import CliRunner
 
 import dsl
 from dsl.cli import main
-from dsl.loader import find_policy_files
+from dsl.checking.loader import find_policy_files
 
 CLEAN = "policy p\nrule r: block category 'Blockchain Miners'\n"
 

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .syntax import ast as A
-from .diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, sort_diagnostics
-from .syntax.hints import timezone_hint
-from .model import (BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo,
+from ..syntax import ast as A
+from ..diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, sort_diagnostics
+from ..syntax.hints import timezone_hint
+from ..model import (BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo,
                     step_info, when_instant)
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -264,7 +264,7 @@ def check_atom(node: Any, schema: dict[tuple[str, ...], FieldInfo], declared: bo
     """The checks of one expression node: its regular expression (P102), its field and
     the types of its literals (P205–P208). Shared with the test files' assertions."""
     if isinstance(node, A.Matches):
-        from .text import compile_regex
+        from ..text import compile_regex
 
         try:
             compile_regex(node.regex.pattern, node.regex.ignore_case)
@@ -422,7 +422,7 @@ def build(files: list[A.File], sources: dict[str, str] | None = None, *, test_fi
     ``(None, diagnostics)`` when there are errors. ``test_files`` are only read for the
     names they use (P401); ``syntax_errors`` says that reading the files found P1xx errors
     (then P401 is not reported)."""
-    from .gcpause import no_gc
+    from ..gcpause import no_gc
 
     files = sorted(files, key=lambda f: f.path)
     table = _Table(files, list(test_files))

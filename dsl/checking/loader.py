@@ -12,10 +12,10 @@ from typing import Iterable, Sequence
 
 import attrs
 
-from .syntax import ast as A
+from ..syntax import ast as A
 from .config import Config, discover
-from .diagnostics import Diagnostic, make
-from .syntax import parse
+from ..diagnostics import Diagnostic, make
+from ..syntax import parse
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Policy files larger than this are refused with P003: a policy that large is generated,
@@ -125,7 +125,7 @@ def read_source(path: Path) -> tuple[str | None, Diagnostic | None]:
 def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loaded:
     """Read and parse every policy and test file under ``paths``, less those that the
     configuration's ``exclude`` leaves out (``config``, else the one found from the first
-    path; see ``dsl.config``)."""
+    path; see ``dsl.checking.config``)."""
     paths = list(paths)
     policy_files: list[A.File] = []
     test_files: list[A.File] = []
