@@ -43,8 +43,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 from gen import PLATFORMS, category_name, policy_text  # noqa: E402
 
 import dsl  # noqa: E402
-from dsl.compiled import CompiledPolicySet  # noqa: E402
-from dsl.engine import Policies  # noqa: E402
+from dsl.evaluate.compiled import CompiledPolicySet  # noqa: E402
+from dsl.evaluate.policies import Policies  # noqa: E402
 
 AT = "2022-01-01T00:00:00Z"
 AT_INSTANT = dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc)

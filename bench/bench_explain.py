@@ -2,7 +2,7 @@
 title.
 
 An explanation reads `mentions` through the decision's one-pass Aho-Corasick matchers
-(``dsl.explain.phrase_lookup``), so its cost is one pass over the text per source plus
+(``dsl.evaluate.explain.phrase_lookup``), so its cost is one pass over the text per source plus
 a set lookup per phrase. Before, every phrase normalised and searched the text on its own
 (phrases x text length: 26 s for this workload). The same trace built phrase by phrase
 (``build_trace`` without a lookup) is timed as the baseline.
@@ -21,8 +21,8 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import dsl  # noqa: E402
-from dsl.explain import build_trace  # noqa: E402
-from dsl.values import parse_at  # noqa: E402
+from dsl.evaluate.explain import build_trace  # noqa: E402
+from dsl.evaluate.values import parse_at  # noqa: E402
 
 
 def main() -> None:

@@ -10,7 +10,7 @@
 from .api import check, compile_paths, format_source, load
 from .diagnostics import Diagnostic, PolicyError
 from .checking.loader import UsageError
-from .outcome import Decision, DecisionError, InputError
+from .evaluate.outcome import Decision, DecisionError, InputError
 
 __version__ = "0.1.0"
 
@@ -20,7 +20,7 @@ __all__ = ["load", "check", "format_source", "compile_paths", "Diagnostic", "Pol
 
 def __getattr__(name: str) -> object:
     if name == "Policies":
-        from .engine import Policies
+        from .evaluate.policies import Policies
 
         return Policies
     raise AttributeError(name)

@@ -25,7 +25,7 @@ from .checking.suppress import apply_suppressions
 from .syntax import parse
 
 if TYPE_CHECKING:  # the engine pulls in the evaluators; import it only when used
-    from .engine import Policies
+    from .evaluate.policies import Policies
     from .eval_cmd import EvalRun
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_paths", "check_report", "compile_paths",
@@ -35,7 +35,7 @@ def load(paths: PathLike | Iterable[PathLike]) -> "Policies":
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
     Raises ``dsl.PolicyError`` (with ``.diagnostics``) when the set has errors; warnings
     do not stop loading. Raises ``dsl.UsageError`` for a missing path."""
-    from .engine import Policies  # here, not at the top: `policy check` never needs the evaluators
+    from .evaluate.policies import Policies  # here, not at the top: `policy check` never needs the evaluators
 
     model, _loaded, diags = compile_paths(paths)
     if model is None:
@@ -210,7 +210,7 @@ def eval_paths(paths: PathLike | Iterable[PathLike], input_stream: IO[bytes] | I
     ``dsl.PolicyError`` when the set has errors."""
     # here, not at the top: the evaluators, which `policy check` never needs
     from .eval_cmd import check_at, run_eval
-    from .outcome import InputError
+    from .evaluate.outcome import InputError
 
     check_at(at)
     policies = load(paths)

@@ -21,10 +21,10 @@ import json
 import sys
 from typing import IO, Any, Iterator
 
-from . import values as V
-from .engine import Policies
+from .evaluate import values as V
+from .evaluate.policies import Policies
 from .checking.loader import UsageError
-from .outcome import DecisionError, InputError
+from .evaluate.outcome import DecisionError, InputError
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 

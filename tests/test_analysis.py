@@ -21,7 +21,7 @@ from dsl.checking.passes import build, resolve_sets
 from dsl.diagnostics import Diagnostic
 from dsl.model import PolicySet, when_instant
 from dsl.syntax import parse
-from dsl.reference import decide_reference, holds
+from dsl.evaluate.reference import decide_reference, holds
 
 CHECK_DIR = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "check"
 TESTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "tests"

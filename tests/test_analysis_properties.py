@@ -16,12 +16,12 @@ from hypothesis import strategies as st
 from dsl.syntax import ast as A
 from dsl.analysis import analyze, prove_assertion
 from dsl.checking.passes import build, resolve_sets
-from dsl.outcome import InputError
+from dsl.evaluate.outcome import InputError
 from dsl.diagnostics import Diagnostic
 from dsl.syntax.format import format_file
 from dsl.model import PolicySet
 from dsl.syntax import parse
-from dsl.reference import decide_reference, holds
+from dsl.evaluate.reference import decide_reference, holds
 from strategies import exprs, listings, policy_files, policy_texts
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
@@ -245,9 +245,9 @@ def test_shared_readings_agree_with_rule_applies(text: str, batch: list[dict[str
     """The analysis's concrete reading (windows and conjuncts shared between rules, a false
     conjunct settling every rule that requires it) is ``rule_applies``, whatever the order
     in which rules are asked about."""
-    from dsl import values as RT
+    from dsl.evaluate import values as RT
     from dsl.analysis.concrete import Applicability
-    from dsl.reference import rule_applies
+    from dsl.evaluate.reference import rule_applies
 
     ps = checked(text)
     if ps is None:

@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 import dsl
 from dsl.checking.passes import build
 from dsl.cli import main
-from dsl.outcome import format_instant
-from dsl.engine import Policies
+from dsl.evaluate.outcome import format_instant
+from dsl.evaluate.policies import Policies
 from dsl.model import local_instant
 from dsl.syntax import parse
 

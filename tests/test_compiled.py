@@ -20,12 +20,12 @@ from hypothesis import strategies as st
 import dsl
 from dsl.syntax import ast as A
 from dsl.checking.passes import build
-from dsl.compiled import CompiledPolicySet
-from dsl.outcome import Decision, DecisionError, InputError
-from dsl.engine import Policies
+from dsl.evaluate.compiled import CompiledPolicySet
+from dsl.evaluate.outcome import Decision, DecisionError, InputError
+from dsl.evaluate.policies import Policies
 from dsl.fingerprint import policy_hash
 from dsl.syntax import parse
-from dsl.reference import decide_reference
+from dsl.evaluate.reference import decide_reference
 from strategies import listings, policy_files
 
 UTC = dt.timezone.utc

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 import dsl
-import dsl.explain
+import dsl.evaluate.explain
 import dsl.text
 from conformance import CORPUS
 
@@ -32,7 +32,7 @@ def test_not_yet_in_force_in_the_authors_words() -> None:
     # explanation module alone (the reference evaluator and fresh phrase matchers) agrees.
     assert text == policies.explain_decision(policies.decide_reference(listing, at="2021-10-12"), listing)
     assert text == policies.explain(listing, at="2021-10-12")
-    assert text == dsl.explain.explain(policies.policy_set, listing, at="2021-10-12")
+    assert text == dsl.evaluate.explain.explain(policies.policy_set, listing, at="2021-10-12")
 
 
 def test_scope_failure_and_set_names() -> None:
@@ -190,7 +190,7 @@ def test_many_phrases_against_a_large_title_use_the_one_pass_matcher(tmp_path, m
 
     def phrase_by_phrase(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise AssertionError("an explanation searched for a phrase on its own")
-    monkeypatch.setattr(dsl.explain, "mentions", phrase_by_phrase)
+    monkeypatch.setattr(dsl.evaluate.explain, "mentions", phrase_by_phrase)
     monkeypatch.setattr(dsl.text, "mentions", phrase_by_phrase)
     decision = policies.decide({"title": title}, at="2022-01-01")
     text = policies.explain_decision(decision, {"title": title}, why_not="r8")
@@ -204,7 +204,7 @@ def test_many_phrases_against_a_large_title_use_the_one_pass_matcher(tmp_path, m
     monkeypatch.undo()
     small = {"title": filler[:20_000] + " w00007x and w09999x"}
     ref = policies.decide_reference(small, at="2022-01-01")
-    monkeypatch.setattr(dsl.explain, "mentions", phrase_by_phrase)
+    monkeypatch.setattr(dsl.evaluate.explain, "mentions", phrase_by_phrase)
     monkeypatch.setattr(dsl.text, "mentions", phrase_by_phrase)
     assert policies.explain_decision(ref, small, why_not="r8") == policies.explain(small, at="2022-01-01",
                                                                                   why_not="r8") == text

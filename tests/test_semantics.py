@@ -1,4 +1,4 @@
-"""dsl.semantics: the one statement of value predicates, windows, effects, penalties and
+"""dsl.evaluate.semantics: the one statement of value predicates, windows, effects, penalties and
 how applying rules combine; and the property tests that tie the z3 encoding (the only
 other statement) to it."""
 
@@ -13,14 +13,14 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from dsl.syntax import ast as A
-from dsl import semantics as S
+from dsl.evaluate import semantics as S
 from dsl.analysis import formula as FM
 from dsl.analysis.engine import Engine
 from dsl.checking.passes import build
-from dsl.engine import Policies
+from dsl.evaluate.policies import Policies
 from dsl.model import StepInfo
-from dsl.outcome import PenaltyChoice
-from dsl.reference import holds
+from dsl.evaluate.outcome import PenaltyChoice
+from dsl.evaluate.reference import holds
 from dsl.syntax import parse
 
 UTC = ZoneInfo("UTC")
@@ -212,16 +212,16 @@ def test_the_z3_penalty_rank_agrees_with_semantics() -> None:
 
 
 def test_outcome_is_a_leaf_and_a_decision_is_plain_data() -> None:
-    """dsl.outcome imports nothing else of dsl; a Decision holds only its data fields."""
+    """dsl.evaluate.outcome imports nothing else of dsl; a Decision holds only its data fields."""
     import ast
     from pathlib import Path
 
     import attrs
 
-    import dsl.outcome
-    from dsl.outcome import Decision
+    import dsl.evaluate.outcome
+    from dsl.evaluate.outcome import Decision
 
-    tree = ast.parse(Path(dsl.outcome.__file__).read_text(encoding="utf-8"))
+    tree = ast.parse(Path(dsl.evaluate.outcome.__file__).read_text(encoding="utf-8"))
     relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("dsl"))]
     assert relative == []
     assert [f.name for f in attrs.fields(Decision)] == [

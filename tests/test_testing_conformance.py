@@ -16,7 +16,7 @@ import dsl
 from dsl.syntax import ast as A
 from dsl.api import compile_paths
 from dsl.cli import main
-from dsl.reference import holds
+from dsl.evaluate.reference import holds
 from dsl.testing import check_test_files, run_tests
 from dsl.testing import run as run_command
 from dsl.testing.claims import parse_instant, resolve_sets

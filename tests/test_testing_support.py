@@ -31,7 +31,7 @@ def search_prover(examples: int = 600) -> Callable[..., FakeResult]:
 
     def prove_assertion(ps: Any, *, quantifier: str, effect: str, expr: Any, tz: Any, start: Any, end: Any,
                         timeout_ms: int) -> FakeResult:
-        from dsl.engine import Policies
+        from dsl.evaluate.policies import Policies
         from dsl.testing.attack import attack
         from dsl.testing.claims import Claim
         from dsl.testing.vocab import Vocabulary

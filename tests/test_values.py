@@ -1,4 +1,4 @@
-"""Listing values as the evaluators read them (dsl.values)."""
+"""Listing values as the evaluators read them (dsl.evaluate.values)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dsl import values as R
-from dsl.outcome import InputError
+from dsl.evaluate import values as R
+from dsl.evaluate.outcome import InputError
 from dsl.model import BUILTIN_FIELDS, FieldInfo
 
 UTC = dt.timezone.utc

@@ -19,7 +19,7 @@ import attrs
 
 from ..syntax import ast as A
 from ..model import PolicySet
-from ..reference import decide_reference
+from ..evaluate.reference import decide_reference
 from . import formula as FM
 from . import timeline as TL
 from .engine import AnalysisError, AnalysisStats, Engine

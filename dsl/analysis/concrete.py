@@ -6,7 +6,7 @@ and a condition is a conjunction (scope, selector, ``if``, ``not unless``). Rule
 policy share its scope, rules about one category share that atom, and many rules share a
 window: evaluated rule by rule, the same parts are computed again and again. A ``Reader``
 computes each distinct window and each distinct conjunct (with its timezone) at most once
-per input, with ``dsl.reference.in_force`` and ``dsl.reference.holds`` themselves, and a
+per input, with ``dsl.evaluate.reference.in_force`` and ``dsl.evaluate.reference.holds`` themselves, and a
 rule applies exactly when its window and all its conjuncts do — the same truth value as
 ``rule_applies``. A conjunct found false settles every rule that requires it. With an
 ``at`` given as an instant nothing here can raise, so the order does not matter; with a
@@ -20,9 +20,9 @@ from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
 from ..syntax import ast as A
-from .. import values as V
+from ..evaluate import values as V
 from ..model import PolicySet, RuleInfo
-from ..reference import holds, in_force
+from ..evaluate.reference import holds, in_force
 
 
 class Applicability:

@@ -22,9 +22,9 @@ import attrs
 import z3
 
 from ..syntax import ast as A
-from .. import values as V
+from ..evaluate import values as V
 from ..model import PolicySet, RuleInfo
-from ..outcome import InputError
+from ..evaluate.outcome import InputError
 from . import formula as FM
 from .answers import Answer, Unrealisable, Witness
 from .concrete import Applicability

@@ -22,7 +22,7 @@ Definitions, each decided exactly (or reported as P399):
   with different ladders (an inline ``penalty STEP`` is a ladder of its own) both apply,
   neither overridden, to one listing.
 
-Every witness is replayed through ``dsl.reference.decide_reference`` on the whole set before
+Every witness is replayed through ``dsl.evaluate.reference.decide_reference`` on the whole set before
 it is reported; a witness that fails is a bug (``AnalysisError``).
 """
 
@@ -38,9 +38,9 @@ from ..syntax import ast as A
 from ..diagnostics import Diagnostic, Related, make
 from ..syntax.format import format_expr
 from ..model import PolicySet, RuleInfo
-from ..outcome import Decision
-from ..reference import decide_reference
-from ..semantics import EFFECT_RANK
+from ..evaluate.outcome import Decision
+from ..evaluate.reference import decide_reference
+from ..evaluate.semantics import EFFECT_RANK
 from . import formula as FM
 from .concrete import Reader
 from .answers import Answer, Witness

@@ -1,7 +1,7 @@
 """Questions to the solver, in a small language that has two readings: a z3 formula
 (``Engine.to_z3``) and a concrete truth value on a listing, ``at`` and
 ``prior_violations`` computed by the reference evaluator's own functions and
-``dsl.semantics`` (``evaluate``): the z3 reading restates those rules, and property tests
+``dsl.evaluate.semantics`` (``evaluate``): the z3 reading restates those rules, and property tests
 (``tests/test_semantics.py``) tie the two together.
 Every "sat" answer is turned into a concrete listing and checked with the second reading
 before anything is built on it."""
@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..syntax import ast as A
-from .. import semantics as S
-from .. import values as RT
+from ..evaluate import semantics as S
+from ..evaluate import values as RT
 from ..model import PolicySet
-from ..reference import holds, rule_applies
+from ..evaluate.reference import holds, rule_applies
 
 if TYPE_CHECKING:
     from .concrete import Applicability

@@ -6,7 +6,7 @@ resolution, and window bounds and date literals are instants of that resolution,
 arithmetic on microseconds is exact.
 
 A date-time *without* an offset (a naive ``at``, or a listing's date field such as
-``"2021-10-08"``) is read in each rule's policy timezone (``dsl.values.instant_in``: fold 0,
+``"2021-10-08"``) is read in each rule's policy timezone (``dsl.evaluate.values.instant_in``: fold 0,
 so a local time that a daylight-saving change skips reads with the offset before the
 change). So one naive value means different instants for rules of different timezones.
 The analysis models such a value by its local wall-clock reading ``L`` (microseconds since
@@ -79,7 +79,7 @@ def iso_naive(us: int) -> str:
 
 
 def instant_of_local(local_us: int, tz: ZoneInfo) -> int | None:
-    """``dsl.values.instant_in`` on a naive reading: the instant in microseconds, or None
+    """``dsl.evaluate.values.instant_in`` on a naive reading: the instant in microseconds, or None
     when out of range."""
     if not MIN_US <= local_us <= MAX_US:
         return None

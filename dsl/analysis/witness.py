@@ -18,7 +18,7 @@ from typing import Any, Iterable
 
 import z3
 
-from .. import values as RT
+from ..evaluate import values as RT
 from .. import text as TX
 from . import formula as FM
 from . import timeline as TL

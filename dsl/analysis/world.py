@@ -39,7 +39,7 @@ import attrs
 import z3
 
 from ..syntax import ast as A
-from .. import values as RT
+from ..evaluate import values as RT
 from .. import text as T
 from ..model import PolicySet, RuleInfo
 from . import timeline as TL

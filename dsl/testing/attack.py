@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ..syntax import ast as A
-from .. import values as R
+from ..evaluate import values as R
 from ..model import FieldInfo
-from ..reference import holds
+from ..evaluate.reference import holds
 from ..shrink import Counterexample
 from .claims import Claim
 from .vocab import TEXT_FIELDS, Vocabulary

@@ -185,7 +185,7 @@ def _nested_duplicates(value: A.Value) -> Iterator[Diagnostic]:
 def _fits_schema(given: A.ObjectLit, schema: Mapping[tuple[str, ...], FieldInfo]) -> Iterator[Diagnostic]:
     """A `given` that `decide` would refuse as an input error (a declared field of the
     wrong type, or a required one absent), judged exactly as `decide` judges it."""
-    from .. import values as R
+    from ..evaluate import values as R
     from ..model import to_jsonable
 
     listing = to_jsonable(given)

@@ -2,7 +2,7 @@
 and the evaluators that replay a counterexample.
 
 Whether a listing satisfies the assertion's expression is asked of the reference
-evaluator's own condition walk (``dsl.reference.holds``), so the expression means exactly
+evaluator's own condition walk (``dsl.evaluate.reference.holds``), so the expression means exactly
 what a rule condition means (normalisation, absent and ill-typed fields, dates read in
 the policies' timezone).
 """
@@ -18,7 +18,7 @@ import attrs
 from ..syntax import ast as A
 from ..checking.passes import resolve_sets
 from ..model import PolicySet, local_instant, when_instant
-from ..outcome import InputError
+from ..evaluate.outcome import InputError
 from ..shrink import Counterexample
 
 __all__ = ["Claim", "input_errors", "resolve_sets", "parse_instant", "effect_of"]
@@ -56,7 +56,7 @@ class Claim:
     """``[WINDOW] always|never EFFECT EXPR`` over a policy set, ready to decide."""
 
     ps: PolicySet
-    policies: Any                         # dsl.engine.Policies of ps
+    policies: Any                         # dsl.evaluate.policies.Policies of ps
     quantifier: str
     effect: str
     expr: A.Expr                          # set references resolved
@@ -74,7 +74,7 @@ class Claim:
 
     def holds(self, listing: dict[str, Any], at: dt.datetime) -> bool:
         """Whether the listing satisfies EXPR at ``at`` (the reference evaluator's reading)."""
-        from ..reference import holds  # here, not at the top: `policy check` reads test files without the evaluators
+        from ..evaluate.reference import holds  # here, not at the top: `policy check` reads test files without the evaluators
 
         return bool(holds(self.expr, listing, self.tz))
 

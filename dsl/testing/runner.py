@@ -21,7 +21,7 @@ from ..syntax import ast as A
 from ..syntax.format import format_expr
 from ..checking.loader import Loaded
 from ..model import PolicySet, to_jsonable
-from ..outcome import format_instant
+from ..evaluate.outcome import format_instant
 from ..shrink import Counterexample, shrink
 from .checks import Names
 from .claims import Claim, input_errors
@@ -165,7 +165,7 @@ class _Runner:
     def of(cls, model: PolicySet, loaded: Loaded, scope: frozenset[str] | None, timeout_ms: int,
            attack_examples: int, prover: Prover) -> _Runner:
         """A runner against the policies of ``scope`` (None: the whole set)."""
-        from ..engine import Policies  # here, not at the top: `policy check` reads test files without the evaluators
+        from ..evaluate.policies import Policies  # here, not at the top: `policy check` reads test files without the evaluators
 
         ps = restrict(model, scope)
         return cls(ps, Policies(ps), Names.of(model, loaded, scope), timeout_ms, attack_examples, prover)

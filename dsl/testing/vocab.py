@@ -14,7 +14,7 @@ from ..syntax import ast as A
 from ..checking.passes import walk
 from ..model import PolicySet, when_value
 from ..text import pattern_segments
-from ..values import instant_in
+from ..evaluate.values import instant_in
 
 __all__ = ["Vocabulary"]
 

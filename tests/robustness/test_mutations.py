@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 import dsl
 from conformance import CORPUS
 from dsl.cli import main
-from dsl.outcome import InputError
+from dsl.evaluate.outcome import InputError
 from dsl.diagnostics import ERROR
 from dsl.syntax import parse
 from test_format import assert_round_trip

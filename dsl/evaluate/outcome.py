@@ -4,8 +4,8 @@ batch's ``DecisionError``, and ``InputError`` for input that cannot be decided o
 A leaf module: plain data, importing nothing else of ``dsl``, so that every stage (the
 evaluators, the explanations, the analysis, the test runner, the CLI) can name these
 types without pulling in an evaluator. ``to_dict()`` is exactly the JSON of spec section 5.
-Both evaluators (``dsl.reference`` and ``dsl.compiled``) build the same ``Decision``
-through ``dsl.semantics.combine``; an explanation is asked of the policy set
+Both evaluators (``dsl.evaluate.reference`` and ``dsl.evaluate.compiled``) build the same ``Decision``
+through ``dsl.evaluate.semantics.combine``; an explanation is asked of the policy set
 (``Policies.explain``), not of the decision.
 """
 
@@ -19,7 +19,7 @@ import attrs
 __all__ = ["Decision", "DecisionError", "Effect", "InputError", "PenaltyChoice", "Proposal", "format_instant"]
 
 Effect = Literal["allow", "flag", "block"]
-"""The effect of a rule and of a decision (``dsl.semantics.EFFECTS`` orders them)."""
+"""The effect of a rule and of a decision (``dsl.evaluate.semantics.EFFECTS`` orders them)."""
 
 
 class InputError(ValueError):

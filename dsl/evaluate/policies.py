@@ -15,9 +15,9 @@ from typing import Any, Iterable
 
 from .compiled import CompiledPolicySet
 from .explain import explain_decision, resolve_rule
-from .fingerprint import policy_hash
-from .gcpause import no_gc
-from .model import PolicySet
+from ..fingerprint import policy_hash
+from ..gcpause import no_gc
+from ..model import PolicySet
 from .outcome import Decision, DecisionError
 from .reference import decide_reference
 

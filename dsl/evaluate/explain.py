@@ -5,7 +5,7 @@ a decision already made), not of the decision, which is plain data. ``build_trac
 the rules beside the reference evaluator (its ``holds`` and ``in_force``) and records a
 ``Trace``: for every rule, whether it applied, the conditions that held (for a rule that
 applied) or the first one that failed (for one that did not), and the overrides; plus
-every penalty proposal (``dsl.semantics.combine``). ``render`` turns a decision and its
+every penalty proposal (``dsl.evaluate.semantics.combine``). ``render`` turns a decision and its
 trace into text for people:
 
     block: the listing is blocked at 2021-10-12T00:00:00 (local time in each policy's
@@ -35,15 +35,15 @@ from typing import Any, Callable, Iterator, Mapping
 
 import attrs
 
-from .syntax import ast as A
+from ..syntax import ast as A
 from . import semantics as S
 from . import values as V
-from .diagnostics import did_you_mean
-from .syntax.format import format_expr, format_literal
-from .model import PolicySet, RuleInfo
+from ..diagnostics import did_you_mean
+from ..syntax.format import format_expr, format_literal
+from ..model import PolicySet, RuleInfo
 from .outcome import Decision, InputError, Proposal, format_instant
 from .reference import Mentioned, decide_reference, holds, in_force, items_of
-from .text import PhraseMatcher, mentions, normalize_phrase
+from ..text import PhraseMatcher, mentions, normalize_phrase
 
 __all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text", "resolve_rule", "explain",
            "explain_decision", "build_trace", "phrase_lookup", "collect_phrases", "shares_topic",

@@ -4,7 +4,7 @@ Absent values, the kinds of value (number, text, bool, date, category, text-like
 read as instants in a policy's timezone, ``at`` and ``prior_violations``, input warnings
 for ill-typed fields, and validation against a declared schema. The predicates built on
 these readings (comparison, membership, windows) and how applying rules combine into a
-decision are in ``dsl.semantics``, which both evaluators and the analysis call.
+decision are in ``dsl.evaluate.semantics``, which both evaluators and the analysis call.
 
 Listing data is untrusted: nothing here recurses over it (a listing nested a thousand
 levels deep is read with loops), nothing prints it whole (``describe`` shows a short,
@@ -23,9 +23,9 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .model import FieldInfo, PolicySet, local_instant
+from ..model import FieldInfo, PolicySet, local_instant
 from .outcome import InputError
-from .text import category_segments
+from ..text import category_segments
 
 __all__ = [
     "ParsedAt", "read_path", "path_reader", "is_number", "is_scalar", "parse_iso", "value_instant",

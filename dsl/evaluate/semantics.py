@@ -14,8 +14,8 @@ Everything both evaluators must agree on lives here, and only here:
 
 Predicates come as builders: ``compare_test(op, literal, tz)`` returns a function of the
 field's value, with the literal already read (a date as an instant, a list as hash sets
-by kind). The compiled evaluator (``dsl.compiled``) builds them once when it plans a set;
-the reference walk (``dsl.reference``) and the analysis's concrete evaluation call the
+by kind). The compiled evaluator (``dsl.evaluate.compiled``) builds them once when it plans a set;
+the reference walk (``dsl.evaluate.reference``) and the analysis's concrete evaluation call the
 one-shot forms (``compare``, ``in_list``, ``category_holds``), which build and apply them.
 The z3 encoding (``dsl.analysis``) is the only other statement of these rules; property
 tests in ``tests/test_semantics.py`` tie it to this one.
@@ -31,11 +31,11 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .syntax import ast as A
+from ..syntax import ast as A
 from . import values as V
-from .model import RuleInfo, StepInfo
+from ..model import RuleInfo, StepInfo
 from .outcome import Decision, Effect, PenaltyChoice, Proposal
-from .text import (category_matches, compile_regex, contains, mentions, normalize_needle, normalize_phrase,
+from ..text import (category_matches, compile_regex, contains, mentions, normalize_needle, normalize_phrase,
                    pattern_segments, regex_search)
 
 __all__ = [

@@ -1,10 +1,10 @@
 """The reference evaluator: a plain tree walk over the checked model, straight from the
-spec (sections 4 and 5). It is the oracle that the compiled evaluator (``dsl.compiled``)
+spec (sections 4 and 5). It is the oracle that the compiled evaluator (``dsl.evaluate.compiled``)
 is tested against, so it stays simple on purpose: every rule, every atom, no indexes,
-no caches. What each atom, window and combination means is ``dsl.semantics``'s; this
+no caches. What each atom, window and combination means is ``dsl.evaluate.semantics``'s; this
 module only walks the conditions and reads the listing.
 
-Explanations (``dsl.explain``) build their trace with ``holds`` and ``in_force``.
+Explanations (``dsl.evaluate.explain``) build their trace with ``holds`` and ``in_force``.
 """
 
 from __future__ import annotations
@@ -12,19 +12,19 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
-from .syntax import ast as A
+from ..syntax import ast as A
 from . import semantics as S
 from . import values as V
-from .fingerprint import policy_hash
-from .model import PolicySet, RuleInfo
+from ..fingerprint import policy_hash
+from ..model import PolicySet, RuleInfo
 from .outcome import Decision
-from .text import category_segments, mentions
+from ..text import category_segments, mentions
 
 __all__ = ["decide_reference", "holds", "in_force", "rule_applies", "Mentioned", "items_of"]
 
 Mentioned = Callable[[S.Source, str], bool]
 """Whether the listing's text at a source (a field path, None for title, description and
-tags) mentions a normalised phrase: ``dsl.explain.phrase_lookup`` answers it with one
+tags) mentions a normalised phrase: ``dsl.evaluate.explain.phrase_lookup`` answers it with one
 pass over the text per source."""
 
 

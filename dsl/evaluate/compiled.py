@@ -20,10 +20,10 @@ Planning (``CompiledPolicySet(ps)``) turns every rule into pre-resolved data:
 
 Nothing is mutated after planning, and a decision keeps its working state on the stack,
 so one ``CompiledPolicySet`` may serve any number of threads. What an atom, a window
-and the combination of applying rules mean is ``dsl.semantics``'s: the plan binds each
+and the combination of applying rules mean is ``dsl.evaluate.semantics``'s: the plan binds each
 literal once into the predicates ``semantics`` builds (``compare_test``,
 ``membership_test``, ``category_test``, …) and decides with ``semantics.combine``, so the
-result agrees exactly with the reference evaluator (``dsl.reference``); the tests check
+result agrees exactly with the reference evaluator (``dsl.evaluate.reference``); the tests check
 that on the conformance corpus and on generated policy sets and listings.
 """
 
@@ -37,13 +37,13 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .syntax import ast as A
+from ..syntax import ast as A
 from . import semantics as S
 from . import values as V
-from .fingerprint import policy_hash
-from .model import PolicySet, RuleInfo
+from ..fingerprint import policy_hash
+from ..model import PolicySet, RuleInfo
 from .outcome import Decision, DecisionError, InputError
-from .text import PhraseMatcher, category_segments, pattern_segments
+from ..text import PhraseMatcher, category_segments, pattern_segments
 
 __all__ = ["CompiledPolicySet"]
 
