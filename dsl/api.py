@@ -26,7 +26,7 @@ from .syntax import parse
 
 if TYPE_CHECKING:  # the engine pulls in the evaluators; import it only when used
     from .evaluate.policies import Policies
-    from .eval_cmd import EvalRun
+    from .eval_stream import EvalRun
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_paths", "check_report", "compile_paths",
            "eval_paths", "format_paths", "format_source", "load"]
@@ -204,12 +204,12 @@ def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
 def eval_paths(paths: PathLike | Iterable[PathLike], input_stream: IO[bytes] | IO[str], *, at: str | None = None,
                prior: Any = 0, explain: bool = False, why_not: str | None = None) -> EvalRun:
     """`policy eval`: load the policies under ``paths`` and decide the records of
-    ``input_stream`` (see ``dsl.eval_cmd``): iterate the result for the output lines, then
+    ``input_stream`` (see ``dsl.eval_stream``): iterate the result for the output lines, then
     read its ``exit_code``. Raises ``dsl.UsageError`` for an ``at`` that cannot be read, a
     missing path or a ``why_not`` that names no rule (in that order), and
     ``dsl.PolicyError`` when the set has errors."""
     # here, not at the top: the evaluators, which `policy check` never needs
-    from .eval_cmd import check_at, run_eval
+    from .eval_stream import check_at, run_eval
     from .evaluate.outcome import InputError
 
     check_at(at)

@@ -658,7 +658,7 @@ def test_a_tiny_budget_ends_the_run_quickly_and_keeps_what_was_proved() -> None:
 
 
 def test_questions_answered_before_the_budget_runs_out_are_reported() -> None:
-    from dsl.analysis.engine import AnalysisStats, Budget
+    from dsl.analysis.solver import AnalysisStats, Budget
     from dsl.analysis.findings import run
 
     class AfterQuestions(Budget):

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from dsl.syntax import ast as A
 from dsl.evaluate import semantics as S
 from dsl.analysis import formula as FM
-from dsl.analysis.engine import Engine
+from dsl.analysis.solver import Engine
 from dsl.checking.passes import build
 from dsl.evaluate.policies import Policies
 from dsl.model import StepInfo

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from dsl.syntax import ast as A
 from dsl.api import compile_paths
 from dsl.evaluate.policies import Policies
-from dsl.shrink import Counterexample, _ddmin, listing_size, number_cost, shrink, size
+from dsl.testing.shrink import Counterexample, _ddmin, listing_size, number_cost, shrink, size
 from dsl.testing.attack import counterexamples
 from dsl.testing.claims import Claim
 from dsl.testing.vocab import Vocabulary

@@ -25,7 +25,7 @@ from ..syntax import ast as A
 from ..diagnostics import Diagnostic, sort_diagnostics
 from ..model import PolicySet
 from .assertions import AssertionResult, prove
-from .engine import AnalysisError, AnalysisStats, Budget
+from .solver import AnalysisError, AnalysisStats, Budget
 from .findings import run
 
 __all__ = ["AnalysisError", "AnalysisStats", "AssertionResult", "analyze", "prove_assertion", "stats"]

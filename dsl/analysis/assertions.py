@@ -22,7 +22,7 @@ from ..model import PolicySet
 from ..evaluate.reference import decide_reference
 from . import formula as FM
 from . import timeline as TL
-from .engine import AnalysisError, AnalysisStats, Engine
+from .solver import AnalysisError, AnalysisStats, Engine
 from .index import compatible, expr_signature
 
 

@@ -44,7 +44,7 @@ from ..evaluate.semantics import EFFECT_RANK
 from . import formula as FM
 from .concrete import Reader
 from .answers import Answer, Witness
-from .engine import AnalysisError, AnalysisStats, Budget, Engine
+from .solver import AnalysisError, AnalysisStats, Budget, Engine
 from .index import Index
 from .witness import clean_witness
 

@@ -25,7 +25,7 @@ from ..syntax import ast as A
 from ..evaluate import values as R
 from ..model import FieldInfo
 from ..evaluate.reference import holds
-from ..shrink import Counterexample
+from .shrink import Counterexample
 from .claims import Claim
 from .vocab import TEXT_FIELDS, Vocabulary
 

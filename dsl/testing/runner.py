@@ -22,7 +22,7 @@ from ..syntax.format import format_expr
 from ..checking.loader import Loaded
 from ..model import PolicySet, to_jsonable
 from ..evaluate.outcome import format_instant
-from ..shrink import Counterexample, shrink
+from .shrink import Counterexample, shrink
 from .checks import Names
 from .claims import Claim, input_errors
 from .scope import file_scope, restrict

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import dsl
 from dsl.cli import main
-from dsl.eval_cmd import run_eval
+from dsl.eval_stream import run_eval
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
 SAMPLES = [line.encode("utf-8") for line in (POLICIES / "samples" / "listings.jsonl").read_text(encoding="utf-8").splitlines()

@@ -11,7 +11,7 @@ import pytest
 
 import dsl
 from conformance import CORPUS
-from dsl.eval_cmd import run_eval
+from dsl.eval_stream import run_eval
 
 CRYPTO = CORPUS / "decisions" / "alibaba-crypto"
 pytestmark = pytest.mark.skipif(not CRYPTO.exists(), reason="../shared/conformance is not beside the repository")
