@@ -1,9 +1,11 @@
-"""The layering of the package: no import cycle among the modules of dsl/.
+"""The layering of the package: no import cycle among the modules of dsl/, and imports
+that run one way through the stages.
 
 Every module's imports are read with ``ast`` (at the top, inside functions, under
 ``TYPE_CHECKING``: every ``import`` statement counts), resolved to the dsl modules they
-name, and the graph is searched for cycles. A later step extends this to the order of the
-stages (syntax, checks, model, evaluate, analysis / testing, api, cli)."""
+name; the graph is searched for cycles, and every edge is held to the order of the stages
+(``STAGES``): a module may import its own stage and the stages below it, never one above.
+docs/architecture.md describes the stages."""
 
 from __future__ import annotations
 
@@ -90,6 +92,67 @@ def cycles(edges: dict[str, set[str]]) -> list[frozenset[str]]:
         if v not in index:
             visit(v)
     return found
+
+
+STAGES = ("base", "syntax", "model", "check", "evaluate", "analysis", "testing", "api", "cli")
+"""The stages, lowest first."""
+
+STAGE_OF: dict[str, str] = {
+    # leaf utilities every stage may import
+    "dsl.span": "base", "dsl.diagnostics": "base", "dsl.gcpause": "base", "dsl.atomic": "base",
+    "dsl.text": "base",  # normalisation and text atoms: the checks validate regexes with it
+    "dsl.output": "base",  # CommandResult/Lines, plain data: testing.run returns them too
+    "dsl.syntax": "syntax",
+    "dsl.model": "model", "dsl.fingerprint": "model",
+    "dsl.checking": "check",
+    "dsl.evaluate": "evaluate",
+    "dsl.analysis": "analysis",
+    "dsl.testing": "testing",
+    "dsl.api": "api", "dsl.eval_stream": "api",
+    # the package itself is the public API (dsl.load, dsl.check, …): only the CLI imports it
+    "dsl": "api",
+    "dsl.cli": "cli",
+}
+"""A module's stage is that of its longest prefix listed here (a package's entry covers
+its modules)."""
+
+EXCLUDED = {"dsl", "dsl.__main__"}
+"""The public API's re-exports and ``python -m dsl``: they import from every stage."""
+
+
+def stage_of(module: str) -> str | None:
+    name = module
+    while name and name not in STAGE_OF:
+        name = name.rpartition(".")[0]
+    return STAGE_OF.get(name)
+
+
+def upward_imports(edges: dict[str, set[str]]) -> list[str]:
+    """Every import of a module of a higher stage than the importer's."""
+    found = []
+    for importer in sorted(edges):
+        if importer in EXCLUDED:
+            continue
+        rank = STAGES.index(stage_of(importer) or "cli")
+        for target in sorted(edges[importer]):
+            if STAGES.index(stage_of(target) or "cli") > rank:
+                found.append(f"{importer} ({stage_of(importer)}) imports {target} ({stage_of(target)})")
+    return found
+
+
+def test_every_module_has_a_stage() -> None:
+    assert [m for m in sorted(modules()) if stage_of(m) is None and m not in EXCLUDED] == []
+
+
+def test_imports_run_down_the_stages() -> None:
+    found = upward_imports(graph())
+    assert found == [], "imports from a higher stage: " + "; ".join(found)
+
+
+def test_an_upward_import_is_found() -> None:
+    edges = {"dsl.model": {"dsl.syntax.ast", "dsl.evaluate.values"}, "dsl.syntax.ast": {"dsl.span"},
+             "dsl.__main__": {"dsl.cli"}}
+    assert upward_imports(edges) == ["dsl.model (model) imports dsl.evaluate.values (evaluate)"]
 
 
 def test_the_graph_is_read() -> None:
