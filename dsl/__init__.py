@@ -8,8 +8,8 @@
 """
 
 from .api import check, compile_paths, format_source, load
-from .diagnostics import Diagnostic, PolicyError
 from .checking.loader import UsageError
+from .diagnostics import Diagnostic, PolicyError
 from .evaluate.outcome import Decision, DecisionError, InputError
 
 __version__ = "0.1.0"

@@ -13,20 +13,20 @@ import attrs
 
 from .atomic import write_atomically
 from .checking.config import Config, discover, read_config
-from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, has_errors, sort_diagnostics
-from .syntax.format import format_file
-from .syntax.format import format_source as _format_source
 from .checking.frontend import PathLike, as_paths, compile_paths
 from .checking.loader import Loaded, UsageError, find_policy_files, is_test_file, read_source
-from .model import PolicySet
-from .output import CommandResult, Lines
 from .checking.render import render
 from .checking.suppress import apply_suppressions
+from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, has_errors, sort_diagnostics
+from .model import PolicySet
+from .output import CommandResult, Lines
 from .syntax import parse
+from .syntax.format import format_file
+from .syntax.format import format_source as _format_source
 
-if TYPE_CHECKING:  # the engine pulls in the evaluators; import it only when used
-    from .evaluate.policies import Policies
+if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when used
     from .eval_stream import EvalRun
+    from .evaluate.policies import Policies
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_paths", "check_report", "compile_paths",
            "eval_paths", "format_paths", "format_source", "load"]

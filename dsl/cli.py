@@ -10,12 +10,11 @@ from typing import Any, NoReturn
 
 import click
 
-from . import __version__
-from . import api
-from .diagnostics import Diagnostic, PolicyError
+from . import __version__, api
 from .checking.loader import UsageError
-from .output import CommandResult
 from .checking.render import render, use_color
+from .diagnostics import Diagnostic, PolicyError
+from .output import CommandResult
 
 FORMATS = ["text", "json", "sarif", "github"]
 

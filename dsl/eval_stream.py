@@ -21,10 +21,10 @@ import json
 import sys
 from typing import IO, Any, Iterator
 
-from .evaluate import values as V
-from .evaluate.policies import Policies
 from .checking.loader import UsageError
+from .evaluate import values as V
 from .evaluate.outcome import DecisionError, InputError
+from .evaluate.policies import Policies
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 

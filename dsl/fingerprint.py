@@ -12,9 +12,9 @@ import weakref
 
 import attrs
 
+from .model import PolicySet
 from .syntax import ast as A
 from .syntax.format import format_file
-from .model import PolicySet
 
 __all__ = ["policy_hash"]
 

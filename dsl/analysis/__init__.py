@@ -21,12 +21,12 @@ import threading
 import time
 from zoneinfo import ZoneInfo
 
-from ..syntax import ast as A
 from ..diagnostics import Diagnostic, sort_diagnostics
 from ..model import PolicySet
+from ..syntax import ast as A
 from .assertions import AssertionResult, prove
-from .solver import AnalysisError, AnalysisStats, Budget
 from .findings import run
+from .solver import AnalysisError, AnalysisStats, Budget
 
 __all__ = ["AnalysisError", "AnalysisStats", "AssertionResult", "analyze", "prove_assertion", "stats"]
 

@@ -17,13 +17,13 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..syntax import ast as A
-from ..model import PolicySet
 from ..evaluate.reference import decide_reference
+from ..model import PolicySet
+from ..syntax import ast as A
 from . import formula as FM
 from . import timeline as TL
-from .solver import AnalysisError, AnalysisStats, Engine
 from .index import compatible, expr_signature
+from .solver import AnalysisError, AnalysisStats, Engine
 
 
 @attrs.frozen

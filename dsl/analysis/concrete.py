@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any, Mapping
 from zoneinfo import ZoneInfo
 
-from ..syntax import ast as A
 from ..evaluate import values as V
-from ..model import PolicySet, RuleInfo
 from ..evaluate.reference import holds, in_force
+from ..model import PolicySet, RuleInfo
+from ..syntax import ast as A
 
 
 class Applicability:

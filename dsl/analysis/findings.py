@@ -34,18 +34,18 @@ from typing import Any, Iterable, Iterator
 
 import attrs
 
-from ..syntax import ast as A
 from ..diagnostics import Diagnostic, Related, make
-from ..syntax.format import format_expr
-from ..model import PolicySet, RuleInfo
 from ..evaluate.outcome import Decision
 from ..evaluate.reference import decide_reference
 from ..evaluate.semantics import EFFECT_RANK
+from ..model import PolicySet, RuleInfo
+from ..syntax import ast as A
+from ..syntax.format import format_expr
 from . import formula as FM
-from .concrete import Reader
 from .answers import Answer, Witness
-from .solver import AnalysisError, AnalysisStats, Budget, Engine
+from .concrete import Reader
 from .index import Index
+from .solver import AnalysisError, AnalysisStats, Budget, Engine
 from .witness import clean_witness
 
 

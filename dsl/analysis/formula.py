@@ -13,11 +13,11 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..syntax import ast as A
 from ..evaluate import semantics as S
 from ..evaluate import values as RT
-from ..model import PolicySet
 from ..evaluate.reference import holds, rule_applies
+from ..model import PolicySet
+from ..syntax import ast as A
 
 if TYPE_CHECKING:
     from .concrete import Applicability

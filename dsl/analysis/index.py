@@ -18,8 +18,8 @@ from typing import Any
 
 import attrs
 
-from ..syntax import ast as A
 from ..model import RuleInfo
+from ..syntax import ast as A
 from . import timeline as TL
 from .world import _date_dependent, _items, atom_key
 

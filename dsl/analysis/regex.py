@@ -15,7 +15,7 @@ reports as P399. ``matches`` is a search: the pattern may match anywhere in the 
 unless anchored.
 
 A character class is kept as a set of code-point ranges (``CharSet``), so the analysis can
-split the alphabet into the classes that the patterns distinguish (``dsl.analysis.alphabet``).
+split the alphabet into the classes that the patterns distinguish (``dsl.analysis.strings.alphabet``).
 """
 
 from __future__ import annotations

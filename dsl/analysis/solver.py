@@ -21,10 +21,10 @@ from zoneinfo import ZoneInfo
 import attrs
 import z3
 
-from ..syntax import ast as A
 from ..evaluate import values as V
-from ..model import PolicySet, RuleInfo
 from ..evaluate.outcome import InputError
+from ..model import PolicySet, RuleInfo
+from ..syntax import ast as A
 from . import formula as FM
 from .answers import Answer, Unrealisable, Witness
 from .concrete import Applicability

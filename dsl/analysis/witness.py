@@ -18,8 +18,8 @@ from typing import Any, Iterable
 
 import z3
 
-from ..evaluate import values as RT
 from .. import text as TX
+from ..evaluate import values as RT
 from . import formula as FM
 from . import timeline as TL
 from .answers import Solving, Unrealisable, Witness

@@ -38,10 +38,10 @@ from zoneinfo import ZoneInfo
 import attrs
 import z3
 
-from ..syntax import ast as A
-from ..evaluate import values as RT
 from .. import text as T
+from ..evaluate import values as RT
 from ..model import PolicySet, RuleInfo
+from ..syntax import ast as A
 from . import timeline as TL
 from .textpreds import Pred, PredTable, holds_on, regex_reason
 

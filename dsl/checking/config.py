@@ -19,8 +19,8 @@ from typing import Any, Iterable, Mapping
 
 import attrs
 
-from ..span import Span
 from ..diagnostics import CODES, Diagnostic, did_you_mean, make
+from ..span import Span
 from .tomlpos import KeyPath, Place, line_column, locate
 
 OFF = "off"

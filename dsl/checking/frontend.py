@@ -8,11 +8,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Iterable
 
-from .passes import build
-from .config import Config
 from ..diagnostics import Diagnostic, has_errors, sort_diagnostics
-from .loader import Loaded, load_paths
 from ..model import PolicySet
+from .config import Config
+from .loader import Loaded, load_paths
+from .passes import build
 
 __all__ = ["PathLike", "as_paths", "compile_paths"]
 

@@ -12,10 +12,10 @@ from typing import Iterable, Sequence
 
 import attrs
 
-from ..syntax import ast as A
-from .config import Config, discover
 from ..diagnostics import Diagnostic, make
+from ..syntax import ast as A
 from ..syntax import parse
+from .config import Config, discover
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Policy files larger than this are refused with P003: a policy that large is generated,

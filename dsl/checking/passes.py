@@ -15,11 +15,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..syntax import ast as A
 from ..diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, sort_diagnostics
+from ..model import BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo, step_info, when_instant
+from ..syntax import ast as A
 from ..syntax.hints import timezone_hint
-from ..model import (BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo,
-                    step_info, when_instant)
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 

@@ -27,8 +27,8 @@ import unicodedata
 from typing import Any, Mapping, Sequence
 from urllib.parse import quote
 
-from ..span import Span
 from ..diagnostics import CODES, ERROR, INFO, WARNING, Diagnostic
+from ..span import Span
 
 __all__ = ["FORMATS", "render", "render_text", "render_json", "render_sarif",
            "render_github", "use_color"]

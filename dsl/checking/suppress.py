@@ -15,8 +15,8 @@ from typing import Callable, Iterable, Mapping
 
 import attrs
 
-from ..syntax import ast as A
 from ..diagnostics import CODES, Diagnostic, make
+from ..syntax import ast as A
 
 UNSUPPRESSIBLE = ("P0", "P1", "P2", "P6")
 

@@ -37,13 +37,13 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..syntax import ast as A
-from . import semantics as S
-from . import values as V
 from ..fingerprint import policy_hash
 from ..model import PolicySet, RuleInfo
-from .outcome import Decision, DecisionError, InputError
+from ..syntax import ast as A
 from ..text import PhraseMatcher, category_segments, pattern_segments
+from . import semantics as S
+from . import values as V
+from .outcome import Decision, DecisionError, InputError
 
 __all__ = ["CompiledPolicySet"]
 

@@ -35,15 +35,15 @@ from typing import Any, Callable, Iterator, Mapping
 
 import attrs
 
+from ..diagnostics import did_you_mean
+from ..model import PolicySet, RuleInfo
 from ..syntax import ast as A
+from ..syntax.format import format_expr, format_literal
+from ..text import PhraseMatcher, mentions, normalize_phrase
 from . import semantics as S
 from . import values as V
-from ..diagnostics import did_you_mean
-from ..syntax.format import format_expr, format_literal
-from ..model import PolicySet, RuleInfo
 from .outcome import Decision, InputError, Proposal, format_instant
 from .reference import Mentioned, decide_reference, holds, in_force, items_of
-from ..text import PhraseMatcher, mentions, normalize_phrase
 
 __all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text", "resolve_rule", "explain",
            "explain_decision", "build_trace", "phrase_lookup", "collect_phrases", "shares_topic",

@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from typing import Any, Iterable
 
-from .compiled import CompiledPolicySet
-from .explain import explain_decision, resolve_rule
 from ..fingerprint import policy_hash
 from ..gcpause import no_gc
 from ..model import PolicySet
+from .compiled import CompiledPolicySet
+from .explain import explain_decision, resolve_rule
 from .outcome import Decision, DecisionError
 from .reference import decide_reference
 

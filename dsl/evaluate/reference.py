@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 from zoneinfo import ZoneInfo
 
-from ..syntax import ast as A
-from . import semantics as S
-from . import values as V
 from ..fingerprint import policy_hash
 from ..model import PolicySet, RuleInfo
-from .outcome import Decision
+from ..syntax import ast as A
 from ..text import category_segments, mentions
+from . import semantics as S
+from . import values as V
+from .outcome import Decision
 
 __all__ = ["decide_reference", "holds", "in_force", "rule_applies", "Mentioned", "items_of"]
 

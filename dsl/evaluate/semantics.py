@@ -31,12 +31,12 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..syntax import ast as A
-from . import values as V
 from ..model import RuleInfo, StepInfo
-from .outcome import Decision, Effect, PenaltyChoice, Proposal
+from ..syntax import ast as A
 from ..text import (category_matches, compile_regex, contains, mentions, normalize_needle, normalize_phrase,
-                   pattern_segments, regex_search)
+                    pattern_segments, regex_search)
+from . import values as V
+from .outcome import Decision, Effect, PenaltyChoice, Proposal
 
 __all__ = [
     "EFFECTS", "EFFECT_RANK", "Effect", "Op", "OPERATORS", "EQUALITY_OPS", "Source", "ValueTest",

@@ -24,8 +24,8 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..model import FieldInfo, PolicySet, local_instant
-from .outcome import InputError
 from ..text import category_segments
+from .outcome import InputError
 
 __all__ = [
     "ParsedAt", "read_path", "path_reader", "is_number", "is_scalar", "parse_iso", "value_instant",

@@ -10,9 +10,9 @@ public API.
 from __future__ import annotations
 
 import contextvars
-import json
 import functools
 import hashlib
+import json
 import os
 from pathlib import Path
 from typing import Any
@@ -21,8 +21,8 @@ from lark import Lark, Token
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
-from .grammar import WholeWords, grammar_text
 from ..atomic import write_atomically
+from .grammar import WholeWords, grammar_text
 from .tree import Node, Shapes, TreeBuilder, learn_shapes
 
 _comments: contextvars.ContextVar[list[Token] | None] = contextvars.ContextVar("policy_comments", default=None)

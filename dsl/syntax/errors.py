@@ -6,9 +6,9 @@ from __future__ import annotations
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from ..diagnostics import Diagnostic, did_you_mean, make
 from . import ast as A
 from . import hints
-from ..diagnostics import Diagnostic, did_you_mean, make
 from .driver import accepts_before
 from .grammar import RESERVED
 

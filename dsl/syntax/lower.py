@@ -12,9 +12,9 @@ from typing import Any
 
 from lark import Token
 
+from ..diagnostics import Diagnostic, make
 from . import ast as A
 from . import hints
-from ..diagnostics import Diagnostic, make
 from .driver import tokens
 from .grammar import RESERVED
 from .tree import Node

@@ -11,9 +11,9 @@ from typing import Any
 from lark import Token
 from lark.exceptions import UnexpectedInput
 
-from . import ast as A
 from ..diagnostics import Diagnostic
 from ..gcpause import no_gc
+from . import ast as A
 from .driver import run
 from .lower import Lowering, arrange, tests_for, token_span
 from .recovery import parse_statements

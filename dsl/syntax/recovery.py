@@ -12,11 +12,12 @@ from typing import Any, Iterator
 from lark import Token
 from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from . import ast as A
 from ..diagnostics import Diagnostic
+from . import ast as A
 from .driver import run, tokens
 from .errors import syntax_error
 from .lower import Lowering
+
 
 def _kind(tok: Token) -> str:
     """What the cutting needs to know of a token: a word (a name or a keyword), a

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..diagnostics import ERROR, Diagnostic, sort_diagnostics
 from ..checking.frontend import compile_paths
-from ..output import CommandResult, Lines
 from ..checking.render import render
+from ..diagnostics import ERROR, Diagnostic, sort_diagnostics
+from ..output import CommandResult, Lines
 from . import report as R
 from .checks import check_test_files
 from .runner import InternalError, Prover, Report, Result, run_tests

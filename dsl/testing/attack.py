@@ -21,12 +21,12 @@ from typing import Any, Mapping
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from ..syntax import ast as A
 from ..evaluate import values as R
-from ..model import FieldInfo
 from ..evaluate.reference import holds
-from .shrink import Counterexample
+from ..model import FieldInfo
+from ..syntax import ast as A
 from .claims import Claim
+from .shrink import Counterexample
 from .vocab import TEXT_FIELDS, Vocabulary
 
 __all__ = ["attack", "counterexamples"]

@@ -11,11 +11,11 @@ from typing import Any, Iterable, Iterator, Mapping
 
 import attrs
 
-from ..syntax import ast as A
+from ..checking.loader import Loaded
 from ..checking.passes import policy_name_of, rule_id, walk
 from ..diagnostics import Diagnostic, Related, did_you_mean, make
-from ..checking.loader import Loaded
 from ..model import FieldInfo, PolicySet
+from ..syntax import ast as A
 from .scope import file_scope
 
 __all__ = ["Names", "check_test_files", "declared_policies", "naive_dates"]

@@ -15,10 +15,10 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..syntax import ast as A
 from ..checking.passes import resolve_sets
-from ..model import PolicySet, local_instant, when_instant
 from ..evaluate.outcome import InputError
+from ..model import PolicySet, local_instant, when_instant
+from ..syntax import ast as A
 from .shrink import Counterexample
 
 __all__ = ["Claim", "input_errors", "resolve_sets", "parse_instant", "effect_of"]

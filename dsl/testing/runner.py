@@ -17,15 +17,15 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from ..checking.loader import Loaded
+from ..evaluate.outcome import format_instant
+from ..model import PolicySet, to_jsonable
 from ..syntax import ast as A
 from ..syntax.format import format_expr
-from ..checking.loader import Loaded
-from ..model import PolicySet, to_jsonable
-from ..evaluate.outcome import format_instant
-from .shrink import Counterexample, shrink
 from .checks import Names
 from .claims import Claim, input_errors
 from .scope import file_scope, restrict
+from .shrink import Counterexample, shrink
 from .vocab import Vocabulary
 
 __all__ = ["Result", "Report", "InternalError", "Prover", "run_tests"]

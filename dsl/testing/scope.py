@@ -13,8 +13,8 @@ from typing import Iterable
 
 import attrs
 
-from ..syntax import ast as A
 from ..model import PolicySet
+from ..syntax import ast as A
 
 __all__ = ["file_scope", "restrict"]
 

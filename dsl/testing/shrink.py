@@ -21,8 +21,8 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..model import local_instant
 from ..evaluate.outcome import format_instant
+from ..model import local_instant
 from ..text import normalize_text
 
 __all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "number_cost", "at_cost"]

@@ -10,11 +10,11 @@ from typing import Any, Iterable
 
 import attrs
 
-from ..syntax import ast as A
 from ..checking.passes import walk
-from ..model import PolicySet, when_value
-from ..text import pattern_segments
 from ..evaluate.values import instant_in
+from ..model import PolicySet, when_value
+from ..syntax import ast as A
+from ..text import pattern_segments
 
 __all__ = ["Vocabulary"]
 
