@@ -33,8 +33,9 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -47,7 +48,7 @@ from dsl.evaluate.compiled import CompiledPolicySet  # noqa: E402
 from dsl.evaluate.policies import Policies  # noqa: E402
 
 AT = "2022-01-01T00:00:00Z"
-AT_INSTANT = dt.datetime(2022, 1, 1, tzinfo=dt.timezone.utc)
+AT_INSTANT = dt.datetime(2022, 1, 1, tzinfo=dt.UTC)
 FILLER = ("vintage", "lamp", "cable", "wallet", "case", "new", "GPU", "sofa", "kit", "battery", "shoes")
 KEYWORDS = ("bitcoin", "litecoin", "ether", "mining rig")
 

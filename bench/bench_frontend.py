@@ -24,10 +24,10 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 from gen import policy_text  # noqa: E402
 
+from dsl.checking.loader import load_paths  # noqa: E402
 from dsl.checking.passes import build  # noqa: E402
 from dsl.evaluate.policies import Policies  # noqa: E402
 from dsl.fingerprint import policy_hash  # noqa: E402
-from dsl.checking.loader import load_paths  # noqa: E402
 from dsl.syntax import parse  # noqa: E402
 
 

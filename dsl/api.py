@@ -6,8 +6,9 @@ parses arguments and prints."""
 from __future__ import annotations
 
 import difflib
+from collections.abc import Iterable
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Iterable, Literal
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 import attrs
 
@@ -31,7 +32,7 @@ if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_paths", "check_report", "compile_paths",
            "eval_paths", "format_paths", "format_source", "load"]
 
-def load(paths: PathLike | Iterable[PathLike]) -> "Policies":
+def load(paths: PathLike | Iterable[PathLike]) -> Policies:
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
     Raises ``dsl.PolicyError`` (with ``.diagnostics``) when the set has errors; warnings
     do not stop loading. Raises ``dsl.UsageError`` for a missing path."""

@@ -3,7 +3,8 @@ hint, related locations and witness. Rendering lives in ``dsl.checking.render``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 

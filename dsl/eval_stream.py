@@ -19,7 +19,8 @@ from __future__ import annotations
 
 import json
 import sys
-from typing import IO, Any, Iterator
+from collections.abc import Iterator
+from typing import IO, Any
 
 from .checking.loader import UsageError
 from .evaluate import values as V

@@ -8,7 +8,8 @@ reference has been replaced by the set's literal list, so no later stage looks n
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -148,10 +149,10 @@ def local_instant(value: dt.date | dt.datetime, tz: ZoneInfo) -> dt.datetime:
     OverflowError or ValueError out of range."""
     if isinstance(value, dt.datetime):
         if value.tzinfo is not None and value.utcoffset() is not None:
-            return value.astimezone(dt.timezone.utc)
-        return value.replace(tzinfo=tz, fold=0).astimezone(dt.timezone.utc)
+            return value.astimezone(dt.UTC)
+        return value.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
     midnight = dt.datetime(value.year, value.month, value.day)
-    early = midnight.replace(tzinfo=tz, fold=0).astimezone(dt.timezone.utc)
+    early = midnight.replace(tzinfo=tz, fold=0).astimezone(dt.UTC)
     if early.astimezone(tz).replace(tzinfo=None) == midnight:
         return early  # midnight occurs (the earlier one, when it occurs twice)
     before = early - dt.timedelta(microseconds=1)
@@ -166,7 +167,7 @@ def _first_reading_from(midnight: dt.datetime, tz: ZoneInfo, late: dt.datetime) 
     the change, and after midnight read with the offset after it): found by bisection
     to the microsecond (only days such as 31 March 1919 in Toronto, whose change skipped
     23:30 to 00:30, need it)."""
-    low = midnight.replace(tzinfo=tz, fold=1).astimezone(dt.timezone.utc)
+    low = midnight.replace(tzinfo=tz, fold=1).astimezone(dt.UTC)
     if low >= late:
         return late
     step = dt.timedelta(microseconds=1)

@@ -39,14 +39,15 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from hypothesis import strategies as st
 
-from dsl.syntax import ast as A
-from dsl.syntax.format import format_file
 from dsl.model import step_info
 from dsl.syntax import RESERVED
+from dsl.syntax import ast as A
+from dsl.syntax.format import format_file
 
 # ---------------------------------------------------------------- vocabulary
 
@@ -138,7 +139,7 @@ _EFFECT_ORDER = ("block", "flag", "allow")
 # ---------------------------------------------------------------- names and literals
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def names(*, weird: bool = False) -> st.SearchStrategy[str]:
     """Names for policies, sets, ladders and rules. Plain ``[a-z][a-z0-9_-]*`` words (never
     reserved) by default; with ``weird=True`` also contextual keywords (``title``,
@@ -154,7 +155,7 @@ def names(*, weird: bool = False) -> st.SearchStrategy[str]:
                      st.sampled_from(ODD_NAMES))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def texts(max_size: int = 24) -> st.SearchStrategy[str]:
     """Free text for titles, authorities, ``because`` and ``message``: letters, both quote
     characters, backslash, newline, tab, other control characters, Han, full-width letters,
@@ -166,13 +167,13 @@ def texts(max_size: int = 24) -> st.SearchStrategy[str]:
     return st.text(alphabet, max_size=max_size)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def strs(values: tuple[str, ...]) -> st.SearchStrategy[A.Str]:
     """Str literals drawn from ``values`` (a tuple: the strategy is cached)."""
     return st.sampled_from(values).map(A.Str)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def numbers() -> st.SearchStrategy[A.Num]:
     """Ints (small, negative, beyond 2**53) and finite floats (19.99, tiny, huge)."""
     return st.one_of(
@@ -183,18 +184,18 @@ def numbers() -> st.SearchStrategy[A.Num]:
     ).map(A.Num)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def dates() -> st.SearchStrategy[dt.date]:
     """Dates from 2021-06-01 to 2022-01-31: windows, literals and listings' dates share
     them, so that an ``at`` in autumn 2021 (the running example) falls on both sides."""
     return st.dates(dt.date(2021, 6, 1), dt.date(2022, 1, 31))
 
 
-_OFFSETS = (None, dt.timezone.utc, dt.timezone(dt.timedelta(hours=8)),
+_OFFSETS = (None, dt.UTC, dt.timezone(dt.timedelta(hours=8)),
             dt.timezone(dt.timedelta(hours=-5)), dt.timezone(dt.timedelta(hours=5, minutes=30)))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def whens() -> st.SearchStrategy[A.When]:
     """Dates and date-times (naive, Z, +08:00, -05:00, +05:30; seconds sometimes)."""
     def dt_of(d: dt.date, h: int, m: int, s: int, tz: Any) -> A.DateTime:
@@ -207,7 +208,7 @@ def whens() -> st.SearchStrategy[A.When]:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def literals(kind: str | None = None) -> st.SearchStrategy[A.Scalar]:
     """Scalar literals. ``kind`` (a value of FIELDS or SET_KINDS: platform, country,
     seller, sku, number, date, bool, category, phrase, any) picks the vocabulary; None
@@ -228,7 +229,7 @@ def literals(kind: str | None = None) -> st.SearchStrategy[A.Scalar]:
     return st.one_of(*by_kind.values(), texts().map(A.Str))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def regexes() -> st.SearchStrategy[A.Regex]:
     return st.builds(A.Regex, st.sampled_from(REGEXES), st.booleans())
 
@@ -268,7 +269,7 @@ def _freeze(sets: Mapping[str, str] | None, fields: Mapping[tuple[str, ...], str
     return tuple(sorted(sets.items())), tuple(sorted(fields.items()))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _atoms(frozen_sets: tuple[tuple[str, str], ...],
            frozen_fields: tuple[tuple[tuple[str, ...], str], ...]) -> st.SearchStrategy[A.Expr]:
     sets = dict(frozen_sets)
@@ -317,7 +318,7 @@ def exprs(max_depth: int = 3, *, sets: Mapping[str, str] | None = None,
     return _exprs(max_depth, *_freeze(sets, fields))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _exprs(max_depth: int, frozen_sets: tuple[tuple[str, str], ...],
            frozen_fields: tuple[tuple[tuple[str, ...], str], ...]) -> st.SearchStrategy[A.Expr]:
     base = _atoms(frozen_sets, frozen_fields)
@@ -356,7 +357,7 @@ def default_set_decls() -> list[A.SetDecl]:
 # ---------------------------------------------------------------- penalties
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def actions(*, weird_names: bool = False) -> st.SearchStrategy[A.Action]:
     durations = st.sampled_from([12, 24, 36, 168, 336, 720]).map(A.Duration)
     functions = names(weird=True) if weird_names else st.sampled_from(["listing", "selling", "promotion"])
@@ -370,7 +371,7 @@ def actions(*, weird_names: bool = False) -> st.SearchStrategy[A.Action]:
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def steps(*, weird_names: bool = False) -> st.SearchStrategy[A.Step]:
     """A penalty step of one to three actions."""
     return st.lists(actions(weird_names=weird_names), min_size=1, max_size=3).map(lambda a: A.Step(tuple(a)))
@@ -592,7 +593,7 @@ def files_of_tests(draw: st.DrawFn, max_size: int = 4) -> A.File:
 _FULLWIDTH = {c: chr(ord(c) + 0xFEE0) for c in "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _variants(phrase: str) -> st.SearchStrategy[str]:
     """A phrase as merchants write it: as is, upper case, full-width, with a combining
     mark, possessive, glued to a word character (``ethernet``), inside Han or Thai text,
@@ -624,7 +625,7 @@ def _variants(phrase: str) -> st.SearchStrategy[str]:
     ])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def listing_texts() -> st.SearchStrategy[str]:
     """Listing text built from PHRASES (in variants), filler words, punctuation and a bit
     of arbitrary unicode."""

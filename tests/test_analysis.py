@@ -15,13 +15,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from dsl.syntax import ast as A
 from dsl.analysis import analyze, prove_assertion, stats
 from dsl.checking.passes import build, resolve_sets
 from dsl.diagnostics import Diagnostic
-from dsl.model import PolicySet, when_instant
-from dsl.syntax import parse
 from dsl.evaluate.reference import decide_reference, holds
+from dsl.model import PolicySet, when_instant
+from dsl.syntax import ast as A
+from dsl.syntax import parse
 
 CHECK_DIR = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "check"
 TESTS_DIR = Path(__file__).resolve().parents[2] / "shared" / "conformance" / "tests"
@@ -539,7 +539,7 @@ def test_local_preimage_is_exact(zone: str) -> None:
     hour = 3600 * TL.US_PER_S
     for _ in range(12):
         month = rnd.choice([3, 4, 10, 11])
-        base = TL.to_us(dt.datetime(2021, month, rnd.randint(1, 28), tzinfo=dt.timezone.utc))
+        base = TL.to_us(dt.datetime(2021, month, rnd.randint(1, 28), tzinfo=dt.UTC))
         a = base + rnd.randint(-3, 3) * hour + rnd.choice([0, 1, 1800 * TL.US_PER_S])
         b = None if rnd.random() < 0.2 else a + rnd.choice([1, hour, 10 * TL.DAY_US])
         pre = TL.local_preimage(zone, a, b)
@@ -658,8 +658,8 @@ def test_a_tiny_budget_ends_the_run_quickly_and_keeps_what_was_proved() -> None:
 
 
 def test_questions_answered_before_the_budget_runs_out_are_reported() -> None:
-    from dsl.analysis.solver import AnalysisStats, Budget
     from dsl.analysis.findings import run
+    from dsl.analysis.solver import AnalysisStats, Budget
 
     class AfterQuestions(Budget):
         """Used up once ``limit`` questions were asked (a clock that does not depend on the machine)."""

@@ -12,17 +12,17 @@ from typing import Any
 import attrs
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import exprs, listings, policy_files, policy_texts
 
-from dsl.syntax import ast as A
 from dsl.analysis import analyze, prove_assertion
 from dsl.checking.passes import build, resolve_sets
-from dsl.evaluate.outcome import InputError
 from dsl.diagnostics import Diagnostic
-from dsl.syntax.format import format_file
-from dsl.model import PolicySet
-from dsl.syntax import parse
+from dsl.evaluate.outcome import InputError
 from dsl.evaluate.reference import decide_reference, holds
-from strategies import exprs, listings, policy_files, policy_texts
+from dsl.model import PolicySet
+from dsl.syntax import ast as A
+from dsl.syntax import parse
+from dsl.syntax.format import format_file
 
 SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
                                                          HealthCheck.data_too_large])
@@ -245,8 +245,8 @@ def test_shared_readings_agree_with_rule_applies(text: str, batch: list[dict[str
     """The analysis's concrete reading (windows and conjuncts shared between rules, a false
     conjunct settling every rule that requires it) is ``rule_applies``, whatever the order
     in which rules are asked about."""
-    from dsl.evaluate import values as RT
     from dsl.analysis.concrete import Applicability
+    from dsl.evaluate import values as RT
     from dsl.evaluate.reference import rule_applies
 
     ps = checked(text)

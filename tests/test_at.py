@@ -23,7 +23,7 @@ from dsl.evaluate.policies import Policies
 from dsl.model import local_instant
 from dsl.syntax import parse
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 NEW_YORK = ZoneInfo("America/New_York")
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
 from conformance import CORPUS
+
 from dsl.cli import main
 
 POLICY = Path(sys.executable).parent / "policy"

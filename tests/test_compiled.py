@@ -16,19 +16,19 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from strategies import listings, policy_files
 
 import dsl
-from dsl.syntax import ast as A
 from dsl.checking.passes import build
 from dsl.evaluate.compiled import CompiledPolicySet
 from dsl.evaluate.outcome import Decision, DecisionError, InputError
 from dsl.evaluate.policies import Policies
-from dsl.fingerprint import policy_hash
-from dsl.syntax import parse
 from dsl.evaluate.reference import decide_reference
-from strategies import listings, policy_files
+from dsl.fingerprint import policy_hash
+from dsl.syntax import ast as A
+from dsl.syntax import parse
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def load_text(*texts: str) -> Policies:

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 
 import dsl
-from dsl.cli import main
 from dsl.checking.config import discover, find_config, read_config
 from dsl.checking.tomlpos import line_column, locate
+from dsl.cli import main
 
 IVORY = ("policy ivory\n"
          "rule all-ivory: block mentions 'ivory'\n"

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-
 from conformance import CORPUS, check_cases, expected_findings
+
 from dsl.cli import main
 
 SKIP: dict[str, str] = {}

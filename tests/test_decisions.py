@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conformance import CORPUS
 
 import dsl
-from conformance import CORPUS
 
 DECISIONS = CORPUS / "decisions"
 
@@ -40,7 +40,7 @@ def _cases() -> list[Any]:
 _LOADED: dict[Path, dsl.Policies] = {}
 
 
-def _policies(suite: Path) -> "dsl.Policies":
+def _policies(suite: Path) -> dsl.Policies:
     if suite not in _LOADED:
         _LOADED[suite] = dsl.load([suite])
     return _LOADED[suite]

@@ -8,9 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conformance import CORPUS
 
 import dsl
-from conformance import CORPUS
 from dsl.eval_stream import run_eval
 
 CRYPTO = CORPUS / "decisions" / "alibaba-crypto"

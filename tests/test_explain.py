@@ -4,11 +4,11 @@ overrides and the penalty choice, in the author's words."""
 from __future__ import annotations
 
 import pytest
+from conformance import CORPUS
 
 import dsl
 import dsl.evaluate.explain
 import dsl.text
-from conformance import CORPUS
 
 DECISIONS = CORPUS / "decisions"
 pytestmark = pytest.mark.skipif(not DECISIONS.exists(), reason="../shared/conformance is not beside the repository")

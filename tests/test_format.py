@@ -19,9 +19,11 @@ from pathlib import Path
 import pytest
 from hypothesis import assume, example, given
 from hypothesis import strategies as st
+from strategies import assertions_and_tests, exprs, files_of_tests, policy_files, policy_texts
 
-from dsl.syntax import ast as A
 from dsl.diagnostics import ERROR, PolicyError
+from dsl.syntax import ast as A
+from dsl.syntax import parse
 from dsl.syntax.format import (
     canonical_clause_order,
     format_expr,
@@ -32,8 +34,6 @@ from dsl.syntax.format import (
     format_step,
     format_when,
 )
-from dsl.syntax import parse
-from strategies import exprs, files_of_tests, policy_files, policy_texts, assertions_and_tests
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = Path(__file__).parent / "golden" / "format"
@@ -188,7 +188,7 @@ def test_non_finite_numbers_cannot_be_written() -> None:
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0)), "2021-10-15T08:00"),
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, 30)), "2021-10-15T08:00:30"),
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, 0, 250000)), "2021-10-15T08:00:00.25"),
-    (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.timezone.utc)), "2021-10-15T08:00Z"),
+    (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.UTC)), "2021-10-15T08:00Z"),
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))), "2021-10-15T08:00+08:00"),
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.timezone(-dt.timedelta(hours=5, minutes=30)))), "2021-10-15T08:00-05:30"),
 ])

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from dsl.cli import main
-from dsl.syntax.hints import date_hint, duration_hint, iso_dates, suggest_timezone, timezone_hint
 from dsl.syntax import parse
+from dsl.syntax.hints import date_hint, duration_hint, iso_dates, suggest_timezone, timezone_hint
 
 GOLDEN = Path(__file__).parent / "golden" / "messages"
 CASES = sorted(p.name for p in GOLDEN.glob("*.policy"))

@@ -10,17 +10,16 @@ from typing import Any
 
 import lark
 import pytest
+import strategies as S
 from hypothesis import given
 from hypothesis import strategies as st
 from lark.exceptions import UnexpectedInput
 
-import strategies as S
-from dsl.syntax import ast as A
 from dsl import syntax as P
-from dsl.syntax import driver, recovery, tree
 from dsl.checking.passes import build
+from dsl.syntax import MAX_DEPTH, driver, parse, recovery, tree
+from dsl.syntax import ast as A
 from dsl.syntax.format import format_file
-from dsl.syntax import MAX_DEPTH, parse
 
 
 def codes(text: str, **kw: object) -> list[tuple[str, int, int]]:

@@ -16,8 +16,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dsl.syntax.ast import Span
-from dsl.diagnostics import Related, make
 from dsl.checking.render import (
     MAX_LINE_WIDTH,
     render,
@@ -27,6 +25,8 @@ from dsl.checking.render import (
     render_text,
     use_color,
 )
+from dsl.diagnostics import Related, make
+from dsl.syntax.ast import Span
 
 GOLDEN = Path(__file__).parent / "golden" / "render"
 SARIF_SCHEMA = Path(__file__).resolve().parents[2] / "shared" / "data" / "sarif-schema-2.1.0.json"

@@ -12,15 +12,15 @@ import z3
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from dsl.syntax import ast as A
-from dsl.evaluate import semantics as S
 from dsl.analysis import formula as FM
 from dsl.analysis.solver import Engine
 from dsl.checking.passes import build
-from dsl.evaluate.policies import Policies
-from dsl.model import StepInfo
+from dsl.evaluate import semantics as S
 from dsl.evaluate.outcome import PenaltyChoice
+from dsl.evaluate.policies import Policies
 from dsl.evaluate.reference import holds
+from dsl.model import StepInfo
+from dsl.syntax import ast as A
 from dsl.syntax import parse
 
 UTC = ZoneInfo("UTC")
@@ -90,7 +90,7 @@ def test_tables() -> None:
 
 
 def test_windows() -> None:
-    start, end = D(2021, 1, 1, tzinfo=dt.timezone.utc), D(2021, 2, 1, tzinfo=dt.timezone.utc)
+    start, end = D(2021, 1, 1, tzinfo=dt.UTC), D(2021, 2, 1, tzinfo=dt.UTC)
     assert S.window_side(start, end, start) == S.IN_FORCE and S.in_window(start, end, start)
     assert S.window_side(start, end, end) == S.AFTER and not S.in_window(start, end, end)
     assert S.window_side(start, None, start - dt.timedelta(microseconds=1)) == S.BEFORE

@@ -10,18 +10,18 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-
-from dsl.syntax import ast as A
-from dsl.api import compile_paths
-from dsl.evaluate.policies import Policies
-from dsl.testing.shrink import Counterexample, _ddmin, listing_size, number_cost, shrink, size
-from dsl.testing.attack import counterexamples
-from dsl.testing.claims import Claim
-from dsl.testing.vocab import Vocabulary
-from dsl.text import normalize_text
 from test_testing_support import CONFORMANCE_TESTS
 
-UTC = dt.timezone.utc
+from dsl.api import compile_paths
+from dsl.evaluate.policies import Policies
+from dsl.syntax import ast as A
+from dsl.testing.attack import counterexamples
+from dsl.testing.claims import Claim
+from dsl.testing.shrink import Counterexample, _ddmin, listing_size, number_cost, shrink, size
+from dsl.testing.vocab import Vocabulary
+from dsl.text import normalize_text
+
+UTC = dt.UTC
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 AT = dt.datetime(2021, 10, 9, 13, 27, 45, 123000, tzinfo=UTC)
 

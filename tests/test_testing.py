@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_testing_support import CRYPTO, FakeResult, search_prover, write_tree
 
 import dsl
 from dsl.api import compile_paths
 from dsl.cli import main
 from dsl.testing import InternalError, Prover, check_test_files, run_tests
 from dsl.testing import run as run_command
-from test_testing_support import CRYPTO, FakeResult, search_prover, write_tree
 
 # ---------------------------------------------------------------- helpers
 
@@ -260,8 +260,8 @@ def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Pa
 
 
 def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> None:
-    from dsl.syntax import ast as A
     from dsl.checking.passes import walk
+    from dsl.syntax import ast as A
 
     seen: list[dict[str, Any]] = []
 

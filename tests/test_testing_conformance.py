@@ -11,16 +11,16 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from test_testing_support import CONFORMANCE_SUITES, CONFORMANCE_TESTS, ROOT, search_prover
 
 import dsl
-from dsl.syntax import ast as A
 from dsl.api import compile_paths
 from dsl.cli import main
 from dsl.evaluate.reference import holds
+from dsl.syntax import ast as A
 from dsl.testing import check_test_files, run_tests
 from dsl.testing import run as run_command
 from dsl.testing.claims import parse_instant, resolve_sets
-from test_testing_support import CONFORMANCE_SUITES, CONFORMANCE_TESTS, ROOT, search_prover
 
 SKIP: dict[str, str] = {}
 """Suites of the corpus's tests/ that cannot pass yet, each with its reason."""

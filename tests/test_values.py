@@ -12,7 +12,7 @@ from dsl.evaluate import values as R
 from dsl.evaluate.outcome import InputError
 from dsl.model import BUILTIN_FIELDS, FieldInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 SANTIAGO = ZoneInfo("America/Santiago")
 

@@ -57,8 +57,8 @@ def prove(ps: PolicySet, *, quantifier: str, effect: str, expr: A.Expr, tz: Zone
         raise ValueError(f"quantifier must be 'always' or 'never', not {quantifier!r}")
     if effect not in EFFECTS:
         raise ValueError(f"effect must be one of {EFFECTS}, not {effect!r}")
-    lo = None if start is None else TL.to_us(start.astimezone(dt.timezone.utc) if start.tzinfo else start.replace(tzinfo=tz))
-    hi = None if end is None else TL.to_us(end.astimezone(dt.timezone.utc) if end.tzinfo else end.replace(tzinfo=tz))
+    lo = None if start is None else TL.to_us(start.astimezone(dt.UTC) if start.tzinfo else start.replace(tzinfo=tz))
+    hi = None if end is None else TL.to_us(end.astimezone(dt.UTC) if end.tzinfo else end.replace(tzinfo=tz))
     if lo is not None and hi is not None and lo >= hi:
         return AssertionResult("pass")  # an empty window: nothing to refute
     engine = Engine(ps, [(expr, tz)], timeout_ms=timeout_ms, stats=stats)

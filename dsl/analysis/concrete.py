@@ -16,7 +16,8 @@ it raises the same error).
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..evaluate import values as V
@@ -44,7 +45,7 @@ class Applicability:
                 conj.append((i, c, r.tz))
             self._plan[r.qid] = (w, r, tuple(conj))
 
-    def reader(self, listing: Mapping[str, Any], at: Any) -> "Reader":
+    def reader(self, listing: Mapping[str, Any], at: Any) -> Reader:
         """``at`` as ``decide`` takes it, or already parsed (``values.ParsedAt``)."""
         when = at if isinstance(at, V.ParsedAt) else V.parse_at(at)
         return Reader(self._plan, self._users, listing, when)

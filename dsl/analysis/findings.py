@@ -30,7 +30,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from typing import Any, Iterable, Iterator
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import attrs
 
@@ -197,7 +198,7 @@ class Analysis:
             return f"{head}: its condition and its policy's scope are contradictory", False
         return f"{head}: its condition is contradictory", False
 
-    def _condition_parts(self, rule: RuleInfo) -> list["_Part"]:
+    def _condition_parts(self, rule: RuleInfo) -> list[_Part]:
         """The conjuncts of the rule's condition (scope, selector, ``if``, ``unless``), in
         source order, negations pushed through ``and``/``or`` so that each part is as small
         as a conjunction allows. Each is shown as written (set names kept) and encoded as

@@ -8,7 +8,8 @@ before anything is built on it."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Mapping, Union
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Union
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -58,17 +59,17 @@ class RankGe:
 
 @attrs.frozen
 class And:
-    items: tuple["F", ...]
+    items: tuple[F, ...]
 
 
 @attrs.frozen
 class Or:
-    items: tuple["F", ...]
+    items: tuple[F, ...]
 
 
 @attrs.frozen
 class Not:
-    item: "F"
+    item: F
 
 
 @attrs.frozen
@@ -139,7 +140,7 @@ def proposal_severity(ps: PolicySet, qid: str, prior: int) -> tuple[Any, ...]:
 
 
 def evaluate(f: F, ps: PolicySet, listing: Mapping[str, Any], at: Any, prior: int,
-             concrete: "Applicability | None" = None) -> bool:
+             concrete: Applicability | None = None) -> bool:
     """The formula's truth on a concrete input, by the reference evaluator's functions
     (with ``concrete``, the set's rules share the parts they have in common)."""
     when = RT.parse_at(at)

@@ -22,7 +22,8 @@ from __future__ import annotations
 
 import bisect
 import functools
-from typing import Iterable, Union
+from collections.abc import Iterable
+from typing import Union
 
 import attrs
 import z3
@@ -46,7 +47,7 @@ class CharSet:
     ranges: tuple[tuple[int, int], ...]
 
     @staticmethod
-    def of(ranges: Iterable[tuple[int, int]]) -> "CharSet":
+    def of(ranges: Iterable[tuple[int, int]]) -> CharSet:
         out: list[tuple[int, int]] = []
         for lo, hi in sorted(ranges):
             if lo > hi:
@@ -58,17 +59,17 @@ class CharSet:
         return CharSet(tuple(out))
 
     @staticmethod
-    def chars(text: str) -> "CharSet":
+    def chars(text: str) -> CharSet:
         return CharSet.of((ord(c), ord(c)) for c in text)
 
     def __contains__(self, cp: int) -> bool:
         i = bisect.bisect_right(self.ranges, (cp, MAX_CP + 1)) - 1
         return i >= 0 and self.ranges[i][0] <= cp <= self.ranges[i][1]
 
-    def union(self, other: "CharSet") -> "CharSet":
+    def union(self, other: CharSet) -> CharSet:
         return CharSet.of(self.ranges + other.ranges)
 
-    def complement(self) -> "CharSet":
+    def complement(self) -> CharSet:
         out = []
         prev = 0
         for lo, hi in self.ranges:
@@ -79,7 +80,7 @@ class CharSet:
             out.append((prev, MAX_CP))
         return CharSet(tuple(out))
 
-    def folded(self) -> "CharSet":
+    def folded(self) -> CharSet:
         """The set closed under simple case folding (what ``(?i)`` matches)."""
         orbits = _orbits()
         keys = _cased_points()
@@ -163,17 +164,17 @@ class Chars:
 
 @attrs.frozen
 class Seq:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @attrs.frozen
 class Alt:
-    items: tuple["Node", ...]
+    items: tuple[Node, ...]
 
 
 @attrs.frozen
 class Repeat:
-    item: "Node"
+    item: Node
     min: int
     max: int | None
 
@@ -192,7 +193,7 @@ class Branch:
     text, and whether a word boundary ``\\b`` stands at its start/end."""
 
     start: bool
-    body: "Node"
+    body: Node
     end: bool
     word_start: bool = False
     word_end: bool = False

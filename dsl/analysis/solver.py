@@ -14,8 +14,9 @@ import math
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -236,7 +237,7 @@ class Engine:
             return Answer("undecided", reason=self.budget.during(), cut=True)
         return Answer("undecided", reason=f"the solver gave up ({solver.reason_unknown()})")
 
-    def _question(self, f: FM.F, aware_at: bool) -> "_Question":
+    def _question(self, f: FM.F, aware_at: bool) -> _Question:
         """The constraints that every question about ``f`` needs besides ``f`` itself: the
         fields, text predicates and categories its atoms read, and the time model."""
         w = self.world

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import unicodedata
 from collections import defaultdict
-from typing import Iterable
+from collections.abc import Iterable
 
 import z3
 

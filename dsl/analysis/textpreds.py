@@ -34,7 +34,7 @@ is modelled with z3 strings instead (``dsl.analysis.strings``).
 from __future__ import annotations
 
 import functools
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 import attrs
 
@@ -94,7 +94,7 @@ class PredTable:
     separator: str | None = attrs.field(eq=False)
 
     @staticmethod
-    def build(preds: Iterable[Pred]) -> "PredTable":
+    def build(preds: Iterable[Pred]) -> PredTable:
         plain = tuple(sorted({p for p in preds if p.kind != "regex"}))
         constant_chars = set("".join(p.text for p in plain))
         # normalisation leaves a pad and a separator as they are, so they never form a
@@ -141,7 +141,7 @@ def realise_piece(preds_true: Sequence[Pred], question_preds: Iterable[Pred], ta
     want = set(preds_true)
     avoid = set(avoid)
     maximal = [p for p in preds_true if not p.trivial and not any(
-        p in table.implied.get(o, ()) and o != p and not (o in table.implied.get(p, ())) for o in preds_true)]
+        p in table.implied.get(o, ()) and o != p and o not in table.implied.get(p, ()) for o in preds_true)]
     maximal = sorted(set(maximal), key=lambda p: (-len(p.text), p.text))
 
     def ok(raw: str) -> bool:

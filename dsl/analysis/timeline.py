@@ -23,7 +23,7 @@ import datetime as dt
 import functools
 from zoneinfo import ZoneInfo
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_NAIVE = dt.datetime(1970, 1, 1)
 US_PER_S = 1_000_000

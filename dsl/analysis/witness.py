@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Iterable
 from fractions import Fraction
-from typing import Any, Iterable
+from typing import Any
 
 import z3
 
@@ -243,7 +244,7 @@ def _nice_instants(engine: Solving, f: FM.F, current: str) -> list[str]:
         out.append((e - 1) // TL.US_PER_S * TL.US_PER_S)
         out.append((e - 1) // day * day - day)
     if not starts and not ends:
-        out.append(TL.to_us(dt.datetime(2025, 1, 1, tzinfo=dt.timezone.utc)))
+        out.append(TL.to_us(dt.datetime(2025, 1, 1, tzinfo=dt.UTC)))
     if current.endswith("Z"):
         now = TL.to_us(dt.datetime.fromisoformat(current[:-1] + "+00:00"))
         for unit in (day, 3600 * TL.US_PER_S, 60 * TL.US_PER_S, TL.US_PER_S):

@@ -31,8 +31,9 @@ possibly a naive reading (``at_naive``, ``at_l``) that each rule reads in its ow
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
 from fractions import Fraction
-from typing import Any, Iterable, Iterator, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs

@@ -5,8 +5,8 @@ that starts from paths builds on it: ``dsl.api`` (load, check, the commands) and
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from ..diagnostics import Diagnostic, has_errors, sort_diagnostics
 from ..model import PolicySet

@@ -7,8 +7,8 @@ recursively, in sorted order); ``*_test.policy`` files hold tests and are kept a
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Iterable, Sequence
 
 import attrs
 

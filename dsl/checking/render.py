@@ -24,7 +24,8 @@ import json
 import os
 import re
 import unicodedata
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 from urllib.parse import quote
 
 from ..diagnostics import CODES, ERROR, INFO, WARNING, Diagnostic

@@ -11,7 +11,7 @@ P6xx findings are about configuration and suppression themselves."""
 from __future__ import annotations
 
 import re
-from typing import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 

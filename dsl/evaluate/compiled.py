@@ -32,7 +32,8 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import math
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -364,7 +365,7 @@ class CompiledPolicySet:
     @staticmethod
     def _parse_at(at: Any) -> V.ParsedAt:
         if at is None:
-            return V.ParsedAt(dt.datetime.now(dt.timezone.utc))
+            return V.ParsedAt(dt.datetime.now(dt.UTC))
         if isinstance(at, str):
             return _parse_at_text(at)
         return V.parse_at(at)

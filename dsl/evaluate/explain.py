@@ -31,7 +31,8 @@ Conditions are printed with ``dsl.syntax.format.format_expr``, as the formatter 
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
 
 import attrs
 

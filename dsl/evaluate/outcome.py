@@ -87,7 +87,7 @@ def format_instant(at: dt.datetime) -> str:
     second is not zero."""
     suffix = ""
     if at.tzinfo is not None and at.utcoffset() is not None:
-        at, suffix = at.astimezone(dt.timezone.utc), "Z"
+        at, suffix = at.astimezone(dt.UTC), "Z"
     text = f"{at.year:04d}-{at.month:02d}-{at.day:02d}T{at.hour:02d}:{at.minute:02d}:{at.second:02d}"
     if at.microsecond:
         text += f".{at.microsecond:06d}"

@@ -11,7 +11,8 @@ A ``Policies`` object is immutable and may be shared by any number of threads.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from ..fingerprint import policy_hash
 from ..gcpause import no_gc

@@ -9,7 +9,8 @@ Explanations (``dsl.evaluate.explain``) build their trace with ``holds`` and ``i
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..fingerprint import policy_hash

@@ -26,15 +26,24 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import operator
-from typing import Any, Callable, Iterable, Literal, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import attrs
 
 from ..model import RuleInfo, StepInfo
 from ..syntax import ast as A
-from ..text import (category_matches, compile_regex, contains, mentions, normalize_needle, normalize_phrase,
-                    pattern_segments, regex_search)
+from ..text import (
+    category_matches,
+    compile_regex,
+    contains,
+    mentions,
+    normalize_needle,
+    normalize_phrase,
+    pattern_segments,
+    regex_search,
+)
 from . import values as V
 from .outcome import Decision, Effect, PenaltyChoice, Proposal
 

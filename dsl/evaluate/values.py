@@ -17,8 +17,8 @@ import datetime as dt
 import functools
 import math
 import re
-from collections.abc import Mapping
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -34,7 +34,7 @@ __all__ = [
     "KIND_WORDS",
 ]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 TEXT_SOURCES: tuple[tuple[str, ...], ...] = (("title",), ("description",), ("tags",))
 """The fields whose text ``mentions`` without a path reads, as separate pieces."""
 

@@ -3,9 +3,9 @@ words it reserves, and the postlex that makes Lark read words whole."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-from typing import Iterator
 
 from lark import Token
 from lark.lark import PostLex

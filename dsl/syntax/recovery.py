@@ -7,7 +7,8 @@ lexer (``driver.tokens``) and decides, word by word, where a statement starts.""
 
 from __future__ import annotations
 
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
 from lark import Token
 from lark.exceptions import UnexpectedEOF, UnexpectedInput, UnexpectedToken

@@ -10,7 +10,8 @@ reads off the grammar's rules as Lark compiles them without ``keep_all_tokens``.
 
 from __future__ import annotations
 
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from lark import Token
 

@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
@@ -31,7 +32,7 @@ from .vocab import TEXT_FIELDS, Vocabulary
 
 __all__ = ["attack", "counterexamples"]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 FILLER = ("used", "item", "Pro", "2021", "kit", "mini", "case")
 OTHER_SEGMENTS = ("Electronics", "Other", "Computers")
 _ABSENT = object()

@@ -23,7 +23,7 @@ from .shrink import Counterexample
 
 __all__ = ["Claim", "input_errors", "resolve_sets", "parse_instant", "effect_of"]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def input_errors() -> tuple[type[BaseException], ...]:
@@ -74,7 +74,9 @@ class Claim:
 
     def holds(self, listing: dict[str, Any], at: dt.datetime) -> bool:
         """Whether the listing satisfies EXPR at ``at`` (the reference evaluator's reading)."""
-        from ..evaluate.reference import holds  # here, not at the top: `policy check` reads test files without the evaluators
+        from ..evaluate.reference import (
+            holds,  # here, not at the top: `policy check` reads test files without the evaluators
+        )
 
         return bool(holds(self.expr, listing, self.tz))
 

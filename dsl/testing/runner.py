@@ -12,7 +12,8 @@ from __future__ import annotations
 import datetime as dt
 import json
 import time
-from typing import Any, Callable, Iterable
+from collections.abc import Callable, Iterable
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -165,7 +166,9 @@ class _Runner:
     def of(cls, model: PolicySet, loaded: Loaded, scope: frozenset[str] | None, timeout_ms: int,
            attack_examples: int, prover: Prover) -> _Runner:
         """A runner against the policies of ``scope`` (None: the whole set)."""
-        from ..evaluate.policies import Policies  # here, not at the top: `policy check` reads test files without the evaluators
+        from ..evaluate.policies import (
+            Policies,  # here, not at the top: `policy check` reads test files without the evaluators
+        )
 
         ps = restrict(model, scope)
         return cls(ps, Policies(ps), Names.of(model, loaded, scope), timeout_ms, attack_examples, prover)

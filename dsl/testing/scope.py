@@ -9,7 +9,7 @@ Without `tests for`, a test file is decided against the whole set.
 
 from __future__ import annotations
 
-from typing import Iterable
+from collections.abc import Iterable
 
 import attrs
 

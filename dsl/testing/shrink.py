@@ -16,7 +16,8 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any, Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -27,7 +28,7 @@ from ..text import normalize_text
 
 __all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "number_cost", "at_cost"]
 
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 @attrs.frozen

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -41,7 +42,7 @@ class Vocabulary:
         values: dict[tuple[str, ...], set[Any]] = defaultdict(set)
         text_paths: set[tuple[str, ...]] = set()
         regexes: dict[tuple[str, ...], set[A.Regex]] = defaultdict(set)
-        tz_of_lit = ps.policies[0].tz if ps.policies else dt.timezone.utc
+        tz_of_lit = ps.policies[0].tz if ps.policies else dt.UTC
         for cond in conditions:
             for node in walk(cond):
                 if isinstance(node, A.Category):

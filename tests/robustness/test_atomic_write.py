@@ -86,7 +86,7 @@ class _Failing:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.real, name)
 
-    def __enter__(self) -> "_Failing":
+    def __enter__(self) -> _Failing:
         return self
 
     def __exit__(self, *exc: Any) -> None:

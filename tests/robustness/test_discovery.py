@@ -13,8 +13,8 @@ import pytest
 from click.testing import CliRunner
 
 import dsl
-from dsl.cli import main
 from dsl.checking.loader import find_policy_files
+from dsl.cli import main
 
 CLEAN = "policy p\nrule r: block category 'Blockchain Miners'\n"
 

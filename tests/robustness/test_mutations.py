@@ -13,16 +13,16 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from conformance import CORPUS
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from test_format import assert_round_trip
 
 import dsl
-from conformance import CORPUS
 from dsl.cli import main
-from dsl.evaluate.outcome import InputError
 from dsl.diagnostics import ERROR
+from dsl.evaluate.outcome import InputError
 from dsl.syntax import parse
-from test_format import assert_round_trip
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
