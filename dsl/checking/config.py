@@ -20,7 +20,7 @@ from typing import Any
 
 import attrs
 
-from ..diagnostics import CODES, Diagnostic, did_you_mean, make
+from ..diagnostics import CODES, Diagnostic, did_you_mean, is_severity, make
 from ..span import Span
 from .tomlpos import KeyPath, Place, line_column, locate
 
@@ -101,7 +101,7 @@ class Config:
             level = self.severity_for(d.code, d.file)
             if level == OFF:
                 continue
-            out.append(d if level is None or level == d.severity else attrs.evolve(d, severity=level))
+            out.append(attrs.evolve(d, severity=level) if is_severity(level) and level != d.severity else d)
         return out
 
 
@@ -291,8 +291,8 @@ class _Reader:
 
     def per_file(self, value: Any, at: KeyPath) -> tuple[tuple[str, Severities], ...]:
         if not isinstance(value, dict):
-            self.problem(at, "'per-file' must be a table of globs", 'for example per-file = { "legacy/**" = { P400 = "off" } }',
-                         entry=True)
+            self.problem(at, "'per-file' must be a table of globs",
+                         'for example per-file = { "legacy/**" = { P400 = "off" } }', entry=True)
             return ()
         return tuple((glob, self.severities(table, at + (glob,))) for glob, table in value.items())
 

@@ -79,8 +79,10 @@ def _walk(top: Path) -> tuple[list[Path], list[Diagnostic]]:
 
     def unlistable(e: OSError) -> None:
         name = str(e.filename) if e.filename is not None else str(top)
-        problems.append(make("P001", f"cannot list the directory: {e.strerror or e}; the policy files in it are not read",
-                             A.Span(name, 1, 1, 1, 2), hint="make the directory readable, or move it out of the policy tree"))
+        problems.append(make("P001",
+                             f"cannot list the directory: {e.strerror or e}; the policy files in it are not read",
+                             A.Span(name, 1, 1, 1, 2),
+                             hint="make the directory readable, or move it out of the policy tree"))
 
     for directory, _dirs, names in os.walk(top, onerror=unlistable):
         for name in names:
@@ -90,7 +92,9 @@ def _walk(top: Path) -> tuple[list[Path], list[Diagnostic]]:
             if path.is_file():
                 files.append(path)
             elif path.is_symlink() and not path.exists():
-                problems.append(make("P001", f"cannot read the file: the link points to '{os.readlink(path)}', which does not exist",
+                target = os.readlink(path)
+                problems.append(make("P001",
+                                     f"cannot read the file: the link points to '{target}', which does not exist",
                                      A.Span(str(path), 1, 1, 1, 2), hint="fix the link, or remove it"))
             else:
                 problems.append(make("P001", "cannot read the file: it is not a regular file",
@@ -105,7 +109,9 @@ def read_source(path: Path) -> tuple[str | None, Diagnostic | None]:
     try:
         size = path.stat().st_size
         if size > MAX_FILE_BYTES:
-            return None, make("P003", f"the file is too large to be a policy ({size / 1e6:.1f} MB; the limit is {MAX_FILE_BYTES // (1024 * 1024)} MiB)",
+            limit = MAX_FILE_BYTES // (1024 * 1024)
+            return None, make("P003",
+                              f"the file is too large to be a policy ({size / 1e6:.1f} MB; the limit is {limit} MiB)",
                               A.Span(name, 1, 1, 1, 2), hint="split the policy into several files")
         data = path.read_bytes()
     except OSError as e:
@@ -141,7 +147,7 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
         name = str(path)
         sources[name] = text
         test = is_test_file(path)
-        file, found = parse(text, name, test_file=test)
-        diags.extend(found)
+        file, parsed = parse(text, name, test_file=test)
+        diags.extend(parsed)
         (test_files if test else policy_files).append(file)
     return Loaded(tuple(policy_files), tuple(test_files), sources, tuple(diags))

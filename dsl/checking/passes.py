@@ -84,36 +84,7 @@ class _Table:
 def pass_declarations(t: _Table) -> Iterator[Diagnostic]:
     """Policy names (P214, P204), header clauses (P104), sets, ladders, fields (P204)."""
     for f in t.files:
-        name = policy_name_of(f)
-        if f.header is None and not NAME_RE.match(name):
-            yield make("P214", f"the file has no `policy` header and its name '{name}' is not a valid policy name",
-                       A.Span(f.path, 1, 1, 1, 2), hint="add a header such as `policy crypto-2021` at the top of the file, or rename the file")
-        if name in t.policies:
-            other = t.policies[name]
-            span = f.header.name.span if f.header else A.Span(f.path, 1, 1, 1, 2)
-            yield make("P204", f"a policy named '{name}' is already defined in {other.path}", span,
-                       hint="policy names are unique in a policy set: rename one of them")
-        else:
-            t.policies[name] = f
-        t.policy_of[f.path] = name
-        zone = ZoneInfo("UTC")
-        if f.header is not None:
-            seen: dict[str, A.Clause] = {}
-            for c in f.header.clauses:
-                if c.kind != "authority" and c.kind in seen:
-                    yield make("P204", f"`{c.kind}` is given twice in the policy header", c.span,
-                               hint="keep one; only `authority` may be repeated")
-                    continue
-                seen[c.kind] = c
-                if c.kind == "timezone":
-                    assert isinstance(c.value, A.Str)
-                    z = _zone(c.value.value)
-                    if z is None:
-                        yield make("P104", f"unknown timezone '{c.value.value}'", c.value.span,
-                                   hint=timezone_hint(c.value.value))
-                    else:
-                        zone = z
-        t.zones.setdefault(name, zone)
+        yield from _declare_policy(t, f)
     for f in t.files:
         for s in f.statements:
             if isinstance(s, A.SetDecl):
@@ -121,15 +92,61 @@ def pass_declarations(t: _Table) -> Iterator[Diagnostic]:
             elif isinstance(s, A.LadderDecl):
                 yield from _declare(t.ladders, s.name, s, "ladder")
             elif isinstance(s, A.FieldDecl):
-                key = s.path.parts
-                if key in BUILTIN_FIELDS:
-                    yield make("P204", f"'{s.path}' is a built-in field and is always declared", s.path.span,
-                               hint="remove this declaration")
-                elif key in t.fields:
-                    yield make("P204", f"the field '{s.path}' is already declared", s.path.span,
-                               related=[Related(t.fields[key].path.span, "first declared here")] if t.fields[key].path.span else ())
-                else:
-                    t.fields[key] = s
+                yield from _declare_field(t, s)
+
+
+def _declare_policy(t: _Table, f: A.File) -> Iterator[Diagnostic]:
+    """A file's policy name (P214, P204) and its header's clauses (P204, P104)."""
+    name = policy_name_of(f)
+    if f.header is None and not NAME_RE.match(name):
+        yield make("P214", f"the file has no `policy` header and its name '{name}' is not a valid policy name",
+                   A.Span(f.path, 1, 1, 1, 2),
+                   hint="add a header such as `policy crypto-2021` at the top of the file, or rename the file")
+    if name in t.policies:
+        other = t.policies[name]
+        span = f.header.name.span if f.header else A.Span(f.path, 1, 1, 1, 2)
+        yield make("P204", f"a policy named '{name}' is already defined in {other.path}", span,
+                   hint="policy names are unique in a policy set: rename one of them")
+    else:
+        t.policies[name] = f
+    t.policy_of[f.path] = name
+    zones: list[ZoneInfo] = []
+    if f.header is not None:
+        yield from _header_clauses(f.header, zones)
+    t.zones.setdefault(name, zones[-1] if zones else ZoneInfo("UTC"))
+
+
+def _header_clauses(header: A.Header, zones: list[ZoneInfo]) -> Iterator[Diagnostic]:
+    """A header's clauses: each at most once but `authority` (P204), a known timezone
+    (P104); the zone of a valid `timezone` clause is appended to ``zones``."""
+    seen: set[str] = set()
+    for c in header.clauses:
+        if c.kind != "authority" and c.kind in seen:
+            yield make("P204", f"`{c.kind}` is given twice in the policy header", c.span,
+                       hint="keep one; only `authority` may be repeated")
+            continue
+        seen.add(c.kind)
+        if c.kind == "timezone":
+            assert isinstance(c.value, A.Str), "the grammar gives `timezone` a string"
+            z = _zone(c.value.value)
+            if z is None:
+                yield make("P104", f"unknown timezone '{c.value.value}'", c.value.span,
+                           hint=timezone_hint(c.value.value))
+            else:
+                zones.append(z)
+
+
+def _declare_field(t: _Table, s: A.FieldDecl) -> Iterator[Diagnostic]:
+    key = s.path.parts
+    if key in BUILTIN_FIELDS:
+        yield make("P204", f"'{s.path}' is a built-in field and is always declared", s.path.span,
+                   hint="remove this declaration")
+    elif key in t.fields:
+        first = t.fields[key].path.span
+        yield make("P204", f"the field '{s.path}' is already declared", s.path.span,
+                   related=[Related(first, "first declared here")] if first else ())
+    else:
+        t.fields[key] = s
 
 
 def _declare(table: dict[str, Any], ref: A.Ref, decl: Any, kind: str) -> Iterator[Diagnostic]:
@@ -151,7 +168,8 @@ def pass_rules(t: _Table) -> Iterator[Diagnostic]:
             rid = rule_id(r)
             if r.name is None:
                 yield make("P400", f"this rule has no name; its id is {policy}.{rid}, which changes when lines move",
-                           r.anchor, hint=f"name it: `rule some-name: {r.effect} …` so that audit logs cite a stable id")
+                           r.anchor,
+                           hint=f"name it: `rule some-name: {r.effect} …` so that audit logs cite a stable id")
             if rid in ids:
                 first = ids[rid]
                 yield make("P203", f"the rule id '{rid}' is already used in policy '{policy}'", r.anchor,
@@ -160,36 +178,46 @@ def pass_rules(t: _Table) -> Iterator[Diagnostic]:
             else:
                 ids[rid] = r
             if r.penalty is not None and r.effect != "block":
-                yield make("P211", f"`penalty` is allowed on block rules only; this is a {r.effect} rule", r.penalty.span,
-                           hint="remove the penalty, or make the rule `block`")
+                yield make("P211", f"`penalty` is allowed on block rules only; this is a {r.effect} rule",
+                           r.penalty.span, hint="remove the penalty, or make the rule `block`")
             if r.effect == "allow" and not r.overrides:
                 yield make("P209", "an `allow` rule must name the rules it lifts with `overrides`", r.anchor,
                            hint="add `overrides RULE` naming the block or flag rules this exception lifts")
             if r.effect != "allow" and r.overrides:
-                yield make("P213", f"`overrides` belongs to allow rules; this is a {r.effect} rule", r.overrides[0].span,
-                           hint="remove `overrides`, or make this rule an `allow` exception")
+                yield make("P213", f"`overrides` belongs to allow rules; this is a {r.effect} rule",
+                           r.overrides[0].span, hint="remove `overrides`, or make this rule an `allow` exception")
 
 
 def pass_references(t: _Table) -> Iterator[Diagnostic]:
     """Ladders (P201), overridden rules (P202, P210), sets (P200)."""
     for f in t.files:
         policy = t.policy_of[f.path]
-        for s in f.statements:
-            if not isinstance(s, A.Rule):
-                continue
-            if isinstance(s.penalty, A.PenaltyLadder):
-                ref = s.penalty.ladder
-                if ref.name not in t.ladders and ref.name not in t.unparsed("ladder"):
-                    yield _unknown("P201", "ladder", ref, t.ladders)
-            if s.effect == "allow":
-                for ref in s.overrides:
-                    yield from _check_override(t, policy, ref)
+        for r in t.rules_of(f):
+            yield from _rule_references(t, policy, r)
         for expr in _file_exprs(f):
-            for node in walk(expr):
-                items = getattr(node, "items", None)
-                if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
-                    if items.name not in t.sets and items.name not in t.unparsed("set"):
-                        yield _unknown("P200", "set", items, t.sets)
+            for ref in _set_refs(expr):
+                if ref.name not in t.sets and ref.name not in t.unparsed("set"):
+                    yield _unknown("P200", "set", ref, t.sets)
+
+
+def _rule_references(t: _Table, policy: str, r: A.Rule) -> Iterator[Diagnostic]:
+    """A rule's ladder (P201) and, for an allow, the rules it overrides."""
+    if isinstance(r.penalty, A.PenaltyLadder):
+        ref = r.penalty.ladder
+        if ref.name not in t.ladders and ref.name not in t.unparsed("ladder"):
+            yield _unknown("P201", "ladder", ref, t.ladders)
+    if r.effect == "allow":
+        for ref in r.overrides:
+            yield from _check_override(t, policy, ref)
+
+
+def _set_refs(expr: A.Expr) -> Iterator[A.Ref]:
+    """The set references of an expression (``category in S``, ``mentions any S``,
+    ``PATH in S``), in order."""
+    for node in walk(expr):
+        items = getattr(node, "items", None)
+        if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
+            yield items
 
 
 def _check_override(t: _Table, policy: str, ref: A.Ref) -> Iterator[Diagnostic]:
@@ -264,64 +292,98 @@ def check_atom(node: Any, schema: dict[tuple[str, ...], FieldInfo], declared: bo
     """The checks of one expression node: its regular expression (P102), its field and
     the types of its literals (P205–P208). Shared with the test files' assertions."""
     if isinstance(node, A.Matches):
-        from ..text import compile_regex
-
-        try:
-            compile_regex(node.regex.pattern, node.regex.ignore_case)
-        except ValueError as e:
-            yield make("P102", f"invalid regular expression: {e}", node.regex.span,
-                       hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
-    path: A.Path | None = getattr(node, "path", None)
-    if isinstance(node, A.Compare) and path is not None and path.parts == ("category",):
-        yield make("P208", f"`category {node.op} …` compares the category path as a whole; categories match by segments",
-                   node.span, hint="write `category 'X'` (X anywhere in the path) or `category in ['X', 'Y']`")
+        yield from _check_regex(node.regex)
+    if isinstance(node, A.Compare):
+        found = list(_check_operator(node))
+        if found:
+            yield from found
+            return
+    if not isinstance(node, _FIELD_ATOMS):
         return
-    if isinstance(node, A.Compare) and node.op in ("<", "<=", ">", ">=") and _LIT_KIND[type(node.value)] not in ("number", "date"):
-        yield make("P206", f"`{node.op}` compares numbers with numbers and dates with dates, not {_KIND_WORDS.get(_LIT_KIND[type(node.value)], 'this value')}",
-                   node.value.span, hint="compare with a number such as 10 or a date such as 2021-10-15")
-        return
-    if path is None or not isinstance(node, (A.Compare, A.In, A.Mentions, A.MentionsAny, A.Contains, A.Matches, A.Exists)):
+    path: A.Path | None = node.path
+    if path is None:
         return
     info = schema.get(path.parts)
     if info is None:
         if declared:
-            guess = did_you_mean(str(path), [".".join(k) for k in schema])
-            yield make("P205", f"unknown field '{path}': the policy set declares its fields, and this is not one of them",
-                       path.span, hint=f"did you mean '{guess}'?" if guess else f"declare it: `field {path}: text`")
+            yield _unknown_field(path, schema)
         return
-    if isinstance(node, A.Exists):
+    if isinstance(node, (A.Compare, A.In)):
+        yield from _check_literals(node, path, info, sets)
+    elif not isinstance(node, A.Exists) and info.kind not in ("text", "one_of", "list_text"):
+        yield make("P206", f"'{path}' is {_KIND_WORDS[info.kind]}; `{_atom_word(node)}` reads text", path.span)
+
+
+_FIELD_ATOMS = (A.Compare, A.In, A.Mentions, A.MentionsAny, A.Contains, A.Matches, A.Exists)
+"""The atoms that read a field (``mentions`` without a path reads the listing's text)."""
+
+
+def _check_regex(regex: A.Regex) -> Iterator[Diagnostic]:
+    """A ``matches`` regular expression that RE2 cannot compile (P102)."""
+    from ..text import compile_regex
+
+    try:
+        compile_regex(regex.pattern, regex.ignore_case)
+    except ValueError as e:
+        yield make("P102", f"invalid regular expression: {e}", regex.span,
+                   hint="RE2 syntax: no backreferences or lookaround, so that matching takes linear time")
+
+
+def _check_operator(node: A.Compare) -> Iterator[Diagnostic]:
+    """A comparison of the category path as a whole (P208), an order operator on a
+    literal that is neither a number nor a date (P206)."""
+    if node.path.parts == ("category",):
+        yield make("P208",
+                   f"`category {node.op} …` compares the category path as a whole; categories match by segments",
+                   node.span, hint="write `category 'X'` (X anywhere in the path) or `category in ['X', 'Y']`")
         return
-    if isinstance(node, (A.Mentions, A.MentionsAny, A.Contains, A.Matches)):
-        if info.kind not in ("text", "one_of", "list_text"):
-            yield make("P206", f"'{path}' is {_KIND_WORDS[info.kind]}; `{_atom_word(node)}` reads text", path.span)
-        return
+    kind = _LIT_KIND[type(node.value)]
+    if node.op in ("<", "<=", ">", ">=") and kind not in ("number", "date"):
+        yield make("P206", f"`{node.op}` compares numbers with numbers and dates with dates, "
+                   f"not {_KIND_WORDS.get(kind, 'this value')}",
+                   node.value.span, hint="compare with a number such as 10 or a date such as 2021-10-15")
+
+
+def _unknown_field(path: A.Path, schema: dict[tuple[str, ...], FieldInfo]) -> Diagnostic:
+    """P205: a field that a policy set declaring its fields does not declare."""
+    guess = did_you_mean(str(path), [".".join(k) for k in schema])
+    return make("P205", f"unknown field '{path}': the policy set declares its fields, and this is not one of them",
+                path.span, hint=f"did you mean '{guess}'?" if guess else f"declare it: `field {path}: text`")
+
+
+def _check_literals(node: A.Compare | A.In, path: A.Path, info: FieldInfo,
+                    sets: dict[str, A.SetDecl]) -> Iterator[Diagnostic]:
+    """The literals a comparison or an ``in`` holds against the field's kind (P206, P207)."""
     literals: list[A.Scalar]
     if isinstance(node, A.Compare):
         literals = [node.value]
+    elif isinstance(node.items, A.Ref):
+        decl = sets.get(node.items.name)
+        literals = list(decl.items) if decl else []
     else:
-        assert isinstance(node, A.In)
-        if isinstance(node.items, A.Ref):
-            decl = sets.get(node.items.name)
-            literals = list(decl.items) if decl else []
-        else:
-            literals = list(node.items.items)
+        literals = list(node.items.items)
     if info.kind in ("list_text", "category"):
-        yield make("P206", f"'{path}' is {_KIND_WORDS[info.kind]}; it cannot be compared with `{getattr(node, 'op', 'in')}`",
-                   path.span, hint="use `mentions` or `contains` on a list of text" if info.kind == "list_text" else "use `category 'X'`")
+        yield make("P206",
+                   f"'{path}' is {_KIND_WORDS[info.kind]}; it cannot be compared with `{getattr(node, 'op', 'in')}`",
+                   path.span, hint=("use `mentions` or `contains` on a list of text" if info.kind == "list_text"
+                                    else "use `category 'X'`"))
         return
     for lit in literals:
         kind = _LIT_KIND[type(lit)]
         if kind not in _FITS[info.kind]:
-            yield make("P206", f"'{path}' is {_KIND_WORDS[info.kind]}, but {_show(lit)} is {_KIND_WORDS.get(kind, kind)}",
+            yield make("P206",
+                       f"'{path}' is {_KIND_WORDS[info.kind]}, but {_show(lit)} is {_KIND_WORDS.get(kind, kind)}",
                        lit.span or node.span, hint=f"compare '{path}' with {_KIND_WORDS[info.kind]}")
         elif info.kind == "one_of" and isinstance(lit, A.Str) and lit.value not in info.values:
             guess = did_you_mean(lit.value, info.values)
-            yield make("P207", f"{_show(lit)} is not one of the values of '{path}' ({', '.join(repr(v) for v in info.values)})",
+            values = ", ".join(repr(v) for v in info.values)
+            yield make("P207", f"{_show(lit)} is not one of the values of '{path}' ({values})",
                        lit.span or node.span, hint=f"did you mean '{guess}'?" if guess else None)
 
 
 def _atom_word(node: Any) -> str:
-    return {A.Mentions: "mentions", A.MentionsAny: "mentions any", A.Contains: "contains", A.Matches: "matches"}[type(node)]
+    words = {A.Mentions: "mentions", A.MentionsAny: "mentions any", A.Contains: "contains", A.Matches: "matches"}
+    return words[type(node)]
 
 
 def _show(lit: Any) -> str:
@@ -338,9 +400,11 @@ def pass_ladders(t: _Table) -> Iterator[Diagnostic]:
     """Ladder steps in non-decreasing severity (P212)."""
     for ladder in t.ladders.values():
         infos = [step_info(s) for s in ladder.steps]
-        for before, (after, step) in zip(infos, zip(infos[1:], ladder.steps[1:])):
+        # each step after the first (infos and steps have one entry per step), with the step before it
+        for before, (after, step) in zip(infos, zip(infos[1:], ladder.steps[1:], strict=True), strict=False):
             if after.severity < before.severity:
-                yield make("P212", f"in ladder '{ladder.name.name}', the step '{' and '.join(after.actions)}' is less severe than the step before it ('{' and '.join(before.actions)}')",
+                yield make("P212", f"in ladder '{ladder.name.name}', the step '{' and '.join(after.actions)}' is "
+                           f"less severe than the step before it ('{' and '.join(before.actions)}')",
                            step.span, hint="order the steps from the mildest to the most severe")
                 break
 
@@ -354,19 +418,13 @@ def pass_unused(t: _Table) -> Iterator[Diagnostic]:
     ladders: set[str] = set()
     for f in (*t.files, *t.test_files):
         for expr in (*_file_exprs(f), *(s.expr for s in f.statements if isinstance(s, A.Assertion))):
-            for node in walk(expr):
-                items = getattr(node, "items", None)
-                if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
-                    sets.add(items.name)
-        for s in f.statements:
-            if isinstance(s, A.Rule) and isinstance(s.penalty, A.PenaltyLadder):
-                ladders.add(s.penalty.ladder.name)
-            elif isinstance(s, A.TestCase) and s.expect.penalty is not None and s.expect.penalty.ladder is not None:
-                ladders.add(s.expect.penalty.ladder.name)
+            sets.update(ref.name for ref in _set_refs(expr))
+        ladders.update(_ladder_names(f))
     for name, decl in t.sets.items():
         if name not in sets and sets <= t.sets.keys():
             yield make("P401", f"the set '{name}' is not used: no rule reads it", decl.name.span,
-                       hint=f"remove it, or use it in a rule (`mentions any {name}`, `category in {name}`, `FIELD in {name}`)")
+                       hint=f"remove it, or use it in a rule (`mentions any {name}`, `category in {name}`, "
+                       f"`FIELD in {name}`)")
     for name, ladder in t.ladders.items():
         if name not in ladders and ladders <= t.ladders.keys():
             yield make("P401", f"the ladder '{name}' is not used: no rule has `penalty {name}`", ladder.name.span,
@@ -389,11 +447,20 @@ did not parse may be the one that uses the name."""
 # ---------------------------------------------------------------- walking
 
 
+def _ladder_names(f: A.File) -> Iterator[str]:
+    """The ladders a file names: rules' ``penalty LADDER`` and test cases' expected ladders."""
+    for s in f.statements:
+        if isinstance(s, A.Rule) and isinstance(s.penalty, A.PenaltyLadder):
+            yield s.penalty.ladder.name
+        elif isinstance(s, A.TestCase) and s.expect.penalty is not None and s.expect.penalty.ladder is not None:
+            yield s.expect.penalty.ladder.name
+
+
 def _file_exprs(f: A.File) -> Iterator[A.Expr]:
     if f.header is not None:
         for c in f.header.clauses:
             if c.kind == "scope":
-                yield c.value  # type: ignore[misc]
+                yield _scope_expr(c)
     for s in f.statements:
         if isinstance(s, A.Rule):
             for e in (s.selector, s.if_, s.unless):
@@ -446,15 +513,14 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
     for f in t.files:
         name = t.policy_of[f.path]
         zone = t.zones[name]
-        clauses = {c.kind: c.value for c in (f.header.clauses if f.header else ())}
+        clauses = {c.kind: c for c in (f.header.clauses if f.header else ())}
         authorities = tuple(c.value.value for c in (f.header.clauses if f.header else ())
                             if c.kind == "authority" and isinstance(c.value, A.Str))
-        scope = resolve_sets(clauses["scope"], sets) if "scope" in clauses else None  # type: ignore[arg-type]
+        scope = resolve_sets(_scope_expr(clauses["scope"]), sets) if "scope" in clauses else None
+        timezone = _clause_text(clauses, "timezone")
         policies.append(PolicyInfo(
-            name, f.path, clauses["timezone"].value if "timezone" in clauses else "UTC",  # type: ignore[union-attr]
-            clauses["title"].value if "title" in clauses else None,  # type: ignore[union-attr]
-            clauses["version"].value if "version" in clauses else None,  # type: ignore[union-attr]
-            authorities, scope, zone))
+            name, f.path, "UTC" if timezone is None else timezone, _clause_text(clauses, "title"),
+            _clause_text(clauses, "version"), authorities, scope, zone))
         for r in t.rules_of(f):
             rules.append(_rule_info(r, name, zone, scope, authorities, sets, ladders, t))
     rules.sort(key=lambda r: r.qid)
@@ -499,6 +565,20 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
         message=r.message.value if r.message else None, authorities=authorities,
         timezone=str(zone.key), tz=zone, anchor=r.anchor, node=r,
     )
+
+
+def _scope_expr(clause: A.Clause) -> A.Expr:
+    assert not isinstance(clause.value, A.Str), "the grammar gives `scope` an expression"
+    return clause.value
+
+
+def _clause_text(clauses: dict[str, A.Clause], kind: str) -> str | None:
+    """The text of the header clause ``kind`` (title, version, timezone); None without one."""
+    clause = clauses.get(kind)
+    if clause is None:
+        return None
+    assert isinstance(clause.value, A.Str), f"the grammar gives `{kind}` a string"
+    return clause.value.value
 
 
 def resolve_sets(expr: A.Expr, sets: dict[str, tuple[A.Scalar, ...]]) -> A.Expr:

@@ -85,9 +85,9 @@ def _codes(text: str, after: int, span: A.Span) -> tuple[tuple[Code, ...], list[
             problems.append(make("P601", f"'{word}' is not a diagnostic code, so it suppresses nothing", where,
                                  hint="docs/checks.md lists every code"))
         elif word.startswith(UNSUPPRESSIBLE):
-            problems.append(make("P601", f"{word} cannot be suppressed", where,
-                                 hint="P0xx, P1xx and P2xx findings stop the policy set from loading: fix what they report"
-                                 if not word.startswith("P6") else "set its severity in the configuration instead"))
+            hint = ("P0xx, P1xx and P2xx findings stop the policy set from loading: fix what they report"
+                    if not word.startswith("P6") else "set its severity in the configuration instead")
+            problems.append(make("P601", f"{word} cannot be suppressed", where, hint=hint))
         else:
             codes.append(Code(word, where))
     if not codes and not problems:

@@ -9,11 +9,10 @@ date syntax) instead of validating it."""
 from __future__ import annotations
 
 import tomllib
-from typing import Union
 
 import attrs
 
-Key = Union[str, int]
+Key = str | int
 KeyPath = tuple[Key, ...]
 
 _BARE = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
@@ -87,7 +86,7 @@ class _Scan:
         parts = self.key()
         self.blank(newlines=False)
         self.i += 2 if double else 1
-        path = tuple(name for name, _, _ in parts)
+        path: KeyPath = tuple(name for name, _, _ in parts)
         if double:
             index = self.array_tables.get(path, -1) + 1
             self.array_tables[path] = index
