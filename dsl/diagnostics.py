@@ -4,17 +4,26 @@ hint, related locations and witness. Rendering lives in ``dsl.checking.render``.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, Final, Literal, TypeGuard
 
 import attrs
 
 from .span import Span
 
-ERROR = "error"
-WARNING = "warning"
-INFO = "info"
+Severity = Literal["error", "warning", "info"]
+"""How serious a finding is. The configuration may raise or lower a code's severity, or
+turn it off (then there is no diagnostic at all)."""
 
-SEVERITY_RANK = {ERROR: 0, WARNING: 1, INFO: 2}
+ERROR: Final = "error"
+WARNING: Final = "warning"
+INFO: Final = "info"
+
+SEVERITY_RANK: dict[Severity, int] = {ERROR: 0, WARNING: 1, INFO: 2}
+
+
+def is_severity(word: object) -> TypeGuard[Severity]:
+    """Whether ``word`` is a severity (a configuration's value may be any string)."""
+    return word in SEVERITY_RANK
 
 
 @attrs.frozen
@@ -28,7 +37,7 @@ class Related:
 @attrs.frozen
 class Diagnostic:
     code: str
-    severity: str
+    severity: Severity
     message: str
     span: Span | None
     hint: str | None = None
@@ -123,7 +132,7 @@ class PolicyError(ValueError):
         super().__init__(text)
 
 
-CODES: dict[str, tuple[str, str]] = {
+CODES: dict[str, tuple[Severity, str]] = {
     "P001": (ERROR, "cannot read file"),
     "P002": (ERROR, "file is not UTF-8"),
     "P003": (ERROR, "file too large"),
