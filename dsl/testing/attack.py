@@ -146,7 +146,8 @@ class _Generator:
             return segs if as_list else " > ".join(segs)
 
         if must is None:
-            return st.tuples(st.lists(st.sampled_from(pool), min_size=1, max_size=3), st.just([]), st.booleans()).map(build)
+            some = st.lists(st.sampled_from(pool), min_size=1, max_size=3)
+            return st.tuples(some, st.just([]), st.booleans()).map(build)
         return st.tuples(around, around, st.booleans()).map(build)
 
     def text(self, path: tuple[str, ...], containing: str | None = None, plain: bool = False) -> st.SearchStrategy[Any]:
@@ -183,27 +184,10 @@ class _Generator:
         return frag.map(lambda f: {k: _Weak(v) for k, v in f.items()})
 
     def _atom(self, atom: Any, want: bool) -> st.SearchStrategy[Fragment]:
-        if isinstance(atom, A.Const):
-            return st.just({})
         if isinstance(atom, (A.Category, A.CategoryIn)):
-            patterns = [atom.pattern.value] if isinstance(atom, A.Category) else [
-                i.value for i in atom.items.items if isinstance(i, A.Str)]  # type: ignore[union-attr]
-            if want and patterns:
-                return st.one_of(*[self.category(must=p) for p in patterns]).map(lambda v: {("category",): v})
-            return st.one_of(st.just({("category",): _ABSENT}), self.category().map(lambda v: {("category",): v}))
+            return self._category_atom(atom, want)
         if isinstance(atom, (A.Mentions, A.MentionsAny, A.Contains)):
-            if isinstance(atom, A.Mentions):
-                needles = [atom.phrase.value]
-            elif isinstance(atom, A.Contains):
-                needles = [atom.needle.value]
-            else:
-                needles = [str(i.value) for i in atom.items.items]  # type: ignore[union-attr]
-            paths = [atom.path.parts] if atom.path else list(TEXT_FIELDS)
-            if want and needles:
-                return st.one_of(*[st.tuples(st.just(p), self.text(p, containing=n)).map(_single)
-                                   for p in paths for n in needles])
-            return st.tuples(*[st.one_of(st.just(_ABSENT), self.text(p, plain=True)) for p in paths]).map(
-                lambda vs: dict(zip(paths, vs)))
+            return self._text_atom(atom, want)
         if isinstance(atom, A.Matches):
             path = atom.path.parts
             if want:
@@ -214,7 +198,31 @@ class _Generator:
             candidates = [*self.values(path), _ABSENT]
             chosen = [v for v in candidates if self._holds(atom, path, v) == want] or candidates
             return st.sampled_from(chosen).map(lambda v: {path: v})
-        return st.just({})
+        return st.just({})  # a constant, or nothing a listing can change
+
+    def _category_atom(self, atom: A.Category | A.CategoryIn, want: bool) -> st.SearchStrategy[Fragment]:
+        if isinstance(atom, A.Category):
+            patterns = [atom.pattern.value]
+        else:
+            patterns = [i.value for i in _listed(atom.items) if isinstance(i, A.Str)]
+        if want and patterns:
+            return st.one_of(*[self.category(must=p) for p in patterns]).map(lambda v: {("category",): v})
+        return st.one_of(st.just({("category",): _ABSENT}), self.category().map(lambda v: {("category",): v}))
+
+    def _text_atom(self, atom: A.Mentions | A.MentionsAny | A.Contains, want: bool) -> st.SearchStrategy[Fragment]:
+        if isinstance(atom, A.Mentions):
+            needles = [atom.phrase.value]
+        elif isinstance(atom, A.Contains):
+            needles = [atom.needle.value]
+        else:
+            needles = [str(i.value) for i in _listed(atom.items)]
+        paths = [atom.path.parts] if atom.path else list(TEXT_FIELDS)
+        if want and needles:
+            return st.one_of(*[st.tuples(st.just(p), self.text(p, containing=n)).map(_single)
+                               for p in paths for n in needles])
+        # one value (or none) per path: the tuple is as long as ``paths``
+        return st.tuples(*[st.one_of(st.just(_ABSENT), self.text(p, plain=True)) for p in paths]).map(
+            lambda vs: dict(zip(paths, vs, strict=True)))
 
     def _holds(self, atom: A.Expr, path: tuple[str, ...], value: Any) -> bool:
         return bool(holds(atom, _overlay({}, {path: value}), self.tz))
@@ -222,6 +230,12 @@ class _Generator:
 
 def _single(path_value: tuple[tuple[str, ...], Any]) -> Fragment:
     return {path_value[0]: path_value[1]}
+
+
+def _listed(items: A.ListExpr) -> tuple[A.Scalar, ...]:
+    """The items of a list in a claim (whose set references ``Claim.of`` has resolved)."""
+    assert isinstance(items, A.ListLit), "a claim's set references are resolved to lists"
+    return items.items
 
 
 def _typed_defaults(info: FieldInfo) -> list[Any]:

@@ -44,23 +44,8 @@ class Names:
             schema: Mapping[tuple[str, ...], FieldInfo] = model.schema
             sets: dict[str, tuple[A.Scalar, ...]] = dict(model.sets)
         else:
-            qids, ladders, zones, schema, sets = [], set(), set(), {}, {}
-            for f in loaded.policy_files:
-                policy = policy_name_of(f)
-                inside = scope is None or policy in scope
-                tz = "UTC"
-                for c in f.header.clauses if f.header else ():
-                    if c.kind == "timezone" and isinstance(c.value, A.Str):
-                        tz = c.value.value
-                if inside:
-                    zones.add(tz)
-                for s in f.statements:
-                    if isinstance(s, A.Rule) and inside:
-                        qids.append(f"{policy}.{rule_id(s)}")
-                    elif isinstance(s, A.LadderDecl):
-                        ladders.add(s.name.name)
-                    elif isinstance(s, A.SetDecl):
-                        sets.setdefault(s.name.name, s.items)
+            qids, ladders, zones, sets = _names_in_files(loaded, scope)
+            schema = {}
         by_local: dict[str, list[str]] = defaultdict(list)
         for q in sorted(set(qids)):
             by_local[q.partition(".")[2]].append(q)
@@ -82,6 +67,38 @@ class Names:
         if not self.timezones:
             return "UTC"
         return next(iter(self.timezones)) if len(self.timezones) == 1 else None
+
+
+def _names_in_files(loaded: Loaded, scope: frozenset[str] | None
+                    ) -> tuple[list[str], set[str], set[str], dict[str, tuple[A.Scalar, ...]]]:
+    """Rule ids, ladders, timezones and sets read from the policy files themselves (when
+    the set did not build): what ``Names.of`` gathers from a model."""
+    qids: list[str] = []
+    ladders: set[str] = set()
+    zones: set[str] = set()
+    sets: dict[str, tuple[A.Scalar, ...]] = {}
+    for f in loaded.policy_files:
+        policy = policy_name_of(f)
+        inside = scope is None or policy in scope
+        if inside:
+            zones.add(_timezone_of(f))
+        for s in f.statements:
+            if isinstance(s, A.Rule) and inside:
+                qids.append(f"{policy}.{rule_id(s)}")
+            elif isinstance(s, A.LadderDecl):
+                ladders.add(s.name.name)
+            elif isinstance(s, A.SetDecl):
+                sets.setdefault(s.name.name, s.items)
+    return qids, ladders, zones, sets
+
+
+def _timezone_of(f: A.File) -> str:
+    """The timezone a policy file's header declares (the last one written), or UTC."""
+    tz = "UTC"
+    for c in f.header.clauses if f.header else ():
+        if c.kind == "timezone" and isinstance(c.value, A.Str):
+            tz = c.value.value
+    return tz
 
 
 def check_test_files(model: PolicySet | None, loaded: Loaded) -> list[Diagnostic]:

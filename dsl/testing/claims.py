@@ -65,7 +65,7 @@ class Claim:
     end: dt.datetime | None
     @classmethod
     def of(cls, ps: PolicySet, policies: Any, a: A.Assertion, tz: ZoneInfo) -> Claim:
-        expr = resolve_sets(a.expr, ps.sets)
+        expr = resolve_sets(a.expr, dict(ps.sets))
         return cls(ps, policies, a.quantifier, a.effect, expr, tz,
                    when_instant(a.from_, tz), when_instant(a.until, tz))
 

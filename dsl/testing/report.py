@@ -7,11 +7,11 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from .runner import Coverage, Report, Result
+from .runner import Coverage, Outcome, Report, Result
 
 __all__ = ["render_text", "render_json", "render_junit", "coverage_lines", "summary_line"]
 
-_LABEL = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED"}
+_LABEL: dict[Outcome, str] = {"pass": "PASS", "fail": "FAIL", "undecided": "UNDECIDED"}
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
@@ -38,8 +38,8 @@ def render_text(report: Report, *, coverage: bool, min_coverage: float | None,
                 rule_locations: dict[str, str]) -> str:
     out: list[str] = []
     for r in report.results:
-        out.append(f"{_LABEL[r.outcome]:<9} {r.file}:{r.line}  {r.kind} {_safe(json.dumps(r.name, ensure_ascii=False))}"
-                   f"  ({_seconds(r.seconds)})")
+        name = _safe(json.dumps(r.name, ensure_ascii=False))
+        out.append(f"{_LABEL[r.outcome]:<9} {r.file}:{r.line}  {r.kind} {name}  ({_seconds(r.seconds)})")
         if r.outcome != "pass":
             out.extend(("    " + line).rstrip() for line in _details(r))
     if coverage:
@@ -77,11 +77,7 @@ def _test_details(r: Result) -> list[str]:
                  ", ".join(act.get("rules", ())) or "(none)"))
     if act.get("overridden"):
         rows.append(("overridden", "", ", ".join(act["overridden"])))
-    if "penalty" in exp:
-        want = exp["penalty"]
-        wtext = "none" if want is None else (f"{want['ladder']} step {want['step']}" if want["ladder"] else f"inline step {want['step']}")
-    else:
-        wtext = "(any)"
+    wtext = _expected_penalty(exp["penalty"]) if "penalty" in exp else "(any)"
     rows.append(("penalty", wtext, _penalty(act.get("penalty"))))
     width = max(len(str(row[1])) for row in rows)
     width = max(width, len("expected"))
@@ -92,6 +88,12 @@ def _test_details(r: Result) -> list[str]:
         lines.append("explanation of the actual decision:")
         lines.extend(("  " + _safe(line)).rstrip() for line in r.explanation.splitlines())
     return lines
+
+
+def _expected_penalty(want: dict[str, Any] | None) -> str:
+    if want is None:
+        return "none"
+    return f"{want['ladder']} step {want['step']}" if want["ladder"] else f"inline step {want['step']}"
 
 
 def _penalty(p: dict[str, Any] | None) -> str:
@@ -132,7 +134,8 @@ def _local_text(at: Any, tz: str | None) -> str | None:
         local = instant.astimezone(ZoneInfo(tz))
     except (ValueError, KeyError):
         return None
-    shown = local.strftime("%Y-%m-%d") if (local.hour, local.minute, local.second) == (0, 0, 0) else local.strftime("%Y-%m-%d %H:%M:%S")
+    midnight = (local.hour, local.minute, local.second) == (0, 0, 0)
+    shown = local.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S")
     return f"{shown} {tz}"
 
 
@@ -206,8 +209,9 @@ def render_junit(report: Report, *, coverage: bool, min_coverage: float | None,
                               skipped="0", time="0")
         case = ET.SubElement(suite, "testcase", name="the policies and their tests check cleanly",
                              classname="check", time="0")
-        ET.SubElement(case, "error", message="the policy set or its test files have errors", type="diagnostics").text = \
-            _xml(diagnostics_text)
+        error = ET.SubElement(case, "error", message="the policy set or its test files have errors",
+                              type="diagnostics")
+        error.text = _xml(diagnostics_text)
         total += 1
     root.set("time", f"{sum(r.seconds for r in report.results):.3f}")
     root.set("tests", str(total))

@@ -13,7 +13,7 @@ import datetime as dt
 import json
 import time
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -29,10 +29,16 @@ from .scope import file_scope, restrict
 from .shrink import Counterexample, shrink
 from .vocab import Vocabulary
 
-__all__ = ["Result", "Report", "InternalError", "Prover", "run_tests"]
+__all__ = ["Result", "Report", "InternalError", "Prover", "Outcome", "Kind", "run_tests"]
 
 DEFAULT_TIMEOUT_MS = 20_000
 ATTACK_EXAMPLES = 200
+
+Outcome = Literal["pass", "fail", "undecided"]
+"""How a test or assertion came out; undecided (an assertion the analysis cannot decide) fails the run."""
+
+Kind = Literal["test", "assert"]
+"""What was run: an example (``test``) or an assertion (``assert``)."""
 
 Prover = Callable[..., Any]
 """What decides an assertion: ``dsl.analysis.prove_assertion``'s signature (the policy
@@ -55,8 +61,8 @@ class Result:
     ``reason``."""
 
     name: str
-    kind: str
-    outcome: str
+    kind: Kind
+    outcome: Outcome
     file: str
     line: int
     column: int = 1
@@ -105,7 +111,7 @@ class Report:
 
 
 def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIMEOUT_MS,
-              attack_examples: int = ATTACK_EXAMPLES, kinds: tuple[str, ...] = ("test", "assert"),
+              attack_examples: int = ATTACK_EXAMPLES, kinds: tuple[Kind, ...] = ("test", "assert"),
               run: str | None = None, prover: Prover | None = None) -> Report:
     """Run every test and assertion of ``loaded.test_files`` against ``model`` (checked
     first with ``check_test_files``: references must resolve), each file against the
@@ -114,9 +120,7 @@ def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIM
     ``attack_examples`` is the number of generated listings each proved assertion is
     attacked with (0: no attack). Each result carries its time in ``seconds``. ``prover``
     decides the assertions (default: ``dsl.analysis.prove_assertion``)."""
-    if prover is None:
-        # imported here, not at the top: the analysis brings z3, which only assertions need
-        from ..analysis import prove_assertion as prover
+    decide_assertion = prover if prover is not None else _default_prover()
     known = tuple(p.name for p in model.policies)
     runners: dict[frozenset[str] | None, _Runner] = {}
     results: list[Result] = []
@@ -128,7 +132,7 @@ def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIM
             if ("test" if isinstance(s, A.TestCase) else "assert") not in kinds:
                 continue
             if scope not in runners:
-                runners[scope] = _Runner.of(model, loaded, scope, timeout_ms, attack_examples, prover)
+                runners[scope] = _Runner.of(model, loaded, scope, timeout_ms, attack_examples, decide_assertion)
             runner = runners[scope]
             started = time.perf_counter()
             result = runner.example(s, f.path) if isinstance(s, A.TestCase) else runner.assertion(s, f.path)
@@ -137,6 +141,13 @@ def run_tests(model: PolicySet, loaded: Loaded, *, timeout_ms: int = DEFAULT_TIM
     every = [r.qid for r in model.rules]
     coverage = Coverage(tuple(q for q in every if q in applied), tuple(q for q in every if q not in applied))
     return Report(tuple(results), coverage)
+
+
+def _default_prover() -> Prover:
+    # imported here, not at the top: the analysis brings z3, which only assertions need
+    from ..analysis import prove_assertion
+
+    return prove_assertion
 
 
 def expected_dict(e: A.Expect, names: Names) -> dict[str, Any]:

@@ -317,32 +317,42 @@ class _State:
                 yield phrase
         yield from _iso_shorter(s)
         words = s.split()
-        if 1 < len(words) <= 12:
-            # every run of words, shortest first
-            for n in range(1, len(words)):
-                for i in range(len(words) - n + 1):
-                    yield " ".join(words[i:i + n])
-        elif len(words) > 12:
-            # too many runs to try them all: single words, halves, then each word left out
-            yield from words
-            half = len(words) // 2
-            yield " ".join(words[:half])
-            yield " ".join(words[half:])
-            for i in range(len(words)):
-                yield " ".join(words[:i] + words[i + 1:])
+        yield from _word_runs(words)
         if " ".join(words) != s:
             yield " ".join(words)
-        if len(s) <= 40:
-            for n in range(1, len(s)):
-                for i in range(len(s) - n + 1):
-                    piece = s[i:i + n]
-                    if piece.strip() == piece:
-                        yield piece
-        else:
-            for n in range(1, len(s)):
-                yield s[:n]
-                yield s[len(s) - n:]
+        yield from _pieces(s)
 
+
+def _word_runs(words: list[str]) -> Iterator[str]:
+    """Shorter strings made of a string's words."""
+    if 1 < len(words) <= 12:
+        # every run of words, shortest first
+        for n in range(1, len(words)):
+            for i in range(len(words) - n + 1):
+                yield " ".join(words[i:i + n])
+    elif len(words) > 12:
+        # too many runs to try them all: single words, halves, then each word left out
+        yield from words
+        half = len(words) // 2
+        yield " ".join(words[:half])
+        yield " ".join(words[half:])
+        for i in range(len(words)):
+            yield " ".join(words[:i] + words[i + 1:])
+
+
+def _pieces(s: str) -> Iterator[str]:
+    """Pieces of a string, shortest first: every trimmed substring of a short one, the
+    prefixes and suffixes of a long one."""
+    if len(s) <= 40:
+        for n in range(1, len(s)):
+            for i in range(len(s) - n + 1):
+                piece = s[i:i + n]
+                if piece.strip() == piece:
+                    yield piece
+    else:
+        for n in range(1, len(s)):
+            yield s[:n]
+            yield s[len(s) - n:]
 
 def _local(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
     """The first instant of ``day`` in ``tz``, as policy dates are read."""
