@@ -8,8 +8,8 @@ before anything is built on it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any, Union
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -19,6 +19,7 @@ from ..evaluate import values as RT
 from ..evaluate.reference import holds, rule_applies
 from ..model import PolicySet
 from ..syntax import ast as A
+from . import timeline as TL
 
 if TYPE_CHECKING:
     from .concrete import Applicability
@@ -77,7 +78,7 @@ class Const:
     value: bool
 
 
-F = Union[Applies, Holds, AtIn, RankGe, And, Or, Not, Const]
+F = Applies | Holds | AtIn | RankGe | And | Or | Not | Const
 TRUE = Const(True)
 FALSE = Const(False)
 
@@ -154,28 +155,43 @@ def evaluate(f: F, ps: PolicySet, listing: Mapping[str, Any], at: Any, prior: in
                 cache[qid] = rule_applies(ps.rule(qid), listing, when)
             return cache[qid]
 
-    def ev(g: F) -> bool:
+    return _Reading(ps, listing, when, prior, applies).truth(f)
+
+
+@attrs.frozen
+class _Reading:
+    """One concrete input, against which ``evaluate`` reads a formula."""
+
+    ps: PolicySet
+    listing: Mapping[str, Any]
+    when: RT.ParsedAt
+    prior: int
+    applies: Callable[[str], bool]
+
+    def truth(self, g: F) -> bool:
+        if isinstance(g, And):
+            return all(self.truth(i) for i in g.items)
+        if isinstance(g, Or):
+            return any(self.truth(i) for i in g.items)
+        if isinstance(g, Not):
+            return not self.truth(g.item)
+        return self.atom(g)
+
+    def atom(self, g: F) -> bool:
         if isinstance(g, Const):
             return g.value
         if isinstance(g, Applies):
-            return applies(g.qid)
+            return self.applies(g.qid)
         if isinstance(g, Holds):
-            return holds(g.expr, listing, g.tz)
+            return holds(g.expr, self.listing, g.tz)
         if isinstance(g, AtIn):
-            if when.instant is None:
-                return False
-            from . import timeline as TL
-
-            t = TL.to_us(when.instant)
-            return (g.lo is None or g.lo <= t) and (g.hi is None or t < g.hi)
+            return self.at_in(g)
         if isinstance(g, RankGe):
-            return proposal_severity(ps, g.x, prior) >= proposal_severity(ps, g.r, prior)
-        if isinstance(g, And):
-            return all(ev(i) for i in g.items)
-        if isinstance(g, Or):
-            return any(ev(i) for i in g.items)
-        if isinstance(g, Not):
-            return not ev(g.item)
+            return proposal_severity(self.ps, g.x, self.prior) >= proposal_severity(self.ps, g.r, self.prior)
         raise TypeError(type(g).__name__)
 
-    return ev(f)
+    def at_in(self, g: AtIn) -> bool:
+        if self.when.instant is None:
+            return False
+        t = TL.to_us(self.when.instant)
+        return (g.lo is None or g.lo <= t) and (g.hi is None or t < g.hi)

@@ -13,6 +13,7 @@ matches both ``category 'Knives'`` and ``category 'Swords'``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -62,46 +63,78 @@ def signature(rule: RuleInfo) -> Signature:
 def expr_signature(cond: A.Expr, tz: Any, start: Any, end: Any, tz_key: str) -> Signature:
     lo = None if start is None else TL.to_us(start)
     hi = None if end is None else TL.to_us(end)
-    eq: dict[tuple[str, ...], frozenset[Any]] = {}
-    ranges: dict[tuple[str, ...], tuple[Any, bool, Any, bool]] = {}
-    pos, neg, present, absent = set(), set(), set(), set()
-    empty = lo is not None and hi is not None and lo >= hi
+    parts = _Parts(tz)
     for c in A.conjuncts(cond):
+        parts.add(c)
+    empty = (lo is not None and hi is not None and lo >= hi) or parts.empty
+    return Signature(lo, hi, tz_key, parts.eq, parts.ranges, frozenset(parts.pos), frozenset(parts.neg),
+                     frozenset(parts.present), frozenset(parts.absent), empty)
+
+
+Range = tuple[Any, bool, Any, bool]
+"""An interval of numbers: ``(lo, lo_strict, hi, hi_strict)``, None for an open end."""
+
+_RANGE_OF: dict[str, Callable[[Fraction], Range]] = {
+    "<": lambda v: (None, False, v, True),
+    "<=": lambda v: (None, False, v, False),
+    ">": lambda v: (v, True, None, False),
+    ">=": lambda v: (v, False, None, False),
+    "==": lambda v: (v, False, v, False),
+}
+
+
+@attrs.define
+class _Parts:
+    """What ``expr_signature`` gathers from a condition's conjuncts, one at a time."""
+
+    tz: Any
+    eq: dict[tuple[str, ...], frozenset[Any]] = attrs.Factory(dict)
+    ranges: dict[tuple[str, ...], Range] = attrs.Factory(dict)
+    pos: set[Any] = attrs.Factory(set)
+    neg: set[Any] = attrs.Factory(set)
+    present: set[tuple[str, ...]] = attrs.Factory(set)
+    absent: set[tuple[str, ...]] = attrs.Factory(set)
+    empty: bool = False
+
+    def add(self, c: A.Expr) -> None:
         if isinstance(c, A.Const):
-            empty = empty or not c.value
-            continue
-        if isinstance(c, A.Not):
-            inner = c.operand
-            if isinstance(inner, (A.And, A.Or, A.Not)):
-                continue
-            neg.add(atom_key(inner, tz))
-            if isinstance(inner, A.Exists):
-                absent.add(inner.path.parts)
-            continue
-        if isinstance(c, A.Or):
-            continue
-        pos.add(atom_key(c, tz))
+            self.empty = self.empty or not c.value
+        elif isinstance(c, A.Not):
+            self._add_negated(c.operand)
+        elif not isinstance(c, A.Or):
+            self._add_positive(c)
+
+    def _add_negated(self, inner: A.Expr) -> None:
+        if isinstance(inner, (A.And, A.Or, A.Not)):
+            return
+        self.neg.add(atom_key(inner, self.tz))
+        if isinstance(inner, A.Exists):
+            self.absent.add(inner.path.parts)
+
+    def _add_positive(self, c: A.Expr) -> None:
+        self.pos.add(atom_key(c, self.tz))
         path = _path_of(c)
         if path is not None:
-            present.add(path)
+            self.present.add(path)
         if isinstance(c, A.Compare) and not _date_dependent(c):
-            key = _value_key(c.value)
-            if c.op == "==" and key is not None:
-                eq[path] = eq.get(path, frozenset([key])) & frozenset([key])
-            if isinstance(c.value, A.Num) and c.op in ("<", "<=", ">", ">=", "=="):
-                v = Fraction(c.value.value)
-                r = {"<": (None, False, v, True), "<=": (None, False, v, False),
-                     ">": (v, True, None, False), ">=": (v, False, None, False),
-                     "==": (v, False, v, False)}[c.op]
-                ranges[path] = _intersect(ranges.get(path), r)
+            self._add_compare(c)
         elif isinstance(c, A.In) and not c.negated and not _date_dependent(c):
             keys = frozenset(k for k in (_value_key(i) for i in _items(c.items)) if k is not None)
-            eq[path] = eq.get(path, keys) & keys
-    return Signature(lo, hi, tz_key, eq, ranges, frozenset(pos), frozenset(neg), frozenset(present),
-                     frozenset(absent), empty)
+            self._narrow(c.path.parts, keys)
+
+    def _add_compare(self, c: A.Compare) -> None:
+        path = c.path.parts
+        key = _value_key(c.value)
+        if c.op == "==" and key is not None:
+            self._narrow(path, frozenset([key]))
+        if isinstance(c.value, A.Num) and c.op in _RANGE_OF:
+            self.ranges[path] = _intersect(self.ranges.get(path), _RANGE_OF[c.op](Fraction(c.value.value)))
+
+    def _narrow(self, path: tuple[str, ...], keys: frozenset[Any]) -> None:
+        self.eq[path] = self.eq.get(path, keys) & keys
 
 
-def _intersect(a: tuple[Any, bool, Any, bool] | None, b: tuple[Any, bool, Any, bool]) -> tuple[Any, bool, Any, bool]:
+def _intersect(a: Range | None, b: Range) -> Range:
     if a is None:
         return b
     lo, lo_s = a[0], a[1]
@@ -113,7 +146,7 @@ def _intersect(a: tuple[Any, bool, Any, bool] | None, b: tuple[Any, bool, Any, b
     return (lo, lo_s, hi, hi_s)
 
 
-def _range_empty(r: tuple[Any, bool, Any, bool]) -> bool:
+def _range_empty(r: Range) -> bool:
     lo, lo_s, hi, hi_s = r
     if lo is None or hi is None:
         return False
@@ -124,7 +157,8 @@ def compatible(a: Signature, b: Signature) -> bool:
     """False only when the two can certainly not hold together."""
     if a.empty or b.empty:
         return False
-    margin = 0 if a.tz == b.tz else 2 * DAY  # a naive `at` reads differently per timezone (offsets differ by up to 26 h)
+    # a naive `at` reads differently per timezone (offsets differ by up to 26 h)
+    margin = 0 if a.tz == b.tz else 2 * DAY
     if a.lo is not None and b.hi is not None and a.lo >= b.hi + margin:
         return False
     if b.lo is not None and a.hi is not None and b.lo >= a.hi + margin:

@@ -23,7 +23,6 @@ from __future__ import annotations
 import bisect
 import functools
 from collections.abc import Iterable
-from typing import Union
 
 import attrs
 import z3
@@ -136,6 +135,9 @@ ANY_BUT_NEWLINE = CharSet.of([(0, 9), (11, MAX_CP)])
 DIGIT = CharSet.of([(48, 57)])
 WORD = CharSet.of([(48, 57), (65, 90), (95, 95), (97, 122)])
 SPACE = CharSet.chars("\t\n\f\r ")
+_SIMPLE_ESCAPES = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "v": "\v", "a": "\a"}
+_CLASS_ESCAPES = {"d": DIGIT, "w": WORD, "s": SPACE}
+_ANCHOR_ESCAPES = {"A": "start", "z": "end", "b": "word"}  # outside a class
 POSIX = {
     "alnum": CharSet.of([(48, 57), (65, 90), (97, 122)]),
     "alpha": CharSet.of([(65, 90), (97, 122)]),
@@ -184,7 +186,7 @@ class Anchor:
     kind: str  # "start" or "end"
 
 
-Node = Union[Chars, Seq, Alt, Repeat, Anchor]
+Node = Chars | Seq | Alt | Repeat | Anchor
 
 
 @attrs.frozen
@@ -289,20 +291,7 @@ class _Parser:
     def atom(self) -> Node:
         c = self.take()
         if c == "(":
-            if self.s.startswith("?:", self.i):
-                self.i += 2
-            elif self.s.startswith("?P<", self.i) or self.s.startswith("?<", self.i):
-                j = self.s.find(">", self.i)
-                if j < 0:
-                    raise Unsupported("an unterminated group name")
-                self.i = j + 1
-            elif self.peek() == "?":
-                raise Unsupported("inline flags or group syntax other than (?:…), (?P<name>…) and a leading (?i)")
-            node = self.alt()
-            if self.peek() != ")":
-                raise Unsupported("an unbalanced parenthesis")
-            self.take()
-            return node
+            return self._group()
         if c == "[":
             cs = self._class()
             self.sets.append(cs)
@@ -319,39 +308,55 @@ class _Parser:
             raise Unsupported(f"a repetition {c!r} with nothing to repeat")
         return self.charset(CharSet.chars(c))
 
+    def _group(self) -> Node:
+        """A group, after its ``(``."""
+        if self.s.startswith("?:", self.i):
+            self.i += 2
+        elif self.s.startswith("?P<", self.i) or self.s.startswith("?<", self.i):
+            j = self.s.find(">", self.i)
+            if j < 0:
+                raise Unsupported("an unterminated group name")
+            self.i = j + 1
+        elif self.peek() == "?":
+            raise Unsupported("inline flags or group syntax other than (?:…), (?P<name>…) and a leading (?i)")
+        node = self.alt()
+        if self.peek() != ")":
+            raise Unsupported("an unbalanced parenthesis")
+        self.take()
+        return node
+
     def _escape(self, in_class: bool) -> Node:
         if self.peek() is None:
             raise Unsupported("a trailing backslash")
         c = self.take()
-        simple = {"t": "\t", "n": "\n", "r": "\r", "f": "\f", "v": "\v", "a": "\a"}
-        if c in simple:
-            return self.charset(CharSet.chars(simple[c]))
-        classes = {"d": DIGIT, "w": WORD, "s": SPACE}
-        if c in classes:
-            return self.charset(classes[c])
+        if c in _SIMPLE_ESCAPES:
+            return self.charset(CharSet.chars(_SIMPLE_ESCAPES[c]))
+        if c in _CLASS_ESCAPES:
+            return self.charset(_CLASS_ESCAPES[c])
         if c in ("D", "W", "S"):
-            return self.charset(classes[c.lower()].complement())
+            return self.charset(_CLASS_ESCAPES[c.lower()].complement())
         if c == "x":
-            if self.peek() == "{":
-                j = self.s.find("}", self.i)
-                if j < 0:
-                    raise Unsupported("an unterminated \\x{…}")
-                cp = int(self.s[self.i + 1:j], 16)
-                self.i = j + 1
-            else:
-                cp = int(self.s[self.i:self.i + 2], 16)
-                self.i += 2
-            return self.charset(CharSet.of([(cp, cp)]))
-        if not in_class and c == "A":
-            return Anchor("start")
-        if not in_class and c == "z":
-            return Anchor("end")
-        if not in_class and c == "b":
-            self.sets.append(WORD)  # the alphabet must tell word characters apart
-            return Anchor("word")
+            return self._hex_escape()
+        if not in_class and c in _ANCHOR_ESCAPES:
+            if c == "b":
+                self.sets.append(WORD)  # the alphabet must tell word characters apart
+            return Anchor(_ANCHOR_ESCAPES[c])
         if c.isalnum():
             raise Unsupported(f"the escape \\{c}")
         return self.charset(CharSet.chars(c))
+
+    def _hex_escape(self) -> Node:
+        """``\\xHH`` or ``\\x{H…}``, after its ``x``."""
+        if self.peek() == "{":
+            j = self.s.find("}", self.i)
+            if j < 0:
+                raise Unsupported("an unterminated \\x{…}")
+            cp = int(self.s[self.i + 1:j], 16)
+            self.i = j + 1
+        else:
+            cp = int(self.s[self.i:self.i + 2], 16)
+            self.i += 2
+        return self.charset(CharSet.of([(cp, cp)]))
 
     def _class_char(self) -> CharSet | int:
         c = self.take()
@@ -412,7 +417,8 @@ def _strip_anchors(node: Node) -> Branch:
     items = list(node.items) if isinstance(node, Seq) else [node]
 
     def take(index: int, kind: str) -> bool:
-        if items and isinstance(items[index], Anchor) and items[index].kind == kind:
+        item = items[index] if items else None
+        if isinstance(item, Anchor) and item.kind == kind:
             items.pop(index)
             return True
         return False
@@ -547,7 +553,8 @@ def search_regex(pattern: Pattern, anything: z3.ReRef) -> z3.ReRef:
                     alts.append(z3.Empty(z3.ReSort(z3.StringSort())))
                     continue
             else:
-                parts.append(z3.Union(empty, z3.Concat(anything, other)) if first_is_word else z3.Concat(anything, other))
+                before = z3.Concat(anything, other)
+                parts.append(z3.Union(empty, before) if first_is_word else before)
         elif not b.start:
             parts.append(anything)
         parts.append(_to_z3(b.body))
@@ -559,7 +566,8 @@ def search_regex(pattern: Pattern, anything: z3.ReRef) -> z3.ReRef:
                     alts.append(z3.Empty(z3.ReSort(z3.StringSort())))
                     continue
             else:
-                parts.append(z3.Union(empty, z3.Concat(other, anything)) if last_is_word else z3.Concat(other, anything))
+                after = z3.Concat(other, anything)
+                parts.append(z3.Union(empty, after) if last_is_word else after)
         elif not b.end:
             parts.append(anything)
         alts.append(parts[0] if len(parts) == 1 else z3.Concat(*parts))

@@ -5,8 +5,9 @@ title, a description, one tag, one element of a list-valued field. A predicate o
 is ``Pred("mention", p)`` (the normalised phrase ``p`` occurs with word boundaries in the
 normalised, white-space-collapsed piece), ``Pred("contains", n)`` (the normalised needle
 ``n`` is a substring of the normalised piece, white space collapsed there too but kept at
-the ends) or ``Pred("regex", pattern)`` (an RE2 search on the raw piece). Their concrete meaning is ``dsl.text``'s, called here directly, so the
-analysis can never disagree with the evaluators about a single piece.
+the ends) or ``Pred("regex", pattern)`` (an RE2 search on the raw piece). Their concrete meaning is
+``dsl.text``'s, called here directly, so the analysis can never disagree with the evaluators
+about a single piece.
 
 Why mentions and contains need no string solver
 -----------------------------------------------
@@ -120,7 +121,9 @@ class PredTable:
             witness[p] = w
         phrases = [p for p in plain if p.kind == "mention"]
         needles = [p for p in plain if p.kind == "contains"]
-        matcher = T.PhraseMatcher(frozenset(p.text for p in phrases))
+        # attrs types PhraseMatcher's parameter from converter=frozenset, whose type
+        # variable it leaves unbound (dsl/text.py); the argument is a frozenset[str]
+        matcher = T.PhraseMatcher(frozenset(p.text for p in phrases))  # type: ignore[misc]
         by_text = {p.text: p for p in phrases}
         implied: dict[Pred, frozenset[Pred]] = {}
         for p in plain:
@@ -148,6 +151,12 @@ def realise_piece(preds_true: Sequence[Pred], question_preds: Iterable[Pred], ta
         got = {p for p in qp if holds_on(p, raw)}
         return {p for p in got if not p.trivial} == {p for p in want if not p.trivial} and raw not in avoid
 
+    return next((raw for raw in _piece_candidates(maximal, table) if ok(raw)), None)
+
+
+def _piece_candidates(maximal: Sequence[Pred], table: PredTable) -> list[str]:
+    """The strings ``realise_piece`` tries, in order: the ``maximal`` predicates' texts (or
+    their general witnesses) joined by a few separators, then variants of those."""
     options: list[list[str]] = []
     for p in maximal:
         alts = [p.text]
@@ -168,10 +177,7 @@ def realise_piece(preds_true: Sequence[Pred], question_preds: Iterable[Pred], ta
         if table.separator:
             extra.append(c + table.separator)
         extra.append(c.upper())
-    for raw in candidates + extra:
-        if ok(raw):
-            return raw
-    return None
+    return candidates + extra
 
 
 @functools.lru_cache(maxsize=4096)

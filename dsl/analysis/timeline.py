@@ -183,35 +183,14 @@ def local_preimage(tz_key: str, a: int | None, b: int | None) -> tuple[Interval,
     if b is not None:
         exact_zones.append((max(MIN_US, b - margin), min(MAX_US, b + margin)))
     exact_zones = [z for z in exact_zones if z[0] < z[1]]
-    zones_merged = merge([(lo, hi) for lo, hi in exact_zones])
-    result: list[Interval] = []
+    zones_merged = [_bounded(z) for z in merge([(lo, hi) for lo, hi in exact_zones])]
     # inside the exact zones: piece by piece
-    for lo, hi in zones_merged:
-        assert lo is not None and hi is not None
-        for p_lo, p_hi, off in _pieces(tz, lo, hi):
-            # instant = L - off; a <= L - off < b  <=>  a + off <= L < b + off
-            want: Interval = (None if a is None else a + off, None if b is None else b + off)
-            clipped = _clip(want, p_lo, p_hi)
-            if clipped is not None:
-                result.append(clipped)
+    result = _preimage_in_zones(tz, zones_merged, a, b)
     # between the exact zones (and beyond a missing end): all L qualify
     free_lo = MIN_US if a is None else a + margin
     free_hi = MAX_US if b is None else b - margin
     if free_lo < free_hi:
-        gaps = [(free_lo, free_hi)]
-        for lo, hi in zones_merged:
-            assert lo is not None and hi is not None
-            new = []
-            for g_lo, g_hi in gaps:
-                if hi <= g_lo or lo >= g_hi:
-                    new.append((g_lo, g_hi))
-                    continue
-                if g_lo < lo:
-                    new.append((g_lo, lo))
-                if hi < g_hi:
-                    new.append((hi, g_hi))
-            gaps = new
-        result.extend(gaps)
+        result.extend(_gaps(free_lo, free_hi, zones_merged))
     merged = list(merge(result))
     # the extreme ends of the datetime range stand for "unbounded"
     if merged and a is None and merged[0][0] == MIN_US:
@@ -219,6 +198,43 @@ def local_preimage(tz_key: str, a: int | None, b: int | None) -> tuple[Interval,
     if merged and b is None and merged[-1][1] == MAX_US:
         merged[-1] = (merged[-1][0], None)
     return tuple(merged)
+
+
+def _bounded(iv: Interval) -> tuple[int, int]:
+    lo, hi = iv
+    assert lo is not None and hi is not None, "merged from bounded intervals"
+    return lo, hi
+
+
+def _preimage_in_zones(tz: ZoneInfo, zones: list[tuple[int, int]], a: int | None,
+                       b: int | None) -> list[Interval]:
+    """``local_preimage`` within ``zones``, piece by piece of constant offset."""
+    result: list[Interval] = []
+    for lo, hi in zones:
+        for p_lo, p_hi, off in _pieces(tz, lo, hi):
+            # instant = L - off; a <= L - off < b  <=>  a + off <= L < b + off
+            want: Interval = (None if a is None else a + off, None if b is None else b + off)
+            clipped = _clip(want, p_lo, p_hi)
+            if clipped is not None:
+                result.append(clipped)
+    return result
+
+
+def _gaps(free_lo: int, free_hi: int, zones: list[tuple[int, int]]) -> list[Interval]:
+    """``[free_lo, free_hi)`` less the ``zones``."""
+    gaps: list[tuple[int, int]] = [(free_lo, free_hi)]
+    for lo, hi in zones:
+        new = []
+        for g_lo, g_hi in gaps:
+            if hi <= g_lo or lo >= g_hi:
+                new.append((g_lo, g_hi))
+                continue
+            if g_lo < lo:
+                new.append((g_lo, lo))
+            if hi < g_hi:
+                new.append((hi, g_hi))
+        gaps = new
+    return list(gaps)
 
 
 def op_interval(op: str, value: int) -> tuple[Interval, ...]:
