@@ -94,7 +94,7 @@ def cycles(edges: dict[str, set[str]]) -> list[frozenset[str]]:
     return found
 
 
-STAGES = ("base", "syntax", "model", "check", "evaluate", "analysis", "testing", "api", "cli")
+STAGES = ("base", "syntax", "model", "check", "evaluate", "analysis", "testing", "scan", "api", "cli")
 """The stages, lowest first."""
 
 STAGE_OF: dict[str, str] = {
@@ -108,6 +108,7 @@ STAGE_OF: dict[str, str] = {
     "dsl.evaluate": "evaluate",
     "dsl.analysis": "analysis",
     "dsl.testing": "testing",
+    "dsl.scan": "scan",  # policy scan: reads, decides (evaluate) and writes catalogues
     "dsl.api": "api", "dsl.eval_stream": "api",
     # the package itself is the public API (dsl.load, dsl.check, …): only the CLI imports it
     "dsl": "api",

@@ -1,0 +1,1 @@
+"""``policy scan``: decide a whole catalogue (docs/scan.md)."""
