@@ -33,6 +33,7 @@ import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 
+import attrs
 import z3
 
 from .. import text as TX
@@ -53,6 +54,17 @@ def alphabet(constants: set[str], charsets: list[RX.CharSet], boundary: bool) ->
     """Constant characters plus one representative (outside the constants) of each class."""
     chars = {c for c in constants if _ok_char(ord(c))}
     chars.add(" ")
+    wants: list[bool | None] = [True, False] if boundary else [None]
+    for intervals in _classes(charsets):
+        for want in wants:
+            found = _representative(intervals, constants, want)
+            if found:
+                chars.add(found)
+    return sorted(chars)
+
+
+def _classes(charsets: list[RX.CharSet]) -> Iterable[list[tuple[int, int]]]:
+    """The classes of code points that ``charsets`` tell apart, each as its intervals."""
     points = {0, RX.MAX_CP + 1}
     for cs in charsets:
         for lo, hi in cs.ranges:
@@ -63,33 +75,26 @@ def alphabet(constants: set[str], charsets: list[RX.CharSet], boundary: bool) ->
     for k in range(len(bounds) - 1):
         lo, hi = bounds[k], bounds[k + 1] - 1
         by_sig[tuple(lo in cs for cs in charsets)].append((lo, hi))
-    wants: list[bool | None] = [True, False] if boundary else [None]
-    for intervals in by_sig.values():
-        for want in wants:
-            found = None
-            for prefer in (True, False):
-                for lo, hi in intervals:
-                    for cp in range(lo, min(hi, RX.Z3_MAX_CP) + 1):
-                        if not _ok_char(cp):
-                            continue
-                        c = chr(cp)
-                        if c in constants:
-                            continue
-                        if want is not None and needs_boundary(c) != want:
-                            continue
-                        if prefer and not _stable(c):
-                            continue
-                        if unicodedata.category(c) in ("Cc", "Cs", "Co", "Cn") and prefer:
-                            continue
-                        found = c
-                        break
-                    if found:
-                        break
-                if found:
-                    break
-            if found:
-                chars.add(found)
-    return sorted(chars)
+    return by_sig.values()
+
+
+def _representative(intervals: list[tuple[int, int]], constants: set[str], want: bool | None) -> str | None:
+    """The first character of the class outside the constants (needing a phrase boundary
+    when ``want`` says so), a stable printable one if there is any."""
+    for prefer in (True, False):
+        for lo, hi in intervals:
+            for cp in range(lo, min(hi, RX.Z3_MAX_CP) + 1):
+                if _ok_char(cp) and _fits(chr(cp), constants, want, prefer):
+                    return chr(cp)
+    return None
+
+
+def _fits(c: str, constants: set[str], want: bool | None, prefer: bool) -> bool:
+    if c in constants:
+        return False
+    if want is not None and needs_boundary(c) != want:
+        return False
+    return not prefer or (_stable(c) and unicodedata.category(c) not in ("Cc", "Cs", "Co", "Cn"))
 
 
 def _union_chars(chars: Iterable[str]) -> z3.ReRef:
@@ -145,14 +150,13 @@ class StringMode:
         not_blocking = _union_chars(c for c in sigma if not needs_boundary(c))
         normal_chars = [c for c in sigma if _stable(c) and not c.isspace()]
         word = _union_chars(normal_chars)
-        for path, (f, preds) in sorted(fields.items()):
+        for _path, (f, preds) in sorted(fields.items()):
             self._field(f, preds, anything, not_blocking, word)
 
     def _field(self, f: Field, preds: set[Pred], anything: z3.ReRef, not_blocking: z3.ReRef,
                word: z3.ReRef) -> None:
         name = f.name
         n = max(1, len(preds))
-        preds = set(preds)
         ordered = sorted(preds)
         plain = [p for p in ordered if p.kind != "regex"]
         has_mention = any(p.kind == "mention" for p in plain)
@@ -166,54 +170,85 @@ class StringMode:
         count = z3.Int(f"count[{name}]")
         self.raw[f.path] = raw
         self.count[f.path] = count
-        c = self.constraints
-        c.append(z3.Implies(f.kind == STR, count == 1))
-        c.append(z3.Implies(f.kind == LIST, z3.And(count >= 0, count <= n)))
-        c.append(z3.Implies(z3.And(f.kind != STR, f.kind != LIST), count == 0))
-        c.append(f.has_piece == (count >= 1))
-        for s in raw + norm + spaced:
-            c.append(z3.InRe(s, anything))
-        view = TX.normalize_text if has_mention else TX.normalize_needle
-        for i, lit in enumerate(f.literals, start=1):
-            c.append(z3.Implies(f.kind == STR, (f.sel == i) == (raw[0] == z3.StringVal(lit))))
-            if norm:
-                c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), norm[0] == z3.StringVal(view(lit))))
-            if spaced:
-                c.append(z3.Implies(z3.And(f.kind == STR, f.sel == i), spaced[0] == z3.StringVal(TX.normalize_needle(lit))))
+        v = _Pieces(raw, norm, spaced, count, has_mention, ws_needle)
+        self._shape(f, v, n, anything)
+        self._literals(f, v)
         for p in ordered:
             if p.kind == "regex" and regex_reason(p.text, p.icase) is not None:
                 continue  # left free: its atom's reason is reported if it matters
-            terms = []
-            for k in range(n):
-                if p.kind == "regex":
-                    sat = z3.InRe(raw[k], RX.search_regex(RX.parse(p.text, p.icase), anything))
-                elif p.kind == "contains":
-                    sat = z3.Contains(spaced[k] if spaced and p in ws_needle else norm[k], z3.StringVal(p.text))
-                else:
-                    sat = z3.InRe(norm[k], _mention_re(p.text, anything, not_blocking))
-                terms.append(z3.And(count > k, sat))
-            c.append(f.pred(p) == z3.Or(*terms))
+            terms = [z3.And(count > k, _piece_holds(p, v, k, anything, not_blocking)) for k in range(n)]
+            self.constraints.append(f.pred(p) == z3.Or(*terms))
         if norm:
-            for k in range(n):
-                self.refinements.append(raw[k] == norm[k])
-                if spaced:
-                    self.refinements.append(spaced[k] == norm[k])
-                if has_mention:
-                    collapsed = z3.Union(z3.Re(""), z3.Concat(z3.Plus(word), z3.Star(z3.Concat(z3.Re(" "), z3.Plus(word)))))
-                    self.refinements.append(z3.InRe(norm[k], collapsed))
-                else:  # white space collapsed, the ends kept: no two spaces in a row
-                    space = z3.Re(" ")
-                    self.refinements.append(z3.InRe(norm[k], z3.Concat(
-                        z3.Option(space), z3.Star(z3.Concat(z3.Plus(word), space)), z3.Star(word))))
-            self.reasons.append(f"`matches` reads the raw text of '{name}' while `mentions`/`contains` read its "
-                                "normalised text, and no listing satisfying both was found")
-            if spaced:
-                self.reasons.append(f"`contains` {ws_needle[0].text!r} reads white space at the ends of '{name}', "
-                                    "which `mentions` strips")
+            self._refine(name, v, n, word)
+
+    def _shape(self, f: Field, v: _Pieces, n: int, anything: z3.ReRef) -> None:
+        """How many pieces the field has, by its kind; every piece over the alphabet."""
+        c = self.constraints
+        c.append(z3.Implies(f.kind == STR, v.count == 1))
+        c.append(z3.Implies(f.kind == LIST, z3.And(v.count >= 0, v.count <= n)))
+        c.append(z3.Implies(z3.And(f.kind != STR, f.kind != LIST), v.count == 0))
+        c.append(f.has_piece == (v.count >= 1))
+        for s in v.raw + v.norm + v.spaced:
+            c.append(z3.InRe(s, anything))
+
+    def _literals(self, f: Field, v: _Pieces) -> None:
+        """A text field that is literal ``i`` (``sel``) has its text, and its views'."""
+        c = self.constraints
+        view = TX.normalize_text if v.has_mention else TX.normalize_needle
+        for i, lit in enumerate(f.literals, start=1):
+            c.append(z3.Implies(f.kind == STR, (f.sel == i) == (v.raw[0] == z3.StringVal(lit))))
+            is_lit = z3.And(f.kind == STR, f.sel == i)
+            if v.norm:
+                c.append(z3.Implies(is_lit, v.norm[0] == z3.StringVal(view(lit))))
+            if v.spaced:
+                c.append(z3.Implies(is_lit, v.spaced[0] == z3.StringVal(TX.normalize_needle(lit))))
+
+    def _refine(self, name: str, v: _Pieces, n: int, word: z3.ReRef) -> None:
+        """The second solve's constraints: the raw piece is its own normal form."""
+        for k in range(n):
+            self.refinements.append(v.raw[k] == v.norm[k])
+            if v.spaced:
+                self.refinements.append(v.spaced[k] == v.norm[k])
+            if v.has_mention:
+                collapsed = z3.Union(z3.Re(""), z3.Concat(z3.Plus(word),
+                                                          z3.Star(z3.Concat(z3.Re(" "), z3.Plus(word)))))
+                self.refinements.append(z3.InRe(v.norm[k], collapsed))
+            else:  # white space collapsed, the ends kept: no two spaces in a row
+                space = z3.Re(" ")
+                self.refinements.append(z3.InRe(v.norm[k], z3.Concat(
+                    z3.Option(space), z3.Star(z3.Concat(z3.Plus(word), space)), z3.Star(word))))
+        self.reasons.append(f"`matches` reads the raw text of '{name}' while `mentions`/`contains` read its "
+                            "normalised text, and no listing satisfying both was found")
+        if v.spaced:
+            self.reasons.append(f"`contains` {v.ws_needle[0].text!r} reads white space at the ends of '{name}', "
+                                "which `mentions` strips")
 
     def pieces(self, model: z3.ModelRef, path: tuple[str, ...]) -> list[str]:
         n = model.eval(self.count[path], model_completion=True).as_long()
         return [decode(model, s) for s in self.raw[path][:n]]
+
+
+@attrs.frozen
+class _Pieces:
+    """The z3 strings of one field: its raw pieces, their normalised views (when
+    ``mentions``/``contains`` read the field), the unstripped views for needles with white
+    space at an end, and how many pieces there are."""
+
+    raw: list[z3.SeqRef]
+    norm: list[z3.SeqRef]
+    spaced: list[z3.SeqRef]
+    count: z3.ArithRef
+    has_mention: bool
+    ws_needle: list[Pred]
+
+
+def _piece_holds(p: Pred, v: _Pieces, k: int, anything: z3.ReRef, not_blocking: z3.ReRef) -> z3.BoolRef:
+    """Predicate ``p`` on piece ``k``."""
+    if p.kind == "regex":
+        return z3.InRe(v.raw[k], RX.search_regex(RX.parse(p.text, p.icase), anything))
+    if p.kind == "contains":
+        return z3.Contains(v.spaced[k] if v.spaced and p in v.ws_needle else v.norm[k], z3.StringVal(p.text))
+    return z3.InRe(v.norm[k], _mention_re(p.text, anything, not_blocking))
 
 
 def _mention_re(phrase: str, anything: z3.ReRef, not_blocking: z3.ReRef) -> z3.ReRef:
