@@ -349,7 +349,8 @@ def default_set_decls() -> list[A.SetDecl]:
               "platform": ("taobao", "xianyu"), "country": ("CN",), "seller": ("S-100",)}
     decls = []
     for name, kind in DEFAULT_SETS.items():
-        items: tuple[A.Scalar, ...] = (A.Num(10), A.Num(5000)) if kind == "number" else tuple(A.Str(v) for v in values[kind])
+        items: tuple[A.Scalar, ...] = ((A.Num(10), A.Num(5000)) if kind == "number"
+                                       else tuple(A.Str(v) for v in values[kind]))
         decls.append(A.SetDecl(A.Ref(name), items))
     return decls
 
@@ -504,7 +505,7 @@ def policy_files(draw: st.DrawFn, *, schema: bool | None = False, mixed_order: b
     n_ladders = draw(st.integers(0, 2))
     decl_names = draw(st.lists(names(weird=weird_names), min_size=len(set_kinds) + n_ladders,
                                max_size=len(set_kinds) + n_ladders, unique=True))
-    sets = dict(zip(decl_names[: len(set_kinds)], set_kinds))
+    sets = dict(zip(decl_names[: len(set_kinds)], set_kinds, strict=True))
     ladder_names = decl_names[len(set_kinds):]
 
     set_decls = []
@@ -519,12 +520,12 @@ def policy_files(draw: st.DrawFn, *, schema: bool | None = False, mixed_order: b
     effects = draw(st.lists(st.sampled_from(_EFFECT_ORDER), min_size=n_rules, max_size=n_rules))
     if all(e == "allow" for e in effects):
         effects[0] = "block"
-    overridable = [n for n, e in zip(rule_names, effects) if e != "allow"]
+    overridable = [n for n, e in zip(rule_names, effects, strict=True) if e != "allow"]
     rule_list = [
         draw(rules(n, effect=e, sets=sets, ladder_names=ladder_names, fields=fields,
                    overridable=overridable if e == "allow" else (), max_depth=max_depth,
                    weird_names=weird_names))
-        for n, e in zip(rule_names, effects)
+        for n, e in zip(rule_names, effects, strict=True)
     ]
     statements: list[A.Statement] = [*set_decls, *ladder_decls, *field_decls, *rule_list]
     if mixed_order:
@@ -559,7 +560,8 @@ def assertions_and_tests(draw: st.DrawFn, rule_ids: Sequence[str] = ("p.miners",
     penalty = draw(st.one_of(
         st.none(), st.just(A.ExpectPenalty(none=True)),
         st.integers(1, 4).map(lambda n: A.ExpectPenalty(None, n)),
-        st.builds(lambda l, n: A.ExpectPenalty(A.Ref(l), n), st.sampled_from(list(ladder_names)), st.integers(1, 4)),
+        st.builds(lambda ladder, n: A.ExpectPenalty(A.Ref(ladder), n), st.sampled_from(list(ladder_names)),
+                  st.integers(1, 4)),
     ))
     by = tuple(A.Ref(r) for r in draw(st.lists(st.sampled_from(list(rule_ids)), max_size=2, unique=True)))
     expect = A.Expect(draw(st.sampled_from(_EFFECT_ORDER)), by, penalty)

@@ -189,7 +189,8 @@ def test_word_boundaries() -> None:
     assert prove(ps, "always", "block", "title == 'IVORY'").outcome == "pass"
     # a phrase never spans two pieces of text
     ps2 = model("policy p\nrule r: block mentions 'carved ivory'\n")
-    assert prove(ps2, "never", "block", "title == 'carved' and description == 'ivory' and not tags exists").outcome == "pass"
+    split = "title == 'carved' and description == 'ivory' and not tags exists"
+    assert prove(ps2, "never", "block", split).outcome == "pass"
 
 
 def test_mentions_and_contains_contradictions() -> None:
@@ -236,7 +237,8 @@ def test_spaceless_scripts_need_no_boundary() -> None:
     assert prove(ps, "always", "block", "title == '二手比特币矿机'").outcome == "pass"
     ps = model("policy p\nrule coin: block mentions 'bitcoin'\n")
     assert prove(ps, "always", "block", "title == '二手bitcoin矿机'").outcome == "pass"
-    assert prove(ps, "never", "block", "title == 'bitcoins' and not description exists and not tags exists").outcome == "pass"
+    plural = "title == 'bitcoins' and not description exists and not tags exists"
+    assert prove(ps, "never", "block", plural).outcome == "pass"
 
 
 # ------------------------------------------------------------------ categories
@@ -350,7 +352,8 @@ def test_naive_at_is_read_in_each_policy_timezone() -> None:
     # As instants the windows are disjoint (before 16:00Z, from 20:00Z), but a date-time
     # without an offset, 2021-10-07T22:00, is in both: before midnight in Shanghai and
     # after 20:00 in UTC.
-    ps = model('policy east\n  timezone "Asia/Shanghai"\nrule a: until 2021-10-08 block category \'K\' penalty remove listing\n',
+    ps = model('policy east\n  timezone "Asia/Shanghai"\n'
+               "rule a: until 2021-10-08 block category 'K' penalty remove listing\n",
                "policy west\nrule b: from 2021-10-07T20:00 block category 'K' penalty close account\n")
     (d,) = [d for d in analyze(ps) if d.code == "P304"]
     assert not d.witness["at"].endswith("Z")
@@ -565,7 +568,8 @@ def test_p300_names_the_atoms_that_clash_as_written() -> None:
                   "rule three: block price > 10 and mentions 'x' and price < 5 and price < 3\n"
                   "rule sets: block mentions any coins unless mentions 'bitcoin' or price > 3\n"
                   "rule nested: block not (price <= 10 or category 'M') and (price < 5 or category 'M')\n")
-    assert _message(diags, "P300", 3).endswith("its condition is contradictory: `price > 10` and `price < 5` cannot both hold")
+    assert _message(diags, "P300", 3).endswith(
+        "its condition is contradictory: `price > 10` and `price < 5` cannot both hold")
     # a minimal clash, the earliest written one where there are several
     assert _message(diags, "P300", 4).endswith("`price > 10` and `price < 5` cannot both hold")
     assert _message(diags, "P300", 5).endswith("`mentions any coins` and `unless mentions 'bitcoin'` cannot both hold")
@@ -580,7 +584,8 @@ def test_p300_names_the_scope_part_that_excludes_the_rule() -> None:
     assert _message(diags, "P300", 3).endswith(
         "its policy's scope excludes every listing it selects: `platform == 'taobao'` (the scope) against "
         "`platform == 'lazada'`")
-    assert _message(diags, "P300", 4).endswith("its condition is contradictory: `price > 3` and `price < 1` cannot both hold")
+    assert _message(diags, "P300", 4).endswith(
+        "its condition is contradictory: `price > 3` and `price < 1` cannot both hold")
 
 
 def test_p300_message_does_not_change_with_unrelated_rules() -> None:
@@ -677,7 +682,8 @@ def test_questions_answered_before_the_budget_runs_out_are_reported() -> None:
     assert "`price > 10` and `price < 5`" in _message(diags, "P300", 2)
     cut = [d for d in diags if d.code == "P399"]
     assert cut and budget.asked == 6 and budget.left > 0
-    assert cut[0].data == {"analysis_budget": budget.to_dict() | {"seconds_used": cut[0].data["analysis_budget"]["seconds_used"]}}
+    seconds_used = cut[0].data["analysis_budget"]["seconds_used"]
+    assert cut[0].data == {"analysis_budget": budget.to_dict() | {"seconds_used": seconds_used}}
     full = analyze(ps)
     assert not [d for d in full if d.code == "P399"]
     assert {(d.code, d.span.line) for d in diags if d.code != "P399"} <= {(d.code, d.span.line) for d in full}

@@ -53,7 +53,8 @@ def both(policies: Policies, listing: Any, at: Any = None, prior: Any = 0) -> De
 _DAYS = st.dates(dt.date(2019, 12, 20), dt.date(2022, 3, 5))
 ats = st.one_of(
     _DAYS.map(dt.date.isoformat),
-    st.builds(lambda d, h, m: f"{d.isoformat()}T{h:02d}:{m:02d}", _DAYS, st.integers(0, 23), st.sampled_from([0, 30, 59])),
+    st.builds(lambda d, h, m: f"{d.isoformat()}T{h:02d}:{m:02d}", _DAYS, st.integers(0, 23),
+              st.sampled_from([0, 30, 59])),
     st.builds(lambda d, h, z: f"{d.isoformat()}T{h:02d}:00:00{z}", _DAYS, st.integers(0, 23),
               st.sampled_from(["Z", "+08:00", "-05:00", "+05:30"])),
     st.builds(lambda d, h: dt.datetime(d.year, d.month, d.day, h, tzinfo=UTC), _DAYS, st.integers(0, 23)),
@@ -88,7 +89,7 @@ def test_compiled_agrees_with_reference(generated: Any, batch: list[dict[str, An
     compiled = CompiledPolicySet(ps)
     for at in instants:
         decisions = [compiled.decide(listing, at, prior) for listing in batch]
-        for listing, decision in zip(batch, decisions):
+        for listing, decision in zip(batch, decisions, strict=True):
             reference = decide_reference(ps, listing, at, prior)
             assert decision == reference, (listing, decision.to_dict(), reference.to_dict())
             assert decision.to_dict() == reference.to_dict()
@@ -282,7 +283,7 @@ def test_bad_records_get_clear_errors_or_warnings_and_the_batch_goes_on() -> Non
     assert isinstance(listy, Decision) and listy.rules == ("shop.coins",)
     assert len(listy.warnings) == 1 and listy.warnings[0].startswith("platform: expected text, got a list")
     assert isinstance(ok, Decision) and ok.rules == ("shop.price", "shop.sku")
-    for record, result in zip(batch, results):
+    for record, result in zip(batch, results, strict=True):
         if isinstance(result, Decision):
             assert result == policies.decide_reference(record, at="2022-01-01")
             json.dumps(result.to_dict())
@@ -329,15 +330,18 @@ rule r: flag price > 10 and platform == 'taobao'
 
 
 def test_shared_across_threads() -> None:
-    policies = load_text(BAD_POLICY, 'policy east\ntimezone "Asia/Shanghai"\nrule late: from 2021-10-15 block category \'Blockchain Miners\' penalty remove listing\n')
+    east = ('policy east\ntimezone "Asia/Shanghai"\n'
+            "rule late: from 2021-10-15 block category 'Blockchain Miners' penalty remove listing\n")
+    policies = load_text(BAD_POLICY, east)
     rnd = random.Random(5)
-    pool = [{"category": rnd.choice(["Blockchain Miners", "Software", 7]), "title": rnd.choice(["bitcoin", "ether", "x"]),
+    pool = [{"category": rnd.choice(["Blockchain Miners", "Software", 7]),
+             "title": rnd.choice(["bitcoin", "ether", "x"]),
              "price": rnd.choice([10, 2000, "abc"])} for _ in range(200)]
     expected = [policies.decide_reference(x, at="2021-10-20", prior_violations=1) for x in pool]
     failures: list[str] = []
 
     def work() -> None:
-        for listing, want in zip(pool, expected):
+        for listing, want in zip(pool, expected, strict=True):
             if policies.decide(listing, at="2021-10-20", prior_violations=1) != want:
                 failures.append(repr(listing))
 
@@ -364,8 +368,9 @@ def test_policies_api() -> None:
 # ---------------------------------------------------------------- one pass over all pieces
 
 
-_PIECE_PARTS = st.sampled_from(list("ab ETher\t\n\x00'-_比特币\u0301\u3000ＡßΣς\u200b\u00ad\u2019\u02bc\uff07\u2010\u2015\u2212ก")
-                               + ["mining rig", "ether", "bitcoin"])
+_PIECE_PARTS = st.sampled_from(
+    list("ab ETher\t\n\x00'-_比特币\u0301\u3000ＡßΣς\u200b\u00ad\u2019\u02bc\uff07\u2010\u2015\u2212ก")
+    + ["mining rig", "ether", "bitcoin"])
 
 
 @settings(max_examples=300, deadline=None)

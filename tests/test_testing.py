@@ -168,7 +168,8 @@ test "the ladder stops at its last step" given {category: 'Blockchain Miners', p
 test "an inline penalty" given {title: 'Bitcoin', platform: 'taobao'} at 2021-10-09
   expect block by coins penalty step 1
 test "a flag" given {title: 'mining guide', platform: 'taobao'} at 2021-10-09 expect flag by review
-test "the allow lifts the flag" given {title: 'mining lamp', category: 'Museum', platform: 'taobao'} at 2021-10-09 expect allow no penalty
+test "the allow lifts the flag" given {title: 'mining lamp', category: 'Museum', platform: 'taobao'} at 2021-10-09
+  expect allow no penalty
 test "a date without offset is read in the policy's timezone" given {category: 'Blockchain Miners', platform: 'taobao'}
   at 2021-10-07T23:59:59 expect allow
 test "and with an offset as an instant" given {category: 'Blockchain Miners', platform: 'taobao'}
@@ -187,10 +188,12 @@ def test_examples_that_hold_pass(tmp_path: Path) -> None:
     ("expect block by review", "crypto.review is not among the rules that decided"),
     ("expect block penalty escalate step 1", "the penalty is escalate step 2"),
     ("expect block no penalty", "a penalty was proposed: escalate step 2"),
-    ("expect block penalty step 2", "the penalty is escalate step 2 (remove listing, deduct 6 points), not inline step 2"),
+    ("expect block penalty step 2",
+     "the penalty is escalate step 2 (remove listing, deduct 6 points), not inline step 2"),
 ])
 def test_examples_that_do_not_hold_fail(tmp_path: Path, expect: str, problem: str) -> None:
-    report = run(tmp_path, f"test \"t\" given {{category: 'Blockchain Miners', platform: 'xianyu'}} at 2021-10-20 prior 1 {expect}")
+    report = run(tmp_path, "test \"t\" given {category: 'Blockchain Miners', platform: 'xianyu'} at 2021-10-20 prior 1 "
+                           + expect)
     (r,) = report.results
     assert r.outcome == "fail"
     assert any(p.startswith(problem) for p in r.problems), r.problems
@@ -199,13 +202,15 @@ def test_examples_that_do_not_hold_fail(tmp_path: Path, expect: str, problem: st
 
 
 def test_an_overridden_rule_is_not_among_the_rules(tmp_path: Path) -> None:
-    report = run(tmp_path, "test \"t\" given {title: 'mining', category: 'Museum', platform: 'taobao'} at 2021-10-09 expect allow by review")
+    report = run(tmp_path, "test \"t\" given {title: 'mining', category: 'Museum', platform: 'taobao'} at 2021-10-09 "
+                           "expect allow by review")
     (r,) = report.results
     assert r.outcome == "fail" and "overridden" in r.problems[0]
 
 
 def test_coverage_counts_applied_and_overridden_rules(tmp_path: Path) -> None:
-    report = run(tmp_path, "test \"t\" given {title: 'mining', category: 'Museum', platform: 'taobao'} at 2021-10-09 expect allow")
+    report = run(tmp_path, "test \"t\" given {title: 'mining', category: 'Museum', platform: 'taobao'} at 2021-10-09 "
+                           "expect allow")
     assert set(report.coverage.covered) == {"crypto.museum", "crypto.review"}
     assert set(report.coverage.uncovered) == {"crypto.coins", "crypto.miners", "crypto.miners-late"}
     assert report.coverage.percent == pytest.approx(40.0)
@@ -269,8 +274,8 @@ def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> Non
         seen.append(kw)
         return FakeResult("pass")
 
-    run(tmp_path, "assert \"coins\" from 2021-10-08 until 2021-10-09T12:00 always block mentions any coins and platform == 'taobao'",
-        prover=prove)
+    run(tmp_path, "assert \"coins\" from 2021-10-08 until 2021-10-09T12:00 "
+                  "always block mentions any coins and platform == 'taobao'", prover=prove)
     (kw,) = seen
     assert kw["quantifier"] == "always" and kw["effect"] == "block"
     assert str(kw["tz"]) == "Asia/Shanghai"
@@ -312,7 +317,8 @@ test "wrong" given {} at 2021-10-20 expect block
     result = run_command([tmp_path], fmt="json", prover=search_prover())
     assert result.exit_code == 1
     results = json.loads(result.text)
-    assert [(r["kind"], r["outcome"]) for r in results][-3:] == [("assert", "pass"), ("assert", "fail"), ("test", "fail")]
+    kinds_and_outcomes = [(r["kind"], r["outcome"]) for r in results]
+    assert kinds_and_outcomes[-3:] == [("assert", "pass"), ("assert", "fail"), ("test", "fail")]
     for r in results:
         assert {"name", "kind", "outcome", "file", "line"} <= set(r)
     cx = results[-2]["counterexample"]
@@ -445,7 +451,8 @@ def test_by_resolves_among_the_scoped_policies(tmp_path: Path) -> None:
     unscoped = 'test "t" given {} at 2021-10-09 expect block by review, museum-too\n'
     # unscoped: `review` is in two policies (P501); scoped to crypto: `museum-too` is unknown (P500)
     assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": unscoped})] == ["P501"]
-    assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": "tests for crypto\n" + unscoped})] == ["P500"]
+    scoped = "tests for crypto\n" + unscoped
+    assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": scoped})] == ["P500"]
 
 
 def test_a_naive_date_is_read_in_the_scoped_policies_timezone(tmp_path: Path) -> None:
