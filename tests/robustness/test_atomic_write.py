@@ -106,9 +106,10 @@ def _fail_at(monkeypatch: pytest.MonkeyPatch, stage: str, budget: int = 0) -> No
 
 
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(old=st.text(max_size=300), new=st.text(max_size=300), stage=st.sampled_from(["write", "fsync", "chmod", "replace"]),
-       budget=st.integers(0, 1200))
-def test_a_failed_write_leaves_the_old_content_whole(tmp_path: Path, old: str, new: str, stage: str, budget: int) -> None:
+@given(old=st.text(max_size=300), new=st.text(max_size=300),
+       stage=st.sampled_from(["write", "fsync", "chmod", "replace"]), budget=st.integers(0, 1200))
+def test_a_failed_write_leaves_the_old_content_whole(tmp_path: Path, old: str, new: str, stage: str,
+                                                     budget: int) -> None:
     p = tmp_path / "f.policy"
     p.write_bytes(old.encode("utf-8", "surrogatepass"))
     new = new.encode("utf-8", "replace").decode("utf-8")

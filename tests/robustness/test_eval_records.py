@@ -20,7 +20,8 @@ from dsl.cli import main
 from dsl.eval_stream import run_eval
 
 POLICIES = Path(__file__).resolve().parents[2] / "policies"
-SAMPLES = [line.encode("utf-8") for line in (POLICIES / "samples" / "listings.jsonl").read_text(encoding="utf-8").splitlines()
+SAMPLES = [line.encode("utf-8")
+           for line in (POLICIES / "samples" / "listings.jsonl").read_text(encoding="utf-8").splitlines()
            if line.strip()]
 MINER = b'{"category": "Blockchain Miners", "platform": "taobao", "title": "Antminer S19"}'
 
@@ -117,7 +118,8 @@ def test_the_command_reads_bytes(tmp_path: Path) -> None:
     lines = [_strict(line) for line in result.stdout.splitlines()]
     assert [("error" in d) for d in lines] == [False, True, False]
     (tmp_path / "in.jsonl").write_bytes(data)
-    again = CliRunner().invoke(main, ["eval", str(POLICIES), "--input", str(tmp_path / "in.jsonl"), "--at", "2021-10-20"])
+    again = CliRunner().invoke(main, ["eval", str(POLICIES), "--input", str(tmp_path / "in.jsonl"),
+                                      "--at", "2021-10-20"])
     assert again.stdout == result.stdout
 
 
@@ -156,7 +158,7 @@ def test_records_do_not_affect_each_other(policies: dsl.Policies, lines: list[by
     out, failed = _run(policies, data)
     assert len(out) == len(lines)
     assert failed == any("error" in d for d in out)
-    for number, (line, decided) in enumerate(zip(lines, out), 1):
+    for number, (line, decided) in enumerate(zip(lines, out, strict=True), 1):
         if "error" in decided:
             assert decided["error"]["record"] == number
         assert _without_line_number(decided) == _decide_alone(policies, line), (number, len(line))

@@ -26,7 +26,8 @@ from dsl.syntax import parse
 
 ROOT = Path(__file__).resolve().parents[2]
 POLICIES = ROOT / "policies"
-LISTINGS = [json.loads(line) for line in (POLICIES / "samples" / "listings.jsonl").read_text(encoding="utf-8").splitlines()
+LISTINGS = [json.loads(line)
+            for line in (POLICIES / "samples" / "listings.jsonl").read_text(encoding="utf-8").splitlines()
             if line.strip()]
 
 # Small examples by default (the whole suite stays quick); the thorough profile searches more.
