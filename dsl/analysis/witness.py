@@ -11,9 +11,11 @@ reference evaluator's functions (``formula.evaluate``).
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import math
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from fractions import Fraction
 from typing import Any
 
@@ -32,11 +34,13 @@ FILLER_SEGMENTS = ("Other", "Misc", "General", "Various", "Other 2")
 
 
 def _int(model: z3.ModelRef, e: z3.ExprRef) -> int:
-    return model.eval(e, model_completion=True).as_long()
+    value: int = model.eval(e, model_completion=True).as_long()  # z3 has no stubs
+    return value
 
 
 def _bool(model: z3.ModelRef, e: z3.ExprRef) -> bool:
-    return z3.is_true(model.eval(e, model_completion=True))
+    value: bool = z3.is_true(model.eval(e, model_completion=True))  # z3 has no stubs
+    return value
 
 
 def _fraction(model: z3.ModelRef, e: z3.ExprRef) -> Fraction:
@@ -53,7 +57,7 @@ def number_value(q: Fraction) -> int | float:
 class Realiser:
     def __init__(self, engine: Solving, model: z3.ModelRef, fields: set[tuple[str, ...]],
                  preds: dict[tuple[str, ...], set[Pred]], cats: set[tuple[str, ...]],
-                 strings: StringMode | None, date_fields: set[tuple[str, ...]] = frozenset()):
+                 strings: StringMode | None, date_fields: AbstractSet[tuple[str, ...]] = frozenset()):
         self.date_fields = date_fields
         self.engine = engine
         self.world = engine.world
@@ -197,7 +201,8 @@ class Realiser:
                 path = [TX.normalize_phrase(filler)]
             got = {segs for segs in self.cats if TX.category_matches(tuple(path), segs)}
             if got == want:
-                return " > ".join(spelled.get(seg, filler if seg == TX.normalize_phrase(filler) else seg) for seg in path)
+                return " > ".join(spelled.get(seg, filler if seg == TX.normalize_phrase(filler) else seg)
+                                  for seg in path)
         raise Unrealisable("no category path holds exactly the patterns the solver chose")
 
 
@@ -270,7 +275,10 @@ def _round_candidates(v: int | float, literals: Iterable[Fraction]) -> list[int 
 
     def niceness(x: Fraction) -> tuple[int, int, Fraction]:
         s = str(float(x)) if x.denominator != 1 else str(x.numerator)
-        digits = len(s.rstrip("0").replace("-", "").replace(".", "")) if x.denominator != 1 else len(str(abs(x.numerator)).rstrip("0"))
+        if x.denominator != 1:
+            digits = len(s.rstrip("0").replace("-", "").replace(".", ""))
+        else:
+            digits = len(str(abs(x.numerator)).rstrip("0"))
         return (x.denominator != 1, digits, abs(x))
 
     out = []
@@ -296,8 +304,6 @@ def _get(listing: dict[str, Any], path: tuple[str, ...]) -> Any:
 
 
 def _with(listing: dict[str, Any], path: tuple[str, ...], value: Any, delete: bool = False) -> dict[str, Any]:
-    import copy
-
     out = copy.deepcopy(listing)
     parent = out
     for p in path[:-1]:
@@ -332,79 +338,119 @@ def _reshaped(listing: dict[str, Any]) -> Iterable[dict[str, Any]]:
 
 def clean_witness(engine: Solving, f: FM.F, w: Witness, budget: int = 100) -> Witness:
     """A simpler witness that still makes ``f`` true (each step checked)."""
-    tries = 0
+    c = _Cleaner(engine, f, budget)
+    for step in (c.nicer_at, c.no_prior, c.drop_fields, c.shorter_category, c.usual_shapes, c.shorter_lists,
+                 c.round_numbers):
+        w = step(w)
+    return w
 
-    def ok(c: Witness) -> bool:
-        nonlocal tries
-        tries += 1
-        return engine.confirms(f, c)
 
-    # at: a recognisable instant inside the windows
-    for at in _nice_instants(engine, f, w.at):
-        if tries >= budget:
-            break
-        cand = Witness(w.listing, at, w.prior_violations)
-        if ok(cand):
-            w = cand
-            break
-    if w.prior_violations != 0 and ok(Witness(w.listing, w.at, 0)):
-        w = Witness(w.listing, w.at, 0)
-    # drop fields that do not matter (deepest first)
-    for path in sorted(_paths(w.listing), key=len, reverse=True):
-        if tries >= budget:
-            break
-        try:
-            cand_listing = _with(w.listing, path, None, delete=True)
-        except KeyError:
-            continue
-        cand = Witness(cand_listing, w.at, w.prior_violations)
-        if ok(cand):
-            w = cand
-    # a shorter category path: drop the segments that do not matter
-    category = w.listing.get("category")
-    if isinstance(category, str):
+class _Cleaner:
+    """The steps of ``clean_witness``; together they try at most ``budget`` candidates
+    (the step that drops ``prior_violations`` always gets its one try)."""
+
+    def __init__(self, engine: Solving, f: FM.F, budget: int):
+        self.engine = engine
+        self.f = f
+        self.budget = budget
+        self.tries = 0
+
+    def ok(self, c: Witness) -> bool:
+        self.tries += 1
+        return self.engine.confirms(self.f, c)
+
+    @property
+    def spent(self) -> bool:
+        return self.tries >= self.budget
+
+    def nicer_at(self, w: Witness) -> Witness:
+        """A recognisable instant inside the windows."""
+        for at in _nice_instants(self.engine, self.f, w.at):
+            if self.spent:
+                break
+            cand = Witness(w.listing, at, w.prior_violations)
+            if self.ok(cand):
+                return cand
+        return w
+
+    def no_prior(self, w: Witness) -> Witness:
+        if w.prior_violations != 0 and self.ok(Witness(w.listing, w.at, 0)):
+            return Witness(w.listing, w.at, 0)
+        return w
+
+    def drop_fields(self, w: Witness) -> Witness:
+        """Drop the fields that do not matter (deepest first)."""
+        for path in sorted(_paths(w.listing), key=len, reverse=True):
+            if self.spent:
+                break
+            try:
+                cand_listing = _with(w.listing, path, None, delete=True)
+            except KeyError:
+                continue
+            cand = Witness(cand_listing, w.at, w.prior_violations)
+            if self.ok(cand):
+                w = cand
+        return w
+
+    def shorter_category(self, w: Witness) -> Witness:
+        """A shorter category path: drop the segments that do not matter."""
+        category = w.listing.get("category")
+        if not isinstance(category, str):
+            return w
         segments = [seg.strip() for seg in category.split(">")]
         i = 0
-        while i < len(segments) and len(segments) > 1 and tries < budget:
+        while i < len(segments) and len(segments) > 1 and not self.spent:
             trial = segments[:i] + segments[i + 1:]
             cand = Witness({**w.listing, "category": " > ".join(trial)}, w.at, w.prior_violations)
-            if ok(cand):
+            if self.ok(cand):
                 w, segments = cand, trial
             else:
                 i += 1
-    # the shapes authors write: text in a title, tags as a list
-    for cand_listing in _reshaped(w.listing):
-        if tries >= budget:
-            break
-        cand = Witness(cand_listing, w.at, w.prior_violations)
-        if ok(cand):
-            w = cand
-    # shorter lists
-    for path in _paths(w.listing):
-        value = _get(w.listing, path)
-        if isinstance(value, list) and len(value) > 1:
-            i = 0
-            while i < len(value) and tries < budget:
-                trial = value[:i] + value[i + 1:]
-                cand = Witness(_with(w.listing, path, trial), w.at, w.prior_violations)
-                if ok(cand):
-                    w, value = cand, trial
-                else:
-                    i += 1
-    # round numbers
-    for path in _paths(w.listing):
-        value = _get(w.listing, path)
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            continue
-        fld = engine.world.fields.get(path)
+        return w
+
+    def usual_shapes(self, w: Witness) -> Witness:
+        """The shapes authors write: text in a title, tags as a list."""
+        for cand_listing in _reshaped(w.listing):
+            if self.spent:
+                break
+            cand = Witness(cand_listing, w.at, w.prior_violations)
+            if self.ok(cand):
+                w = cand
+        return w
+
+    def shorter_lists(self, w: Witness) -> Witness:
+        for path in _paths(w.listing):
+            value = _get(w.listing, path)
+            if isinstance(value, list) and len(value) > 1:
+                w = self._shorter_list(w, path, value)
+        return w
+
+    def _shorter_list(self, w: Witness, path: tuple[str, ...], value: list[Any]) -> Witness:
+        i = 0
+        while i < len(value) and not self.spent:
+            trial = value[:i] + value[i + 1:]
+            cand = Witness(_with(w.listing, path, trial), w.at, w.prior_violations)
+            if self.ok(cand):
+                w, value = cand, trial
+            else:
+                i += 1
+        return w
+
+    def round_numbers(self, w: Witness) -> Witness:
+        for path in _paths(w.listing):
+            value = _get(w.listing, path)
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                continue
+            w = self._rounder(w, path, value)
+        return w
+
+    def _rounder(self, w: Witness, path: tuple[str, ...], value: int | float) -> Witness:
+        fld = self.engine.world.fields.get(path)
         lits = fld.num_literals if fld is not None else []
         for cand_value in _round_candidates(value, lits):
-            if tries >= budget:
-                break
-            if cand_value == value:
+            if self.spent or cand_value == value:
                 break
             cand = Witness(_with(w.listing, path, cand_value), w.at, w.prior_violations)
-            if ok(cand):
-                w = cand
-                break
-    return w
+            if self.ok(cand):
+                return cand
+        return w
