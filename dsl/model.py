@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -18,6 +18,21 @@ from .syntax import ast as A
 from .syntax.canonical import canonical_action
 
 ACTION_RANK = {kind: i for i, kind in enumerate(A.ACTION_KINDS)}
+
+Effect = Literal["allow", "flag", "block"]
+"""The effect of a rule and of a decision (``dsl.evaluate.semantics.EFFECTS`` orders them;
+``dsl.evaluate.outcome.Effect``, a leaf module's copy, is the same type)."""
+
+_EFFECT_OF: Mapping[str, Effect] = {"allow": "allow", "flag": "flag", "block": "block"}
+
+
+def effect_of(word: str) -> Effect:
+    """An effect keyword as written (the grammar admits only the three) as an ``Effect``;
+    ValueError for any other word."""
+    effect = _EFFECT_OF.get(word)
+    if effect is None:
+        raise ValueError(f"not an effect: {word!r}")
+    return effect
 
 
 @attrs.frozen
@@ -58,13 +73,13 @@ class RuleInfo:
     ``start``/``end`` are the window bounds as aware UTC instants (a bound written without
     an offset was read in the policy's timezone ``tz`` by ``when_instant``); the rule is
     in force for ``start <= at < end``. A naive ``at`` given to ``decide`` is likewise
-    read in each rule's ``tz``. ``condition`` is the conjunction of scope, selector, ``if`` and ``not unless``
-    (``Const(True)`` when there is nothing to test)."""
+    read in each rule's ``tz``. ``condition`` is the conjunction of scope, selector, ``if``
+    and ``not unless`` (``Const(True)`` when there is nothing to test)."""
 
     qid: str
     policy: str
     name: str
-    effect: str
+    effect: Effect
     start: dt.datetime | None
     end: dt.datetime | None
     scope: A.Expr | None

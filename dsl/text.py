@@ -436,6 +436,10 @@ def _build_automaton(phrases: frozenset[str]) -> object | None:
     return built
 
 
+def _phrase_set(phrases: Iterable[str]) -> frozenset[str]:
+    return frozenset(phrases)
+
+
 @attrs.frozen
 class PhraseMatcher:
     """Finds which of many normalised phrases a text mentions, in one pass.
@@ -455,7 +459,7 @@ class PhraseMatcher:
     from the phrases.
     """
 
-    phrases: frozenset[str] = attrs.field(converter=frozenset)
+    phrases: frozenset[str] = attrs.field(converter=_phrase_set)
     _automaton: object | None = attrs.field(init=False, repr=False, eq=False)
     _findable: int = attrs.field(init=False, repr=False, eq=False)
     _joinable: bool = attrs.field(init=False, repr=False, eq=False)

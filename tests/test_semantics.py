@@ -6,15 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import typing
 from zoneinfo import ZoneInfo
 
+import pytest
 import z3
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
+from dsl import model
 from dsl.analysis import formula as FM
 from dsl.analysis.solver import Engine
 from dsl.checking.passes import build
+from dsl.evaluate import outcome
 from dsl.evaluate import semantics as S
 from dsl.evaluate.outcome import PenaltyChoice
 from dsl.evaluate.policies import Policies
@@ -87,6 +91,22 @@ def test_tables() -> None:
     assert S.EFFECTS == ("allow", "flag", "block")
     assert [S.EFFECT_RANK[e] for e in S.EFFECTS] == [0, 1, 2]
     assert set(S.OPERATORS) == {"==", "!=", "<", "<=", ">", ">="}
+
+
+def test_effects_and_operators_are_literal_types() -> None:
+    """Effects and operators are Literal types: the model's Effect and the leaf outcome
+    module's copy name the same three effects, those of ``EFFECTS``; ``Op`` names the six
+    operators of ``OPERATORS``. ``effect_of`` and ``as_op`` turn the syntax tree's strings
+    into them and refuse anything else."""
+    assert typing.get_args(model.Effect) == typing.get_args(outcome.Effect) == S.EFFECTS
+    assert S.OPS == typing.get_args(S.Op) == tuple(S.OPERATORS)
+    assert S.EQUALITY_OPS <= set(S.OPS)
+    assert [model.effect_of(e) for e in S.EFFECTS] == list(S.EFFECTS)
+    assert [S.as_op(op) for op in S.OPS] == list(S.OPS)
+    with pytest.raises(ValueError, match="not an effect"):
+        model.effect_of("deny")
+    with pytest.raises(ValueError, match="not a comparison operator"):
+        S.as_op("=")
 
 
 def test_windows() -> None:
@@ -222,7 +242,8 @@ def test_outcome_is_a_leaf_and_a_decision_is_plain_data() -> None:
     from dsl.evaluate.outcome import Decision
 
     tree = ast.parse(Path(dsl.evaluate.outcome.__file__).read_text(encoding="utf-8"))
-    relative = [n for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("dsl"))]
+    relative = [n for n in ast.walk(tree)
+                if isinstance(n, ast.ImportFrom) and (n.level or (n.module or "").startswith("dsl"))]
     assert relative == []
     assert [f.name for f in attrs.fields(Decision)] == [
         "effect", "rules", "overridden", "penalty", "messages", "citations", "warnings", "at", "policy_hash"]

@@ -17,7 +17,17 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, sort_diagnostics
-from ..model import BUILTIN_FIELDS, FieldInfo, LadderInfo, PolicyInfo, PolicySet, RuleInfo, step_info, when_instant
+from ..model import (
+    BUILTIN_FIELDS,
+    FieldInfo,
+    LadderInfo,
+    PolicyInfo,
+    PolicySet,
+    RuleInfo,
+    effect_of,
+    step_info,
+    when_instant,
+)
 from ..syntax import ast as A
 from ..syntax.hints import timezone_hint
 
@@ -558,7 +568,7 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
         assert found is not None
         overrides.append(found[0])
     return RuleInfo(
-        qid=f"{policy}.{rule_id(r)}", policy=policy, name=rule_id(r), effect=r.effect,
+        qid=f"{policy}.{rule_id(r)}", policy=policy, name=rule_id(r), effect=effect_of(r.effect),
         start=when_instant(r.from_, zone), end=when_instant(r.until, zone),
         scope=scope, selector=selector, if_=if_, unless=unless, condition=condition, penalty=penalty,
         overrides=tuple(overrides), because=r.because.value if r.because else None,

@@ -120,7 +120,7 @@ class _Planner:
             pieces = _pieces_reader(e.path.parts)
             return lambda c: text_test(pieces(c.listing))
         if isinstance(e, (A.Compare, A.In)):
-            test = (S.compare_test(e.op, e.value, tz) if isinstance(e, A.Compare)
+            test = (S.compare_test(S.as_op(e.op), e.value, tz) if isinstance(e, A.Compare)
                     else S.membership_test(_items(e.items), e.negated, tz))
             get = _reader(e.path.parts)
             return lambda c: test(get(c.listing))
@@ -295,7 +295,7 @@ class CompiledPolicySet:
         self._rules = tuple(rules)
         self._by_qid = {r.qid: r for r in rules}
         self._uses_category = ("category",) in ps.compared_types
-        self._matchers = {source: (PhraseMatcher(frozenset(phrases)),  # type: ignore[arg-type]  # attrs converter typing
+        self._matchers = {source: (PhraseMatcher(frozenset(phrases)),
                                    _pieces_reader(source))
                           for source, phrases in planner.phrases.items()}
         self._warned_fields = V.warned_fields(ps)

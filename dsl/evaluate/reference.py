@@ -41,23 +41,34 @@ def holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo, mentioned: Men
         return any(holds(e, listing, tz, mentioned) for e in expr.items)
     if isinstance(expr, A.Not):
         return not holds(expr.operand, listing, tz, mentioned)
-    if isinstance(expr, (A.Category, A.CategoryIn)):
-        patterns = [expr.pattern.value] if isinstance(expr, A.Category) else _texts(expr.items)
-        return S.category_holds(category_segments(V.read_path(listing, ("category",))), patterns)
     if isinstance(expr, (A.Mentions, A.MentionsAny)):
-        source = expr.path.parts if expr.path is not None else None
-        texts = [expr.phrase.value] if isinstance(expr, A.Mentions) else _texts(expr.items)
-        phrases = S.mention_phrases(texts)
-        if mentioned is not None:
-            return any(mentioned(source, p) for p in phrases)
-        pieces = S.source_pieces(listing, source)
-        return any(mentions(pieces, p) for p in phrases)
+        return _mentions_holds(expr, listing, mentioned)
     if isinstance(expr, A.Contains):
         return S.contains_test(expr.needle.value)(S.source_pieces(listing, expr.path.parts))
     if isinstance(expr, A.Matches):
         return S.matches_test(expr.regex.pattern, expr.regex.ignore_case)(S.source_pieces(listing, expr.path.parts))
+    return _value_holds(expr, listing, tz)
+
+
+def _mentions_holds(expr: A.Mentions | A.MentionsAny, listing: Mapping[str, Any], mentioned: Mentioned | None) -> bool:
+    """``[PATH] mentions 'P'`` / ``mentions any [...]``."""
+    source = expr.path.parts if expr.path is not None else None
+    texts = [expr.phrase.value] if isinstance(expr, A.Mentions) else _texts(expr.items)
+    phrases = S.mention_phrases(texts)
+    if mentioned is not None:
+        return any(mentioned(source, p) for p in phrases)
+    pieces = S.source_pieces(listing, source)
+    return any(mentions(pieces, p) for p in phrases)
+
+
+def _value_holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo) -> bool:
+    """The atoms on the category and on field values: ``category``, comparisons, ``in``,
+    ``exists``."""
+    if isinstance(expr, (A.Category, A.CategoryIn)):
+        patterns = [expr.pattern.value] if isinstance(expr, A.Category) else _texts(expr.items)
+        return S.category_holds(category_segments(V.read_path(listing, ("category",))), patterns)
     if isinstance(expr, A.Compare):
-        return S.compare(V.read_path(listing, expr.path.parts), expr.op, expr.value, tz)
+        return S.compare(V.read_path(listing, expr.path.parts), S.as_op(expr.op), expr.value, tz)
     if isinstance(expr, A.In):
         return S.in_list(V.read_path(listing, expr.path.parts), items_of(expr.items), expr.negated, tz)
     if isinstance(expr, A.Exists):

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..model import RuleInfo, StepInfo
+from ..model import Effect, RuleInfo, StepInfo
 from ..syntax import ast as A
 from ..text import (
     category_matches,
@@ -45,10 +45,10 @@ from ..text import (
     regex_search,
 )
 from . import values as V
-from .outcome import Decision, Effect, PenaltyChoice, Proposal
+from .outcome import Decision, PenaltyChoice, Proposal
 
 __all__ = [
-    "EFFECTS", "EFFECT_RANK", "Effect", "Op", "OPERATORS", "EQUALITY_OPS", "Source", "ValueTest",
+    "EFFECTS", "EFFECT_RANK", "Effect", "Op", "OPS", "OPERATORS", "EQUALITY_OPS", "as_op", "Source", "ValueTest",
     "compare_test", "compare", "membership_test", "in_list", "literal_instant", "category_test",
     "category_holds", "mention_phrases", "contains_test", "matches_test", "source_pieces", "pieces_reader",
     "window_side", "in_window", "penalty_step", "step_at", "more_severe", "Consequence", "consequence",
@@ -60,18 +60,33 @@ __all__ = [
 EFFECTS: tuple[Effect, ...] = ("allow", "flag", "block")
 """The effects, weakest first: a decision takes the strongest effect of its rules."""
 
-EFFECT_RANK: Mapping[str, int] = {effect: rank for rank, effect in enumerate(EFFECTS)}
+EFFECT_RANK: Mapping[Effect, int] = {effect: rank for rank, effect in enumerate(EFFECTS)}
 
 Op = Literal["==", "!=", "<", "<=", ">", ">="]
+"""A comparison operator of ``PATH op LITERAL``."""
 
-OPERATORS: Mapping[str, Callable[[Any, Any], bool]] = {
+OPERATORS: Mapping[Op, Callable[[Any, Any], bool]] = {
     "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
     ">": operator.gt, ">=": operator.ge,
 }
 """Each comparison operator as a function of (value, literal)."""
 
-EQUALITY_OPS = frozenset({"==", "!="})
+OPS: tuple[Op, ...] = tuple(OPERATORS)
+"""The comparison operators."""
+
+_OP_OF: Mapping[str, Op] = {op: op for op in OPS}
+
+EQUALITY_OPS: frozenset[Op] = frozenset({"==", "!="})
 """The only operators that text and booleans take (the others are always false on them)."""
+
+
+def as_op(word: str) -> Op:
+    """An operator as the syntax tree holds it (a string the grammar limits to the six) as
+    an ``Op``; ValueError for any other string."""
+    op = _OP_OF.get(word)
+    if op is None:
+        raise ValueError(f"not a comparison operator: {word!r}")
+    return op
 
 ValueTest = Callable[[Any], bool]
 """A predicate on a field's value (None when the field is absent)."""
@@ -94,7 +109,7 @@ def literal_instant(lit: A.Date | A.DateTime, tz: ZoneInfo) -> dt.datetime | Non
     return V.instant_in(lit.value, tz)
 
 
-def compare_test(op: str, lit: A.Scalar, tz: ZoneInfo) -> ValueTest:
+def compare_test(op: Op, lit: A.Scalar, tz: ZoneInfo) -> ValueTest:
     """``PATH op LITERAL`` as a predicate on the value: false on an absent field and on a
     value of another kind than the literal (a bool is not a number); text and booleans
     only with ``==``/``!=``; numbers by value; dates as instants, the literal and a value
@@ -112,7 +127,7 @@ def compare_test(op: str, lit: A.Scalar, tz: ZoneInfo) -> ValueTest:
         number = lit.value
         is_number = V.is_number
         return lambda v: is_number(v) and test(v, number)
-    instant = literal_instant(lit, tz)  # type: ignore[arg-type]  # the remaining scalars are dates
+    instant = literal_instant(lit, tz)
     if instant is None:
         return never
 
@@ -124,7 +139,7 @@ def compare_test(op: str, lit: A.Scalar, tz: ZoneInfo) -> ValueTest:
     return date_compare
 
 
-def compare(value: Any, op: str, lit: A.Scalar, tz: ZoneInfo) -> bool:
+def compare(value: Any, op: Op, lit: A.Scalar, tz: ZoneInfo) -> bool:
     """``compare_test`` applied once."""
     return compare_test(op, lit, tz)(value)
 
@@ -140,13 +155,25 @@ def membership_test(items: Sequence[A.Scalar], negated: bool, tz: ZoneInfo) -> V
     bools = frozenset(i.value for i in items if isinstance(i, A.Bool))
     instants = frozenset(x for i in items if isinstance(i, (A.Date, A.DateTime))
                          if (x := literal_instant(i, tz)) is not None)
-    has_text, has_number, has_bool = bool(texts), bool(numbers), bool(bools)
     has_date = any(isinstance(i, (A.Date, A.DateTime)) for i in items)
-    empty = not items
-    is_number, is_scalar = V.is_number, V.is_scalar
+    if not negated and not has_date and not bools and not numbers:
+        return lambda v: isinstance(v, str) and v in texts
+    lookup = _membership_lookup(texts, numbers, bools, instants, has_date, tz)
+    is_scalar = V.is_scalar
+    if not negated:
+        return lambda v: v is not None and is_scalar(v) and lookup(v)[1]
+    return _not_in_test(lookup, empty=not items)
+
+
+def _membership_lookup(texts: frozenset[str], numbers: frozenset[Any], bools: frozenset[bool],
+                       instants: frozenset[dt.datetime], has_date: bool,
+                       tz: ZoneInfo) -> Callable[[Any], tuple[bool, bool]]:
+    """For a present scalar value: (comparable, found), whether the list has items of the
+    value's kind, and whether one of them equals it."""
+    has_text, has_number, has_bool = bool(texts), bool(numbers), bool(bools)
+    is_number = V.is_number
 
     def lookup(v: Any) -> tuple[bool, bool]:
-        """(comparable, found) for a present scalar value."""
         if isinstance(v, str):
             if v in texts:
                 return True, True
@@ -163,11 +190,12 @@ def membership_test(items: Sequence[A.Scalar], negated: bool, tz: ZoneInfo) -> V
             mine = V.value_instant(v, tz)
             return mine is not None, mine in instants
         return False, False
+    return lookup
 
-    if not negated:
-        if not has_date and not has_bool and not has_number:
-            return lambda v: isinstance(v, str) and v in texts
-        return lambda v: v is not None and is_scalar(v) and lookup(v)[1]
+
+def _not_in_test(lookup: Callable[[Any], tuple[bool, bool]], empty: bool) -> ValueTest:
+    """``not in``: a present scalar, against an empty list or comparable and not found."""
+    is_scalar = V.is_scalar
 
     def not_in(v: Any) -> bool:
         if v is None or not is_scalar(v):
@@ -325,7 +353,7 @@ def consequence(rule: RuleInfo) -> Consequence:
     penalized = rule.effect == "block" and rule.penalty is not None
     return Consequence(
         qid=rule.qid,
-        effect=rule.effect,  # type: ignore[arg-type]  # the checks admit only the three effects
+        effect=rule.effect,
         overrides=rule.overrides if rule.effect == "allow" else (),
         ladder=rule.penalty.name if penalized and rule.penalty is not None else None,
         steps=rule.penalty.steps if penalized and rule.penalty is not None else (),
