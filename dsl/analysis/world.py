@@ -99,6 +99,41 @@ def _items(items: A.ListExpr) -> tuple[A.Scalar, ...]:
     return items.items
 
 
+def _strs(items: A.ListExpr) -> list[A.Str]:
+    return [i for i in _items(items) if isinstance(i, A.Str)]
+
+
+def _patterns(node: A.Category | A.CategoryIn) -> list[A.Str]:
+    return [node.pattern] if isinstance(node, A.Category) else _strs(node.items)
+
+
+@attrs.define
+class _Touched:
+    """What an atom's encoding touches, gathered while it is built (``AtomInfo``)."""
+
+    fields: set[tuple[str, ...]] = attrs.Factory(set)
+    preds: set[tuple[tuple[str, ...], Pred]] = attrs.Factory(set)
+    cats: set[tuple[str, ...]] = attrs.Factory(set)
+    zones: set[tuple[tuple[str, ...], str]] = attrs.Factory(set)
+    unsupported: list[str] = attrs.Factory(list)
+
+
+def _register_literal(f: Field, lit: A.Scalar) -> None:
+    """Note a literal compared with the field: its kind is used, a text is one of the
+    field's literals, a number one of its numbers."""
+    if isinstance(lit, A.Str):
+        f.text_used = True
+        f.literal_index(lit.value)
+    elif isinstance(lit, A.Num):
+        f.num_used = True
+        if num_value(lit.value) not in f.num_literals:
+            f.num_literals.append(num_value(lit.value))
+    elif isinstance(lit, A.Bool):
+        f.bool_used = True
+    else:
+        f.date_used = True
+
+
 def _date_dependent(node: A.Expr) -> bool:
     if isinstance(node, A.Compare):
         return isinstance(node.value, (A.Date, A.DateTime))
@@ -202,14 +237,7 @@ class World:
 
     def _register(self, node: A.Expr, tz: ZoneInfo, preds: set[Pred]) -> None:
         if isinstance(node, (A.Category, A.CategoryIn)):
-            pats = [node.pattern] if isinstance(node, A.Category) else [i for i in _items(node.items) if isinstance(i, A.Str)]
-            for lit in pats:
-                segs = T.pattern_segments(lit.value)
-                raw = [s.strip() for s in lit.value.split(">") if s.strip()]
-                for norm, orig in zip(segs, raw if len(raw) == len(segs) else segs):
-                    self.segment_spelling.setdefault(norm, " ".join(orig.split()))
-                if segs:
-                    self.cats.setdefault(segs, z3.Bool(f"cat{list(segs)!r}"))
+            self._register_patterns(node)
         elif isinstance(node, (A.Mentions, A.MentionsAny, A.Contains, A.Matches)):
             for path, pred in self._preds_of(node):
                 f = self.field(path)
@@ -218,26 +246,24 @@ class World:
                 preds.add(pred)
         elif isinstance(node, (A.Compare, A.In)):
             f = self.field(node.path.parts)
-            lits = (node.value,) if isinstance(node, A.Compare) else _items(node.items)
-            for lit in lits:
-                if isinstance(lit, A.Str):
-                    f.text_used = True
-                    f.literal_index(lit.value)
-                elif isinstance(lit, A.Num):
-                    f.num_used = True
-                    if num_value(lit.value) not in f.num_literals:
-                        f.num_literals.append(num_value(lit.value))
-                elif isinstance(lit, A.Bool):
-                    f.bool_used = True
-                else:
-                    f.date_used = True
+            for lit in (node.value,) if isinstance(node, A.Compare) else _items(node.items):
+                _register_literal(f, lit)
         elif isinstance(node, A.Exists):
             self.field(node.path.parts)
+
+    def _register_patterns(self, node: A.Category | A.CategoryIn) -> None:
+        for lit in _patterns(node):
+            segs = T.pattern_segments(lit.value)
+            raw = [s.strip() for s in lit.value.split(">") if s.strip()]
+            for norm, orig in zip(segs, raw if len(raw) == len(segs) else segs, strict=True):
+                self.segment_spelling.setdefault(norm, " ".join(orig.split()))
+            if segs:
+                self.cats.setdefault(segs, z3.Bool(f"cat{list(segs)!r}"))
 
     def _preds_of(self, node: A.Expr) -> list[tuple[tuple[str, ...], Pred]]:
         out: list[tuple[tuple[str, ...], Pred]] = []
         if isinstance(node, (A.Mentions, A.MentionsAny)):
-            phrases = [node.phrase] if isinstance(node, A.Mentions) else [i for i in _items(node.items) if isinstance(i, A.Str)]
+            phrases = [node.phrase] if isinstance(node, A.Mentions) else _strs(node.items)
             paths = POOLED if node.path is None else (node.path.parts,)
             for lit in phrases:
                 text = T.normalize_phrase(lit.value)
@@ -273,51 +299,51 @@ class World:
         return info.expr
 
     def _encode_atom(self, node: A.Expr, tz: ZoneInfo) -> AtomInfo:
-        fields: set[tuple[str, ...]] = set()
-        preds: set[tuple[tuple[str, ...], Pred]] = set()
-        cats: set[tuple[str, ...]] = set()
-        zones: set[tuple[tuple[str, ...], str]] = set()
-        unsupported: list[str] = []
-        e: z3.BoolRef
+        touched = _Touched()
+        e = self._encode(node, tz, touched)
+        return AtomInfo(e, frozenset(touched.fields), frozenset(touched.preds), frozenset(touched.cats),
+                        frozenset(touched.zones), tuple(touched.unsupported), len(self._atoms))
+
+    def _encode(self, node: A.Expr, tz: ZoneInfo, touched: _Touched) -> z3.BoolRef:
         if isinstance(node, A.Const):
-            e = z3.BoolVal(node.value)
-        elif isinstance(node, (A.Category, A.CategoryIn)):
-            pats = [node.pattern] if isinstance(node, A.Category) else [i for i in _items(node.items) if isinstance(i, A.Str)]
-            terms = []
-            for lit in pats:
-                segs = T.pattern_segments(lit.value)
-                if segs:
-                    cats.add(segs)
-                    terms.append(self.cats[segs])
-            e = z3.Or(*terms) if terms else z3.BoolVal(False)
-        elif isinstance(node, (A.Mentions, A.MentionsAny, A.Contains, A.Matches)):
-            terms = []
-            for path, pred in self._preds_of(node):
-                f = self.field(path)
-                fields.add(path)
-                preds.add((path, pred))
-                if pred.kind == "regex":
-                    reason = regex_reason(pred.text, pred.icase)
-                    if reason is not None:
-                        unsupported.append(f"`matches /{pred.text}/` uses {reason}, which the analysis does not translate")
-                terms.append(f.pred(pred))
-            e = z3.Or(*terms) if terms else z3.BoolVal(False)
-        elif isinstance(node, A.Compare):
+            return z3.BoolVal(node.value)
+        if isinstance(node, (A.Category, A.CategoryIn)):
+            return self._encode_patterns(node, touched)
+        if isinstance(node, (A.Mentions, A.MentionsAny, A.Contains, A.Matches)):
+            return self._encode_text(node, touched)
+        if isinstance(node, (A.Compare, A.In, A.Exists)):
             f = self.field(node.path.parts)
-            fields.add(f.path)
-            e = self._compare(f, node.op, node.value, tz, zones)
-        elif isinstance(node, A.In):
-            f = self.field(node.path.parts)
-            fields.add(f.path)
-            e = self._in(f, _items(node.items), node.negated, tz, zones)
-        elif isinstance(node, A.Exists):
-            f = self.field(node.path.parts)
-            fields.add(f.path)
-            e = f.kind != ABSENT
-        else:
-            raise TypeError(f"not an atom: {type(node).__name__}")
-        return AtomInfo(e, frozenset(fields), frozenset(preds), frozenset(cats), frozenset(zones), tuple(unsupported),
-                        len(self._atoms))
+            touched.fields.add(f.path)
+            if isinstance(node, A.Compare):
+                return self._compare(f, node.op, node.value, tz, touched.zones)
+            if isinstance(node, A.In):
+                return self._in(f, _items(node.items), node.negated, tz, touched.zones)
+            return f.kind != ABSENT
+        raise TypeError(f"not an atom: {type(node).__name__}")
+
+    def _encode_patterns(self, node: A.Category | A.CategoryIn, touched: _Touched) -> z3.BoolRef:
+        terms = []
+        for lit in _patterns(node):
+            segs = T.pattern_segments(lit.value)
+            if segs:
+                touched.cats.add(segs)
+                terms.append(self.cats[segs])
+        return z3.Or(*terms) if terms else z3.BoolVal(False)
+
+    def _encode_text(self, node: A.Mentions | A.MentionsAny | A.Contains | A.Matches,
+                     touched: _Touched) -> z3.BoolRef:
+        terms = []
+        for path, pred in self._preds_of(node):
+            f = self.field(path)
+            touched.fields.add(path)
+            touched.preds.add((path, pred))
+            if pred.kind == "regex":
+                reason = regex_reason(pred.text, pred.icase)
+                if reason is not None:
+                    touched.unsupported.append(
+                        f"`matches /{pred.text}/` uses {reason}, which the analysis does not translate")
+            terms.append(f.pred(pred))
+        return z3.Or(*terms) if terms else z3.BoolVal(False)
 
     def _eq(self, f: Field, lit: A.Scalar, tz: ZoneInfo, zones: set[tuple[tuple[str, ...], str]]) -> z3.BoolRef:
         """The value equals the literal (and is of its kind)."""
@@ -437,7 +463,8 @@ class World:
             elif isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
                 out.append(z3.Implies(chosen, z3.And(f.isdate, z3.Not(f.dnaive), f.dt == TL.to_us(parsed))))
             else:
-                naive = parsed if isinstance(parsed, dt.datetime) else dt.datetime(parsed.year, parsed.month, parsed.day)
+                naive = (parsed if isinstance(parsed, dt.datetime)
+                         else dt.datetime(parsed.year, parsed.month, parsed.day))
                 out.append(z3.Implies(chosen, z3.And(f.isdate, f.dnaive, f.dl == TL.naive_to_us(naive))))
         info = self.ps.schema.get(f.path)
         if info is not None:
