@@ -66,26 +66,31 @@ def generated_policies(n_rules: int, *, seed: int = 4, policies: int = 10, categ
                 lines.append(f"rule {name}: allow category '{cat}' and seller in ['S-{rnd.randrange(100)}'] "
                              f"overrides {target}")
                 continue
-            if roll < 0.55:
-                rule = f"rule {name}: {when}block category '{cat}'{penalty}"
-            elif roll < 0.70:
-                kw = ", ".join(f"'{w}'" for w in rnd.choice(KEYWORDS))
-                rule = f"rule {name}: {when}block category '{cat}' and mentions any [{kw}]{penalty}"
-            elif roll < 0.82:
-                rule = f"rule {name}: {when}flag category '{cat}' and price > {rnd.choice([100, 500, 1000, 5000])}"
-            elif roll < 0.92:
-                rule = f"rule {name}: {when}block category '{dept} > {cat}' and price > {rnd.choice([10, 50])}{penalty}"
-            elif roll < 0.97:
-                kw = ", ".join(f"'{w}'" for w in rnd.choice(KEYWORDS))
-                rule = f"rule {name}: {when}block mentions any [{kw}]"
-            elif roll < 0.99:
-                rule = f"rule {name}: {when}block category '{cat}' and price > 20{penalty}"
-            else:
-                rule = f"rule {name}: {when}block category '{cat}' penalty remove listing and deduct 2 points"
+            rule = f"rule {name}: {when}" + _blocking_rule(rnd, roll, dept, cat, penalty)
             lines.append(rule)
             names.append(name)
         files[f"gen-{k:02d}.policy"] = "\n".join(lines) + "\n"
     return files
+
+
+def _blocking_rule(rnd: random.Random, roll: float, dept: str, cat: str, penalty: str) -> str:
+    """The effect and condition of a generated rule that is not an allow (``roll`` >= 0.03
+    picks its form; ``rnd`` is drawn from as the form needs)."""
+    if roll < 0.55:
+        return f"block category '{cat}'{penalty}"
+    if roll < 0.70:
+        kw = ", ".join(f"'{w}'" for w in rnd.choice(KEYWORDS))
+        return f"block category '{cat}' and mentions any [{kw}]{penalty}"
+    if roll < 0.82:
+        return f"flag category '{cat}' and price > {rnd.choice([100, 500, 1000, 5000])}"
+    if roll < 0.92:
+        return f"block category '{dept} > {cat}' and price > {rnd.choice([10, 50])}{penalty}"
+    if roll < 0.97:
+        kw = ", ".join(f"'{w}'" for w in rnd.choice(KEYWORDS))
+        return f"block mentions any [{kw}]"
+    if roll < 0.99:
+        return f"block category '{cat}' and price > 20{penalty}"
+    return f"block category '{cat}' penalty remove listing and deduct 2 points"
 
 
 def run(label: str, paths: list[str]) -> None:

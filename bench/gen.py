@@ -22,7 +22,8 @@ def policy_text(n_rules: int, *, seed: int = 7, name: str = "generated") -> str:
         '  timezone "Asia/Shanghai"',
         "",
         "set keywords = ['bitcoin', 'litecoin', 'ether', 'mining rig', '比特币']",
-        "ladder escalate = remove listing then remove listing and deduct 6 points then restrict listing for 30d then close account",
+        "ladder escalate = remove listing then remove listing and deduct 6 points then restrict listing for 30d "
+        "then close account",
         "",
         "rule keywords: from 2021-10-08 block mentions any keywords penalty escalate",
     ]
