@@ -32,7 +32,7 @@ from .concrete import Applicability
 from .strings import StringMode
 from .textpreds import Pred
 from .witness import Realiser, clean_witness
-from .world import NUM, AtomInfo, World
+from .world import NUM, AtomInfo, Field, World
 
 
 class AnalysisError(RuntimeError):
@@ -247,57 +247,52 @@ class Engine:
             atoms |= self.enc(q).atoms
         for h in FM.holds_of(f):
             atoms |= self._holds(h)[1]
-        fields: set[tuple[str, ...]] = set()
-        preds: dict[tuple[str, ...], set[Pred]] = defaultdict(set)
-        cats: set[tuple[str, ...]] = set()
-        zones: dict[tuple[str, ...], set[str]] = defaultdict(set)
-        reasons: list[str] = []
-        for a in sorted(atoms, key=_atom_order):
-            fields |= a.fields
-            for path, p in a.preds:
-                preds[path].add(p)
-            cats |= a.cats
-            for path, z in a.date_zones:
-                zones[path].add(z)
-            reasons.extend(a.unsupported)
-        for fld in w.required_fields():
-            fields.add(fld.path)
-        closure = set()
-        for path in sorted(fields):
-            for i in range(1, len(path) + 1):
-                closure.add(path[:i])
-        fields = closure
+        r = _reads(atoms, w.required_fields())
+        cons = self._read_constraints(r)
+        cons.extend(self._time_constraints(qids, r, aware_at))
+        for path in sorted(r.fields):
+            fld = w.fields[path]
+            if r.preds.get(path) and r.zones.get(path):
+                r.reasons.append(f"'{fld.name}' is read both as text and as a date")
+        regex_fields = {path: (w.fields[path], r.preds[path]) for path in sorted(r.preds)
+                        if any(p.kind == "regex" for p in r.preds[path])}
+        strings = StringMode(regex_fields) if regex_fields else None
+        if strings is not None:
+            cons.extend(strings.constraints)
+        return _Question(cons, r.fields, r.preds, r.cats, r.zones, r.reasons, strings)
+
+    def _read_constraints(self, r: _Reads) -> list[z3.BoolRef]:
+        """Well-formedness of the fields read, the text predicates' facts, the implications
+        between predicates and between category patterns."""
+        w = self.world
         cons: list[z3.BoolRef] = list(w.base())
-        for path in sorted(fields):
+        for path in sorted(r.fields):
             cons.extend(w.field_constraints(w.fields[path]))
-        for path, ps_ in sorted(preds.items()):
+        for path, ps_ in sorted(r.preds.items()):
             fld = w.fields[path]
             for p in sorted(ps_):
                 cons.extend(w.pred_constraints(fld, p))
             cons.extend(w.implications(fld, ps_))
-        cons.extend(w.cat_implications(cats))
-        # naive readings only matter across timezones
+        cons.extend(w.cat_implications(r.cats))
+        return cons
+
+    def _time_constraints(self, qids: set[str], r: _Reads, aware_at: bool) -> list[z3.BoolRef]:
+        """Naive readings only matter across timezones: ``at`` and the date fields are
+        aware instants where one timezone (or none) reads them."""
+        w = self.world
+        cons: list[z3.BoolRef] = []
         rule_zones = {self.rule(q).timezone for q in qids
                       if self.rule(q).start is not None or self.rule(q).end is not None}
         if aware_at or len(rule_zones) <= 1:
             cons.append(z3.Not(w.at_naive))
-        for path in sorted(fields):
-            if len(zones.get(path, ())) <= 1:
+        for path in sorted(r.fields):
+            if len(r.zones.get(path, ())) <= 1:
                 cons.append(z3.Not(w.fields[path].dnaive))
-        for path in sorted(fields):
-            fld = w.fields[path]
-            if preds.get(path) and zones.get(path):
-                reasons.append(f"'{fld.name}' is read both as text and as a date")
-        regex_fields = {path: (w.fields[path], preds[path]) for path in sorted(preds)
-                        if any(p.kind == "regex" for p in preds[path])}
-        strings = StringMode(regex_fields) if regex_fields else None
-        if strings is not None:
-            cons.extend(strings.constraints)
-        return _Question(cons, fields, preds, cats, zones, reasons, strings)
+        return cons
 
     def _solve(self, f: FM.F, *, aware_at: bool, clean: bool) -> Answer:
         q = self._question(f, aware_at)
-        fields, preds, cats, zones, reasons, strings = q.fields, q.preds, q.cats, q.zones, q.reasons, q.strings
+        strings = q.strings
         solver = _new_solver(strings is not None)
         solver.add(*q.constraints)
         solver.add(self.to_z3(f))
@@ -308,7 +303,7 @@ class Engine:
             return Answer("unsat")
         if result == z3.unknown:
             return self._gave_up(solver)
-        refined_reasons = list(reasons)
+        refined_reasons = list(q.reasons)
         if strings is not None and strings.refinements:
             solver.add(*strings.refinements)
             self.stats.solver_calls += 1
@@ -319,8 +314,14 @@ class Engine:
                 self.stats.undecided += 1
                 return Answer("undecided", reason="; ".join(dict.fromkeys(strings.reasons)))
             refined_reasons.extend(strings.reasons)
-        model = self._polish_numbers(solver, solver.model(), fields, strings is not None)
-        realiser = Realiser(self, model, fields, preds, cats, strings, {p for p in zones if zones[p]})
+        return self._realise(f, solver, q, refined_reasons, clean)
+
+    def _realise(self, f: FM.F, solver: z3.Solver, q: _Question, refined_reasons: list[str],
+                 clean: bool) -> Answer:
+        """The answer to a "sat": the solver's model as a listing, replayed through the
+        evaluator (undecided when it does not hold and the encoding was approximate)."""
+        model = self._polish_numbers(solver, solver.model(), q.fields, q.strings is not None)
+        realiser = Realiser(self, model, q.fields, q.preds, q.cats, q.strings, {p for p in q.zones if q.zones[p]})
         try:
             witness = realiser.witness()
         except Unrealisable as e:
@@ -420,7 +421,7 @@ class Engine:
             solver = _new_solver(q.strings is not None)
             solver.add(*q.constraints)
             tracks = [z3.Bool(f"core[{i}]") for i in range(len(parts))]
-            for track, part in zip(tracks, parts):
+            for track, part in zip(tracks, parts, strict=True):
                 solver.add(z3.Implies(track, self.to_z3(part)))
 
             def unsat(members: list[int]) -> bool | None:
@@ -463,6 +464,43 @@ class _Question:
     zones: dict[tuple[str, ...], set[str]]
     reasons: list[str]
     strings: StringMode | None = attrs.field(eq=False)
+
+
+@attrs.frozen
+class _Reads:
+    """What a question's atoms read: the fields (with every prefix), the text predicates
+    of each field, the category patterns, the timezones in which each field's date literals
+    are read, and why parts of them are not translated."""
+
+    fields: set[tuple[str, ...]]
+    preds: dict[tuple[str, ...], set[Pred]]
+    cats: set[tuple[str, ...]]
+    zones: dict[tuple[str, ...], set[str]]
+    reasons: list[str]
+
+
+def _reads(atoms: set[AtomInfo], required: list[Field]) -> _Reads:
+    """Gather what ``atoms`` read, the ``required`` fields too."""
+    fields: set[tuple[str, ...]] = set()
+    preds: dict[tuple[str, ...], set[Pred]] = defaultdict(set)
+    cats: set[tuple[str, ...]] = set()
+    zones: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    reasons: list[str] = []
+    for a in sorted(atoms, key=_atom_order):
+        fields |= a.fields
+        for path, p in a.preds:
+            preds[path].add(p)
+        cats |= a.cats
+        for path, z in a.date_zones:
+            zones[path].add(z)
+        reasons.extend(a.unsupported)
+    for fld in required:
+        fields.add(fld.path)
+    closure = set()
+    for path in sorted(fields):
+        for i in range(1, len(path) + 1):
+            closure.add(path[:i])
+    return _Reads(closure, preds, cats, zones, reasons)
 
 
 def _new_solver(strings: bool) -> z3.Solver:
