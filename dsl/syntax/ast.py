@@ -8,7 +8,6 @@ imports nothing from the rest of the package but the leaf ``dsl.span``.
 from __future__ import annotations
 
 import datetime as _dt
-from typing import Union
 
 import attrs
 
@@ -16,6 +15,7 @@ from ..span import Span as Span  # re-exported: A.Span is the location of every 
 
 
 def _span() -> Span | None:
+    # attrs.field is typed Any outside a class body; on the class it is the attribute (a Span or None)
     return attrs.field(default=None, eq=False, repr=False, kw_only=True)  # type: ignore[no-any-return]
 
 
@@ -76,8 +76,8 @@ class Regex:
     span: Span | None = _span()
 
 
-Scalar = Union[Str, Num, Bool, Date, DateTime]
-When = Union[Date, DateTime]
+Scalar = Str | Num | Bool | Date | DateTime
+When = Date | DateTime
 
 
 @attrs.frozen
@@ -94,7 +94,7 @@ class Ref:
     span: Span | None = _span()
 
 
-ListExpr = Union[ListLit, Ref]
+ListExpr = ListLit | Ref
 
 
 @attrs.frozen
@@ -214,8 +214,8 @@ class Exists:
     span: Span | None = _span()
 
 
-Atom = Union[Const, Category, CategoryIn, Mentions, MentionsAny, Contains, Matches, Compare, In, Exists]
-Expr = Union[And, Or, Not, Atom]
+Atom = Const | Category | CategoryIn | Mentions | MentionsAny | Contains | Matches | Compare | In | Exists
+Expr = And | Or | Not | Atom
 
 
 def conjuncts(e: Expr) -> tuple[Expr, ...]:
@@ -321,7 +321,7 @@ class PenaltyStep:
     span: Span | None = _span()
 
 
-Penalty = Union[PenaltyLadder, PenaltyStep]
+Penalty = PenaltyLadder | PenaltyStep
 
 
 @attrs.frozen
@@ -372,7 +372,7 @@ class Null:
     span: Span | None = _span()
 
 
-Value = Union[Scalar, ObjectLit, ArrayLit, Null]
+Value = Scalar | ObjectLit | ArrayLit | Null
 
 
 @attrs.frozen
@@ -415,7 +415,7 @@ class Assertion:
     span: Span | None = _span()
 
 
-Statement = Union[SetDecl, LadderDecl, FieldDecl, Rule, TestCase, Assertion]
+Statement = SetDecl | LadderDecl | FieldDecl | Rule | TestCase | Assertion
 
 
 @attrs.frozen

@@ -23,7 +23,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 
 from ..atomic import write_atomically
 from .grammar import WholeWords, grammar_text
-from .tree import Node, Shapes, TreeBuilder, learn_shapes
+from .tree import Node, Shapes, TreeBuilder, learn_shapes, lex_error_offset
 
 _comments: contextvars.ContextVar[list[Token] | None] = contextvars.ContextVar("policy_comments", default=None)
 
@@ -71,7 +71,8 @@ def _shapes(text: str, folder: Path | None, key: str) -> Shapes:
     saved = folder / f"shapes-{key}.json" if folder else None
     if saved is not None:
         try:
-            return {name: (list(drop), bool(expand1)) for name, (drop, expand1) in json.loads(saved.read_text("utf-8")).items()}
+            saved_shapes = json.loads(saved.read_text("utf-8"))
+            return {name: (list(drop), bool(expand1)) for name, (drop, expand1) in saved_shapes.items()}
         except (OSError, ValueError, TypeError):
             pass
     shapes = learn_shapes(Lark(text, **_OPTIONS).rules)
@@ -89,9 +90,12 @@ def run(text: str, start: str, comments: list[Token]) -> Node:
     interactive parser) when the text does not parse."""
     reset = _comments.set(comments)
     try:
-        return lark().parse(text, start=start)  # type: ignore[no-any-return]
+        tree = lark().parse(text, start=start)
     finally:
         _comments.reset(reset)
+    # Lark's stubs say a lark.Tree; with transformer= the parse returns what TreeBuilder built
+    assert isinstance(tree, Node), "TreeBuilder builds the tree"
+    return tree
 
 
 def accepts_before(chunk: str, pos: int) -> frozenset[str]:
@@ -101,7 +105,7 @@ def accepts_before(chunk: str, pos: int) -> frozenset[str]:
     try:
         interactive = lark().parse_interactive(chunk[:pos], start="single")
         interactive.exhaust_lexer()
-        return frozenset(interactive.accepts())
+        return frozenset(interactive.accepts())  # type: ignore[no-untyped-call]  # lark leaves accepts() unannotated
     except UnexpectedInput:
         return frozenset()
     finally:
@@ -127,9 +131,9 @@ def tokens(text: str, start: int = 0, end: int | None = None) -> list[Token]:
                     found.append(Token(t.type, t.value, at, end_pos=at + len(t.value)))
                 break
             except UnexpectedCharacters as e:
-                at = pos + e.pos_in_stream
+                at = pos + lex_error_offset(e)
                 found.append(Token("?", text[at], at, end_pos=at + 1))
-                pos += e.pos_in_stream + 1
+                pos = at + 1
     finally:
         _comments.reset(reset)
     return found

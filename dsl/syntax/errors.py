@@ -11,6 +11,7 @@ from . import ast as A
 from . import hints
 from .driver import accepts_before
 from .grammar import RESERVED
+from .tree import lex_error_offset
 
 _TERMINAL_WORDS = {
     "NAME": "a name",
@@ -69,63 +70,18 @@ def _describe_token(tok: Token) -> str:
     return f"`{v}`"
 
 
+_Reading = tuple[tuple[int, int, int], str, str | None]
+"""How a syntax error reads: where it is in the statement (line, column, length), the
+message and the hint."""
+
+
 def syntax_error(e: UnexpectedInput, chunk: str, path: str, offset: tuple[int, int, int],
                   following: tuple[str, int, int] | None = None) -> Diagnostic:
     """A P100 that says what was found and what was expected, in words. ``following`` is
     the first word of the next statement (and its position), which is what the author
     sees after a statement that ended too early."""
     line0, col0, pos0 = offset
-    hint = None
-    if isinstance(e, UnexpectedToken):
-        tok = e.token
-        if tok.type == "$END" and following is not None:
-            word, fline, fcol = following
-            line, col, length = fline - line0 + 1, fcol - (col0 - 1 if fline == line0 else 0), len(word)
-            found = f"`{word}`"
-        elif tok.type == "$END":
-            line, col, length = end_position(chunk)
-            found = "the end of the file"
-        else:
-            line, col, length = tok.line, tok.column, max(1, len(tok.value))
-            found = _describe_token(tok)
-        expected = _describe_expected(_accepted(e))
-        msg = f"found {found} where {_join_or(expected)} was expected" if expected else f"unexpected {found}"
-        before = chunk[:tok.start_pos].split()[-1:] if tok.type != "$END" else []
-        if before in (["assert"], ["test"]) and _accepted(e) == {"STRING"}:
-            kind = "assertion" if before == ["assert"] else "test"
-            msg = f"found {found} where the name of the {kind} was expected, in quotes"
-            hint = (f'write `assert "what the policy promises" {tok.value} …`: results and reports cite the name'
-                    if kind == "assertion" else 'write `test "what it shows" given {…} at … expect …`')
-        if tok.type == "NAME" and hint is None:
-            acc = _accepted(e)
-            keywords = [t.lower() for t in acc if t.isalpha() and t.isupper() and t not in _TERMINAL_WORDS]
-            guess = did_you_mean(tok.value, keywords)
-            glued = max((k for k in keywords if tok.value.startswith(k)), key=len, default=None)
-            if guess:
-                hint = f"did you mean `{guess}`?"
-            elif glued:
-                hint = (f"did you mean `{glued} {tok.value[len(glued):]}`? A word is read whole: "
-                        f"put a space after `{glued}`")
-            elif tok.value in RESERVED:
-                hint = f"`{tok.value}` is a keyword"
-    elif isinstance(e, UnexpectedCharacters):
-        line, col, length = e.line, e.column, 1
-        ch = chunk[e.pos_in_stream] if 0 <= e.pos_in_stream < len(chunk) else "?"
-        msg = f"unexpected character {_describe_char(ch)}"
-        if ch in "'\"":
-            msg = "this string is not closed before the end of the line"
-            hint = f"close it with {ch}; a string cannot span lines (write \\n for a line break)"
-        elif ch == "/":
-            msg = "this regular expression is not closed before the end of the line"
-            hint = "close it with /; write \\/ for a slash inside it"
-        elif ch == "`":
-            msg = "this backquoted name is not closed"
-    elif isinstance(e, UnexpectedEOF):
-        line, col, length = end_position(chunk)
-        msg = "the statement is not finished at the end of the file"
-    else:  # pragma: no cover - Lark raises only the three above
-        line, col, length = 1, 1, 1
-        msg = str(e)
+    (line, col, length), msg, hint = _reading(e, chunk, offset, following)
     advice = hints.advise(_error_site(e, chunk))
     if advice is not None:  # a mistake dsl.syntax.hints knows: its words and spot
         msg, hint = advice.message, advice.hint
@@ -134,6 +90,81 @@ def syntax_error(e: UnexpectedInput, chunk: str, path: str, offset: tuple[int, i
     acol = col + (col0 - 1 if line == 1 else 0)
     span = A.Span(path, aline, acol, aline, acol + length, pos0, pos0)
     return make("P100", msg, span, hint=hint)
+
+
+def _reading(e: UnexpectedInput, chunk: str, offset: tuple[int, int, int],
+             following: tuple[str, int, int] | None) -> _Reading:
+    if isinstance(e, UnexpectedToken):
+        return _unexpected_token(e, chunk, offset, following)
+    if isinstance(e, UnexpectedCharacters):
+        return _unexpected_character(e, chunk)
+    if isinstance(e, UnexpectedEOF):
+        return end_position(chunk), "the statement is not finished at the end of the file", None
+    return (1, 1, 1), str(e), None  # pragma: no cover - Lark raises only the three above
+
+
+def _unexpected_token(e: UnexpectedToken, chunk: str, offset: tuple[int, int, int],
+                      following: tuple[str, int, int] | None) -> _Reading:
+    tok = e.token
+    where, found = _found_token(tok, chunk, offset, following)
+    accepted = _accepted(e)
+    expected = _describe_expected(accepted)
+    msg = f"found {found} where {_join_or(expected)} was expected" if expected else f"unexpected {found}"
+    hint = None
+    before = chunk[:tok.start_pos].split()[-1:] if tok.type != "$END" else []
+    if before in (["assert"], ["test"]) and accepted == {"STRING"}:
+        kind = "assertion" if before == ["assert"] else "test"
+        msg = f"found {found} where the name of the {kind} was expected, in quotes"
+        hint = (f'write `assert "what the policy promises" {tok.value} …`: results and reports cite the name'
+                if kind == "assertion" else 'write `test "what it shows" given {…} at … expect …`')
+    elif tok.type == "NAME":
+        hint = _name_hint(tok.value, accepted)
+    return where, msg, hint
+
+
+def _found_token(tok: Token, chunk: str, offset: tuple[int, int, int],
+                 following: tuple[str, int, int] | None) -> tuple[tuple[int, int, int], str]:
+    """Where the unexpected token is and how it reads. Where the statement ended too early,
+    that is the first word of the next statement."""
+    if tok.type == "$END" and following is not None:
+        line0, col0, _ = offset
+        word, fline, fcol = following
+        return (fline - line0 + 1, fcol - (col0 - 1 if fline == line0 else 0), len(word)), f"`{word}`"
+    if tok.type == "$END":
+        return end_position(chunk), "the end of the file"
+    line, column = tok.line, tok.column
+    assert line is not None and column is not None, "Lark's lexer sets every token's position"
+    return (line, column, max(1, len(tok.value))), _describe_token(tok)
+
+
+def _name_hint(word: str, accepted: set[str]) -> str | None:
+    """A name where keywords were expected: the keyword it nearly is, or the keyword glued
+    to the rest of it, or that it is a keyword itself."""
+    keywords = [t.lower() for t in accepted if t.isalpha() and t.isupper() and t not in _TERMINAL_WORDS]
+    guess = did_you_mean(word, keywords)
+    if guess:
+        return f"did you mean `{guess}`?"
+    glued = max((k for k in keywords if word.startswith(k)), key=len, default=None)
+    if glued:
+        return (f"did you mean `{glued} {word[len(glued):]}`? A word is read whole: "
+                f"put a space after `{glued}`")
+    if word in RESERVED:
+        return f"`{word}` is a keyword"
+    return None
+
+
+def _unexpected_character(e: UnexpectedCharacters, chunk: str) -> _Reading:
+    at = lex_error_offset(e)
+    ch = chunk[at] if 0 <= at < len(chunk) else "?"
+    if ch in "'\"":
+        return ((e.line, e.column, 1), "this string is not closed before the end of the line",
+                f"close it with {ch}; a string cannot span lines (write \\n for a line break)")
+    if ch == "/":
+        return ((e.line, e.column, 1), "this regular expression is not closed before the end of the line",
+                "close it with /; write \\/ for a slash inside it")
+    if ch == "`":
+        return (e.line, e.column, 1), "this backquoted name is not closed", None
+    return (e.line, e.column, 1), f"unexpected character {_describe_char(ch)}", None
 
 
 def _error_site(e: UnexpectedInput, chunk: str) -> hints.ErrorSite:
@@ -147,7 +178,7 @@ def _accepted(e: UnexpectedToken) -> set[str]:
     that may follow a merged state (`expect` after a date in a rule window, say); the
     interactive parser tells the ones that lead somewhere."""
     try:
-        acc = set(e.interactive_parser.accepts())
+        acc = set(e.interactive_parser.accepts())  # type: ignore[no-untyped-call]  # lark leaves accepts() unannotated
         if acc:
             return acc
     except Exception:  # noqa: BLE001 - fall back to the table's view

@@ -22,6 +22,7 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from ..diagnostics import _edit_distance, did_you_mean
+from .tree import lex_error_offset, start_of
 
 
 @attrs.frozen
@@ -59,7 +60,7 @@ class ErrorSite:
 def advise(site: ErrorSite) -> Advice | None:
     """The first rule that recognises the mistake, or None (the parser's own message)."""
     if isinstance(site.error, UnexpectedCharacters):
-        return _typographic_quote(site.chunk, site.error.pos_in_stream)
+        return _typographic_quote(site.chunk, lex_error_offset(site.error))
     if not isinstance(site.error, UnexpectedToken) or site.error.token.type == "$END":
         return None
     for rule in _TOKEN_RULES:
@@ -84,6 +85,13 @@ _TOKENS = re.compile(
     r"""(?P<skip>\s+|\#[^\n]*)
     |'(?:\\.|[^'\\\n])*'|"(?:\\.|[^"\\\n])*"|`[^`\n]+`
     |""" + _WORD + r"""|-?[0-9][A-Za-z0-9_.:+\-]*|.""", re.VERBOSE | re.DOTALL)
+
+
+def _prefix(pattern: str, text: str) -> str:
+    """What ``pattern``, a pattern that may match nothing, matches at the start of ``text``."""
+    m = re.match(pattern, text)
+    assert m is not None, "the pattern matches the empty string"
+    return m.group()
 
 
 def _previous(chunk: str, pos: int) -> tuple[str, int] | None:
@@ -159,12 +167,12 @@ def _apostrophe(site: ErrorSite, tok: Token) -> Advice | None:
     closing = chunk.find("'", pos)
     line_end = chunk.find("\n", pos) % (len(chunk) + 1)
     if closing < 0 or closing > line_end:
-        closing = pos + len(re.match(r"\w*", chunk[pos:]).group())  # type: ignore[union-attr]
+        closing = pos + len(_prefix(r"\w*", chunk[pos:]))
         body = chunk[opening + 1:closing]
     else:
         body = chunk[opening + 1:closing]
-    before = re.match(r"\w*", chunk[opening + 1:pos - 1][::-1]).group()[::-1]  # type: ignore[union-attr]
-    word = before + "'" + re.match(r"\w*", chunk[pos:]).group()  # type: ignore[union-attr]
+    before = _prefix(r"\w*", chunk[opening + 1:pos - 1][::-1])[::-1]
+    word = before + "'" + _prefix(r"\w*", chunk[pos:])
     if '"' in body:
         fix = "escape it: '" + _clip(body).replace("'", "\\'") + "'"
     else:
@@ -197,7 +205,7 @@ def _typographic_quote(chunk: str, pos: int) -> Advice | None:
     rest = chunk[pos + 1:line_end]
     # The closing quote: the last typographic quote before a delimiter, not an apostrophe
     # inside a word (‘Kaspersky’s’).
-    segment = re.match(r"[^,\]\)\n]*", rest).group()  # type: ignore[union-attr]
+    segment = _prefix(r"[^,\]\)\n]*", rest)
     ends = [i for i, c in enumerate(segment) if c in _SINGLE_QUOTES + _DOUBLE_QUOTES
             and not (i + 1 < len(segment) and segment[i + 1].isalnum())]
     body = segment[:ends[-1]] if ends else None
@@ -283,7 +291,7 @@ def _iso_time(written: str) -> str | None:
 def _date_time_with_space(site: ErrorSite, tok: Token) -> Advice | None:
     if tok.type != "NUMLIKE" or _iso_time(tok.value) is None:
         return None
-    prev = _previous(site.chunk, tok.start_pos)
+    prev = _previous(site.chunk, start_of(tok))
     if prev is None or not _ISO_DATE.match(prev[0]) or "\n" in site.chunk[prev[1]:tok.start_pos]:
         return None
     date, start = prev
@@ -295,13 +303,13 @@ def _date_time_with_space(site: ErrorSite, tok: Token) -> Advice | None:
 def _written_date(site: ErrorSite, tok: Token) -> Advice | None:
     """A date where `from`, `until` or `at` expects one, written otherwise than YYYY-MM-DD
     or in quotes: `from 20/07/2024`, `from '2024-07-20'`."""
-    chunk, pos = site.chunk, tok.start_pos
+    chunk, pos = site.chunk, start_of(tok)
     keyword = None
-    for m in re.finditer(r"\b(?:from|until|at)\b", chunk[:pos + 1]):
-        keyword = m
+    for found in re.finditer(r"\b(?:from|until|at)\b", chunk[:pos + 1]):
+        keyword = found
     if keyword is None:
         return None
-    gap = re.match(r"\s*", chunk[keyword.end():]).end()  # type: ignore[union-attr]
+    gap = len(_prefix(r"\s*", chunk[keyword.end():]))
     start = keyword.end() + gap
     m = _WRITTEN_DATE.match(chunk, start)
     if m is None or not start <= pos < m.end():
@@ -352,16 +360,18 @@ def _counted_as(unit: str) -> str:
 def duration_hint(written: str) -> str | None:
     """The hint for a duration read whole but not valid (P103): `7days`, `1month`."""
     m = re.match(r"^(\d+)\s*([A-Za-z]+)$", written)
-    fixed = _duration(int(m.group(1)), m.group(2)) if m and int(m.group(1)) > 0 else None
+    if m is None or int(m.group(1)) == 0:
+        return None
+    fixed = _duration(int(m.group(1)), m.group(2))
     if fixed is None or fixed == written:
         return None
-    return f"write `{fixed}`{_counted_as(m.group(2))}: a duration is {_DURATION_FORM}"  # type: ignore[union-attr]
+    return f"write `{fixed}`{_counted_as(m.group(2))}: a duration is {_DURATION_FORM}"
 
 
 def _duration_in_words(site: ErrorSite, tok: Token) -> Advice | None:
     if tok.type != "NAME":
         return None
-    prev = _previous(site.chunk, tok.start_pos)
+    prev = _previous(site.chunk, start_of(tok))
     if prev is None or not prev[0].isdigit():
         return None
     before = _previous(site.chunk, prev[1])
@@ -382,11 +392,10 @@ def _word_around(chunk: str, pos: int) -> tuple[str, int]:
     """The whole word that the token at ``pos`` is part of, as the author sees it
     (`blocked`, of which the lexer may have read `block` and `ed`), and its offset."""
     line_start = chunk.rfind("\n", 0, pos) + 1
-    back = re.match(r"[A-Za-z0-9_-]*", chunk[line_start:pos][::-1]).group()  # type: ignore[union-attr]
+    back = _prefix(r"[A-Za-z0-9_-]*", chunk[line_start:pos][::-1])
     start = pos - len(back)
-    start += re.match(r"[0-9-]*", chunk[start:pos]).end()  # type: ignore[union-attr]
-    m = re.match(r"[A-Za-z0-9_-]*", chunk[start:])
-    return m.group() if m else "", start  # type: ignore[union-attr]
+    start += len(_prefix(r"[0-9-]*", chunk[start:pos]))
+    return _prefix(r"[A-Za-z0-9_-]*", chunk[start:]), start
 
 
 def _glued_word(site: ErrorSite, tok: Token) -> Advice | None:
@@ -394,7 +403,7 @@ def _glued_word(site: ErrorSite, tok: Token) -> Advice | None:
     word where only keywords fit, that stands for a keyword: `expect blocked` → `block`."""
     if tok.type != "NAME":
         return None
-    word, start = _word_around(site.chunk, tok.start_pos)
+    word, start = _word_around(site.chunk, start_of(tok))
     accepted = site.accepted if start == tok.start_pos else site.accepts_before(start)
     keywords = _keyword_words(accepted)
     if start == tok.start_pos and (not _INFLECTIONS.match(word.lower()) or did_you_mean(word, keywords)):
@@ -413,7 +422,7 @@ def _keyword_read_as_name(site: ErrorSite, tok: Token) -> Advice | None:
     `mention any [...]` (a field `mention`), `categry 'X'`."""
     if tok.type == "NAME" and _keyword_for(tok.value, _keyword_words(site.accepted)):
         return None  # the parser's own "did you mean" covers it
-    prev = _previous(site.chunk, tok.start_pos)
+    prev = _previous(site.chunk, start_of(tok))
     if prev is None or not re.fullmatch(_WORD, prev[0]):
         return None
     word, start = prev

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+from collections.abc import Callable
 from typing import Any
 
 from lark import Token
@@ -78,22 +79,27 @@ class Lowering:
 
     # spans -------------------------------------------------------------
     def span(self, node: Node | Token) -> A.Span | None:
-        if node.__class__ is not Node:
-            if self.whole_file:  # a lexed token has every position set
-                return A.Span(self.path, node.line, node.column, node.end_line, node.end_column,  # type: ignore[arg-type]
-                              node.start_pos, node.end_pos)
-            return token_span(self.path, node, self.offset)  # type: ignore[arg-type]
+        if isinstance(node, Token):
+            if self.whole_file:
+                return self.between(node, node)
+            return token_span(self.path, node, self.offset)
         first, last = node.start, node.end
         if first is None or last is None:
             return None
+        return self.between(first, last)
+
+    def between(self, first: Token, last: Token) -> A.Span:
+        """The span from the start of ``first`` to the end of ``last``, two lexed tokens."""
+        line, column, start = first.line, first.column, first.start_pos
+        end_line, end_column, end = last.end_line, last.end_column, last.end_pos
+        assert line is not None and column is not None and start is not None, "a lexed token has its position"
+        assert end_line is not None and end_column is not None and end is not None, "a lexed token has its end"
         if self.whole_file:
-            return A.Span(self.path, first.line, first.column, last.end_line, last.end_column,
-                          first.start_pos, last.end_pos)
+            return A.Span(self.path, line, column, end_line, end_column, start, end)
         line0, col0, pos0 = self.offset
-        col = first.column + (col0 - 1 if first.line == 1 else 0)
-        end_col = last.end_column + (col0 - 1 if last.end_line == 1 else 0)
-        return A.Span(self.path, first.line + line0 - 1, col, last.end_line + line0 - 1, end_col,
-                      first.start_pos + pos0, last.end_pos + pos0)
+        col = column + (col0 - 1 if line == 1 else 0)
+        end_col = end_column + (col0 - 1 if end_line == 1 else 0)
+        return A.Span(self.path, line + line0 - 1, col, end_line + line0 - 1, end_col, start + pos0, end + pos0)
 
     def join(self, a: A.Span | None, b: A.Span | None) -> A.Span | None:
         if a is None or b is None:
@@ -175,7 +181,7 @@ class Lowering:
             first = t.children[0]
             head = self.span(first.children[0] if isinstance(first, Node) else first)
         selector = None
-        if kids and isinstance(kids[0], Node) and kids[0].data not in ("clause", "penalty_ladder", "penalty_step", "overrides"):
+        if kids and isinstance(kids[0], Node) and kids[0].data not in _RULE_CLAUSES:
             selector = self.expr(kids.pop(0))
         fields: dict[str, Any] = {}
         for c in kids:
@@ -231,9 +237,10 @@ class Lowering:
             if c.data == "expect_by":
                 by = tuple(self.ref(r) for r in c.children)
             elif c.data == "expect_ladder":
-                penalty = A.ExpectPenalty(self.name(c.children[1]), self.whole(c.children[2], "a step is a whole number from 1"), span=self.span(c))
+                penalty = A.ExpectPenalty(self.name(c.children[1]), self.whole(c.children[2], _STEP_NUMBER),
+                                          span=self.span(c))
             elif c.data == "expect_step":
-                penalty = A.ExpectPenalty(None, self.whole(c.children[1], "a step is a whole number from 1"), span=self.span(c))
+                penalty = A.ExpectPenalty(None, self.whole(c.children[1], _STEP_NUMBER), span=self.span(c))
             elif c.data == "expect_none":
                 penalty = A.ExpectPenalty(none=True, span=self.span(c))
         expect_span = self.join(self.span(effect), self.span(kids[-1]) if kids else None)
@@ -265,7 +272,8 @@ class Lowering:
         kind = t.data
         span = self.span(t)
         if kind == "deduct":
-            points = self.whole(t.children[0], "points are a positive whole number, such as `deduct 6 points`", positive=True)
+            points = self.whole(t.children[0], "points are a positive whole number, such as `deduct 6 points`",
+                                positive=True)
             return A.Action("deduct", points=points, span=span)
         if kind == "restrict":
             fn = self.name(t.children[0]).name
@@ -277,7 +285,9 @@ class Lowering:
     def number_too_long(self, tok: Token) -> bool:
         """A P100 for a number (or a token that starts like one) with more than
         MAX_NUMBER_DIGITS digits before its decimal point."""
-        digits = len(_LEADING_DIGITS_RE.match(tok.value).group(1))  # type: ignore[union-attr]
+        leading = _LEADING_DIGITS_RE.match(tok.value)
+        assert leading is not None, "the pattern matches the empty string"
+        digits = len(leading.group(1))
         if digits <= MAX_NUMBER_DIGITS:
             return False
         self.error("P100", f"this number is too long: it has {digits} digits, and a number has at most "
@@ -291,7 +301,8 @@ class Lowering:
         m = _DURATION_RE.match(tok.value)
         if not m or int(m.group(1)) == 0:
             self.error("P103", f"'{tok.value}' is not a valid duration", tok,
-                       hint=hints.duration_hint(tok.value) or "write a positive whole number of hours, days or weeks: 12h, 30d, 2w")
+                       hint=hints.duration_hint(tok.value)
+                       or "write a positive whole number of hours, days or weeks: 12h, 30d, 2w")
             return A.Duration(24, span=self.span(tok))
         n, unit = int(m.group(1)), m.group(2)
         return A.Duration(n * {"h": 1, "d": 24, "w": 168}[unit], span=self.span(tok))
@@ -311,7 +322,8 @@ class Lowering:
 
     def name_text(self, tok: Token) -> str:
         if tok.type == "BQNAME":
-            return tok.value[1:-1]
+            quoted: str = tok.value[1:-1]
+            return quoted
         if tok.value in RESERVED:
             self.error("P100", f"`{tok.value}` is a keyword and cannot be used as a name here", tok,
                        hint=f"write it in backquotes to use it as a name: \u0060{tok.value}\u0060")
@@ -352,7 +364,7 @@ class Lowering:
 
         return _ESCAPE_RE.sub(repl, body)
 
-    def literal(self, t: Node) -> A.Scalar:
+    def literal(self, t: Node | Token) -> A.Scalar:
         tok = t.children[0] if isinstance(t, Node) and t.data == "literal" else t
         if isinstance(tok, Node):  # string
             return self.string(tok)
@@ -401,7 +413,8 @@ class Lowering:
         except ValueError:
             pass
         self.error("P101", f"'{v}' is not a valid date", tok,
-                   hint=hints.date_hint(v) or "write a date as 2021-10-15, or a date-time as 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00")
+                   hint=hints.date_hint(v)
+                   or "write a date as 2021-10-15, or a date-time as 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00")
         return A.Date(dt.date(2000, 1, 1), span=span)
 
     def list_(self, t: Node) -> A.ListExpr:
@@ -439,59 +452,44 @@ class Lowering:
         if d in ("or_", "and_") and len(k) == 1:
             return self.expr(k[0])  # every atom sits in an or_ of one and_ of one
         span = self.span(t)
-        if d in ("or_", "and_"):
-            node_type = A.Or if d == "or_" else A.And
-            items: list[A.Expr] = []
-            for c in k:
-                sub = self.expr(c)
-                # (a and b) and c is a and b and c: one canonical shape for the formatter
-                items.extend(sub.items if isinstance(sub, node_type) else (sub,))
-            return node_type(tuple(items), span=span)
-        if d == "negation":
-            if len(k) - 1 > MAX_DEPTH:
-                # `not not … x` is one flat Lark node, so the depth check cannot see it.
-                self.error("P100", f"this condition stacks more than {MAX_DEPTH} `not`", t,
-                           hint="`not not x` is x: remove the pairs")
-                raise Skip
-            inner = self.expr(k[-1])
-            for tok in reversed(k[:-1]):
-                inner = A.Not(inner, span=self.join(self.span(tok), span))
-            return inner
-        if d == "true":
-            return A.Const(True, span=span)
-        if d == "false":
-            return A.Const(False, span=span)
-        if d == "category":
-            return A.Category(self.string(k[1]), span=span)
-        if d == "category_in":
-            return A.CategoryIn(self.list_(k[1]), span=span)
-        if d == "category_not_in":
-            return A.Not(A.CategoryIn(self.list_(k[2]), span=span), span=span)
-        if d == "category_compare":
-            return A.Compare(A.Path(("category",), span=self.span(k[0])), k[1].value, self.literal(k[2]), span=span)
-        if d in ("mentions", "mentions_any"):
-            if isinstance(k[0], Node):
-                path: A.Path | None = self.path_(k[0])
-                rest = k[2:]
-            else:
-                path = None
-                rest = k[1:]
-            if d == "mentions":
-                return A.Mentions(path, self.string(rest[0]), span=span)
-            return A.MentionsAny(path, self.list_(rest[0]), span=span)
-        if d == "contains":
-            return A.Contains(self.path_(k[0]), self.string(k[1]), span=span)
-        if d == "matches":
-            return A.Matches(self.path_(k[0]), self.regex(k[1]), span=span)
-        if d == "compare":
-            return A.Compare(self.path_(k[0]), k[1].value, self.literal(k[2]), span=span)
-        if d == "in_":
-            return A.In(self.path_(k[0]), self.list_(k[1]), False, span=span)
-        if d == "not_in":
-            return A.In(self.path_(k[0]), self.list_(k[2]), True, span=span)
-        if d == "exists":
-            return A.Exists(self.path_(k[0]), span=span)
-        raise AssertionError(f"unexpected expression node {d}")  # pragma: no cover
+        build = _EXPRESSIONS.get(d) if d is not None else None
+        if build is None:  # pragma: no cover
+            raise AssertionError(f"unexpected expression node {d}")
+        return build(self, k, span)
+
+    def connective(self, node_type: type[A.And] | type[A.Or], k: list[Any], span: A.Span | None) -> A.Expr:
+        items: list[A.Expr] = []
+        for c in k:
+            sub = self.expr(c)
+            # (a and b) and c is a and b and c: one canonical shape for the formatter
+            items.extend(sub.items if isinstance(sub, node_type) else (sub,))
+        return node_type(tuple(items), span=span)
+
+    def negation(self, k: list[Any], span: A.Span | None) -> A.Expr:
+        if len(k) - 1 > MAX_DEPTH:
+            # `not not … x` is one flat Lark node, so the depth check cannot see it.
+            self.error("P100", f"this condition stacks more than {MAX_DEPTH} `not`", span,
+                       hint="`not not x` is x: remove the pairs")
+            raise Skip
+        inner = self.expr(k[-1])
+        for tok in reversed(k[:-1]):
+            inner = A.Not(inner, span=self.join(self.span(tok), span))
+        return inner
+
+    def subject(self, k: list[Any]) -> tuple[A.Path | None, list[Any]]:
+        """The path that `mentions` reads (None for the listing's text), and what follows
+        the keyword."""
+        if isinstance(k[0], Node):
+            return self.path_(k[0]), k[2:]
+        return None, k[1:]
+
+    def mentions(self, k: list[Any], span: A.Span | None) -> A.Expr:
+        path, rest = self.subject(k)
+        return A.Mentions(path, self.string(rest[0]), span=span)
+
+    def mentions_any(self, k: list[Any], span: A.Span | None) -> A.Expr:
+        path, rest = self.subject(k)
+        return A.MentionsAny(path, self.list_(rest[0]), span=span)
 
     def regex(self, tok: Token) -> A.Regex:
         v = tok.value
@@ -500,10 +498,40 @@ class Lowering:
         return A.Regex(body.replace("\\/", "/"), ignore_case, span=self.span(tok))
 
 
+_STEP_NUMBER = "a step is a whole number from 1"
+
+_RULE_CLAUSES = ("clause", "penalty_ladder", "penalty_step", "overrides")
+"""The nodes that follow a rule's selector (when it has one)."""
+
 _HEADER_ORDER = {"title": 0, "authority": 1, "version": 2, "timezone": 3, "scope": 4}
 
 _CLAUSE_WORD = {"if_": "if", "unless": "unless", "penalty": "penalty", "overrides": "overrides",
                 "because": "because", "message": "message"}
+
+
+_Build = Callable[[Lowering, list[Any], A.Span | None], A.Expr]
+
+_EXPRESSIONS: dict[str, _Build] = {
+    "or_": lambda low, k, span: low.connective(A.Or, k, span),
+    "and_": lambda low, k, span: low.connective(A.And, k, span),
+    "negation": Lowering.negation,
+    "true": lambda low, k, span: A.Const(True, span=span),
+    "false": lambda low, k, span: A.Const(False, span=span),
+    "category": lambda low, k, span: A.Category(low.string(k[1]), span=span),
+    "category_in": lambda low, k, span: A.CategoryIn(low.list_(k[1]), span=span),
+    "category_not_in": lambda low, k, span: A.Not(A.CategoryIn(low.list_(k[2]), span=span), span=span),
+    "category_compare": lambda low, k, span: A.Compare(
+        A.Path(("category",), span=low.span(k[0])), k[1].value, low.literal(k[2]), span=span),
+    "mentions": Lowering.mentions,
+    "mentions_any": Lowering.mentions_any,
+    "contains": lambda low, k, span: A.Contains(low.path_(k[0]), low.string(k[1]), span=span),
+    "matches": lambda low, k, span: A.Matches(low.path_(k[0]), low.regex(k[1]), span=span),
+    "compare": lambda low, k, span: A.Compare(low.path_(k[0]), k[1].value, low.literal(k[2]), span=span),
+    "in_": lambda low, k, span: A.In(low.path_(k[0]), low.list_(k[1]), False, span=span),
+    "not_in": lambda low, k, span: A.In(low.path_(k[0]), low.list_(k[2]), True, span=span),
+    "exists": lambda low, k, span: A.Exists(low.path_(k[0]), span=span),
+}
+"""How each kind of expression node is lowered, from its children and its span."""
 
 
 def declared_by_tree(tree: Node) -> A.Unparsed | None:
@@ -558,21 +586,24 @@ def tests_for(items: list[Any], diags: list[Diagnostic], test_file: bool | None)
     return found, rest
 
 
-def arrange(items: list[Any], path: str, diags: list[Diagnostic], test_file: bool | None) -> tuple[A.Header | None, list[A.Statement]]:
+def arrange(items: list[Any], path: str, diags: list[Diagnostic],
+            test_file: bool | None) -> tuple[A.Header | None, list[A.Statement]]:
     header: A.Header | None = None
     statements: list[A.Statement] = []
     for i, item in enumerate(items):
         if isinstance(item, A.Header):
             if header is not None or i > 0:
                 where = "a second `policy` header" if header is not None else "the `policy` header"
-                diags.append(make("P100", f"{where} must come first: a file holds at most one policy, and its header comes before every other statement",
+                diags.append(make("P100", f"{where} must come first: a file holds at most one policy, and its header "
+                                  "comes before every other statement",
                                   item.span, hint="move the header to the top of the file, or split the file"))
                 continue
             header = item
             continue
         if test_file is True and not isinstance(item, (A.TestCase, A.Assertion)):
             diags.append(make("P100", "a test file (*_test.policy) holds only `test` and `assert` statements",
-                              getattr(item, "anchor", item.span), hint="move declarations and rules to a policy file beside it"))
+                              getattr(item, "anchor", item.span),
+                              hint="move declarations and rules to a policy file beside it"))
             continue
         if test_file is False and isinstance(item, (A.TestCase, A.Assertion)):
             kind = "test" if isinstance(item, A.TestCase) else "assert"

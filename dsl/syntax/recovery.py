@@ -35,42 +35,17 @@ _ALWAYS_STARTS = {"policy", "set", "ladder", "field", "rule", "test", "assert"}
 _EFFECTS = {"block", "flag", "allow"}
 
 
-def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
-    """Cut a file into statements: (start offset, end offset, the statement's words).
+_Word = tuple[str, str, int]
+"""A token as the cutting reads it: its kind (``_kind``), its text and its offset."""
 
-    A statement starts at `policy`, `set`, `ladder`, `field`, `rule`, `test`, `assert`,
-    and at `from`, `until`, `block`, `flag`, `allow` unless they continue a rule head
-    (`rule r: from D until D block`), an assertion (`assert "x" from D always block`) or
-    an expectation (`expect block`)."""
+_NOTHING: _Word = ("", "", 0)
+
+
+def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
+    """Cut a file into statements: (start offset, end offset, the statement's words)."""
     # (kind, value, offset) of Lark's tokens, comments and space left out
     toks = [(_kind(t), str(t.value), t.start_pos or 0) for t in tokens(text)]
-    starts: list[int] = []
-    for i, (kind, value, _) in enumerate(toks):
-        if kind != "word":
-            continue
-        prev = toks[i - 1] if i >= 1 else ("", "", 0)
-        prev2 = toks[i - 2] if i >= 2 else ("", "", 0)
-        if prev[1] == ".":
-            continue  # a field name inside a path (`seller.from`): reported, not split
-        if value in _ALWAYS_STARTS:
-            starts.append(i)
-        elif value == "tests":
-            if i + 1 < len(toks) and toks[i + 1][1] == "for":
-                starts.append(i)  # `tests for …`; elsewhere `tests` is a name
-        elif value in ("from", "until"):
-            # A window opens a rule head (`rule r: until D`) or an assertion's; `until`
-            # also closes one (`from D until D`).
-            head = prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert") or _after_rule_name(prev, prev2)
-            if not (head or (value == "until" and prev[0] == "num" and prev2[1] == "from")):
-                starts.append(i)
-        elif value in _EFFECTS:
-            continued = (
-                prev[1] in (":", "always", "never", "expect")
-                or (prev[0] == "num" and prev2[1] in ("from", "until", "at", "prior"))
-                or _after_rule_name(prev, prev2)
-            )
-            if not continued:
-                starts.append(i)
+    starts = [i for i in range(len(toks)) if _starts_statement(toks, i)]
     if not starts or starts[0] != 0:
         starts.insert(0, 0)
     for n, i in enumerate(starts):
@@ -81,7 +56,40 @@ def _split_statements(text: str) -> Iterator[tuple[int, int, list[str]]]:
         yield start, end, [t[1] for t in toks[i:starts[n + 1] if n + 1 < len(starts) else len(toks)]]
 
 
-def _after_rule_name(prev: tuple[str, str, int], prev2: tuple[str, str, int]) -> bool:
+def _starts_statement(toks: list[_Word], i: int) -> bool:
+    """Whether a statement starts at ``toks[i]``.
+
+    A statement starts at `policy`, `set`, `ladder`, `field`, `rule`, `test`, `assert`,
+    and at `from`, `until`, `block`, `flag`, `allow` unless they continue a rule head
+    (`rule r: from D until D block`), an assertion (`assert "x" from D always block`) or
+    an expectation (`expect block`)."""
+    kind, value, _ = toks[i]
+    if kind != "word":
+        return False
+    prev = toks[i - 1] if i >= 1 else _NOTHING
+    prev2 = toks[i - 2] if i >= 2 else _NOTHING
+    if prev[1] == ".":
+        return False  # a field name inside a path (`seller.from`): reported, not split
+    if value in _ALWAYS_STARTS:
+        return True
+    if value == "tests":
+        return i + 1 < len(toks) and toks[i + 1][1] == "for"  # `tests for …`; elsewhere a name
+    if value in ("from", "until"):
+        # A window opens a rule head (`rule r: until D`) or an assertion's; `until`
+        # also closes one (`from D until D`).
+        head = prev[1] == ":" or (prev[0] == "string" and prev2[1] == "assert") or _after_rule_name(prev, prev2)
+        return not (head or (value == "until" and prev[0] == "num" and prev2[1] == "from"))
+    if value in _EFFECTS:
+        continued = (
+            prev[1] in (":", "always", "never", "expect")
+            or (prev[0] == "num" and prev2[1] in ("from", "until", "at", "prior"))
+            or _after_rule_name(prev, prev2)
+        )
+        return not continued
+    return False
+
+
+def _after_rule_name(prev: _Word, prev2: _Word) -> bool:
     """`rule r block …`: the `:` is missing, and the statement goes on (one P100, at the
     spot, rather than a P100 and a rule without a name)."""
     return prev2[1] == "rule" and prev[0] in ("word", "bq")
@@ -164,7 +172,9 @@ def _broken_statement_end(text: str, chunks: list[tuple[int, int, list[str]]], n
 
 
 def _shift_token(tok: Token, offset: tuple[int, int, int]) -> Token:
+    """A comment read in a statement, placed in the file."""
     line0, col0, pos0 = offset
+    assert tok.line is not None and tok.column is not None, "Lark's lexer sets every token's position"
     line = tok.line + line0 - 1
     col = tok.column + (col0 - 1 if tok.line == 1 else 0)
     return Token(tok.type, tok.value, (tok.start_pos or 0) + pos0, line, col)

@@ -14,6 +14,23 @@ from collections.abc import Iterable
 from typing import Any
 
 from lark import Token
+from lark.exceptions import UnexpectedCharacters
+
+
+def start_of(tok: Token) -> int:
+    """Where a token that Lark's lexer read starts in its text. Lark types the offset
+    Optional (a token made by hand may lack it); the lexer always sets it."""
+    pos = tok.start_pos
+    assert pos is not None, "Lark's lexer sets every token's start_pos"
+    return pos
+
+
+def lex_error_offset(e: UnexpectedCharacters) -> int:
+    """Where in its text Lark's lexer met a character that no terminal matches."""
+    # Lark sets pos_in_stream to that int in UnexpectedCharacters.__init__, but declares the
+    # class attribute as `pos_in_stream = None`, which mypy reads as the type None.
+    offset: int = e.pos_in_stream  # type: ignore[assignment]  # lark: the class attribute's None is read as its type
+    return offset
 
 
 class Node:
