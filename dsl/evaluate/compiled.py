@@ -108,26 +108,36 @@ class _Planner:
             in_category = S.category_test(patterns)
             return lambda c: in_category(c.cat)
         if isinstance(e, (A.Mentions, A.MentionsAny)):
-            source: Source = e.path.parts if e.path is not None else None
-            wanted = S.mention_phrases([e.phrase.value] if isinstance(e, A.Mentions) else _texts(e.items))
-            if not wanted:
-                return lambda c: False
-            self.phrases.setdefault(source, set()).update(wanted)
-            return lambda c: not c.phrases(source).isdisjoint(wanted)
+            return self._mentions(e)
         if isinstance(e, (A.Contains, A.Matches)):
             text_test = (S.contains_test(e.needle.value) if isinstance(e, A.Contains)
                          else S.matches_test(e.regex.pattern, e.regex.ignore_case))
             pieces = _pieces_reader(e.path.parts)
             return lambda c: text_test(pieces(c.listing))
-        if isinstance(e, (A.Compare, A.In)):
-            test = (S.compare_test(S.as_op(e.op), e.value, tz) if isinstance(e, A.Compare)
-                    else S.membership_test(_items(e.items), e.negated, tz))
-            get = _reader(e.path.parts)
-            return lambda c: test(get(c.listing))
-        if isinstance(e, A.Exists):
-            get = _reader(e.path.parts)
-            return lambda c: get(c.listing) is not None
-        raise TypeError(f"not a condition: {type(e).__name__}")
+        return _value_cond(e, tz)
+
+    def _mentions(self, e: A.Mentions | A.MentionsAny) -> Cond:
+        """``mentions``: the phrases join their source's one-pass matcher, and the atom
+        asks what the matcher found."""
+        source: Source = e.path.parts if e.path is not None else None
+        wanted = S.mention_phrases([e.phrase.value] if isinstance(e, A.Mentions) else _texts(e.items))
+        if not wanted:
+            return lambda c: False
+        self.phrases.setdefault(source, set()).update(wanted)
+        return lambda c: not c.phrases(source).isdisjoint(wanted)
+
+
+def _value_cond(e: A.Expr, tz: ZoneInfo) -> Cond:
+    """The atoms on a field's value: comparisons, ``in`` and ``exists``."""
+    if isinstance(e, (A.Compare, A.In)):
+        test = (S.compare_test(S.as_op(e.op), e.value, tz) if isinstance(e, A.Compare)
+                else S.membership_test(_items(e.items), e.negated, tz))
+        get = _reader(e.path.parts)
+        return lambda c: test(get(c.listing))
+    if isinstance(e, A.Exists):
+        get = _reader(e.path.parts)
+        return lambda c: get(c.listing) is not None
+    raise TypeError(f"not a condition: {type(e).__name__}")
 
 
 def _items(items: A.ListExpr) -> tuple[A.Scalar, ...]:
@@ -380,7 +390,8 @@ class CompiledPolicySet:
     def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
         """Decide one listing (spec section 5); raises InputError for bad input."""
         when = self._parse_at(at)
-        prior = prior_violations if type(prior_violations) is int and prior_violations >= 0 else V.check_prior(prior_violations)
+        prior = (prior_violations if type(prior_violations) is int and prior_violations >= 0
+                 else V.check_prior(prior_violations))
         times, reported = self._times(when)
         return self._decide(listing, times, reported, prior)
 
@@ -404,85 +415,21 @@ class CompiledPolicySet:
         return out
 
     def _make_decide(self) -> Callable[[Any, Sequence[dt.datetime], dt.datetime, int], Decision]:
-        """The hot path, as a closure over the plan: what it touches is bound once here
-        (closure cells are cheaper than attribute loads), and the common outcome (no rule
-        applies) returns as early as it can."""
-        rules, by_field, residual, matchers = self._rules, self._by_field, self._residual, self._matchers
-        warned, warned_fields, policy_hash = self._warned, self._warned_fields, self._hash
-        validate = self._validate if self._schema else None
-        combine = S.combine
-        uses_category = self._uses_category
-        by_segment = self._by_segment
-        fixed = () if by_field else residual  # candidates that do not depend on the category
-
-        def candidates_for(cat: tuple[str, ...] | None) -> tuple[int, ...]:
-            """The rules filed under the category's segments, plus the residual ones when
-            there is no field index (then the list depends on the category alone)."""
-            found: list[int] = [i for segment in cat or () for i in by_segment.get(segment, ())]
-            found.extend(fixed)
-            return tuple(sorted(set(found))) if len(found) > 1 else tuple(found)
-
-        # A marketplace has a few thousand category paths, repeated across listings: the
-        # plan for a short category string is memoised (bounded, thread-safe); long,
-        # untrusted values and category lists bypass the cache.
-        @functools.lru_cache(maxsize=8192)
-        def category_plan(value: str) -> tuple[tuple[str, ...] | None, tuple[int, ...]]:
-            cat = category_segments(value)
-            return cat, candidates_for(cat)
-
-        no_category = (None, candidates_for(None))
-
-        def decide(listing: Any, times: Sequence[dt.datetime], reported: dt.datetime, prior: int) -> Decision:
-            if not isinstance(listing, dict):
-                V.check_listing(listing)
-            if validate is not None:
-                validate(listing)
-            warnings: tuple[str, ...] = ()
-            get = listing.get
-            for key, path, str_ok, ok in warned:
-                v = get(key) if key is not None else V.read_path(listing, path)
-                if v is None or (str_ok and type(v) is str):
-                    continue
-                if not ok(v):
-                    warnings = V.input_warnings(listing, warned_fields)
-                    break
-
-            if uses_category:
-                raw = get("category")
-                if type(raw) is str and len(raw) <= _CATEGORY_PLAN_MAX_LEN:
-                    cat, planned = category_plan(raw)
-                else:
-                    cat = category_segments(raw)
-                    planned = candidates_for(cat)
-            else:
-                cat, planned = no_category
-            candidates: Sequence[int] = planned
-            if by_field:
-                more = list(planned)
-                for index in by_field:
-                    more.extend(index.lookup(listing))
-                more.extend(residual)
-                candidates = sorted(set(more)) if len(more) > 1 else more
-            if not candidates:
-                return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
-
-            ctx = _Ctx(listing, cat, matchers)
-            applying: list[S.Consequence] = []
-            for i in candidates:
-                rule = rules[i]
-                window = rule.window
-                if window is not None and window(times[rule.zone]):
-                    continue
-                if rule.cond(ctx):
-                    applying.append(rule.consequence)
-            if not applying:
-                return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
-            return combine(applying, prior).decision(warnings, reported, policy_hash)
-
-        return decide
+        """The hot path, as a closure over the plan (``_decider``), with the steps that
+        depend on the plan's shape chosen once here: the schema's validation, the scan for
+        input warnings, the candidates by category and by field value."""
+        fixed = () if self._by_field else self._residual  # candidates that do not depend on the category
+        return _decider(
+            self._rules, self._matchers, self._hash,
+            validate=self._validate if self._schema else None,
+            scan=_warning_scan(self._warned, self._warned_fields) if self._warned else None,
+            plan=_category_planner(self._by_segment, fixed, self._uses_category),
+            more=_field_candidates(self._by_field, self._residual) if self._by_field else None,
+        )
 
     def _validate(self, listing: dict[str, Any]) -> None:
-        for info, get in zip(self._schema, self._schema_readers):
+        # one reader per schema field, built from the same sorted fields
+        for info, get in zip(self._schema, self._schema_readers, strict=True):
             if V.schema_problem(info, get(listing)) is not None:
                 V.validate_schema(listing, self.policy_set.schema)  # raises, with every problem
                 return
@@ -492,3 +439,121 @@ class CompiledPolicySet:
         """The one-pass matcher of each text source's ``mentions`` phrases (what
         explanations read ``mentions`` through, as the decision did)."""
         return {source: matcher for source, (matcher, _) in self._matchers.items()}
+
+
+# --------------------------------------------------------------------------- the hot path
+# Each step is a closure over what it touches (closure cells are cheaper than attribute
+# loads), built once per plan.
+
+Listing = dict[str, Any]
+Candidates = Sequence[int]
+CategoryPlan = tuple[tuple[str, ...] | None, Candidates]
+"""A listing's category path (None without one) and the candidate rules it selects."""
+
+Matchers = Mapping[Source, tuple[PhraseMatcher, Callable[[Listing], tuple[str, ...]]]]
+
+
+def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
+             validate: Callable[[Listing], None] | None,
+             scan: Callable[[Listing], tuple[str, ...]] | None,
+             plan: Callable[[Listing], CategoryPlan],
+             more: Callable[[Listing, Candidates], Candidates] | None,
+             ) -> Callable[[Any, Sequence[dt.datetime], dt.datetime, int], Decision]:
+    """``decide(listing, times, reported, prior)``: validate, scan for input warnings,
+    pick the candidate rules, and return as early as it can in the common outcome (no
+    rule applies); else the candidates in force whose condition holds are combined
+    (``semantics.combine``)."""
+    combine = S.combine
+
+    def decide(listing: Any, times: Sequence[dt.datetime], reported: dt.datetime, prior: int) -> Decision:
+        if not isinstance(listing, dict):
+            V.check_listing(listing)
+        if validate is not None:
+            validate(listing)
+        warnings = scan(listing) if scan is not None else ()
+        cat, candidates = plan(listing)
+        if more is not None:
+            candidates = more(listing, candidates)
+        if not candidates:
+            return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
+        ctx = _Ctx(listing, cat, matchers)
+        applying: list[S.Consequence] = []
+        for i in candidates:
+            rule = rules[i]
+            window = rule.window
+            if window is not None and window(times[rule.zone]):
+                continue
+            if rule.cond(ctx):
+                applying.append(rule.consequence)
+        if not applying:
+            return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
+        return combine(applying, prior).decision(warnings, reported, policy_hash)
+
+    return decide
+
+
+def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Callable[[Any], bool]]],
+                  warned_fields: tuple[tuple[tuple[str, ...], frozenset[str]], ...],
+                  ) -> Callable[[Listing], tuple[str, ...]]:
+    """The input warnings of a listing: a quick pass over the fields that can earn one
+    (a plain string where text fits is decided without a call); only when some value fits
+    none of its kinds are the warnings written (``values.input_warnings``)."""
+    read_path = V.read_path
+
+    def scan(listing: Listing) -> tuple[str, ...]:
+        get = listing.get
+        for key, path, str_ok, ok in warned:
+            v = get(key) if key is not None else read_path(listing, path)
+            if v is None or (str_ok and type(v) is str):
+                continue
+            if not ok(v):
+                return V.input_warnings(listing, warned_fields)
+        return ()
+    return scan
+
+
+def _category_planner(by_segment: Mapping[str, tuple[int, ...]], fixed: tuple[int, ...],
+                      uses_category: bool) -> Callable[[Listing], CategoryPlan]:
+    """A listing's category path and the rules filed under its segments, plus ``fixed``
+    (the residual rules when there is no field index: then the candidates depend on the
+    category alone). Without a category atom in the set, the plan is the same for every
+    listing."""
+
+    def candidates_for(cat: tuple[str, ...] | None) -> tuple[int, ...]:
+        found: list[int] = [i for segment in cat or () for i in by_segment.get(segment, ())]
+        found.extend(fixed)
+        return tuple(sorted(set(found))) if len(found) > 1 else tuple(found)
+
+    no_category: CategoryPlan = (None, candidates_for(None))
+    if not uses_category:
+        return lambda listing: no_category
+
+    # A marketplace has a few thousand category paths, repeated across listings: the
+    # plan for a short category string is memoised (bounded, thread-safe); long,
+    # untrusted values and category lists bypass the cache.
+    @functools.lru_cache(maxsize=8192)
+    def category_plan(value: str) -> CategoryPlan:
+        cat = category_segments(value)
+        return cat, candidates_for(cat)
+
+    def plan(listing: Listing) -> CategoryPlan:
+        raw = listing.get("category")
+        if type(raw) is str and len(raw) <= _CATEGORY_PLAN_MAX_LEN:
+            return category_plan(raw)
+        cat = category_segments(raw)
+        return cat, candidates_for(cat)
+    return plan
+
+
+def _field_candidates(by_field: Sequence[_FieldIndex], residual: tuple[int, ...],
+                      ) -> Callable[[Listing, Candidates], Candidates]:
+    """The candidates by category, plus the rules filed under the listing's field values,
+    plus the residual rules: each once, in rule order."""
+
+    def more(listing: Listing, planned: Candidates) -> Candidates:
+        found = list(planned)
+        for index in by_field:
+            found.extend(index.lookup(listing))
+        found.extend(residual)
+        return sorted(set(found)) if len(found) > 1 else found
+    return more
