@@ -75,7 +75,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -147,29 +147,10 @@ def format_literal(lit: Any) -> str:
     """A literal or value: Str, Num, Bool, Date, DateTime, Duration, Regex, ListLit, Ref,
     ObjectLit, ArrayLit or Null. Raises ValueError for a value the language cannot write
     (a NaN, a date-time offset with seconds)."""
-    if isinstance(lit, A.Str):
-        return _string(lit.value)
-    if isinstance(lit, A.Num):
-        return _number(lit.value)
-    if isinstance(lit, A.Bool):
-        return "true" if lit.value else "false"
-    if isinstance(lit, (A.Date, A.DateTime)):
-        return format_when(lit)
-    if isinstance(lit, A.Duration):
-        return canonical_duration(lit.hours)
-    if isinstance(lit, A.Regex):
-        return _regex(lit)
-    if isinstance(lit, A.ListLit):
-        return "[" + ", ".join(format_literal(i) for i in lit.items) + "]"
-    if isinstance(lit, A.Ref):
-        return format_name(lit.name)
-    if isinstance(lit, A.Null):
-        return "null"
-    if isinstance(lit, A.ArrayLit):
-        return "[" + ", ".join(format_literal(i) for i in lit.items) + "]"
-    if isinstance(lit, A.ObjectLit):
-        return "{" + ", ".join(_pair(k, v) for k, v in lit.items) + "}"
-    raise TypeError(f"not a literal: {lit!r}")
+    form = _by_type(_LITERAL_FORMS, lit)
+    if form is None:
+        raise TypeError(f"not a literal: {lit!r}")
+    return form(lit)
 
 
 def format_step(step: A.Step) -> str:
@@ -308,6 +289,35 @@ def _list(items: A.ListExpr) -> str:
     return format_literal(items)
 
 
+def _items(items: Iterable[Any]) -> str:
+    return "[" + ", ".join(format_literal(i) for i in items) + "]"
+
+
+_LITERAL_FORMS: dict[type[Any], Callable[[Any], str]] = {
+    A.Str: lambda lit: _string(lit.value),
+    A.Num: lambda lit: _number(lit.value),
+    A.Bool: lambda lit: "true" if lit.value else "false",
+    A.Date: format_when,
+    A.DateTime: format_when,
+    A.Duration: lambda lit: canonical_duration(lit.hours),
+    A.Regex: _regex,
+    A.ListLit: lambda lit: _items(lit.items),
+    A.Ref: lambda lit: format_name(lit.name),
+    A.Null: lambda lit: "null",
+    A.ArrayLit: lambda lit: _items(lit.items),
+    A.ObjectLit: lambda lit: "{" + ", ".join(_pair(k, v) for k, v in lit.items) + "}",
+}
+"""The text of each kind of literal or value."""
+
+
+def _by_type(forms: dict[type[Any], Callable[[Any], str]], node: object) -> Callable[[Any], str] | None:
+    """The form for ``node``'s class, or for a class it derives from."""
+    form = forms.get(type(node))
+    if form is None:
+        form = next((f for kind, f in forms.items() if isinstance(node, kind)), None)
+    return form
+
+
 def _width(s: str) -> int:
     if s.isascii():  # the common case: every character is one column wide
         return len(s)
@@ -340,8 +350,8 @@ def _expr(e: A.Expr, ctx: str) -> str:
         while isinstance(e, A.Not) and not isinstance(e.operand, A.CategoryIn):
             count += 1
             e = e.operand
-        if isinstance(e, A.Not):
-            inner = f"category not in {_list(e.operand.items)}"  # type: ignore[attr-defined]
+        if isinstance(e, A.Not) and isinstance(e.operand, A.CategoryIn):
+            inner = f"category not in {_list(e.operand.items)}"
         else:
             inner = _expr(e, "not")
         return "not " * count + inner
@@ -349,32 +359,36 @@ def _expr(e: A.Expr, ctx: str) -> str:
 
 
 def _atom(e: A.Expr) -> str:
-    if isinstance(e, A.Const):
-        return "true" if e.value else "false"
-    if isinstance(e, A.Category):
-        return f"category {format_literal(e.pattern)}"
-    if isinstance(e, A.CategoryIn):
-        return f"category in {_list(e.items)}"
-    if isinstance(e, A.Mentions):
-        subject = f"{format_path(e.path)} " if e.path is not None else ""
-        return f"{subject}mentions {format_literal(e.phrase)}"
-    if isinstance(e, A.MentionsAny):
-        subject = f"{format_path(e.path)} " if e.path is not None else ""
-        return f"{subject}mentions any {_list(e.items)}"
-    if isinstance(e, A.Contains):
-        return f"{format_path(e.path)} contains {format_literal(e.needle)}"
-    if isinstance(e, A.Matches):
-        return f"{format_path(e.path)} matches {format_literal(e.regex)}"
-    if isinstance(e, A.Compare):
-        # `category == 'X'` is the error production that reports P208: print it as written
-        subject = "category" if e.path.parts == ("category",) else format_path(e.path)
-        return f"{subject} {e.op} {format_literal(e.value)}"
-    if isinstance(e, A.In):
-        op = "not in" if e.negated else "in"
-        return f"{format_path(e.path)} {op} {_list(e.items)}"
-    if isinstance(e, A.Exists):
-        return f"{format_path(e.path)} exists"
-    raise TypeError(f"not an expression: {e!r}")
+    form = _by_type(_ATOM_FORMS, e)
+    if form is None:
+        raise TypeError(f"not an expression: {e!r}")
+    return form(e)
+
+
+def _subject(path: A.Path | None) -> str:
+    """What `mentions` reads, with the space after it: nothing for the listing's text."""
+    return f"{format_path(path)} " if path is not None else ""
+
+
+def _compare(e: A.Compare) -> str:
+    # `category == 'X'` is the error production that reports P208: print it as written
+    subject = "category" if e.path.parts == ("category",) else format_path(e.path)
+    return f"{subject} {e.op} {format_literal(e.value)}"
+
+
+_ATOM_FORMS: dict[type[Any], Callable[[Any], str]] = {
+    A.Const: lambda e: "true" if e.value else "false",
+    A.Category: lambda e: f"category {format_literal(e.pattern)}",
+    A.CategoryIn: lambda e: f"category in {_list(e.items)}",
+    A.Mentions: lambda e: f"{_subject(e.path)}mentions {format_literal(e.phrase)}",
+    A.MentionsAny: lambda e: f"{_subject(e.path)}mentions any {_list(e.items)}",
+    A.Contains: lambda e: f"{format_path(e.path)} contains {format_literal(e.needle)}",
+    A.Matches: lambda e: f"{format_path(e.path)} matches {format_literal(e.regex)}",
+    A.Compare: _compare,
+    A.In: lambda e: f"{format_path(e.path)} {'not in' if e.negated else 'in'} {_list(e.items)}",
+    A.Exists: lambda e: f"{format_path(e.path)} exists",
+}
+"""The text of each kind of atom (an expression without `and`, `or`, `not`)."""
 
 
 def _wrap_expr(prefix: str, e: A.Expr, cont: str) -> list[str]:
@@ -467,14 +481,19 @@ def _penalty(p: A.Penalty) -> str:
     return f"penalty {format_step(p.step)}"
 
 
-def _rule_lines(r: A.Rule) -> list[str]:
-    head = f"rule {_ref(r.name)}:" if r.name is not None else None
-    lead = " ".join([*_window(r.from_, r.until), r.effect])
-    expr_clauses: list[tuple[str, A.Expr]] = []
+def _condition_clauses(r: A.Rule) -> list[tuple[str, A.Expr]]:
+    """The rule's `if` and `unless`, with their keywords."""
+    clauses: list[tuple[str, A.Expr]] = []
     if r.if_ is not None:
-        expr_clauses.append(("if", r.if_))
+        clauses.append(("if", r.if_))
     if r.unless is not None:
-        expr_clauses.append(("unless", r.unless))
+        clauses.append(("unless", r.unless))
+    return clauses
+
+
+def _plain_clauses(r: A.Rule) -> list[str]:
+    """The rule's other clauses, each as one piece of text: penalty, overrides, because,
+    message."""
     plain: list[str] = []
     if r.penalty is not None:
         plain.append(_penalty(r.penalty))
@@ -484,6 +503,14 @@ def _rule_lines(r: A.Rule) -> list[str]:
         plain.append(f"because {format_literal(r.because)}")
     if r.message is not None:
         plain.append(f"message {format_literal(r.message)}")
+    return plain
+
+
+def _rule_lines(r: A.Rule) -> list[str]:
+    head = f"rule {_ref(r.name)}:" if r.name is not None else None
+    lead = " ".join([*_window(r.from_, r.until), r.effect])
+    expr_clauses = _condition_clauses(r)
+    plain = _plain_clauses(r)
 
     words = [head] if head else []
     words.append(lead)
@@ -547,7 +574,7 @@ def _assert_lines(a: A.Assertion) -> list[str]:
     return [f"assert {format_literal(a.name)}", *_wrap_expr(f"{_INDENT}{lead} ", a.expr, _CONT)]
 
 
-_STATEMENT_LAYOUT = {
+_STATEMENT_LAYOUT: dict[type[Any], tuple[str, Callable[[Any], list[str]]]] = {
     A.SetDecl: ("set", _set_lines),
     A.LadderDecl: ("ladder", _ladder_lines),
     A.FieldDecl: ("field", _field_lines),
@@ -595,15 +622,15 @@ def _place_in_set(slot: _Slot, span: A.Span, text: str) -> bool:
     if decl is None or decl.name.span is None or any(i.span is None for i in decl.items):
         return False
     notes = slot.notes = slot.notes or _ItemNotes()
-    spans = [i.span for i in decl.items]
+    spans = [i.span for i in decl.items if i.span is not None]  # every one, as checked above
     here = (span.line, span.column)
-    on_line = [n for n, sp in enumerate(spans) if sp.end_line == span.line and (sp.end_line, sp.end_column) <= here]  # type: ignore[union-attr]
+    on_line = [n for n, sp in enumerate(spans) if sp.end_line == span.line and (sp.end_line, sp.end_column) <= here]
     if on_line and on_line[-1] not in notes.trailing:
         notes.trailing[on_line[-1]] = text
     elif span.line == decl.name.span.line and notes.head is None:
         notes.head = text
     else:
-        after = next((n for n, sp in enumerate(spans) if (sp.line, sp.column) > here), None)  # type: ignore[union-attr]
+        after = next((n for n, sp in enumerate(spans) if (sp.line, sp.column) > here), None)
         if after is None:
             notes.closing.append(text)
         else:
@@ -690,42 +717,45 @@ def _attach_comments(slots: Sequence[_Slot], comments: Iterable[A.Comment]) -> l
 
 def _assemble(slots: Sequence[_Slot], eof: list[tuple[str, bool]]) -> str:
     out: list[str] = []
-
-    def blank() -> None:
-        if out and out[-1] != "":
-            out.append("")
-
-    def emit(slot: _Slot, indent: str, keep_blanks: bool, forced: bool) -> None:
-        comments = slot.leading + [(m, False) for m in slot.moved]
-        if comments:
-            if forced or (keep_blanks and comments[0][1]):
-                blank()
-            for i, (text, blank_before) in enumerate(comments):
-                if i and keep_blanks and blank_before:
-                    blank()
-                out.append(indent + text)
-            if keep_blanks and slot.blank_after and slot.leading:
-                blank()
-        elif forced:
-            blank()
-        lines = list(slot.lines)
-        if slot.trailing is not None:
-            lines[-1] = f"{lines[-1]}  {slot.trailing}"
-        out.extend(lines)
-
     prev_kind: str | None = None
     prev_multi = False
     for slot in slots:
         if slot.kind == "clause":
-            emit(slot, _INDENT, keep_blanks=False, forced=False)
+            _emit(out, slot, _INDENT, keep_blanks=False, forced=False)
             continue
         multi = len(slot.lines) > 1
         forced = prev_kind is not None and (prev_kind != slot.kind or prev_multi or multi)
-        emit(slot, "", keep_blanks=True, forced=forced)
+        _emit(out, slot, "", keep_blanks=True, forced=forced)
         prev_kind, prev_multi = slot.kind, multi
     for text, blank_before in eof:
         if blank_before:
-            blank()
+            _blank(out)
         out.append(text)
     return "\n".join(out) + "\n" if out else ""
 
+
+def _blank(out: list[str]) -> None:
+    """A blank line, unless the output is empty or already ends with one."""
+    if out and out[-1] != "":
+        out.append("")
+
+
+def _emit(out: list[str], slot: _Slot, indent: str, keep_blanks: bool, forced: bool) -> None:
+    """A slot's comments and lines. ``forced``: a blank line before it; ``keep_blanks``:
+    the blank lines of its leading comments are kept."""
+    comments = slot.leading + [(m, False) for m in slot.moved]
+    if comments:
+        if forced or (keep_blanks and comments[0][1]):
+            _blank(out)
+        for i, (text, blank_before) in enumerate(comments):
+            if i and keep_blanks and blank_before:
+                _blank(out)
+            out.append(indent + text)
+        if keep_blanks and slot.blank_after and slot.leading:
+            _blank(out)
+    elif forced:
+        _blank(out)
+    lines = list(slot.lines)
+    if slot.trailing is not None:
+        lines[-1] = f"{lines[-1]}  {slot.trailing}"
+    out.extend(lines)
