@@ -31,13 +31,13 @@ Conditions are printed with ``dsl.syntax.format.format_expr``, as the formatter 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
 
 from ..diagnostics import did_you_mean
-from ..model import PolicySet, RuleInfo
+from ..model import Effect, PolicySet, RuleInfo
 from ..syntax import ast as A
 from ..syntax.format import format_expr, format_literal
 from ..text import PhraseMatcher, mentions, normalize_phrase
@@ -62,7 +62,7 @@ class RuleTrace:
 
     qid: str
     name: str
-    effect: str
+    effect: Effect
     applied: bool
     parts: tuple[tuple[bool, str], ...] = ()
     overridden_by: tuple[str, ...] = ()
@@ -196,7 +196,7 @@ def _held_words(authored: A.Expr, resolved: A.Expr, listing: Mapping[str, Any],
     if (evaluate is not None and isinstance(authored, A.Or) and isinstance(resolved, A.Or)
             and len(authored.items) == len(resolved.items)):
         held = [expr_text(w) + _note(w, r, listing, mentioned)
-                for w, r in zip(authored.items, resolved.items) if evaluate(r)]
+                for w, r in zip(authored.items, resolved.items, strict=True) if evaluate(r)]
         if held:
             return f"{text}, by: " + "; ".join(held)
     return text + _note(authored, resolved, listing, mentioned)
@@ -360,7 +360,7 @@ def rule_trace(ps: PolicySet, rule: RuleInfo, listing: Mapping[str, Any], at: V.
         shown: tuple[A.Expr, ...] = (written,)
         if want and isinstance(expr, A.And) and isinstance(written, A.And) and len(expr.items) == len(written.items):
             conjuncts, shown = expr.items, written.items
-        for conjunct, words_of in zip(conjuncts, shown):
+        for conjunct, words_of in zip(conjuncts, shown, strict=True):  # equal lengths: checked above
             ok = evaluate(conjunct) == want
             parts.append((ok, part_words(label, words_of, listing, ok, conjunct, evaluate, mentioned)))
     return RuleTrace(rule.qid, rule.name, rule.effect, applied, tuple(parts))
@@ -437,15 +437,14 @@ def at_words(at: dt.datetime) -> str:
     return format_instant(at)
 
 
+_VERDICT: Mapping[Effect, str] = {"block": "blocked", "flag": "flagged for review", "allow": "allowed"}
+
+
 def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
-    prior = f" (prior violations: {trace.prior})" if trace is not None and trace.prior else ""
-    verdict = {"block": "blocked", "flag": "flagged for review", "allow": "allowed"}[decision.effect]
-    if decision.rules:
-        n = len(decision.rules)
-        reason = f"{n} rule{'s' if n != 1 else ''} applied"
-    else:
-        reason = "no rule applied" if not decision.overridden else "every rule that applied was overridden"
-    yield f"{decision.effect}: the listing is {verdict} at {at_words(decision.at)}{prior}; {reason}."
+    """The headline, then (with a trace) each section that has something to say: the
+    rules that applied, were overridden or did not apply, the penalty, the other rules,
+    the rule asked about, input warnings and messages."""
+    yield _headline(decision, trace)
     if trace is None:
         yield f"Rules: {', '.join(decision.rules) or 'none'}"
         return
@@ -453,62 +452,102 @@ def _lines(decision: Decision, trace: Trace | None) -> Iterator[str]:
     def name(qid: str) -> str:
         return qid.split(".", 1)[1] if trace.single_policy and "." in qid else qid
 
+    sections = (
+        _applied_lines(trace, name), _overridden_lines(trace, name), _missed_lines(trace, name),
+        _penalty_lines(decision, trace, name), _others_lines(trace, name),
+        _why_not_lines(trace.why_not, name) if trace.why_not is not None else (),
+        _listed("Input warnings:", decision.warnings), _listed("Messages:", decision.messages),
+    )
+    for lines in sections:
+        yield from _section(lines)
+
+
+def _headline(decision: Decision, trace: Trace | None) -> str:
+    prior = f" (prior violations: {trace.prior})" if trace is not None and trace.prior else ""
+    if decision.rules:
+        n = len(decision.rules)
+        reason = f"{n} rule{'s' if n != 1 else ''} applied"
+    else:
+        reason = "no rule applied" if not decision.overridden else "every rule that applied was overridden"
+    verdict = _VERDICT[decision.effect]
+    return f"{decision.effect}: the listing is {verdict} at {at_words(decision.at)}{prior}; {reason}."
+
+
+def _section(lines: Iterable[str]) -> Iterator[str]:
+    """A section's lines after a blank line; nothing for a section with no lines."""
+    first = True
+    for line in lines:
+        if first:
+            yield ""
+            first = False
+        yield line
+
+
+def _listed(title: str, items: tuple[str, ...]) -> Iterator[str]:
+    if items:
+        yield title
+        for item in items:
+            yield f"  - {item}"
+
+
+Namer = Callable[[str], str]
+"""A rule's id as the explanation writes it (without the policy when there is one)."""
+
+
+def _applied_lines(trace: Trace, name: Namer) -> Iterator[str]:
     applied = [r for r in trace.rules if r.applied and not r.overridden_by]
+    if not applied:
+        return
+    yield "Applied:"
+    for r in sorted(applied, key=lambda r: r.qid):
+        yield f"  {name(r.qid)} ({r.effect})"
+        for words in r.held:
+            yield f"    - {words}"
+        if not r.held:
+            yield "    - applies to every listing"
+
+
+def _overridden_lines(trace: Trace, name: Namer) -> Iterator[str]:
     overridden = [r for r in trace.rules if r.overridden_by]
-    missed = [r for r in trace.rules if not r.applied]
-    if applied:
-        yield ""
-        yield "Applied:"
-        for r in sorted(applied, key=lambda r: r.qid):
-            yield f"  {name(r.qid)} ({r.effect})"
-            for words in r.held:
-                yield f"    - {words}"
-            if not r.held:
-                yield "    - applies to every listing"
     if overridden:
-        yield ""
         yield "Overridden:"
-        for r in overridden:
-            by = ", ".join(name(q) for q in r.overridden_by)
-            yield f"  {name(r.qid)} ({r.effect}) applied, but is lifted by the exception {by}"
+    for r in overridden:
+        by = ", ".join(name(q) for q in r.overridden_by)
+        yield f"  {name(r.qid)} ({r.effect}) applied, but is lifted by the exception {by}"
+
+
+def _missed_lines(trace: Trace, name: Namer) -> Iterator[str]:
+    missed = [r for r in trace.rules if not r.applied]
     if missed:
-        yield ""
         yield "Did not apply (rules that share a category or a text match with the listing):"
-        for r in missed:
-            yield f"  {name(r.qid)} ({r.effect}): {r.failed or 'its conditions do not hold'}"
-    if decision.penalty is not None:
-        p = decision.penalty
-        chosen = next((q for q in trace.proposals if q.rule == p.rule), None)
-        ladder = f"step {p.step} of {chosen.of} of ladder {p.ladder}" if p.ladder and chosen else (
-            f"step {p.step} of ladder {p.ladder}" if p.ladder else "its penalty")
-        yield ""
-        yield f"Penalty: {', '.join(p.actions)} ({ladder} of {name(p.rule)}; prior violations: {trace.prior})"
-        for q in trace.proposals:
-            if q.rule == p.rule:
-                continue
-            why = ("less severe" if chosen is None or q.severity < chosen.severity
-                   else f"as severe; {name(p.rule)} comes first by rule id")
-            where = f"step {q.step} of ladder {q.ladder}" if q.ladder else "its penalty"
-            yield f"  also proposed: {', '.join(q.actions)} ({where} of {name(q.rule)}): {why}"
+    for r in missed:
+        yield f"  {name(r.qid)} ({r.effect}): {r.failed or 'its conditions do not hold'}"
+
+
+def _penalty_lines(decision: Decision, trace: Trace, name: Namer) -> Iterator[str]:
+    """The penalty chosen, then every other proposal and why it lost."""
+    p = decision.penalty
+    if p is None:
+        return
+    chosen = next((q for q in trace.proposals if q.rule == p.rule), None)
+    ladder = f"step {p.step} of {chosen.of} of ladder {p.ladder}" if p.ladder and chosen else (
+        f"step {p.step} of ladder {p.ladder}" if p.ladder else "its penalty")
+    yield f"Penalty: {', '.join(p.actions)} ({ladder} of {name(p.rule)}; prior violations: {trace.prior})"
+    for q in trace.proposals:
+        if q.rule == p.rule:
+            continue
+        why = ("less severe" if chosen is None or q.severity < chosen.severity
+               else f"as severe; {name(p.rule)} comes first by rule id")
+        where = f"step {q.step} of ladder {q.ladder}" if q.ladder else "its penalty"
+        yield f"  also proposed: {', '.join(q.actions)} ({where} of {name(q.rule)}): {why}"
+
+
+def _others_lines(trace: Trace, name: Namer) -> Iterator[str]:
     if trace.others:
         n = len(trace.others)
-        yield ""
         yield (f"{n} other rule{'s' if n != 1 else ''} share{'s' if n == 1 else ''} no category or text "
                f"with this listing: {_few(name(q) for q in trace.others)} (ask about one with "
                "explain(why_not=RULE), or policy eval --why-not RULE)")
-    if trace.why_not is not None:
-        yield ""
-        yield from _why_not_lines(trace.why_not, name)
-    if decision.warnings:
-        yield ""
-        yield "Input warnings:"
-        for w in decision.warnings:
-            yield f"  - {w}"
-    if decision.messages:
-        yield ""
-        yield "Messages:"
-        for m in decision.messages:
-            yield f"  - {m}"
 
 
 def _why_not_lines(r: RuleTrace, name: Callable[[str], str]) -> Iterator[str]:

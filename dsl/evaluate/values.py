@@ -327,7 +327,8 @@ def warned_fields(ps: PolicySet) -> tuple[tuple[tuple[str, ...], frozenset[str]]
     return tuple(sorted(((p, k) for p, k in ps.compared_types.items() if k), key=lambda pk: dotted(pk[0])))
 
 
-def input_warnings(listing: Mapping[str, Any], fields: Iterable[tuple[tuple[str, ...], frozenset[str]]]) -> tuple[str, ...]:
+def input_warnings(listing: Mapping[str, Any],
+                   fields: Iterable[tuple[tuple[str, ...], frozenset[str]]]) -> tuple[str, ...]:
     """One warning per field whose present value fits none of the kinds the set compares
     it with (whichever rules were evaluated), in the order of ``fields``."""
     found = []
