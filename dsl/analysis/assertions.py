@@ -52,7 +52,7 @@ def effect_is(engine: Engine, effect: str, rules: list[str]) -> FM.F:
 
 
 def prove(ps: PolicySet, *, quantifier: str, effect: str, expr: A.Expr, tz: ZoneInfo,
-          start: dt.datetime | None, end: dt.datetime | None, timeout_ms: int, stats: AnalysisStats):
+          start: dt.datetime | None, end: dt.datetime | None, timeout_ms: int, stats: AnalysisStats) -> AssertionResult:
     if quantifier not in ("always", "never"):
         raise ValueError(f"quantifier must be 'always' or 'never', not {quantifier!r}")
     if effect not in EFFECTS:

@@ -28,6 +28,7 @@ it is reported; a witness that fails is a bug (``AnalysisError``).
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 import time
 from collections.abc import Iterable, Iterator
@@ -150,7 +151,8 @@ class Analysis:
                 self.unmatched.add(rule.qid)
                 self.diags.append(make(
                     "P300", f"rule '{rule.qid}' can never apply: its window is empty "
-                    f"(from {_when_text(rule, 'from_', rule.start)} until {_when_text(rule, 'until', rule.end)})", rule.anchor,
+                    f"(from {_when_text(rule, 'from', rule.start)} until {_when_text(rule, 'until', rule.end)})",
+                    rule.anchor,
                     hint="the window is `from <= at < until`; swap or correct the dates"))
                 continue
             if self.out_of_time(rule.anchor, f"whether rule '{rule.qid}' can apply"):
@@ -211,7 +213,8 @@ class Analysis:
         for origin, resolved, written in clauses:
             if resolved is None:
                 continue
-            for e, shown, negated in _conjuncts(resolved, written if written is not None else resolved, origin == "unless"):
+            shown_clause = written if written is not None else resolved
+            for e, shown, negated in _conjuncts(resolved, shown_clause, origin == "unless"):
                 formula = FM.holds_expr(A.Not(e) if negated else e, rule.tz)
                 out.append(_Part(_show_part(shown, negated, origin), origin, formula))
         return out
@@ -249,8 +252,9 @@ class Analysis:
                 else:
                     answer = eng.solve(FM.all_of(FM.Applies(allow.qid), FM.Applies(target)), clean=False)
                 if answer.status == "unsat":
+                    name = target.split('.', 1)[1] if target.startswith(allow.policy + '.') else target
                     self.diags.append(make(
-                        "P302", f"`overrides {target.split('.', 1)[1] if target.startswith(allow.policy + '.') else target}` "
+                        "P302", f"`overrides {name}` "
                         f"has no effect: '{allow.qid}' and '{target}' never apply together", span,
                         hint="widen the allow, or remove the name from `overrides`"))
                 elif answer.status == "undecided":
@@ -294,11 +298,11 @@ class Analysis:
                 or still in d.overridden or d.effect not in ("block", "flag")):
             raise AnalysisError(f"P303 witness for '{allow.qid}' does not replay: {w.to_dict()!r} gave {d.to_dict()!r}")
         verb = "blocks" if self.ps.rule(still).effect == "block" else "flags"
+        still_anchor = self.ps.rule(still).anchor
         self.diags.append(make(
             "P303", f"'{allow.qid}' is partly ineffective: where it lifts '{target}', "
             f"'{still}' still {verb} the listing", allow.anchor,
-            related=tuple(Related(self.ps.rule(q).anchor, f"'{q}' still applies here")
-                          for q in (still,) if self.ps.rule(q).anchor is not None),
+            related=(Related(still_anchor, f"'{still}' still applies here"),) if still_anchor is not None else (),
             hint=f"add '{still}' to `overrides` if the exception should lift it too",
             witness=w.to_dict()))
 
@@ -347,7 +351,8 @@ class Analysis:
                 continue
             removed.add(rule.qid)
             cover = self._coverers(rule, others, sample)
-            by = f" ({', '.join(repr(c) for c in cover)} {'covers' if len(cover) == 1 else 'cover'} it)" if cover else ""
+            by = (f" ({', '.join(repr(c) for c in cover)} {'covers' if len(cover) == 1 else 'cover'} it)"
+                  if cover else "")
             what = "an effect at least as strong"
             if rule.penalty is not None:
                 what += " and a penalty at least as severe"
@@ -534,7 +539,8 @@ def _conjuncts(e: A.Expr, shown: A.Expr, negated: bool) -> Iterator[tuple[A.Expr
         shown = e
     if (isinstance(e, A.And) and not negated) or (isinstance(e, A.Or) and negated):
         assert isinstance(shown, (A.And, A.Or))
-        for item, written in zip(e.items, shown.items):
+        # resolve_sets keeps the shape: as many items written as resolved
+        for item, written in zip(e.items, shown.items, strict=True):
             yield from _conjuncts(item, written, negated)
     elif isinstance(e, A.Not):
         assert isinstance(shown, A.Not)
@@ -593,7 +599,7 @@ def _merges(x: dict[str, Any], y: dict[str, Any], pool: dict[str, list[Any]]) ->
             seen.setdefault((type(v), v), v)
         options.append(list(seen.values()))
     for combo in itertools.islice(itertools.product(*options), MERGE_TRIES):
-        yield {**base, **dict(zip(conflicts, combo))}
+        yield {**base, **dict(zip(conflicts, combo, strict=True))}  # one option list per conflict
 
 
 def _merge(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any] | None:
@@ -621,9 +627,9 @@ def _merge(x: dict[str, Any], y: dict[str, Any]) -> dict[str, Any] | None:
     return out
 
 
-def _when_text(rule: RuleInfo, attr: str, instant: Any) -> str:
-    """A window bound as the author wrote it."""
-    node = getattr(rule.node, attr, None) if rule.node is not None else None
+def _when_text(rule: RuleInfo, bound: str, instant: dt.datetime) -> str:
+    """A window bound (``from`` or ``until``) as the author wrote it."""
+    node = None if rule.node is None else rule.node.from_ if bound == "from" else rule.node.until
     if node is not None:
         return node.value.isoformat()
     return instant.astimezone(rule.tz).isoformat()

@@ -121,9 +121,7 @@ class PredTable:
             witness[p] = w
         phrases = [p for p in plain if p.kind == "mention"]
         needles = [p for p in plain if p.kind == "contains"]
-        # attrs types PhraseMatcher's parameter from converter=frozenset, whose type
-        # variable it leaves unbound (dsl/text.py); the argument is a frozenset[str]
-        matcher = T.PhraseMatcher(frozenset(p.text for p in phrases))  # type: ignore[misc]
+        matcher = T.PhraseMatcher(frozenset(p.text for p in phrases))
         by_text = {p.text: p for p in phrases}
         implied: dict[Pred, frozenset[Pred]] = {}
         for p in plain:
