@@ -81,17 +81,21 @@ def read_records(stream: IO[bytes] | IO[str]) -> Iterator[Any]:
             yield whole
         return
     for number, raw in enumerate(data.splitlines(), 1):
-        if not raw.strip():
-            continue
-        try:
-            line = raw.decode("utf-8")
-        except UnicodeDecodeError as e:
-            yield _Bad(f"line {number}: not UTF-8: byte {e.start + 1} of the line (0x{raw[e.start]:02x}) cannot be decoded")
-            continue
-        try:
-            yield _loads(line)
-        except ValueError as e:
-            yield _Bad(f"line {number}: not valid JSON: {e}")
+        if raw.strip():
+            yield _read_line(number, raw)
+
+
+def _read_line(number: int, raw: bytes) -> Any:
+    """One line of JSON Lines input: its value, or a ``_Bad`` saying why it has none."""
+    try:
+        line = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        return _Bad(f"line {number}: not UTF-8: byte {e.start + 1} of the line (0x{raw[e.start]:02x}) "
+                    "cannot be decoded")
+    try:
+        return _loads(line)
+    except ValueError as e:
+        return _Bad(f"line {number}: not valid JSON: {e}")
 
 
 def check_at(at: str | None) -> None:
