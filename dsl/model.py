@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -33,6 +33,27 @@ def effect_of(word: str) -> Effect:
     if effect is None:
         raise ValueError(f"not an effect: {word!r}")
     return effect
+
+
+FieldKind = Literal["text", "number", "bool", "date", "category", "one_of", "list_text"]
+"""The type of a declared field (``field PATH: TYPE``)."""
+
+_FIELD_KIND_OF: Mapping[str, FieldKind] = {kind: kind for kind in get_args(FieldKind)}
+
+
+def field_kind_of(word: str) -> FieldKind:
+    """A field type's kind as the syntax tree holds it (the grammar admits only these) as
+    a ``FieldKind``; ValueError for any other word."""
+    kind = _FIELD_KIND_OF.get(word)
+    if kind is None:
+        raise ValueError(f"not a field type: {word!r}")
+    return kind
+
+
+ValueKind = Literal["text", "number", "date", "bool", "category", "textlike"]
+"""A kind of value that a policy set reads a field as (``PolicySet.compared_types``):
+``textlike`` is text or a list of text, what ``mentions``, ``contains`` and ``matches``
+read."""
 
 
 @attrs.frozen
@@ -108,7 +129,7 @@ class FieldInfo:
     list_text; ``values`` the allowed strings of ``one of``."""
 
     path: tuple[str, ...]
-    kind: str
+    kind: FieldKind
     values: tuple[str, ...] = ()
     required: bool = False
 
@@ -136,7 +157,7 @@ class PolicySet:
     sets: Mapping[str, tuple[A.Scalar, ...]]
     ladders: Mapping[str, LadderInfo]
     schema: Mapping[tuple[str, ...], FieldInfo]
-    compared_types: Mapping[tuple[str, ...], frozenset[str]]
+    compared_types: Mapping[tuple[str, ...], frozenset[ValueKind]]
     files: tuple[A.File, ...] = attrs.field(eq=False, repr=False)
     sources: Mapping[str, str] = attrs.field(eq=False, repr=False, factory=dict)
 

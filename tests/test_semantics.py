@@ -20,6 +20,7 @@ from dsl.analysis.solver import Engine
 from dsl.checking.passes import build
 from dsl.evaluate import outcome
 from dsl.evaluate import semantics as S
+from dsl.evaluate import values as V
 from dsl.evaluate.outcome import PenaltyChoice
 from dsl.evaluate.policies import Policies
 from dsl.evaluate.reference import holds
@@ -107,6 +108,16 @@ def test_effects_and_operators_are_literal_types() -> None:
         model.effect_of("deny")
     with pytest.raises(ValueError, match="not a comparison operator"):
         S.as_op("=")
+
+
+def test_kinds_are_literal_types() -> None:
+    """A declared field's kind (``model.FieldKind``) and the kinds of value a set reads a
+    field as (``model.ValueKind``, each with its words in input warnings)."""
+    assert [model.field_kind_of(k) for k in typing.get_args(model.FieldKind)] == list(typing.get_args(model.FieldKind))
+    assert {f.kind for f in model.BUILTIN_FIELDS.values()} <= set(typing.get_args(model.FieldKind))
+    assert set(typing.get_args(model.ValueKind)) == set(V.KIND_WORDS)
+    with pytest.raises(ValueError, match="not a field type"):
+        model.field_kind_of("string")
 
 
 def test_windows() -> None:

@@ -20,11 +20,14 @@ from ..diagnostics import Diagnostic, Related, did_you_mean, has_errors, make, s
 from ..model import (
     BUILTIN_FIELDS,
     FieldInfo,
+    FieldKind,
     LadderInfo,
     PolicyInfo,
     PolicySet,
     RuleInfo,
+    ValueKind,
     effect_of,
+    field_kind_of,
     step_info,
     when_instant,
 )
@@ -285,11 +288,11 @@ def pass_types(t: _Table) -> Iterator[Diagnostic]:
 
 
 def _field_info(d: A.FieldDecl) -> FieldInfo:
-    return FieldInfo(d.path.parts, d.type.kind, tuple(v.value for v in d.type.values), d.required)
+    return FieldInfo(d.path.parts, field_kind_of(d.type.kind), tuple(v.value for v in d.type.values), d.required)
 
 
-_LIT_KIND = {A.Str: "text", A.Num: "number", A.Bool: "bool", A.Date: "date", A.DateTime: "date"}
-_FITS = {
+_LIT_KIND: dict[type, ValueKind] = {A.Str: "text", A.Num: "number", A.Bool: "bool", A.Date: "date", A.DateTime: "date"}
+_FITS: dict[FieldKind, set[ValueKind]] = {
     "text": {"text"}, "one_of": {"text"}, "number": {"number"}, "bool": {"bool"},
     "date": {"date"}, "category": set(), "list_text": set(),
 }
@@ -602,11 +605,11 @@ def resolve_sets(expr: A.Expr, sets: dict[str, tuple[A.Scalar, ...]]) -> A.Expr:
     return expr
 
 
-def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[str]]:
+def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[ValueKind]]:
     """For each field path some atom reads, the kinds of value the set reads it as:
     text, number, date, bool (from == != < … and in), textlike (str or list of str, from
     mentions, contains, matches) and category."""
-    found: dict[tuple[str, ...], set[str]] = defaultdict(set)
+    found: dict[tuple[str, ...], set[ValueKind]] = defaultdict(set)
     for r in rules:
         for node in walk(r.condition):
             if isinstance(node, (A.Category, A.CategoryIn)):

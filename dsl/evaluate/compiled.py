@@ -39,7 +39,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..fingerprint import policy_hash
-from ..model import PolicySet, RuleInfo
+from ..model import PolicySet, RuleInfo, ValueKind
 from ..syntax import ast as A
 from ..text import PhraseMatcher, category_segments, pattern_segments
 from . import semantics as S
@@ -253,7 +253,7 @@ class _FieldIndex:
         return ()
 
 
-def _fits_fn(kinds: frozenset[str]) -> Callable[[Any], bool]:
+def _fits_fn(kinds: frozenset[ValueKind]) -> Callable[[Any], bool]:
     """A fast test that a present value fits one of ``kinds``: the same answer as
     ``any(values.fits(v, k) for k in kinds)``, with the common cases (a plain string, a
     list of plain strings, a number) decided without calls."""
@@ -493,7 +493,7 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
 
 
 def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Callable[[Any], bool]]],
-                  warned_fields: tuple[tuple[tuple[str, ...], frozenset[str]], ...],
+                  warned_fields: tuple[tuple[tuple[str, ...], frozenset[ValueKind]], ...],
                   ) -> Callable[[Listing], tuple[str, ...]]:
     """The input warnings of a listing: a quick pass over the fields that can earn one
     (a plain string where text fits is decided without a call); only when some value fits

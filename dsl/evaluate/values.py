@@ -18,12 +18,12 @@ import functools
 import math
 import re
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, assert_never
 from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..model import FieldInfo, PolicySet, local_instant
+from ..model import FieldInfo, PolicySet, ValueKind, local_instant
 from ..text import category_segments
 from .outcome import InputError
 
@@ -289,7 +289,7 @@ KIND_WORDS = {
 }
 
 
-def fits(value: Any, kind: str) -> bool:
+def fits(value: Any, kind: ValueKind) -> bool:
     """Whether a present value is of ``kind``: text, number, bool, date (an ISO date or
     date-time string), category (a string or a list of strings) or textlike (a string,
     or a list whose elements are all strings)."""
@@ -307,10 +307,10 @@ def fits(value: Any, kind: str) -> bool:
         if isinstance(value, str):
             return True
         return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return True
+    assert_never(kind)
 
 
-def warning_for(path: tuple[str, ...], value: Any, kinds: frozenset[str]) -> str | None:
+def warning_for(path: tuple[str, ...], value: Any, kinds: frozenset[ValueKind]) -> str | None:
     """The input warning for a field, or None when its value fits one of ``kinds``."""
     if value is None or not kinds:
         return None
@@ -321,14 +321,14 @@ def warning_for(path: tuple[str, ...], value: Any, kinds: frozenset[str]) -> str
     return f"{dotted(path)}: expected {wanted}, got {describe(value)}; the conditions on it are false"
 
 
-def warned_fields(ps: PolicySet) -> tuple[tuple[tuple[str, ...], frozenset[str]], ...]:
+def warned_fields(ps: PolicySet) -> tuple[tuple[tuple[str, ...], frozenset[ValueKind]], ...]:
     """The fields that can earn a warning and the kinds the set compares each with, in
     the order warnings are reported (by dotted path)."""
     return tuple(sorted(((p, k) for p, k in ps.compared_types.items() if k), key=lambda pk: dotted(pk[0])))
 
 
 def input_warnings(listing: Mapping[str, Any],
-                   fields: Iterable[tuple[tuple[str, ...], frozenset[str]]]) -> tuple[str, ...]:
+                   fields: Iterable[tuple[tuple[str, ...], frozenset[ValueKind]]]) -> tuple[str, ...]:
     """One warning per field whose present value fits none of the kinds the set compares
     it with (whichever rules were evaluated), in the order of ``fields``."""
     found = []
