@@ -120,20 +120,31 @@ def test_random_listings_never_contradict_the_findings(text: str, batch: list[di
         for allow, target in useless:
             assert not (allow in applied and target in applied), (allow, target, listing, at)
         # P303: an allow that lifts a rule while the effect stays block/flag was reported
-        for q in d.rules:
-            r = ps.rule(q)
-            if r.effect == "allow" and any(t in d.overridden for t in r.overrides) and d.effect != "allow":
-                assert q in partly or undecided, (q, listing, at)
+        _check_lifts_reported(ps, d, partly, undecided, listing, at)
         # P304: two remaining laddered rules with different ladders were reported
-        laddered = [q for q in d.rules if ps.rule(q).effect == "block" and ps.rule(q).penalty is not None]
-        for i, a in enumerate(laddered):
-            for b in laddered[i + 1:]:
-                if ladder_of(ps, a) != ladder_of(ps, b):
-                    assert frozenset((a, b)) in competing or undecided, (a, b, listing, at)
+        _check_ladders_reported(ps, d, competing, undecided, listing, at)
         # P301: deleting every redundant rule changes no effect and no penalty's severity
         if not undecided:
             d2 = decide_reference(without, listing, at, prior)
             assert d2.effect == d.effect and severity(ps, d2) == severity(ps, d), (redundant, listing, at, prior)
+
+
+def _check_lifts_reported(ps: PolicySet, d: Any, partly: set[str], undecided: bool, listing: Any, at: Any) -> None:
+    """An allow in ``d`` that lifts a rule while the effect stays block/flag is among the P303 findings."""
+    for q in d.rules:
+        r = ps.rule(q)
+        if r.effect == "allow" and any(t in d.overridden for t in r.overrides) and d.effect != "allow":
+            assert q in partly or undecided, (q, listing, at)
+
+
+def _check_ladders_reported(ps: PolicySet, d: Any, competing: set[frozenset[str]], undecided: bool, listing: Any,
+                            at: Any) -> None:
+    """Two laddered block rules in ``d`` with different ladders are among the P304 findings."""
+    laddered = [q for q in d.rules if ps.rule(q).effect == "block" and ps.rule(q).penalty is not None]
+    for i, a in enumerate(laddered):
+        for b in laddered[i + 1:]:
+            if ladder_of(ps, a) != ladder_of(ps, b):
+                assert frozenset((a, b)) in competing or undecided, (a, b, listing, at)
 
 
 def _two_files(one: str, two: str) -> tuple[list[A.File], dict[str, str]] | None:
@@ -141,12 +152,12 @@ def _two_files(one: str, two: str) -> tuple[list[A.File], dict[str, str]] | None
     either has a syntax error."""
     names = ("a.policy", "b.policy")
     parsed = []
-    for name, text in zip(names, (one, two)):
+    for name, text in zip(names, (one, two), strict=True):
         f, diags = parse(text, name)
         if diags:
             return None
         parsed.append(f)
-    return parsed, dict(zip(names, (one, two)))
+    return parsed, dict(zip(names, (one, two), strict=True))
 
 
 def _findings_by_rule(ps: PolicySet, diags: list[Diagnostic]) -> set[Any]:
@@ -206,7 +217,8 @@ def test_findings_do_not_depend_on_file_order(one: str, two: str) -> None:
     # P300 and P303 messages name do not: the messages are the same.
     assert [(d.code, d.span) for d in d1] == [(d.code, d.span) for d in d2]
     assert _findings_by_rule(ps1, d1) == _findings_by_rule(ps2, d2)
-    assert [d.message for d in d1 if d.code in ("P300", "P303")] == [d.message for d in d2 if d.code in ("P300", "P303")]
+    named = ("P300", "P303")
+    assert [d.message for d in d1 if d.code in named] == [d.message for d in d2 if d.code in named]
 
 
 @SETTINGS

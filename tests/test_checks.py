@@ -57,7 +57,8 @@ def test_qualified_id_across_policies_is_p215_at_the_name(tmp_path: Path) -> Non
 
 
 def test_qualified_id_of_the_own_policy_is_no_p215(tmp_path: Path) -> None:
-    diags = check(tmp_path, {"ebay.policy": EBAY + "rule ok: allow mentions 'museum' overrides ebay-2015.battle-flag\n"})
+    own = "rule ok: allow mentions 'museum' overrides ebay-2015.battle-flag\n"
+    diags = check(tmp_path, {"ebay.policy": EBAY + own})
     assert diags == []
 
 

@@ -125,7 +125,8 @@ def test_deep_parentheses(tmp_path: Path) -> None:
 
 def test_test_files_are_not_part_of_the_set(tmp_path: Path) -> None:
     (tmp_path / "p.policy").write_text(CLEAN)
-    (tmp_path / "p_test.policy").write_text("test 'x' given {category: 'Blockchain Miners'} at 2022-01-01 expect block\n")
+    (tmp_path / "p_test.policy").write_text(
+        "test 'x' given {category: 'Blockchain Miners'} at 2022-01-01 expect block\n")
     code, out, _ = run("check", str(tmp_path))
     assert code == 0, out
 
@@ -135,7 +136,8 @@ def test_analysis_budget(tmp_path: Path) -> None:
 
     rules = "".join(f"rule r{i}: block price > {i} and price < {i + 50} and mentions 'w{i % 5}' "
                     f"penalty {'warn seller' if i % 2 else 'remove listing'}\n" for i in range(40))
-    (tmp_path / "heavy.policy").write_text("policy heavy\nrule dead: from 2021-10-08 until 2021-10-01 block category 'X'\n" + rules)
+    (tmp_path / "heavy.policy").write_text(
+        "policy heavy\nrule dead: from 2021-10-08 until 2021-10-01 block category 'X'\n" + rules)
     t0 = time.perf_counter()
     code, out, _ = run("check", "--analysis-budget", "0.05", "--format", "json", str(tmp_path))
     assert time.perf_counter() - t0 < 10
@@ -143,7 +145,8 @@ def test_analysis_budget(tmp_path: Path) -> None:
     assert code == 0 and isinstance(data, list)  # still the spec's array of findings
     cut = [d for d in data if d["code"] == "P399"]
     assert cut and all(d["data"]["analysis_budget"]["budget_seconds"] == 0.05 for d in cut)
-    assert {"questions_asked", "questions_answered", "questions_left", "seconds_used"} <= cut[0]["data"]["analysis_budget"].keys()
+    assert ({"questions_asked", "questions_answered", "questions_left", "seconds_used"}
+            <= cut[0]["data"]["analysis_budget"].keys())
     assert any(d["code"] == "P300" and d["line"] == 2 for d in data)
     code, _, err = run("check", "--analysis-budget", "0", str(tmp_path))
     assert code == 2 and "--analysis-budget" in err

@@ -90,14 +90,15 @@ def test_eval_policy_errors(tmp_path: Path) -> None:
 def test_installed_eval_on_conformance_decisions(suite: str) -> None:
     folder = CORPUS / "decisions" / suite
     cases = [json.loads(line) for line in (folder / "decisions.jsonl").read_text().splitlines() if line.strip()]
-    records = "\n".join(json.dumps({"listing": c["listing"], "at": c["at"], "prior_violations": c.get("prior_violations", 0)})
+    records = "\n".join(json.dumps({"listing": c["listing"], "at": c["at"],
+                                    "prior_violations": c.get("prior_violations", 0)})
                         for c in cases)
     proc = subprocess.run([str(POLICY), "eval", str(folder), "--input", "-"], input=records,
                           capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     got = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(got) == len(cases)
-    for case, decision in zip(cases, got):
+    for case, decision in zip(cases, got, strict=True):
         for key in ("effect", "rules", "overridden", "penalty"):
             assert decision[key] == case["expect"][key], (case["name"], key)
         if "warnings" in case["expect"]:
@@ -107,7 +108,8 @@ def test_installed_eval_on_conformance_decisions(suite: str) -> None:
 
 
 @pytest.mark.skipif(not CORPUS.exists(), reason="../shared/conformance is not beside the repository")
-@pytest.mark.parametrize("suite", sorted(p.name for p in (CORPUS / "tests").iterdir() if p.is_dir()) if CORPUS.exists() else [])
+@pytest.mark.parametrize("suite", sorted(p.name for p in (CORPUS / "tests").iterdir() if p.is_dir())
+                         if CORPUS.exists() else [])
 def test_installed_policy_test_on_conformance(suite: str) -> None:
     """`policy test SUITE` on each suite folder: every outcome as its `# expect:` comment says."""
     from test_testing_conformance import expectations

@@ -73,7 +73,8 @@ def test_suite_as_batch(suite: Path) -> None:
     """decide_many gives, case by case, the decision that decide gives (and the
     reference's, whole decisions compared)."""
     policies = _policies(suite)
-    cases = [json.loads(l) for l in (suite / "decisions.jsonl").read_text(encoding="utf-8").splitlines() if l.strip()]
+    lines = (suite / "decisions.jsonl").read_text(encoding="utf-8").splitlines()
+    cases = [json.loads(line) for line in lines if line.strip()]
     for case in cases:
         at, prior = case["at"], case.get("prior_violations", 0)
         [batch] = policies.decide_many([case["listing"]], at=at, prior_violations=prior)

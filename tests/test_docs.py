@@ -45,7 +45,8 @@ RUNS = ("policy ", ".venv/bin/policy ", "./quickstart")
 
 # Lines of ```sh blocks that are not run, each with the reason.
 NOT_RUN = {
-    "python3 -m venv .venv": "installing: the tests run in an installed environment (tests/test_wheel.py builds and installs the wheel)",
+    "python3 -m venv .venv":
+        "installing: the tests run in an installed environment (tests/test_wheel.py builds and installs the wheel)",
     ". .venv/bin/activate": "installing (see above)",
     "pip install -e .": "installing (see above)",
     "./run-tests": "runs the whole test suite, of which this test is part",
@@ -108,13 +109,14 @@ def json_matches(expected: Any, actual: Any) -> bool:
     if expected == "…" or expected == ["…"] and isinstance(actual, list):
         return True
     if isinstance(expected, str) and "…" in expected:
-        return isinstance(actual, str) and re.fullmatch(".*".join(map(re.escape, expected.split("…"))), actual, re.S) is not None
+        pattern = ".*".join(map(re.escape, expected.split("…")))
+        return isinstance(actual, str) and re.fullmatch(pattern, actual, re.S) is not None
     if isinstance(expected, dict):
         return (isinstance(actual, dict) and expected.keys() == actual.keys()
                 and all(json_matches(v, actual[k]) for k, v in expected.items()))
     if isinstance(expected, list):
         return (isinstance(actual, list) and len(expected) == len(actual)
-                and all(json_matches(e, a) for e, a in zip(expected, actual)))
+                and all(json_matches(e, a) for e, a in zip(expected, actual, strict=True)))
     return bool(expected == actual and type(expected) is type(actual))
 
 
@@ -245,7 +247,8 @@ def test_sample_table_is_what_eval_prints(sandbox: Path) -> None:
     rows = [[cell.strip() for cell in line.strip("|").split(" | ")]
             for line in page.splitlines() if re.match(r"\| [a-z]{2}-\d{4} \|", line)]
     assert [r[0] for r in rows] == [r["listing"]["id"] for r in records]
-    for (rid, shown_at, prior, effect, rules, penalty), record, decision in zip(rows, records, decisions):
+    table = zip(rows, records, decisions, strict=True)  # one decision per record, one row per record
+    for (rid, shown_at, prior, effect, rules, penalty), record, decision in table:
         assert shown_at == record.get("at", f"{at} (`--at`)"), rid
         assert int(prior) == record.get("prior_violations", 0), rid
         assert effect == decision["effect"], rid
@@ -267,7 +270,8 @@ def test_service_transcript(sandbox: Path, monkeypatch: pytest.MonkeyPatch) -> N
     monkeypatch.chdir(sandbox)
     page = (ROOT / "docs" / "embedding.md").read_text(encoding="utf-8")
     service = next(b for lang, b, _, _ in blocks(ROOT / "docs" / "embedding.md") if lang == "python" and "def app" in b)
-    m = re.search(r"^\$ curl -s localhost:8080(?P<path>/\S+) -d '(?P<body>[^']*)'\n(?P<out>.*?)\n```", page, re.M | re.S)
+    m = re.search(r"^\$ curl -s localhost:8080(?P<path>/\S+) -d '(?P<body>[^']*)'\n(?P<out>.*?)\n```", page,
+                  re.M | re.S)
     assert m, "the transcript"
     namespace: dict[str, Any] = {"__name__": "docs"}
     exec(compile(service, "embedding.md", "exec"), namespace)  # noqa: S102 - our own docs

@@ -43,7 +43,8 @@ def test_one_object(policies: dsl.Policies) -> None:
 
 
 def test_array_and_json_lines_agree(policies: dsl.Policies) -> None:
-    records = [MINER, {"title": "Ethernet cable", "platform": "taobao"}, {"title": "二手 Bitcoin 矿机", "platform": "xianyu"}]
+    records = [MINER, {"title": "Ethernet cable", "platform": "taobao"},
+               {"title": "二手 Bitcoin 矿机", "platform": "xianyu"}]
     as_array, failed_a = run(policies, json.dumps(records, ensure_ascii=False))
     as_lines, failed_l = run(policies, "\n".join(json.dumps(r) for r in records) + "\n\n")
     assert not failed_a and not failed_l

@@ -50,15 +50,17 @@ def test_mentions_name_the_phrases_found_and_the_penalty_choice() -> None:
     text = policies.explain({"category": "Software", "title": "Bitcoin mining tutorial", "platform": "xianyu"},
                            at="2021-10-20", prior_violations=1)
     assert "mentions any cryptocurrencies (found 'bitcoin' in the title, description or tags)" in text
-    assert "Penalty: remove listing, deduct 6 points (step 2 of 4 of ladder escalate of coins; prior violations: 1)" in text
-    assert "also proposed: remove listing, deduct 6 points (step 2 of ladder escalate of guides): as severe; coins comes first by rule id" in text
+    assert ("Penalty: remove listing, deduct 6 points (step 2 of 4 of ladder escalate of coins; prior violations: 1)"
+            in text)
+    assert ("also proposed: remove listing, deduct 6 points (step 2 of ladder escalate of guides): as severe; "
+            "coins comes first by rule id") in text
     assert "Crypto-related software, tutorials and strategies may not be sold" in text
 
 
 def test_overrides_and_exceptions() -> None:
     policies = dsl.load([DECISIONS / "exceptions"])
-    text = policies.explain({"category": "Blockchain Miners", "platform": "aliexpress", "seller": "S-200", "price": 6000},
-                           at="2021-11-01")
+    listing = {"category": "Blockchain Miners", "platform": "aliexpress", "seller": "S-200", "price": 6000}
+    text = policies.explain(listing, at="2021-11-01")
     assert "flag: the listing is flagged for review" in text
     assert "miners (block) applied, but is lifted by the exception licensed-export" in text
     assert "seller in licensed (seller is 'S-200')" in text

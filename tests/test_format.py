@@ -133,7 +133,8 @@ def _policy_dir_files() -> list[Path]:
     return sorted(POLICIES.rglob("*.policy")) if POLICIES.is_dir() else []
 
 
-@pytest.mark.parametrize("source", _policy_dir_files() or [None], ids=lambda p: str(p.relative_to(POLICIES)) if p else "none")
+@pytest.mark.parametrize("source", _policy_dir_files() or [None],
+                         ids=lambda p: str(p.relative_to(POLICIES)) if p else "none")
 def test_project_policies_format_idempotently(source: Path | None) -> None:
     """The policies under policies/ (written by others): idempotent, AST kept. A file with
     syntax errors is somebody else's work in progress: nothing is asserted for it."""
@@ -190,7 +191,8 @@ def test_non_finite_numbers_cannot_be_written() -> None:
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, 0, 250000)), "2021-10-15T08:00:00.25"),
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.UTC)), "2021-10-15T08:00Z"),
     (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.timezone(dt.timedelta(hours=8)))), "2021-10-15T08:00+08:00"),
-    (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.timezone(-dt.timedelta(hours=5, minutes=30)))), "2021-10-15T08:00-05:30"),
+    (A.DateTime(dt.datetime(2021, 10, 15, 8, 0, tzinfo=dt.timezone(-dt.timedelta(hours=5, minutes=30)))),
+     "2021-10-15T08:00-05:30"),
 ])
 def test_whens(value: A.When, text: str) -> None:
     assert format_when(value) == text
@@ -268,7 +270,8 @@ def test_hand_built_expressions() -> None:
 
 
 def test_steps() -> None:
-    step = A.Step((A.Action("remove"), A.Action("deduct", points=6), A.Action("restrict", function="listing", duration=A.Duration(336)),
+    step = A.Step((A.Action("remove"), A.Action("deduct", points=6),
+                   A.Action("restrict", function="listing", duration=A.Duration(336)),
                    A.Action("suspend", duration=A.Duration(12)), A.Action("warn"), A.Action("close")))
     assert format_step(step) == ("remove listing and deduct 6 points and restrict listing for 14d and "
                                  "suspend account for 12h and warn seller and close account")
@@ -479,7 +482,7 @@ def mutated_texts(draw: st.DrawFn) -> str:
     spans = [(m.start(), m.end()) for m in _TOKEN.finditer(base)]
     pieces: list[str] = []
     last = 0
-    for s, e in spans:  # each piece: the white space before a token, then the token
+    for _start, e in spans:  # each piece: the white space before a token, then the token
         pieces.append(base[last:e])
         last = e
     tail = base[last:]

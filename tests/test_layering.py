@@ -78,13 +78,7 @@ def cycles(edges: dict[str, set[str]]) -> list[frozenset[str]]:
             elif w in on_stack:
                 low[v] = min(low[v], index[w])
         if low[v] == index[v]:
-            component = set()
-            while True:
-                w = stack.pop()
-                on_stack.discard(w)
-                component.add(w)
-                if w == v:
-                    break
+            component = _pop_component(stack, on_stack, v)
             if len(component) > 1:
                 found.append(frozenset(component))
 
@@ -92,6 +86,17 @@ def cycles(edges: dict[str, set[str]]) -> list[frozenset[str]]:
         if v not in index:
             visit(v)
     return found
+
+
+def _pop_component(stack: list[str], on_stack: set[str], root: str) -> set[str]:
+    """Tarjan's step: the modules on the stack down to ``root``, taken off it."""
+    component = set()
+    while True:
+        w = stack.pop()
+        on_stack.discard(w)
+        component.add(w)
+        if w == root:
+            return component
 
 
 STAGES = ("base", "syntax", "model", "check", "evaluate", "analysis", "testing", "scan", "api", "cli")

@@ -28,7 +28,8 @@ def codes(text: str, **kw: object) -> list[tuple[str, int, int]]:
 
 
 def test_rule_shape() -> None:
-    f, diags = parse("policy p\nrule r: from 2021-10-08 until 2022-01-01T08:00+08:00 block category 'A > B' and price >= 19.99\n"
+    f, diags = parse("policy p\n"
+                     "rule r: from 2021-10-08 until 2022-01-01T08:00+08:00 block category 'A > B' and price >= 19.99\n"
                      "  penalty restrict listing for 2w and deduct 3 points because \"why\" message 'msg'\n")
     assert not diags
     (r,) = f.statements
@@ -79,7 +80,8 @@ def test_a_number_with_an_exponent_is_a_p100(number: str, hint: str) -> None:
 
 
 def test_recovery_reports_every_bad_statement_once() -> None:
-    text = "policy p\nrule a: blok category 'X'\nrule b: block category 'Y'\nrule c: block category\nrule d: flag x == 1\n"
+    text = ("policy p\nrule a: blok category 'X'\nrule b: block category 'Y'\nrule c: block category\n"
+            "rule d: flag x == 1\n")
     f, diags = parse(text, "t.policy")
     # the second error is found at the next statement's `rule`, where the string was due
     assert [(d.code, d.span.line) for d in diags] == [("P100", 2), ("P100", 5)]
@@ -194,7 +196,7 @@ def _same_tree(ours: Any, theirs: Any) -> None:
         assert (start.line, start.column, start.start_pos, end.end_line, end.end_column, end.end_pos) == (
             meta.line, meta.column, meta.start_pos, meta.end_line, meta.end_column, meta.end_pos)
     assert len(ours.children) == len(theirs.children)
-    for a, b in zip(ours.children, theirs.children):
+    for a, b in zip(ours.children, theirs.children, strict=True):
         _same_tree(a, b)
 
 
@@ -202,7 +204,8 @@ def _texts() -> list[tuple[str, str]]:
     found = sorted((_REPO / "policies").rglob("*.policy")) + sorted((_REPO / "tests" / "golden").rglob("*.policy"))
     texts = [(str(p.relative_to(_REPO)), p.read_text(encoding="utf-8")) for p in found]
     rnd = random.Random(3)
-    bits = ["(", ")", "'", "[", "not ", "rule ", ":", "2021-13-45", "`x`", " and ", "\n", "/", ",", "{", "#c\n", "é", "\t", "\r\n"]
+    bits = ["(", ")", "'", "[", "not ", "rule ", ":", "2021-13-45", "`x`", " and ", "\n", "/", ",", "{", "#c\n", "é",
+            "\t", "\r\n"]
     for name, text in list(texts):
         for i in range(4):
             p = rnd.randrange(len(text) + 1)

@@ -147,7 +147,8 @@ def test_shrinking_keeps_the_failure_and_never_grows(listing: dict[str, Any], no
 def test_shrinking_a_numeric_condition(listing: dict[str, Any], at: dt.datetime, prior: int) -> None:
     def fails(c: Counterexample) -> bool:
         price = c.listing.get("price")
-        return isinstance(price, (int, float)) and not isinstance(price, bool) and price > 100 and c.prior_violations >= 2
+        is_number = isinstance(price, (int, float)) and not isinstance(price, bool)
+        return is_number and price > 100 and c.prior_violations >= 2
 
     listing = {**listing, "price": 1234.5678}
     original = cx(listing, at, max(prior, 2))

@@ -50,8 +50,8 @@ def test_installed_wheel_runs_policy_check(wheel: Path, tmp_path: Path) -> None:
     work.mkdir()
     (work / "ok.policy").write_text("policy ok\nrule r: block category 'Blockchain Miners'\n")
     env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH",)}
-    where = subprocess.run([str(py), "-c", "import dsl, dsl.syntax as s; print(dsl.__file__); print(s.grammar_text()[:20])"],
-                           cwd=work, env=env, check=True, capture_output=True, text=True).stdout
+    probe = "import dsl, dsl.syntax as s; print(dsl.__file__); print(s.grammar_text()[:20])"
+    where = subprocess.run([str(py), "-c", probe], cwd=work, env=env, check=True, capture_output=True, text=True).stdout
     assert str(env_dir) in where.splitlines()[0]
     proc = subprocess.run([str(env_dir / "bin" / "policy"), "check", "--no-analysis", "."],
                           cwd=work, env=env, capture_output=True, text=True)
