@@ -28,9 +28,10 @@ from .syntax.format import format_source as _format_source
 if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when used
     from .eval_stream import EvalRun
     from .evaluate.policies import Policies
+    from .scan import ScanResult
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_paths", "check_report", "compile_paths",
-           "eval_paths", "format_paths", "format_source", "load"]
+           "eval_paths", "format_paths", "format_source", "load", "scan_paths"]
 
 def load(paths: PathLike | Iterable[PathLike]) -> Policies:
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
@@ -221,3 +222,27 @@ def eval_paths(paths: PathLike | Iterable[PathLike], input_stream: IO[bytes] | I
         except InputError as e:
             raise UsageError("--why-not: " + e.message.removeprefix("why_not: ")) from None
     return run_eval(policies, input_stream, at=at, prior=prior, explain=explain, why_not=why_not)
+
+
+def scan_paths(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out: str, *, engine: str = "duckdb",
+               **options: Any) -> ScanResult:
+    """`policy scan`: load the policies under ``paths`` and decide every record of
+    ``inputs`` into ``out`` (``dsl.scan.scan`` takes the ``options``: ``at``, ``at_field``,
+    ``prior_field``, ``id_field``, ``seller_field``, ``jobs``, ``use_pushdown``,
+    ``batch_size``, ``report``, ``progress``, ``workers``). Raises ``dsl.UsageError`` for
+    what stops a scan (an engine that is not available, an input that cannot be read, a
+    missing ``--at-field`` column, an output that cannot be written) and
+    ``dsl.PolicyError`` when the set has errors."""
+    # here, not at the top: DuckDB, pyarrow and the evaluators, which `policy check` never needs
+    from .evaluate.policies import Policies
+    from .scan import scan
+
+    if engine == "spark":
+        raise UsageError("--engine spark: not yet available (issue 12, item 4); use --engine duckdb")
+    if engine != "duckdb":
+        raise UsageError(f"--engine {engine}: unknown engine (duckdb or spark)")
+    model, loaded, diags = compile_paths(paths)
+    if model is None:
+        raise PolicyError(diags)
+    sources = {name: text for name, text in loaded.sources.items() if not is_test_file(name)}
+    return scan(Policies(model), sources, list(inputs), out, **options)

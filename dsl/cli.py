@@ -6,6 +6,7 @@ statuses and the limits live in ``dsl.api`` and ``dsl.testing``."""
 from __future__ import annotations
 
 import sys
+import time
 from typing import Any, NoReturn
 
 import click
@@ -109,6 +110,73 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
     for line in result:
         click.echo(line)
     sys.exit(result.exit_code)
+
+
+@main.command(name="scan")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
+@click.option("--input", "inputs", required=True, multiple=True, metavar="FILE",
+              help="The catalogue: Parquet, JSON lines or CSV files (by extension), or globs; repeatable.")
+@click.option("--out", required=True, metavar="FILE", help="The decisions: .parquet, .jsonl or .csv.")
+@click.option("--at", default=None, help="The instant to decide every record at (default: now).")
+@click.option("--at-field", default=None, metavar="PATH", help="Read each record's instant from this field.")
+@click.option("--prior-field", default=None, metavar="PATH",
+              help="Read each seller's prior violations from this field.")
+@click.option("--id-field", default="id", show_default=True, metavar="PATH", help="The field copied to the id column.")
+@click.option("--seller-field", default="seller.id", show_default=True, metavar="PATH",
+              help="The seller, for the report's most blocked sellers.")
+@click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
+@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: the cores).")
+@click.option("--no-pushdown", is_flag=True, help="Decide every record in Python (no SQL narrowing).")
+@click.option("--report", default=None, metavar="FILE", help="Write the impact report (JSON) here.")
+def scan_(paths: tuple[str, ...], inputs: tuple[str, ...], out: str, at: str | None, at_field: str | None,
+          prior_field: str | None, id_field: str, seller_field: str, engine: str, jobs: int | None,
+          no_pushdown: bool, report: str | None) -> None:
+    """Decide a whole catalogue: one output row per record, in input order."""
+    from .scan import render_table  # here, not at the top: DuckDB and pyarrow
+
+    bar = _Progress() if sys.stderr.isatty() else None
+    try:
+        result = api.scan_paths(list(paths), inputs, out, engine=engine, at=at, at_field=at_field,
+                                prior_field=prior_field, id_field=id_field, seller_field=seller_field, jobs=jobs,
+                                use_pushdown=not no_pushdown, report=report, progress=bar)
+    except UsageError as e:
+        if bar is not None:
+            bar.clear()
+        _usage(str(e))
+    except PolicyError as e:
+        click.echo(render(e.diagnostics, "text", {}), nl=False, err=True)
+        click.echo("policy: the policy set has errors; run `policy check` for details", err=True)
+        sys.exit(1)
+    if bar is not None:
+        bar.clear()
+    for line in render_table(result.report):
+        click.echo(line, err=True)
+    click.echo(f"{result.records:,} records in {result.seconds:.1f} s -> {out}", err=True)
+    sys.exit(result.exit_code)
+
+
+class _Progress:
+    """A one-line progress report on standard error: records done, records a second, and
+    the time left when the total is known."""
+
+    def __init__(self) -> None:
+        self.started = time.monotonic()
+        self.shown = 0.0
+
+    def __call__(self, done: int, total: int | None) -> None:
+        now = time.monotonic()
+        if now - self.shown < 0.2:
+            return
+        self.shown = now
+        rate = done / max(now - self.started, 1e-9)
+        line = f"{done:,}" + (f"/{total:,}" if total else "") + f" records, {rate:,.0f}/s"
+        if total and rate > 0:
+            line += f", {max(total - done, 0) / rate:,.0f} s left"
+        click.echo("\r" + line + "\x1b[K", nl=False, err=True)
+
+    def clear(self) -> None:
+        if self.shown:
+            click.echo("\r\x1b[K", nl=False, err=True)
 
 
 @main.command(name="test")

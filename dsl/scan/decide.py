@@ -1,0 +1,175 @@
+"""Deciding one batch of a scan: what a worker process (or, with one job, the scan itself)
+does with each batch the reader gives it. A batch is an Arrow record batch (Parquet, CSV)
+or a list of records (JSON lines); the result is the batch's output rows, in input order,
+as the output format wants them (``dsl.scan.output``), and its tally for the report."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+import pyarrow as pa
+
+from ..evaluate import values as V
+from ..evaluate.outcome import Decision, InputError, format_instant
+from ..evaluate.policies import Policies
+from .convert import batch_listings
+from .records import Bad, decide_record, is_envelope
+from .report import Tally
+from .schema import DECIDE_COLUMN, Row, rows_to_output
+
+__all__ = ["Job", "decide_batch"]
+
+
+@attrs.frozen
+class Job:
+    """What every batch of one scan is decided with (sent to the workers once a batch:
+    small, and picklable)."""
+
+    out_format: str
+    at: str | None
+    """The command line's instant as given, or ``now`` as read once for the scan (UTC);
+    None with ``at_field``."""
+    at_field: tuple[str, ...] | None
+    prior_field: tuple[str, ...] | None
+    id_field: tuple[str, ...]
+    seller_field: tuple[str, ...]
+    csv: bool = False
+    """The batches are CSV read as text: every cell is read as ``convert.csv_cell``."""
+    envelopes: bool = False
+    """The records are JSON: an envelope is read as ``policy eval`` reads it."""
+
+    @property
+    def at_name(self) -> str:
+        return ".".join(self.at_field or ())
+
+
+def _record_at(job: Job, listing: Any, fixed: Any) -> Any:
+    if job.at_field is None:
+        return fixed
+    value = V.read_path(listing, job.at_field) if isinstance(listing, dict) else None
+    if value is None:
+        raise InputError(f"{job.at_name}: no instant to decide at (the field is missing or null)",
+                         field=job.at_name)
+    return value
+
+
+def _record_prior(job: Job, listing: Any) -> Any:
+    if job.prior_field is None or not isinstance(listing, dict):
+        return 0
+    value = V.read_path(listing, job.prior_field)
+    return 0 if value is None else value
+
+
+def _decide(policies: Policies, job: Job, listing: Any, fixed: Any) -> Decision:
+    if isinstance(listing, Bad):
+        raise InputError(listing.message)
+    at, prior = _record_at(job, listing, fixed), _record_prior(job, listing)
+    if job.envelopes and is_envelope(listing):  # as policy eval reads it
+        at = listing["at"] if listing.get("at") is not None else at
+        prior = listing["prior_violations"] if listing.get("prior_violations") is not None else prior
+        listing = listing["listing"]
+    return decide_record(policies, listing, at, prior)
+
+
+def _listing(job: Job, record: Any) -> Any:
+    return record["listing"] if job.envelopes and is_envelope(record) else record
+
+
+def _id(job: Job, record: Any) -> Any:
+    listing = _listing(job, record)
+    return V.read_path(listing, job.id_field) if isinstance(listing, dict) else None
+
+
+def decide_rows(policies: Policies, job: Job, listings: Sequence[Any], tally: Tally, offset: int,
+                places: Sequence[int] | None = None) -> list[Row]:
+    """The output row of each listing (or ``Bad`` record), counted in ``tally``: the
+    listing ``i`` is the record ``offset + places[i] + 1`` of the input (``places`` None:
+    ``offset + i + 1``), for the report's list of errors."""
+    fixed: Any = V.parse_at(job.at) if job.at_field is None else None
+    phash = policies.policy_hash
+    rows: list[Row] = []
+    for i, listing in enumerate(listings):
+        try:
+            decision = _decide(policies, job, listing, fixed)
+        except InputError as e:
+            rows.append((_id(job, listing), None, None, None, None, None, e.message, None, phash))
+            tally.error(offset + (places[i] if places is not None else i) + 1, e.message)
+            continue
+        rows.append((_id(job, listing), decision.effect, decision.rules, decision.overridden,
+                     decision.penalty.to_dict() if decision.penalty is not None else None, decision.warnings,
+                     None, format_instant(decision.at), phash))
+        tally.decision(decision, _seller(job, listing) if decision.effect == "block" else None)
+    return rows
+
+
+def _seller(job: Job, record: Any) -> Any:
+    listing = _listing(job, record)
+    return V.read_path(listing, job.seller_field) if isinstance(listing, dict) else None
+
+
+def _plain_allow_at(job: Job, listing: Any, fixed: str | None) -> str | None:
+    """The ``at`` a plain allow of ``listing`` reports, None when it cannot be read (the
+    record is then decided, to get its error)."""
+    if job.at_field is None:
+        return fixed
+    value = V.read_path(listing, job.at_field) if isinstance(listing, dict) else None
+    if value is None:
+        return None
+    try:
+        return format_instant(V.parse_at(value).reported)
+    except InputError:
+        return None
+
+
+def decide_batch(policies: Policies, job: Job, batch: pa.RecordBatch | list[Any], offset: int) -> tuple[Any, Tally]:
+    """The output of one batch (as ``rows_to_output`` gives it for ``job.out_format``) and
+    its tally. In an Arrow batch with the pushdown's column, the rows where it is false are
+    plain allows, not decided (only their id and ``at`` are read)."""
+    tally = Tally()
+    if isinstance(batch, list):
+        rows = decide_rows(policies, job, batch, tally, offset)
+    else:
+        rows = _arrow_rows(policies, job, batch, tally, offset)
+    return rows_to_output(rows, job.out_format), tally
+
+
+def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tally, offset: int) -> list[Row]:
+    names = batch.schema.names
+    if DECIDE_COLUMN not in names:
+        return decide_rows(policies, job, batch_listings(batch, csv=job.csv), tally, offset)
+    mask = batch.column(names.index(DECIDE_COLUMN)).to_pylist()
+    data = batch.drop_columns([DECIDE_COLUMN])
+    if all(mask):
+        return decide_rows(policies, job, batch_listings(data, csv=job.csv), tally, offset)
+    fixed = format_instant(V.parse_at(job.at).reported) if job.at_field is None else None
+    thin = _thin_listings(job, data)
+    allow_at = [None if m else _plain_allow_at(job, t, fixed) for m, t in zip(mask, thin, strict=True)]
+    decide = [i for i, a in enumerate(allow_at) if a is None]
+    subset = batch_listings(data.take(pa.array(decide, pa.int64())), csv=job.csv) if decide else []
+    decided = iter(decide_rows(policies, job, subset, tally, offset, decide))
+    phash = policies.policy_hash
+    rows: list[Row] = []
+    for i, a in enumerate(allow_at):
+        if a is None:
+            rows.append(next(decided))
+        else:
+            rows.append((_id(job, thin[i]), "allow", (), (), None, (), None, a, phash))
+            tally.plain_allow()
+    return rows
+
+
+def _thin_listings(job: Job, data: pa.RecordBatch) -> list[Any]:
+    """The listings with only the columns that hold the id and the ``at`` field."""
+    heads = {job.id_field[0], *(job.at_field[:1] if job.at_field else ())}
+    keep = [n for n in data.schema.names if n.split(".")[0] in heads]
+    return batch_listings(data.select(keep), csv=job.csv)
+
+
+def describe_id(value: Any) -> str | None:
+    """An id as text (Parquet and CSV): text as it is, another value as its JSON."""
+    if value is None or isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

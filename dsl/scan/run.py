@@ -1,0 +1,146 @@
+"""``policy scan`` as one call: read the inputs, decide every record (in this process with
+one job, in worker processes with more), write the output and tally the report."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import attrs
+import pyarrow as pa
+
+from ..atomic import write_atomically
+from ..checking.loader import UsageError
+from ..evaluate import values as V
+from ..evaluate.outcome import InputError, format_instant
+from ..evaluate.policies import Policies
+from . import pushdown
+from .decide import Job, decide_batch
+from .output import Writer
+from .pool import Workers
+from .report import Tally
+from .source import Source, format_of, open_source
+
+__all__ = ["BATCH_SIZE", "ScanResult", "scan"]
+
+BATCH_SIZE = 8192
+"""Records per batch, by default."""
+
+Progress = Callable[[int, int | None], None]
+"""Told the records done and the total (None when unknown) after each batch."""
+
+
+@attrs.frozen
+class ScanResult:
+    records: int
+    errors: int
+    seconds: float
+    report: dict[str, Any]
+
+    @property
+    def exit_code(self) -> int:
+        """As ``policy eval``: 1 when some record could not be decided."""
+        return 1 if self.errors else 0
+
+
+def _path(text: str | None, option: str) -> tuple[str, ...] | None:
+    if text is None:
+        return None
+    parts = tuple(text.split("."))
+    if not all(parts):
+        raise UsageError(f"{option} '{text}': not a field path (names joined by dots)")
+    return parts
+
+
+def _instant(at: str | None, at_field: str | None) -> str | None:
+    """The instant every record is decided at: ``--at`` as given, or now (read once)."""
+    if at is not None and at_field is not None:
+        raise UsageError("--at and --at-field: give one or the other")
+    if at_field is not None:
+        return None
+    if at is None:
+        return format_instant(V.parse_at(None).reported)
+    try:
+        V.parse_at(at)
+    except InputError as e:
+        raise UsageError(f"--at: {e}") from None
+    return at
+
+
+def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], out: str, *,
+         at: str | None = None, at_field: str | None = None, prior_field: str | None = None,
+         id_field: str = "id", seller_field: str = "seller.id", jobs: int | None = None,
+         use_pushdown: bool = True, batch_size: int = BATCH_SIZE, report: str | None = None,
+         progress: Progress | None = None, workers: Workers | None = None) -> ScanResult:
+    """Decide every record of ``inputs`` and write one row each to ``out`` (docs/scan.md).
+    ``sources`` are the policy files' texts (for the worker processes); ``workers``, a pool
+    to reuse (its number of jobs wins). Raises ``UsageError`` for what stops a scan before
+    or while it runs: the output is then left as it was."""
+    started = time.perf_counter()
+    job = Job(format_of(out, "--out"), _instant(at, at_field), _path(at_field, "--at-field"),
+              _path(prior_field, "--prior-field"), _path(id_field, "--id-field") or ("id",),
+              _path(seller_field, "--seller-field") or ("seller", "id"))
+    if report is not None:
+        _check_writable(report, "--report")
+
+    def predicate(columns: dict[str, str]) -> str | None:
+        return pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=at_field, columns=columns)
+
+    source = open_source(inputs, batch_size=batch_size, at_field=job.at_field,
+                         predicate=predicate if use_pushdown else None)
+    job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
+    writer = Writer(out, job.out_format)
+    tally = Tally()
+    try:
+        for piece, part in _results(policies, sources, job, source, jobs, workers):
+            writer.write(piece)
+            tally.merge(part)
+            if progress is not None:
+                progress(tally.records, source.total)
+        writer.commit()
+    except BaseException:
+        writer.abort()
+        raise
+    result = ScanResult(tally.records, tally.errors, time.perf_counter() - started, tally.to_dict())
+    if report is not None:
+        _write_report(report, result)
+    return result
+
+
+def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:
+    offset = 0
+    for batch in batches:
+        yield offset, batch
+        offset += len(batch) if isinstance(batch, list) else batch.num_rows
+
+
+def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, jobs: int | None,
+             workers: Workers | None) -> Iterator[tuple[Any, Tally]]:
+    if workers is None and (jobs or os.cpu_count() or 1) <= 1:
+        for offset, batch in _numbered(source.batches):
+            yield decide_batch(policies, job, batch, offset)
+        return
+    own = workers is None
+    pool = workers or Workers(sources, policies.policy_hash, jobs or os.cpu_count() or 1)
+    try:
+        yield from pool.map(job, _numbered(source.batches))
+    finally:
+        if own:
+            pool.close()
+
+
+def _check_writable(path: str, option: str) -> None:
+    directory = os.path.dirname(os.path.realpath(path))
+    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
+        raise UsageError(f"{option} '{path}': cannot be written (no writable directory {directory})")
+
+
+def _write_report(path: str, result: ScanResult) -> None:
+    body = {**result.report, "seconds": round(result.seconds, 3)}
+    try:
+        write_atomically(path, json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+    except OSError as e:
+        raise UsageError(f"--report '{path}': cannot be written: {e.strerror or e}") from None

@@ -1,0 +1,79 @@
+"""The output of a scan: its columns, and one batch of rows in the form each output format
+takes (docs/scan.md, "Columns").
+
+Parquet keeps the structure: ``rules``, ``overridden`` and ``warnings`` are lists of text,
+``penalty`` a struct (``rule``, ``ladder``, ``step``, ``actions``). CSV carries those four as
+JSON text. JSON lines are written as ``policy eval`` writes a decision (compact JSON, the
+same serialiser): one object per row with the columns in order. ``id`` is text in Parquet
+and CSV (a text id as it is, any other value as its JSON), the value itself in JSON lines.
+A row in error has only ``id``, ``error`` and ``policy_hash``; its other columns are null.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pyarrow as pa
+
+__all__ = ["COLUMNS", "DECIDE_COLUMN", "Row", "arrow_schema", "rows_to_output"]
+
+COLUMNS = ("id", "effect", "rules", "overridden", "penalty", "warnings", "error", "at", "policy_hash")
+
+DECIDE_COLUMN = "__policy_scan_decide"
+"""The column the reader adds when the pushdown narrows the scan: false for a record that
+gets a plain allow without being decided."""
+
+Row = tuple[Any, str | None, Any, Any, Any, Any, str | None, str | None, str]
+"""One output row: id, effect, rules, overridden, penalty (as ``PenaltyChoice.to_dict``),
+warnings, error, at, policy_hash."""
+
+_TEXTS = pa.list_(pa.string())
+PENALTY = pa.struct([("rule", pa.string()), ("ladder", pa.string()), ("step", pa.int64()), ("actions", _TEXTS)])
+
+
+def arrow_schema(out_format: str) -> pa.Schema:
+    """The output's Arrow schema for ``parquet`` or ``csv``."""
+    structured = out_format == "parquet"
+    listed = _TEXTS if structured else pa.string()
+    return pa.schema([("id", pa.string()), ("effect", pa.string()), ("rules", listed), ("overridden", listed),
+                      ("penalty", PENALTY if structured else pa.string()), ("warnings", listed),
+                      ("error", pa.string()), ("at", pa.string()), ("policy_hash", pa.string())])
+
+
+def _dumps(obj: Any) -> str:
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+
+
+def _json_or_none(value: Any) -> str | None:
+    if value is None:
+        return None
+    return _dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def _id_text(value: Any) -> str | None:
+    return value if value is None or isinstance(value, str) else _dumps(value)
+
+
+def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:
+    """The rows as the writer of ``out_format`` takes them: an Arrow batch for Parquet and
+    CSV, the text of the lines for JSON lines."""
+    if out_format == "jsonl":
+        return "".join(_dumps(dict(zip(COLUMNS, _listed(r), strict=True))) + "\n" for r in rows)
+    cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
+    ids = [_id_text(v) for v in cols[0]]
+    if out_format == "parquet":
+        arrays = [ids, cols[1], _lists(cols[2]), _lists(cols[3]), cols[4], _lists(cols[5]), *cols[6:]]
+    else:
+        arrays = [ids, cols[1], *([_json_or_none(v) for v in cols[i]] for i in (2, 3, 4, 5)), *cols[6:]]
+    schema = arrow_schema(out_format)
+    return pa.RecordBatch.from_arrays([pa.array(list(a), type=f.type) for a, f in zip(arrays, schema, strict=True)],
+                                      schema=schema)
+
+
+def _lists(values: Any) -> list[Any]:
+    return [list(v) if v is not None else None for v in values]
+
+
+def _listed(row: Row) -> list[Any]:
+    return [list(v) if isinstance(v, tuple) else v for v in row]

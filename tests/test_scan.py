@@ -1,0 +1,314 @@
+"""`policy scan` (issue 12 items 1, 2, 5): every format in and out, nested and dotted fields,
+order with 1 and 2 jobs and small and large batches, the property "exact, whatever the
+engine" (row for row the decision `decide` gives), bad records, the exit-2 cases and the
+report."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import dsl
+from dsl.api import scan_paths
+from dsl.checking.loader import UsageError
+from dsl.evaluate.outcome import InputError, format_instant
+from dsl.scan import Workers, scan
+from dsl.scan.convert import csv_cell
+
+ROOT = Path(__file__).resolve().parents[1]
+POLICIES = ROOT / "tests" / "scan_policies"
+SOURCES = {str(p): p.read_text(encoding="utf-8") for p in sorted(POLICIES.glob("*.policy"))}
+P = dsl.load(POLICIES)
+COLUMNS = ["id", "effect", "rules", "overridden", "penalty", "warnings", "error", "at", "policy_hash"]
+
+
+@pytest.fixture(scope="module")
+def workers() -> Iterator[Workers]:
+    with Workers(SOURCES, P.policy_hash, 2) as pool:
+        yield pool
+
+
+# ------------------------------------------------------------------ writing catalogues
+
+def _strip(value: Any) -> Any:
+    """A row as a listing: NULL fields absent."""
+    if isinstance(value, dict):
+        return {k: _strip(v) for k, v in value.items() if v is not None}
+    return value
+
+
+def write_jsonl(rows: list[dict[str, Any]], path: Path) -> None:
+    path.write_text("".join(json.dumps(_strip(r), ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+
+
+def _flat(row: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in row.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[prefix + k] = v
+    return out
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str) and value and csv_cell(value) == value:
+        return value
+    return json.dumps(value, ensure_ascii=False)
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    flat = [_flat(r) for r in rows]
+    names = list(dict.fromkeys(k for r in flat for k in r))
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        for r in flat:
+            w.writerow([_cell(r.get(n)) for n in names])
+
+
+def write_parquet(rows: list[dict[str, Any]], path: Path, schema: pa.Schema | None = None) -> None:
+    pq.write_table(pa.Table.from_pylist(rows, schema=schema), path)
+
+
+WRITERS = {"jsonl": write_jsonl, "csv": write_csv, "parquet": write_parquet}
+
+
+def read_output(path: Path) -> list[dict[str, Any]]:
+    """The output rows, with rules, overridden, penalty and warnings as values."""
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    if path.suffix == ".jsonl":
+        return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
+    with open(path, encoding="utf-8", newline="") as f:
+        rows = list(csv.DictReader(f))
+    for r in rows:
+        for k in COLUMNS:
+            if r[k] == "":
+                r[k] = None
+            elif k in ("rules", "overridden", "penalty", "warnings"):
+                r[k] = json.loads(r[k])
+    return rows
+
+
+def expected(listing: dict[str, Any], *, at: Any, prior: Any = 0, id_text: bool = False) -> dict[str, Any]:
+    """The row `decide` gives for this listing."""
+    ident = listing.get("id")
+    if id_text and ident is not None and not isinstance(ident, str):
+        ident = json.dumps(ident)
+    try:
+        if at is None:
+            raise InputError("no instant")
+        d = P.decide(listing, at=at, prior_violations=prior)
+    except InputError as e:
+        return {"id": ident, "effect": None, "rules": None, "overridden": None, "penalty": None, "warnings": None,
+                "error": e.message, "at": None, "policy_hash": P.policy_hash}
+    return {"id": ident, "effect": d.effect, "rules": list(d.rules), "overridden": list(d.overridden),
+            "penalty": d.penalty.to_dict() if d.penalty else None, "warnings": list(d.warnings), "error": None,
+            "at": format_instant(d.at), "policy_hash": P.policy_hash}
+
+
+# ------------------------------------------------------------------ the property
+
+CATEGORIES = ["Gadgets", "Electronics > Gadgets", "Numismatics", "Toys", "", None]
+TITLES = ["gold coin", "a Mining  Rig for sale", "coins", "lamp", "x" * 5000, "", None]
+ATS = ["2021-10-08", "2021-10-07T23:59:59", "2021-10-07T23:00:00Z", "2021-10-31T23:59:59.999999",
+       "2021-11-01T00:00:00+00:00", "2021-10-15T00:00:00+01:00", "2021-10-14 23:00", "not a date", None]
+
+
+@st.composite
+def catalogues(draw: st.DrawFn) -> list[dict[str, Any]]:
+    price_text = draw(st.booleans())  # the whole column ill-typed (a Parquet column has one type)
+    n = draw(st.integers(0, 12))
+    rows = []
+    for i in range(n):
+        price = draw(st.none() | st.integers(-10, 10**6).map(float) | st.sampled_from([100.0, 100.5, 1e300]))
+        rows.append({
+            "id": i * 7 + 1,
+            "category": draw(st.sampled_from(CATEGORIES)),
+            "title": draw(st.sampled_from(TITLES)),
+            "price": (str(price) if price_text and price is not None else price),
+            "seller": draw(st.none() | st.fixed_dictionaries({
+                "id": st.sampled_from(["s1", "s2", "s3"]), "country": st.sampled_from(["GB", "FR", None])})),
+            "item": draw(st.none() | st.fixed_dictionaries({"made": st.sampled_from(["1970-01-01", "1990-05-05"])})),
+            "listed_at": draw(st.sampled_from(ATS)),
+            "prior": draw(st.none() | st.integers(-1, 4)),
+        })
+    return rows
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=catalogues(), fmt=st.sampled_from(["parquet", "jsonl", "csv"]),
+       out=st.sampled_from(["parquet", "jsonl", "csv"]), jobs=st.sampled_from([1, 2]),
+       pushdown=st.booleans(), batch=st.sampled_from([3, 1000]), at_field=st.booleans())
+def test_exact_whatever_the_engine(tmp_path_factory: pytest.TempPathFactory, workers: Workers,
+                                   rows: list[dict[str, Any]], fmt: str, out: str, jobs: int, pushdown: bool,
+                                   batch: int, at_field: bool) -> None:
+    d = tmp_path_factory.mktemp("scan")
+    if fmt == "parquet" and not rows:
+        return  # an empty Parquet file needs a schema, which rows give
+    WRITERS[fmt](rows, d / f"in.{fmt}")
+    result = scan(P, SOURCES, [str(d / f"in.{fmt}")], str(d / f"out.{out}"),
+                  at=None if at_field else "2021-10-20", at_field="listed_at" if at_field else None,
+                  prior_field="prior", jobs=jobs, use_pushdown=pushdown, batch_size=batch,
+                  workers=workers if jobs == 2 else None)
+    got = read_output(d / f"out.{out}")
+    want = []
+    for r in rows:
+        listing = _strip(r)
+        at = listing.get("listed_at") if at_field else "2021-10-20"
+        want.append(expected(listing, at=at, prior=listing.get("prior", 0), id_text=out != "jsonl"))
+    if at_field:
+        for w, r in zip(want, rows, strict=True):
+            if r["listed_at"] is None:
+                w["error"] = "listed_at: no instant to decide at (the field is missing or null)"
+    assert got == want
+    assert result.records == len(rows)
+    assert result.exit_code == (1 if any(w["error"] for w in want) else 0)
+
+
+# ------------------------------------------------------------------ formats, fields, order
+
+def test_nested_parquet_structs_dates_and_timestamps(tmp_path: Path) -> None:
+    schema = pa.schema([("id", pa.string()), ("category", pa.string()), ("price", pa.decimal128(10, 2)),
+                        ("seller", pa.struct([("id", pa.string()), ("country", pa.string())])),
+                        ("item", pa.struct([("made", pa.date32())])), ("tags", pa.list_(pa.string())),
+                        ("listed", pa.timestamp("us")), ("listed_utc", pa.timestamp("us", tz="UTC"))])
+    rows = [{"id": "a", "category": "Gadgets", "price": 150, "seller": {"id": "s1", "country": "GB"},
+             "item": {"made": dt.date(1970, 1, 1)}, "tags": ["x", None], "listed": dt.datetime(2021, 10, 20, 8),
+             "listed_utc": dt.datetime(2021, 10, 20, 8, tzinfo=dt.UTC)},
+            {"id": "b", "category": "Gadgets", "price": 150, "seller": {"id": "s2", "country": None},
+             "item": None, "tags": None, "listed": dt.datetime(2021, 10, 7, 23, 59), "listed_utc": None}]
+    write_parquet(rows, tmp_path / "in.parquet", schema)
+    for field in ("listed", "listed_utc"):
+        scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.jsonl"), at_field=field, jobs=1)
+        got = read_output(tmp_path / "out.jsonl")
+        assert got[0]["effect"] == "allow" and got[0]["overridden"] == ["shop.gadgets"]  # the museum exception
+        assert got[0]["at"] == ("2021-10-20T08:00:00" if field == "listed" else "2021-10-20T08:00:00Z")
+    assert got[1]["error"] == "listed_utc: no instant to decide at (the field is missing or null)"
+    scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.jsonl"), at_field="listed", jobs=1)
+    got = read_output(tmp_path / "out.jsonl")
+    assert got[1]["effect"] == "allow" and got[1]["at"] == "2021-10-07T23:59:00"  # before the window opens
+
+
+def test_dotted_csv_columns_are_nested(tmp_path: Path) -> None:
+    (tmp_path / "in.csv").write_text(
+        'id,category,price,seller.id,seller.country,item.made,title\n'
+        '1,Gadgets,150,s1,GB,1970-01-01,"a ""coin"", mining rig"\n'
+        '2,Gadgets,"""150""",s1,FR,,\n', encoding="utf-8")
+    scan(P, SOURCES, [str(tmp_path / "in.csv")], str(tmp_path / "out.csv"), at="2021-10-20", jobs=1)
+    got = read_output(tmp_path / "out.csv")
+    assert got[0]["id"] == "1" and got[0]["effect"] == "block"
+    assert got[0]["rules"] == ["other.rigs", "shop.coins", "shop.museum"]
+    assert got[0]["overridden"] == ["shop.gadgets"]
+    assert got[1]["effect"] == "allow" and got[1]["warnings"]  # "150" in quotes is text: a warning
+
+
+def test_several_files_and_globs_keep_order(tmp_path: Path, workers: Workers) -> None:
+    rows = [{"id": i, "category": "Gadgets", "price": float(i % 300)} for i in range(2500)]
+    write_jsonl(rows[:1000], tmp_path / "a1.jsonl")
+    write_jsonl(rows[1000:], tmp_path / "a2.jsonl")
+    for jobs, batch in ((1, 7), (2, 7), (2, 100_000)):
+        scan(P, SOURCES, [str(tmp_path / "a*.jsonl")], str(tmp_path / "out.parquet"), at="2021-10-20",
+             batch_size=batch, jobs=jobs, workers=workers if jobs == 2 else None)
+        got = read_output(tmp_path / "out.parquet")
+        assert [g["id"] for g in got] == [str(i) for i in range(2500)]
+        assert [g["effect"] for g in got] == [expected(r, at="2021-10-20")["effect"] for r in rows]
+
+
+def test_json_lines_read_as_eval_reads_them(tmp_path: Path) -> None:
+    (tmp_path / "in.jsonl").write_text(
+        '{"id": "a", "category": "Gadgets", "price": 150}\n'
+        '{"id": "b", broken\n'
+        '\n'
+        '{"listing": {"id": "c", "category": "Gadgets", "price": 150}, "at": "2021-10-01", "prior_violations": 2}\n'
+        '{"id": "d", "category": "Gadgets", "price": 150, "prior": -1}\n'
+        '[1, 2]\n', encoding="utf-8")
+    result = scan(P, SOURCES, [str(tmp_path / "in.jsonl")], str(tmp_path / "out.jsonl"), at="2021-10-20",
+                  prior_field="prior", jobs=1)
+    got = read_output(tmp_path / "out.jsonl")
+    assert [g["effect"] for g in got] == ["block", None, "allow", None, None]
+    assert got[1]["error"].startswith("line 2: not valid JSON")
+    assert got[2]["id"] == "c" and got[2]["at"] == "2021-10-01T00:00:00"  # the envelope's at, as eval reads it
+    assert got[3]["error"].startswith("prior_violations: expected a whole number >= 0")
+    assert got[4]["error"].startswith("a listing must be a JSON object")
+    assert result.exit_code == 1 and result.errors == 3
+
+
+# ------------------------------------------------------------------ usage errors: exit 2, nothing written
+
+def test_usage_errors(tmp_path: Path) -> None:
+    write_parquet([{"id": "a", "price": 1.0}], tmp_path / "in.parquet")
+    (tmp_path / "bad.parquet").write_bytes(b"not parquet at all")
+    out = tmp_path / "out.parquet"
+    out.write_bytes(b"old")
+    cases = [
+        (dict(inputs=[str(tmp_path / "missing.parquet")]), "no such file"),
+        (dict(inputs=[str(tmp_path / "nothing*.csv")]), "no file matches"),
+        (dict(inputs=[str(tmp_path / "bad.parquet")]), "cannot be read"),
+        (dict(at_field="listed_at", at=None), "--at-field 'listed_at': the input has no such column"),
+        (dict(out=str(tmp_path / "no-dir" / "out.parquet")), "cannot be written"),
+        (dict(out=str(tmp_path / "out.txt")), "cannot tell its format"),
+        (dict(engine="spark"), "not yet available (issue 12"),
+        (dict(at="soon"), "--at: "),
+    ]
+    for change, message in cases:
+        kw: dict[str, Any] = {"inputs": [str(tmp_path / "in.parquet")], "out": str(out), "at": "2021-10-20", "jobs": 1}
+        kw.update(change)
+        with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+            scan_paths(POLICIES, kw.pop("inputs"), kw.pop("out"), **kw)
+    assert out.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_cli_exit_statuses(tmp_path: Path) -> None:
+    write_jsonl([{"id": "a", "category": "Gadgets", "price": 150}], tmp_path / "in.jsonl")
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "dsl", "scan", str(POLICIES), *args], capture_output=True,
+                              text=True, cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    ok = run("--input", "in.jsonl", "--out", "out.csv", "--at", "2021-10-20", "--jobs", "1", "--report", "r.json")
+    assert ok.returncode == 0, ok.stderr
+    assert "shop.gadgets" in ok.stderr and "1 records" in ok.stderr  # the table, on standard error
+    spark = run("--input", "in.jsonl", "--out", "out.csv", "--engine", "spark")
+    assert spark.returncode == 2 and "issue 12" in spark.stderr and "Traceback" not in spark.stderr
+    missing = run("--input", "nope.parquet", "--out", "o.parquet")
+    assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
+    assert not (tmp_path / "o.parquet").exists()
+
+
+# ------------------------------------------------------------------ the report
+
+def test_report(tmp_path: Path) -> None:
+    rows = [{"id": "a", "category": "Gadgets", "price": 150, "seller": {"id": "s1"}, "prior": 1},
+            {"id": "b", "category": "Gadgets", "price": 150, "seller": {"id": "s1"}},
+            {"id": "c", "title": "mining rig", "seller": {"id": "s2"}},
+            {"id": "d", "title": "gold coin"},
+            {"id": "e", "category": "Gadgets", "price": 150, "prior": -3}]
+    write_jsonl(rows, tmp_path / "in.jsonl")
+    result = scan(P, SOURCES, [str(tmp_path / "in.jsonl")], str(tmp_path / "out.jsonl"), at="2021-10-20",
+                  prior_field="prior", report=str(tmp_path / "report.json"), jobs=1)
+    report = json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))
+    assert report["records"] == 5 and result.report["records"] == 5
+    assert report["effects"] == {"block": 3, "flag": 1}
+    assert report["policies"] == {"shop": 3, "other": 1}
+    assert report["rules"] == {"shop.gadgets": 2, "other.rigs": 1, "shop.coins": 1}
+    assert report["penalty_steps"] == {"escalate step 1": 1, "escalate step 2": 1, "other.rigs step 1": 1}
+    assert report["errors"]["count"] == 1 and report["errors"]["first"][0]["record"] == 5
+    assert report["top_blocked_sellers"] == [{"seller": "s1", "blocked": 2}, {"seller": "s2", "blocked": 1}]
