@@ -225,7 +225,8 @@ class Analysis:
             if f.path == file and f.header is not None:
                 for c in f.header.clauses:
                     if c.kind == "scope":
-                        return c.value  # type: ignore[return-value]
+                        assert not isinstance(c.value, A.Str), "the grammar gives `scope` an expression"
+                        return c.value
         return None
 
     # ------------------------------------------------------------------ P302 / P303
