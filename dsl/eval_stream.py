@@ -9,16 +9,17 @@ the full reason for that rule), or ``{"error": {"record": N, "message": …}}``
 for a record that cannot be decided (N counts records from 1). The command's exit status
 is 1 when any record failed (``EvalRun.had_errors``).
 
-How the input is read: as bytes (a text stream is accepted too). When the whole input is
-one JSON value in UTF-8, that value is the record (or, for an array, its elements are the
-records); otherwise each non-blank line is one record, and a line that is not UTF-8 or not
-JSON is an error record of its own.
+How the input is read (``dsl.scan.records``, which ``policy scan`` shares): as bytes (a
+text stream is accepted too), a line at a time. When the whole input is one JSON value in
+UTF-8, that value is the record (or, for an array, its elements are the records);
+otherwise each non-blank line is one record, and a line that is not UTF-8 or not JSON is an
+error record of its own. Records are decided and written as they are read: memory stays
+flat for JSON lines, whatever their number.
 """
 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from typing import IO, Any
 
@@ -26,76 +27,13 @@ from .checking.loader import UsageError
 from .evaluate import values as V
 from .evaluate.outcome import DecisionError, InputError
 from .evaluate.policies import Policies
+from .scan.records import Bad, decide_record, is_envelope, read_json_records
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 
-_ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
-_DEEP_LIMIT = 5000
-"""How deeply input JSON may nest (Python's parser recurses; a listing nested 1,000
-levels deep is read by raising the interpreter's limit to this while parsing)."""
-
-
-class _Bad:
-    """A record that could not be read (its message)."""
-
-    __slots__ = ("message",)
-
-    def __init__(self, message: str):
-        self.message = message
-
-
-def _loads(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except RecursionError:
-        pass
-    old = sys.getrecursionlimit()
-    try:
-        sys.setrecursionlimit(max(old, _DEEP_LIMIT))
-        return json.loads(text)
-    except RecursionError:
-        raise ValueError(f"the JSON is nested more than about {_DEEP_LIMIT} levels deep") from None
-    finally:
-        sys.setrecursionlimit(old)
-
-
-def read_records(stream: IO[bytes] | IO[str]) -> Iterator[Any]:
-    """The records of the input, each a parsed JSON value or a ``_Bad`` for a line that
-    is not UTF-8 or not JSON. The input is read as bytes and decoded line by line, so that
-    one bad byte costs one record, not the batch."""
-    data = stream.read()
-    if isinstance(data, str):
-        data = data.encode("utf-8", "surrogatepass")
-    if data.startswith(b"\xef\xbb\xbf"):
-        data = data[3:]  # a byte order mark is not part of the input
-    if not data.strip():
-        return
-    try:
-        whole = _loads(data.decode("utf-8"))
-    except ValueError:  # not one JSON value (or not UTF-8 somewhere): one record a line
-        pass
-    else:
-        if isinstance(whole, list):
-            yield from whole
-        else:
-            yield whole
-        return
-    for number, raw in enumerate(data.splitlines(), 1):
-        if raw.strip():
-            yield _read_line(number, raw)
-
-
-def _read_line(number: int, raw: bytes) -> Any:
-    """One line of JSON Lines input: its value, or a ``_Bad`` saying why it has none."""
-    try:
-        line = raw.decode("utf-8")
-    except UnicodeDecodeError as e:
-        return _Bad(f"line {number}: not UTF-8: byte {e.start + 1} of the line (0x{raw[e.start]:02x}) "
-                    "cannot be decoded")
-    try:
-        return _loads(line)
-    except ValueError as e:
-        return _Bad(f"line {number}: not valid JSON: {e}")
+read_records = read_json_records
+"""The records of a JSON stream, read as a stream (``dsl.scan.records``, shared with
+``policy scan``)."""
 
 
 def check_at(at: str | None) -> None:
@@ -107,10 +45,6 @@ def check_at(at: str | None) -> None:
         V.parse_at(at)
     except InputError as e:
         raise UsageError(f"--at: {e}") from None
-
-
-def _is_envelope(record: Any) -> bool:
-    return isinstance(record, dict) and "listing" in record and record.keys() <= _ENVELOPE_KEYS
 
 
 class EvalRun:
@@ -148,20 +82,18 @@ class EvalRun:
                 yield _dumps(DecisionError(number, e.message, e.field).to_dict())
 
     def _decide(self, record: Any) -> str:
-        if isinstance(record, _Bad):
-            raise InputError(record.message)
         at: Any = self._at
         prior = self._prior
         listing = record
-        if _is_envelope(record):
+        if is_envelope(record):
             listing = record["listing"]
             if record.get("at") is not None:
                 at = record["at"]
             if record.get("prior_violations") is not None:
                 prior = record["prior_violations"]
-        if at is None:
-            raise InputError(self._at_error or "no instant to decide at")
-        decision = self.policies.decide(listing, at=at, prior_violations=prior)
+        if at is None and self._at_error is not None and not isinstance(record, Bad):
+            raise InputError(self._at_error)
+        decision = decide_record(self.policies, listing, at, prior)
         out = decision.to_dict()
         if self.explain:
             out["explanation"] = self.policies.explain_decision(decision, listing, prior, self.why_not)

@@ -312,3 +312,80 @@ def test_report(tmp_path: Path) -> None:
     assert report["penalty_steps"] == {"escalate step 1": 1, "escalate step 2": 1, "other.rigs step 1": 1}
     assert report["errors"]["count"] == 1 and report["errors"]["first"][0]["record"] == 5
     assert report["top_blocked_sellers"] == [{"seller": "s1", "blocked": 2}, {"seller": "s2", "blocked": 1}]
+
+
+# ------------------------------------------------------------------ eval streams (item 6)
+
+def _old_read_records(data: bytes) -> list[Any]:
+    """policy eval's reader before it streamed (the whole input read first): the oracle."""
+    from dsl.scan.records import Bad, loads
+
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    if not data.strip():
+        return []
+    try:
+        whole = loads(data.decode("utf-8"))
+    except ValueError:
+        pass
+    else:
+        return list(whole) if isinstance(whole, list) else [whole]
+    out: list[Any] = []
+    for number, raw in enumerate(data.splitlines(), 1):
+        if not raw.strip():
+            continue
+        try:
+            line = raw.decode("utf-8")
+        except UnicodeDecodeError as e:
+            out.append(Bad(f"line {number}: not UTF-8: byte {e.start + 1} of the line (0x{raw[e.start]:02x}) "
+                           "cannot be decoded"))
+            continue
+        try:
+            out.append(loads(line))
+        except ValueError as e:
+            out.append(Bad(f"line {number}: not valid JSON: {e}"))
+    return out
+
+
+def _comparable(records: list[Any]) -> list[Any]:
+    from dsl.scan.records import Bad
+
+    return [("bad", r.message) if isinstance(r, Bad) else r for r in records]
+
+
+PIECES = [b'{"a": 1}', b'[1, 2]', b'{', b'"a": [', b'1,', b']', b'}', b'', b'  ', b'{"b": "\xff"}', b'x', b'[',
+          b'"text"', b'null', b'\r', b'{"c": 1} {"d": 2}', b'\xef\xbb\xbf{"e": 1}']
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.sampled_from(PIECES), max_size=8), st.sampled_from([b"\n", b"\r\n", b"\r"]))
+def test_the_streaming_reader_reads_as_the_whole_input_reader(pieces: list[bytes], sep: bytes) -> None:
+    import io
+
+    from dsl.scan.records import read_json_records
+
+    data = sep.join(pieces)
+    assert _comparable(list(read_json_records(io.BytesIO(data)))) == _comparable(_old_read_records(data))
+
+
+def test_eval_writes_a_decision_before_reading_the_next_line() -> None:
+    from dsl.eval_stream import run_eval
+
+    read: list[int] = []
+
+    class Lines:
+        def __iter__(self) -> Iterator[bytes]:
+            for i in range(3):
+                read.append(i)
+                yield json.dumps({"id": i, "category": "Gadgets", "price": 150}).encode() + b"\n"
+
+        def read(self) -> bytes:
+            raise AssertionError("the whole input is read at once")
+
+    out = iter(run_eval(P, Lines(), at="2021-10-20"))  # type: ignore[arg-type]
+    next(out)
+    assert read == [0, 1]  # two lines to know that the input is not one JSON value
+    next(out)
+    assert read == [0, 1]
+    next(out)
+    assert read == [0, 1, 2]  # then one line read for each decision

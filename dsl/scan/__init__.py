@@ -5,10 +5,28 @@
 
 ``sources`` are the policy files' texts (the worker processes load the set from them and
 check its ``policy_hash``); ``dsl.api.scan_paths`` loads both from paths.
+
+The names are imported when first used: ``dsl.scan.records``, which ``policy eval`` reads
+its input with, does not bring DuckDB and pyarrow.
 """
 
-from .pool import Workers, load_sources
-from .report import Tally, render_table
-from .run import BATCH_SIZE, ScanResult, scan
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .pool import Workers, load_sources
+    from .report import Tally, render_table
+    from .run import BATCH_SIZE, ScanResult, scan
 
 __all__ = ["BATCH_SIZE", "ScanResult", "Tally", "Workers", "load_sources", "render_table", "scan"]
+
+_HOME = {"Workers": "pool", "load_sources": "pool", "Tally": "report", "render_table": "report",
+         "BATCH_SIZE": "run", "ScanResult": "run", "scan": "run"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _HOME:
+        return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
