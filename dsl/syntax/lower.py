@@ -80,16 +80,14 @@ class Lowering:
     # spans -------------------------------------------------------------
     def span(self, node: Node | Token) -> A.Span | None:
         if isinstance(node, Token):
-            if self.whole_file:
-                return self.between(node, node)
-            return token_span(self.path, node, self.offset)
-        first, last = node.start, node.end
-        if first is None or last is None:
+            if not self.whole_file:
+                return token_span(self.path, node, self.offset)
+            first = last = node
+        elif node.start is None or node.end is None:
             return None
-        return self.between(first, last)
-
-    def between(self, first: Token, last: Token) -> A.Span:
-        """The span from the start of ``first`` to the end of ``last``, two lexed tokens."""
+        else:
+            first, last = node.start, node.end
+        # from the start of `first` to the end of `last`, two lexed tokens
         line, column, start = first.line, first.column, first.start_pos
         end_line, end_column, end = last.end_line, last.end_column, last.end_pos
         assert line is not None and column is not None and start is not None, "a lexed token has its position"
