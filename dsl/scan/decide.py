@@ -46,6 +46,10 @@ class Job:
         return ".".join(self.at_field or ())
 
 
+_AT_CACHE: dict[str, V.ParsedAt] = {}
+"""``at`` texts read (a catalogue's instants repeat: dates, a few per day)."""
+
+
 def _record_at(job: Job, listing: Any, fixed: Any) -> Any:
     if job.at_field is None:
         return fixed
@@ -53,6 +57,14 @@ def _record_at(job: Job, listing: Any, fixed: Any) -> Any:
     if value is None:
         raise InputError(f"{job.at_name}: no instant to decide at (the field is missing or null)",
                          field=job.at_name)
+    if type(value) is str:
+        parsed = _AT_CACHE.get(value)
+        if parsed is None:
+            parsed = V.parse_at(value)  # an InputError is the record's
+            if len(_AT_CACHE) >= 65536:
+                _AT_CACHE.clear()
+            _AT_CACHE[value] = parsed
+        return parsed
     return value
 
 
