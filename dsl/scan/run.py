@@ -86,8 +86,11 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     if report is not None:
         _check_writable(report, "--report")
 
+    csv_input = bool(inputs) and all(format_of(i, "--input") == "csv" for i in inputs)
+
     def predicate(columns: dict[str, str]) -> str | None:
-        return pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=at_field, columns=columns)
+        return pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=at_field, columns=columns,
+                                      prior_field=prior_field, csv=csv_input)
 
     source = open_source(inputs, batch_size=batch_size, at_field=job.at_field,
                          predicate=predicate if use_pushdown else None)
