@@ -403,3 +403,22 @@ def test_csv_cells_that_may_be_json_are_kept() -> None:
     table = pa.Table.from_pylist(rows)
     ps = policy_set("rule r: block platform == 'taobao'\n")
     assert rows_where(table, predicate_for(ps, table, csv=True)) == [True, True, True, False, True, True]
+
+
+def test_many_rules_behind_prefilters_narrow_exactly() -> None:
+    """Rules that need a word go behind one RE2 prefilter per text and per chunk of rules;
+    rows with other text are read without it."""
+    text = "".join(f"rule c{i}: from 2021-0{1 + i % 9}-01 block category 'Cat-{i:03d}' and platform == 'taobao'\n"
+                   for i in range(70)) + "rule k: block title contains 'bit.coin' or title mentions 'ether'\n"
+    ps = policy_set(text)
+    rows = [{"category": f"Home > cat-{i:03d}", "platform": p, "title": t, "listed_on": d}
+            for i in (0, 5, 33, 69, 70) for p in ("taobao", "ebay")
+            for t in ("bit.coin", "bitxcoin", "Ether", "cable", "ｅｔｈｅｒ")
+            for d in ("2021-01-15", "2021-06-15")]
+    rows.append({"category": "Home > ｃａｔ-005", "platform": "taobao", "title": "x", "listed_on": "2021-06-15"})
+    table = pa.Table.from_pylist(rows)
+    pred = predicate_for(ps, table, at_field="listed_on")
+    assert pred is not None and "CASE WHEN" in pred
+    compiled = CompiledPolicySet(ps)
+    exact = [bool(compiled.decide(r, r["listed_on"]).rules) for r in rows]
+    assert rows_where(table, pred) == exact

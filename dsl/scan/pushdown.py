@@ -440,11 +440,13 @@ def _haystack(field: Field) -> tuple[str | None, str | None]:
 
 
 def _tokens_reading(haystacks: Sequence[str], unknown: Sequence[str],
-                    alternatives: Sequence[tuple[str, ...]]) -> Reading:
+                    alternatives: Sequence[tuple[str, ...]], gates: set[str] | None) -> Reading:
     """``may`` for a text atom that holds only where one of the ``alternatives`` (each a
     tuple of normalised words) has every word in the normalised text: on text that is
     pure ASCII, normalisation is lower-casing and white space collapsing, so each word
-    occurs in ``lower(text)`` (a word that is not ASCII cannot); on other text, TRUE."""
+    occurs in ``lower(text)`` (a word that is not ASCII cannot); on other text, TRUE.
+    With ``gates`` (a set), the text is assumed ASCII and the test that it is not is
+    added to the set instead."""
     if not haystacks:
         return Reading(_or(unknown), FALSE)
     text = haystacks[0] if len(haystacks) == 1 else f"concat_ws(' ', {', '.join(haystacks)})"
@@ -455,8 +457,57 @@ def _tokens_reading(haystacks: Sequence[str], unknown: Sequence[str],
             continue
         options.append(_and(f"contains({lowered}, {literal(w)})" for w in words) if words else f"({text} IS NOT NULL)")
     some = _or(options)
-    gate = f"regexp_matches({text}, {_NON_ASCII})"
-    return Reading(_or([*unknown, _sure(_or([gate, some])) if some != FALSE else _sure(gate)]), FALSE)
+    gate = _sure(f"regexp_matches({text}, {_NON_ASCII})")
+    if gates is not None:
+        gates.add(gate)
+        return Reading(_or([*unknown, _sure(some)]), FALSE)
+    return Reading(_or([*unknown, gate, _sure(some)]), FALSE)
+
+
+def _text_atom(e: A.Expr, columns: Columns) -> tuple[list[Field], list[tuple[str, ...]]] | None:
+    """The fields a category or text atom reads and its alternatives of words (as the
+    readings above take them); None for another atom."""
+    if isinstance(e, (A.Category, A.CategoryIn)):
+        patterns = [e.pattern.value] if isinstance(e, A.Category) else _texts(e.items)
+        return [columns.resolve(("category",))], [tuple(w for s in segs for w in s.split())
+                                                   for p in patterns if (segs := pattern_segments(p))]
+    if isinstance(e, (A.Mentions, A.MentionsAny)):
+        phrases = [e.phrase.value] if isinstance(e, A.Mentions) else _texts(e.items)
+        paths = V.TEXT_SOURCES if e.path is None else (e.path.parts,)
+        return [columns.resolve(p) for p in paths], [tuple(p.split()) for t in phrases if (p := normalize_phrase(t))]
+    if isinstance(e, A.Contains):
+        return [columns.resolve(e.path.parts)], [tuple(normalize_needle(e.needle.value).split())]
+    return None
+
+
+def required_words(condition: A.Expr, columns: Columns) -> tuple[str, set[str]] | None:
+    """For a condition one of whose conjuncts is a category or text atom on plain text
+    columns: the text it reads (as SQL) and words one of which occurs, case aside, in that
+    text wherever the atom may hold on ASCII text (the first word of each alternative;
+    alternatives with a word that is not ASCII never hold there). None otherwise."""
+    for conjunct in A.conjuncts(condition):
+        found = _text_atom(conjunct, columns)
+        if found is None:
+            continue
+        fields, alternatives = found
+        if any(f.kind not in ("text", "text_list", "absent") or f.guard is not None for f in fields):
+            continue
+        haystacks, _ = _text_sources(fields)
+        usable = [a for a in alternatives if all(w.isascii() for w in a)]
+        if not haystacks or any(not a for a in usable):
+            continue
+        text = haystacks[0] if len(haystacks) == 1 else f"concat_ws(' ', {', '.join(haystacks)})"
+        return text, {a[0] for a in usable}
+    return None
+
+
+def prefilter(text: str, words: set[str]) -> str:
+    """FALSE without words; else one RE2 pass that finds whether one of ``words`` occurs in ``text``, ignoring
+    ASCII case (the text is ASCII where it is used)."""
+    if not words:
+        return FALSE
+    pattern = "|".join("".join(c if c.isalnum() and c.isascii() else "\\" + c for c in w) for w in sorted(words))
+    return _sure(f"regexp_matches({text}, {literal('(?i)(?:' + pattern + ')')})")
 
 
 def _text_sources(fields: Sequence[Field]) -> tuple[list[str], list[str]]:
@@ -470,12 +521,13 @@ def _text_sources(fields: Sequence[Field]) -> tuple[list[str], list[str]]:
     return haystacks, unknown
 
 
-def text_reading(fields: Sequence[Field], alternatives: Sequence[tuple[str, ...]]) -> Reading:
+def text_reading(fields: Sequence[Field], alternatives: Sequence[tuple[str, ...]],
+                 gates: set[str] | None = None) -> Reading:
     """``mentions``/``contains`` on these fields' text (over-approximated by words)."""
     if not alternatives:
         return NOTHING
     haystacks, unknown = _text_sources(fields)
-    return _tokens_reading(haystacks, unknown, alternatives)
+    return _tokens_reading(haystacks, unknown, alternatives, gates)
 
 
 def matches_reading(field: Field) -> Reading:
@@ -485,13 +537,13 @@ def matches_reading(field: Field) -> Reading:
     return Reading(_or([*unknown, *(_sure(f"{h} IS NOT NULL") for h in haystacks)]), FALSE)
 
 
-def category_reading(field: Field, patterns: Sequence[str]) -> Reading:
+def category_reading(field: Field, patterns: Sequence[str], gates: set[str] | None = None) -> Reading:
     """``category 'P'``: the pattern's segments occur in the path, so each of their words
     occurs in the normalised category text."""
     alternatives = [tuple(w for s in segs for w in s.split()) for p in patterns if (segs := pattern_segments(p))]
     if not alternatives or field.kind not in ("text", "text_list", "unknown", "date"):
         return NOTHING
-    return text_reading([field], alternatives)
+    return text_reading([field], alternatives, gates)
 
 
 # --------------------------------------------------------------------------- conditions
@@ -500,8 +552,10 @@ def category_reading(field: Field, patterns: Sequence[str]) -> Reading:
 class Reader:
     """Reads conditions into their ``may``/``must`` SQL over resolved columns."""
 
-    def __init__(self, columns: Columns):
+    def __init__(self, columns: Columns, gates: set[str] | None = None):
         self.columns = columns
+        self.gates = gates
+        """With a set: text atoms assume ASCII text and collect the tests that it is not."""
 
     def may(self, e: A.Expr) -> str:
         return self.read(e).may
@@ -529,13 +583,13 @@ class Reader:
     def _atom(self, e: A.Expr, get: Callable[[Sequence[str]], Field]) -> Reading:
         if isinstance(e, (A.Category, A.CategoryIn)):
             patterns = [e.pattern.value] if isinstance(e, A.Category) else _texts(e.items)
-            return category_reading(get(("category",)), patterns)
+            return category_reading(get(("category",)), patterns, self.gates)
         if isinstance(e, (A.Mentions, A.MentionsAny)):
             phrases = [e.phrase.value] if isinstance(e, A.Mentions) else _texts(e.items)
             sources = [get(p) for p in V.TEXT_SOURCES] if e.path is None else [get(e.path.parts)]
-            return text_reading(sources, [tuple(p.split()) for t in phrases if (p := normalize_phrase(t))])
+            return text_reading(sources, [tuple(p.split()) for t in phrases if (p := normalize_phrase(t))], self.gates)
         if isinstance(e, A.Contains):
-            return text_reading([get(e.path.parts)], [tuple(normalize_needle(e.needle.value).split())])
+            return text_reading([get(e.path.parts)], [tuple(normalize_needle(e.needle.value).split())], self.gates)
         if isinstance(e, A.Matches):
             return matches_reading(get(e.path.parts))
         if isinstance(e, A.Compare):
@@ -731,12 +785,60 @@ def _clauses(ps: PolicySet, columns: Columns, windows: Windows, prior_field: str
     for path, kinds in V.warned_fields(ps):
         field = columns.resolve(path)
         clauses.append(guarded([field], _exact(unfit(field, kinds))).may)
-    reader = Reader(columns)
-    for rule in ps.rules:
-        window = windows.of(rule)
-        if window != FALSE:
-            clauses.append(_and([window, reader.may(rule.condition)]))
+    clauses.append(rules_clause(ps, columns, windows))
     return clauses
+
+
+def rules_clause(ps: PolicySet, columns: Columns, windows: Windows) -> str:
+    """Where some rule may apply. Read twice: assuming the text that text atoms read is
+    ASCII (the cheap word tests), for the rows where it is; and with those atoms TRUE on
+    other text, for the rest. So DuckDB evaluates the second reading only on rows with
+    non-ASCII text. A rule's condition comes before its window, which is evaluated only
+    where the condition may hold."""
+    in_force = [(rule, w) for rule in ps.rules if (w := windows.of(rule)) != FALSE]
+    gates: set[str] = set()
+    fast_reader = Reader(columns, gates)
+    groups: dict[str, list[tuple[set[str], str]]] = {}
+    loose: list[str] = []
+    for rule, w in in_force:
+        term = _and([fast_reader.may(rule.condition), w])
+        needed = required_words(rule.condition, columns)
+        if needed is None:
+            loose.append(term)
+        else:
+            groups.setdefault(needed[0], []).append((needed[1], term))
+    fast = _or([*loose, *(_indexed(text, entries) for text, entries in sorted(groups.items()))])
+    if not gates:
+        return fast
+    reader = Reader(columns)
+    slow = _or(_and([reader.may(rule.condition), w]) for rule, w in in_force)
+    other = _or(sorted(gates))
+    return f"(CASE WHEN {other} THEN {slow} ELSE {fast} END)"
+
+
+_CHUNK = 32
+
+
+def _indexed(text: str, entries: list[tuple[set[str], str]]) -> str:
+    """The rules that need one of their words in ``text``, behind prefilters: one for the
+    whole group, then one per chunk of rules, so that a rule's own test runs only on the
+    rows that hold one of its chunk's words."""
+    entries = sorted(entries, key=lambda e: sorted(e[0]))
+    chunks = [entries[i:i + _CHUNK] for i in range(0, len(entries), _CHUNK)]
+    inner = [_when(prefilter(text, {w for words, _ in c for w in words}), _or(t for _, t in c)) for c in chunks]
+    if len(inner) == 1:
+        return inner[0]
+    return _when(prefilter(text, {w for words, _ in entries for w in words}), _or(inner))
+
+
+def _when(test: str, then: str) -> str:
+    """``test AND then``, with ``then`` evaluated only on the rows where ``test`` holds
+    (DuckDB evaluates both sides of AND in a projection, but a CASE lazily)."""
+    if test == FALSE or then == FALSE:
+        return FALSE
+    if test == TRUE:
+        return then
+    return f"(CASE WHEN {test} THEN {then} ELSE FALSE END)"
 
 
 def sql_predicate(ps: PolicySet, *, at: str | None, at_field: str | None, columns: Mapping[str, str],
