@@ -227,7 +227,7 @@ def _rule_references(t: _Table, policy: str, r: A.Rule) -> Iterator[Diagnostic]:
 def _set_refs(expr: A.Expr) -> Iterator[A.Ref]:
     """The set references of an expression (``category in S``, ``mentions any S``,
     ``PATH in S``), in order."""
-    for node in walk(expr):
+    for node in A.walk(expr):
         items = getattr(node, "items", None)
         if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
             yield items
@@ -283,7 +283,7 @@ def pass_types(t: _Table) -> Iterator[Diagnostic]:
     declared = bool(t.fields)
     for f in t.files:
         for expr in _file_exprs(f):
-            for node in walk(expr):
+            for node in A.walk(expr):
                 yield from check_atom(node, schema, declared, t.sets)
 
 
@@ -481,18 +481,6 @@ def _file_exprs(f: A.File) -> Iterator[A.Expr]:
                     yield e
 
 
-def walk(expr: A.Expr) -> Iterator[Any]:
-    """Every node of an expression, without recursion."""
-    stack: list[Any] = [expr]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (A.And, A.Or)):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, A.Not):
-            stack.append(node.operand)
-
-
 # ---------------------------------------------------------------- building the model
 
 
@@ -611,7 +599,7 @@ def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[Va
     mentions, contains, matches) and category."""
     found: dict[tuple[str, ...], set[ValueKind]] = defaultdict(set)
     for r in rules:
-        for node in walk(r.condition):
+        for node in A.walk(r.condition):
             if isinstance(node, (A.Category, A.CategoryIn)):
                 found[("category",)].add("category")
             elif isinstance(node, (A.Mentions, A.MentionsAny)) and node.path is None:

@@ -295,23 +295,11 @@ def phrase_lookup(matchers: Mapping[Source, PhraseMatcher], listing: Mapping[str
     return mentioned
 
 
-def _walk(e: A.Expr) -> Iterator[A.Expr]:
-    """Every node of a condition (loops, no recursion)."""
-    stack: list[A.Expr] = [e]
-    while stack:
-        node = stack.pop()
-        yield node
-        if isinstance(node, (A.And, A.Or)):
-            stack.extend(reversed(node.items))
-        elif isinstance(node, A.Not):
-            stack.append(node.operand)
-
-
 def collect_phrases(ps: PolicySet) -> dict[Source, frozenset[str]]:
     """The normalised ``mentions`` phrases of every rule, by text source."""
     out: dict[Source, set[str]] = {}
     for rule in ps.rules:
-        for node in _walk(rule.condition):
+        for node in A.walk(rule.condition):
             if isinstance(node, (A.Mentions, A.MentionsAny)):
                 source = node.path.parts if node.path is not None else None
                 texts = [node.phrase.value] if isinstance(node, A.Mentions) else [
@@ -332,7 +320,7 @@ def shares_topic(rule: RuleInfo, listing: Mapping[str, Any], mentioned: Mentione
     for part in (rule.selector, rule.if_):
         if part is None:
             continue
-        for node in _walk(part):
+        for node in A.walk(part):
             if isinstance(node, _TOPICAL) and holds(node, listing, rule.tz, mentioned):
                 return True
     return False

@@ -8,6 +8,7 @@ imports nothing from the rest of the package but the leaf ``dsl.span``.
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Iterator
 
 import attrs
 
@@ -230,6 +231,19 @@ def conjuncts(e: Expr) -> tuple[Expr, ...]:
         else:
             out.append(g)
     return tuple(out)
+
+
+def walk(e: Expr) -> Iterator[Expr]:
+    """Every node of a condition, parents before children, in written order (loops, no
+    recursion, so a deeply nested condition cannot exhaust the stack)."""
+    stack: list[Expr] = [e]
+    while stack:
+        node = stack.pop()
+        yield node
+        if isinstance(node, (And, Or)):
+            stack.extend(reversed(node.items))
+        elif isinstance(node, Not):
+            stack.append(node.operand)
 
 
 # ---------------------------------------------------------------- penalties

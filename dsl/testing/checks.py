@@ -13,7 +13,7 @@ from typing import Any
 import attrs
 
 from ..checking.loader import Loaded
-from ..checking.passes import policy_name_of, rule_id, walk
+from ..checking.passes import policy_name_of, rule_id
 from ..diagnostics import Diagnostic, Related, did_you_mean, make
 from ..model import FieldInfo, PolicySet
 from ..syntax import ast as A
@@ -231,7 +231,7 @@ def naive_dates(a: A.Assertion, sets: Mapping[str, tuple[A.Scalar, ...]] | None 
     for w in (a.from_, a.until):
         if w is not None and _naive(w):
             yield w
-    for node in walk(a.expr):
+    for node in A.walk(a.expr):
         lits: list[Any] = []
         if isinstance(node, A.Compare):
             lits = [node.value]
@@ -288,7 +288,7 @@ def _check_expr(expr: A.Expr, names: Names) -> Iterator[Diagnostic]:
     schema = dict(BUILTIN_FIELDS)
     schema.update(names.schema)
     decls = {n: A.SetDecl(A.Ref(n), items) for n, items in names.sets.items()}
-    for node in walk(expr):
+    for node in A.walk(expr):
         items = getattr(node, "items", None)
         if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
             if items.name not in names.sets:

@@ -11,7 +11,6 @@ from typing import Any
 
 import attrs
 
-from ..checking.passes import walk
 from ..evaluate.values import instant_in
 from ..model import FieldInfo, PolicySet, when_value
 from ..syntax import ast as A
@@ -38,7 +37,7 @@ class Vocabulary:
            extra_instants: Iterable[dt.datetime | None] = ()) -> Vocabulary:
         found = _Found(tz=ps.policies[0].tz if ps.policies else dt.UTC)
         for cond in [r.condition for r in ps.rules] + list(exprs):
-            for node in walk(cond):
+            for node in A.walk(cond):
                 read = _READERS.get(type(node))
                 if read is not None:
                     read(found, node)
