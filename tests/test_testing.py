@@ -265,7 +265,6 @@ def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Pa
 
 
 def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> None:
-    from dsl.checking.passes import walk
     from dsl.syntax import ast as A
 
     seen: list[dict[str, Any]] = []
@@ -281,7 +280,7 @@ def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> Non
     assert str(kw["tz"]) == "Asia/Shanghai"
     assert kw["start"].isoformat() == "2021-10-07T16:00:00+00:00"
     assert kw["end"].isoformat() == "2021-10-09T04:00:00+00:00"
-    assert not any(isinstance(getattr(n, "items", None), A.Ref) for n in walk(kw["expr"]))
+    assert not any(isinstance(getattr(n, "items", None), A.Ref) for n in A.walk(kw["expr"]))
 
 
 # ---------------------------------------------------------------- the command
