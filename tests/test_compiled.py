@@ -94,6 +94,11 @@ def test_compiled_agrees_with_reference(generated: Any, batch: list[dict[str, An
             assert decision == reference, (listing, decision.to_dict(), reference.to_dict())
             assert decision.to_dict() == reference.to_dict()
         assert compiled.decide_many(batch, at, prior) == decisions
+    # one `at` and one prior per listing: decision by decision what `decide` gives
+    each_at = [instants[i % len(instants)] for i in range(len(batch))]
+    each_prior = [(prior + i) % 6 for i in range(len(batch))]
+    assert compiled.decide_many(batch, each_at, tuple(each_prior)) == [
+        compiled.decide(listing, a, p) for listing, a, p in zip(batch, each_at, each_prior, strict=True)]
 
 
 @settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -296,7 +301,7 @@ def test_bad_at_and_prior_are_input_errors() -> None:
         with pytest.raises(InputError, match="at"):
             policies.decide({}, at=bad_at)
         with pytest.raises(InputError):
-            policies.decide_many([{}], at=bad_at)
+            policies.decide_many([{}, {}], at=bad_at)  # a list of one `at` for two listings too
         with pytest.raises(InputError):
             policies.decide_reference({}, at=bad_at)
     for bad_prior in (-1, 1.5, True, "2", None):

@@ -16,7 +16,8 @@ Planning (``CompiledPolicySet(ps)``) turns every rule into pre-resolved data:
 - the candidate rules of a category path are memoised (bounded; short strings only),
   since a marketplace has a few thousand category paths repeated across its listings;
 - window bounds are instants already; ``at`` is resolved once per decision for each
-  distinct timezone of the rules (once per batch in ``decide_many``).
+  distinct timezone of the rules (once per batch in ``decide_many``), and an ``at``
+  string's resolution is memoised (bounded), since a service passes the same few dates.
 
 Nothing is mutated after planning, and a decision keeps its working state on the stack,
 so one ``CompiledPolicySet`` may serve any number of threads. What an atom, a window
@@ -278,6 +279,17 @@ def _fits_fn(kinds: frozenset[ValueKind]) -> Callable[[Any], bool]:
     return ok
 
 
+_AT_MEMO_SIZE = 1024
+Times = tuple[tuple[dt.datetime, ...], dt.datetime]
+"""``at`` in each timezone of the rules (in the plan's zone order), and the ``at`` reported."""
+
+
+def _check_length(name: str, values: Sequence[Any], batch: Sequence[Any]) -> None:
+    if len(values) != len(batch):
+        raise InputError(f"{name}: {len(values)} values for a batch of {len(batch)} listings "
+                         "(give one value, or a list or tuple with one per listing)", field=name)
+
+
 @functools.lru_cache(maxsize=256)
 def _parse_at_text(at: str) -> V.ParsedAt:
     """``at`` strings repeat (a service passes today's date, a batch one instant); the
@@ -317,6 +329,10 @@ class CompiledPolicySet:
         self._schema_readers = tuple(_reader(f.path) for f in self._schema)
         self._build_indexes(ps)
         self._decide = self._make_decide()
+        # An ``at`` string's times in every zone and its reported ``at``: pure (the zones
+        # are fixed), immutable, so memoised; bounded and thread-safe (an unreadable one
+        # raises, uncached).
+        self._text_times = functools.lru_cache(maxsize=_AT_MEMO_SIZE)(self._times_of_text)
 
     @staticmethod
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
@@ -372,38 +388,48 @@ class CompiledPolicySet:
 
     # ------------------------------------------------------------------ deciding
 
-    @staticmethod
-    def _parse_at(at: Any) -> V.ParsedAt:
-        if at is None:
-            return V.ParsedAt(dt.datetime.now(dt.UTC))
-        if isinstance(at, str):
-            return _parse_at_text(at)
-        return V.parse_at(at)
-
-    def _times(self, when: V.ParsedAt) -> tuple[tuple[dt.datetime, ...], dt.datetime]:
+    def _times(self, when: V.ParsedAt) -> Times:
         """``at`` for each timezone of the rules, and the ``at`` reported (spec section 5:
         a local ``at`` as given, so that it replays)."""
         if when.instant is not None:
             return (when.instant,) * len(self._zones), when.instant
         return tuple(when.in_tz(z) for z in self._zones), when.reported
 
+    def _times_of_text(self, at: str) -> Times:
+        return self._times(_parse_at_text(at))
+
+    def _times_of(self, at: Any) -> Times:
+        """The times of one ``at`` that is not None (a string through the memo)."""
+        if type(at) is str:
+            return self._text_times(at)
+        return self._times(V.parse_at(at))
+
+    def _now(self) -> Times:
+        return self._times(V.ParsedAt(dt.datetime.now(dt.UTC)))
+
     def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
         """Decide one listing (spec section 5); raises InputError for bad input."""
-        when = self._parse_at(at)
+        times, reported = self._now() if at is None else self._times_of(at)
         prior = (prior_violations if type(prior_violations) is int and prior_violations >= 0
                  else V.check_prior(prior_violations))
-        times, reported = self._times(when)
         return self._decide(listing, times, reported, prior)
 
     def decide_many(self, listings: Iterable[Any], at: Any = None,
                     prior_violations: Any = 0) -> list[Decision | DecisionError]:
-        """Decide a batch at one instant (``at`` defaults to now, read once for the whole
-        batch). A listing that cannot be decided yields a DecisionError in its place
-        (records count from 1); the others are decided. A bad ``at`` or
-        ``prior_violations`` concerns the whole batch and raises InputError."""
-        when = self._parse_at(at)
+        """Decide a batch. ``at`` and ``prior_violations`` are each one value for the whole
+        batch, or one per listing (a list or tuple as long as the batch; a string is one
+        value). One ``at`` is read once for the batch, and None means now, read once for
+        the batch (in a per-listing list too). A listing that cannot be decided yields a
+        DecisionError in its place (records count from 1), as does a bad per-listing
+        ``at`` or ``prior_violations``, with the message ``decide`` would raise; the
+        others are decided. A bad single ``at`` or ``prior_violations``, or a list of the
+        wrong length, concerns the whole batch and raises InputError."""
+        per_at = isinstance(at, list | tuple)
+        per_prior = isinstance(prior_violations, list | tuple)
+        if per_at or per_prior:
+            return self._decide_each(listings, at, prior_violations, per_at, per_prior)
+        times, reported = self._now() if at is None else self._times_of(at)
         prior = V.check_prior(prior_violations)
-        times, reported = self._times(when)
         decide = self._decide
         out: list[Decision | DecisionError] = []
         append = out.append
@@ -412,6 +438,41 @@ class CompiledPolicySet:
                 append(decide(listing, times, reported, prior))
             except InputError as e:
                 append(DecisionError(n, e.message, e.field))
+        return out
+
+    def _decide_each(self, listings: Iterable[Any], at: Any, prior_violations: Any,
+                     per_at: bool, per_prior: bool) -> list[Decision | DecisionError]:
+        """``decide_many`` with ``at`` or ``prior_violations`` given per listing."""
+        batch = listings if isinstance(listings, list | tuple) else list(listings)
+        if per_at:
+            _check_length("at", at, batch)
+        if per_prior:
+            _check_length("prior_violations", prior_violations, batch)
+        now: list[Times] = []  # "now", read once for the batch when some ``at`` is None
+
+        def times_of(value: Any) -> Times:
+            if value is not None:
+                return self._times_of(value)
+            if not now:
+                now.append(self._now())
+            return now[0]
+
+        shared_times = None if per_at else times_of(at)
+        shared_prior = None if per_prior else V.check_prior(prior_violations)
+        decide, check_prior = self._decide, V.check_prior
+        out: list[Decision | DecisionError] = []
+        append = out.append
+        for i, listing in enumerate(batch):
+            try:
+                times, reported = times_of(at[i]) if shared_times is None else shared_times
+                if shared_prior is not None:
+                    prior = shared_prior
+                else:
+                    p = prior_violations[i]
+                    prior = p if type(p) is int and p >= 0 else check_prior(p)
+                append(decide(listing, times, reported, prior))
+            except InputError as e:
+                append(DecisionError(i + 1, e.message, e.field))
         return out
 
     def _make_decide(self) -> Callable[[Any, Sequence[dt.datetime], dt.datetime, int], Decision]:

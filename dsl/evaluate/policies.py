@@ -5,6 +5,7 @@
     decision.effect, decision.rules, decision.penalty, decision.to_dict()
     policies.explain(listing, at="2021-10-20")        # why, as text
     policies.decide_many(listings)                    # a batch: one decision or error each
+    policies.decide_many(listings, at=[l["listed_on"] for l in listings])  # one `at` each
 
 A ``Policies`` object is immutable and may be shared by any number of threads.
 """
@@ -63,9 +64,13 @@ class Policies:
 
     def decide_many(self, listings: Iterable[Any], at: Any = None,
                     prior_violations: Any = 0) -> list[Decision | DecisionError]:
-        """Decide a batch at one instant (``at`` is read once; None means now, once for
-        the batch). Each listing that cannot be decided yields a ``DecisionError`` in its
-        place; a bad ``at`` or ``prior_violations`` raises ``InputError``."""
+        """Decide a batch. ``at`` and ``prior_violations`` are each one value for the
+        whole batch (``at`` read once; None means now, once for the batch) or one per
+        listing: a list or tuple as long as the batch (a string is one value). Each
+        listing that cannot be decided yields a ``DecisionError`` in its place, as does a
+        bad per-listing ``at`` or ``prior_violations``; a bad single value, or a list of
+        another length, raises ``InputError``. Each decision is the one ``decide`` gives
+        with that listing's values."""
         return self._compiled.decide_many(listings, at, prior_violations)
 
     def decide_reference(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
