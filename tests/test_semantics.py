@@ -130,6 +130,25 @@ def test_windows() -> None:
     assert test is not None and test(start) == 0 and test(end) != 0
 
 
+instants = st.datetimes(min_value=D(1, 1, 2), max_value=D(9999, 12, 30),
+                        timezones=st.sampled_from([dt.UTC, ZoneInfo("Europe/Berlin"), ZoneInfo("Asia/Kolkata")]))
+
+
+@given(start=st.none() | instants, end=st.none() | instants, at=instants)
+def test_window_keys_agree_with_window_side(start, end, at) -> None:  # type: ignore[no-untyped-def]
+    lo, hi = S.window_keys(start, end)
+    assert (lo <= S.instant_key(at) < hi) == (S.window_side(start, end, at) == S.IN_FORCE)
+
+
+text_pieces = st.lists(st.text(alphabet="aAßẞ \t\u200bﬁfi-–", max_size=8), max_size=3)
+
+
+@given(needle=st.text(alphabet="aAßẞ \u200bﬁfi-–", max_size=4), pieces=text_pieces)
+def test_contains_on_normalized_pieces_agrees(needle: str, pieces: list[str]) -> None:
+    normalized = S.needle_pieces(pieces)
+    assert S.contains_normalized_test(needle)(normalized) == S.contains_test(needle)(pieces)
+
+
 def test_categories_and_text() -> None:
     path = ("electronics", "blockchain miners")
     assert S.category_test(["Blockchain Miners"])(path)

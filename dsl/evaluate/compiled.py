@@ -60,7 +60,7 @@ _CATEGORY_PLAN_MAX_LEN = 256
 class _Ctx:
     """The working state of one decision."""
 
-    __slots__ = ("listing", "cat", "found", "matchers")
+    __slots__ = ("listing", "cat", "found", "matchers", "normalized")
 
     def __init__(self, listing: dict[str, Any], cat: tuple[str, ...] | None,
                  matchers: Mapping[Source, tuple[PhraseMatcher, Callable[[dict[str, Any]], tuple[str, ...]]]]):
@@ -68,6 +68,14 @@ class _Ctx:
         self.cat = cat
         self.found: dict[Source, set[str]] = {}
         self.matchers = matchers
+        self.normalized: dict[Source, tuple[str, ...]] = {}
+        """Each source's pieces as ``contains`` reads them, normalised once per decision."""
+
+    def needle_text(self, source: Source, pieces: Callable[[dict[str, Any]], tuple[str, ...]]) -> tuple[str, ...]:
+        normalized = self.normalized.get(source)
+        if normalized is None:
+            normalized = self.normalized[source] = S.needle_pieces(pieces(self.listing))
+        return normalized
 
     def phrases(self, source: Source) -> set[str]:
         found = self.found.get(source)
@@ -110,9 +118,10 @@ class _Planner:
             return lambda c: in_category(c.cat)
         if isinstance(e, (A.Mentions, A.MentionsAny)):
             return self._mentions(e)
-        if isinstance(e, (A.Contains, A.Matches)):
-            text_test = (S.contains_test(e.needle.value) if isinstance(e, A.Contains)
-                         else S.matches_test(e.regex.pattern, e.regex.ignore_case))
+        if isinstance(e, A.Contains):
+            return _contains(e)
+        if isinstance(e, A.Matches):
+            text_test = S.matches_test(e.regex.pattern, e.regex.ignore_case)
             pieces = _pieces_reader(e.path.parts)
             return lambda c: text_test(pieces(c.listing))
         return _value_cond(e, tz)
@@ -126,6 +135,15 @@ class _Planner:
             return lambda c: False
         self.phrases.setdefault(source, set()).update(wanted)
         return lambda c: not c.phrases(source).isdisjoint(wanted)
+
+
+def _contains(e: A.Contains) -> Cond:
+    """``contains``: the source's text normalised once per decision (``_Ctx.needle_text``),
+    then a substring test per atom."""
+    source: Source = e.path.parts
+    test = S.contains_normalized_test(e.needle.value)
+    pieces = _pieces_reader(source)
+    return lambda c: test(c.needle_text(source, pieces))
 
 
 def _value_cond(e: A.Expr, tz: ZoneInfo) -> Cond:
@@ -192,9 +210,10 @@ class _Rule:
 
     index: int
     qid: str
-    window: Callable[[dt.datetime], int] | None
-    """``semantics.window_side`` with the rule's bounds (nonzero: out of force); None
-    for a rule without a window."""
+    lo: float
+    hi: float
+    """The window as instant keys (``semantics.window_keys``): in force when
+    ``lo <= key < hi``; infinite where open."""
     zone: int
     cond: Cond
     consequence: S.Consequence
@@ -280,8 +299,10 @@ def _fits_fn(kinds: frozenset[ValueKind]) -> Callable[[Any], bool]:
 
 
 _AT_MEMO_SIZE = 1024
-Times = tuple[tuple[dt.datetime, ...], dt.datetime]
-"""``at`` in each timezone of the rules (in the plan's zone order), and the ``at`` reported."""
+Times = tuple[tuple[int, ...], dt.datetime, Decision]
+"""``at`` in each timezone of the rules (in the plan's zone order) as an instant key
+(``semantics.instant_key``), the ``at`` reported, and the decision when nothing applies
+and there is no warning (plain immutable data, so shared by every such decision)."""
 
 
 def _check_length(name: str, values: Sequence[Any], batch: Sequence[Any]) -> None:
@@ -336,7 +357,8 @@ class CompiledPolicySet:
 
     @staticmethod
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
-        return _Rule(index, info.qid, S.window_test(info.start, info.end), zone,
+        lo, hi = S.window_keys(info.start, info.end)
+        return _Rule(index, info.qid, lo, hi, zone,
                      planner.compile(info.condition, info.tz), S.consequence(info))
 
     def _build_indexes(self, ps: PolicySet) -> None:
@@ -392,8 +414,10 @@ class CompiledPolicySet:
         """``at`` for each timezone of the rules, and the ``at`` reported (spec section 5:
         a local ``at`` as given, so that it replays)."""
         if when.instant is not None:
-            return (when.instant,) * len(self._zones), when.instant
-        return tuple(when.in_tz(z) for z in self._zones), when.reported
+            keys, reported = (S.instant_key(when.instant),) * len(self._zones), when.instant
+        else:
+            keys, reported = tuple(S.instant_key(when.in_tz(z)) for z in self._zones), when.reported
+        return keys, reported, Decision("allow", (), (), None, (), (), (), reported, self._hash)
 
     def _times_of_text(self, at: str) -> Times:
         return self._times(_parse_at_text(at))
@@ -409,10 +433,11 @@ class CompiledPolicySet:
 
     def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
         """Decide one listing (spec section 5); raises InputError for bad input."""
-        times, reported = self._now() if at is None else self._times_of(at)
+        times = (self._text_times(at) if type(at) is str
+                 else self._now() if at is None else self._times_of(at))
         prior = (prior_violations if type(prior_violations) is int and prior_violations >= 0
                  else V.check_prior(prior_violations))
-        return self._decide(listing, times, reported, prior)
+        return self._decide(listing, times, prior)
 
     def decide_many(self, listings: Iterable[Any], at: Any = None,
                     prior_violations: Any = 0) -> list[Decision | DecisionError]:
@@ -428,14 +453,14 @@ class CompiledPolicySet:
         per_prior = isinstance(prior_violations, list | tuple)
         if per_at or per_prior:
             return self._decide_each(listings, at, prior_violations, per_at, per_prior)
-        times, reported = self._now() if at is None else self._times_of(at)
+        times = self._now() if at is None else self._times_of(at)
         prior = V.check_prior(prior_violations)
         decide = self._decide
         out: list[Decision | DecisionError] = []
         append = out.append
         for n, listing in enumerate(listings, 1):
             try:
-                append(decide(listing, times, reported, prior))
+                append(decide(listing, times, prior))
             except InputError as e:
                 append(DecisionError(n, e.message, e.field))
         return out
@@ -464,18 +489,18 @@ class CompiledPolicySet:
         append = out.append
         for i, listing in enumerate(batch):
             try:
-                times, reported = times_of(at[i]) if shared_times is None else shared_times
+                times = times_of(at[i]) if shared_times is None else shared_times
                 if shared_prior is not None:
                     prior = shared_prior
                 else:
                     p = prior_violations[i]
                     prior = p if type(p) is int and p >= 0 else check_prior(p)
-                append(decide(listing, times, reported, prior))
+                append(decide(listing, times, prior))
             except InputError as e:
                 append(DecisionError(i + 1, e.message, e.field))
         return out
 
-    def _make_decide(self) -> Callable[[Any, Sequence[dt.datetime], dt.datetime, int], Decision]:
+    def _make_decide(self) -> Callable[[Any, Times, int], Decision]:
         """The hot path, as a closure over the plan (``_decider``), with the steps that
         depend on the plan's shape chosen once here: the schema's validation, the scan for
         input warnings, the candidates by category and by field value."""
@@ -519,14 +544,17 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
              scan: Callable[[Listing], tuple[str, ...]] | None,
              plan: Callable[[Listing], CategoryPlan],
              more: Callable[[Listing, Candidates], Candidates] | None,
-             ) -> Callable[[Any, Sequence[dt.datetime], dt.datetime, int], Decision]:
-    """``decide(listing, times, reported, prior)``: validate, scan for input warnings,
-    pick the candidate rules, and return as early as it can in the common outcome (no
-    rule applies); else the candidates in force whose condition holds are combined
-    (``semantics.combine``)."""
+             ) -> Callable[[Any, Times, int], Decision]:
+    """``decide(listing, times, prior)``: validate, scan for input warnings, pick the
+    candidate rules, and return as early as it can in the common outcome (no rule
+    applies: the shared decision of ``times`` when there is no warning); else the
+    candidates in force (their window on instant keys) whose condition holds are
+    combined (``semantics.combine``)."""
     combine = S.combine
+    # what the loop reads of a rule, unpacked at once
+    steps = tuple((r.lo, r.hi, r.zone, r.cond, r.consequence) for r in rules)
 
-    def decide(listing: Any, times: Sequence[dt.datetime], reported: dt.datetime, prior: int) -> Decision:
+    def decide(listing: Any, times: Times, prior: int) -> Decision:
         if not isinstance(listing, dict):
             V.check_listing(listing)
         if validate is not None:
@@ -536,21 +564,27 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
         if more is not None:
             candidates = more(listing, candidates)
         if not candidates:
-            return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
+            return _nothing(warnings, times, policy_hash)
         ctx = _Ctx(listing, cat, matchers)
+        keys = times[0]
         applying: list[S.Consequence] = []
         for i in candidates:
-            rule = rules[i]
-            window = rule.window
-            if window is not None and window(times[rule.zone]):
-                continue
-            if rule.cond(ctx):
-                applying.append(rule.consequence)
+            lo, hi, zone, cond, consequence = steps[i]
+            if lo <= keys[zone] < hi and cond(ctx):
+                applying.append(consequence)
         if not applying:
-            return Decision("allow", (), (), None, (), (), warnings, reported, policy_hash)
-        return combine(applying, prior).decision(warnings, reported, policy_hash)
+            return _nothing(warnings, times, policy_hash)
+        return combine(applying, prior).decision(warnings, times[1], policy_hash)
 
     return decide
+
+
+def _nothing(warnings: tuple[str, ...], times: Times, policy_hash: str) -> Decision:
+    """The decision when no rule applies: the one ``times`` shares when there is no
+    warning."""
+    if not warnings:
+        return times[2]
+    return Decision("allow", (), (), None, (), (), warnings, times[1], policy_hash)
 
 
 def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Callable[[Any], bool]]],

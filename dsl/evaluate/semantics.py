@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, Literal
@@ -50,8 +51,10 @@ from .outcome import Decision, PenaltyChoice, Proposal
 __all__ = [
     "EFFECTS", "EFFECT_RANK", "Effect", "Op", "OPS", "OPERATORS", "EQUALITY_OPS", "as_op", "Source", "ValueTest",
     "compare_test", "compare", "membership_test", "in_list", "literal_instant", "category_test",
-    "category_holds", "mention_phrases", "contains_test", "matches_test", "source_pieces", "pieces_reader",
-    "window_side", "in_window", "penalty_step", "step_at", "more_severe", "Consequence", "consequence",
+    "category_holds", "mention_phrases", "contains_test", "needle_pieces", "contains_normalized_test",
+    "matches_test", "source_pieces", "pieces_reader",
+    "window_side", "in_window", "instant_key", "window_keys",
+    "penalty_step", "step_at", "more_severe", "Consequence", "consequence",
     "Outcome", "combine", "overriders_of",
 ]
 
@@ -251,6 +254,25 @@ def contains_test(needle: str) -> Callable[[Sequence[str]], bool]:
     return lambda pieces: any(contains(p, norm) for p in pieces)
 
 
+def needle_pieces(pieces: Sequence[str]) -> tuple[str, ...]:
+    """A source's text pieces read as ``contains`` reads them (``text.normalize_needle``),
+    so that a listing's text is normalised once for every ``contains`` atom on it."""
+    return tuple(normalize_needle(p) for p in pieces)
+
+
+def contains_normalized_test(needle: str) -> Callable[[Sequence[str]], bool]:
+    """``contains_test`` on pieces already read by ``needle_pieces``: the same answer
+    (``text.contains`` is a substring test on the normalised text)."""
+    norm = normalize_needle(needle)
+
+    def test(normalized: Sequence[str]) -> bool:
+        for p in normalized:
+            if norm in p:
+                return True
+        return False
+    return test
+
+
 def matches_test(pattern: str, ignore_case: bool) -> Callable[[Sequence[str]], bool]:
     """``PATH matches /R/`` as a predicate on the field's text pieces (RE2)."""
     regex = compile_regex(pattern, ignore_case)
@@ -300,6 +322,23 @@ def window_test(start: dt.datetime | None, end: dt.datetime | None) -> Callable[
     if start is None and end is None:
         return None
     return functools.partial(window_side, start, end)
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
+def instant_key(instant: dt.datetime) -> int:
+    """An aware instant as whole microseconds since 1970 (UTC): exact, and ordered as the
+    instants are, so that a window test on keys is ``window_side``'s test on instants."""
+    return (instant - _EPOCH) // _MICROSECOND
+
+
+def window_keys(start: dt.datetime | None, end: dt.datetime | None) -> tuple[float, float]:
+    """The window ``start <= at < end`` as keys (``instant_key``): ``lo <= key < hi``
+    exactly when ``window_side(start, end, at)`` is IN_FORCE; an open bound is infinite."""
+    return (-math.inf if start is None else instant_key(start),
+            math.inf if end is None else instant_key(end))
 
 
 # --------------------------------------------------------------------------- penalties
