@@ -108,7 +108,8 @@ class _Planner:
         if isinstance(e, A.And):
             return _all(tuple(self.compile(i, tz) for i in e.items))
         if isinstance(e, A.Or):
-            return _any(tuple(self.compile(i, tz) for i in e.items))
+            fused, rest = _fuse_contains(e.items)
+            return _any(fused + tuple(self.compile(i, tz) for i in rest))
         if isinstance(e, A.Not):
             inner = self.compile(e.operand, tz)
             return lambda c: not inner(c)
@@ -140,10 +141,28 @@ class _Planner:
 def _contains(e: A.Contains) -> Cond:
     """``contains``: the source's text normalised once per decision (``_Ctx.needle_text``),
     then a substring test per atom."""
-    source: Source = e.path.parts
-    test = S.contains_normalized_test(e.needle.value)
+    return _contains_any(e.path.parts, [e.needle.value])
+
+
+def _contains_any(source: tuple[str, ...], needles: Sequence[str]) -> Cond:
+    """Whether the source's text contains one of ``needles`` (``contains`` atoms joined
+    by ``or``), its text read once."""
+    test = S.contains_normalized_test(needles)
     pieces = _pieces_reader(source)
     return lambda c: test(c.needle_text(source, pieces))
+
+
+def _fuse_contains(items: Sequence[A.Expr]) -> tuple[tuple[Cond, ...], list[A.Expr]]:
+    """The ``contains`` atoms of an ``or`` grouped by source, one condition per source
+    with several (the predicates are pure, so the order of an ``or`` does not matter),
+    and the other items."""
+    by_source: dict[tuple[str, ...], list[str]] = {}
+    for i in items:
+        if isinstance(i, A.Contains):
+            by_source.setdefault(i.path.parts, []).append(i.needle.value)
+    fused = {src for src, needles in by_source.items() if len(needles) > 1}
+    rest = [i for i in items if not (isinstance(i, A.Contains) and i.path.parts in fused)]
+    return tuple(_contains_any(src, by_source[src]) for src in sorted(fused)), rest
 
 
 def _value_cond(e: A.Expr, tz: ZoneInfo) -> Cond:
@@ -551,6 +570,7 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
     candidates in force (their window on instant keys) whose condition holds are
     combined (``semantics.combine``)."""
     combine = S.combine
+    pick = plan if more is None else _with_more(plan, more)
     # what the loop reads of a rule, unpacked at once
     steps = tuple((r.lo, r.hi, r.zone, r.cond, r.consequence) for r in rules)
 
@@ -560,23 +580,33 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
         if validate is not None:
             validate(listing)
         warnings = scan(listing) if scan is not None else ()
-        cat, candidates = plan(listing)
-        if more is not None:
-            candidates = more(listing, candidates)
+        cat, candidates = pick(listing)
         if not candidates:
             return _nothing(warnings, times, policy_hash)
-        ctx = _Ctx(listing, cat, matchers)
+        ctx = None
         keys = times[0]
         applying: list[S.Consequence] = []
         for i in candidates:
             lo, hi, zone, cond, consequence = steps[i]
-            if lo <= keys[zone] < hi and cond(ctx):
-                applying.append(consequence)
+            if lo <= keys[zone] < hi:
+                if ctx is None:
+                    ctx = _Ctx(listing, cat, matchers)
+                if cond(ctx):
+                    applying.append(consequence)
         if not applying:
             return _nothing(warnings, times, policy_hash)
         return combine(applying, prior).decision(warnings, times[1], policy_hash)
 
     return decide
+
+
+def _with_more(plan: Callable[[Listing], CategoryPlan],
+               more: Callable[[Listing, Candidates], Candidates]) -> Callable[[Listing], CategoryPlan]:
+    """The category plan with the candidates by field value added (``_field_candidates``)."""
+    def pick(listing: Listing) -> CategoryPlan:
+        cat, candidates = plan(listing)
+        return cat, more(listing, candidates)
+    return pick
 
 
 def _nothing(warnings: tuple[str, ...], times: Times, policy_hash: str) -> Decision:
@@ -594,8 +624,13 @@ def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Call
     (a plain string where text fits is decided without a call); only when some value fits
     none of its kinds are the warnings written (``values.input_warnings``)."""
     read_path = V.read_path
+    # The fields of one key where a plain string fits: absent or a string, no warning;
+    # checked first with a key each (most listings end here).
+    simple = tuple(key for key, _, str_ok, _ in warned if key is not None and str_ok)
+    if len(simple) < len(warned):
+        simple = ()
 
-    def scan(listing: Listing) -> tuple[str, ...]:
+    def full(listing: Listing) -> tuple[str, ...]:
         get = listing.get
         for key, path, str_ok, ok in warned:
             v = get(key) if key is not None else read_path(listing, path)
@@ -603,6 +638,17 @@ def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Call
                 continue
             if not ok(v):
                 return V.input_warnings(listing, warned_fields)
+        return ()
+
+    if not simple:
+        return full
+
+    def scan(listing: Listing) -> tuple[str, ...]:
+        get = listing.get
+        for key in simple:
+            v = get(key)
+            if v is not None and type(v) is not str:
+                return full(listing)
         return ()
     return scan
 

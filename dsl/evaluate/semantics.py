@@ -260,15 +260,17 @@ def needle_pieces(pieces: Sequence[str]) -> tuple[str, ...]:
     return tuple(normalize_needle(p) for p in pieces)
 
 
-def contains_normalized_test(needle: str) -> Callable[[Sequence[str]], bool]:
-    """``contains_test`` on pieces already read by ``needle_pieces``: the same answer
-    (``text.contains`` is a substring test on the normalised text)."""
-    norm = normalize_needle(needle)
+def contains_normalized_test(needles: Iterable[str]) -> Callable[[Sequence[str]], bool]:
+    """Whether pieces already read by ``needle_pieces`` contain one of ``needles``: the
+    answer of ``contains_test`` for each needle, ``or``-ed (``text.contains`` is a
+    substring test on the normalised text)."""
+    norms = tuple(normalize_needle(n) for n in needles)
 
     def test(normalized: Sequence[str]) -> bool:
         for p in normalized:
-            if norm in p:
-                return True
+            for norm in norms:
+                if norm in p:
+                    return True
         return False
     return test
 
