@@ -233,6 +233,11 @@ def normalize_needle(s: str) -> str:
     stripped: how ``contains`` reads both its needle and the text (spec section 4), so
     ``contains 'plastic straw'`` is found in "Plastic   straws" and ``contains ' eth '``
     still wants a space (or any white space) on each side."""
+    if s.isascii():  # the common case on the hot path: ``normalize`` is lower-casing
+        low = s.lower()
+        if " ".join(low.split()) == low:  # white space already single spaces inside
+            return low
+        return _collapse_keeping_ends(low)
     return _collapse_keeping_ends(normalize(s))
 
 

@@ -615,3 +615,12 @@ def test_find_in_pieces_equals_mentions(
     pieces = [raw, *more_pieces]
     expected = {p for p in phrases if mentions(pieces, p)}
     assert PhraseMatcher(phrases).find_in_pieces(pieces) == expected
+
+
+@given(st.text(alphabet=st.sampled_from("aZ \t\n\x0b\x0c\r\x1c\x1d\x1e\x1f\x85\u00a0ß."), max_size=12))
+def test_normalize_needle_fast_path_for_ascii_agrees(s: str) -> None:
+    """``normalize_needle``'s ASCII fast path gives what the general path gives: white
+    space collapsed, the ends kept, after ``normalize``."""
+    import dsl.text as T
+
+    assert normalize_needle(s) == T._collapse_keeping_ends(T.normalize(s))

@@ -257,7 +257,7 @@ def contains_test(needle: str) -> Callable[[Sequence[str]], bool]:
 def needle_pieces(pieces: Sequence[str]) -> tuple[str, ...]:
     """A source's text pieces read as ``contains`` reads them (``text.normalize_needle``),
     so that a listing's text is normalised once for every ``contains`` atom on it."""
-    return tuple(normalize_needle(p) for p in pieces)
+    return tuple(map(normalize_needle, pieces))
 
 
 def contains_normalized_test(needles: Iterable[str]) -> Callable[[Sequence[str]], bool]:
