@@ -568,11 +568,11 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
     candidate rules, and return as early as it can in the common outcome (no rule
     applies: the shared decision of ``times`` when there is no warning); else the
     candidates in force (their window on instant keys) whose condition holds are
-    combined (``semantics.combine``)."""
-    combine = S.combine
+    combined (``_concluder``)."""
     pick = plan if more is None else _with_more(plan, more)
+    conclude = _concluder(rules, policy_hash)
     # what the loop reads of a rule, unpacked at once
-    steps = tuple((r.lo, r.hi, r.zone, r.cond, r.consequence) for r in rules)
+    steps = tuple((r.lo, r.hi, r.zone, r.cond) for r in rules)
 
     def decide(listing: Any, times: Times, prior: int) -> Decision:
         if not isinstance(listing, dict):
@@ -581,23 +581,41 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
             validate(listing)
         warnings = scan(listing) if scan is not None else ()
         cat, candidates = pick(listing)
-        if not candidates:
-            return _nothing(warnings, times, policy_hash)
         ctx = None
         keys = times[0]
-        applying: list[S.Consequence] = []
+        applying: list[int] = []
         for i in candidates:
-            lo, hi, zone, cond, consequence = steps[i]
+            lo, hi, zone, cond = steps[i]
             if lo <= keys[zone] < hi:
                 if ctx is None:
                     ctx = _Ctx(listing, cat, matchers)
                 if cond(ctx):
-                    applying.append(consequence)
-        if not applying:
-            return _nothing(warnings, times, policy_hash)
-        return combine(applying, prior).decision(warnings, times[1], policy_hash)
+                    applying.append(i)
+        if not applying:  # the common outcome, without a call
+            return times[2] if not warnings else _nothing(warnings, times, policy_hash)
+        return conclude(applying, prior, warnings, times)
 
     return decide
+
+
+def _concluder(rules: Sequence[_Rule], policy_hash: str,
+               ) -> Callable[[list[int], int, tuple[str, ...], Times], Decision]:
+    """The decision from the indexes of the applying rules (``semantics.combine``): with
+    none, the shared one of ``times`` (``_nothing``); with one rule without a penalty,
+    whose outcome does not depend on ``prior``, its outcome combined once at planning."""
+    combine = S.combine
+    consequences = tuple(r.consequence for r in rules)
+    alone = tuple(None if c.steps else combine([c], 0) for c in consequences)
+
+    def conclude(applying: list[int], prior: int, warnings: tuple[str, ...], times: Times) -> Decision:
+        if not applying:
+            return _nothing(warnings, times, policy_hash)
+        if len(applying) == 1:
+            outcome = alone[applying[0]]
+            if outcome is not None:
+                return outcome.decision(warnings, times[1], policy_hash)
+        return combine([consequences[i] for i in applying], prior).decision(warnings, times[1], policy_hash)
+    return conclude
 
 
 def _with_more(plan: Callable[[Listing], CategoryPlan],
