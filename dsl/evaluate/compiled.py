@@ -503,12 +503,13 @@ class CompiledPolicySet:
 
         shared_times = None if per_at else times_of(at)
         shared_prior = None if per_prior else V.check_prior(prior_violations)
-        decide, check_prior = self._decide, V.check_prior
+        decide, check_prior, text_times = self._decide, V.check_prior, self._text_times
         out: list[Decision | DecisionError] = []
         append = out.append
         for i, listing in enumerate(batch):
             try:
-                times = times_of(at[i]) if shared_times is None else shared_times
+                times = (shared_times if shared_times is not None
+                         else text_times(a) if type(a := at[i]) is str else times_of(a))
                 if shared_prior is not None:
                     prior = shared_prior
                 else:
@@ -665,7 +666,7 @@ def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Call
         get = listing.get
         for key in simple:
             v = get(key)
-            if v is not None and type(v) is not str:
+            if type(v) is not str and v is not None:
                 return full(listing)
         return ()
     return scan
