@@ -15,9 +15,14 @@ Planning (``CompiledPolicySet(ps)``) turns every rule into pre-resolved data:
   one Aho-Corasick ``PhraseMatcher``, run at most once per decision;
 - the candidate rules of a category path are memoised (bounded; short strings only),
   since a marketplace has a few thousand category paths repeated across its listings;
-- window bounds are instants already; ``at`` is resolved once per decision for each
-  distinct timezone of the rules (once per batch in ``decide_many``), and an ``at``
-  string's resolution is memoised (bounded), since a service passes the same few dates.
+- window bounds are instant keys (whole microseconds, ``semantics.window_keys``) compared
+  as numbers; ``at`` is resolved once per decision into a key for each distinct timezone
+  of the rules (once per batch in ``decide_many``), with the decision shared by every
+  listing to which nothing applies and that earns no warning; an ``at`` string's
+  resolution is memoised (bounded), since a service passes the same few dates;
+- a text source's ``contains`` atoms read its text normalised once per decision, and
+  the ``contains`` atoms of one source joined by ``or`` are one test;
+- a rule without a penalty that applies alone has its outcome combined once, at planning.
 
 Nothing is mutated after planning, and a decision keeps its working state on the stack,
 so one ``CompiledPolicySet`` may serve any number of threads. What an atom, a window
