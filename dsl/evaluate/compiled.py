@@ -695,8 +695,10 @@ def _category_planner(by_segment: Mapping[str, tuple[int, ...]], fixed: tuple[in
 
     # A marketplace has a few thousand category paths, repeated across listings: the
     # plan for a short category string is memoised (bounded, thread-safe); long,
-    # untrusted values and category lists bypass the cache.
-    @functools.lru_cache(maxsize=8192)
+    # untrusted values and category lists bypass the cache. The bound grows with the
+    # segments the rules name (a set with 10,000 category rules speaks of a taxonomy of
+    # that size, whose paths would otherwise evict each other on every listing).
+    @functools.lru_cache(maxsize=max(8192, 2 * len(by_segment)))
     def category_plan(value: str) -> CategoryPlan:
         cat = category_segments(value)
         return cat, candidates_for(cat)
