@@ -232,6 +232,18 @@ def when_value(w: A.When | None) -> dt.datetime | None:
     return w.value
 
 
+def list_items(items: A.ListExpr) -> tuple[A.Scalar, ...]:
+    """The literals of a list in a checked rule (set references are resolved in the
+    checked model, so every list is a literal)."""
+    assert isinstance(items, A.ListLit), "set references are resolved in the checked model"
+    return items.items
+
+
+def list_texts(items: A.ListExpr) -> list[str]:
+    """The text literals of such a list (phrases, category patterns)."""
+    return [i.value for i in list_items(items) if isinstance(i, A.Str)]
+
+
 def action_key(a: A.Action) -> tuple[int, int]:
     magnitude = a.points or (a.duration.hours if a.duration else 0) or 0
     return (ACTION_RANK[a.kind], magnitude)

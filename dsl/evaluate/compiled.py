@@ -45,7 +45,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..fingerprint import policy_hash
-from ..model import PolicySet, RuleInfo, ValueKind
+from ..model import PolicySet, RuleInfo, ValueKind, list_items, list_texts
 from ..syntax import ast as A
 from ..text import PhraseMatcher, category_segments, pattern_segments
 from . import semantics as S
@@ -119,7 +119,7 @@ class _Planner:
             inner = self.compile(e.operand, tz)
             return lambda c: not inner(c)
         if isinstance(e, (A.Category, A.CategoryIn)):
-            patterns = [e.pattern.value] if isinstance(e, A.Category) else _texts(e.items)
+            patterns = [e.pattern.value] if isinstance(e, A.Category) else list_texts(e.items)
             in_category = S.category_test(patterns)
             return lambda c: in_category(c.cat)
         if isinstance(e, (A.Mentions, A.MentionsAny)):
@@ -136,7 +136,7 @@ class _Planner:
         """``mentions``: the phrases join their source's one-pass matcher, and the atom
         asks what the matcher found."""
         source: Source = e.path.parts if e.path is not None else None
-        wanted = S.mention_phrases([e.phrase.value] if isinstance(e, A.Mentions) else _texts(e.items))
+        wanted = S.mention_phrases([e.phrase.value] if isinstance(e, A.Mentions) else list_texts(e.items))
         if not wanted:
             return lambda c: False
         self.phrases.setdefault(source, set()).update(wanted)
@@ -174,7 +174,7 @@ def _value_cond(e: A.Expr, tz: ZoneInfo) -> Cond:
     """The atoms on a field's value: comparisons, ``in`` and ``exists``."""
     if isinstance(e, (A.Compare, A.In)):
         test = (S.compare_test(S.as_op(e.op), e.value, tz) if isinstance(e, A.Compare)
-                else S.membership_test(_items(e.items), e.negated, tz))
+                else S.membership_test(list_items(e.items), e.negated, tz))
         get = _reader(e.path.parts)
         return lambda c: test(get(c.listing))
     if isinstance(e, A.Exists):
@@ -183,13 +183,6 @@ def _value_cond(e: A.Expr, tz: ZoneInfo) -> Cond:
     raise TypeError(f"not a condition: {type(e).__name__}")
 
 
-def _items(items: A.ListExpr) -> tuple[A.Scalar, ...]:
-    assert isinstance(items, A.ListLit), "set references are resolved in the checked model"
-    return items.items
-
-
-def _texts(items: A.ListExpr) -> list[str]:
-    return [i.value for i in _items(items) if isinstance(i, A.Str)]
 
 
 def _all(fs: tuple[Cond, ...]) -> Cond:

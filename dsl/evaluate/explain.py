@@ -37,14 +37,14 @@ from typing import Any
 import attrs
 
 from ..diagnostics import did_you_mean
-from ..model import Effect, PolicySet, RuleInfo
+from ..model import Effect, PolicySet, RuleInfo, list_items
 from ..syntax import ast as A
 from ..syntax.format import format_expr, format_literal
 from ..text import PhraseMatcher, mentions, normalize_phrase
 from . import semantics as S
 from . import values as V
 from .outcome import Decision, InputError, Proposal, format_instant
-from .reference import Mentioned, decide_reference, holds, in_force, items_of
+from .reference import Mentioned, decide_reference, holds, in_force
 
 __all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text", "resolve_rule", "explain",
            "explain_decision", "build_trace", "phrase_lookup", "collect_phrases", "shares_topic",
@@ -303,7 +303,7 @@ def collect_phrases(ps: PolicySet) -> dict[Source, frozenset[str]]:
             if isinstance(node, (A.Mentions, A.MentionsAny)):
                 source = node.path.parts if node.path is not None else None
                 texts = [node.phrase.value] if isinstance(node, A.Mentions) else [
-                    i.value for i in items_of(node.items) if isinstance(i, A.Str)]
+                    i.value for i in list_items(node.items) if isinstance(i, A.Str)]
                 out.setdefault(source, set()).update(S.mention_phrases(texts))
     return {source: frozenset(phrases) for source, phrases in out.items()}
 

@@ -14,14 +14,14 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..fingerprint import policy_hash
-from ..model import PolicySet, RuleInfo
+from ..model import PolicySet, RuleInfo, list_items, list_texts
 from ..syntax import ast as A
 from ..text import category_segments, mentions
 from . import semantics as S
 from . import values as V
 from .outcome import Decision
 
-__all__ = ["decide_reference", "holds", "in_force", "rule_applies", "Mentioned", "items_of"]
+__all__ = ["decide_reference", "holds", "in_force", "rule_applies", "Mentioned"]
 
 Mentioned = Callable[[S.Source, str], bool]
 """Whether the listing's text at a source (a field path, None for title, description and
@@ -53,7 +53,7 @@ def holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo, mentioned: Men
 def _mentions_holds(expr: A.Mentions | A.MentionsAny, listing: Mapping[str, Any], mentioned: Mentioned | None) -> bool:
     """``[PATH] mentions 'P'`` / ``mentions any [...]``."""
     source = expr.path.parts if expr.path is not None else None
-    texts = [expr.phrase.value] if isinstance(expr, A.Mentions) else _texts(expr.items)
+    texts = [expr.phrase.value] if isinstance(expr, A.Mentions) else list_texts(expr.items)
     phrases = S.mention_phrases(texts)
     if mentioned is not None:
         return any(mentioned(source, p) for p in phrases)
@@ -65,25 +65,17 @@ def _value_holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo) -> bool
     """The atoms on the category and on field values: ``category``, comparisons, ``in``,
     ``exists``."""
     if isinstance(expr, (A.Category, A.CategoryIn)):
-        patterns = [expr.pattern.value] if isinstance(expr, A.Category) else _texts(expr.items)
+        patterns = [expr.pattern.value] if isinstance(expr, A.Category) else list_texts(expr.items)
         return S.category_holds(category_segments(V.read_path(listing, ("category",))), patterns)
     if isinstance(expr, A.Compare):
         return S.compare(V.read_path(listing, expr.path.parts), S.as_op(expr.op), expr.value, tz)
     if isinstance(expr, A.In):
-        return S.in_list(V.read_path(listing, expr.path.parts), items_of(expr.items), expr.negated, tz)
+        return S.in_list(V.read_path(listing, expr.path.parts), list_items(expr.items), expr.negated, tz)
     if isinstance(expr, A.Exists):
         return V.read_path(listing, expr.path.parts) is not None
     raise TypeError(f"not a condition: {type(expr).__name__}")
 
 
-def items_of(items: A.ListExpr) -> tuple[A.Scalar, ...]:
-    """The literals of a resolved list."""
-    assert isinstance(items, A.ListLit), "set references are resolved in the checked model"
-    return items.items
-
-
-def _texts(items: A.ListExpr) -> list[str]:
-    return [i.value for i in items_of(items) if isinstance(i, A.Str)]
 
 
 def in_force(rule: RuleInfo, at: V.ParsedAt) -> bool:
