@@ -24,7 +24,6 @@ tests in ``tests/test_semantics.py`` tie it to this one.
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import math
 import operator
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -316,14 +315,6 @@ def window_side(start: dt.datetime | None, end: dt.datetime | None, instant: dt.
 def in_window(start: dt.datetime | None, end: dt.datetime | None, instant: dt.datetime) -> bool:
     """Whether a rule with this window is in force at ``instant``."""
     return window_side(start, end, instant) == IN_FORCE
-
-
-def window_test(start: dt.datetime | None, end: dt.datetime | None) -> Callable[[dt.datetime], int] | None:
-    """``window_side`` with the bounds bound (nonzero: out of force); None for a rule
-    without a window, which is always in force."""
-    if start is None and end is None:
-        return None
-    return functools.partial(window_side, start, end)
 
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
