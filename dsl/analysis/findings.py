@@ -39,7 +39,7 @@ import attrs
 from ..diagnostics import Diagnostic, Related, make
 from ..evaluate.outcome import Decision
 from ..evaluate.reference import decide_reference
-from ..evaluate.semantics import EFFECT_RANK
+from ..evaluate.semantics import EFFECT_RANK, Consequence, consequence, overriders_of
 from ..model import PolicySet, RuleInfo
 from ..syntax import ast as A
 from ..syntax.format import format_expr
@@ -84,6 +84,7 @@ class Analysis:
         self._cut: dict[Any, tuple[Any, str, str]] = {}  # P399s of the budget, made at the end
         self._readers: dict[int, tuple[Witness, Reader]] = {}
         self._values: dict[str, list[Any]] | None = None
+        self._consequences = {r.qid: consequence(r) for r in ps.rules}
 
     # ------------------------------------------------------------------ helpers
 
@@ -312,7 +313,8 @@ class Analysis:
         witness: those that hold on ``w`` bound the search, and only the ones before them
         are asked about (a question the solver cannot decide is passed over)."""
         applying = self.applying(w, qids)
-        on_w = [q for q in qids if (self._remaining(q, applying) if remaining else q in applying)]
+        holding = self._remaining(applying) if remaining else applying
+        on_w = [q for q in qids if q in holding]
         assert on_w, "the witness makes some rule of the question hold"
         for q in qids:
             if q >= on_w[0]:
@@ -410,17 +412,20 @@ class Analysis:
             found = self._readers[id(w)] = (w, self.engine.concrete.reader(w.listing, w.at))
         return found[1]
 
-    def _remaining(self, q: str, applying: set[str]) -> bool:
-        return q in applying and not any(a in applying for a in self.engine.overriders.get(q, ()))
+    def _remaining(self, applying: set[str]) -> set[str]:
+        """The rules of ``applying`` that no allow of ``applying`` overrides (the override
+        rule as ``semantics.combine`` states it)."""
+        cons: list[Consequence] = [self._consequences[q] for q in applying]
+        return applying - overriders_of(cons).keys()
 
     def _uncovered(self, rule: RuleInfo, others: list[str], w: Witness, priors: Iterable[int]) -> bool:
         """Concretely: the rule remains on ``w`` and the other rules do not cover it, at one
         of ``priors``."""
-        applying = self.applying(w, [rule.qid, *others])
-        if not self._remaining(rule.qid, applying):
+        remaining = self._remaining(self.applying(w, [rule.qid, *others]))
+        if rule.qid not in remaining:
             return False
         need = EFFECT_RANK[rule.effect]
-        live = [q for q in others if self._remaining(q, applying)]
+        live = [q for q in others if q in remaining]
         if not any(EFFECT_RANK[self.ps.rule(q).effect] >= need for q in live):
             return True
         if rule.penalty is None:
@@ -435,8 +440,8 @@ class Analysis:
     def _covering(self, rule: RuleInfo, others: list[str], w: Witness) -> list[str]:
         """The other rules that remain on ``w`` with an effect at least as strong."""
         need = EFFECT_RANK[rule.effect]
-        applying = self.applying(w, others)
-        return [q for q in others if EFFECT_RANK[self.ps.rule(q).effect] >= need and self._remaining(q, applying)]
+        remaining = self._remaining(self.applying(w, others))
+        return [q for q in others if EFFECT_RANK[self.ps.rule(q).effect] >= need and q in remaining]
 
     def _not_covered(self, rule: RuleInfo, others: list[str]) -> FM.F:
         eng = self.engine
