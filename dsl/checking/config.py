@@ -11,6 +11,7 @@ data and P600 diagnostics (a bad entry is left out; the rest still applies)."""
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import tomllib
@@ -173,7 +174,7 @@ def read_config(path: str | Path, name: str | None = None) -> Config:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         return Config(path, name, text, diagnostics=(_syntax_error(e, name, text),))
-    reader = _Reader(name, text, locate(text))
+    reader = _Reader(name, text)
     if path.name == PYPROJECT:
         section: Any = doc.get("tool", {}).get("policy", {})
         where: KeyPath = ("tool", "policy")
@@ -211,13 +212,17 @@ class _Problem:
 
 
 class _Reader:
-    """Validates the keys of one configuration table, collecting problems."""
+    """Validates the keys of one configuration table, collecting problems. The text is
+    scanned for positions only when there is a problem to point at."""
 
-    def __init__(self, name: str, text: str, places: Mapping[KeyPath, Place]):
+    def __init__(self, name: str, text: str):
         self.name = name
         self.text = text
-        self.places = places
         self.problems: list[_Problem] = []
+
+    @functools.cached_property
+    def places(self) -> Mapping[KeyPath, Place]:
+        return locate(self.text)
 
     def place(self, path: KeyPath) -> Place:
         while path and path not in self.places:
