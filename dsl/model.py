@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from typing import Any, Literal, get_args
+from typing import Any, Literal, TypeVar, get_args
 from zoneinfo import ZoneInfo
 
 import attrs
@@ -18,19 +18,27 @@ from .evaluate.outcome import Effect as Effect  # a rule's effect is a decision'
 from .syntax import ast as A
 from .syntax.canonical import canonical_action
 
+_T = TypeVar("_T")
+
 ACTION_RANK = {kind: i for i, kind in enumerate(A.ACTION_KINDS)}
 
 
-_EFFECT_OF: Mapping[str, Effect] = {"allow": "allow", "flag": "flag", "block": "block"}
+_EFFECT_OF: Mapping[str, Effect] = {effect: effect for effect in get_args(Effect)}
+
+
+def narrow(table: Mapping[str, _T], word: str, what: str) -> _T:
+    """``table[word]``: a word of the syntax tree (which the grammar already limits) as
+    its ``Literal`` type; ValueError ``not a WHAT`` for any other word."""
+    value = table.get(word)
+    if value is None:
+        raise ValueError(f"not {what}: {word!r}")
+    return value
 
 
 def effect_of(word: str) -> Effect:
     """An effect keyword as written (the grammar admits only the three) as an ``Effect``;
     ValueError for any other word."""
-    effect = _EFFECT_OF.get(word)
-    if effect is None:
-        raise ValueError(f"not an effect: {word!r}")
-    return effect
+    return narrow(_EFFECT_OF, word, "an effect")
 
 
 FieldKind = Literal["text", "number", "bool", "date", "category", "one_of", "list_text"]
@@ -42,10 +50,7 @@ _FIELD_KIND_OF: Mapping[str, FieldKind] = {kind: kind for kind in get_args(Field
 def field_kind_of(word: str) -> FieldKind:
     """A field type's kind as the syntax tree holds it (the grammar admits only these) as
     a ``FieldKind``; ValueError for any other word."""
-    kind = _FIELD_KIND_OF.get(word)
-    if kind is None:
-        raise ValueError(f"not a field type: {word!r}")
-    return kind
+    return narrow(_FIELD_KIND_OF, word, "a field type")
 
 
 ValueKind = Literal["text", "number", "date", "bool", "category", "textlike"]

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..model import Effect, RuleInfo, StepInfo
+from ..model import Effect, RuleInfo, StepInfo, narrow
 from ..syntax import ast as A
 from ..text import (
     category_matches,
@@ -85,10 +85,7 @@ EQUALITY_OPS: frozenset[Op] = frozenset({"==", "!="})
 def as_op(word: str) -> Op:
     """An operator as the syntax tree holds it (a string the grammar limits to the six) as
     an ``Op``; ValueError for any other string."""
-    op = _OP_OF.get(word)
-    if op is None:
-        raise ValueError(f"not a comparison operator: {word!r}")
-    return op
+    return narrow(_OP_OF, word, "a comparison operator")
 
 ValueTest = Callable[[Any], bool]
 """A predicate on a field's value (None when the field is absent)."""
