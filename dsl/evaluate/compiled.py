@@ -599,16 +599,15 @@ def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
 
 def _concluder(rules: Sequence[_Rule], policy_hash: str,
                ) -> Callable[[list[int], int, tuple[str, ...], Times], Decision]:
-    """The decision from the indexes of the applying rules (``semantics.combine``): with
-    none, the shared one of ``times`` (``_nothing``); with one rule without a penalty,
-    whose outcome does not depend on ``prior``, its outcome combined once at planning."""
+    """The decision from the indexes of the applying rules, at least one
+    (``semantics.combine``; with none, ``decide`` returns ``_nothing`` itself); with one
+    rule without a penalty, whose outcome does not depend on ``prior``, its outcome
+    combined once at planning."""
     combine = S.combine
     consequences = tuple(r.consequence for r in rules)
     alone = tuple(None if c.steps else combine([c], 0) for c in consequences)
 
     def conclude(applying: list[int], prior: int, warnings: tuple[str, ...], times: Times) -> Decision:
-        if not applying:
-            return _nothing(warnings, times, policy_hash)
         if len(applying) == 1:
             outcome = alone[applying[0]]
             if outcome is not None:
