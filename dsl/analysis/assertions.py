@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..evaluate.reference import decide_reference
+from ..evaluate.semantics import EFFECTS
 from ..model import PolicySet
 from ..syntax import ast as A
 from . import formula as FM
@@ -36,8 +37,6 @@ class AssertionResult:
     counterexample: dict[str, Any] | None = None
     reason: str | None = None
 
-
-EFFECTS = ("allow", "flag", "block")
 
 
 def effect_is(engine: Engine, effect: str, rules: list[str]) -> FM.F:
