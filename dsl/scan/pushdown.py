@@ -85,21 +85,22 @@ def _check_text(text: str) -> None:
 
 
 def _and(parts: Iterable[str]) -> str:
-    items = [p for p in dict.fromkeys(parts) if p != TRUE]
-    if FALSE in items:
-        return FALSE
-    if not items:
-        return TRUE
-    return items[0] if len(items) == 1 else "(" + " AND ".join(items) + ")"
+    return _join(parts, "AND", TRUE, FALSE)
 
 
 def _or(parts: Iterable[str]) -> str:
-    items = [p for p in dict.fromkeys(parts) if p != FALSE]
-    if TRUE in items:
-        return TRUE
+    return _join(parts, "OR", FALSE, TRUE)
+
+
+def _join(parts: Iterable[str], op: str, unit: str, zero: str) -> str:
+    """``parts`` joined by ``op``, whose identity is ``unit`` and absorbing value ``zero``
+    (repeated parts dropped)."""
+    items = [p for p in dict.fromkeys(parts) if p != unit]
+    if zero in items:
+        return zero
     if not items:
-        return FALSE
-    return items[0] if len(items) == 1 else "(" + " OR ".join(items) + ")"
+        return unit
+    return items[0] if len(items) == 1 else "(" + f" {op} ".join(items) + ")"
 
 
 def _not(part: str) -> str:
