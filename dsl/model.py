@@ -14,7 +14,6 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from .evaluate.outcome import Effect as Effect  # a rule's effect is a decision's; stated in the leaf module
 from .syntax import ast as A
 from .syntax.canonical import canonical_action
 
@@ -22,6 +21,9 @@ _T = TypeVar("_T")
 
 ACTION_RANK = {kind: i for i, kind in enumerate(A.ACTION_KINDS)}
 
+Effect = Literal["allow", "flag", "block"]
+"""The effect of a rule and of a decision (``dsl.evaluate.semantics.EFFECTS`` orders them;
+``dsl.evaluate.outcome.Effect``, a leaf module's copy, is the same type)."""
 
 _EFFECT_OF: Mapping[str, Effect] = {effect: effect for effect in get_args(Effect)}
 

@@ -19,8 +19,9 @@ import attrs
 __all__ = ["Decision", "DecisionError", "Effect", "InputError", "PenaltyChoice", "Proposal", "format_instant"]
 
 Effect = Literal["allow", "flag", "block"]
-"""The effect of a decision and of a rule (``dsl.model`` re-exports it as ``Effect``).
-``dsl.evaluate.semantics.EFFECTS`` orders them."""
+"""The effect of a decision: the same type as a rule's effect, ``dsl.model.Effect`` (this
+module imports nothing of ``dsl``, so it is written here too; tests/test_semantics.py
+checks that the two agree). ``dsl.evaluate.semantics.EFFECTS`` orders them."""
 
 
 class InputError(ValueError):
