@@ -73,10 +73,7 @@ def prove(ps: PolicySet, *, quantifier: str, effect: str, expr: A.Expr, tz: Zone
         else:
             stats.count_pairs("assert", 1, 1)
     # allows that may lift a kept rule must be kept too
-    keep = set(rules)
-    for q in list(keep):
-        keep.update(engine.overriders.get(q, ()))
-    rules = sorted(keep)
+    rules = sorted(engine.with_overriders(rules))
     target = effect_is(engine, effect, rules)
     broken = FM.Not(target) if quantifier == "always" else target
     f = FM.all_of(FM.holds_expr(expr, tz), FM.AtIn(lo, hi), broken)

@@ -127,9 +127,7 @@ class Analysis:
         these apply or are overridden, so the claim holds on the whole set exactly when it
         holds here (the tests replay on whole sets too)."""
         self.stats.replays += 1
-        keep = set(about)
-        for q in list(keep):
-            keep.update(self.engine.overriders.get(q, ()))
+        keep = self.engine.with_overriders(about)
         if len(keep) == len(self.ps.rules):
             sub = self.ps
         else:
@@ -397,10 +395,7 @@ class Analysis:
     def applying(self, w: Witness, qids: Iterable[str]) -> set[str]:
         """The rules among ``qids`` (and the allows that override them) that apply on ``w``."""
         applies = self._reader(w).applies
-        want = set(qids)
-        for q in list(want):
-            want.update(self.engine.overriders.get(q, ()))
-        return {q for q in want if applies(q)}
+        return {q for q in self.engine.with_overriders(qids) if applies(q)}
 
     def _reader(self, w: Witness) -> Reader:
         """The concrete reading of ``w``, kept while ``w`` is asked about (a rule's sample

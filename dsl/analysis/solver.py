@@ -207,6 +207,13 @@ class Engine:
                 FM.Applies(qid), *[FM.Not(FM.Applies(a)) for a in self.overriders.get(qid, ())])
         return found
 
+    def with_overriders(self, qids: Iterable[str]) -> set[str]:
+        """``qids`` and every allow that overrides one of them."""
+        keep = set(qids)
+        for q in list(keep):
+            keep.update(self.overriders.get(q, ()))
+        return keep
+
     def overridden(self, qid: str) -> FM.F:
         return FM.any_of(*[FM.Applies(a) for a in self.overriders.get(qid, ())])
 
