@@ -100,11 +100,13 @@ def parse_statements(text: str, path: str, diags: list[Diagnostic]) -> tuple[lis
     comments: list[Token] = []
     chunks = list(_split_statements(text))
     broken_until = 0  # chunks before this index are the rest of a statement already reported
+    line0, counted = 1, 0  # the line at offset `counted`: counting from 0 each time is quadratic
     for n, (start, end, _words) in enumerate(chunks):
         if n < broken_until:
             continue
         chunk = text[start:end]
-        line0 = text.count("\n", 0, start) + 1
+        line0 += text.count("\n", counted, start)
+        counted = start
         col0 = start - (text.rfind("\n", 0, start) + 1) + 1
         offset = (line0, col0, start)
         seen: list[Token] = []
@@ -114,7 +116,7 @@ def parse_statements(text: str, path: str, diags: list[Diagnostic]) -> tuple[lis
             following = None
             if n + 1 < len(chunks):
                 nstart = chunks[n + 1][0]
-                nline = text.count("\n", 0, nstart) + 1
+                nline = line0 + text.count("\n", start, nstart)
                 ncol = nstart - (text.rfind("\n", 0, nstart) + 1) + 1
                 following = (chunks[n + 1][2][0], nline, ncol)
             diags.append(syntax_error(e, chunk, path, offset, following))
