@@ -27,7 +27,7 @@ from .checking.loader import UsageError
 from .evaluate import values as V
 from .evaluate.outcome import DecisionError, InputError
 from .evaluate.policies import Policies
-from .scan.records import Bad, decide_record, is_envelope, read_json_records
+from .scan.records import Bad, decide_record, open_envelope, read_json_records
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 
@@ -82,15 +82,7 @@ class EvalRun:
                 yield _dumps(DecisionError(number, e.message, e.field).to_dict())
 
     def _decide(self, record: Any) -> str:
-        at: Any = self._at
-        prior = self._prior
-        listing = record
-        if is_envelope(record):
-            listing = record["listing"]
-            if record.get("at") is not None:
-                at = record["at"]
-            if record.get("prior_violations") is not None:
-                prior = record["prior_violations"]
+        listing, at, prior = open_envelope(record, self._at, self._prior)
         if at is None and self._at_error is not None and not isinstance(record, Bad):
             raise InputError(self._at_error)
         decision = decide_record(self.policies, listing, at, prior)

@@ -16,7 +16,7 @@ from ..evaluate import values as V
 from ..evaluate.outcome import Decision, InputError, format_instant
 from ..evaluate.policies import Policies
 from .convert import batch_listings
-from .records import Bad, decide_record, is_envelope
+from .records import Bad, decide_record, is_envelope, open_envelope
 from .report import Tally
 from .schema import DECIDE_COLUMN, Row, rows_to_output
 
@@ -79,10 +79,8 @@ def _decide(policies: Policies, job: Job, listing: Any, fixed: Any) -> Decision:
     if isinstance(listing, Bad):
         raise InputError(listing.message)
     at, prior = _record_at(job, listing, fixed), _record_prior(job, listing)
-    if job.envelopes and is_envelope(listing):  # as policy eval reads it
-        at = listing["at"] if listing.get("at") is not None else at
-        prior = listing["prior_violations"] if listing.get("prior_violations") is not None else prior
-        listing = listing["listing"]
+    if job.envelopes:  # as policy eval reads it
+        listing, at, prior = open_envelope(listing, at, prior)
     return decide_record(policies, listing, at, prior)
 
 

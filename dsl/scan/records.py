@@ -20,7 +20,7 @@ from typing import IO, Any
 from ..evaluate.outcome import Decision, InputError
 from ..evaluate.policies import Policies
 
-__all__ = ["Bad", "decide_record", "is_envelope", "read_json_records"]
+__all__ = ["Bad", "decide_record", "is_envelope", "open_envelope", "read_json_records"]
 
 ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
 
@@ -43,6 +43,18 @@ def is_envelope(record: Any) -> bool:
     "prior_violations": …}`` (no other keys), whose ``at`` and ``prior_violations``
     override the command line's."""
     return isinstance(record, dict) and "listing" in record and record.keys() <= ENVELOPE_KEYS
+
+
+def open_envelope(record: Any, at: Any, prior: Any) -> tuple[Any, Any, Any]:
+    """The listing, ``at`` and ``prior_violations`` of a record: an envelope's own ``at``
+    and ``prior_violations`` (when not null) override the ``at`` and ``prior`` given."""
+    if not is_envelope(record):
+        return record, at, prior
+    if record.get("at") is not None:
+        at = record["at"]
+    if record.get("prior_violations") is not None:
+        prior = record["prior_violations"]
+    return record["listing"], at, prior
 
 
 def decide_record(policies: Policies, record: Any, at: Any, prior: Any) -> Decision:
