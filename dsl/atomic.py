@@ -14,7 +14,7 @@ import stat
 import tempfile
 from pathlib import Path
 
-__all__ = ["write_atomically"]
+__all__ = ["new_file_mode", "write_atomically"]
 
 
 def write_atomically(path: str | Path, text: str) -> None:
@@ -47,12 +47,17 @@ def _mode_of(target: Path) -> int:
     try:
         st = target.stat()
     except FileNotFoundError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
+        return new_file_mode()
     if not os.access(target, os.W_OK):
         raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target))
     return stat.S_IMODE(st.st_mode)
+
+
+def new_file_mode() -> int:
+    """The permission bits of a new file, as ``open`` would give it (0o666 less the umask)."""
+    umask = os.umask(0)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _remove(temp: str) -> None:

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
+from ..atomic import new_file_mode
 from ..checking.loader import UsageError
 from .schema import arrow_schema
 
@@ -67,7 +68,7 @@ class Writer:
         """Close the output and give it its final name."""
         try:
             self._close()
-            os.chmod(self.temp, _mode())
+            os.chmod(self.temp, new_file_mode())
             os.replace(self.temp, self.path)
         except OSError as e:
             self.abort()
@@ -83,9 +84,3 @@ class Writer:
             os.unlink(self.temp)
         except OSError:
             pass
-
-
-def _mode() -> int:
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
