@@ -99,7 +99,7 @@ def _pop_component(stack: list[str], on_stack: set[str], root: str) -> set[str]:
             return component
 
 
-STAGES = ("base", "syntax", "model", "check", "evaluate", "analysis", "testing", "scan", "api", "cli")
+STAGES = ("base", "syntax", "model", "check", "evaluate", "analysis", "testing", "scan", "diff", "api", "lsp", "cli")
 """The stages, lowest first."""
 
 STAGE_OF: dict[str, str] = {
@@ -114,9 +114,11 @@ STAGE_OF: dict[str, str] = {
     "dsl.analysis": "analysis",
     "dsl.testing": "testing",
     "dsl.scan": "scan",  # policy scan: reads, decides (evaluate) and writes catalogues
+    "dsl.diff": "diff",  # policy diff: two versions compared by the analysis, catalogues by the scan
     "dsl.api": "api", "dsl.eval_stream": "api",
     # the package itself is the public API (dsl.load, dsl.check, …): only the CLI imports it
     "dsl": "api",
+    "dsl.lsp": "lsp",  # policy lsp: the language server, over the API's stages
     "dsl.cli": "cli",
 }
 """A module's stage is that of its longest prefix listed here (a package's entry covers
