@@ -82,3 +82,18 @@ def test_the_lexer_tokens_go_on_after_a_character_no_terminal_matches() -> None:
                                                     ("BLOCK", "block"), ("TITLE", "title"), ("CMP", "==")]
     assert ("?", "'") in [(t.type, t.value) for t in toks] and ("?", "é") in [(t.type, t.value) for t in toks]
     assert all(toks[i].start_pos < toks[i + 1].start_pos for i in range(len(toks) - 1))
+
+
+def test_keywords_are_the_literal_words_of_the_grammar() -> None:
+    from dsl.syntax.driver import keywords
+    words = keywords()
+    assert words["RULE"] == "rule" and words["TITLE"] == "title"
+    assert "COMMA" not in words and "CMP" not in words and "NAME" not in words
+
+
+def test_a_name_hint_names_only_keywords() -> None:
+    from dsl.syntax.hints import name_hint
+    assert name_hint("blok", {"BLOCK", "FLAG", "ALLOW"}) == "did you mean `block`?"
+    assert name_hint("comm", {"COMMA", "CMP"}) is None  # punctuation is not a word to suggest
+    assert name_hint("blockcategory", {"BLOCK"}) is not None and "put a space after `block`" in str(
+        name_hint("blockcategory", {"BLOCK"}))

@@ -98,6 +98,14 @@ def run(text: str, start: str, comments: list[Token]) -> Node:
     return tree
 
 
+@functools.cache
+def keywords() -> dict[str, str]:
+    """The grammar's keywords, terminal name to word (``RULE`` → ``rule``): the terminals
+    that are a literal word, read off the Lark object."""
+    return {t.name: t.pattern.value for t in lark().terminals
+            if t.pattern.type == "str" and t.pattern.value.isalpha()}
+
+
 def accepts_before(chunk: str, pos: int) -> frozenset[str]:
     """The terminals the parser takes at offset ``pos`` of ``chunk`` (a statement): Lark's
     interactive parser, fed the text before it."""

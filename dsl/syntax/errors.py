@@ -6,11 +6,10 @@ from __future__ import annotations
 from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
-from ..diagnostics import Diagnostic, did_you_mean, make
+from ..diagnostics import Diagnostic, make
 from . import ast as A
 from . import hints
 from .driver import accepts_before
-from .grammar import RESERVED
 from .tree import lex_error_offset
 
 _TERMINAL_WORDS = {
@@ -118,7 +117,7 @@ def _unexpected_token(e: UnexpectedToken, chunk: str, offset: tuple[int, int, in
         hint = (f'write `assert "what the policy promises" {tok.value} …`: results and reports cite the name'
                 if kind == "assertion" else 'write `test "what it shows" given {…} at … expect …`')
     elif tok.type == "NAME":
-        hint = _name_hint(tok.value, accepted)
+        hint = hints.name_hint(tok.value, accepted)
     return where, msg, hint
 
 
@@ -135,22 +134,6 @@ def _found_token(tok: Token, chunk: str, offset: tuple[int, int, int],
     line, column = tok.line, tok.column
     assert line is not None and column is not None, "Lark's lexer sets every token's position"
     return (line, column, max(1, len(tok.value))), _describe_token(tok)
-
-
-def _name_hint(word: str, accepted: set[str]) -> str | None:
-    """A name where keywords were expected: the keyword it nearly is, or the keyword glued
-    to the rest of it, or that it is a keyword itself."""
-    keywords = [t.lower() for t in accepted if t.isalpha() and t.isupper() and t not in _TERMINAL_WORDS]
-    guess = did_you_mean(word, keywords)
-    if guess:
-        return f"did you mean `{guess}`?"
-    glued = max((k for k in keywords if word.startswith(k)), key=len, default=None)
-    if glued:
-        return (f"did you mean `{glued} {word[len(glued):]}`? A word is read whole: "
-                f"put a space after `{glued}`")
-    if word in RESERVED:
-        return f"`{word}` is a keyword"
-    return None
 
 
 def _unexpected_character(e: UnexpectedCharacters, chunk: str) -> _Reading:

@@ -22,6 +22,8 @@ from lark import Token
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedToken
 
 from ..diagnostics import _edit_distance, did_you_mean
+from .driver import keywords
+from .grammar import RESERVED
 from .tree import lex_error_offset, start_of
 
 
@@ -105,16 +107,26 @@ def _previous(chunk: str, pos: int) -> tuple[str, int] | None:
 
 
 def _keyword_words(terminals: Iterable[str]) -> list[str]:
-    """The words of the keywords among ``terminals`` (EFFECT stands for three)."""
-    words = []
-    for t in terminals:
-        if t == "EFFECT":
-            words += ["block", "flag", "allow"]
-        elif t == "QUANTIFIER":
-            words += ["always", "never"]
-        elif t.isalpha() and t.isupper() and t not in ("NAME", "BQNAME", "STRING", "NUMLIKE", "REGEX"):
-            words.append(t.lower())
-    return words
+    """The words of the keywords among ``terminals``."""
+    words = keywords()
+    return [words[t] for t in terminals if t in words]
+
+
+def name_hint(word: str, accepted: Iterable[str]) -> str | None:
+    """A name where keywords were expected (``accepted`` the parser's terminals): the
+    keyword it nearly is, or the keyword glued to the rest of it, or that it is a keyword
+    itself."""
+    keywords = _keyword_words(accepted)
+    guess = did_you_mean(word, keywords)
+    if guess:
+        return f"did you mean `{guess}`?"
+    glued = max((k for k in keywords if word.startswith(k)), key=len, default=None)
+    if glued:
+        return (f"did you mean `{glued} {word[len(glued):]}`? A word is read whole: "
+                f"put a space after `{glued}`")
+    if word in RESERVED:
+        return f"`{word}` is a keyword"
+    return None
 
 
 _INFLECTIONS = re.compile(r"^(block|flag|allow|mention|contain|match|exist)(s|es|ed|ged|ing|ging)?$")
