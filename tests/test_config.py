@@ -243,6 +243,16 @@ def test_trailing_comment_on_any_line_of_a_statement(tmp_path: Path) -> None:
     assert "no problems found" in run("check", str(tmp_path))[1]
 
 
+def test_each_comment_covers_its_own_statement_among_many(tmp_path: Path) -> None:
+    rules = "".join(f"rule carved{i}: block mentions 'carved ivory {i}'" + ("  # policy: ignore[P301]" if i % 2 else "")
+                    + "\n" for i in range(6))
+    write(tmp_path, {"ivory.policy": "policy ivory\nrule all-ivory: block mentions 'ivory'\n" + rules})
+    found = findings(str(tmp_path))
+    assert [(line, suppressed) for _, code, line, suppressed in keys(found) if code == "P301"] == [
+        (3 + i, bool(i % 2)) for i in range(6)]
+    assert not [f for f in found if f["code"] == "P601"]
+
+
 def test_comment_alone_covers_the_next_line_only(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": "policy ivory\nrule all-ivory: block mentions 'ivory'\n"
                                      "# policy: ignore[P301, P304]\n"

@@ -10,6 +10,7 @@ P6xx findings are about configuration and suppression themselves."""
 
 from __future__ import annotations
 
+import bisect
 import re
 from collections.abc import Callable, Iterable, Mapping
 
@@ -103,14 +104,20 @@ def _statement_spans(file: A.File) -> list[A.Span]:
 
 def _covered(comment: A.Span, statements: list[A.Span], lines: list[str]) -> A.Span | None:
     """The statement a comment covers: the one it ends a line of, or, alone on its line,
-    the one that starts on the next line."""
-    for s in statements:
-        if s.line <= comment.line <= s.end_line and (s.line, s.column) < (comment.line, comment.column):
-            return s
+    the one that starts on the next line. ``statements`` are in file order and do not
+    overlap, so the ones before the comment are found by bisection."""
+    i = bisect.bisect_left(statements, (comment.line, comment.column), key=lambda s: (s.line, s.column))
+    j = i
+    while j and statements[j - 1].end_line >= comment.line:  # the first such, where two share the line
+        j -= 1
+    if j < i:
+        return statements[j]
     before = lines[comment.line - 1][:comment.column - 1] if comment.line <= len(lines) else ""
     if before.strip():
         return None
-    return next((s for s in statements if s.line == comment.line + 1), None)
+    if i < len(statements) and statements[i].line == comment.line + 1:
+        return statements[i]
+    return None
 
 
 def _inside(d: Diagnostic, s: A.Span) -> bool:
@@ -135,12 +142,12 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
         table.extend(found)
         if file.path not in broken:
             out.extend(problems)
+    by_code = _by_file_and_code(table)
     for d in diags:
-        by = next((s for s in table if s.statement is not None and _inside(d, s.statement)
-                   and any(c.code == d.code for c in s.codes)), None)
-        if by is not None and not d.code.startswith(UNSUPPRESSIBLE):
-            used.update((t.comment, d.code) for t in table
-                        if t.statement == by.statement and any(c.code == d.code for c in t.codes))
+        candidates = by_code.get((d.file, d.code), ()) if not d.code.startswith(UNSUPPRESSIBLE) else ()
+        by = next((s for s in candidates if s.statement is not None and _inside(d, s.statement)), None)
+        if by is not None:
+            used.update((t.comment, d.code) for t in candidates if t.statement == by.statement)
             d = attrs.evolve(d, suppressed_by=by.comment)
         out.append(d)
     for s in table:
@@ -150,6 +157,16 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
             if (s.comment, c.code) not in used and (s.statement is None or judged(c.code)):
                 out.append(_unused(s, c))
     return out
+
+
+def _by_file_and_code(table: list[Suppression]) -> dict[tuple[str | None, str], list[Suppression]]:
+    """The suppressions by the file they are in and each code they name, in file order:
+    a finding is compared only with those that could suppress it."""
+    index: dict[tuple[str | None, str], list[Suppression]] = {}
+    for s in table:
+        for code in dict.fromkeys(c.code for c in s.codes):
+            index.setdefault((s.comment.file, code), []).append(s)
+    return index
 
 
 def _unused(s: Suppression, c: Code) -> Diagnostic:
