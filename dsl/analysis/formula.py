@@ -59,6 +59,14 @@ class RankGe:
 
 
 @attrs.frozen
+class PriorIn:
+    """``prior_violations`` is in ``[lo, hi)`` (None: no upper bound)."""
+
+    lo: int
+    hi: int | None
+
+
+@attrs.frozen
 class And:
     items: tuple[F, ...]
 
@@ -78,7 +86,7 @@ class Const:
     value: bool
 
 
-F = Applies | Holds | AtIn | RankGe | And | Or | Not | Const
+F = Applies | Holds | AtIn | RankGe | PriorIn | And | Or | Not | Const
 TRUE = Const(True)
 FALSE = Const(False)
 
@@ -188,6 +196,8 @@ class _Reading:
             return self.at_in(g)
         if isinstance(g, RankGe):
             return proposal_severity(self.ps, g.x, self.prior) >= proposal_severity(self.ps, g.r, self.prior)
+        if isinstance(g, PriorIn):
+            return g.lo <= self.prior and (g.hi is None or self.prior < g.hi)
         raise TypeError(type(g).__name__)
 
     def at_in(self, g: AtIn) -> bool:

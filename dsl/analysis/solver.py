@@ -172,6 +172,9 @@ class Engine:
             return z3.And(z3.Not(self.world.at_naive), World.instant_in(self.world.at_t, [(f.lo, f.hi)]))
         if isinstance(f, FM.RankGe):
             return self.rank(f.x) >= self.rank(f.r)
+        if isinstance(f, FM.PriorIn):
+            low = self.world.prior >= f.lo
+            return low if f.hi is None else z3.And(low, self.world.prior < f.hi)
         if isinstance(f, FM.And):
             return z3.And(*[self.to_z3(i) for i in f.items])
         if isinstance(f, FM.Or):
