@@ -13,9 +13,9 @@ from typing import IO, TYPE_CHECKING, Any, Literal
 import attrs
 
 from .atomic import write_atomically
-from .checking.config import Config, discover, read_config
-from .checking.frontend import PathLike, as_paths, compile_paths
-from .checking.loader import Loaded, UsageError, find_policy_files, is_test_file, read_source
+from .checking.config import NO_CONFIG, Config, discover, read_config
+from .checking.frontend import PathLike, as_paths, compile_loaded, compile_paths
+from .checking.loader import Loaded, UsageError, find_policy_files, is_test_file, load_paths, read_source
 from .checking.render import render
 from .checking.suppress import apply_suppressions
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, has_errors, sort_diagnostics
@@ -30,7 +30,7 @@ if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when
     from .evaluate.policies import Policies
     from .scan import ScanResult
 
-__all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_paths", "check_report", "compile_paths",
+__all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_loaded", "check_paths", "check_report", "compile_paths",
            "eval_paths", "format_paths", "format_source", "load", "scan_paths"]
 
 def load(paths: PathLike | Iterable[PathLike]) -> Policies:
@@ -67,7 +67,20 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
     """``check``, and the sources read (for rendering excerpts; the configuration file's
     too)."""
     cfg = _config(as_paths(paths), config)
-    model, loaded, diags = compile_paths(paths, config=cfg)
+    loaded = load_paths(as_paths(paths), cfg)
+    diags = check_loaded(loaded, cfg, analysis=analysis, analysis_budget=analysis_budget)
+    sources = dict(loaded.sources)
+    if cfg.path is not None:
+        sources[cfg.name] = cfg.text
+    return diags, sources
+
+
+def check_loaded(loaded: Loaded, cfg: Config = NO_CONFIG, *, analysis: bool = True,
+                 analysis_budget: float | None = ANALYSIS_BUDGET) -> list[Diagnostic]:
+    """``check`` of files already read and parsed (``load_paths``, or
+    ``checking.loader.loaded_from`` for an editor's buffers) under the configuration
+    ``cfg``: the same checks, configuration and suppressions, sorted."""
+    model, diags = compile_loaded(loaded)
     analysed = analysis and model is not None
     if analysis and model is not None:
         from .analysis import analyze  # here, not at the top: the analysis brings z3
@@ -75,10 +88,7 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
         diags.extend(analyze(model, budget_seconds=analysis_budget))
     if model is not None or not has_errors(diags):
         diags.extend(_check_tests(model, loaded))
-    sources = dict(loaded.sources)
-    if cfg.path is not None:
-        sources[cfg.name] = cfg.text
-    return sort_diagnostics(_settle(diags, loaded, cfg, model is not None, analysed)), sources
+    return sort_diagnostics(_settle(diags, loaded, cfg, model is not None, analysed))
 
 
 def _config(paths: list[PathLike], given: PathLike | None) -> Config:

@@ -14,7 +14,7 @@ from .config import Config
 from .loader import Loaded, load_paths
 from .passes import build
 
-__all__ = ["PathLike", "as_paths", "compile_paths"]
+__all__ = ["PathLike", "as_paths", "compile_loaded", "compile_paths"]
 
 PathLike = str | Path
 
@@ -33,6 +33,14 @@ def compile_paths(paths: PathLike | Iterable[PathLike], *,
     the checked model (None when there are errors), what was loaded, and the front end's
     diagnostics."""
     loaded = load_paths(as_paths(paths), config)
+    model, diags = compile_loaded(loaded)
+    return model, loaded, diags
+
+
+def compile_loaded(loaded: Loaded) -> tuple[PolicySet | None, list[Diagnostic]]:
+    """Check files already read and parsed (``load_paths``, or ``loader.loaded_from`` for
+    an editor's buffers): the checked model (None when there are errors) and every
+    diagnostic of the front end, the reading's included."""
     diags = list(loaded.diagnostics)
     model = None
     syntax_errors = any(d.code.startswith("P1") for d in diags)
@@ -45,4 +53,4 @@ def compile_paths(paths: PathLike | Iterable[PathLike], *,
                          syntax_errors=syntax_errors)
         diags.extend(found)
         model = None
-    return model, loaded, sort_diagnostics(diags)
+    return model, sort_diagnostics(diags)

@@ -146,8 +146,32 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
         assert text is not None
         name = str(path)
         sources[name] = text
-        test = is_test_file(path)
-        file, parsed = parse(text, name, test_file=test)
+        file, parsed = parse_source(name, text)
         diags.extend(parsed)
-        (test_files if test else policy_files).append(file)
+        (test_files if is_test_file(path) else policy_files).append(file)
+    return Loaded(tuple(policy_files), tuple(test_files), sources, tuple(diags))
+
+
+def parse_source(name: str, text: str) -> tuple[A.File, list[Diagnostic]]:
+    """One file's text parsed as ``load_paths`` parses a file it has read: a test file or
+    a policy file by its name."""
+    return parse(text, name, test_file=is_test_file(name))
+
+
+Parsed = tuple[str, str, A.File, Sequence[Diagnostic]]
+"""A file read and parsed: its name, its text, its AST and its syntax diagnostics."""
+
+
+def loaded_from(parsed: Iterable[Parsed], problems: Iterable[Diagnostic] = ()) -> Loaded:
+    """What ``load_paths`` gives, from files already read and parsed (``parse_source``):
+    an editor's buffers, whose text is not the file's on disk. ``problems`` are the
+    findings about files that could not be read."""
+    policy_files: list[A.File] = []
+    test_files: list[A.File] = []
+    sources: dict[str, str] = {}
+    diags: list[Diagnostic] = list(problems)
+    for name, text, file, found in parsed:
+        sources[name] = text
+        diags.extend(found)
+        (test_files if is_test_file(name) else policy_files).append(file)
     return Loaded(tuple(policy_files), tuple(test_files), sources, tuple(diags))
