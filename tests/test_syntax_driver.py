@@ -8,6 +8,8 @@ import threading
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from dsl.syntax import driver, parse
 from dsl.syntax.tree import learn_shapes
@@ -97,3 +99,43 @@ def test_a_name_hint_names_only_keywords() -> None:
     assert name_hint("comm", {"COMMA", "CMP"}) is None  # punctuation is not a word to suggest
     assert name_hint("blockcategory", {"BLOCK"}) is not None and "put a space after `block`" in str(
         name_hint("blockcategory", {"BLOCK"}))
+
+
+def _tokens_by_restarting(text: str) -> list[tuple[str, str, int]]:
+    """The oracle: lex the whole rest again after every stray character."""
+    from lark.exceptions import UnexpectedCharacters
+
+    from dsl.syntax.driver import lark
+    from dsl.syntax.tree import lex_error_offset
+    found, pos = [], 0
+    while pos < len(text):
+        try:
+            for t in lark().lex(text[pos:]):
+                found.append((t.type, t.value, (t.start_pos or 0) + pos))
+            break
+        except UnexpectedCharacters as e:
+            at = pos + lex_error_offset(e)
+            found.append(("?", text[at], at))
+            pos = at + 1
+    return found
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["rule", " r", ":", " block", " category", " 'X'", "'", "\n", "中文", "é", "§",
+                                 "$", " 7 days", "/re/", "`f`", "# c\n", "  ", "==", "mentions"]), max_size=30),
+       st.sampled_from([4096, 1, 7]))
+def test_tokens_agree_with_relexing_the_rest_after_each_stray_character(pieces: list[str], piece: int) -> None:
+    from dsl.syntax.driver import tokens
+    text = "".join(pieces)
+    default, driver._PIECE = driver._PIECE, piece  # small pieces: many cuts at line ends
+    try:
+        assert [(str(t.type), str(t.value), t.start_pos) for t in tokens(text)] == _tokens_by_restarting(text)
+    finally:
+        driver._PIECE = default
+
+
+def test_a_long_run_of_stray_characters_lexes_in_linear_time() -> None:
+    from dsl.syntax.driver import tokens
+    text = "中文" * 50_000 + "\nrule r: block category 'X'\n"
+    toks = tokens(text)
+    assert len(toks) == 100_000 + 6 and toks[-1].value == "'X'"

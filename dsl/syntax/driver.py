@@ -14,6 +14,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -124,24 +125,51 @@ def tokens(text: str, start: int = 0, end: int | None = None) -> list[Token]:
     """The tokens of ``text[start:end]`` as Lark's lexer reads them with every terminal of
     the grammar at once (spaces and comments left out), positions in ``text``. A
     character no terminal matches (an unclosed string, a stray symbol) is a token of type
-    ``"?"``, and lexing goes on after it."""
+    ``"?"``, and lexing goes on after it.
+
+    No token but white space spans a line break, so the text is lexed in pieces of whole
+    lines (``_PIECE`` characters or so): after a stray character only the rest of its
+    piece is lexed again, and a file full of them costs linear time, not quadratic."""
     end = len(text) if end is None else end
-    parser = lark()
     found: list[Token] = []
     reset = _comments.set(None)
     try:
         pos = start
         while pos < end:
-            piece = text[pos:end]
-            try:
-                for t in parser.lex(piece):
-                    at = (t.start_pos or 0) + pos
-                    found.append(Token(t.type, t.value, at, end_pos=at + len(t.value)))
-                break
-            except UnexpectedCharacters as e:
-                at = pos + lex_error_offset(e)
-                found.append(Token("?", text[at], at, end_pos=at + 1))
-                pos = at + 1
+            cut = text.find("\n", min(pos + _PIECE, end))
+            stop = end if cut < 0 or cut >= end else cut + 1
+            while pos < stop:
+                pos = _lex_piece(text, pos, stop, found)
     finally:
         _comments.reset(reset)
     return found
+
+
+_PIECE = 4096
+
+
+def _lex_piece(text: str, pos: int, stop: int, found: list[Token]) -> int:
+    """Lex ``text[pos:stop]`` into ``found`` up to its end, or up to and including a
+    character no terminal matches; the offset where lexing is to go on."""
+    try:
+        for t in lark().lex(text[pos:stop]):
+            at = (t.start_pos or 0) + pos
+            found.append(Token(t.type, t.value, at, end_pos=at + len(t.value)))
+        return stop
+    except UnexpectedCharacters as e:
+        at = pos + lex_error_offset(e)
+        found.append(Token("?", text[at], at, end_pos=at + 1))
+        at += 1
+        starts = _token_start()
+        while at < stop and starts.match(text, at) is None:  # a run of stray characters, without Lark
+            found.append(Token("?", text[at], at, end_pos=at + 1))
+            at += 1
+        return at
+
+
+@functools.cache
+def _token_start() -> re.Pattern[str]:
+    """Matches where some terminal of the grammar matches: where none does, Lark's lexer
+    stops too, so a stray character is known without running it."""
+    return re.compile("|".join(f"(?{''.join(t.pattern.flags)}:{t.pattern.to_regexp()})" if t.pattern.flags
+                               else f"(?:{t.pattern.to_regexp()})" for t in lark().terminals))
