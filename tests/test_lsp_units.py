@@ -37,3 +37,24 @@ def test_a_buffer_replaces_the_file_on_disk(tmp_path: Path) -> None:
     broken = POLICY.replace("any words", "any wrds")
     diags = api.check_loaded(_loaded({str(path): broken}), analysis=False)
     assert [(d.code, d.hint) for d in diags] == [("P200", "did you mean 'words'?")]
+
+
+def test_statement_start_finds_the_statement_under_the_cursor() -> None:
+    from dsl.syntax.recovery import statement_start
+
+    text = "policy p\nset s = ['a']\nrule r: from 2021-01-01 block category 'X'\n  if seller.country in s\nrule q: "
+    at = text.index("seller")
+    assert text[statement_start(text, at):at] == "rule r: from 2021-01-01 block category 'X'\n  if "
+    assert text[statement_start(text, len(text)):] == "rule q: "
+    assert statement_start("  ", 2) == 0
+    long = "rule a: block true\n" + "# filler\n" * 2000 + "rule b: block category 'X'\n  if "
+    assert long[statement_start(long, len(long)):].startswith("rule b:")
+
+
+def test_in_force_words_say_the_window_in_the_policy_timezone() -> None:
+    from dsl.evaluate.explain import in_force_words
+
+    model, _, _ = api.compile_paths([Path(__file__).parents[1] / "policies" / "alibaba"])
+    assert model is not None
+    rule = model.rule("alibaba-crypto-2021.miners")
+    assert in_force_words(rule) == "in force from 2021-10-08 00:00 Asia/Shanghai"

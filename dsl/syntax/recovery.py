@@ -181,3 +181,21 @@ def _shift_token(tok: Token, offset: tuple[int, int, int]) -> Token:
     col = tok.column + (col0 - 1 if tok.line == 1 else 0)
     return Token(tok.type, tok.value, (tok.start_pos or 0) + pos0, line, col)
 
+
+
+def statement_start(text: str, pos: int) -> int:
+    """Where the statement that offset ``pos`` of ``text`` is in (or ends at) starts, cut
+    as the recovery cuts a file into statements; 0 when none starts before ``pos``. Only
+    some lines before ``pos`` are lexed: a statement's start is judged by the two tokens
+    before it, and no token but white space spans a line. For an editor's completion."""
+    window = 4096
+    while True:
+        begin = 0 if pos <= window else text.rfind("\n", 0, pos - window) + 1
+        toks = [(_kind(t), str(t.value), t.start_pos or 0) for t in tokens(text, begin, pos)]
+        first = 0 if begin == 0 else 2  # the first two tokens of a window lack what came before them
+        starts = [toks[i][2] for i in range(first, len(toks)) if _starts_statement(toks, i)]
+        if starts:
+            return starts[-1]
+        if begin == 0:
+            return 0
+        window *= 4
