@@ -48,7 +48,7 @@ from .reference import Mentioned, decide_reference, holds, in_force
 
 __all__ = ["Proposal", "RuleTrace", "Trace", "render", "expr_text", "resolve_rule", "explain",
            "explain_decision", "build_trace", "phrase_lookup", "collect_phrases", "shares_topic",
-           "rule_trace", "Mentioned"]
+           "rule_trace", "Mentioned", "in_force_words"]
 
 Source = S.Source
 
@@ -254,6 +254,14 @@ def window_words(rule: RuleInfo, instant: dt.datetime) -> str | None:
     if end is not None:
         parts.append(f"until {_local(end, rule.tz)}")
     return "in force " + " ".join(parts) + there
+
+
+def in_force_words(rule: RuleInfo) -> str | None:
+    """The rule's window in words, as ``window_words`` says it without an ``at``: "in
+    force from 2021-10-08 00:00 Asia/Shanghai"; None for a rule without a window."""
+    parts = [f"{word} {_local(bound, rule.tz)}" for word, bound in (("from", rule.start), ("until", rule.end))
+             if bound is not None]
+    return "in force " + " ".join(parts) if parts else None
 
 
 def authored_parts(ps: PolicySet, rule: RuleInfo) -> dict[str, A.Expr | None]:
