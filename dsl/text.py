@@ -235,7 +235,9 @@ def normalize_needle(s: str) -> str:
     still wants a space (or any white space) on each side."""
     if s.isascii():  # the common case on the hot path: ``normalize`` is lower-casing
         low = s.lower()
-        if " ".join(low.split()) == low:  # white space already single spaces inside
+        # Printable ASCII holds no white space but the space (the others are control
+        # characters): without two spaces in a row, there is nothing to collapse.
+        if "  " not in low and low.isprintable():
             return low
         return _collapse_keeping_ends(low)
     return _collapse_keeping_ends(normalize(s))
