@@ -14,6 +14,7 @@ import click
 from . import __version__, api
 from .checking.loader import UsageError
 from .checking.render import render, use_color
+from .checking.render import render as render_diagnostics
 from .diagnostics import Diagnostic, PolicyError
 from .output import CommandResult
 
@@ -187,16 +188,57 @@ class _Progress:
 @click.option("--run", "run", metavar="PATTERN", default=None,
               help="Run only the tests and assertions whose name contains PATTERN.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "junit"]), default="text", show_default=True)
-def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, run: str | None, fmt: str) -> None:
+@click.option("--attack", "attack", type=click.IntRange(min=0), default=200, show_default=True, metavar="N",
+              help="Generated listings each assertion is attacked with, besides the analysis (0: none).")
+def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, run: str | None, fmt: str,
+          attack: int) -> None:
     """Run the examples and assertions of *_test.policy files."""
     from . import testing  # here, not at the top: the runner brings the evaluators, which `policy check` never needs
 
     try:
         result = testing.run(list(paths) or ["."], coverage=coverage or min_coverage is not None,
-                             min_coverage=min_coverage, fmt=fmt, run=run)
+                             min_coverage=min_coverage, fmt=fmt, run=run, attack=attack)
     except UsageError as e:
         _usage(str(e))
     _finish(result)
+
+
+@main.command(name="diff")
+@click.argument("versions", nargs=-1, metavar="OLD NEW")
+@click.option("--catalogue", "catalogue", multiple=True, metavar="FILE",
+              help="Also decide this catalogue (Parquet, CSV, JSON lines; globs) with both versions and count the "
+                   "changes; files after the first may follow it.")
+@click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
+@click.option("--fail-on", "fail_on", metavar="KIND,...", default=None,
+              help="Exit 1 only for changes of these kinds (block→allow or block-allow, penalty-lighter, ...).")
+@click.option("--analysis-budget", "budget", type=click.FloatRange(min=0, min_open=True), default=None,
+              metavar="SECONDS", help="Time the solver may take in all; what it leaves is P399.  [default: 60]")
+@click.option("--at", default=None, help="The instant to decide the catalogue at (default: now).")
+@click.option("--id-field", default="id", show_default=True, metavar="PATH",
+              help="The catalogue field that names a listing in the examples.")
+def diff_(versions: tuple[str, ...], catalogue: tuple[str, ...], fmt: str, fail_on: str | None,
+          budget: float | None, at: str | None, id_field: str) -> None:
+    """Compare two versions of a policy set: which listings get another decision."""
+    from .diff import parse_kinds, render  # here, not at the top: the solver
+
+    if len(versions) < 2 or (len(versions) > 2 and not catalogue):
+        _usage("policy diff takes two versions, OLD and NEW (paths, or REV:PATH)")
+    kinds = None
+    if fail_on is not None:
+        try:
+            kinds = parse_kinds(fail_on)
+        except ValueError as e:
+            _usage(f"--fail-on: {e}")
+    try:
+        result = api.diff(versions[0], versions[1], catalogue=[*catalogue, *versions[2:]], at=at, id_field=id_field,
+                          analysis_budget=api.ANALYSIS_BUDGET if budget is None else budget)
+    except UsageError as e:
+        _usage(str(e))
+    except PolicyError as e:
+        click.echo(render_diagnostics(e.diagnostics, "text", {}), nl=False, err=True)
+        _usage("a version has errors; run `policy check` on it for details")
+    click.echo(render(result, fmt), nl=False)
+    sys.exit(result.exit_code(kinds))
 
 
 if __name__ == "__main__":  # pragma: no cover

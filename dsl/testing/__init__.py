@@ -16,19 +16,21 @@ from ..diagnostics import ERROR, Diagnostic, sort_diagnostics
 from ..output import CommandResult, Lines
 from . import report as R
 from .checks import check_test_files
-from .runner import InternalError, Prover, Report, Result, run_tests
+from .runner import ATTACK_EXAMPLES, InternalError, Prover, Report, Result, run_tests
 
 __all__ = ["check_test_files", "run_tests", "run", "Prover", "Report", "Result", "InternalError"]
 
 
 def run(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | None = None,
-        fmt: str = "text", run: str | None = None, prover: Prover | None = None) -> CommandResult:
+        fmt: str = "text", run: str | None = None, prover: Prover | None = None,
+        attack: int = ATTACK_EXAMPLES) -> CommandResult:
     """Load the policies and tests under ``paths``, run the tests (those whose name
     contains ``run``, when given) and write the results in ``fmt`` (text, json or junit).
     The exit status is 0 when every test and assertion passes (and coverage reaches
     ``min_coverage``), 1 otherwise. Errors in the policies or the test files are written
     like `policy check` writes them, and give 1. ``prover`` decides the assertions (by
-    default ``dsl.analysis.prove_assertion``). Raises ``dsl.UsageError`` for a path that
+    default ``dsl.analysis.prove_assertion``); ``attack`` is the number of generated
+    listings each assertion is attacked with (0: none). Raises ``dsl.UsageError`` for a path that
     does not exist."""
     out = Lines()
     echo = out.write
@@ -42,7 +44,7 @@ def run(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | N
         return out.result(1)
     if not loaded.test_files and fmt == "text":
         echo("no test files (*_test.policy) among the paths given")
-    result = run_tests(model, loaded, run=run, prover=prover)
+    result = run_tests(model, loaded, run=run, prover=prover, attack_examples=attack)
     unmatched = run is not None and not result.results  # a filter that runs nothing must not pass
     if unmatched:
         echo(f"no test or assertion has a name that contains {run!r}", err=True)

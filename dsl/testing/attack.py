@@ -1,26 +1,34 @@
-"""An independent check of a proved assertion: attack it with listings that Hypothesis
-builds from the policy set's own vocabulary, aimed at the assertion's expression.
-
-Generation is derandomized with a fixed number of examples, so a run in CI is
-reproducible. A counterexample found here after the analysis proved the assertion means
-that the analysis (or an evaluator) is wrong: that is an internal error, never a result.
+"""An independent check of a proved assertion: attack it with listings built from the
+policy set's own vocabulary, aimed at the assertion's expression.
 
 Listings are a random background of fields (categories, phrases, literal values of the
 policies, required schema fields always present) overlaid with a fragment aimed at making
 the expression true: for ``A and B`` fragments for both, for ``A or B`` for one, and
 through ``not`` a fragment aimed at making the operand false. Values for comparisons are
 picked among the vocabulary's by asking the reference evaluator which satisfy the atom.
+
+The generator is written once, as draws from a ``random.Random``, and driven two ways:
+
+- ``attack``: a ``random.Random`` seeded with a constant, so every run tries the same
+  candidates (reproducible in CI) and costs nothing beyond building them; candidates
+  already tried are not tried again;
+- ``counterexamples``: a Hypothesis strategy over the same generator
+  (``st.randoms(use_true_random=False)``), for property tests that search longer (the
+  ``thorough`` profile) and shrink what they find.
+
+A counterexample found after the analysis proved the assertion means that the analysis
+(or an evaluator) is wrong: that is an internal error, never a result.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import json
+import random
 import re
-from collections.abc import Mapping
-from typing import Any
-
-from hypothesis import HealthCheck, Phase, given, settings
-from hypothesis import strategies as st
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 from ..evaluate import values as R
 from ..evaluate.reference import holds
@@ -30,55 +38,133 @@ from .claims import Claim
 from .shrink import Counterexample
 from .vocab import TEXT_FIELDS, Vocabulary
 
-__all__ = ["attack", "counterexamples"]
+if TYPE_CHECKING:
+    from hypothesis import strategies as st
+
+__all__ = ["attack", "candidates", "counterexamples", "SEED"]
 
 UTC = dt.UTC
+SEED = 20211008
+"""The attack's fixed seed: the same candidates on every run."""
 FILLER = ("used", "item", "Pro", "2021", "kit", "mini", "case")
 OTHER_SEGMENTS = ("Electronics", "Other", "Computers")
+REGEX_POOL = 32
+"""Texts drawn once per regular expression (by Hypothesis's ``from_regex``) to pick from."""
 _ABSENT = object()
 _EPOCH_LOW = dt.datetime(2000, 1, 1, tzinfo=UTC)
 _EPOCH_HIGH = dt.datetime(2040, 1, 1, tzinfo=UTC)
+_TRIES_PER_EXAMPLE = 4
+"""How many candidates the attack may build per distinct one it asks for (repeats are skipped)."""
 
 Fragment = dict[tuple[str, ...], Any]
+Draw = Callable[[random.Random], Any]
+"""Something to draw: given the random source, one value."""
 
 
-def attack(claim: Claim, vocab: Vocabulary, *, examples: int = 200) -> Counterexample | None:
+def attack(claim: Claim, vocab: Vocabulary, *, examples: int = 200, seed: int = SEED) -> Counterexample | None:
     """A listing, instant and prior count that breaks ``claim`` among ``examples``
-    generated ones, or None."""
-    found: list[Counterexample] = []
-
-    class _Found(Exception):
-        pass
-
-    @settings(max_examples=examples, derandomize=True, database=None, deadline=None,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck), report_multiple_bugs=False)
-    @given(counterexamples(claim, vocab))
-    def run(cx: Counterexample) -> None:
+    distinct candidates drawn with ``seed``, or None."""
+    for cx in candidates(claim, vocab, examples, seed):
         if claim.broken_by(cx):
-            found.append(cx)
-            raise _Found
+            return cx
+    return None
 
-    try:
-        run()
-    except _Found:
-        pass
-    return found[0] if found else None
+
+def candidates(claim: Claim, vocab: Vocabulary, examples: int, seed: int = SEED) -> list[Counterexample]:
+    """Up to ``examples`` distinct candidate counterexamples, the same for the same seed
+    (fewer when the vocabulary has fewer to offer)."""
+    draw = _counterexample(claim, vocab, _regex_texts)
+    rnd = random.Random(seed)
+    seen: set[str] = set()
+    out: list[Counterexample] = []
+    for _ in range(examples * _TRIES_PER_EXAMPLE):
+        if len(out) >= examples:
+            break
+        cx = draw(rnd)
+        key = json.dumps([cx.listing, cx.at.isoformat(), cx.prior_violations], sort_keys=True, default=repr)
+        if key not in seen:
+            seen.add(key)
+            out.append(cx)
+    return out
 
 
 def counterexamples(claim: Claim, vocab: Vocabulary) -> st.SearchStrategy[Counterexample]:
-    """Candidate counterexamples to ``claim``: listings aimed at its expression, instants
-    in its window, prior counts up to one past the longest ladder."""
-    gen = _Generator(vocab, claim.tz, claim.ps.schema)
-    return st.builds(Counterexample, gen.listings(claim.expr), instants(claim, vocab),
-                     st.integers(0, vocab.max_steps + 1))
+    """Candidate counterexamples to ``claim`` as a Hypothesis strategy: the attack's
+    generator, drawing from Hypothesis's random source."""
+    from hypothesis import strategies as st  # here, not at the top: only property tests draw through Hypothesis
+
+    randoms = st.randoms(use_true_random=False)
+    keys = list(dict.fromkeys(k for e in (claim.expr, *(r.condition for r in claim.ps.rules)) for k in _regexes(e)))
+    if not keys:
+        return randoms.map(_counterexample(claim, vocab, lambda *key: FILLER))
+    # the texts for `matches` come from Hypothesis too (a few per regular expression and example)
+    pools = st.tuples(*[st.lists(_regex_strategy(*key), min_size=1, max_size=4) for key in keys])
+
+    def draw(pair: tuple[random.Random, tuple[list[str], ...]]) -> Counterexample:
+        r, texts = pair
+        found = dict(zip(keys, map(tuple, texts), strict=True))
+        return _counterexample(claim, vocab, lambda *key: found.get(key, FILLER))(r)
+
+    return st.tuples(randoms, pools).map(draw)
 
 
-def instants(claim: Claim, vocab: Vocabulary) -> st.SearchStrategy[dt.datetime]:
+RegexTexts = Callable[[str, bool], tuple[str, ...]]
+"""Texts in which a regular expression (its pattern, and whether case is ignored) finds a match."""
+
+
+def _regexes(expr: A.Expr) -> list[tuple[str, bool]]:
+    """The distinct regular expressions of ``matches`` atoms in ``expr``, in written order."""
+    keys = (node.regex for node in A.walk(expr) if isinstance(node, A.Matches))
+    return list(dict.fromkeys((rx.pattern, rx.ignore_case) for rx in keys))
+
+
+def _counterexample(claim: Claim, vocab: Vocabulary,
+                    regex_texts: RegexTexts) -> Callable[[random.Random], Counterexample]:
+    """Listings aimed at the claim's expression (and half of the time at a rule's condition
+    too), instants in its window, prior counts up to one past the longest ladder."""
+    gen = _Generator(vocab, claim.tz, claim.ps.schema, regex_texts)
+    background = gen.background()
+    aimed = gen.fragment(claim.expr, True)
+    rule = _rule_fragments(claim, vocab, regex_texts)
+    instant = instants(claim, vocab)
+    top = vocab.max_steps + 1
+
+    def draw(r: random.Random) -> Counterexample:
+        fields = background(r)
+        wanted = aimed(r)
+        if rule is not None and r.random() < 0.5:
+            wanted = _merge((rule(r), wanted))  # the claim's fields first, the rule's where it only avoids
+        return Counterexample(_overlay(fields, wanted), instant(r), r.randint(0, top))
+
+    return draw
+
+
+def _rule_fragments(claim: Claim, vocab: Vocabulary, regex_texts: RegexTexts) -> Draw | None:
+    """Fields aimed at making one rule's condition true: a rule with the claimed effect
+    for ``never`` (what would break it), any rule for ``always``. A rule's fragment is
+    built the first time the rule is drawn."""
+    rules = [r for r in claim.ps.rules if claim.quantifier == "always" or r.effect == claim.effect]
+    if not rules:
+        return None
+    built: dict[int, Draw] = {}
+
+    def draw(r: random.Random) -> Fragment:
+        i = r.randrange(len(rules))
+        if i not in built:
+            info = rules[i]
+            built[i] = _Generator(vocab, info.tz, claim.ps.schema, regex_texts).fragment(info.condition, True)
+        frag: Fragment = built[i](r)
+        return frag
+
+    return draw
+
+
+def instants(claim: Claim, vocab: Vocabulary) -> Draw:
     """Instants in the claim's window: its bounds and the rules' bounds (a second and a
     day either side), or anywhere in it."""
     low = claim.start or _EPOCH_LOW
-    high = (claim.end - dt.timedelta(seconds=1)) if claim.end else _EPOCH_HIGH
-    picks = set()
+    high = max(low, (claim.end - dt.timedelta(seconds=1)) if claim.end else _EPOCH_HIGH)
+    picks: set[dt.datetime] = set()
     for b in (*vocab.instants, claim.start):
         if b is None:
             continue
@@ -86,25 +172,58 @@ def instants(claim: Claim, vocab: Vocabulary) -> st.SearchStrategy[dt.datetime]:
             moved = b + dt.timedelta(seconds=d)
             if low <= moved <= high:
                 picks.add(moved)
-    anywhere = st.datetimes(min_value=low.replace(tzinfo=None), max_value=max(low, high).replace(tzinfo=None),
-                            timezones=st.just(UTC))
-    if picks:
-        return st.one_of(st.sampled_from(sorted(picks)), anywhere)
-    return anywhere
+    span = (high - low) // dt.timedelta(microseconds=1)
+
+    def anywhere(r: random.Random) -> dt.datetime:
+        return low + dt.timedelta(microseconds=r.randint(0, span))
+
+    if not picks:
+        return anywhere
+    chosen = tuple(sorted(picks))
+    return lambda r: r.choice(chosen) if r.random() < 0.75 else anywhere(r)
+
+
+# -- drawing: the few combinators the generator needs ---------------------------
+
+
+def _just(value: Any) -> Draw:
+    return lambda r: value
+
+
+def _pick(values: Sequence[Any]) -> Draw:
+    items = tuple(values)
+    return lambda r: r.choice(items)
+
+
+def _one_of(*draws: Draw) -> Draw:
+    if len(draws) == 1:
+        return draws[0]
+    return lambda r: r.choice(draws)(r)
+
+
+def _lists(item: Draw, low: int, high: int) -> Draw:
+    return lambda r: [item(r) for _ in range(r.randint(low, high))]
+
+
+def _tuple(*draws: Draw) -> Draw:
+    return lambda r: tuple(d(r) for d in draws)
+
+
+def _mapped(draw: Draw, f: Callable[[Any], Any]) -> Draw:
+    return lambda r: f(draw(r))
 
 
 class _Generator:
-    def __init__(self, vocab: Vocabulary, tz: Any, schema: Mapping[tuple[str, ...], FieldInfo]):
+    def __init__(self, vocab: Vocabulary, tz: Any, schema: Mapping[tuple[str, ...], FieldInfo],
+                 regex_texts: RegexTexts):
         self.vocab = vocab
         self.tz = tz
         self.schema = schema
+        self.regex_texts = regex_texts
 
     # -- whole listings ------------------------------------------------------
-    def listings(self, expr: A.Expr) -> st.SearchStrategy[dict[str, Any]]:
-        return st.builds(_overlay, self.background(), self.fragment(expr, True))
-
-    def background(self) -> st.SearchStrategy[Fragment]:
-        fields: dict[tuple[str, ...], st.SearchStrategy[Any]] = {("category",): self.category()}
+    def background(self) -> Draw:
+        fields: dict[tuple[str, ...], Draw] = {("category",): self.category()}
         for path in (*TEXT_FIELDS, *self.vocab.text_paths):
             if path:
                 fields[path] = self.text(path)
@@ -113,9 +232,15 @@ class _Generator:
         for path in self.schema:
             fields.setdefault(path, self.value(path))
         required = {p for p, info in self.schema.items() if info.required}
-        return st.fixed_dictionaries(
-            {p: fields[p] for p in sorted(fields) if p in required},
-            optional={p: fields[p] for p in sorted(fields) if p not in required})
+        always = tuple((p, fields[p]) for p in sorted(fields) if p in required)
+        maybe = tuple((p, fields[p]) for p in sorted(fields) if p not in required)
+
+        def draw(r: random.Random) -> Fragment:
+            out = {p: d(r) for p, d in always}
+            out.update((p, d(r)) for p, d in maybe if r.random() < 0.5)
+            return out
+
+        return draw
 
     # -- values --------------------------------------------------------------
     def values(self, path: tuple[str, ...]) -> list[Any]:
@@ -128,44 +253,44 @@ class _Generator:
                 vals = [v for v in _typed_defaults(info) if R.schema_problem(info, v) is None]
         return vals or ["x", 1, True]
 
-    def value(self, path: tuple[str, ...]) -> st.SearchStrategy[Any]:
+    def value(self, path: tuple[str, ...]) -> Draw:
         info = self.schema.get(path)
         if info is not None and info.kind in ("text", "list_text") and not self.vocab.values.get(path):
             return self.text(path)
         if info is not None and info.kind == "category":
             return self.category()
-        return st.sampled_from(self.values(path))
+        return _pick(self.values(path))
 
-    def category(self, must: str | None = None) -> st.SearchStrategy[Any]:
-        pool = list(self.vocab.segments) + list(OTHER_SEGMENTS)
-        around = st.lists(st.sampled_from(pool), max_size=2)
+    def category(self, must: str | None = None) -> Draw:
+        pool = tuple(self.vocab.segments) + OTHER_SEGMENTS
+        middle = [must] if must else []
 
-        def build(parts: tuple[list[str], list[str], bool]) -> Any:
-            before, after, as_list = parts
-            segs = before + ([must] if must else []) + after
-            return segs if as_list else " > ".join(segs)
+        def draw(r: random.Random) -> Any:
+            if must is None:
+                segs = [r.choice(pool) for _ in range(r.randint(1, 3))]
+            else:
+                before = [r.choice(pool) for _ in range(r.randint(0, 2))]
+                segs = before + middle + [r.choice(pool) for _ in range(r.randint(0, 2))]
+            return segs if r.random() < 0.5 else " > ".join(segs)
 
-        if must is None:
-            some = st.lists(st.sampled_from(pool), min_size=1, max_size=3)
-            return st.tuples(some, st.just([]), st.booleans()).map(build)
-        return st.tuples(around, around, st.booleans()).map(build)
+        return draw
 
-    def text(self, path: tuple[str, ...], containing: str | None = None, plain: bool = False) -> st.SearchStrategy[Any]:
+    def text(self, path: tuple[str, ...], containing: str | None = None, plain: bool = False) -> Draw:
+        text: Draw
         if containing is not None:
-            text = st.tuples(st.sampled_from(("", "used ", "New ", "(")), st.just(containing),
-                             st.sampled_from(("", " kit", "'s", ")", " 2021"))).map("".join)
+            text = _mapped(_tuple(_pick(("", "used ", "New ", "(")), _just(containing),
+                                  _pick(("", " kit", "'s", ")", " 2021"))), "".join)
         elif plain:
-            text = st.lists(st.sampled_from(FILLER), min_size=1, max_size=3).map(" ".join)
+            text = _mapped(_lists(_pick(FILLER), 1, 3), " ".join)
         else:
-            pool = list(self.vocab.phrases) + list(FILLER)
-            text = st.lists(st.sampled_from(pool), min_size=1, max_size=4).map(" ".join)
+            text = _mapped(_lists(_pick(tuple(self.vocab.phrases) + FILLER), 1, 4), " ".join)
         info = self.schema.get(path)
         if path == ("tags",) or (info is not None and info.kind == "list_text"):
-            return st.lists(text, min_size=1, max_size=2)
+            return _lists(text, 1, 2)
         return text
 
     # -- fragments aimed at an expression ---------------------------------------
-    def fragment(self, expr: A.Expr, want: bool) -> st.SearchStrategy[Fragment]:
+    def fragment(self, expr: A.Expr, want: bool) -> Draw:
         """Fields meant to make ``expr`` come out ``want``."""
         if isinstance(expr, A.Not):
             return self.fragment(expr.operand, not want)
@@ -173,17 +298,17 @@ class _Generator:
             every = (isinstance(expr, A.And) and want) or (isinstance(expr, A.Or) and not want)
             parts = [self.fragment(e, want) for e in expr.items]
             if every:
-                return st.tuples(*parts).map(_merge)
-            return st.one_of(*parts)
+                return _mapped(_tuple(*parts), _merge)
+            return _one_of(*parts)
         return self.atom(expr, want)
 
-    def atom(self, atom: Any, want: bool) -> st.SearchStrategy[Fragment]:
+    def atom(self, atom: Any, want: bool) -> Draw:
         frag = self._atom(atom, want)
         if want:
             return frag
-        return frag.map(lambda f: {k: _Weak(v) for k, v in f.items()})
+        return _mapped(frag, lambda f: {k: _Weak(v) for k, v in f.items()})
 
-    def _atom(self, atom: Any, want: bool) -> st.SearchStrategy[Fragment]:
+    def _atom(self, atom: Any, want: bool) -> Draw:
         if isinstance(atom, (A.Category, A.CategoryIn)):
             return self._category_atom(atom, want)
         if isinstance(atom, (A.Mentions, A.MentionsAny, A.Contains)):
@@ -191,25 +316,26 @@ class _Generator:
         if isinstance(atom, A.Matches):
             path = atom.path.parts
             if want:
-                return _regex_text(atom.regex).map(lambda v: {path: v})
-            return st.one_of(st.just({path: _ABSENT}), self.text(path, plain=True).map(lambda v: {path: v}))
+                texts = self.regex_texts(atom.regex.pattern, atom.regex.ignore_case) or FILLER
+                return _mapped(_pick(texts), lambda v: {path: v})
+            return _one_of(_just({path: _ABSENT}), _mapped(self.text(path, plain=True), lambda v: {path: v}))
         if isinstance(atom, (A.Compare, A.In, A.Exists)):
             path = atom.path.parts
             candidates = [*self.values(path), _ABSENT]
             chosen = [v for v in candidates if self._holds(atom, path, v) == want] or candidates
-            return st.sampled_from(chosen).map(lambda v: {path: v})
-        return st.just({})  # a constant, or nothing a listing can change
+            return _mapped(_pick(chosen), lambda v: {path: v})
+        return _just({})  # a constant, or nothing a listing can change
 
-    def _category_atom(self, atom: A.Category | A.CategoryIn, want: bool) -> st.SearchStrategy[Fragment]:
+    def _category_atom(self, atom: A.Category | A.CategoryIn, want: bool) -> Draw:
         if isinstance(atom, A.Category):
             patterns = [atom.pattern.value]
         else:
             patterns = [i.value for i in _listed(atom.items) if isinstance(i, A.Str)]
         if want and patterns:
-            return st.one_of(*[self.category(must=p) for p in patterns]).map(lambda v: {("category",): v})
-        return st.one_of(st.just({("category",): _ABSENT}), self.category().map(lambda v: {("category",): v}))
+            return _mapped(_one_of(*[self.category(must=p) for p in patterns]), lambda v: {("category",): v})
+        return _one_of(_just({("category",): _ABSENT}), _mapped(self.category(), lambda v: {("category",): v}))
 
-    def _text_atom(self, atom: A.Mentions | A.MentionsAny | A.Contains, want: bool) -> st.SearchStrategy[Fragment]:
+    def _text_atom(self, atom: A.Mentions | A.MentionsAny | A.Contains, want: bool) -> Draw:
         if isinstance(atom, A.Mentions):
             needles = [atom.phrase.value]
         elif isinstance(atom, A.Contains):
@@ -218,18 +344,18 @@ class _Generator:
             needles = [str(i.value) for i in _listed(atom.items)]
         paths = [atom.path.parts] if atom.path else list(TEXT_FIELDS)
         if want and needles:
-            return st.one_of(*[st.tuples(st.just(p), self.text(p, containing=n)).map(_single)
-                               for p in paths for n in needles])
+            return _one_of(*[_mapped(self.text(p, containing=n), functools.partial(_single, p))
+                             for p in paths for n in needles])
         # one value (or none) per path: the tuple is as long as ``paths``
-        return st.tuples(*[st.one_of(st.just(_ABSENT), self.text(p, plain=True)) for p in paths]).map(
-            lambda vs: dict(zip(paths, vs, strict=True)))
+        absent_or_plain = [_one_of(_just(_ABSENT), self.text(p, plain=True)) for p in paths]
+        return _mapped(_tuple(*absent_or_plain), lambda vs: dict(zip(paths, vs, strict=True)))
 
     def _holds(self, atom: A.Expr, path: tuple[str, ...], value: Any) -> bool:
         return bool(holds(atom, _overlay({}, {path: value}), self.tz))
 
 
-def _single(path_value: tuple[tuple[str, ...], Any]) -> Fragment:
-    return {path_value[0]: path_value[1]}
+def _single(path: tuple[str, ...], value: Any) -> Fragment:
+    return {path: value}
 
 
 def _listed(items: A.ListExpr) -> tuple[A.Scalar, ...]:
@@ -292,10 +418,31 @@ def _overlay(background: Fragment, aimed: Fragment) -> dict[str, Any]:
     return listing
 
 
-def _regex_text(regex: A.Regex) -> st.SearchStrategy[str]:
-    flags = re.IGNORECASE if regex.ignore_case else 0
+def _regex_strategy(pattern: str, ignore_case: bool) -> st.SearchStrategy[str]:
+    """Texts in which the regular expression finds a match (or filler words, for one
+    Hypothesis cannot generate from)."""
+    from hypothesis import strategies as st
+
     try:
-        compiled = re.compile(regex.pattern, flags)
+        compiled = re.compile(pattern, re.IGNORECASE if ignore_case else 0)
         return st.from_regex(compiled, fullmatch=False).filter(lambda s: len(s) < 200)
     except (re.error, ValueError, TypeError, NotImplementedError):
         return st.sampled_from(FILLER)
+
+
+@functools.lru_cache(maxsize=256)
+def _regex_texts(pattern: str, ignore_case: bool) -> tuple[str, ...]:
+    """``REGEX_POOL`` texts for the attack, drawn once by ``_regex_strategy``
+    (derandomized, so always the same). Only a claim with ``matches`` pays for it."""
+    from hypothesis import HealthCheck, Phase, given, settings
+
+    found: list[str] = []
+
+    @settings(max_examples=REGEX_POOL, derandomize=True, database=None, deadline=None, phases=[Phase.generate],
+              suppress_health_check=list(HealthCheck))
+    @given(_regex_strategy(pattern, ignore_case))
+    def collect(text: str) -> None:
+        found.append(text)
+
+    collect()
+    return tuple(dict.fromkeys(found)) or FILLER

@@ -33,6 +33,7 @@ __all__ = ["Result", "Report", "InternalError", "Prover", "Outcome", "Kind", "ru
 
 DEFAULT_TIMEOUT_MS = 20_000
 ATTACK_EXAMPLES = 200
+"""Candidate counterexamples the attack tries on each assertion (``policy test --attack N``)."""
 
 Outcome = Literal["pass", "fail", "undecided"]
 """How a test or assertion came out; undecided (an assertion the analysis cannot decide) fails the run."""
@@ -194,6 +195,8 @@ class _Runner:
         self.prover = prover
         shared = names.shared_timezone or "UTC"
         self.tz = ZoneInfo(shared)
+        self.attacked: dict[tuple[Any, ...], Counterexample | None] = {}
+        """What the attack found for each distinct claim (nodes compare without their spans)."""
 
     # -- examples --------------------------------------------------------------
     def example(self, t: A.TestCase, path: str) -> Result:
@@ -226,7 +229,7 @@ class _Runner:
         outcome = getattr(result, "outcome", None)
         vocab = Vocabulary.of(self.ps, [claim.expr], [claim.start, claim.end])
         if outcome == "pass":
-            found = attack(claim, vocab, self.attack_examples) if self.attack_examples > 0 else None
+            found = self.attack(claim, vocab)
             if found is not None:
                 raise InternalError(
                     f"{path}:{line}: the analysis proved '{a.name.value}', but this counterexample breaks it: "
@@ -244,11 +247,21 @@ class _Runner:
             return self.refuted(base, a, claim, vocab, cx)
         reason = getattr(result, "reason", None) or "the analysis could not decide this assertion"
         # A concrete counterexample decides the question after all: look for one.
-        found = attack(claim, vocab, self.attack_examples) if self.attack_examples > 0 else None
+        found = self.attack(claim, vocab)
         if found is not None:
             note = f"the analysis could not decide this assertion ({reason}); a generated listing refutes it"
             return self.refuted(base, a, claim, vocab, found, note)
         return attrs.evolve(base, outcome="undecided", reason=str(reason))
+
+    def attack(self, claim: Claim, vocab: Vocabulary) -> Counterexample | None:
+        """A generated counterexample to ``claim``, or None; a claim stated again in the
+        same scope is attacked once."""
+        if self.attack_examples <= 0:
+            return None
+        key = (claim.quantifier, claim.effect, claim.expr, claim.start, claim.end)
+        if key not in self.attacked:
+            self.attacked[key] = attack(claim, vocab, self.attack_examples)
+        return self.attacked[key]
 
     def refuted(self, base: Result, a: A.Assertion, claim: Claim, vocab: Vocabulary, cx: Counterexample,
                 note: str | None = None) -> Result:
@@ -263,7 +276,7 @@ class _Runner:
 
 
 def attack(claim: Claim, vocab: Vocabulary, examples: int) -> Counterexample | None:
-    from .attack import attack as run_attack  # here, not at the top: it brings Hypothesis, which only assertions need
+    from .attack import attack as run_attack  # here, not at the top: only assertions need it
 
     return run_attack(claim, vocab, examples=examples)
 
