@@ -1,20 +1,76 @@
-"""`policy diff` (issue 14, spec section 8): two versions of a policy set compared."""
+"""`policy diff` (issue 14, spec section 8): two versions of a policy set compared, on the
+example policies against edited copies, from git, with a catalogue, and on generated
+pairs of small sets (every witness separates them; "equivalent" holds on random inputs)."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import listings, policy_files
+
+import dsl
 from dsl.analysis import formula as FM
 from dsl.analysis.solver import Engine
 from dsl.api import compile_paths
+from dsl.checking.passes import build
+from dsl.cli import main
+from dsl.diff import KINDS, Diff, compare, parse_kinds, render
+from dsl.diff.kinds import classify
+from dsl.evaluate.outcome import InputError
+from dsl.evaluate.reference import decide_reference
+from dsl.model import PolicySet
+from dsl.syntax import ast as A
+from dsl.syntax import parse
+from dsl.syntax.format import format_file
+
+ROOT = Path(__file__).resolve().parents[1]
+CRYPTO = Path("alibaba/crypto-2021.policy")
+IVORY = Path("uk-ivory/ivory-act-2018.policy")
 
 
-def _model(tmp_path, text):
+def _model(tmp_path: Path, text: str) -> PolicySet:
     (tmp_path / "p.policy").write_text(text, encoding="utf-8")
     model, _, diags = compile_paths([tmp_path])
     assert model is not None, diags
     return model
 
 
-def test_prior_in_reads_alike_in_z3_and_concretely(tmp_path):
+@pytest.fixture
+def versions(tmp_path: Path) -> tuple[Path, Path]:
+    old, new = tmp_path / "old", tmp_path / "new"
+    shutil.copytree(ROOT / "policies", old)
+    shutil.copytree(ROOT / "policies", new)
+    return old, new
+
+
+def _edit(root: Path, rel: Path, old: str, new: str) -> None:
+    path = root / rel
+    text = path.read_text(encoding="utf-8")
+    assert old in text
+    path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def _replays(d: Diff, old: Path, new: Path) -> None:
+    """Every example in the report separates the two versions as it says, through the
+    reference evaluator too."""
+    a, b = dsl.load(old), dsl.load(new)
+    for ex in [c.example for c in d.changes] + [r.example for r in d.rules if r.example is not None]:
+        da = a.decide(ex.listing, at=ex.at, prior_violations=ex.prior_violations)
+        db = b.decide(ex.listing, at=ex.at, prior_violations=ex.prior_violations)
+        assert classify(a._ps, da, b._ps, db) == ex.kind
+
+
+def test_prior_in_reads_alike_in_z3_and_concretely(tmp_path: Path) -> None:
     ps = _model(tmp_path, "policy p\nrule r: block category 'X'\n")
     eng = Engine(ps)
     for lo, hi in [(0, 1), (2, 3), (3, None)]:
@@ -24,3 +80,300 @@ def test_prior_in_reads_alike_in_z3_and_concretely(tmp_path):
         assert FM.evaluate(FM.PriorIn(lo, hi), ps, answer.witness.listing, answer.witness.at,
                            answer.witness.prior_violations)
     assert eng.solve(FM.all_of(FM.PriorIn(2, 3), FM.Not(FM.PriorIn(1, None)))).status == "unsat"
+
+
+# ---------------------------------------------------------------- the example policies, edited
+
+
+def test_same_set_is_equivalent_without_a_question(versions: tuple[Path, Path]) -> None:
+    d = dsl.diff(*versions)
+    assert d.equivalent and d.questions == 0 and not d.rules and d.exit_code() == 0
+
+
+def test_a_reformat_is_equivalent(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    path = new / CRYPTO
+    text = path.read_text(encoding="utf-8")
+    path.write_text("# moved about\n\n\n" + dsl.format_source(text).replace("\n  ", "\n      "), encoding="utf-8")
+    d = dsl.diff(old, new)
+    assert d.equivalent, d.to_dict()
+
+
+def test_a_renamed_set_is_equivalent(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    path = new / CRYPTO
+    path.write_text(path.read_text(encoding="utf-8").replace("mining-rigs", "rigs"), encoding="utf-8")
+    d = dsl.diff(old, new)
+    assert d.equivalent and d.questions == 0 and not d.rules
+
+
+def test_a_reworded_rule_changes_no_decision(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    _edit(new, CRYPTO, "Blockchain miners can no longer", "Blockchain miners may no longer")
+    d = dsl.diff(old, new)
+    assert d.equivalent and [(r.rule, r.status, r.alters) for r in d.rules] == [
+        ("alibaba-crypto-2021.miners", "reworded", "no")]
+
+
+def test_a_window_moved_by_a_day_has_a_witness_on_that_day(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    _edit(new, IVORY, "from 2025-01-28 block", "from 2025-01-29 block")
+    d = dsl.diff(old, new)
+    assert not d.equivalent and d.exit_code() == 1
+    assert [c.kind for c in d.changes] == ["block→allow"]
+    ex = d.changes[0].example
+    assert ex.at.startswith("2025-01-28")  # London is on UTC in January
+    assert ex.old.effect == "block" and ex.new.effect == "allow"
+    assert [(r.rule, r.status, r.alters) for r in d.rules] == [("uk-ivory-act-2018.other-ivory", "changed", "yes")]
+    _replays(d, old, new)
+
+
+def test_an_exception_widened(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    _edit(new, IVORY, "item.made < 1975-01-01 and item.ivory_percent < 20",
+          "item.made < 1980-01-01 and item.ivory_percent < 20")
+    d = dsl.diff(old, new)
+    assert {c.kind for c in d.changes} == {"block→allow"}
+    listing = d.changes[0].example.listing
+    assert "1975" <= listing["item"]["made"] < "1980"
+    assert d.rules[0].rule == "uk-ivory-act-2018.s8-musical-instrument" and d.rules[0].alters == "yes"
+    _replays(d, old, new)
+
+
+def test_a_ladder_step_made_lighter(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    _edit(new, CRYPTO, "restrict listing for 30d", "restrict listing for 14d")
+    d = dsl.diff(old, new)
+    assert [c.kind for c in d.changes] == ["penalty-lighter"]
+    ex = d.changes[0].example
+    assert ex.prior_violations == 2
+    assert ex.old.penalty is not None and ex.old.penalty.actions == ("restrict listing for 30d",)
+    assert ex.new.penalty is not None and ex.new.penalty.actions == ("restrict listing for 14d",)
+    assert {r.rule: r.alters for r in d.rules} == {"alibaba-crypto-2021.penalised": "yes"}
+    assert d.exit_code(parse_kinds("block-allow")) == 0
+    assert d.exit_code(parse_kinds("penalty-lighter")) == 1
+    _replays(d, old, new)
+
+
+def test_a_removed_rule_that_another_covers_is_equivalent(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    extra = "policy extra\n  scope platform == 'taobao'\nrule rigs: from 2021-10-09 block mentions 'antminer'\n"
+    (old / "extra.policy").write_text(extra, encoding="utf-8")
+    findings = dsl.check(old)
+    assert any(f.code == "P301" and "extra.rigs" in f.message for f in findings)
+    d = dsl.diff(old, new)
+    assert d.equivalent, d.to_dict()
+    assert [(r.rule, r.status, r.alters) for r in d.rules] == [("extra.rigs", "removed", "no")]
+
+
+def test_penalty_actions_of_equal_severity(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = _model(tmp_path / "a", "policy p\nrule r: block category 'X' penalty restrict listing for 30d\n")
+    b = _model(tmp_path / "b", "policy p\nrule r: block category 'X' penalty restrict selling for 30d\n")
+    d = compare(a, b)
+    assert [c.kind for c in d.changes] == ["penalty-actions"]
+
+
+def test_a_renamed_rule_is_a_removal_and_an_addition(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = _model(tmp_path / "a", "policy p\nrule old-name: from 2021-01-01 block category 'X'\n")
+    b = _model(tmp_path / "b", "policy p\nrule new-name: from 2021-01-01 block category 'X'\n")
+    d = compare(a, b)
+    assert d.equivalent
+    assert [(r.rule, r.status, r.alters) for r in d.rules] == [("p.new-name", "added", "no"),
+                                                               ("p.old-name", "removed", "no")]
+
+
+def test_an_undecided_question_is_p399_never_equivalent(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = _model(tmp_path / "a", "policy p\nrule r: block title matches /^BITCOIN$/ and title mentions 'bitcoin'\n")
+    b = _model(tmp_path / "b", "policy p\nrule s: flag category 'Y'\n")
+    d = compare(a, b)
+    assert not d.equivalent
+    assert d.undecided and all(u.diagnostic().code == "P399" for u in d.undecided)
+    assert d.exit_code() == 1
+
+
+# ---------------------------------------------------------------- the command line
+
+
+def test_cli_formats_and_exit_codes(versions: tuple[Path, Path]) -> None:
+    old, new = versions
+    _edit(new, IVORY, "from 2025-01-28 block", "from 2025-01-29 block")
+    runner = CliRunner()
+    text = runner.invoke(main, ["diff", str(old), str(new)])
+    assert text.exit_code == 1, text.output
+    assert "block → allow:" in text.output
+    assert "uk-ivory-act-2018.other-ivory (changed): alters decisions" in text.output
+    data = runner.invoke(main, ["diff", str(old), str(new), "--format", "json"])
+    report = json.loads(data.output)
+    assert report["equivalent"] is False and report["changes"][0]["kind"] == "block→allow"
+    assert report["changes"][0]["example"]["old"]["effect"] == "block"
+    md = runner.invoke(main, ["diff", str(old), str(new), "--format", "markdown"])
+    assert md.output.startswith("### Policy diff") and "| block → allow |" in md.output
+    assert runner.invoke(main, ["diff", str(old), str(new), "--fail-on", "penalty-lighter"]).exit_code == 0
+    assert runner.invoke(main, ["diff", str(old), str(new), "--fail-on", "block→allow"]).exit_code == 1
+    assert runner.invoke(main, ["diff", str(old), str(new), "--fail-on", "flag-allow, block-allow"]).exit_code == 1
+    bad = runner.invoke(main, ["diff", str(old), str(new), "--fail-on", "block-maybe"])
+    assert bad.exit_code == 2 and "block→allow (block-allow)" in bad.output and "penalty-lighter" in bad.output
+    same = runner.invoke(main, ["diff", str(old), str(old)])
+    assert same.exit_code == 0 and "equivalent" in same.output
+
+
+def test_cli_usage_errors(versions: tuple[Path, Path], tmp_path: Path) -> None:
+    old, _ = versions
+    runner = CliRunner()
+    assert runner.invoke(main, ["diff", str(old)]).exit_code == 2
+    missing = runner.invoke(main, ["diff", str(old), str(tmp_path / "nothing")])
+    assert missing.exit_code == 2 and "no such file" in missing.output
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "b.policy").write_text("policy b\nrule r: block category\n", encoding="utf-8")
+    result = runner.invoke(main, ["diff", str(old), str(broken)])
+    assert result.exit_code == 2 and "P100" in result.output
+
+
+def test_fail_on_spellings() -> None:
+    assert parse_kinds("block→allow,block->flag, allow - block") == {"block→allow", "block→flag", "allow→block"}
+    assert parse_kinds(["penalty-lighter", "penalty heavier", "penalty-actions-changed"]) == {
+        "penalty-lighter", "penalty-heavier", "penalty-actions"}
+    with pytest.raises(ValueError, match="the kinds are"):
+        parse_kinds("block→nothing")
+    assert len(KINDS) == 9
+
+
+# ---------------------------------------------------------------- git
+
+
+def _git(cwd: Path, *args: str) -> None:
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args], cwd=cwd, check=True,
+                   capture_output=True)
+
+
+def test_rev_path_from_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    shutil.copytree(ROOT / "policies", repo / "policies")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "policies")
+    _edit(repo / "policies", CRYPTO, "restrict listing for 30d", "restrict listing for 14d")
+    monkeypatch.chdir(repo)
+    runner = CliRunner()
+    same = runner.invoke(main, ["diff", "HEAD:policies/", "HEAD:policies"])
+    assert same.exit_code == 0, same.output
+    changed = runner.invoke(main, ["diff", "HEAD:policies/", "policies/", "--format", "json"])
+    assert changed.exit_code == 1, changed.output
+    assert [c["kind"] for c in json.loads(changed.output)["changes"]] == ["penalty-lighter"]
+    one_file = runner.invoke(main, ["diff", f"HEAD:policies/{CRYPTO.as_posix()}", str(Path("policies") / CRYPTO)])
+    assert one_file.exit_code == 1 and "penalty lighter" in one_file.output
+    bad = runner.invoke(main, ["diff", "no-such-rev:policies/", "policies/"])
+    assert bad.exit_code == 2 and "git:" in bad.output and "no-such-rev" in bad.output
+
+
+# ---------------------------------------------------------------- catalogue
+
+
+def test_catalogue_counts(versions: tuple[Path, Path], tmp_path: Path) -> None:
+    old, new = versions
+    _edit(new, CRYPTO, "then remove listing and deduct 6 points", "then remove listing and deduct 3 points")
+    catalogue = ROOT / "policies" / "samples" / "listings.jsonl"
+    d = dsl.diff(old, new, catalogue=[str(catalogue)])
+    counts = d.catalogue.to_dict()
+    assert counts["records"] == sum(1 for line in catalogue.read_text(encoding="utf-8").splitlines() if line.strip())
+    assert counts["changed"] >= 1 and set(counts["by_kind"]) == {"penalty-lighter"}
+    assert "xy-2002" in counts["by_kind"]["penalty-lighter"]["examples"]
+    assert counts["by_rule"]["alibaba-crypto-2021.penalised"]["count"] == counts["changed"]
+    text = render(d, "text")
+    assert "catalogue:" in text and "penalty lighter" in text
+    csv = tmp_path / "c.csv"
+    csv.write_text("id,platform,category,title\nA-1,taobao,Blockchain Miners,rig\nA-2,taobao,Toys,ball\n",
+                   encoding="utf-8")
+    runner = CliRunner()
+    result = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(csv), "--at", "2021-10-20",
+                                  "--format", "json"])
+    assert result.exit_code == 1, result.output
+    assert json.loads(result.output)["catalogue"]["records"] == 2
+    assert json.loads(result.output)["catalogue"]["changed"] == 0  # prior 0: step 1 did not change
+    bad = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(tmp_path / "none.csv")])
+    assert bad.exit_code == 2
+
+
+# ---------------------------------------------------------------- generated pairs
+
+SETTINGS = settings(deadline=None, max_examples=40,
+                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                           HealthCheck.data_too_large])
+
+
+def _checked(f: A.File) -> PolicySet | None:
+    text = format_file(f)
+    parsed, diags = parse(text, f.path)
+    if diags:
+        return None
+    ps, found = build([parsed], {f.path: text})
+    return ps if not any(d.severity == "error" for d in found) else None
+
+
+def _mutated(draw: st.DrawFn, f: A.File) -> A.File:
+    """A second version of ``f``: the same rules in another order, one rule dropped, one
+    rule's effect changed, or one rule's window moved by a day."""
+    rules = [s for s in f.statements if isinstance(s, A.Rule)]
+    others = [s for s in f.statements if not isinstance(s, A.Rule)]
+    named = {o.name for r in rules for o in r.overrides}
+    how = draw(st.sampled_from(["reorder", "drop", "effect", "window"]))
+    i = draw(st.integers(0, len(rules) - 1))
+    r = rules[i]
+    if how == "drop" and (r.name is None or r.name.name not in named) and len(rules) > 1:
+        del rules[i]
+    elif how == "effect" and r.effect in ("block", "flag"):
+        rules[i] = attrs.evolve(r, effect="flag" if r.effect == "block" else "block", penalty=None)
+    elif how == "window" and r.from_ is not None and isinstance(r.from_, A.Date):
+        rules[i] = attrs.evolve(r, from_=attrs.evolve(r.from_, value=r.from_.value + dt.timedelta(days=1)))
+    else:
+        rules.reverse()
+    return attrs.evolve(f, statements=(*others, *rules))
+
+
+@st.composite
+def pairs(draw: st.DrawFn) -> tuple[A.File, A.File]:
+    f = draw(policy_files(schema=False, max_rules=3, max_depth=1))
+    return f, _mutated(draw, f)
+
+
+def _instants(*sets: PolicySet) -> list[str]:
+    out = {"2020-06-01T00:00:00Z", "2021-10-08T00:00:00Z", "2030-01-01T00:00:00Z"}
+    for ps in sets:
+        for r in ps.rules:
+            for bound in (r.start, r.end):
+                if bound is not None:
+                    for delta in (dt.timedelta(0), dt.timedelta(microseconds=-1), dt.timedelta(hours=12)):
+                        out.add((bound + delta).isoformat())
+    return sorted(out)
+
+
+def _kind(a: PolicySet, b: PolicySet, listing: Any, at: str, prior: int) -> str | None | bool:
+    try:
+        return classify(a, decide_reference(a, listing, at, prior), b, decide_reference(b, listing, at, prior))
+    except InputError:
+        return False
+
+
+@SETTINGS
+@given(pairs(), st.lists(listings(), min_size=12, max_size=12))
+def test_diff_on_generated_pairs(pair: tuple[A.File, A.File], inputs: list[dict[str, Any]]) -> None:
+    a, b = _checked(pair[0]), _checked(pair[1])
+    if a is None or b is None:
+        return
+    d = compare(a, b, budget=None)
+    for ex in [c.example for c in d.changes] + [r.example for r in d.rules if r.example is not None]:
+        assert _kind(a, b, ex.listing, ex.at, ex.prior_violations) == ex.kind
+    if d.equivalent:
+        for listing in inputs:
+            for at in _instants(a, b):
+                for prior in (0, 1, 3):
+                    assert _kind(a, b, listing, at, prior) in (None, False), (listing, at, prior)
+    elif not d.undecided:
+        assert d.changes

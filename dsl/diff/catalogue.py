@@ -1,0 +1,134 @@
+"""`policy diff --catalogue`: a real catalogue decided by both versions, through `policy
+scan`'s reader (Parquet, CSV, JSON lines: ``dsl.scan.source``, ``dsl.scan.convert``) and
+its way of deciding a record (``dsl.scan.records``: envelopes, input errors), counted by
+kind of change and by rule changed, with a few example ids."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import attrs
+
+from ..evaluate import values as V
+from ..evaluate.outcome import Decision, InputError
+from ..scan.convert import batch_listings
+from ..scan.records import Bad, decide_record, open_envelope
+from ..scan.source import open_source
+from .core import Replay
+from .kinds import KINDS, shown
+
+__all__ = ["CatalogueCounts", "EXAMPLES", "count_catalogue"]
+
+EXAMPLES = 3
+"""Example ids kept per kind and per rule."""
+
+
+@attrs.define
+class Tally:
+    count: int = 0
+    examples: list[str] = attrs.Factory(list)
+
+    def add(self, ident: str) -> None:
+        self.count += 1
+        if len(self.examples) < EXAMPLES:
+            self.examples.append(ident)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"count": self.count, "examples": list(self.examples)}
+
+
+@attrs.define
+class CatalogueCounts:
+    """What deciding the catalogue with both versions found. ``errors`` counts the
+    records that one version or both could not decide (an input error); those whose
+    decision differs are counted by kind and by rule (a rule changed that applies, in
+    either version, to the listing)."""
+
+    files: tuple[str, ...]
+    at: str
+    records: int = 0
+    changed: int = 0
+    errors: int = 0
+    by_kind: dict[str, Tally] = attrs.Factory(dict)
+    by_rule: dict[str, Tally] = attrs.Factory(dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"files": list(self.files), "at": self.at, "records": self.records, "changed": self.changed,
+                "errors": self.errors,
+                "by_kind": {k: self.by_kind[k].to_dict() for k in KINDS if k in self.by_kind},
+                "by_rule": {q: t.to_dict() for q, t in sorted(self.by_rule.items())}}
+
+    def text_lines(self) -> list[str]:
+        lines = [f"catalogue: {self.records:,} records at {self.at}: {self.changed:,} decisions change"
+                 + (f", {self.errors:,} records not decided (input errors)" if self.errors else "")]
+        for k in KINDS:
+            if k in self.by_kind:
+                t = self.by_kind[k]
+                lines.append(f"  {shown(k):<24} {t.count:>8,}   e.g. {', '.join(t.examples)}")
+        for q, t in sorted(self.by_rule.items()):
+            lines.append(f"  rule {q:<19} {t.count:>8,}   e.g. {', '.join(t.examples)}")
+        return lines
+
+    def markdown_lines(self) -> list[str]:
+        lines = [f"**Catalogue** ({self.records:,} records at {self.at}): {self.changed:,} decisions change"
+                 + (f", {self.errors:,} records not decided" if self.errors else "") + "."]
+        if self.by_kind or self.by_rule:
+            lines += ["", "| change or rule | listings | examples |", "|---|---|---|"]
+            for k in KINDS:
+                if k in self.by_kind:
+                    lines.append(f"| {shown(k)} | {self.by_kind[k].count:,} | {', '.join(self.by_kind[k].examples)} |")
+            for q, t in sorted(self.by_rule.items()):
+                lines.append(f"| `{q}` | {t.count:,} | {', '.join(t.examples)} |")
+        return lines
+
+
+def _records(files: Sequence[str]) -> Iterator[Any]:
+    """The catalogue's records, in input order (Arrow batches become listings)."""
+    source = open_source(list(files), batch_size=8192, at_field=None, predicate=None)
+    for batch in source.batches:
+        if isinstance(batch, list):
+            yield from batch
+        else:
+            yield from batch_listings(batch, csv=source.fmt == "csv")
+
+
+def _ident(record: Any, id_field: tuple[str, ...], number: int) -> str:
+    listing = record.get("listing", record) if isinstance(record, dict) else record
+    value = V.read_path(listing, id_field) if isinstance(listing, dict) else None
+    return str(value) if value is not None else f"#{number}"
+
+
+def _decide(replay: Replay, record: Any, at: str) -> tuple[Decision, Decision] | None:
+    if isinstance(record, Bad):
+        return None
+    listing, when, prior = open_envelope(record, at, 0)
+    try:
+        return (decide_record(replay.old, listing, when, prior), decide_record(replay.new, listing, when, prior))
+    except InputError:
+        return None
+
+
+def count_catalogue(replay: Replay, files: Sequence[str], changed_rules: Sequence[str], *, at: str,
+                    id_field: tuple[str, ...] = ("id",)) -> CatalogueCounts:
+    """Decide every record of ``files`` with both versions at ``at`` (an envelope's own
+    ``at`` and ``prior_violations`` win, as in `policy eval`). Raises ``UsageError`` for
+    an input that cannot be read."""
+    counts = CatalogueCounts(tuple(files), at)
+    watched = set(changed_rules)
+    for number, record in enumerate(_records(files), start=1):
+        counts.records += 1
+        pair = _decide(replay, record, at)
+        if pair is None:
+            counts.errors += 1
+            continue
+        kind = replay.kind(pair)
+        if kind is None:
+            continue
+        counts.changed += 1
+        ident = _ident(record, id_field, number)
+        counts.by_kind.setdefault(kind, Tally()).add(ident)
+        applying = {q for d in pair for q in (*d.rules, *d.overridden)} & watched
+        for q in sorted(applying):
+            counts.by_rule.setdefault(q, Tally()).add(ident)
+    return counts
