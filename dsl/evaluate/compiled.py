@@ -50,6 +50,7 @@ from ..syntax import ast as A
 from ..text import PhraseMatcher, category_segments, pattern_segments
 from . import semantics as S
 from . import values as V
+from .hotpath import Decide, HotPath, InlineRule, Step, generate, group_contains
 from .outcome import Decision, DecisionError, InputError
 
 __all__ = ["CompiledPolicySet"]
@@ -119,8 +120,7 @@ class _Planner:
             inner = self.compile(e.operand, tz)
             return lambda c: not inner(c)
         if isinstance(e, (A.Category, A.CategoryIn)):
-            patterns = [e.pattern.value] if isinstance(e, A.Category) else list_texts(e.items)
-            in_category = S.category_test(patterns)
+            in_category = _category_test(e)
             return lambda c: in_category(c.cat)
         if isinstance(e, (A.Mentions, A.MentionsAny)):
             return self._mentions(e)
@@ -143,6 +143,10 @@ class _Planner:
         return lambda c: not c.phrases(source).isdisjoint(wanted)
 
 
+def _category_test(e: A.Category | A.CategoryIn) -> Callable[[tuple[str, ...] | None], bool]:
+    return S.category_test([e.pattern.value] if isinstance(e, A.Category) else list_texts(e.items))
+
+
 def _contains(e: A.Contains) -> Cond:
     """``contains``: the source's text normalised once per decision (``_Ctx.needle_text``),
     then a substring test per atom."""
@@ -159,15 +163,9 @@ def _contains_any(source: tuple[str, ...], needles: Sequence[str]) -> Cond:
 
 def _fuse_contains(items: Sequence[A.Expr]) -> tuple[tuple[Cond, ...], list[A.Expr]]:
     """The ``contains`` atoms of an ``or`` grouped by source, one condition per source
-    with several (the predicates are pure, so the order of an ``or`` does not matter),
-    and the other items."""
-    by_source: dict[tuple[str, ...], list[str]] = {}
-    for i in items:
-        if isinstance(i, A.Contains):
-            by_source.setdefault(i.path.parts, []).append(i.needle.value)
-    fused = {src for src, needles in by_source.items() if len(needles) > 1}
-    rest = [i for i in items if not (isinstance(i, A.Contains) and i.path.parts in fused)]
-    return tuple(_contains_any(src, by_source[src]) for src in sorted(fused)), rest
+    with several (``hotpath.group_contains``), and the other items."""
+    fused, rest = group_contains(items)
+    return tuple(_contains_any(src, needles) for src, needles in fused.items()), rest
 
 
 def _value_cond(e: A.Expr, tz: ZoneInfo) -> Cond:
@@ -232,11 +230,27 @@ class _Rule:
     """The window as instant keys (``semantics.window_keys``): in force when
     ``lo <= key < hi``; infinite where open."""
     zone: int
-    cond: Cond
+    cond: Cond | None
+    """What is left to test once the index has chosen the rule: for a rule filed by
+    category, its conjuncts besides the category one (None when there is none, or when
+    the category conjunct never holds); else its whole condition."""
+    category: Callable[[tuple[str, ...] | None], bool] | None
+    """The category conjunct the rule is filed under, tested when the candidates of a
+    category are planned (``_category_planner``); None for a rule filed otherwise."""
     consequence: S.Consequence
+
+    @property
+    def step(self) -> Step:
+        return (self.lo, self.hi, self.zone, self.cond, self.index)
 
 
 IndexKey = tuple[str, Any]
+
+
+def _category_conjunct(conjuncts: Sequence[A.Expr]) -> tuple[int, set[str]] | None:
+    """The place of the first category conjunct (the one the rule is filed under) and its
+    segments (``_category_keys``), or None."""
+    return next(((n, k) for n, c in enumerate(conjuncts) if (k := _category_keys(c)) is not None), None)
 
 
 def _category_keys(e: A.Expr) -> set[str] | None:
@@ -338,6 +352,14 @@ def _parse_at_text(at: str) -> V.ParsedAt:
 class CompiledPolicySet:
     """A checked policy set planned for fast decisions. Immutable and thread-safe."""
 
+    decide: Decide
+    """``decide(listing, at=None, prior_violations=0)``: decide one listing (spec section
+    5); raises InputError for bad input. The function generated for this plan
+    (``hotpath.generate``), bound as an attribute: no call in between."""
+    source: str
+    """The Python source of the generated hot path (``decide`` and the loop of
+    ``decide_many``): what it runs, to read."""
+
     def __init__(self, ps: PolicySet):
         self.policy_set = ps
         self._hash = policy_hash(ps)
@@ -366,17 +388,26 @@ class CompiledPolicySet:
         self._schema = tuple(ps.schema[p] for p in sorted(ps.schema, key=V.dotted))
         self._schema_readers = tuple(_reader(f.path) for f in self._schema)
         self._build_indexes(ps)
-        self._decide = self._make_decide()
         # An ``at`` string's times in every zone and its reported ``at``: pure (the zones
         # are fixed), immutable, so memoised; bounded and thread-safe (an unreadable one
         # raises, uncached).
         self._text_times = functools.lru_cache(maxsize=_AT_MEMO_SIZE)(self._times_of_text)
+        self.decide, self._batch, self.source = generate(self._hot_path())
 
     @staticmethod
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
         lo, hi = S.window_keys(info.start, info.end)
-        return _Rule(index, info.qid, lo, hi, zone,
-                     planner.compile(info.condition, info.tz), S.consequence(info))
+        conjuncts = A.conjuncts(info.condition)
+        filed = _category_conjunct(conjuncts)
+        if filed is None:
+            return _Rule(index, info.qid, lo, hi, zone, planner.compile(info.condition, info.tz), None,
+                         S.consequence(info))
+        at, _ = filed
+        conjunct = conjuncts[at]
+        assert isinstance(conjunct, A.Category | A.CategoryIn)
+        rest = tuple(planner.compile(c, info.tz) for n, c in enumerate(conjuncts) if n != at)
+        return _Rule(index, info.qid, lo, hi, zone, _all(rest) if rest else None, _category_test(conjunct),
+                     S.consequence(info))
 
     def _build_indexes(self, ps: PolicySet) -> None:
         by_segment: dict[str, list[int]] = {}
@@ -386,8 +417,9 @@ class CompiledPolicySet:
         never: list[str] = []
         for i, info in enumerate(ps.rules):
             conjuncts = A.conjuncts(info.condition)
-            segments = next((k for c in conjuncts if (k := _category_keys(c)) is not None), None)
-            if segments is not None:
+            filed = _category_conjunct(conjuncts)
+            if filed is not None:
+                segments = filed[1]
                 if not segments:
                     never.append(info.qid)  # a category conjunct that nothing matches
                 for s in sorted(segments):
@@ -448,14 +480,6 @@ class CompiledPolicySet:
     def _now(self) -> Times:
         return self._times(V.ParsedAt(dt.datetime.now(dt.UTC)))
 
-    def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
-        """Decide one listing (spec section 5); raises InputError for bad input."""
-        times = (self._text_times(at) if type(at) is str
-                 else self._now() if at is None else self._times_of(at))
-        prior = (prior_violations if type(prior_violations) is int and prior_violations >= 0
-                 else V.check_prior(prior_violations))
-        return self._decide(listing, times, prior)
-
     def decide_many(self, listings: Iterable[Any], at: Any = None,
                     prior_violations: Any = 0) -> list[Decision | DecisionError]:
         """Decide a batch. ``at`` and ``prior_violations`` are each one value for the whole
@@ -469,27 +493,11 @@ class CompiledPolicySet:
         per_at = isinstance(at, list | tuple)
         per_prior = isinstance(prior_violations, list | tuple)
         if per_at or per_prior:
-            return self._decide_each(listings, at, prior_violations, per_at, per_prior)
-        times = self._now() if at is None else self._times_of(at)
-        prior = V.check_prior(prior_violations)
-        decide = self._decide
-        out: list[Decision | DecisionError] = []
-        append = out.append
-        for n, listing in enumerate(listings, 1):
-            try:
-                append(decide(listing, times, prior))
-            except InputError as e:
-                append(DecisionError(n, e.message, e.field))
-        return out
-
-    def _decide_each(self, listings: Iterable[Any], at: Any, prior_violations: Any,
-                     per_at: bool, per_prior: bool) -> list[Decision | DecisionError]:
-        """``decide_many`` with ``at`` or ``prior_violations`` given per listing."""
-        batch = listings if isinstance(listings, list | tuple) else list(listings)
-        if per_at:
-            _check_length("at", at, batch)
-        if per_prior:
-            _check_length("prior_violations", prior_violations, batch)
+            listings = listings if isinstance(listings, list | tuple) else list(listings)
+            if per_at:
+                _check_length("at", at, listings)
+            if per_prior:
+                _check_length("prior_violations", prior_violations, listings)
         now: list[Times] = []  # "now", read once for the batch when some ``at`` is None
 
         def times_of(value: Any) -> Times:
@@ -499,36 +507,30 @@ class CompiledPolicySet:
                 now.append(self._now())
             return now[0]
 
-        shared_times = None if per_at else times_of(at)
-        shared_prior = None if per_prior else V.check_prior(prior_violations)
-        decide, check_prior, text_times = self._decide, V.check_prior, self._text_times
-        out: list[Decision | DecisionError] = []
-        append = out.append
-        for i, listing in enumerate(batch):
-            try:
-                times = (shared_times if shared_times is not None
-                         else text_times(a) if type(a := at[i]) is str else times_of(a))
-                if shared_prior is not None:
-                    prior = shared_prior
-                else:
-                    p = prior_violations[i]
-                    prior = p if type(p) is int and p >= 0 else check_prior(p)
-                append(decide(listing, times, prior))
-            except InputError as e:
-                append(DecisionError(i + 1, e.message, e.field))
-        return out
+        times = None if per_at else times_of(at)
+        prior = 0 if per_prior else V.check_prior(prior_violations)
+        return self._batch(listings, at if per_at else None, times, prior_violations if per_prior else None,
+                           prior, times_of)
 
-    def _make_decide(self) -> Callable[[Any, Times, int], Decision]:
-        """The hot path, as a closure over the plan (``_decider``), with the steps that
+    def _hot_path(self) -> HotPath:
+        """What the generated hot path reads (``hotpath.generate``), with the steps that
         depend on the plan's shape chosen once here: the schema's validation, the scan for
-        input warnings, the candidates by category and by field value."""
-        fixed = () if self._by_field else self._residual  # candidates that do not depend on the category
-        return _decider(
-            self._rules, self._matchers, self._hash,
-            validate=self._validate if self._schema else None,
-            scan=_warning_scan(self._warned, self._warned_fields) if self._warned else None,
-            plan=_category_planner(self._by_segment, fixed, self._uses_category),
-            more=_field_candidates(self._by_field, self._residual) if self._by_field else None,
+        input warnings, the candidates by category and by field value, the residual
+        rules."""
+        plain_keys, scan = _warning_scan(self._warned, self._warned_fields) if self._warned else (None, None)
+        category_plan, memo = (_category_planner(self._rules, self._by_segment) if self._uses_category
+                               else (None, {}))
+        ps = self.policy_set
+        return HotPath(
+            policy_hash=self._hash, matchers=self._matchers, ctx=_Ctx,
+            validate=self._validate if self._schema else None, plain_keys=plain_keys, scan=scan,
+            category_plan=category_plan, category_memo=memo,
+            more=_field_candidates(self._by_field, self._rules) if self._by_field else None,
+            residual=tuple(InlineRule(r.index, r.lo, r.hi, r.zone, ps.rules[r.index].condition,
+                                      ps.rules[r.index].tz, r.step)
+                           for r in (self._rules[i] for i in self._residual)),
+            conclude=_concluder(self._rules, self._hash), nothing=_nothing,
+            text_times=self._text_times, times_of=self._times_of, now=self._now,
         )
 
     def _validate(self, listing: dict[str, Any]) -> None:
@@ -546,55 +548,11 @@ class CompiledPolicySet:
 
 
 # --------------------------------------------------------------------------- the hot path
-# Each step is a closure over what it touches (closure cells are cheaper than attribute
-# loads), built once per plan.
+# The steps the generated code (``dsl.evaluate.hotpath``) calls, built once per plan.
 
 Listing = dict[str, Any]
-Candidates = Sequence[int]
-CategoryPlan = tuple[tuple[str, ...] | None, Candidates]
+CategoryPlan = tuple[tuple[str, ...] | None, tuple[Step, ...]]
 """A listing's category path (None without one) and the candidate rules it selects."""
-
-Matchers = Mapping[Source, tuple[PhraseMatcher, Callable[[Listing], tuple[str, ...]]]]
-
-
-def _decider(rules: Sequence[_Rule], matchers: Matchers, policy_hash: str, *,
-             validate: Callable[[Listing], None] | None,
-             scan: Callable[[Listing], tuple[str, ...]] | None,
-             plan: Callable[[Listing], CategoryPlan],
-             more: Callable[[Listing, Candidates], Candidates] | None,
-             ) -> Callable[[Any, Times, int], Decision]:
-    """``decide(listing, times, prior)``: validate, scan for input warnings, pick the
-    candidate rules, and return as early as it can in the common outcome (no rule
-    applies: the shared decision of ``times`` when there is no warning); else the
-    candidates in force (their window on instant keys) whose condition holds are
-    combined (``_concluder``)."""
-    pick = plan if more is None else _with_more(plan, more)
-    conclude = _concluder(rules, policy_hash)
-    # what the loop reads of a rule, unpacked at once
-    steps = tuple((r.lo, r.hi, r.zone, r.cond) for r in rules)
-
-    def decide(listing: Any, times: Times, prior: int) -> Decision:
-        if not isinstance(listing, dict):
-            V.check_listing(listing)
-        if validate is not None:
-            validate(listing)
-        warnings = scan(listing) if scan is not None else ()
-        cat, candidates = pick(listing)
-        ctx = None
-        keys = times[0]
-        applying: list[int] = []
-        for i in candidates:
-            lo, hi, zone, cond = steps[i]
-            if lo <= keys[zone] < hi:
-                if ctx is None:
-                    ctx = _Ctx(listing, cat, matchers)
-                if cond(ctx):
-                    applying.append(i)
-        if not applying:  # the common outcome, without a call
-            return times[2] if not warnings else _nothing(warnings, times, policy_hash)
-        return conclude(applying, prior, warnings, times)
-
-    return decide
 
 
 def _concluder(rules: Sequence[_Rule], policy_hash: str,
@@ -616,15 +574,6 @@ def _concluder(rules: Sequence[_Rule], policy_hash: str,
     return conclude
 
 
-def _with_more(plan: Callable[[Listing], CategoryPlan],
-               more: Callable[[Listing, Candidates], Candidates]) -> Callable[[Listing], CategoryPlan]:
-    """The category plan with the candidates by field value added (``_field_candidates``)."""
-    def pick(listing: Listing) -> CategoryPlan:
-        cat, candidates = plan(listing)
-        return cat, more(listing, candidates)
-    return pick
-
-
 def _nothing(warnings: tuple[str, ...], times: Times, policy_hash: str) -> Decision:
     """The decision when no rule applies: the one ``times`` shares when there is no
     warning."""
@@ -635,16 +584,14 @@ def _nothing(warnings: tuple[str, ...], times: Times, policy_hash: str) -> Decis
 
 def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Callable[[Any], bool]]],
                   warned_fields: tuple[tuple[tuple[str, ...], frozenset[ValueKind]], ...],
-                  ) -> Callable[[Listing], tuple[str, ...]]:
+                  ) -> tuple[tuple[str, ...] | None, Callable[[Listing], tuple[str, ...]]]:
     """The input warnings of a listing: a quick pass over the fields that can earn one
     (a plain string where text fits is decided without a call); only when some value fits
-    none of its kinds are the warnings written (``values.input_warnings``)."""
+    none of its kinds are the warnings written (``values.input_warnings``). With it, the
+    keys of the fields when each is one key where a plain string fits (the generated code
+    tests those itself, absent or a string earning no warning, and calls the scan only
+    for another value), else None."""
     read_path = V.read_path
-    # The fields of one key where a plain string fits: absent or a string, no warning;
-    # checked first with a key each (most listings end here).
-    simple = tuple(key for key, _, str_ok, _ in warned if key is not None and str_ok)
-    if len(simple) < len(warned):
-        simple = ()
 
     def full(listing: Listing) -> tuple[str, ...]:
         get = listing.get
@@ -656,63 +603,50 @@ def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Call
                 return V.input_warnings(listing, warned_fields)
         return ()
 
-    if not simple:
-        return full
-
-    def scan(listing: Listing) -> tuple[str, ...]:
-        get = listing.get
-        for key in simple:
-            v = get(key)
-            if type(v) is not str and v is not None:
-                return full(listing)
-        return ()
-    return scan
+    simple = tuple(key for key, _, str_ok, _ in warned if key is not None and str_ok)
+    return (simple if len(simple) == len(warned) else None), full
 
 
-def _category_planner(by_segment: Mapping[str, tuple[int, ...]], fixed: tuple[int, ...],
-                      uses_category: bool) -> Callable[[Listing], CategoryPlan]:
-    """A listing's category path and the rules filed under its segments, plus ``fixed``
-    (the residual rules when there is no field index: then the candidates depend on the
-    category alone). Without a category atom in the set, the plan is the same for every
-    listing."""
+def _category_planner(rules: Sequence[_Rule], by_segment: Mapping[str, tuple[int, ...]],
+                      ) -> tuple[Callable[[Any], CategoryPlan], dict[str, CategoryPlan]]:
+    """A category value's path and the candidates it selects: the rules filed under its
+    segments whose category conjunct holds, each as the loop reads it (``Step``, with what
+    is left of its condition), in rule order; and the memo the generated code reads first.
 
-    def candidates_for(cat: tuple[str, ...] | None) -> tuple[int, ...]:
-        found: list[int] = [i for segment in cat or () for i in by_segment.get(segment, ())]
-        found.extend(fixed)
-        return tuple(sorted(set(found))) if len(found) > 1 else tuple(found)
+    A marketplace has a few thousand category paths, repeated across listings: the plan
+    of a short category string is memoised (cleared when full: safe under threads, a dict
+    written whole entries at a time); long, untrusted values and category lists bypass
+    it. The bound grows with the segments the rules name (a set with 10,000 category
+    rules speaks of a taxonomy of that size, whose paths would otherwise evict each
+    other)."""
+    memo: dict[str, CategoryPlan] = {}
+    bound = max(8192, 2 * len(by_segment))
 
-    no_category: CategoryPlan = (None, candidates_for(None))
-    if not uses_category:
-        return lambda listing: no_category
-
-    # A marketplace has a few thousand category paths, repeated across listings: the
-    # plan for a short category string is memoised (bounded, thread-safe); long,
-    # untrusted values and category lists bypass the cache. The bound grows with the
-    # segments the rules name (a set with 10,000 category rules speaks of a taxonomy of
-    # that size, whose paths would otherwise evict each other on every listing).
-    @functools.lru_cache(maxsize=max(8192, 2 * len(by_segment)))
-    def category_plan(value: str) -> CategoryPlan:
-        cat = category_segments(value)
-        return cat, candidates_for(cat)
-
-    def plan(listing: Listing) -> CategoryPlan:
-        raw = listing.get("category")
-        if type(raw) is str and len(raw) <= _CATEGORY_PLAN_MAX_LEN:
-            return category_plan(raw)
+    def plan(raw: Any) -> CategoryPlan:
         cat = category_segments(raw)
-        return cat, candidates_for(cat)
-    return plan
+        filed = sorted({i for segment in cat or () for i in by_segment.get(segment, ())})
+        found = (cat, tuple(rules[i].step for i in filed if _category_holds(rules[i], cat)))
+        if type(raw) is str and len(raw) <= _CATEGORY_PLAN_MAX_LEN:
+            if len(memo) >= bound:
+                memo.clear()
+            memo[raw] = found
+        return found
+    return plan, memo
 
 
-def _field_candidates(by_field: Sequence[_FieldIndex], residual: tuple[int, ...],
-                      ) -> Callable[[Listing, Candidates], Candidates]:
+def _category_holds(rule: _Rule, cat: tuple[str, ...] | None) -> bool:
+    return rule.category is not None and rule.category(cat)
+
+
+def _field_candidates(by_field: Sequence[_FieldIndex], rules: Sequence[_Rule],
+                      ) -> Callable[[Listing, Sequence[Step]], Sequence[Step]]:
     """The candidates by category, plus the rules filed under the listing's field values,
-    plus the residual rules: each once, in rule order."""
+    each once."""
+    steps = tuple(r.step for r in rules)
 
-    def more(listing: Listing, planned: Candidates) -> Candidates:
+    def more(listing: Listing, planned: Sequence[Step]) -> Sequence[Step]:
         found = list(planned)
         for index in by_field:
-            found.extend(index.lookup(listing))
-        found.extend(residual)
-        return sorted(set(found)) if len(found) > 1 else found
+            found.extend(steps[i] for i in index.lookup(listing))
+        return list({step[4]: step for step in found}.values()) if len(found) > 1 else found
     return more

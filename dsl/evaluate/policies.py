@@ -20,6 +20,7 @@ from ..gcpause import no_gc
 from ..model import PolicySet
 from .compiled import CompiledPolicySet
 from .explain import explain_decision, resolve_rule
+from .hotpath import Decide
 from .outcome import Decision, DecisionError
 from .reference import decide_reference
 
@@ -35,10 +36,19 @@ class Policies:
     cannot be decided on, except ``decide_many``, which reports a bad listing in its place
     and goes on."""
 
+    decide: Decide
+    """``decide(listing, at=None, prior_violations=0)``: decide one listing (a dict, as
+    parsed from JSON) at ``at`` (None for now; a datetime, a date, or an ISO string;
+    without an offset it is local time in each policy's timezone) for a seller with
+    ``prior_violations`` earlier violations. It is the compiled evaluator's generated
+    function itself (``CompiledPolicySet.decide``), bound as an attribute: no call in
+    between on the hot path."""
+
     def __init__(self, policy_set: PolicySet):
         self._ps = policy_set
         with no_gc():
             self._compiled = CompiledPolicySet(policy_set)
+        self.decide = self._compiled.decide
 
     @property
     def policy_set(self) -> PolicySet:
@@ -55,12 +65,6 @@ class Policies:
     def rules(self) -> tuple[str, ...]:
         """The qualified ids of every rule, sorted."""
         return tuple(r.qid for r in self._ps.rules)
-
-    def decide(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:
-        """Decide one listing (a dict, as parsed from JSON) at ``at`` (None for now; a
-        datetime, a date, or an ISO string; without an offset it is local time in each
-        policy's timezone) for a seller with ``prior_violations`` earlier violations."""
-        return self._compiled.decide(listing, at, prior_violations)
 
     def decide_many(self, listings: Iterable[Any], at: Any = None,
                     prior_violations: Any = 0) -> list[Decision | DecisionError]:

@@ -250,10 +250,14 @@ def contains_test(needle: str) -> Callable[[Sequence[str]], bool]:
     return lambda pieces: any(contains(p, norm) for p in pieces)
 
 
+needle_piece = normalize_needle
+"""One piece of text as ``contains`` reads it (``text.normalize_needle``)."""
+
+
 def needle_pieces(pieces: Sequence[str]) -> tuple[str, ...]:
-    """A source's text pieces read as ``contains`` reads them (``text.normalize_needle``),
-    so that a listing's text is normalised once for every ``contains`` atom on it."""
-    return tuple(map(normalize_needle, pieces))
+    """A source's text pieces read as ``contains`` reads them (``needle_piece``), so that
+    a listing's text is normalised once for every ``contains`` atom on it."""
+    return tuple(map(needle_piece, pieces))
 
 
 def contains_normalized_test(needles: Iterable[str]) -> Callable[[Sequence[str]], bool]:
