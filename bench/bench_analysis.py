@@ -3,25 +3,44 @@ a generated 1,000-rule set (100 categories, overlapping rules, a few exceptions 
 ladders). Prints time, solver calls, pairs considered and pruned (in total and per check),
 and the findings.
 
-Targets (issue #4): example policies < 2 s; 1,000 rules < 30 s.
+Then the scaling (issue #13): bench/gen.py's rules, which do not interact (one category
+each), at 100 / 1,000 / 3,000 / 10,000 rules, and the overlapping set above, each in a
+fresh process: time to compile, time of the analysis, peak RSS of the process. The
+baseline, measured in the same run, is the unindexed analysis
+(``findings.run(indexed=False)``: every pair asked about, every rule read on every
+listing, every sample from the solver), on the sizes up to ``--baseline-up-to``; the
+findings (code, file, line) of both must be the same. The load average is printed.
 
-    .venv/bin/python bench/bench_analysis.py [--rules 1000] [--seed 4]
+Targets (issue #4): example policies < 2 s; 1,000 rules < 30 s. Issue #13: 3,000 disjoint
+rules under 3 s and 300 MB; 10,000 under 10 s; the 1,000 overlapping rules under 5 s.
+Before issue #13 (policy check, quiet): 0.62 s / 3.8 s / 32.2 s and 79 / 150 / 843 MB at
+100 / 1,000 / 3,000 disjoint rules; 7.7 s on the 1,000 overlapping rules.
+
+    .venv/bin/python bench/bench_analysis.py [--rules 1000] [--seed 4] [--sizes 100,1000,3000,10000]
+        [--baseline-up-to 1000]
 """
 
 from __future__ import annotations
 
 import argparse
 import collections
+import json
+import os
 import random
+import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from dsl.analysis import analyze, stats  # noqa: E402
+from dsl.analysis.findings import run as run_findings  # noqa: E402
+from dsl.analysis.solver import AnalysisStats  # noqa: E402
 from dsl.api import compile_paths  # noqa: E402
 
 PLATFORMS = ["taobao", "xianyu", "aliexpress", "lazada", "tmall", "1688"]
@@ -115,16 +134,78 @@ def run(label: str, paths: list[str]) -> None:
     print("  findings: " + (", ".join(f"{c} x{n}" for c, n in sorted(codes.items())) or "none"))
 
 
+def measure_one(kind: str, n_rules: int, seed: int, indexed: bool) -> dict[str, Any]:
+    """One set analysed in this process: seconds to compile and to analyse, peak RSS, the
+    findings as (code, file, line) and by code."""
+    if kind == "disjoint":
+        sys.path.insert(0, str(ROOT / "bench"))
+        from gen import policy_text
+
+        files = {"generated.policy": policy_text(n_rules)}
+    else:
+        files = generated_policies(n_rules, seed=seed)
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in files.items():
+            (Path(tmp) / name).write_text(text, encoding="utf-8")
+        t0 = time.perf_counter()
+        ps, _, diags = compile_paths([tmp])
+        t1 = time.perf_counter()
+        if ps is None:
+            raise SystemExit(f"{kind} {n_rules}: the set has errors: {[d.message for d in diags[:3]]}")
+        found = analyze(ps) if indexed else run_findings(ps, 10000, AnalysisStats(), None, indexed=False)
+        t2 = time.perf_counter()
+    places = sorted((d.code, Path(d.span.file).name if d.span else "", d.span.line if d.span else 0) for d in found)
+    rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    codes = dict(collections.Counter(d.code for d in found))
+    return {"compile": t1 - t0, "analysis": t2 - t1, "rss_mb": rss_mb, "places": places, "codes": codes}
+
+
+def _in_child(kind: str, n_rules: int, seed: int, indexed: bool) -> dict[str, Any]:
+    """``measure_one`` in a fresh process (its own peak RSS)."""
+    cmd = [sys.executable, __file__, "--one", kind, str(n_rules), "--seed", str(seed)]
+    if not indexed:
+        cmd.append("--unindexed")
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True).stdout
+    result: dict[str, Any] = json.loads(out.splitlines()[-1])
+    return result
+
+
+def scaling(sizes: list[int], seed: int, baseline_up_to: int, overlapping: int) -> None:
+    print(f"\nscaling (load average {' '.join(f'{x:.2f}' for x in os.getloadavg())}); "
+          "baseline: the unindexed analysis, same run")
+    cases = [("disjoint", n) for n in sizes] + [("overlapping", overlapping)]
+    for kind, n in cases:
+        new = _in_child(kind, n, seed, True)
+        line = (f"  {kind:11} {n:6} rules: compile {new['compile']:.2f} s, analysis {new['analysis']:.2f} s, "
+                f"peak RSS {new['rss_mb']:.0f} MB; findings {new['codes'] or 'none'}")
+        if n <= baseline_up_to:
+            old = _in_child(kind, n, seed, False)
+            same = "same findings" if old["places"] == new["places"] else "FINDINGS DIFFER"
+            ratio = old["analysis"] / max(new["analysis"], 1e-9)
+            line += (f"\n  {'':11} {'':6}        unindexed: analysis {old['analysis']:.2f} s, "
+                     f"peak RSS {old['rss_mb']:.0f} MB ({ratio:.1f}x slower; {same})")
+        print(line, flush=True)
+    print(f"  load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--rules", type=int, default=1000)
     ap.add_argument("--seed", type=int, default=4)
+    ap.add_argument("--sizes", default="100,1000,3000,10000", help="disjoint set sizes for the scaling")
+    ap.add_argument("--baseline-up-to", type=int, default=1000, help="largest size the baseline is measured at")
+    ap.add_argument("--one", nargs=2, metavar=("KIND", "RULES"), help=argparse.SUPPRESS)
+    ap.add_argument("--unindexed", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.one:
+        print(json.dumps(measure_one(args.one[0], int(args.one[1]), args.seed, not args.unindexed)))
+        return
     run("example policies (policies/)", [str(ROOT / "policies")])
     with tempfile.TemporaryDirectory() as tmp:
         for name, text in generated_policies(args.rules, seed=args.seed).items():
             (Path(tmp) / name).write_text(text, encoding="utf-8")
         run(f"generated set (seed {args.seed})", [tmp])
+    scaling([int(n) for n in args.sizes.split(",") if n], args.seed, args.baseline_up_to, args.rules)
 
 
 if __name__ == "__main__":

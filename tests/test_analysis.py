@@ -486,9 +486,11 @@ def test_scope_excludes() -> None:
 
 
 def test_stats_are_counted() -> None:
-    found("policy p\nrule a: block category 'M'\nrule b: block category 'N' and platform == 'x'\n")
+    # both samples are guessed and confirmed without the solver; that b is redundant
+    # takes a solver call
+    found("policy p\nrule a: block category 'M'\nrule b: block category 'M' and platform == 'x'\n")
     s = stats()
-    assert s.solver_calls >= 2 and s.seconds > 0
+    assert s.solver_calls >= 1 and s.concrete_hits >= 2 and s.seconds > 0
 
 
 def test_example_policies_are_analysed_quickly() -> None:

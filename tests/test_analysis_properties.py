@@ -102,7 +102,7 @@ def test_random_listings_never_contradict_the_findings(text: str, batch: list[di
     never = {qids_in(ps, d)[0] for d in by["P300"]}
     useless = {tuple(qids_in(ps, d)[:2]) for d in by["P302"]}
     partly = {qids_in(ps, d)[0] for d in by["P303"]}
-    competing = {frozenset(qids_in(ps, d)[:2]) for d in by["P304"]}
+    competing = {ladder_pair(ps, d) for d in by["P304"]}
     redundant = {qids_in(ps, d)[0] for d in by["P301"]}
     kept = tuple(r for r in ps.rules if r.qid not in redundant)
     without = attrs.evolve(ps, rules=kept, by_qid={r.qid: r for r in kept})
@@ -121,7 +121,7 @@ def test_random_listings_never_contradict_the_findings(text: str, batch: list[di
             assert not (allow in applied and target in applied), (allow, target, listing, at)
         # P303: an allow that lifts a rule while the effect stays block/flag was reported
         _check_lifts_reported(ps, d, partly, undecided, listing, at)
-        # P304: two remaining laddered rules with different ladders were reported
+        # P304: two remaining laddered rules with different ladders: their ladders were reported
         _check_ladders_reported(ps, d, competing, undecided, listing, at)
         # P301: deleting every redundant rule changes no effect and no penalty's severity
         if not undecided:
@@ -137,14 +137,22 @@ def _check_lifts_reported(ps: PolicySet, d: Any, partly: set[str], undecided: bo
             assert q in partly or undecided, (q, listing, at)
 
 
-def _check_ladders_reported(ps: PolicySet, d: Any, competing: set[frozenset[str]], undecided: bool, listing: Any,
+def ladder_pair(ps: PolicySet, d: Diagnostic) -> frozenset[Any]:
+    """The two ladders of a P304 finding (one finding per pair of ladders)."""
+    a, b = qids_in(ps, d)[:2]
+    return frozenset((ladder_of(ps, a), ladder_of(ps, b)))
+
+
+def _check_ladders_reported(ps: PolicySet, d: Any, competing: set[frozenset[Any]], undecided: bool, listing: Any,
                             at: Any) -> None:
-    """Two laddered block rules in ``d`` with different ladders are among the P304 findings."""
+    """Two laddered block rules in ``d`` with different ladders: the pair of their ladders
+    is among the P304 findings."""
     laddered = [q for q in d.rules if ps.rule(q).effect == "block" and ps.rule(q).penalty is not None]
     for i, a in enumerate(laddered):
         for b in laddered[i + 1:]:
             if ladder_of(ps, a) != ladder_of(ps, b):
-                assert frozenset((a, b)) in competing or undecided, (a, b, listing, at)
+                pair = frozenset((ladder_of(ps, a), ladder_of(ps, b)))
+                assert pair in competing or undecided, (a, b, listing, at)
 
 
 def _two_files(one: str, two: str) -> tuple[list[A.File], dict[str, str]] | None:
@@ -162,7 +170,7 @@ def _two_files(one: str, two: str) -> tuple[list[A.File], dict[str, str]] | None
 
 def _findings_by_rule(ps: PolicySet, diags: list[Diagnostic]) -> set[Any]:
     """What the findings say, independent of positions: P300 and P303 by rule, P302 by
-    (allow, rule), P304 by pair."""
+    (allow, rule), P304 by pair of ladders."""
     out: set[Any] = set()
     for d in diags:
         names = qids_in(ps, d)
@@ -171,7 +179,7 @@ def _findings_by_rule(ps: PolicySet, diags: list[Diagnostic]) -> set[Any]:
         elif d.code == "P302":
             out.add((d.code, names[0], names[1]))
         elif d.code == "P304":
-            out.add((d.code, frozenset(names[:2])))
+            out.add((d.code, ladder_pair(ps, d)))
     return out
 
 

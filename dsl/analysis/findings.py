@@ -20,7 +20,9 @@ Definitions, each decided exactly (or reported as P399):
   without changing any decision's effect or penalty severity.
 * P304 (at the later rule, the other as related location, with a witness): two block rules
   with different ladders (an inline ``penalty STEP`` is a ladder of its own) both apply,
-  neither overridden, to one listing.
+  neither overridden, to one listing. One finding per pair of ladders, at the first place
+  where they meet: of the pairs of their rules that apply together, the one whose later
+  rule comes first by position (then the earlier rule).
 
 Every witness is replayed through ``dsl.evaluate.reference.decide_reference`` on the whole set before
 it is reported; a witness that fails is a bug (``AnalysisError``).
@@ -28,10 +30,11 @@ it is reported; a witness that fails is a bug (``AnalysisError``).
 
 from __future__ import annotations
 
+import collections
 import datetime as dt
 import itertools
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import attrs
@@ -46,9 +49,14 @@ from ..syntax.format import format_expr
 from . import formula as FM
 from .answers import Answer, Witness
 from .concrete import Reader
+from .guess import guess
 from .index import Index
+from .selectors import SelectorIndex
 from .solver import AnalysisError, AnalysisStats, Budget, Engine
 from .witness import clean_witness
+
+Others = Callable[[str], bool]
+"""The rules a question is about, as a membership test (P301: the rules that may cover one)."""
 
 
 def _pos(rule: RuleInfo) -> tuple[str, int, int]:
@@ -69,13 +77,25 @@ def _ladder_words(rule: RuleInfo) -> str:
 
 
 class Analysis:
-    def __init__(self, ps: PolicySet, timeout_ms: int, stats: AnalysisStats, budget: Budget | None = None):
+    """One run of the checks on a policy set. ``indexed`` (the default) prunes with the
+    signature index (``index.Index``: pairs that cannot apply together), reads concrete
+    listings through the selector index (``selectors.SelectorIndex``: rules that may apply
+    on a listing) and tries a guessed sample (``guess.guess``) before asking the solver
+    for one; without it every pair is asked about and every rule is read on every listing
+    (the oracle of ``tests/test_analysis_index.py``). Both give the same findings."""
+
+    def __init__(self, ps: PolicySet, timeout_ms: int, stats: AnalysisStats, budget: Budget | None = None,
+                 indexed: bool = True):
         self.ps = ps
         self.stats = stats
         self.budget = budget
         self.engine = Engine(ps, timeout_ms=timeout_ms, stats=stats, budget=budget)
-        self.index = Index(list(ps.rules))
+        self.indexed = indexed
+        self.index = Index(list(ps.rules)) if indexed else None
+        self.selectors = SelectorIndex(ps.rules) if indexed else None
         self.rules = sorted(ps.rules, key=_pos)
+        self._rank = {r.qid: i for i, r in enumerate(self.rules)}  # position order
+        self._on: dict[int, tuple[Witness, set[str]]] = {}  # witness -> every rule that applies on it
         self.never: set[str] = set()  # P300: never applies without being overridden
         self.unmatched: set[str] = set()  # never applies at all (a subset of `never`)
         self.samples: dict[str, Witness] = {}
@@ -140,6 +160,10 @@ class Analysis:
     def live(self) -> list[RuleInfo]:
         return [r for r in self.rules if r.qid not in self.never]
 
+    def compatible(self, a: str, b: str) -> bool:
+        """False only when the two rules certainly never apply together (the index)."""
+        return self.index is None or self.index.compatible(a, b)
+
     # ------------------------------------------------------------------ P300
 
     def p300(self) -> None:
@@ -156,6 +180,10 @@ class Analysis:
                 continue
             if self.out_of_time(rule.anchor, f"whether rule '{rule.qid}' can apply"):
                 continue
+            guessed = self._guessed(rule)
+            if guessed is not None:
+                self.samples[rule.qid] = guessed
+                continue
             answer = eng.solve(eng.remaining(rule.qid), clean=False)
             if answer.status == "sat":
                 assert answer.witness is not None
@@ -169,6 +197,17 @@ class Analysis:
             if not overridden:
                 self.unmatched.add(rule.qid)
             self.diags.append(make("P300", message, rule.anchor))
+
+    def _guessed(self, rule: RuleInfo) -> Witness | None:
+        """The rule's guessed sample (``guess.guess``) when the evaluator confirms that the
+        rule applies there without an allow lifting it (indexed runs only)."""
+        if not self.indexed:
+            return None
+        w = guess(rule)
+        if w is None or not self.engine.confirms(self.engine.remaining(rule.qid), w):
+            return None
+        self.stats.concrete_hits += 1
+        return w
 
     def _why_never(self, rule: RuleInfo) -> tuple[str, bool]:
         """The message, and whether the rule applies somewhere (always overridden)."""
@@ -241,7 +280,7 @@ class Analysis:
                 if target in self.unmatched:
                     continue
                 span = node_refs[i].span if i < len(node_refs) and node_refs[i].span else allow.anchor
-                compatible = self.index.compatible(allow.qid, target)
+                compatible = self.compatible(allow.qid, target)
                 self.stats.count_pairs("P302", 1, 0 if compatible else 1)
                 what = f"whether '{allow.qid}' and '{target}' can apply together"
                 if not compatible:
@@ -273,7 +312,7 @@ class Analysis:
         eng = self.engine
         others = [r.qid for r in self.live()
                   if r.effect in ("block", "flag") and r.qid not in allow.overrides]
-        candidates = self.index.neighbours(allow.qid, others)
+        candidates = others if self.index is None else self.index.neighbours(allow.qid, others)
         self.stats.count_pairs("P303", len(others), len(others) - len(candidates))
         if not candidates:
             return
@@ -310,7 +349,7 @@ class Analysis:
         """The first of ``qids`` (sorted) for which ``question(q)`` holds somewhere, and a
         witness: those that hold on ``w`` bound the search, and only the ones before them
         are asked about (a question the solver cannot decide is passed over)."""
-        applying = self.applying(w, qids)
+        applying = self.applying(w, set(qids).__contains__)
         holding = self._remaining(applying) if remaining else applying
         on_w = [q for q in qids if q in holding]
         assert on_w, "the witness makes some rule of the question hold"
@@ -329,16 +368,20 @@ class Analysis:
 
     def p301(self) -> None:
         removed: set[str] = set()
-        for rule in sorted(self.live(), key=_pos, reverse=True):
+        live = self.live()
+        # the live rules not found redundant, by index class (for the pair counts)
+        per_class = collections.Counter(self.index.class_of(r.qid) for r in live) if self.index else None
+        for rule in sorted(live, key=_pos, reverse=True):
             if rule.effect not in ("block", "flag"):
                 continue
             if self.out_of_time(rule.anchor, f"whether rule '{rule.qid}' is redundant"):
                 continue
-            pool = [r.qid for r in self.live() if r.qid != rule.qid and r.qid not in removed]
-            others = self.index.neighbours(rule.qid, pool)
+            others = self._others_for(rule.qid, removed)
             # ordered: the question is whether the others cover this rule, so a pair of
             # rules is asked about once from each side
-            self.stats.count_pairs("P301", len(pool), len(pool) - len(others))
+            pool = len(live) - len(removed) - 1
+            near = pool if self.index is None or per_class is None else self.index.count_compatible(rule.qid, per_class)
+            self.stats.count_pairs("P301", pool, pool - near)
             sample = self.samples.get(rule.qid)
             priors = range(len(rule.penalty.steps)) if rule.penalty is not None else [0]
             if sample is not None and self._uncovered(rule, others, sample, priors):
@@ -351,6 +394,8 @@ class Analysis:
                 self.undecided(rule.anchor, f"whether rule '{rule.qid}' is redundant", answer)
                 continue
             removed.add(rule.qid)
+            if per_class is not None and self.index is not None:
+                per_class[self.index.class_of(rule.qid)] -= 1
             cover = self._coverers(rule, others, sample)
             by = (f" ({', '.join(repr(c) for c in cover)} {'covers' if len(cover) == 1 else 'cover'} it)"
                   if cover else "")
@@ -362,7 +407,17 @@ class Analysis:
                 f"{what}{by}", rule.anchor,
                 hint="remove it, or narrow the rules that cover it"))
 
-    def _redundancy(self, rule: RuleInfo, others: list[str], sample: Witness | None) -> Answer:
+    def _others_for(self, qid: str, removed: set[str]) -> Others:
+        """The rules that may cover ``qid`` in P301: live, not already found redundant, and
+        not certainly apart from it (the index), as a membership test."""
+        never = self.never
+        compatible = self.compatible
+
+        def member(q: str) -> bool:
+            return q != qid and q not in removed and q not in never and compatible(qid, q)
+        return member
+
+    def _redundancy(self, rule: RuleInfo, others: Others, sample: Witness | None) -> Answer:
         """Whether some input makes the rule apply uncovered by ``others``, asking the
         solver about a growing subset of the other rules: coverage only grows with more
         rules, so "unsat" for a subset is final, and a model that the whole set covers
@@ -392,10 +447,25 @@ class Analysis:
             if not grow(w):
                 raise AnalysisError(f"redundancy of '{rule.qid}': a model covered by the whole set brings no new rule")
 
-    def applying(self, w: Witness, qids: Iterable[str]) -> set[str]:
-        """The rules among ``qids`` (and the allows that override them) that apply on ``w``."""
+    def applying(self, w: Witness, member: Others) -> set[str]:
+        """The rules for which ``member`` holds (and the allows that override one of them)
+        that apply on ``w``; only the selector index's candidates for ``w`` are read."""
         applies = self._reader(w).applies
-        return {q for q in self.engine.with_overriders(qids) if applies(q)}
+        rule = self.ps.rule
+        return {q for q in self._candidates(w)
+                if (member(q) or any(member(t) for t in rule(q).overrides)) and applies(q)}
+
+    def _candidates(self, w: Witness) -> Iterable[str]:
+        """The rules that may apply on ``w`` (all of them without the index), kept while
+        ``w`` is asked about."""
+        if self.selectors is None:
+            return self.ps.by_qid.keys()
+        found = self._on.get(id(w))
+        if found is None or found[0] is not w:
+            if len(self._on) > 4096:
+                self._on.clear()
+            found = self._on[id(w)] = (w, self.selectors.candidates(w.listing))
+        return found[1]
 
     def _reader(self, w: Witness) -> Reader:
         """The concrete reading of ``w``, kept while ``w`` is asked about (a rule's sample
@@ -413,14 +483,14 @@ class Analysis:
         cons: list[Consequence] = [self._consequences[q] for q in applying]
         return applying - overriders_of(cons).keys()
 
-    def _uncovered(self, rule: RuleInfo, others: list[str], w: Witness, priors: Iterable[int]) -> bool:
+    def _uncovered(self, rule: RuleInfo, others: Others, w: Witness, priors: Iterable[int]) -> bool:
         """Concretely: the rule remains on ``w`` and the other rules do not cover it, at one
         of ``priors``."""
-        remaining = self._remaining(self.applying(w, [rule.qid, *others]))
+        remaining = self._remaining(self.applying(w, lambda q: q == rule.qid or others(q)))
         if rule.qid not in remaining:
             return False
         need = EFFECT_RANK[rule.effect]
-        live = [q for q in others if q in remaining]
+        live = self._in_order(q for q in remaining if others(q))
         if not any(EFFECT_RANK[self.ps.rule(q).effect] >= need for q in live):
             return True
         if rule.penalty is None:
@@ -432,11 +502,15 @@ class Analysis:
                 return True
         return False
 
-    def _covering(self, rule: RuleInfo, others: list[str], w: Witness) -> list[str]:
-        """The other rules that remain on ``w`` with an effect at least as strong."""
+    def _covering(self, rule: RuleInfo, others: Others, w: Witness) -> list[str]:
+        """The other rules that remain on ``w`` with an effect at least as strong, in
+        position order."""
         need = EFFECT_RANK[rule.effect]
         remaining = self._remaining(self.applying(w, others))
-        return [q for q in others if EFFECT_RANK[self.ps.rule(q).effect] >= need and q in remaining]
+        return self._in_order(q for q in remaining if others(q) and EFFECT_RANK[self.ps.rule(q).effect] >= need)
+
+    def _in_order(self, qids: Iterable[str]) -> list[str]:
+        return sorted(qids, key=self._rank.__getitem__)
 
     def _not_covered(self, rule: RuleInfo, others: list[str]) -> FM.F:
         eng = self.engine
@@ -452,48 +526,71 @@ class Analysis:
             return eng.remaining(rule.qid)
         return FM.all_of(eng.remaining(rule.qid), FM.Not(covered))
 
-    def _coverers(self, rule: RuleInfo, others: list[str], sample: Witness | None) -> list[str]:
+    def _coverers(self, rule: RuleInfo, others: Others, sample: Witness | None) -> list[str]:
         """A few rules that cover the redundant rule on its own sample (for the message)."""
         return self._covering(rule, others, sample)[:3] if sample is not None else []
 
     # ------------------------------------------------------------------ P304
 
     def p304(self) -> None:
+        """One finding per pair of ladders whose rules apply together somewhere (an inline
+        penalty is a ladder of its own): at the first place where they meet, the pair of
+        rules whose later rule comes first by position (then the earlier one)."""
+        by_ladder: dict[Any, list[RuleInfo]] = {}
+        for r in self.live():
+            if r.effect == "block" and r.penalty is not None:
+                by_ladder.setdefault(_ladder_id(r), []).append(r)
+        ladders = list(by_ladder.values())  # each in position order; ladders by first rule
+        for i, xs in enumerate(ladders):
+            for ys in ladders[i + 1:]:
+                self._ladders_meet(xs, ys)
+
+    def _ladders_meet(self, xs: list[RuleInfo], ys: list[RuleInfo]) -> None:
+        """P304 for two ladders' rules, at the first pair (by ``_rule_pairs``) that applies
+        together; the undecided questions on the way are reported only when no pair
+        is found."""
         eng = self.engine
-        laddered = [r for r in self.live() if r.effect == "block" and r.penalty is not None]
-        for i, a in enumerate(laddered):
-            for b in laddered[i + 1:]:
-                if _ladder_id(a) == _ladder_id(b):
+        undecided: list[tuple[Any, str, Answer]] = []
+        for later, earlier in _rule_pairs(xs, ys):
+            compatible = self.compatible(earlier.qid, later.qid)
+            self.stats.count_pairs("P304", 1, 0 if compatible else 1)
+            if not compatible:
+                continue
+            what = f"whether '{earlier.qid}' and '{later.qid}' apply together"
+            if self.out_of_time(later.anchor, what):
+                return
+            f = FM.all_of(eng.remaining(earlier.qid), eng.remaining(later.qid))
+            w = self._merged_sample(f, earlier, later)
+            if w is None:
+                answer = eng.solve(f)
+                if answer.status == "undecided":
+                    undecided.append((later.anchor, what, answer))
                     continue
-                compatible = self.index.compatible(a.qid, b.qid)
-                self.stats.count_pairs("P304", 1, 0 if compatible else 1)
-                if not compatible:
+                if answer.status == "unsat":
                     continue
-                later, earlier = (b, a) if _pos(b) >= _pos(a) else (a, b)
-                if self.out_of_time(later.anchor, f"whether '{a.qid}' and '{b.qid}' apply together"):
-                    continue
-                f = FM.all_of(eng.remaining(a.qid), eng.remaining(b.qid))
-                w = self._merged_sample(f, a, b)
-                if w is None:
-                    answer = eng.solve(f)
-                    if answer.status == "undecided":
-                        self.undecided(later.anchor, f"whether '{a.qid}' and '{b.qid}' apply together", answer)
-                        continue
-                    if answer.status == "unsat":
-                        continue
-                    w = answer.witness
-                assert w is not None
-                d = self.replay(w, [a.qid, b.qid])
-                if a.qid not in d.rules or b.qid not in d.rules:
-                    raise AnalysisError(f"P304 witness for '{a.qid}' and '{b.qid}' does not replay: "
-                                        f"{w.to_dict()!r} gave {d.to_dict()!r}")
-                winner = d.penalty.rule if d.penalty is not None else None
-                self.diags.append(make(
-                    "P304", f"'{later.qid}' ({_ladder_words(later)}) and '{earlier.qid}' ({_ladder_words(earlier)}) "
-                    f"apply together; the more severe step wins", later.anchor,
-                    notes=(f"on the witness, '{winner}' sets the penalty",) if winner else (),
-                    related=(Related(earlier.anchor, f"'{earlier.qid}' applies here too"),) if earlier.anchor else (),
-                    witness=w.to_dict()))
+                w = answer.witness
+            assert w is not None
+            self._report_p304(later, earlier, w, len(xs) + len(ys))
+            return
+        for span, what, answer in undecided:
+            self.undecided(span, what, answer)
+
+    def _report_p304(self, later: RuleInfo, earlier: RuleInfo, w: Witness, rules: int) -> None:
+        d = self.replay(w, [earlier.qid, later.qid])
+        if earlier.qid not in d.rules or later.qid not in d.rules:
+            raise AnalysisError(f"P304 witness for '{earlier.qid}' and '{later.qid}' does not replay: "
+                                f"{w.to_dict()!r} gave {d.to_dict()!r}")
+        winner = d.penalty.rule if d.penalty is not None else None
+        notes = [f"on the witness, '{winner}' sets the penalty"] if winner else []
+        if rules > 2:
+            notes.append(f"one finding for the two ladders ({rules} rules): this is where they first meet; "
+                         "other rules of theirs may meet elsewhere too")
+        self.diags.append(make(
+            "P304", f"'{later.qid}' ({_ladder_words(later)}) and '{earlier.qid}' ({_ladder_words(earlier)}) "
+            f"apply together; the more severe step wins", later.anchor,
+            notes=tuple(notes),
+            related=(Related(earlier.anchor, f"'{earlier.qid}' applies here too"),) if earlier.anchor else (),
+            witness=w.to_dict()))
 
     def _merged_sample(self, f: FM.F, a: RuleInfo, b: RuleInfo) -> Witness | None:
         """A witness built from the two rules' own samples, without the solver: the two
@@ -521,6 +618,19 @@ class Analysis:
                         values.setdefault(k, {})[(type(v), v)] = None
             self._values = {k: [v for _, v in vs] for k, vs in values.items()}
         return self._values
+
+
+def _rule_pairs(xs: list[RuleInfo], ys: list[RuleInfo]) -> Iterator[tuple[RuleInfo, RuleInfo]]:
+    """Each pair of a rule of ``xs`` and one of ``ys`` (both in position order) as
+    ``(later, earlier)``, ordered by the later rule's position, then the earlier one's."""
+    both = sorted([(_pos(r), 0, i) for i, r in enumerate(xs)] + [(_pos(r), 1, i) for i, r in enumerate(ys)])
+    sides = (xs, ys)
+    for _, side, i in both:
+        later = sides[side][i]
+        for earlier in sides[1 - side]:
+            if (_pos(earlier), 1 - side) >= (_pos(later), side):
+                break
+            yield later, earlier
 
 
 @attrs.frozen
@@ -636,9 +746,12 @@ def _when_text(rule: RuleInfo, bound: str, instant: dt.datetime) -> str:
     return instant.astimezone(rule.tz).isoformat()
 
 
-def run(ps: PolicySet, timeout_ms: int, stats: AnalysisStats, budget: Budget | None = None) -> list[Diagnostic]:
+def run(ps: PolicySet, timeout_ms: int, stats: AnalysisStats, budget: Budget | None = None,
+        indexed: bool = True) -> list[Diagnostic]:
+    """The findings (unsorted). ``indexed=False`` asks about every pair and reads every rule
+    on every listing: the oracle that the indexed run must agree with."""
     start = time.perf_counter()
-    a = Analysis(ps, timeout_ms, stats, budget)
+    a = Analysis(ps, timeout_ms, stats, budget, indexed)
     a.p300()
     a.p302_p303()
     a.p301()

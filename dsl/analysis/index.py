@@ -13,7 +13,7 @@ matches both ``category 'Knives'`` and ``category 'Swords'``).
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -242,6 +242,17 @@ class Index:
 
     def compatible(self, a: str, b: str) -> bool:
         return self._class[b] in self._ok(self._class[a])
+
+    def class_of(self, qid: str) -> int:
+        return self._class[qid]
+
+    def count_compatible(self, qid: str, per_class: Mapping[int, int]) -> int:
+        """How many rules of a subset may apply together with ``qid`` (itself not counted,
+        when it is in the subset), from the subset's number of rules in each class."""
+        k = self._class[qid]
+        ok = self._ok(k)
+        found = sum(n for c, n in per_class.items() if c in ok)
+        return found - 1 if k in ok and per_class.get(k, 0) > 0 else found
 
     def neighbours(self, qid: str, candidates: list[str]) -> list[str]:
         """The candidates (in their order) that may apply together with ``qid``."""

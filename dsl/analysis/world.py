@@ -328,6 +328,8 @@ class World:
             if segs:
                 touched.cats.add(segs)
                 terms.append(self.cats[segs])
+        if len(terms) == 1:
+            return terms[0]  # the same formula; z3.Or of one term costs as much as the rest
         return z3.Or(*terms) if terms else z3.BoolVal(False)
 
     def _encode_text(self, node: A.Mentions | A.MentionsAny | A.Contains | A.Matches,

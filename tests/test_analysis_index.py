@@ -1,0 +1,144 @@
+"""The analysis's indexes change how fast it answers, never what it answers: the indexed
+run (signature index, selector index, guessed samples) gives the same findings (code,
+file, line) as the unindexed one that asks about every pair and reads every rule on every
+listing (``findings.run(..., indexed=False)``), on generated policy sets
+(``tests/strategies.py``) and on the benchmarks' sets (``bench/gen.py``,
+``bench/bench_analysis.py``). And the selector index over-approximates: a rule that
+applies on a listing is always among its candidates."""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from strategies import listings, policy_texts
+
+from dsl.analysis.findings import run
+from dsl.analysis.guess import guess
+from dsl.analysis.selectors import SelectorIndex
+from dsl.analysis.solver import AnalysisStats, Engine
+from dsl.api import compile_paths
+from dsl.checking.passes import build
+from dsl.diagnostics import Diagnostic
+from dsl.evaluate import values as RT
+from dsl.evaluate.outcome import InputError
+from dsl.evaluate.reference import rule_applies
+from dsl.model import PolicySet
+from dsl.syntax import parse
+
+ROOT = Path(__file__).resolve().parents[1]
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much,
+                                                         HealthCheck.data_too_large])
+
+
+def _bench(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(f"bench_{name}", ROOT / "bench" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def checked(*texts: str) -> PolicySet | None:
+    parsed, sources = [], {}
+    for i, text in enumerate(texts):
+        path = f"f{i}.policy"
+        f, diags = parse(text, path)
+        if diags:
+            return None
+        parsed.append(f)
+        sources[path] = text
+    ps, _ = build(parsed, sources)
+    return ps
+
+
+def places(diags: list[Diagnostic]) -> list[tuple[str, str, int]]:
+    return sorted((d.code, d.span.file if d.span else "", d.span.line if d.span else 0) for d in diags)
+
+
+def both(ps: PolicySet) -> tuple[list[Diagnostic], list[Diagnostic]]:
+    return (run(ps, 5000, AnalysisStats(), None, indexed=True),
+            run(ps, 5000, AnalysisStats(), None, indexed=False))
+
+
+@SETTINGS
+@given(policy_texts(schema=None), policy_texts(schema=None))
+def test_indexed_findings_are_the_unindexed_ones(one: str, two: str) -> None:
+    ps = checked(one, two)
+    if ps is None:
+        return
+    indexed, naive = both(ps)
+    if any(d.code == "P399" for d in indexed + naive):
+        return  # a solver timeout depends on the load and on what z3 was asked before
+    assert places(indexed) == places(naive)
+
+
+def _compiled(files: dict[str, str]) -> PolicySet:
+    with tempfile.TemporaryDirectory() as tmp:
+        for name, text in files.items():
+            (Path(tmp) / name).write_text(text, encoding="utf-8")
+        ps, _, diags = compile_paths([tmp])
+    assert ps is not None, [d.message for d in diags]
+    return ps
+
+
+def test_the_benchmarks_sets_give_the_same_findings_indexed() -> None:
+    gen = _bench("gen")
+    sets = [{"g.policy": gen.policy_text(120)},
+            _bench("bench_analysis").generated_policies(150, seed=4),
+            _bench("bench_analysis").generated_policies(120, seed=11)]
+    for files in sets:
+        indexed, naive = both(_compiled(files))
+        assert places(indexed) == places(naive)
+
+
+def test_one_p304_per_pair_of_ladders() -> None:
+    """Twenty rules on two ladders that all meet: one finding, at the first place where
+    the ladders meet (the later rule that comes first, then the earlier one)."""
+    lines = ["policy p", "ladder soft = warn seller then remove listing",
+             "ladder hard = remove listing then close account"]
+    for i in range(10):
+        lines.append(f"rule s{i}: block category 'S{i}' penalty soft")
+        lines.append(f"rule h{i}: block category 'H{i}' penalty hard")
+    ps = _compiled({"p.policy": "\n".join(lines) + "\n"})
+    p304 = [d for d in run(ps, 5000, AnalysisStats()) if d.code == "P304"]
+    assert len(p304) == 1
+    (d,) = p304
+    assert d.span is not None and d.span.line == 5  # h0, meeting s0 at line 4
+    assert d.related and d.related[0].span is not None and d.related[0].span.line == 4
+    assert any("one finding for the two ladders (20 rules)" in n for n in d.notes)
+
+
+@SETTINGS
+@given(policy_texts(), st.lists(listings(), min_size=10, max_size=10))
+def test_selector_candidates_hold_every_rule_that_applies(text: str, batch: list[dict[str, Any]]) -> None:
+    ps = checked(text)
+    if ps is None:
+        return
+    index = SelectorIndex(ps.rules)
+    when = RT.parse_at("2025-01-01T00:00:00Z")
+    for listing in batch:
+        candidates = index.candidates(listing)
+        for r in ps.rules:
+            try:
+                applies = rule_applies(r, listing, when)
+            except InputError:
+                continue
+            assert not applies or r.qid in candidates, (r.qid, listing)
+
+
+def test_a_guess_is_kept_only_when_the_evaluator_confirms_it() -> None:
+    ps = _compiled({"p.policy": "policy p\nrule a: from 2021-10-08 block category 'K > L' and price > 10 "
+                                "and platform in ['x', 'y'] and mentions any ['blade', 'sword']\n"
+                                "rule b: block price > 10 and price < 5\n"})
+    engine = Engine(ps)
+    w = guess(ps.rule("p.a"))
+    assert w is not None and w.listing == {"category": "K > L", "price": 11, "platform": "x", "title": "blade"}
+    assert engine.confirms(engine.remaining("p.a"), w)
+    wb = guess(ps.rule("p.b"))
+    assert wb is not None and not engine.confirms(engine.remaining("p.b"), wb)
