@@ -176,6 +176,17 @@ CODES: dict[str, tuple[Severity, str]] = {
 }
 """Every diagnostic code: its severity and a short title (docs/checks.md has a section each)."""
 
+DOCS_URL: Final = "https://policy-dsl.github.io/policy-dsl/"
+"""Where the documentation site is published: mkdocs.yml's ``site_url`` (tests/test_site.py
+holds the two equal)."""
+
+
+def docs_url(code: str) -> str:
+    """The page of the documentation site on ``code`` (the site generates one page per
+    section of docs/checks.md: tools/checks_pages.py); the ``helpUri`` of SARIF results
+    and the link in hover text."""
+    return f"{DOCS_URL}checks/{code}/"
+
 
 def make(code: str, message: str, span: Span | None, *, hint: str | None = None,
          notes: Iterable[str] = (), related: Iterable[Related] = (),

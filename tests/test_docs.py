@@ -50,6 +50,11 @@ NOT_RUN = {
     ". .venv/bin/activate": "installing (see above)",
     "pip install -e .": "installing (see above)",
     "./run-tests": "runs the whole test suite, of which this test is part",
+    "cd editors/vscode": "building the VS Code extension needs Node.js, npm and the network; "
+                         "tests/test_editors.py checks the extension's files instead",
+    "npm install": "building the VS Code extension (see above)",
+    "npx @vscode/vsce package": "building the VS Code extension (see above)",
+    "code --install-extension": "installing into VS Code",
 }
 
 

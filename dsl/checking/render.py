@@ -28,7 +28,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
-from ..diagnostics import CODES, ERROR, INFO, WARNING, Diagnostic
+from ..diagnostics import CODES, ERROR, INFO, WARNING, Diagnostic, docs_url
 from ..span import Span
 
 __all__ = ["FORMATS", "render", "render_text", "render_json", "render_sarif",
@@ -405,7 +405,8 @@ def render_sarif(diags: Sequence[Diagnostic], sources: Mapping[str, str], *,
                  tool_version: str) -> str:
     """A SARIF 2.1.0 log with one run of the tool ``policy``.
 
-    ``rules`` holds one reporting descriptor per code used (sorted by code). A result's
+    ``rules`` holds one reporting descriptor per code used (sorted by code), its
+    ``helpUri`` the code's page on the documentation site (``docs_url``). A result's
     message text is the message followed by its hint and notes on lines of their own;
     its location is the span (columns count Unicode code points, ``columnKind``
     ``unicodeCodePoints``; ``endColumn`` is exclusive as in SARIF), with the spanned text
@@ -425,7 +426,8 @@ def render_sarif(diags: Sequence[Diagnostic], sources: Mapping[str, str], *,
             "name": _rule_name(code),
             "shortDescription": {"text": title},
             "defaultConfiguration": {"level": _SARIF_LEVEL.get(severity, "error")},
-            "help": {"text": f"See the section on {code} in docs/checks.md."},
+            "helpUri": docs_url(code),
+            "help": {"text": f"See {docs_url(code)} (docs/checks.md, section {code})."},
         })
     results = []
     for d in diags:
