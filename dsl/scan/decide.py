@@ -5,20 +5,21 @@ as the output format wants them (``dsl.scan.output``), and its tally for the rep
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from typing import Any
 
 import attrs
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision, InputError, format_instant
 from ..evaluate.policies import Policies
+from .columns import combine, decided_arrays, id_texts, plain_arrays, plain_at_texts
 from .convert import batch_listings
 from .records import Bad, decide_record, is_envelope, open_envelope
 from .report import Tally
-from .schema import DECIDE_COLUMN, Row, rows_to_output
+from .schema import DECIDE_COLUMN, Row, arrow_schema, rows_to_output
 
 __all__ = ["Job", "decide_batch"]
 
@@ -46,25 +47,15 @@ class Job:
         return ".".join(self.at_field or ())
 
 
-_AT_CACHE: dict[str, V.ParsedAt] = {}
-"""``at`` texts read (a catalogue's instants repeat: dates, a few per day)."""
-
-
-def _record_at(job: Job, listing: Any, fixed: Any) -> Any:
+def _record_at(job: Job, listing: Any) -> Any:
+    """The record's ``at`` as read from its field (or the command line's), passed to
+    ``decide`` as it is: a text goes through the evaluator's memo of parsed instants."""
     if job.at_field is None:
-        return fixed
+        return job.at
     value = V.read_path(listing, job.at_field) if isinstance(listing, dict) else None
     if value is None:
         raise InputError(f"{job.at_name}: no instant to decide at (the field is missing or null)",
                          field=job.at_name)
-    if type(value) is str:
-        parsed = _AT_CACHE.get(value)
-        if parsed is None:
-            parsed = V.parse_at(value)  # an InputError is the record's
-            if len(_AT_CACHE) >= 65536:
-                _AT_CACHE.clear()
-            _AT_CACHE[value] = parsed
-        return parsed
     return value
 
 
@@ -75,10 +66,10 @@ def _record_prior(job: Job, listing: Any) -> Any:
     return 0 if value is None else value
 
 
-def _decide(policies: Policies, job: Job, listing: Any, fixed: Any) -> Decision:
+def _decide(policies: Policies, job: Job, listing: Any) -> Decision:
     if isinstance(listing, Bad):
         raise InputError(listing.message)
-    at, prior = _record_at(job, listing, fixed), _record_prior(job, listing)
+    at, prior = _record_at(job, listing), _record_prior(job, listing)
     if job.envelopes:  # as policy eval reads it
         listing, at, prior = open_envelope(listing, at, prior)
     return decide_record(policies, listing, at, prior)
@@ -98,21 +89,26 @@ def decide_rows(policies: Policies, job: Job, listings: Sequence[Any], tally: Ta
     """The output row of each listing (or ``Bad`` record), counted in ``tally``: the
     listing ``i`` is the record ``offset + places[i] + 1`` of the input (``places`` None:
     ``offset + i + 1``), for the report's list of errors."""
-    fixed: Any = V.parse_at(job.at) if job.at_field is None else None
     phash = policies.policy_hash
     rows: list[Row] = []
+    formatted: dict[Any, str] = {}  # the instants of a batch repeat
     for i, listing in enumerate(listings):
         try:
-            decision = _decide(policies, job, listing, fixed)
+            decision = _decide(policies, job, listing)
         except InputError as e:
             rows.append((_id(job, listing), None, None, None, None, None, e.message, None, phash))
             tally.error(offset + (places[i] if places is not None else i) + 1, e.message)
             continue
         rows.append((_id(job, listing), decision.effect, decision.rules, decision.overridden,
                      decision.penalty.to_dict() if decision.penalty is not None else None, decision.warnings,
-                     None, format_instant(decision.at), phash))
+                     None, formatted.get(decision.at) or _remember(formatted, decision.at), phash))
         tally.decision(decision, _seller(job, listing) if decision.effect == "block" else None)
     return rows
+
+
+def _remember(formatted: dict[Any, str], at: Any) -> str:
+    text = formatted[at] = format_instant(at)
+    return text
 
 
 def _seller(job: Job, record: Any) -> Any:
@@ -140,10 +136,76 @@ def decide_batch(policies: Policies, job: Job, batch: pa.RecordBatch | list[Any]
     plain allows, not decided (only their id and ``at`` are read)."""
     tally = Tally()
     if isinstance(batch, list):
-        rows = decide_rows(policies, job, batch, tally, offset)
+        return rows_to_output(decide_rows(policies, job, batch, tally, offset), job.out_format), tally
+    if job.out_format == "jsonl":
+        return rows_to_output(_arrow_rows(policies, job, batch, tally, offset), job.out_format), tally
+    return _arrow_batch(policies, job, batch, tally, offset), tally
+
+
+class _Once:
+    """A batch's listings, built when first asked for."""
+
+    def __init__(self, job: Job, data: pa.RecordBatch):
+        self.job, self.data = job, data
+        self.listings: list[Any] | None = None
+
+    def __call__(self) -> list[Any]:
+        if self.listings is None:
+            self.listings = batch_listings(self.data, csv=self.job.csv)
+        return self.listings
+
+
+def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tally, offset: int) -> pa.RecordBatch:
+    """An Arrow batch's output as an Arrow batch (Parquet, CSV): the records the pushdown
+    rules out are never built as listings; their rows are columns of constants but for
+    ``id`` and ``at``."""
+    names = batch.schema.names
+    data = batch.drop_columns([DECIDE_COLUMN]) if DECIDE_COLUMN in names else batch
+    listings = _Once(job, data)
+    ids = id_texts(data, job.id_field, csv=job.csv, listings=listings)
+    decide, plain_ats = _to_decide(job, batch, data, listings)
+    phash, schema = policies.policy_hash, arrow_schema(job.out_format)
+    if decide is None:
+        rows = decide_rows(policies, job, listings(), tally, offset)
+        return pa.RecordBatch.from_arrays([ids, *decided_arrays(job.out_format, _columns(rows), phash)], schema=schema)
+    places = pc.indices_nonzero(decide)
+    subset = ([listings()[i] for i in places.to_pylist()] if listings.listings is not None
+              else batch_listings(data.take(places), csv=job.csv))
+    rows = decide_rows(policies, job, subset, tally, offset, places.to_pylist())
+    plain = pc.invert(decide)
+    count = len(batch) - len(rows)
+    tally.plain_allow(count)
+    ats = plain_ats.filter(plain) if isinstance(plain_ats, pa.Array) else plain_ats
+    columns = combine(decide, decided_arrays(job.out_format, _columns(rows), phash),
+                      plain_arrays(job.out_format, ats, phash, count))
+    return pa.RecordBatch.from_arrays([ids, *columns], schema=schema)
+
+
+def _columns(rows: list[Row]) -> list[list[Any]]:
+    """Effect, rules, overridden, penalty, warnings, error and at of the rows, as columns."""
+    if not rows:
+        return [[] for _ in range(7)]
+    return [list(c) for c in list(zip(*rows, strict=True))[1:8]]
+
+
+def _to_decide(job: Job, batch: pa.RecordBatch, data: pa.RecordBatch,
+               listings: _Once) -> tuple[pa.Array | None, pa.Array | str]:
+    """Which records of the batch are decided (None: all of them), and the ``at`` a plain
+    allow reports (one text for all, or one per record). A record the pushdown rules out
+    whose ``at`` cannot be read is decided, to get its error."""
+    names = batch.schema.names
+    if DECIDE_COLUMN not in names:
+        return None, ""
+    decide = batch.column(names.index(DECIDE_COLUMN))
+    ats: pa.Array | str
+    if job.at_field is None:
+        ats = format_instant(V.parse_at(job.at).reported)
     else:
-        rows = _arrow_rows(policies, job, batch, tally, offset)
-    return rows_to_output(rows, job.out_format), tally
+        ats = plain_at_texts(data, job.at_field, csv=job.csv, listings=listings)
+        decide = pc.or_(decide, pc.is_null(ats))
+    if pc.all(decide).as_py():
+        return None, ats
+    return decide, ats
 
 
 def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tally, offset: int) -> list[Row]:
@@ -167,7 +229,7 @@ def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tall
             rows.append(next(decided))
         else:
             rows.append((_id(job, thin[i]), "allow", (), (), None, (), None, a, phash))
-            tally.plain_allow()
+    tally.plain_allow(len(rows) - len(decide))
     return rows
 
 
@@ -177,9 +239,3 @@ def _thin_listings(job: Job, data: pa.RecordBatch) -> list[Any]:
     keep = [n for n in data.schema.names if n.split(".")[0] in heads]
     return batch_listings(data.select(keep), csv=job.csv)
 
-
-def describe_id(value: Any) -> str | None:
-    """An id as text (Parquet and CSV): text as it is, another value as its JSON."""
-    if value is None or isinstance(value, str):
-        return value
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))

@@ -38,9 +38,11 @@ class Tally:
         if len(self.first_errors) < FIRST_ERRORS:
             self.first_errors.append((record, message))
 
-    def plain_allow(self) -> None:
-        self.records += 1
-        self.effects["allow"] += 1
+    def plain_allow(self, count: int = 1) -> None:
+        """``count`` records that got a plain allow (no rule, warning or error)."""
+        if count:
+            self.records += count
+            self.effects["allow"] += count
 
     def decision(self, d: Decision, seller: Any) -> None:
         self.records += 1

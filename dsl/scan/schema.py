@@ -16,7 +16,7 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["COLUMNS", "DECIDE_COLUMN", "Row", "arrow_schema", "rows_to_output"]
+__all__ = ["COLUMNS", "DECIDE_COLUMN", "Row", "arrow_schema", "id_text", "json_or_none", "rows_to_output"]
 
 COLUMNS = ("id", "effect", "rules", "overridden", "penalty", "warnings", "error", "at", "policy_hash")
 
@@ -45,13 +45,15 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
 
 
-def _json_or_none(value: Any) -> str | None:
+def json_or_none(value: Any) -> str | None:
+    """A list (or tuple) or object as JSON text, as the CSV output carries it."""
     if value is None:
         return None
     return _dumps(list(value) if isinstance(value, tuple) else value)
 
 
-def _id_text(value: Any) -> str | None:
+def id_text(value: Any) -> str | None:
+    """An id as the Parquet and CSV outputs write it: text as it is, another value as its JSON."""
     return value if value is None or isinstance(value, str) else _dumps(value)
 
 
@@ -61,11 +63,11 @@ def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:
     if out_format == "jsonl":
         return "".join(_dumps(dict(zip(COLUMNS, _listed(r), strict=True))) + "\n" for r in rows)
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
-    ids = [_id_text(v) for v in cols[0]]
+    ids = [id_text(v) for v in cols[0]]
     if out_format == "parquet":
         arrays = [ids, cols[1], _lists(cols[2]), _lists(cols[3]), cols[4], _lists(cols[5]), *cols[6:]]
     else:
-        arrays = [ids, cols[1], *([_json_or_none(v) for v in cols[i]] for i in (2, 3, 4, 5)), *cols[6:]]
+        arrays = [ids, cols[1], *([json_or_none(v) for v in cols[i]] for i in (2, 3, 4, 5)), *cols[6:]]
     schema = arrow_schema(out_format)
     return pa.RecordBatch.from_arrays([pa.array(list(a), type=f.type) for a, f in zip(arrays, schema, strict=True)],
                                       schema=schema)

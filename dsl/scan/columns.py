@@ -1,0 +1,149 @@
+"""The columnar side of a scan: reading one field of every record of an Arrow batch without
+building the records, and the output columns of a batch as Arrow arrays.
+
+The records the pushdown rules out never become Python objects: their output row is the
+plain allow, the same for every record but for ``id`` and ``at``, and those two are read
+from their columns here (``at`` once per distinct value: a catalogue's dates repeat).
+A field is read from a column only where the column holds exactly what ``read_path`` would
+find in the listing ``convert.batch_listings`` builds; otherwise (a path through a map or a
+list, a dotted CSV column that another one nests into) ``path_column`` says so and the
+caller reads the listings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ..evaluate import values as V
+from ..evaluate.outcome import InputError, format_instant
+from .convert import column_values
+from .schema import arrow_schema, id_text, json_or_none
+
+__all__ = ["combine", "decided_arrays", "id_texts", "path_column", "plain_arrays", "plain_at_texts"]
+
+
+def path_column(data: pa.RecordBatch, path: tuple[str, ...], *, csv: bool) -> pa.Array | None:
+    """The value at ``path`` of each record of ``data`` as one array (null where the
+    field is absent), whose values ``convert.column_values`` reads as the listing holds
+    them; None when no single column holds it."""
+    names = data.schema.names
+    if csv:
+        dotted = ".".join(path)
+        if any(n != dotted and (n.startswith(dotted + ".") or dotted.startswith(n + ".")) for n in names):
+            return None
+        return data.column(names.index(dotted)) if dotted in names else pa.nulls(data.num_rows)
+    if path[0] not in names or names.count(path[0]) > 1:
+        return pa.nulls(data.num_rows) if path[0] not in names else None
+    column = data.column(names.index(path[0]))
+    for part in path[1:]:
+        t = column.type
+        if not pa.types.is_struct(t):
+            return None if pa.types.is_map(t) else pa.nulls(data.num_rows)
+        found = [i for i in range(t.num_fields) if t.field(i).name == part]
+        if len(found) != 1:
+            return None if found else pa.nulls(data.num_rows)
+        column = pc.struct_field(column, found)  # null where the struct is null
+    return column
+
+
+def per_distinct(column: pa.Array, read: Callable[[Any], Any], out_type: pa.DataType, *, csv: bool) -> pa.Array:
+    """``read`` applied to each value of ``column`` as the listing holds it (None for
+    null), computed once per distinct value where the column can be dictionary-encoded."""
+    try:
+        encoded = column.dictionary_encode()
+    except (pa.ArrowNotImplementedError, pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([read(v) if v is not None else None for v in column_values(column, csv=csv)], out_type)
+    texts = pa.array([read(v) if v is not None else None for v in column_values(encoded.dictionary, csv=csv)],
+                     out_type)
+    return texts.take(encoded.indices)
+
+
+def _plain_at(value: Any) -> str | None:
+    try:
+        return format_instant(V.parse_at(value).reported)
+    except InputError:
+        return None
+
+
+def plain_at_texts(data: pa.RecordBatch, at_field: tuple[str, ...], *, csv: bool,
+                   listings: Callable[[], Sequence[Any]]) -> pa.Array:
+    """The ``at`` a plain allow of each record reports (read from ``at_field``), null
+    where it cannot be read (such a record is decided, to get its error). ``listings``
+    gives the records' listings, for a path that no single column holds."""
+    column = path_column(data, at_field, csv=csv)
+    if column is None:
+        values = [V.read_path(x, at_field) if isinstance(x, dict) else None for x in listings()]
+        return pa.array([_plain_at(v) if v is not None else None for v in values], pa.string())
+    return per_distinct(column, _plain_at, pa.string(), csv=csv)
+
+
+def id_texts(data: pa.RecordBatch, id_field: tuple[str, ...], *, csv: bool,
+             listings: Callable[[], Sequence[Any]]) -> pa.Array:
+    """Each record's ``id`` as the Parquet and CSV outputs write it (text as it is, any
+    other value as its JSON)."""
+    column = path_column(data, id_field, csv=csv)
+    if column is None:
+        values = [V.read_path(x, id_field) if isinstance(x, dict) else None for x in listings()]
+        return pa.array([id_text(v) if v is not None else None for v in values], pa.string())
+    if not csv and (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        return column.cast(pa.string())
+    if pa.types.is_null(column.type):
+        return pa.nulls(len(column), pa.string())
+    values = column_values(column, csv=csv)
+    return pa.array([id_text(v) if v is not None else None for v in values], pa.string())
+
+
+_CONSTANTS: dict[tuple[Any, pa.DataType], pa.Array] = {}
+
+
+def constant(value: Any, of: pa.DataType, n: int) -> pa.Array:
+    """``n`` times ``value``: a slice of an array kept for the next batches (pyarrow's
+    ``repeat`` takes milliseconds a batch for a text)."""
+    key = (value if not isinstance(value, list) else tuple(value), of)
+    kept = _CONSTANTS.get(key)
+    if kept is None or len(kept) < n:
+        if len(_CONSTANTS) > 64:
+            _CONSTANTS.clear()
+        kept = _CONSTANTS[key] = pa.array([value] * max(n, 2 * len(kept) if kept is not None else n), of)
+    return kept.slice(0, n)
+
+
+def plain_arrays(out_format: str, ats: pa.Array | str, policy_hash: str, n: int) -> list[pa.Array]:
+    """The output columns after ``id`` of ``n`` plain allows (``ats``: their ``at``,
+    one text for all or one each)."""
+    schema = arrow_schema(out_format)
+    empty: Any = [] if out_format == "parquet" else "[]"
+    at = ats if isinstance(ats, pa.Array) else constant(ats, pa.string(), n)
+    return [constant("allow", pa.string(), n), constant(empty, schema.field("rules").type, n),
+            constant(empty, schema.field("overridden").type, n), pa.nulls(n, schema.field("penalty").type),
+            constant(empty, schema.field("warnings").type, n), pa.nulls(n, pa.string()), at,
+            constant(policy_hash, pa.string(), n)]
+
+
+def decided_arrays(out_format: str, columns: Sequence[list[Any]], policy_hash: str) -> list[pa.Array]:
+    """The output columns after ``id`` of decided records, from the Python values of
+    effect, rules, overridden, penalty, warnings, error and at (``schema.Row`` without
+    the first and the last)."""
+    schema = arrow_schema(out_format)
+    effect, rules, overridden, penalty, warnings, error, at = columns
+    if out_format != "parquet":
+        rules, overridden, penalty, warnings = ([json_or_none(v) for v in c]
+                                                for c in (rules, overridden, penalty, warnings))
+    typed = zip((effect, rules, overridden, penalty, warnings, error, at), schema.names[1:8], strict=True)
+    arrays = [pa.array(values, schema.field(name).type) for values, name in typed]
+    return [*arrays, constant(policy_hash, pa.string(), len(effect))]
+
+
+def combine(decide: pa.Array, decided: list[pa.Array], plain: list[pa.Array]) -> list[pa.Array]:
+    """The columns in input order: ``decide`` says of each record whether it is one of
+    ``decided`` (in order) or one of ``plain`` (in order)."""
+    k = len(decided[0]) if decided else 0
+    flags = decide.cast(pa.int64())
+    rank_decided = pc.subtract(pc.cumulative_sum(flags), 1)
+    rank_plain = pc.add(pc.subtract(pc.cumulative_sum(pc.subtract(1, flags)), 1), k)
+    order = pc.if_else(decide, rank_decided, rank_plain)
+    return [pa.concat_arrays([d, p]).take(order) for d, p in zip(decided, plain, strict=True)]

@@ -1,0 +1,80 @@
+"""dsl/scan/columns.py: a field read from its column is what ``read_path`` finds in the
+listing ``batch_listings`` builds (Parquet-like columns and CSV cells), and a batch's output
+built from columns is, row for row, the output built from decided rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import pyarrow as pa
+import pytest
+
+from dsl.evaluate import values as V
+from dsl.scan.columns import combine, constant, id_texts, path_column, plain_at_texts
+from dsl.scan.convert import batch_listings, column_values
+from dsl.scan.schema import id_text
+
+SELLER = pa.struct([("id", pa.string()), ("meta", pa.struct([("seen", pa.date32())]))])
+TYPED = pa.record_batch({
+    "id": pa.array([1, None, 3, 4], pa.int64()),
+    "code": pa.array(["a", None, "c", "d"]),
+    "seller": pa.array([{"id": "s1", "meta": {"seen": dt.date(2021, 10, 20)}}, None,
+                        {"id": None, "meta": None}, {"id": "s4", "meta": {"seen": None}}], SELLER),
+    "tags": pa.array([["x"], None, [], ["y", None]], pa.list_(pa.string())),
+    "attrs": pa.array([[("k", "v")], None, [], [("k", "w")]], pa.map_(pa.string(), pa.string())),
+    "when": pa.array([dt.datetime(2021, 10, 20, 8), None, dt.datetime(2021, 1, 1), dt.datetime(2022, 2, 2)],
+                     pa.timestamp("us")),
+})
+CSV = pa.record_batch({
+    "id": pa.array(["12", "x", "", '"12"']),
+    "seller.id": pa.array(["s1", None, "[1]", "s4"]),
+    "seller": pa.array(["text", None, None, None]),
+    "listed_on": pa.array(["2021-10-20", "not a date", "", " 2021-10-20"]),
+})
+TYPED_PATHS = [("id",), ("code",), ("seller",), ("seller", "id"), ("seller", "meta", "seen"), ("seller", "nope"),
+               ("tags",), ("tags", "x"), ("attrs", "k"), ("when",), ("missing",), ("code", "deeper")]
+CSV_PATHS = [("id",), ("seller", "id"), ("seller",), ("listed_on",), ("missing",)]
+
+
+def _cases() -> list[tuple[pa.RecordBatch, bool, tuple[str, ...]]]:
+    return [(TYPED, False, p) for p in TYPED_PATHS] + [(CSV, True, p) for p in CSV_PATHS]
+
+
+@pytest.mark.parametrize(("batch", "csv", "path"), _cases())
+def test_a_column_holds_what_the_listing_holds(batch: pa.RecordBatch, csv: bool, path: tuple[str, ...]) -> None:
+    listings = batch_listings(batch, csv=csv)
+    want = [V.read_path(x, path) for x in listings]
+    column = path_column(batch, path, csv=csv)
+    if column is not None:  # None: no single column holds it (the caller reads the listings)
+        assert column_values(column, csv=csv) == want
+    ids = id_texts(batch, path, csv=csv, listings=lambda: listings)
+    assert ids.to_pylist() == [id_text(v) if v is not None else None for v in want]
+
+
+def test_paths_no_column_holds_are_read_from_the_listings() -> None:
+    assert path_column(TYPED, ("attrs", "k"), csv=False) is None  # through a map
+    assert path_column(CSV, ("seller", "id"), csv=True) is None  # `seller` and `seller.id` both
+    assert path_column(CSV, ("seller",), csv=True) is None
+
+
+def test_plain_allow_at_is_read_once_per_value_and_null_where_unreadable() -> None:
+    listings = batch_listings(CSV, csv=True)
+    got = plain_at_texts(CSV, ("listed_on",), csv=True, listings=lambda: listings).to_pylist()
+    assert got == ["2021-10-20T00:00:00", None, None, "2021-10-20T00:00:00"]
+    typed = plain_at_texts(TYPED, ("seller", "meta", "seen"), csv=False, listings=lambda: [])
+    assert typed.to_pylist() == ["2021-10-20T00:00:00", None, None, None]
+
+
+def test_combine_restores_input_order() -> None:
+    decide = pa.array([False, True, False, False, True])
+    decided = [pa.array(["d1", "d2"])]
+    plain = [pa.array(["p1", "p2", "p3"])]
+    assert combine(decide, decided, plain)[0].to_pylist() == ["p1", "d1", "p2", "p3", "d2"]
+
+
+def test_constants_grow_and_keep_their_value() -> None:
+    small: Any = constant([], pa.list_(pa.string()), 3)
+    big = constant([], pa.list_(pa.string()), 10_000)
+    assert small.to_pylist() == [[]] * 3 and big.to_pylist() == [[]] * 10_000
+    assert constant("allow", pa.string(), 0).to_pylist() == []
