@@ -171,7 +171,9 @@ class _Run:
         self.prover = Prover(joint, sides, timeout_ms=timeout_ms, stats=self.stats,
                              budget=Budget(budget) if budget is not None else None)
         self.phrases = sorted(set(_strings([r.condition for r in joint.rules])))
-        self.tz: dt.tzinfo = new.policies[0].tz if new.policies else dt.UTC
+        # round instants are midnights where the first rule changed is read
+        first = m.changed[0]
+        self.tz: dt.tzinfo = (new.by_qid.get(first) or old.rule(first)).tz
         self.undecided: list[Undecided] = []
         self.examples: list[Example] = []
 
@@ -191,7 +193,7 @@ class _Run:
             self.undecided.append(Undecided(what, "the solver's witness does not separate the two versions when "
                                             f"replayed: {w.to_dict()!r}", kind, rule))
             return None
-        ex = Example(w.listing, w.at, w.prior_violations, found, pair[0], pair[1])
+        ex = Example(w.to_dict()["listing"], w.at, w.prior_violations, found, pair[0], pair[1])
         self.examples.append(ex)
         return ex
 
