@@ -241,5 +241,15 @@ def diff_(versions: tuple[str, ...], catalogue: tuple[str, ...], fmt: str, fail_
     sys.exit(result.exit_code(kinds))
 
 
+@main.command(name="lsp")
+@click.option("--tcp", "port", type=click.IntRange(1, 65535), default=None, metavar="PORT",
+              help="Listen on 127.0.0.1:PORT instead of standard input and output (for debugging).")
+def lsp_(port: int | None) -> None:
+    """Run the language server (editors start it; docs/editors.md)."""
+    from .lsp import serve  # here, not at the top: pygls, which no other command needs
+
+    serve(port)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

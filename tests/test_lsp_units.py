@@ -58,3 +58,137 @@ def test_in_force_words_say_the_window_in_the_policy_timezone() -> None:
     assert model is not None
     rule = model.rule("alibaba-crypto-2021.miners")
     assert in_force_words(rule) == "in force from 2021-10-08 00:00 Asia/Shanghai"
+
+
+# ---------------------------------------------------------------- the lsp modules, without a client
+
+SHOP = """policy shop
+  timezone 'Europe/London'
+
+set coins = ['bitcoin', 'litecoin']
+ladder escalate = warn seller then remove listing
+field seller.country: one of ['CN', 'GB']
+field price: number
+
+rule coins: block mentions any coins penalty escalate  # policy: ignore[P300]
+rule uk-ok: allow seller.country == 'GB' overrides coins
+"""
+
+
+def _snapshot(tmp_path: Path, text: str = SHOP, name: str = "shop.policy"):  # type: ignore[no-untyped-def]
+    from dsl.lsp.project import Project
+
+    (tmp_path / name).write_text(text, encoding="utf-8")
+    project = Project()
+    project.set_folders([str(tmp_path)])
+    return project, project.snapshot(str(tmp_path / name)), str(tmp_path / name)
+
+
+def _labels(text: str, tmp_path: Path, cursor: str = "|") -> list[str]:
+    from dsl.lsp.completion import complete
+
+    project, _snap, path = _snapshot(tmp_path)
+    at = text.index(cursor)
+    text = text.replace(cursor, "")
+    project.set_buffer(path, text)
+    return [i.label for i in complete(project.snapshot(path), text, at)]
+
+
+def test_completion_offers_keywords_the_grammar_takes(tmp_path: Path) -> None:
+    assert _labels(SHOP + "rule r: |", tmp_path) == ["allow", "block", "flag", "from", "until"]
+    labels = _labels(SHOP + "rule r: block title exists |", tmp_path)
+    assert {"and", "or", "if", "unless", "penalty", "because", "rule", "set"} <= set(labels)
+
+
+def test_completion_offers_the_names_that_fit(tmp_path: Path) -> None:
+    assert "escalate" in _labels(SHOP + "rule r: block title exists penalty |", tmp_path)
+    assert "coins" in _labels(SHOP + "rule r: block mentions any |", tmp_path)
+    assert {"seller.country", "price", "title"} <= set(_labels(SHOP + "rule r: block |", tmp_path))
+    assert "coins" in _labels(SHOP + "rule r: allow title exists overrides uk-ok, |", tmp_path)
+    assert {"'CN'", "'GB'"} <= set(_labels(SHOP + "rule r: block seller.country == |", tmp_path))
+    assert {"'CN'", "'GB'"} <= set(_labels(SHOP + "rule r: block seller.country in ['CN', |", tmp_path))
+    assert "'Europe/Paris'" in _labels(SHOP.replace("'Europe/London'", "|"), tmp_path)
+    assert "\"Asia/Tokyo\"" in _labels(SHOP.replace("'Europe/London'", '"As|'), tmp_path)
+
+
+def test_hover_on_a_code_in_a_suppression_comment(tmp_path: Path) -> None:
+    from dsl.lsp.hover import hover
+
+    _project, snap, path = _snapshot(tmp_path)
+    line = SHOP.splitlines().index(next(x for x in SHOP.splitlines() if "ignore[P300]" in x)) + 1
+    column = SHOP.splitlines()[line - 1].index("P300") + 2
+    found = hover(snap, path, line, column, "utf-16")
+    assert found is not None and "**P300** — rule can never apply (warning)" in str(found.contents)
+    assert "checks/P300" in str(found.contents)
+
+
+def test_hover_on_fields(tmp_path: Path) -> None:
+    from dsl.lsp.hover import hover
+
+    text = SHOP + "rule r: block title exists and price > 3\n"
+    _project, snap, path = _snapshot(tmp_path, text)
+    line = text.count("\n", 0, text.index("price >")) + 1
+    assert "field price: number" in str(hover(snap, path, line, 32, "utf-16").contents)  # type: ignore[union-attr]
+    assert "text (built in)" in str(hover(snap, path, line, 16, "utf-16").contents)  # type: ignore[union-attr]
+
+
+def _fixes(text: str, tmp_path: Path, diag_code: str):  # type: ignore[no-untyped-def]
+    from dsl.lsp.actions import code_actions
+    from dsl.lsp.diagnostics import by_file, uri_of
+
+    _project, snap, path = _snapshot(tmp_path, text)
+    diags = by_file(api.check_loaded(snap.loaded, snap.config, analysis=False), snap, "utf-16")[uri_of(path)]
+    chosen = [d for d in diags if d.code == diag_code]
+    assert chosen, diags
+    return code_actions(uri_of(path), snap.lines(path, "utf-16"), snap.files.get(path), chosen)
+
+
+def test_quick_fix_puts_a_keyword_used_as_a_field_in_backquotes(tmp_path: Path) -> None:
+    fixes = _fixes(SHOP + "rule r: block given == 'x'\n", tmp_path, "P100")
+    assert [(a.title, a.edit.changes.popitem()[1][0].new_text) for a in fixes] == [  # type: ignore[union-attr]
+        ("Write `given` in backquotes", "`given`")]
+
+
+def test_quick_fix_suppresses_a_warning_at_the_end_of_its_line(tmp_path: Path) -> None:
+    fixes = _fixes(SHOP + "block title exists\n", tmp_path, "P400")
+    edits = [a.edit.changes.popitem()[1][0] for a in fixes]  # type: ignore[union-attr]
+    assert [e.new_text for e in edits] == ["  # policy: ignore[P400]"]
+    assert edits[0].range.start.line == SHOP.count("\n")
+    second = "# policy: ignore[P300]\nblock title exists  # policy: ignore[P301]"
+    fixes = _fixes(SHOP.replace("# policy: ignore[P300]", second), tmp_path, "P400")
+    assert [a.edit.changes.popitem()[1][0].new_text for a in fixes] == [", P400"]  # type: ignore[union-attr]
+
+
+def test_range_formatting_formats_the_statements_touched(tmp_path: Path) -> None:
+    from lsprotocol import types as T
+
+    from dsl.lsp.actions import format_range
+    from dsl.lsp.positions import Text
+
+    text = "policy p\n\nrule   a :  block   title exists\nrule   b :  block   title exists\n"
+    edits = format_range("p.policy", Text(text), T.Range(T.Position(2, 0), T.Position(2, 3)))
+    assert edits is not None and [(e.range.start.line, e.range.end.line, e.new_text) for e in edits] == [
+        (2, 3, "rule a: block title exists\n")]
+
+
+def test_workspace_symbols_and_outline(tmp_path: Path) -> None:
+    from dsl.lsp.navigation import document_symbols, workspace_symbols
+
+    _project, snap, path = _snapshot(tmp_path)
+    assert [s.name for s in document_symbols(snap, path, "utf-16")] == [
+        "shop", "coins", "escalate", "seller.country", "price", "coins", "uk-ok"]
+    assert [s.name for s in workspace_symbols([snap], "coin", "utf-16")] == ["coins", "shop.coins"]
+
+
+def test_positions_count_utf16_units() -> None:
+    from lsprotocol import types as T
+
+    from dsl.lsp.positions import Text
+    from dsl.span import Span
+
+    text = Text("rule 😀: block title mentions '比特币'\n")
+    span = Span("x", 1, 31, 1, 34)
+    assert text.range(span) == T.Range(T.Position(0, 31), T.Position(0, 34))
+    assert text.offset(T.Position(0, 31)) == 30
+    assert Text(text.text, "utf-32").range(span).start.character == 30
+    assert Text(text.text, "utf-8").range(span).start.character == 33

@@ -1,0 +1,177 @@
+"""Diagnostics as the author types.
+
+Each change of a buffer checks its set again at once: syntax, names and types
+(``dsl.api.check_loaded`` without the analysis, the configuration and suppression comments
+applied), and the findings of every file of the set are published. Changes that come while
+a check runs are taken together by the next one. When the set has no errors and the text
+has not changed for ``delay`` seconds, the consistency analysis runs in a worker process
+(``worker``) within the analysis budget, and its findings replace the set's; a change of
+any buffer meanwhile kills it."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from lsprotocol import types as T
+from pygls import uris
+
+from ..api import ANALYSIS_BUDGET, check_loaded
+from ..diagnostics import ERROR, INFO, WARNING, Diagnostic, docs_url, has_errors
+from .positions import Text
+from .project import Project, Snapshot
+from .worker import Cancelled, Job, Worker
+
+SEVERITY = {ERROR: T.DiagnosticSeverity.Error, WARNING: T.DiagnosticSeverity.Warning,
+            INFO: T.DiagnosticSeverity.Information}
+
+Publish = Callable[[str, list[T.Diagnostic]], None]
+
+
+def uri_of(path: str) -> str:
+    return uris.from_fs_path(path) or Path(path).as_uri()
+
+
+def path_of(uri: str) -> str:
+    return uris.to_fs_path(uri) or uri
+
+
+def to_lsp(d: Diagnostic, text: Text) -> T.Diagnostic:
+    """A finding in the protocol's terms: its hint on a line after the message (as `policy
+    check` prints it), its code linked to its documentation, the hint kept in ``data``
+    for the quick fixes."""
+    assert d.span is not None
+    message = d.message + "".join(f"\n{line}" for line in (*([d.hint] if d.hint else []), *d.notes))
+    related = [T.DiagnosticRelatedInformation(T.Location(uri_of(r.span.file), Text(_read(r.span.file)).range(r.span)),
+                                              r.message) for r in d.related]
+    return T.Diagnostic(text.range(d.span), message, severity=SEVERITY.get(d.severity), code=d.code,
+                        code_description=T.CodeDescription(docs_url(d.code)), source="policy",
+                        related_information=related or None, data={"hint": d.hint} if d.hint else None)
+
+
+def _read(path: str) -> str:
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return ""
+
+
+def by_file(diags: Iterable[Diagnostic], snap: Snapshot, encoding: str) -> dict[str, list[T.Diagnostic]]:
+    """The findings shown (those no comment suppresses), by file URI, every file of the
+    set included (an empty list clears what was shown)."""
+    texts = dict(snap.loaded.sources)
+    if snap.config.path is not None:
+        texts[snap.config.name] = snap.config.text
+    out: dict[str, list[T.Diagnostic]] = {uri_of(name): [] for name in snap.loaded.sources}
+    cache: dict[str, Text] = {}
+    for d in diags:
+        if d.span is None or d.suppressed:
+            continue
+        name = d.span.file
+        text = cache.get(name)
+        if text is None:
+            text = cache[name] = Text(texts.get(name, ""), encoding)
+        out.setdefault(uri_of(name), []).append(to_lsp(d, text))
+    return out
+
+
+class Checker:
+    """Checks the sets of the buffers that change and publishes what it finds."""
+
+    def __init__(self, project: Project, publish: Publish, log: Callable[[str], None], *,
+                 encoding: Callable[[], str], delay: float = 0.5, budget: float | None = ANALYSIS_BUDGET):
+        self.project = project
+        self.publish = publish
+        self.log = log
+        self.encoding = encoding
+        self.delay = delay
+        self.budget = budget
+        self._dirty: set[str] = set()
+        self._task: asyncio.Task[None] | None = None
+        self._shown: dict[str, set[str]] = {}        # set root -> URIs with findings shown
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._workers: dict[str, Worker] = {}
+        self._turn: dict[str, int] = {}              # set root -> number of the latest check
+
+    def changed(self, path: str) -> None:
+        """A buffer changed (or opened): check its set again, and stop its analysis."""
+        self._dirty.add(path)
+        for root in self._turn:
+            self._turn[root] += 1  # an analysis under way reports for an old text: its findings are dropped
+        for root in list(self._timers):
+            self._timers.pop(root).cancel()
+        for root, worker in self._workers.items():
+            if worker.cancel():
+                self.log(f"analysis of {root} cancelled: the text changed")
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        await asyncio.sleep(0)  # the changes already received are applied first
+        while self._dirty:
+            paths, self._dirty = self._dirty, set()
+            done: set[str] = set()
+            for path in sorted(paths):
+                snap = await asyncio.to_thread(self.project.snapshot, path)
+                if snap.root in done:
+                    continue
+                done.add(snap.root)
+                diags = await asyncio.to_thread(self.check_now, snap)
+                if self._dirty:
+                    break  # a newer text: check that instead
+                self._show(snap, diags)
+                if not has_errors(diags):
+                    self._schedule(snap)
+
+    def check_now(self, snap: Snapshot) -> list[Diagnostic]:
+        """Syntax, names and types of a set, configuration and suppressions applied."""
+        return check_loaded(snap.loaded, snap.config, analysis=False)
+
+    def _show(self, snap: Snapshot, diags: list[Diagnostic]) -> None:
+        found = by_file(diags, snap, self.encoding())
+        before = self._shown.get(snap.root, set())
+        for uri in before - found.keys():
+            self.publish(uri, [])
+        for uri, items in found.items():
+            self.publish(uri, items)
+        self._shown[snap.root] = {uri for uri, items in found.items() if items}
+
+    def _schedule(self, snap: Snapshot) -> None:
+        turn = self._turn[snap.root] = self._turn.get(snap.root, 0) + 1
+        loop = asyncio.get_running_loop()
+        self._timers[snap.root] = loop.call_later(self.delay, lambda: loop.create_task(self._analyse(snap, turn)))
+
+    async def _analyse(self, snap: Snapshot, turn: int) -> None:
+        self._timers.pop(snap.root, None)
+        worker = self._workers.get(snap.root)
+        if worker is None:
+            worker = self._workers[snap.root] = Worker()
+        config = str(snap.config.path) if snap.config.path is not None else None
+        job = Job(dict(snap.loaded.sources), config, self.budget)
+        started = time.perf_counter()
+        self.log(f"analysis of {snap.root} started ({len(job.sources)} files)")
+        try:
+            diags = await asyncio.to_thread(worker.run, job)
+        except Cancelled:
+            return
+        except RuntimeError as e:
+            self.log(f"analysis of {snap.root} failed: {e}")
+            return
+        if self._turn.get(snap.root) != turn or self._dirty:
+            return  # the text changed meanwhile
+        unread = [d for d in snap.loaded.diagnostics if d.code.startswith("P0")]
+        self._show(snap, [*unread, *diags])
+        self.log(f"analysis of {snap.root} done in {time.perf_counter() - started:.1f} s: "
+                 f"{sum(d.code.startswith('P3') for d in diags)} findings")
+
+    def warm_up(self, root: str) -> None:
+        """Start the analysis worker of ``root`` ahead of its first job."""
+        if root not in self._workers:
+            self._workers[root] = Worker()
+            self._workers[root].start()
+
+    def stop(self) -> None:
+        for worker in self._workers.values():
+            worker.stop()

@@ -1,0 +1,191 @@
+"""Which files a document is checked with, and their parses.
+
+A document inside a workspace folder is checked with the files that `policy check FOLDER`
+reads: every ``*.policy`` file under the folder, less those the configuration excludes
+(``dsl.checking.config``), with the editor's buffers in place of the files on disk. A
+document outside every folder, or one the configuration excludes, is checked alone, as
+`policy check FILE` checks it. Parses are kept while a file's text stays the same, so an
+edit reparses only the file edited."""
+
+from __future__ import annotations
+
+import functools
+import os
+import threading
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+from ..checking.config import Config, discover
+from ..checking.frontend import compile_loaded
+from ..checking.loader import (
+    Found,
+    Loaded,
+    Parsed,
+    UsageError,
+    find_policy_files,
+    loaded_from,
+    parse_source,
+    read_source,
+)
+from ..diagnostics import Diagnostic
+from ..model import PolicySet
+from ..syntax import ast as A
+from .positions import Text
+
+
+class Snapshot:
+    """One policy set as the editor holds it at one moment: its files (read and parsed),
+    its configuration, and what is computed from them on demand (the checked model; the
+    other modules' indexes, in ``memo``)."""
+
+    def __init__(self, root: str, config: Config, parsed: list[Parsed], problems: list[Diagnostic]):
+        self.root = root
+        self.config = config
+        self.parsed = parsed
+        self.loaded: Loaded = loaded_from(parsed, problems)
+        self.files: dict[str, A.File] = {name: file for name, _text, file, _diags in parsed}
+        self.memo: dict[str, Any] = {}
+        self._lock = threading.RLock()
+
+    @functools.cached_property
+    def model(self) -> PolicySet | None:
+        """The checked model; None while the set has errors."""
+        return compile_loaded(self.loaded)[0]
+
+    def text(self, name: str) -> str | None:
+        return self.loaded.sources.get(name)
+
+    def lines(self, name: str, encoding: str) -> Text:
+        """The text of ``name`` for converting positions (made once per snapshot)."""
+        found: Text = self.remember(f"lines:{encoding}:{name}", lambda: Text(self.text(name) or "", encoding))
+        return found
+
+    def remember(self, key: str, make: Any) -> Any:
+        """``memo[key]``, made once by ``make()``."""
+        with self._lock:
+            if key not in self.memo:
+                self.memo[key] = make()
+            return self.memo[key]
+
+
+class Project:
+    """The workspace folders, the editor's buffers, and what was read and parsed."""
+
+    def __init__(self) -> None:
+        self.folders: list[str] = []
+        self.buffers: dict[str, str] = {}
+        self._parsed: dict[str, Parsed] = {}
+        self._disk: dict[str, tuple[tuple[int, int], str | None, Diagnostic | None]] = {}
+        self._found: dict[str, Found | None] = {}
+        self._snapshots: dict[str, tuple[int, Snapshot]] = {}
+        self._generation = 0
+        self._lock = threading.RLock()
+
+    # ------------------------------------------------------------ changes
+
+    def set_folders(self, folders: Iterable[str]) -> None:
+        with self._lock:
+            self.folders = sorted({os.path.abspath(f) for f in folders}, key=len, reverse=True)
+            self.files_changed()
+
+    def set_buffer(self, path: str, text: str | None) -> None:
+        """The editor's text of ``path`` (None: closed, the file on disk counts again)."""
+        with self._lock:
+            if text is None:
+                self.buffers.pop(path, None)
+            else:
+                self.buffers[path] = text
+            self._generation += 1
+
+    def files_changed(self) -> None:
+        """Files were created, deleted or saved: look again at what the folders hold."""
+        with self._lock:
+            self._found.clear()
+            self._generation += 1
+
+    def knows(self, path: str) -> bool:
+        """Whether ``path`` is among the files found in the folders (or in none)."""
+        folder = self.folder_of(path)
+        if folder is None or folder not in self._found:
+            return True
+        found = self._found[folder]
+        return found is not None and any(os.path.abspath(f) == path for f in found.files)
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    # ------------------------------------------------------------ sets
+
+    def folder_of(self, path: str) -> str | None:
+        return next((f for f in self.folders if path == f or path.startswith(f.rstrip(os.sep) + os.sep)), None)
+
+    def snapshot(self, path: str) -> Snapshot:
+        """The policy set that ``path`` is checked with, as the editor holds it now."""
+        with self._lock:
+            root, config, names = self._members(path)
+            held = self._snapshots.get(root)
+            if held is not None and held[0] == self._generation:
+                return held[1]
+            generation = self._generation
+            parsed, problems = self._read(names)
+            snap = Snapshot(root, config, parsed, problems)
+            self._snapshots[root] = (generation, snap)
+            return snap
+
+    def snapshots(self) -> list[Snapshot]:
+        """The sets checked so far, as last built (for workspace symbols)."""
+        with self._lock:
+            return [s for _g, s in self._snapshots.values()]
+
+    def _members(self, path: str) -> tuple[str, Config, list[str]]:
+        folder = self.folder_of(path)
+        if folder is not None:
+            config = discover([folder])
+            found = self._found_in(folder)
+            names = [os.path.abspath(f) for f in config.kept(found.files, [folder])] if found else []
+            if path in names or (not os.path.exists(path) and not config.excludes(path, below=folder)):
+                return folder, config, sorted({*names, path})
+        return path, discover([path]), [path]
+
+    def _found_in(self, folder: str) -> Found | None:
+        if folder not in self._found:
+            try:
+                self._found[folder] = find_policy_files([folder])
+            except UsageError:
+                self._found[folder] = None
+        return self._found[folder]
+
+    def _read(self, names: list[str]) -> tuple[list[Parsed], list[Diagnostic]]:
+        parsed: list[Parsed] = []
+        problems: list[Diagnostic] = []
+        for name in names:
+            text = self.buffers.get(name)
+            if text is None:
+                text, problem = self._disk_text(name)
+                if problem is not None:
+                    problems.append(problem)
+                if text is None:
+                    continue
+            parsed.append(self._parse(name, text))
+        return parsed, problems
+
+    def _disk_text(self, name: str) -> tuple[str | None, Diagnostic | None]:
+        try:
+            st = os.stat(name)
+            stamp = (st.st_mtime_ns, st.st_size)
+        except OSError:
+            stamp = (0, -1)
+        held = self._disk.get(name)
+        if held is None or held[0] != stamp:
+            held = (stamp, *read_source(Path(name)))
+            self._disk[name] = held
+        return held[1], held[2]
+
+    def _parse(self, name: str, text: str) -> Parsed:
+        held = self._parsed.get(name)
+        if held is None or held[1] != text:
+            file, diags = parse_source(name, text)
+            held = self._parsed[name] = (name, text, file, diags)
+        return held

@@ -1,0 +1,213 @@
+"""The server: pygls's ``LanguageServer`` with the policy language's features, each a
+thin handler that asks the module doing the job (see ``dsl.lsp``).
+
+Client options (``initializationOptions``): ``analysisDelay``, the pause in seconds
+before the consistency analysis runs (default 0.5), and ``analysisBudget``, its budget in
+seconds (default: `policy check`'s)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from typing import Any
+
+from lsprotocol import types as T
+from pygls.lsp.server import LanguageServer
+
+from .. import __version__
+from ..api import ANALYSIS_BUDGET
+from . import actions, completion, hover, navigation
+from .diagnostics import Checker, path_of
+from .lenses import DECIDE_SAMPLES, RUN_TEST, Lenses, samples_message
+from .positions import UTF16
+from .project import Project, Snapshot
+
+
+class PolicyServer(LanguageServer):
+    """The server and what it holds: the project, the checker, the lenses."""
+
+    def __init__(self) -> None:
+        super().__init__("policy", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+        self.project = Project()
+        self.lens = Lenses()
+        self.checker = Checker(self.project, self._publish, self.log, encoding=self.encoding)
+        self._published: dict[str, list[T.Diagnostic]] = {}
+
+    def encoding(self) -> str:
+        kind = self.workspace.position_encoding if self.protocol.workspace is not None else None
+        value = getattr(kind, "value", kind)
+        return str(value) if value else UTF16
+
+    def log(self, message: str) -> None:
+        self.window_log_message(T.LogMessageParams(T.MessageType.Info, message))
+
+    def _publish(self, uri: str, diagnostics: list[T.Diagnostic]) -> None:
+        if self._published.get(uri) == diagnostics:
+            return
+        self._published[uri] = diagnostics
+        self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, diagnostics))
+
+    def at(self, uri: str, pos: T.Position) -> tuple[Snapshot, str, int, int]:
+        """The snapshot of a document's set, its path, and a position as the front end
+        counts it (line and column from 1, in code points)."""
+        path = path_of(uri)
+        snap = self.project.snapshot(path)
+        text = snap.lines(path, self.encoding())
+        offset = text.offset(pos)
+        line = pos.line + 1 if pos.line < len(text.starts) else len(text.starts)
+        return snap, path, line, offset - text.starts[line - 1] + 1
+
+
+def build_server() -> PolicyServer:
+    server = PolicyServer()
+    _documents(server)
+    _buffers(server)
+    _navigation(server)
+    _editing(server)
+    _lenses(server)
+    return server
+
+
+def _documents(server: PolicyServer) -> None:
+    @server.feature(T.INITIALIZE)
+    def initialize(ls: PolicyServer, params: T.InitializeParams) -> None:
+        options: Any = params.initialization_options or {}
+        if isinstance(options, dict):
+            ls.checker.delay = float(options.get("analysisDelay", ls.checker.delay))
+            ls.checker.budget = float(options.get("analysisBudget", ANALYSIS_BUDGET))
+
+    @server.feature(T.INITIALIZED)
+    def initialized(ls: PolicyServer, params: T.InitializedParams) -> None:
+        folders = [path_of(f.uri) for f in ls.workspace.folders.values()]
+        if not folders and ls.workspace.root_path:
+            folders = [ls.workspace.root_path]
+        ls.project.set_folders(folders)
+        for folder in ls.project.folders:
+            ls.checker.warm_up(folder)
+
+    @server.feature(T.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
+    def folders_changed(ls: PolicyServer, params: T.DidChangeWorkspaceFoldersParams) -> None:
+        ls.project.set_folders(path_of(f.uri) for f in ls.workspace.folders.values())
+
+
+
+def _buffers(server: PolicyServer) -> None:
+    @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
+    def did_open(ls: PolicyServer, params: T.DidOpenTextDocumentParams) -> None:
+        _changed(ls, params.text_document.uri, opened=True)
+
+    @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
+    def did_change(ls: PolicyServer, params: T.DidChangeTextDocumentParams) -> None:
+        _changed(ls, params.text_document.uri)
+
+    @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
+    def did_save(ls: PolicyServer, params: T.DidSaveTextDocumentParams) -> None:
+        _changed(ls, params.text_document.uri, opened=True)
+
+    @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
+    def did_close(ls: PolicyServer, params: T.DidCloseTextDocumentParams) -> None:
+        path = path_of(params.text_document.uri)
+        ls.project.set_buffer(path, None)
+        ls.checker.changed(path)
+
+    @server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
+    def watched(ls: PolicyServer, params: T.DidChangeWatchedFilesParams) -> None:
+        ls.project.files_changed()
+        for path in ls.project.buffers:
+            ls.checker.changed(path)
+
+    @server.feature(T.SHUTDOWN)
+    def shutdown(ls: PolicyServer, params: None) -> None:
+        ls.checker.stop()
+
+
+def _changed(ls: PolicyServer, uri: str, *, opened: bool = False) -> None:
+    path = path_of(uri)
+    if opened and os.path.exists(path) and not ls.project.knows(path):
+        ls.project.files_changed()  # a file new to its folder: look again at what the folder holds
+    ls.project.set_buffer(path, ls.workspace.get_text_document(uri).source)
+    ls.checker.changed(path)
+
+
+def _navigation(server: PolicyServer) -> None:
+    @server.feature(T.TEXT_DOCUMENT_HOVER)
+    def on_hover(ls: PolicyServer, params: T.HoverParams) -> T.Hover | None:
+        snap, path, line, column = ls.at(params.text_document.uri, params.position)
+        return hover.hover(snap, path, line, column, ls.encoding())
+
+    @server.feature(T.TEXT_DOCUMENT_DEFINITION)
+    def definition(ls: PolicyServer, params: T.DefinitionParams) -> list[T.Location]:
+        snap, path, line, column = ls.at(params.text_document.uri, params.position)
+        return navigation.definition(snap, path, line, column, ls.encoding())
+
+    @server.feature(T.TEXT_DOCUMENT_REFERENCES)
+    def references(ls: PolicyServer, params: T.ReferenceParams) -> list[T.Location]:
+        snap, path, line, column = ls.at(params.text_document.uri, params.position)
+        return navigation.references(snap, path, line, column, ls.encoding(), params.context.include_declaration)
+
+    @server.feature(T.TEXT_DOCUMENT_DOCUMENT_SYMBOL)
+    def symbols(ls: PolicyServer, params: T.DocumentSymbolParams) -> list[T.DocumentSymbol]:
+        path = path_of(params.text_document.uri)
+        return navigation.document_symbols(ls.project.snapshot(path), path, ls.encoding())
+
+    @server.feature(T.WORKSPACE_SYMBOL)
+    def workspace_symbols(ls: PolicyServer, params: T.WorkspaceSymbolParams) -> list[T.WorkspaceSymbol]:
+        return navigation.workspace_symbols(ls.project.snapshots(), params.query, ls.encoding())
+
+
+def _editing(server: PolicyServer) -> None:
+    @server.feature(T.TEXT_DOCUMENT_COMPLETION, T.CompletionOptions(trigger_characters=[" ", "'", '"', ","]))
+    def complete(ls: PolicyServer, params: T.CompletionParams) -> T.CompletionList:
+        snap, path, _line, _column = ls.at(params.text_document.uri, params.position)
+        text = snap.lines(path, ls.encoding())
+        return T.CompletionList(False, completion.complete(snap, text.text, text.offset(params.position)))
+
+    @server.feature(T.TEXT_DOCUMENT_FORMATTING)
+    def formatting(ls: PolicyServer, params: T.DocumentFormattingParams) -> list[T.TextEdit] | None:
+        path = path_of(params.text_document.uri)
+        return actions.format_document(path, ls.project.snapshot(path).lines(path, ls.encoding()))
+
+    @server.feature(T.TEXT_DOCUMENT_RANGE_FORMATTING)
+    def range_formatting(ls: PolicyServer, params: T.DocumentRangeFormattingParams) -> list[T.TextEdit] | None:
+        path = path_of(params.text_document.uri)
+        return actions.format_range(path, ls.project.snapshot(path).lines(path, ls.encoding()), params.range)
+
+    @server.feature(T.TEXT_DOCUMENT_CODE_ACTION,
+                    T.CodeActionOptions(code_action_kinds=[T.CodeActionKind.QuickFix]))
+    def code_action(ls: PolicyServer, params: T.CodeActionParams) -> list[T.CodeAction]:
+        path = path_of(params.text_document.uri)
+        snap = ls.project.snapshot(path)
+        return actions.code_actions(params.text_document.uri, snap.lines(path, ls.encoding()), snap.files.get(path),
+                                    list(params.context.diagnostics))
+
+
+def _lenses(server: PolicyServer) -> None:
+    @server.feature(T.TEXT_DOCUMENT_CODE_LENS)
+    def code_lens(ls: PolicyServer, params: T.CodeLensParams) -> list[T.CodeLens]:
+        path = path_of(params.text_document.uri)
+        return ls.lens.lenses(ls.project.snapshot(path), path, ls.encoding())
+
+    @server.command(RUN_TEST)
+    async def run_test(ls: PolicyServer, *args: Any) -> dict[str, Any]:
+        path, line = str(args[0]), int(args[1])
+        snap = ls.project.snapshot(path)
+        result = await asyncio.to_thread(ls.lens.run_test, snap, path, line)
+        kind = T.MessageType.Info if result["outcome"] == "pass" else T.MessageType.Warning
+        ls.window_show_message(T.ShowMessageParams(kind, str(result["report"]).strip()))
+        _refresh_lenses(ls)
+        return result
+
+    @server.command(DECIDE_SAMPLES)
+    async def decide_samples(ls: PolicyServer, *args: Any) -> dict[str, Any]:
+        path, qid = str(args[0]), str(args[1])
+        snap = ls.project.snapshot(path)
+        result = await asyncio.to_thread(ls.lens.decide_samples, snap, path, qid)
+        ls.window_show_message(T.ShowMessageParams(T.MessageType.Info, samples_message(result)))
+        _refresh_lenses(ls)
+        return result
+
+
+def _refresh_lenses(ls: PolicyServer) -> None:
+    caps = ls.client_capabilities.workspace
+    if caps is not None and caps.code_lens is not None and caps.code_lens.refresh_support:
+        ls.workspace_code_lens_refresh(None)

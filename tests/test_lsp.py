@@ -1,0 +1,217 @@
+"""`policy lsp` end to end: a real client (pytest-lsp) drives the server over standard input
+and output. One server for the module: two workspace folders, a small policy set with a
+test file and samples, and a generated set whose analysis is slow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from collections.abc import AsyncIterator, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+import pytest_lsp
+from lsprotocol import types as T
+from pytest_lsp import ClientServerConfig, LanguageClient, client_capabilities
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bench_analysis import generated_policies  # noqa: E402
+
+pytestmark = pytest.mark.asyncio(loop_scope="module")
+
+SHOP = """policy shop
+  timezone 'Europe/London'
+
+set coins = ['bitcoin', 'litecoin']
+ladder escalate = warn seller then remove listing
+field seller.country: one of ['CN', 'GB']
+
+rule coins: from 2024-01-01 block mentions any coins
+  penalty escalate
+rule uk-ok: allow seller.country == 'GB' overrides coins
+"""
+
+TESTS = """test 'coins are blocked' given {title: 'bitcoin', seller: {country: 'CN'}} at 2024-02-01
+  expect block by coins
+test 'wrong on purpose' given {title: 'tea', seller: {country: 'CN'}} at 2024-02-01 expect block
+"""
+
+SAMPLES = [{"listing": {"title": "bitcoin miner", "seller": {"country": "CN"}}, "at": "2024-02-01"},
+           {"listing": {"title": "green tea", "seller": {"country": "CN"}}, "at": "2024-02-01"},
+           {"listing": {"title": "bitcoin", "seller": {"country": "GB"}}, "at": "2024-02-01"}]
+
+WORKSPACE: dict[str, Path] = {}
+
+
+@pytest_lsp.fixture(scope="module",
+                    config=ClientServerConfig(server_command=[sys.executable, "-m", "dsl", "lsp"]))
+async def client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[None]:
+    shop = tmp_path_factory.mktemp("shop")
+    (shop / "shop.policy").write_text(SHOP, encoding="utf-8")
+    (shop / "shop_test.policy").write_text(TESTS, encoding="utf-8")
+    (shop / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in SAMPLES), encoding="utf-8")
+    slow = tmp_path_factory.mktemp("slow")
+    for name, text in generated_policies(300).items():
+        (slow / name).write_text(text, encoding="utf-8")
+    WORKSPACE.update(shop=shop, slow=slow)
+
+    @lsp_client.feature(T.WORKSPACE_CODE_LENS_REFRESH)
+    def refresh(params: None) -> None:  # the lenses are asked for again by the tests
+        return None
+
+    await lsp_client.initialize_session(T.InitializeParams(
+        capabilities=client_capabilities("visual-studio-code"),
+        workspace_folders=[T.WorkspaceFolder(p.as_uri(), p.name) for p in (shop, slow)],
+        initialization_options={"analysisDelay": 0.2}))
+    yield
+    await lsp_client.shutdown_session()
+
+
+def uri(folder: str, name: str) -> str:
+    return (WORKSPACE[folder] / name).as_uri()
+
+
+def open_doc(client: LanguageClient, doc: str, text: str, version: int = 1) -> None:
+    client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(doc, "policy", version, text)))
+
+
+def change(client: LanguageClient, doc: str, text: str, version: int) -> None:
+    client.text_document_did_change(T.DidChangeTextDocumentParams(
+        T.VersionedTextDocumentIdentifier(version=version, uri=doc), [T.TextDocumentContentChangeWholeDocument(text)]))
+
+
+async def until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
+    """Wait until ``check()`` is truthy; its value."""
+    end = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > end:
+            raise AssertionError("timed out")
+        await asyncio.sleep(0.02)
+
+
+def codes(client: LanguageClient, doc: str) -> list[str] | None:
+    found = client.diagnostics.get(doc)
+    return None if found is None else [str(d.code) for d in found]
+
+
+def position(text: str, word: str, nth: int = 0) -> T.Position:
+    at = -1
+    for _ in range(nth + 1):
+        at = text.index(word, at + 1)
+    line = text.count("\n", 0, at)
+    return T.Position(line, at - (text.rfind("\n", 0, at) + 1))
+
+
+async def test_open_edit_with_errors_fix(client: LanguageClient) -> None:
+    doc = uri("shop", "shop.policy")
+    open_doc(client, doc, SHOP)
+    assert await until(lambda: codes(client, doc) == [])
+    broken = SHOP.replace("any coins", "any coinz")
+    change(client, doc, broken, 2)
+    await until(lambda: codes(client, doc) == ["P200"])
+    d = client.diagnostics[doc][0]
+    assert d.message == "unknown set 'coinz'\ndid you mean 'coins'?"
+    assert d.range.start == position(broken, "coinz")
+    assert d.code_description is not None and "P200" in d.code_description.href
+    fixes = await client.text_document_code_action_async(T.CodeActionParams(
+        T.TextDocumentIdentifier(doc), d.range, T.CodeActionContext([d])))
+    assert fixes is not None
+    edits = [a.edit.changes[doc][0] for a in fixes if isinstance(a, T.CodeAction) and a.edit and a.edit.changes]
+    assert [(e.new_text, e.range) for e in edits] == [("coins", d.range)]
+    change(client, doc, SHOP, 3)
+    assert await until(lambda: codes(client, doc) == [])
+
+
+async def test_hover_on_rule_set_field_and_code(client: LanguageClient) -> None:
+    doc = uri("shop", "shop.policy")
+
+    async def hover(word: str, nth: int = 0) -> str:
+        found = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(doc),
+                                                                     position(SHOP, word, nth)))
+        assert found is not None and isinstance(found.contents, T.MarkupContent)
+        return found.contents.value
+
+    text = await hover("coins:")
+    assert "**block** rule `shop.coins`" in text
+    assert "in force from 2024-01-01 00:00 Europe/London" in text
+    assert "mentions any coins" in text and "1. warn seller" in text and "2. remove listing" in text
+    assert "['bitcoin', 'litecoin']" in await hover("coins\n")
+    assert "one of ['CN', 'GB']" in await hover("country ==")
+    assert "1. warn seller" in await hover("escalate\n")
+
+
+async def test_definition_and_references(client: LanguageClient) -> None:
+    doc = uri("shop", "shop.policy")
+    found = await client.text_document_definition_async(T.DefinitionParams(
+        T.TextDocumentIdentifier(doc), position(SHOP, "escalate", 1)))
+    assert isinstance(found, list) and [(loc.uri, loc.range.start) for loc in found] == [
+        (doc, position(SHOP, "escalate"))]
+    refs = await client.text_document_references_async(T.ReferenceParams(
+        text_document=T.TextDocumentIdentifier(doc), position=position(SHOP, "coins:"),
+        context=T.ReferenceContext(include_declaration=False)))
+    assert refs is not None
+    assert sorted((r.uri.rpartition("/")[2], r.range.start.line) for r in refs) == [
+        ("shop.policy", 9), ("shop_test.policy", 1)]
+
+
+async def test_format_the_document(client: LanguageClient) -> None:
+    doc = uri("shop", "messy.policy")
+    messy = "policy messy\nrule   r :   block   category 'X'\n"
+    open_doc(client, doc, messy)
+    edits = await client.text_document_formatting_async(T.DocumentFormattingParams(
+        T.TextDocumentIdentifier(doc), T.FormattingOptions(2, True)))
+    assert edits is not None and [e.new_text for e in edits] == ["policy messy\n\nrule r: block category 'X'\n"]
+    client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))
+
+
+async def test_a_test_lens_runs_the_test(client: LanguageClient) -> None:
+    doc = uri("shop", "shop_test.policy")
+    open_doc(client, doc, TESTS)
+    lenses = await client.text_document_code_lens_async(T.CodeLensParams(T.TextDocumentIdentifier(doc)))
+    assert lenses is not None and [lens.command.title for lens in lenses if lens.command] == ["▶ run test"] * 2
+    results = []
+    for lens in lenses:
+        assert lens.command is not None
+        results.append(await client.workspace_execute_command_async(T.ExecuteCommandParams(
+            lens.command.command, lens.command.arguments)))
+    assert [r["outcome"] for r in results] == ["pass", "fail"], results
+    assert "wrong on purpose" in results[1]["report"]
+    lenses = await client.text_document_code_lens_async(T.CodeLensParams(T.TextDocumentIdentifier(doc)))
+    assert lenses is not None
+    assert [lens.command.title for lens in lenses if lens.command] == ["▶ run test · ✓ passed",
+                                                                      "▶ run test · ✗ failed"]
+
+
+async def test_a_rule_lens_decides_the_samples(client: LanguageClient) -> None:
+    doc = uri("shop", "shop.policy")
+    lenses = await client.text_document_code_lens_async(T.CodeLensParams(T.TextDocumentIdentifier(doc)))
+    assert lenses is not None and lenses[0].command is not None
+    result = await client.workspace_execute_command_async(T.ExecuteCommandParams(
+        lenses[0].command.command, lenses[0].command.arguments))
+    assert "error" not in result, result
+    assert (result["applied"], result["overridden"], result["decisions"]) == ([1], [3], ["block", "allow", "allow"])
+
+
+async def test_a_slow_analysis_is_cancelled_by_an_edit(client: LanguageClient) -> None:
+    doc = uri("slow", "gen-00.policy")
+    text = (WORKSPACE["slow"] / "gen-00.policy").read_text(encoding="utf-8")
+    seen = len(client.log_messages)
+    open_doc(client, doc, text)
+
+    def logged(words: str) -> bool:
+        return any(words in m.message for m in client.log_messages[seen:])
+
+    await until(lambda: logged("analysis of") and logged("started"))
+    change(client, doc, text + "\nrule broken: block category\n", 2)
+    await until(lambda: logged("cancelled: the text changed"))
+    await until(lambda: "P100" in (codes(client, doc) or []))
+    await asyncio.sleep(0.5)
+    assert not logged(" done in ")
