@@ -5,8 +5,9 @@ The hooks are run for real: pre-commit installs this checkout (its files as they
 committed into a scratch repository) into an environment of its own, with the package's
 dependencies from the package index, then runs on a sample repository. That needs the
 index; without it the test fails and says so (``POLICY_NO_NETWORK=1`` skips it on purpose,
-with that reason). The action cannot run outside GitHub: its structure is checked, and
-every `policy` command line in it is parsed with the CLI's own options.
+with that reason). The action as a whole runs only on GitHub: its structure is checked,
+every `policy` command line in it is parsed with the CLI's own options, and the scripts of
+its check, test and diff steps are run with bash in a sample repository.
 """
 
 from __future__ import annotations
@@ -210,7 +211,8 @@ def test_action_structure() -> None:
 
 
 SAMPLE_ENV = {"POLICY_PATHS": "policies/ more/", "JUNIT_FILE": "policy-tests.xml", "BASE": "origin/main",
-              "DIFF_PATH": "policies/", "FAIL_ON": "block→allow", "OUT": "/tmp/out.md"}
+              "OLD": "origin/main:./policies/", "DIFF_PATH": "policies/", "FAIL_ON": "block→allow",
+              "OUT": "/tmp/out.md"}
 
 
 def command_lines(script: str) -> list[str]:
@@ -224,11 +226,13 @@ def command_lines(script: str) -> list[str]:
     return found
 
 
-def expand(command: str, env: dict[str, str]) -> list[str]:
-    missing = set(re.findall(r"\$\{?(\w+)", command)) - set(SAMPLE_ENV)
+def expand(command: str, env: dict[str, str], script: str) -> list[str]:
+    used = set(re.findall(r"\$\{?(\w+)", command))
+    missing = used - set(SAMPLE_ENV)
     assert not missing, f"{command}: variables this test has no sample for: {missing}"
-    undefined = set(re.findall(r"\$\{?(\w+)", command)) - set(env) - {"BASE"}  # BASE may be set in the script
-    assert not undefined, f"{command}: not in the step's env: {undefined}"
+    assigned = set(re.findall(r"(?:^|[\s)])(\w+)=", script, re.M))
+    undefined = used - set(env) - assigned
+    assert not undefined, f"{command}: neither in the step's env nor set by its script: {undefined}"
     return shlex.split(re.sub(r"\$\{?(\w+)\}?", lambda m: SAMPLE_ENV[m[1]], command))
 
 
@@ -237,7 +241,7 @@ def test_action_commands_parse() -> None:
     for step in action()["runs"]["steps"]:
         env = {k: str(v) for k, v in (step.get("env") or {}).items()}
         for command in command_lines(step.get("run", "")):
-            argv = expand(command, env)
+            argv = expand(command, env, step["run"])
             seen.add(argv[1])
             if argv[1:] == ["diff", "--help"]:
                 continue  # the guard: asks whether the command exists
@@ -247,3 +251,47 @@ def test_action_commands_parse() -> None:
                 continue
             parses(argv)
     assert {"check", "test", "diff"} <= seen
+
+
+def run_step(step: dict[str, Any], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    """A step's script as GitHub runs a ``shell: bash`` step, with ``env``."""
+    path = f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", step["run"]], cwd=cwd,
+                          env={**os.environ, "PATH": path, **env}, capture_output=True, text=True, timeout=600,
+                          check=False)
+
+
+def test_action_scripts_run(tmp_path: Path) -> None:
+    """The check, test and diff steps' scripts, run with bash in a sample repository whose
+    working tree adds a rule to its last commit."""
+    steps = {step.get("id"): step for step in action()["runs"]["steps"]}
+    repo = tmp_path / "repo"
+    write_canonical(repo / "policies" / "shop.policy", SHOP)
+    write_canonical(repo / "policies" / "shop_test.policy", SHOP_TEST)
+    git("init", "-q", cwd=repo)
+    git("add", ".", cwd=repo)
+    git("commit", "-q", "-m", "base", cwd=repo)
+    write_canonical(repo / "policies" / "shop.policy", SHOP + "rule combs: flag title contains 'comb'\n")
+    summary, outputs = tmp_path / "summary.md", tmp_path / "outputs"
+    github = {"GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
+
+    check = run_step(steps["check"], repo, {"POLICY_PATHS": "", "STRICT": "true"})
+    assert check.returncode == 0, check.stdout + check.stderr
+    test = run_step(steps["test"], repo, {"POLICY_PATHS": "policies/", "JUNIT_FILE": "tests.xml"})
+    assert test.returncode == 0, test.stdout + test.stderr
+    assert "<testsuite" in (repo / "tests.xml").read_text(encoding="utf-8")
+
+    diff_env = {"BASE": "HEAD", "BASE_REF": "main", "DIFF_PATH": ".", "FAIL_ON": "", "OUT": str(tmp_path / "d.md"),
+                **github}
+    diff = run_step(steps["diff"], repo, diff_env)
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    if "diff" not in main.commands:
+        assert "has no diff command" in diff.stdout
+        return
+    assert "combs" in summary.read_text(encoding="utf-8")
+    assert outputs.read_text(encoding="utf-8") == f"file={tmp_path / 'd.md'}\n"
+    # A kind named in diff-fail-on fails the step; changes of other kinds do not.
+    failing = run_step(steps["diff"], repo, {**diff_env, "DIFF_PATH": "policies/", "FAIL_ON": "allow→flag"})
+    assert failing.returncode == 1, failing.stdout + failing.stderr
+    passing = run_step(steps["diff"], repo, {**diff_env, "FAIL_ON": "block→allow"})
+    assert passing.returncode == 0, passing.stdout + passing.stderr
