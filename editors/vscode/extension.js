@@ -7,12 +7,15 @@ const { LanguageClient, TransportKind } = require("vscode-languageclient/node");
 
 let client;
 
-function activate(context) {
-  const [command, ...args] = vscode.workspace
-    .getConfiguration("policy")
-    .get("server.command", ["policy", "lsp"]);
+function activate() {
+  const settings = vscode.workspace.getConfiguration("policy");
+  const [command, ...args] = settings.get("server.command", ["policy", "lsp"]);
   const serverOptions = { command, args, transport: TransportKind.stdio };
   const clientOptions = {
+    initializationOptions: {
+      analysisDelay: settings.get("analysisDelay", 0.5),
+      analysisBudget: settings.get("analysisBudget", 60),
+    },
     documentSelector: [
       { scheme: "file", language: "policy" },
       { scheme: "untitled", language: "policy" },
