@@ -317,17 +317,33 @@ def _checked(f: A.File) -> PolicySet | None:
     return ps if not any(d.severity == "error" for d in found) else None
 
 
+def _renamed(rules: list[A.Rule], i: int, name: str) -> list[A.Rule]:
+    """Rule ``i`` named ``name``, and every ``overrides`` naming it."""
+    old = rules[i].name
+    assert old is not None
+    out = [attrs.evolve(r, overrides=tuple(A.Ref(name) if o.name == old.name else o for o in r.overrides))
+           for r in rules]
+    out[i] = attrs.evolve(out[i], name=A.Ref(name))
+    return out
+
+
 def _mutated(draw: st.DrawFn, f: A.File) -> A.File:
-    """A second version of ``f``: the same rules in another order, one rule dropped, one
-    rule's effect changed, or one rule's window moved by a day."""
+    """A second version of ``f``: the same rules in another order, one rule dropped,
+    renamed or copied under another name, one rule's effect changed, or one rule's window
+    moved by a day (the first three often change nothing, which the solver must prove)."""
     rules = [s for s in f.statements if isinstance(s, A.Rule)]
     others = [s for s in f.statements if not isinstance(s, A.Rule)]
     named = {o.name for r in rules for o in r.overrides}
-    how = draw(st.sampled_from(["reorder", "drop", "effect", "window"]))
+    how = draw(st.sampled_from(["reorder", "drop", "rename", "copy", "effect", "window"]))
     i = draw(st.integers(0, len(rules) - 1))
     r = rules[i]
+    fresh = "zz-copy" if r.name is None else r.name.name + "-2"
     if how == "drop" and (r.name is None or r.name.name not in named) and len(rules) > 1:
         del rules[i]
+    elif how == "rename" and r.name is not None:
+        rules = _renamed(rules, i, fresh)
+    elif how == "copy" and r.name is not None:
+        rules.append(attrs.evolve(r, name=A.Ref(fresh)))
     elif how == "effect" and r.effect in ("block", "flag"):
         rules[i] = attrs.evolve(r, effect="flag" if r.effect == "block" else "block", penalty=None)
     elif how == "window" and r.from_ is not None and isinstance(r.from_, A.Date):
