@@ -242,9 +242,11 @@ class Prover:
     # ------------------------------------------------------------------ questions
 
     def ask(self, f: FM.F) -> Answer:
+        """The solver's answer; a witness as the model gave it (``core`` shrinks it against
+        both compiled sets, which is cheaper than re-reading these large formulas)."""
         if f == FM.FALSE:
             return Answer("unsat")
-        return self.engine.solve(f)
+        return self.engine.solve(f, clean=False)
 
     def touching(self, qid: str) -> FM.F:
         """The rule applies, in one version or the other."""
