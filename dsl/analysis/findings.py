@@ -289,7 +289,9 @@ class Analysis:
                     lifted.append(target)
                     continue
                 else:
-                    answer = eng.solve(FM.all_of(FM.Applies(allow.qid), FM.Applies(target)), clean=False)
+                    together = FM.all_of(FM.Applies(allow.qid), FM.Applies(target))
+                    joined = self._joined_sample(together, [allow.qid, target])
+                    answer = Answer("sat", joined) if joined is not None else eng.solve(together, clean=False)
                 if answer.status == "unsat":
                     name = target.split('.', 1)[1] if target.startswith(allow.policy + '.') else target
                     self.diags.append(make(
@@ -320,15 +322,20 @@ class Analysis:
         if self.out_of_time(allow.anchor, what):
             return
         lifts = FM.all_of(FM.Applies(allow.qid), FM.any_of(*[FM.Applies(t) for t in lifted]))
-        answer = eng.solve(FM.all_of(lifts, FM.any_of(*[eng.remaining(c) for c in candidates])), clean=False)
-        if answer.status == "undecided":
-            self.undecided(allow.anchor, what, answer)
-            return
-        if answer.status == "unsat":
-            return
-        assert answer.witness is not None
-        still, w = self._smallest(sorted(candidates), answer.witness,
-                                  lambda c: FM.all_of(lifts, eng.remaining(c)), remaining=True)
+        ordered = sorted(candidates)
+        # where the smallest candidate still applies on the joined samples of the allow, the
+        # smallest rule it names and that candidate, that is the answer without the solver
+        w = self._joined_sample(FM.all_of(lifts, eng.remaining(ordered[0])), [allow.qid, min(lifted), ordered[0]])
+        if w is None:
+            answer = eng.solve(FM.all_of(lifts, FM.any_of(*[eng.remaining(c) for c in candidates])), clean=False)
+            if answer.status == "undecided":
+                self.undecided(allow.anchor, what, answer)
+                return
+            if answer.status == "unsat":
+                return
+            assert answer.witness is not None
+            w = answer.witness
+        still, w = self._smallest(ordered, w, lambda c: FM.all_of(lifts, eng.remaining(c)), remaining=True)
         target, w = self._smallest(sorted(lifted), w,
                                    lambda t: FM.all_of(FM.Applies(allow.qid), FM.Applies(t), eng.remaining(still)))
         w = clean_witness(eng, FM.all_of(FM.Applies(allow.qid), FM.Applies(target), eng.remaining(still)), w)
@@ -606,6 +613,26 @@ class Analysis:
                 if self.engine.confirms(f, w):
                     self.stats.concrete_hits += 1
                     return clean_witness(self.engine, f, w)
+        return None
+
+    def _joined_sample(self, f: FM.F, qids: list[str]) -> Witness | None:
+        """A witness of ``f`` joined from the samples of ``qids`` (indexed runs only), as
+        ``_merged_sample`` joins two: the first join of each listing with the next that
+        ``_merges`` offers (the first ``MERGE_TRIES`` in all), at each sample's ``at``."""
+        samples = [self.samples.get(q) for q in qids]
+        if not self.indexed or any(s is None for s in samples):
+            return None
+        listings = [s.listing for s in samples if s is not None]
+        joined = [listings[0]]
+        for nxt in listings[1:]:
+            joined = list(itertools.islice(
+                (m for x in joined for m in _merges(x, nxt, self._sample_values())), MERGE_TRIES))
+        for listing in joined:
+            for at in dict.fromkeys(s.at for s in samples if s is not None):
+                w = Witness(listing, at, 0)
+                if self.engine.confirms(f, w):
+                    self.stats.concrete_hits += 1
+                    return w
         return None
 
     def _sample_values(self) -> dict[str, list[Any]]:
