@@ -14,7 +14,7 @@ import attrs
 
 from .model import PolicySet
 from .syntax import ast as A
-from .syntax.format import format_file
+from .syntax.format import format_file, format_statement
 
 __all__ = ["policy_hash"]
 
@@ -47,7 +47,7 @@ def _digest(ps: PolicySet) -> str:
         h.update(name.encode() + b"\0" + format_file(attrs.evolve(f, statements=()), comments=False).encode())
         parts = []
         for s in f.statements:
-            text = format_file(attrs.evolve(f, header=None, statements=(s,)), comments=False)
+            text = format_statement(s)
             if isinstance(s, A.Rule) and s.name is None:
                 text = f"L{s.anchor.line if s.anchor else 0}\0{text}"
             parts.append(text)

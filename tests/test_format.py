@@ -31,6 +31,7 @@ from dsl.syntax.format import (
     format_literal,
     format_name,
     format_source,
+    format_statement,
     format_step,
     format_when,
 )
@@ -547,3 +548,31 @@ def test_test_statements_format_on_indented_lines(stmt: A.TestCase | A.Assertion
     first, *rest = text.rstrip("\n").split("\n")
     assert first.startswith(("test ", "assert "))
     assert rest and all(line.startswith("  ") for line in rest)
+
+
+@given(policy_files())
+def test_a_statement_formats_as_a_file_holding_only_it(file: A.File) -> None:
+    """``format_statement`` (what policy_hash digests) is the text of a file with that
+    statement alone, comments left out."""
+    import attrs
+
+    for s in file.statements:
+        assert format_statement(s) == format_file(attrs.evolve(file, header=None, statements=(s,)), comments=False)
+
+
+@given(st.text())
+@example("plain text 123")
+@example("it's")
+@example('say "hi"')
+@example("back\\slash")
+@example("tab\tand\nnewline")
+@example("bit\u200bcoin")
+@example("caf\u00e9")
+def test_strings_read_back_as_written(value: str) -> None:
+    """A string literal's text, plain ASCII or escaped, parses back to the same value."""
+    text = format_literal(A.Str(value))
+    file, diags = parse(f"policy p\nrule r: block title == {text}\n")
+    assert not [d for d in diags if d.severity == ERROR], (text, diags)
+    (rule,) = file.statements
+    assert isinstance(rule, A.Rule) and isinstance(rule.selector, A.Compare)
+    assert rule.selector.value == A.Str(value)

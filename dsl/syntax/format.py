@@ -90,6 +90,7 @@ from .parse import parse
 __all__ = [
     "WIDTH",
     "format_file",
+    "format_statement",
     "format_source",
     "format_expr",
     "format_literal",
@@ -136,6 +137,13 @@ def format_file(file: A.File, *, comments: bool = True) -> str:
     if comments and file.comments:
         eof = _attach_comments(slots, file.comments)
     return _assemble(slots, eof)
+
+
+def format_statement(statement: A.Statement) -> str:
+    """One statement's canonical text, comments left out: what ``format_file(…,
+    comments=False)`` gives for a file holding only this statement, without a header."""
+    _, layout = _STATEMENT_LAYOUT[type(statement)]
+    return "\n".join(layout(statement)) + "\n"
 
 
 def format_expr(e: A.Expr) -> str:
@@ -207,6 +215,8 @@ def canonical_clause_order(clauses: Iterable[A.Clause]) -> tuple[A.Clause, ...]:
 
 
 def _string(s: str) -> str:
+    if s.isascii() and s.isprintable() and not _QUOTED.search(s):
+        return f"'{s}'"  # the common case: nothing to escape
     quote = '"' if ("'" in s and '"' not in s) else "'"
     out = [quote]
     for ch in s:
@@ -224,6 +234,10 @@ def _string(s: str) -> str:
             out.append(ch)
     out.append(quote)
     return "".join(out)
+
+
+_QUOTED = re.compile(r"['\"\\]")
+"""A quote or a backslash: a printable ASCII string without one is written as it is."""
 
 
 def _needs_escape(ch: str) -> bool:
