@@ -44,6 +44,10 @@ def _start(sources: dict[str, str], expected_hash: str) -> None:
     _POLICIES = policies
 
 
+def _ready() -> None:
+    """Nothing: a task that makes the pool start a worker."""
+
+
 def _work(job: Job, batch: Any, offset: int) -> tuple[Any, Tally]:
     assert _POLICIES is not None
     return decide_batch(_POLICIES, job, batch, offset)
@@ -58,6 +62,8 @@ class Workers:
         self.policy_hash = policy_hash
         self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
                                          initializer=_start, initargs=(dict(sources), policy_hash))
+        for _ in range(jobs):  # start every worker now: loading the policy set overlaps the reader's start
+            self._pool.submit(_ready)
 
     def map(self, job: Job, batches: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, Tally]]:
         """Each batch's result, in order (``batches`` gives each batch with the number of
