@@ -7,6 +7,7 @@ AST and a shared table of declarations, and returns diagnostics; none mutates th
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
@@ -511,6 +512,7 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
     ladders = {name: LadderInfo(name, tuple(step_info(s) for s in d.steps), d.span) for name, d in t.ladders.items()}
     policies: list[PolicyInfo] = []
     rules: list[RuleInfo] = []
+    instants: _Instants = {}
     for f in t.files:
         name = t.policy_of[f.path]
         zone = t.zones[name]
@@ -523,7 +525,7 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
             name, f.path, "UTC" if timezone is None else timezone, _clause_text(clauses, "title"),
             _clause_text(clauses, "version"), authorities, scope, zone))
         for r in t.rules_of(f):
-            rules.append(_rule_info(r, name, zone, scope, authorities, sets, ladders, t))
+            rules.append(_rule_info(r, name, zone, scope, authorities, sets, ladders, t, instants))
     rules.sort(key=lambda r: r.qid)
     policies.sort(key=lambda p: p.name)
     schema = {}
@@ -537,7 +539,8 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
 
 
 def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, authorities: tuple[str, ...],
-               sets: dict[str, tuple[A.Scalar, ...]], ladders: dict[str, LadderInfo], t: _Table) -> RuleInfo:
+               sets: dict[str, tuple[A.Scalar, ...]], ladders: dict[str, LadderInfo], t: _Table,
+               instants: _Instants) -> RuleInfo:
     selector = resolve_sets(r.selector, sets) if r.selector else None
     if_ = resolve_sets(r.if_, sets) if r.if_ else None
     unless = resolve_sets(r.unless, sets) if r.unless else None
@@ -560,12 +563,27 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
         overrides.append(found[0])
     return RuleInfo(
         qid=f"{policy}.{rule_id(r)}", policy=policy, name=rule_id(r), effect=effect_of(r.effect),
-        start=when_instant(r.from_, zone), end=when_instant(r.until, zone),
+        start=_instant(r.from_, zone, instants), end=_instant(r.until, zone, instants),
         scope=scope, selector=selector, if_=if_, unless=unless, condition=condition, penalty=penalty,
         overrides=tuple(overrides), because=r.because.value if r.because else None,
         message=r.message.value if r.message else None, authorities=authorities,
         timezone=str(zone.key), tz=zone, anchor=r.anchor, node=r,
     )
+
+
+_Instants = dict[tuple[type, dt.date, ZoneInfo], dt.datetime | None]
+"""Window bounds already read as instants: by the literal's type and value, and the zone."""
+
+
+def _instant(w: A.When | None, zone: ZoneInfo, memo: _Instants) -> dt.datetime | None:
+    """``when_instant``, remembered: rules share a few hundred dates, and converting one
+    into an instant is most of what building a rule's info costs."""
+    if w is None:
+        return None
+    key = (type(w.value), w.value, zone)
+    if key not in memo:
+        memo[key] = when_instant(w, zone)
+    return memo[key]
 
 
 def _scope_expr(clause: A.Clause) -> A.Expr:
