@@ -484,3 +484,15 @@ def test_names_declared_by_broken_statements_are_not_reported_unknown() -> None:
     _, checked = build([f], syntax_errors=True)
     assert [(d.code, d.span.line) for d in diags + checked if d.span] == [
         ("P100", 2), ("P100", 4), ("P100", 4), ("P100", 5), ("P200", 8), ("P201", 8)]
+
+
+def test_recovery_keeps_the_comments_before_the_first_statement_with_their_spans() -> None:
+    """A file with a syntax error is read statement by statement; its comments are the
+    ones the whole parse gives once the error is fixed: those before the first statement
+    too, each with its end."""
+    text = "# head\n# two\npolicy p\nrule a: block title exists  # tail\nrule b: blok x\n"
+    broken, diags = parse(text, "p.policy")
+    fixed, _ = parse(text.replace("blok", "block"), "p.policy")
+    assert [d.code for d in diags] == ["P100"]
+    assert [(c.text, c.span) for c in broken.comments] == [(c.text, c.span) for c in fixed.comments]
+    assert [c.text for c in fixed.comments] == ["# head", "# two", "# tail"]

@@ -7,6 +7,7 @@ lexer (``driver.tokens``) and decides, word by word, where a statement starts.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from typing import Any
 
@@ -97,8 +98,8 @@ def _after_rule_name(prev: _Word, prev2: _Word) -> bool:
 
 def parse_statements(text: str, path: str, diags: list[Diagnostic]) -> tuple[list[Any], list[Token]]:
     items: list[Any] = []
-    comments: list[Token] = []
     chunks = list(_split_statements(text))
+    comments = _leading_comments(text, chunks[0][0] if chunks else len(text))
     broken_until = 0  # chunks before this index are the rest of a statement already reported
     line0, counted = 1, 0  # the line at offset `counted`: counting from 0 each time is quadratic
     for n, (start, end, _words) in enumerate(chunks):
@@ -174,12 +175,30 @@ def _broken_statement_end(text: str, chunks: list[tuple[int, int, list[str]]], n
 
 
 def _shift_token(tok: Token, offset: tuple[int, int, int]) -> Token:
-    """A comment read in a statement, placed in the file."""
+    """A comment read in a statement, placed in the file (its end too)."""
     line0, col0, pos0 = offset
     assert tok.line is not None and tok.column is not None, "Lark's lexer sets every token's position"
     line = tok.line + line0 - 1
     col = tok.column + (col0 - 1 if tok.line == 1 else 0)
-    return Token(tok.type, tok.value, (tok.start_pos or 0) + pos0, line, col)
+    end_line = tok.end_line if tok.end_line is not None else tok.line
+    end_col = (tok.end_column if tok.end_column is not None else tok.column + len(tok.value)) \
+        + (col0 - 1 if end_line == 1 else 0)
+    start = (tok.start_pos or 0) + pos0
+    return Token(tok.type, tok.value, start, line, col, end_line + line0 - 1, end_col, start + len(tok.value))
+
+
+_COMMENT = re.compile(r"#[^\n]*")
+
+
+def _leading_comments(text: str, first: int) -> list[Token]:
+    """The comments before the first statement, where no chunk reads them: that text holds
+    only white space and comments, so every `#` there starts one."""
+    found = []
+    for m in _COMMENT.finditer(text, 0, first):
+        line = text.count("\n", 0, m.start()) + 1
+        column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        found.append(Token("COMMENT", m.group(), m.start(), line, column, line, column + len(m.group()), m.end()))
+    return found
 
 
 
