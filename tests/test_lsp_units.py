@@ -192,3 +192,90 @@ def test_positions_count_utf16_units() -> None:
     assert text.offset(T.Position(0, 31)) == 30
     assert Text(text.text, "utf-32").range(span).start.character == 30
     assert Text(text.text, "utf-8").range(span).start.character == 33
+
+
+def test_policy_check_does_not_import_pygls() -> None:
+    import subprocess
+    import sys
+
+    code = ("import sys, dsl.cli\nfrom click.testing import CliRunner\n"
+            "CliRunner().invoke(dsl.cli.main, ['check', '--no-analysis', 'policies'])\n"
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('pygls', 'lsprotocol', 'dsl') and 'lsp' in m))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).parents[1])
+    assert done.stdout.strip() == "[]"
+
+
+def test_policy_lsp_listens_on_tcp() -> None:
+    import json
+    import socket
+    import subprocess
+    import sys
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-m", "dsl", "lsp", "--tcp", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "the server does not listen"
+                time.sleep(0.1)
+        with conn:
+            body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
+                               "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
+            conn.sendall(b"Content-Length: %d\r\n\r\n" % len(body) + body)
+            received = b""
+            while b"capabilities" not in received or not received.rstrip().endswith(b"}"):
+                chunk = conn.recv(65536)
+                assert chunk, received
+                received += chunk
+        answer = json.loads(received.partition(b"\r\n\r\n")[2])
+        assert answer["id"] == 1 and answer["result"]["serverInfo"]["name"] == "policy"
+        assert answer["result"]["capabilities"]["hoverProvider"]
+    finally:
+        server.kill()
+        server.wait()
+
+
+def _same_parse(a, b) -> bool:  # type: ignore[no-untyped-def]
+    """The same parse, spans included."""
+    import attrs
+
+    return bool(a[0] == b[0] and a[1] == b[1] and attrs.asdict(a[2]) == attrs.asdict(b[2]) and a[3] == b[3])
+
+
+def test_incremental_reparse_gives_the_whole_parse() -> None:
+    """Random edits of the example policies and tests: parsing from the edited statement
+    gives what parsing the whole text gives, spans, comments and diagnostics included."""
+    import random
+
+    from dsl.lsp.incremental import reparse
+
+    rnd = random.Random(15)
+    root = Path(__file__).parents[1] / "policies"
+    files = sorted(root.rglob("*.policy"))
+    pieces = ["rule x: block title exists\n", "policy p\n", "tests for a\n", " and ", "'", "# c\n", "\n", ":", "r",
+              "from 2021-01-01 ", "block ", "set s = ['a']\n", "`", "test 't' given {} at 2021-01-01 expect allow\n"]
+    incremental = 0
+    for _ in range(300):
+        path = rnd.choice(files)
+        text = path.read_text(encoding="utf-8")
+        old = (str(path), text, *parse_source(str(path), text))
+        for _step in range(3):
+            at = rnd.randrange(len(text) + 1)
+            if rnd.random() < 0.5:
+                new = text[:at] + rnd.choice(pieces) + text[at:]
+            else:
+                new = text[:at] + text[at + rnd.randrange(1, 30):]
+            got = reparse(old, new)
+            assert _same_parse(got, (str(path), new, *parse_source(str(path), new))), (path, at, new[at - 40:at + 40])
+            incremental += got[2].statements[:1] == old[2].statements[:1]
+            old, text = got, new
+    assert incremental > 300  # most edits kept the statements before them

@@ -31,6 +31,7 @@ from ..checking.loader import (
 from ..diagnostics import Diagnostic
 from ..model import PolicySet
 from ..syntax import ast as A
+from .incremental import reparse
 from .positions import Text
 
 
@@ -185,7 +186,8 @@ class Project:
 
     def _parse(self, name: str, text: str) -> Parsed:
         held = self._parsed.get(name)
-        if held is None or held[1] != text:
-            file, diags = parse_source(name, text)
-            held = self._parsed[name] = (name, text, file, diags)
+        if held is None:
+            held = self._parsed[name] = (name, text, *parse_source(name, text))
+        elif held[1] != text:
+            held = self._parsed[name] = reparse(held, text)
         return held
