@@ -241,21 +241,23 @@ def scan_paths(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out:
     ``inputs`` into ``out`` (``dsl.scan.scan`` takes the ``options``: ``at``, ``at_field``,
     ``prior_field``, ``id_field``, ``seller_field``, ``jobs``, ``use_pushdown``,
     ``batch_size``, ``report``, ``progress``, ``workers``). Raises ``dsl.UsageError`` for
-    what stops a scan (an engine that is not available, an input that cannot be read, a
+    what stops a scan (``engine="spark"`` without pyspark or Java, an input that cannot be read, a
     missing ``--at-field`` column, an output that cannot be written) and
     ``dsl.PolicyError`` when the set has errors."""
     # here, not at the top: DuckDB, pyarrow and the evaluators, which `policy check` never needs
     from .evaluate.policies import Policies
     from .scan import scan
 
-    if engine == "spark":
-        raise UsageError("--engine spark: not yet available (issue 12, item 4); use --engine duckdb")
-    if engine != "duckdb":
+    if engine not in ("duckdb", "spark"):
         raise UsageError(f"--engine {engine}: unknown engine (duckdb or spark)")
     model, loaded, diags = compile_paths(paths)
     if model is None:
         raise PolicyError(diags)
     sources = {name: text for name, text in loaded.sources.items() if not is_test_file(name)}
+    if engine == "spark":
+        from .scan.spark_engine import scan_spark  # pyspark only when asked for
+
+        return scan_spark(Policies(model), sources, list(inputs), out, **options)
     return scan(Policies(model), sources, list(inputs), out, **options)
 
 

@@ -264,7 +264,7 @@ def test_usage_errors(tmp_path: Path) -> None:
         (dict(at_field="listed_at", at=None), "--at-field 'listed_at': the input has no such column"),
         (dict(out=str(tmp_path / "no-dir" / "out.parquet")), "cannot be written"),
         (dict(out=str(tmp_path / "out.txt")), "cannot tell its format"),
-        (dict(engine="spark"), "not yet available (issue 12"),
+        (dict(engine="oracle"), "unknown engine"),
         (dict(at="soon"), "--at: "),
     ]
     for change, message in cases:
@@ -286,8 +286,10 @@ def test_cli_exit_statuses(tmp_path: Path) -> None:
     ok = run("--input", "in.jsonl", "--out", "out.csv", "--at", "2021-10-20", "--jobs", "1", "--report", "r.json")
     assert ok.returncode == 0, ok.stderr
     assert "shop.gadgets" in ok.stderr and "1 records" in ok.stderr  # the table, on standard error
-    spark = run("--input", "in.jsonl", "--out", "out.csv", "--engine", "spark")
-    assert spark.returncode == 2 and "issue 12" in spark.stderr and "Traceback" not in spark.stderr
+    for engine in ("duckdb", "spark"):  # the output checked before Spark starts
+        unwritable = run("--input", "in.jsonl", "--out", "no-dir/out.csv", "--engine", engine, "--at", "2021-10-20")
+        assert unwritable.returncode == 2 and "cannot be written" in unwritable.stderr, unwritable.stderr
+        assert "Traceback" not in unwritable.stderr
     missing = run("--input", "nope.parquet", "--out", "o.parquet")
     assert missing.returncode == 2 and "no such file" in missing.stderr and "Traceback" not in missing.stderr
     assert not (tmp_path / "o.parquet").exists()
@@ -389,3 +391,151 @@ def test_eval_writes_a_decision_before_reading_the_next_line() -> None:
     assert read == [0, 1]
     next(out)
     assert read == [0, 1, 2]  # then one line read for each decision
+
+
+# ------------------------------------------------------------------ the Spark engine (item 4)
+# One local Spark session for the module (start-up takes seconds); few tests, small data.
+
+@pytest.fixture(scope="module")
+def spark_session() -> Iterator[Any]:
+    import shutil
+
+    if shutil.which("java") is None:
+        pytest.skip("no `java` on PATH: the Spark engine's tests (issue 12 item 4) need Java 17 or later")
+    from dsl.scan.spark_engine import session
+
+    spark = session(2)
+    yield spark
+    spark.stop()
+
+
+def _spark_scan(inputs: list[Path], out: Path, **kw: Any) -> Any:
+    from dsl.scan.spark_engine import scan_spark
+
+    return scan_spark(P, SOURCES, [str(i) for i in inputs], str(out), **kw)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=catalogues(), fmt=st.sampled_from(["parquet", "jsonl", "csv"]),
+       out=st.sampled_from(["parquet", "jsonl", "csv"]), pushdown=st.booleans(), batch=st.sampled_from([3, 1000]),
+       at_field=st.booleans())
+def test_exact_with_spark(tmp_path_factory: pytest.TempPathFactory, spark_session: Any, rows: list[dict[str, Any]],
+                          fmt: str, out: str, pushdown: bool, batch: int, at_field: bool) -> None:
+    d = tmp_path_factory.mktemp("spark")
+    if fmt != "jsonl" and not rows:
+        return  # an empty Parquet or CSV file has no columns
+    WRITERS[fmt](rows, d / f"in.{fmt}")
+    options = dict(at=None if at_field else "2021-10-20", at_field="listed_at" if at_field else None,
+                   prior_field="prior", use_pushdown=pushdown, batch_size=batch)
+    result = _spark_scan([d / f"in.{fmt}"], d / f"out.{out}", **options)
+    want = []
+    for r in rows:
+        listing = _strip(r)
+        want.append(expected(listing, at=listing.get("listed_at") if at_field else "2021-10-20",
+                             prior=listing.get("prior", 0), id_text=out != "jsonl"))
+        if at_field and r["listed_at"] is None:
+            want[-1]["error"] = "listed_at: no instant to decide at (the field is missing or null)"
+    assert read_output(d / f"out.{out}") == want
+    duck = scan(P, SOURCES, [str(d / f"in.{fmt}")], str(d / f"duck.{out}"), jobs=1, **options)  # type: ignore[arg-type]
+    assert result.report == duck.report and result.exit_code == duck.exit_code
+
+
+def test_spark_keeps_input_order_across_files_and_splits(tmp_path: Path, spark_session: Any) -> None:
+    rows = [{"id": f"r{i}", "category": "Gadgets" if i % 3 else "Toys", "price": float(i % 300),
+             "title": "a mining rig" if i % 7 == 0 else "lamp", "seller": {"id": f"s{i % 5}"},
+             "listed_at": ["2021-10-20", "2021-10-07", "2021-13-01", "2021-10-31T23:59:59"][i % 4],
+             "prior": -1 if i % 101 == 0 else i % 3} for i in range(3000)]
+    (tmp_path / "in").mkdir()
+    pq.write_table(pa.Table.from_pylist(rows[:2000]), tmp_path / "in" / "a.parquet", row_group_size=100)
+    pq.write_table(pa.Table.from_pylist([{k: v for k, v in r.items() if k != "title"} for r in rows[2000:]]),
+                   tmp_path / "in" / "b.parquet", row_group_size=100)
+    spark_session.conf.set("spark.sql.files.maxPartitionBytes", "4096")  # many splits of each file
+    try:
+        got = _spark_scan([tmp_path / "in" / "*.parquet"], tmp_path / "out.parquet", at_field="listed_at",
+                          prior_field="prior", batch_size=64, report=str(tmp_path / "report.json"))
+    finally:
+        spark_session.conf.unset("spark.sql.files.maxPartitionBytes")
+    duck = scan(P, SOURCES, [str(tmp_path / "in" / "*.parquet")], str(tmp_path / "duck.parquet"), at_field="listed_at",
+                prior_field="prior", jobs=1)
+    assert read_output(tmp_path / "out.parquet") == read_output(tmp_path / "duck.parquet")
+    assert [r["id"] for r in read_output(tmp_path / "out.parquet")] == [r["id"] for r in rows]
+    assert got.report == duck.report and got.errors > 10  # the first errors' record numbers too
+    assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["records"] == 3000
+
+
+def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: Any) -> None:
+    import duckdb
+
+    from dsl.scan.decide import Job
+    from dsl.scan.pushdown import sql_predicate
+    from dsl.scan.spark_engine import duckdb_types, spark_predicate
+
+    rows = [{"id": str(i), "category": c, "title": t, "price": p, "tags": g, "seller": s, "listed_at": a, "prior": n}
+            for i, (c, t, p, g, s, a, n) in enumerate([
+                ("Gadgets", "a Mining  Rig", 150.0, ["x", None], {"id": "s1"}, "2021-10-20", 0),
+                ("Électronique", "pièce d'or", float("nan"), None, None, "2021-10-07", -1),
+                (None, "COIN", float("inf"), [], {"id": None}, "2021-10-14T23:00:00", 2),
+                ("toys", None, 1e300, ["a"], {"id": "s2"}, "0000-01-01", None),
+                ("GADGETS", "it's a \\ coin", 100.5, None, None, None, 3)])]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    frame = spark_session.read.parquet(str(tmp_path / "in.parquet"))
+    for at, at_field in (("2021-10-20", None), (None, "listed_at")):
+        job = Job("parquet", at, ("listed_at",) if at_field else None, ("prior",), ("id",), ("seller", "id"))
+        columns = duckdb_types(frame.schema)
+        duck_sql = sql_predicate(P.policy_set, at=at, at_field=at_field, columns=columns, prior_field="prior")
+        spark_sql = spark_predicate(P, job, columns)
+        assert duck_sql is not None and spark_sql is not None
+        con = duckdb.connect()
+        want = [r[0] for r in con.execute(f"SELECT ({duck_sql}) FROM read_parquet('{tmp_path / 'in.parquet'}')")
+                .fetchall()]
+        got = [r[0] for r in frame.selectExpr(f"({spark_sql})").collect()]
+        assert got == want
+
+
+def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:
+    from click.testing import CliRunner
+
+    from dsl.cli import main
+
+    (tmp_path / "in.csv").write_text(
+        'id,category,price,seller.id,title,listed_at,prior\n'
+        '1,Gadgets,150,s1,"a ""coin"", mining rig",2021-10-20,0\n'
+        '2,Gadgets,"""150""",s1,,2021-10-20,\n'
+        '3,Toys,12,s2,lamp,not a date,1\n'
+        '4,Gadgets,150,s3,"line\nbreak",2021-10-07,-2\n', encoding="utf-8")
+    runner = CliRunner()
+    for out in ("out.parquet", "out.jsonl", "out.csv"):
+        args = ["scan", str(POLICIES), "--input", str(tmp_path / "in.csv"), "--at-field", "listed_at",
+                "--prior-field", "prior", "--report", str(tmp_path / "r.json")]
+        spark = runner.invoke(main, [*args, "--out", str(tmp_path / out), "--engine", "spark"])
+        duck = runner.invoke(main, [*args, "--out", str(tmp_path / f"duck-{out}"), "--jobs", "1"])
+        assert spark.exit_code == duck.exit_code == 1, spark.output
+        assert read_output(tmp_path / out) == read_output(tmp_path / f"duck-{out}")
+    if (tmp_path / "out.jsonl").read_bytes() != (tmp_path / "duck-out.jsonl").read_bytes():
+        raise AssertionError("JSON lines differ byte for byte")
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+
+
+def test_spark_python_api(spark_session: Any) -> None:
+    import dsl.scan
+
+    rows = [{"id": "a", "category": "Gadgets", "price": 150.0, "seller": {"id": "s1"}},
+            {"id": "b", "category": "Toys", "price": 12.0, "seller": {"id": "s2"}},
+            {"id": "c", "category": "Gadgets", "price": None, "seller": None}]
+    frame = spark_session.createDataFrame(rows, "id string, category string, price double, seller struct<id:string>")
+    for policies in (POLICIES, SOURCES):
+        got = [r.asDict(recursive=True) for r in dsl.scan.spark(frame, policies, at="2021-10-20").collect()]
+        assert got == [expected(_strip(r), at="2021-10-20") for r in rows]
+    with pytest.raises(UsageError, match="--at-field|at_field"):
+        dsl.scan.spark(frame, POLICIES, at_field="listed_at")
+
+
+def test_spark_without_java_names_the_reason(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PYSPARK_GATEWAY_PORT")}
+    env.update(PATH=str(tmp_path), PYTHONPATH=str(ROOT))
+    write_jsonl([{"id": "a"}], tmp_path / "in.jsonl")
+    run = subprocess.run([sys.executable, "-m", "dsl", "scan", str(POLICIES), "--input", "in.jsonl", "--out",
+                          "out.csv", "--engine", "spark", "--at", "2021-10-20"], capture_output=True, text=True,
+                         cwd=tmp_path, env=env)
+    assert run.returncode == 2 and "Java is not installed" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "out.csv").exists()
