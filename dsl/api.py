@@ -5,7 +5,6 @@ parses arguments and prints."""
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -201,6 +200,8 @@ def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
         out.write(f"would reformat {path}")
         return 1
     if mode == "diff":
+        import difflib  # here, not at the top: only `policy fmt --diff` needs it
+
         diff = difflib.unified_diff(text.splitlines(keepends=True), formatted.splitlines(keepends=True),
                                     f"{path}", f"{path} (formatted)")
         out.write("".join(diff), nl=False)

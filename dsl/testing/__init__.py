@@ -8,30 +8,46 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..checking.frontend import compile_paths
 from ..checking.render import render
 from ..diagnostics import ERROR, Diagnostic, sort_diagnostics
 from ..output import CommandResult, Lines
-from . import report as R
 from .checks import check_test_files
-from .runner import ATTACK_EXAMPLES, InternalError, Prover, Report, Result, run_tests
+
+if TYPE_CHECKING:
+    from .runner import InternalError, Prover, Report, Result, run_tests
 
 __all__ = ["check_test_files", "run_tests", "run", "Prover", "Report", "Result", "InternalError"]
+
+_RUNNER = frozenset({"run_tests", "Prover", "Report", "Result", "InternalError"})
+"""Names read from ``runner`` on first use: `policy check` reads test files with
+``check_test_files`` alone, without the runner's evaluators, shrinker and report writers."""
+
+
+def __getattr__(name: str) -> Any:
+    if name in _RUNNER:
+        from . import runner
+
+        return getattr(runner, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def run(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | None = None,
         fmt: str = "text", run: str | None = None, prover: Prover | None = None,
-        attack: int = ATTACK_EXAMPLES) -> CommandResult:
+        attack: int | None = None) -> CommandResult:
     """Load the policies and tests under ``paths``, run the tests (those whose name
     contains ``run``, when given) and write the results in ``fmt`` (text, json or junit).
     The exit status is 0 when every test and assertion passes (and coverage reaches
     ``min_coverage``), 1 otherwise. Errors in the policies or the test files are written
     like `policy check` writes them, and give 1. ``prover`` decides the assertions (by
     default ``dsl.analysis.prove_assertion``); ``attack`` is the number of generated
-    listings each assertion is attacked with (0: none). Raises ``dsl.UsageError`` for a path that
-    does not exist."""
+    listings each assertion is attacked with (0: none; default ``runner.ATTACK_EXAMPLES``).
+    Raises ``dsl.UsageError`` for a path that does not exist."""
+    from . import report as R
+    from .runner import ATTACK_EXAMPLES, run_tests
+
     out = Lines()
     echo = out.write
     model, loaded, diags = compile_paths(list(paths))
@@ -44,7 +60,8 @@ def run(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | N
         return out.result(1)
     if not loaded.test_files and fmt == "text":
         echo("no test files (*_test.policy) among the paths given")
-    result = run_tests(model, loaded, run=run, prover=prover, attack_examples=attack)
+    result = run_tests(model, loaded, run=run, prover=prover,
+                       attack_examples=ATTACK_EXAMPLES if attack is None else attack)
     unmatched = run is not None and not result.results  # a filter that runs nothing must not pass
     if unmatched:
         echo(f"no test or assertion has a name that contains {run!r}", err=True)
@@ -63,6 +80,8 @@ def run(paths: Sequence[Any], *, coverage: bool = False, min_coverage: float | N
 
 
 def _write_diagnostics(errors: list[Diagnostic], fmt: str, sources: dict[str, str], out: Lines) -> None:
+    from . import report as R
+
     if fmt == "json":
         out.write(render(errors, "json", sources), nl=False)
     elif fmt == "junit":
