@@ -142,3 +142,28 @@ def test_a_guess_is_kept_only_when_the_evaluator_confirms_it() -> None:
     assert engine.confirms(engine.remaining("p.a"), w)
     wb = guess(ps.rule("p.b"))
     assert wb is not None and not engine.confirms(engine.remaining("p.b"), wb)
+
+
+def test_selector_candidates_by_field_value() -> None:
+    """Rules without a category are filed under the value a field must equal, as ``==``
+    reads it: a bool is not a number, 1 equals 1.0, and a rule that requires nothing
+    indexable is a candidate everywhere."""
+    ps = _compiled({"p.policy": "policy p\nrule t: block platform in ['taobao', 'tmall']\n"
+                                "rule n: block stock == 1\nrule b: block verified == true\n"
+                                "rule c: block category 'K' and platform == 'x'\nrule other: block price > 3\n"})
+    index = SelectorIndex(ps.rules)
+    assert index.candidates({"platform": "tmall"}) == {"p.t", "p.other"}
+    assert index.candidates({"stock": 1.0, "verified": 1}) == {"p.n", "p.other"}
+    assert index.candidates({"stock": True, "verified": True}) == {"p.b", "p.other"}
+    assert index.candidates({"category": "A > K", "platform": "y"}) == {"p.c", "p.other"}
+
+
+def test_selector_candidates_by_phrase() -> None:
+    """Rules that require neither a category nor a value but a phrase are filed under the
+    text they read and their phrases, found as ``mentions`` finds them."""
+    ps = _compiled({"p.policy": "policy p\nrule coin: block mentions any ['bitcoin', 'ether']\n"
+                                "rule knife: flag title mentions 'knife'\nrule other: block price > 3\n"})
+    index = SelectorIndex(ps.rules)
+    assert index.candidates({"title": "ETHER wallet"}) == {"p.coin", "p.other"}
+    assert index.candidates({"title": "Ethernet cable", "tags": ["knife"]}) == {"p.other"}
+    assert index.candidates({"title": "A  Knife", "description": "bit\u200bcoin"}) == {"p.coin", "p.knife", "p.other"}

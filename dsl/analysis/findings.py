@@ -30,7 +30,6 @@ it is reported; a witness that fails is a bug (``AnalysisError``).
 
 from __future__ import annotations
 
-import collections
 import datetime as dt
 import itertools
 import time
@@ -376,52 +375,58 @@ class Analysis:
     def p301(self) -> None:
         removed: set[str] = set()
         live = self.live()
-        # the live rules not found redundant, by index class (for the pair counts)
-        per_class = collections.Counter(self.index.class_of(r.qid) for r in live) if self.index else None
         for rule in sorted(live, key=_pos, reverse=True):
             if rule.effect not in ("block", "flag"):
                 continue
             if self.out_of_time(rule.anchor, f"whether rule '{rule.qid}' is redundant"):
                 continue
-            others = self._others_for(rule.qid, removed)
             # ordered: the question is whether the others cover this rule, so a pair of
-            # rules is asked about once from each side
+            # rules is asked about once from each side. Considered: every other rule left;
+            # pruned: those that no listing of the question made it read (the selector
+            # index) or that the signature index rules out
             pool = len(live) - len(removed) - 1
-            near = pool if self.index is None or per_class is None else self.index.count_compatible(rule.qid, per_class)
-            self.stats.count_pairs("P301", pool, pool - near)
-            sample = self.samples.get(rule.qid)
-            priors = range(len(rule.penalty.steps)) if rule.penalty is not None else [0]
-            if sample is not None and self._uncovered(rule, others, sample, priors):
-                self.stats.concrete_hits += 1
-                continue
-            answer = self._redundancy(rule, others, sample)
-            if answer.status == "sat":
-                continue
-            if answer.status == "undecided":
-                self.undecided(rule.anchor, f"whether rule '{rule.qid}' is redundant", answer)
-                continue
-            removed.add(rule.qid)
-            if per_class is not None and self.index is not None:
-                per_class[self.index.class_of(rule.qid)] -= 1
-            cover = self._coverers(rule, others, sample)
-            by = (f" ({', '.join(repr(c) for c in cover)} {'covers' if len(cover) == 1 else 'cover'} it)"
-                  if cover else "")
-            what = "an effect at least as strong"
-            if rule.penalty is not None:
-                what += " and a penalty at least as severe"
-            self.diags.append(make(
-                "P301", f"rule '{rule.qid}' is redundant: wherever it applies, the other rules already give "
-                f"{what}{by}", rule.anchor,
-                hint="remove it, or narrow the rules that cover it"))
+            read: set[str] = set()
+            others = self._others_for(rule.qid, removed, read)
+            self._p301_rule(rule, others, removed)
+            self.stats.count_pairs("P301", pool, pool - len(read) if self.indexed else 0)
 
-    def _others_for(self, qid: str, removed: set[str]) -> Others:
+    def _p301_rule(self, rule: RuleInfo, others: Others, removed: set[str]) -> None:
+        """Whether ``rule`` is redundant against ``others``; if so, P301 and it joins ``removed``."""
+        sample = self.samples.get(rule.qid)
+        priors = range(len(rule.penalty.steps)) if rule.penalty is not None else [0]
+        if sample is not None and self._uncovered(rule, others, sample, priors):
+            self.stats.concrete_hits += 1
+            return
+        answer = self._redundancy(rule, others, sample)
+        if answer.status == "sat":
+            return
+        if answer.status == "undecided":
+            self.undecided(rule.anchor, f"whether rule '{rule.qid}' is redundant", answer)
+            return
+        removed.add(rule.qid)
+        cover = self._coverers(rule, others, sample)
+        by = (f" ({', '.join(repr(c) for c in cover)} {'covers' if len(cover) == 1 else 'cover'} it)"
+              if cover else "")
+        what = "an effect at least as strong"
+        if rule.penalty is not None:
+            what += " and a penalty at least as severe"
+        self.diags.append(make(
+            "P301", f"rule '{rule.qid}' is redundant: wherever it applies, the other rules already give "
+            f"{what}{by}", rule.anchor,
+            hint="remove it, or narrow the rules that cover it"))
+
+    def _others_for(self, qid: str, removed: set[str], read: set[str]) -> Others:
         """The rules that may cover ``qid`` in P301: live, not already found redundant, and
-        not certainly apart from it (the index), as a membership test."""
+        not certainly apart from it (the index), as a membership test; those it admits are
+        added to ``read``."""
         never = self.never
         compatible = self.compatible
 
         def member(q: str) -> bool:
-            return q != qid and q not in removed and q not in never and compatible(qid, q)
+            if q != qid and q not in removed and q not in never and compatible(qid, q):
+                read.add(q)
+                return True
+            return False
         return member
 
     def _redundancy(self, rule: RuleInfo, others: Others, sample: Witness | None) -> Answer:

@@ -13,7 +13,7 @@ matches both ``category 'Knives'`` and ``category 'Swords'``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from fractions import Fraction
 from typing import Any
 
@@ -194,8 +194,9 @@ class Index:
     bound on a field only where some rule bounds it from above, and so on. Each signature
     is projected onto the parts that can conflict with *some* signature of the set, which
     changes no answer of ``compatible`` between rules of the set; rules with equal
-    projections form a class, classes are compared pairwise once, and a rule's neighbours
-    are the rules of the classes compatible with its own."""
+    projections form a class, and a pair of classes is compared once, when some pair of
+    their rules is first asked about (never all pairs up front: where most rules have a
+    class of their own, say each its own ``seller == …``, that would be quadratic)."""
 
     def __init__(self, rules: list[RuleInfo]):
         self.sig = {r.qid: signature(r) for r in rules}
@@ -230,32 +231,20 @@ class Index:
                 reps.append(p)
             self._class[qid] = classes[key]
         self._reps = reps
-        self._compatible_classes: dict[int, frozenset[int]] = {}
+        self._pairs: dict[tuple[int, int], bool] = {}
 
-    def _ok(self, k: int) -> frozenset[int]:
-        found = self._compatible_classes.get(k)
+    def _classes_compatible(self, i: int, j: int) -> bool:
+        key = (i, j) if i <= j else (j, i)
+        found = self._pairs.get(key)
         if found is None:
-            rep = self._reps[k]
-            found = self._compatible_classes[k] = frozenset(
-                j for j, other in enumerate(self._reps) if compatible(rep, other))
+            found = self._pairs[key] = compatible(self._reps[i], self._reps[j])
         return found
 
     def compatible(self, a: str, b: str) -> bool:
-        return self._class[b] in self._ok(self._class[a])
-
-    def class_of(self, qid: str) -> int:
-        return self._class[qid]
-
-    def count_compatible(self, qid: str, per_class: Mapping[int, int]) -> int:
-        """How many rules of a subset may apply together with ``qid`` (itself not counted,
-        when it is in the subset), from the subset's number of rules in each class."""
-        k = self._class[qid]
-        ok = self._ok(k)
-        found = sum(n for c, n in per_class.items() if c in ok)
-        return found - 1 if k in ok and per_class.get(k, 0) > 0 else found
+        return self._classes_compatible(self._class[a], self._class[b])
 
     def neighbours(self, qid: str, candidates: list[str]) -> list[str]:
         """The candidates (in their order) that may apply together with ``qid``."""
-        ok = self._ok(self._class[qid])
+        k = self._class[qid]
         cls = self._class
-        return [c for c in candidates if c != qid and cls[c] in ok]
+        return [c for c in candidates if c != qid and self._classes_compatible(k, cls[c])]
