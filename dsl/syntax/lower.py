@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import re
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -64,6 +65,8 @@ def _exponent_hint(v: str) -> str:
 
 _DURATION_RE = re.compile(r"^(\d+)([dwh])$")
 _ESCAPE_RE = re.compile(r"\\(u\{([0-9A-Fa-f]{1,6})\}|.)")
+_INTERNED = 64
+"""Strings up to this length are interned: values such as platforms repeat across rules."""
 
 
 class Lowering:
@@ -76,6 +79,7 @@ class Lowering:
         self.text = text  # what the tokens' positions index
         # Only parentheses make expressions nest: without many, no statement is too deep.
         self.check_depth = text.count("(") > MAX_DEPTH
+        self.dates: dict[str, dt.date] = {}  # a date's text -> its value, shared by the literals
 
     # spans -------------------------------------------------------------
     def span(self, node: Node | Token) -> A.Span | None:
@@ -189,7 +193,8 @@ class Lowering:
                            hint="combine the two with `and`" if key in ("if_", "unless") else "keep one of them")
                 continue
             fields[key] = value
-        return A.Rule(name, effect_tok.value, from_, until, selector, span=self.span(t), head=head, **fields)
+        return A.Rule(name, sys.intern(effect_tok.value), from_, until, selector, span=self.span(t), head=head,
+                      **fields)
 
     def rule_clause(self, c: Node) -> tuple[str, Any]:
         if c.data == "clause":
@@ -325,7 +330,7 @@ class Lowering:
         if tok.value in RESERVED:
             self.error("P100", f"`{tok.value}` is a keyword and cannot be used as a name here", tok,
                        hint=f"write it in backquotes to use it as a name: \u0060{tok.value}\u0060")
-        return str(tok.value)
+        return sys.intern(str(tok.value))  # field names and values repeat across rules: one copy each
 
     def ref(self, t: Node) -> A.Ref:
         parts = [self.name_text(c.children[0]) for c in t.children]
@@ -343,7 +348,7 @@ class Lowering:
     def unescape(self, tok: Token) -> str:
         body = tok.value[1:-1]
         if "\\" not in body:
-            return str(body)
+            return sys.intern(str(body)) if len(body) <= _INTERNED else str(body)
 
         def repl(m: re.Match[str]) -> str:
             e = m.group(1)
@@ -403,7 +408,10 @@ class Lowering:
             return A.Date(dt.date(2000, 1, 1), span=span)
         try:
             if _DATE_RE.match(v):
-                return A.Date(dt.date.fromisoformat(v), span=span)
+                day = self.dates.get(v)
+                if day is None:
+                    day = self.dates[v] = dt.date.fromisoformat(v)  # rules share a few hundred dates
+                return A.Date(day, span=span)
             m = _DATETIME_RE.match(v)
             if m:
                 value = dt.datetime.fromisoformat(v.replace("Z", "+00:00"))
