@@ -62,11 +62,24 @@ def per_distinct(column: pa.Array, read: Callable[[Any], Any], out_type: pa.Data
     return texts.take(encoded.indices)
 
 
+_PLAIN_ATS: dict[Any, str | None] = {}
+"""``at`` values read, and the ``at`` their plain allow reports (a catalogue's dates repeat
+from batch to batch)."""
+
+
 def _plain_at(value: Any) -> str | None:
+    key = (type(value), value) if isinstance(value, str | int | float) else None
+    if key is not None and key in _PLAIN_ATS:
+        return _PLAIN_ATS[key]
     try:
-        return format_instant(V.parse_at(value).reported)
+        text: str | None = format_instant(V.parse_at(value).reported)
     except InputError:
-        return None
+        text = None
+    if key is not None:
+        if len(_PLAIN_ATS) >= 65536:
+            _PLAIN_ATS.clear()
+        _PLAIN_ATS[key] = text
+    return text
 
 
 def plain_at_texts(data: pa.RecordBatch, at_field: tuple[str, ...], *, csv: bool,

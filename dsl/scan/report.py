@@ -27,8 +27,9 @@ class Tally:
         self.errors = 0
         self.first_errors: list[tuple[int, str]] = []
         self.effects: Counter[str] = Counter()
-        self.policies: Counter[str] = Counter()
-        self.rules: Counter[str] = Counter()
+        self.rule_sets: Counter[tuple[str, ...]] = Counter()
+        """Records by the rules that applied to them (a catalogue's decisions repeat: one
+        count per record here, the counts by rule and by policy at the end)."""
         self.steps: Counter[str] = Counter()
         self.blocked_sellers: Counter[str] = Counter()
 
@@ -48,8 +49,7 @@ class Tally:
         self.records += 1
         self.effects[d.effect] += 1
         if d.rules:
-            self.rules.update(d.rules)
-            self.policies.update({q.partition(".")[0] for q in d.rules})
+            self.rule_sets[d.rules] += 1
         if d.penalty is not None:
             p = d.penalty
             self.steps[f"{p.ladder or p.rule} step {p.step}"] += 1
@@ -63,10 +63,27 @@ class Tally:
         room = FIRST_ERRORS - len(self.first_errors)
         self.first_errors.extend(other.first_errors[:max(room, 0)])
         self.effects.update(other.effects)
-        self.policies.update(other.policies)
-        self.rules.update(other.rules)
+        self.rule_sets.update(other.rule_sets)
         self.steps.update(other.steps)
         self.blocked_sellers.update(other.blocked_sellers)
+
+    @property
+    def rules(self) -> Counter[str]:
+        """Records by rule that applied."""
+        counts: Counter[str] = Counter()
+        for rules, n in self.rule_sets.items():
+            for q in rules:
+                counts[q] += n
+        return counts
+
+    @property
+    def policies(self) -> Counter[str]:
+        """Records by policy some rule of which applied (once per record)."""
+        counts: Counter[str] = Counter()
+        for rules, n in self.rule_sets.items():
+            for name in {q.partition(".")[0] for q in rules}:
+                counts[name] += n
+        return counts
 
     def to_dict(self) -> dict[str, Any]:
         """The report as JSON: every count sorted by count (highest first), then by name."""
