@@ -108,8 +108,7 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
         click.echo(render(e.diagnostics, "text", {}), nl=False, err=True)
         click.echo("policy: the policy set has errors; run `policy check` for details", err=True)
         sys.exit(1)
-    for line in result:
-        click.echo(line)
+    result.write_to(sys.stdout.buffer)  # buffered, flushed whenever input is awaited
     sys.exit(result.exit_code)
 
 

@@ -15,17 +15,26 @@ UTF-8, that value is the record (or, for an array, its elements are the records)
 otherwise each non-blank line is one record, and a line that is not UTF-8 or not JSON is an
 error record of its own. Records are decided and written as they are read: memory stays
 flat for JSON lines, whatever their number.
+
+How it is written (``EvalRun.write_to``, what the command line uses): UTF-8 bytes, the JSON
+written by orjson (the standard library's when orjson refuses a string: a lone surrogate),
+buffered and flushed each time the input must be read again, so that a reader at the other
+end of a pipe sees each decision as soon as its record's line was in, without a write per
+line on a file. The line of the decision shared by every listing to which nothing applies
+at one ``at`` is written once and reused.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
+
+import orjson
 
 from .checking.loader import UsageError
 from .evaluate import values as V
-from .evaluate.outcome import DecisionError, InputError
+from .evaluate.outcome import Decision, DecisionError, InputError
 from .evaluate.policies import Policies
 from .scan.records import Bad, decide_record, open_envelope, read_json_records
 
@@ -59,6 +68,7 @@ class EvalRun:
         self.why_not = why_not
         self.had_errors = False
         self._prior = prior
+        self._shared: dict[int, tuple[Decision, bytes]] = {}
         # The command line's `at` is read once (`now` is one instant for the whole run); a
         # bad one fails exactly the records that rely on it.
         self._at: V.ParsedAt | None = None
@@ -74,26 +84,99 @@ class EvalRun:
         return 1 if self.had_errors else 0
 
     def __iter__(self) -> Iterator[str]:
-        for number, record in enumerate(read_records(self.input_stream), 1):
+        """The output lines, as text without the line end."""
+        for line in self.lines(self.input_stream):
+            yield line[:-1].decode("utf-8")
+
+    def write_to(self, out: IO[bytes]) -> None:
+        """Write every output line to ``out`` (UTF-8, each ending in a line feed), flushed
+        whenever the input must be read again."""
+        write = out.write
+        for line in self.lines(_lines_flushing(self.input_stream, out.flush)):
+            write(line)
+        out.flush()
+
+    def lines(self, source: Iterable[bytes] | IO[bytes] | IO[str]) -> Iterator[bytes]:
+        """The output lines of the records read from ``source``, as UTF-8 bytes ending in a
+        line feed."""
+        decide = self._decide
+        for number, record in enumerate(read_records(source), 1):
             try:
-                yield self._decide(record)
+                yield decide(record)
             except InputError as e:
                 self.had_errors = True
                 yield _dumps(DecisionError(number, e.message, e.field).to_dict())
 
-    def _decide(self, record: Any) -> str:
+    def _decide(self, record: Any) -> bytes:
         listing, at, prior = open_envelope(record, self._at, self._prior)
         if at is None and self._at_error is not None and not isinstance(record, Bad):
             raise InputError(self._at_error)
         decision = decide_record(self.policies, listing, at, prior)
-        out = decision.to_dict()
         if self.explain:
+            out = decision.to_dict()
             out["explanation"] = self.policies.explain_decision(decision, listing, prior, self.why_not)
-        return _dumps(out)
+            return _dumps(out)
+        if decision.rules or decision.warnings:
+            return _dumps(decision.to_dict())
+        return self._shared_line(decision)
+
+    def _shared_line(self, decision: Decision) -> bytes:
+        """The line of a decision on which nothing applied and nothing was warned: the
+        decision the evaluator shares for one ``at``, so its line is kept, by identity
+        (with the decision, so that its id stays its own; a few hundred at most)."""
+        kept = self._shared.get(id(decision))
+        if kept is not None and kept[0] is decision:
+            return kept[1]
+        if len(self._shared) >= _SHARED_MAX:
+            self._shared.clear()
+        line = _dumps(decision.to_dict())
+        self._shared[id(decision)] = (decision, line)
+        return line
 
 
-def _dumps(obj: Any) -> str:
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+_SHARED_MAX = 1024
+
+
+def _dumps(obj: Any) -> bytes:
+    """One output line: compact JSON, not ASCII-escaped (``json.dumps(obj,
+    ensure_ascii=False, separators=(",", ":"))``, the same bytes from orjson), and a line
+    feed. A string orjson refuses (a lone surrogate, not Unicode text) is escaped as
+    ``\\udXXX`` by the standard library instead, which keeps the line valid UTF-8."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError
+        return (json.dumps(obj, separators=(",", ":")) + "\n").encode("utf-8")
+
+
+def _lines_flushing(stream: IO[bytes] | IO[str], flush: Callable[[], None]) -> Iterable[bytes] | IO[str]:
+    """The input's lines as ``read_records`` reads them (split at line feeds), read in
+    blocks of what is available (``read1``), with ``flush`` called before each block is
+    read: the output is flushed whenever the input may have to be waited for. A stream
+    without ``read1`` (text) is read as it is."""
+    read1 = getattr(stream, "read1", None)
+    if read1 is None:
+        return stream
+    return _blocks_to_lines(read1, flush)
+
+
+def _blocks_to_lines(read1: Callable[[int], bytes], flush: Callable[[], None]) -> Iterator[bytes]:
+    pending: list[bytes] = []  # the start of a line spread over several blocks
+    while True:
+        flush()
+        block = read1(1 << 16)
+        if not block:
+            break
+        lines = block.split(b"\n")
+        if pending:
+            pending.append(lines[0])
+            lines[0] = b"".join(pending)
+            pending.clear()
+        last = lines.pop()
+        yield from lines
+        if last:
+            pending.append(last)
+    if pending:
+        yield b"".join(pending)
 
 
 def run_eval(policies: Policies, input_stream: IO[bytes] | IO[str], *, at: Any = None, prior: Any = 0,

@@ -161,3 +161,108 @@ def test_why_not_on_the_command_line() -> None:
     result = CliRunner().invoke(main, ["eval", str(CRYPTO), "--input", "-", "--why-not", "coin"], input=listing)
     assert result.exit_code == 2
     assert "--why-not: no rule 'coin' in the policy set; did you mean 'coins'?" in result.output
+
+
+# ---------------------------------------------------------------- how it is read and written
+
+
+class _Flushed(io.BytesIO):
+    """An output that remembers what had been flushed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.flushed = b""
+
+    def flush(self) -> None:
+        self.flushed = self.getvalue()
+
+
+class _Trickle:
+    """A binary input handing out ``size`` bytes a read, checking at each read that every
+    line written so far was flushed (a reader at the other end of a pipe sees it)."""
+
+    def __init__(self, data: bytes, size: int, out: _Flushed):
+        self.data, self.size, self.out, self.reads = data, size, out, 0
+
+    def read1(self, n: int = -1) -> bytes:
+        assert self.out.flushed == self.out.getvalue()
+        self.reads += 1
+        chunk, self.data = self.data[:min(n, self.size)], self.data[min(n, self.size):]
+        return chunk
+
+    def __iter__(self) -> Any:  # what read_records would read without write_to
+        return iter(io.BytesIO(self.data))
+
+
+MIXED = b"".join([
+    b"\xef\xbb\xbf" + json.dumps(MINER).encode() + b"\r\n",
+    b'{"listing": {"title": "bitcoin"}, "at": "2021-10-09"}\r',
+    b"\n\n   \n",
+    b'{"price": 123456789012345678901234567890, "title": "\\ud800 bitcoin"}\n',
+    b'{"price": NaN}\n{"price": 1e400}\n{"price": -9223372036854775809}\n',
+    b'{"title": "caf\xc3\xa9"}\n{"title": "\xff"}\n{"title": \n',
+    b'"not a listing"\n[[[]]]\n',
+    b'{"category": "Blockchain Miners", "platform": "taobao", "a": {"a": {"a": 1}}}',  # no line end
+])
+
+
+@pytest.mark.parametrize("size", [1, 3, 64, 1 << 16])
+def test_write_to_writes_the_lines_and_flushes_before_each_read(policies: dsl.Policies, size: int) -> None:
+    expected = "".join(line + "\n" for line in run_eval(policies, io.BytesIO(MIXED), at="2021-10-20"))
+    out = _Flushed()
+    source = _Trickle(MIXED, size, out)
+    result = run_eval(policies, source, at="2021-10-20")  # type: ignore[arg-type]
+    result.write_to(out)
+    assert out.getvalue().decode("utf-8") == expected and out.flushed == out.getvalue()
+    assert result.had_errors and source.reads >= len(MIXED) // size
+    assert len(expected.splitlines()) == 12
+
+
+def test_a_record_per_read_is_answered_before_the_next_read(policies: dsl.Policies) -> None:
+    lines = [json.dumps(MINER).encode() + b"\n"] * 4
+
+    class OneLine(_Trickle):
+        def read1(self, n: int = -1) -> bytes:
+            # every record read so far is answered, but the first: whether the input is one
+            # JSON value or JSON lines is known at the second line
+            assert self.out.flushed.count(b"\n") == (self.reads if self.reads >= 2 else 0)
+            self.reads += 1
+            return lines[self.reads - 1] if self.reads <= len(lines) else b""
+
+    out = _Flushed()
+    run_eval(policies, OneLine(b"", 0, out), at="2021-10-20").write_to(out)  # type: ignore[arg-type]
+    assert out.getvalue().count(b"\n") == 4
+
+
+def test_records_read_by_orjson_are_what_json_reads() -> None:
+    from dsl.scan.records import read_json_records
+
+    cases = [b'{"a": 1, "a": 2}', b"-0", b"-0.0", b"1e400", b"123456789012345678901234567890", b"18446744073709551616",
+             b"-9223372036854775809", b"9007199254740993", b'"\\ud800"', b'"\\ud83d\\ude00"', b"NaN", b"-Infinity",
+             b'"\\u0000"', b"1.7976931348623157e308", b"5e-324", b"0.1", b'"x1234567890123456789y"']
+    for case in cases:
+        got = list(read_json_records([b"0\n", case + b"\n"]))[1]
+        want = json.loads(case)
+        assert json.dumps(got) == json.dumps(want) and type(got) is type(want), case
+    deep = list(read_json_records([b"0\n", b"[" * 2000 + b"]" * 2000 + b"\n"]))[1]  # beyond orjson's depth
+    for _ in range(1999):
+        deep = deep[0]
+    assert deep == []
+
+
+def test_a_lone_surrogate_is_written_escaped() -> None:
+    from dsl.eval_stream import _dumps
+
+    line = _dumps({"message": "a \ud800 b", "other": "é"})
+    assert line.endswith(b"\n") and json.loads(line.decode("utf-8")) == {"message": "a \ud800 b", "other": "é"}
+    assert _dumps({"message": "é\u2028"}) == json.dumps({"message": "é\u2028"}, ensure_ascii=False,
+                                                        separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def test_each_line_is_its_decision_whatever_is_shared(policies: dsl.Policies) -> None:
+    records = [{"listing": listing, "at": at} for at in ("2021-10-09", "2021-10-20", "2021-10-09")
+               for listing in ({}, {"title": "x"}, MINER, {"category": 3}, {"title": "bitcoin"})]
+    lines = list(run_eval(policies, io.StringIO("\n".join(json.dumps(r) for r in records))))
+    for record, line in zip(records, lines, strict=True):
+        decision = policies.decide(record["listing"], at=record["at"])
+        assert line == json.dumps(decision.to_dict(), ensure_ascii=False, separators=(",", ":"))

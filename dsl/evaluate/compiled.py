@@ -392,6 +392,7 @@ class CompiledPolicySet:
         # are fixed), immutable, so memoised; bounded and thread-safe (an unreadable one
         # raises, uncached).
         self._text_times = functools.lru_cache(maxsize=_AT_MEMO_SIZE)(self._times_of_text)
+        self._parsed_times = functools.lru_cache(maxsize=64)(self._times)
         self.decide, self._batch, self.source = generate(self._hot_path())
 
     @staticmethod
@@ -472,9 +473,13 @@ class CompiledPolicySet:
         return self._times(_parse_at_text(at))
 
     def _times_of(self, at: Any) -> Times:
-        """The times of one ``at`` that is not None (a string through the memo)."""
+        """The times of one ``at`` that is not None (a string, or an ``at`` already read,
+        through a memo: ``policy eval`` passes its command line's ``ParsedAt`` with every
+        record)."""
         if type(at) is str:
             return self._text_times(at)
+        if type(at) is V.ParsedAt:
+            return self._parsed_times(at)
         return self._times(V.parse_at(at))
 
     def _now(self) -> Times:

@@ -15,7 +15,9 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Iterable, Iterator
-from typing import IO, Any
+from typing import Any
+
+import orjson
 
 from ..evaluate.outcome import Decision, InputError
 from ..evaluate.policies import Policies
@@ -83,7 +85,7 @@ def loads(text: str) -> Any:
         sys.setrecursionlimit(old)
 
 
-def _lines(stream: IO[bytes] | IO[str]) -> Iterator[bytes]:
+def _lines(stream: Iterable[bytes] | Iterable[str]) -> Iterator[bytes]:
     """The input's lines as bytes, split as ``bytes.splitlines`` splits (``\\n``, ``\\r\\n``,
     ``\\r``), without the byte order mark, read a line at a time."""
     first = True
@@ -95,7 +97,7 @@ def _lines(stream: IO[bytes] | IO[str]) -> Iterator[bytes]:
         yield from raw.splitlines() or [b""]
 
 
-def read_json_records(stream: IO[bytes] | IO[str]) -> Iterator[Any]:
+def read_json_records(stream: Iterable[bytes] | Iterable[str]) -> Iterator[Any]:
     """The records of the input, each a parsed JSON value or a ``Bad`` for a line that is
     not UTF-8 or not JSON. When the whole input is one JSON value in UTF-8, that value is
     the record (or, for an array, its elements are the records); otherwise each non-blank
@@ -172,8 +174,35 @@ def _parse_held(held: list[bytes], *, final: bool) -> Any:
         return _NOT_ONE if final else _PENDING
 
 
+_DIGITS_AS_ZERO = bytes.maketrans(b"123456789", b"000000000")
+_LONG_NUMBER = b"0" * 19
+"""19 digits in a row (found as 19 zeros once every digit is a zero: several times faster
+than a regular expression): a number orjson might read otherwise than json (it reads an
+integer beyond 64 bits as a float)."""
+
+
+def quick_loads(raw: bytes) -> Any:
+    """A line's JSON value read by orjson (several times faster), or ``_SLOW`` where its
+    reading might differ from ``json.loads``'s or it fails (not UTF-8, not JSON, lone
+    surrogates, NaN, numbers beyond a double or 64 bits, deep nesting): then the line goes
+    the standard library's way, which gives the value or the error message."""
+    if _LONG_NUMBER in raw.translate(_DIGITS_AS_ZERO):
+        return _SLOW
+    try:
+        return orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return _SLOW
+
+
+_SLOW = object()
+
+
 def _line_records(lines: Iterable[bytes]) -> Iterator[Any]:
     for number, raw in enumerate(lines, 1):
+        value = quick_loads(raw)
+        if value is not _SLOW:
+            yield value
+            continue
         if not raw.strip():
             continue
         try:
