@@ -27,7 +27,7 @@ import functools
 import json
 import random
 import re
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from ..evaluate import values as R
@@ -64,28 +64,28 @@ Draw = Callable[[random.Random], Any]
 def attack(claim: Claim, vocab: Vocabulary, *, examples: int = 200, seed: int = SEED) -> Counterexample | None:
     """A listing, instant and prior count that breaks ``claim`` among ``examples``
     distinct candidates drawn with ``seed``, or None."""
-    for cx in candidates(claim, vocab, examples, seed):
-        if claim.broken_by(cx):
-            return cx
-    return None
+    return next((cx for cx in _distinct(claim, vocab, examples, seed) if claim.broken_by(cx)), None)
 
 
 def candidates(claim: Claim, vocab: Vocabulary, examples: int, seed: int = SEED) -> list[Counterexample]:
     """Up to ``examples`` distinct candidate counterexamples, the same for the same seed
     (fewer when the vocabulary has fewer to offer)."""
+    return list(_distinct(claim, vocab, examples, seed))
+
+
+def _distinct(claim: Claim, vocab: Vocabulary, examples: int, seed: int) -> Iterator[Counterexample]:
+    """The candidates one by one (the attack stops at the first that breaks the claim)."""
     draw = _counterexample(claim, vocab, _regex_texts)
     rnd = random.Random(seed)
     seen: set[str] = set()
-    out: list[Counterexample] = []
     for _ in range(examples * _TRIES_PER_EXAMPLE):
-        if len(out) >= examples:
-            break
+        if len(seen) >= examples:
+            return
         cx = draw(rnd)
         key = json.dumps([cx.listing, cx.at.isoformat(), cx.prior_violations], sort_keys=True, default=repr)
         if key not in seen:
             seen.add(key)
-            out.append(cx)
-    return out
+            yield cx
 
 
 def counterexamples(claim: Claim, vocab: Vocabulary) -> st.SearchStrategy[Counterexample]:
