@@ -94,7 +94,8 @@ class Analysis:
         self.selectors = SelectorIndex(ps.rules) if indexed else None
         self.rules = sorted(ps.rules, key=_pos)
         self._rank = {r.qid: i for i, r in enumerate(self.rules)}  # position order
-        self._on: dict[int, tuple[Witness, set[str]]] = {}  # witness -> every rule that applies on it
+        self._on: dict[int, tuple[Witness, set[str]]] = {}  # witness -> the selector index's candidates
+        self._live: tuple[int, list[RuleInfo]] | None = None
         self.never: set[str] = set()  # P300: never applies without being overridden
         self.unmatched: set[str] = set()  # never applies at all (a subset of `never`)
         self.samples: dict[str, Witness] = {}
@@ -157,7 +158,10 @@ class Analysis:
         return decide_reference(sub, w.listing, w.at, w.prior_violations)
 
     def live(self) -> list[RuleInfo]:
-        return [r for r in self.rules if r.qid not in self.never]
+        """The rules without P300, in position order (kept until ``never`` grows)."""
+        if self._live is None or self._live[0] != len(self.never):
+            self._live = (len(self.never), [r for r in self.rules if r.qid not in self.never])
+        return self._live[1]
 
     def compatible(self, a: str, b: str) -> bool:
         """False only when the two rules certainly never apply together (the index)."""
