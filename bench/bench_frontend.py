@@ -45,8 +45,8 @@ def write_set(folder: Path, n_rules: int) -> None:
     """``n_rules`` rules in files of ``PER_FILE``; the set and the ladder declared once."""
     for k in range((n_rules + PER_FILE - 1) // PER_FILE):
         count = min(PER_FILE, n_rules - k * PER_FILE)
-        text = policy_text(count, seed=k, name=f"generated{k}")
-        if k:
+        text = policy_text(count + (1 if k else 0), seed=k, name=f"generated{k}")
+        if k:  # the rule `keywords` goes too
             text = "\n".join(line for line in text.split("\n")
                              if not line.startswith(("set ", "ladder ", "rule keywords")))
         (folder / f"generated{k}.policy").write_text(text, encoding="utf-8")
