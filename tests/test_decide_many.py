@@ -144,8 +144,10 @@ def test_the_at_memo_is_bounded_and_changes_nothing() -> None:
     for _ in range(2):
         for at in ATS:
             assert compiled.decide({"category": "X"}, at) == policies.decide_reference({"category": "X"}, at=at)
-    info = compiled._text_times.cache_info()
-    assert info.maxsize == 1024 and info.hits >= 1
+    assert set(compiled._at_memo) == {at for at in ATS if isinstance(at, str)}
+    for n in range(3000):  # bounded
+        compiled.decide({}, f"2021-01-01T00:00:{n % 60:02d}.{n:06d}")
+        assert len(compiled._at_memo) <= 1024
     for _ in range(2):  # an unreadable `at` raises every time (errors are not memoised)
         with pytest.raises(InputError, match="at"):
             compiled.decide({}, "tomorrow")

@@ -71,12 +71,17 @@ def test_many_residual_rules_and_every_index() -> None:
     rules = [f"rule t{n}: from 2021-{1 + n % 12:02d}-01 flag title contains 'k{n}'" for n in range(300)]
     rules += ["rule c: block category 'A/B' and platform in ['x']", "rule c2: block category 'A' if price > 2",
               "rule f: flag platform == 'y' and price > 3", "rule e: flag seller exists",
-              "rule m: block title matches /^z+$/i", "rule n: flag not (title mentions 'hi there')"]
+              "rule m: block title matches /^z+$/i", "rule n: flag not (title mentions 'hi there')",
+              "rule q: flag " + " or ".join(f"title contains 'q{n}'" for n in range(15)),  # more than written out
+              "rule r: flag (title contains 'R1' or title contains ' r2 ') and price < 5",
+              "rule s: flag attrs.note contains 'Zz' or attrs.note contains 'yy'"]
     policies = load("policy many\n" + "\n".join(rules) + "\n")
     listings: list[dict[str, Any]] = [
         {}, {"title": "k1 k299 hi there"}, {"category": "A/B", "platform": "x", "price": 3},
         {"category": "A", "price": 1}, {"category": "a > b", "platform": "x"}, {"platform": "y", "price": 4},
         {"seller": "s", "title": "ZZZ"}, {"title": ["k7", 3]}, "not a listing",  # type: ignore[list-item]
+        {"title": "Q14"}, {"title": ["a", "q3 r1"], "price": 1}, {"title": "Ｑ１ a\t r2  b"},
+        {"attrs": {"note": "ZZ top"}}, {"attrs": {"note": ["x", "YY"]}}, {"title": "R2", "price": 1},
     ]
     for at in AT:
         for listing in listings:

@@ -389,9 +389,9 @@ class CompiledPolicySet:
         self._schema_readers = tuple(_reader(f.path) for f in self._schema)
         self._build_indexes(ps)
         # An ``at`` string's times in every zone and its reported ``at``: pure (the zones
-        # are fixed), immutable, so memoised; bounded and thread-safe (an unreadable one
-        # raises, uncached).
-        self._text_times = functools.lru_cache(maxsize=_AT_MEMO_SIZE)(self._times_of_text)
+        # are fixed), immutable, so memoised (``_text_times``; the generated code reads the
+        # dict first).
+        self._at_memo: dict[str, Times] = {}
         self._parsed_times = functools.lru_cache(maxsize=64)(self._times)
         self.decide, self._batch, self.source = generate(self._hot_path())
 
@@ -469,8 +469,17 @@ class CompiledPolicySet:
             keys, reported = tuple(S.instant_key(when.in_tz(z)) for z in self._zones), when.reported
         return keys, reported, Decision("allow", (), (), None, (), (), (), reported, self._hash)
 
-    def _times_of_text(self, at: str) -> Times:
-        return self._times(_parse_at_text(at))
+    def _text_times(self, at: str) -> Times:
+        """The times of an ``at`` string, memoised: bounded (cleared when full), safe under
+        threads (a dict written whole entries at a time); an unreadable one raises, and is
+        not kept."""
+        times = self._at_memo.get(at)
+        if times is None:
+            times = self._times(_parse_at_text(at))
+            if len(self._at_memo) >= _AT_MEMO_SIZE:
+                self._at_memo.clear()
+            self._at_memo[at] = times
+        return times
 
     def _times_of(self, at: Any) -> Times:
         """The times of one ``at`` that is not None (a string, or an ``at`` already read,
@@ -535,7 +544,7 @@ class CompiledPolicySet:
                                       ps.rules[r.index].tz, r.step)
                            for r in (self._rules[i] for i in self._residual)),
             conclude=_concluder(self._rules, self._hash), nothing=_nothing,
-            text_times=self._text_times, times_of=self._times_of, now=self._now,
+            at_memo=self._at_memo, text_times=self._text_times, times_of=self._times_of, now=self._now,
         )
 
     def _validate(self, listing: dict[str, Any]) -> None:

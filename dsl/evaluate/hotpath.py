@@ -96,6 +96,8 @@ class HotPath:
     the others decided through their closures."""
     conclude: Callable[[list[int], int, tuple[str, ...], Any], Decision]
     nothing: Callable[[tuple[str, ...], Any, str], Decision]
+    at_memo: Mapping[str, Any]
+    """The times of the ``at`` strings seen, read before ``text_times`` is called."""
     text_times: Callable[[str], Any]
     times_of: Callable[[Any], Any]
     now: Callable[[], Any]
@@ -136,6 +138,7 @@ class _Names:
 _MAX_DEPTH = 20
 _MAX_ATOMS = 48
 _MAX_INLINE_RULES = 256
+_MAX_WRITTEN_NEEDLES = 12
 
 
 class _Writer:
@@ -205,21 +208,33 @@ class _Writer:
         return f"{self.names.bind(V.path_reader(parts))}(listing)"
 
     def _contains(self, source: tuple[str, ...], needles: Sequence[str]) -> str:
+        """``contains`` atoms on one source, ``or``-ed: the source's text read once per
+        decision into its memo local. For a field of one key, the local holds the string
+        normalised when the field is a string (each needle then one ``in``, written out)
+        and the pieces otherwise; for a longer path, always the pieces."""
         local = self.needles.get(source)
         if local is None:
             local = self.needles[source] = f"n{len(self.needles)}"
         test = self.names.bind(S.contains_normalized_test(needles))
-        return f"{test}({local} if {local} is not None else ({local} := {self._needle_text(source)}))"
+        text = f"({local} if {local} is not None else ({local} := {self._needle_text(source)}))"
+        if len(source) != 1:
+            return f"{test}({text})"
+        norms = dict.fromkeys(S.needle_piece(n) for n in needles)  # what the test compares, in order
+        if len(norms) > _MAX_WRITTEN_NEEDLES:
+            return f"({test}((x,)) if type(x := {text}) is str else {test}(x))"
+        written = " or ".join(f"{self.names.bind(n)} in x" for n in norms)
+        return f"(({written}) if type(x := {text}) is str else {test}(x))"
 
     def _needle_text(self, source: tuple[str, ...]) -> str:
         """A source's text as ``contains`` reads it (``semantics.needle_pieces`` of its
-        pieces); for a field of one key holding a string, that string normalised."""
+        pieces); for a field of one key holding a string, that string normalised (not in
+        a tuple: see ``_contains``)."""
         read = self.names.bind(_needle_reader(source))
         if len(source) != 1:
             return f"{read}(listing)"
         value = self._read(source)
         norm = self.names.bind(S.needle_piece)
-        return f"(({norm}(v),) if type(v := {value}) is str else {read}(listing))"
+        return f"({norm}(v) if type(v := {value}) is str else {read}(listing))"
 
     def _mentions(self, e: A.Mentions | A.MentionsAny) -> str:
         source: Source = e.path.parts if e.path is not None else None
@@ -353,7 +368,9 @@ def _indent(lines: list[str], depth: int) -> list[str]:
 _DECIDE = """\
 def decide(listing, at=None, prior_violations=0):
     if type(at) is str:
-        times = _text_times(at)
+        times = _at_memo(at)
+        if times is None:
+            times = _text_times(at)
     elif at is None:
         times = _now()
     else:
@@ -374,7 +391,12 @@ def batch(listings, ats, times, priors, prior, times_of):
         try:
             if ats is not None:
                 a = ats[number]
-                times = _text_times(a) if type(a) is str else times_of(a)
+                if type(a) is str:
+                    times = _at_memo(a)
+                    if times is None:
+                        times = _text_times(a)
+                else:
+                    times = times_of(a)
             if priors is not None:
                 prior = priors[number]
                 if type(prior) is not int or prior < 0:
@@ -395,11 +417,11 @@ def generate(hot: HotPath) -> tuple[Decide, DecideBatch, str]:
               + _BATCH.format(body="\n".join(_indent(body, 3))))
     namespace: dict[str, Any] = dict(names.ns)
     namespace.update(
-        _HASH=hot.policy_hash, _matchers=hot.matchers, _Ctx=hot.ctx, _validate=hot.validate,
-        _scan=hot.scan, _memo=hot.category_memo.get, _category_plan=hot.category_plan, _CATEGORY="category",
-        _more=hot.more, _conclude=hot.conclude, _nothing=hot.nothing, _text_times=hot.text_times,
+        _HASH=hot.policy_hash, _matchers=hot.matchers, _Ctx=hot.ctx, _validate=hot.validate, _scan=hot.scan,
+        _memo=hot.category_memo.get, _category_plan=hot.category_plan, _CATEGORY="category", _more=hot.more,
+        _conclude=hot.conclude, _nothing=hot.nothing, _at_memo=hot.at_memo.get, _text_times=hot.text_times,
         _times_of=hot.times_of, _now=hot.now, _check_prior=V.check_prior, _check_listing=V.check_listing,
-        _InputError=InputError, _DecisionError=DecisionError, __builtins__={
-            "type": type, "str": str, "int": int, "dict": dict, "enumerate": enumerate}),
+        _InputError=InputError, _DecisionError=DecisionError,
+        __builtins__={"type": type, "str": str, "int": int, "dict": dict, "enumerate": enumerate})
     exec(compile(source, "<dsl.evaluate.hotpath>", "exec"), namespace)
     return namespace["decide"], namespace["batch"], source
