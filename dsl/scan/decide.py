@@ -15,8 +15,8 @@ import pyarrow.compute as pc
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision, InputError, format_instant
 from ..evaluate.policies import Policies
-from .columns import combine, decided_arrays, id_texts, plain_arrays, plain_at_texts
-from .convert import batch_listings
+from .columns import combine, decided_arrays, id_texts, path_column, plain_arrays, plain_at_texts
+from .convert import batch_listings, column_values
 from .records import Bad, decide_record, is_envelope, open_envelope
 from .report import Tally
 from .schema import DECIDE_COLUMN, Row, arrow_schema, rows_to_output
@@ -166,26 +166,63 @@ def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tal
     decide, plain_ats = _to_decide(job, batch, data, listings)
     phash, schema = policies.policy_hash, arrow_schema(job.out_format)
     if decide is None:
-        rows = decide_rows(policies, job, listings(), tally, offset)
-        return pa.RecordBatch.from_arrays([ids, *decided_arrays(job.out_format, _columns(rows), phash)], schema=schema)
+        decided = decide_columns(policies, job, data, listings(), tally, offset)
+        return pa.RecordBatch.from_arrays([ids, *decided_arrays(job.out_format, decided, phash)], schema=schema)
     places = pc.indices_nonzero(decide)
-    subset = ([listings()[i] for i in places.to_pylist()] if listings.listings is not None
-              else batch_listings(data.take(places), csv=job.csv))
-    rows = decide_rows(policies, job, subset, tally, offset, places.to_pylist())
-    plain = pc.invert(decide)
-    count = len(batch) - len(rows)
+    subset = data.take(places)
+    chosen = ([listings()[i] for i in places.to_pylist()] if listings.listings is not None
+              else batch_listings(subset, csv=job.csv))
+    decided = decide_columns(policies, job, subset, chosen, tally, offset, places.to_pylist())
+    count = len(batch) - len(chosen)
     tally.plain_allow(count)
-    ats = plain_ats.filter(plain) if isinstance(plain_ats, pa.Array) else plain_ats
-    columns = combine(decide, decided_arrays(job.out_format, _columns(rows), phash),
+    ats = plain_ats.filter(pc.invert(decide)) if isinstance(plain_ats, pa.Array) else plain_ats
+    columns = combine(decide, decided_arrays(job.out_format, decided, phash),
                       plain_arrays(job.out_format, ats, phash, count))
     return pa.RecordBatch.from_arrays([ids, *columns], schema=schema)
 
 
-def _columns(rows: list[Row]) -> list[list[Any]]:
-    """Effect, rules, overridden, penalty, warnings, error and at of the rows, as columns."""
-    if not rows:
-        return [[] for _ in range(7)]
-    return [list(c) for c in list(zip(*rows, strict=True))[1:8]]
+def _field_values(job: Job, data: pa.RecordBatch, path: tuple[str, ...], listings: Sequence[Any]) -> list[Any]:
+    """The value at ``path`` of each listing (None when absent), read from its column
+    where one column holds it."""
+    column = path_column(data, path, csv=job.csv)
+    if column is None:
+        return [V.read_path(x, path) if isinstance(x, dict) else None for x in listings]
+    return column_values(column, csv=job.csv)
+
+
+def decide_columns(policies: Policies, job: Job, data: pa.RecordBatch, listings: Sequence[Any], tally: Tally,
+                   offset: int, places: Sequence[int] | None = None) -> list[list[Any]]:
+    """``decide_rows`` for the listings of an Arrow batch (``data``), as the columns
+    effect, rules, overridden, penalty, warnings, error and at: each record's ``at`` and
+    prior are read from their columns, and its id is not read (the caller reads it from
+    its column)."""
+    ats = [job.at] * len(listings) if job.at_field is None else _field_values(job, data, job.at_field, listings)
+    priors = _field_values(job, data, job.prior_field, listings) if job.prior_field is not None else None
+    out: list[list[Any]] = [[] for _ in range(7)]
+    effect, rules, overridden, penalty, warnings, error, at_out = out
+    decide, formatted = policies.decide, dict[Any, str]()
+    for i, listing in enumerate(listings):
+        prior = 0 if priors is None or priors[i] is None else priors[i]
+        try:
+            if ats[i] is None:
+                raise InputError(f"{job.at_name}: no instant to decide at (the field is missing or null)",
+                                 field=job.at_name)
+            d = decide(listing, ats[i], prior)
+        except InputError as e:
+            for column in out:
+                column.append(None)
+            error[-1] = e.message
+            tally.error(offset + (places[i] if places is not None else i) + 1, e.message)
+            continue
+        effect.append(d.effect)
+        rules.append(d.rules)
+        overridden.append(d.overridden)
+        penalty.append(d.penalty.to_dict() if d.penalty is not None else None)
+        warnings.append(d.warnings)
+        error.append(None)
+        at_out.append(formatted.get(d.at) or _remember(formatted, d.at))
+        tally.decision(d, _seller(job, listing) if d.effect == "block" else None)
+    return out
 
 
 def _to_decide(job: Job, batch: pa.RecordBatch, data: pa.RecordBatch,
