@@ -27,7 +27,9 @@ from .worker import Cancelled, Job, Worker
 SEVERITY = {ERROR: T.DiagnosticSeverity.Error, WARNING: T.DiagnosticSeverity.Warning,
             INFO: T.DiagnosticSeverity.Information}
 
-Publish = Callable[[str, list[T.Diagnostic]], None]
+Publish = Callable[[str, list[T.Diagnostic], bool], None]
+"""Publish a file's findings; ``True``: even when they are those published last (the file
+was edited: the editor hears of every version)."""
 
 
 def uri_of(path: str) -> str:
@@ -121,7 +123,7 @@ class Checker:
                 diags = await asyncio.to_thread(self.check_now, snap)
                 if self._dirty:
                     break  # a newer text: check that instead
-                self._show(snap, diags)
+                self._show(snap, diags, {uri_of(p) for p in paths})
                 if not has_errors(diags):
                     self._schedule(snap)
 
@@ -129,13 +131,13 @@ class Checker:
         """Syntax, names and types of a set, configuration and suppressions applied."""
         return check_loaded(snap.loaded, snap.config, analysis=False)
 
-    def _show(self, snap: Snapshot, diags: list[Diagnostic]) -> None:
+    def _show(self, snap: Snapshot, diags: list[Diagnostic], edited: set[str] | None = None) -> None:
         found = by_file(diags, snap, self.encoding())
         before = self._shown.get(snap.root, set())
         for uri in before - found.keys():
-            self.publish(uri, [])
+            self.publish(uri, [], False)
         for uri, items in found.items():
-            self.publish(uri, items)
+            self.publish(uri, items, uri in (edited or ()))
         self._shown[snap.root] = {uri for uri, items in found.items() if items}
 
     def _schedule(self, snap: Snapshot) -> None:

@@ -41,8 +41,8 @@ class PolicyServer(LanguageServer):
     def log(self, message: str) -> None:
         self.window_log_message(T.LogMessageParams(T.MessageType.Info, message))
 
-    def _publish(self, uri: str, diagnostics: list[T.Diagnostic]) -> None:
-        if self._published.get(uri) == diagnostics:
+    def _publish(self, uri: str, diagnostics: list[T.Diagnostic], edited: bool) -> None:
+        if not edited and self._published.get(uri) == diagnostics:
             return
         self._published[uri] = diagnostics
         self.text_document_publish_diagnostics(T.PublishDiagnosticsParams(uri, diagnostics))
