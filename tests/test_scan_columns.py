@@ -5,6 +5,7 @@ built from columns is, row for row, the output built from decided rows."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
@@ -78,3 +79,33 @@ def test_constants_grow_and_keep_their_value() -> None:
     big = constant([], pa.list_(pa.string()), 10_000)
     assert small.to_pylist() == [[]] * 3 and big.to_pylist() == [[]] * 10_000
     assert constant("allow", pa.string(), 0).to_pylist() == []
+
+
+def test_a_predicate_longer_than_the_limit_is_not_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyarrow.parquet as pq
+
+    import dsl
+    from dsl.scan import run, source
+    from dsl.scan.schema import DECIDE_COLUMN
+
+    policies_dir = Path(__file__).resolve().parent / "scan_policies"
+    sources = {str(p): p.read_text(encoding="utf-8") for p in sorted(policies_dir.glob("*.policy"))}
+    policies = dsl.load(policies_dir)
+    rows = [{"id": str(i), "category": c, "title": "lamp"} for i, c in enumerate(["Gadgets", "Toys", "Numismatics"])]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    queries: list[str] = []
+    real = source._arrow_batches
+
+    def spy(con: Any, sql: str, batch_size: int) -> Any:
+        queries.append(sql)
+        return real(con, sql, batch_size)
+
+    monkeypatch.setattr(source, "_arrow_batches", spy)
+    outputs = []
+    for limit in (run.PUSHDOWN_LIMIT, 0):
+        monkeypatch.setattr(run, "PUSHDOWN_LIMIT", limit)
+        out = tmp_path / f"out{limit}.parquet"
+        run.scan(policies, sources, [str(tmp_path / "in.parquet")], str(out), at="2021-10-20", jobs=1)
+        outputs.append(pq.read_table(out).to_pylist())
+    assert DECIDE_COLUMN in queries[0] and DECIDE_COLUMN not in queries[1]
+    assert outputs[0] == outputs[1]
