@@ -247,10 +247,15 @@ class _Rule:
 IndexKey = tuple[str, Any]
 
 
-def _category_conjunct(conjuncts: Sequence[A.Expr]) -> tuple[int, set[str]] | None:
-    """The place of the first category conjunct (the one the rule is filed under) and its
-    segments (``_category_keys``), or None."""
-    return next(((n, k) for n, c in enumerate(conjuncts) if (k := _category_keys(c)) is not None), None)
+def _category_conjunct(conjuncts: Sequence[A.Expr]) -> int | None:
+    """The place of the first category conjunct (the one the rule is filed under, by
+    ``_category_keys``), or None."""
+    return next((n for n, c in enumerate(conjuncts) if _is_category_conjunct(c)), None)
+
+
+def _is_category_conjunct(e: A.Expr) -> bool:
+    """Whether ``_category_keys`` files a rule under ``e``."""
+    return isinstance(e, A.Category) or (isinstance(e, A.CategoryIn) and isinstance(e.items, A.ListLit))
 
 
 def _category_keys(e: A.Expr) -> set[str] | None:
@@ -399,11 +404,10 @@ class CompiledPolicySet:
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
         lo, hi = S.window_keys(info.start, info.end)
         conjuncts = A.conjuncts(info.condition)
-        filed = _category_conjunct(conjuncts)
-        if filed is None:
+        at = _category_conjunct(conjuncts)
+        if at is None:
             return _Rule(index, info.qid, lo, hi, zone, planner.compile(info.condition, info.tz), None,
                          S.consequence(info))
-        at, _ = filed
         conjunct = conjuncts[at]
         assert isinstance(conjunct, A.Category | A.CategoryIn)
         rest = tuple(planner.compile(c, info.tz) for n, c in enumerate(conjuncts) if n != at)
@@ -418,9 +422,9 @@ class CompiledPolicySet:
         never: list[str] = []
         for i, info in enumerate(ps.rules):
             conjuncts = A.conjuncts(info.condition)
-            filed = _category_conjunct(conjuncts)
-            if filed is not None:
-                segments = filed[1]
+            at = _category_conjunct(conjuncts)
+            segments = _category_keys(conjuncts[at]) if at is not None else None
+            if segments is not None:
                 if not segments:
                     never.append(info.qid)  # a category conjunct that nothing matches
                 for s in sorted(segments):
