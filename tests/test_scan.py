@@ -463,12 +463,14 @@ def test_spark_keeps_input_order_across_files_and_splits(tmp_path: Path, spark_s
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["records"] == 3000
 
 
-def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: Any) -> None:
+def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: Any,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
     import duckdb
 
+    from dsl.scan import spark_engine
     from dsl.scan.decide import Job
     from dsl.scan.pushdown import sql_predicate
-    from dsl.scan.spark_engine import duckdb_types, spark_predicate
+    from dsl.scan.spark_engine import duckdb_types, narrowing, spark_predicate
 
     rows = [{"id": str(i), "category": c, "title": t, "price": p, "tags": g, "seller": s, "listed_at": a, "prior": n}
             for i, (c, t, p, g, s, a, n) in enumerate([
@@ -490,6 +492,10 @@ def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: 
                 .fetchall()]
         got = [r[0] for r in frame.selectExpr(f"({spark_sql})").collect()]
         assert got == want
+        assert narrowing(P, job, columns) == spark_sql
+        with monkeypatch.context() as m:
+            m.setattr(spark_engine, "SPARK_SQL_LIMIT", len(duck_sql) - 1)
+            assert narrowing(P, job, columns) is None  # too big for Spark: every record decided
 
 
 def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:
