@@ -54,6 +54,7 @@ async def client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFa
     shop = tmp_path_factory.mktemp("shop")
     (shop / "shop.policy").write_text(SHOP, encoding="utf-8")
     (shop / "shop_test.policy").write_text(TESTS, encoding="utf-8")
+    (shop / "policy.toml").write_text('severity = { P400 = "off" }\n', encoding="utf-8")
     (shop / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in SAMPLES), encoding="utf-8")
     slow = tmp_path_factory.mktemp("slow")
     for name, text in generated_policies(300).items():
@@ -127,6 +128,19 @@ async def test_open_edit_with_errors_fix(client: LanguageClient) -> None:
     edits = [a.edit.changes[doc][0] for a in fixes if isinstance(a, T.CodeAction) and a.edit and a.edit.changes]
     assert [(e.new_text, e.range) for e in edits] == [("coins", d.range)]
     change(client, doc, SHOP, 3)
+    assert await until(lambda: codes(client, doc) == [])
+
+
+async def test_the_analysis_after_a_pause_with_configuration_and_suppression(client: LanguageClient) -> None:
+    doc = uri("shop", "shop.policy")
+    never = SHOP + "block title exists and not title exists\n"  # P300, and P400 (off in policy.toml)
+    change(client, doc, never, 10)
+    await until(lambda: codes(client, doc) == ["P300"])
+    seen = len(client.log_messages)
+    change(client, doc, never.replace("title exists\n", "title exists  # policy: ignore[P300]\n"), 11)
+    await until(lambda: any(" done in " in m.message for m in client.log_messages[seen:]))
+    assert codes(client, doc) == []
+    change(client, doc, SHOP, 12)
     assert await until(lambda: codes(client, doc) == [])
 
 

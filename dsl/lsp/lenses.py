@@ -92,7 +92,7 @@ def _run(snap: Snapshot, test_file: A.File, statement: A.TestCase | A.Assertion)
     model = snap.model
     loaded = Loaded(snap.loaded.policy_files, (test_file,), snap.loaded.sources, ())
     if model is None:
-        return "error", "the policy set has errors: fix them first (see the problems)"
+        return "error", _set_errors(snap)
     errors = [d for d in check_test_files(model, loaded) if d.severity == ERROR]
     if errors:
         return "error", render(errors, "text", snap.loaded.sources)
@@ -105,6 +105,15 @@ def _run(snap: Snapshot, test_file: A.File, statement: A.TestCase | A.Assertion)
     return mine[0].outcome, render_text(shown, coverage=False, min_coverage=None, rule_locations={})
 
 
+def _set_errors(snap: Snapshot) -> str:
+    """Why a set cannot be run: its first error, as `policy check` writes it."""
+    from ..checking.frontend import compile_loaded
+    from ..checking.render import render
+
+    errors = [d for d in compile_loaded(snap.loaded)[1] if d.severity == ERROR]
+    return "the policy set has errors: fix them first\n" + render(errors[:1], "text", snap.loaded.sources)
+
+
 def decide_samples(snap: Snapshot, samples: Path, qid: str) -> dict[str, Any]:
     from ..evaluate.outcome import InputError
     from ..evaluate.policies import Policies
@@ -112,7 +121,7 @@ def decide_samples(snap: Snapshot, samples: Path, qid: str) -> dict[str, Any]:
 
     model = snap.model
     if model is None:
-        return {"error": "the policy set has errors: fix them first (see the problems)"}
+        return {"error": _set_errors(snap)}
     if qid not in model.by_qid:
         return {"error": f"no rule {qid} in the policy set"}
     policies = Policies(model)

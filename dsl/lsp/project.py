@@ -79,7 +79,7 @@ class Project:
         self._parsed: dict[str, Parsed] = {}
         self._disk: dict[str, tuple[tuple[int, int], str | None, Diagnostic | None]] = {}
         self._found: dict[str, Found | None] = {}
-        self._snapshots: dict[str, tuple[int, Snapshot]] = {}
+        self._snapshots: dict[str, tuple[int, list[str], Snapshot]] = {}
         self._generation = 0
         self._lock = threading.RLock()
 
@@ -127,18 +127,18 @@ class Project:
         with self._lock:
             root, config, names = self._members(path)
             held = self._snapshots.get(root)
-            if held is not None and held[0] == self._generation:
-                return held[1]
+            if held is not None and held[0] == self._generation and held[1] == names:
+                return held[2]
             generation = self._generation
             parsed, problems = self._read(names)
             snap = Snapshot(root, config, parsed, problems)
-            self._snapshots[root] = (generation, snap)
+            self._snapshots[root] = (generation, names, snap)
             return snap
 
     def snapshots(self) -> list[Snapshot]:
         """The sets checked so far, as last built (for workspace symbols)."""
         with self._lock:
-            return [s for _g, s in self._snapshots.values()]
+            return [s for _g, _n, s in self._snapshots.values()]
 
     def _members(self, path: str) -> tuple[str, Config, list[str]]:
         folder = self.folder_of(path)
