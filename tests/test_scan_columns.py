@@ -109,3 +109,28 @@ def test_a_predicate_longer_than_the_limit_is_not_used(tmp_path: Path, monkeypat
         outputs.append(pq.read_table(out).to_pylist())
     assert DECIDE_COLUMN in queries[0] and DECIDE_COLUMN not in queries[1]
     assert outputs[0] == outputs[1]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_own_pool_the_scan_process_decides_too_in_order(tmp_path: Path, jobs: int) -> None:
+    """With a pool of its own, the scan decides some batches itself beside jobs - 1
+    workers; the output is the one --jobs 1 gives, row for row."""
+    import pyarrow.parquet as pq
+
+    import dsl
+    from dsl.scan import run
+
+    policies_dir = Path(__file__).resolve().parent / "scan_policies"
+    sources = {str(p): p.read_text(encoding="utf-8") for p in sorted(policies_dir.glob("*.policy"))}
+    policies = dsl.load(policies_dir)
+    categories = ["Gadgets", "Toys", "Numismatics", "Electronics > Gadgets", None]
+    rows = [{"id": str(i), "category": categories[i % 5], "title": "gold coin" if i % 7 else None,
+             "price": float(i)} for i in range(300)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    outputs = []
+    for n in (1, jobs):
+        out = tmp_path / f"out{n}.parquet"
+        run.scan(policies, sources, [str(tmp_path / "in.parquet")], str(out), at="2021-10-20", jobs=n, batch_size=7)
+        outputs.append(pq.read_table(out).to_pylist())
+    assert outputs[0] == outputs[1]
+    assert [r["id"] for r in outputs[1]] == [str(i) for i in range(300)]

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import multiprocessing
 from collections import deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
@@ -53,6 +53,14 @@ def _work(job: Job, batch: Any, offset: int) -> tuple[Any, Tally]:
     return decide_batch(_POLICIES, job, batch, offset)
 
 
+Local = Callable[[Any, int], tuple[Any, Tally]]
+"""Decides a batch (given the number of records before it) in the calling process."""
+
+
+def _result(item: Future[tuple[Any, Tally]] | tuple[Any, Tally]) -> tuple[Any, Tally]:
+    return item.result() if isinstance(item, Future) else item
+
+
 class Workers:
     """A pool of worker processes for one policy set; it may serve several scans (close it
     at the end, or use it as a context manager)."""
@@ -65,22 +73,31 @@ class Workers:
         for _ in range(jobs):  # start every worker now: loading the policy set overlaps the reader's start
             self._pool.submit(_ready)
 
-    def map(self, job: Job, batches: Iterable[tuple[int, Any]]) -> Iterator[tuple[Any, Tally]]:
+    def map(self, job: Job, batches: Iterable[tuple[int, Any]],
+            local: Local | None = None) -> Iterator[tuple[Any, Tally]]:
         """Each batch's result, in order (``batches`` gives each batch with the number of
-        records before it)."""
-        pending: deque[Future[tuple[Any, Tally]]] = deque()
+        records before it). With ``local``, the calling process decides too: a batch that
+        comes while every worker has ``DEPTH`` batches in flight is decided by ``local``
+        (so a scan with N jobs starts N - 1 workers)."""
+        pending: deque[Future[tuple[Any, Tally]] | tuple[Any, Tally]] = deque()
+        busy = DEPTH * self.jobs
         try:
             for offset, batch in batches:
-                pending.append(self._pool.submit(_work, job, batch, offset))
-                if len(pending) >= DEPTH * self.jobs:
-                    yield pending.popleft().result()
+                in_flight = sum(1 for p in pending if isinstance(p, Future) and not p.done())
+                if local is not None and in_flight >= busy:
+                    pending.append(local(batch, offset))
+                else:
+                    pending.append(self._pool.submit(_work, job, batch, offset))
+                if len(pending) >= busy + DEPTH:
+                    yield _result(pending.popleft())
             while pending:
-                yield pending.popleft().result()
+                yield _result(pending.popleft())
         except BrokenProcessPool as e:
             raise UsageError(f"--jobs: a worker process failed: {e}") from None
         finally:
             for f in pending:
-                f.cancel()
+                if isinstance(f, Future):
+                    f.cancel()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

@@ -133,9 +133,11 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
             yield decide_batch(policies, job, batch, offset)
         return
     own = workers is None
-    pool = workers or Workers(sources, policies.policy_hash, jobs or os.cpu_count() or 1)
+    # a pool of its own: the scan's process decides too, beside jobs - 1 workers
+    pool = workers or Workers(sources, policies.policy_hash, (jobs or os.cpu_count() or 1) - 1)
     try:
-        yield from pool.map(job, _numbered(source.batches))
+        yield from pool.map(job, _numbered(source.batches),
+                            (lambda batch, offset: decide_batch(policies, job, batch, offset)) if own else None)
     finally:
         if own:
             pool.close()
