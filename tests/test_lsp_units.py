@@ -279,3 +279,16 @@ def test_incremental_reparse_gives_the_whole_parse() -> None:
             incremental += got[2].statements[:1] == old[2].statements[:1]
             old, text = got, new
     assert incremental > 300  # most edits kept the statements before them
+
+
+def test_a_buffer_not_yet_saved_joins_its_folders_set(tmp_path: Path) -> None:
+    project, _snap, path = _snapshot(tmp_path)
+    new = str(tmp_path / "more.policy")
+    project.set_buffer(new, "policy more\nrule m: block mentions any coins\n")
+    assert sorted(project.snapshot(path).files) == sorted(project.snapshot(new).files) == sorted([path, new])
+    assert api.check_loaded(project.snapshot(new).loaded, analysis=False) == []  # `coins` is shop.policy's set
+    excluded = tmp_path / "policy.toml"
+    excluded.write_text('exclude = ["more.policy"]\n', encoding="utf-8")
+    project.files_changed()
+    assert sorted(project.snapshot(path).files) == [path]
+    assert sorted(project.snapshot(new).files) == [new]  # an excluded file is checked alone

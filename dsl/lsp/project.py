@@ -146,8 +146,10 @@ class Project:
             config = discover([folder])
             found = self._found_in(folder)
             names = [os.path.abspath(f) for f in config.kept(found.files, [folder])] if found else []
-            if path in names or (not os.path.exists(path) and not config.excludes(path, below=folder)):
-                return folder, config, sorted({*names, path})
+            names += [b for b in self.buffers if b.endswith(".policy") and self.folder_of(b) == folder
+                      and not os.path.exists(b) and not config.excludes(b, below=folder)]  # not saved yet
+            if path in names:
+                return folder, config, sorted(set(names))
         return path, discover([path]), [path]
 
     def _found_in(self, folder: str) -> Found | None:
