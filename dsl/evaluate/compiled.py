@@ -22,7 +22,12 @@ Planning (``CompiledPolicySet(ps)``) turns every rule into pre-resolved data:
   resolution is memoised (bounded), since a service passes the same few dates;
 - a text source's ``contains`` atoms read its text normalised once per decision, and
   the ``contains`` atoms of one source joined by ``or`` are one test;
-- a rule without a penalty that applies alone has its outcome combined once, at planning.
+- a rule without a penalty that applies alone has its outcome combined once, at planning;
+- a rule filed by category keeps, as its closure, only its other conjuncts: its category
+  conjunct is tested once per category path, when the path's candidates are planned;
+- the hot path (``decide``, and the loop of ``decide_many``) is Python source generated
+  for the plan and compiled once (``dsl.evaluate.hotpath``): the residual rules'
+  conditions are written out there, the other candidates decided through their closures.
 
 Nothing is mutated after planning, and a decision keeps its working state on the stack,
 so one ``CompiledPolicySet`` may serve any number of threads. What an atom, a window
