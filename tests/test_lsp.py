@@ -46,6 +46,7 @@ SAMPLES = [{"listing": {"title": "bitcoin miner", "seller": {"country": "CN"}}, 
            {"listing": {"title": "bitcoin", "seller": {"country": "GB"}}, "at": "2024-02-01"}]
 
 WORKSPACE: dict[str, Path] = {}
+REGISTERED: list[str] = []
 
 
 @pytest_lsp.fixture(scope="module",
@@ -64,6 +65,10 @@ async def client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFa
     @lsp_client.feature(T.WORKSPACE_CODE_LENS_REFRESH)
     def refresh(params: None) -> None:  # the lenses are asked for again by the tests
         return None
+
+    @lsp_client.feature(T.CLIENT_REGISTER_CAPABILITY)
+    def register(params: T.RegistrationParams) -> None:
+        REGISTERED.extend(r.method for r in params.registrations)
 
     await lsp_client.initialize_session(T.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"),
@@ -141,6 +146,23 @@ async def test_the_analysis_after_a_pause_with_configuration_and_suppression(cli
     await until(lambda: any(" done in " in m.message for m in client.log_messages[seen:]))
     assert codes(client, doc) == []
     change(client, doc, SHOP, 12)
+    assert await until(lambda: codes(client, doc) == [])
+
+
+async def test_a_file_created_on_disk_joins_the_set(client: LanguageClient) -> None:
+    assert REGISTERED == [T.WORKSPACE_DID_CHANGE_WATCHED_FILES]
+    doc = uri("shop", "shop.policy")
+    uses = SHOP + "rule more: block mentions any extra\n"
+    change(client, doc, uses, 20)
+    await until(lambda: codes(client, doc) == ["P200"])
+    (WORKSPACE["shop"] / "extra.policy").write_text("policy extra\nset extra = ['x']\n", encoding="utf-8")
+    client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
+        [T.FileEvent(uri("shop", "extra.policy"), T.FileChangeType.Created)]))
+    await until(lambda: codes(client, doc) == [])
+    (WORKSPACE["shop"] / "extra.policy").unlink()
+    client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
+        [T.FileEvent(uri("shop", "extra.policy"), T.FileChangeType.Deleted)]))
+    change(client, doc, SHOP, 21)
     assert await until(lambda: codes(client, doc) == [])
 
 

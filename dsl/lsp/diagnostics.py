@@ -40,15 +40,17 @@ def path_of(uri: str) -> str:
     return uris.to_fs_path(uri) or uri
 
 
-def to_lsp(d: Diagnostic, text: Text) -> T.Diagnostic:
+def to_lsp(d: Diagnostic, text_of: Callable[[str], Text], file_of: Callable[[str], str] = str) -> T.Diagnostic:
     """A finding in the protocol's terms: its hint on a line after the message (as `policy
     check` prints it), its code linked to its documentation, the hint kept in ``data``
-    for the quick fixes."""
+    for the quick fixes. ``text_of`` gives a file's text by the name findings use,
+    ``file_of`` its path."""
     assert d.span is not None
     message = d.message + "".join(f"\n{line}" for line in (*([d.hint] if d.hint else []), *d.notes))
-    related = [T.DiagnosticRelatedInformation(T.Location(uri_of(r.span.file), Text(_read(r.span.file)).range(r.span)),
-                                              r.message) for r in d.related]
-    return T.Diagnostic(text.range(d.span), message, severity=SEVERITY.get(d.severity), code=d.code,
+    related = [T.DiagnosticRelatedInformation(T.Location(uri_of(file_of(r.span.file)),
+                                                         text_of(r.span.file).range(r.span)), r.message)
+               for r in d.related]
+    return T.Diagnostic(text_of(d.span.file).range(d.span), message, severity=SEVERITY.get(d.severity), code=d.code,
                         code_description=T.CodeDescription(docs_url(d.code)), source="policy",
                         related_information=related or None, data={"hint": d.hint} if d.hint else None)
 
@@ -62,20 +64,25 @@ def _read(path: str) -> str:
 
 def by_file(diags: Iterable[Diagnostic], snap: Snapshot, encoding: str) -> dict[str, list[T.Diagnostic]]:
     """The findings shown (those no comment suppresses), by file URI, every file of the
-    set included (an empty list clears what was shown)."""
+    set included (an empty list clears what was shown). The configuration file's findings
+    (P600) go to that file."""
     texts = dict(snap.loaded.sources)
+    paths: dict[str, str] = {}
     if snap.config.path is not None:
         texts[snap.config.name] = snap.config.text
-    out: dict[str, list[T.Diagnostic]] = {uri_of(name): [] for name in snap.loaded.sources}
+        paths[snap.config.name] = str(snap.config.path.resolve())
     cache: dict[str, Text] = {}
+
+    def text_of(name: str) -> Text:
+        if name not in cache:
+            cache[name] = Text(texts[name] if name in texts else _read(name), encoding)
+        return cache[name]
+
+    out: dict[str, list[T.Diagnostic]] = {uri_of(name): [] for name in snap.loaded.sources}
     for d in diags:
-        if d.span is None or d.suppressed:
-            continue
-        name = d.span.file
-        text = cache.get(name)
-        if text is None:
-            text = cache[name] = Text(texts.get(name, ""), encoding)
-        out.setdefault(uri_of(name), []).append(to_lsp(d, text))
+        if d.span is not None and not d.suppressed:
+            out.setdefault(uri_of(paths.get(d.span.file, d.span.file)), []).append(
+                to_lsp(d, text_of, lambda name: paths.get(name, name)))
     return out
 
 

@@ -84,6 +84,7 @@ def _documents(server: PolicyServer) -> None:
         ls.project.set_folders(folders)
         for folder in ls.project.folders:
             ls.checker.warm_up(folder)
+        _watch(ls)
 
     @server.feature(T.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     def folders_changed(ls: PolicyServer, params: T.DidChangeWorkspaceFoldersParams) -> None:
@@ -119,6 +120,21 @@ def _buffers(server: PolicyServer) -> None:
     @server.feature(T.SHUTDOWN)
     def shutdown(ls: PolicyServer, params: None) -> None:
         ls.checker.stop()
+
+
+WATCHED = ("**/*.policy", "**/policy.toml", "**/pyproject.toml")
+
+
+def _watch(ls: PolicyServer) -> None:
+    """Ask the client to say when policy files and configurations change on disk (files
+    created, deleted, changed by another program), where it can."""
+    caps = ls.client_capabilities.workspace
+    watched = caps.did_change_watched_files if caps is not None else None
+    if watched is None or not watched.dynamic_registration:
+        return
+    options = T.DidChangeWatchedFilesRegistrationOptions([T.FileSystemWatcher(glob) for glob in WATCHED])
+    ls.client_register_capability(T.RegistrationParams(
+        [T.Registration("policy-watched-files", T.WORKSPACE_DID_CHANGE_WATCHED_FILES, options)]))
 
 
 def _changed(ls: PolicyServer, uri: str, *, opened: bool = False) -> None:
