@@ -152,6 +152,7 @@ async def main_async(rules: int, rounds: int) -> None:
             m, b = statistics.median(lat[label]), statistics.median(baseline[label])
             print(f"  {label:21s} {ms(m):>7s}   whole parse and check in-process {ms(b):>7s}   ratio {m / b:.2f}x")
         await hover_and_definition(bench, uri, text, rounds)
+        await first_hover_after_an_edit(bench, uri, text, rounds, version)
         await bench.stop()
     print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
 
@@ -175,6 +176,26 @@ async def hover_and_definition(bench: Bench, uri: str, text: str, rounds: int) -
                 times.append(time.perf_counter() - t0)
                 assert found, (name, label)
             print(f"  {name:10s} on a {label:9s} {ms(statistics.median(times)):>6s}")
+
+
+async def first_hover_after_an_edit(bench: Bench, uri: str, text: str, rounds: int, version: int) -> None:
+    """A hover on a rule name sent right after an edit near the end: it waits for the new
+    text's parse, and builds the index and the checked model of the new snapshot."""
+    doc = T.TextDocumentIdentifier(uri)
+    at = position(text, "keywords:")
+    times = []
+    for n in range(rounds * 2):
+        version += 1
+        edited = text + f"# edit {n}\n"
+        bench.client.text_document_did_change(T.DidChangeTextDocumentParams(
+            T.VersionedTextDocumentIdentifier(version=version, uri=uri),
+            [T.TextDocumentContentChangeWholeDocument(edited)]))
+        t0 = time.perf_counter()
+        found = await bench.client.text_document_hover_async(T.HoverParams(doc, at))
+        times.append(time.perf_counter() - t0)
+        assert found
+        await bench.diagnostics_after(t0, uri, [])
+    print(f"  hover right after an edit (new snapshot, index and model) {ms(statistics.median(times)):>6s}")
 
 
 def main() -> None:
