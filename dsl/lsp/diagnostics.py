@@ -119,6 +119,13 @@ class Checker:
 
     async def _run(self) -> None:
         await asyncio.sleep(0)  # the changes already received are applied first
+        try:
+            await self._check_dirty()
+        except Exception as e:  # noqa: BLE001 - a bug must not stop the checks of later edits silently
+            self.log(f"the check failed: {type(e).__name__}: {e}")
+            raise
+
+    async def _check_dirty(self) -> None:
         while self._dirty:
             paths, self._dirty = self._dirty, set()
             done: set[str] = set()
