@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 from gen import policy_text  # noqa: E402
 
 from dsl.api import compile_paths  # noqa: E402
-from dsl.diff import compare  # noqa: E402
+from dsl.versions import compare  # noqa: E402
 
 
 def _edited_generated(text: str, changed: int) -> str:

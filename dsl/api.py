@@ -25,10 +25,10 @@ from .syntax.format import format_file
 from .syntax.format import format_source as _format_source
 
 if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when used
-    from .diff import Diff
     from .eval_stream import EvalRun
     from .evaluate.policies import Policies
     from .scan import ScanResult
+    from .versions import Diff
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_loaded", "check_paths", "check_report", "compile_paths",
            "eval_paths", "format_paths", "format_source", "load", "scan_paths"]
@@ -266,13 +266,13 @@ def diff(old: PathLike | PolicySet, new: PathLike | PolicySet, *, catalogue: Ite
          at: str | None = None, id_field: str = "id", analysis_budget: float | None = ANALYSIS_BUDGET) -> Diff:
     """`policy diff`: what changes between two versions of a policy set (docs/diff.md).
     ``old`` and ``new`` are paths, ``REV:PATH`` read from git (``"main:policies/"``), or
-    checked sets. Returns a ``dsl.diff.Diff``: ``equivalent`` (proved), each kind of
+    checked sets. Returns a ``dsl.versions.Diff``: ``equivalent`` (proved), each kind of
     change with a witness replayed through both versions, each rule added, removed or
     changed with a witness or a proof, the questions left undecided (P399), and with
     ``catalogue`` files the listings whose decision changes, decided at ``at`` (default
     now). ``analysis_budget`` bounds the solver's time in seconds (None: no bound).
     Raises ``dsl.UsageError`` and ``dsl.PolicyError`` (a version with errors)."""
     # here, not at the top: the solver, which `import dsl` does not need
-    from .diff.run import diff_paths
+    from .versions.run import diff_paths
 
     return diff_paths(old, new, catalogue=catalogue, at=at, id_field=id_field, analysis_budget=analysis_budget)

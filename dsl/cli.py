@@ -218,7 +218,7 @@ def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, ru
 def diff_(versions: tuple[str, ...], catalogue: tuple[str, ...], fmt: str, fail_on: str | None,
           budget: float | None, at: str | None, id_field: str) -> None:
     """Compare two versions of a policy set: which listings get another decision."""
-    from .diff import parse_kinds, render  # here, not at the top: the solver
+    from .versions import parse_kinds, render  # here, not at the top: the solver
 
     if len(versions) < 2 or (len(versions) > 2 and not catalogue):
         _usage("policy diff takes two versions, OLD and NEW (paths, or REV:PATH)")

@@ -114,7 +114,7 @@ STAGE_OF: dict[str, str] = {
     "dsl.analysis": "analysis",
     "dsl.testing": "testing",
     "dsl.scan": "scan",  # policy scan: reads, decides (evaluate) and writes catalogues
-    "dsl.diff": "diff",  # policy diff: two versions compared by the analysis, catalogues by the scan
+    "dsl.versions": "diff",  # policy diff: two versions compared by the analysis, catalogues by the scan
     "dsl.api": "api", "dsl.eval_stream": "api",
     # the package itself is the public API (dsl.load, dsl.check, …): only the CLI imports it
     "dsl": "api",

@@ -1,6 +1,6 @@
 """`policy diff OLD NEW` from paths: both versions read (``sources``), compared
 (``compare``), and with ``catalogue`` files a real catalogue decided by both
-(``catalogue``). ``dsl.diff`` and the command line call ``diff_paths``."""
+(``catalogue``). ``dsl.diff`` (the function) and the command line call ``diff_paths``."""
 
 from __future__ import annotations
 

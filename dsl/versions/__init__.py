@@ -5,16 +5,14 @@ set changes, proved with the analysis's encoding, with witnesses and catalogue c
     d = dsl.diff("main:policies/", "policies/")     # paths, REV:PATH, or checked sets
     d.equivalent, d.changes, d.rules, d.undecided, d.exit_code()
 
-``dsl.diff`` is the function ``dsl.api.diff``; this package is callable too (the same
-function), so that ``dsl.diff(old, new)`` works whichever of the two an import left
-under that name. Its names are imported when first used: ``import dsl`` does not bring z3.
+``dsl.diff`` is the function ``dsl.api.diff``; this package is ``dsl.versions`` (a
+package named ``diff`` would replace that function once imported). Its names are
+imported when first used: ``import dsl`` does not bring z3.
 """
 
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -37,11 +35,3 @@ def __getattr__(name: str) -> Any:
     if name in _HOME:
         return getattr(importlib.import_module(f"{__name__}.{_HOME[name]}"), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-class _CallablePackage(types.ModuleType):
-    def __call__(self, old: Any, new: Any, **options: Any) -> Any:
-        return importlib.import_module(f"{__name__}.run").diff_paths(old, new, **options)
-
-
-sys.modules[__name__].__class__ = _CallablePackage
