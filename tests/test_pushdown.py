@@ -59,7 +59,7 @@ def describe(table: Any) -> dict[str, str]:
 
 def predicate_for(ps: PolicySet, table: Any, **kw: Any) -> str | None:
     return sql_predicate(ps, at=kw.get("at"), at_field=kw.get("at_field"), columns=describe(table),
-                         prior_field=kw.get("prior_field"), csv=kw.get("csv", False))
+                         prior_field=kw.get("prior_field"), csv=kw.get("csv", False), coarse=kw.get("coarse", False))
 
 
 def narrowed(text: str, rows: list[dict[str, Any]], at: str | None = "2021-10-20", **kw: Any) -> list[bool]:
@@ -314,9 +314,9 @@ def _plain_allow(compiled: CompiledPolicySet, listing: dict[str, Any], at: Any, 
 
 
 def _check_sound(ps: PolicySet, table: Any, at: Any, at_field: str | None, prior_field: str | None,
-                 csv: bool = False) -> int:
+                 csv: bool = False, coarse: bool = False) -> int:
     """Rows as the scan reads them (``dsl.scan.convert``); the number the predicate drops."""
-    pred = predicate_for(ps, table, at=at, at_field=at_field, prior_field=prior_field, csv=csv)
+    pred = predicate_for(ps, table, at=at, at_field=at_field, prior_field=prior_field, csv=csv, coarse=coarse)
     flags = rows_where(table, pred)
     compiled = CompiledPolicySet(ps)
     dropped = 0
@@ -343,6 +343,17 @@ def test_pushdown_is_sound_with_a_constant_at(ps: PolicySet, table: Any, at: str
     # `at` None stands for "now" in the scan; the check decides at a fixed instant, and the
     # predicate (which then keeps every window) must hold for any instant
     _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None)
+
+
+@SOUND
+@given(policy_sets(), catalogues(), _AT, st.booleans())
+def test_the_coarse_pushdown_is_sound(ps: PolicySet, table: Any, at: str | None, by_field: bool) -> None:
+    if by_field:
+        if "listed_on" not in table.column_names:
+            table = table.append_column("listed_on", pa.array(["2021-10-20"] * table.num_rows, type=pa.string()))
+        _check_sound(ps, table, None, "listed_on", None, coarse=True)
+    else:
+        _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None, coarse=True)
 
 
 @SOUND
@@ -422,3 +433,12 @@ def test_many_rules_behind_prefilters_narrow_exactly() -> None:
     compiled = CompiledPolicySet(ps)
     exact = [bool(compiled.decide(r, r["listed_on"]).rules) for r in rows]
     assert rows_where(table, pred) == exact
+    # the coarse predicate: one RE2 pass over the rules' words; rows with non-ASCII text kept
+    coarse = predicate_for(ps, table, at_field="listed_on", coarse=True)
+    assert coarse is not None and len(coarse) < len(pred) / 3
+    kept = rows_where(table, coarse)
+    assert all(k for k, e in zip(kept, exact, strict=True) if e)
+    def needs_a_word(r: dict[str, str]) -> bool:  # a rule's word in the text, or text the words cannot read
+        ruled = r["category"].startswith("Home > cat-") and r["category"] != "Home > cat-070"
+        return ruled or "bit.coin" in r["title"] or "ether" in r["title"].lower() or not r["title"].isascii()
+    assert kept == [needs_a_word(r) or not r["category"].isascii() for r in rows]

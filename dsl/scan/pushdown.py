@@ -458,11 +458,17 @@ def _tokens_reading(haystacks: Sequence[str], unknown: Sequence[str],
             continue
         options.append(_and(f"contains({lowered}, {literal(w)})" for w in words) if words else f"({text} IS NOT NULL)")
     some = _or(options)
-    gate = _sure(f"regexp_matches({text}, {_NON_ASCII})")
+    gate = _ascii_gate(text)
     if gates is not None:
         gates.add(gate)
         return Reading(_or([*unknown, _sure(some)]), FALSE)
     return Reading(_or([*unknown, gate, _sure(some)]), FALSE)
+
+
+def _ascii_gate(text: str) -> str:
+    """TRUE where ``text`` holds a character that is not ASCII (where the word tests do
+    not reach)."""
+    return _sure(f"regexp_matches({text}, {_NON_ASCII})")
 
 
 def _text_atom(e: A.Expr, columns: Columns) -> tuple[list[Field], list[tuple[str, ...]]] | None:
@@ -776,7 +782,8 @@ def prior_error(field: Field) -> str:
     return field.present()
 
 
-def _clauses(ps: PolicySet, columns: Columns, windows: Windows, prior_field: str | None) -> list[str]:
+def _clauses(ps: PolicySet, columns: Columns, windows: Windows, prior_field: str | None,
+             coarse: bool = False) -> list[str]:
     clauses = [windows.error()]
     if prior_field is not None:
         clauses.append(prior_error(columns.resolve(tuple(prior_field.split(".")))))
@@ -786,28 +793,41 @@ def _clauses(ps: PolicySet, columns: Columns, windows: Windows, prior_field: str
     for path, kinds in V.warned_fields(ps):
         field = columns.resolve(path)
         clauses.append(guarded([field], _exact(unfit(field, kinds))).may)
-    clauses.append(rules_clause(ps, columns, windows))
+    clauses.append(rules_clause(ps, columns, windows, coarse=coarse))
     return clauses
 
 
-def rules_clause(ps: PolicySet, columns: Columns, windows: Windows) -> str:
+def rules_clause(ps: PolicySet, columns: Columns, windows: Windows, *, coarse: bool = False) -> str:
     """Where some rule may apply. Read twice: assuming the text that text atoms read is
     ASCII (the cheap word tests), for the rows where it is; and with those atoms TRUE on
     other text, for the rest. So DuckDB evaluates the second reading only on rows with
     non-ASCII text. A rule's condition comes before its window, which is evaluated only
-    where the condition may hold."""
+    where the condition may hold.
+
+    ``coarse``: the rules that need one of some words in a text are read as that need
+    alone (one RE2 pass per text over all their words, their other conditions and windows
+    left to the evaluator), and rows with non-ASCII text are all kept. Coarser, so more
+    rows reach Python, but the predicate's size no longer grows with those rules: at a
+    thousand rules the exact one costs DuckDB more per row than the evaluator does."""
     in_force = [(rule, w) for rule in ps.rules if (w := windows.of(rule)) != FALSE]
     gates: set[str] = set()
     fast_reader = Reader(columns, gates)
     groups: dict[str, list[tuple[set[str], str]]] = {}
     loose: list[str] = []
     for rule, w in in_force:
-        term = _and([fast_reader.may(rule.condition), w])
         needed = required_words(rule.condition, columns)
+        if needed is not None and coarse:
+            groups.setdefault(needed[0], []).append((needed[1], TRUE))
+            gates.add(_ascii_gate(needed[0]))
+            continue
+        term = _and([fast_reader.may(rule.condition), w])
         if needed is None:
             loose.append(term)
         else:
             groups.setdefault(needed[0], []).append((needed[1], term))
+    if coarse:
+        found = [prefilter(text, {w for words, _ in entries for w in words}) for text, entries in groups.items()]
+        return _or([*sorted(gates), *loose, *sorted(found)])
     fast = _or([*loose, *(_indexed(text, entries) for text, entries in sorted(groups.items()))])
     if not gates:
         return fast
@@ -843,7 +863,7 @@ def _when(test: str, then: str) -> str:
 
 
 def sql_predicate(ps: PolicySet, *, at: str | None, at_field: str | None, columns: Mapping[str, str],
-                  prior_field: str | None = None, csv: bool = False) -> str | None:
+                  prior_field: str | None = None, csv: bool = False, coarse: bool = False) -> str | None:
     """A DuckDB SQL boolean expression over the input's columns that is TRUE for every
     record which could get anything but a plain allow with no warnings and no error, or
     None for no narrowing. ``columns`` maps each top-level column name to its DuckDB type
@@ -851,14 +871,15 @@ def sql_predicate(ps: PolicySet, *, at: str | None, at_field: str | None, column
     the column holding each record's instant (at most one of the two is set; neither:
     now), ``prior_field`` the path of the column holding ``prior_violations`` (absent
     or NULL: 0); ``csv`` says the columns are CSV cells read as text, each holding JSON
-    when it is JSON (``convert.csv_cell``).
+    when it is JSON (``convert.csv_cell``); ``coarse`` reads the rules that need a word
+    as that need alone (``rules_clause``).
 
     The expression is never NULL. The rows where it is FALSE would be decided as
     ``allow`` with no rules, no warnings and no error."""
     try:
         cols = Columns(columns, csv=csv)
         windows = Windows(ps, at, at_field, cols)
-        found = _or(_clauses(ps, cols, windows, prior_field))
+        found = _or(_clauses(ps, cols, windows, prior_field, coarse))
     except _GiveUp:
         return None
     return None if found == TRUE else found

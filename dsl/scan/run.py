@@ -32,7 +32,9 @@ BATCH_SIZE = 8192
 PUSHDOWN_LIMIT = 100_000
 """The longest pushdown predicate (characters of SQL) the scan hands DuckDB. A longer one
 (hundreds of rules) costs DuckDB more to plan and evaluate than deciding in Python the
-records it rules out (docs/scan.md, "Performance"); the output is the same without it."""
+records it rules out (docs/scan.md, "Performance"): then the coarse predicate is tried
+(``pushdown.rules_clause``), and where that is too long too, none. The output is the same
+whichever."""
 
 Progress = Callable[[int, int | None], None]
 """Told the records done and the total (None when unknown) after each batch."""
@@ -94,9 +96,12 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     csv_input = bool(inputs) and all(format_of(i, "--input") == "csv" for i in inputs)
 
     def predicate(columns: dict[str, str]) -> str | None:
-        found = pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=at_field, columns=columns,
-                                       prior_field=prior_field, csv=csv_input)
-        return found if found is not None and len(found) <= PUSHDOWN_LIMIT else None
+        for coarse in (False, True):  # the exact predicate, or where it is too long, the coarse one
+            found = pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=at_field, columns=columns,
+                                           prior_field=prior_field, csv=csv_input, coarse=coarse)
+            if found is None or len(found) <= PUSHDOWN_LIMIT:
+                return found
+        return None
 
     source = open_source(inputs, batch_size=batch_size, at_field=job.at_field,
                          predicate=predicate if use_pushdown else None)
