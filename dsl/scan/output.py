@@ -1,12 +1,11 @@
 """Writing a scan's output: to a temporary file beside the final name, renamed over it at
-the end (as ``dsl.atomic`` does for text), so that a reader, a failed scan or a full disk
+the end (``dsl.atomic.replace_with``: synced, the old file's mode kept), so that a reader, a failed scan or a full disk
 never leaves a half-written file under the final name. Parquet is written by pyarrow's
 Parquet writer (``penalty`` a struct), CSV by pyarrow's CSV writer, JSON lines as text."""
 
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import IO, Any
 
@@ -14,7 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ..atomic import new_file_mode
+from ..atomic import replace_with, temporary_beside
 from ..checking.loader import UsageError
 from .schema import arrow_schema
 
@@ -28,10 +27,9 @@ class Writer:
         self.path = Path(os.path.realpath(path))
         self.out_format = out_format
         try:
-            fd, self.temp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            self.temp = temporary_beside(self.path)
         except OSError as e:
             raise UsageError(f"--out '{path}': cannot be written: {e.strerror or e}") from None
-        os.close(fd)
         self._text: IO[str] | None = None
         self._arrow: Any = None
         try:
@@ -68,8 +66,7 @@ class Writer:
         """Close the output and give it its final name."""
         try:
             self._close()
-            os.chmod(self.temp, new_file_mode())
-            os.replace(self.temp, self.path)
+            replace_with(self.temp, self.path)
         except OSError as e:
             self.abort()
             raise UsageError(f"--out '{self.path}': cannot be written: {e.strerror or e}") from None

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import pyarrow as pa
 
-from ..atomic import new_file_mode
+from ..atomic import replace_with
 from ..checking.frontend import PathLike, compile_paths
 from ..checking.loader import UsageError, is_test_file
 from ..diagnostics import PolicyError
@@ -391,9 +391,7 @@ def _write(frame: DataFrame, out_format: str, out: str) -> None:
         parts = sorted(p for p in os.listdir(target) if p.startswith("part-"))
         if len(parts) != 1:
             raise UsageError(f"--out '{out}': Spark wrote {len(parts)} part files, not one")
-        part = os.path.join(target, parts[0])
-        os.chmod(part, new_file_mode())
-        os.replace(part, final)
+        replace_with(os.path.join(target, parts[0]), final)
     except OSError as e:
         raise UsageError(f"--out '{out}': cannot be written: {e.strerror or e}") from None
     finally:

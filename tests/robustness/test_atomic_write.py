@@ -196,3 +196,20 @@ def test_kill_9_during_writes_leaves_one_whole_content(tmp_path: Path) -> None:
         content = p.read_bytes()
         assert content in (b"A" * 300_000, b"B" * 500_000), len(content)
     assert all(not name.endswith(".policy") for name in os.listdir(tmp_path) if name != "big.policy")
+
+
+def test_the_scan_output_replaces_a_file_keeping_its_mode(tmp_path: Path) -> None:
+    """The scan's writer ends in ``dsl.atomic.replace_with`` as ``policy fmt`` does: the
+    old file's mode stays, nothing is left beside it."""
+    import pyarrow as pa
+
+    from dsl.scan.output import Writer
+    from dsl.scan.schema import arrow_schema
+    out = tmp_path / "out.csv"
+    out.write_text("old")
+    os.chmod(out, 0o640)
+    w = Writer(str(out), "csv")
+    w.write(pa.RecordBatch.from_pylist([], schema=arrow_schema("csv")))
+    w.commit()
+    assert out.read_text() != "old" and (out.stat().st_mode & 0o777) == 0o640
+    assert _leftovers(tmp_path) == []
