@@ -197,6 +197,17 @@ def test_an_undecided_question_is_p399_never_equivalent(tmp_path: Path) -> None:
     assert d.exit_code() == 1
 
 
+def test_other_field_declarations_are_p399_and_fail_every_fail_on(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = _model(tmp_path / "a", "policy p\nfield k: number\nrule r: block k > 3\n")
+    b = _model(tmp_path / "b", "policy p\nfield k: number required\nrule r: block k > 3\n")
+    d = compare(a, b)
+    assert not d.equivalent and not d.changes and [u.diagnostic().code for u in d.undecided] == ["P399"]
+    # the question concerns every kind of change: a --fail-on gate cannot pass it
+    assert d.exit_code() == 1 and d.exit_code(parse_kinds("block-allow")) == 1
+
+
 # ---------------------------------------------------------------- the command line
 
 

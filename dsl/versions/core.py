@@ -26,7 +26,7 @@ from ..evaluate.policies import Policies
 from ..model import PolicySet
 from ..syntax import ast as A
 from ..testing.shrink import Counterexample, shrink
-from .kinds import classify, shown
+from .kinds import KINDS, classify, shown
 from .prove import Matching, Prover, joint_set, match_rules
 
 __all__ = ["Change", "Diff", "Example", "RuleChange", "Undecided", "compare"]
@@ -127,10 +127,16 @@ class Diff:
 
     def exit_code(self, fail_on: frozenset[str] | None = None) -> int:
         """0 equivalent, 1 changes (with ``fail_on``: a change of a kind named, or a
-        question about such a kind left undecided)."""
+        question about such a kind left undecided; a question about no kind or rule in
+        particular, such as other field declarations, concerns every kind)."""
         if fail_on is None:
             return 0 if self.equivalent else 1
-        open_kinds = {u.kind for u in self.undecided if u.kind is not None}
+        open_kinds = set()
+        for u in self.undecided:
+            if u.kind is not None:
+                open_kinds.add(u.kind)
+            elif u.rule is None:
+                open_kinds.update(KINDS)
         return 1 if (self.kinds() | open_kinds) & fail_on else 0
 
     def to_dict(self) -> dict[str, Any]:
