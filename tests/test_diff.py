@@ -31,6 +31,8 @@ from dsl.syntax import ast as A
 from dsl.syntax import parse
 from dsl.syntax.format import format_file
 from dsl.versions import KINDS, Diff, compare, parse_kinds, render
+from dsl.versions.catalogue import count_catalogue
+from dsl.versions.core import Replay
 from dsl.versions.kinds import classify
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -232,6 +234,24 @@ def test_cli_formats_and_exit_codes(versions: tuple[Path, Path]) -> None:
     assert bad.exit_code == 2 and "block→allow (block-allow)" in bad.output and "penalty-lighter" in bad.output
     same = runner.invoke(main, ["diff", str(old), str(old)])
     assert same.exit_code == 0 and "equivalent" in same.output
+
+
+def test_markdown_keeps_backticks_and_pipes_inside_their_cell(tmp_path: Path) -> None:
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = _model(tmp_path / "a", "policy p\nrule r: block title contains 'a`b|c'\n")
+    b = _model(tmp_path / "b", "policy p\nrule r: flag title contains 'a`b|c'\n")
+    md = render(compare(a, b), "markdown")
+    row = next(line for line in md.splitlines() if line.startswith("| block → flag |"))
+    # a code span fenced by more backticks than it holds; the pipe escaped
+    assert '``{"title": "a`b\\|c"}``' in row
+    assert len(row.replace("\\|", "").split("|")) == 8
+    listings = tmp_path / "c.jsonl"
+    listings.write_text('{"id": "x|`y", "title": "a`b|c"}\n', encoding="utf-8")
+    d = compare(a, b)
+    d = attrs.evolve(d, catalogue=count_catalogue(Replay(a, b), [str(listings)], ["p.r"], at="2021-01-01"))
+    md = render(d, "markdown")
+    assert "| block → flag | 1 | ``x\\|`y`` |" in md and "| `p.r` | 1 | ``x\\|`y`` |" in md
 
 
 def test_cli_usage_errors(versions: tuple[Path, Path], tmp_path: Path) -> None:

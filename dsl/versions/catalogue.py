@@ -17,6 +17,7 @@ from ..scan.records import Bad, decide_record, open_envelope
 from ..scan.source import open_source
 from .core import Replay
 from .kinds import KINDS, shown
+from .report import code
 
 __all__ = ["CatalogueCounts", "EXAMPLES", "count_catalogue"]
 
@@ -77,10 +78,14 @@ class CatalogueCounts:
             lines += ["", "| change or rule | listings | examples |", "|---|---|---|"]
             for k in KINDS:
                 if k in self.by_kind:
-                    lines.append(f"| {shown(k)} | {self.by_kind[k].count:,} | {', '.join(self.by_kind[k].examples)} |")
+                    lines.append(f"| {shown(k)} | {self.by_kind[k].count:,} | {_ids(self.by_kind[k].examples)} |")
             for q, t in sorted(self.by_rule.items()):
-                lines.append(f"| `{q}` | {t.count:,} | {', '.join(t.examples)} |")
+                lines.append(f"| {code(q)} | {t.count:,} | {_ids(t.examples)} |")
         return lines
+
+
+def _ids(examples: list[str]) -> str:
+    return ", ".join(code(e) for e in examples)
 
 
 def _records(files: Sequence[str]) -> Iterator[Any]:

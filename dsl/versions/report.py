@@ -4,13 +4,14 @@ on a pull request)."""
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 from ..evaluate.outcome import Decision
 from .core import Diff, Example
 from .kinds import shown
 
-__all__ = ["FORMATS", "render"]
+__all__ = ["FORMATS", "code", "render"]
 
 FORMATS = ("text", "json", "markdown")
 
@@ -98,6 +99,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+def code(text: str, cell: bool = True) -> str:
+    """``text`` as a Markdown code span: fenced by one backtick more than its longest
+    run of them, padded when it starts or ends with one; in a table ``cell``, its pipes
+    escaped (GitHub reads ``\\|`` as a pipe inside a code span in a table)."""
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    body = _cell(text) if cell else text.replace("\n", " ")
+    return f"{fence}{pad}{body}{pad}{fence}"
+
+
 def _md_decision(d: Decision) -> str:
     text = f"**{d.effect}**"
     if d.effect == "block" and d.penalty is not None:
@@ -107,12 +118,12 @@ def _md_decision(d: Decision) -> str:
 
 def _markdown(d: Diff) -> list[str]:
     verdict = "✅" if d.equivalent else "⚠️"
-    lines = [f"### Policy diff: `{d.old}` → `{d.new}`", "", f"{verdict} {_summary(d)}."]
+    lines = [f"### Policy diff: {code(d.old, cell=False)} → {code(d.new, cell=False)}", "", f"{verdict} {_summary(d)}."]
     if d.changes:
         lines += ["", "| change | example listing | at | prior | old | new |", "|---|---|---|---|---|---|"]
         for c in d.changes:
             ex = c.example
-            lines.append(f"| {shown(c.kind)} | `{_cell(_compact(ex.listing))}` | {ex.at} | {ex.prior_violations} "
+            lines.append(f"| {shown(c.kind)} | {code(_compact(ex.listing))} | {ex.at} | {ex.prior_violations} "
                          f"| {_md_decision(ex.old)} | {_md_decision(ex.new)} |")
     if d.rules:
         lines += ["", "| rule | status | decisions |", "|---|---|---|"]
@@ -120,7 +131,7 @@ def _markdown(d: Diff) -> list[str]:
             what = _alters(r.alters)
             if r.example is not None:
                 what += f": {shown(r.example.kind)}"
-            lines.append(f"| `{r.rule}` | {r.status} | {what} |")
+            lines.append(f"| {code(r.rule)} | {r.status} | {what} |")
     if d.catalogue is not None:
         lines += ["", *d.catalogue.markdown_lines()]
     for u in d.undecided:
