@@ -151,3 +151,26 @@ def test_the_at_memo_is_bounded_and_changes_nothing() -> None:
     for _ in range(2):  # an unreadable `at` raises every time (errors are not memoised)
         with pytest.raises(InputError, match="at"):
             compiled.decide({}, "tomorrow")
+
+
+def test_long_at_strings_are_decided_but_not_memoised() -> None:
+    """The memo is bounded in count; an `at` string padded with white space (readable) is
+    read each time, so that distinct long strings cannot make it hold much memory."""
+    import tracemalloc
+
+    policies = load_text(NEW_YORK, SHANGHAI)
+    compiled = CompiledPolicySet(policies.policy_set)
+    def padded(n: int) -> str:
+        return " " * (100_000 + n) + "2024-07-20"
+
+    assert compiled.decide({"category": "X"}, padded(0)) == compiled.decide({"category": "X"}, "2024-07-20")
+    tracemalloc.start()
+    try:
+        for n in range(30):
+            compiled.decide({}, padded(n))
+        compiled.decide_many([{}] * 30, [padded(n) for n in range(30, 60)])
+        retained, _ = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert retained < 1_000_000, retained
+    assert all(len(at) <= 64 for at in compiled._at_memo)

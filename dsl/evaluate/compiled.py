@@ -340,6 +340,10 @@ def _fits_fn(kinds: frozenset[ValueKind]) -> Callable[[Any], bool]:
 
 
 _AT_MEMO_SIZE = 1024
+_AT_MEMO_MAX_LEN = 64
+"""The longest ``at`` string memoised (an ISO date-time with microseconds and an offset
+is 32 characters): a longer one, padded with white space, is read each time, so that
+untrusted ``at`` strings cannot make the memos hold much memory."""
 Times = tuple[tuple[int, ...], dt.datetime, Decision]
 """``at`` in each timezone of the rules (in the plan's zone order) as an instant key
 (``semantics.instant_key``), the ``at`` reported, and the decision when nothing applies
@@ -479,11 +483,13 @@ class CompiledPolicySet:
         return keys, reported, Decision("allow", (), (), None, (), (), (), reported, self._hash)
 
     def _text_times(self, at: str) -> Times:
-        """The times of an ``at`` string, memoised: bounded (cleared when full), safe under
-        threads (a dict written whole entries at a time); an unreadable one raises, and is
-        not kept."""
+        """The times of an ``at`` string, memoised: bounded (cleared when full; strings up to
+        ``_AT_MEMO_MAX_LEN`` characters), safe under threads (a dict written whole entries at
+        a time); an unreadable one raises, and is not kept."""
         times = self._at_memo.get(at)
         if times is None:
+            if len(at) > _AT_MEMO_MAX_LEN:
+                return self._times(V.parse_at(at))
             times = self._times(_parse_at_text(at))
             if len(self._at_memo) >= _AT_MEMO_SIZE:
                 self._at_memo.clear()
