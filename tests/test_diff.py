@@ -304,6 +304,21 @@ def test_rev_path_from_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> N
     assert bad.exit_code == 2 and "git:" in bad.output and "no-such-rev" in bad.output
 
 
+def test_rev_path_with_a_link_out_of_the_folder_is_a_usage_error(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    (repo / "p").mkdir(parents=True)
+    (repo / "p" / "a.policy").write_text("policy a\nrule r: block category 'X'\n", encoding="utf-8")
+    (repo / "p" / "out.policy").symlink_to("/etc/hostname")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "policies")
+    monkeypatch.chdir(repo)
+    result = CliRunner().invoke(main, ["diff", "HEAD:p/", "p/a.policy"])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert "out.policy" in result.output and "HEAD:p/" in result.output
+
+
 # ---------------------------------------------------------------- catalogue
 
 

@@ -82,5 +82,8 @@ def _from_git(rev: str, path: str, tmp: Path, spec: str, what: str) -> Path:
     target.mkdir()
     archive = _git(["archive", "--format=tar", obj], spec, what)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(target, filter="data")
+        try:
+            tar.extractall(target, filter="data")
+        except tarfile.FilterError as e:  # a link out of the folder: what it names is not in this revision
+            raise UsageError(f"{what} '{spec}': cannot read it from git: {e}") from None
     return target
