@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when
     from .versions import Diff
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_loaded", "check_paths", "check_report", "compile_paths",
-           "eval_paths", "format_paths", "format_source", "load", "scan_paths"]
+           "eval_paths", "format_paths", "format_source", "load", "scan_command", "scan_paths"]
 
 def load(paths: PathLike | Iterable[PathLike]) -> Policies:
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
@@ -260,6 +260,27 @@ def scan_paths(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out:
 
         return scan_spark(Policies(model), sources, list(inputs), out, **options)
     return scan(Policies(model), sources, list(inputs), out, **options)
+
+
+def scan_command(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out: str, *, engine: str = "duckdb",
+                 **options: Any) -> CommandResult:
+    """`policy scan` as the command line runs it: ``scan_paths``, then the report's table
+    and a closing line on standard error (exit status 0, or 1 when a record is in error);
+    a set with errors is its diagnostics and exit status 1. Raises ``dsl.UsageError`` as
+    ``scan_paths`` does."""
+    from .scan import render_table  # here, not at the top: DuckDB and pyarrow
+
+    lines = Lines()
+    try:
+        result = scan_paths(paths, inputs, out, engine=engine, **options)
+    except PolicyError as e:
+        lines.write(render(e.diagnostics, "text", {}), nl=False, err=True)
+        lines.write("policy: the policy set has errors; run `policy check` for details", err=True)
+        return lines.result(1)
+    for line in render_table(result.report):
+        lines.write(line, err=True)
+    lines.write(f"{result.records:,} records in {result.seconds:.1f} s -> {out}", err=True)
+    return lines.result(result.exit_code)
 
 
 def diff(old: PathLike | PolicySet, new: PathLike | PolicySet, *, catalogue: Iterable[str] = (),

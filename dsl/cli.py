@@ -132,27 +132,18 @@ def scan_(paths: tuple[str, ...], inputs: tuple[str, ...], out: str, at: str | N
           prior_field: str | None, id_field: str, seller_field: str, engine: str, jobs: int | None,
           no_pushdown: bool, report: str | None) -> None:
     """Decide a whole catalogue: one output row per record, in input order."""
-    from .scan import render_table  # here, not at the top: DuckDB and pyarrow
-
     bar = _Progress() if sys.stderr.isatty() else None
     try:
-        result = api.scan_paths(list(paths), inputs, out, engine=engine, at=at, at_field=at_field,
-                                prior_field=prior_field, id_field=id_field, seller_field=seller_field, jobs=jobs,
-                                use_pushdown=not no_pushdown, report=report, progress=bar)
+        result = api.scan_command(list(paths), inputs, out, engine=engine, at=at, at_field=at_field,
+                                  prior_field=prior_field, id_field=id_field, seller_field=seller_field, jobs=jobs,
+                                  use_pushdown=not no_pushdown, report=report, progress=bar)
     except UsageError as e:
         if bar is not None:
             bar.clear()
         _usage(str(e))
-    except PolicyError as e:
-        click.echo(render(e.diagnostics, "text", {}), nl=False, err=True)
-        click.echo("policy: the policy set has errors; run `policy check` for details", err=True)
-        sys.exit(1)
     if bar is not None:
         bar.clear()
-    for line in render_table(result.report):
-        click.echo(line, err=True)
-    click.echo(f"{result.records:,} records in {result.seconds:.1f} s -> {out}", err=True)
-    sys.exit(result.exit_code)
+    _finish(result)
 
 
 class _Progress:

@@ -295,6 +295,22 @@ def test_cli_exit_statuses(tmp_path: Path) -> None:
     assert not (tmp_path / "o.parquet").exists()
 
 
+def test_scan_command_gives_the_cli_output_as_data(tmp_path: Path) -> None:
+    from dsl.api import scan_command
+
+    write_jsonl([{"id": "a", "category": "Gadgets", "price": 150}], tmp_path / "in.jsonl")
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "x.policy").write_text("policy x\nrule r: block nope ==\n", encoding="utf-8")
+    bad = scan_command(tmp_path / "bad", [str(tmp_path / "in.jsonl")], str(tmp_path / "out.csv"), at="2021-10-20",
+                       jobs=1)
+    assert bad.exit_code == 1 and all(line.err for line in bad.lines)
+    assert bad.text.endswith("policy: the policy set has errors; run `policy check` for details\n")
+    assert not (tmp_path / "out.csv").exists()
+    ok = scan_command(POLICIES, [str(tmp_path / "in.jsonl")], str(tmp_path / "out.csv"), at="2021-10-20", jobs=1)
+    assert ok.exit_code == 0 and all(line.err for line in ok.lines)
+    assert "shop.gadgets" in ok.text and "1 records in " in ok.text and ok.text.endswith(f"-> {tmp_path / 'out.csv'}\n")
+
+
 # ------------------------------------------------------------------ the report
 
 def test_report(tmp_path: Path) -> None:
