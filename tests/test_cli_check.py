@@ -159,3 +159,12 @@ def test_installed_command_end_to_end(tree: Path) -> None:
     assert proc.returncode == 0 and "no problems found" in proc.stdout
     proc = subprocess.run([sys.executable, "-m", "dsl", "check", str(tree / "nope")], capture_output=True, text=True)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
+
+
+def test_a_ladder_with_a_syntax_error_that_a_rule_names_is_reported_not_a_traceback(tmp_path: Path) -> None:
+    """The ladder is dropped by the parser's recovery, and its name is not reported unknown
+    (a syntax error was found): the model must not be built from what is left."""
+    (tmp_path / "p.policy").write_text("policy p\nladder esc = warn then remove listing\n"
+                                       "rule r: block price > 1 penalty esc\n")
+    code, out, _ = run("check", "--no-analysis", str(tmp_path))
+    assert code == 1 and "error[P1" in out

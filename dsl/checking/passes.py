@@ -490,7 +490,8 @@ def build(files: list[A.File], sources: dict[str, str] | None = None, *, test_fi
     """Check parsed policy files (not test files) and build the model. Returns
     ``(None, diagnostics)`` when there are errors. ``test_files`` are only read for the
     names they use (P401); ``syntax_errors`` says that reading the files found P1xx errors
-    (then P401 is not reported)."""
+    (then P401 is not reported, and no model is built: a name whose declaration did not
+    parse is not reported unknown)."""
     from ..gcpause import no_gc
 
     files = sorted(files, key=lambda f: f.path)
@@ -502,7 +503,7 @@ def build(files: list[A.File], sources: dict[str, str] | None = None, *, test_fi
                 continue
             diags.extend(run(table))
         diags = sort_diagnostics(diags)
-        if has_errors(diags):
+        if has_errors(diags) or syntax_errors:  # (what did not parse may be named, unreported)
             return None, diags
         return _model(table, sources or {}), diags
 
