@@ -64,7 +64,6 @@ Source = tuple[str, ...] | None
 """Where ``mentions`` reads text: a field path, or None for the listing's text."""
 
 _is_number = V.is_number
-_UNSET: Any = object()
 _CATEGORY_PLAN_MAX_LEN = 256
 
 
@@ -389,7 +388,6 @@ class CompiledPolicySet:
             rules.append(self._plan_rule(index, info, zones[info.timezone], planner))
         self._zones = tuple(zone_list)
         self._rules = tuple(rules)
-        self._by_qid = {r.qid: r for r in rules}
         self._uses_category = ("category",) in ps.compared_types
         self._matchers = {source: (PhraseMatcher(frozenset(phrases)),
                                    _pieces_reader(source))
