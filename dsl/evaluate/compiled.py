@@ -29,8 +29,10 @@ Planning (``CompiledPolicySet(ps)``) turns every rule into pre-resolved data:
   for the plan and compiled once (``dsl.evaluate.hotpath``): the residual rules'
   conditions are written out there, the other candidates decided through their closures.
 
-Nothing is mutated after planning, and a decision keeps its working state on the stack,
-so one ``CompiledPolicySet`` may serve any number of threads. What an atom, a window
+Nothing is mutated after planning but the bounded memos (``at`` strings, category paths:
+dicts read with one ``get`` and written whole entries at a time, cleared when full), and a
+decision keeps its working state on the stack, so one ``CompiledPolicySet`` may serve any
+number of threads. What an atom, a window
 and the combination of applying rules mean is ``dsl.evaluate.semantics``'s: the plan binds each
 literal once into the predicates ``semantics`` builds (``compare_test``,
 ``membership_test``, ``category_test``, …) and decides with ``semantics.combine``, so the
