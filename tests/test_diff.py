@@ -319,6 +319,31 @@ def test_rev_path_with_a_link_out_of_the_folder_is_a_usage_error(tmp_path: Path,
     assert "out.policy" in result.output and "HEAD:p/" in result.output
 
 
+def test_rev_path_is_read_with_that_revisions_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    repo = tmp_path / "repo"
+    (repo / "p" / "drafts").mkdir(parents=True)
+    (repo / "policy.toml").write_text('exclude = ["p/drafts"]\n', encoding="utf-8")
+    (repo / "p" / "a.policy").write_text("policy a\nrule r: block category 'X'\n", encoding="utf-8")
+    (repo / "p" / "drafts" / "d.policy").write_text("policy d\nrule r: block category 'Y'\n", encoding="utf-8")
+    (repo / "q").mkdir()
+    (repo / "q" / "b.policy").write_text("policy b\nrule r: block category\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "policies")
+    monkeypatch.chdir(repo / "p")
+    runner = CliRunner()
+    # the draft that policy.toml leaves out of p/ is left out of HEAD:p/ too
+    for old in ("HEAD:p/", "HEAD:./", "HEAD:p"):
+        same = runner.invoke(main, ["diff", old, "."])
+        assert same.exit_code == 0 and "equivalent" in same.output, (old, same.output)
+    # a revision's errors are located in it, not in a temporary copy
+    broken = runner.invoke(main, ["diff", "HEAD:q/", "."])
+    assert broken.exit_code == 2 and "HEAD:q/b.policy:2" in broken.output and "policy-diff-" not in broken.output
+    # below the top, `HEAD:` is still the whole tree (git archive alone would keep p/ only)
+    whole = runner.invoke(main, ["diff", "HEAD:", ".."])
+    assert whole.exit_code == 2 and "HEAD:q/b.policy:2" in whole.output, whole.output
+
+
 # ---------------------------------------------------------------- catalogue
 
 

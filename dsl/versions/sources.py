@@ -2,15 +2,18 @@
 from git (``origin/main:policies/``), as ``git show`` reads it (a PATH relative to the
 repository's top, or to the current directory when it starts with ``./``).
 
-A git version is copied into a temporary directory (``git archive`` for a folder, ``git
-cat-file`` for one file) and compiled from there like any path; the directory is removed
-once the set is compiled (the checked model holds everything a diff needs).
+A git version is copied into a temporary directory where it lies in the repository
+(``git archive`` for a folder, run from the top, ``git cat-file`` for one file), with that
+revision's configuration files in the folders above it (their ``exclude``), and compiled
+from there like any path; its findings name ``REV:path``. The directory is removed once
+the set is compiled (the checked model holds everything a diff needs).
 """
 
 from __future__ import annotations
 
 import io
 import os
+import posixpath
 import subprocess
 import tarfile
 import tempfile
@@ -18,10 +21,12 @@ from pathlib import Path, PurePosixPath
 
 import attrs
 
+from ..checking.config import CONFIG_FILE, NO_CONFIG, PYPROJECT, Config, find_config, read_config
 from ..checking.frontend import compile_paths
 from ..checking.loader import UsageError
-from ..diagnostics import PolicyError
+from ..diagnostics import Diagnostic, PolicyError
 from ..model import PolicySet
+from ..span import Span
 
 __all__ = ["Version", "read_version"]
 
@@ -40,50 +45,103 @@ def read_version(spec: str | os.PathLike[str], *, what: str = "OLD") -> Version:
     when the set has errors."""
     text = os.fspath(spec)
     if os.path.exists(text):
-        return Version(text, _compile(text, text))
+        return Version(text, _compile(text, what, text))
     rev, colon, path = text.partition(":")
     if not colon or not rev:
         raise UsageError(f"{what} '{text}': no such file or directory (nor REV:PATH)")
     with tempfile.TemporaryDirectory(prefix="policy-diff-") as tmp:
-        target = _from_git(rev, path, Path(tmp), text, what)
-        return Version(text, _compile(str(target), text))
+        top = Path(tmp) / "tree"
+        target = _from_git(rev, path, top, text, what)
+        return Version(text, _compile(str(target), what, text, _revision_config(target, top), (f"{top}/", f"{rev}:")))
 
 
-def _compile(path: str, label: str) -> PolicySet:
-    model, _loaded, diags = compile_paths([path])
+def _compile(path: str, what: str, spec: str, config: Config | None = None,
+             rename: tuple[str, str] | None = None) -> PolicySet:
+    """The checked set; a copy's file names told as ``rename`` says (``/tmp/…/tree/``
+    as ``REV:``) in its diagnostics and messages."""
+    try:
+        model, _loaded, diags = compile_paths([path], config=config)
+    except UsageError as e:
+        message = str(e).replace(*rename) if rename else str(e)
+        raise UsageError(f"{what} '{spec}': {message}") from None
     if model is None:
-        raise PolicyError(diags)
+        raise PolicyError([_renamed(d, rename) for d in diags] if rename else diags)
     return model
 
 
-def _git(args: list[str], spec: str, what: str) -> bytes:
+def _renamed(d: Diagnostic, rename: tuple[str, str]) -> Diagnostic:
+    def place(s: Span) -> Span:
+        return attrs.evolve(s, file=rename[1] + s.file[len(rename[0]):]) if s.file.startswith(rename[0]) else s
+
+    def span(s: Span | None) -> Span | None:
+        return None if s is None else place(s)
+
+    def text(t: str) -> str:
+        return t.replace(*rename)
+
+    return attrs.evolve(d, message=text(d.message), hint=d.hint and text(d.hint), notes=tuple(map(text, d.notes)),
+                        span=span(d.span), suppressed_by=span(d.suppressed_by),
+                        related=tuple(attrs.evolve(r, span=place(r.span), message=text(r.message)) for r in d.related))
+
+
+def _git(args: list[str], spec: str, what: str, cwd: str | None = None, lead: str = "") -> bytes:
     try:
-        done = subprocess.run(["git", *args], capture_output=True, check=False)
+        done = subprocess.run(["git", *args], capture_output=True, check=False, cwd=cwd)
     except OSError as e:
         raise UsageError(f"{what} '{spec}': cannot run git: {e.strerror or e}") from None
     if done.returncode != 0:
         message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-        raise UsageError(f"{what} '{spec}': git: {message[0] if message else 'failed'}")
+        raise UsageError(f"{what} '{spec}': {lead}git: {message[0] if message else 'failed'}")
     return done.stdout
 
 
-def _from_git(rev: str, path: str, tmp: Path, spec: str, what: str) -> Path:
-    """Copy ``rev:path`` into ``tmp``; the path of the copy."""
+def _from_git(rev: str, path: str, top: Path, spec: str, what: str) -> Path:
+    """Copy ``rev:path`` to where it lies in the repository, under ``top``, with the
+    configuration files of ``rev`` in the folders above it (``policy check``'s
+    ``exclude`` reads them); the path of the copy."""
     obj = f"{rev}:{path}"
-    kind = _git(["cat-file", "-t", obj], spec, what).decode().strip()
-    name = PurePosixPath(path.rstrip("/")).name or "tree"
-    if kind == "blob":
-        target = tmp / name
-        target.write_bytes(_git(["cat-file", "blob", obj], spec, what))
-        return target
-    if kind != "tree":
+    lead = "no such file or directory, and as REV:PATH "
+    kind = _git(["cat-file", "-t", obj], spec, what, lead=lead).decode().strip()
+    prefix, _, cdup = _git(["rev-parse", "--show-prefix", "--show-cdup"], spec, what).decode().partition("\n")
+    relative = path.startswith(("./", "../")) or path in (".", "..")  # to the current folder, as git reads it
+    at = PurePosixPath(posixpath.normpath(prefix.strip() + path if relative else path or "."))
+    target = top.joinpath(*at.parts) if str(at) != "." else top
+    if kind not in ("blob", "tree"):
         raise UsageError(f"{what} '{spec}': git names a {kind}, not a file or a folder")
-    target = tmp / name
-    target.mkdir()
-    archive = _git(["archive", "--format=tar", obj], spec, what)
+    # git archive, run below the top, would keep only that folder of the tree: run it from the top
+    where = cdup.strip() or None
+    oid = _git(["rev-parse", "--verify", "--end-of-options", obj], spec, what).decode().strip()
+    _configs(rev, at, top, spec, what)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "blob":
+        target.write_bytes(_git(["cat-file", "blob", oid], spec, what))
+        return target
+    target.mkdir(exist_ok=True)
+    archive = _git(["archive", "--format=tar", oid], spec, what, cwd=where)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         try:
             tar.extractall(target, filter="data")
         except tarfile.FilterError as e:  # a link out of the folder: what it names is not in this revision
             raise UsageError(f"{what} '{spec}': cannot read it from git: {e}") from None
     return target
+
+
+def _configs(rev: str, at: PurePosixPath, top: Path, spec: str, what: str) -> None:
+    """The configuration files of ``rev`` in the folders from the top down to ``at``."""
+    folders = [PurePosixPath(".")] + [PurePosixPath(*at.parts[:i]) for i in range(1, len(at.parts) + 1)]
+    names = [str(f / n) if str(f) != "." else n for f in folders for n in (CONFIG_FILE, PYPROJECT)]
+    listed = _git(["ls-tree", "--full-tree", "--name-only", "-z", rev, "--", *names], spec, what)
+    for name in filter(None, listed.decode("utf-8", "replace").split("\0")):
+        if name in names:
+            copy = top.joinpath(*PurePosixPath(name).parts)
+            copy.parent.mkdir(parents=True, exist_ok=True)
+            copy.write_bytes(_git(["cat-file", "blob", f"{rev}:{name}"], spec, what))
+
+
+def _revision_config(target: Path, top: Path) -> Config:
+    """The configuration ``policy check`` would find for ``target`` in the revision: none
+    when the nearest file lies above the repository (outside the copy)."""
+    found = find_config(target)
+    if found is None or top.resolve() not in found.resolve().parents:
+        return NO_CONFIG
+    return read_config(found)
