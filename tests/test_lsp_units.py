@@ -326,3 +326,43 @@ def test_every_request_answers_anywhere_in_the_example_policies() -> None:
             shown = by_file(api.check_loaded(snap.loaded, snap.config, analysis=False), snap, "utf-16")
             code_actions(uri_of(path), lines, snap.files.get(path), shown.get(uri_of(path), []))
         project.set_buffer(path, None)
+
+
+def test_a_change_during_a_check_does_not_drop_the_other_documents_waiting(tmp_path: Path) -> None:
+    """Documents opened together are checked in one batch; a change that comes while the
+    batch is checked must not lose the documents of the batch not yet checked."""
+    import asyncio
+
+    from dsl.lsp.diagnostics import Checker, uri_of
+    from dsl.lsp.project import Project
+
+    paths = []
+    for name in ("a", "b", "c"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / f"{name}.policy").write_text(f"policy {name}\nrule r: block title exists\n", "utf-8")
+        paths.append(str(tmp_path / name / f"{name}.policy"))
+    project = Project()
+    project.set_folders([str(tmp_path / "a"), str(tmp_path / "b"), str(tmp_path / "c")])
+    published: set[str] = set()
+
+    async def main() -> None:
+        checker = Checker(project, lambda uri, _d, _e: published.add(uri), lambda _m: None,
+                          encoding=lambda: "utf-16", delay=60)
+        first = checker.check_now
+        once = [paths[2]]
+
+        def check_now(snap):  # type: ignore[no-untyped-def]
+            if snap.root.endswith("a") and once:
+                checker.changed(once.pop())  # c changes while a is checked
+            return first(snap)
+
+        checker.check_now = check_now  # type: ignore[method-assign]
+        checker.changed(paths[0])
+        checker.changed(paths[1])
+        while checker._task is not None and not checker._task.done():
+            await asyncio.sleep(0.01)
+        for timer in checker._timers.values():
+            timer.cancel()
+
+    asyncio.run(main())
+    assert published == {uri_of(p) for p in paths}

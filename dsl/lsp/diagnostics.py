@@ -129,14 +129,16 @@ class Checker:
         while self._dirty:
             paths, self._dirty = self._dirty, set()
             done: set[str] = set()
-            for path in sorted(paths):
+            todo = sorted(paths)
+            for n, path in enumerate(todo):
                 snap = await asyncio.to_thread(self.project.snapshot, path)
                 if snap.root in done:
                     continue
                 done.add(snap.root)
                 diags = await asyncio.to_thread(self.check_now, snap)
                 if self._dirty:
-                    break  # a newer text: check that instead
+                    self._dirty.update(todo[n:])  # a newer text: check again with it, the rest of this batch too
+                    break
                 self._show(snap, diags, {uri_of(p) for p in paths})
                 if not has_errors(diags):
                     self._schedule(snap)
