@@ -199,6 +199,18 @@ def test_windows_against_an_at_field() -> None:
     assert narrowed(text, dated, at=None, at_field="listed_on") == [False, True, False]
 
 
+def test_dates_at_the_ends_of_the_calendar_are_decided() -> None:
+    """0001-01-01 in a timezone east of UTC begins before the first instant there is: decide
+    gives an error, so the record is kept (and 9999-12-31, whose end is as near the edge)."""
+    text = "policy p timezone 'Asia/Tokyo'\nrule r: from 2021-10-08 block title contains 'coin'\n"
+    days = ["0001-01-01", "0001-01-02", "9999-12-31", "2021-01-01"]
+    for values in (days, [dt.date.fromisoformat(d) for d in days]):
+        rows = [{"title": "x", "listed_on": d} for d in values]
+        assert narrowed(text, rows, at=None, at_field="listed_on") == [True, False, True, False]
+    with pytest.raises(InputError, match="out of range"):
+        CompiledPolicySet(policy_set(text)).decide({"title": "x"}, "0001-01-01")
+
+
 def test_schema_errors_and_prior() -> None:
     text = "field price: number required\nfield platform: one of ['taobao']\nrule r: block price > 1000\n"
     rows = [{"price": 5, "platform": "taobao", "prior": 0}, {"price": None, "platform": "taobao", "prior": 0},

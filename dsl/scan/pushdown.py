@@ -695,8 +695,10 @@ class AtColumn:
 def at_column(field: Field) -> AtColumn:
     """Where the pushdown can compare a record's ``at``: a DATE column, or VARCHAR holding
     exactly ``YYYY-MM-DD``. Anything else (date-times, a DST-sensitive local time,
-    other types) is left to the evaluator."""
-    in_range = "BETWEEN DATE '0001-01-01' AND DATE '9999-12-31'"
+    other types) is left to the evaluator, and so are the first and the last date of the
+    calendar: 0001-01-01 in a timezone east of UTC begins before the first instant there
+    is (``decide`` gives an error), and 9999-12-31 is as near the other end."""
+    in_range = "BETWEEN DATE '0001-01-02' AND DATE '9999-12-30'"
     if field.kind == "date" and field.sql is not None:
         return AtColumn(_sure(f"{field.sql} {in_range}"), field.sql)
     if field.kind == "text" and field.sql is not None:
