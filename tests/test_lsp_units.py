@@ -366,3 +366,20 @@ def test_a_change_during_a_check_does_not_drop_the_other_documents_waiting(tmp_p
 
     asyncio.run(main())
     assert published == {uri_of(p) for p in paths}
+
+
+def test_a_document_without_a_file_keeps_its_uri(tmp_path: Path) -> None:
+    """An editor's untitled buffer (``untitled:Untitled-1``, which the VS Code extension
+    sends) gets its findings and locations under its own URI, not as a file named so."""
+    from dsl.lsp.diagnostics import by_file, path_of, uri_of
+    from dsl.lsp.project import Project
+
+    uri = "untitled:Untitled-1"
+    assert uri_of(path_of(uri)) == uri
+    assert uri_of(path_of((tmp_path / "a b.policy").as_uri())) == (tmp_path / "a b.policy").as_uri()
+    project = Project()
+    project.set_folders([str(tmp_path)])
+    project.set_buffer(path_of(uri), "policy u\nrule r: block mentions any nope\n")
+    snap = project.snapshot(path_of(uri))
+    found = by_file(api.check_loaded(snap.loaded, snap.config, analysis=False), snap, "utf-16")
+    assert [d.code for d in found[uri]] == ["P200"]

@@ -11,6 +11,7 @@ any buffer meanwhile kills it."""
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,6 +34,10 @@ was edited: the editor hears of every version)."""
 
 
 def uri_of(path: str) -> str:
+    """The URI of a file's path; a document that is no file (``untitled:…``) keeps its URI
+    as its name (``path_of``)."""
+    if not os.path.isabs(path) and uris.uri_scheme(path) not in (None, "", "file"):
+        return path
     return uris.from_fs_path(path) or Path(path).as_uri()
 
 
