@@ -28,7 +28,7 @@ from typing import Any
 import attrs
 
 from ..analysis import formula as FM
-from ..analysis.answers import Answer, Witness
+from ..analysis.answers import Answer
 from ..analysis.index import Index
 from ..analysis.solver import AnalysisStats, Budget, Engine
 from ..evaluate.semantics import step_at
@@ -129,14 +129,6 @@ def _neg(f: FM.F) -> FM.F:
     if f == FM.FALSE:
         return FM.TRUE
     return FM.Not(f)
-
-
-@attrs.frozen
-class Question:
-    """A question put to the solver, and its answer."""
-
-    what: str
-    answer: Answer
 
 
 class Prover:
@@ -251,7 +243,3 @@ class Prover:
     def touching(self, qid: str) -> FM.F:
         """The rule applies, in one version or the other."""
         return FM.any_of(*[FM.Applies(tag(s, qid)) for s in SIDES if tag(s, qid) in self.ps.by_qid])
-
-
-def witness_of(answer: Answer) -> Witness | None:
-    return answer.witness if answer.status == "sat" else None
