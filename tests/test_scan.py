@@ -514,6 +514,21 @@ def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: 
             assert narrowing(P, job, columns) is None  # too big for Spark: every record decided
 
 
+def test_spark_float_prior_beyond_a_long(tmp_path: Path, spark_session: Any) -> None:
+    """A DOUBLE prior of 1e19 or 1e300 is a whole number >= 0. The pushdown's test that a prior
+    is whole (``x <> floor(x)``) must not fail in Spark, whose ``floor`` is a BIGINT that
+    overflows in ANSI mode: the scan decides these records as the DuckDB engine does."""
+    rows = [{"id": str(i), "category": "Gadgets", "price": 150.0, "title": "coin", "prior": p}
+            for i, p in enumerate([1e19, 1e300, 1.5, -1.0, 2.0, None, float("inf")])]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    options: dict[str, Any] = dict(at="2021-10-20", prior_field="prior")
+    _spark_scan([tmp_path / "in.parquet"], tmp_path / "out.jsonl", **options)
+    scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "duck.jsonl"), jobs=1, **options)
+    got = read_output(tmp_path / "out.jsonl")
+    assert got == read_output(tmp_path / "duck.jsonl")
+    assert [r["error"] is None for r in got] == [True, True, False, False, True, True, False]
+
+
 def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:
     from click.testing import CliRunner
 

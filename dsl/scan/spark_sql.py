@@ -14,7 +14,8 @@ predicate in Spark SQL, construct by construct, each with the same value on ever
 - ``isfinite(x)`` is ``NOT isnan(x) AND abs(x) <> Infinity`` (NULL for NULL);
   ``array_to_string(x, s)`` is ``array_join(x, s)`` (both skip NULL elements);
   ``list_aggregate(x, 'count')`` counts the elements that are not NULL, ``len(x)`` is
-  ``array_size(x)`` (NULL for NULL);
+  ``array_size(x)`` (NULL for NULL); ``floor(x)`` of a DOUBLE stays a DOUBLE (Spark's
+  own is a BIGINT, an overflow error beyond 2^63 in ANSI mode);
 - ``HUGEINT`` is ``DECIMAL(38,0)`` (it holds every bound the pushdown writes, below 2^126,
   and compares exactly with every integer type); the other constructs are Spark's own.
 
@@ -38,7 +39,7 @@ _TOKEN = re.compile(r"""\s+|'(?:[^']|'')*'|"(?:[^"]|"")*"|[A-Za-z_][A-Za-z0-9_]*
 
 _KEYWORDS = frozenset({"AND", "OR", "NOT", "IN", "IS", "NULL", "TRUE", "FALSE", "CASE", "WHEN", "THEN", "ELSE",
                        "END", "BETWEEN", "DATE", "AS", "DOUBLE"})
-_SAME = frozenset({"COALESCE", "lower", "contains", "concat_ws", "floor", "try_cast", "CAST"})
+_SAME = frozenset({"COALESCE", "lower", "contains", "concat_ws", "try_cast", "CAST"})
 _TYPES = {"DOUBLE": "DOUBLE", "DATE": "DATE", "HUGEINT": "DECIMAL(38,0)"}
 
 
@@ -164,6 +165,13 @@ def _full_match(args: list[str]) -> str:
     return f"({value} RLIKE {spark_literal('^(?:' + _literal_arg(pattern) + ')' + chr(92) + 'z')})"
 
 
+def _floor(args: list[str]) -> str:
+    """DuckDB's ``floor`` of a DOUBLE is a DOUBLE; Spark's is a BIGINT, which overflows (an
+    error in ANSI mode) beyond 2^63: at 2^52 and beyond every double is whole."""
+    x = _one(args)
+    return f"(CASE WHEN abs({x}) >= CAST('4503599627370496' AS DOUBLE) THEN {x} ELSE CAST(floor({x}) AS DOUBLE) END)"
+
+
 def _count(args: list[str]) -> str:
     value, what = _two(args)
     if _literal_arg(what) != "count":
@@ -178,6 +186,7 @@ _CALLS: dict[str, Callable[[list[str]], str]] = {
     "isfinite": lambda a: "(NOT isnan({0}) AND abs({0}) <> CAST('Infinity' AS DOUBLE))".format(_one(a)),
     "array_to_string": lambda a: "array_join({}, {})".format(*_two(a)),
     "list_aggregate": _count,
+    "floor": _floor,
     "len": lambda a: f"array_size({_one(a)})",
 }
 
