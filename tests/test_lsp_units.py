@@ -383,3 +383,47 @@ def test_a_document_without_a_file_keeps_its_uri(tmp_path: Path) -> None:
     snap = project.snapshot(path_of(uri))
     found = by_file(api.check_loaded(snap.loaded, snap.config, analysis=False), snap, "utf-16")
     assert [d.code for d in found[uri]] == ["P200"]
+
+
+def test_closing_a_file_checked_alone_stops_its_analysis_worker(tmp_path: Path) -> None:
+    """A file outside every folder is checked alone, with an analysis process of its own:
+    closing it clears its findings and ends that process (none is left per file closed)."""
+    import asyncio
+
+    from dsl.lsp.diagnostics import Checker, uri_of
+    from dsl.lsp.project import Project
+
+    (tmp_path / "ws").mkdir()
+    lone = tmp_path / "lone.policy"
+    lone.write_text(POLICY, encoding="utf-8")
+    project = Project()
+    project.set_folders([str(tmp_path / "ws")])
+    published: list[tuple[str, int]] = []
+    logged: list[str] = []
+
+    async def settle(checker: Checker, words: str) -> None:
+        for _ in range(3000):
+            if any(words in m for m in logged) and (checker._task is None or checker._task.done()):
+                return
+            await asyncio.sleep(0.01)
+        raise AssertionError(logged)
+
+    async def main() -> list[object]:
+        checker = Checker(project, lambda uri, d, _e: published.append((uri, len(d))), logged.append,
+                          encoding=lambda: "utf-16", delay=0)
+        project.set_buffer(str(lone), POLICY.replace("any words", "any words and title exists"))
+        checker.changed(str(lone))
+        await settle(checker, " done in ")
+        workers = list(checker._workers.values())
+        assert [w.pid is not None for w in workers] == [True]
+        project.set_buffer(str(lone), None)
+        checker.changed(str(lone))
+        await asyncio.sleep(0.3)
+        await settle(checker, "")
+        left = list(checker._workers.values())
+        process = workers[0]._process
+        checker.stop()
+        return [process is not None and process.is_alive(), left]
+
+    assert asyncio.run(main()) == [False, []]
+    assert published[-1] == (uri_of(str(lone)), 0)

@@ -139,6 +139,9 @@ class Checker:
                 snap = await asyncio.to_thread(self.project.snapshot, path)
                 if snap.root in done:
                     continue
+                if not self._open(snap.root):
+                    self._forget(snap.root)
+                    continue
                 done.add(snap.root)
                 diags = await asyncio.to_thread(self.check_now, snap)
                 if self._dirty:
@@ -161,6 +164,20 @@ class Checker:
             self.publish(uri, items, uri in (edited or ()))
         self._shown[snap.root] = {uri for uri, items in found.items() if items}
 
+    def _open(self, root: str) -> bool:
+        """Whether a set is a folder's or an open document's (a file checked alone that
+        was closed is neither)."""
+        return root in self.project.folders or root in self.project.buffers
+
+    def _forget(self, root: str) -> None:
+        """A file checked alone was closed: clear its findings, stop its analysis worker."""
+        for uri in {uri_of(root), *self._shown.pop(root, set())}:
+            self.publish(uri, [], False)
+        self._turn.pop(root, None)
+        worker = self._workers.pop(root, None)
+        if worker is not None:
+            worker.stop()
+
     def _schedule(self, snap: Snapshot) -> None:
         turn = self._turn[snap.root] = self._turn.get(snap.root, 0) + 1
         loop = asyncio.get_running_loop()
@@ -168,6 +185,8 @@ class Checker:
 
     async def _analyse(self, snap: Snapshot, turn: int) -> None:
         self._timers.pop(snap.root, None)
+        if not self._open(snap.root):
+            return
         worker = self._workers.get(snap.root)
         if worker is None:
             worker = self._workers[snap.root] = Worker()
