@@ -238,7 +238,12 @@ def lsp_(port: int | None) -> None:
     """Run the language server (editors start it; docs/editors.md)."""
     from .lsp import serve  # here, not at the top: pygls, which no other command needs
 
-    serve(port)
+    try:
+        serve(port)
+    except OSError as e:
+        if port is None:
+            raise
+        _usage(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}")
 
 
 if __name__ == "__main__":  # pragma: no cover

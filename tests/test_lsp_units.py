@@ -427,3 +427,19 @@ def test_closing_a_file_checked_alone_stops_its_analysis_worker(tmp_path: Path) 
 
     assert asyncio.run(main()) == [False, []]
     assert published[-1] == (uri_of(str(lone)), 0)
+
+
+def test_policy_lsp_on_a_port_in_use_says_so() -> None:
+    import socket
+    import subprocess
+    import sys
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "dsl", "lsp", "--tcp", str(port)], capture_output=True,
+                              text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stderr.startswith(f"policy: error: cannot listen on 127.0.0.1:{port}: "), done.stderr
+    assert "Traceback" not in done.stderr
