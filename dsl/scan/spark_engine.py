@@ -265,10 +265,12 @@ def _duckdb_predicate(policies: Policies, job: Job, columns: Mapping[str, str]) 
                                   prior_field=".".join(job.prior_field) if job.prior_field else None, csv=job.csv)
 
 
-def spark_predicate(policies: Policies, job: Job, columns: Mapping[str, str]) -> str | None:
-    """The pushdown's predicate over ``columns`` in Spark SQL, None for no narrowing."""
+def spark_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *,
+                    limit: int | None = None) -> str | None:
+    """The pushdown's predicate over ``columns`` in Spark SQL, None for no narrowing (also
+    when it is longer than ``limit`` characters of DuckDB SQL)."""
     where = _duckdb_predicate(policies, job, columns)
-    if where is None:
+    if where is None or (limit is not None and len(where) > limit):
         return None
     try:
         return to_spark(where)
@@ -279,13 +281,7 @@ def spark_predicate(policies: Policies, job: Job, columns: Mapping[str, str]) ->
 def narrowing(policies: Policies, job: Job, columns: Mapping[str, str]) -> str | None:
     """The Spark engine's pushdown: ``spark_predicate`` unless the predicate is longer than
     ``SPARK_SQL_LIMIT`` (None: every record is decided)."""
-    where = _duckdb_predicate(policies, job, columns)
-    if where is None or len(where) > SPARK_SQL_LIMIT:
-        return None
-    try:
-        return to_spark(where)
-    except Untranslatable:
-        return None
+    return spark_predicate(policies, job, columns, limit=SPARK_SQL_LIMIT)
 
 
 def _output_schema(out_format: str, keyed: bool) -> str:
