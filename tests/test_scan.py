@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import test_pushdown as drawn  # its policy sets and catalogues
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -512,6 +513,33 @@ def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: 
         with monkeypatch.context() as m:
             m.setattr(spark_engine, "SPARK_SQL_LIMIT", len(duck_sql) - 1)
             assert narrowing(P, job, columns) is None  # too big for Spark: every record decided
+
+
+@settings(max_examples=40, deadline=None, database=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(data=st.data(), by_field=st.booleans(), as_csv=st.booleans())
+def test_spark_predicate_on_drawn_sets_and_catalogues(tmp_path_factory: pytest.TempPathFactory, spark_session: Any,
+                                                      data: st.DataObject, by_field: bool, as_csv: bool) -> None:
+    """The Spark rendering of the pushdown has DuckDB's value on every row, for the policy
+    sets and typed (or CSV) catalogues that tests/test_pushdown.py draws."""
+    import duckdb
+
+    from dsl.scan.pushdown import sql_predicate
+    from dsl.scan.spark_engine import duckdb_types
+    from dsl.scan.spark_sql import to_spark
+
+    ps, table = data.draw(drawn.policy_sets()), data.draw(drawn.csv_catalogues() if as_csv else drawn.catalogues())
+    path = tmp_path_factory.mktemp("drawn") / "t.parquet"
+    pq.write_table(table, path)
+    frame = spark_session.read.parquet(str(path))
+    at_field = "listed_on" if by_field and "listed_on" in table.column_names else None
+    where = sql_predicate(ps, at=None if at_field else data.draw(drawn._AT), at_field=at_field,
+                          columns=duckdb_types(frame.schema),
+                          prior_field="prior" if "prior" in table.column_names else None, csv=as_csv)
+    if where is None:
+        return
+    want = [r[0] for r in duckdb.connect().execute(f"SELECT ({where}) FROM read_parquet('{path}')").fetchall()]
+    assert [r[0] for r in frame.selectExpr(f"(({to_spark(where)}) IS NOT FALSE)").collect()] == want, where
 
 
 def test_spark_float_prior_beyond_a_long(tmp_path: Path, spark_session: Any) -> None:
