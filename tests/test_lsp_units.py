@@ -443,3 +443,19 @@ def test_policy_lsp_on_a_port_in_use_says_so() -> None:
     assert done.returncode == 2
     assert done.stderr.startswith(f"policy: error: cannot listen on 127.0.0.1:{port}: "), done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_bad_initialization_option_is_said_and_its_default_kept() -> None:
+    """A client option that is no number of seconds does not stop the server starting
+    (``initialize`` failed with a ValueError): a warning names it, the default holds."""
+    from dsl.lsp.server import seconds
+
+    said: list[str] = []
+    assert seconds({"analysisDelay": 0.2}, "analysisDelay", 0.5, said.append) == 0.2
+    assert seconds(None, "analysisDelay", 0.5, said.append) == 0.5
+    assert seconds({}, "analysisBudget", 60.0, said.append) == 60.0
+    assert said == []
+    for bad in ("fast", None, -1, True, [1]):
+        assert seconds({"analysisDelay": bad}, "analysisDelay", 0.5, said.append) == 0.5
+    assert len(said) == 5 and said[0] == (
+        "initializationOptions.analysisDelay: expected a number of seconds >= 0, got 'fast'; using 0.5")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from collections.abc import Callable
 from typing import Any
 
 from lsprotocol import types as T
@@ -41,6 +42,9 @@ class PolicyServer(LanguageServer):
     def log(self, message: str) -> None:
         self.window_log_message(T.LogMessageParams(T.MessageType.Info, message))
 
+    def warn(self, message: str) -> None:
+        self.window_show_message(T.ShowMessageParams(T.MessageType.Warning, message))
+
     def _publish(self, uri: str, diagnostics: list[T.Diagnostic], edited: bool) -> None:
         if not edited and self._published.get(uri) == diagnostics:
             return
@@ -58,6 +62,16 @@ class PolicyServer(LanguageServer):
         return snap, path, line, offset - text.starts[line - 1] + 1
 
 
+def seconds(options: Any, key: str, default: float, warn: Callable[[str], None]) -> float:
+    """The number of seconds ``options[key]`` gives; ``default`` when it is absent, or
+    when it is no number >= 0 (said through ``warn``: the server starts all the same)."""
+    value = options.get(key, default) if isinstance(options, dict) else default
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+        return float(value)
+    warn(f"initializationOptions.{key}: expected a number of seconds >= 0, got {value!r}; using {default}")
+    return default
+
+
 def build_server() -> PolicyServer:
     server = PolicyServer()
     _documents(server)
@@ -71,10 +85,8 @@ def build_server() -> PolicyServer:
 def _documents(server: PolicyServer) -> None:
     @server.feature(T.INITIALIZE)
     def initialize(ls: PolicyServer, params: T.InitializeParams) -> None:
-        options: Any = params.initialization_options or {}
-        if isinstance(options, dict):
-            ls.checker.delay = float(options.get("analysisDelay", ls.checker.delay))
-            ls.checker.budget = float(options.get("analysisBudget", ANALYSIS_BUDGET))
+        ls.checker.delay = seconds(params.initialization_options, "analysisDelay", ls.checker.delay, ls.warn)
+        ls.checker.budget = seconds(params.initialization_options, "analysisBudget", ANALYSIS_BUDGET, ls.warn)
 
     @server.feature(T.INITIALIZED)
     def initialized(ls: PolicyServer, params: T.InitializedParams) -> None:
