@@ -166,6 +166,19 @@ async def test_a_file_created_on_disk_joins_the_set(client: LanguageClient) -> N
     assert await until(lambda: codes(client, doc) == [])
 
 
+async def test_a_folder_added_checks_the_open_documents_again(client: LanguageClient,
+                                                              tmp_path_factory: pytest.TempPathFactory) -> None:
+    more = tmp_path_factory.mktemp("more")
+    (more / "words.policy").write_text("policy words\nset extra = ['x']\n", encoding="utf-8")
+    doc = (more / "uses.policy").as_uri()
+    open_doc(client, doc, "policy uses\nrule r: block mentions any extra\n")
+    await until(lambda: codes(client, doc) == ["P200"])  # checked alone: `extra` is another file's
+    client.workspace_did_change_workspace_folders(T.DidChangeWorkspaceFoldersParams(
+        T.WorkspaceFoldersChangeEvent(added=[T.WorkspaceFolder(more.as_uri(), "more")], removed=[])))
+    await until(lambda: codes(client, doc) == [])  # now checked with its folder
+    client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))
+
+
 async def test_hover_on_rule_set_field_and_code(client: LanguageClient) -> None:
     doc = uri("shop", "shop.policy")
 

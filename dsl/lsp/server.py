@@ -101,6 +101,8 @@ def _documents(server: PolicyServer) -> None:
     @server.feature(T.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     def folders_changed(ls: PolicyServer, params: T.DidChangeWorkspaceFoldersParams) -> None:
         ls.project.set_folders(path_of(f.uri) for f in ls.workspace.folders.values())
+        for path in ls.project.buffers:  # a document may now be checked with a folder, or alone
+            ls.checker.changed(path)
 
 
 
