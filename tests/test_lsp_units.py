@@ -403,7 +403,7 @@ def test_closing_a_file_checked_alone_stops_its_analysis_worker(tmp_path: Path) 
 
     async def settle(checker: Checker, words: str) -> None:
         for _ in range(3000):
-            if any(words in m for m in logged) and (checker._task is None or checker._task.done()):
+            if (not words or any(words in m for m in logged)) and (checker._task is None or checker._task.done()):
                 return
             await asyncio.sleep(0.01)
         raise AssertionError(logged)
@@ -411,22 +411,30 @@ def test_closing_a_file_checked_alone_stops_its_analysis_worker(tmp_path: Path) 
     async def main() -> list[object]:
         checker = Checker(project, lambda uri, d, _e: published.append((uri, len(d))), logged.append,
                           encoding=lambda: "utf-16", delay=0)
-        project.set_buffer(str(lone), POLICY.replace("any words", "any words and title exists"))
-        checker.changed(str(lone))
-        await settle(checker, " done in ")
+
+        async def edit(text: str | None) -> None:
+            logged.clear()
+            project.set_buffer(str(lone), text)
+            checker.changed(str(lone))
+            await asyncio.sleep(0.3)
+            await settle(checker, " done in " if text is not None else "")
+
+        await edit(POLICY.replace("any words", "any words and title exists"))
         workers = list(checker._workers.values())
         assert [w.pid is not None for w in workers] == [True]
-        project.set_buffer(str(lone), None)
-        checker.changed(str(lone))
-        await asyncio.sleep(0.3)
-        await settle(checker, "")
-        left = list(checker._workers.values())
         process = workers[0]._process
+        await edit(None)
+        closed = [process is not None and process.is_alive(), list(checker._workers)]
+        await edit(POLICY)
+        assert list(checker._workers) == [str(lone)]
+        project.set_folders([str(tmp_path)])  # a folder now holds it: the worker of the file alone goes
+        await edit(POLICY)
+        moved = list(checker._workers)
         checker.stop()
-        return [process is not None and process.is_alive(), left]
+        return [*closed, moved]
 
-    assert asyncio.run(main()) == [False, []]
-    assert published[-1] == (uri_of(str(lone)), 0)
+    assert asyncio.run(main()) == [False, [], [str(tmp_path)]]
+    assert (uri_of(str(lone)), 0) in published
 
 
 def test_policy_lsp_on_a_port_in_use_says_so() -> None:

@@ -142,6 +142,8 @@ class Checker:
                 if not self._open(snap.root):
                     self._forget(snap.root)
                     continue
+                if snap.root != path and path in self._shown:
+                    self._forget(path)  # checked alone before, with its folder now
                 done.add(snap.root)
                 diags = await asyncio.to_thread(self.check_now, snap)
                 if self._dirty:
