@@ -467,3 +467,36 @@ def test_a_bad_initialization_option_is_said_and_its_default_kept() -> None:
         assert seconds({"analysisDelay": bad}, "analysisDelay", 0.5, said.append) == 0.5
     assert len(said) == 5 and said[0] == (
         "initializationOptions.analysisDelay: expected a number of seconds >= 0, got 'fast'; using 0.5")
+
+
+def test_an_edit_of_one_set_does_not_lose_the_analysis_of_another(tmp_path: Path) -> None:
+    """An edit stops every analysis waiting or running; the sets the edit did not touch
+    are analysed again after the pause (a file opened just after another left the first
+    without its analysis until it was edited)."""
+    import asyncio
+
+    from dsl.lsp.diagnostics import Checker
+    from dsl.lsp.project import Project
+
+    paths = []
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.policy").write_text(POLICY, encoding="utf-8")
+        paths.append(str(tmp_path / f"{name}.policy"))
+    project = Project()
+    logged: list[str] = []
+
+    async def main() -> None:
+        checker = Checker(project, lambda _u, _d, _e: None, logged.append, encoding=lambda: "utf-16", delay=0.3)
+        for path in paths:
+            project.set_buffer(path, POLICY)
+            checker.changed(path)
+            while checker._task is not None and not checker._task.done():
+                await asyncio.sleep(0.01)  # a's check is done and its analysis waits for the pause
+        for _ in range(3000):
+            if sum(" done in " in m for m in logged) == 2:
+                break
+            await asyncio.sleep(0.01)
+        checker.stop()
+
+    asyncio.run(main())
+    assert sorted(m.split(" done in ")[0] for m in logged if " done in " in m) == [f"analysis of {p}" for p in paths]

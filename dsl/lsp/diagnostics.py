@@ -6,7 +6,8 @@ applied), and the findings of every file of the set are published. Changes that 
 a check runs are taken together by the next one. When the set has no errors and the text
 has not changed for ``delay`` seconds, the consistency analysis runs in a worker process
 (``worker``) within the analysis budget, and its findings replace the set's; a change of
-any buffer meanwhile kills it."""
+any buffer meanwhile kills it (the sets the change did not touch are analysed again after
+the next pause)."""
 
 from __future__ import annotations
 
@@ -108,6 +109,8 @@ class Checker:
         self._timers: dict[str, asyncio.TimerHandle] = {}
         self._workers: dict[str, Worker] = {}
         self._turn: dict[str, int] = {}              # set root -> number of the latest check
+        self._analysed: dict[str, Snapshot] = {}     # set root -> the snapshot its analysis is for
+        self._stopped: set[str] = set()              # roots whose analysis an edit stopped, to start again
 
     def changed(self, path: str) -> None:
         """A buffer changed (or opened): check its set again, and stop its analysis."""
@@ -116,9 +119,11 @@ class Checker:
             self._turn[root] += 1  # an analysis under way reports for an old text: its findings are dropped
         for root in list(self._timers):
             self._timers.pop(root).cancel()
+            self._stopped.add(root)
         for root, worker in self._workers.items():
             if worker.cancel():
                 self.log(f"analysis of {root} cancelled: the text changed")
+                self._stopped.add(root)
         if self._task is None or self._task.done():
             self._task = asyncio.get_running_loop().create_task(self._run())
 
@@ -150,8 +155,13 @@ class Checker:
                     self._dirty.update(todo[n:])  # a newer text: check again with it, the rest of this batch too
                     break
                 self._show(snap, diags, {uri_of(p) for p in paths})
+                self._stopped.discard(snap.root)
                 if not has_errors(diags):
                     self._schedule(snap)
+        for root in self._stopped:  # the sets no edit touched: their analysis again after the pause
+            if root in self._analysed and self._open(root):
+                self._schedule(self._analysed[root])
+        self._stopped.clear()
 
     def check_now(self, snap: Snapshot) -> list[Diagnostic]:
         """Syntax, names and types of a set, configuration and suppressions applied."""
@@ -176,12 +186,14 @@ class Checker:
         for uri in {uri_of(root), *self._shown.pop(root, set())}:
             self.publish(uri, [], False)
         self._turn.pop(root, None)
+        self._analysed.pop(root, None)
         worker = self._workers.pop(root, None)
         if worker is not None:
             worker.stop()
 
     def _schedule(self, snap: Snapshot) -> None:
         turn = self._turn[snap.root] = self._turn.get(snap.root, 0) + 1
+        self._analysed[snap.root] = snap
         loop = asyncio.get_running_loop()
         self._timers[snap.root] = loop.call_later(self.delay, lambda: loop.create_task(self._analyse(snap, turn)))
 
