@@ -169,6 +169,23 @@ rule never:     block category in ['', ' > ']
     assert both(policies, {"platform": "amazon"}, "2022-01-01").rules == ("idx.neg", "idx.residual")
 
 
+def test_a_rule_found_by_several_indexes_applies_once() -> None:
+    # each rule is filed in one place, so the candidates of the category and of every
+    # field index are joined without removing repeats: none comes twice
+    policies = load_text("""
+policy once
+rule cat-and-field: block category 'Knives' and platform == 'taobao'
+rule field-a:       flag platform in ['taobao', 'xianyu'] and stock == 1
+rule field-b:       flag stock in [1, 2] and stock == 1.0
+rule field-c:       flag seller == 's' and platform == 'taobao'
+rule residual:      flag stock > 0
+""")
+    listing = {"category": "Knives", "platform": "taobao", "stock": 1, "seller": "s"}
+    decision = both(policies, listing, "2022-01-01")
+    assert decision.rules == ("once.cat-and-field", "once.field-a", "once.field-b", "once.field-c",
+                              "once.residual")
+
+
 def test_many_rules_with_one_matching() -> None:
     rules = "\n".join(f"rule r{i}: from 2021-01-{1 + i % 28:02d} block category 'Cat {i}'" for i in range(300))
     policies = load_text("policy many\n" + rules + "\nrule kw: flag mentions any ['bitcoin', 'ether']\n")

@@ -297,12 +297,14 @@ def _key(lit: A.Scalar) -> IndexKey:
 
 @attrs.frozen
 class _FieldIndex:
-    get: Callable[[dict[str, Any]], Any]
-    texts: Mapping[str, tuple[int, ...]]
-    numbers: Mapping[Any, tuple[int, ...]]
-    bools: Mapping[bool, tuple[int, ...]]
+    """The rules filed under the values of one path, by kind, each as the loop reads it."""
 
-    def lookup(self, listing: dict[str, Any]) -> tuple[int, ...]:
+    get: Callable[[dict[str, Any]], Any]
+    texts: Mapping[str, tuple[Step, ...]]
+    numbers: Mapping[Any, tuple[Step, ...]]
+    bools: Mapping[bool, tuple[Step, ...]]
+
+    def lookup(self, listing: dict[str, Any]) -> tuple[Step, ...]:
         v = self.get(listing)
         if v is None:
             return ()
@@ -451,11 +453,12 @@ class CompiledPolicySet:
             residual.append(i)
         self.never = tuple(never)
         self._by_segment = {s: tuple(ix) for s, ix in by_segment.items()}
+        steps = tuple(r.step for r in self._rules)
         self._by_field = tuple(
             _FieldIndex(_reader(path),
-                        {k[1]: tuple(ix) for k, ix in table.items() if k[0] == "text"},
-                        {k[1]: tuple(ix) for k, ix in table.items() if k[0] == "number"},
-                        {k[1]: tuple(ix) for k, ix in table.items() if k[0] == "bool"})
+                        {k[1]: tuple(steps[i] for i in ix) for k, ix in table.items() if k[0] == "text"},
+                        {k[1]: tuple(steps[i] for i in ix) for k, ix in table.items() if k[0] == "number"},
+                        {k[1]: tuple(steps[i] for i in ix) for k, ix in table.items() if k[0] == "bool"})
             for path, table in sorted(by_field.items()))
         self._residual = tuple(residual)
 
@@ -465,8 +468,8 @@ class CompiledPolicySet:
         """How the rules were planned: indexed by category segment, by field value, or
         residual (considered for every listing)."""
         by_segment = {i for ix in self._by_segment.values() for i in ix}
-        by_field = {i for f in self._by_field
-                    for table in (f.texts, f.numbers, f.bools) for ix in table.values() for i in ix}
+        by_field = {step[4] for f in self._by_field
+                    for table in (f.texts, f.numbers, f.bools) for steps in table.values() for step in steps}
         return {"rules": len(self._rules), "category_index": len(by_segment),
                 "field_index": len(by_field), "residual": len(self._residual),
                 "segments": len(self._by_segment), "phrase_matchers": len(self._matchers)}
@@ -554,7 +557,7 @@ class CompiledPolicySet:
             policy_hash=self._hash, matchers=self._matchers, ctx=_Ctx,
             validate=self._validate if self._schema else None, plain_keys=plain_keys, scan=scan,
             category_plan=category_plan, category_memo=memo,
-            more=_field_candidates(self._by_field, self._rules) if self._by_field else None,
+            more=_field_candidates(self._by_field) if self._by_field else None,
             residual=tuple(InlineRule(r.index, r.lo, r.hi, r.zone, ps.rules[r.index].condition,
                                       ps.rules[r.index].tz, r.step)
                            for r in (self._rules[i] for i in self._residual)),
@@ -667,15 +670,14 @@ def _category_holds(rule: _Rule, cat: tuple[str, ...] | None) -> bool:
     return rule.category is not None and rule.category(cat)
 
 
-def _field_candidates(by_field: Sequence[_FieldIndex], rules: Sequence[_Rule],
-                      ) -> Callable[[Listing, Sequence[Step]], Sequence[Step]]:
-    """The candidates by category, plus the rules filed under the listing's field values,
-    each once."""
-    steps = tuple(r.step for r in rules)
+def _field_candidates(by_field: Sequence[_FieldIndex]) -> Callable[[Listing, Sequence[Step]], Sequence[Step]]:
+    """The candidates by category, plus the rules filed under the listing's field values.
+    None comes twice: a rule is filed in one place (under its category segments, or under
+    the values of one path, a value finding one key), so the lists are only joined."""
 
     def more(listing: Listing, planned: Sequence[Step]) -> Sequence[Step]:
         found = list(planned)
         for index in by_field:
-            found.extend(steps[i] for i in index.lookup(listing))
-        return list({step[4]: step for step in found}.values()) if len(found) > 1 else found
+            found.extend(index.lookup(listing))
+        return found
     return more

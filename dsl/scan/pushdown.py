@@ -815,12 +815,12 @@ def rules_clause(ps: PolicySet, columns: Columns, windows: Windows, *, coarse: b
     gates: set[str] = set()
     fast_reader = Reader(columns, gates)
     groups: dict[str, list[tuple[set[str], str]]] = {}
+    needs: dict[str, set[str]] = {}  # coarse: the words needed in each text
     loose: list[str] = []
     for rule, w in in_force:
         needed = required_words(rule.condition, columns)
         if needed is not None and coarse:
-            groups.setdefault(needed[0], []).append((needed[1], TRUE))
-            gates.add(_ascii_gate(needed[0]))
+            needs.setdefault(needed[0], set()).update(needed[1])
             continue
         term = _and([fast_reader.may(rule.condition), w])
         if needed is None:
@@ -828,8 +828,8 @@ def rules_clause(ps: PolicySet, columns: Columns, windows: Windows, *, coarse: b
         else:
             groups.setdefault(needed[0], []).append((needed[1], term))
     if coarse:
-        found = [prefilter(text, {w for words, _ in entries for w in words}) for text, entries in groups.items()]
-        return _or([*sorted(gates), *loose, *sorted(found)])
+        gates.update(_ascii_gate(text) for text in needs)
+        return _or([*sorted(gates), *loose, *sorted(prefilter(text, words) for text, words in needs.items())])
     fast = _or([*loose, *(_indexed(text, entries) for text, entries in sorted(groups.items()))])
     if not gates:
         return fast
