@@ -167,3 +167,19 @@ def test_selector_candidates_by_phrase() -> None:
     assert index.candidates({"title": "ETHER wallet"}) == {"p.coin", "p.other"}
     assert index.candidates({"title": "Ethernet cable", "tags": ["knife"]}) == {"p.other"}
     assert index.candidates({"title": "A  Knife", "description": "bit\u200bcoin"}) == {"p.coin", "p.knife", "p.other"}
+
+
+def test_selectors_file_categories_by_the_compiled_evaluators_rule() -> None:
+    """The selector index and the compiled evaluator file a rule by one rule
+    (``semantics.category_keys``): the first segment of each pattern; an empty pattern
+    files it nowhere."""
+    from dsl.evaluate import semantics as S
+    from dsl.syntax import ast as A
+
+    ps = _compiled({"p.policy": "policy p\nrule r: block category in ['A > B', 'C > D'] and price > 1\n"
+                                "rule e: block category ' > '\n"})
+    (r_cat,) = [c for c in A.conjuncts(ps.rule("p.r").condition) if S.category_keys(c) is not None]
+    assert S.category_keys(r_cat) == {"a", "c"}  # normalised as a listing's category
+    index = SelectorIndex(ps.rules)
+    assert index.candidates({"category": "X > C"}) == {"p.r"}
+    assert index.candidates({"category": "B > D"}) == set()

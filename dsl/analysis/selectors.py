@@ -33,23 +33,23 @@ from ..evaluate import semantics as S
 from ..evaluate import values as V
 from ..model import RuleInfo, list_texts
 from ..syntax import ast as A
-from ..text import PhraseMatcher, category_segments, pattern_segments
+from ..text import PhraseMatcher, category_segments
 
 
 def category_keys(cond: A.Expr) -> frozenset[str] | None:
     """The first segments of the patterns of one category conjunct that ``cond`` requires
-    (the conjunct with the fewest), or None when it requires none. An empty set: the
-    conjunct never holds (only empty patterns, which match nothing)."""
+    (the conjunct with the fewest; ``semantics.category_keys``, the compiled evaluator's
+    rule), or None when it requires none. An empty set: the conjunct never holds (only
+    empty patterns, which match nothing)."""
     best: frozenset[str] | None = None
     for c in A.conjuncts(cond):
-        keys = _conjunct_keys(c)
+        keys = S.category_keys(c)
         if keys is not None and (best is None or len(keys) < len(best)):
             best = keys
     return best
 
 
-ValueKey = tuple[str, Any]
-"""A value as ``==`` compares it: ("text", s), ("bool", b) or ("number", n)."""
+ValueKey = S.IndexKey
 
 
 def value_key(v: Any) -> ValueKey | None:
@@ -65,26 +65,14 @@ def value_key(v: Any) -> ValueKey | None:
 
 def equality_keys(cond: A.Expr) -> tuple[tuple[str, ...], frozenset[ValueKey]] | None:
     """The path and the values of one ``PATH == literal`` or ``PATH in [...]`` conjunct
-    (texts, numbers, booleans) that ``cond`` requires, the one with the fewest values;
-    None when it requires none."""
+    (texts, numbers, booleans; ``semantics.equality_keys``) that ``cond`` requires, the one
+    with the fewest values; None when it requires none."""
     best: tuple[tuple[str, ...], frozenset[ValueKey]] | None = None
     for c in A.conjuncts(cond):
-        found = _equality(c)
+        found = S.equality_keys(c)
         if found is not None and (best is None or len(found[1]) < len(best[1])):
             best = found
     return best
-
-
-def _equality(c: A.Expr) -> tuple[tuple[str, ...], frozenset[ValueKey]] | None:
-    if isinstance(c, A.Compare) and c.op == "==" and isinstance(c.value, (A.Str, A.Num, A.Bool)):
-        items: tuple[A.Scalar, ...] = (c.value,)
-    elif (isinstance(c, A.In) and not c.negated and isinstance(c.items, A.ListLit)
-          and all(isinstance(i, (A.Str, A.Num, A.Bool)) for i in c.items.items)):
-        items = c.items.items
-    else:
-        return None
-    keys = frozenset(k for i in items if (k := value_key(i.value)) is not None)
-    return c.path.parts, keys
 
 
 def phrase_keys(cond: A.Expr) -> tuple[S.Source, frozenset[str]] | None:
@@ -99,17 +87,6 @@ def phrase_keys(cond: A.Expr) -> tuple[S.Source, frozenset[str]] | None:
             if best is None or len(found[1]) < len(best[1]):
                 best = found
     return best
-
-
-def _conjunct_keys(c: A.Expr) -> frozenset[str] | None:
-    if isinstance(c, A.Category):
-        patterns = [c.pattern.value]
-    elif isinstance(c, A.CategoryIn) and isinstance(c.items, A.ListLit) and all(
-            isinstance(i, A.Str) for i in c.items.items):
-        patterns = [i.value for i in c.items.items if isinstance(i, A.Str)]
-    else:
-        return None
-    return frozenset(segs[0] for p in patterns if (segs := pattern_segments(p)))
 
 
 class SelectorIndex:

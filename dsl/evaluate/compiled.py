@@ -54,7 +54,7 @@ import attrs
 from ..fingerprint import policy_hash
 from ..model import PolicySet, RuleInfo, ValueKind, list_items, list_texts
 from ..syntax import ast as A
-from ..text import PhraseMatcher, category_segments, pattern_segments
+from ..text import PhraseMatcher, category_segments
 from . import semantics as S
 from . import values as V
 from .hotpath import Decide, HotPath, InlineRule, Step, generate, group_contains
@@ -250,49 +250,13 @@ class _Rule:
         return (self.lo, self.hi, self.zone, self.cond, self.index)
 
 
-IndexKey = tuple[str, Any]
+IndexKey = S.IndexKey
 
 
 def _category_conjunct(conjuncts: Sequence[A.Expr]) -> int | None:
     """The place of the first category conjunct (the one the rule is filed under, by
-    ``_category_keys``), or None."""
-    return next((n for n, c in enumerate(conjuncts) if _is_category_conjunct(c)), None)
-
-
-def _is_category_conjunct(e: A.Expr) -> bool:
-    """Whether ``_category_keys`` files a rule under ``e``."""
-    return isinstance(e, A.Category) or (isinstance(e, A.CategoryIn) and isinstance(e.items, A.ListLit))
-
-
-def _category_keys(e: A.Expr) -> set[str] | None:
-    """The first segments under which a category conjunct files its rule (empty: the
-    conjunct never holds); None when ``e`` is not a category conjunct."""
-    if isinstance(e, A.Category):
-        patterns = [e.pattern.value]
-    elif isinstance(e, A.CategoryIn) and isinstance(e.items, A.ListLit):
-        patterns = [i.value for i in e.items.items if isinstance(i, A.Str)]
-    else:
-        return None
-    return {segs[0] for p in patterns if (segs := pattern_segments(p))}
-
-
-def _equality_keys(e: A.Expr) -> tuple[tuple[str, ...], set[IndexKey]] | None:
-    """For ``PATH == literal`` or ``PATH in [...]`` (text, numbers, booleans): the path and
-    the typed values under which the rule is filed; None for any other conjunct."""
-    if isinstance(e, A.Compare) and e.op == "==" and isinstance(e.value, (A.Str, A.Num, A.Bool)):
-        return e.path.parts, {_key(e.value)}
-    if isinstance(e, A.In) and not e.negated and isinstance(e.items, A.ListLit) and all(
-            isinstance(i, (A.Str, A.Num, A.Bool)) for i in e.items.items):
-        return e.path.parts, {_key(i) for i in e.items.items}
-    return None
-
-
-def _key(lit: A.Scalar) -> IndexKey:
-    if isinstance(lit, A.Str):
-        return ("text", lit.value)
-    if isinstance(lit, A.Bool):
-        return ("bool", lit.value)
-    return ("number", lit.value)
+    ``semantics.category_keys``), or None."""
+    return next((n for n, c in enumerate(conjuncts) if S.category_keys(c) is not None), None)
 
 
 @attrs.frozen
@@ -434,14 +398,14 @@ class CompiledPolicySet:
         for i, info in enumerate(ps.rules):
             conjuncts = A.conjuncts(info.condition)
             at = _category_conjunct(conjuncts)
-            segments = _category_keys(conjuncts[at]) if at is not None else None
+            segments = S.category_keys(conjuncts[at]) if at is not None else None
             if segments is not None:
                 if not segments:
                     never.append(info.qid)  # a category conjunct that nothing matches
                 for s in sorted(segments):
                     by_segment.setdefault(s, []).append(i)
                 continue
-            equalities = [eq for c in conjuncts if (eq := _equality_keys(c)) is not None]
+            equalities = [eq for c in conjuncts if (eq := S.equality_keys(c)) is not None]
             if equalities:
                 path, keys = min(equalities, key=lambda pk: (len(pk[1]), V.dotted(pk[0])))
                 table = by_field.setdefault(path, {})

@@ -50,7 +50,8 @@ from .outcome import Decision, PenaltyChoice, Proposal
 __all__ = [
     "EFFECTS", "EFFECT_RANK", "Effect", "Op", "OPS", "OPERATORS", "EQUALITY_OPS", "as_op", "Source", "ValueTest",
     "compare_test", "compare", "membership_test", "in_list", "literal_instant", "category_test",
-    "category_holds", "mention_phrases", "contains_test", "needle_pieces", "contains_normalized_test",
+    "category_holds", "category_keys", "IndexKey", "literal_key", "equality_keys",
+    "mention_phrases", "contains_test", "needle_pieces", "contains_normalized_test",
     "matches_test", "source_pieces", "pieces_reader",
     "window_side", "in_window", "instant_key", "window_keys",
     "penalty_step", "step_at", "more_severe", "Consequence", "consequence",
@@ -230,6 +231,48 @@ def category_test(patterns: Iterable[str]) -> Callable[[tuple[str, ...] | None],
 def category_holds(path: tuple[str, ...] | None, patterns: Iterable[str]) -> bool:
     """``category_test`` applied once."""
     return category_test(patterns)(path)
+
+
+def category_keys(conjunct: A.Expr) -> frozenset[str] | None:
+    """The segments a listing's category path must hold for the category conjunct
+    ``conjunct`` to hold on it: the first segment of each pattern (empty: the conjunct
+    never holds, its patterns being empty); None when ``conjunct`` is not a category
+    conjunct. The rule by which the compiled evaluator and the analysis file rules."""
+    if isinstance(conjunct, A.Category):
+        patterns = [conjunct.pattern.value]
+    elif isinstance(conjunct, A.CategoryIn) and isinstance(conjunct.items, A.ListLit):
+        patterns = [i.value for i in conjunct.items.items if isinstance(i, A.Str)]
+    else:
+        return None
+    return frozenset(segs[0] for p in patterns if (segs := pattern_segments(p)))
+
+
+IndexKey = tuple[str, Any]
+"""A value as ``==`` compares it with a literal: ("text", s), ("bool", b) or ("number", n)
+(a bool is not a number; ``1`` and ``1.0`` are the same key)."""
+
+
+def literal_key(lit: A.Str | A.Num | A.Bool) -> IndexKey:
+    """The key of a text, number or boolean literal."""
+    if isinstance(lit, A.Str):
+        return ("text", lit.value)
+    if isinstance(lit, A.Bool):
+        return ("bool", lit.value)
+    return ("number", lit.value)
+
+
+def equality_keys(conjunct: A.Expr) -> tuple[tuple[str, ...], frozenset[IndexKey]] | None:
+    """For ``PATH == literal`` or ``PATH in [...]`` (texts, numbers, booleans): the path and
+    the keys (``literal_key``) one of which its value must have; None for any other
+    conjunct."""
+    if isinstance(conjunct, A.Compare) and conjunct.op == "==" and isinstance(conjunct.value, (A.Str, A.Num, A.Bool)):
+        return conjunct.path.parts, frozenset({literal_key(conjunct.value)})
+    if isinstance(conjunct, A.In) and not conjunct.negated and isinstance(conjunct.items, A.ListLit):
+        items = conjunct.items.items
+        if all(isinstance(i, (A.Str, A.Num, A.Bool)) for i in items):
+            keys = frozenset(literal_key(i) for i in items if isinstance(i, (A.Str, A.Num, A.Bool)))
+            return conjunct.path.parts, keys
+    return None
 
 
 def mention_phrases(texts: Iterable[str]) -> frozenset[str]:
