@@ -133,23 +133,17 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
     configuration's ``exclude`` leaves out (``config``, else the one found from the first
     path; see ``dsl.checking.config``)."""
     paths = list(paths)
-    policy_files: list[A.File] = []
-    test_files: list[A.File] = []
-    sources: dict[str, str] = {}
     found = find_policy_files(paths)
-    diags: list[Diagnostic] = list(found.problems)
+    problems: list[Diagnostic] = list(found.problems)
+    parsed: list[Parsed] = []
     for path in (config if config is not None else discover(paths)).kept(found.files, paths):
         text, problem = read_source(path)
         if problem is not None:
-            diags.append(problem)
+            problems.append(problem)
             continue
         assert text is not None
-        name = str(path)
-        sources[name] = text
-        file, parsed = parse_source(name, text)
-        diags.extend(parsed)
-        (test_files if is_test_file(path) else policy_files).append(file)
-    return Loaded(tuple(policy_files), tuple(test_files), sources, tuple(diags))
+        parsed.append((str(path), text, *parse_source(str(path), text)))
+    return loaded_from(parsed, problems)
 
 
 def parse_source(name: str, text: str) -> tuple[A.File, list[Diagnostic]]:
