@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import attrs
@@ -24,8 +24,8 @@ from ..diagnostics import Diagnostic, make
 from ..evaluate.outcome import Decision, InputError, format_instant
 from ..evaluate.policies import Policies
 from ..model import PolicySet
-from ..syntax import ast as A
 from ..testing.shrink import Counterexample, shrink
+from ..testing.vocab import Vocabulary
 from .kinds import KINDS, classify, shown
 from .prove import Matching, Prover, joint_set, match_rules
 
@@ -176,7 +176,7 @@ class _Run:
         joint, sides = joint_set(old, new, m)
         self.prover = Prover(joint, sides, timeout_ms=timeout_ms, stats=self.stats,
                              budget=Budget(budget) if budget is not None else None)
-        self.phrases = sorted(set(_strings([r.condition for r in joint.rules])))
+        self.phrases = Vocabulary.of(joint).strings()
         # round instants are midnights where the first rule changed is read
         first = m.changed[0]
         self.tz: dt.tzinfo = (new.by_qid.get(first) or old.rule(first)).tz
@@ -285,15 +285,3 @@ def _aware(at: str) -> dt.datetime | None:
     value = dt.datetime.fromisoformat(at.replace("Z", "+00:00"))
     return value if value.tzinfo is not None else None
 
-
-def _strings(nodes: list[Any]) -> Iterator[str]:
-    """Every string literal in the expressions (the phrases shrinking tries first)."""
-    stack: list[Any] = list(nodes)
-    while stack:
-        x = stack.pop()
-        if isinstance(x, A.Str):
-            yield x.value
-        elif isinstance(x, (tuple, list)):
-            stack.extend(x)
-        elif attrs.has(type(x)):
-            stack.extend(getattr(x, f.name) for f in attrs.fields(type(x)))
