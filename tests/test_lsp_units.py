@@ -500,3 +500,17 @@ def test_an_edit_of_one_set_does_not_lose_the_analysis_of_another(tmp_path: Path
 
     asyncio.run(main())
     assert sorted(m.split(" done in ")[0] for m in logged if " done in " in m) == [f"analysis of {p}" for p in paths]
+
+
+def test_running_a_test_of_a_set_with_errors_names_the_first_error(tmp_path: Path) -> None:
+    from dsl.lsp.lenses import Lenses
+
+    (tmp_path / "shop_test.policy").write_text(
+        "test 'x' given {title: 'bitcoin'} at 2024-01-01 expect block by coins\n", encoding="utf-8")
+    project, snap, path = _snapshot(tmp_path, SHOP.replace("any coins", "any coinz"))
+    test_file = str(tmp_path / "shop_test.policy")
+    ran = Lenses().run_test(project.snapshot(test_file), test_file, 1)
+    assert ran["outcome"] == "error"
+    assert ran["report"].startswith("the policy set has errors: fix them first\n")
+    assert "P200" in ran["report"] and "coinz" in ran["report"]
+    assert snap.model is None and [d.code for d in snap.compiled[1]] == ["P200"]

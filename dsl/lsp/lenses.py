@@ -107,10 +107,9 @@ def _run(snap: Snapshot, test_file: A.File, statement: A.TestCase | A.Assertion)
 
 def _set_errors(snap: Snapshot) -> str:
     """Why a set cannot be run: its first error, as `policy check` writes it."""
-    from ..checking.frontend import compile_loaded
     from ..checking.render import render
 
-    errors = [d for d in compile_loaded(snap.loaded)[1] if d.severity == ERROR]
+    errors = [d for d in snap.compiled[1] if d.severity == ERROR]
     return "the policy set has errors: fix them first\n" + render(errors[:1], "text", snap.loaded.sources)
 
 

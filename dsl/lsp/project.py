@@ -50,9 +50,14 @@ class Snapshot:
         self._lock = threading.RLock()
 
     @functools.cached_property
+    def compiled(self) -> tuple[PolicySet | None, list[Diagnostic]]:
+        """``compile_loaded`` of the set: its checked model and the front end's findings."""
+        return compile_loaded(self.loaded)
+
+    @property
     def model(self) -> PolicySet | None:
         """The checked model; None while the set has errors."""
-        return compile_loaded(self.loaded)[0]
+        return self.compiled[0]
 
     def text(self, name: str) -> str | None:
         return self.loaded.sources.get(name)
