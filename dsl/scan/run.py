@@ -77,6 +77,18 @@ def _instant(at: str | None, at_field: str | None) -> str | None:
     return at
 
 
+def new_job(out_format: str, *, at: str | None, at_field: str | None, prior_field: str | None, id_field: str,
+            seller_field: str, options: bool = True) -> Job:
+    """The scan's ``Job`` from its options as given, each checked (``options``: named as
+    on the command line, ``--at-field``; else as the Python API's arguments, ``at_field``)."""
+    def name(option: str) -> str:
+        return "--" + option.replace("_", "-") if options else option
+
+    return Job(out_format, _instant(at, at_field), _path(at_field, name("at_field")),
+               _path(prior_field, name("prior_field")), _path(id_field, name("id_field")) or ("id",),
+               _path(seller_field, name("seller_field")) or ("seller", "id"))
+
+
 def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], out: str, *,
          at: str | None = None, at_field: str | None = None, prior_field: str | None = None,
          id_field: str = "id", seller_field: str = "seller.id", jobs: int | None = None,
@@ -87,9 +99,8 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     to reuse (its number of jobs wins). Raises ``UsageError`` for what stops a scan before
     or while it runs: the output is then left as it was."""
     started = time.perf_counter()
-    job = Job(format_of(out, "--out"), _instant(at, at_field), _path(at_field, "--at-field"),
-              _path(prior_field, "--prior-field"), _path(id_field, "--id-field") or ("id",),
-              _path(seller_field, "--seller-field") or ("seller", "id"))
+    job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
+                  seller_field=seller_field)
     if report is not None:
         _check_writable(report, "--report")
 

@@ -46,7 +46,7 @@ from .output import Writer
 from .pool import load_sources
 from .records import read_json_records
 from .report import Tally
-from .run import BATCH_SIZE, ScanResult, _check_writable, _instant, _path, _write_report
+from .run import BATCH_SIZE, ScanResult, _check_writable, _write_report, new_job
 from .schema import DECIDE_COLUMN
 from .source import _check_at_field, _expand, format_of
 from .spark_sql import Untranslatable, to_spark
@@ -410,9 +410,8 @@ def scan_spark(policies: Policies, sources: Mapping[str, str], inputs: Sequence[
     ``jobs`` is the number of local cores when this starts the session; ``progress`` and
     ``workers`` are ignored (Spark shows its own progress on a terminal)."""
     started = time.perf_counter()
-    job = Job(format_of(out, "--out"), _instant(at, at_field), _path(at_field, "--at-field"),
-              _path(prior_field, "--prior-field"), _path(id_field, "--id-field") or ("id",),
-              _path(seller_field, "--seller-field") or ("seller", "id"))
+    job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
+                  seller_field=seller_field)
     _check_writable(out, "--out")
     if report is not None:
         _check_writable(report, "--report")
@@ -485,6 +484,6 @@ def spark(dataframe: DataFrame, policies: Mapping[str, str] | PathLike | Iterabl
     that the DataFrame lacks."""
     texts = _sources(policies)
     loaded = load_sources(texts)
-    job = Job("parquet", _instant(at, at_field), _path(at_field, "at_field"), _path(prior_field, "prior_field"),
-              _path(id_field, "id_field") or ("id",), ("seller", "id"))
+    job = new_job("parquet", at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
+                  seller_field="seller.id", options=False)
     return decide_frame(dataframe, loaded, Task(texts, loaded.policy_hash, job, keyed=False), None, narrow=pushdown)
