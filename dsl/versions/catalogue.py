@@ -11,9 +11,9 @@ from typing import Any
 import attrs
 
 from ..evaluate import values as V
-from ..evaluate.outcome import Decision, InputError
+from ..evaluate.outcome import Decision
 from ..scan.convert import batch_listings
-from ..scan.records import Bad, decide_record, open_envelope
+from ..scan.records import Bad, open_envelope
 from ..scan.source import open_source
 from .core import Replay
 from .kinds import KINDS, shown
@@ -105,13 +105,8 @@ def _ident(record: Any, id_field: tuple[str, ...], number: int) -> str:
 
 
 def _decide(replay: Replay, record: Any, at: str) -> tuple[Decision, Decision] | None:
-    if isinstance(record, Bad):
-        return None
-    listing, when, prior = open_envelope(record, at, 0)
-    try:
-        return (decide_record(replay.old, listing, when, prior), decide_record(replay.new, listing, when, prior))
-    except InputError:
-        return None
+    """Both decisions on a record (None: unreadable, or an input error in either version)."""
+    return None if isinstance(record, Bad) else replay.decide(*open_envelope(record, at, 0))
 
 
 def count_catalogue(replay: Replay, files: Sequence[str], changed_rules: Sequence[str], *, at: str,
