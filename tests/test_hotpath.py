@@ -91,3 +91,22 @@ def test_many_residual_rules_and_every_index() -> None:
                 assert policies.decide_many([listing], at=at)[0].message == str(e)  # type: ignore[union-attr]
                 continue
             assert one == policies.decide_reference(listing, at=at, prior_violations=1)
+
+
+def test_a_sources_matcher_runs_once_for_the_written_rules_and_the_closures(monkeypatch: Any) -> None:
+    from dsl.text import PhraseMatcher
+
+    wide = " or ".join(f"price == {n}" for n in range(60))  # beyond the bounds: left to its closure
+    policies = load("policy m\nrule a: block category 'Knives' and mentions 'foo'\nrule b: flag mentions 'bar'\n"
+                    f"rule c: flag mentions 'baz' and ({wide})\n")
+    runs: list[int] = []
+    find = PhraseMatcher.find_in_pieces
+    monkeypatch.setattr(PhraseMatcher, "find_in_pieces", lambda self, pieces: runs.append(1) or find(self, pieces))
+    assert "for lo, hi, zone, cond, i in _c" in CompiledPolicySet(policies.policy_set).source
+    for listing in ({"category": "Knives", "title": "foo bar baz", "price": 7}, {"title": "bar baz", "price": 3},
+                    {"category": "Knives", "title": "nothing"}, {"price": 1}):
+        runs.clear()
+        decision = policies.decide(listing, at="2022-01-01")
+        assert len(runs) == 1
+        assert decision == policies.decide_reference(listing, at="2022-01-01")
+    assert policies.decide({"category": "Knives", "title": "foo bar baz", "price": 7}).rules == ("m.a", "m.b", "m.c")

@@ -154,6 +154,8 @@ class _Writer:
         """The local already holding a key's value (the warned fields, read first)."""
         self.needles: dict[Source, str] = {}
         self.found: dict[Source, str] = {}
+        self.finders: dict[Source, str] = {}
+        """The bound name of each source's matcher run (one per source, whatever its atoms)."""
         self.atoms = 0
 
     def memo_locals(self) -> list[str]:
@@ -244,9 +246,9 @@ class _Writer:
         local = self.found.get(source)
         if local is None:
             local = self.found[source] = f"f{len(self.found)}"
-        matcher, pieces = self.matchers[source]
-        find = self.names.bind(lambda listing: matcher.find_in_pieces(pieces(listing)))
-        found = f"({local} if {local} is not None else ({local} := {find}(listing)))"
+            matcher, pieces = self.matchers[source]
+            self.finders[source] = self.names.bind(lambda listing: matcher.find_in_pieces(pieces(listing)))
+        found = f"({local} if {local} is not None else ({local} := {self.finders[source]}(listing)))"
         return f"(not {found}.isdisjoint({self.names.bind(wanted)}))"
 
 
@@ -331,6 +333,23 @@ def _candidates(hot: HotPath, read: Mapping[str, str]) -> list[str]:
     return lines
 
 
+def _share_found(writer: _Writer, names: _Names, *, into_ctx: bool) -> list[str]:
+    """The lines that share what a source's matcher found between the written rules'
+    locals (``f<k>``) and the closures' ``_Ctx``, so that it runs at most once per
+    decision: from the ``_Ctx`` the candidates' loop made, into the locals (before the
+    written rules), or from the locals into the ``_Ctx`` (before the loop of the rules left
+    to their closures; made only when something was found)."""
+    lines: list[str] = []
+    for source, local in writer.found.items():
+        key = names.bind(source)
+        if into_ctx:
+            made = "(ctx if ctx is not None else (ctx := _Ctx(listing, cat, _matchers)))"
+            lines += [f"if {local} is not None:", f"    {made}.found[{key}] = {local}"]
+        else:
+            lines.append(f"{local} = ctx.found.get({key})")
+    return lines if into_ctx or not lines else ["if ctx is not None:", *_indent(lines, 1)]
+
+
 def _body(hot: HotPath, names: _Names) -> list[str]:
     """The decision of ``listing`` at ``times`` for ``prior`` as ``result`` (or InputError)."""
     warnings, read = _warnings(hot, names)
@@ -350,8 +369,11 @@ def _body(hot: HotPath, names: _Names) -> list[str]:
         lines.append(" = ".join(memo) + " = None")
     if hot.category_plan is not None or hot.more is not None:
         lines.extend(line.format(seq="cands") for line in _LOOP)
+        if inline:
+            lines.extend(_share_found(writer, names, into_ctx=False))
     lines.extend(inline)
     if left:
+        lines.extend(_share_found(writer, names, into_ctx=True))
         lines.extend(line.format(seq=names.bind(tuple(left))) for line in _LOOP)
     lines += ["if applying is None:",
               "    result = times[2] if not warnings else _nothing(warnings, times, _HASH)",
