@@ -17,6 +17,7 @@ from typing import Any
 
 import attrs
 
+from ..evaluate.outcome import format_instant
 from ..model import RuleInfo
 from ..syntax import ast as A
 from .answers import Witness
@@ -40,7 +41,7 @@ def _instant(rule: RuleInfo) -> str:
     at = rule.start if rule.start is not None else EPOCH
     if rule.end is not None and at >= rule.end:
         at = rule.end - dt.timedelta(seconds=1)
-    return at.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
+    return format_instant(at)
 
 
 Bound = tuple[float | int, bool]
