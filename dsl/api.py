@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when
     from .versions import Diff
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_loaded", "check_paths", "check_report", "compile_paths",
-           "eval_paths", "format_paths", "format_source", "load", "scan_command", "scan_paths"]
+           "eval_paths", "format_paths", "format_source", "load", "scan_command", "scan_paths", "set_errors"]
 
 def load(paths: PathLike | Iterable[PathLike]) -> Policies:
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
@@ -262,6 +262,15 @@ def scan_paths(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out:
     return scan(Policies(model), sources, list(inputs), out, **options)
 
 
+def set_errors(diags: Iterable[Diagnostic]) -> CommandResult:
+    """What `policy eval` and `policy scan` write for a policy set with errors: the
+    diagnostics and a line that sends to `policy check`, on standard error; exit status 1."""
+    lines = Lines()
+    lines.write(render(list(diags), "text", {}), nl=False, err=True)
+    lines.write("policy: the policy set has errors; run `policy check` for details", err=True)
+    return lines.result(1)
+
+
 def scan_command(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out: str, *, engine: str = "duckdb",
                  **options: Any) -> CommandResult:
     """`policy scan` as the command line runs it: ``scan_paths``, then the report's table
@@ -270,13 +279,11 @@ def scan_command(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], ou
     ``scan_paths`` does."""
     from .scan import render_table  # here, not at the top: DuckDB and pyarrow
 
-    lines = Lines()
     try:
         result = scan_paths(paths, inputs, out, engine=engine, **options)
     except PolicyError as e:
-        lines.write(render(e.diagnostics, "text", {}), nl=False, err=True)
-        lines.write("policy: the policy set has errors; run `policy check` for details", err=True)
-        return lines.result(1)
+        return set_errors(e.diagnostics)
+    lines = Lines()
     for line in render_table(result.report):
         lines.write(line, err=True)
     lines.write(f"{result.records:,} records in {result.seconds:.1f} s -> {out}", err=True)

@@ -105,9 +105,7 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
     except UsageError as e:
         _usage(str(e))
     except PolicyError as e:
-        click.echo(render(e.diagnostics, "text", {}), nl=False, err=True)
-        click.echo("policy: the policy set has errors; run `policy check` for details", err=True)
-        sys.exit(1)
+        _finish(api.set_errors(e.diagnostics))
     result.write_to(sys.stdout.buffer)  # buffered, flushed whenever input is awaited
     sys.exit(result.exit_code)
 

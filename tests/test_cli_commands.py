@@ -85,6 +85,13 @@ def test_eval_policy_errors(tmp_path: Path) -> None:
     assert code == 1 and "P100" in err
 
 
+def test_eval_policy_errors_send_to_policy_check(tmp_path: Path) -> None:
+    (tmp_path / "p.policy").write_text("policy p\nrule r: blok\n")
+    code, out, err = run("eval", str(tmp_path), "--input", "-", input="{}")
+    assert code == 1 and out == ""
+    assert err.endswith("policy: the policy set has errors; run `policy check` for details\n")
+
+
 @pytest.mark.skipif(not CORPUS.exists(), reason="../shared/conformance is not beside the repository")
 @pytest.mark.parametrize("suite", sorted(p.name for p in (CORPUS / "decisions").iterdir()) if CORPUS.exists() else [])
 def test_installed_eval_on_conformance_decisions(suite: str) -> None:
