@@ -244,6 +244,10 @@ class _Rule:
     """The category conjunct the rule is filed under, tested when the candidates of a
     category are planned (``_category_planner``); None for a rule filed otherwise."""
     consequence: S.Consequence
+    segments: frozenset[str] | None = None
+    """The first segments the rule is filed under (``semantics.category_keys`` of its
+    category conjunct; empty when that conjunct never holds: filed nowhere); None for a
+    rule filed otherwise."""
 
     @property
     def step(self) -> Step:
@@ -253,10 +257,14 @@ class _Rule:
 IndexKey = S.IndexKey
 
 
-def _category_conjunct(conjuncts: Sequence[A.Expr]) -> int | None:
-    """The place of the first category conjunct (the one the rule is filed under, by
-    ``semantics.category_keys``), or None."""
-    return next((n for n, c in enumerate(conjuncts) if S.category_keys(c) is not None), None)
+def _category_conjunct(conjuncts: Sequence[A.Expr]) -> tuple[int, frozenset[str]] | None:
+    """The place of the first category conjunct (the one the rule is filed under) and the
+    segments it is filed under (``semantics.category_keys``), or None."""
+    for n, c in enumerate(conjuncts):
+        segments = S.category_keys(c)
+        if segments is not None:
+            return n, segments
+    return None
 
 
 @attrs.frozen
@@ -379,43 +387,34 @@ class CompiledPolicySet:
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
         lo, hi = S.window_keys(info.start, info.end)
         conjuncts = A.conjuncts(info.condition)
-        at = _category_conjunct(conjuncts)
-        if at is None:
+        filed = _category_conjunct(conjuncts)
+        if filed is None:
             return _Rule(index, info.qid, lo, hi, zone, planner.compile(info.condition, info.tz), None,
                          S.consequence(info))
+        at, segments = filed
         conjunct = conjuncts[at]
         assert isinstance(conjunct, A.Category | A.CategoryIn)
         rest = tuple(planner.compile(c, info.tz) for n, c in enumerate(conjuncts) if n != at)
         return _Rule(index, info.qid, lo, hi, zone, _all(rest) if rest else None, _category_test(conjunct),
-                     S.consequence(info))
+                     S.consequence(info), segments)
 
     def _build_indexes(self, ps: PolicySet) -> None:
         by_segment: dict[str, list[int]] = {}
         by_field: dict[tuple[str, ...], dict[IndexKey, list[int]]] = {}
         residual: list[int] = []
-        self.never: tuple[str, ...]
-        never: list[str] = []
-        for i, info in enumerate(ps.rules):
-            conjuncts = A.conjuncts(info.condition)
-            at = _category_conjunct(conjuncts)
-            segments = S.category_keys(conjuncts[at]) if at is not None else None
-            if segments is not None:
-                if not segments:
-                    never.append(info.qid)  # a category conjunct that nothing matches
-                for s in sorted(segments):
+        for i, (rule, info) in enumerate(zip(self._rules, ps.rules, strict=True)):
+            if rule.segments is not None:  # filed by category when planned (none: it never holds)
+                for s in sorted(rule.segments):
                     by_segment.setdefault(s, []).append(i)
                 continue
-            equalities = [eq for c in conjuncts if (eq := S.equality_keys(c)) is not None]
+            equalities = [eq for c in A.conjuncts(info.condition) if (eq := S.equality_keys(c)) is not None]
             if equalities:
                 path, keys = min(equalities, key=lambda pk: (len(pk[1]), V.dotted(pk[0])))
                 table = by_field.setdefault(path, {})
                 for key in keys:
                     table.setdefault(key, []).append(i)
-                if not keys:
-                    never.append(info.qid)
                 continue
             residual.append(i)
-        self.never = tuple(never)
         self._by_segment = {s: tuple(ix) for s, ix in by_segment.items()}
         steps = tuple(r.step for r in self._rules)
         self._by_field = tuple(
