@@ -14,7 +14,6 @@ import click
 from . import __version__, api
 from .checking.loader import UsageError
 from .checking.render import render, use_color
-from .checking.render import render as render_diagnostics
 from .diagnostics import Diagnostic, PolicyError
 from .output import CommandResult
 
@@ -207,7 +206,8 @@ def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, ru
 def diff_(versions: tuple[str, ...], catalogue: tuple[str, ...], fmt: str, fail_on: str | None,
           budget: float | None, at: str | None, id_field: str) -> None:
     """Compare two versions of a policy set: which listings get another decision."""
-    from .versions import parse_kinds, render  # here, not at the top: the solver
+    from .versions import parse_kinds
+    from .versions import render as render_diff  # here, not at the top: the solver
 
     if len(versions) < 2 or (len(versions) > 2 and not catalogue):
         _usage("policy diff takes two versions, OLD and NEW (paths, or REV:PATH)")
@@ -223,9 +223,9 @@ def diff_(versions: tuple[str, ...], catalogue: tuple[str, ...], fmt: str, fail_
     except UsageError as e:
         _usage(str(e))
     except PolicyError as e:
-        click.echo(render_diagnostics(e.diagnostics, "text", {}), nl=False, err=True)
+        click.echo(render(e.diagnostics, "text", {}), nl=False, err=True)
         _usage("a version has errors; run `policy check` on it for details")
-    click.echo(render(result, fmt), nl=False)
+    click.echo(render_diff(result, fmt), nl=False)
     sys.exit(result.exit_code(kinds))
 
 
