@@ -129,10 +129,7 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     except BaseException:
         writer.abort()
         raise
-    result = ScanResult(tally.records, tally.errors, time.perf_counter() - started, tally.to_dict())
-    if report is not None:
-        _write_report(report, result)
-    return result
+    return finish(tally, started, report)
 
 
 def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:
@@ -163,6 +160,15 @@ def _check_writable(path: str, option: str) -> None:
     directory = os.path.dirname(os.path.realpath(path))
     if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
         raise UsageError(f"{option} '{path}': cannot be written (no writable directory {directory})")
+
+
+def finish(tally: Tally, started: float, report: str | None) -> ScanResult:
+    """The scan's result from its tally (``started``: ``time.perf_counter()`` at its
+    start), written to ``report`` when given."""
+    result = ScanResult(tally.records, tally.errors, time.perf_counter() - started, tally.to_dict())
+    if report is not None:
+        _write_report(report, result)
+    return result
 
 
 def _write_report(path: str, result: ScanResult) -> None:

@@ -46,7 +46,7 @@ from .output import Writer
 from .pool import load_sources
 from .records import read_json_records
 from .report import Tally
-from .run import BATCH_SIZE, ScanResult, _check_writable, _write_report, new_job
+from .run import BATCH_SIZE, ScanResult, _check_writable, finish, new_job
 from .schema import DECIDE_COLUMN
 from .source import _check_at_field, _expand, format_of
 from .spark_sql import Untranslatable, to_spark
@@ -421,10 +421,7 @@ def scan_spark(policies: Policies, sources: Mapping[str, str], inputs: Sequence[
     spark = session(jobs)
     tally = _run(spark, policies, Task(dict(sources), policies.policy_hash, job, batch_size), files, out,
                  narrow=use_pushdown)
-    result = ScanResult(tally.records, tally.errors, time.perf_counter() - started, tally.to_dict())
-    if report is not None:
-        _write_report(report, result)
-    return result
+    return finish(tally, started, report)
 
 
 def _run(spark: SparkSession, policies: Policies, task: Task, files: Sequence[str], out: str, *,
