@@ -517,7 +517,7 @@ class CompiledPolicySet:
                                else (None, {}))
         ps = self.policy_set
         return HotPath(
-            policy_hash=self._hash, matchers=self._matchers, ctx=_Ctx,
+            matchers=self._matchers, ctx=_Ctx,
             validate=self._validate if self._schema else None, plain_keys=plain_keys, scan=scan,
             category_plan=category_plan, category_memo=memo,
             more=_field_candidates(self._by_field) if self._by_field else None,
@@ -569,12 +569,10 @@ def _concluder(rules: Sequence[_Rule], policy_hash: str,
     return conclude
 
 
-def _nothing(warnings: tuple[str, ...], times: Times, policy_hash: str) -> Decision:
-    """The decision when no rule applies: the one ``times`` shares when there is no
-    warning."""
-    if not warnings:
-        return times[2]
-    return Decision("allow", (), (), None, (), (), warnings, times[1], policy_hash)
+def _nothing(warnings: tuple[str, ...], times: Times) -> Decision:
+    """The decision when no rule applies to a listing that earned warnings: the one
+    ``times`` shares (``CompiledPolicySet._times``), with them."""
+    return attrs.evolve(times[2], warnings=warnings)
 
 
 def _warning_scan(warned: Sequence[tuple[str | None, tuple[str, ...], bool, Callable[[Any], bool]]],

@@ -76,7 +76,6 @@ class HotPath:
     """What the generated code reads, besides the rules: each is a value or a function of
     ``dsl.evaluate.compiled``'s plan."""
 
-    policy_hash: str
     matchers: Matchers
     ctx: Callable[..., Any]
     """``_Ctx(listing, cat, matchers)``: the working state the closures read."""
@@ -95,7 +94,7 @@ class HotPath:
     """The rules considered for every listing, in order: written out within the bounds,
     the others decided through their closures."""
     conclude: Callable[[list[int], int, tuple[str, ...], Any], Decision]
-    nothing: Callable[[tuple[str, ...], Any, str], Decision]
+    nothing: Callable[[tuple[str, ...], Any], Decision]
     at_memo: Mapping[str, Any]
     """The times of the ``at`` strings seen, read before ``text_times`` is called."""
     text_times: Callable[[str], Any]
@@ -376,7 +375,7 @@ def _body(hot: HotPath, names: _Names) -> list[str]:
         lines.extend(_share_found(writer, names, into_ctx=True))
         lines.extend(line.format(seq=names.bind(tuple(left))) for line in _LOOP)
     lines += ["if applying is None:",
-              "    result = times[2] if not warnings else _nothing(warnings, times, _HASH)",
+              "    result = times[2] if not warnings else _nothing(warnings, times)",
               "else:",
               "    result = _conclude(applying, prior, warnings, times)"]
     return lines
@@ -439,7 +438,7 @@ def generate(hot: HotPath) -> tuple[Decide, DecideBatch, str]:
               + _BATCH.format(body="\n".join(_indent(body, 3))))
     namespace: dict[str, Any] = dict(names.ns)
     namespace.update(
-        _HASH=hot.policy_hash, _matchers=hot.matchers, _Ctx=hot.ctx, _validate=hot.validate, _scan=hot.scan,
+        _matchers=hot.matchers, _Ctx=hot.ctx, _validate=hot.validate, _scan=hot.scan,
         _memo=hot.category_memo.get, _category_plan=hot.category_plan, _CATEGORY="category", _more=hot.more,
         _conclude=hot.conclude, _nothing=hot.nothing, _at_memo=hot.at_memo.get, _text_times=hot.text_times,
         _times_of=hot.times_of, _now=hot.now, _check_prior=V.check_prior, _check_listing=V.check_listing,
