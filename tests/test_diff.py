@@ -370,6 +370,11 @@ def test_catalogue_counts(versions: tuple[Path, Path], tmp_path: Path) -> None:
     assert json.loads(result.output)["catalogue"]["changed"] == 0  # prior 0: step 1 did not change
     bad = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(tmp_path / "none.csv")])
     assert bad.exit_code == 2
+    # --at and --id-field are read as `policy scan` reads them
+    bad_at = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(csv), "--at", "soon"])
+    assert bad_at.exit_code == 2 and "--at:" in bad_at.output
+    bad_id = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(csv), "--id-field", "a..b"])
+    assert bad_id.exit_code == 2 and "--id-field 'a..b': not a field path" in bad_id.output
 
 
 # ---------------------------------------------------------------- generated pairs

@@ -52,7 +52,7 @@ from zoneinfo import ZoneInfo
 import attrs
 
 from ..fingerprint import policy_hash
-from ..model import PolicySet, RuleInfo, ValueKind, list_items, list_texts
+from ..model import PolicySet, RuleInfo, ValueKind, list_items
 from ..syntax import ast as A
 from ..text import PhraseMatcher, category_segments
 from . import semantics as S
@@ -142,7 +142,7 @@ class _Planner:
         """``mentions``: the phrases join their source's one-pass matcher, and the atom
         asks what the matcher found."""
         source: Source = e.path.parts if e.path is not None else None
-        wanted = S.mention_phrases([e.phrase.value] if isinstance(e, A.Mentions) else list_texts(e.items))
+        wanted = S.mention_phrases(S.atom_texts(e))
         if not wanted:
             return lambda c: False
         self.phrases.setdefault(source, set()).update(wanted)
@@ -150,7 +150,7 @@ class _Planner:
 
 
 def _category_test(e: A.Category | A.CategoryIn) -> Callable[[tuple[str, ...] | None], bool]:
-    return S.category_test([e.pattern.value] if isinstance(e, A.Category) else list_texts(e.items))
+    return S.category_test(S.atom_texts(e))
 
 
 def _contains(e: A.Contains) -> Cond:

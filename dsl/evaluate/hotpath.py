@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..model import list_items, list_texts
+from ..model import list_items
 from ..syntax import ast as A
 from ..text import PhraseMatcher
 from . import semantics as S
@@ -186,8 +186,7 @@ class _Writer:
     def atom(self, e: A.Expr, tz: ZoneInfo) -> str:
         bind = self.names.bind
         if isinstance(e, (A.Category, A.CategoryIn)):
-            patterns = [e.pattern.value] if isinstance(e, A.Category) else list_texts(e.items)
-            return f"{bind(S.category_test(patterns))}(cat)"
+            return f"{bind(S.category_test(S.atom_texts(e)))}(cat)"
         if isinstance(e, (A.Mentions, A.MentionsAny)):
             return self._mentions(e)
         if isinstance(e, A.Contains):
@@ -239,7 +238,7 @@ class _Writer:
 
     def _mentions(self, e: A.Mentions | A.MentionsAny) -> str:
         source: Source = e.path.parts if e.path is not None else None
-        wanted = S.mention_phrases([e.phrase.value] if isinstance(e, A.Mentions) else list_texts(e.items))
+        wanted = S.mention_phrases(S.atom_texts(e))
         if not wanted:
             return "False"
         local = self.found.get(source)

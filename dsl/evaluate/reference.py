@@ -14,7 +14,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ..fingerprint import policy_hash
-from ..model import PolicySet, RuleInfo, list_items, list_texts
+from ..model import PolicySet, RuleInfo, list_items
 from ..syntax import ast as A
 from ..text import category_segments, mentions
 from . import semantics as S
@@ -53,8 +53,7 @@ def holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo, mentioned: Men
 def _mentions_holds(expr: A.Mentions | A.MentionsAny, listing: Mapping[str, Any], mentioned: Mentioned | None) -> bool:
     """``[PATH] mentions 'P'`` / ``mentions any [...]``."""
     source = expr.path.parts if expr.path is not None else None
-    texts = [expr.phrase.value] if isinstance(expr, A.Mentions) else list_texts(expr.items)
-    phrases = S.mention_phrases(texts)
+    phrases = S.mention_phrases(S.atom_texts(expr))
     if mentioned is not None:
         return any(mentioned(source, p) for p in phrases)
     pieces = S.source_pieces(listing, source)
@@ -65,8 +64,7 @@ def _value_holds(expr: A.Expr, listing: Mapping[str, Any], tz: ZoneInfo) -> bool
     """The atoms on the category and on field values: ``category``, comparisons, ``in``,
     ``exists``."""
     if isinstance(expr, (A.Category, A.CategoryIn)):
-        patterns = [expr.pattern.value] if isinstance(expr, A.Category) else list_texts(expr.items)
-        return S.category_holds(category_segments(V.read_path(listing, ("category",))), patterns)
+        return S.category_holds(category_segments(V.read_path(listing, ("category",))), S.atom_texts(expr))
     if isinstance(expr, A.Compare):
         return S.compare(V.read_path(listing, expr.path.parts), S.as_op(expr.op), expr.value, tz)
     if isinstance(expr, A.In):

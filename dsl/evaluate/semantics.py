@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..model import Effect, RuleInfo, StepInfo, narrow
+from ..model import Effect, RuleInfo, StepInfo, list_texts, narrow
 from ..syntax import ast as A
 from ..text import (
     category_matches,
@@ -50,7 +50,7 @@ from .outcome import Decision, PenaltyChoice, Proposal
 __all__ = [
     "EFFECTS", "EFFECT_RANK", "Effect", "Op", "OPS", "OPERATORS", "EQUALITY_OPS", "as_op", "Source", "ValueTest",
     "compare_test", "compare", "membership_test", "in_list", "literal_instant", "category_test",
-    "category_holds", "category_keys", "IndexKey", "literal_key", "equality_keys",
+    "category_holds", "atom_texts", "category_keys", "IndexKey", "literal_key", "equality_keys",
     "mention_phrases", "contains_test", "needle_pieces", "contains_normalized_test",
     "matches_test", "source_pieces", "pieces_reader",
     "window_side", "in_window", "instant_key", "window_keys",
@@ -213,6 +213,17 @@ def in_list(value: Any, items: Sequence[A.Scalar], negated: bool, tz: ZoneInfo) 
 
 
 # --------------------------------------------------------------------------- categories and text
+
+
+def atom_texts(e: A.Category | A.CategoryIn | A.Mentions | A.MentionsAny) -> list[str]:
+    """The texts of a ``category`` atom (its patterns) or a ``mentions`` atom (its phrases),
+    as written: one for ``category 'P'`` and ``mentions 'P'``, the list's texts for
+    ``category in [...]`` and ``mentions any [...]``."""
+    if isinstance(e, A.Category):
+        return [e.pattern.value]
+    if isinstance(e, A.Mentions):
+        return [e.phrase.value]
+    return list_texts(e.items)
 
 
 def category_test(patterns: Iterable[str]) -> Callable[[tuple[str, ...] | None], bool]:

@@ -4,16 +4,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 from collections.abc import Iterable
 
 import attrs
 
-from ..checking.loader import UsageError
-from ..evaluate import values as V
-from ..evaluate.outcome import InputError, format_instant
 from ..model import PolicySet
+from ..scan.run import new_job
 from .catalogue import count_catalogue
 from .core import DEFAULT_BUDGET, Diff, Replay, compare
 from .sources import Version, read_version
@@ -29,16 +26,6 @@ def _version(side: Side, what: str) -> Version:
     return read_version(side, what=what)
 
 
-def _instant(at: str | None) -> str:
-    if at is None:
-        return format_instant(dt.datetime.now(dt.UTC).replace(microsecond=0))
-    try:
-        V.parse_at(at)
-    except InputError as e:
-        raise UsageError(f"--at: {e.message}") from None
-    return at
-
-
 def diff_paths(old: Side, new: Side, *, catalogue: Iterable[str] = (), at: str | None = None,
                id_field: str = "id", analysis_budget: float | None = DEFAULT_BUDGET) -> Diff:
     """Compare two versions of a policy set: each a path, ``REV:PATH`` read from git, or
@@ -48,11 +35,14 @@ def diff_paths(old: Side, new: Side, *, catalogue: Iterable[str] = (), at: str |
     ``dsl.UsageError`` (a path or revision that names nothing, an unreadable catalogue, a
     bad ``at``) and ``dsl.PolicyError`` (a version with errors; its ``.diagnostics``)."""
     files = list(catalogue)
-    when = _instant(at) if files else None
+    # --at and --id-field read and checked as `policy scan` reads them (now: read once);
+    # the job's output format and seller field are not used
+    job = (new_job("jsonl", at=at, at_field=None, prior_field=None, id_field=id_field, seller_field="seller.id")
+           if files else None)
     o, n = _version(old, "OLD"), _version(new, "NEW")
     d = compare(o.model, n.model, old_label=o.label, new_label=n.label, budget=analysis_budget)
-    if not files or when is None:
+    if job is None or job.at is None:
         return d
     watched = [r.rule for r in d.rules if r.status != "reworded"]
-    counts = count_catalogue(Replay(o.model, n.model), files, watched, at=when, id_field=tuple(id_field.split(".")))
+    counts = count_catalogue(Replay(o.model, n.model), files, watched, at=job.at, id_field=job.id_field)
     return attrs.evolve(d, catalogue=counts)
