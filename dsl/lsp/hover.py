@@ -18,7 +18,7 @@ from ..diagnostics import CODES, docs_url
 from ..evaluate.explain import expr_text, in_force_words
 from ..model import BUILTIN_FIELDS
 from ..syntax import ast as A
-from ..syntax.format import format_file, format_literal, format_step, format_when
+from ..syntax.format import format_literal, format_statement, format_step, format_when
 from .navigation import FIELD, LADDER, POLICY, RULE, SET, Index, Occurrence, index_of
 from .positions import contains
 from .project import Snapshot
@@ -82,7 +82,7 @@ def describe(snap: Snapshot, index: Index, occ: Occurrence) -> str | None:
 
 
 def _code(statement: A.Statement) -> str:
-    return "```policy\n" + format_file(A.File("", None, (statement,)), comments=False).rstrip() + "\n```"
+    return "```policy\n" + format_statement(statement).rstrip() + "\n```"
 
 
 def _field(index: Index, key: str) -> str:
