@@ -23,7 +23,7 @@ from ..evaluate.outcome import InputError, format_instant
 from .convert import column_values
 from .schema import arrow_schema, id_text, json_or_none
 
-__all__ = ["combine", "decided_arrays", "id_texts", "path_column", "plain_arrays", "plain_at_texts"]
+__all__ = ["combine", "decided_arrays", "id_texts", "path_column", "plain_arrays", "plain_at", "plain_at_texts"]
 
 
 def path_column(data: pa.RecordBatch, path: tuple[str, ...], *, csv: bool) -> pa.Array | None:
@@ -67,7 +67,9 @@ _PLAIN_ATS: dict[Any, str | None] = {}
 from batch to batch)."""
 
 
-def _plain_at(value: Any) -> str | None:
+def plain_at(value: Any) -> str | None:
+    """The ``at`` a plain allow of a record whose ``at`` field holds ``value`` reports,
+    None when it cannot be read."""
     key = (type(value), value) if isinstance(value, str | int | float) else None
     if key is not None and key in _PLAIN_ATS:
         return _PLAIN_ATS[key]
@@ -90,8 +92,8 @@ def plain_at_texts(data: pa.RecordBatch, at_field: tuple[str, ...], *, csv: bool
     column = path_column(data, at_field, csv=csv)
     if column is None:
         values = [V.read_path(x, at_field) if isinstance(x, dict) else None for x in listings()]
-        return pa.array([_plain_at(v) if v is not None else None for v in values], pa.string())
-    return per_distinct(column, _plain_at, pa.string(), csv=csv)
+        return pa.array([plain_at(v) if v is not None else None for v in values], pa.string())
+    return per_distinct(column, plain_at, pa.string(), csv=csv)
 
 
 def id_texts(data: pa.RecordBatch, id_field: tuple[str, ...], *, csv: bool,

@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision, InputError, format_instant
 from ..evaluate.policies import Policies
-from .columns import combine, decided_arrays, id_texts, path_column, plain_arrays, plain_at_texts
+from .columns import combine, decided_arrays, id_texts, path_column, plain_arrays, plain_at, plain_at_texts
 from .convert import batch_listings, column_values
 from .records import Bad, decide_record, is_envelope, open_envelope
 from .report import Tally
@@ -54,9 +54,13 @@ def _record_at(job: Job, listing: Any) -> Any:
         return job.at
     value = V.read_path(listing, job.at_field) if isinstance(listing, dict) else None
     if value is None:
-        raise InputError(f"{job.at_name}: no instant to decide at (the field is missing or null)",
-                         field=job.at_name)
+        raise _no_at(job)
     return value
+
+
+def _no_at(job: Job) -> InputError:
+    """The error of a record whose ``at`` field is missing or null."""
+    return InputError(f"{job.at_name}: no instant to decide at (the field is missing or null)", field=job.at_name)
 
 
 def _record_prior(job: Job, listing: Any) -> Any:
@@ -122,12 +126,7 @@ def _plain_allow_at(job: Job, listing: Any, fixed: str | None) -> str | None:
     if job.at_field is None:
         return fixed
     value = V.read_path(listing, job.at_field) if isinstance(listing, dict) else None
-    if value is None:
-        return None
-    try:
-        return format_instant(V.parse_at(value).reported)
-    except InputError:
-        return None
+    return plain_at(value) if value is not None else None
 
 
 def decide_batch(policies: Policies, job: Job, batch: pa.RecordBatch | list[Any], offset: int) -> tuple[Any, Tally]:
@@ -205,8 +204,7 @@ def decide_columns(policies: Policies, job: Job, data: pa.RecordBatch, listings:
         prior = 0 if priors is None or priors[i] is None else priors[i]
         try:
             if ats[i] is None:
-                raise InputError(f"{job.at_name}: no instant to decide at (the field is missing or null)",
-                                 field=job.at_name)
+                raise _no_at(job)
             d = decide(listing, ats[i], prior)
         except InputError as e:
             for column in out:
