@@ -47,6 +47,13 @@ def _model(tmp_path: Path, text: str) -> PolicySet:
     return model
 
 
+def _compare(tmp_path: Path, old: str, new: str) -> Diff:
+    """``compare`` of two one-file sets, ``old`` and ``new`` the text of their files."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    return compare(_model(tmp_path / "a", old), _model(tmp_path / "b", new))
+
+
 @pytest.fixture
 def versions(tmp_path: Path) -> tuple[Path, Path]:
     old, new = tmp_path / "old", tmp_path / "new"
@@ -169,42 +176,30 @@ def test_a_removed_rule_that_another_covers_is_equivalent(versions: tuple[Path, 
 
 
 def test_penalty_actions_of_equal_severity(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = _model(tmp_path / "a", "policy p\nrule r: block category 'X' penalty restrict listing for 30d\n")
-    b = _model(tmp_path / "b", "policy p\nrule r: block category 'X' penalty restrict selling for 30d\n")
-    d = compare(a, b)
+    d = _compare(tmp_path, "policy p\nrule r: block category 'X' penalty restrict listing for 30d\n",
+                 "policy p\nrule r: block category 'X' penalty restrict selling for 30d\n")
     assert [c.kind for c in d.changes] == ["penalty-actions"]
 
 
 def test_a_renamed_rule_is_a_removal_and_an_addition(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = _model(tmp_path / "a", "policy p\nrule old-name: from 2021-01-01 block category 'X'\n")
-    b = _model(tmp_path / "b", "policy p\nrule new-name: from 2021-01-01 block category 'X'\n")
-    d = compare(a, b)
+    d = _compare(tmp_path, "policy p\nrule old-name: from 2021-01-01 block category 'X'\n",
+                 "policy p\nrule new-name: from 2021-01-01 block category 'X'\n")
     assert d.equivalent
     assert [(r.rule, r.status, r.alters) for r in d.rules] == [("p.new-name", "added", "no"),
                                                                ("p.old-name", "removed", "no")]
 
 
 def test_an_undecided_question_is_p399_never_equivalent(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = _model(tmp_path / "a", "policy p\nrule r: block title matches /^BITCOIN$/ and title mentions 'bitcoin'\n")
-    b = _model(tmp_path / "b", "policy p\nrule s: flag category 'Y'\n")
-    d = compare(a, b)
+    d = _compare(tmp_path, "policy p\nrule r: block title matches /^BITCOIN$/ and title mentions 'bitcoin'\n",
+                 "policy p\nrule s: flag category 'Y'\n")
     assert not d.equivalent
     assert d.undecided and all(u.diagnostic().code == "P399" for u in d.undecided)
     assert d.exit_code() == 1
 
 
 def test_other_field_declarations_are_p399_and_fail_every_fail_on(tmp_path: Path) -> None:
-    (tmp_path / "a").mkdir()
-    (tmp_path / "b").mkdir()
-    a = _model(tmp_path / "a", "policy p\nfield k: number\nrule r: block k > 3\n")
-    b = _model(tmp_path / "b", "policy p\nfield k: number required\nrule r: block k > 3\n")
-    d = compare(a, b)
+    d = _compare(tmp_path, "policy p\nfield k: number\nrule r: block k > 3\n",
+                 "policy p\nfield k: number required\nrule r: block k > 3\n")
     assert not d.equivalent and not d.changes and [u.diagnostic().code for u in d.undecided] == ["P399"]
     # the question concerns every kind of change: a --fail-on gate cannot pass it
     assert d.exit_code() == 1 and d.exit_code(parse_kinds("block-allow")) == 1
