@@ -14,13 +14,20 @@ import attrs
 from .atomic import write_atomically
 from .checking.config import NO_CONFIG, Config, discover, read_config
 from .checking.frontend import PathLike, as_paths, compile_loaded, compile_paths
-from .checking.loader import Loaded, UsageError, find_policy_files, is_test_file, load_paths, read_source
+from .checking.loader import (
+    Loaded,
+    UsageError,
+    find_policy_files,
+    is_test_file,
+    load_paths,
+    parse_source,
+    read_source,
+)
 from .checking.render import render
 from .checking.suppress import apply_suppressions
 from .diagnostics import ERROR, WARNING, Diagnostic, PolicyError, has_errors, sort_diagnostics
 from .model import PolicySet
 from .output import CommandResult, Lines
-from .syntax import parse
 from .syntax.format import format_file
 from .syntax.format import format_source as _format_source
 
@@ -187,7 +194,7 @@ def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
     if problem is not None or text is None:
         out.write(render([problem] if problem else [], "text", {}), nl=False, err=True)
         return 1
-    parsed, diags = parse(text, str(path), test_file=is_test_file(path))
+    parsed, diags = parse_source(str(path), text)
     errors = [d for d in diags if d.severity == ERROR]
     if errors:
         out.write(render(errors, "text", {str(path): text}), nl=False, err=True)
