@@ -104,12 +104,11 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     if report is not None:
         _check_writable(report, "--report")
 
-    csv_input = bool(inputs) and all(format_of(i, "--input") == "csv" for i in inputs)
+    job = attrs.evolve(job, csv=bool(inputs) and all(format_of(i, "--input") == "csv" for i in inputs))
 
     def predicate(columns: dict[str, str]) -> str | None:
         for coarse in (False, True):  # the exact predicate, or where it is too long, the coarse one
-            found = pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=at_field, columns=columns,
-                                           prior_field=prior_field, csv=csv_input, coarse=coarse)
+            found = sql_predicate(policies, job, columns, coarse=coarse)
             if found is None or len(found) <= PUSHDOWN_LIMIT:
                 return found
         return None
@@ -130,6 +129,14 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
         writer.abort()
         raise
     return finish(tally, started, report)
+
+
+def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, coarse: bool = False) -> str | None:
+    """The pushdown's predicate (DuckDB SQL) for ``job``'s records over ``columns``
+    (``pushdown.sql_predicate``)."""
+    return pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=job.at_name or None, columns=columns,
+                                  prior_field=".".join(job.prior_field) if job.prior_field else None, csv=job.csv,
+                                  coarse=coarse)
 
 
 def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:

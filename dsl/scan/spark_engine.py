@@ -40,13 +40,12 @@ from ..checking.frontend import PathLike, compile_paths
 from ..checking.loader import UsageError, is_test_file
 from ..diagnostics import PolicyError
 from ..evaluate.policies import Policies
-from . import pushdown
 from .decide import Job, decide_batch
 from .output import Writer
 from .pool import load_sources
 from .records import read_json_records
 from .report import Tally
-from .run import BATCH_SIZE, ScanResult, _check_writable, finish, new_job
+from .run import BATCH_SIZE, ScanResult, _check_writable, finish, new_job, sql_predicate
 from .schema import DECIDE_COLUMN
 from .source import _check_at_field, _expand, format_of
 from .spark_sql import Untranslatable, to_spark
@@ -260,16 +259,11 @@ took 150 s with it and 10 s deciding every record (the same predicate evaluated 
 on each batch on the executors: 40 s, planned once a batch). Beyond this, no narrowing."""
 
 
-def _duckdb_predicate(policies: Policies, job: Job, columns: Mapping[str, str]) -> str | None:
-    return pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=job.at_name or None, columns=columns,
-                                  prior_field=".".join(job.prior_field) if job.prior_field else None, csv=job.csv)
-
-
 def spark_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *,
                     limit: int | None = None) -> str | None:
     """The pushdown's predicate over ``columns`` in Spark SQL, None for no narrowing (also
     when it is longer than ``limit`` characters of DuckDB SQL)."""
-    where = _duckdb_predicate(policies, job, columns)
+    where = sql_predicate(policies, job, columns)
     if where is None or (limit is not None and len(where) > limit):
         return None
     try:
