@@ -514,3 +514,18 @@ def test_running_a_test_of_a_set_with_errors_names_the_first_error(tmp_path: Pat
     assert ran["report"].startswith("the policy set has errors: fix them first\n")
     assert "P200" in ran["report"] and "coinz" in ran["report"]
     assert snap.model is None and [d.code for d in snap.compiled[1]] == ["P200"]
+
+
+def test_running_a_test_runs_that_test_alone(tmp_path: Path) -> None:
+    from dsl.lsp.lenses import Lenses
+
+    (tmp_path / "shop_test.policy").write_text(
+        "test 'x' given {title: 'bitcoin'} at 2024-01-01 expect block by coins\n"
+        "test 'x2' given {title: 'bitcoin'} at 2024-01-01 expect allow\n", encoding="utf-8")
+    project, _snap, _path = _snapshot(tmp_path)
+    test_file = str(tmp_path / "shop_test.policy")
+    lenses = Lenses()
+    first = lenses.run_test(project.snapshot(test_file), test_file, 1)
+    assert first["outcome"] == "pass" and "x2" not in first["report"]
+    second = lenses.run_test(project.snapshot(test_file), test_file, 2)
+    assert second["outcome"] == "fail" and "x2" in second["report"]

@@ -12,6 +12,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import attrs
 from lsprotocol import types as T
 
 from ..checking.loader import Loaded
@@ -87,7 +88,6 @@ def _run(snap: Snapshot, test_file: A.File, statement: A.TestCase | A.Assertion)
     from ..checking.render import render
     from ..testing import check_test_files, run_tests
     from ..testing.report import render_text
-    from ..testing.runner import Kind
 
     model = snap.model
     loaded = Loaded(snap.loaded.policy_files, (test_file,), snap.loaded.sources, ())
@@ -96,13 +96,13 @@ def _run(snap: Snapshot, test_file: A.File, statement: A.TestCase | A.Assertion)
     errors = [d for d in check_test_files(model, loaded) if d.severity == ERROR]
     if errors:
         return "error", render(errors, "text", snap.loaded.sources)
-    kinds: tuple[Kind, ...] = ("test",) if isinstance(statement, A.TestCase) else ("assert",)
-    report = run_tests(model, loaded, kinds=kinds, run=statement.name.value)
-    mine = [r for r in report.results if r.line == (statement.span.line if statement.span else 0)]
-    if not mine:
+    # the file with this statement alone: its `tests for` kept, no other test run (a name
+    # filter would run every test whose name contains this one's)
+    alone = Loaded(loaded.policy_files, (attrs.evolve(test_file, statements=(statement,)),), loaded.sources, ())
+    report = run_tests(model, alone)
+    if not report.results:
         return "error", "the test did not run"
-    shown = type(report)(tuple(mine), report.coverage)
-    return mine[0].outcome, render_text(shown, coverage=False, min_coverage=None, rule_locations={})
+    return report.results[0].outcome, render_text(report, coverage=False, min_coverage=None, rule_locations={})
 
 
 def _set_errors(snap: Snapshot) -> str:
