@@ -17,7 +17,12 @@ from ..atomic import replace_with, temporary_beside
 from ..checking.loader import UsageError
 from .schema import arrow_schema
 
-__all__ = ["Writer"]
+__all__ = ["Writer", "unwritable"]
+
+
+def unwritable(option: str, path: object, e: OSError) -> UsageError:
+    """The error of an output (``--out``, ``--report``) that cannot be written."""
+    return UsageError(f"{option} '{path}': cannot be written: {e.strerror or e}")
 
 
 class Writer:
@@ -29,7 +34,7 @@ class Writer:
         try:
             self.temp = temporary_beside(self.path)
         except OSError as e:
-            raise UsageError(f"--out '{path}': cannot be written: {e.strerror or e}") from None
+            raise unwritable("--out", path, e) from None
         self._text: IO[str] | None = None
         self._arrow: Any = None
         try:
@@ -69,7 +74,7 @@ class Writer:
             replace_with(self.temp, self.path)
         except OSError as e:
             self.abort()
-            raise UsageError(f"--out '{self.path}': cannot be written: {e.strerror or e}") from None
+            raise unwritable("--out", self.path, e) from None
 
     def abort(self) -> None:
         """Close and remove the temporary file: the final name is left as it was."""

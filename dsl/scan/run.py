@@ -19,7 +19,7 @@ from ..evaluate.outcome import InputError, format_instant
 from ..evaluate.policies import Policies
 from . import pushdown
 from .decide import Job, decide_batch
-from .output import Writer
+from .output import Writer, unwritable
 from .pool import Workers
 from .report import Tally
 from .source import Source, format_of, open_source
@@ -183,4 +183,4 @@ def _write_report(path: str, result: ScanResult) -> None:
     try:
         write_atomically(path, json.dumps(body, ensure_ascii=False, indent=2) + "\n")
     except OSError as e:
-        raise UsageError(f"--report '{path}': cannot be written: {e.strerror or e}") from None
+        raise unwritable("--report", path, e) from None

@@ -41,7 +41,7 @@ from ..checking.loader import UsageError, is_test_file
 from ..diagnostics import PolicyError
 from ..evaluate.policies import Policies
 from .decide import Job, decide_batch
-from .output import Writer
+from .output import Writer, unwritable
 from .pool import load_sources
 from .records import read_json_records
 from .report import Tally
@@ -367,7 +367,7 @@ def _write(frame: DataFrame, out_format: str, out: str) -> None:
     try:
         temp = tempfile.mkdtemp(dir=final.parent, prefix=f".{final.name}.", suffix=".spark")
     except OSError as e:
-        raise UsageError(f"--out '{out}': cannot be written: {e.strerror or e}") from None
+        raise unwritable("--out", out, e) from None
     try:
         target = os.path.join(temp, "parts")
         writer = frame.write.mode("overwrite")
@@ -383,7 +383,7 @@ def _write(frame: DataFrame, out_format: str, out: str) -> None:
             raise UsageError(f"--out '{out}': Spark wrote {len(parts)} part files, not one")
         replace_with(os.path.join(target, parts[0]), final)
     except OSError as e:
-        raise UsageError(f"--out '{out}': cannot be written: {e.strerror or e}") from None
+        raise unwritable("--out", out, e) from None
     finally:
         shutil.rmtree(temp, ignore_errors=True)
 
