@@ -529,3 +529,14 @@ def test_running_a_test_runs_that_test_alone(tmp_path: Path) -> None:
     assert first["outcome"] == "pass" and "x2" not in first["report"]
     second = lenses.run_test(project.snapshot(test_file), test_file, 2)
     assert second["outcome"] == "fail" and "x2" in second["report"]
+
+
+def test_a_link_to_nothing_in_a_folder_is_reported_as_policy_check_reports_it(tmp_path: Path) -> None:
+    from dsl.lsp.diagnostics import Checker
+
+    (tmp_path / "gone.policy").symlink_to(tmp_path / "nowhere.policy")
+    project, snap, _path = _snapshot(tmp_path)
+    on_disk = [(d.code, d.file) for d in api.check([tmp_path], analysis=False)]
+    assert ("P001", str(tmp_path / "gone.policy")) in on_disk
+    in_editor = Checker(project, lambda *_: None, lambda _: None, encoding=lambda: "utf-16").check_now(snap)
+    assert [(d.code, d.file) for d in in_editor] == on_disk

@@ -136,6 +136,9 @@ class Project:
                 return held[2]
             generation = self._generation
             parsed, problems = self._read(names)
+            found = self._found.get(root) if root in self.folders else None
+            if found is not None:  # what `policy check FOLDER` reports too: a link to nothing, a folder not readable
+                problems = [*found.problems, *problems]
             snap = Snapshot(root, config, parsed, problems)
             self._snapshots[root] = (generation, names, snap)
             return snap
