@@ -168,10 +168,10 @@ def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tal
         decided = decide_columns(policies, job, data, listings(), tally, offset)
         return pa.RecordBatch.from_arrays([ids, *decided_arrays(job.out_format, decided, phash)], schema=schema)
     places = pc.indices_nonzero(decide)
-    subset = data.take(places)
-    chosen = ([listings()[i] for i in places.to_pylist()] if listings.listings is not None
+    subset, numbers = data.take(places), places.to_pylist()
+    chosen = ([listings()[i] for i in numbers] if listings.listings is not None
               else batch_listings(subset, csv=job.csv))
-    decided = decide_columns(policies, job, subset, chosen, tally, offset, places.to_pylist())
+    decided = decide_columns(policies, job, subset, chosen, tally, offset, numbers)
     count = len(batch) - len(chosen)
     tally.plain_allow(count)
     ats = plain_ats.filter(pc.invert(decide)) if isinstance(plain_ats, pa.Array) else plain_ats
