@@ -540,3 +540,13 @@ def test_a_link_to_nothing_in_a_folder_is_reported_as_policy_check_reports_it(tm
     assert ("P001", str(tmp_path / "gone.policy")) in on_disk
     in_editor = Checker(project, lambda *_: None, lambda _: None, encoding=lambda: "utf-16").check_now(snap)
     assert [(d.code, d.file) for d in in_editor] == on_disk
+
+
+def test_the_analysis_job_reports_the_files_it_could_not_read(tmp_path: Path) -> None:
+    from dsl.lsp.worker import Job, run_job
+
+    (tmp_path / "gone.policy").symlink_to(tmp_path / "nowhere.policy")
+    _project, snap, _path = _snapshot(tmp_path)
+    unread = tuple(d for d in snap.loaded.diagnostics if d.code.startswith("P0"))
+    found = run_job(Job(dict(snap.loaded.sources), None, 5.0, unread))
+    assert [d for d in found if d.code.startswith("P0")] == list(unread) and len(unread) == 1

@@ -205,7 +205,8 @@ class Checker:
         if worker is None:
             worker = self._workers[snap.root] = Worker()
         config = str(snap.config.path) if snap.config.path is not None else None
-        job = Job(dict(snap.loaded.sources), config, self.budget)
+        unread = tuple(d for d in snap.loaded.diagnostics if d.code.startswith("P0"))
+        job = Job(dict(snap.loaded.sources), config, self.budget, unread)
         started = time.perf_counter()
         self.log(f"analysis of {snap.root} started ({len(job.sources)} files)")
         try:
@@ -217,8 +218,7 @@ class Checker:
             return
         if self._turn.get(snap.root) != turn or self._dirty:
             return  # the text changed meanwhile
-        unread = [d for d in snap.loaded.diagnostics if d.code.startswith("P0")]
-        self._show(snap, [*unread, *diags])
+        self._show(snap, diags)
         self.log(f"analysis of {snap.root} done in {time.perf_counter() - started:.1f} s: "
                  f"{sum(d.code.startswith('P3') for d in diags)} findings")
 

@@ -25,11 +25,13 @@ from ..diagnostics import Diagnostic
 @attrs.frozen
 class Job:
     """What the analysis of one set needs: the texts of its files by name, the path of its
-    configuration file (None: none) and the analysis budget in seconds."""
+    configuration file (None: none), the analysis budget in seconds, and the findings of
+    reading the set's files (P0xx: a file that is not among ``sources``)."""
 
     sources: dict[str, str]
     config: str | None
     budget: float | None
+    unread: tuple[Diagnostic, ...] = ()
 
 
 def run_job(job: Job) -> list[Diagnostic]:
@@ -39,7 +41,7 @@ def run_job(job: Job) -> list[Diagnostic]:
     from ..checking.loader import loaded_from, parse_source
 
     config = read_config(job.config) if job.config is not None else NO_CONFIG
-    loaded = loaded_from((name, text, *parse_source(name, text)) for name, text in job.sources.items())
+    loaded = loaded_from(((name, text, *parse_source(name, text)) for name, text in job.sources.items()), job.unread)
     return check_loaded(loaded, config, analysis=True, analysis_budget=job.budget)
 
 
