@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from dsl import api
 from dsl.checking.config import discover
 from dsl.checking.loader import load_paths, loaded_from, parse_source
@@ -550,3 +552,17 @@ def test_the_analysis_job_reports_the_files_it_could_not_read(tmp_path: Path) ->
     unread = tuple(d for d in snap.loaded.diagnostics if d.code.startswith("P0"))
     found = run_job(Job(dict(snap.loaded.sources), None, 5.0, unread))
     assert [d for d in found if d.code.startswith("P0")] == list(unread) and len(unread) == 1
+
+
+def test_a_request_on_an_unchanged_set_does_not_look_for_its_configuration_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dsl.lsp.project as P
+
+    project, snap, path = _snapshot(tmp_path)
+    looked: list[object] = []
+    real = P.discover
+    monkeypatch.setattr(P, "discover", lambda paths: looked.append(paths) or real(paths))
+    assert project.snapshot(path) is snap and project.snapshot(path) is snap and looked == []
+    (tmp_path / "policy.toml").write_text("[severity]\nP304 = 'off'\n", encoding="utf-8")
+    project.files_changed()
+    assert project.snapshot(path).config.path == tmp_path / "policy.toml" and len(looked) == 1

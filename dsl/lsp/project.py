@@ -85,6 +85,7 @@ class Project:
         self._disk: dict[str, tuple[tuple[int, int], str | None, Diagnostic | None]] = {}
         self._found: dict[str, Found | None] = {}
         self._snapshots: dict[str, tuple[int, list[str], Snapshot]] = {}
+        self._configs: dict[str, tuple[int, Config]] = {}
         self._generation = 0
         self._lock = threading.RLock()
 
@@ -151,14 +152,22 @@ class Project:
     def _members(self, path: str) -> tuple[str, Config, list[str]]:
         folder = self.folder_of(path)
         if folder is not None:
-            config = discover([folder])
+            config = self._config(folder)
             found = self._found_in(folder)
             names = [os.path.abspath(f) for f in config.kept(found.files, [folder])] if found else []
             names += [b for b in self.buffers if b.endswith(".policy") and self.folder_of(b) == folder
                       and not os.path.exists(b) and not config.excludes(b, below=folder)]  # not saved yet
             if path in names:
                 return folder, config, sorted(set(names))
-        return path, discover([path]), [path]
+        return path, self._config(path), [path]
+
+    def _config(self, root: str) -> Config:
+        """The configuration of a set, looked for again when a file or buffer has changed
+        (every request asks for its snapshot: most find the set as it was)."""
+        held = self._configs.get(root)
+        if held is None or held[0] != self._generation:
+            held = self._configs[root] = (self._generation, discover([root]))
+        return held[1]
 
     def _found_in(self, folder: str) -> Found | None:
         if folder not in self._found:
