@@ -38,7 +38,7 @@ if TYPE_CHECKING:  # Policies pulls in the evaluators; load imports it only when
     from .versions import Diff
 
 __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_loaded", "check_paths", "check_report", "compile_paths",
-           "eval_paths", "format_paths", "format_source", "load", "scan_command", "scan_paths", "set_errors"]
+           "diff", "eval_paths", "format_paths", "format_source", "load", "scan_command", "scan_paths", "set_errors"]
 
 def load(paths: PathLike | Iterable[PathLike]) -> Policies:
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
