@@ -488,6 +488,7 @@ def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: 
     from dsl.scan.decide import Job
     from dsl.scan.pushdown import sql_predicate
     from dsl.scan.spark_engine import duckdb_types, narrowing, spark_predicate
+    from dsl.scan.spark_sql import to_spark
 
     rows = [{"id": str(i), "category": c, "title": t, "price": p, "tags": g, "seller": s, "listed_at": a, "prior": n}
             for i, (c, t, p, g, s, a, n) in enumerate([
@@ -510,18 +511,24 @@ def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: 
         got = [r[0] for r in frame.selectExpr(f"({spark_sql})").collect()]
         assert got == want
         assert narrowing(P, job, columns) == spark_sql
-        with monkeypatch.context() as m:
+        coarse_sql = sql_predicate(P.policy_set, at=at, at_field=at_field, columns=columns, prior_field="prior",
+                                   coarse=True)
+        assert coarse_sql is not None
+        with monkeypatch.context() as m:  # the exact predicate too big for Spark: the coarse one, as with DuckDB
             m.setattr(spark_engine, "SPARK_SQL_LIMIT", len(duck_sql) - 1)
-            assert narrowing(P, job, columns) is None  # too big for Spark: every record decided
+            assert narrowing(P, job, columns) == (to_spark(coarse_sql) if len(coarse_sql) < len(duck_sql) else None)
+            m.setattr(spark_engine, "SPARK_SQL_LIMIT", min(len(duck_sql), len(coarse_sql)) - 1)
+            assert narrowing(P, job, columns) is None  # both too big: every record decided
 
 
 @settings(max_examples=40, deadline=None, database=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large])
-@given(data=st.data(), by_field=st.booleans(), as_csv=st.booleans())
+@given(data=st.data(), by_field=st.booleans(), as_csv=st.booleans(), coarse=st.booleans())
 def test_spark_predicate_on_drawn_sets_and_catalogues(tmp_path_factory: pytest.TempPathFactory, spark_session: Any,
-                                                      data: st.DataObject, by_field: bool, as_csv: bool) -> None:
-    """The Spark rendering of the pushdown has DuckDB's value on every row, for the policy
-    sets and typed (or CSV) catalogues that tests/test_pushdown.py draws."""
+                                                      data: st.DataObject, by_field: bool, as_csv: bool,
+                                                      coarse: bool) -> None:
+    """The Spark rendering of the pushdown (exact or coarse) has DuckDB's value on every
+    row, for the policy sets and typed (or CSV) catalogues that tests/test_pushdown.py draws."""
     import duckdb
 
     from dsl.scan.pushdown import sql_predicate
@@ -535,7 +542,7 @@ def test_spark_predicate_on_drawn_sets_and_catalogues(tmp_path_factory: pytest.T
     at_field = "listed_on" if by_field and "listed_on" in table.column_names else None
     where = sql_predicate(ps, at=None if at_field else data.draw(drawn._AT), at_field=at_field,
                           columns=duckdb_types(frame.schema),
-                          prior_field="prior" if "prior" in table.column_names else None, csv=as_csv)
+                          prior_field="prior" if "prior" in table.column_names else None, csv=as_csv, coarse=coarse)
     if where is None:
         return
     want = [r[0] for r in duckdb.connect().execute(f"SELECT ({where}) FROM read_parquet('{path}')").fetchall()]

@@ -256,20 +256,26 @@ SPARK_SQL_LIMIT = 20_000
 interprets a predicate too big for its code generation: with the peers' workload of
 1,000 rules (350,000 characters) about 90 µs a row, so that on 200,000 listings the scan
 took 150 s with it and 10 s deciding every record (the same predicate evaluated by DuckDB
-on each batch on the executors: 40 s, planned once a batch). Beyond this, no narrowing."""
+on each batch on the executors: 40 s, planned once a batch). Beyond this, the coarse
+predicate; beyond this again, no narrowing."""
 
 
 def spark_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *,
                     limit: int | None = None) -> str | None:
-    """The pushdown's predicate over ``columns`` in Spark SQL, None for no narrowing (also
-    when it is longer than ``limit`` characters of DuckDB SQL)."""
-    where = sql_predicate(policies, job, columns)
-    if where is None or (limit is not None and len(where) > limit):
-        return None
-    try:
-        return to_spark(where)
-    except Untranslatable:
-        return None
+    """The pushdown's predicate over ``columns`` in Spark SQL, None for no narrowing: the
+    exact predicate, or where it is longer than ``limit`` characters of DuckDB SQL, the
+    coarse one (as ``policy scan`` with DuckDB tries them), or where that is too long as
+    well, none."""
+    for coarse in (False, True):
+        where = sql_predicate(policies, job, columns, coarse=coarse)
+        if where is None:
+            return None
+        if limit is None or len(where) <= limit:
+            try:
+                return to_spark(where)
+            except Untranslatable:
+                return None
+    return None
 
 
 def narrowing(policies: Policies, job: Job, columns: Mapping[str, str]) -> str | None:
