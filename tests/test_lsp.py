@@ -166,7 +166,7 @@ async def test_a_file_created_on_disk_joins_the_set(client: LanguageClient) -> N
     assert await until(lambda: codes(client, doc) == [])
 
 
-async def test_a_folder_added_checks_the_open_documents_again(client: LanguageClient,
+async def test_a_folder_added_or_removed_checks_the_open_documents_again(client: LanguageClient,
                                                               tmp_path_factory: pytest.TempPathFactory) -> None:
     more = tmp_path_factory.mktemp("more")
     (more / "words.policy").write_text("policy words\nset extra = ['x']\n", encoding="utf-8")
@@ -176,6 +176,9 @@ async def test_a_folder_added_checks_the_open_documents_again(client: LanguageCl
     client.workspace_did_change_workspace_folders(T.DidChangeWorkspaceFoldersParams(
         T.WorkspaceFoldersChangeEvent(added=[T.WorkspaceFolder(more.as_uri(), "more")], removed=[])))
     await until(lambda: codes(client, doc) == [])  # now checked with its folder
+    client.workspace_did_change_workspace_folders(T.DidChangeWorkspaceFoldersParams(
+        T.WorkspaceFoldersChangeEvent(added=[], removed=[T.WorkspaceFolder(more.as_uri(), "more")])))
+    await until(lambda: codes(client, doc) == ["P200"])  # the folder gone (its worker stopped): alone again
     client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))
 
 

@@ -145,10 +145,10 @@ class Checker:
                 if snap.root in done:
                     continue
                 if not self._open(snap.root):
-                    self._forget(snap.root)
+                    self.forget(snap.root)
                     continue
                 if snap.root != path and path in self._shown:
-                    self._forget(path)  # checked alone before, with its folder now
+                    self.forget(path)  # checked alone before, with its folder now
                 done.add(snap.root)
                 diags = await asyncio.to_thread(self.check_now, snap)
                 if self._dirty:
@@ -181,8 +181,9 @@ class Checker:
         was closed is neither)."""
         return root in self.project.folders or root in self.project.buffers
 
-    def _forget(self, root: str) -> None:
-        """A file checked alone was closed: clear its findings, stop its analysis worker."""
+    def forget(self, root: str) -> None:
+        """A file checked alone was closed, or a folder left the workspace: clear its
+        findings, stop its analysis worker."""
         for uri in {uri_of(root), *self._shown.pop(root, set())}:
             self.publish(uri, [], False)
         self._turn.pop(root, None)

@@ -100,7 +100,12 @@ def _documents(server: PolicyServer) -> None:
 
     @server.feature(T.WORKSPACE_DID_CHANGE_WORKSPACE_FOLDERS)
     def folders_changed(ls: PolicyServer, params: T.DidChangeWorkspaceFoldersParams) -> None:
+        before = set(ls.project.folders)
         ls.project.set_folders(path_of(f.uri) for f in ls.workspace.folders.values())
+        for folder in before - set(ls.project.folders):  # its findings cleared, its analysis worker stopped
+            ls.checker.forget(folder)
+        for folder in set(ls.project.folders) - before:
+            ls.checker.warm_up(folder)
         for path in ls.project.buffers:  # a document may now be checked with a folder, or alone
             ls.checker.changed(path)
 
