@@ -566,3 +566,19 @@ def test_a_request_on_an_unchanged_set_does_not_look_for_its_configuration_again
     (tmp_path / "policy.toml").write_text("[severity]\nP304 = 'off'\n", encoding="utf-8")
     project.files_changed()
     assert project.snapshot(path).config.path == tmp_path / "policy.toml" and len(looked) == 1
+
+
+def test_the_samples_message_names_the_first_records_only() -> None:
+    """A samples file of thousands of listings: the sentence names the first ``SHOWN``
+    records of each list and how many more; the command's result keeps every one."""
+    from dsl.lsp.lenses import SHOWN, samples_message
+
+    n = 1000
+    result = {"rule": "p.r", "samples": "samples.jsonl", "applied": list(range(1, n + 1)), "overridden": [3],
+              "decisions": ["block"] * n}
+    text = samples_message(result)
+    assert text.startswith(f"p.r applies to {n} of the {n} listings of samples.jsonl (records 1, 2, 3,")
+    assert f", {SHOWN} … and {n - SHOWN} more)" in text and "; overridden on records 3." in text
+    assert text.endswith(f"{SHOWN}: block … and {n - SHOWN} more") and len(text) < 1000
+    small = samples_message({**result, "applied": [1], "decisions": ["block", "allow"]})
+    assert small.endswith("(records 1); overridden on records 3. Decisions: 1: block, 2: allow")

@@ -146,14 +146,25 @@ def decide_samples(snap: Snapshot, samples: Path, qid: str) -> dict[str, Any]:
             "decisions": decisions}
 
 
+SHOWN = 20
+"""Records a sentence of ``samples_message`` names at most, per list (a file of thousands
+of samples makes a message no editor shows whole)."""
+
+
+def _first(items: list[str]) -> str:
+    more = len(items) - SHOWN
+    return ", ".join(items[:SHOWN]) + (f" … and {more} more" if more > 0 else "")
+
+
 def samples_message(result: dict[str, Any]) -> str:
-    """The outcome of deciding the samples, in a sentence."""
+    """The outcome of deciding the samples, in a sentence (each list cut at ``SHOWN``; the
+    command's result keeps them whole)."""
     if "error" in result:
         return str(result["error"])
     n = len(result["decisions"])
     text = f"{result['rule']} applies to {len(result['applied'])} of the {n} listings of {result['samples']}"
     if result["applied"]:
-        text += " (records " + ", ".join(map(str, result["applied"])) + ")"
+        text += " (records " + _first([str(i) for i in result["applied"]]) + ")"
     if result["overridden"]:
-        text += "; overridden on records " + ", ".join(map(str, result["overridden"]))
-    return text + ". Decisions: " + ", ".join(f"{i}: {e}" for i, e in enumerate(result["decisions"], 1))
+        text += "; overridden on records " + _first([str(i) for i in result["overridden"]])
+    return text + ". Decisions: " + _first([f"{i}: {e}" for i, e in enumerate(result["decisions"], 1)])
