@@ -469,3 +469,12 @@ def test_diff_on_generated_pairs(pair: tuple[A.File, A.File], inputs: list[dict[
 def test_dsl_diff_stays_the_function_whatever_is_imported() -> None:
     import dsl.versions.run  # noqa: F401  (a submodule import must not shadow the function)
     assert callable(dsl.diff) and dsl.diff.__module__ == "dsl.api"
+
+
+def test_markdown_p399_shows_a_witness_as_typed() -> None:
+    """A P399 message quotes a witness (a dict with ``_`` and ``*`` in it): in Markdown
+    its markup characters are escaped, not read as emphasis or links."""
+    from dsl.versions.report import plain
+
+    text = plain("replayed: {'seller_id': '*x*', 'a|b': '[1](u) <b>'} `q` #1")
+    assert text == "replayed: {'seller\\_id': '\\*x\\*', 'a\\|b': '\\[1\\](u) \\<b\\>'} \\`q\\` \\#1"

@@ -99,6 +99,16 @@ def _cell(text: str) -> str:
     return text.replace("|", "\\|").replace("\n", " ")
 
 
+_MARKUP = re.compile(r"([\\`*_\[\]<>#~])")
+
+
+def plain(text: str) -> str:
+    """``text`` as plain Markdown text on one line: the characters Markdown would read as
+    markup (emphasis, links, code, HTML, headings) escaped, so that a witness's ``_`` or
+    ``*`` shows as typed."""
+    return _cell(_MARKUP.sub(r"\\\1", text))
+
+
 def code(text: str, cell: bool = True) -> str:
     """``text`` as a Markdown code span: fenced by one backtick more than its longest
     run of them, padded when it starts or ends with one; in a table ``cell``, its pipes
@@ -135,5 +145,5 @@ def _markdown(d: Diff) -> list[str]:
     if d.catalogue is not None:
         lines += ["", *d.catalogue.markdown_lines()]
     for u in d.undecided:
-        lines += ["", f"> **P399** {_cell(u.diagnostic().message)}"]
+        lines += ["", f"> **P399** {plain(u.diagnostic().message)}"]
     return lines
