@@ -240,6 +240,11 @@ async def test_a_test_lens_runs_the_test(client: LanguageClient) -> None:
     assert lenses is not None
     assert [lens.command.title for lens in lenses if lens.command] == ["▶ run test · ✓ passed",
                                                                       "▶ run test · ✗ failed"]
+    change(client, doc, "# a line added above\n" + TESTS, 2)  # the outcomes follow their tests
+    lenses = await client.text_document_code_lens_async(T.CodeLensParams(T.TextDocumentIdentifier(doc)))
+    assert lenses is not None
+    assert [lens.command.title for lens in lenses if lens.command] == ["▶ run test · ✓ passed",
+                                                                      "▶ run test · ✗ failed"]
 
 
 async def test_a_rule_lens_decides_the_samples(client: LanguageClient) -> None:

@@ -31,7 +31,9 @@ class Lenses:
     """The lenses of the documents, and the outcome of the last run of each."""
 
     def __init__(self) -> None:
-        self.outcomes: dict[tuple[str, int], str] = {}   # (file, line) -> the last run's outcome in words
+        # (file, the statement's text) -> the last run's outcome in words: it follows the
+        # statement when lines are added above it, and is gone once the statement is edited
+        self.outcomes: dict[tuple[str, str], str] = {}
         self.samples: dict[tuple[str, str], str] = {}    # (file, rule id) -> the last decision of the samples
 
     def lenses(self, snap: Snapshot, file: str, encoding: str) -> list[T.CodeLens]:
@@ -45,7 +47,7 @@ class Lenses:
         for s in parsed.statements:
             if isinstance(s, (A.TestCase, A.Assertion)) and s.span is not None:
                 kind = "test" if isinstance(s, A.TestCase) else "assertion"
-                last = self.outcomes.get((file, s.span.line))
+                last = self.outcomes.get((file, _text_of(snap, file, s)))
                 title = f"▶ run {kind}" + (f" · {last}" if last else "")
                 out.append(T.CodeLens(text.range(s.span), T.Command(title, RUN_TEST, arguments=[file, s.span.line])))
             elif isinstance(s, A.Rule) and samples and s.anchor is not None:
@@ -63,7 +65,7 @@ class Lenses:
             return {"outcome": "error", "report": f"no test or assertion starts on line {line}"}
         test_file, statement = found
         outcome, report = _run(snap, test_file, statement)
-        self.outcomes[(file, line)] = _MARK.get(outcome, outcome)
+        self.outcomes[(file, _text_of(snap, file, statement))] = _MARK.get(outcome, outcome)
         return {"outcome": outcome, "report": report}
 
     def decide_samples(self, snap: Snapshot, file: str, qid: str) -> dict[str, Any]:
@@ -74,6 +76,12 @@ class Lenses:
             n = len(result["decisions"])
             self.samples[(file, qid)] = f"applies to {len(result['applied'])} of {n}"
         return result
+
+
+def _text_of(snap: Snapshot, file: str, statement: A.TestCase | A.Assertion) -> str:
+    """The statement's source text, as the snapshot holds it."""
+    assert statement.span is not None
+    return (snap.text(file) or "")[statement.span.start:statement.span.end]
 
 
 def _statement_at(snap: Snapshot, file: str, line: int) -> tuple[A.File, A.TestCase | A.Assertion] | None:
