@@ -272,3 +272,20 @@ async def test_a_slow_analysis_is_cancelled_by_an_edit(client: LanguageClient) -
     await until(lambda: "P100" in (codes(client, doc) or []))
     await asyncio.sleep(0.5)
     assert not logged(f"analysis of {WORKSPACE['slow']} done in ")  # other sets' analyses start again
+
+
+async def test_a_document_that_is_not_a_policy_file_is_not_checked(client: LanguageClient,
+                                                                   tmp_path_factory: pytest.TempPathFactory) -> None:
+    """A client that sends every document it opens: a plain text file is neither checked
+    nor reported; a `.policy` file opened under another language id still is."""
+    folder = tmp_path_factory.mktemp("mixed")
+    notes, rules = (folder / "notes.txt").as_uri(), (folder / "r.policy").as_uri()
+    client.text_document_did_open(T.DidOpenTextDocumentParams(
+        T.TextDocumentItem(notes, "plaintext", 1, "shopping list: eggs, milk\n")))
+    change(client, notes, "still not a policy\n", 2)
+    client.text_document_did_open(T.DidOpenTextDocumentParams(
+        T.TextDocumentItem(rules, "plaintext", 1, "policy r\nrule a: block mentions any nope\n")))
+    assert await until(lambda: codes(client, rules) == ["P200"])
+    assert codes(client, notes) is None
+    for doc in (notes, rules):
+        client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))

@@ -33,6 +33,10 @@ class PolicyServer(LanguageServer):
         self.lens = Lenses()
         self.checker = Checker(self.project, self._publish, self.log, encoding=self.encoding)
         self._published: dict[str, list[T.Diagnostic]] = {}
+        self.foreign: set[str] = set()
+        """The documents open that are not policy files: neither of the language ``policy``
+        nor named ``*.policy`` (a client that sends every document it opens); they are not
+        checked."""
 
     def encoding(self) -> str:
         kind = self.workspace.position_encoding if self.protocol.workspace is not None else None
@@ -114,18 +118,27 @@ def _documents(server: PolicyServer) -> None:
 def _buffers(server: PolicyServer) -> None:
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: PolicyServer, params: T.DidOpenTextDocumentParams) -> None:
-        _changed(ls, params.text_document.uri, opened=True)
+        doc = params.text_document
+        if doc.language_id != LANGUAGE and not path_of(doc.uri).endswith(".policy"):
+            ls.foreign.add(doc.uri)
+            return
+        _changed(ls, doc.uri, opened=True)
 
     @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: PolicyServer, params: T.DidChangeTextDocumentParams) -> None:
-        _changed(ls, params.text_document.uri)
+        if params.text_document.uri not in ls.foreign:
+            _changed(ls, params.text_document.uri)
 
     @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: PolicyServer, params: T.DidSaveTextDocumentParams) -> None:
-        _changed(ls, params.text_document.uri, opened=True)
+        if params.text_document.uri not in ls.foreign:
+            _changed(ls, params.text_document.uri, opened=True)
 
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: PolicyServer, params: T.DidCloseTextDocumentParams) -> None:
+        if params.text_document.uri in ls.foreign:
+            ls.foreign.discard(params.text_document.uri)
+            return
         path = path_of(params.text_document.uri)
         ls.project.set_buffer(path, None)
         ls.checker.changed(path)
@@ -142,6 +155,9 @@ def _buffers(server: PolicyServer) -> None:
 
 
 WATCHED = ("**/*.policy", "**/policy.toml", "**/pyproject.toml")
+
+LANGUAGE = "policy"
+"""The language id of policy files (the VS Code extension's)."""
 
 
 def _watch(ls: PolicyServer) -> None:
