@@ -31,7 +31,7 @@ from typing import Any
 
 from ..evaluate import semantics as S
 from ..evaluate import values as V
-from ..model import RuleInfo, list_texts
+from ..model import RuleInfo
 from ..syntax import ast as A
 from ..text import PhraseMatcher, category_segments
 
@@ -82,8 +82,7 @@ def phrase_keys(cond: A.Expr) -> tuple[S.Source, frozenset[str]] | None:
     best: tuple[S.Source, frozenset[str]] | None = None
     for c in A.conjuncts(cond):
         if isinstance(c, (A.Mentions, A.MentionsAny)):
-            texts = [c.phrase.value] if isinstance(c, A.Mentions) else list_texts(c.items)
-            found = (c.path.parts if c.path is not None else None, S.mention_phrases(texts))
+            found = (c.path.parts if c.path is not None else None, S.mention_phrases(S.atom_texts(c)))
             if best is None or len(found[1]) < len(best[1]):
                 best = found
     return best

@@ -37,7 +37,7 @@ from typing import Any
 import attrs
 
 from ..diagnostics import did_you_mean
-from ..model import Effect, PolicySet, RuleInfo, list_items
+from ..model import Effect, PolicySet, RuleInfo
 from ..syntax import ast as A
 from ..syntax.format import format_expr, format_literal
 from ..text import PhraseMatcher, mentions, normalize_phrase
@@ -310,9 +310,7 @@ def collect_phrases(ps: PolicySet) -> dict[Source, frozenset[str]]:
         for node in A.walk(rule.condition):
             if isinstance(node, (A.Mentions, A.MentionsAny)):
                 source = node.path.parts if node.path is not None else None
-                texts = [node.phrase.value] if isinstance(node, A.Mentions) else [
-                    i.value for i in list_items(node.items) if isinstance(i, A.Str)]
-                out.setdefault(source, set()).update(S.mention_phrases(texts))
+                out.setdefault(source, set()).update(S.mention_phrases(S.atom_texts(node)))
     return {source: frozenset(phrases) for source, phrases in out.items()}
 
 
