@@ -15,6 +15,7 @@ import attrs
 from ..diagnostics import Diagnostic, make
 from ..syntax import ast as A
 from ..syntax import parse
+from ..syntax.batch import Job, parse_all
 from .config import Config, discover
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -135,15 +136,18 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
     paths = list(paths)
     found = find_policy_files(paths)
     problems: list[Diagnostic] = list(found.problems)
-    parsed: list[Parsed] = []
+    jobs: list[Job] = []
     for path in (config if config is not None else discover(paths)).kept(found.files, paths):
         text, problem = read_source(path)
         if problem is not None:
             problems.append(problem)
             continue
         assert text is not None
-        parsed.append((str(path), text, *parse_source(str(path), text)))
-    return loaded_from(parsed, problems)
+        jobs.append((str(path), text, is_test_file(path)))
+    # a large set is parsed by two processes at once (``dsl.syntax.batch``): the same results
+    results = parse_all(jobs)
+    return loaded_from([(name, text, *result) for (name, text, _), result in zip(jobs, results, strict=True)],
+                       problems)
 
 
 def parse_source(name: str, text: str) -> tuple[A.File, list[Diagnostic]]:

@@ -1,0 +1,171 @@
+"""``parse_all``: the files of a policy set parsed one by one, or, for a large set, by two
+processes at once.
+
+Parsing is Python-bound (Lark's LALR run, token by token), so a large set is parsed faster
+by a second process: this one and a forked child take files from the two ends of the list
+(a shared claim counter under a lock), the child pickles each result into an unlinked
+temporary file, and this one reads them when its own share is done. The results are the
+ones ``parse`` gives here, in the order given: a result is an AST and its diagnostics,
+deterministic in the text, and a pickle holds the same objects (tests/test_parse_batch.py
+compares them, spans included). A file the child claimed but did not deliver (it died,
+was killed, ran out of disk) is parsed here, so nothing is lost; an exception in a parse
+surfaces here as it would in a serial run.
+
+The child is forked only where it is safe and pays off: on Linux, with at least two CPUs
+available, no other thread running in this process (a fork copies locks held by other
+threads), and a set of several files with ``MIN_CHARS`` characters or more (a fork and the
+pickles cost some 10 % of the parse they save).
+"""
+
+from __future__ import annotations
+
+import copyreg
+import gc
+import io
+import os
+import pickle
+import signal
+import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Sequence
+from typing import IO, Any
+
+from ..diagnostics import Diagnostic
+from ..gcpause import no_gc
+from ..span import Span
+from . import ast as A
+from .driver import lark
+from .parse import parse
+
+Job = tuple[str, str, bool | None]
+"""A file to parse: its name, its text, and ``parse``'s ``test_file``."""
+
+Result = tuple[A.File, list[Diagnostic]]
+
+MIN_CHARS = 1_000_000
+"""The size of a set (characters in all) from which a second process parses part of it."""
+
+_HEADER = struct.Struct("<qq")  # a record: the job's index, the pickle's length
+
+
+def parse_all(jobs: Sequence[Job], *, processes: int | None = None) -> list[Result]:
+    """``parse(text, name, test_file=…)`` of every job, in order. ``processes``: 1 parses
+    here only, 2 parses with a second process whatever the size (for tests), None decides
+    (``MIN_CHARS``, and where it is safe)."""
+    if processes is None:
+        processes = 2 if _worth_forking(jobs) else 1
+    if processes < 2 or len(jobs) < 2 or not _can_fork():
+        return [parse(text, name, test_file=test_file) for name, text, test_file in jobs]
+    return _with_child(jobs)
+
+
+def _worth_forking(jobs: Sequence[Job]) -> bool:
+    return len(jobs) >= 2 and sum(len(text) for _, text, _ in jobs) >= MIN_CHARS and _cpus() >= 2
+
+
+def _cpus() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        return os.cpu_count() or 1
+
+
+def _can_fork() -> bool:
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def _with_child(jobs: Sequence[Job]) -> list[Result]:
+    import multiprocessing  # here: only a large set needs it (start-up of a CLI run)
+
+    lark()  # built once, here: the child inherits it
+    ctx = multiprocessing.get_context("fork")
+    lock = ctx.Lock()
+    ends = ctx.RawArray("q", [0, len(jobs)])  # the next job from the front; one past the last from the back
+    results: list[Result | None] = [None] * len(jobs)
+    with tempfile.TemporaryFile() as out:
+        child = ctx.Process(target=_child, args=(jobs, lock, ends, out), daemon=True)
+        child.start()
+        try:
+            while True:
+                with lock:
+                    i = ends[0]
+                    if i >= ends[1]:
+                        break
+                    ends[0] = i + 1
+                name, text, test_file = jobs[i]
+                results[i] = parse(text, name, test_file=test_file)
+            child.join()
+        finally:
+            if child.is_alive():  # an exception here (KeyboardInterrupt): the child stops too
+                child.terminate()
+                child.join()
+        out.seek(0)
+        with no_gc():  # as parse does: a collection meanwhile would walk every AST read so far
+            _read_records(out, results)
+    for i, found in enumerate(results):
+        if found is None:  # claimed by the child, not delivered
+            name, text, test_file = jobs[i]
+            results[i] = parse(text, name, test_file=test_file)
+    return results  # type: ignore[return-value]  # every slot is filled above
+
+
+def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
+    """The forked process: jobs from the back of the list, each result pickled into ``out``
+    (its index, its length, the pickle) until the two ends meet."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops it
+    gc.disable()  # a collection would walk (and so copy) the whole heap inherited from the parent
+    while True:
+        with lock:
+            i = ends[1] - 1
+            if i < ends[0]:
+                break
+            ends[1] = i
+        name, text, test_file = jobs[i]
+        buffer = io.BytesIO()
+        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
+        pickler.dispatch_table = _DISPATCH
+        pickler.dump(parse(text, name, test_file=test_file))
+        data = buffer.getbuffer()
+        out.write(_HEADER.pack(i, len(data)))
+        out.write(data)
+        out.flush()  # each result whole in the file as soon as it is ready
+
+
+def _read_records(out: IO[bytes], results: list[Result | None]) -> None:
+    """The child's results, each complete record's into its slot (a record cut short by
+    the child's end is left out: that file is parsed again)."""
+    try:
+        while True:
+            head = out.read(_HEADER.size)
+            if len(head) < _HEADER.size:
+                return
+            i, size = _HEADER.unpack(head)
+            data = out.read(size)
+            if len(data) < size or not 0 <= i < len(results) or results[i] is not None:
+                return
+            results[i] = pickle.loads(data)
+    finally:
+        _lines.clear()
+
+
+# Spans are half of an AST's objects. Pickled as attrs pickles a slotted class, each is
+# rebuilt through a ``__setstate__`` loop; as the arguments of its constructor they cost
+# half as much to write and a third less to read, and a line number is one object for the
+# spans of a line again (as in a parse here, where they come from one token's), not one
+# per span: pickle does not share ints.
+
+_lines: dict[int, int] = {}
+
+
+def _reduce_span(s: Span) -> tuple[Any, tuple[Any, ...]]:
+    return _span, (s.file, s.line, s.column, s.end_line - s.line, s.end_column, s.start, s.end)
+
+
+def _span(file: str, line: int, column: int, lines: int, end_column: int, start: int, end: int) -> Span:
+    line = _lines.setdefault(line, line)
+    return Span(file, line, column, line + lines if lines else line, end_column, start, end)
+
+
+_DISPATCH = {**copyreg.dispatch_table, Span: _reduce_span}

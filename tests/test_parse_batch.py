@@ -1,0 +1,105 @@
+"""``dsl.syntax.batch``: a set parsed by two processes gives exactly what a serial parse
+gives: the same ASTs with the same spans, the same diagnostics, in the same order, for
+the same files; a file the second process did not deliver is parsed here."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+import attrs
+import pytest
+
+from dsl.checking import loader
+from dsl.syntax import batch
+from dsl.syntax.batch import parse_all
+
+pytestmark = pytest.mark.skipif(not batch._can_fork(), reason="the second process is forked on Linux only")
+
+TEXTS = [
+    ("a.policy", "policy a\n  timezone 'Asia/Shanghai'\n\nset s = ['x', 'y\\u{e9}']\n"
+                 "rule r1: from 2021-10-08 block category 'A > B' and price >= 19.99  # a comment\n"
+                 "rule r2: block mentions any s penalty remove listing then close account\n", False),
+    ("b.policy", "policy b\nrule bad: block category\nrule ok: flag exists seller.id because 'why'\n"
+                 "rule late: from 2021-13-40 block category 'C'\n", False),
+    ("c_test.policy", "test 'one' given {category: 'A > B', price: 20} at 2021-10-20 expect block by a.r1\n"
+                      "rule misplaced: block category 'D'\n", True),
+    ("d.policy", "\ufeffpolicy d\n" + "".join(f"rule r{i}: from 2022-01-{1 + i % 28:02d} block category 'K {i}'\n"
+                                              for i in range(300)), False),
+    ("e.policy", "policy e\nrule é: block category 'x'\nrule q: allow category 'y' overrides a.r1\n\n", None),
+    ("f.policy", "", False),
+]
+
+
+def _plain(results: list[Any]) -> list[Any]:
+    """Everything a result holds, spans and diagnostics' extras included."""
+    return [(attrs.asdict(file), [attrs.asdict(d) for d in diags]) for file, diags in results]
+
+
+def _slow_here(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """This process parses slowly, so that the child takes its share; the list fills with
+    the number of results the child delivered."""
+    parent = os.getpid()
+    real_parse, real_read = batch.parse, batch._read_records
+    delivered: list[int] = []
+
+    def slow(text: str, path: str = "<string>", *, test_file: bool | None = None) -> Any:
+        if os.getpid() == parent:
+            time.sleep(0.2)
+        return real_parse(text, path, test_file=test_file)
+
+    def read(out: Any, results: list[Any]) -> None:
+        before = sum(r is not None for r in results)
+        real_read(out, results)
+        delivered.append(sum(r is not None for r in results) - before)
+
+    monkeypatch.setattr(batch, "parse", slow)
+    monkeypatch.setattr(batch, "_read_records", read)
+    return delivered
+
+
+def test_two_processes_give_what_one_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = parse_all(TEXTS, processes=1)
+    assert any(diags for _, diags in serial)  # errors and their recovery are compared too
+    delivered = _slow_here(monkeypatch)
+    parallel = parse_all(TEXTS, processes=2)
+    assert delivered and delivered[0] >= 2
+    assert _plain(parallel) == _plain(serial)
+    assert [f for f, _ in parallel] == [f for f, _ in serial]
+
+
+def test_a_file_the_child_does_not_deliver_is_parsed_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = parse_all(TEXTS, processes=1)
+    parent = os.getpid()
+    delivered = _slow_here(monkeypatch)
+    real = batch.parse
+
+    def dying(text: str, path: str = "<string>", *, test_file: bool | None = None) -> Any:
+        if os.getpid() != parent and path == "d.policy":
+            os._exit(3)  # the child ends mid-set, with a file claimed
+        return real(text, path, test_file=test_file)
+
+    monkeypatch.setattr(batch, "parse", dying)
+    assert _plain(parse_all(TEXTS, processes=2)) == _plain(serial)
+    assert delivered and delivered[0] >= 1  # the files after d.policy (from the back): e, f
+
+
+def test_load_paths_is_the_same_either_way(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for name, text, _ in TEXTS:
+        (tmp_path / name).write_text(text, encoding="utf-8")
+    serial = loader.load_paths([tmp_path])
+    monkeypatch.setattr(batch, "MIN_CHARS", 0)
+    monkeypatch.setattr(batch, "_cpus", lambda: 2)
+    parallel = loader.load_paths([tmp_path])
+    assert parallel.sources == serial.sources
+    assert [attrs.asdict(f) for f in parallel.policy_files] == [attrs.asdict(f) for f in serial.policy_files]
+    assert [attrs.asdict(f) for f in parallel.test_files] == [attrs.asdict(f) for f in serial.test_files]
+    assert [attrs.asdict(d) for d in parallel.diagnostics] == [attrs.asdict(d) for d in serial.diagnostics]
+
+
+def test_small_sets_and_threads_stay_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not batch._worth_forking(TEXTS)  # a few small files: not worth a fork
+    monkeypatch.setattr(batch.threading, "active_count", lambda: 2)
+    assert not batch._can_fork()  # a fork would copy the locks other threads hold
