@@ -240,14 +240,10 @@ class _Rule:
     """What is left to test once the index has chosen the rule: for a rule filed by
     category, its conjuncts besides the category one (None when there is none, or when
     the category conjunct never holds); else its whole condition."""
-    category: Callable[[tuple[str, ...] | None], bool] | None
+    category: A.Category | A.CategoryIn | None
     """The category conjunct the rule is filed under, tested when the candidates of a
-    category are planned (``_category_planner``); None for a rule filed otherwise."""
-    consequence: S.Consequence
-    segments: frozenset[str] | None = None
-    """The first segments the rule is filed under (``semantics.category_keys`` of its
-    category conjunct; empty when that conjunct never holds: filed nowhere); None for a
-    rule filed otherwise."""
+    category path are planned (``_category_planner``, which makes its predicate on first
+    use); None for a rule filed otherwise."""
 
     @property
     def step(self) -> Step:
@@ -357,11 +353,14 @@ class CompiledPolicySet:
         zone_list: list[ZoneInfo] = []
         planner = _Planner()
         rules: list[_Rule] = []
+        filed: list[frozenset[str] | None] = []
         for index, info in enumerate(ps.rules):
             if info.timezone not in zones:
                 zones[info.timezone] = len(zone_list)
                 zone_list.append(info.tz)
-            rules.append(self._plan_rule(index, info, zones[info.timezone], planner))
+            rule, segments = self._plan_rule(index, info, zones[info.timezone], planner)
+            rules.append(rule)
+            filed.append(segments)
         self._zones = tuple(zone_list)
         self._rules = tuple(rules)
         self._uses_category = ("category",) in ps.compared_types
@@ -375,7 +374,7 @@ class CompiledPolicySet:
                              for path, kinds in self._warned_fields)
         self._schema = tuple(ps.schema[p] for p in sorted(ps.schema, key=V.dotted))
         self._schema_readers = tuple(_reader(f.path) for f in self._schema)
-        self._build_indexes(ps)
+        self._build_indexes(ps, filed)
         # An ``at`` string's times in every zone and its reported ``at``: pure (the zones
         # are fixed), immutable, so memoised (``_text_times``; the generated code reads the
         # dict first).
@@ -384,27 +383,28 @@ class CompiledPolicySet:
         self.decide, self._batch, self.source = generate(self._hot_path())
 
     @staticmethod
-    def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> _Rule:
+    def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> tuple[_Rule, frozenset[str] | None]:
+        """The rule planned, and the first segments it is filed under
+        (``semantics.category_keys`` of its category conjunct; empty when that conjunct
+        never holds: filed nowhere; None for a rule filed otherwise)."""
         lo, hi = S.window_keys(info.start, info.end)
         conjuncts = A.conjuncts(info.condition)
         filed = _category_conjunct(conjuncts)
         if filed is None:
-            return _Rule(index, info.qid, lo, hi, zone, planner.compile(info.condition, info.tz), None,
-                         S.consequence(info))
+            return _Rule(index, info.qid, lo, hi, zone, planner.compile(info.condition, info.tz), None), None
         at, segments = filed
         conjunct = conjuncts[at]
         assert isinstance(conjunct, A.Category | A.CategoryIn)
         rest = tuple(planner.compile(c, info.tz) for n, c in enumerate(conjuncts) if n != at)
-        return _Rule(index, info.qid, lo, hi, zone, _all(rest) if rest else None, _category_test(conjunct),
-                     S.consequence(info), segments)
+        return _Rule(index, info.qid, lo, hi, zone, _all(rest) if rest else None, conjunct), segments
 
-    def _build_indexes(self, ps: PolicySet) -> None:
+    def _build_indexes(self, ps: PolicySet, filed: Sequence[frozenset[str] | None]) -> None:
         by_segment: dict[str, list[int]] = {}
         by_field: dict[tuple[str, ...], dict[IndexKey, list[int]]] = {}
         residual: list[int] = []
-        for i, (rule, info) in enumerate(zip(self._rules, ps.rules, strict=True)):
-            if rule.segments is not None:  # filed by category when planned (none: it never holds)
-                for s in sorted(rule.segments):
+        for i, (segments, info) in enumerate(zip(filed, ps.rules, strict=True)):
+            if segments is not None:  # filed by category when planned (none: it never holds)
+                for s in sorted(segments):
                     by_segment.setdefault(s, []).append(i)
                 continue
             equalities = [eq for c in A.conjuncts(info.condition) if (eq := S.equality_keys(c)) is not None]
@@ -524,7 +524,7 @@ class CompiledPolicySet:
             residual=tuple(InlineRule(r.index, r.lo, r.hi, r.zone, ps.rules[r.index].condition,
                                       ps.rules[r.index].tz, r.step)
                            for r in (self._rules[i] for i in self._residual)),
-            conclude=_concluder(self._rules, self._hash), nothing=_nothing,
+            conclude=_concluder(ps.rules, self._hash), nothing=_nothing,
             at_memo=self._at_memo, text_times=self._text_times, times_of=self._times_of, now=self._now,
         )
 
@@ -550,22 +550,36 @@ CategoryPlan = tuple[tuple[str, ...] | None, tuple[Step, ...]]
 """A listing's category path (None without one) and the candidate rules it selects."""
 
 
-def _concluder(rules: Sequence[_Rule], policy_hash: str,
+def _concluder(rules: Sequence[RuleInfo], policy_hash: str,
                ) -> Callable[[list[int], int, tuple[str, ...], Times], Decision]:
     """The decision from the indexes of the applying rules, at least one
-    (``semantics.combine``; with none, ``decide`` returns ``_nothing`` itself); with one
-    rule without a penalty, whose outcome does not depend on ``prior``, its outcome
-    combined once at planning."""
+    (``semantics.combine``; with none, ``decide`` returns ``_nothing`` itself). A rule's
+    ``Consequence`` is made when it first applies, and so is the outcome of a rule without
+    a penalty applying alone (it does not depend on ``prior``): planning a large set
+    does not pay, in time and memory, for the many rules that seldom apply. Both are
+    pure; the memos are dicts written whole entries at a time (safe under threads), and
+    hold at most one entry per rule."""
     combine = S.combine
-    consequences = tuple(r.consequence for r in rules)
-    alone = tuple(None if c.steps else combine([c], 0) for c in consequences)
+    consequences: dict[int, S.Consequence] = {}
+    alone: dict[int, S.Outcome | None] = {}
+    unknown = S.Outcome("allow", (), {}, (), None, (), ())  # not yet in ``alone``
+
+    def consequence(i: int) -> S.Consequence:
+        found = consequences.get(i)
+        if found is None:
+            found = consequences[i] = S.consequence(rules[i])
+        return found
 
     def conclude(applying: list[int], prior: int, warnings: tuple[str, ...], times: Times) -> Decision:
         if len(applying) == 1:
-            outcome = alone[applying[0]]
+            i = applying[0]
+            outcome = alone.get(i, unknown)
+            if outcome is unknown:
+                c = consequence(i)
+                outcome = alone[i] = None if c.steps else combine([c], 0)
             if outcome is not None:
                 return outcome.decision(warnings, times[1], policy_hash)
-        return combine([consequences[i] for i in applying], prior).decision(warnings, times[1], policy_hash)
+        return combine([consequence(i) for i in applying], prior).decision(warnings, times[1], policy_hash)
     return conclude
 
 
@@ -614,21 +628,29 @@ def _category_planner(rules: Sequence[_Rule], by_segment: Mapping[str, tuple[int
     other)."""
     memo: dict[str, CategoryPlan] = {}
     bound = max(8192, 2 * len(by_segment))
+    tests: dict[int, Callable[[tuple[str, ...] | None], bool]] = {}
+    """Each filed rule's category predicate, made when a path first selects the rule (a
+    set of 100,000 category rules would hold one closure each, most never called)."""
+
+    def holds(i: int, cat: tuple[str, ...] | None) -> bool:
+        test = tests.get(i)
+        if test is None:
+            conjunct = rules[i].category
+            if conjunct is None:
+                return False
+            test = tests[i] = _category_test(conjunct)
+        return test(cat)
 
     def plan(raw: Any) -> CategoryPlan:
         cat = category_segments(raw)
         filed = sorted({i for segment in cat or () for i in by_segment.get(segment, ())})
-        found = (cat, tuple(rules[i].step for i in filed if _category_holds(rules[i], cat)))
+        found = (cat, tuple(rules[i].step for i in filed if holds(i, cat)))
         if type(raw) is str and len(raw) <= _CATEGORY_PLAN_MAX_LEN:
             if len(memo) >= bound:
                 memo.clear()
             memo[raw] = found
         return found
     return plan, memo
-
-
-def _category_holds(rule: _Rule, cat: tuple[str, ...] | None) -> bool:
-    return rule.category is not None and rule.category(cat)
 
 
 def _field_candidates(by_field: Sequence[_FieldIndex]) -> Callable[[Listing, Sequence[Step]], Sequence[Step]]:
