@@ -25,6 +25,7 @@ from dsl.evaluate.compiled import CompiledPolicySet
 from dsl.evaluate.outcome import InputError
 from dsl.model import PolicySet
 from dsl.scan.convert import batch_listings
+from dsl.scan.lookup import Lookup
 from dsl.scan.pushdown import literal, parse_type, sql_predicate
 from dsl.syntax import parse
 
@@ -59,7 +60,8 @@ def describe(table: Any) -> dict[str, str]:
 
 def predicate_for(ps: PolicySet, table: Any, **kw: Any) -> str | None:
     return sql_predicate(ps, at=kw.get("at"), at_field=kw.get("at_field"), columns=describe(table),
-                         prior_field=kw.get("prior_field"), csv=kw.get("csv", False), coarse=kw.get("coarse", False))
+                         prior_field=kw.get("prior_field"), csv=kw.get("csv", False), coarse=kw.get("coarse", False),
+                         lookup=kw.get("lookup", False))
 
 
 def narrowed(text: str, rows: list[dict[str, Any]], at: str | None = "2021-10-20", **kw: Any) -> list[bool]:
@@ -240,7 +242,10 @@ def _column(values: list[Any], kind: Any) -> Any:
 
 
 _TEXTS = st.one_of(listing_texts(), st.sampled_from(["", " ", "ETHER", "bitcoin", "Bit\u200bcoin", "ｂｉｔｃｏｉｎ"]))
-_CATEGORIES = st.sampled_from(CATEGORY_PATHS + CATEGORY_SEGMENTS + ("Electronics>Blockchain\u00adMiners", ""))
+_CATEGORIES = st.sampled_from(CATEGORY_PATHS + CATEGORY_SEGMENTS + (
+    "Electronics>Blockchain\u00adMiners", "", "  software ", "SOFTWARE", "Blockchain\tMiners", "blockchain\u3000miners",
+    "Electronics ＞ Blockchain Miners", "Ｋｎｉｖｅｓ", "KNİVES", "Kni\u200bves", "Knives >", "> Swords", " > ",
+    "Software > Software", "Graphics  Cards > Knives", "\u212aNIVES", "Softwar\u0435", '"Software"', '["Software"]'))
 _NUMBERS = st.one_of(st.integers(-10, 10_000), st.sampled_from([0, 10, 5000, 5001, 2**53 + 1, -(10**15)]))
 _FLOATS = st.one_of(st.floats(-1e4, 1e6), st.sampled_from([math.nan, math.inf, -math.inf, -0.0, 19.99, 5000.0,
                                                            float(2**53 + 2), 1.5e20]))
@@ -326,13 +331,19 @@ def _plain_allow(compiled: CompiledPolicySet, listing: dict[str, Any], at: Any, 
 
 
 def _check_sound(ps: PolicySet, table: Any, at: Any, at_field: str | None, prior_field: str | None,
-                 csv: bool = False, coarse: bool = False) -> int:
-    """Rows as the scan reads them (``dsl.scan.convert``); the number the predicate drops."""
-    pred = predicate_for(ps, table, at=at, at_field=at_field, prior_field=prior_field, csv=csv, coarse=coarse)
+                 csv: bool = False, coarse: bool = False, lookup: bool = False) -> int:
+    """Rows as the scan reads them (``dsl.scan.convert``); the number the predicate drops
+    (with ``lookup``: the SQL without the keyed rules OR ``Lookup.mask``, as ``decide`` has it)."""
+    pred = predicate_for(ps, table, at=at, at_field=at_field, prior_field=prior_field, csv=csv, coarse=coarse,
+                         lookup=lookup)
     flags = rows_where(table, pred)
+    batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+    if lookup and pred is not None and batch is not None:
+        mask = Lookup(ps, at, (at_field,) if at_field else None).mask(batch, csv=csv).to_pylist()
+        flags = [f or m for f, m in zip(flags, mask, strict=True)]
     compiled = CompiledPolicySet(ps)
     dropped = 0
-    rows = batch_listings(table.combine_chunks().to_batches()[0], csv=csv) if table.num_rows else []
+    rows = batch_listings(batch, csv=csv) if batch is not None else []
     for row, keep in zip(rows, flags, strict=True):
         if keep:
             continue
@@ -374,6 +385,21 @@ def test_pushdown_is_sound_with_an_at_field(ps: PolicySet, table: Any) -> None:
     if "listed_on" not in table.column_names:
         table = table.append_column("listed_on", pa.array(["2021-10-20"] * table.num_rows, type=pa.string()))
     _check_sound(ps, table, None, "listed_on", None)
+
+
+@SOUND
+@given(policy_sets(), catalogues(), _AT, st.booleans(), st.booleans())
+def test_the_pushdown_with_the_category_lookup_is_sound(ps: PolicySet, table: Any, at: str | None, by_field: bool,
+                                                         coarse: bool) -> None:
+    """The rules with a category conjunct left out of the SQL, and answered for by
+    ``dsl.scan.lookup`` (odd case, white space, full-width and zero-width text, lists)."""
+    if by_field:
+        if "listed_on" not in table.column_names:
+            table = table.append_column("listed_on", pa.array(["2021-10-20"] * table.num_rows, type=pa.string()))
+        _check_sound(ps, table, None, "listed_on", None, coarse=coarse, lookup=True)
+    else:
+        _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None, coarse=coarse,
+                     lookup=True)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -418,6 +444,44 @@ def test_pushdown_is_sound_on_csv_cells(ps: PolicySet, table: Any, by_field: boo
         _check_sound(ps, table, None, "listed_on", "prior" if "prior" in table.column_names else None, csv=True)
     else:
         _check_sound(ps, table, "2021-10-20", None, "prior" if "prior" in table.column_names else None, csv=True)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@given(policy_sets(), csv_catalogues(), st.booleans())
+def test_the_category_lookup_is_sound_on_csv_cells(ps: PolicySet, table: Any, by_field: bool) -> None:
+    if by_field and "listed_on" in table.column_names:
+        _check_sound(ps, table, None, "listed_on", "prior" if "prior" in table.column_names else None, csv=True,
+                     lookup=True)
+    else:
+        _check_sound(ps, table, "2021-10-20", None, "prior" if "prior" in table.column_names else None, csv=True,
+                     lookup=True)
+
+
+def test_the_category_lookup_reads_categories_as_the_evaluator_does() -> None:
+    """Case, white space, full-width forms and ignorables are the evaluator's own
+    normalisation (``text.category_segments``); the windows are read as dates."""
+    ps = policy_set("policy p\n  timezone 'UTC'\n\n"
+                    "rule r: from 2021-06-01 until 2021-09-01 block category 'Blockchain Miners'\n")
+    cats = ["blockchain miners", " BLOCKCHAIN  MINERS ", "Electronics>Blockchain\u00adMiners",
+            "ｂｌｏｃｋｃｈａｉｎ miners", "Blockchain Miner", "Software", None] + ["Blockchain Miners"] * 3
+    dates = ["2021-07-01"] * 7 + ["2021-05-31", "2021-09-01", "2021-02-30"]
+    batch = pa.RecordBatch.from_pydict({"category": cats, "listed_on": dates})
+    compiled = CompiledPolicySet(ps)
+
+    def expected(at: str | None) -> list[bool]:
+        """Where the one rule applies, or the record is in error (kept, to get it)."""
+        out = []
+        for cat, date in zip(cats, dates, strict=True):
+            try:
+                out.append(bool(compiled.decide({"category": cat} if cat else {}, at or date).rules))
+            except InputError:
+                out.append(True)
+        return out
+
+    assert expected(None) == [True, True, False, True, False, False, False, False, False, True]
+    assert Lookup(ps, None, ("listed_on",)).mask(batch, csv=False).to_pylist() == expected(None)
+    assert Lookup(ps, "2021-10-20", None).mask(batch, csv=False).to_pylist() == [False] * 10 == expected("2021-10-20")
+    assert Lookup(ps, "2021-07-20", None).mask(batch, csv=False).to_pylist() == expected("2021-07-20")
 
 
 def test_csv_cells_that_may_be_json_are_kept() -> None:

@@ -502,7 +502,8 @@ def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: 
     for at, at_field in (("2021-10-20", None), (None, "listed_at")):
         job = Job("parquet", at, ("listed_at",) if at_field else None, ("prior",), ("id",), ("seller", "id"))
         columns = duckdb_types(frame.schema)
-        duck_sql = sql_predicate(P.policy_set, at=at, at_field=at_field, columns=columns, prior_field="prior")
+        duck_sql = sql_predicate(P.policy_set, at=at, at_field=at_field, columns=columns, prior_field="prior",
+                                 lookup=True)
         spark_sql = spark_predicate(P, job, columns)
         assert duck_sql is not None and spark_sql is not None
         con = duckdb.connect()
@@ -512,7 +513,7 @@ def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: 
         assert got == want
         assert narrowing(P, job, columns) == spark_sql
         coarse_sql = sql_predicate(P.policy_set, at=at, at_field=at_field, columns=columns, prior_field="prior",
-                                   coarse=True)
+                                   coarse=True, lookup=True)
         assert coarse_sql is not None
         with monkeypatch.context() as m:  # the exact predicate too big for Spark: the coarse one, as with DuckDB
             m.setattr(spark_engine, "SPARK_SQL_LIMIT", len(duck_sql) - 1)

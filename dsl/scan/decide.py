@@ -13,10 +13,11 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..evaluate import values as V
-from ..evaluate.outcome import Decision, InputError, format_instant
+from ..evaluate.outcome import Decision, DecisionError, InputError, format_instant
 from ..evaluate.policies import Policies
 from .columns import combine, decided_arrays, id_texts, path_column, plain_arrays, plain_at, plain_at_texts
 from .convert import batch_listings, column_values
+from .lookup import lookup_for
 from .records import Bad, decide_record, is_envelope, open_envelope
 from .report import Tally
 from .schema import DECIDE_COLUMN, Row, arrow_schema, rows_to_output
@@ -162,7 +163,7 @@ def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tal
     data = batch.drop_columns([DECIDE_COLUMN]) if DECIDE_COLUMN in names else batch
     listings = _Once(job, data)
     ids = id_texts(data, job.id_field, csv=job.csv, listings=listings)
-    decide, plain_ats = _to_decide(job, batch, data, listings)
+    decide, plain_ats = _to_decide(policies, job, batch, data, listings)
     phash, schema = policies.policy_hash, arrow_schema(job.out_format)
     if decide is None:
         decided = decide_columns(policies, job, data, listings(), tally, offset)
@@ -194,44 +195,77 @@ def decide_columns(policies: Policies, job: Job, data: pa.RecordBatch, listings:
     """``decide_rows`` for the listings of an Arrow batch (``data``), as the columns
     effect, rules, overridden, penalty, warnings, error and at: each record's ``at`` and
     prior are read from their columns, and its id is not read (the caller reads it from
-    its column)."""
-    ats = [job.at] * len(listings) if job.at_field is None else _field_values(job, data, job.at_field, listings)
-    priors = _field_values(job, data, job.prior_field, listings) if job.prior_field is not None else None
-    out: list[list[Any]] = [[] for _ in range(7)]
-    effect, rules, overridden, penalty, warnings, error, at_out = out
-    decide, formatted = policies.decide, dict[Any, str]()
-    for i, listing in enumerate(listings):
-        prior = 0 if priors is None or priors[i] is None else priors[i]
-        try:
-            if ats[i] is None:
-                raise _no_at(job)
-            d = decide(listing, ats[i], prior)
-        except InputError as e:
-            for column in out:
-                column.append(None)
-            error[-1] = e.message
-            tally.error(offset + (places[i] if places is not None else i) + 1, e.message)
-            continue
-        effect.append(d.effect)
-        rules.append(d.rules)
-        overridden.append(d.overridden)
-        penalty.append(d.penalty.to_dict() if d.penalty is not None else None)
-        warnings.append(d.warnings)
-        error.append(None)
-        at_out.append(formatted.get(d.at) or _remember(formatted, d.at))
-        tally.decision(d, _seller(job, listing) if d.effect == "block" else None)
+    its column). The listings are decided by ``decide_many`` (one call for the batch:
+    each decision is the one ``decide`` gives), and tallied a column at a time."""
+    n = len(listings)
+    if job.at_field is None:
+        ats: Any = job.at
+    else:
+        ats = _field_values(job, data, job.at_field, listings)
+    priors: Any = 0
+    if job.prior_field is not None:
+        priors = [0 if p is None else p for p in _field_values(job, data, job.prior_field, listings)]
+    results: list[Any] = policies.decide_many(listings, ats, priors)
+    errors: dict[int, str] = {i: r.message for i, r in enumerate(results) if type(r) is DecisionError}
+    if job.at_field is not None and None in ats:  # decide_many reads a missing ``at`` as now: the scan does not
+        missing = _no_at(job).message
+        errors.update((i, missing) for i, a in enumerate(ats) if a is None)
+    for i in errors:
+        results[i] = _ERROR
+    formatted: dict[Any, str] = {}
+    effect = [d.effect for d in results]
+    rules = [d.rules for d in results]
+    penalty = [d.penalty.to_dict() if d.penalty is not None else None for d in results]
+    at_out = [None if d.at is None else formatted.get(d.at) or _remember(formatted, d.at) for d in results]
+    out = [effect, rules, [d.overridden for d in results], penalty, [d.warnings for d in results],
+           [errors.get(i) for i in range(n)] if errors else [None] * n, at_out]
+    for i in sorted(errors):
+        tally.error(offset + (places[i] if places is not None else i) + 1, errors[i])
+    tally.decided(effect, rules, [d.penalty for d in results if d.penalty is not None],
+                  _blocked_sellers(job, data, listings, effect))
     return out
 
 
-def _to_decide(job: Job, batch: pa.RecordBatch, data: pa.RecordBatch,
+class _Error:
+    """The columns of a record in error: all null (its message goes in ``error``)."""
+
+    effect = rules = overridden = penalty = warnings = at = None
+
+
+_ERROR = _Error()
+
+
+def _blocked_sellers(job: Job, data: pa.RecordBatch, listings: Sequence[Any], effect: list[Any]) -> list[Any]:
+    """The seller of each blocked record (for the report)."""
+    blocked = [i for i, e in enumerate(effect) if e == "block"]
+    if not blocked:
+        return []
+    column = path_column(data, job.seller_field, csv=job.csv)
+    if column is None or job.envelopes:
+        return [_seller(job, listings[i]) for i in blocked]
+    return column_values(column.take(pa.array(blocked, pa.int64())), csv=job.csv)
+
+
+def _pushdown_mask(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.RecordBatch) -> pa.Array | None:
+    """Where the pushdown keeps the batch's records (None: it does not narrow): its SQL
+    column OR the category lookup (``dsl.scan.lookup``), which answers for the rules the
+    SQL leaves out."""
+    names = batch.schema.names
+    if DECIDE_COLUMN not in names:
+        return None
+    decide = batch.column(names.index(DECIDE_COLUMN))
+    lookup = lookup_for(policies.policy_set, policies.policy_hash, job.at, job.at_field)
+    return decide if lookup is None else pc.or_(decide, lookup.mask(data, csv=job.csv))
+
+
+def _to_decide(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.RecordBatch,
                listings: _Once) -> tuple[pa.Array | None, pa.Array | str]:
     """Which records of the batch are decided (None: all of them), and the ``at`` a plain
     allow reports (one text for all, or one per record). A record the pushdown rules out
     whose ``at`` cannot be read is decided, to get its error."""
-    names = batch.schema.names
-    if DECIDE_COLUMN not in names:
+    decide = _pushdown_mask(policies, job, batch, data)
+    if decide is None:
         return None, ""
-    decide = batch.column(names.index(DECIDE_COLUMN))
     ats: pa.Array | str
     if job.at_field is None:
         ats = format_instant(V.parse_at(job.at).reported)
@@ -244,11 +278,12 @@ def _to_decide(job: Job, batch: pa.RecordBatch, data: pa.RecordBatch,
 
 
 def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tally, offset: int) -> list[Row]:
-    names = batch.schema.names
-    if DECIDE_COLUMN not in names:
+    if DECIDE_COLUMN not in batch.schema.names:
         return decide_rows(policies, job, batch_listings(batch, csv=job.csv), tally, offset)
-    mask = batch.column(names.index(DECIDE_COLUMN)).to_pylist()
     data = batch.drop_columns([DECIDE_COLUMN])
+    keep = _pushdown_mask(policies, job, batch, data)
+    assert keep is not None
+    mask = keep.to_pylist()
     if all(mask):
         return decide_rows(policies, job, batch_listings(data, csv=job.csv), tally, offset)
     fixed = format_instant(V.parse_at(job.at).reported) if job.at_field is None else None

@@ -35,6 +35,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
+from ..evaluate import semantics as S
 from ..evaluate import values as V
 from ..evaluate.outcome import InputError
 from ..model import FieldInfo, PolicySet, RuleInfo, local_instant
@@ -54,8 +55,20 @@ _NON_ASCII = r"'[^\x00-\x7f]'"
 _TEXT_KINDS = frozenset({"text", "textlike", "category"})
 
 
-class _GiveUp(Exception):
+class GiveUp(Exception):
     """No narrowing is possible: ``sql_predicate`` returns None."""
+
+
+def category_keys_of(rule: RuleInfo) -> frozenset[str] | None:
+    """The keys of the rule's first category conjunct (``semantics.category_keys``: one of
+    them must be a segment of the listing's category path for the rule to hold), None
+    when its condition has none. With ``lookup``, ``sql_predicate`` leaves the rules that
+    have keys to ``dsl.scan.lookup``."""
+    for conjunct in A.conjuncts(rule.condition):
+        keys = S.category_keys(conjunct)
+        if keys is not None:
+            return keys
+    return None
 
 
 # --------------------------------------------------------------------------- SQL text
@@ -77,11 +90,11 @@ def _check_text(text: str) -> None:
     """Policy and column text that SQL cannot carry (NUL, lone surrogates) ends the
     pushdown rather than risk a different reading."""
     if "\x00" in text:
-        raise _GiveUp
+        raise GiveUp
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        raise _GiveUp from None
+        raise GiveUp from None
 
 
 def _and(parts: Iterable[str]) -> str:
@@ -189,7 +202,7 @@ def _field_name(part: str) -> tuple[str, str]:
             return "".join(out), part[i + 1:]
         out.append(part[i])
         i += 1
-    raise _GiveUp
+    raise GiveUp
 
 
 # --------------------------------------------------------------------------- fields
@@ -227,7 +240,7 @@ class Columns:
         self.csv = csv
         lowered = [name.lower() for name in columns]
         if len(set(lowered)) != len(lowered):  # DuckDB binds names ignoring case
-            raise _GiveUp
+            raise GiveUp
         self.types = {name: parse_type(kind) for name, kind in columns.items()}
         self.dotted = tuple(name for name in columns if "." in name)
 
@@ -607,12 +620,12 @@ class Reader:
             field = get(e.path.parts)
             return Reading(_sure(field.present()) if field.sql else field.present(),
                            _sure(field.present()) if field.sql and field.kind != "unknown" else FALSE)
-        raise _GiveUp
+        raise GiveUp
 
 
 def _items(items: A.ListExpr) -> tuple[A.Scalar, ...]:
     if not isinstance(items, A.ListLit):
-        raise _GiveUp
+        raise GiveUp
     return items.items
 
 
@@ -705,7 +718,7 @@ def at_column(field: Field) -> AtColumn:
         date = f"try_cast({field.sql} AS DATE)"
         ok = _sure(f"regexp_full_match({field.sql}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {date} {in_range}")
         return AtColumn(ok, date)
-    raise _GiveUp
+    raise GiveUp
 
 
 def first_date_from(instant: dt.datetime, tz: ZoneInfo) -> dt.date | None:
@@ -750,7 +763,7 @@ class Windows:
                 for rule in ps.rules:
                     self.parsed.in_tz(rule.tz)
             except InputError:
-                raise _GiveUp from None
+                raise GiveUp from None
 
     def error(self) -> str:
         """TRUE where the record's ``at`` may not be read (or not as a plain date)."""
@@ -785,7 +798,7 @@ def prior_error(field: Field) -> str:
 
 
 def _clauses(ps: PolicySet, columns: Columns, windows: Windows, prior_field: str | None,
-             coarse: bool = False) -> list[str]:
+             coarse: bool = False, lookup: bool = False) -> list[str]:
     clauses = [windows.error()]
     if prior_field is not None:
         clauses.append(prior_error(columns.resolve(tuple(prior_field.split(".")))))
@@ -795,11 +808,12 @@ def _clauses(ps: PolicySet, columns: Columns, windows: Windows, prior_field: str
     for path, kinds in V.warned_fields(ps):
         field = columns.resolve(path)
         clauses.append(guarded([field], _exact(unfit(field, kinds))).may)
-    clauses.append(rules_clause(ps, columns, windows, coarse=coarse))
+    clauses.append(rules_clause(ps, columns, windows, coarse=coarse, lookup=lookup))
     return clauses
 
 
-def rules_clause(ps: PolicySet, columns: Columns, windows: Windows, *, coarse: bool = False) -> str:
+def rules_clause(ps: PolicySet, columns: Columns, windows: Windows, *, coarse: bool = False,
+                 lookup: bool = False) -> str:
     """Where some rule may apply. Read twice: assuming the text that text atoms read is
     ASCII (the cheap word tests), for the rows where it is; and with those atoms TRUE on
     other text, for the rest. So DuckDB evaluates the second reading only on rows with
@@ -810,8 +824,12 @@ def rules_clause(ps: PolicySet, columns: Columns, windows: Windows, *, coarse: b
     alone (one RE2 pass per text over all their words, their other conditions and windows
     left to the evaluator), and rows with non-ASCII text are all kept. Coarser, so more
     rows reach Python, but the predicate's size no longer grows with those rules: at a
-    thousand rules the exact one costs DuckDB more per row than the evaluator does."""
-    in_force = [(rule, w) for rule in ps.rules if (w := windows.of(rule)) != FALSE]
+    thousand rules the exact one costs DuckDB more per row than the evaluator does.
+
+    ``lookup``: the rules with a category conjunct (``category_keys_of``) are left out,
+    for ``dsl.scan.lookup`` to answer for."""
+    in_force = [(rule, w) for rule in ps.rules
+                if (w := windows.of(rule)) != FALSE and not (lookup and category_keys_of(rule) is not None)]
     gates: set[str] = set()
     fast_reader = Reader(columns, gates)
     groups: dict[str, list[tuple[set[str], str]]] = {}
@@ -865,7 +883,8 @@ def _when(test: str, then: str) -> str:
 
 
 def sql_predicate(ps: PolicySet, *, at: str | None, at_field: str | None, columns: Mapping[str, str],
-                  prior_field: str | None = None, csv: bool = False, coarse: bool = False) -> str | None:
+                  prior_field: str | None = None, csv: bool = False, coarse: bool = False,
+                  lookup: bool = False) -> str | None:
     """A DuckDB SQL boolean expression over the input's columns that is TRUE for every
     record which could get anything but a plain allow with no warnings and no error, or
     None for no narrowing. ``columns`` maps each top-level column name to its DuckDB type
@@ -874,14 +893,17 @@ def sql_predicate(ps: PolicySet, *, at: str | None, at_field: str | None, column
     now), ``prior_field`` the path of the column holding ``prior_violations`` (absent
     or NULL: 0); ``csv`` says the columns are CSV cells read as text, each holding JSON
     when it is JSON (``convert.csv_cell``); ``coarse`` reads the rules that need a word
-    as that need alone (``rules_clause``).
+    as that need alone (``rules_clause``); ``lookup`` leaves out the rules with a category
+    conjunct: then the predicate holds only together with ``dsl.scan.lookup.Lookup.mask``
+    (their OR), which answers for those rules.
 
-    The expression is never NULL. The rows where it is FALSE would be decided as
-    ``allow`` with no rules, no warnings and no error."""
+    The expression is never NULL. The rows where it is FALSE (with ``lookup``: and the
+    lookup's mask is FALSE) would be decided as ``allow`` with no rules, no warnings and
+    no error."""
     try:
         cols = Columns(columns, csv=csv)
         windows = Windows(ps, at, at_field, cols)
-        found = _or(_clauses(ps, cols, windows, prior_field, coarse))
-    except _GiveUp:
+        found = _or(_clauses(ps, cols, windows, prior_field, coarse, lookup))
+    except GiveUp:
         return None
     return None if found == TRUE else found

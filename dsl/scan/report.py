@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Iterable, Sequence
 from typing import Any
 
-from ..evaluate.outcome import Decision
+from ..evaluate.outcome import Decision, PenaltyChoice
 
 __all__ = ["FIRST_ERRORS", "TOP_SELLERS", "Tally", "render_table"]
 
@@ -55,6 +56,18 @@ class Tally:
             self.steps[f"{p.ladder or p.rule} step {p.step}"] += 1
         if d.effect == "block":
             self.blocked_sellers[_seller_key(seller)] += 1
+
+    def decided(self, effects: Sequence[str | None], rule_sets: Sequence[tuple[str, ...] | None],
+                penalties: Iterable[PenaltyChoice], blocked_sellers: Iterable[Any]) -> None:
+        """Records decided, a column at a time (``decision`` for each, but counted in
+        bulk): their effects and rule sets (None for a record in error, counted by
+        ``error``), the penalties given and the seller of each blocked record."""
+        counts = Counter(e for e in effects if e is not None)
+        self.records += counts.total()
+        self.effects.update(counts)
+        self.rule_sets.update(r for r in rule_sets if r)
+        self.steps.update(f"{p.ladder or p.rule} step {p.step}" for p in penalties)
+        self.blocked_sellers.update(_seller_key(s) for s in blocked_sellers)
 
     def merge(self, other: Tally) -> None:
         """Add the counts of ``other``, the tally of later records."""

@@ -133,10 +133,11 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
 
 def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, coarse: bool = False) -> str | None:
     """The pushdown's predicate (DuckDB SQL) for ``job``'s records over ``columns``
-    (``pushdown.sql_predicate``)."""
+    (``pushdown.sql_predicate``), the rules with a category conjunct left to the lookup
+    that ``decide`` ORs with it (``dsl.scan.lookup``)."""
     return pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=job.at_name or None, columns=columns,
                                   prior_field=".".join(job.prior_field) if job.prior_field else None, csv=job.csv,
-                                  coarse=coarse)
+                                  coarse=coarse, lookup=True)
 
 
 def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:
