@@ -19,9 +19,7 @@ pickles cost some 10 % of the parse they save).
 
 from __future__ import annotations
 
-import copyreg
 import gc
-import io
 import os
 import pickle
 import signal
@@ -34,7 +32,6 @@ from typing import IO, Any
 
 from ..diagnostics import Diagnostic
 from ..gcpause import no_gc
-from ..span import Span
 from . import ast as A
 from .driver import lark
 from .parse import parse
@@ -123,11 +120,7 @@ def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
                 break
             ends[1] = i
         name, text, test_file = jobs[i]
-        buffer = io.BytesIO()
-        pickler = pickle.Pickler(buffer, protocol=pickle.HIGHEST_PROTOCOL)
-        pickler.dispatch_table = _DISPATCH
-        pickler.dump(parse(text, name, test_file=test_file))
-        data = buffer.getbuffer()
+        data = pickle.dumps(parse(text, name, test_file=test_file), protocol=pickle.HIGHEST_PROTOCOL)
         out.write(_HEADER.pack(i, len(data)))
         out.write(data)
         out.flush()  # each result whole in the file as soon as it is ready
@@ -136,36 +129,12 @@ def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
 def _read_records(out: IO[bytes], results: list[Result | None]) -> None:
     """The child's results, each complete record's into its slot (a record cut short by
     the child's end is left out: that file is parsed again)."""
-    try:
-        while True:
-            head = out.read(_HEADER.size)
-            if len(head) < _HEADER.size:
-                return
-            i, size = _HEADER.unpack(head)
-            data = out.read(size)
-            if len(data) < size or not 0 <= i < len(results) or results[i] is not None:
-                return
-            results[i] = pickle.loads(data)
-    finally:
-        _lines.clear()
-
-
-# Spans are half of an AST's objects. Pickled as attrs pickles a slotted class, each is
-# rebuilt through a ``__setstate__`` loop; as the arguments of its constructor they cost
-# half as much to write and a third less to read, and a line number is one object for the
-# spans of a line again (as in a parse here, where they come from one token's), not one
-# per span: pickle does not share ints.
-
-_lines: dict[int, int] = {}
-
-
-def _reduce_span(s: Span) -> tuple[Any, tuple[Any, ...]]:
-    return _span, (s.file, s.line, s.column, s.end_line - s.line, s.end_column, s.start, s.end)
-
-
-def _span(file: str, line: int, column: int, lines: int, end_column: int, start: int, end: int) -> Span:
-    line = _lines.setdefault(line, line)
-    return Span(file, line, column, line + lines if lines else line, end_column, start, end)
-
-
-_DISPATCH = {**copyreg.dispatch_table, Span: _reduce_span}
+    while True:
+        head = out.read(_HEADER.size)
+        if len(head) < _HEADER.size:
+            return
+        i, size = _HEADER.unpack(head)
+        data = out.read(size)
+        if len(data) < size or not 0 <= i < len(results) or results[i] is not None:
+            return
+        results[i] = pickle.loads(data)  # a parse's spans come with their file's lines, once (``Span.within``)

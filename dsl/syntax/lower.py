@@ -15,6 +15,7 @@ from typing import Any
 from lark import Token
 
 from ..diagnostics import Diagnostic, make
+from ..span import Lines
 from . import ast as A
 from . import hints
 from .driver import tokens
@@ -70,6 +71,10 @@ _INTERNED = 64
 
 
 class Lowering:
+    lazy_spans = True
+    """Whether a whole file's spans are made with ``Span.within`` (tests compare them
+    with the seven numbers read off Lark's tokens)."""
+
     def __init__(self, path: str, diags: list[Diagnostic], offset: tuple[int, int, int] = (1, 1, 0),
                  text: str = ""):
         self.path = path
@@ -77,6 +82,9 @@ class Lowering:
         self.offset = offset
         self.whole_file = offset == (1, 1, 0)  # positions need no shifting
         self.text = text  # what the tokens' positions index
+        # The spans of a whole file's parse hold their offsets and the file's lines
+        # (``Span.within``), and work out lines and columns when read: as Lark counts them.
+        self.lines = Lines(path, text) if self.whole_file and self.lazy_spans else None
         # Only parentheses make expressions nest: without many, no statement is too deep.
         self.check_depth = text.count("(") > MAX_DEPTH
         self.dates: dict[str, dt.date] = {}  # a date's text -> its value, shared by the literals
@@ -91,6 +99,8 @@ class Lowering:
             return None
         else:
             first, last = node.start, node.end
+        if self.lines is not None:
+            return A.Span.within(self.lines, first.start_pos, last.end_pos)  # type: ignore[arg-type]  # lexed: set
         # from the start of `first` to the end of `last`, two lexed tokens
         line, column, start = first.line, first.column, first.start_pos
         end_line, end_column, end = last.end_line, last.end_column, last.end_pos
@@ -106,6 +116,8 @@ class Lowering:
     def join(self, a: A.Span | None, b: A.Span | None) -> A.Span | None:
         if a is None or b is None:
             return a or b
+        if self.lines is not None:  # both from ``span``, in this file's text
+            return A.Span.within(self.lines, a.start, b.end)
         return A.Span(a.file, a.line, a.column, b.end_line, b.end_column, a.start, b.end)
 
     def error(self, code: str, message: str, node: Node | Token | A.Span | None, hint: str | None = None) -> None:

@@ -71,7 +71,7 @@ def _compile(path: str, what: str, spec: str, config: Config | None = None,
 
 def _renamed(d: Diagnostic, rename: tuple[str, str]) -> Diagnostic:
     def place(s: Span) -> Span:
-        return attrs.evolve(s, file=rename[1] + s.file[len(rename[0]):]) if s.file.startswith(rename[0]) else s
+        return s.replace(file=rename[1] + s.file[len(rename[0]):]) if s.file.startswith(rename[0]) else s
 
     def span(s: Span | None) -> Span | None:
         return None if s is None else place(s)
