@@ -602,11 +602,16 @@ def _clause_text(clauses: dict[str, A.Clause], kind: str) -> str | None:
 
 
 def resolve_sets(expr: A.Expr, sets: dict[str, tuple[A.Scalar, ...]]) -> A.Expr:
-    """The expression with every set reference replaced by the set's literal list."""
+    """The expression with every set reference replaced by the set's literal list (the
+    expression itself when it names no set: the AST is immutable)."""
     if isinstance(expr, (A.And, A.Or)):
-        return attrs.evolve(expr, items=tuple(resolve_sets(e, sets) for e in expr.items))
+        items = tuple(resolve_sets(e, sets) for e in expr.items)
+        if all(new is old for new, old in zip(items, expr.items, strict=True)):
+            return expr
+        return attrs.evolve(expr, items=items)
     if isinstance(expr, A.Not):
-        return attrs.evolve(expr, operand=resolve_sets(expr.operand, sets))
+        operand = resolve_sets(expr.operand, sets)
+        return expr if operand is expr.operand else attrs.evolve(expr, operand=operand)
     if isinstance(expr, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(expr.items, A.Ref):
         return attrs.evolve(expr, items=A.ListLit(sets[expr.items.name], span=expr.items.span))
     return expr
