@@ -411,3 +411,22 @@ def test_phrases_with_nul_fall_back_to_one_piece_at_a_time() -> None:
     policies = load_text("policy nul\nrule r: flag mentions 'a\\u{0}b'\n")
     assert both(policies, {"title": "a", "description": "b"}, "2022-01-01").rules == ()
     assert both(policies, {"title": "x a\x00b"}, "2022-01-01").rules == ("nul.r",)
+
+
+def test_rules_share_the_condition_of_a_repeated_value_atom() -> None:
+    """Planning compiles ``platform in [...]`` once for every rule that has it (spans
+    aside); an atom with a number keeps its own (1 and 1.0 are equal atoms)."""
+    from zoneinfo import ZoneInfo
+
+    from dsl.evaluate.compiled import _Planner
+
+    planner = _Planner()
+    tz = ZoneInfo("UTC")
+
+    def platform_in(at: int) -> A.In:
+        return A.In(A.Path(("platform",)), A.ListLit((A.Str("taobao"), A.Str("tmall"))), False,
+                    span=A.Span("p", 1, at, 1, at + 5, at, at + 5))
+
+    assert planner.compile(platform_in(1), tz) is planner.compile(platform_in(40), tz)
+    one, other = (A.Compare(A.Path(("n",)), "==", A.Num(v)) for v in (1, 1.0))
+    assert planner.compile(one, tz) is not planner.compile(other, tz)

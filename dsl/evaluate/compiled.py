@@ -112,6 +112,10 @@ class _Planner:
 
     def __init__(self) -> None:
         self.phrases: dict[Source, set[str]] = {}
+        self.values: dict[tuple[A.Expr, ZoneInfo], Cond] = {}
+        """The conditions of value atoms already compiled, by atom (spans aside) and zone:
+        rules repeat atoms such as ``platform in ['taobao', 'tmall']``, and share one
+        closure each (pure functions of the atom and the zone)."""
 
     def compile(self, e: A.Expr, tz: ZoneInfo) -> Cond:
         if isinstance(e, A.Const):
@@ -136,7 +140,17 @@ class _Planner:
             text_test = S.matches_test(e.regex.pattern, e.regex.ignore_case)
             pieces = _pieces_reader(e.path.parts)
             return lambda c: text_test(pieces(c.listing))
-        return _value_cond(e, tz)
+        return self._value(e, tz)
+
+    def _value(self, e: A.Expr, tz: ZoneInfo) -> Cond:
+        """A value atom's condition, shared with the rules that have the same atom."""
+        if not _without_numbers(e):  # 1 and 1.0 are equal atoms: not worth telling apart here
+            return _value_cond(e, tz)
+        key = (e, tz)
+        found = self.values.get(key)
+        if found is None:
+            found = self.values[key] = _value_cond(e, tz)
+        return found
 
     def _mentions(self, e: A.Mentions | A.MentionsAny) -> Cond:
         """``mentions``: the phrases join their source's one-pass matcher, and the atom
@@ -172,6 +186,14 @@ def _fuse_contains(items: Sequence[A.Expr]) -> tuple[tuple[Cond, ...], list[A.Ex
     with several (``hotpath.group_contains``), and the other items."""
     fused, rest = group_contains(items)
     return tuple(_contains_any(src, needles) for src, needles in fused.items()), rest
+
+
+def _without_numbers(e: A.Expr) -> bool:
+    if isinstance(e, A.Compare):
+        return not isinstance(e.value, A.Num)
+    if isinstance(e, A.In):
+        return isinstance(e.items, A.ListLit) and not any(isinstance(i, A.Num) for i in e.items.items)
+    return isinstance(e, A.Exists)
 
 
 def _value_cond(e: A.Expr, tz: ZoneInfo) -> Cond:
