@@ -228,10 +228,9 @@ def _rule_references(t: _Table, policy: str, r: A.Rule) -> Iterator[Diagnostic]:
 def _set_refs(expr: A.Expr) -> Iterator[A.Ref]:
     """The set references of an expression (``category in S``, ``mentions any S``,
     ``PATH in S``), in order."""
-    for node in A.walk(expr):
-        items = getattr(node, "items", None)
-        if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(items, A.Ref):
-            yield items
+    for node in A.walk(expr) if isinstance(expr, (A.And, A.Or, A.Not)) else (expr,):  # most are one atom
+        if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(node.items, A.Ref):
+            yield node.items
 
 
 def _check_override(t: _Table, policy: str, ref: A.Ref) -> Iterator[Diagnostic]:
@@ -562,8 +561,9 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
         found = t.resolve_rule(policy, ref.name)
         assert found is not None
         overrides.append(found[0])
+    name = rule_id(r)
     return RuleInfo(
-        qid=f"{policy}.{rule_id(r)}", policy=policy, name=rule_id(r), effect=effect_of(r.effect),
+        qid=f"{policy}.{name}", policy=policy, name=name, effect=effect_of(r.effect),
         start=_instant(r.from_, zone, instants), end=_instant(r.until, zone, instants),
         scope=scope, selector=selector, if_=if_, unless=unless, condition=condition, penalty=penalty,
         overrides=tuple(overrides), because=r.because.value if r.because else None,
