@@ -12,6 +12,7 @@ caller reads the listings.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -20,10 +21,11 @@ import pyarrow.compute as pc
 
 from ..evaluate import values as V
 from ..evaluate.outcome import InputError, format_instant
-from .convert import column_values
+from .convert import column_values, csv_cell
 from .schema import arrow_schema, id_text, json_or_none
 
-__all__ = ["combine", "decided_arrays", "id_texts", "path_column", "plain_arrays", "plain_at", "plain_at_texts"]
+__all__ = ["Distinct", "combine", "decided_arrays", "id_texts", "is_text", "path_column", "plain_arrays", "plain_at",
+           "plain_at_texts"]
 
 
 def path_column(data: pa.RecordBatch, path: tuple[str, ...], *, csv: bool) -> pa.Array | None:
@@ -62,6 +64,43 @@ def per_distinct(column: pa.Array, read: Callable[[Any], Any], out_type: pa.Data
     return texts.take(encoded.indices)
 
 
+def is_text(t: pa.DataType) -> bool:
+    """Whether a column of type ``t`` holds text (read as it is, or as a CSV cell)."""
+    return pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view"
+
+
+_DISTINCT_LIMIT = 1 << 16
+
+
+class Distinct:
+    """A function of a text computed once per distinct text (a catalogue's categories and
+    dates repeat from batch to batch): the texts seen so far are an Arrow value set, and a
+    column is mapped through it with one hash lookup a value."""
+
+    def __init__(self, read: Callable[[str], Any], out_type: pa.DataType):
+        self.read, self.out_type = read, out_type
+        self.known: list[str] = []
+        self.values: list[Any] = []
+        self.known_array = pa.array([], pa.string())
+        self.values_array = pa.array([], out_type)
+
+    def of(self, column: pa.Array) -> pa.Array:
+        """``read`` of each value of ``column`` (null where it is null)."""
+        texts = column.cast(pa.string())
+        places = pc.index_in(texts, value_set=self.known_array)
+        missing = pc.and_(pc.is_null(places), pc.is_valid(texts))
+        if pc.any(missing).as_py():
+            if len(self.known) >= _DISTINCT_LIMIT:
+                self.known, self.values = [], []
+            new = pc.unique(texts.filter(missing)).to_pylist()
+            self.known.extend(new)
+            self.values.extend(self.read(t) for t in new)
+            self.known_array = pa.array(self.known, pa.string())
+            self.values_array = pa.array(self.values, self.out_type)
+            places = pc.index_in(texts, value_set=self.known_array)
+        return self.values_array.take(places)
+
+
 _PLAIN_ATS: dict[Any, str | None] = {}
 """``at`` values read, and the ``at`` their plain allow reports (a catalogue's dates repeat
 from batch to batch)."""
@@ -93,7 +132,19 @@ def plain_at_texts(data: pa.RecordBatch, at_field: tuple[str, ...], *, csv: bool
     if column is None:
         values = [V.read_path(x, at_field) if isinstance(x, dict) else None for x in listings()]
         return pa.array([plain_at(v) if v is not None else None for v in values], pa.string())
+    if is_text(column.type):
+        return _PLAIN_AT_TEXTS[csv].of(column)
     return per_distinct(column, plain_at, pa.string(), csv=csv)
+
+
+def _plain_at_of_text(text: str, *, csv: bool) -> str | None:
+    value = csv_cell(text) if csv else text
+    return plain_at(value) if value is not None else None
+
+
+_PLAIN_AT_TEXTS = {csv: Distinct(functools.partial(_plain_at_of_text, csv=csv), pa.string()) for csv in (False, True)}
+"""The ``at`` of a plain allow, by the text of its ``at`` field (a catalogue's dates repeat
+from batch to batch)."""
 
 
 def id_texts(data: pa.RecordBatch, id_field: tuple[str, ...], *, csv: bool,

@@ -212,7 +212,9 @@ def decide_columns(policies: Policies, job: Job, data: pa.RecordBatch, listings:
         errors.update((i, missing) for i, a in enumerate(ats) if a is None)
     for i in errors:
         results[i] = _ERROR
-    formatted: dict[Any, str] = {}
+    formatted = _FORMATTED
+    if len(formatted) > 65536:
+        formatted.clear()
     effect = [d.effect for d in results]
     rules = [d.rules for d in results]
     penalty = [d.penalty.to_dict() if d.penalty is not None else None for d in results]
@@ -224,6 +226,10 @@ def decide_columns(policies: Policies, job: Job, data: pa.RecordBatch, listings:
     tally.decided(effect, rules, [d.penalty for d in results if d.penalty is not None],
                   _blocked_sellers(job, data, listings, effect))
     return out
+
+
+_FORMATTED: dict[Any, str] = {}
+"""The instants decided at, formatted (a catalogue's dates repeat from batch to batch)."""
 
 
 class _Error:

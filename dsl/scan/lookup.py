@@ -32,7 +32,7 @@ import pyarrow.compute as pc
 
 from ..model import PolicySet, RuleInfo
 from ..text import category_segments
-from .columns import path_column
+from .columns import Distinct, is_text, path_column
 from .convert import csv_cell
 from .pushdown import FALSE, TRUE, Columns, GiveUp, Windows, category_keys_of, first_date_from
 
@@ -43,7 +43,6 @@ _FIRST, _LAST = dt.date(1, 1, 2), dt.date(9999, 12, 30)
 """The dates ``pushdown.at_column`` reads as plain dates (the calendar's first and last are
 left to the evaluator)."""
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
-_MEMO_LIMIT = 1 << 16
 
 
 def _days(d: dt.date) -> int:
@@ -64,10 +63,6 @@ def _plain_date(value: Any) -> int | None:
 
 def _plain_at_date(raw: str, *, csv: bool) -> int | None:
     return _plain_date(csv_cell(raw) if csv else raw)
-
-
-def _is_text(t: pa.DataType) -> bool:
-    return pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view"
 
 
 class Lookup:
@@ -97,8 +92,8 @@ class Lookup:
             for key in keys:
                 self.by_key.setdefault(key, []).append(window)
         entry = pa.struct([("hit", pa.bool_()), ("low", pa.int32()), ("high", pa.int32())])
-        self.categories = {csv: _Distinct(functools.partial(self._info, csv=csv), entry) for csv in (False, True)}
-        self.dates = {csv: _Distinct(functools.partial(_plain_at_date, csv=csv), pa.int32()) for csv in (False, True)}
+        self.categories = {csv: Distinct(functools.partial(self._info, csv=csv), entry) for csv in (False, True)}
+        self.dates = {csv: Distinct(functools.partial(_plain_at_date, csv=csv), pa.int32()) for csv in (False, True)}
 
     def _info(self, raw: str, *, csv: bool) -> dict[str, Any]:
         """The entry of a category column's value (a CSV cell read as ``csv_cell``): whether
@@ -116,7 +111,7 @@ class Lookup:
         """TRUE for each record of ``data`` on which a keyed rule may hold (never null)."""
         n = data.num_rows
         column = path_column(data, ("category",), csv=csv)
-        if column is None or not (_is_text(column.type) or pa.types.is_null(column.type)):
+        if column is None or not (is_text(column.type) or pa.types.is_null(column.type)):
             return _constant(True, n)  # read from the listings, or not text: not narrowed here
         if pa.types.is_null(column.type) or not self.by_key:
             return _constant(False, n)  # no category, or no keyed rule in force
@@ -142,38 +137,9 @@ class Lookup:
             days = column.cast(pa.int32())
             in_range = pc.and_(pc.greater_equal(days, _days(_FIRST)), pc.less_equal(days, _days(_LAST)))
             return pc.if_else(in_range, days, pa.scalar(None, pa.int32()))
-        if not _is_text(column.type):
+        if not is_text(column.type):
             return pa.nulls(len(column), pa.int32())
         return self.dates[csv].of(column)
-
-
-class _Distinct:
-    """A function of a text computed once per distinct text (a catalogue's categories and
-    dates repeat from batch to batch): the texts seen so far are an Arrow value set, and a
-    column is mapped through it with one hash lookup a value."""
-
-    def __init__(self, read: Callable[[str], Any], out_type: pa.DataType):
-        self.read, self.out_type = read, out_type
-        self.known: list[str] = []
-        self.values: list[Any] = []
-        self.known_array = pa.array([], pa.string())
-        self.values_array = pa.array([], out_type)
-
-    def of(self, column: pa.Array) -> pa.Array:
-        """``read`` of each value of ``column`` (null where it is null)."""
-        texts = column.cast(pa.string())
-        places = pc.index_in(texts, value_set=self.known_array)
-        missing = pc.and_(pc.is_null(places), pc.is_valid(texts))
-        if pc.any(missing).as_py():
-            if len(self.known) >= _MEMO_LIMIT:
-                self.known, self.values = [], []
-            new = pc.unique(texts.filter(missing)).to_pylist()
-            self.known.extend(new)
-            self.values.extend(self.read(t) for t in new)
-            self.known_array = pa.array(self.known, pa.string())
-            self.values_array = pa.array(self.values, self.out_type)
-            places = pc.index_in(texts, value_set=self.known_array)
-        return self.values_array.take(places)
 
 
 def _fixed_windows(ps: PolicySet, at: str | None) -> Callable[[RuleInfo], str]:
