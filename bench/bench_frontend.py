@@ -75,7 +75,8 @@ def child(folder: str) -> None:
     policies = Policies(model)
     marks.append(("plan", time.perf_counter(), time.process_time()))
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    helper = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024  # the parse's second process, if any
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)  # the parse's second process, if any
+    helper, helper_cpu = children.ru_maxrss / 1024, children.ru_utime + children.ru_stime
     stages = {name: (w - marks[i][1], c - marks[i][2]) for i, (name, w, c) in enumerate(marks[1:])}
     # Planning leaves some work to the first decision that needs it (a rule's consequence,
     # a category's predicate): the first decision of a category against the next one.
@@ -98,7 +99,8 @@ def child(folder: str) -> None:
             lark().parse(path.read_text(encoding="utf-8"), start="start")  # the LALR run alone: the floor
         floor = time.process_time() - t0
     print(json.dumps({"stages": stages, "rules": len(model.rules), "peak_mb": peak, "imported_mb": imported,
-                      "lark_cpu": floor, "helper_mb": helper, "first_decide": firsts, "serial_parse": serial}))
+                      "lark_cpu": floor, "helper_mb": helper, "helper_cpu": helper_cpu,
+                      "first_decide": firsts, "serial_parse": serial}))
 
 
 def bench_load(n_rules: int) -> None:
@@ -118,7 +120,8 @@ def bench_load(n_rules: int) -> None:
           f" {found['lark_cpu']:.2f} s CPU"
           f" ({cpu / found['lark_cpu']:.1f}x of it for the whole load); the same files parsed in one process"
           f" {found['serial_parse']:.2f} s wall; {before} -> {load_avg()}")
-    print(f"  the parse's second process (files parsed by two processes at once): peak RSS {found['helper_mb']:.0f} MB;"
+    print(f"  the parse's second process (files parsed by two processes at once): {found['helper_cpu']:.2f} s CPU,"
+          f" peak RSS {found['helper_mb']:.0f} MB;"
           f" the first decision of a category (builds what planning left to it)"
           f" {found['first_decide'][0] * 1e3:.2f} ms,"
           f" the same again {found['first_decide'][1] * 1e3:.2f} ms")

@@ -112,6 +112,9 @@ class _Planner:
 
     def __init__(self) -> None:
         self.phrases: dict[Source, set[str]] = {}
+        self.windows: dict[tuple[dt.datetime | None, dt.datetime | None], tuple[float, float]] = {}
+        """Each window's instant keys (``semantics.window_keys``), by its bounds: rules
+        share a few hundred, and so share their keys."""
         self.values: dict[tuple[A.Expr, ZoneInfo], Cond] = {}
         """The conditions of value atoms already compiled, by atom (spans aside) and zone:
         rules repeat atoms such as ``platform in ['taobao', 'tmall']``, and share one
@@ -247,7 +250,7 @@ def _any(fs: tuple[Cond, ...]) -> Cond:
 # --------------------------------------------------------------------------- rules and indexes
 
 
-@attrs.frozen
+@attrs.frozen(weakref_slot=False)
 class _Rule:
     """A rule ready to decide with: everything the hot path touches, precomputed."""
 
@@ -409,7 +412,11 @@ class CompiledPolicySet:
         """The rule planned, and the first segments it is filed under
         (``semantics.category_keys`` of its category conjunct; empty when that conjunct
         never holds: filed nowhere; None for a rule filed otherwise)."""
-        lo, hi = S.window_keys(info.start, info.end)
+        window = (info.start, info.end)
+        keys = planner.windows.get(window)
+        if keys is None:
+            keys = planner.windows[window] = S.window_keys(info.start, info.end)  # rules share a few hundred windows
+        lo, hi = keys
         conjuncts = A.conjuncts(info.condition)
         filed = _category_conjunct(conjuncts)
         if filed is None:
@@ -438,12 +445,16 @@ class CompiledPolicySet:
                 continue
             residual.append(i)
         self._by_segment = {s: tuple(ix) for s, ix in by_segment.items()}
-        steps = tuple(r.step for r in self._rules)
+        made: dict[int, Step] = {}  # a rule's step, one tuple for every table that files it
+
+        def steps(ix: list[int]) -> tuple[Step, ...]:
+            return tuple(made[i] if i in made else made.setdefault(i, self._rules[i].step) for i in ix)
+
         self._by_field = tuple(
             _FieldIndex(_reader(path),
-                        {k[1]: tuple(steps[i] for i in ix) for k, ix in table.items() if k[0] == "text"},
-                        {k[1]: tuple(steps[i] for i in ix) for k, ix in table.items() if k[0] == "number"},
-                        {k[1]: tuple(steps[i] for i in ix) for k, ix in table.items() if k[0] == "bool"})
+                        {k[1]: steps(ix) for k, ix in table.items() if k[0] == "text"},
+                        {k[1]: steps(ix) for k, ix in table.items() if k[0] == "number"},
+                        {k[1]: steps(ix) for k, ix in table.items() if k[0] == "bool"})
             for path, table in sorted(by_field.items()))
         self._residual = tuple(residual)
 
