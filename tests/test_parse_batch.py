@@ -103,3 +103,14 @@ def test_small_sets_and_threads_stay_in_one_process(monkeypatch: pytest.MonkeyPa
     assert not batch._worth_forking(TEXTS)  # a few small files: not worth a fork
     monkeypatch.setattr(batch.threading, "active_count", lambda: 2)
     assert not batch._can_fork()  # a fork would copy the locks other threads hold
+
+
+def test_a_process_that_cannot_have_a_child_parses_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A daemonic process (a pool's worker) may not start one: the set is parsed here."""
+    import multiprocessing.process
+
+    def refuse(self: Any) -> None:
+        raise AssertionError("daemonic processes are not allowed to have children")
+
+    monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
+    assert _plain(parse_all(TEXTS, processes=2)) == _plain(parse_all(TEXTS, processes=1))

@@ -14,7 +14,8 @@ surfaces here as it would in a serial run.
 The child is forked only where it is safe and pays off: on Linux, with at least two CPUs
 available, no other thread running in this process (a fork copies locks held by other
 threads), and a set of several files with ``MIN_CHARS`` characters or more (a fork and the
-pickles cost some 10 % of the parse they save).
+pickles cost some 10 % of the parse they save). Where the child cannot start (a daemonic
+process may have none; a fork or a lock can fail) the set is parsed here.
 """
 
 from __future__ import annotations
@@ -25,7 +26,6 @@ import pickle
 import signal
 import struct
 import sys
-import tempfile
 import threading
 from collections.abc import Sequence
 from typing import IO, Any
@@ -74,16 +74,20 @@ def _can_fork() -> bool:
 
 
 def _with_child(jobs: Sequence[Job]) -> list[Result]:
-    import multiprocessing  # here: only a large set needs it (start-up of a CLI run)
+    import multiprocessing  # here: only a large set needs them (the start-up of a CLI run)
+    import tempfile
 
     lark()  # built once, here: the child inherits it
-    ctx = multiprocessing.get_context("fork")
-    lock = ctx.Lock()
-    ends = ctx.RawArray("q", [0, len(jobs)])  # the next job from the front; one past the last from the back
     results: list[Result | None] = [None] * len(jobs)
     with tempfile.TemporaryFile() as out:
-        child = ctx.Process(target=_child, args=(jobs, lock, ends, out), daemon=True)
-        child.start()
+        try:
+            ctx = multiprocessing.get_context("fork")
+            lock = ctx.Lock()
+            ends = ctx.RawArray("q", [0, len(jobs)])  # the next job from the front; one past the last from the back
+            child = ctx.Process(target=_child, args=(jobs, lock, ends, out), daemon=True)
+            child.start()
+        except (AssertionError, OSError):  # a daemonic process may not have children; a fork, a lock can fail
+            return [parse(text, name, test_file=test_file) for name, text, test_file in jobs]
         try:
             while True:
                 with lock:
