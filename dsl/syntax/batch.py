@@ -13,8 +13,8 @@ surfaces here as it would in a serial run.
 
 The child is forked only where it is safe and pays off: on Linux, with at least two CPUs
 available, no other thread running in this process (a fork copies locks held by other
-threads), and a set of several files with ``MIN_CHARS`` characters or more (a fork and the
-pickles cost some 10 % of the parse they save). Where the child cannot start (a daemonic
+threads), and a set of several files with ``MIN_CHARS`` characters or more (a fork costs
+some 10 ms; writing and reading a file's pickle cost about a third of parsing it). Where the child cannot start (a daemonic
 process may have none; a fork or a lock can fail) the set is parsed here.
 """
 
