@@ -20,9 +20,9 @@ from ..evaluate.policies import Policies
 from . import pushdown
 from .decide import Job, decide_batch
 from .output import Writer, unwritable
-from .pool import Workers
+from .pool import Result, Unit, Workers, decide_unit, in_order
 from .report import Tally
-from .source import Source, format_of, open_source
+from .source import PartReader, Source, format_of, open_source
 
 __all__ = ["BATCH_SIZE", "ScanResult", "scan"]
 
@@ -119,8 +119,9 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     writer = Writer(out, job.out_format)
     tally = Tally()
     try:
-        for piece, part in _results(policies, sources, job, source, jobs, workers):
-            writer.write(piece)
+        for pieces, part in _results(policies, sources, job, source, jobs, workers, batch_size):
+            for piece in pieces:
+                writer.write(piece)
             tally.merge(part)
             if progress is not None:
                 progress(tally.records, source.total)
@@ -140,27 +141,56 @@ def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, c
                                   coarse=coarse, lookup=True)
 
 
+def _size(batch: pa.RecordBatch | list[Any]) -> int:
+    return len(batch) if isinstance(batch, list) else int(batch.num_rows)
+
+
 def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:
     offset = 0
     for batch in batches:
         yield offset, batch
-        offset += len(batch) if isinstance(batch, list) else batch.num_rows
+        offset += _size(batch)
 
 
 def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, jobs: int | None,
-             workers: Workers | None) -> Iterator[tuple[Any, Tally]]:
-    if workers is None and (jobs or os.cpu_count() or 1) <= 1:
+             workers: Workers | None, batch_size: int) -> Iterator[tuple[list[Any], Tally]]:
+    """The outputs of the input's records (a few batches' at a time), and their tally, in
+    input order (docs/scan.md, "Jobs")."""
+    processes = workers.jobs if workers is not None else (jobs or os.cpu_count() or 1)
+    if workers is None and processes <= 1:
         for offset, batch in _numbered(source.batches):
-            yield decide_batch(policies, job, batch, offset)
+            piece, tally = decide_batch(policies, job, batch, offset)
+            yield [piece], tally
         return
-    own = workers is None
-    # a pool of its own: the scan's process decides too, beside jobs - 1 workers
-    pool = workers or Workers(sources, policies.policy_hash, (jobs or os.cpu_count() or 1) - 1)
+    reader = PartReader()
+    own: list[Workers] = []
+
+    def local(unit: Unit) -> Result:
+        return decide_unit(policies, job, unit, batch_size, reader)
+
+    def start() -> Workers:  # the scan's process decides too, beside processes - 1 workers
+        own.append(Workers(sources, policies.policy_hash, processes - 1))
+        return own[0]
+
+    def units() -> Iterator[Unit]:
+        """The input's batches from its one stream until there are workers; from then on,
+        where the input can be split, its parts (which the workers read themselves)."""
+        if workers is not None and source.splittable:
+            yield from source.parts(processes, batch_size)
+            return
+        for offset, batch in _numbered(source.batches):
+            yield offset, batch
+            if own and source.splittable:
+                source.batches.close()
+                yield from source.parts(processes, batch_size, offset + _size(batch))
+                return
+
     try:
-        yield from pool.map(job, _numbered(source.batches),
-                            (lambda batch, offset: decide_batch(policies, job, batch, offset)) if own else None)
+        yield from in_order(job, units(), batch_size, workers=workers, local=None if workers is not None else local,
+                            start=None if workers is not None else start, total=source.total)
     finally:
-        if own:
+        reader.close()
+        for pool in own:
             pool.close()
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from ..checking.loader import UsageError
 from .records import read_json_records
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "Source", "format_of", "open_source"]
+__all__ = ["FORMATS", "Part", "PartReader", "Source", "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -63,6 +63,37 @@ def _expand(patterns: Sequence[str]) -> list[str]:
     return files
 
 
+PART_BATCHES = 16
+"""The most batches in one part of a split input (``Source.parts``)."""
+
+MAX_SPLIT_FILES = 64
+"""The most Parquet files an input may have to be split into parts: each part's query
+reads every file's schema (``union_by_name``)."""
+
+_VIRTUAL = ("file_index", "file_row_number")
+"""DuckDB's columns that name a Parquet row's file and place in it; a column of the
+input with one of these names hides it (then the input is not split)."""
+
+
+@attrs.frozen
+class Part:
+    """The records ``start`` to ``stop`` (stop excluded) of the input's file ``index``
+    (``offset``: the records before them in the whole input), read by ``sql``, the
+    input's query, with the filter on DuckDB's ``file_index`` and ``file_row_number``
+    (which skips the other files' and row groups' data). Small and picklable: a worker
+    process reads its parts itself."""
+
+    sql: str
+    index: int
+    start: int
+    stop: int
+    offset: int
+
+    @property
+    def records(self) -> int:
+        return self.stop - self.start
+
+
 @attrs.define
 class Source:
     """An open input: its format, its columns (name to DuckDB type; empty for JSON lines),
@@ -73,7 +104,36 @@ class Source:
     total: int | None
     narrowed: bool
     """The batches carry the pushdown's column (``schema.DECIDE_COLUMN``)."""
-    batches: Iterator[pa.RecordBatch | list[Any]]
+    batches: Generator[pa.RecordBatch | list[Any], None, None]
+    """The whole input in one stream (not started until read; ``close`` it to stop)."""
+    sql: str | None = None
+    """The query that reads a part (``parts``); None when the input cannot be split."""
+    counts: tuple[int, ...] = ()
+    """The records of each input file (Parquet)."""
+
+    @property
+    def splittable(self) -> bool:
+        return self.sql is not None
+
+    def parts(self, processes: int, batch_size: int, after: int = 0) -> Iterator[Part]:
+        """The input's records from the ``after``-th on, in consecutive parts for
+        ``processes`` processes to read and decide each on its own: the first parts small
+        (a worker just started soon has something done), then growing, up to
+        ``PART_BATCHES`` batches and a quarter of a process's share of what remains (so
+        that the last parts, small, end together)."""
+        assert self.sql is not None
+        smallest = 2 * batch_size  # a part's query costs some milliseconds, whatever its size
+        largest = max(smallest, PART_BATCHES * batch_size)
+        remaining, size, offset = sum(self.counts) - after, smallest, 0
+        for index, count in enumerate(self.counts):
+            start = min(count, max(0, after - offset))
+            offset += start
+            while start < count:
+                stop = min(count, start + max(smallest, min(size, largest, remaining // (4 * processes))))
+                yield Part(self.sql, index, start, stop, offset)
+                offset += stop - start
+                remaining -= stop - start
+                start, size = stop, 2 * size
 
 
 def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
@@ -90,7 +150,7 @@ def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str
     return _duckdb_source(fmt, files, batch_size=batch_size, at_field=at_field, predicate=predicate)
 
 
-def _json_batches(files: Sequence[str], batch_size: int) -> Iterator[list[Any]]:
+def _json_batches(files: Sequence[str], batch_size: int) -> Generator[list[Any], None, None]:
     batch: list[Any] = []
     for name in files:
         try:
@@ -130,36 +190,74 @@ def _check_at_field(at_field: tuple[str, ...] | None, columns: dict[str, str], f
 
 def _duckdb_source(fmt: str, files: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
                    predicate: Predicate | None) -> Source:
-    con = duckdb.connect()
     table = _table_sql(fmt, files)
-    try:
-        columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
-        _check_at_field(at_field, columns, fmt)
-        total = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]) if fmt == "parquet" else None
-    except duckdb.Error as e:
-        con.close()
-        raise UsageError(f"--input: cannot be read: {_first_line(e)}") from None
-    except UsageError:
-        con.close()
-        raise
+    total: int | None
+    with duckdb.connect() as con:
+        try:
+            columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
+            _check_at_field(at_field, columns, fmt)
+            counts = _file_counts(con, table, files, columns) if fmt == "parquet" else None
+            if fmt == "parquet" and counts is None:
+                total = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+            else:
+                total = sum(counts) if counts is not None else None
+        except duckdb.Error as e:
+            raise UsageError(f"--input: cannot be read: {_first_line(e)}") from None
     where = predicate(columns) if predicate is not None else None
     select = "*" if where is None else f'*, (({where}) IS NOT FALSE) AS "{DECIDE_COLUMN}"'
-    batches = _arrow_batches(con, f"SELECT {select} FROM {table}", batch_size)
-    return Source(fmt, columns, total, where is not None, batches)
+    sql = f"SELECT {select} FROM {table}"
+    return Source(fmt, columns, total, where is not None, _arrow_batches(sql, batch_size),
+                  sql if counts is not None else None, counts or ())
+
+
+def _file_counts(con: duckdb.DuckDBPyConnection, table: str, files: Sequence[str],
+                 columns: dict[str, str]) -> tuple[int, ...] | None:
+    """The records of each Parquet file, None when the input cannot be split into parts:
+    too many files, or a column that hides one of DuckDB's columns the parts are read by."""
+    if len(files) > MAX_SPLIT_FILES or set(_VIRTUAL) & set(columns):
+        return None
+    try:
+        found = dict(con.execute(f"SELECT file_index, count(*) FROM {table} GROUP BY file_index").fetchall())
+    except duckdb.BinderException:  # a DuckDB without the column file_index
+        return None
+    return tuple(int(found.get(i, 0)) for i in range(len(files)))
 
 
 def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
-def _arrow_batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+def _arrow_batches(sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+    with duckdb.connect() as con:
+        yield from _query_batches(con, sql, batch_size)
+
+
+def _query_batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
     try:
-        try:
-            reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_size)
-            for batch in reader:
-                if batch.num_rows:
-                    yield batch
-        except duckdb.Error as e:
-            raise UsageError(f"--input: cannot be read: {_first_line(e)}") from None
-    finally:
-        con.close()
+        reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_size)
+        for batch in reader:
+            if batch.num_rows:
+                yield batch
+    except duckdb.Error as e:
+        raise UsageError(f"--input: cannot be read: {_first_line(e)}") from None
+
+
+class PartReader:
+    """Reads parts (``Source.parts``) through one DuckDB connection of one thread (the
+    processes of a scan are its parallelism), opened at the first part."""
+
+    def __init__(self) -> None:
+        self._con: duckdb.DuckDBPyConnection | None = None
+
+    def read(self, part: Part, batch_size: int) -> Iterator[pa.RecordBatch]:
+        """The part's batches, in input order."""
+        if self._con is None:
+            self._con = duckdb.connect(config={"threads": 1})
+        where = (f" WHERE file_index = {part.index} AND file_row_number >= {part.start}"
+                 f" AND file_row_number < {part.stop}")
+        return _query_batches(self._con, part.sql + where, batch_size)
+
+    def close(self) -> None:
+        if self._con is not None:
+            self._con.close()
+            self._con = None

@@ -4,7 +4,7 @@ processes at once.
 Parsing is Python-bound (Lark's LALR run, token by token), so a large set is parsed faster
 by a second process: this one and a forked child take files from the two ends of the list
 (a shared claim counter under a lock), the child pickles each result into an unlinked
-temporary file, and this one reads them when its own share is done. The results are the
+temporary file, and this one reads them as they come, between its own parses. The results are the
 ones ``parse`` gives here, in the order given: a result is an AST and its diagnostics,
 deterministic in the text, and a pickle holds the same objects (tests/test_parse_batch.py
 compares them, spans included). A file the child claimed but did not deliver (it died,
@@ -14,8 +14,9 @@ surfaces here as it would in a serial run.
 The child is forked only where it is safe and pays off: on Linux, with at least two CPUs
 available, no other thread running in this process (a fork copies locks held by other
 threads), and a set of several files with ``MIN_CHARS`` characters or more (a fork costs
-some 10 ms; writing and reading a file's pickle cost about a third of parsing it). Where the child cannot start (a daemonic
-process may have none; a fork or a lock can fail) the set is parsed here.
+some 10 ms; writing and reading a file's pickle cost about a third of parsing it). Where
+the child cannot start (a daemonic process may have none; a fork or a lock can fail) the
+set is parsed here.
 """
 
 from __future__ import annotations
@@ -88,8 +89,10 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
             child.start()
         except (AssertionError, OSError):  # a daemonic process may not have children; a fork, a lock can fail
             return [parse(text, name, test_file=test_file) for name, text, test_file in jobs]
+        records = _Records(out.fileno(), results)
         try:
             while True:
+                records.read()  # what the child has delivered so far, between this one's parses
                 with lock:
                     i = ends[0]
                     if i >= ends[1]:
@@ -97,19 +100,46 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
                     ends[0] = i + 1
                 name, text, test_file = jobs[i]
                 results[i] = parse(text, name, test_file=test_file)
-            child.join()
+            while child.is_alive():  # its last files: read each as it comes
+                records.read()
+                child.join(0.005)
+            records.read()
         finally:
             if child.is_alive():  # an exception here (KeyboardInterrupt): the child stops too
                 child.terminate()
-                child.join()
-        out.seek(0)
-        with no_gc():  # as parse does: a collection meanwhile would walk every AST read so far
-            _read_records(out, results)
+            child.join()
     for i, found in enumerate(results):
         if found is None:  # claimed by the child, not delivered
             name, text, test_file = jobs[i]
             results[i] = parse(text, name, test_file=test_file)
     return results  # type: ignore[return-value]  # every slot is filled above
+
+
+class _Records:
+    """The child's results as it writes them (its index, its length, the pickle), each
+    complete record read into its slot. Read with ``os.pread``: the child writes through
+    the same open file, whose offset this process must not move."""
+
+    def __init__(self, fd: int, results: list[Result | None]):
+        self.fd = fd
+        self.results = results
+        self.at = 0
+
+    def read(self) -> None:
+        while True:
+            head = os.pread(self.fd, _HEADER.size, self.at)
+            if len(head) < _HEADER.size:
+                return
+            i, size = _HEADER.unpack(head)
+            data = os.pread(self.fd, size, self.at + _HEADER.size)
+            if len(data) < size:
+                return  # not all written yet (or cut short by the child's end: that file is parsed again)
+            if not 0 <= i < len(self.results) or self.results[i] is not None:
+                raise AssertionError(f"record {i} of the parse's second process is not one it was to write")
+            self.at += _HEADER.size + size
+            with no_gc():  # as parse does: a collection meanwhile would walk every AST read so far
+                # a parse's spans come with their file's lines, once (``Span.within``)
+                self.results[i] = pickle.loads(data)
 
 
 def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
@@ -128,17 +158,3 @@ def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
         out.write(_HEADER.pack(i, len(data)))
         out.write(data)
         out.flush()  # each result whole in the file as soon as it is ready
-
-
-def _read_records(out: IO[bytes], results: list[Result | None]) -> None:
-    """The child's results, each complete record's into its slot (a record cut short by
-    the child's end is left out: that file is parsed again)."""
-    while True:
-        head = out.read(_HEADER.size)
-        if len(head) < _HEADER.size:
-            return
-        i, size = _HEADER.unpack(head)
-        data = out.read(size)
-        if len(data) < size or not 0 <= i < len(results) or results[i] is not None:
-            return
-        results[i] = pickle.loads(data)  # a parse's spans come with their file's lines, once (``Span.within``)

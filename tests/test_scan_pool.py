@@ -1,0 +1,123 @@
+"""The scan's worker processes and parts (dsl/scan/pool.py, dsl/scan/source.py): a Parquet
+input split into parts that the processes read themselves, a pool of the scan's own started
+at once or when the work is worth it, the output the one ``--jobs 1`` gives row for row
+(records, errors, report) whatever the formats, files and batch size, and a worker that
+fails is a usage error."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pa_csv
+import pyarrow.parquet as pq
+import pytest
+
+import dsl
+from dsl.checking.loader import UsageError
+from dsl.scan import Workers, pool, run
+from dsl.scan.source import open_source
+
+POLICIES = Path(__file__).resolve().parent / "scan_policies"
+SOURCES = {str(p): p.read_text(encoding="utf-8") for p in sorted(POLICIES.glob("*.policy"))}
+P = dsl.load(POLICIES)
+CATEGORIES = ["Gadgets", "Toys", "Numismatics", "Electronics > Gadgets", None]
+ATS = ["2021-10-20", "2021-10-07", None, "not a date"]
+
+
+def _rows(n: int, start: int = 0) -> list[dict[str, Any]]:
+    return [{"id": str(i), "category": CATEGORIES[i % 5], "title": "gold coin" if i % 7 else None,
+             "price": float(i % 300), "listed": ATS[i % 4]} for i in range(start, start + n)]
+
+
+def _read(path: Path) -> list[Any]:
+    if path.suffix == ".parquet":
+        return pq.read_table(path).to_pylist()
+    return path.read_text(encoding="utf-8").splitlines()
+
+
+def _scan(tmp_path: Path, inputs: list[Path], out: str, **options: Any) -> tuple[list[Any], dict[str, Any]]:
+    target, report = tmp_path / out, tmp_path / "report.json"
+    run.scan(P, SOURCES, [str(i) for i in inputs], str(target), at_field="listed", report=str(report), **options)
+    return _read(target), json.loads(report.read_text(encoding="utf-8"))
+
+
+def _same_as_one_job(tmp_path: Path, inputs: list[Path], **options: Any) -> None:
+    for out in ("out.parquet", "out.jsonl", "out.csv"):
+        one, one_report = _scan(tmp_path, inputs, out, **{**options, "jobs": 1})
+        many, many_report = _scan(tmp_path, inputs, out, **options)
+        assert many == one
+        one_report.pop("seconds"), many_report.pop("seconds")
+        assert many_report == one_report
+
+
+@pytest.fixture
+def eager(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan starts its workers at once, whatever the size of its input."""
+    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: True)
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+@pytest.mark.parametrize("pushdown", [True, False])
+def test_own_pool_reads_parts_of_parquet_files(tmp_path: Path, eager: None, jobs: int, pushdown: bool) -> None:
+    pq.write_table(pa.Table.from_pylist(_rows(150)), tmp_path / "a.parquet", row_group_size=40)
+    pq.write_table(pa.Table.from_pylist([{**r, "extra": 1} for r in _rows(90, 150)]), tmp_path / "b.parquet")
+    pq.write_table(pa.Table.from_pylist(_rows(5, 240)), tmp_path / "c.parquet")
+    inputs = [tmp_path / "a.parquet", tmp_path / "b.parquet", tmp_path / "c.parquet"]
+    _same_as_one_job(tmp_path, inputs, jobs=jobs, batch_size=4, use_pushdown=pushdown)
+    got, _ = _scan(tmp_path, inputs, "out.parquet", jobs=jobs, batch_size=4, use_pushdown=pushdown)
+    assert [r["id"] for r in got] == [str(i) for i in range(245)]
+
+
+def test_own_pool_with_csv_and_json_lines(tmp_path: Path, eager: None) -> None:
+    rows = _rows(120)
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps({k: v for k, v in r.items() if v is not None}) + "\n"
+                                               for r in rows) + "{broken\n", encoding="utf-8")
+    pa_csv.write_csv(pa.Table.from_pylist(rows), tmp_path / "in.csv")
+    for name in ("in.jsonl", "in.csv"):
+        _same_as_one_job(tmp_path, [tmp_path / name], jobs=2, batch_size=5)
+
+
+def test_a_column_named_as_duckdbs_row_number_is_read_whole(tmp_path: Path, eager: None) -> None:
+    rows = [{**r, "file_row_number": "mine"} for r in _rows(60)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    source = open_source([str(tmp_path / "in.parquet")], batch_size=4, at_field=None, predicate=None)
+    assert not source.splittable and source.total == 60
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=4)
+
+
+def test_parts_cover_the_input_in_order_and_grow(tmp_path: Path) -> None:
+    pq.write_table(pa.Table.from_pylist(_rows(1000)), tmp_path / "a.parquet", row_group_size=64)
+    pq.write_table(pa.Table.from_pylist(_rows(3, 1000)), tmp_path / "b.parquet")
+    source = open_source([str(tmp_path / "a.parquet"), str(tmp_path / "b.parquet")], batch_size=10, at_field=None,
+                         predicate=None)
+    parts = list(source.parts(2, 10))
+    assert source.counts == (1000, 3) and source.total == 1003
+    assert [(p.index, p.start) for p in parts][:3] == [(0, 0), (0, 20), (0, 60)]  # 20, 40, 80: growing
+    assert max(p.records for p in parts) <= 16 * 10
+    assert parts[-1].index == 1 and (parts[-1].start, parts[-1].stop) == (0, 3)
+    offset = 0
+    for p in parts:
+        assert p.offset == offset and p.records > 0
+        offset += p.records
+    assert offset == 1003
+    later = list(source.parts(2, 10, after=995))
+    assert [(p.index, p.start, p.stop, p.offset) for p in later] == [(0, 995, 1000, 995), (1, 0, 3, 1000)]
+
+
+def test_when_workers_are_worth_starting() -> None:
+    assert not pool.worth_starting(0.01, 1000, 100_000)  # 1 s left
+    assert pool.worth_starting(0.01, 1000, 300_000)  # 3 s left
+    assert not pool.worth_starting(0.0, 0, 10_000)  # nothing measured yet
+    assert not pool.worth_starting(0.1, 1000, None) and pool.worth_starting(pool.START_AFTER, 1000, None)
+
+
+def test_a_failing_worker_is_a_usage_error(tmp_path: Path) -> None:
+    pq.write_table(pa.Table.from_pylist(_rows(30)), tmp_path / "in.parquet")
+    with (Workers(SOURCES, "not the policy hash", 1) as workers,
+          pytest.raises(UsageError, match="worker process failed")):
+        run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
+                 workers=workers)
+    assert not (tmp_path / "out.parquet").exists()
