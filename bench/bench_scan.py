@@ -5,7 +5,7 @@ Parquet, 1,000,000 listings by default, generated once and cached (``--cache``).
 Printed in one run, each baseline measured in the same run on the same files:
 - a hand-written DuckDB SQL query that computes the same decisions (effect and the ids of
   the applying rules) and writes them as Parquet;
-- scan (DuckDB, --jobs 1 and 2, pushdown on and off), each with its ratio to the SQL
+- scan (DuckDB, --jobs 1 and 2 and the default, pushdown on and off), each with its ratio to the SQL
   (target: within 3x) and its block count checked against the SQL's;
 - `policy eval` on the same records as JSON lines: timed on the first --eval-limit
   records (100,000) and scaled to the catalogue, with the ratio to the best scan (target:
@@ -195,7 +195,7 @@ def loadavg() -> str:
 def scans(d: Path, parquet: Path, sql_s: float, sql_blocked: int, n: int) -> dict[str, float]:
     base = [str(d / "workload.policy"), "--input", str(parquet), "--at-field", AT_FIELD]
     times: dict[str, float] = {}
-    for label, extra in (("jobs 1", ["--jobs", "1"]), ("jobs 2", ["--jobs", "2"]),
+    for label, extra in (("jobs 1", ["--jobs", "1"]), ("jobs 2", ["--jobs", "2"]), ("default jobs", []),
                          ("jobs 1, no pushdown", ["--jobs", "1", "--no-pushdown"]),
                          ("jobs 2, no pushdown", ["--jobs", "2", "--no-pushdown"])):
         out = d / "scan.parquet"
