@@ -15,6 +15,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
+import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -338,21 +339,30 @@ def _check_sound(ps: PolicySet, table: Any, at: Any, at_field: str | None, prior
                          lookup=lookup)
     flags = rows_where(table, pred)
     batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+    settled: list[Any] = [None] * len(flags)
+    found = Lookup(ps, at, (at_field,) if at_field else None, prior_field is None)
     if lookup and pred is not None and batch is not None:
-        mask = Lookup(ps, at, (at_field,) if at_field else None).mask(batch, csv=csv).to_pylist()
-        flags = [f or m for f, m in zip(flags, mask, strict=True)]
+        mask, settling = found.classify(batch, csv=csv)
+        settled = [None if f else k for f, k in zip(flags, settling.to_pylist(), strict=True)] if settling else settled
+        flags = [f or m for f, m in zip(flags, mask.to_pylist(), strict=True)]
     compiled = CompiledPolicySet(ps)
     dropped = 0
     rows = batch_listings(batch, csv=csv) if batch is not None else []
-    for row, keep in zip(rows, flags, strict=True):
+    for row, keep, settle in zip(rows, flags, settled, strict=True):
         if keep:
             continue
         dropped += 1
         when = row.get(at_field) if at_field is not None else (at or "2021-10-20T00:00:00Z")
         prior = row.get(prior_field, 0) if prior_field is not None else 0
         assert when is not None, "a missing at is an error: the predicate must keep the row"
-        ok, got = _plain_allow(compiled, row, when, prior)
-        assert ok, (pred, row, at, got)
+        if settle is None:
+            ok, got = _plain_allow(compiled, row, when, prior)
+            assert ok, (pred, row, at, got)
+            continue
+        decision = compiled.decide(row, when, prior)  # settled: its one keyed rule's outcome alone
+        outcome = found.keyed[settle].outcome
+        assert (decision.effect, decision.rules, decision.overridden, decision.penalty, decision.warnings) == (
+            outcome.effect, outcome.rules, outcome.overridden, outcome.penalty, ()), (pred, row, at, decision)
     return dropped
 
 
@@ -400,6 +410,64 @@ def test_the_pushdown_with_the_category_lookup_is_sound(ps: PolicySet, table: An
     else:
         _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None, coarse=coarse,
                      lookup=True)
+
+
+_PATTERNS = ("Blockchain Miners", "Electronics > Blockchain Miners", "Software", "knives", "Knives > Swords",
+             "ＳＯＦＴＷＡＲＥ", "blockchain  miners", "Graphics Cards")
+_WINDOWS = ("", "from 2021-06-01 ", "until 2021-12-01 ", "from 2021-08-15T12:00 until 2021-11-07 ",
+            "from 2021-10-20 ", "from 2021-10-21T00:00:00Z ")
+
+
+@st.composite
+def category_policy_sets(draw: st.DrawFn) -> PolicySet:
+    """Sets whose rules are mostly a category and nothing else (the rules the lookup
+    settles), in several timezones, with windows, penalties, allows that override, and
+    now and then a rule with one more condition."""
+    tz = draw(st.sampled_from(["UTC", "Asia/Shanghai", "America/New_York", "Pacific/Kiritimati", "Pacific/Pago_Pago"]))
+    rules: list[str] = []
+    for i in range(draw(st.integers(1, 4))):
+        effect = draw(st.sampled_from(["block", "block", "flag", "allow"] if i else ["block", "flag"]))
+        patterns = draw(st.lists(st.sampled_from(_PATTERNS), min_size=1, max_size=2))
+        cond = (f"category '{patterns[0]}'" if len(patterns) == 1
+                else "category in [" + ", ".join(f"'{p}'" for p in patterns) + "]")
+        extra = draw(st.sampled_from(["", "", "", " and platform == 'taobao'"]))
+        rules.append(f"rule r{i}: {draw(st.sampled_from(_WINDOWS))}{effect} {cond}{extra}")
+        if effect == "block" and draw(st.booleans()):
+            rules.append("  penalty steps")
+        if effect == "allow":
+            rules.append("  overrides r0")
+    ladder = ["ladder steps = remove listing", "  then close account", ""] if "  penalty steps" in rules else []
+    return policy_set("\n".join(["policy cats", f"  timezone '{tz}'", "", *ladder, *rules]) + "\n")
+
+
+@st.composite
+def category_catalogues(draw: st.DrawFn) -> Any:
+    """Categories (odd case, white space, full-width and zero-width text), dates as text or
+    DATE (some unreadable), and now and then a platform and a prior."""
+    size = draw(st.integers(1, 8))
+
+    def column(values: st.SearchStrategy[Any], kind: Any) -> Any:
+        return _column(draw(st.lists(_nullable(values), min_size=size, max_size=size)), kind)
+
+    columns = {"category": column(_CATEGORIES, pa.string()),
+               "listed_on": column(_ISO, pa.string()) if draw(st.booleans()) else column(_DAYS, pa.date32())}
+    if draw(st.booleans()):
+        columns["platform"] = column(st.sampled_from(["taobao", "ebay"]), pa.string())
+    if draw(st.booleans()):
+        columns["prior"] = column(st.integers(-1, 3), pa.int64())
+    return pa.table(columns)
+
+
+@SOUND
+@given(category_policy_sets(), st.one_of(catalogues(), category_catalogues()), _AT, st.booleans())
+def test_the_records_the_lookup_settles_get_their_rule_s_decision(ps: PolicySet, table: Any, at: str | None,
+                                                                  by_field: bool) -> None:
+    if by_field:
+        if "listed_on" not in table.column_names:
+            table = table.append_column("listed_on", pa.array(["2021-10-20"] * table.num_rows, type=pa.string()))
+        _check_sound(ps, table, None, "listed_on", None, lookup=True)
+    else:
+        _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None, lookup=True)
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -478,10 +546,19 @@ def test_the_category_lookup_reads_categories_as_the_evaluator_does() -> None:
                 out.append(True)
         return out
 
+    def kept(at: str | None, at_field: tuple[str, ...] | None) -> tuple[list[bool], list[bool]]:
+        """Decided in Python, and settled (the rule is the whole condition: it settles)."""
+        mask, settled = Lookup(ps, at, at_field, True).classify(batch, csv=False)
+        flags = settled.to_pylist() if settled is not None else [None] * 10
+        return mask.to_pylist(), [k is not None for k in flags]
+
     assert expected(None) == [True, True, False, True, False, False, False, False, False, True]
-    assert Lookup(ps, None, ("listed_on",)).mask(batch, csv=False).to_pylist() == expected(None)
-    assert Lookup(ps, "2021-10-20", None).mask(batch, csv=False).to_pylist() == [False] * 10 == expected("2021-10-20")
-    assert Lookup(ps, "2021-07-20", None).mask(batch, csv=False).to_pylist() == expected("2021-07-20")
+    assert kept(None, ("listed_on",)) == ([False] * 9 + [True], expected(None)[:9] + [False])
+    assert kept("2021-10-20", None) == ([False] * 10, [False] * 10) and expected("2021-10-20") == [False] * 10
+    assert kept("2021-07-20", None) == ([False] * 10, expected("2021-07-20"))
+    unsettled = Lookup(ps, None, ("listed_on",), True)
+    unsettled.keyed = [attrs.evolve(k, outcome=None) for k in unsettled.keyed]  # as a rule with more conditions
+    assert unsettled.mask(batch, csv=False).to_pylist() == expected(None)
 
 
 def test_csv_cells_that_may_be_json_are_kept() -> None:

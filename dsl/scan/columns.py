@@ -24,8 +24,8 @@ from ..evaluate.outcome import InputError, format_instant
 from .convert import column_values, csv_cell
 from .schema import arrow_schema, id_text, json_or_none
 
-__all__ = ["Distinct", "combine", "decided_arrays", "id_texts", "is_text", "path_column", "plain_arrays", "plain_at",
-           "plain_at_texts"]
+__all__ = ["Distinct", "combine", "constant", "decided_arrays", "id_texts", "is_text", "path_column", "plain_arrays",
+           "plain_at", "plain_at_texts"]
 
 
 def path_column(data: pa.RecordBatch, path: tuple[str, ...], *, csv: bool) -> pa.Array | None:

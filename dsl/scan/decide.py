@@ -15,11 +15,11 @@ import pyarrow.compute as pc
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision, DecisionError, InputError, format_instant
 from ..evaluate.policies import Policies
-from .columns import combine, decided_arrays, id_texts, path_column, plain_arrays, plain_at, plain_at_texts
+from .columns import combine, constant, decided_arrays, id_texts, path_column, plain_arrays, plain_at, plain_at_texts
 from .convert import batch_listings, column_values
-from .lookup import lookup_for
+from .lookup import Lookup, lookup_for
 from .records import Bad, decide_record, is_envelope, open_envelope
-from .report import Tally
+from .report import Tally, seller_key
 from .schema import DECIDE_COLUMN, Row, arrow_schema, rows_to_output
 
 __all__ = ["Job", "decide_batch"]
@@ -163,7 +163,7 @@ def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tal
     data = batch.drop_columns([DECIDE_COLUMN]) if DECIDE_COLUMN in names else batch
     listings = _Once(job, data)
     ids = id_texts(data, job.id_field, csv=job.csv, listings=listings)
-    decide, plain_ats = _to_decide(policies, job, batch, data, listings)
+    decide, plain_ats, settling = _to_decide(policies, job, batch, data, listings)
     phash, schema = policies.policy_hash, arrow_schema(job.out_format)
     if decide is None:
         decided = decide_columns(policies, job, data, listings(), tally, offset)
@@ -174,11 +174,55 @@ def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tal
               else batch_listings(subset, csv=job.csv))
     decided = decide_columns(policies, job, subset, chosen, tally, offset, numbers)
     count = len(batch) - len(chosen)
-    tally.plain_allow(count)
-    ats = plain_ats.filter(pc.invert(decide)) if isinstance(plain_ats, pa.Array) else plain_ats
-    columns = combine(decide, decided_arrays(job.out_format, decided, phash),
-                      plain_arrays(job.out_format, ats, phash, count))
+    rest = pc.invert(decide)
+    ats = plain_ats.filter(rest) if isinstance(plain_ats, pa.Array) else plain_ats
+    if settling is None:
+        tally.plain_allow(count)
+        others = plain_arrays(job.out_format, ats, phash, count)
+    else:
+        settled, lookup = settling
+        others = _settled(job, data, settled, rest, ats, lookup, phash, tally)
+    columns = combine(decide, decided_arrays(job.out_format, decided, phash), others)
     return pa.RecordBatch.from_arrays([ids, *columns], schema=schema)
+
+
+def _settled(job: Job, data: pa.RecordBatch, settled: pa.Array, rest: pa.Array, ats: pa.Array | str, lookup: Lookup,
+             phash: str, tally: Tally) -> list[pa.Array]:
+    """The output columns after ``id`` of the records not decided in Python (``rest``):
+    plain allows, and those the lookup settles, which get their rule's outcome alone
+    (``semantics.combine`` of that one rule, as the evaluator gives it), no warning, and
+    the ``at`` of a plain allow. Tallied here."""
+    slots = settled.filter(rest)
+    used = sorted(k for k in pc.unique(slots).to_pylist() if k is not None)
+    place = {k: i + 1 for i, k in enumerate(used)}  # 0: the plain allow
+    outcomes: list[Any] = [None, *(lookup.keyed[k].outcome for k in used)]
+    table = decided_arrays(job.out_format, [
+        ["allow", *(o.effect for o in outcomes[1:])], [(), *(o.rules for o in outcomes[1:])],
+        [(), *(o.overridden for o in outcomes[1:])],
+        [None, *(o.penalty.to_dict() if o.penalty is not None else None for o in outcomes[1:])],
+        [()] * len(outcomes), [None] * len(outcomes), [None] * len(outcomes)], phash)
+    mapping = pa.array([place.get(k, 0) for k in range(max(used) + 1)] if used else [0], pa.int32())
+    index = pc.fill_null(mapping.take(slots), 0)
+    n = len(slots)
+    counts = dict(zip(*(c.to_pylist() for c in pc.value_counts(index).flatten()), strict=True))
+    tally.plain_allow(counts.pop(0, 0))
+    sellers = _settled_sellers(job, data, rest, index, [i for i, o in enumerate(outcomes) if i and o.effect == "block"])
+    for i, c in counts.items():
+        o = outcomes[i]
+        tally.repeated(o.effect, o.rules, o.penalty, c)
+    tally.blocked_sellers.update(seller_key(x) for x in sellers)
+    at = ats if isinstance(ats, pa.Array) else constant(ats, pa.string(), n)
+    return [*(a.take(index) for a in table[:5]), pa.nulls(n, pa.string()), at, constant(phash, pa.string(), n)]
+
+
+def _settled_sellers(job: Job, data: pa.RecordBatch, rest: pa.Array, index: pa.Array, blocking: list[int]) -> list[Any]:
+    """The sellers of the settled records that are blocked."""
+    if not blocking:
+        return []
+    blocked = pc.is_in(index, value_set=pa.array(blocking, pa.int32()))
+    column = path_column(data, job.seller_field, csv=job.csv)
+    assert column is not None
+    return column_values(column.filter(rest).filter(blocked), csv=job.csv)
 
 
 def _field_values(job: Job, data: pa.RecordBatch, path: tuple[str, ...], listings: Sequence[Any]) -> list[Any]:
@@ -252,44 +296,61 @@ def _blocked_sellers(job: Job, data: pa.RecordBatch, listings: Sequence[Any], ef
     return column_values(column.take(pa.array(blocked, pa.int64())), csv=job.csv)
 
 
-def _pushdown_mask(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.RecordBatch) -> pa.Array | None:
+def _pushdown_mask(policies: Policies, job: Job, batch: pa.RecordBatch,
+                   data: pa.RecordBatch) -> tuple[pa.Array | None, pa.Array | None, Lookup | None]:
     """Where the pushdown keeps the batch's records (None: it does not narrow): its SQL
     column OR the category lookup (``dsl.scan.lookup``), which answers for the rules the
-    SQL leaves out."""
+    SQL leaves out; and the records the lookup settles (the keyed rule that alone applies
+    to each, null elsewhere; None: none is), only where the SQL column is FALSE (no other
+    rule, no warning and no error)."""
     names = batch.schema.names
     if DECIDE_COLUMN not in names:
-        return None
+        return None, None, None
     decide = batch.column(names.index(DECIDE_COLUMN))
-    lookup = lookup_for(policies.policy_set, policies.policy_hash, job.at, job.at_field)
-    return decide if lookup is None else pc.or_(decide, lookup.mask(data, csv=job.csv))
+    lookup = lookup_for(policies.policy_set, policies.policy_hash, job.at, job.at_field, job.prior_field is None)
+    if lookup is None:
+        return decide, None, None
+    keep, settled = lookup.classify(data, csv=job.csv)
+    if settled is not None and (job.envelopes or path_column(data, job.seller_field, csv=job.csv) is None):
+        keep, settled = pc.or_(keep, pc.is_valid(settled)), None  # the seller is read from the listings
+    if settled is not None:
+        settled = pc.if_else(decide, pa.scalar(None, pa.int32()), settled)
+    return pc.or_(decide, keep), settled, lookup
 
 
 def _to_decide(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.RecordBatch,
-               listings: _Once) -> tuple[pa.Array | None, pa.Array | str]:
-    """Which records of the batch are decided (None: all of them), and the ``at`` a plain
-    allow reports (one text for all, or one per record). A record the pushdown rules out
-    whose ``at`` cannot be read is decided, to get its error."""
-    decide = _pushdown_mask(policies, job, batch, data)
+               listings: _Once) -> tuple[pa.Array | None, pa.Array | str, Any]:
+    """Which records of the batch are decided (None: all of them), the ``at`` a plain
+    allow reports (one text for all, or one per record), and the records settled (with
+    their lookup; None: none is). A record the pushdown rules out whose ``at`` cannot be
+    read is decided, to get its error."""
+    decide, settled, lookup = _pushdown_mask(policies, job, batch, data)
     if decide is None:
-        return None, ""
+        return None, "", None
     ats: pa.Array | str
     if job.at_field is None:
         ats = format_instant(V.parse_at(job.at).reported)
     else:
         ats = plain_at_texts(data, job.at_field, csv=job.csv, listings=listings)
-        decide = pc.or_(decide, pc.is_null(ats))
+        unread = pc.is_null(ats)
+        decide = pc.or_(decide, unread)
+        if settled is not None:
+            decide = pc.or_(decide, pc.and_(unread, pc.is_valid(settled)))
+            settled = pc.if_else(unread, pa.scalar(None, pa.int32()), settled)
     if pc.all(decide).as_py():
-        return None, ats
-    return decide, ats
+        return None, ats, None
+    if settled is not None and settled.null_count == len(settled):
+        settled = None
+    return decide, ats, (settled, lookup) if settled is not None else None
 
 
 def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tally, offset: int) -> list[Row]:
     if DECIDE_COLUMN not in batch.schema.names:
         return decide_rows(policies, job, batch_listings(batch, csv=job.csv), tally, offset)
     data = batch.drop_columns([DECIDE_COLUMN])
-    keep = _pushdown_mask(policies, job, batch, data)
+    keep, settled, _ = _pushdown_mask(policies, job, batch, data)
     assert keep is not None
-    mask = keep.to_pylist()
+    mask = (pc.or_(keep, pc.is_valid(settled)) if settled is not None else keep).to_pylist()
     if all(mask):
         return decide_rows(policies, job, batch_listings(data, csv=job.csv), tally, offset)
     fixed = format_instant(V.parse_at(job.at).reported) if job.at_field is None else None

@@ -27,10 +27,13 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..evaluate import semantics as S
 from ..model import PolicySet, RuleInfo
+from ..syntax import ast as A
 from ..text import category_segments
 from .columns import Distinct, is_text, path_column
 from .convert import csv_cell
@@ -65,13 +68,27 @@ def _plain_at_date(raw: str, *, csv: bool) -> int | None:
     return _plain_date(csv_cell(raw) if csv else raw)
 
 
+@attrs.frozen
+class Keyed:
+    """A rule the lookup answers for: its window as days since 1970 (``--at-field``; None
+    on a side: unbounded) and, when its condition is one category conjunct and nothing
+    else, that conjunct's test on a category path and the rule's outcome alone (the
+    records on which it alone applies are settled without deciding them in Python)."""
+
+    window: tuple[int | None, int | None]
+    test: Callable[[tuple[str, ...] | None], bool] | None
+    outcome: S.Outcome | None
+
+
 class Lookup:
     """The keyed rules of a policy set, for one ``at`` (``--at``) or per record's date
-    (``--at-field``)."""
+    (``--at-field``); ``prior_fixed``: every record's prior is 0 (no ``--prior-field``),
+    so a penalty's step is known."""
 
-    def __init__(self, ps: PolicySet, at: str | None, at_field: tuple[str, ...] | None):
+    def __init__(self, ps: PolicySet, at: str | None, at_field: tuple[str, ...] | None, prior_fixed: bool = False):
         self.at_field = at_field
-        self.by_key: dict[str, list[tuple[int | None, int | None]]] = {}
+        self.by_key: dict[str, list[int]] = {}
+        self.keyed: list[Keyed] = []
         fixed = _fixed_windows(ps, at) if at_field is None else None
         self.any = False
         for rule in ps.rules:
@@ -90,41 +107,66 @@ class Lookup:
                 high = first_date_from(rule.end, rule.tz) if rule.end is not None else None
                 window = (_days(low) if low else None, _days(high) if high else None)
             for key in keys:
-                self.by_key.setdefault(key, []).append(window)
-        entry = pa.struct([("hit", pa.bool_()), ("low", pa.int32()), ("high", pa.int32())])
+                self.by_key.setdefault(key, []).append(len(self.keyed))
+            self.keyed.append(_keyed(rule, window, prior_fixed))
+        entry = pa.struct([("hit", pa.bool_()), ("low", pa.int32()), ("high", pa.int32()), ("settle", pa.int32())])
         self.categories = {csv: Distinct(functools.partial(self._info, csv=csv), entry) for csv in (False, True)}
         self.dates = {csv: Distinct(functools.partial(_plain_at_date, csv=csv), pa.int32()) for csv in (False, True)}
 
     def _info(self, raw: str, *, csv: bool) -> dict[str, Any]:
-        """The entry of a category column's value (a CSV cell read as ``csv_cell``): whether
-        some keyed rule may hold on it, and the hull of their windows as days since 1970
-        (null: unbounded on that side)."""
+        """The entry of a category column's value (a CSV cell read as ``csv_cell``):
+        ``hit``, some keyed rule may hold on it, and the hull of their windows (``low``,
+        ``high``: days since 1970, null when unbounded on that side); or ``settle``, one
+        keyed rule only may hold on it, a settling one, and it holds (its window in
+        ``low``, ``high``)."""
         segments = category_segments(csv_cell(raw) if csv else raw)
-        windows = [w for s in set(segments or ()) for w in self.by_key.get(s, ())]
-        if not windows:
-            return {"hit": False, "low": None, "high": None}
-        lows, highs = [w[0] for w in windows], [w[1] for w in windows]
+        candidates = sorted({k for s in set(segments or ()) for k in self.by_key.get(s, ())})
+        if len(candidates) == 1 and self.keyed[candidates[0]].test is not None:
+            keyed = self.keyed[candidates[0]]
+            assert keyed.test is not None
+            if not keyed.test(segments):
+                return {"hit": False, "low": None, "high": None, "settle": None}  # no keyed rule holds
+            if keyed.outcome is not None:
+                return {"hit": False, "low": keyed.window[0], "high": keyed.window[1], "settle": candidates[0]}
+        if not candidates:
+            return {"hit": False, "low": None, "high": None, "settle": None}
+        lows = [self.keyed[k].window[0] for k in candidates]
+        highs = [self.keyed[k].window[1] for k in candidates]
         return {"hit": True, "low": None if None in lows else min(x for x in lows if x is not None),
-                "high": None if None in highs else max(x for x in highs if x is not None)}
+                "high": None if None in highs else max(x for x in highs if x is not None), "settle": None}
 
     def mask(self, data: pa.RecordBatch, *, csv: bool) -> pa.Array:
-        """TRUE for each record of ``data`` on which a keyed rule may hold (never null)."""
+        """TRUE for each record of ``data`` on which a keyed rule may hold and that is not
+        settled (never null)."""
+        return self.classify(data, csv=csv)[0]
+
+    def classify(self, data: pa.RecordBatch, *, csv: bool) -> tuple[pa.Array, pa.Array | None]:
+        """For each record of ``data``: TRUE where a keyed rule may hold on it, unless it
+        is settled (never null); and the keyed rule (its place in ``keyed``) that alone
+        applies to it, where the record is settled (null elsewhere; None: none is)."""
         n = data.num_rows
         column = path_column(data, ("category",), csv=csv)
         if column is None or not (is_text(column.type) or pa.types.is_null(column.type)):
-            return _constant(True, n)  # read from the listings, or not text: not narrowed here
+            return _constant(True, n), None  # read from the listings, or not text: not narrowed here
         if pa.types.is_null(column.type) or not self.by_key:
-            return _constant(False, n)  # no category, or no keyed rule in force
+            return _constant(False, n), None  # no category, or no keyed rule in force
         entries = self.categories[csv].of(column)
         hit = pc.fill_null(pc.struct_field(entries, "hit"), False)
+        settle = pc.struct_field(entries, "settle")
         if self.at_field is None:
-            return hit
+            return hit, settle if settle.null_count < n else None
         days = self._at_days(data, csv=csv)
-        if days is None:
-            return hit
+        if days is None:  # unreadable dates: decided (settling needs the date)
+            return pc.or_(hit, pc.is_valid(settle)), None
         low, high = pc.struct_field(entries, "low"), pc.struct_field(entries, "high")
         outside = pc.or_(pc.fill_null(pc.less(days, low), False), pc.fill_null(pc.greater_equal(days, high), False))
-        return pc.and_(hit, pc.invert(outside))
+        inside = pc.invert(outside)
+        unread = pc.is_null(days)
+        settling = pc.is_valid(settle)
+        keep = pc.or_(pc.and_(hit, inside), pc.and_(settling, unread))
+        settled = pc.if_else(pc.and_(pc.and_(settling, pc.invert(unread)), inside), settle,
+                             pa.scalar(None, pa.int32()))
+        return keep, settled if settled.null_count < n else None
 
     def _at_days(self, data: pa.RecordBatch, *, csv: bool) -> pa.Array | None:
         """Each record's ``at`` as days since 1970 where it is a plain date, else null
@@ -142,6 +184,18 @@ class Lookup:
         return self.dates[csv].of(column)
 
 
+def _keyed(rule: RuleInfo, window: tuple[int | None, int | None], prior_fixed: bool) -> Keyed:
+    """A keyed rule; its category test and outcome when its condition is that one
+    conjunct (the outcome only where it does not depend on the prior)."""
+    only = A.conjuncts(rule.condition)
+    if len(only) != 1 or not isinstance(only[0], (A.Category, A.CategoryIn)):
+        return Keyed(window, None, None)
+    test = S.category_test(S.atom_texts(only[0]))
+    consequence = S.consequence(rule)
+    outcome = S.combine([consequence], 0) if prior_fixed or not consequence.steps else None
+    return Keyed(window, test, outcome)
+
+
 def _fixed_windows(ps: PolicySet, at: str | None) -> Callable[[RuleInfo], str]:
     """Each rule's window against ``--at`` as the SQL reads it (TRUE, FALSE); every rule
     possibly in force where the instant cannot be read."""
@@ -155,16 +209,17 @@ def _constant(value: bool, n: int) -> pa.Array:
     return pc.fill_null(pa.nulls(n, pa.bool_()), value)
 
 
-_LOOKUPS: dict[tuple[str, str | None, tuple[str, ...] | None], Lookup] = {}
+_LOOKUPS: dict[tuple[str, str | None, tuple[str, ...] | None, bool], Lookup] = {}
 
 
-def lookup_for(ps: PolicySet, policy_hash: str, at: str | None, at_field: tuple[str, ...] | None) -> Lookup | None:
+def lookup_for(ps: PolicySet, policy_hash: str, at: str | None, at_field: tuple[str, ...] | None,
+               prior_fixed: bool) -> Lookup | None:
     """The lookup of a policy set (kept for the next batches), None when it has no keyed
     rule."""
-    key = (policy_hash, at, at_field)
+    key = (policy_hash, at, at_field, prior_fixed)
     found = _LOOKUPS.get(key)
     if found is None:
         if len(_LOOKUPS) > 8:
             _LOOKUPS.clear()
-        found = _LOOKUPS[key] = Lookup(ps, at, at_field)
+        found = _LOOKUPS[key] = Lookup(ps, at, at_field, prior_fixed)
     return found if found.any else None

@@ -12,7 +12,7 @@ from typing import Any
 
 from ..evaluate.outcome import Decision, PenaltyChoice
 
-__all__ = ["FIRST_ERRORS", "TOP_SELLERS", "Tally", "render_table"]
+__all__ = ["FIRST_ERRORS", "TOP_SELLERS", "Tally", "render_table", "seller_key"]
 
 FIRST_ERRORS = 10
 """How many error messages the report keeps (the first ones, in input order)."""
@@ -55,7 +55,7 @@ class Tally:
             p = d.penalty
             self.steps[f"{p.ladder or p.rule} step {p.step}"] += 1
         if d.effect == "block":
-            self.blocked_sellers[_seller_key(seller)] += 1
+            self.blocked_sellers[seller_key(seller)] += 1
 
     def decided(self, effects: Sequence[str | None], rule_sets: Sequence[tuple[str, ...] | None],
                 penalties: Iterable[PenaltyChoice], blocked_sellers: Iterable[Any]) -> None:
@@ -67,7 +67,16 @@ class Tally:
         self.effects.update(counts)
         self.rule_sets.update(r for r in rule_sets if r)
         self.steps.update(f"{p.ladder or p.rule} step {p.step}" for p in penalties)
-        self.blocked_sellers.update(_seller_key(s) for s in blocked_sellers)
+        self.blocked_sellers.update(seller_key(s) for s in blocked_sellers)
+
+    def repeated(self, effect: str, rules: tuple[str, ...], penalty: PenaltyChoice | None, count: int) -> None:
+        """``count`` records decided alike (their blocked sellers counted apart)."""
+        self.records += count
+        self.effects[effect] += count
+        if rules:
+            self.rule_sets[rules] += count
+        if penalty is not None:
+            self.steps[f"{penalty.ladder or penalty.rule} step {penalty.step}"] += count
 
     def merge(self, other: Tally) -> None:
         """Add the counts of ``other``, the tally of later records."""
@@ -113,7 +122,8 @@ class Tally:
         }
 
 
-def _seller_key(seller: Any) -> str:
+def seller_key(seller: Any) -> str:
+    """A seller as the report names it (text as it is, another value as its JSON)."""
     if seller is None:
         return "(no seller)"
     return seller if isinstance(seller, str) else json.dumps(seller, ensure_ascii=False)
