@@ -108,9 +108,10 @@ def test_parts_cover_the_input_in_order_and_grow(tmp_path: Path) -> None:
 
 
 def test_when_workers_are_worth_starting() -> None:
-    assert not pool.worth_starting(0.01, 1000, 100_000)  # 1 s left
-    assert pool.worth_starting(0.01, 1000, 300_000)  # 3 s left
-    assert not pool.worth_starting(0.0, 0, 10_000)  # nothing measured yet
+    assert not pool.worth_starting(0.1, 10_000, 100_000)  # 1 s left
+    assert pool.worth_starting(0.1, 10_000, 300_000)  # 3 s left
+    assert not pool.worth_starting(0.01, 1000, 300_000)  # not measured long enough yet
+    assert not pool.worth_starting(0.0, 0, 10_000)
     assert not pool.worth_starting(0.1, 1000, None) and pool.worth_starting(pool.START_AFTER, 1000, None)
 
 

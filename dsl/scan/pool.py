@@ -23,7 +23,7 @@ from .decide import Job, decide_batch
 from .report import Tally
 from .source import Part, PartReader
 
-__all__ = ["DEPTH", "START_AFTER", "WORTH", "Result", "Unit", "Workers", "decide_part", "decide_unit",
+__all__ = ["DEPTH", "MEASURE", "START_AFTER", "WORTH", "Result", "Unit", "Workers", "decide_part", "decide_unit",
            "in_order", "load_sources", "worth_starting"]
 
 DEPTH = 2
@@ -33,6 +33,10 @@ WORTH = 2.0
 """Seconds of deciding (in one process) left that make it worth starting worker processes:
 a worker decides nothing for its first second or so (Python, DuckDB and pyarrow imported,
 the policy set loaded, the evaluator warmed up), and a scan's end waits for its workers."""
+
+MEASURE = 0.1
+"""Seconds of deciding the scan's process measures (after its first unit) before it
+estimates the time left: one batch's time alone is at the mercy of the machine's load."""
 
 START_AFTER = 0.25
 """Seconds the scan's own process decides an input of unknown size (CSV, JSON lines)
@@ -139,10 +143,11 @@ def worth_starting(spent: float, measured: int, remaining: int | None) -> bool:
     """Whether worker processes are worth starting, the scan's process having spent
     ``spent`` seconds deciding ``measured`` records (its first unit left out: it warms the
     evaluator up, its time says little of the rest), with ``remaining`` records left (None:
-    unknown)."""
+    unknown): once it has measured for ``MEASURE`` seconds, when the rest would take it
+    ``WORTH`` seconds or more."""
     if remaining is None:
         return spent >= START_AFTER
-    return measured > 0 and spent / measured * remaining >= WORTH
+    return spent >= MEASURE and spent / measured * remaining >= WORTH
 
 
 def in_order(job: Job, units: Iterable[Unit], batch_size: int, *, workers: Workers | None,
