@@ -122,3 +122,10 @@ def test_a_failing_worker_is_a_usage_error(tmp_path: Path) -> None:
         run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
                  workers=workers)
     assert not (tmp_path / "out.parquet").exists()
+
+
+@pytest.mark.parametrize(("load", "jobs"), [(0.1, 4), (1.2, 4), (2.6, 2), (3.6, 1), (9.0, 1)])
+def test_the_default_jobs_leave_busy_cores_alone(monkeypatch: pytest.MonkeyPatch, load: float, jobs: int) -> None:
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (load, load, load))
+    assert run.default_jobs() == jobs

@@ -141,6 +141,18 @@ def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, c
                                   coarse=coarse, lookup=True)
 
 
+def default_jobs() -> int:
+    """The processes a scan decides with when not told (``--jobs``): its own and one more
+    for each core the machine's load average leaves idle, up to the number of cores (a
+    worker on a busy core only takes time from the scan's own process)."""
+    cores = os.cpu_count() or 1
+    try:
+        load = os.getloadavg()[0]
+    except OSError:  # not known on this system
+        return cores
+    return max(1, min(cores, cores - round(load) + 1))
+
+
 def _size(batch: pa.RecordBatch | list[Any]) -> int:
     return len(batch) if isinstance(batch, list) else int(batch.num_rows)
 
@@ -156,7 +168,7 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
              workers: Workers | None, batch_size: int) -> Iterator[tuple[list[Any], Tally]]:
     """The outputs of the input's records (a few batches' at a time), and their tally, in
     input order (docs/scan.md, "Jobs")."""
-    processes = workers.jobs if workers is not None else (jobs or os.cpu_count() or 1)
+    processes = workers.jobs if workers is not None else (jobs or default_jobs())
     if workers is None and processes <= 1:
         for offset, batch in _numbered(source.batches):
             piece, tally = decide_batch(policies, job, batch, offset)
