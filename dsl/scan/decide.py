@@ -12,6 +12,7 @@ import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ..evaluate import semantics as S
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision, DecisionError, InputError, format_instant
 from ..evaluate.policies import Policies
@@ -193,26 +194,34 @@ def _settled(job: Job, data: pa.RecordBatch, settled: pa.Array, rest: pa.Array, 
     (``semantics.combine`` of that one rule, as the evaluator gives it), no warning, and
     the ``at`` of a plain allow. Tallied here."""
     slots = settled.filter(rest)
-    used = sorted(k for k in pc.unique(slots).to_pylist() if k is not None)
-    place = {k: i + 1 for i, k in enumerate(used)}  # 0: the plain allow
-    outcomes: list[Any] = [None, *(lookup.keyed[k].outcome for k in used)]
-    table = decided_arrays(job.out_format, [
-        ["allow", *(o.effect for o in outcomes[1:])], [(), *(o.rules for o in outcomes[1:])],
-        [(), *(o.overridden for o in outcomes[1:])],
-        [None, *(o.penalty.to_dict() if o.penalty is not None else None for o in outcomes[1:])],
-        [()] * len(outcomes), [None] * len(outcomes), [None] * len(outcomes)], phash)
-    mapping = pa.array([place.get(k, 0) for k in range(max(used) + 1)] if used else [0], pa.int32())
-    index = pc.fill_null(mapping.take(slots), 0)
+    table, outcomes = _outcome_table(lookup, job.out_format, phash)
+    index = pc.fill_null(pc.add(slots, 1), 0)  # 0: the plain allow, k + 1: the keyed rule k's outcome
     n = len(slots)
     counts = dict(zip(*(c.to_pylist() for c in pc.value_counts(index).flatten()), strict=True))
     tally.plain_allow(counts.pop(0, 0))
-    sellers = _settled_sellers(job, data, rest, index, [i for i, o in enumerate(outcomes) if i and o.effect == "block"])
     for i, c in counts.items():
         o = outcomes[i]
         tally.repeated(o.effect, o.rules, o.penalty, c)
-    tally.blocked_sellers.update(seller_key(x) for x in sellers)
+    blocking = [i for i in counts if outcomes[i].effect == "block"]
+    tally.blocked_sellers.update(seller_key(x) for x in _settled_sellers(job, data, rest, index, blocking))
     at = ats if isinstance(ats, pa.Array) else constant(ats, pa.string(), n)
     return [*(a.take(index) for a in table[:5]), pa.nulls(n, pa.string()), at, constant(phash, pa.string(), n)]
+
+
+def _outcome_table(lookup: Lookup, out_format: str, phash: str) -> tuple[list[pa.Array], list[Any]]:
+    """The output columns of the plain allow (row 0) and of each keyed rule's outcome alone
+    (row k + 1; a rule that does not settle has none: an allow in its row, never taken),
+    made once per scan; and those outcomes."""
+    found = lookup.tables.get((out_format, phash))
+    if found is None:
+        plain = S.Outcome("allow", (), {}, (), None, (), ())
+        outcomes = [plain, *(k.outcome or plain for k in lookup.keyed)]
+        table = decided_arrays(out_format, [
+            [o.effect for o in outcomes], [o.rules for o in outcomes], [o.overridden for o in outcomes],
+            [o.penalty.to_dict() if o.penalty is not None else None for o in outcomes],
+            [()] * len(outcomes), [None] * len(outcomes), [None] * len(outcomes)], phash)
+        found = lookup.tables[(out_format, phash)] = (table, outcomes)
+    return found
 
 
 def _settled_sellers(job: Job, data: pa.RecordBatch, rest: pa.Array, index: pa.Array, blocking: list[int]) -> list[Any]:

@@ -109,6 +109,8 @@ class Lookup:
             for key in keys:
                 self.by_key.setdefault(key, []).append(len(self.keyed))
             self.keyed.append(_keyed(rule, window, prior_fixed))
+        self.tables: dict[tuple[str, str], Any] = {}
+        """The output columns of the keyed rules' outcomes, by format and policy hash (``decide``)."""
         entry = pa.struct([("hit", pa.bool_()), ("low", pa.int32()), ("high", pa.int32()), ("settle", pa.int32())])
         self.categories = {csv: Distinct(functools.partial(self._info, csv=csv), entry) for csv in (False, True)}
         self.dates = {csv: Distinct(functools.partial(_plain_at_date, csv=csv), pa.int32()) for csv in (False, True)}
