@@ -119,8 +119,8 @@ class Source:
         """The input's records from the ``after``-th on, in consecutive parts for
         ``processes`` processes to read and decide each on its own: the first parts small
         (a worker just started soon has something done), then growing, up to
-        ``PART_BATCHES`` batches and a quarter of a process's share of what remains (so
-        that the last parts, small, end together)."""
+        ``PART_BATCHES`` batches and half a process's share of what remains (so that the
+        last parts, small, end together; each part's query costs some milliseconds)."""
         assert self.sql is not None
         smallest = 2 * batch_size  # a part's query costs some milliseconds, whatever its size
         largest = max(smallest, PART_BATCHES * batch_size)
@@ -129,7 +129,7 @@ class Source:
             start = min(count, max(0, after - offset))
             offset += start
             while start < count:
-                stop = min(count, start + max(smallest, min(size, largest, remaining // (4 * processes))))
+                stop = min(count, start + max(smallest, min(size, largest, remaining // (2 * processes))))
                 yield Part(self.sql, index, start, stop, offset)
                 offset += stop - start
                 remaining -= stop - start
