@@ -114,3 +114,13 @@ def test_a_process_that_cannot_have_a_child_parses_alone(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(multiprocessing.process.BaseProcess, "start", refuse)
     assert _plain(parse_all(TEXTS, processes=2)) == _plain(parse_all(TEXTS, processes=1))
+
+
+def test_without_a_temporary_file_the_set_is_parsed_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(30, "Read-only file system")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    assert _plain(parse_all(TEXTS, processes=2)) == _plain(parse_all(TEXTS, processes=1))

@@ -15,8 +15,8 @@ The child is forked only where it is safe and pays off: on Linux, with at least 
 available, no other thread running in this process (a fork copies locks held by other
 threads), and a set of several files with ``MIN_CHARS`` characters or more (a fork costs
 some 10 ms; writing and reading a file's pickle cost about a third of parsing it). Where
-the child cannot start (a daemonic process may have none; a fork or a lock can fail) the
-set is parsed here.
+the child cannot start (a daemonic process may have none; a fork, a lock or the temporary
+file can fail) the set is parsed here.
 """
 
 from __future__ import annotations
@@ -80,7 +80,11 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
 
     lark()  # built once, here: the child inherits it
     results: list[Result | None] = [None] * len(jobs)
-    with tempfile.TemporaryFile() as out:
+    try:
+        out = tempfile.TemporaryFile()
+    except OSError:  # no writable temporary directory
+        return [parse(text, name, test_file=test_file) for name, text, test_file in jobs]
+    with out:
         try:
             ctx = multiprocessing.get_context("fork")
             lock = ctx.Lock()
