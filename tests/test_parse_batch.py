@@ -5,6 +5,7 @@ the same files; a file the second process did not deliver is parsed here."""
 from __future__ import annotations
 
 import os
+import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,15 @@ from dsl.checking import loader
 from dsl.syntax import batch
 from dsl.syntax.batch import parse_all
 
-pytestmark = pytest.mark.skipif(not batch._can_fork(), reason="the second process is forked on Linux only")
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child is forked on Linux only")
+
+_can_fork = batch._can_fork
+
+
+@pytest.fixture(autouse=True)
+def _fork_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The tests fork whatever threads the test run has started (the child only parses)."""
+    monkeypatch.setattr(batch, "_can_fork", lambda: True)
 
 TEXTS = [
     ("a.policy", "policy a\n  timezone 'Asia/Shanghai'\n\nset s = ['x', 'y\\u{e9}']\n"
@@ -101,8 +110,15 @@ def test_load_paths_is_the_same_either_way(tmp_path: Path, monkeypatch: pytest.M
 
 def test_small_sets_and_threads_stay_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not batch._worth_forking(TEXTS)  # a few small files: not worth a fork
+    assert batch._os_threads() >= 1
+    monkeypatch.setattr(batch, "_os_threads", lambda: 1)
+    monkeypatch.setattr(batch.threading, "active_count", lambda: 1)
+    assert _can_fork()
     monkeypatch.setattr(batch.threading, "active_count", lambda: 2)
-    assert not batch._can_fork()  # a fork would copy the locks other threads hold
+    assert not _can_fork()  # a fork would copy the locks other threads hold
+    monkeypatch.setattr(batch.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(batch, "_os_threads", lambda: 3)  # a native library's threads
+    assert not _can_fork()
 
 
 def test_a_process_that_cannot_have_a_child_parses_alone(monkeypatch: pytest.MonkeyPatch) -> None:

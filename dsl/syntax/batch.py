@@ -12,9 +12,10 @@ was killed, ran out of disk) is parsed here, so nothing is lost; an exception in
 surfaces here as it would in a serial run.
 
 The child is forked only where it is safe and pays off: on Linux, with at least two CPUs
-available, no other thread running in this process (a fork copies locks held by other
-threads), and a set of several files with ``MIN_CHARS`` characters or more (a fork costs
-some 10 ms; writing and reading a file's pickle cost about a third of parsing it). Where
+available, no other thread running in this process, native ones included (a fork copies
+the locks other threads hold), and a set of several files with ``MIN_CHARS`` characters or
+more (a fork costs some 10 ms; writing and reading a file's pickle cost about a third of
+parsing it). Where
 the child cannot start (a daemonic process may have none; a fork, a lock or the temporary
 file can fail) the set is parsed here.
 """
@@ -71,7 +72,20 @@ def _cpus() -> int:
 
 
 def _can_fork() -> bool:
-    return sys.platform.startswith("linux") and threading.active_count() == 1
+    return sys.platform.startswith("linux") and threading.active_count() == 1 and _os_threads() == 1
+
+
+def _os_threads() -> int:
+    """The threads of this process, those of native libraries too (a query engine's pool,
+    say), which ``threading`` does not count."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Threads:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError):
+        pass
+    return 0  # unknown: not forked
 
 
 def _with_child(jobs: Sequence[Job]) -> list[Result]:
