@@ -569,6 +569,28 @@ def test_csv_cells_that_may_be_json_are_kept() -> None:
     assert rows_where(table, predicate_for(ps, table, csv=True)) == [True, True, True, False, True, True]
 
 
+def test_an_or_of_text_atoms_on_one_text_goes_behind_a_prefilter() -> None:
+    """``title contains 'a' or title contains 'b'`` needs one of its words: one RE2 pass,
+    then the atoms themselves; an ``or`` over two texts does not."""
+    ps = policy_set("rule k: from 2021-06-01 block (title contains 'bitcoin' or title contains 'Ether' "
+                    "or title mentions 'monero coin')\n")
+    rows = [{"title": t, "listed_on": d} for t in ("a Bitcoin", "ethernet", "monero", "monero  COIN", "lamp",
+                                                    "ｂｉｔｃｏｉｎ", "bit\u200bcoin", None)
+            for d in ("2021-05-31", "2021-06-01")]
+    table = pa.Table.from_pylist(rows)
+    pred = predicate_for(ps, table, at_field="listed_on")
+    assert pred is not None and "(?i)(?:bitcoin|ether|monero)" in pred
+    compiled = CompiledPolicySet(ps)
+    exact = [bool(compiled.decide({k: v for k, v in r.items() if v is not None}, r["listed_on"]).rules)
+             for r in rows]
+    kept = rows_where(table, pred)
+    assert all(k for k, e in zip(kept, exact, strict=True) if e)
+    assert kept == [e or (r["title"] is not None and not r["title"].isascii() and r["listed_on"] == "2021-06-01")
+                    for r, e in zip(rows, exact, strict=True)]
+    two = policy_set("rule k: block (title contains 'bitcoin' or description contains 'ether')\n")
+    assert "(?i)(?:" not in (predicate_for(two, pa.Table.from_pylist([{"title": "x", "description": "y"}])) or "")
+
+
 def test_many_rules_behind_prefilters_narrow_exactly() -> None:
     """Rules that need a word go behind one RE2 prefilter per text and per chunk of rules;
     rows with other text are read without it."""

@@ -502,23 +502,34 @@ def _text_atom(e: A.Expr, columns: Columns) -> tuple[list[Field], list[tuple[str
 
 def required_words(condition: A.Expr, columns: Columns) -> tuple[str, set[str]] | None:
     """For a condition one of whose conjuncts is a category or text atom on plain text
-    columns: the text it reads (as SQL) and words one of which occurs, case aside, in that
-    text wherever the atom may hold on ASCII text (the first word of each alternative;
-    alternatives with a word that is not ASCII never hold there). None otherwise."""
+    columns, or an ``or`` of such atoms that all read the same text: the text it reads (as
+    SQL) and words one of which occurs, case aside, in that text wherever the conjunct may
+    hold on ASCII text (the first word of each alternative of each atom; alternatives with
+    a word that is not ASCII never hold there). None otherwise."""
     for conjunct in A.conjuncts(condition):
-        found = _text_atom(conjunct, columns)
-        if found is None:
+        atoms = conjunct.items if isinstance(conjunct, A.Or) else (conjunct,)
+        found = [_atom_words(atom, columns) for atom in atoms]
+        texts = {f[0] for f in found if f is not None}
+        if None in found or len(texts) != 1:
             continue
-        fields, alternatives = found
-        if any(f.kind not in ("text", "text_list", "absent") or f.guard is not None for f in fields):
-            continue
-        haystacks, _ = _text_sources(fields)
-        usable = [a for a in alternatives if all(w.isascii() for w in a)]
-        if not haystacks or any(not a for a in usable):
-            continue
-        text = haystacks[0] if len(haystacks) == 1 else f"concat_ws(' ', {', '.join(haystacks)})"
-        return text, {a[0] for a in usable}
+        return texts.pop(), {w for f in found if f is not None for w in f[1]}
     return None
+
+
+def _atom_words(atom: A.Expr, columns: Columns) -> tuple[str, set[str]] | None:
+    """``required_words`` of one category or text atom."""
+    found = _text_atom(atom, columns)
+    if found is None:
+        return None
+    fields, alternatives = found
+    if any(f.kind not in ("text", "text_list", "absent") or f.guard is not None for f in fields):
+        return None
+    haystacks, _ = _text_sources(fields)
+    usable = [a for a in alternatives if all(w.isascii() for w in a)]
+    if not haystacks or any(not a for a in usable):
+        return None
+    text = haystacks[0] if len(haystacks) == 1 else f"concat_ws(' ', {', '.join(haystacks)})"
+    return text, {a[0] for a in usable}
 
 
 def prefilter(text: str, words: set[str]) -> str:
