@@ -430,7 +430,8 @@ def category_policy_sets(draw: st.DrawFn) -> PolicySet:
         patterns = draw(st.lists(st.sampled_from(_PATTERNS), min_size=1, max_size=2))
         cond = (f"category '{patterns[0]}'" if len(patterns) == 1
                 else "category in [" + ", ".join(f"'{p}'" for p in patterns) + "]")
-        extra = draw(st.sampled_from(["", "", "", " and platform == 'taobao'"]))
+        extra = draw(st.sampled_from(["", "", "", " and platform == 'taobao'", " and platform in ['ebay', 'Taobao']",
+                                      " and seller.country == 'CN'", " and platform != 'taobao'"]))
         rules.append(f"rule r{i}: {draw(st.sampled_from(_WINDOWS))}{effect} {cond}{extra}")
         if effect == "block" and draw(st.booleans()):
             rules.append("  penalty steps")
@@ -452,7 +453,11 @@ def category_catalogues(draw: st.DrawFn) -> Any:
     columns = {"category": column(_CATEGORIES, pa.string()),
                "listed_on": column(_ISO, pa.string()) if draw(st.booleans()) else column(_DAYS, pa.date32())}
     if draw(st.booleans()):
-        columns["platform"] = column(st.sampled_from(["taobao", "ebay"]), pa.string())
+        columns["platform"] = column(st.sampled_from(["taobao", "ebay", "Taobao", "taobao "]), pa.string())
+    if draw(st.booleans()):
+        columns["seller"] = _column(draw(st.lists(_nullable(st.fixed_dictionaries(
+            {"country": _nullable(st.sampled_from(["CN", "cn", "HK"]))})), min_size=size, max_size=size)),
+            pa.struct([("country", pa.string())]))
     if draw(st.booleans()):
         columns["prior"] = column(st.integers(-1, 3), pa.int64())
     return pa.table(columns)

@@ -78,6 +78,10 @@ class Keyed:
     window: tuple[int | None, int | None]
     test: Callable[[tuple[str, ...] | None], bool] | None
     outcome: S.Outcome | None
+    equal: tuple[tuple[str, ...], frozenset[str]] | None = None
+    """A second conjunct ``PATH == 'text'`` or ``PATH in ['text', …]``: its path and texts
+    (``semantics.compare_test``, ``membership_test``: a text value equal to one of them);
+    a record settles only where a text column holds that path and its value is one of them."""
 
 
 class Lookup:
@@ -108,7 +112,10 @@ class Lookup:
                 window = (_days(low) if low else None, _days(high) if high else None)
             for key in keys:
                 self.by_key.setdefault(key, []).append(len(self.keyed))
-            self.keyed.append(_keyed(rule, window, prior_fixed))
+            keyed = _keyed(rule, window, prior_fixed)
+            if fixed is not None and fixed(rule) == "unknown":
+                keyed = attrs.evolve(keyed, outcome=None)  # possibly in force: kept, not settled
+            self.keyed.append(keyed)
         self.tables: dict[tuple[str, str], Any] = {}
         """The output columns of the keyed rules' outcomes, by format and policy hash (``decide``)."""
         entry = pa.struct([("hit", pa.bool_()), ("low", pa.int32()), ("high", pa.int32()), ("settle", pa.int32())])
@@ -156,7 +163,7 @@ class Lookup:
         hit = pc.fill_null(pc.struct_field(entries, "hit"), False)
         settle = pc.struct_field(entries, "settle")
         if self.at_field is None:
-            return hit, settle if settle.null_count < n else None
+            return self._equalities(data, hit, settle, csv=csv)
         days = self._at_days(data, csv=csv)
         if days is None:  # unreadable dates: decided (settling needs the date)
             return pc.or_(hit, pc.is_valid(settle)), None
@@ -168,6 +175,31 @@ class Lookup:
         keep = pc.or_(pc.and_(hit, inside), pc.and_(settling, unread))
         settled = pc.if_else(pc.and_(pc.and_(settling, pc.invert(unread)), inside), settle,
                              pa.scalar(None, pa.int32()))
+        return self._equalities(data, keep, settled, csv=csv)
+
+    def _equalities(self, data: pa.RecordBatch, keep: pa.Array, settled: pa.Array, *,
+                    csv: bool) -> tuple[pa.Array, pa.Array | None]:
+        """``keep`` and ``settled`` where the settled records' rules have a text equality:
+        where it holds the record stays settled, where it does not the rule does not apply
+        (and no other keyed rule may: a plain allow), where it cannot be read here (a CSV
+        cell, a column that is not text, a path no single column holds) it is decided."""
+        n = len(settled)
+        if settled.null_count == n:
+            return keep, None
+        for path in sorted({k.equal[0] for k in self.keyed if k.equal is not None}):
+            slots = [i for i, k in enumerate(self.keyed) if k.equal is not None and k.equal[0] == path]
+            mine = pc.fill_null(pc.is_in(settled, value_set=pa.array(slots, pa.int32())), False)
+            if not pc.any(mine).as_py():
+                continue
+            column = None if csv else path_column(data, path, csv=False)
+            if column is None or not (is_text(column.type) or pa.types.is_null(column.type)):
+                keep, settled = pc.or_(keep, mine), pc.if_else(mine, pa.scalar(None, pa.int32()), settled)
+                continue
+            pairs = [f"{i}\x00{t}" for i in slots for t in sorted(self.keyed[i].equal[1])]  # type: ignore[index]
+            texts = column.cast(pa.string()) if is_text(column.type) else pa.nulls(n, pa.string())
+            holds = pc.fill_null(pc.is_in(pc.binary_join_element_wise(settled.cast(pa.string()), texts, "\x00"),
+                                          value_set=pa.array(pairs, pa.string())), False)
+            settled = pc.if_else(pc.and_(mine, pc.invert(holds)), pa.scalar(None, pa.int32()), settled)
         return keep, settled if settled.null_count < n else None
 
     def _at_days(self, data: pa.RecordBatch, *, csv: bool) -> pa.Array | None:
@@ -188,23 +220,41 @@ class Lookup:
 
 def _keyed(rule: RuleInfo, window: tuple[int | None, int | None], prior_fixed: bool) -> Keyed:
     """A keyed rule; its category test and outcome when its condition is that one
-    conjunct (the outcome only where it does not depend on the prior)."""
-    only = A.conjuncts(rule.condition)
-    if len(only) != 1 or not isinstance(only[0], (A.Category, A.CategoryIn)):
+    conjunct, or that and one text equality (the outcome only where it does not depend on
+    the prior)."""
+    conjuncts = A.conjuncts(rule.condition)
+    categories = [c for c in conjuncts if isinstance(c, (A.Category, A.CategoryIn))]
+    others = [c for c in conjuncts if not isinstance(c, (A.Category, A.CategoryIn))]
+    equal = _text_equality(others[0]) if len(others) == 1 else None
+    if len(categories) != 1 or (others and equal is None):
         return Keyed(window, None, None)
-    test = S.category_test(S.atom_texts(only[0]))
+    test = S.category_test(S.atom_texts(categories[0]))
     consequence = S.consequence(rule)
     outcome = S.combine([consequence], 0) if prior_fixed or not consequence.steps else None
-    return Keyed(window, test, outcome)
+    return Keyed(window, test, outcome, equal)
+
+
+def _text_equality(e: A.Expr) -> tuple[tuple[str, ...], frozenset[str]] | None:
+    """``PATH == 'text'`` or ``PATH in ['text', …]`` (texts only): its path and texts."""
+    if isinstance(e, A.Compare) and e.op == "==" and isinstance(e.value, A.Str):
+        return e.path.parts, frozenset({e.value.value})
+    if (isinstance(e, A.In) and not e.negated and isinstance(e.items, A.ListLit) and e.items.items
+            and all(isinstance(i, A.Str) for i in e.items.items)):
+        return e.path.parts, frozenset(i.value for i in e.items.items if isinstance(i, A.Str))
+    return None
 
 
 def _fixed_windows(ps: PolicySet, at: str | None) -> Callable[[RuleInfo], str]:
-    """Each rule's window against ``--at`` as the SQL reads it (TRUE, FALSE); every rule
-    possibly in force where the instant cannot be read."""
+    """Each rule's window against ``--at`` as the SQL reads it: FALSE, TRUE (in force),
+    or ``unknown`` where no instant is read (``at`` None, or one that cannot be read: the
+    rule is possibly in force, and does not settle)."""
     try:
-        return Windows(ps, at, None, Columns({})).of
+        windows = Windows(ps, at, None, Columns({}))
     except GiveUp:
-        return lambda rule: TRUE
+        windows = None
+    if at is None or windows is None:
+        return lambda rule: TRUE if rule.start is None and rule.end is None else "unknown"
+    return windows.of
 
 
 def _constant(value: bool, n: int) -> pa.Array:
