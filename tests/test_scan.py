@@ -195,6 +195,7 @@ rule toys: until 2021-10-15 flag category in ['Toys', 'numismatics']
 rule lifted: allow category 'Electronics > Gadgets'
   overrides gadgets
 rule taobao-coins: block category 'Numismatics' and platform == 'taobao'
+rule taobao-lamps: block category 'Lamps' and platform in ['taobao', 'xianyu']
 """
 
 
