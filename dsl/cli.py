@@ -122,7 +122,8 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
 @click.option("--seller-field", default="seller.id", show_default=True, metavar="PATH",
               help="The seller, for the report's most blocked sellers.")
 @click.option("--engine", type=click.Choice(["duckdb", "spark"]), default="duckdb", show_default=True)
-@click.option("--jobs", type=click.IntRange(min=1), default=None, help="Worker processes (default: the cores).")
+@click.option("--jobs", type=click.IntRange(min=1), default=None,
+              help="Processes that decide, at most (default: one, and one more for each idle core).")
 @click.option("--no-pushdown", is_flag=True, help="Decide every record in Python (no SQL narrowing).")
 @click.option("--report", default=None, metavar="FILE", help="Write the impact report (JSON) here.")
 def scan_(paths: tuple[str, ...], inputs: tuple[str, ...], out: str, at: str | None, at_field: str | None,

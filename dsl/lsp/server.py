@@ -114,34 +114,26 @@ def _documents(server: PolicyServer) -> None:
             ls.checker.changed(path)
 
 
-
 def _buffers(server: PolicyServer) -> None:
     @server.feature(T.TEXT_DOCUMENT_DID_OPEN)
     def did_open(ls: PolicyServer, params: T.DidOpenTextDocumentParams) -> None:
         doc = params.text_document
         if doc.language_id != LANGUAGE and not path_of(doc.uri).endswith(".policy"):
             ls.foreign.add(doc.uri)
-            return
-        _changed(ls, doc.uri, opened=True)
+        else:
+            _changed(ls, doc.uri, opened=True)
 
     @server.feature(T.TEXT_DOCUMENT_DID_CHANGE)
     def did_change(ls: PolicyServer, params: T.DidChangeTextDocumentParams) -> None:
-        if params.text_document.uri not in ls.foreign:
-            _changed(ls, params.text_document.uri)
+        _changed(ls, params.text_document.uri)
 
     @server.feature(T.TEXT_DOCUMENT_DID_SAVE)
     def did_save(ls: PolicyServer, params: T.DidSaveTextDocumentParams) -> None:
-        if params.text_document.uri not in ls.foreign:
-            _changed(ls, params.text_document.uri, opened=True)
+        _changed(ls, params.text_document.uri, opened=True)
 
     @server.feature(T.TEXT_DOCUMENT_DID_CLOSE)
     def did_close(ls: PolicyServer, params: T.DidCloseTextDocumentParams) -> None:
-        if params.text_document.uri in ls.foreign:
-            ls.foreign.discard(params.text_document.uri)
-            return
-        path = path_of(params.text_document.uri)
-        ls.project.set_buffer(path, None)
-        ls.checker.changed(path)
+        _closed(ls, params.text_document.uri)
 
     @server.feature(T.WORKSPACE_DID_CHANGE_WATCHED_FILES)
     def watched(ls: PolicyServer, params: T.DidChangeWatchedFilesParams) -> None:
@@ -172,7 +164,18 @@ def _watch(ls: PolicyServer) -> None:
         [T.Registration("policy-watched-files", T.WORKSPACE_DID_CHANGE_WATCHED_FILES, options)]))
 
 
+def _closed(ls: PolicyServer, uri: str) -> None:
+    if uri in ls.foreign:
+        ls.foreign.discard(uri)
+        return
+    path = path_of(uri)
+    ls.project.set_buffer(path, None)
+    ls.checker.changed(path)
+
+
 def _changed(ls: PolicyServer, uri: str, *, opened: bool = False) -> None:
+    if uri in ls.foreign:  # not a policy file: not checked
+        return
     path = path_of(uri)
     if opened and os.path.exists(path) and not ls.project.knows(path):
         ls.project.files_changed()  # a file new to its folder: look again at what the folder holds
