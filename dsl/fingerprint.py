@@ -12,6 +12,7 @@ import weakref
 
 import attrs
 
+from .gcpause import no_gc
 from .model import PolicySet
 from .syntax import ast as A
 from .syntax.format import format_file, format_statement
@@ -32,7 +33,8 @@ def policy_hash(ps: PolicySet) -> str:
     key = id(ps)
     found = _computed.get(key)
     if found is None:
-        found = _digest(ps)
+        with no_gc():  # a collection meanwhile would walk the whole set's AST
+            found = _digest(ps)
         if _computed.setdefault(key, found) is found:
             weakref.finalize(ps, _computed.pop, key, None)
     return found

@@ -494,9 +494,9 @@ def build(files: list[A.File], sources: dict[str, str] | None = None, *, test_fi
     from ..gcpause import no_gc
 
     files = sorted(files, key=lambda f: f.path)
-    table = _Table(files, list(test_files))
     diags: list[Diagnostic] = []
-    with no_gc():
+    with no_gc():  # the table too: a collection while it is built would walk every AST
+        table = _Table(files, list(test_files))
         for name, run in PASSES:
             if name == "unused" and (syntax_errors or any(d.code.startswith("P1") for d in diags)):
                 continue
