@@ -12,7 +12,8 @@ import pyarrow as pa
 import pytest
 
 from dsl.evaluate import values as V
-from dsl.scan.columns import combine, constant, id_texts, path_column, plain_at_texts
+from dsl.scan import columns as C
+from dsl.scan.columns import Distinct, combine, constant, id_texts, path_column, plain_at_texts
 from dsl.scan.convert import batch_listings, column_values
 from dsl.scan.schema import id_text
 
@@ -65,6 +66,19 @@ def test_plain_allow_at_is_read_once_per_value_and_null_where_unreadable() -> No
     assert got == ["2021-10-20T00:00:00", None, None, "2021-10-20T00:00:00"]
     typed = plain_at_texts(TYPED, ("seller", "meta", "seen"), csv=False, listings=lambda: [])
     assert typed.to_pylist() == ["2021-10-20T00:00:00", None, None, None]
+
+
+def test_distinct_values_keep_their_reading_when_the_memo_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the memo is full it starts again; the texts it knew that come back in the same
+    column are read again, not left null (for the category lookup a null is "no keyed rule
+    may hold": a listing of a blocked category would get a plain allow)."""
+    monkeypatch.setattr(C, "_DISTINCT_LIMIT", 2)
+    seen: list[str] = []
+    memo = Distinct(lambda t: seen.append(t) or t.upper(), pa.string())
+    assert memo.of(pa.array(["a", "b", None])).to_pylist() == ["A", "B", None]
+    assert memo.of(pa.array(["a", "c", "b", None])).to_pylist() == ["A", "C", "B", None]
+    assert memo.of(pa.array(["c"])).to_pylist() == ["C"]
+    assert seen == ["a", "b", "a", "c", "b"]
 
 
 def test_combine_restores_input_order() -> None:

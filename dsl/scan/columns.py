@@ -90,8 +90,9 @@ class Distinct:
         places = pc.index_in(texts, value_set=self.known_array)
         missing = pc.and_(pc.is_null(places), pc.is_valid(texts))
         if pc.any(missing).as_py():
-            if len(self.known) >= _DISTINCT_LIMIT:
+            if len(self.known) >= _DISTINCT_LIMIT:  # start again: every text of this column is then new
                 self.known, self.values = [], []
+                missing = pc.is_valid(texts)
             new = pc.unique(texts.filter(missing)).to_pylist()
             self.known.extend(new)
             self.values.extend(self.read(t) for t in new)
