@@ -81,6 +81,21 @@ def test_distinct_values_keep_their_reading_when_the_memo_starts_again(monkeypat
     assert seen == ["a", "b", "a", "c", "b"]
 
 
+def test_distinct_values_shared_by_scans_in_several_threads() -> None:
+    """Another scan's batch read in the middle of this one's (as a thread may be): each
+    gets its own readings, and the memo stays whole."""
+    inner: list[Any] = []
+
+    def read(text: str) -> str:
+        if text == "a":
+            inner.append(memo.of(pa.array(["z"])).to_pylist())
+        return text.upper()
+
+    memo = Distinct(read, pa.string())
+    assert memo.of(pa.array(["a", "b"])).to_pylist() == ["A", "B"] and inner == [["Z"]]
+    assert memo.of(pa.array(["z", "a", "b"])).to_pylist() == ["Z", "A", "B"]
+
+
 def test_combine_restores_input_order() -> None:
     decide = pa.array([False, True, False, False, True])
     decided = [pa.array(["d1", "d2"])]

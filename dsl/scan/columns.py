@@ -75,31 +75,30 @@ _DISTINCT_LIMIT = 1 << 16
 class Distinct:
     """A function of a text computed once per distinct text (a catalogue's categories and
     dates repeat from batch to batch): the texts seen so far are an Arrow value set, and a
-    column is mapped through it with one hash lookup a value."""
+    column is mapped through it with one hash lookup a value. The memo is replaced whole,
+    never changed in place, so scans in several threads of a process may share it."""
 
     def __init__(self, read: Callable[[str], Any], out_type: pa.DataType):
         self.read, self.out_type = read, out_type
-        self.known: list[str] = []
-        self.values: list[Any] = []
-        self.known_array = pa.array([], pa.string())
-        self.values_array = pa.array([], out_type)
+        self.memo: tuple[list[str], list[Any], pa.Array, pa.Array] = (
+            [], [], pa.array([], pa.string()), pa.array([], out_type))
+        """The texts seen, their readings, and both as Arrow arrays (in the same order)."""
 
     def of(self, column: pa.Array) -> pa.Array:
         """``read`` of each value of ``column`` (null where it is null)."""
+        known, values, known_array, values_array = self.memo
         texts = column.cast(pa.string())
-        places = pc.index_in(texts, value_set=self.known_array)
+        places = pc.index_in(texts, value_set=known_array)
         missing = pc.and_(pc.is_null(places), pc.is_valid(texts))
         if pc.any(missing).as_py():
-            if len(self.known) >= _DISTINCT_LIMIT:  # start again: every text of this column is then new
-                self.known, self.values = [], []
-                missing = pc.is_valid(texts)
+            if len(known) >= _DISTINCT_LIMIT:  # start again: every text of this column is then new
+                known, values, missing = [], [], pc.is_valid(texts)
             new = pc.unique(texts.filter(missing)).to_pylist()
-            self.known.extend(new)
-            self.values.extend(self.read(t) for t in new)
-            self.known_array = pa.array(self.known, pa.string())
-            self.values_array = pa.array(self.values, self.out_type)
-            places = pc.index_in(texts, value_set=self.known_array)
-        return self.values_array.take(places)
+            known, values = known + new, values + [self.read(t) for t in new]
+            known_array, values_array = pa.array(known, pa.string()), pa.array(values, self.out_type)
+            self.memo = (known, values, known_array, values_array)
+            places = pc.index_in(texts, value_set=known_array)
+        return values_array.take(places)
 
 
 _PLAIN_ATS: dict[Any, str | None] = {}
