@@ -235,13 +235,12 @@ def _keyed(rule: RuleInfo, window: tuple[int | None, int | None], prior_fixed: b
 
 
 def _text_equality(e: A.Expr) -> tuple[tuple[str, ...], frozenset[str]] | None:
-    """``PATH == 'text'`` or ``PATH in ['text', …]`` (texts only): its path and texts."""
-    if isinstance(e, A.Compare) and e.op == "==" and isinstance(e.value, A.Str):
-        return e.path.parts, frozenset({e.value.value})
-    if (isinstance(e, A.In) and not e.negated and isinstance(e.items, A.ListLit) and e.items.items
-            and all(isinstance(i, A.Str) for i in e.items.items)):
-        return e.path.parts, frozenset(i.value for i in e.items.items if isinstance(i, A.Str))
-    return None
+    """``PATH == 'text'`` or ``PATH in ['text', …]`` (``semantics.equality_keys``, texts
+    only): its path and texts."""
+    found = S.equality_keys(e)
+    if found is None or not found[1] or any(kind != "text" for kind, _ in found[1]):
+        return None
+    return found[0], frozenset(text for _, text in found[1])
 
 
 def _fixed_windows(ps: PolicySet, at: str | None) -> Callable[[RuleInfo], str]:
