@@ -72,7 +72,8 @@ reads every file's schema (``union_by_name``)."""
 
 _VIRTUAL = ("file_index", "file_row_number")
 """DuckDB's columns that name a Parquet row's file and place in it; a column of the
-input with one of these names hides it (then the input is not split)."""
+input with one of these names, in any case (DuckDB's names are not case-sensitive),
+hides it (then the input is not split)."""
 
 
 @attrs.frozen
@@ -214,11 +215,13 @@ def _file_counts(con: duckdb.DuckDBPyConnection, table: str, files: Sequence[str
                  columns: dict[str, str]) -> tuple[int, ...] | None:
     """The records of each Parquet file, None when the input cannot be split into parts:
     too many files, or a column that hides one of DuckDB's columns the parts are read by."""
-    if len(files) > MAX_SPLIT_FILES or set(_VIRTUAL) & set(columns):
+    if len(files) > MAX_SPLIT_FILES or set(_VIRTUAL) & {c.lower() for c in columns}:
         return None
     try:
         found = dict(con.execute(f"SELECT file_index, count(*) FROM {table} GROUP BY file_index").fetchall())
     except duckdb.BinderException:  # a DuckDB without the column file_index
+        return None
+    if not set(found) <= set(range(len(files))):  # not DuckDB's file_index: the parts would miss records
         return None
     return tuple(int(found.get(i, 0)) for i in range(len(files)))
 
