@@ -8,6 +8,9 @@ stays flat."""
 from __future__ import annotations
 
 import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -55,8 +58,18 @@ def load_sources(sources: Mapping[str, str]) -> Policies:
     return Policies(model)
 
 
+def _end_with_parent() -> None:
+    """Ends this worker when the scan's process is gone: killed (``kill -9``), it cannot
+    stop its workers, which would otherwise wait for work forever."""
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(1)
+
+
 def _start(sources: dict[str, str], expected_hash: str) -> None:
     global _POLICIES, _READER
+    threading.Thread(target=_end_with_parent, name="end-with-parent", daemon=True).start()
     policies = load_sources(sources)
     if policies.policy_hash != expected_hash:
         raise RuntimeError(f"the worker's policy set is {policies.policy_hash}, not {expected_hash}")
