@@ -145,7 +145,7 @@ def default_jobs() -> int:
     """The processes a scan decides with when not told (``--jobs``): its own and one more
     for each core the machine's load average leaves idle, up to the number of cores (a
     worker on a busy core only takes time from the scan's own process)."""
-    cores = os.cpu_count() or 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     try:
         load = os.getloadavg()[0]
     except OSError:  # not known on this system
