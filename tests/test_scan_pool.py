@@ -7,6 +7,12 @@ fails is a usage error."""
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +86,59 @@ def test_own_pool_with_csv_and_json_lines(tmp_path: Path, eager: None) -> None:
         _same_as_one_job(tmp_path, [tmp_path / name], jobs=2, batch_size=5)
 
 
-def test_a_column_named_as_duckdbs_row_number_is_read_whole(tmp_path: Path, eager: None) -> None:
-    rows = [{**r, "file_row_number": "mine"} for r in _rows(60)]
-    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
-    source = open_source([str(tmp_path / "in.parquet")], batch_size=4, at_field=None, predicate=None)
-    assert not source.splittable and source.total == 60
-    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=4)
+@pytest.mark.parametrize("name", ["file_row_number", "File_Index", "FILE_ROW_NUMBER"])
+def test_a_column_named_as_duckdbs_row_number_is_read_whole(tmp_path: Path, eager: None, name: str) -> None:
+    # DuckDB's names are not case-sensitive: File_Index hides file_index too
+    pq.write_table(pa.Table.from_pylist([{**r, name: 7} for r in _rows(60)]), tmp_path / "a.parquet")
+    pq.write_table(pa.Table.from_pylist(_rows(20, 60)), tmp_path / "b.parquet")
+    inputs = [tmp_path / "a.parquet", tmp_path / "b.parquet"]
+    source = open_source([str(i) for i in inputs], batch_size=4, at_field=None, predicate=None)
+    assert not source.splittable and source.total == 80
+    _same_as_one_job(tmp_path, inputs, jobs=2, batch_size=4)
+    with Workers(SOURCES, P.policy_hash, 2) as workers:
+        got, _ = _scan(tmp_path, inputs, "out.parquet", batch_size=4, workers=workers)
+    assert [r["id"] for r in got] == [str(i) for i in range(80)]
+
+
+def _awkward_files(tmp_path: Path) -> list[Path]:
+    """Row groups of odd sizes, an empty file, a file of another schema (with a column
+    named as DuckDB's ``filename``) whose records alone have errors, files named twice."""
+    valid = [{**r, "listed": "2021-10-20"} for r in _rows(53)]
+    pq.write_table(pa.Table.from_pylist(valid), tmp_path / "a.parquet", row_group_size=7)
+    pq.write_table(pa.Table.from_pylist([], schema=pa.Table.from_pylist(valid).schema), tmp_path / "empty.parquet")
+    other = [{**{k: v for k, v in r.items() if k != "title"}, "filename": "mine"} for r in _rows(41, 53)]
+    pq.write_table(pa.Table.from_pylist(other), tmp_path / "b.parquet", row_group_size=11)
+    return [tmp_path / n for n in ("a.parquet", "empty.parquet", "b.parquet", "a.parquet", "empty.parquet")]
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+@pytest.mark.parametrize("pushdown", [True, False])
+def test_awkward_parquet_files(tmp_path: Path, eager: None, jobs: int, pushdown: bool) -> None:
+    inputs = _awkward_files(tmp_path)
+    _same_as_one_job(tmp_path, inputs, jobs=jobs, batch_size=3, use_pushdown=pushdown)
+    got, report = _scan(tmp_path, inputs, "out.parquet", jobs=jobs, batch_size=3, use_pushdown=pushdown)
+    assert len(got) == 53 + 41 + 53
+    assert report["errors"]["first"][0]["record"] == 55  # numbered in the whole input: b.parquet's second
+
+
+@pytest.mark.parametrize("after", [1, 4, 9])
+def test_workers_started_late_go_on_in_parts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, after: int) -> None:
+    asked: list[int] = []
+
+    def worth_starting(spent: float, measured: int, remaining: int | None) -> bool:
+        asked.append(measured)
+        return len(asked) > after
+
+    monkeypatch.setattr(pool, "worth_starting", worth_starting)
+    _same_as_one_job(tmp_path, _awkward_files(tmp_path), jobs=2, batch_size=3)
+
+
+def test_hive_partitioned_glob(tmp_path: Path, eager: None) -> None:
+    for key, n in ((1, 30), (2, 25)):
+        (tmp_path / "cat" / f"k={key}").mkdir(parents=True)
+        pq.write_table(pa.Table.from_pylist(_rows(n, key * 100)), tmp_path / "cat" / f"k={key}" / "x.parquet",
+                       row_group_size=6)
+    _same_as_one_job(tmp_path, [tmp_path / "cat" / "**" / "*.parquet"], jobs=2, batch_size=4)
 
 
 def test_parts_cover_the_input_in_order_and_grow(tmp_path: Path) -> None:
@@ -115,6 +168,64 @@ def test_when_workers_are_worth_starting() -> None:
     assert not pool.worth_starting(0.1, 1000, None) and pool.worth_starting(pool.START_AFTER, 1000, None)
 
 
+def test_a_killed_worker_is_a_usage_error(tmp_path: Path, eager: None) -> None:
+    pq.write_table(pa.Table.from_pylist(_rows(3000)), tmp_path / "in.parquet", row_group_size=100)
+    killed: list[int] = []
+
+    def progress(done: int, total: int | None) -> None:
+        for process in [] if killed else multiprocessing.active_children():
+            os.kill(process.pid, signal.SIGKILL)
+            killed.append(process.pid)
+
+    with pytest.raises(UsageError, match="worker process failed"):
+        run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
+                 jobs=2, batch_size=10, progress=progress)
+    assert killed and os.listdir(tmp_path) == ["in.parquet"] and not multiprocessing.active_children()
+
+
+def test_an_interrupted_scan_leaves_nothing(tmp_path: Path, eager: None) -> None:
+    pq.write_table(pa.Table.from_pylist(_rows(3000)), tmp_path / "in.parquet", row_group_size=100)
+
+    def progress(done: int, total: int | None) -> None:
+        if done > 100:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
+                 jobs=2, batch_size=10, progress=progress)
+    assert os.listdir(tmp_path) == ["in.parquet"] and not multiprocessing.active_children()
+
+
+KILLED_PARENT = """
+import os, signal, sys
+from dsl.scan import Workers
+from tests.test_scan_pool import P, SOURCES
+workers = Workers(SOURCES, P.policy_hash, 2)
+workers.submit(None, None, 0).exception()  # a worker has started (the task fails)
+print(" ".join(str(p) for p in workers._pool._processes), flush=True)
+os.kill(os.getpid(), signal.SIGKILL)
+"""
+
+
+def test_workers_end_when_the_scans_process_is_killed() -> None:
+    done = subprocess.run([sys.executable, "-c", KILLED_PARENT], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parent.parent, timeout=120)
+    pids = [int(p) for p in done.stdout.split()]
+    assert pids, done.stderr
+    for _ in range(600):  # not a timing: at most a minute for the workers to see it
+        if not any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in pids):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"workers {pids} still run")
+
+
+def _state(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return "Z"
+
+
 def test_a_failing_worker_is_a_usage_error(tmp_path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(_rows(30)), tmp_path / "in.parquet")
     with (Workers(SOURCES, "not the policy hash", 1) as workers,
@@ -127,5 +238,6 @@ def test_a_failing_worker_is_a_usage_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(("load", "jobs"), [(0.1, 4), (1.2, 4), (2.6, 2), (3.6, 1), (9.0, 1)])
 def test_the_default_jobs_leave_busy_cores_alone(monkeypatch: pytest.MonkeyPatch, load: float, jobs: int) -> None:
     monkeypatch.setattr(run.os, "cpu_count", lambda: 4)
+    monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setattr(run.os, "getloadavg", lambda: (load, load, load))
     assert run.default_jobs() == jobs
