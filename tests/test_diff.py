@@ -255,6 +255,9 @@ def test_cli_usage_errors(versions: tuple[Path, Path], tmp_path: Path) -> None:
     assert runner.invoke(main, ["diff", str(old)]).exit_code == 2
     missing = runner.invoke(main, ["diff", str(old), str(tmp_path / "nothing")])
     assert missing.exit_code == 2 and "no such file" in missing.output
+    no_catalogue = runner.invoke(main, ["diff", str(old), str(old), "--catalogue", str(tmp_path / "none.parquet")])
+    assert no_catalogue.exit_code == 2
+    assert f"--catalogue '{tmp_path / 'none.parquet'}': no such file" in no_catalogue.output
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "b.policy").write_text("policy b\nrule r: block category\n", encoding="utf-8")
