@@ -140,3 +140,85 @@ def test_without_a_temporary_file_the_set_is_parsed_here(monkeypatch: pytest.Mon
 
     monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
     assert _plain(parse_all(TEXTS, processes=2)) == _plain(parse_all(TEXTS, processes=1))
+
+
+DEEP = ("z_test.policy",  # a listing nested 250 levels: it parses, but its pickle is too deep
+        "test 'deep' given " + "{k: " * 250 + "1" + "}" * 250 + " at 2021-10-20 expect allow\n", True)
+
+
+def test_a_file_the_child_cannot_pickle_is_parsed_here_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    jobs = [*TEXTS, DEEP]  # the child's first file, from the back
+    serial = parse_all(jobs, processes=1)
+    parallel = parse_all(jobs, processes=2)
+    assert capfd.readouterr().err == ""  # no traceback of the child's
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(10_000)  # to compare (not before: the child's pickle is to fail)
+    try:
+        assert _plain(parallel) == _plain(serial)
+    finally:
+        sys.setrecursionlimit(limit)
+
+
+def _run(script: str) -> None:
+    """``script`` run by a Python of its own (the scenarios below hung before: a timeout
+    guards the suite, no time is asserted)."""
+    import subprocess
+
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.strip() == "same", ran.stdout + ran.stderr
+
+
+_SETUP = """
+import os, signal, sys, time
+sys.path.insert(0, 'tests')
+from test_parse_batch import TEXTS, _plain
+from dsl.syntax import batch
+batch._can_fork = lambda: True
+batch._PATIENCE = 0.05
+serial = batch.parse_all(TEXTS, processes=1)
+parent = os.getpid()
+"""
+
+
+def test_a_child_killed_holding_the_claim_lock_does_not_hang_this_process() -> None:
+    _run(_SETUP + """
+def dies_holding_it(jobs, lock, ends, out):
+    lock.acquire()
+    os._exit(9)
+batch._child = dies_holding_it
+print('same' if _plain(batch.parse_all(TEXTS, processes=2)) == _plain(serial) else 'differs')
+""")
+
+
+def test_an_interrupt_here_kills_the_child_whatever_its_sigterm_handler() -> None:
+    """The child inherits this process's handlers: SIGTERM ignored (or handled by an
+    embedding service) must not keep it, and this process waiting on it, running."""
+    _run(_SETUP + """
+signal.signal(signal.SIGTERM, signal.SIG_IGN)
+real = batch.parse
+def parse(text, path='<string>', *, test_file=None):
+    while os.getpid() != parent and os.getppid() == parent:
+        time.sleep(0.05)  # the child is slow: it waits for this process to end
+    raise KeyboardInterrupt
+batch.parse = parse
+try:
+    batch.parse_all(TEXTS, processes=2)
+except KeyboardInterrupt:
+    import multiprocessing
+    print('same' if not multiprocessing.active_children() else 'a child left')
+""")
+
+
+def test_a_lock_held_by_a_dead_process_is_given_up() -> None:
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    lock = ctx.Lock()
+    holder = ctx.Process(target=lock.acquire)
+    holder.start()
+    holder.join()
+    assert not batch._acquire(lock, holder.is_alive)
+    free = ctx.Lock()
+    assert batch._acquire(free, holder.is_alive)

@@ -8,8 +8,13 @@ temporary file, and this one reads them as they come, between its own parses. Th
 ones ``parse`` gives here, in the order given: a result is an AST and its diagnostics,
 deterministic in the text, and a pickle holds the same objects (tests/test_parse_batch.py
 compares them, spans included). A file the child claimed but did not deliver (it died,
-was killed, ran out of disk) is parsed here, so nothing is lost; an exception in a parse
-surfaces here as it would in a serial run.
+was killed, ran out of disk, or could not pickle it: a listing nested some 200 levels deep
+in a test) is parsed here, so nothing is lost; an exception in a parse surfaces here as it
+would in a serial run, and the child writes nothing to stderr. Neither process waits
+forever on the other: the claim lock is taken with a timeout, and given up when the other
+process is gone (killed while holding it); the child stops when this process is gone. On
+an exception here (KeyboardInterrupt) the child is killed (SIGKILL: it has nothing to clean
+up, and runs no handler of this process's inherited for SIGTERM) and reaped.
 
 The child is forked only where it is safe and pays off: on Linux, with at least two CPUs
 available, no other thread running in this process, native ones included (a fork copies
@@ -29,7 +34,7 @@ import signal
 import struct
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from ..diagnostics import Diagnostic
@@ -111,11 +116,15 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
         try:
             while True:
                 records.read()  # what the child has delivered so far, between this one's parses
-                with lock:
+                if not _acquire(lock, child.is_alive):
+                    break  # the child died holding the lock: what is left is parsed below
+                try:
                     i = ends[0]
                     if i >= ends[1]:
                         break
                     ends[0] = i + 1
+                finally:
+                    lock.release()
                 name, text, test_file = jobs[i]
                 results[i] = parse(text, name, test_file=test_file)
             while child.is_alive():  # its last files: read each as it comes
@@ -123,8 +132,8 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
                 child.join(0.005)
             records.read()
         finally:
-            if child.is_alive():  # an exception here (KeyboardInterrupt): the child stops too
-                child.terminate()
+            if child.is_alive():  # an exception here (KeyboardInterrupt), or the lock lost: the child stops too
+                child.kill()
             child.join()
     for i, found in enumerate(results):
         if found is None:  # claimed by the child, not delivered
@@ -160,19 +169,53 @@ class _Records:
                 self.results[i] = pickle.loads(data)
 
 
+def _acquire(lock: Any, other_alive: Callable[[], bool]) -> bool:
+    """``lock`` taken, or False once the other process is gone without it being free (a
+    process killed while holding it never releases it)."""
+    while not lock.acquire(timeout=_PATIENCE):
+        if not other_alive():
+            return bool(lock.acquire(block=False))
+    return True
+
+
+_PATIENCE = 0.5  # seconds between looks at whether the process holding the lock is still there
+
+
 def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
     """The forked process: jobs from the back of the list, each result pickled into ``out``
-    (its index, its length, the pickle) until the two ends meet."""
+    (its index, its length, the pickle) until the two ends meet or the parent is gone. A
+    file it cannot parse or pickle is left to the parent, which parses what was not
+    delivered (and so raises a parse's exception as a serial run would); nothing is
+    written to stderr (``multiprocessing`` would print a traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops it
+    try:  # a signal here must not reach the parent's event loop through its wake-up fd
+        signal.set_wakeup_fd(-1)
+    except ValueError:  # pragma: no cover - not the main thread
+        pass
     gc.disable()  # a collection would walk (and so copy) the whole heap inherited from the parent
-    while True:
-        with lock:
-            i = ends[1] - 1
-            if i < ends[0]:
-                break
-            ends[1] = i
-        name, text, test_file = jobs[i]
-        data = pickle.dumps(parse(text, name, test_file=test_file), protocol=pickle.HIGHEST_PROTOCOL)
-        out.write(_HEADER.pack(i, len(data)))
-        out.write(data)
-        out.flush()  # each result whole in the file as soon as it is ready
+    parent = os.getppid()
+
+    def parent_alive() -> bool:
+        return os.getppid() == parent
+
+    try:
+        while parent_alive():
+            if not _acquire(lock, parent_alive):
+                return
+            try:
+                i = ends[1] - 1
+                if i < ends[0]:
+                    return
+                ends[1] = i
+            finally:
+                lock.release()
+            name, text, test_file = jobs[i]
+            try:
+                data = pickle.dumps(parse(text, name, test_file=test_file), protocol=pickle.HIGHEST_PROTOCOL)
+            except Exception:  # noqa: BLE001 - left to the parent (RecursionError: a deep listing's pickle)
+                continue
+            out.write(_HEADER.pack(i, len(data)))
+            out.write(data)
+            out.flush()  # each result whole in the file as soon as it is ready
+    except BaseException:  # noqa: BLE001 - a write failed (no space): the parent parses what is left
+        return
