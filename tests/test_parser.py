@@ -400,6 +400,25 @@ def test_the_nesting_limit_is_exactly_max_depth(make: Any) -> None:
         assert [s.name.name for s in f.statements] == ["s"]  # type: ignore[union-attr]
 
 
+@pytest.mark.parametrize("make", [
+    lambda n: "{a: " * n + "1" + "}" * n,
+    lambda n: "{a: " + "[" * (n - 1) + "1" + "]" * (n - 1) + "}",
+], ids=["braces", "brackets"])
+def test_a_test_listing_nested_beyond_max_depth_is_a_p100(make: Any) -> None:
+    """A test's listing nests braces and square brackets: beyond MAX_DEPTH it is a P100
+    (1,000 levels crashed the lowering with a RecursionError), up to it the test is read."""
+    def text(n: int) -> str:
+        return (f"test 'deep' given {make(n)} at 2024-01-01 expect allow\n"
+                "test 'flat' given {} at 2024-01-01 expect allow\n")
+
+    f, diags = parse(text(MAX_DEPTH), "t_test.policy")
+    assert diags == [] and len(f.statements) == 2
+    for n in (MAX_DEPTH + 1, 1000):
+        f, diags = parse(text(n), "t_test.policy")
+        assert [d.code for d in diags] == ["P100"] and f"more than {MAX_DEPTH} levels" in diags[0].message
+        assert [s.name.value for s in f.statements] == ["flat"]  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("literal", [
     "price > «1" + "0" * 5000,
     "price > «-1" + "0" * 5000,

@@ -85,8 +85,9 @@ class Lowering:
         # The spans of a whole file's parse hold their offsets and the file's lines
         # (``Span.within``), and work out lines and columns when read: as Lark counts them.
         self.lines = Lines(path, text) if self.whole_file and self.lazy_spans else None
-        # Only parentheses make expressions nest: without many, no statement is too deep.
-        self.check_depth = text.count("(") > MAX_DEPTH
+        # Only brackets make statements nest (parentheses in conditions, braces and square
+        # brackets in a test's listing): without many, no statement is too deep.
+        self.check_depth = text.count("(") > MAX_DEPTH or text.count("{") + text.count("[") > MAX_DEPTH
         self.dates: dict[str, dt.date] = {}  # a date's text -> its value, shared by the literals
 
     # spans -------------------------------------------------------------
@@ -127,8 +128,8 @@ class Lowering:
     # statements ----------------------------------------------------------
     def item(self, tree: Node) -> Any:
         if self.check_depth and too_deep(self.text, tree):
-            self.error("P100", f"this statement nests expressions more than {MAX_DEPTH} levels deep",
-                       tree, hint="split the condition into simpler rules or use a set")
+            self.error("P100", f"this statement nests brackets more than {MAX_DEPTH} levels deep",
+                       tree, hint="split the condition into simpler rules or use a set; give a test a flatter listing")
             return declared_by_tree(tree)
         mark = len(self.diags)
         try:
@@ -568,19 +569,27 @@ def declared_by_tree(tree: Node) -> A.Unparsed | None:
 
 
 def too_deep(text: str, tree: Node) -> bool:
-    """Whether the statement opens more than MAX_DEPTH parentheses at once, counted on its
-    tokens (so parentheses in strings, regular expressions and comments do not count)."""
+    """Whether the statement opens more than MAX_DEPTH brackets at once (parentheses,
+    braces, square brackets), counted on its tokens (so brackets in strings, regular
+    expressions and comments do not count)."""
     if tree.start is None or tree.end is None:
         return False  # pragma: no cover - a statement has tokens
+    start, end = tree.start.start_pos or 0, tree.end.end_pos
+    if sum(text.count(c, start, end) for c in "([{") <= MAX_DEPTH:
+        return False  # too few brackets to nest that deep: the tokens need not be read
     depth = 0
-    for tok in tokens(text, tree.start.start_pos or 0, tree.end.end_pos):
-        if tok.type == "LPAR":
+    for tok in tokens(text, start, end):
+        if tok.type in _OPENERS:
             depth += 1
             if depth > MAX_DEPTH:
                 return True
-        elif tok.type == "RPAR":
+        elif tok.type in _CLOSERS:
             depth -= 1
     return False
+
+
+_OPENERS = frozenset({"LPAR", "LBRACE", "LSQB"})
+_CLOSERS = frozenset({"RPAR", "RBRACE", "RSQB"})
 
 
 # ---------------------------------------------------------------- the file's statements
