@@ -590,15 +590,15 @@ def _concluder(rules: Sequence[RuleInfo], policy_hash: str,
     ``Consequence`` is made when it first applies, and so is the outcome of a rule without
     a penalty applying alone (it does not depend on ``prior``): planning a large set
     does not pay, in time and memory, for the many rules that seldom apply. Both are
-    pure; the memos are dicts written whole entries at a time (safe under threads), and
-    hold at most one entry per rule."""
+    pure; the memos are lists with a slot per rule (read by index on the hot path, each
+    slot written whole: safe under threads)."""
     combine = S.combine
-    consequences: dict[int, S.Consequence] = {}
-    alone: dict[int, S.Outcome | None] = {}
-    unknown = S.Outcome("allow", (), {}, (), None, (), ())  # not yet in ``alone``
+    consequences: list[S.Consequence | None] = [None] * len(rules)
+    unknown = S.Outcome("allow", (), {}, (), None, (), ())  # not yet known in ``alone``
+    alone: list[S.Outcome | None] = [unknown] * len(rules)
 
     def consequence(i: int) -> S.Consequence:
-        found = consequences.get(i)
+        found = consequences[i]
         if found is None:
             found = consequences[i] = S.consequence(rules[i])
         return found
@@ -606,13 +606,14 @@ def _concluder(rules: Sequence[RuleInfo], policy_hash: str,
     def conclude(applying: list[int], prior: int, warnings: tuple[str, ...], times: Times) -> Decision:
         if len(applying) == 1:
             i = applying[0]
-            outcome = alone.get(i, unknown)
+            outcome = alone[i]
             if outcome is unknown:
                 c = consequence(i)
                 outcome = alone[i] = None if c.steps else combine([c], 0)
             if outcome is not None:
                 return outcome.decision(warnings, times[1], policy_hash)
-        return combine([consequence(i) for i in applying], prior).decision(warnings, times[1], policy_hash)
+        return combine([known if (known := consequences[i]) is not None else consequence(i) for i in applying],
+                       prior).decision(warnings, times[1], policy_hash)
     return conclude
 
 
