@@ -419,6 +419,16 @@ def test_a_test_listing_nested_beyond_max_depth_is_a_p100(make: Any) -> None:
         assert [s.name.value for s in f.statements] == ["flat"]  # type: ignore[union-attr]
 
 
+def test_a_statements_nesting_is_judged_alone() -> None:
+    """Parentheses and brackets count as one depth, whatever the other statements hold
+    (a rule 100 parentheses and one list deep was a P100 only beside another rule with a
+    parenthesis)."""
+    rule = "rule r: block " + "(" * MAX_DEPTH + "x in [1]" + ")" * MAX_DEPTH + "\n"
+    for text in ("policy p\n" + rule, "policy p\n" + rule + "rule s: block (y exists)\n"):
+        f, diags = parse(text, "t.policy")
+        assert [d.code for d in diags] == ["P100"]
+
+
 @pytest.mark.parametrize("literal", [
     "price > «1" + "0" * 5000,
     "price > «-1" + "0" * 5000,

@@ -87,7 +87,7 @@ class Lowering:
         self.lines = Lines(path, text) if self.whole_file and self.lazy_spans else None
         # Only brackets make statements nest (parentheses in conditions, braces and square
         # brackets in a test's listing): without many, no statement is too deep.
-        self.check_depth = text.count("(") > MAX_DEPTH or text.count("{") + text.count("[") > MAX_DEPTH
+        self.check_depth = _openers(text, 0, len(text)) > MAX_DEPTH
         self.dates: dict[str, dt.date] = {}  # a date's text -> its value, shared by the literals
 
     # spans -------------------------------------------------------------
@@ -575,7 +575,7 @@ def too_deep(text: str, tree: Node) -> bool:
     if tree.start is None or tree.end is None:
         return False  # pragma: no cover - a statement has tokens
     start, end = tree.start.start_pos or 0, tree.end.end_pos
-    if sum(text.count(c, start, end) for c in "([{") <= MAX_DEPTH:
+    if _openers(text, start, end) <= MAX_DEPTH:
         return False  # too few brackets to nest that deep: the tokens need not be read
     depth = 0
     for tok in tokens(text, start, end):
@@ -590,6 +590,13 @@ def too_deep(text: str, tree: Node) -> bool:
 
 _OPENERS = frozenset({"LPAR", "LBRACE", "LSQB"})
 _CLOSERS = frozenset({"RPAR", "RBRACE", "RSQB"})
+
+
+def _openers(text: str, start: int, end: int | None) -> int:
+    """The opening brackets of all three kinds in ``text[start:end]``, strings and comments
+    included: at least the depth ``too_deep`` can count there (the one count of both the
+    file's and the statement's cheap test)."""
+    return text.count("(", start, end) + text.count("{", start, end) + text.count("[", start, end)
 
 
 # ---------------------------------------------------------------- the file's statements
