@@ -61,8 +61,13 @@ def parse_all(jobs: Sequence[Job], *, processes: int | None = None) -> list[Resu
     if processes is None:
         processes = 2 if _worth_forking(jobs) else 1
     if processes < 2 or len(jobs) < 2 or not _can_fork():
-        return [parse(text, name, test_file=test_file) for name, text, test_file in jobs]
+        return [_parse(job) for job in jobs]
     return _with_child(jobs)
+
+
+def _parse(job: Job) -> Result:
+    name, text, test_file = job
+    return parse(text, name, test_file=test_file)
 
 
 def _worth_forking(jobs: Sequence[Job]) -> bool:
@@ -102,7 +107,7 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
     try:
         out = tempfile.TemporaryFile()
     except OSError:  # no writable temporary directory
-        return [parse(text, name, test_file=test_file) for name, text, test_file in jobs]
+        return [_parse(job) for job in jobs]
     with out:
         try:
             ctx = multiprocessing.get_context("fork")
@@ -111,7 +116,7 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
             child = ctx.Process(target=_child, args=(jobs, lock, ends, out), daemon=True)
             child.start()
         except (AssertionError, OSError):  # a daemonic process may not have children; a fork, a lock can fail
-            return [parse(text, name, test_file=test_file) for name, text, test_file in jobs]
+            return [_parse(job) for job in jobs]
         records = _Records(out.fileno(), results)
         try:
             while True:
@@ -125,8 +130,7 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
                     ends[0] = i + 1
                 finally:
                     lock.release()
-                name, text, test_file = jobs[i]
-                results[i] = parse(text, name, test_file=test_file)
+                results[i] = _parse(jobs[i])
             while child.is_alive():  # its last files: read each as it comes
                 records.read()
                 child.join(0.005)
@@ -137,8 +141,7 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
             child.join()
     for i, found in enumerate(results):
         if found is None:  # claimed by the child, not delivered
-            name, text, test_file = jobs[i]
-            results[i] = parse(text, name, test_file=test_file)
+            results[i] = _parse(jobs[i])
     return results  # type: ignore[return-value]  # every slot is filled above
 
 
@@ -209,9 +212,8 @@ def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
                 ends[1] = i
             finally:
                 lock.release()
-            name, text, test_file = jobs[i]
             try:
-                data = pickle.dumps(parse(text, name, test_file=test_file), protocol=pickle.HIGHEST_PROTOCOL)
+                data = pickle.dumps(_parse(jobs[i]), protocol=pickle.HIGHEST_PROTOCOL)
             except Exception:  # noqa: BLE001 - left to the parent (RecursionError: a deep listing's pickle)
                 continue
             out.write(_HEADER.pack(i, len(data)))
