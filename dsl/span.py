@@ -79,15 +79,11 @@ class Span:
     @classmethod
     def within(cls, lines: Lines, start: int, end: int) -> Span:
         """The span from offset ``start`` to ``end`` of the text ``lines`` was made from."""
-        span = _new(cls)
         if 0 <= start <= _LOW and 0 <= end <= _LOW:
-            _set(span, "_src", lines)
-            _set(span, "_at", start << _SHIFT | end)
-            return span
+            return _within(lines, start << _SHIFT | end)
         line, end_line = lines.line_of(start), lines.line_of(end)  # pragma: no cover - a text of 4 G characters
-        span.__init__(lines.path, line, lines.column_of(start, line), end_line,  # type: ignore[misc]
-                      lines.column_of(end, end_line), start, end)
-        return span
+        return Span(lines.path, line, lines.column_of(start, line), end_line,  # pragma: no cover
+                    lines.column_of(end, end_line), start, end)
 
     # the seven numbers ---------------------------------------------------
     @property
@@ -156,10 +152,6 @@ class Span:
             return bool(self._at == other._at)
         return self._key() == other._key()
 
-    def __ne__(self, other: object) -> bool:
-        equal = self.__eq__(other)
-        return equal if equal is NotImplemented else not equal
-
     def __hash__(self) -> int:
         return hash(self._key())
 
@@ -197,7 +189,7 @@ _set = object.__setattr__
 
 
 def _within(lines: Lines, at: int) -> Span:
-    """A parse's span again, from its pickle."""
+    """A parse's span from its packed offsets (``Span.within``, and again from its pickle)."""
     span = _new(Span)
     _set(span, "_src", lines)
     _set(span, "_at", at)
