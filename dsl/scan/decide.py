@@ -344,7 +344,6 @@ def _to_decide(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.Rec
         unread = pc.is_null(ats)
         decide = pc.or_(decide, unread)
         if settled is not None:
-            decide = pc.or_(decide, pc.and_(unread, pc.is_valid(settled)))
             settled = pc.if_else(unread, pa.scalar(None, pa.int32()), settled)
     if pc.all(decide).as_py():
         return None, ats, None
