@@ -52,8 +52,7 @@ class Tally:
         if d.rules:
             self.rule_sets[d.rules] += 1
         if d.penalty is not None:
-            p = d.penalty
-            self.steps[f"{p.ladder or p.rule} step {p.step}"] += 1
+            self.steps[_step(d.penalty)] += 1
         if d.effect == "block":
             self.blocked_sellers[seller_key(seller)] += 1
 
@@ -66,7 +65,7 @@ class Tally:
         self.records += counts.total()
         self.effects.update(counts)
         self.rule_sets.update(r for r in rule_sets if r)
-        self.steps.update(f"{p.ladder or p.rule} step {p.step}" for p in penalties)
+        self.steps.update(_step(p) for p in penalties)
         self.blocked_sellers.update(seller_key(s) for s in blocked_sellers)
 
     def repeated(self, effect: str, rules: tuple[str, ...], penalty: PenaltyChoice | None, count: int) -> None:
@@ -76,7 +75,7 @@ class Tally:
         if rules:
             self.rule_sets[rules] += count
         if penalty is not None:
-            self.steps[f"{penalty.ladder or penalty.rule} step {penalty.step}"] += count
+            self.steps[_step(penalty)] += count
 
     def merge(self, other: Tally) -> None:
         """Add the counts of ``other``, the tally of later records."""
@@ -120,6 +119,11 @@ class Tally:
             "top_blocked_sellers": [{"seller": s, "blocked": n}
                                     for s, n in _ranked(self.blocked_sellers)[:TOP_SELLERS]],
         }
+
+
+def _step(p: PenaltyChoice) -> str:
+    """A penalty's step as the report counts it."""
+    return f"{p.ladder or p.rule} step {p.step}"
 
 
 def seller_key(seller: Any) -> str:
