@@ -35,7 +35,7 @@ from ..evaluate import semantics as S
 from ..model import PolicySet, RuleInfo
 from ..syntax import ast as A
 from ..text import category_segments
-from .columns import Distinct, is_text, path_column
+from .columns import Distinct, constant, is_text, path_column
 from .convert import csv_cell
 from .pushdown import FALSE, TRUE, Columns, GiveUp, Windows, category_keys_of, first_date_from
 
@@ -156,9 +156,9 @@ class Lookup:
         n = data.num_rows
         column = path_column(data, ("category",), csv=csv)
         if column is None or not (is_text(column.type) or pa.types.is_null(column.type)):
-            return _constant(True, n), None  # read from the listings, or not text: not narrowed here
+            return constant(True, pa.bool_(), n), None  # read from the listings, or not text: not narrowed here
         if pa.types.is_null(column.type) or not self.by_key:
-            return _constant(False, n), None  # no category, or no keyed rule in force
+            return constant(False, pa.bool_(), n), None  # no category, or no keyed rule in force
         entries = self.categories[csv].of(column)
         hit = pc.fill_null(pc.struct_field(entries, "hit"), False)
         settle = pc.struct_field(entries, "settle")
@@ -254,10 +254,6 @@ def _fixed_windows(ps: PolicySet, at: str | None) -> Callable[[RuleInfo], str]:
     if at is None or windows is None:
         return lambda rule: TRUE if rule.start is None and rule.end is None else "unknown"
     return windows.of
-
-
-def _constant(value: bool, n: int) -> pa.Array:
-    return pc.fill_null(pa.nulls(n, pa.bool_()), value)
 
 
 _LOOKUPS: dict[tuple[str, str | None, tuple[str, ...] | None, bool], Lookup] = {}
