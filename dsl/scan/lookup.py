@@ -116,6 +116,13 @@ class Lookup:
             if fixed is not None and fixed(rule) == "unknown":
                 keyed = attrs.evolve(keyed, outcome=None)  # possibly in force: kept, not settled
             self.keyed.append(keyed)
+        self.equalities: list[tuple[tuple[str, ...], pa.Array, pa.Array]] = []
+        """For each path of a keyed rule's text equality: those rules (their places in
+        ``keyed``) and each one's place and text joined by NUL (``_equalities``)."""
+        for path in sorted({k.equal[0] for k in self.keyed if k.equal is not None}):
+            slots = [i for i, k in enumerate(self.keyed) if k.equal is not None and k.equal[0] == path]
+            pairs = [f"{i}\x00{t}" for i in slots for t in sorted(self.keyed[i].equal[1])]  # type: ignore[index]
+            self.equalities.append((path, pa.array(slots, pa.int32()), pa.array(pairs, pa.string())))
         self.tables: dict[tuple[str, str], Any] = {}
         """The output columns of the keyed rules' outcomes, by format and policy hash (``decide``)."""
         entry = pa.struct([("hit", pa.bool_()), ("low", pa.int32()), ("high", pa.int32()), ("settle", pa.int32())])
@@ -186,19 +193,17 @@ class Lookup:
         n = len(settled)
         if settled.null_count == n:
             return keep, None
-        for path in sorted({k.equal[0] for k in self.keyed if k.equal is not None}):
-            slots = [i for i, k in enumerate(self.keyed) if k.equal is not None and k.equal[0] == path]
-            mine = pc.fill_null(pc.is_in(settled, value_set=pa.array(slots, pa.int32())), False)
+        for path, slots, pairs in self.equalities:
+            mine = pc.fill_null(pc.is_in(settled, value_set=slots), False)
             if not pc.any(mine).as_py():
                 continue
             column = None if csv else path_column(data, path, csv=False)
             if column is None or not (is_text(column.type) or pa.types.is_null(column.type)):
                 keep, settled = pc.or_(keep, mine), pc.if_else(mine, pa.scalar(None, pa.int32()), settled)
                 continue
-            pairs = [f"{i}\x00{t}" for i in slots for t in sorted(self.keyed[i].equal[1])]  # type: ignore[index]
             texts = column.cast(pa.string()) if is_text(column.type) else pa.nulls(n, pa.string())
             holds = pc.fill_null(pc.is_in(pc.binary_join_element_wise(settled.cast(pa.string()), texts, "\x00"),
-                                          value_set=pa.array(pairs, pa.string())), False)
+                                          value_set=pairs), False)
             settled = pc.if_else(pc.and_(mine, pc.invert(holds)), pa.scalar(None, pa.int32()), settled)
         return keep, settled if settled.null_count < n else None
 
