@@ -26,8 +26,8 @@ from .decide import Job, decide_batch
 from .report import Tally
 from .source import Part, PartReader
 
-__all__ = ["DEPTH", "MEASURE", "START_AFTER", "WORTH", "Result", "Unit", "Workers", "decide_part", "decide_unit",
-           "in_order", "load_sources", "worth_starting"]
+__all__ = ["DEPTH", "MEASURE", "START_AFTER", "WORTH", "Result", "Unit", "Workers", "batch_records", "decide_part",
+           "decide_unit", "in_order", "load_sources", "worth_starting"]
 
 DEPTH = 2
 """Tasks in flight per worker."""
@@ -141,11 +141,13 @@ class Workers:
         self.close()
 
 
-def _records(unit: Unit) -> int:
-    if isinstance(unit, Part):
-        return unit.records
-    batch = unit[1]
+def batch_records(batch: Any) -> int:
+    """The records of a batch (an Arrow batch, or a list of JSON records)."""
     return len(batch) if isinstance(batch, list) else int(batch.num_rows)
+
+
+def _records(unit: Unit) -> int:
+    return unit.records if isinstance(unit, Part) else batch_records(unit[1])
 
 
 def _result(item: Future[Result] | Result) -> Result:

@@ -20,7 +20,7 @@ from ..evaluate.policies import Policies
 from . import pushdown
 from .decide import Job, decide_batch
 from .output import Writer, unwritable
-from .pool import Result, Unit, Workers, decide_unit, in_order
+from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
 from .source import PartReader, Source, format_of, open_source
 
@@ -153,15 +153,11 @@ def default_jobs() -> int:
     return max(1, min(cores, cores - round(load) + 1))
 
 
-def _size(batch: pa.RecordBatch | list[Any]) -> int:
-    return len(batch) if isinstance(batch, list) else int(batch.num_rows)
-
-
 def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:
     offset = 0
     for batch in batches:
         yield offset, batch
-        offset += _size(batch)
+        offset += batch_records(batch)
 
 
 def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, jobs: int | None,
@@ -194,7 +190,7 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
             yield offset, batch
             if own and source.splittable:
                 source.batches.close()
-                yield from source.parts(processes, batch_size, offset + _size(batch))
+                yield from source.parts(processes, batch_size, offset + batch_records(batch))
                 return
 
     try:
