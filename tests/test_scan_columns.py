@@ -5,6 +5,9 @@ built from columns is, row for row, the output built from decided rows."""
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +97,16 @@ def test_distinct_values_shared_by_scans_in_several_threads() -> None:
     memo = Distinct(read, pa.string())
     assert memo.of(pa.array(["a", "b"])).to_pylist() == ["A", "B"] and inner == [["Z"]]
     assert memo.of(pa.array(["z", "a", "b"])).to_pylist() == ["Z", "A", "B"]
+
+
+@pytest.mark.skipif(importlib.util.find_spec("pandas") is None, reason="pandas is not installed")
+def test_importing_the_scan_modules_does_not_import_pandas() -> None:
+    """No Arrow array is built at import: pyarrow's first one imports pandas (a tenth of a
+    second) wherever pandas is installed."""
+    code = "import sys, dsl.scan.decide; print('pandas' in sys.modules)"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          cwd=Path(__file__).resolve().parent.parent)
+    assert done.stdout.strip() == "False"
 
 
 def test_combine_restores_input_order() -> None:

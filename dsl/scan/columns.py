@@ -80,12 +80,15 @@ class Distinct:
 
     def __init__(self, read: Callable[[str], Any], out_type: pa.DataType):
         self.read, self.out_type = read, out_type
-        self.memo: tuple[list[str], list[Any], pa.Array, pa.Array] = (
-            [], [], pa.array([], pa.string()), pa.array([], out_type))
-        """The texts seen, their readings, and both as Arrow arrays (in the same order)."""
+        self.memo: tuple[list[str], list[Any], pa.Array, pa.Array] | None = None
+        """The texts seen, their readings, and both as Arrow arrays (in the same order);
+        None until the first column (no Arrow array is built at import: pyarrow's first
+        one imports pandas where it is installed)."""
 
     def of(self, column: pa.Array) -> pa.Array:
         """``read`` of each value of ``column`` (null where it is null)."""
+        if self.memo is None:
+            self.memo = ([], [], pa.array([], pa.string()), pa.array([], self.out_type))
         known, values, known_array, values_array = self.memo
         texts = column.cast(pa.string())
         places = pc.index_in(texts, value_set=known_array)
