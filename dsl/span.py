@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_right
+from collections.abc import Sequence
 from typing import Any
 
 from attrs.exceptions import FrozenInstanceError
@@ -34,6 +35,11 @@ class Lines:
             starts.append(at + 1)
             at = text.find("\n", at + 1)
         self._starts = starts
+
+    @property
+    def starts(self) -> Sequence[int]:
+        """The offset where each line starts, the first line's (0) first."""
+        return self._starts
 
     def line_of(self, offset: int) -> int:
         return bisect_right(self._starts, offset)
@@ -194,3 +200,17 @@ def _within(lines: Lines, at: int) -> Span:
     _set(span, "_src", lines)
     _set(span, "_at", at)
     return span
+
+
+def pack(span: Span | None) -> tuple[Lines | None, Any]:
+    """``span`` as two plain values, for a compact pickle of what holds it (``unpack``
+    makes it again): a parse's span as its file's ``Lines`` (one object, pickled once)
+    and its packed offsets, any other span (or None) as None and itself."""
+    if span is not None and span._src is not None:
+        return span._src, span._at
+    return None, span
+
+
+def unpack(src: Lines | None, at: Any) -> Span | None:
+    """The span ``pack`` gave these two values for."""
+    return at if src is None else _within(src, at)

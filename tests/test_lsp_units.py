@@ -196,6 +196,25 @@ def test_positions_count_utf16_units() -> None:
     assert Text(text.text, "utf-8").range(span).start.character == 33
 
 
+def test_positions_go_both_ways_on_the_front_ends_lines() -> None:
+    """Every offset of a text with CRLF, a lone CR, tabs, astral characters and a last line
+    without a break: its position and back, and a parse's span at it, on the same line."""
+    from dsl.lsp.positions import Text
+    from dsl.span import Lines, Span
+
+    source = "policy p\r\nrule 😀:\tblock\r title 'é😀'\n\n\n😀😀 x"
+    for encoding in ("utf-16", "utf-8", "utf-32"):
+        text = Text(source, encoding)
+        lines = Lines("x", source)
+        for offset in range(len(source) + 1):
+            pos = text.at_offset(offset)
+            assert text.offset(pos) == offset, (encoding, offset)
+            span = Span.within(lines, offset, offset)
+            assert pos.line == span.line - 1 == source.count("\n", 0, offset)
+            assert text.range(span).start == pos
+            assert text.span_offsets(span) == (offset, offset)
+
+
 def test_policy_check_does_not_import_pygls() -> None:
     import subprocess
     import sys

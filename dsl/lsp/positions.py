@@ -4,11 +4,9 @@ and server agreed on (UTF-16 unless the client offers another)."""
 
 from __future__ import annotations
 
-import bisect
-
 from lsprotocol import types as T
 
-from ..span import Span
+from ..span import Lines, Span
 
 UTF16 = "utf-16"
 
@@ -22,16 +20,14 @@ def _units(text: str, encoding: str) -> int:
 
 
 class Text:
-    """A document's text, with its line starts, for converting positions both ways."""
+    """A document's text, with its line starts, for converting positions both ways. Its
+    lines are the front end's (``dsl.span.Lines``: a line ends after each ``\\n``)."""
 
     def __init__(self, text: str, encoding: str = UTF16):
         self.text = text
         self.encoding = encoding
-        self.starts = [0]
-        at = text.find("\n")
-        while at >= 0:
-            self.starts.append(at + 1)
-            at = text.find("\n", at + 1)
+        self.lines = Lines("", text)
+        self.starts = self.lines.starts
 
     def line(self, n: int) -> str:
         """Line ``n`` (from 0) without its line break; "" past the end."""
@@ -47,8 +43,8 @@ class Text:
         return T.Position(line, _units(text[:max(0, column)], self.encoding))
 
     def at_offset(self, offset: int) -> T.Position:
-        line = bisect.bisect_right(self.starts, offset) - 1
-        return self.position(line, offset - self.starts[line])
+        line = self.lines.line_of(offset)
+        return self.position(line - 1, self.lines.column_of(offset, line) - 1)
 
     def range(self, span: Span) -> T.Range:
         """A span's range; a span without width is one character wide."""
