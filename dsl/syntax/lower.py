@@ -71,10 +71,6 @@ _INTERNED = 64
 
 
 class Lowering:
-    lazy_spans = True
-    """Whether a whole file's spans are made with ``Span.within`` (tests compare them
-    with the seven numbers read off Lark's tokens)."""
-
     def __init__(self, path: str, diags: list[Diagnostic], offset: tuple[int, int, int] = (1, 1, 0),
                  text: str = ""):
         self.path = path
@@ -84,7 +80,7 @@ class Lowering:
         self.text = text  # what the tokens' positions index
         # The spans of a whole file's parse hold their offsets and the file's lines
         # (``Span.within``), and work out lines and columns when read: as Lark counts them.
-        self.lines = Lines(path, text) if self.whole_file and self.lazy_spans else None
+        self.lines = Lines(path, text) if self.whole_file else None
         # Only brackets make statements nest (parentheses in conditions, braces and square
         # brackets in a test's listing): without many, no statement is too deep.
         self.check_depth = _openers(text, 0, len(text)) > MAX_DEPTH
@@ -102,13 +98,12 @@ class Lowering:
             first, last = node.start, node.end
         if self.lines is not None:
             return A.Span.within(self.lines, first.start_pos, last.end_pos)  # type: ignore[arg-type]  # lexed: set
-        # from the start of `first` to the end of `last`, two lexed tokens
+        # a piece of a file: from the start of `first` to the end of `last`, two lexed
+        # tokens, their positions shifted to where the piece starts
         line, column, start = first.line, first.column, first.start_pos
         end_line, end_column, end = last.end_line, last.end_column, last.end_pos
         assert line is not None and column is not None and start is not None, "a lexed token has its position"
         assert end_line is not None and end_column is not None and end is not None, "a lexed token has its end"
-        if self.whole_file:
-            return A.Span(self.path, line, column, end_line, end_column, start, end)
         line0, col0, pos0 = self.offset
         col = column + (col0 - 1 if line == 1 else 0)
         end_col = end_column + (col0 - 1 if end_line == 1 else 0)
