@@ -75,7 +75,7 @@ def test_distinct_values_keep_their_reading_when_the_memo_starts_again(monkeypat
     """Once the memo is full it starts again; the texts it knew that come back in the same
     column are read again, not left null (for the category lookup a null is "no keyed rule
     may hold": a listing of a blocked category would get a plain allow)."""
-    monkeypatch.setattr(C, "_DISTINCT_LIMIT", 2)
+    monkeypatch.setattr(C, "MEMO_LIMIT", 2)
     seen: list[str] = []
     memo = Distinct(lambda t: seen.append(t) or t.upper(), pa.string())
     assert memo.of(pa.array(["a", "b", None])).to_pylist() == ["A", "B", None]

@@ -24,8 +24,8 @@ from ..evaluate.outcome import InputError, format_instant
 from .convert import column_values, csv_cell
 from .schema import arrow_schema, id_text, json_or_none
 
-__all__ = ["Distinct", "combine", "constant", "decided_arrays", "id_texts", "is_text", "path_column", "plain_arrays",
-           "plain_at", "plain_at_texts"]
+__all__ = ["MEMO_LIMIT", "Distinct", "combine", "constant", "decided_arrays", "id_texts", "is_text", "path_column",
+           "plain_arrays", "plain_at_texts"]
 
 
 def path_column(data: pa.RecordBatch, path: tuple[str, ...], *, csv: bool) -> pa.Array | None:
@@ -69,14 +69,18 @@ def is_text(t: pa.DataType) -> bool:
     return pa.types.is_string(t) or pa.types.is_large_string(t) or str(t) == "string_view"
 
 
-_DISTINCT_LIMIT = 1 << 16
+MEMO_LIMIT = 1 << 16
+"""How many values a memo of readings kept from batch to batch holds (``Distinct``, and
+``decide``'s formatted instants): once full it starts again, empty. Starting again costs
+time only; every value is then read again, never left unread."""
 
 
 class Distinct:
     """A function of a text computed once per distinct text (a catalogue's categories and
     dates repeat from batch to batch): the texts seen so far are an Arrow value set, and a
     column is mapped through it with one hash lookup a value. The memo is replaced whole,
-    never changed in place, so scans in several threads of a process may share it."""
+    never changed in place, so scans in several threads of a process may share it; it holds
+    at most about ``MEMO_LIMIT`` texts."""
 
     def __init__(self, read: Callable[[str], Any], out_type: pa.DataType):
         self.read, self.out_type = read, out_type
@@ -94,7 +98,7 @@ class Distinct:
         places = pc.index_in(texts, value_set=known_array)
         missing = pc.and_(pc.is_null(places), pc.is_valid(texts))
         if pc.any(missing).as_py():
-            if len(known) >= _DISTINCT_LIMIT:  # start again: every text of this column is then new
+            if len(known) >= MEMO_LIMIT:  # start again: every text of this column is then new
                 known, values, missing = [], [], pc.is_valid(texts)
             new = pc.unique(texts.filter(missing)).to_pylist()
             known, values = known + new, values + [self.read(t) for t in new]
@@ -104,45 +108,34 @@ class Distinct:
         return values_array.take(places)
 
 
-_PLAIN_ATS: dict[Any, str | None] = {}
-"""``at`` values read, and the ``at`` their plain allow reports (a catalogue's dates repeat
-from batch to batch)."""
-
-
-def plain_at(value: Any) -> str | None:
+def _plain_at(value: Any) -> str | None:
     """The ``at`` a plain allow of a record whose ``at`` field holds ``value`` reports,
-    None when it cannot be read."""
-    key = (type(value), value) if isinstance(value, str | int | float) else None
-    if key is not None and key in _PLAIN_ATS:
-        return _PLAIN_ATS[key]
+    None when it cannot be read (not memoised: ``plain_at_texts`` reads a value once)."""
     try:
-        text: str | None = format_instant(V.parse_at(value).reported)
+        return format_instant(V.parse_at(value).reported)
     except InputError:
-        text = None
-    if key is not None:
-        if len(_PLAIN_ATS) >= 65536:
-            _PLAIN_ATS.clear()
-        _PLAIN_ATS[key] = text
-    return text
+        return None
 
 
 def plain_at_texts(data: pa.RecordBatch, at_field: tuple[str, ...], *, csv: bool,
                    listings: Callable[[], Sequence[Any]]) -> pa.Array:
     """The ``at`` a plain allow of each record reports (read from ``at_field``), null
     where it cannot be read (such a record is decided, to get its error). ``listings``
-    gives the records' listings, for a path that no single column holds."""
+    gives the records' listings, for a path that no single column holds. A text column's
+    value is read once per scan (``Distinct``), any other column's once per batch, a value
+    read from the listings (a rare path) each time."""
     column = path_column(data, at_field, csv=csv)
     if column is None:
         values = [V.read_path(x, at_field) if isinstance(x, dict) else None for x in listings()]
-        return pa.array([plain_at(v) if v is not None else None for v in values], pa.string())
+        return pa.array([_plain_at(v) if v is not None else None for v in values], pa.string())
     if is_text(column.type):
         return _PLAIN_AT_TEXTS[csv].of(column)
-    return per_distinct(column, plain_at, pa.string(), csv=csv)
+    return per_distinct(column, _plain_at, pa.string(), csv=csv)
 
 
 def _plain_at_of_text(text: str, *, csv: bool) -> str | None:
     value = csv_cell(text) if csv else text
-    return plain_at(value) if value is not None else None
+    return _plain_at(value) if value is not None else None
 
 
 _PLAIN_AT_TEXTS = {csv: Distinct(functools.partial(_plain_at_of_text, csv=csv), pa.string()) for csv in (False, True)}

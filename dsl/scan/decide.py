@@ -5,7 +5,7 @@ as the output format wants them (``dsl.scan.output``), and its tally for the rep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import attrs
@@ -16,7 +16,7 @@ from ..evaluate import semantics as S
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision, DecisionError, InputError, format_instant
 from ..evaluate.policies import Policies
-from .columns import combine, constant, decided_arrays, id_texts, path_column, plain_arrays, plain_at, plain_at_texts
+from .columns import MEMO_LIMIT, combine, constant, decided_arrays, id_texts, path_column, plain_arrays, plain_at_texts
 from .convert import batch_listings, column_values
 from .lookup import Lookup, lookup_for
 from .records import Bad, decide_record, is_envelope, open_envelope
@@ -97,7 +97,7 @@ def decide_rows(policies: Policies, job: Job, listings: Sequence[Any], tally: Ta
     ``offset + i + 1``), for the report's list of errors."""
     phash = policies.policy_hash
     rows: list[Row] = []
-    formatted: dict[Any, str] = {}  # the instants of a batch repeat
+    formatted = _formatted()
     for i, listing in enumerate(listings):
         try:
             decision = _decide(policies, job, listing)
@@ -112,6 +112,18 @@ def decide_rows(policies: Policies, job: Job, listings: Sequence[Any], tally: Ta
     return rows
 
 
+_FORMATTED: dict[Any, str] = {}
+"""The instants decided at, formatted (a catalogue's dates repeat from batch to batch)."""
+
+
+def _formatted() -> dict[Any, str]:
+    """The memo of formatted instants, for one batch: emptied first once it holds
+    ``MEMO_LIMIT`` (an entry is set whole, so scans in several threads may share it)."""
+    if len(_FORMATTED) >= MEMO_LIMIT:
+        _FORMATTED.clear()
+    return _FORMATTED
+
+
 def _remember(formatted: dict[Any, str], at: Any) -> str:
     text = formatted[at] = format_instant(at)
     return text
@@ -120,15 +132,6 @@ def _remember(formatted: dict[Any, str], at: Any) -> str:
 def _seller(job: Job, record: Any) -> Any:
     listing = _listing(job, record)
     return V.read_path(listing, job.seller_field) if isinstance(listing, dict) else None
-
-
-def _plain_allow_at(job: Job, listing: Any, fixed: str | None) -> str | None:
-    """The ``at`` a plain allow of ``listing`` reports, None when it cannot be read (the
-    record is then decided, to get its error)."""
-    if job.at_field is None:
-        return fixed
-    value = V.read_path(listing, job.at_field) if isinstance(listing, dict) else None
-    return plain_at(value) if value is not None else None
 
 
 def decide_batch(policies: Policies, job: Job, batch: pa.RecordBatch | list[Any], offset: int) -> tuple[Any, Tally]:
@@ -265,9 +268,7 @@ def decide_columns(policies: Policies, job: Job, data: pa.RecordBatch, listings:
         errors.update((i, missing) for i, a in enumerate(ats) if a is None)
     for i in errors:
         results[i] = _ERROR
-    formatted = _FORMATTED
-    if len(formatted) > 65536:
-        formatted.clear()
+    formatted = _formatted()
     effect = [d.effect for d in results]
     rules = [d.rules for d in results]
     penalty = [d.penalty.to_dict() if d.penalty is not None else None for d in results]
@@ -279,10 +280,6 @@ def decide_columns(policies: Policies, job: Job, data: pa.RecordBatch, listings:
     tally.decided(effect, rules, [d.penalty for d in results if d.penalty is not None],
                   _blocked_sellers(job, data, listings, effect))
     return out
-
-
-_FORMATTED: dict[Any, str] = {}
-"""The instants decided at, formatted (a catalogue's dates repeat from batch to batch)."""
 
 
 class _Error:
@@ -336,11 +333,8 @@ def _to_decide(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.Rec
     decide, settled, lookup = _pushdown_mask(policies, job, batch, data)
     if decide is None:
         return None, "", None
-    ats: pa.Array | str
-    if job.at_field is None:
-        ats = format_instant(V.parse_at(job.at).reported)
-    else:
-        ats = plain_at_texts(data, job.at_field, csv=job.csv, listings=listings)
+    ats = _plain_ats(job, data, listings)
+    if isinstance(ats, pa.Array):
         unread = pc.is_null(ats)
         decide = pc.or_(decide, unread)
         if settled is not None:
@@ -352,6 +346,15 @@ def _to_decide(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.Rec
     return decide, ats, (settled, lookup) if settled is not None else None
 
 
+def _plain_ats(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]]) -> pa.Array | str:
+    """The ``at`` a plain allow reports: one text for all (``--at``), or each record's
+    (``columns.plain_at_texts``: null where it cannot be read, and the record is decided,
+    to get its error)."""
+    if job.at_field is None:
+        return format_instant(V.parse_at(job.at).reported)
+    return plain_at_texts(data, job.at_field, csv=job.csv, listings=listings)
+
+
 def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tally, offset: int) -> list[Row]:
     if DECIDE_COLUMN not in batch.schema.names:
         return decide_rows(policies, job, batch_listings(batch, csv=job.csv), tally, offset)
@@ -361,9 +364,10 @@ def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tall
     mask = (pc.or_(keep, pc.is_valid(settled)) if settled is not None else keep).to_pylist()
     if all(mask):
         return decide_rows(policies, job, batch_listings(data, csv=job.csv), tally, offset)
-    fixed = format_instant(V.parse_at(job.at).reported) if job.at_field is None else None
     thin = _thin_listings(job, data)
-    allow_at = [None if m else _plain_allow_at(job, t, fixed) for m, t in zip(mask, thin, strict=True)]
+    ats = _plain_ats(job, data, lambda: thin)
+    plain = ats.to_pylist() if isinstance(ats, pa.Array) else [ats] * len(mask)
+    allow_at = [None if m else a for m, a in zip(mask, plain, strict=True)]
     decide = [i for i, a in enumerate(allow_at) if a is None]
     subset = batch_listings(data.take(pa.array(decide, pa.int64())), csv=job.csv) if decide else []
     decided = iter(decide_rows(policies, job, subset, tally, offset, decide))
