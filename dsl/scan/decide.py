@@ -185,13 +185,13 @@ def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tal
         others = plain_arrays(job.out_format, ats, phash, count)
     else:
         settled, lookup = settling
-        others = _settled(job, data, settled, rest, ats, lookup, phash, tally)
+        others = _settled(job, data, listings, settled, rest, ats, lookup, phash, tally)
     columns = combine(decide, decided_arrays(job.out_format, decided, phash), others)
     return pa.RecordBatch.from_arrays([ids, *columns], schema=schema)
 
 
-def _settled(job: Job, data: pa.RecordBatch, settled: pa.Array, rest: pa.Array, ats: pa.Array | str, lookup: Lookup,
-             phash: str, tally: Tally) -> list[pa.Array]:
+def _settled(job: Job, data: pa.RecordBatch, listings: _Once, settled: pa.Array, rest: pa.Array, ats: pa.Array | str,
+             lookup: Lookup, phash: str, tally: Tally) -> list[pa.Array]:
     """The output columns after ``id`` of the records not decided in Python (``rest``):
     plain allows, and those the lookup settles, which get their rule's outcome alone
     (``semantics.combine`` of that one rule, as the evaluator gives it), no warning, and
@@ -206,7 +206,7 @@ def _settled(job: Job, data: pa.RecordBatch, settled: pa.Array, rest: pa.Array, 
         o = outcomes[i]
         tally.repeated(o.effect, o.rules, o.penalty, c)
     blocking = [i for i in counts if outcomes[i].effect == "block"]
-    tally.blocked_sellers.update(seller_key(x) for x in _settled_sellers(job, data, rest, index, blocking))
+    tally.blocked_sellers.update(seller_key(x) for x in _settled_sellers(job, data, listings, rest, index, blocking))
     at = ats if isinstance(ats, pa.Array) else constant(ats, pa.string(), n)
     return [*(a.take(index) for a in table[:5]), pa.nulls(n, pa.string()), at, constant(phash, pa.string(), n)]
 
@@ -227,14 +227,23 @@ def _outcome_table(lookup: Lookup, out_format: str, phash: str) -> tuple[list[pa
     return found
 
 
-def _settled_sellers(job: Job, data: pa.RecordBatch, rest: pa.Array, index: pa.Array, blocking: list[int]) -> list[Any]:
+def _settled_sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]], rest: pa.Array,
+                     index: pa.Array, blocking: list[int]) -> list[Any]:
     """The sellers of the settled records that are blocked."""
     if not blocking:
         return []
     blocked = pc.is_in(index, value_set=pa.array(blocking, pa.int32()))
+    return _sellers(job, data, listings, pc.indices_nonzero(rest).filter(blocked))
+
+
+def _sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]], places: pa.Array) -> list[Any]:
+    """The seller of each record of ``data`` at ``places`` (for the report): read from its
+    column where one column holds it (never for envelopes), else from the listings."""
     column = path_column(data, job.seller_field, csv=job.csv)
-    assert column is not None
-    return column_values(column.filter(rest).filter(blocked), csv=job.csv)
+    if column is None or job.envelopes:
+        chosen = listings()
+        return [_seller(job, chosen[i]) for i in places.to_pylist()]
+    return column_values(column.take(places), csv=job.csv)
 
 
 def _field_values(job: Job, data: pa.RecordBatch, path: tuple[str, ...], listings: Sequence[Any]) -> list[Any]:
@@ -296,10 +305,7 @@ def _blocked_sellers(job: Job, data: pa.RecordBatch, listings: Sequence[Any], ef
     blocked = [i for i, e in enumerate(effect) if e == "block"]
     if not blocked:
         return []
-    column = path_column(data, job.seller_field, csv=job.csv)
-    if column is None or job.envelopes:
-        return [_seller(job, listings[i]) for i in blocked]
-    return column_values(column.take(pa.array(blocked, pa.int64())), csv=job.csv)
+    return _sellers(job, data, lambda: listings, pa.array(blocked, pa.int64()))
 
 
 def _pushdown_mask(policies: Policies, job: Job, batch: pa.RecordBatch,
