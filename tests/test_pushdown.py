@@ -334,7 +334,8 @@ def _plain_allow(compiled: CompiledPolicySet, listing: dict[str, Any], at: Any, 
 def _check_sound(ps: PolicySet, table: Any, at: Any, at_field: str | None, prior_field: str | None,
                  csv: bool = False, coarse: bool = False, lookup: bool = False) -> int:
     """Rows as the scan reads them (``dsl.scan.convert``); the number the predicate drops
-    (with ``lookup``: the SQL without the keyed rules OR ``Lookup.mask``, as ``decide`` has it)."""
+    (with ``lookup``: the SQL without the keyed rules OR what ``Lookup.classify`` keeps, as ``decide``
+    has it)."""
     pred = predicate_for(ps, table, at=at, at_field=at_field, prior_field=prior_field, csv=csv, coarse=coarse,
                          lookup=lookup)
     flags = rows_where(table, pred)
@@ -563,7 +564,7 @@ def test_the_category_lookup_reads_categories_as_the_evaluator_does() -> None:
     assert kept("2021-07-20", None) == ([False] * 10, expected("2021-07-20"))
     unsettled = Lookup(ps, None, ("listed_on",), True)
     unsettled.keyed = [attrs.evolve(k, outcome=None) for k in unsettled.keyed]  # as a rule with more conditions
-    assert unsettled.mask(batch, csv=False).to_pylist() == expected(None)
+    assert unsettled.classify(batch, csv=False)[0].to_pylist() == expected(None)
 
 
 def test_csv_cells_that_may_be_json_are_kept() -> None:

@@ -14,8 +14,9 @@ reads them); a record may get one of these rules only where its category may and
 date is in that hull (or cannot be read as a plain date).
 
 ``pushdown.sql_predicate(..., lookup=True)`` leaves these rules out of the SQL, and
-``decide`` ORs the pushdown's column with ``Lookup.mask``: together they hold for every
-record which could get anything but a plain allow. The warnings on an ill-typed
+``decide`` ORs the pushdown's column with the records ``Lookup.classify`` keeps: together
+they hold for every record which could get anything but a plain allow, but for the records
+the lookup settles (those get their one rule's outcome, not decided in Python). The warnings on an ill-typed
 ``category`` stay in the SQL (they do not depend on the rules that hold).
 """
 
@@ -37,15 +38,23 @@ from ..syntax import ast as A
 from ..text import category_segments
 from .columns import Distinct, constant, is_text, path_column
 from .convert import csv_cell
-from .pushdown import FALSE, TRUE, Columns, GiveUp, Windows, category_keys_of, first_date_from
+from .pushdown import (
+    FALSE,
+    PLAIN_DATE_TEXT,
+    PLAIN_DATES,
+    TRUE,
+    Columns,
+    GiveUp,
+    Windows,
+    category_keys_of,
+    first_date_from,
+)
 
 __all__ = ["Lookup", "lookup_for"]
 
 _EPOCH = dt.date(1970, 1, 1)
-_FIRST, _LAST = dt.date(1, 1, 2), dt.date(9999, 12, 30)
-"""The dates ``pushdown.at_column`` reads as plain dates (the calendar's first and last are
-left to the evaluator)."""
-_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+_FIRST, _LAST = PLAIN_DATES
+_ISO_DATE = re.compile(PLAIN_DATE_TEXT)
 
 
 def _days(d: dt.date) -> int:
@@ -150,11 +159,6 @@ class Lookup:
         highs = [self.keyed[k].window[1] for k in candidates]
         return {"hit": True, "low": None if None in lows else min(x for x in lows if x is not None),
                 "high": None if None in highs else max(x for x in highs if x is not None), "settle": None}
-
-    def mask(self, data: pa.RecordBatch, *, csv: bool) -> pa.Array:
-        """TRUE for each record of ``data`` on which a keyed rule may hold and that is not
-        settled (never null)."""
-        return self.classify(data, csv=csv)[0]
 
     def classify(self, data: pa.RecordBatch, *, csv: bool) -> tuple[pa.Array, pa.Array | None]:
         """For each record of ``data``: TRUE where a keyed rule may hold on it, unless it

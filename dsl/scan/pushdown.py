@@ -707,6 +707,13 @@ def schema_error(field: Field, info: FieldInfo) -> str:
 # --------------------------------------------------------------------------- windows
 
 
+PLAIN_DATES = (dt.date(1, 1, 2), dt.date(9999, 12, 30))
+"""The first and the last date ``at_column`` reads as a plain date (the calendar's first
+and last are left to the evaluator); ``dsl.scan.lookup`` reads its dates by the same rule."""
+PLAIN_DATE_TEXT = "[0-9]{4}-[0-9]{2}-[0-9]{2}"
+"""The text of a plain date, exactly (an RE2 and a Python regular expression alike)."""
+
+
 @attrs.frozen
 class AtColumn:
     """``--at-field`` read as a date: ``ok`` holds where the value is a plain ISO date in
@@ -722,12 +729,12 @@ def at_column(field: Field) -> AtColumn:
     other types) is left to the evaluator, and so are the first and the last date of the
     calendar: 0001-01-01 in a timezone east of UTC begins before the first instant there
     is (``decide`` gives an error), and 9999-12-31 is as near the other end."""
-    in_range = "BETWEEN DATE '0001-01-02' AND DATE '9999-12-30'"
+    in_range = f"BETWEEN DATE '{PLAIN_DATES[0].isoformat()}' AND DATE '{PLAIN_DATES[1].isoformat()}'"
     if field.kind == "date" and field.sql is not None:
         return AtColumn(_sure(f"{field.sql} {in_range}"), field.sql)
     if field.kind == "text" and field.sql is not None:
         date = f"try_cast({field.sql} AS DATE)"
-        ok = _sure(f"regexp_full_match({field.sql}, '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') AND {date} {in_range}")
+        ok = _sure(f"regexp_full_match({field.sql}, '{PLAIN_DATE_TEXT}') AND {date} {in_range}")
         return AtColumn(ok, date)
     raise GiveUp
 
@@ -905,8 +912,8 @@ def sql_predicate(ps: PolicySet, *, at: str | None, at_field: str | None, column
     or NULL: 0); ``csv`` says the columns are CSV cells read as text, each holding JSON
     when it is JSON (``convert.csv_cell``); ``coarse`` reads the rules that need a word
     as that need alone (``rules_clause``); ``lookup`` leaves out the rules with a category
-    conjunct: then the predicate holds only together with ``dsl.scan.lookup.Lookup.mask``
-    (their OR), which answers for those rules.
+    conjunct: then the predicate holds only together with ``dsl.scan.lookup.Lookup.classify``
+    (their OR with the records it keeps), which answers for those rules.
 
     The expression is never NULL. The rows where it is FALSE (with ``lookup``: and the
     lookup's mask is FALSE) would be decided as ``allow`` with no rules, no warnings and
