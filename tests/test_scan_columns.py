@@ -84,6 +84,14 @@ def test_distinct_values_keep_their_reading_when_the_memo_starts_again(monkeypat
     assert seen == ["a", "b", "a", "c", "b"]
 
 
+def test_plain_allow_ats_are_the_same_when_the_memo_starts_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    listings = batch_listings(CSV, csv=True)
+    want = plain_at_texts(CSV, ("listed_on",), csv=True, listings=lambda: listings).to_pylist()
+    monkeypatch.setattr(C, "MEMO_LIMIT", 1)
+    for _ in range(3):
+        assert plain_at_texts(CSV, ("listed_on",), csv=True, listings=lambda: listings).to_pylist() == want
+
+
 def test_distinct_values_shared_by_scans_in_several_threads() -> None:
     """Another scan's batch read in the middle of this one's (as a thread may be): each
     gets its own readings, and the memo stays whole."""
