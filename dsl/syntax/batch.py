@@ -19,10 +19,10 @@ up, and runs no handler of this process's inherited for SIGTERM) and reaped.
 The child is forked only where it is safe and pays off: on Linux, with at least two CPUs
 available, no other thread running in this process, native ones included (a fork copies
 the locks other threads hold), and a set of several files with ``MIN_CHARS`` characters or
-more (a fork costs some 10 ms; writing and reading a file's pickle cost about a third of
-parsing it). Where
-the child cannot start (a daemonic process may have none; a fork, a lock or the temporary
-file can fail) the set is parsed here.
+more (a fork costs some 10 ms; writing and reading a file's pickle cost about a sixth of
+parsing it, each node pickled as a call with its fields: ``dsl.syntax.ast._compact_pickle``).
+Where the child cannot start (a daemonic process may have none; a fork, a lock or the
+temporary file can fail) the set is parsed here.
 """
 
 from __future__ import annotations
