@@ -207,7 +207,8 @@ def pass_references(t: _Table) -> Iterator[Diagnostic]:
     for f in t.files:
         policy = t.policy_of[f.path]
         for r in t.rules_of(f):
-            yield from _rule_references(t, policy, r)
+            if r.penalty is not None or r.overrides:  # (most rules name neither)
+                yield from _rule_references(t, policy, r)
         for expr in _file_exprs(f):
             for ref in _set_refs(expr):
                 if ref.name not in t.sets and ref.name not in t.unparsed("set"):
@@ -225,12 +226,22 @@ def _rule_references(t: _Table, policy: str, r: A.Rule) -> Iterator[Diagnostic]:
             yield from _check_override(t, policy, ref)
 
 
-def _set_refs(expr: A.Expr) -> Iterator[A.Ref]:
+def _set_refs(expr: A.Expr) -> tuple[A.Ref, ...]:
     """The set references of an expression (``category in S``, ``mentions any S``,
     ``PATH in S``), in order."""
-    for node in A.walk(expr) if isinstance(expr, (A.And, A.Or, A.Not)) else (expr,):  # most are one atom
-        if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(node.items, A.Ref):
-            yield node.items
+    if type(expr) in _SETLESS_ATOMS:  # most expressions are one atom, most of those a category
+        return ()
+    return tuple(node.items for node in _nodes(expr)
+                 if isinstance(node, (A.CategoryIn, A.MentionsAny, A.In)) and isinstance(node.items, A.Ref))
+
+
+_SETLESS_ATOMS = frozenset({A.Const, A.Category, A.Mentions, A.Contains, A.Matches, A.Compare, A.Exists})
+"""The atoms that cannot name a set (by exact type)."""
+
+
+def _nodes(expr: A.Expr) -> Iterable[A.Expr]:
+    """``A.walk(expr)``; a single atom without a walk (most expressions are one)."""
+    return A.walk(expr) if isinstance(expr, (A.And, A.Or, A.Not)) else (expr,)
 
 
 def _check_override(t: _Table, policy: str, ref: A.Ref) -> Iterator[Diagnostic]:
@@ -283,8 +294,9 @@ def pass_types(t: _Table) -> Iterator[Diagnostic]:
     declared = bool(t.fields)
     for f in t.files:
         for expr in _file_exprs(f):
-            for node in A.walk(expr):
-                yield from check_atom(node, schema, declared, t.sets)
+            for node in _nodes(expr):
+                if type(node) not in _UNCHECKED_ATOMS:
+                    yield from check_atom(node, schema, declared, t.sets)
 
 
 def _field_info(d: A.FieldDecl) -> FieldInfo:
@@ -329,6 +341,10 @@ def check_atom(node: Any, schema: dict[tuple[str, ...], FieldInfo], declared: bo
 
 _FIELD_ATOMS = (A.Compare, A.In, A.Mentions, A.MentionsAny, A.Contains, A.Matches, A.Exists)
 """The atoms that read a field (``mentions`` without a path reads the listing's text)."""
+
+_UNCHECKED_ATOMS = frozenset({A.Const, A.Category, A.CategoryIn, A.And, A.Or, A.Not})
+"""The nodes ``check_atom`` finds nothing in (by exact type): no field, no regular
+expression, no comparison."""
 
 
 def _check_regex(regex: A.Regex) -> Iterator[Diagnostic]:
@@ -431,7 +447,8 @@ def pass_unused(t: _Table) -> Iterator[Diagnostic]:
     ladders: set[str] = set()
     for f in (*t.files, *t.test_files):
         for expr in (*_file_exprs(f), *(s.expr for s in f.statements if isinstance(s, A.Assertion))):
-            sets.update(ref.name for ref in _set_refs(expr))
+            for ref in _set_refs(expr):
+                sets.add(ref.name)
         ladders.update(_ladder_names(f))
     for name, decl in t.sets.items():
         if name not in sets and sets <= t.sets.keys():
@@ -521,11 +538,12 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
                             if c.kind == "authority" and isinstance(c.value, A.Str))
         scope = resolve_sets(_scope_expr(clauses["scope"]), sets) if "scope" in clauses else None
         timezone = _clause_text(clauses, "timezone")
+        zone_key = str(zone.key)
         policies.append(PolicyInfo(
             name, f.path, "UTC" if timezone is None else timezone, _clause_text(clauses, "title"),
             _clause_text(clauses, "version"), authorities, scope, zone))
         for r in t.rules_of(f):
-            rules.append(_rule_info(r, name, zone, scope, authorities, sets, ladders, t, instants))
+            rules.append(_rule_info(r, name, zone, scope, authorities, sets, ladders, t, instants, zone_key))
     rules.sort(key=lambda r: r.qid)
     policies.sort(key=lambda p: p.name)
     schema = {}
@@ -540,22 +558,22 @@ def _model(t: _Table, sources: dict[str, str]) -> PolicySet:
 
 def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, authorities: tuple[str, ...],
                sets: dict[str, tuple[A.Scalar, ...]], ladders: dict[str, LadderInfo], t: _Table,
-               instants: _Instants) -> RuleInfo:
-    selector = resolve_sets(r.selector, sets) if r.selector else None
-    if_ = resolve_sets(r.if_, sets) if r.if_ else None
-    unless = resolve_sets(r.unless, sets) if r.unless else None
-    parts: list[A.Expr] = []
-    for e in (scope, selector, if_):
-        if e is not None:
-            parts.extend(e.items if isinstance(e, A.And) else (e,))
+               instants: _Instants, timezone: str) -> RuleInfo:
+    # (written for speed: it runs once per rule of the set; most rules have a selector only)
+    selector, if_, unless = r.selector, r.if_, r.unless
+    if selector is not None:
+        selector = resolve_sets(selector, sets)
+    if if_ is not None:
+        if_ = resolve_sets(if_, sets)
     if unless is not None:
-        parts.append(A.Not(unless, span=unless.span))
-    condition: A.Expr = A.Const(True) if not parts else parts[0] if len(parts) == 1 else A.And(tuple(parts))
+        unless = resolve_sets(unless, sets)
+    condition = _condition(scope, selector, if_, unless)
     penalty = None
-    if isinstance(r.penalty, A.PenaltyLadder):
-        penalty = ladders[r.penalty.ladder.name]
-    elif isinstance(r.penalty, A.PenaltyStep):
-        penalty = LadderInfo(None, (step_info(r.penalty.step),), r.penalty.span)
+    if r.penalty is not None:
+        if isinstance(r.penalty, A.PenaltyLadder):
+            penalty = ladders[r.penalty.ladder.name]
+        else:
+            penalty = LadderInfo(None, (step_info(r.penalty.step),), r.penalty.span)
     overrides = []
     for ref in r.overrides:
         found = t.resolve_rule(policy, ref.name)
@@ -564,12 +582,28 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
     name = rule_id(r)
     return RuleInfo(
         qid=f"{policy}.{name}", policy=policy, name=name, effect=effect_of(r.effect),
-        start=_instant(r.from_, zone, instants), end=_instant(r.until, zone, instants),
+        start=None if r.from_ is None else _instant(r.from_, zone, instants),
+        end=None if r.until is None else _instant(r.until, zone, instants),
         scope=scope, selector=selector, if_=if_, unless=unless, condition=condition, penalty=penalty,
         overrides=tuple(overrides), because=r.because.value if r.because else None,
         message=r.message.value if r.message else None, authorities=authorities,
-        timezone=str(zone.key), tz=zone, anchor=r.anchor, node=r,
+        timezone=timezone, tz=zone, anchor=r.head or r.span, node=r,
     )
+
+
+def _condition(scope: A.Expr | None, selector: A.Expr | None, if_: A.Expr | None,
+               unless: A.Expr | None) -> A.Expr:
+    """A rule's condition: the conjunction of its scope, selector, ``if`` and ``not unless``,
+    their conjunctions flattened (``Const(True)`` when there is nothing to test)."""
+    if scope is None and if_ is None and unless is None and selector is not None and type(selector) is not A.And:
+        return selector  # (most rules)
+    parts: list[A.Expr] = []
+    for e in (scope, selector, if_):
+        if e is not None:
+            parts.extend(e.items if isinstance(e, A.And) else (e,))
+    if unless is not None:
+        parts.append(A.Not(unless, span=unless.span))
+    return A.Const(True) if not parts else parts[0] if len(parts) == 1 else A.And(tuple(parts))
 
 
 _Instants = dict[tuple[type, dt.date, ZoneInfo], dt.datetime | None]
@@ -604,6 +638,8 @@ def _clause_text(clauses: dict[str, A.Clause], kind: str) -> str | None:
 def resolve_sets(expr: A.Expr, sets: dict[str, tuple[A.Scalar, ...]]) -> A.Expr:
     """The expression with every set reference replaced by the set's literal list (the
     expression itself when it names no set: the AST is immutable)."""
+    if type(expr) in _SETLESS_ATOMS:
+        return expr
     if isinstance(expr, (A.And, A.Or)):
         items = tuple(resolve_sets(e, sets) for e in expr.items)
         if all(new is old for new, old in zip(items, expr.items, strict=True)):
@@ -623,7 +659,7 @@ def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[Va
     mentions, contains, matches) and category."""
     found: dict[tuple[str, ...], set[ValueKind]] = defaultdict(set)
     for r in rules:
-        for node in A.walk(r.condition):
+        for node in _nodes(r.condition):
             if isinstance(node, (A.Category, A.CategoryIn)):
                 found[("category",)].add("category")
             elif isinstance(node, (A.Mentions, A.MentionsAny)) and node.path is None:
