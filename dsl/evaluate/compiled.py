@@ -417,15 +417,18 @@ class CompiledPolicySet:
         if keys is None:
             keys = planner.windows[window] = S.window_keys(info.start, info.end)  # rules share a few hundred windows
         lo, hi = keys
-        conjuncts = A.conjuncts(info.condition)
+        condition = info.condition
+        conjuncts = A.conjuncts(condition) if type(condition) is A.And else (condition,)  # most are one atom
         filed = _category_conjunct(conjuncts)
         if filed is None:
-            return _Rule(index, info.qid, lo, hi, zone, planner.compile(info.condition, info.tz), None), None
+            return _Rule(index, info.qid, lo, hi, zone, planner.compile(condition, info.tz), None), None
         at, segments = filed
         conjunct = conjuncts[at]
         assert isinstance(conjunct, A.Category | A.CategoryIn)
+        if len(conjuncts) == 1:  # the category alone (most rules)
+            return _Rule(index, info.qid, lo, hi, zone, None, conjunct), segments
         rest = tuple(planner.compile(c, info.tz) for n, c in enumerate(conjuncts) if n != at)
-        return _Rule(index, info.qid, lo, hi, zone, _all(rest) if rest else None, conjunct), segments
+        return _Rule(index, info.qid, lo, hi, zone, _all(rest), conjunct), segments
 
     def _build_indexes(self, ps: PolicySet, filed: Sequence[frozenset[str] | None]) -> None:
         by_segment: dict[str, list[int]] = {}
