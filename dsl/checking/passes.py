@@ -73,9 +73,22 @@ class _Table:
     fields: dict[tuple[str, ...], A.FieldDecl] = attrs.field(factory=dict)
     rules: dict[str, dict[str, A.Rule]] = attrs.field(factory=dict)  # policy -> local id -> rule
     zones: dict[str, ZoneInfo] = attrs.field(factory=dict)          # policy -> zone
+    _rules: dict[int, list[A.Rule]] = attrs.field(factory=dict, init=False)  # id(file) -> its rules
+    _exprs: dict[int, list[A.Expr]] = attrs.field(factory=dict, init=False)  # id(file) -> _file_exprs
 
-    def rules_of(self, file: A.File) -> Iterator[A.Rule]:
-        return (s for s in file.statements if isinstance(s, A.Rule))
+    def rules_of(self, file: A.File) -> list[A.Rule]:
+        """The file's rules, in order (gathered once: several passes read them)."""
+        found = self._rules.get(id(file))
+        if found is None:
+            found = self._rules[id(file)] = [s for s in file.statements if isinstance(s, A.Rule)]
+        return found
+
+    def exprs_of(self, file: A.File) -> list[A.Expr]:
+        """``_file_exprs(file)``, gathered once (several passes read them)."""
+        found = self._exprs.get(id(file))
+        if found is None:
+            found = self._exprs[id(file)] = list(_file_exprs(file))
+        return found
 
     def resolve_rule(self, policy: str, ref: str) -> tuple[str, A.Rule] | None:
         if "." in ref:
@@ -209,7 +222,7 @@ def pass_references(t: _Table) -> Iterator[Diagnostic]:
         for r in t.rules_of(f):
             if r.penalty is not None or r.overrides:  # (most rules name neither)
                 yield from _rule_references(t, policy, r)
-        for expr in _file_exprs(f):
+        for expr in t.exprs_of(f):
             for ref in _set_refs(expr):
                 if ref.name not in t.sets and ref.name not in t.unparsed("set"):
                     yield _unknown("P200", "set", ref, t.sets)
@@ -293,7 +306,7 @@ def pass_types(t: _Table) -> Iterator[Diagnostic]:
     schema.update({k: _field_info(d) for k, d in t.fields.items()})
     declared = bool(t.fields)
     for f in t.files:
-        for expr in _file_exprs(f):
+        for expr in t.exprs_of(f):
             for node in _nodes(expr):
                 if type(node) not in _UNCHECKED_ATOMS:
                     yield from check_atom(node, schema, declared, t.sets)
@@ -446,7 +459,7 @@ def pass_unused(t: _Table) -> Iterator[Diagnostic]:
     sets: set[str] = set()
     ladders: set[str] = set()
     for f in (*t.files, *t.test_files):
-        for expr in (*_file_exprs(f), *(s.expr for s in f.statements if isinstance(s, A.Assertion))):
+        for expr in (*t.exprs_of(f), *(s.expr for s in f.statements if isinstance(s, A.Assertion))):
             for ref in _set_refs(expr):
                 sets.add(ref.name)
         ladders.update(_ladder_names(f))
@@ -493,9 +506,12 @@ def _file_exprs(f: A.File) -> Iterator[A.Expr]:
                 yield _scope_expr(c)
     for s in f.statements:
         if isinstance(s, A.Rule):
-            for e in (s.selector, s.if_, s.unless):
-                if e is not None:
-                    yield e
+            if s.selector is not None:
+                yield s.selector
+            if s.if_ is not None:
+                yield s.if_
+            if s.unless is not None:
+                yield s.unless
 
 
 # ---------------------------------------------------------------- building the model
@@ -658,10 +674,16 @@ def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[Va
     text, number, date, bool (from == != < … and in), textlike (str or list of str, from
     mentions, contains, matches) and category."""
     found: dict[tuple[str, ...], set[ValueKind]] = defaultdict(set)
+    category = False  # whether ("category",) is in ``found`` (most conditions are one category atom)
     for r in rules:
+        kind = type(r.condition)
+        if category and (kind is A.Category or kind is A.CategoryIn):
+            continue
         for node in _nodes(r.condition):
-            if isinstance(node, (A.Category, A.CategoryIn)):
+            kind = type(node)
+            if kind is A.Category or kind is A.CategoryIn:
                 found[("category",)].add("category")
+                category = True
             elif isinstance(node, (A.Mentions, A.MentionsAny)) and node.path is None:
                 for p in (("title",), ("description",), ("tags",)):
                     found[p].add("textlike")
