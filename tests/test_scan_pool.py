@@ -228,11 +228,53 @@ def _state(pid: int) -> str:
 
 def test_a_failing_worker_is_a_usage_error(tmp_path: Path) -> None:
     pq.write_table(pa.Table.from_pylist(_rows(30)), tmp_path / "in.parquet")
-    with (Workers(SOURCES, "not the policy hash", 1) as workers,
-          pytest.raises(UsageError, match="worker process failed")):
+    broken = {"broken.policy": "policy broken\nrule r: block when\n"}  # a worker cannot load it
+    with (Workers(broken, P.policy_hash, 1) as workers, pytest.raises(UsageError, match="worker process failed")):
         run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
                  workers=workers)
     assert not (tmp_path / "out.parquet").exists()
+
+
+def test_a_file_that_parses_in_part_is_never_a_smaller_rule_set() -> None:
+    """``load_sources`` (workers, Spark executors, ``dsl.scan.spark``): a syntax error is
+    the set's error, as in ``dsl.load``, not a set without the rule it spoils."""
+    text = "policy p\nrule good: block category 'Toys'\nrule bad: block when\n"
+    with pytest.raises(dsl.PolicyError) as raised:
+        pool.load_sources({"p.policy": text})
+    assert [d.code for d in raised.value.diagnostics] == ["P100"]
+
+
+def test_a_worker_with_another_policy_set_is_a_usage_error(tmp_path: Path) -> None:
+    """Each task is checked against the scan's own set: a pool loaded from other files (or
+    from files that changed while the scan started) decides nothing."""
+    pq.write_table(pa.Table.from_pylist(_rows(30)), tmp_path / "in.parquet")
+    other = {"other.policy": "policy other\nrule r: block category 'Toys'\n"}
+    with (Workers(other, None, 1) as workers, pytest.raises(UsageError, match="policy set is .*not the scan's")):
+        run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
+                 workers=workers)
+    assert not (tmp_path / "out.parquet").exists()
+
+
+def test_workers_started_from_the_policy_paths_decide_as_one_job(tmp_path: Path) -> None:
+    """``start_workers`` (``--jobs N`` on the command line): the workers read the policy
+    files themselves, before the scan's process has loaded them."""
+    pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet")
+    started = pool.start_workers([POLICIES], 2)
+    assert started is not None and started.jobs == 1 and pool.start_workers([POLICIES], 1) is None
+    try:
+        _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], started=started, batch_size=16)
+    finally:
+        started.close()
+    assert not multiprocessing.active_children()
+
+
+def test_a_pool_still_loading_is_stopped_not_waited_for(tmp_path: Path) -> None:
+    """A small scan ends before its workers have loaded the set: closing does not wait
+    for them (it stops them), and leaves no process behind."""
+    started = pool.start_workers([POLICIES], 3)
+    assert started is not None
+    started.close()
+    assert not multiprocessing.active_children()
 
 
 @pytest.mark.parametrize(("load", "jobs"), [(0.1, 4), (1.2, 4), (2.6, 2), (3.6, 1), (9.0, 1)])

@@ -93,12 +93,15 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
          at: str | None = None, at_field: str | None = None, prior_field: str | None = None,
          id_field: str = "id", seller_field: str = "seller.id", jobs: int | None = None,
          use_pushdown: bool = True, batch_size: int = BATCH_SIZE, report: str | None = None,
-         progress: Progress | None = None, workers: Workers | None = None) -> ScanResult:
+         progress: Progress | None = None, workers: Workers | None = None,
+         started: Workers | None = None) -> ScanResult:
     """Decide every record of ``inputs`` and write one row each to ``out`` (docs/scan.md).
     ``sources`` are the policy files' texts (for the worker processes); ``workers``, a pool
-    to reuse (its number of jobs wins). Raises ``UsageError`` for what stops a scan before
-    or while it runs: the output is then left as it was."""
-    started = time.perf_counter()
+    to reuse (its number of jobs wins); ``started``, workers started for this scan
+    (``start_workers``; the caller closes them), which its own process decides beside.
+    Raises ``UsageError`` for what stops a scan before or while it runs: the output is
+    then left as it was."""
+    began = time.perf_counter()
     job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
                   seller_field=seller_field)
     if report is not None:
@@ -116,10 +119,12 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     source = open_source(inputs, batch_size=batch_size, at_field=job.at_field,
                          predicate=predicate if use_pushdown else None)
     job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
+    for pool in filter(None, (workers, started)):  # each task is checked against the set this scan decides with
+        pool.expect(policies.policy_hash)
     writer = Writer(out, job.out_format)
     tally = Tally()
     try:
-        for pieces, part in _results(policies, sources, job, source, jobs, workers, batch_size):
+        for pieces, part in _results(policies, sources, job, source, jobs, workers, started, batch_size):
             for piece in pieces:
                 writer.write(piece)
             tally.merge(part)
@@ -129,7 +134,7 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     except BaseException:
         writer.abort()
         raise
-    return finish(tally, started, report)
+    return finish(tally, began, report)
 
 
 def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, coarse: bool = False) -> str | None:
@@ -161,10 +166,11 @@ def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[i
 
 
 def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, jobs: int | None,
-             workers: Workers | None, batch_size: int) -> Iterator[tuple[list[Any], Tally]]:
+             workers: Workers | None, started: Workers | None, batch_size: int) -> Iterator[tuple[list[Any], Tally]]:
     """The outputs of the input's records (a few batches' at a time), and their tally, in
     input order (docs/scan.md, "Jobs")."""
-    processes = workers.jobs if workers is not None else (jobs or default_jobs())
+    given = workers or started
+    processes = _processes(jobs, workers, started)
     if workers is None and processes <= 1:
         for offset, batch in _numbered(source.batches):
             piece, tally = decide_batch(policies, job, batch, offset)
@@ -183,7 +189,7 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
     def units() -> Iterator[Unit]:
         """The input's batches from its one stream until there are workers; from then on,
         where the input can be split, its parts (which the workers read themselves)."""
-        if workers is not None and source.splittable:
+        if given is not None and source.splittable:
             yield from source.parts(processes, batch_size)
             return
         for offset, batch in _numbered(source.batches):
@@ -194,12 +200,23 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
                 return
 
     try:
-        yield from in_order(job, units(), batch_size, workers=workers, local=None if workers is not None else local,
-                            start=None if workers is not None else start, total=source.total)
+        yield from in_order(job, units(), batch_size, workers=given, local=None if workers is not None else local,
+                            start=None if given is not None else start, total=source.total)
     finally:
         reader.close()
         for pool in own:
             pool.close()
+
+
+def _processes(jobs: int | None, workers: Workers | None, started: Workers | None) -> int:
+    """The processes that decide: a shared pool's workers (the scan's own process only
+    reads and writes), or the scan's own process beside the workers started for it, or
+    as many as asked for (default: ``default_jobs``)."""
+    if workers is not None:
+        return workers.jobs
+    if started is not None:
+        return started.jobs + 1
+    return jobs or default_jobs()
 
 
 def _check_writable(path: str, option: str) -> None:
