@@ -265,6 +265,64 @@ def test_cli_usage_errors(versions: tuple[Path, Path], tmp_path: Path) -> None:
     assert result.exit_code == 2 and "P100" in result.output
 
 
+def test_catalogue_read_errors_name_the_catalogue_option(versions: tuple[Path, Path], tmp_path: Path,
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every message of the scan's reader about a catalogue's files names --catalogue (the
+    option they were given to), never the scan's --input: a file missing, a glob matching
+    nothing, an unknown extension, files of several formats, a file that cannot be read
+    (opened, or while its batches are read)."""
+    import duckdb
+
+    from dsl.scan import source
+
+    old, new = versions
+    runner = CliRunner()
+
+    def message(*files: Path | str) -> str:
+        result = runner.invoke(main, ["diff", str(old), str(new), *(a for f in files for a in ("--catalogue", str(f)))])
+        assert result.exit_code == 2, result.output
+        assert "--input" not in result.output and "Traceback" not in result.output
+        return result.output
+
+    good = tmp_path / "good.csv"
+    good.write_text("id,title\nA-1,lamp\n", encoding="utf-8")
+    listings = tmp_path / "l.jsonl"
+    listings.write_text('{"id": "A-1", "title": "lamp"}\n', encoding="utf-8")
+    (tmp_path / "x.txt").write_text("", encoding="utf-8")
+    corrupt = tmp_path / "corrupt.parquet"
+    corrupt.write_bytes(b"not parquet at all")
+    assert f"--catalogue '{tmp_path / 'none.jsonl'}': no such file" in message(tmp_path / "none.jsonl")
+    assert f"--catalogue '{tmp_path / '*.parquet.gz'}': no file matches" in message(tmp_path / "*.parquet.gz")
+    assert f"--catalogue '{tmp_path / 'x.txt'}': cannot tell its format" in message(tmp_path / "x.txt")
+    assert "--catalogue: the files are of several formats (csv, jsonl)" in message(good, listings)
+    assert "--catalogue: cannot be read: " in message(corrupt)
+
+    def unreadable(name: str, *args: Any, **kwargs: Any) -> Any:
+        raise PermissionError(13, "Permission denied", name)
+
+    with monkeypatch.context() as m:
+        m.setattr(source, "open", unreadable, raising=False)  # the JSON lines reader's open
+        assert f"--catalogue '{listings}': cannot be read: Permission denied" in message(listings)
+
+    def failing(sql: str, batch_size: int) -> Any:
+        yield from ()
+        raise duckdb.IOException("IO Error: the disk went away")
+
+    monkeypatch.setattr(source, "_arrow_batches", failing)
+    assert "--catalogue: cannot be read: IO Error: the disk went away" in message(good)
+
+
+def test_scan_input_errors_still_name_input(tmp_path: Path) -> None:
+    """The scan's reader names --input unless told another option."""
+    from dsl.checking.loader import UsageError
+    from dsl.scan.source import open_source
+
+    with pytest.raises(UsageError, match="^--input '.*none.csv': no such file$"):
+        open_source([str(tmp_path / "none.csv")], batch_size=10, at_field=None, predicate=None)
+    with pytest.raises(UsageError, match="^--catalogue '.*none.csv': no such file$"):
+        open_source([str(tmp_path / "none.csv")], batch_size=10, at_field=None, predicate=None, option="--catalogue")
+
+
 def test_fail_on_spellings() -> None:
     assert parse_kinds("block→allow,block->flag, allow - block") == {"block→allow", "block→flag", "allow→block"}
     assert parse_kinds(["penalty-lighter", "penalty heavier", "penalty-actions-changed"]) == {

@@ -46,18 +46,18 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _expand(patterns: Sequence[str]) -> list[str]:
+def _expand(patterns: Sequence[str], option: str = "--input") -> list[str]:
     """The input files: each pattern is a file or a glob; one that names nothing is a
-    usage error."""
+    usage error (naming ``option``, the option the patterns were given to)."""
     files: list[str] = []
     for pattern in patterns:
         if glob.has_magic(pattern):
             found = sorted(glob.glob(pattern, recursive=True))
             if not found:
-                raise UsageError(f"--input '{pattern}': no file matches")
+                raise UsageError(f"{option} '{pattern}': no file matches")
             files.extend(found)
         elif not os.path.isfile(pattern):
-            raise UsageError(f"--input '{pattern}': no such file")
+            raise UsageError(f"{option} '{pattern}': no such file")
         else:
             files.append(pattern)
     return files
@@ -138,20 +138,22 @@ class Source:
 
 
 def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
-                predicate: Predicate | None) -> Source:
+                predicate: Predicate | None, option: str = "--input") -> Source:
     """Open the inputs (all of one format). Raises ``UsageError`` for a file that cannot be
-    found or read, and for an ``at_field`` that no column holds (Parquet and CSV)."""
-    files = _expand(patterns)
-    fmts = {format_of(f, "--input") for f in files}
+    found or read (also while its batches are read), and for an ``at_field`` that no
+    column holds (Parquet and CSV). ``option`` is the command-line option the patterns
+    were given to, which the messages about the files name."""
+    files = _expand(patterns, option)
+    fmts = {format_of(f, option) for f in files}
     if len(fmts) > 1:
-        raise UsageError(f"--input: the files are of several formats ({', '.join(sorted(fmts))}); scan one at a time")
+        raise UsageError(f"{option}: the files are of several formats ({', '.join(sorted(fmts))}); scan one at a time")
     fmt = fmts.pop()
     if fmt == "jsonl":
-        return Source(fmt, {}, None, False, _json_batches(files, batch_size))
-    return _duckdb_source(fmt, files, batch_size=batch_size, at_field=at_field, predicate=predicate)
+        return Source(fmt, {}, None, False, _json_batches(files, batch_size, option))
+    return _duckdb_source(fmt, files, batch_size=batch_size, at_field=at_field, predicate=predicate, option=option)
 
 
-def _json_batches(files: Sequence[str], batch_size: int) -> Generator[list[Any], None, None]:
+def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
     batch: list[Any] = []
     for name in files:
         try:
@@ -162,7 +164,7 @@ def _json_batches(files: Sequence[str], batch_size: int) -> Generator[list[Any],
                         yield batch
                         batch = []
         except OSError as e:
-            raise UsageError(f"--input '{name}': cannot be read: {e.strerror or e}") from None
+            raise UsageError(f"{option} '{name}': cannot be read: {e.strerror or e}") from None
     if batch:
         yield batch
 
@@ -190,7 +192,7 @@ def _check_at_field(at_field: tuple[str, ...] | None, columns: dict[str, str], f
 
 
 def _duckdb_source(fmt: str, files: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
-                   predicate: Predicate | None) -> Source:
+                   predicate: Predicate | None, option: str) -> Source:
     table = _table_sql(fmt, files)
     total: int | None
     with duckdb.connect() as con:
@@ -203,11 +205,11 @@ def _duckdb_source(fmt: str, files: Sequence[str], *, batch_size: int, at_field:
             else:
                 total = sum(counts) if counts is not None else None
         except duckdb.Error as e:
-            raise UsageError(f"--input: cannot be read: {_first_line(e)}") from None
+            raise UsageError(f"{option}: cannot be read: {_first_line(e)}") from None
     where = predicate(columns) if predicate is not None else None
     select = "*" if where is None else f'*, (({where}) IS NOT FALSE) AS "{DECIDE_COLUMN}"'
     sql = f"SELECT {select} FROM {table}"
-    return Source(fmt, columns, total, where is not None, _arrow_batches(sql, batch_size),
+    return Source(fmt, columns, total, where is not None, _read(_arrow_batches(sql, batch_size), option),
                   sql if counts is not None else None, counts or ())
 
 
@@ -231,18 +233,30 @@ def _first_line(e: Exception) -> str:
 
 
 def _arrow_batches(sql: str, batch_size: int) -> Generator[pa.RecordBatch, None, None]:
+    """The batches of ``sql`` through a connection of their own (DuckDB's errors raised
+    as they come: ``_read`` turns them into usage errors)."""
     with duckdb.connect() as con:
-        yield from _query_batches(con, sql, batch_size)
+        yield from _batches(con, sql, batch_size)
+
+
+def _batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
+    reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_size)
+    for batch in reader:
+        if batch.num_rows:
+            yield batch
+
+
+def _read(batches: Iterator[pa.RecordBatch], option: str) -> Generator[pa.RecordBatch, None, None]:
+    """``batches``; a DuckDB error while they are read becomes a usage error naming
+    ``option``."""
+    try:
+        yield from batches
+    except duckdb.Error as e:
+        raise UsageError(f"{option}: cannot be read: {_first_line(e)}") from None
 
 
 def _query_batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-    try:
-        reader: pa.RecordBatchReader = con.sql(sql).to_arrow_reader(batch_size)
-        for batch in reader:
-            if batch.num_rows:
-                yield batch
-    except duckdb.Error as e:
-        raise UsageError(f"--input: cannot be read: {_first_line(e)}") from None
+    return _read(_batches(con, sql, batch_size), "--input")
 
 
 class PartReader:

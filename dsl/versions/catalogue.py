@@ -10,7 +10,6 @@ from typing import Any
 
 import attrs
 
-from ..checking.loader import UsageError
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision
 from ..scan.convert import batch_listings
@@ -90,19 +89,14 @@ def _ids(examples: list[str]) -> str:
 
 
 def _records(files: Sequence[str]) -> Iterator[Any]:
-    """The catalogue's records, in input order (Arrow batches become listings). The
-    scan's reader names the option it read the files from ``--input``; here they come
-    from ``--catalogue``, and its messages say so."""
-    try:
-        source = open_source(list(files), batch_size=8192, at_field=None, predicate=None)
-        for batch in source.batches:
-            if isinstance(batch, list):
-                yield from batch
-            else:
-                yield from batch_listings(batch, csv=source.fmt == "csv")
-    except UsageError as e:
-        text = str(e)
-        raise UsageError("--catalogue" + text.removeprefix("--input") if text.startswith("--input") else text) from None
+    """The catalogue's records, in input order (Arrow batches become listings), read by
+    the scan's reader; its messages about the files name ``--catalogue``."""
+    source = open_source(list(files), batch_size=8192, at_field=None, predicate=None, option="--catalogue")
+    for batch in source.batches:
+        if isinstance(batch, list):
+            yield from batch
+        else:
+            yield from batch_listings(batch, csv=source.fmt == "csv")
 
 
 def _ident(record: Any, id_field: tuple[str, ...], number: int) -> str:
