@@ -5,6 +5,7 @@ statuses and the limits live in ``dsl.api`` and ``dsl.testing``."""
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from typing import Any, NoReturn
@@ -245,5 +246,16 @@ def lsp_(port: int | None) -> None:
         _usage(f"cannot listen on 127.0.0.1:{port}: {e.strerror or e}")
 
 
+def run() -> None:
+    """The `policy` command as its own process runs it (the console script, ``python -m
+    dsl``): ``main``, then the heap frozen (``gc.freeze``), so that the interpreter's exit
+    does not walk everything the command built with its last collections (0.1 s of a
+    1.6 s catalogue scan). Tests call ``main`` in their own process, which goes on."""
+    try:
+        main()
+    finally:
+        gc.freeze()
+
+
 if __name__ == "__main__":  # pragma: no cover
-    main()
+    run()
