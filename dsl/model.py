@@ -40,10 +40,7 @@ def narrow(table: Mapping[str, _T], word: str, what: str) -> _T:
 def effect_of(word: str) -> Effect:
     """An effect keyword as written (the grammar admits only the three) as an ``Effect``;
     ValueError for any other word."""
-    value = _EFFECT_OF.get(word)  # (``narrow``, without a call: once per rule of a set)
-    if value is None:
-        raise ValueError(f"not an effect: {word!r}")
-    return value
+    return narrow(_EFFECT_OF, word, "an effect")
 
 
 FieldKind = Literal["text", "number", "bool", "date", "category", "one_of", "list_text"]

@@ -603,7 +603,7 @@ def _rule_info(r: A.Rule, policy: str, zone: ZoneInfo, scope: A.Expr | None, aut
         scope=scope, selector=selector, if_=if_, unless=unless, condition=condition, penalty=penalty,
         overrides=tuple(overrides), because=r.because.value if r.because else None,
         message=r.message.value if r.message else None, authorities=authorities,
-        timezone=timezone, tz=zone, anchor=r.head or r.span, node=r,
+        timezone=timezone, tz=zone, anchor=r.anchor, node=r,
     )
 
 
