@@ -72,6 +72,7 @@ header and statements, except that header clauses come out in the canonical orde
 
 from __future__ import annotations
 
+import datetime as _dt
 import math
 import re
 import unicodedata
@@ -142,8 +143,8 @@ def format_file(file: A.File, *, comments: bool = True) -> str:
 def format_statement(statement: A.Statement) -> str:
     """One statement's canonical text, comments left out: what ``format_file(…,
     comments=False)`` gives for a file holding only this statement, without a header."""
-    _, layout = _STATEMENT_LAYOUT[type(statement)]
-    return "\n".join(layout(statement)) + "\n"
+    lines = _STATEMENT_LAYOUT[type(statement)][1](statement)
+    return lines[0] + "\n" if len(lines) == 1 else "\n".join(lines) + "\n"
 
 
 def format_expr(e: A.Expr) -> str:
@@ -155,9 +156,13 @@ def format_literal(lit: Any) -> str:
     """A literal or value: Str, Num, Bool, Date, DateTime, Duration, Regex, ListLit, Ref,
     ObjectLit, ArrayLit or Null. Raises ValueError for a value the language cannot write
     (a NaN, a date-time offset with seconds)."""
-    form = _by_type(_LITERAL_FORMS, lit)
+    if type(lit) is A.Str:  # the common case, without the table
+        return _string(lit.value)
+    form = _LITERAL_FORMS.get(type(lit))
     if form is None:
-        raise TypeError(f"not a literal: {lit!r}")
+        form = _by_type(_LITERAL_FORMS, lit)
+        if form is None:
+            raise TypeError(f"not a literal: {lit!r}")
     return form(lit)
 
 
@@ -169,7 +174,7 @@ def format_step(step: A.Step) -> str:
 def format_when(w: A.When) -> str:
     """A date (ISO) or date-time (ISO; seconds only when nonzero; ``Z`` for offset zero)."""
     if isinstance(w, A.Date):
-        return w.value.isoformat()
+        return _date_text(w.value)
     v = w.value
     text = f"{v.date().isoformat()}T{v.hour:02d}:{v.minute:02d}"
     if v.second or v.microsecond:
@@ -193,8 +198,8 @@ def format_when(w: A.When) -> str:
 def format_name(name: str) -> str:
     """A name as written: plain, or in backquotes when it is a reserved word or not of the
     form ``[A-Za-z_][A-Za-z0-9_-]*``. Raises ValueError for a name no source can hold."""
-    if _NAME_RE.fullmatch(name) and name not in RESERVED:
-        return name
+    if (name.isascii() and name.isidentifier() or _NAME_RE.fullmatch(name)) and name not in RESERVED:
+        return name  # an ASCII identifier is of the name form: the cheaper test first
     if not name or "`" in name or "\n" in name:
         raise ValueError(f"the name {name!r} cannot be written")
     return f"`{name}`"
@@ -202,7 +207,22 @@ def format_name(name: str) -> str:
 
 def format_path(path: A.Path) -> str:
     """A field path: its names joined by dots."""
-    return ".".join(format_name(p) for p in path.parts)
+    parts = path.parts
+    if type(parts) is not tuple:
+        return ".".join([format_name(p) for p in parts])
+    text = _PATH_TEXT.get(parts)
+    if text is None:
+        text = ".".join([format_name(p) for p in parts])
+        if len(_PATH_TEXT) >= _PATH_TEXT_SIZE:
+            _PATH_TEXT.clear()
+        _PATH_TEXT[parts] = text
+    return text
+
+
+_PATH_TEXT: dict[tuple[str, ...], str] = {}
+"""The text of each path's parts, as ``format_path`` last wrote them: a set's rules name few
+fields many times. Emptied when it reaches ``_PATH_TEXT_SIZE`` entries."""
+_PATH_TEXT_SIZE = 4096
 
 
 def canonical_clause_order(clauses: Iterable[A.Clause]) -> tuple[A.Clause, ...]:
@@ -215,7 +235,7 @@ def canonical_clause_order(clauses: Iterable[A.Clause]) -> tuple[A.Clause, ...]:
 
 
 def _string(s: str) -> str:
-    if s.isascii() and s.isprintable() and not _QUOTED.search(s):
+    if s.isascii() and s.isprintable() and "'" not in s and '"' not in s and "\\" not in s:
         return f"'{s}'"  # the common case: nothing to escape
     quote = '"' if ("'" in s and '"' not in s) else "'"
     out = [quote]
@@ -236,12 +256,24 @@ def _string(s: str) -> str:
     return "".join(out)
 
 
-_QUOTED = re.compile(r"['\"\\]")
-"""A quote or a backslash: a printable ASCII string without one is written as it is."""
-
-
 def _needs_escape(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") or ord(ch) in _INVISIBLE
+
+
+def _date_text(d: _dt.date) -> str:
+    """``d.isoformat()``, remembered: a set's rules share few dates."""
+    text = _DATE_TEXT.get(d) if type(d) is _dt.date else None
+    if text is None:
+        text = d.isoformat()
+        if type(d) is _dt.date:
+            if len(_DATE_TEXT) >= _DATE_TEXT_SIZE:
+                _DATE_TEXT.clear()
+            _DATE_TEXT[d] = text
+    return text
+
+
+_DATE_TEXT: dict[_dt.date, str] = {}
+_DATE_TEXT_SIZE = 4096
 
 
 def _number(v: int | float) -> str:
@@ -300,11 +332,13 @@ def _pair(key: str, value: A.Value) -> str:
 
 
 def _list(items: A.ListExpr) -> str:
+    if type(items) is A.ListLit:
+        return _items(items.items)
     return format_literal(items)
 
 
 def _items(items: Iterable[Any]) -> str:
-    return "[" + ", ".join(format_literal(i) for i in items) + "]"
+    return "[" + ", ".join([_string(i.value) if type(i) is A.Str else format_literal(i) for i in items]) + "]"
 
 
 _LITERAL_FORMS: dict[type[Any], Callable[[Any], str]] = {
@@ -348,6 +382,9 @@ def _width(s: str) -> int:
 
 def _expr(e: A.Expr, ctx: str) -> str:
     """``ctx`` is where the expression sits: top, or (an item of or), and, not."""
+    form = _ATOM_FORMS.get(type(e))
+    if form is not None:  # an atom's text does not depend on where it sits
+        return form(e)
     if isinstance(e, (A.And, A.Or)):
         if not e.items:
             return "true" if isinstance(e, A.And) else "false"
@@ -392,7 +429,7 @@ def _compare(e: A.Compare) -> str:
 
 _ATOM_FORMS: dict[type[Any], Callable[[Any], str]] = {
     A.Const: lambda e: "true" if e.value else "false",
-    A.Category: lambda e: f"category {format_literal(e.pattern)}",
+    A.Category: lambda e: "category " + format_literal(e.pattern),
     A.CategoryIn: lambda e: f"category in {_list(e.items)}",
     A.Mentions: lambda e: f"{_subject(e.path)}mentions {format_literal(e.phrase)}",
     A.MentionsAny: lambda e: f"{_subject(e.path)}mentions any {_list(e.items)}",
@@ -521,18 +558,24 @@ def _plain_clauses(r: A.Rule) -> list[str]:
 
 
 def _rule_lines(r: A.Rule) -> list[str]:
-    head = f"rule {_ref(r.name)}:" if r.name is not None else None
-    lead = " ".join([*_window(r.from_, r.until), r.effect])
-    expr_clauses = _condition_clauses(r)
+    # the common case first: the whole rule on one line, each piece formatted once
+    name, from_, until, selector = r.name, r.from_, r.until, r.selector
+    head = f"rule {format_name(name.name)}:" if name is not None else None
+    if until is None and type(from_) is A.Date:
+        lead = f"from {_date_text(from_.value)} {r.effect}"  # format_when of a date
+    elif from_ is None and until is None:
+        lead = r.effect
+    else:
+        lead = " ".join([*_window(from_, until), r.effect])
+    words = [lead] if head is None else [head, lead]
+    if selector is not None:
+        words.append(_expr(selector, "top"))
+    if r.if_ is not None:
+        words.append("if " + _expr(r.if_, "top"))
+    if r.unless is not None:
+        words.append("unless " + _expr(r.unless, "top"))
     plain = _plain_clauses(r)
-
-    words = [head] if head else []
-    words.append(lead)
-    if r.selector is not None:
-        words.append(_expr(r.selector, "top"))
-    words += [f"{kw} {_expr(e, 'top')}" for kw, e in expr_clauses]
-    words += plain
-    one = " ".join(words)
+    one = " ".join(words + plain) if plain else " ".join(words)
     if _width(one) <= WIDTH:
         return [one]
 
@@ -541,11 +584,11 @@ def _rule_lines(r: A.Rule) -> list[str]:
     if head:
         lines.append(head)
         indent = _INDENT
-    if r.selector is not None:
-        lines += _wrap_expr(f"{indent}{lead} ", r.selector, _CONT)
+    if selector is not None:
+        lines += _wrap_expr(f"{indent}{lead} ", selector, _CONT)
     else:
         lines.append(indent + lead)
-    for kw, e in expr_clauses:
+    for kw, e in _condition_clauses(r):
         lines += _wrap_expr(f"{_INDENT}{kw} ", e, _CONT)
     lines += [_INDENT + p for p in plain]
     return lines
