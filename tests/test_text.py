@@ -502,6 +502,17 @@ def test_pattern_segments() -> None:
         "blockchain miners",
     )
     assert pattern_segments("") == ()
+    assert pattern_segments(" \u3000 ") == ()
+    assert pattern_segments("  Mining\u3000Rigs ") == ("mining rigs",)
+    assert pattern_segments("A ＞ B") == ("a", "b")
+
+
+@given(st.one_of(st.text(alphabet=st.sampled_from("aB >＞\u3000\u0338\t\u00a0"), max_size=10), st.text(max_size=10)))
+def test_segments_split_after_normalising(s: str) -> None:
+    # the one-segment shortcut gives what splitting on '>' gives
+    split = tuple(seg for seg in (x.strip() for x in normalize_text(s).split(">")) if seg)
+    assert pattern_segments(s) == split
+    assert category_segments(s) == split
 
 
 # --------------------------------------------------------------------------- PhraseMatcher
