@@ -560,7 +560,7 @@ def _plain_clauses(r: A.Rule) -> list[str]:
 def _rule_lines(r: A.Rule) -> list[str]:
     # the common case first: the whole rule on one line, each piece formatted once
     name, from_, until, selector = r.name, r.from_, r.until, r.selector
-    head = f"rule {format_name(name.name)}:" if name is not None else None
+    head = f"rule {_ref(name)}:" if name is not None else None
     if until is None and type(from_) is A.Date:
         lead = f"from {_date_text(from_.value)} {r.effect}"  # format_when of a date
     elif from_ is None and until is None:
@@ -570,10 +570,8 @@ def _rule_lines(r: A.Rule) -> list[str]:
     words = [lead] if head is None else [head, lead]
     if selector is not None:
         words.append(_expr(selector, "top"))
-    if r.if_ is not None:
-        words.append("if " + _expr(r.if_, "top"))
-    if r.unless is not None:
-        words.append("unless " + _expr(r.unless, "top"))
+    expr_clauses = _condition_clauses(r) if r.if_ is not None or r.unless is not None else ()
+    words += [f"{kw} {_expr(e, 'top')}" for kw, e in expr_clauses]
     plain = _plain_clauses(r)
     one = " ".join(words + plain) if plain else " ".join(words)
     if _width(one) <= WIDTH:
@@ -588,7 +586,7 @@ def _rule_lines(r: A.Rule) -> list[str]:
         lines += _wrap_expr(f"{indent}{lead} ", selector, _CONT)
     else:
         lines.append(indent + lead)
-    for kw, e in _condition_clauses(r):
+    for kw, e in expr_clauses:
         lines += _wrap_expr(f"{_INDENT}{kw} ", e, _CONT)
     lines += [_INDENT + p for p in plain]
     return lines
