@@ -8,6 +8,8 @@ stays flat."""
 
 from __future__ import annotations
 
+import atexit
+import gc
 import multiprocessing
 import multiprocessing.connection
 import os
@@ -106,6 +108,8 @@ def _end_with_parent() -> None:
 def _start(origin: Origin) -> None:
     global _POLICIES, _READER
     threading.Thread(target=_end_with_parent, name="end-with-parent", daemon=True).start()
+    # as ``cli.run`` does: the exit does not walk the heap (the scan waits for it; 0.2 s measured)
+    atexit.register(gc.freeze)
     _POLICIES = load_sources(origin.sources() if isinstance(origin, PolicyPaths) else origin)
     _READER = PartReader()
 
