@@ -255,17 +255,45 @@ def test_a_worker_with_another_policy_set_is_a_usage_error(tmp_path: Path) -> No
     assert not (tmp_path / "out.parquet").exists()
 
 
-def test_workers_started_from_the_policy_paths_decide_as_one_job(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_workers_started_from_the_policy_paths_decide_as_one_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                                 fmt: str) -> None:
     """``start_workers`` (``--jobs N`` on the command line): the workers read the policy
-    files themselves, before the scan's process has loaded them."""
-    pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet")
+    files themselves, before the scan's process has loaded them, and decide once the scan
+    finds them worth it (here at once)."""
+    rows = _rows(300)
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    else:
+        (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: True)
     started = pool.start_workers([POLICIES], 2)
     assert started is not None and started.jobs == 1 and pool.start_workers([POLICIES], 1) is None
     try:
-        _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], started=started, batch_size=16)
+        while not started.ready():  # not a timing: the scan would decide alone until then
+            time.sleep(0.05)
+        sent = []
+        submit = started.submit
+        monkeypatch.setattr(started, "submit", lambda *a: sent.append(a) or submit(*a))
+        _same_as_one_job(tmp_path, [tmp_path / f"in.{fmt}"], started=started, batch_size=16)
+        assert sent  # the workers decided some
     finally:
         started.close()
     assert not multiprocessing.active_children()
+
+
+def test_workers_started_but_not_worth_it_decide_nothing(tmp_path: Path) -> None:
+    """A small input is decided by the scan's process alone, the started workers unused."""
+    pq.write_table(pa.Table.from_pylist(_rows(50)), tmp_path / "in.parquet")
+    started = pool.start_workers([POLICIES], 2)
+    assert started is not None
+    try:
+        sent: list[Any] = []
+        started.submit = lambda *a: sent.append(a)  # type: ignore[method-assign]
+        _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], started=started, batch_size=16)
+        assert not sent
+    finally:
+        started.close()
 
 
 def test_a_pool_still_loading_is_stopped_not_waited_for(tmp_path: Path) -> None:

@@ -169,7 +169,6 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
              workers: Workers | None, started: Workers | None, batch_size: int) -> Iterator[tuple[list[Any], Tally]]:
     """The outputs of the input's records (a few batches' at a time), and their tally, in
     input order (docs/scan.md, "Jobs")."""
-    given = workers or started
     processes = _processes(jobs, workers, started)
     if workers is None and processes <= 1:
         for offset, batch in _numbered(source.batches):
@@ -177,35 +176,40 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
             yield [piece], tally
         return
     reader = PartReader()
-    own: list[Workers] = []
+    using: list[Workers] = []  # the workers that decide beside this process, once they are worth it
 
     def local(unit: Unit) -> Result:
         return decide_unit(policies, job, unit, batch_size, reader)
 
     def start() -> Workers:  # the scan's process decides too, beside processes - 1 workers
-        own.append(Workers(sources, policies.policy_hash, processes - 1))
-        return own[0]
-
-    def units() -> Iterator[Unit]:
-        """The input's batches from its one stream until there are workers; from then on,
-        where the input can be split, its parts (which the workers read themselves)."""
-        if given is not None and source.splittable:
-            yield from source.parts(processes, batch_size)
-            return
-        for offset, batch in _numbered(source.batches):
-            yield offset, batch
-            if own and source.splittable:
-                source.batches.close()
-                yield from source.parts(processes, batch_size, offset + batch_records(batch))
-                return
+        using.append(started or Workers(sources, policies.policy_hash, processes - 1))
+        return using[0]
 
     try:
-        yield from in_order(job, units(), batch_size, workers=given, local=None if workers is not None else local,
-                            start=None if given is not None else start, total=source.total)
+        units = _units(source, processes, batch_size, parts_now=workers is not None, parts_once=using)
+        yield from in_order(job, units, batch_size, workers=workers, local=None if workers is not None else local,
+                            start=None if workers is not None else start, total=source.total)
     finally:
         reader.close()
-        for pool in own:
-            pool.close()
+        for pool in using:
+            if pool is not started:  # (the caller closes those it started)
+                pool.close()
+
+
+def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool,
+           parts_once: Sequence[Workers]) -> Iterator[Unit]:
+    """The input's batches from its one stream until workers decide too (``parts_now``, or
+    once ``parts_once`` holds them); from then on, where the input can be split, its parts
+    (which the workers read themselves)."""
+    if parts_now and source.splittable:
+        yield from source.parts(processes, batch_size)
+        return
+    for offset, batch in _numbered(source.batches):
+        yield offset, batch
+        if parts_once and source.splittable:
+            source.batches.close()
+            yield from source.parts(processes, batch_size, offset + batch_records(batch))
+            return
 
 
 def _processes(jobs: int | None, workers: Workers | None, started: Workers | None) -> int:
