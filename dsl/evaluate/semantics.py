@@ -249,10 +249,9 @@ def category_keys(conjunct: A.Expr) -> frozenset[str] | None:
     ``conjunct`` to hold on it: the first segment of each pattern (empty: the conjunct
     never holds, its patterns being empty); None when ``conjunct`` is not a category
     conjunct. The rule by which the compiled evaluator and the analysis file rules."""
-    if isinstance(conjunct, A.Category):  # (most rules: one pattern)
-        segs = pattern_segments(conjunct.pattern.value)
-        return frozenset((segs[0],)) if segs else frozenset()
-    if isinstance(conjunct, A.CategoryIn) and isinstance(conjunct.items, A.ListLit):
+    if isinstance(conjunct, A.Category):
+        patterns = [conjunct.pattern.value]
+    elif isinstance(conjunct, A.CategoryIn) and isinstance(conjunct.items, A.ListLit):
         patterns = [i.value for i in conjunct.items.items if isinstance(i, A.Str)]
     else:
         return None
