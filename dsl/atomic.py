@@ -11,11 +11,17 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
+import sys
 import tempfile
+import time
 from pathlib import Path
 
-__all__ = ["new_file_mode", "replace_with", "temporary_beside", "write_atomically"]
+if sys.platform != "win32":
+    import fcntl
+
+__all__ = ["ABANDONED", "Temporary", "new_file_mode", "remove_abandoned", "replace_with", "write_atomically"]
 
 
 def write_atomically(path: str | Path, text: str) -> None:
@@ -37,12 +43,69 @@ def write_atomically(path: str | Path, text: str) -> None:
     replace_with(temp, target)
 
 
-def temporary_beside(path: str | Path) -> str:
+class Temporary:
     """A new empty file in the directory of ``path`` (where a rename onto it is atomic),
-    named after it and hidden: the place to write what ``replace_with`` then moves."""
-    fd, temp = _beside(Path(os.path.realpath(path)))
-    os.close(fd)
-    return temp
+    named after it and hidden (``name``): the place to write what ``replace_with`` then
+    moves. It is held (an exclusive ``flock`` on a descriptor kept open) until
+    ``release``, so that a later writer of the same file can tell it from one a killed
+    writer left behind (``remove_abandoned``)."""
+
+    def __init__(self, path: str | Path):
+        fd, self.name = _beside(Path(os.path.realpath(path)))
+        self._fd: int | None = fd
+        if sys.platform != "win32":
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:  # a file system without locks: it is then never taken for abandoned
+                pass
+
+    def release(self) -> None:
+        """Let go of the file (once it is renamed or removed)."""
+        if self._fd is not None:
+            os.close(self._fd)
+            self._fd = None
+
+
+ABANDONED = 10.0
+"""Seconds since a temporary file last changed from which, held by no process, it counts
+as abandoned (a writer takes its hold the moment it makes the file)."""
+
+
+def remove_abandoned(path: str | Path) -> list[str]:
+    """Remove the temporary files of ``path`` (``Temporary``) that a writer killed before
+    it ended left behind (``kill -9``, a crash, a machine stopped): those no process holds
+    and that have not changed for ``ABANDONED`` seconds. Returns their names. Where files
+    cannot be locked (not POSIX, some network file systems), none is removed."""
+    if sys.platform == "win32":
+        return []
+    target = Path(os.path.realpath(path))
+    ours = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}\.tmp")  # as ``_beside`` names them
+    try:
+        names = [n for n in os.listdir(target.parent) if ours.fullmatch(n)]
+    except OSError:
+        return []
+    removed = []
+    for name in names:
+        temp = str(target.parent / name)
+        try:
+            fd = os.open(temp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        try:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < ABANDONED:
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                continue  # held: a writer is at work
+            os.unlink(temp)
+            removed.append(temp)
+        except OSError:
+            continue
+        finally:
+            os.close(fd)
+    return removed
 
 
 def _beside(target: Path) -> tuple[int, str]:

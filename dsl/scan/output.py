@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.parquet as pq
 
-from ..atomic import replace_with, temporary_beside
+from ..atomic import Temporary, remove_abandoned, replace_with
 from ..checking.loader import UsageError
 from .schema import arrow_schema
 
@@ -31,10 +31,12 @@ class Writer:
     def __init__(self, path: str, out_format: str):
         self.path = Path(os.path.realpath(path))
         self.out_format = out_format
+        remove_abandoned(self.path)  # what a scan of the same output killed before its end left
         try:
-            self.temp = temporary_beside(self.path)
+            self._claim = Temporary(self.path)
         except OSError as e:
             raise unwritable("--out", path, e) from None
+        self.temp = self._claim.name
         self._text: IO[str] | None = None
         self._arrow: Any = None
         try:
@@ -77,6 +79,7 @@ class Writer:
         except OSError as e:
             self.abort()
             raise unwritable("--out", self.path, e) from None
+        self._claim.release()
 
     def abort(self) -> None:
         """Close and remove the temporary file: the final name is left as it was."""
@@ -88,3 +91,4 @@ class Writer:
             os.unlink(self.temp)
         except OSError:
             pass
+        self._claim.release()
