@@ -222,3 +222,23 @@ def test_a_lock_held_by_a_dead_process_is_given_up() -> None:
     assert not batch._acquire(lock, holder.is_alive)
     free = ctx.Lock()
     assert batch._acquire(free, holder.is_alive)
+
+
+def test_an_interrupt_as_the_child_is_born_is_not_its_traceback() -> None:
+    """A ^C reaches the whole process group: one that comes while the child starts finds
+    SIGINT blocked there (then ignored), so the child prints no traceback and still
+    parses its share. Here the child interrupts itself first thing, deterministically."""
+    import subprocess
+
+    script = _SETUP + """
+real = batch._child
+def interrupted(*args):
+    os.kill(os.getpid(), signal.SIGINT)  # as a ^C during the fork would
+    real(*args)
+batch._child = interrupted
+print('same' if _plain(batch.parse_all(TEXTS, processes=2)) == _plain(serial) else 'different')
+"""
+    ran = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert ran.returncode == 0 and ran.stdout.strip() == "same", ran.stdout + ran.stderr
+    assert "Traceback" not in ran.stderr and "KeyboardInterrupt" not in ran.stderr, ran.stderr

@@ -114,7 +114,14 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
             lock = ctx.Lock()
             ends = ctx.RawArray("q", [0, len(jobs)])  # the next job from the front; one past the last from the back
             child = ctx.Process(target=_child, args=(jobs, lock, ends, out), daemon=True)
-            child.start()
+            # ^C during the fork: the child is born with SIGINT blocked (it ignores it, then
+            # unblocks), so a ^C that reaches the whole process group stops this process
+            # only, never the child's start-up with a traceback of its own
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                child.start()
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         except (AssertionError, OSError):  # a daemonic process may not have children; a fork, a lock can fail
             return [_parse(job) for job in jobs]
         records = _Records(out.fileno(), results)
@@ -191,6 +198,7 @@ def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
     delivered (and so raises a parse's exception as a serial run would); nothing is
     written to stderr (``multiprocessing`` would print a traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops it
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked for the fork (a ^C then is dropped)
     try:  # a signal here must not reach the parent's event loop through its wake-up fd
         signal.set_wakeup_fd(-1)
     except ValueError:  # pragma: no cover - not the main thread
