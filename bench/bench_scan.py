@@ -8,8 +8,8 @@ Printed in one run, each baseline measured in the same run on the same files:
 - scan (DuckDB, --jobs 1 and 2 and the default, pushdown on and off), each with its ratio to the SQL
   (target: within 3x) and its block count checked against the SQL's;
 - `policy eval` on the same records as JSON lines: timed on the first --eval-limit
-  records (100,000) and scaled to the catalogue, with the ratio to the best scan (target:
-  scan 10x faster);
+  records (100,000) and scaled to the catalogue (its start-up, an eval of one record,
+  counted once), with the ratio to the best scan (target: scan 10x faster);
 - --jobs 2 against --jobs 1 with a policy no pushdown can narrow (the workload plus a rule
   `title matches /…/` in force on every date, which never matches: every record reaches the
   evaluator and the decisions stay the SQL's; target 1.7x);
@@ -208,11 +208,18 @@ def scans(d: Path, parquet: Path, sql_s: float, sql_blocked: int, n: int) -> dic
 
 
 def eval_vs_scan(d: Path, jsonl: Path, n: int, best: float) -> None:
-    m = sum(1 for _ in open(jsonl, encoding="utf-8"))
+    """`policy eval` on the first records, scaled to the catalogue: its start-up (an eval of
+    one record, measured apart) once, and the rest per record (eval streams: its cost per
+    record does not grow with the input)."""
+    with open(jsonl, encoding="utf-8") as lines:
+        first = next(lines)
+        m = 1 + sum(1 for _ in lines)
+    (d / "one.jsonl").write_text(first, encoding="utf-8")
+    start = min(run(["eval", str(d / "workload.policy"), "--input", str(d / "one.jsonl")])[0] for _ in range(3))
     ev, _ = run(["eval", str(d / "workload.policy"), "--input", str(jsonl)])
-    scaled = ev * n / m
-    print(f"policy eval on the first {m:,} records as JSON lines: {ev:7.2f} s  {m / ev:10,.0f} listings/s; "
-          f"scaled to {n:,}: {scaled:7.1f} s")
+    scaled = start + (ev - start) * n / m
+    print(f"policy eval on the first {m:,} records as JSON lines: {ev:7.2f} s  (one record: {start:.2f} s); "
+          f"scaled to {n:,}: {start:.2f} + {ev - start:.2f} x {n / m:g} = {scaled:7.1f} s")
     print(f"best scan vs policy eval (scaled): {scaled / best:5.1f}x faster (target 10x)")
 
 
