@@ -172,7 +172,6 @@ def _with_hash(piece: Any, policy_hash: str) -> Any:
     return piece.append_column(_HASH, constant(policy_hash, pa.string(), piece.num_rows))
 
 
-
 class Workers:
     """A pool of worker processes for one policy set, loaded from ``origin``; it may serve
     several scans (close it at the end, or use it as a context manager). Each task is
@@ -228,9 +227,10 @@ class Workers:
 def start_workers(paths: Iterable[str | os.PathLike[str]], jobs: int | None) -> Workers | None:
     """With ``jobs`` (more than 1) asked for, its workers less the scan's own process,
     started now from the policy files under ``paths``: each loads the set while the
-    scan's process does, so that they decide from the scan's first parts on (a worker
-    needs about a second to start). None otherwise: the scan starts its workers when it
-    has measured that they are worth it (``worth_starting``)."""
+    scan's process does, so that they are ready (a worker needs about a second to start)
+    when the scan has measured that they are worth it (``worth_starting``) and stopped
+    at its end if not. None otherwise: the scan then starts its workers only once they
+    are worth it."""
     if jobs is None or jobs < 2:
         return None
     return Workers(PolicyPaths(tuple(os.fspath(p) for p in paths)), None, jobs - 1)
