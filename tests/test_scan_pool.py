@@ -310,4 +310,43 @@ def test_the_default_jobs_leave_busy_cores_alone(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(run.os, "cpu_count", lambda: 4)
     monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
     monkeypatch.setattr(run.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(run, "cgroup_cpus", lambda: None)
     assert run.default_jobs() == jobs
+
+
+def test_the_default_jobs_keep_to_the_cgroup_quota(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In a container limited to 1.5 CPUs on a 4-core machine: two processes at most."""
+    monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (0.0, 0.0, 0.0))
+    monkeypatch.setattr(run, "cgroup_cpus", lambda: 1.5)
+    assert run.default_jobs() == 2
+    monkeypatch.setattr(run, "cgroup_cpus", lambda: 0.5)
+    assert run.default_jobs() == 1
+
+
+def _cgroups(tmp_path: Path, own: str, files: dict[str, str]) -> tuple[str, str]:
+    for name, text in files.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(text)
+    (tmp_path / "self").write_text(own)
+    return str(tmp_path), str(tmp_path / "self")
+
+
+def test_the_cgroup_quota_is_the_tightest_on_the_path(tmp_path: Path) -> None:
+    # cgroup v2: the limit on a parent holds for its children; "max" is no limit
+    root, own = _cgroups(tmp_path, "0::/kubepods/pod1/c1\n", {
+        "cpu.max": "max 100000\n", "kubepods/cpu.max": "400000 100000\n",
+        "kubepods/pod1/cpu.max": "150000 100000\n", "kubepods/pod1/c1/cpu.max": "max 100000\n"})
+    assert run.cgroup_cpus(root, own) == 1.5
+
+
+def test_the_cgroup_v1_quota_and_no_quota(tmp_path: Path) -> None:
+    root, own = _cgroups(tmp_path / "v1", "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n", {
+        "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "200000\n", "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000\n",
+        "cpu,cpuacct/cpu.cfs_quota_us": "-1\n", "cpu,cpuacct/cpu.cfs_period_us": "100000\n"})
+    assert run.cgroup_cpus(root, own) == 2.0
+    root, own = _cgroups(tmp_path / "none", "0::/\n", {"cpu.max": "max 100000\n"})
+    assert run.cgroup_cpus(root, own) is None
+    assert run.cgroup_cpus(str(tmp_path / "missing"), str(tmp_path / "missing" / "self")) is None
+    root, own = _cgroups(tmp_path / "bad", "0::/\n", {"cpu.max": "a lot\n"})
+    assert run.cgroup_cpus(root, own) is None

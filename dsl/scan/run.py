@@ -4,9 +4,11 @@ one job, in worker processes with more), write the output and tally the report."
 from __future__ import annotations
 
 import json
+import math
 import os
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -148,14 +150,69 @@ def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, c
 
 def default_jobs() -> int:
     """The processes a scan decides with when not told (``--jobs``): its own and one more
-    for each core the machine's load average leaves idle, up to the number of cores (a
-    worker on a busy core only takes time from the scan's own process)."""
+    for each core the machine's load average leaves idle, up to the number of cores it may
+    run on (its CPU affinity, and its cgroup's CPU quota: ``cgroup_cpus``) (a worker on a
+    busy core only takes time from the scan's own process)."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    quota = cgroup_cpus()
+    if quota is not None:
+        cores = max(1, min(cores, math.ceil(quota)))
     try:
         load = os.getloadavg()[0]
     except OSError:  # not known on this system
         return cores
     return max(1, min(cores, cores - round(load) + 1))
+
+
+def cgroup_cpus(root: str = "/sys/fs/cgroup", own: str = "/proc/self/cgroup") -> float | None:
+    """The CPUs this process may use by the CPU quota of its cgroup (a container's
+    limit: cgroup v2's ``cpu.max``, v1's ``cpu.cfs_quota_us`` over ``cpu.cfs_period_us``),
+    the tightest along its path up to the root of the hierarchy; None where there is no
+    quota or it cannot be read (the machine's cores count)."""
+    try:
+        with open(own, encoding="ascii", errors="replace") as lines:
+            entries = [line.rstrip("\n").split(":", 2) for line in lines]
+    except OSError:
+        return None
+    found: list[float] = []
+    for entry in entries:
+        if len(entry) != 3:
+            continue
+        _, controllers, path = entry
+        if controllers == "":  # v2: one hierarchy
+            found += _quotas(Path(root), path, _v2_quota)
+        elif "cpu" in controllers.split(","):  # v1: the cpu controller's hierarchy
+            found += _quotas(Path(root) / controllers, path, _v1_quota)
+    return min(found) if found else None
+
+
+def _quotas(mount: Path, path: str, read: Callable[[Path], float | None]) -> list[float]:
+    """The quotas set on the cgroup at ``path`` under ``mount`` and on its ancestors (in
+    a container, ``path`` is often ``/``: its own limit is at the mount's root)."""
+    found = []
+    parts = [p for p in path.split("/") if p]
+    for n in range(len(parts), -1, -1):
+        quota = read(mount.joinpath(*parts[:n]))
+        if quota is not None:
+            found.append(quota)
+    return found
+
+
+def _v2_quota(directory: Path) -> float | None:
+    try:
+        words = (directory / "cpu.max").read_text(encoding="ascii").split()
+        return int(words[0]) / int(words[1]) if words[0] != "max" and int(words[1]) > 0 else None
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _v1_quota(directory: Path) -> float | None:
+    try:
+        quota = int((directory / "cpu.cfs_quota_us").read_text(encoding="ascii"))
+        period = int((directory / "cpu.cfs_period_us").read_text(encoding="ascii"))
+        return quota / period if quota > 0 and period > 0 else None
+    except (OSError, ValueError):
+        return None
 
 
 def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:
