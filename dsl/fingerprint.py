@@ -47,11 +47,13 @@ def _digest(ps: PolicySet) -> str:
     for name in sorted(by_name):
         f = files[by_name[name]]
         h.update(name.encode() + b"\0" + format_file(attrs.evolve(f, statements=()), comments=False).encode())
-        parts = [format_statement(s) for s in f.statements]
-        for i, s in enumerate(f.statements):
-            if isinstance(s, A.Rule) and s.name is None:
-                parts[i] = f"L{s.anchor.line if s.anchor else 0}\0{parts[i]}"
-        if parts:  # the same bytes as one update of b"\0" + text for each text in order
-            parts.sort()
-            h.update(("\0" + "\0".join(parts)).encode("utf-8"))
+        h.update("".join(["\0" + text for text in sorted(_hashed(s) for s in f.statements)]).encode("utf-8"))
     return "sha256:" + h.hexdigest()
+
+
+def _hashed(s: A.Statement) -> str:
+    """A statement's text as hashed: its canonical text, an unnamed rule's with its line."""
+    text = format_statement(s)
+    if isinstance(s, A.Rule) and s.name is None:
+        return f"L{s.anchor.line if s.anchor else 0}\0{text}"
+    return text

@@ -140,16 +140,20 @@ def test_strings_are_written_as_the_plain_code_writes_them(s: str) -> None:
 
 def test_remembered_path_and_date_texts_are_the_computed_ones() -> None:
     # past the size, the tables empty and start again: the texts never change
-    for n in range(F._PATH_TEXT_SIZE + 10):
+    path_size = F._path_text.cache_info().maxsize
+    assert path_size is not None
+    for n in range(path_size + 10):
         parts = ("seller", f"f{n}") if n % 2 else ("if", f"x-{n}")
         assert F.format_path(A.Path(parts)) == ".".join(F.format_name(p) for p in parts)
-        assert len(F._PATH_TEXT) <= F._PATH_TEXT_SIZE
+        assert F._path_text.cache_info().currsize <= path_size
     assert F.format_path(A.Path(("if", "b"))) == "`if`.b"
     day = dt.date(2000, 1, 1)
-    for n in range(F._DATE_TEXT_SIZE + 10):
+    date_size = F._date_text.cache_info().maxsize
+    assert date_size is not None
+    for n in range(date_size + 10):
         d = day + dt.timedelta(days=n)
         assert F.format_when(A.Date(d)) == d.isoformat()
-        assert len(F._DATE_TEXT) <= F._DATE_TEXT_SIZE
+        assert F._date_text.cache_info().currsize <= date_size
     # a date-time is never taken for the date of its day
     assert F.format_when(A.DateTime(dt.datetime(2000, 1, 1, 10, 30))) == "2000-01-01T10:30"
     assert F.format_when(A.Date(day)) == "2000-01-01"

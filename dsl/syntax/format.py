@@ -73,6 +73,7 @@ header and statements, except that header clauses come out in the canonical orde
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import math
 import re
 import unicodedata
@@ -158,11 +159,9 @@ def format_literal(lit: Any) -> str:
     (a NaN, a date-time offset with seconds)."""
     if type(lit) is A.Str:  # the common case, without the table
         return _string(lit.value)
-    form = _LITERAL_FORMS.get(type(lit))
+    form = _by_type(_LITERAL_FORMS, lit)
     if form is None:
-        form = _by_type(_LITERAL_FORMS, lit)
-        if form is None:
-            raise TypeError(f"not a literal: {lit!r}")
+        raise TypeError(f"not a literal: {lit!r}")
     return form(lit)
 
 
@@ -207,22 +206,13 @@ def format_name(name: str) -> str:
 
 def format_path(path: A.Path) -> str:
     """A field path: its names joined by dots."""
-    parts = path.parts
-    if type(parts) is not tuple:
-        return ".".join([format_name(p) for p in parts])
-    text = _PATH_TEXT.get(parts)
-    if text is None:
-        text = ".".join([format_name(p) for p in parts])
-        if len(_PATH_TEXT) >= _PATH_TEXT_SIZE:
-            _PATH_TEXT.clear()
-        _PATH_TEXT[parts] = text
-    return text
+    return _path_text(tuple(path.parts))
 
 
-_PATH_TEXT: dict[tuple[str, ...], str] = {}
-"""The text of each path's parts, as ``format_path`` last wrote them: a set's rules name few
-fields many times. Emptied when it reaches ``_PATH_TEXT_SIZE`` entries."""
-_PATH_TEXT_SIZE = 4096
+@functools.lru_cache(maxsize=4096)
+def _path_text(parts: tuple[str, ...]) -> str:
+    """A path's text, remembered: a set's rules name few fields many times."""
+    return ".".join([format_name(p) for p in parts])
 
 
 def canonical_clause_order(clauses: Iterable[A.Clause]) -> tuple[A.Clause, ...]:
@@ -260,20 +250,10 @@ def _needs_escape(ch: str) -> bool:
     return unicodedata.category(ch) in ("Cc", "Zl", "Zp", "Cs") or ord(ch) in _INVISIBLE
 
 
+@functools.lru_cache(maxsize=4096, typed=True)
 def _date_text(d: _dt.date) -> str:
     """``d.isoformat()``, remembered: a set's rules share few dates."""
-    text = _DATE_TEXT.get(d) if type(d) is _dt.date else None
-    if text is None:
-        text = d.isoformat()
-        if type(d) is _dt.date:
-            if len(_DATE_TEXT) >= _DATE_TEXT_SIZE:
-                _DATE_TEXT.clear()
-            _DATE_TEXT[d] = text
-    return text
-
-
-_DATE_TEXT: dict[_dt.date, str] = {}
-_DATE_TEXT_SIZE = 4096
+    return d.isoformat()
 
 
 def _number(v: int | float) -> str:
@@ -338,7 +318,7 @@ def _list(items: A.ListExpr) -> str:
 
 
 def _items(items: Iterable[Any]) -> str:
-    return "[" + ", ".join([_string(i.value) if type(i) is A.Str else format_literal(i) for i in items]) + "]"
+    return "[" + ", ".join([format_literal(i) for i in items]) + "]"
 
 
 _LITERAL_FORMS: dict[type[Any], Callable[[Any], str]] = {
@@ -561,12 +541,7 @@ def _rule_lines(r: A.Rule) -> list[str]:
     # the common case first: the whole rule on one line, each piece formatted once
     name, from_, until, selector = r.name, r.from_, r.until, r.selector
     head = f"rule {_ref(name)}:" if name is not None else None
-    if until is None and type(from_) is A.Date:
-        lead = f"from {_date_text(from_.value)} {r.effect}"  # format_when of a date
-    elif from_ is None and until is None:
-        lead = r.effect
-    else:
-        lead = " ".join([*_window(from_, until), r.effect])
+    lead = " ".join([*_window(from_, until), r.effect]) if from_ is not None or until is not None else r.effect
     words = [lead] if head is None else [head, lead]
     if selector is not None:
         words.append(_expr(selector, "top"))
