@@ -188,6 +188,7 @@ class Workers:
                                          initializer=_start, initargs=(origin,))
         # start every worker now: it loads the policy set while the scan goes on
         self._ready = [self._pool.submit(_ready) for _ in range(jobs)]
+        # the pool's processes (ProcessPoolExecutor keeps them private): close may have to stop them
         self._processes = set(multiprocessing.active_children()) - before
 
     def ready(self) -> int:
