@@ -254,26 +254,20 @@ def scan_paths(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out:
     ``dsl.PolicyError`` when the set has errors."""
     # here, not at the top: DuckDB, pyarrow and the evaluators, which `policy check` never needs
     from .evaluate.policies import Policies
-    from .scan import scan, start_workers
+    from .scan import scan
 
     if engine not in ("duckdb", "spark"):
         raise UsageError(f"--engine {engine}: unknown engine (duckdb or spark)")
-    paths = as_paths(paths)
-    # ``jobs`` asked for: the workers load the set while this process does (docs/scan.md, "Jobs")
-    started = start_workers(paths, options.get("jobs")) if engine == "duckdb" and "workers" not in options else None
-    try:
-        model, loaded, diags = compile_paths(paths)
-        if model is None:
-            raise PolicyError(diags)
-        sources = {name: text for name, text in loaded.sources.items() if not is_test_file(name)}
-        if engine == "spark":
-            from .scan.spark_engine import scan_spark  # pyspark only when asked for
+    model, loaded, diags = compile_paths(as_paths(paths))
+    if model is None:
+        raise PolicyError(diags)
+    policies = Policies(model)
+    sources = {name: text for name, text in loaded.sources.items() if not is_test_file(name)}
+    if engine == "spark":
+        from .scan.spark_engine import scan_spark  # pyspark only when asked for
 
-            return scan_spark(Policies(model), sources, list(inputs), out, **options)
-        return scan(Policies(model), sources, list(inputs), out, started=started, **options)
-    finally:
-        if started is not None:
-            started.close()
+        return scan_spark(policies, sources, list(inputs), out, **options)
+    return scan(policies, sources, list(inputs), out, **options)
 
 
 def set_errors(diags: Iterable[Diagnostic]) -> CommandResult:

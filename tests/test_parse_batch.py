@@ -13,6 +13,7 @@ from typing import Any
 import attrs
 import pytest
 
+from dsl import forking
 from dsl.checking import loader
 from dsl.syntax import batch
 from dsl.syntax.batch import parse_all
@@ -110,15 +111,17 @@ def test_load_paths_is_the_same_either_way(tmp_path: Path, monkeypatch: pytest.M
 
 def test_small_sets_and_threads_stay_in_one_process(monkeypatch: pytest.MonkeyPatch) -> None:
     assert not batch._worth_forking(TEXTS)  # a few small files: not worth a fork
-    assert batch._os_threads() >= 1
-    monkeypatch.setattr(batch, "_os_threads", lambda: 1)
-    monkeypatch.setattr(batch.threading, "active_count", lambda: 1)
+    assert forking.os_threads() >= 1
+    monkeypatch.setattr(forking, "os_threads", lambda: 1)
+    monkeypatch.setattr(forking.threading, "active_count", lambda: 1)
     assert _can_fork()
-    monkeypatch.setattr(batch.threading, "active_count", lambda: 2)
+    monkeypatch.setattr(forking.threading, "active_count", lambda: 2)
     assert not _can_fork()  # a fork would copy the locks other threads hold
-    monkeypatch.setattr(batch.threading, "active_count", lambda: 1)
-    monkeypatch.setattr(batch, "_os_threads", lambda: 3)  # a native library's threads
+    assert not forking.can_fork(native_threads=True)
+    monkeypatch.setattr(forking.threading, "active_count", lambda: 1)
+    monkeypatch.setattr(forking, "os_threads", lambda: 3)  # a native library's threads
     assert not _can_fork()
+    assert forking.can_fork(native_threads=True)  # (the scan's workers: its own query closed first)
 
 
 def test_a_process_that_cannot_have_a_child_parses_alone(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,7 +24,7 @@ import pytest
 import dsl
 from dsl.checking.loader import UsageError
 from dsl.scan import Workers, pool, run
-from dsl.scan.source import open_source
+from dsl.scan.source import Source, open_source
 
 POLICIES = Path(__file__).resolve().parent / "scan_policies"
 SOURCES = {str(p): p.read_text(encoding="utf-8") for p in sorted(POLICIES.glob("*.policy"))}
@@ -202,18 +202,20 @@ from dsl.scan import Workers
 from tests.test_scan_pool import P, SOURCES
 workers = Workers(SOURCES, P.policy_hash, 2)
 workers.submit(None, None, 0).exception()  # a worker has started (the task fails)
-print(" ".join(str(p) for p in workers._pool._processes), flush=True)
+print(workers._spool, " ".join(str(p) for p in workers._pool._processes), flush=True)
 os.kill(os.getpid(), signal.SIGKILL)
 """
 
 
 def test_workers_end_when_the_scans_process_is_killed() -> None:
+    """... and remove their results' directory, which the killed process cannot."""
     done = subprocess.run([sys.executable, "-c", KILLED_PARENT], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parent.parent, timeout=120)
-    pids = [int(p) for p in done.stdout.split()]
+    spool, *pids = done.stdout.split() or [""]
     assert pids, done.stderr
     for _ in range(600):  # not a timing: at most a minute for the workers to see it
-        if not any(Path(f"/proc/{p}").exists() and "Z" not in _state(p) for p in pids):
+        if not any(Path(f"/proc/{p}").exists() and "Z" not in _state(int(p)) for p in pids):
+            assert not os.path.exists(spool)
             return
         time.sleep(0.1)
     raise AssertionError(f"workers {pids} still run")
@@ -255,52 +257,105 @@ def test_a_worker_with_another_policy_set_is_a_usage_error(tmp_path: Path) -> No
     assert not (tmp_path / "out.parquet").exists()
 
 
-@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
-def test_workers_started_from_the_policy_paths_decide_as_one_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                                 fmt: str) -> None:
-    """``start_workers`` (``--jobs N`` on the command line): the workers read the policy
-    files themselves, before the scan's process has loaded them, and decide once the scan
-    finds them worth it (here at once)."""
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
+@pytest.mark.parametrize("forkable", [True, False])
+def test_workers_forked_or_spawned_decide_as_one_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str,
+                                                     forkable: bool) -> None:
+    """The scan's workers are forked from its process, which has the set loaded and the
+    evaluator warm, when they are worth it (here after the first unit), for a split
+    Parquet input (its stream closed first) or JSON lines (read without DuckDB); spawned
+    for CSV (whose DuckDB stream goes on) or where no fork is safe (another thread runs)."""
     rows = _rows(300)
     if fmt == "parquet":
         pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    elif fmt == "csv":
+        pa_csv.write_csv(pa.Table.from_pylist(rows), tmp_path / "in.csv")
     else:
         (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
-    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: True)
-    started = pool.start_workers([POLICIES], 2)
-    assert started is not None and started.jobs == 1 and pool.start_workers([POLICIES], 1) is None
-    try:
-        while not started.ready():  # not a timing: the scan would decide alone until then
+    # (the suite's process may run other libraries' threads by now, py4j's after the Spark tests)
+    monkeypatch.setattr(run, "can_fork", lambda native_threads: forkable)
+    made: list[bool] = []
+    new = Workers.__init__
+
+    def made_by(self: Workers, origin: Any, *a: Any) -> None:
+        made.append(isinstance(origin, dsl.Policies))
+        new(self, origin, *a)
+
+    monkeypatch.setattr(Workers, "__init__", made_by)
+    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: spent > 0)  # after two units
+    ready = Workers.ready
+
+    def waited(self: Workers) -> int:  # not a timing: the scan would decide alone until then
+        while ready(self) < self.jobs:
             time.sleep(0.05)
-        sent = []
-        submit = started.submit
-        monkeypatch.setattr(started, "submit", lambda *a: sent.append(a) or submit(*a))
-        _same_as_one_job(tmp_path, [tmp_path / f"in.{fmt}"], started=started, batch_size=16)
-        assert sent  # the workers decided some
-    finally:
-        started.close()
+        return self.jobs
+
+    monkeypatch.setattr(Workers, "ready", waited)
+    sent = []
+    submit = Workers.submit
+    monkeypatch.setattr(Workers, "submit", lambda self, *a: sent.append(a) or submit(self, *a))
+    _same_as_one_job(tmp_path, [tmp_path / f"in.{fmt}"], jobs=2, batch_size=16)
+    assert sent  # the workers decided some
+    assert made == [forkable and fmt != "csv"] * 3  # one pool per output format
     assert not multiprocessing.active_children()
 
 
-def test_workers_started_but_not_worth_it_decide_nothing(tmp_path: Path) -> None:
-    """A small input is decided by the scan's process alone, the started workers unused."""
+def test_a_workers_results_come_through_the_pipe_when_no_file_can_be_written(tmp_path: Path, eager: None,
+                                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker sends its Arrow pieces as a file (``Spooled``); where the file cannot be
+    written (a full disk, here a directory gone), through the pool's pipe: the same rows."""
+    pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet")
+    made: list[str] = []
+    mkdtemp = pool.tempfile.mkdtemp
+
+    def gone(prefix: str) -> str:
+        made.append(mkdtemp(prefix=prefix, dir=tmp_path))
+        os.rmdir(made[-1])
+        return made[-1]
+
+    monkeypatch.setattr(pool.tempfile, "mkdtemp", gone)
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=16)
+    assert made and not any(os.path.exists(m) for m in made)
+
+
+def test_a_pushdown_that_rules_out_nothing_is_not_read_with_the_parts(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the pushdown's column has kept nearly every record read so far, the parts
+    are read without it (``run.NARROWS``): every record is decided in Python, the same."""
+    pq.write_table(pa.Table.from_pylist(_rows(3000)), tmp_path / "in.parquet", row_group_size=100)
+    seen: list[bool] = []
+    parts = Source.parts
+
+    def watched(self: Source, *a: Any, narrowed: bool = True, **k: Any) -> Any:
+        seen.append(narrowed)
+        return parts(self, *a, narrowed=narrowed, **k)
+
+    monkeypatch.setattr(Source, "parts", watched)
+    calls = iter([False, True])  # workers worth it after the first unit
+    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: next(calls, True))
+    monkeypatch.setattr(run, "NARROWS", 1.0)  # whatever it rules out, too little
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=10)
+    assert seen and not any(seen)
+    seen.clear()
+    monkeypatch.setattr(run, "NARROWS", 0.0)
+    calls = iter([False, True])
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=10)
+    assert seen and all(seen)
+
+
+def test_workers_not_worth_it_are_not_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small input is decided by the scan's process alone, no worker started."""
     pq.write_table(pa.Table.from_pylist(_rows(50)), tmp_path / "in.parquet")
-    started = pool.start_workers([POLICIES], 2)
-    assert started is not None
-    try:
-        sent: list[Any] = []
-        started.submit = lambda *a: sent.append(a)  # type: ignore[method-assign]
-        _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], started=started, batch_size=16)
-        assert not sent
-    finally:
-        started.close()
+    made: list[Any] = []
+    monkeypatch.setattr(Workers, "__init__", lambda *a: made.append(a))
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=16)
+    assert not made
 
 
-def test_a_pool_still_loading_is_stopped_not_waited_for(tmp_path: Path) -> None:
-    """A small scan ends before its workers have loaded the set: closing does not wait
-    for them (it stops them), and leaves no process behind."""
-    started = pool.start_workers([POLICIES], 3)
-    assert started is not None
+def test_a_pool_still_loading_is_stopped_not_waited_for() -> None:
+    """A pool closed before its (spawned) workers have loaded the set does not wait for
+    them (it stops them), and leaves no process behind."""
+    started = Workers(SOURCES, P.policy_hash, 2)
     started.close()
     assert not multiprocessing.active_children()
 

@@ -20,15 +20,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .pool import Workers, load_sources, start_workers
+    from .pool import Workers, load_sources
     from .report import Tally, render_table
     from .run import BATCH_SIZE, ScanResult, scan
     from .spark_engine import spark
 
-__all__ = ["BATCH_SIZE", "ScanResult", "Tally", "Workers", "load_sources", "render_table", "scan", "spark",
-           "start_workers"]
+__all__ = ["BATCH_SIZE", "ScanResult", "Tally", "Workers", "load_sources", "render_table", "scan", "spark"]
 
-_HOME = {"Workers": "pool", "load_sources": "pool", "start_workers": "pool", "Tally": "report",
+_HOME = {"Workers": "pool", "load_sources": "pool", "Tally": "report",
          "render_table": "report", "BATCH_SIZE": "run", "ScanResult": "run", "scan": "run", "spark": "spark_engine"}
 
 

@@ -1,20 +1,24 @@
 """The worker processes of a scan (``--jobs N``) and the order of its results: each worker
-loads the policy set once (from its source text, or from the policy files themselves when
-started before the scan's process has read them), checks with every task that its
-``policy_hash`` is the scan's, and decides what it is sent: a part of a Parquet input (``source.Part``), which
-it reads itself, or a batch the scan read (CSV, JSON lines). The results come back, and
-are written, in input order; at most ``DEPTH`` tasks per worker are in flight, so memory
-stays flat."""
+has the policy set (forked from the scan's process once it has loaded it, or spawned to
+load it from its source text), checks with every task that its ``policy_hash`` is the
+scan's, and decides what it is sent: a part of a Parquet input (``source.Part``), which it
+reads itself, or a batch the scan read (CSV, JSON lines). The results come back (Arrow
+pieces through a file: ``Spooled``), and are written, in input order; at most ``DEPTH``
+tasks per worker are in flight, so memory stays flat."""
 
 from __future__ import annotations
 
 import atexit
 import gc
+import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
+import shutil
+import tempfile
 import threading
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
@@ -24,7 +28,7 @@ from typing import Any
 import attrs
 import pyarrow as pa
 
-from ..checking.loader import UsageError, read_paths
+from ..checking.loader import UsageError
 from ..checking.passes import build
 from ..diagnostics import PolicyError, has_errors
 from ..evaluate.policies import Policies
@@ -35,8 +39,8 @@ from .report import Tally
 from .schema import COLUMNS
 from .source import Part, PartReader
 
-__all__ = ["DEPTH", "MEASURE", "START_AFTER", "WORTH", "PolicyPaths", "Result", "Unit", "Workers", "batch_records",
-           "decide_part", "decide_unit", "in_order", "load_sources", "start_workers", "worth_starting"]
+__all__ = ["DEPTH", "MEASURE", "START_AFTER", "WORTH", "Result", "Sent", "Spooled", "Unit", "Workers", "batch_records",
+           "decide_part", "decide_unit", "in_order", "load_sources", "worth_starting"]
 
 DEPTH = 2
 """Tasks in flight per worker."""
@@ -76,41 +80,28 @@ def load_sources(sources: Mapping[str, str]) -> Policies:
     return Policies(model)
 
 
-@attrs.frozen
-class PolicyPaths:
-    """The policy files under ``paths``, which each worker reads and parses itself (its
-    policy files, as ``dsl.checking.loader.load_paths`` finds them, test files left out):
-    so workers can start before the scan's process has loaded the set."""
-
-    paths: tuple[str, ...]
-
-    def sources(self) -> dict[str, str]:
-        jobs, problems = read_paths(self.paths)
-        if problems:
-            raise RuntimeError(f"the worker cannot read the policy files: {problems[0].message}")
-        return {name: text for name, text, test_file in jobs if not test_file}
+Origin = Mapping[str, str] | Policies
+"""Where workers load the policy set from: the policy files' texts (name to text), which
+a spawned worker parses, or the set itself, which a forked worker inherits."""
 
 
-Origin = Mapping[str, str] | PolicyPaths
-"""Where workers load the policy set from: the policy files' texts (name to text), or
-their paths."""
-
-
-def _end_with_parent() -> None:
+def _end_with_parent(spool: str) -> None:
     """Ends this worker when the scan's process is gone: killed (``kill -9``), it cannot
-    stop its workers, which would otherwise wait for work forever."""
+    stop its workers, which would otherwise wait for work forever, nor remove their
+    results' directory (``spool``)."""
     parent = multiprocessing.parent_process()
     if parent is not None:
         multiprocessing.connection.wait([parent.sentinel])
+        shutil.rmtree(spool, ignore_errors=True)
         os._exit(1)
 
 
-def _start(origin: Origin) -> None:
+def _start(origin: Origin, spool: str) -> None:
     global _POLICIES, _READER
-    threading.Thread(target=_end_with_parent, name="end-with-parent", daemon=True).start()
+    threading.Thread(target=_end_with_parent, args=(spool,), name="end-with-parent", daemon=True).start()
     # as ``cli.run`` does: the exit does not walk the heap (the scan waits for it; 0.2 s measured)
     atexit.register(gc.freeze)
-    _POLICIES = load_sources(origin.sources() if isinstance(origin, PolicyPaths) else origin)
+    _POLICIES = origin if isinstance(origin, Policies) else load_sources(origin)
     _READER = PartReader()
 
 
@@ -127,9 +118,14 @@ records before it."""
 Result = tuple[list[Any], Tally]
 """The outputs of a unit's batches (``decide_batch``), and their tally."""
 
+Sent = tuple["list[Any] | Spooled", Tally]
+"""A result as a worker sends it back (``Workers.result`` reads it)."""
 
-def decide_part(policies: Policies, job: Job, part: Part, batch_size: int, reader: PartReader) -> Result:
-    """The outputs of a part's batches, and their tally."""
+
+def decide_part(policies: Policies, job: Job, part: Part, batch_size: int, reader: PartReader,
+                between: Callable[[], None] | None = None) -> Result:
+    """The outputs of a part's batches, and their tally (``between``: called after each
+    batch)."""
     pieces: list[Any] = []
     tally = Tally()
     offset = part.offset
@@ -138,31 +134,73 @@ def decide_part(policies: Policies, job: Job, part: Part, batch_size: int, reade
         pieces.append(piece)
         tally.merge(counted)
         offset += batch.num_rows
+        if between is not None:
+            between()
     return pieces, tally
 
 
-def decide_unit(policies: Policies, job: Job, unit: Unit, batch_size: int, reader: PartReader) -> Result:
-    """The outputs of a unit (a part, or a batch with the number of records before it)."""
+def decide_unit(policies: Policies, job: Job, unit: Unit, batch_size: int, reader: PartReader,
+                between: Callable[[], None] | None = None) -> Result:
+    """The outputs of a unit (a part, or a batch with the number of records before it);
+    ``between``: called after each batch of a part."""
     if isinstance(unit, Part):
-        return decide_part(policies, job, unit, batch_size, reader)
+        return decide_part(policies, job, unit, batch_size, reader, between)
     offset, batch = unit
     piece, tally = decide_batch(policies, job, batch, offset)
     return [piece], tally
 
 
-def _work(expected_hash: str, job: Job, unit: Unit, batch_size: int) -> Result:
+def _work(expected_hash: str, job: Job, unit: Unit, batch_size: int, spool: str) -> Sent:
     assert _POLICIES is not None and _READER is not None
     if _POLICIES.policy_hash != expected_hash:
         raise UsageError(f"--jobs: a worker's policy set is {_POLICIES.policy_hash}, not the scan's {expected_hash}"
                          " (did a policy file change while the scan started?)")
     pieces, tally = decide_unit(_POLICIES, job, unit, batch_size, _READER)
-    return [_without_hash(piece) for piece in pieces], tally
+    return _spooled([_without_hash(piece) for piece in pieces], spool), tally
+
+
+_SPOOLED = itertools.count()
+
+
+@attrs.frozen
+class Spooled:
+    """A worker's Arrow pieces in a file of its pool's directory (an Arrow IPC stream),
+    sent as their path: a part's pieces are megabytes, which through the pool's pipe
+    would come in 64 KB chunks, each waiting for the scan's process to let its result
+    thread run (a worker sat idle a tenth of its time so)."""
+
+    path: str
+
+    def read(self) -> list[pa.RecordBatch]:
+        """The pieces (the file removed)."""
+        try:
+            with pa.OSFile(self.path) as file:
+                return list(pa.ipc.open_stream(file))
+        finally:
+            os.unlink(self.path)
+
+
+def _spooled(pieces: list[Any], spool: str) -> list[Any] | Spooled:
+    """``pieces`` in a file under ``spool`` when they are Arrow batches; as they are
+    when not, or when the file cannot be written (a full disk: the pipe still works)."""
+    if not pieces or not all(isinstance(piece, pa.RecordBatch) for piece in pieces):
+        return pieces
+    path = os.path.join(spool, f"{os.getpid()}-{next(_SPOOLED)}.arrow")
+    try:
+        with pa.OSFile(path, "wb") as file, pa.ipc.new_stream(file, pieces[0].schema) as stream:
+            for piece in pieces:
+                stream.write_batch(piece)
+    except OSError:
+        if os.path.exists(path):
+            os.unlink(path)
+        return pieces
+    return Spooled(path)
 
 
 def _without_hash(piece: Any) -> Any:
     """An Arrow piece without its ``policy_hash`` column as a worker sends it: the same
     text on every row, about half of a part's bytes, which the scan's process puts back
-    (``_with_hash``) rather than read through the pipe."""
+    (``_with_hash``) rather than read back."""
     return piece.drop_columns([_HASH]) if isinstance(piece, pa.RecordBatch) else piece
 
 
@@ -173,7 +211,10 @@ def _with_hash(piece: Any, policy_hash: str) -> Any:
 
 
 class Workers:
-    """A pool of worker processes for one policy set, loaded from ``origin``; it may serve
+    """A pool of worker processes for one policy set, loaded from ``origin``: forked from
+    this process when it is the set itself (``dsl.forking.can_fork`` first, native
+    threads allowed; ready at once), spawned
+    from the files' texts otherwise (each parses them: about a second). It may serve
     several scans (close it at the end, or use it as a context manager). Each task is
     checked against ``policy_hash``: the set the pool's scans decide with (None until it is
     known: ``expect``)."""
@@ -181,13 +222,18 @@ class Workers:
     def __init__(self, origin: Origin, policy_hash: str | None, jobs: int):
         self.jobs = jobs
         self.policy_hash = policy_hash
-        if not isinstance(origin, PolicyPaths):
+        forked = isinstance(origin, Policies)
+        if not isinstance(origin, Policies):
             origin = dict(origin)
+        self._spool = tempfile.mkdtemp(prefix="policy-scan-")
         before = set(multiprocessing.active_children())
-        self._pool = ProcessPoolExecutor(max_workers=jobs, mp_context=multiprocessing.get_context("spawn"),
-                                         initializer=_start, initargs=(origin,))
-        # start every worker now: it loads the policy set while the scan goes on
-        self._ready = [self._pool.submit(_ready) for _ in range(jobs)]
+        self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start, initargs=(origin, self._spool),
+                                         mp_context=multiprocessing.get_context("fork" if forked else "spawn"))
+        with warnings.catch_warnings():
+            # Python 3.12 and later warn of a fork with threads: the native ones above (``can_fork``)
+            warnings.simplefilter("ignore", DeprecationWarning)
+            # start every worker now: it loads the policy set while the scan goes on
+            self._ready = [self._pool.submit(_ready) for _ in range(jobs)]
         # the pool's processes (ProcessPoolExecutor keeps them private): close may have to stop them
         self._processes = set(multiprocessing.active_children()) - before
 
@@ -203,38 +249,36 @@ class Workers:
         """The set's ``policy_hash``, once the scan's process has loaded it."""
         self.policy_hash = policy_hash
 
-    def submit(self, job: Job, unit: Unit, batch_size: int) -> Future[Result]:
-        """A worker decides ``unit`` (``decide_unit``)."""
+    def submit(self, job: Job, unit: Unit, batch_size: int) -> Future[Sent]:
+        """A worker decides ``unit`` (``decide_unit``); its Arrow pieces come back
+        ``Spooled`` (``result`` reads them)."""
         assert self.policy_hash is not None, "Workers.expect first"
-        return self._pool.submit(_work, self.policy_hash, job, unit, batch_size)
+        return self._pool.submit(_work, self.policy_hash, job, unit, batch_size, self._spool)
+
+    def result(self, done: Future[Sent]) -> Result:
+        """A task's result as ``decide_unit`` gives it."""
+        assert self.policy_hash is not None
+        pieces, tally = done.result()
+        if isinstance(pieces, Spooled):
+            pieces = pieces.read()
+        return [_with_hash(piece, self.policy_hash) for piece in pieces], tally
 
     def close(self) -> None:
         """Waits for the workers to end; while one may still be loading the policy set (a
         small scan ended before it had anything to do), they are all stopped instead of
         waited for (all: a worker killed alone may hold the lock of the queue the others
-        read their work from)."""
+        read their work from). The results not read are removed."""
         if not all(f.done() for f in self._ready):
             for process in self._processes:
                 process.kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
+        shutil.rmtree(self._spool, ignore_errors=True)
 
     def __enter__(self) -> Workers:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-def start_workers(paths: Iterable[str | os.PathLike[str]], jobs: int | None) -> Workers | None:
-    """With ``jobs`` (more than 1) asked for, its workers less the scan's own process,
-    started now from the policy files under ``paths``: each loads the set while the
-    scan's process does, so that they are ready (a worker needs about a second to start)
-    when the scan has measured that they are worth it (``worth_starting``) and stopped
-    at its end if not. None otherwise: the scan then starts its workers only once they
-    are worth it."""
-    if jobs is None or jobs < 2:
-        return None
-    return Workers(PolicyPaths(tuple(os.fspath(p) for p in paths)), None, jobs - 1)
 
 
 def batch_records(batch: Any) -> int:
@@ -244,14 +288,6 @@ def batch_records(batch: Any) -> int:
 
 def _records(unit: Unit) -> int:
     return unit.records if isinstance(unit, Part) else batch_records(unit[1])
-
-
-def _result(item: Future[Result] | Result, workers: Workers | None) -> Result:
-    if not isinstance(item, Future):
-        return item
-    assert workers is not None and workers.policy_hash is not None
-    pieces, tally = item.result()
-    return [_with_hash(piece, workers.policy_hash) for piece in pieces], tally
 
 
 def worth_starting(spent: float, measured: int, remaining: int | None) -> bool:
@@ -266,41 +302,102 @@ def worth_starting(spent: float, measured: int, remaining: int | None) -> bool:
 
 
 def in_order(job: Job, units: Iterable[Unit], batch_size: int, *, workers: Workers | None,
-             local: Callable[[Unit], Result] | None, start: Callable[[], Workers] | None = None,
-             total: int | None = None) -> Iterator[Result]:
+             local: Callable[[Unit, Callable[[], None] | None], Result] | None,
+             start: Callable[[], Workers] | None = None, total: int | None = None) -> Iterator[Result]:
     """Each unit's result, in order. ``workers`` decide units; with ``local``, the calling
-    process decides too: a unit that comes while every worker has ``DEPTH`` in flight (or
-    before any worker is started and has loaded the policy set) is decided by ``local``. With ``start``, the workers are
-    started when ``worth_starting`` says so (``total``: the records of all the units)."""
-    pending: deque[Future[Result] | Result] = deque()
-    spent, done, first = 0.0, 0, 0  # ``first``: the records of the first unit
+    process decides too: a unit that comes while the workers have no room (``_Order.room``:
+    every worker has ``DEPTH`` in flight, or none has loaded the policy set yet) is decided
+    by ``local``, which tops the workers up between the batches of a part (so that a worker
+    does not wait idle while this process decides a large part). With ``start``, the
+    workers are started when ``worth_starting`` says so (``total``: the records of all the
+    units)."""
+    order = _Order(job, iter(units), batch_size, workers, local, total)
     try:
-        for unit in units:
-            if (workers is None and start is not None
-                    and worth_starting(spent, done - first, None if total is None else total - done)):
-                workers = start()
-            # the workers that can take a unit now: with ``local``, those that have loaded the set
-            # (a unit sent to one still starting would wait for it, while this process decides)
-            busy = DEPTH * (workers.jobs if local is None else workers.ready()) if workers is not None else 0
-            in_flight = sum(1 for p in pending if isinstance(p, Future) and not p.done())
-            if workers is not None and (local is None or in_flight < busy):
-                pending.append(workers.submit(job, unit, batch_size))
+        for unit in order.units:
+            if order.workers is None and start is not None and order.worth_starting():
+                order.workers = start()
+            if order.workers is not None and (local is None or order.room() > 0):
+                order.send(unit)
             else:
-                assert local is not None
-                began = time.perf_counter()
-                pending.append(local(unit))
-                if done:
-                    spent += time.perf_counter() - began
-            first = first or _records(unit)
-            done += _records(unit)
-            while pending and (not isinstance(pending[0], Future) or pending[0].done()
-                               or len(pending) >= busy + 2 * DEPTH):
-                yield _result(pending.popleft(), workers)
-        while pending:
-            yield _result(pending.popleft(), workers)
+                order.decide_here(unit)
+            yield from order.results(wait=False)
+        yield from order.results(wait=True)
     except BrokenProcessPool as e:
         raise UsageError(f"--jobs: a worker process failed: {e}") from None
     finally:
-        for f in pending:
+        for f in order.pending:
             if isinstance(f, Future):
                 f.cancel()
+
+
+class _Order:
+    """``in_order``'s units handed out, to the workers or to ``local``, and their results
+    in order."""
+
+    def __init__(self, job: Job, units: Iterator[Unit], batch_size: int, workers: Workers | None,
+                 local: Callable[[Unit, Callable[[], None] | None], Result] | None, total: int | None):
+        self.job, self.units, self.batch_size, self.workers, self.local, self.total = (
+            job, units, batch_size, workers, local, total)
+        self.pending: deque[Future[Sent] | list[Result]] = deque()  # a list: a unit decided here (its result)
+        self.sent: dict[Future[Sent], int] = {}  # the records of each unit sent, until its result is read
+        self.spent = 0.0  # seconds ``local`` has decided, its first unit left out
+        self.done = self.first = 0  # the records handed out; those of the first unit
+
+    def worth_starting(self) -> bool:
+        remaining = None if self.total is None else self.total - self.done
+        return worth_starting(self.spent, self.done - self.first, remaining)
+
+    def room(self) -> int:
+        """The units the workers can take now: with ``local``, only those that have loaded
+        the set (a unit sent to one still starting would wait for it, while this process
+        decides), and none once they hold as many records as are left to hand out (this
+        process decides the rest, rather than wait at the end for a worker's last units)."""
+        if self.workers is None:
+            return 0
+        busy = DEPTH * (self.workers.jobs if self.local is None else self.workers.ready())
+        held = [records for f, records in self.sent.items() if not f.done()]
+        if self.local is not None and self.total is not None and sum(held) >= self.total - self.done:
+            return 0
+        return busy - len(held)
+
+    def send(self, unit: Unit) -> None:
+        assert self.workers is not None
+        future = self.workers.submit(self.job, unit, self.batch_size)
+        self.pending.append(future)
+        self.sent[future] = _records(unit)
+        self._handed(unit)
+
+    def decide_here(self, unit: Unit) -> None:
+        assert self.local is not None
+        here: list[Result] = []
+        self.pending.append(here)
+        began = time.perf_counter()
+        here.append(self.local(unit, self.top_up if self.workers is not None else None))
+        if self.done:
+            self.spent += time.perf_counter() - began
+        self._handed(unit)
+
+    def top_up(self) -> None:
+        while self.room() > 0:
+            unit = next(self.units, None)
+            if unit is None:
+                return
+            self.send(unit)
+
+    def _handed(self, unit: Unit) -> None:
+        self.first = self.first or _records(unit)
+        self.done += _records(unit)
+
+    def results(self, *, wait: bool) -> Iterator[Result]:
+        """The results ready at the head of the order; with ``wait``, all of them (and so,
+        too, while more are in flight than memory should hold)."""
+        limit = 2 * DEPTH + (DEPTH * self.workers.jobs if self.workers is not None else 0)
+        while self.pending and (wait or isinstance(self.pending[0], list) or self.pending[0].done()
+                                or len(self.pending) >= limit):
+            item = self.pending.popleft()
+            if isinstance(item, list):
+                yield item[0]
+            else:
+                assert self.workers is not None
+                self.sent.pop(item, None)
+                yield self.workers.result(item)

@@ -109,6 +109,8 @@ class Source:
     """The whole input in one stream (not started until read; ``close`` it to stop)."""
     sql: str | None = None
     """The query that reads a part (``parts``); None when the input cannot be split."""
+    plain_sql: str | None = None
+    """The query that reads a part without the pushdown's column (``parts``)."""
     counts: tuple[int, ...] = ()
     """The records of each input file (Parquet)."""
 
@@ -116,13 +118,15 @@ class Source:
     def splittable(self) -> bool:
         return self.sql is not None
 
-    def parts(self, processes: int, batch_size: int, after: int = 0) -> Iterator[Part]:
+    def parts(self, processes: int, batch_size: int, after: int = 0, *, narrowed: bool = True) -> Iterator[Part]:
         """The input's records from the ``after``-th on, in consecutive parts for
         ``processes`` processes to read and decide each on its own: the first parts small
         (a worker just started soon has something done), then growing, up to
         ``PART_BATCHES`` batches and half a process's share of what remains (so that the
-        last parts, small, end together; each part's query costs some milliseconds)."""
-        assert self.sql is not None
+        last parts, small, end together; each part's query costs some milliseconds).
+        ``narrowed``: read with the pushdown's column (if any), else without."""
+        assert self.sql is not None and self.plain_sql is not None
+        sql = self.sql if narrowed else self.plain_sql
         smallest = 2 * batch_size  # a part's query costs some milliseconds, whatever its size
         largest = max(smallest, PART_BATCHES * batch_size)
         remaining, size, offset = sum(self.counts) - after, smallest, 0
@@ -131,7 +135,7 @@ class Source:
             offset += start
             while start < count:
                 stop = min(count, start + max(smallest, min(size, largest, remaining // (2 * processes))))
-                yield Part(self.sql, index, start, stop, offset)
+                yield Part(sql, index, start, stop, offset)
                 offset += stop - start
                 remaining -= stop - start
                 start, size = stop, 2 * size
@@ -208,9 +212,9 @@ def _duckdb_source(fmt: str, files: Sequence[str], *, batch_size: int, at_field:
             raise UsageError(f"{option}: cannot be read: {_first_line(e)}") from None
     where = predicate(columns) if predicate is not None else None
     select = "*" if where is None else f'*, (({where}) IS NOT FALSE) AS "{DECIDE_COLUMN}"'
-    sql = f"SELECT {select} FROM {table}"
+    sql, plain = f"SELECT {select} FROM {table}", f"SELECT * FROM {table}"
     return Source(fmt, columns, total, where is not None, _read(_arrow_batches(sql, batch_size), option),
-                  sql if counts is not None else None, counts or ())
+                  sql if counts is not None else None, plain if counts is not None else None, counts or ())
 
 
 def _file_counts(con: duckdb.DuckDBPyConnection, table: str, files: Sequence[str],

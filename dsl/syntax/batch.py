@@ -32,12 +32,11 @@ import os
 import pickle
 import signal
 import struct
-import sys
-import threading
 from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from ..diagnostics import Diagnostic
+from ..forking import can_fork
 from ..gcpause import no_gc
 from . import ast as A
 from .driver import lark
@@ -82,20 +81,7 @@ def _cpus() -> int:
 
 
 def _can_fork() -> bool:
-    return sys.platform.startswith("linux") and threading.active_count() == 1 and _os_threads() == 1
-
-
-def _os_threads() -> int:
-    """The threads of this process, those of native libraries too (a query engine's pool,
-    say), which ``threading`` does not count."""
-    try:
-        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
-            for line in status:
-                if line.startswith("Threads:"):
-                    return int(line.split()[1])
-    except (OSError, ValueError):
-        pass
-    return 0  # unknown: not forked
+    return can_fork()
 
 
 def _with_child(jobs: Sequence[Job]) -> list[Result]:
