@@ -21,7 +21,7 @@ import time
 import warnings
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
 from typing import Any
 
@@ -53,6 +53,10 @@ the policy set loaded, the evaluator warmed up), and a scan's end waits for its 
 MEASURE = 0.1
 """Seconds of deciding the scan's process measures (after its first unit) before it
 estimates the time left: one batch's time alone is at the mercy of the machine's load."""
+
+FORKED_READY = 1.0
+"""Seconds a pool waits at most for its forked workers to be ready (they are in a few
+milliseconds); past that, the scan goes on alone until they are."""
 
 START_AFTER = 0.25
 """Seconds the scan's own process decides an input of unknown size (CSV, JSON lines)
@@ -236,6 +240,8 @@ class Workers:
             self._ready = [self._pool.submit(_ready) for _ in range(jobs)]
         # the pool's processes (ProcessPoolExecutor keeps them private): close may have to stop them
         self._processes = set(multiprocessing.active_children()) - before
+        if forked:  # ready in milliseconds: the unit in hand can go to one (a worker stuck is never waited for)
+            wait(self._ready, timeout=FORKED_READY)
 
     def ready(self) -> int:
         """How many workers have loaded the policy set so far (at most ``jobs``). Raises
