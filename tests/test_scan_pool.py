@@ -318,6 +318,24 @@ def test_a_workers_results_come_through_the_pipe_when_no_file_can_be_written(tmp
     assert made and not any(os.path.exists(m) for m in made)
 
 
+def test_a_workers_results_gone_are_a_usage_error(tmp_path: Path, eager: None,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A worker's results file removed before the scan reads it (a cleaner of the
+    temporary directory): a usage error, the output left as it was."""
+    pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet")
+    read = pool.Spooled.read
+
+    def gone(self: pool.Spooled) -> list[pa.RecordBatch]:
+        os.unlink(self.path)
+        return read(self)
+
+    monkeypatch.setattr(pool.Spooled, "read", gone)
+    with pytest.raises(UsageError, match="cannot read a worker's results"):
+        run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
+                 jobs=2, batch_size=10)
+    assert os.listdir(tmp_path) == ["in.parquet"] and not multiprocessing.active_children()
+
+
 def test_a_pushdown_that_rules_out_nothing_is_not_read_with_the_parts(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the pushdown's column has kept nearly every record read so far, the parts

@@ -216,12 +216,11 @@ def _with_hash(piece: Any, policy_hash: str) -> Any:
 
 class Workers:
     """A pool of worker processes for one policy set, loaded from ``origin``: forked from
-    this process when it is the set itself (``dsl.forking.can_fork`` first, native
-    threads allowed; ready at once), spawned
-    from the files' texts otherwise (each parses them: about a second). It may serve
-    several scans (close it at the end, or use it as a context manager). Each task is
-    checked against ``policy_hash``: the set the pool's scans decide with (None until it is
-    known: ``expect``)."""
+    this process when it is the set itself (ask ``dsl.forking.can_fork`` first, native
+    threads allowed; ready at once), spawned from the files' texts otherwise (each parses
+    them: about a second). It may serve several scans (close it at the end, or use it as a
+    context manager). Each task is checked against ``policy_hash``: the set the pool's
+    scans decide with (None until it is known: ``expect``)."""
 
     def __init__(self, origin: Origin, policy_hash: str | None, jobs: int):
         self.jobs = jobs
@@ -266,7 +265,10 @@ class Workers:
         assert self.policy_hash is not None
         pieces, tally = done.result()
         if isinstance(pieces, Spooled):
-            pieces = pieces.read()
+            try:
+                pieces = pieces.read()
+            except OSError as e:  # the file gone (a cleaner of the temporary directory?) or unreadable
+                raise UsageError(f"--jobs: cannot read a worker's results: {e}") from None
         return [_with_hash(piece, self.policy_hash) for piece in pieces], tally
 
     def close(self) -> None:
