@@ -24,6 +24,8 @@ import pytest
 import dsl
 from dsl.checking.loader import UsageError
 from dsl.scan import Workers, pool, run
+from dsl.scan import source as source_module
+from dsl.scan.schema import DECIDE_COLUMN
 from dsl.scan.source import Source, open_source
 
 POLICIES = Path(__file__).resolve().parent / "scan_policies"
@@ -334,6 +336,29 @@ def test_a_workers_results_gone_are_a_usage_error(tmp_path: Path, eager: None,
         run.scan(P, SOURCES, [str(tmp_path / "in.parquet")], str(tmp_path / "out.parquet"), at="2021-10-20",
                  jobs=2, batch_size=10)
     assert os.listdir(tmp_path) == ["in.parquet"] and not multiprocessing.active_children()
+
+
+@pytest.mark.parametrize("sampled", [False, True])
+def test_the_share_the_pushdown_keeps_is_the_whole_inputs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          sampled: bool) -> None:
+    """``Source.kept_share``: a catalogue sorted so that its first records are all kept
+    (the first batches alone would say the pushdown narrows nothing) is measured over the
+    whole input, exactly or on a sample spread over it."""
+    monkeypatch.setattr(source_module, "SAMPLED", 0 if sampled else 10**9)
+    n = 600_000  # (a sample of 1% takes whole vectors of 2,048 records: enough of them)
+    titles = pa.concat_arrays([pa.array(["gold coin"] * 2000), pa.nulls(n - 2000, pa.string())])
+    table = pa.table({"id": pa.array(range(n)).cast(pa.string()), "category": pa.array(["Hats"] * n),
+                      "title": titles, "price": pa.array([1.0] * n), "listed": pa.array(["2021-10-20"] * n)})
+    pq.write_table(table, tmp_path / "in.parquet", row_group_size=50_000)
+    job = run.new_job("parquet", at="2021-10-20", at_field=None, prior_field=None, id_field="id",
+                      seller_field="seller.id")
+    source = open_source([str(tmp_path / "in.parquet")], batch_size=100, at_field=None,
+                         predicate=lambda columns: run.sql_predicate(P, job, columns))
+    first = next(source.batches)
+    assert pa.compute.all(first.column(DECIDE_COLUMN)).as_py()  # the first records: all kept
+    share = source.kept_share()
+    assert share < 0.05 and (sampled or share == pytest.approx(2000 / n))
+    source.batches.close()
 
 
 def test_a_pushdown_that_rules_out_nothing_is_not_read_with_the_parts(tmp_path: Path,

@@ -47,8 +47,11 @@ DEPTH = 2
 
 WORTH = 2.0
 """Seconds of deciding (in one process) left that make it worth starting worker processes:
-a worker decides nothing for its first second or so (Python, DuckDB and pyarrow imported,
-the policy set loaded, the evaluator warmed up), and a scan's end waits for its workers."""
+a forked worker is ready in milliseconds, but a spawned one decides nothing for its first
+second or so (Python, DuckDB and pyarrow imported, the policy set loaded, the evaluator
+warmed up); the parts are read by one DuckDB thread each, where the one stream spreads
+DuckDB's work over the cores (the better for a scan the pushdown narrows, mostly
+DuckDB's work); and a scan's end waits for its workers."""
 
 MEASURE = 0.1
 """Seconds of deciding the scan's process measures (after its first unit) before it
@@ -127,9 +130,9 @@ Sent = tuple["list[Any] | Spooled", Tally]
 
 
 def decide_part(policies: Policies, job: Job, part: Part, batch_size: int, reader: PartReader,
-                between: Callable[[], None] | None = None) -> Result:
+                between: Callable[[int], None] | None = None) -> Result:
     """The outputs of a part's batches, and their tally (``between``: called after each
-    batch)."""
+    batch with its records)."""
     pieces: list[Any] = []
     tally = Tally()
     offset = part.offset
@@ -139,12 +142,12 @@ def decide_part(policies: Policies, job: Job, part: Part, batch_size: int, reade
         tally.merge(counted)
         offset += batch.num_rows
         if between is not None:
-            between()
+            between(batch.num_rows)
     return pieces, tally
 
 
 def decide_unit(policies: Policies, job: Job, unit: Unit, batch_size: int, reader: PartReader,
-                between: Callable[[], None] | None = None) -> Result:
+                between: Callable[[int], None] | None = None) -> Result:
     """The outputs of a unit (a part, or a batch with the number of records before it);
     ``between``: called after each batch of a part."""
     if isinstance(unit, Part):
@@ -310,21 +313,21 @@ def worth_starting(spent: float, measured: int, remaining: int | None) -> bool:
 
 
 def in_order(job: Job, units: Iterable[Unit], batch_size: int, *, workers: Workers | None,
-             local: Callable[[Unit, Callable[[], None] | None], Result] | None,
+             local: Callable[[Unit, Callable[[int], None] | None], Result] | None,
              start: Callable[[], Workers] | None = None, total: int | None = None) -> Iterator[Result]:
     """Each unit's result, in order. ``workers`` decide units; with ``local``, the calling
-    process decides too: a unit that comes while the workers have no room (``_Order.room``:
-    every worker has ``DEPTH`` in flight, or none has loaded the policy set yet) is decided
+    process decides too: a unit the workers do not take (``_Order.takes``: every worker has
+    ``DEPTH`` in flight, none has loaded the policy set yet, or the end is near) is decided
     by ``local``, which tops the workers up between the batches of a part (so that a worker
     does not wait idle while this process decides a large part). With ``start``, the
     workers are started when ``worth_starting`` says so (``total``: the records of all the
     units)."""
     order = _Order(job, iter(units), batch_size, workers, local, total)
     try:
-        for unit in order.units:
+        while (unit := order.next_unit()) is not None:
             if order.workers is None and start is not None and order.worth_starting():
                 order.workers = start()
-            if order.workers is not None and (local is None or order.room() > 0):
+            if order.takes(unit):
                 order.send(unit)
             else:
                 order.decide_here(unit)
@@ -343,30 +346,39 @@ class _Order:
     in order."""
 
     def __init__(self, job: Job, units: Iterator[Unit], batch_size: int, workers: Workers | None,
-                 local: Callable[[Unit, Callable[[], None] | None], Result] | None, total: int | None):
+                 local: Callable[[Unit, Callable[[int], None] | None], Result] | None, total: int | None):
         self.job, self.units, self.batch_size, self.workers, self.local, self.total = (
             job, units, batch_size, workers, local, total)
         self.pending: deque[Future[Sent] | list[Result]] = deque()  # a list: a unit decided here (its result)
         self.sent: dict[Future[Sent], int] = {}  # the records of each unit sent, until its result is read
+        self.ahead: Unit | None = None  # a unit taken from ``units`` that the workers did not take
         self.spent = 0.0  # seconds ``local`` has decided, its first unit left out
         self.done = self.first = 0  # the records handed out; those of the first unit
+        self.here = 0  # the records of the unit ``local`` decides not decided yet
 
     def worth_starting(self) -> bool:
         remaining = None if self.total is None else self.total - self.done
         return worth_starting(self.spent, self.done - self.first, remaining)
 
-    def room(self) -> int:
-        """The units the workers can take now: with ``local``, only those that have loaded
-        the set (a unit sent to one still starting would wait for it, while this process
-        decides), and none once they hold as many records as are left to hand out (this
-        process decides the rest, rather than wait at the end for a worker's last units)."""
-        if self.workers is None:
-            return 0
-        busy = DEPTH * (self.workers.jobs if self.local is None else self.workers.ready())
+    def next_unit(self) -> Unit | None:
+        if self.ahead is not None:
+            unit, self.ahead = self.ahead, None
+            return unit
+        return next(self.units, None)
+
+    def takes(self, unit: Unit) -> bool:
+        """Whether the workers take ``unit`` now: all of them without ``local``; with it,
+        while one that has loaded the set (a unit sent to one still starting would wait
+        for it, while this process decides) has fewer than ``DEPTH`` in flight, and near
+        the end only while they would hold no more records than this process has left to
+        decide (it decides the rest rather than wait for a worker's last units)."""
+        if self.workers is None or self.local is None:
+            return self.workers is not None
         held = [records for f, records in self.sent.items() if not f.done()]
-        if self.local is not None and self.total is not None and sum(held) >= self.total - self.done:
-            return 0
-        return busy - len(held)
+        if len(held) >= DEPTH * self.workers.ready():
+            return False
+        size = _records(unit)  # (what this process would have left else: ``here`` and the rest)
+        return self.total is None or sum(held) + size <= self.here + self.total - self.done - size
 
     def send(self, unit: Unit) -> None:
         assert self.workers is not None
@@ -377,18 +389,23 @@ class _Order:
 
     def decide_here(self, unit: Unit) -> None:
         assert self.local is not None
-        here: list[Result] = []
-        self.pending.append(here)
-        began = time.perf_counter()
-        here.append(self.local(unit, self.top_up if self.workers is not None else None))
-        if self.done:
-            self.spent += time.perf_counter() - began
+        result: list[Result] = []
+        self.pending.append(result)
+        measured = self.done > 0  # (the first unit warms the evaluator up)
         self._handed(unit)
+        self.here = _records(unit)
+        began = time.perf_counter()
+        result.append(self.local(unit, self.top_up if self.workers is not None else None))
+        if measured:
+            self.spent += time.perf_counter() - began
+        self.here = 0
 
-    def top_up(self) -> None:
-        while self.room() > 0:
-            unit = next(self.units, None)
-            if unit is None:
+    def top_up(self, decided: int) -> None:
+        """Between the batches of a unit decided here (``decided``: the batch's records)."""
+        self.here -= decided
+        while (unit := self.next_unit()) is not None:
+            if not self.takes(unit):
+                self.ahead = unit
                 return
             self.send(unit)
 

@@ -13,7 +13,6 @@ from typing import Any
 
 import attrs
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..atomic import write_atomically
 from ..checking.loader import UsageError
@@ -26,7 +25,6 @@ from .decide import Job, decide_batch
 from .output import Writer, unwritable
 from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
-from .schema import DECIDE_COLUMN
 from .source import PartReader, Source, format_of, open_source
 
 __all__ = ["BATCH_SIZE", "ScanResult", "scan"]
@@ -42,12 +40,12 @@ records it rules out (docs/scan.md, "Performance"): then the coarse predicate is
 whichever."""
 
 NARROWS = 0.05
-"""The share of the records read so far that the pushdown's column must rule out for the
-parts of a split input to be read with it: DuckDB evaluates the predicate in about a
-twentieth of the time Python decides a record (0.3 against 6 µs on the benchmark's 1,000
-rules), so one that rules out less costs more than it saves; one that rules out nothing
-(a rule on the title's text in force on every date) is pure cost. The output is the same
-either way."""
+"""The share of the input's records (``Source.kept_share``: a sample of the whole input)
+that the pushdown's column must rule out for the parts of a split input to be read with
+it: DuckDB evaluates the predicate in about a twentieth of the time Python decides a record
+(0.3 against 6 µs on the benchmark's 1,000 rules), so one that rules out less costs more
+than it saves; one that rules out nothing (a rule on the title's text in force on every
+date) is pure cost. The output is the same either way."""
 
 Progress = Callable[[int, int | None], None]
 """Told the records done and the total (None when unknown) after each batch."""
@@ -241,43 +239,50 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
             yield [piece], tally
         return
     reader = PartReader()
-    using: list[Workers] = []  # the workers that decide beside this process, once they are worth it
+    switch = _Switch()
 
-    def local(unit: Unit, between: Callable[[], None] | None) -> Result:
+    def local(unit: Unit, between: Callable[[int], None] | None) -> Result:
         return decide_unit(policies, job, unit, batch_size, reader, between)
 
     def start() -> Workers:  # the scan's process decides too, beside processes - 1 workers
-        using.append(_start_workers(policies, sources, source, processes - 1))
-        return using[0]
+        if source.splittable:  # before the fork: the stream's DuckDB threads end
+            source.batches.close()
+            switch.narrowed = source.kept_share() <= 1 - NARROWS
+        switch.workers.append(_start_workers(policies, sources, source, processes - 1))
+        return switch.workers[0]
 
     try:
-        units = _units(source, processes, batch_size, parts_now=workers is not None, parts_once=using)
+        units = _units(source, processes, batch_size, parts_now=workers is not None, switch=switch)
         yield from in_order(job, units, batch_size, workers=workers, local=None if workers is not None else local,
                             start=None if workers is not None else start, total=source.total)
     finally:
         reader.close()
-        for pool in using:
+        for pool in switch.workers:
             pool.close()
 
 
-def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool,
-           parts_once: Sequence[Workers]) -> Iterator[Unit]:
+@attrs.define
+class _Switch:
+    """When and how a scan goes on in parts: the workers started (once they are worth it),
+    and whether the parts are read with the pushdown's column."""
+
+    workers: list[Workers] = attrs.Factory(list)
+    narrowed: bool = True
+
+
+def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, switch: _Switch) -> Iterator[Unit]:
     """The input's batches from its one stream until workers decide too (``parts_now``, or
-    once ``parts_once`` holds them); from then on, where the input can be split, its parts
+    once ``switch`` holds them); from then on, where the input can be split, its parts
     (which the workers read themselves)."""
     if parts_now and source.splittable:
         yield from source.parts(processes, batch_size)
         return
-    kept = seen = 0  # the records the pushdown's column keeps, of those read
     for offset, batch in _numbered(source.batches):
-        if source.narrowed and isinstance(batch, pa.RecordBatch):
-            seen += batch.num_rows
-            kept += pc.sum(batch.column(DECIDE_COLUMN)).as_py() or 0
         yield offset, batch
-        if parts_once and source.splittable:
+        if switch.workers and source.splittable:
             source.batches.close()
-            narrowed = seen > 0 and kept <= (1 - NARROWS) * seen
-            yield from source.parts(processes, batch_size, offset + batch_records(batch), narrowed=narrowed)
+            after = offset + batch_records(batch)
+            yield from source.parts(processes, batch_size, after, narrowed=switch.narrowed)
             return
 
 

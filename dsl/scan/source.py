@@ -66,6 +66,10 @@ def _expand(patterns: Sequence[str], option: str = "--input") -> list[str]:
 PART_BATCHES = 16
 """The most batches in one part of a split input (``Source.parts``)."""
 
+SAMPLED = 200_000
+"""Records of an input from which ``Source.kept_share`` samples (DuckDB's system sample
+takes whole vectors of 2,048 records: a small input's 1% could be none)."""
+
 MAX_SPLIT_FILES = 64
 """The most Parquet files an input may have to be split into parts: each part's query
 reads every file's schema (``union_by_name``)."""
@@ -113,6 +117,26 @@ class Source:
     """The query that reads a part without the pushdown's column (``parts``)."""
     counts: tuple[int, ...] = ()
     """The records of each input file (Parquet)."""
+    share_sql: str | None = None
+    """The query of ``kept_share``."""
+    _share: float | None = attrs.field(default=None, init=False)
+
+    def kept_share(self) -> float:
+        """The share of the input's records the pushdown's column keeps (1 without one),
+        estimated by DuckDB on a sample of about 1% of them spread over the whole input
+        (40 to 60 ms on 1,000,000 records), or on all of them below ``SAMPLED``: the first
+        records alone could all be one category's, in a catalogue sorted by it. Measured
+        once; 0 where it cannot be, or the sample is empty (the column is then kept)."""
+        if self._share is None:
+            self._share = 1.0
+            if self.narrowed and self.share_sql is not None:
+                try:
+                    with duckdb.connect() as con:
+                        found = con.execute(self.share_sql).fetchall()[0][0]
+                    self._share = 0.0 if found is None else float(found)  # (no record sampled: kept)
+                except duckdb.Error:
+                    self._share = 0.0
+        return self._share
 
     @property
     def splittable(self) -> bool:
@@ -213,8 +237,11 @@ def _duckdb_source(fmt: str, files: Sequence[str], *, batch_size: int, at_field:
     where = predicate(columns) if predicate is not None else None
     select = "*" if where is None else f'*, (({where}) IS NOT FALSE) AS "{DECIDE_COLUMN}"'
     sql, plain = f"SELECT {select} FROM {table}", f"SELECT * FROM {table}"
+    sample = " USING SAMPLE 1 PERCENT (system)" if (total or 0) >= SAMPLED else ""
+    share = (None if where is None else
+             f"SELECT avg(CASE WHEN ({where}) IS NOT FALSE THEN 1 ELSE 0 END) FROM (SELECT * FROM {table}{sample})")
     return Source(fmt, columns, total, where is not None, _read(_arrow_batches(sql, batch_size), option),
-                  sql if counts is not None else None, plain if counts is not None else None, counts or ())
+                  sql if counts is not None else None, plain if counts is not None else None, counts or (), share)
 
 
 def _file_counts(con: duckdb.DuckDBPyConnection, table: str, files: Sequence[str],
