@@ -245,7 +245,7 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
         return decide_unit(policies, job, unit, batch_size, reader, between)
 
     def start() -> Workers:  # the scan's process decides too, beside processes - 1 workers
-        if source.splittable:  # before the fork: the stream's DuckDB threads end
+        if source.splittable:  # the rest in parts; before the fork, the stream's DuckDB threads end
             source.batches.close()
             switch.narrowed = source.kept_share() <= 1 - NARROWS
         switch.workers.append(_start_workers(policies, sources, source, processes - 1))
@@ -289,12 +289,10 @@ def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, 
 def _start_workers(policies: Policies, sources: Mapping[str, str], source: Source, jobs: int) -> Workers:
     """``jobs`` workers for the rest of ``source``: forked from this process, which has
     the set loaded and the evaluator warmed up, where no other thread runs at the fork
-    (``dsl.forking.can_fork``, native threads allowed; the stream of a splittable input is closed first, which ends its
-    DuckDB threads, since the workers go on with its parts; JSON lines are read without
-    DuckDB); spawned from the policy files' texts otherwise (each loads the set again:
-    about a second)."""
-    if source.splittable:
-        source.batches.close()
+    (``dsl.forking.can_fork``, native threads allowed) and no DuckDB query of the scan's
+    own does (the stream of a splittable input closed, since the workers go on with its
+    parts; JSON lines are read without DuckDB); spawned from the policy files' texts
+    otherwise (each loads the set again: about a second)."""
     if can_fork(native_threads=True) and (source.splittable or source.fmt == "jsonl"):
         return Workers(policies, policies.policy_hash, jobs)
     return Workers(sources, policies.policy_hash, jobs)
