@@ -67,6 +67,22 @@ def eager(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: True)
 
 
+@pytest.fixture
+def waited(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The scan waits for its workers to be ready (forked or spawned: the suite's process
+    may run other libraries' threads by now, py4j's after the Spark tests, and then they
+    are spawned), so that they decide some of even a small input. Not a timing: the scan
+    would decide alone until then."""
+    ready = Workers.ready
+
+    def wait_for_all(self: Workers) -> int:
+        while ready(self) < self.jobs:
+            time.sleep(0.05)
+        return self.jobs
+
+    monkeypatch.setattr(Workers, "ready", wait_for_all)
+
+
 @pytest.mark.parametrize("jobs", [2, 3])
 @pytest.mark.parametrize("pushdown", [True, False])
 def test_own_pool_reads_parts_of_parquet_files(tmp_path: Path, eager: None, jobs: int, pushdown: bool) -> None:
@@ -261,8 +277,8 @@ def test_a_worker_with_another_policy_set_is_a_usage_error(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("fmt", ["parquet", "jsonl", "csv"])
 @pytest.mark.parametrize("forkable", [True, False])
-def test_workers_forked_or_spawned_decide_as_one_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fmt: str,
-                                                     forkable: bool) -> None:
+def test_workers_forked_or_spawned_decide_as_one_job(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waited: None,
+                                                     fmt: str, forkable: bool) -> None:
     """The scan's workers are forked from its process, which has the set loaded and the
     evaluator warm, when they are worth it (here after the first unit), for a split
     Parquet input (its stream closed first) or JSON lines (read without DuckDB); spawned
@@ -285,14 +301,6 @@ def test_workers_forked_or_spawned_decide_as_one_job(tmp_path: Path, monkeypatch
 
     monkeypatch.setattr(Workers, "__init__", made_by)
     monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: spent > 0)  # after two units
-    ready = Workers.ready
-
-    def waited(self: Workers) -> int:  # not a timing: the scan would decide alone until then
-        while ready(self) < self.jobs:
-            time.sleep(0.05)
-        return self.jobs
-
-    monkeypatch.setattr(Workers, "ready", waited)
     sent = []
     submit = Workers.submit
     monkeypatch.setattr(Workers, "submit", lambda self, *a: sent.append(a) or submit(self, *a))
@@ -303,6 +311,7 @@ def test_workers_forked_or_spawned_decide_as_one_job(tmp_path: Path, monkeypatch
 
 
 def test_a_workers_results_come_through_the_pipe_when_no_file_can_be_written(tmp_path: Path, eager: None,
+                                                                            waited: None,
                                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker sends its Arrow pieces as a file (``Spooled``); where the file cannot be
     written (a full disk, here a directory gone), through the pool's pipe: the same rows."""
@@ -316,11 +325,15 @@ def test_a_workers_results_come_through_the_pipe_when_no_file_can_be_written(tmp
         return made[-1]
 
     monkeypatch.setattr(pool.tempfile, "mkdtemp", gone)
+    came: list[type] = []
+    result = Workers.result
+    monkeypatch.setattr(Workers, "result", lambda self, done: came.append(type(done.result()[0])) or result(self, done))
     _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=16)
     assert made and not any(os.path.exists(m) for m in made)
+    assert came and set(came) == {list}  # through the pipe, every one
 
 
-def test_a_workers_results_gone_are_a_usage_error(tmp_path: Path, eager: None,
+def test_a_workers_results_gone_are_a_usage_error(tmp_path: Path, eager: None, waited: None,
                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """A worker's results file removed before the scan reads it (a cleaner of the
     temporary directory): a usage error, the output left as it was."""
