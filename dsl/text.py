@@ -603,12 +603,7 @@ def _segments_uncached(s: str) -> tuple[str, ...]:
     # Normalise before splitting, so that a full-width '＞' separates like '>' and no
     # segment contains '>' afterwards.  (A '>' followed by U+0338 composes into '≯' and
     # so does not separate; the pattern literal is read the same way.)
-    text = normalize_text(s)
-    if ">" not in text:  # one segment (most patterns, and short paths given as lists)
-        text = text.strip()
-        return (text,) if text else ()
-    segments = (segment.strip() for segment in text.split(">"))
-    return tuple(segment for segment in segments if segment)
+    return tuple(filter(None, map(str.strip, normalize_text(s).split(">"))))
 
 
 _segments_cached = functools.lru_cache(maxsize=8192)(_segments_uncached)

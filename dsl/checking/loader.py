@@ -133,16 +133,6 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
     """Read and parse every policy and test file under ``paths``, less those that the
     configuration's ``exclude`` leaves out (``config``, else the one found from the first
     path; see ``dsl.checking.config``)."""
-    jobs, problems = read_paths(paths, config)
-    # a large set is parsed by two processes at once (``dsl.syntax.batch``): the same results
-    results = parse_all(jobs)
-    return loaded_from([(name, text, *result) for (name, text, _), result in zip(jobs, results, strict=True)],
-                       problems)
-
-
-def read_paths(paths: Iterable[str | Path], config: Config | None = None) -> tuple[list[Job], list[Diagnostic]]:
-    """The files ``load_paths`` parses (name, text, whether a test file), and the findings
-    about those that could not be read."""
     paths = list(paths)
     found = find_policy_files(paths)
     problems: list[Diagnostic] = list(found.problems)
@@ -154,7 +144,10 @@ def read_paths(paths: Iterable[str | Path], config: Config | None = None) -> tup
             continue
         assert text is not None
         jobs.append((str(path), text, is_test_file(path)))
-    return jobs, problems
+    # a large set is parsed by two processes at once (``dsl.syntax.batch``): the same results
+    results = parse_all(jobs)
+    return loaded_from([(name, text, *result) for (name, text, _), result in zip(jobs, results, strict=True)],
+                       problems)
 
 
 def parse_source(name: str, text: str) -> tuple[A.File, list[Diagnostic]]:

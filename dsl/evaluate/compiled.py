@@ -436,12 +436,8 @@ class CompiledPolicySet:
         residual: list[int] = []
         for i, (segments, info) in enumerate(zip(filed, ps.rules, strict=True)):
             if segments is not None:  # filed by category when planned (none: it never holds)
-                for s in sorted(segments) if len(segments) > 1 else segments:  # (most have one)
-                    filed_here = by_segment.get(s)
-                    if filed_here is None:
-                        by_segment[s] = [i]
-                    else:
-                        filed_here.append(i)
+                for s in sorted(segments):
+                    by_segment.setdefault(s, []).append(i)
                 continue
             equalities = [eq for c in A.conjuncts(info.condition) if (eq := S.equality_keys(c)) is not None]
             if equalities:

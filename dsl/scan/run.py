@@ -279,8 +279,7 @@ def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, 
         return
     for offset, batch in _numbered(source.batches):
         yield offset, batch
-        if switch.workers and source.splittable:
-            source.batches.close()
+        if switch.workers and source.splittable:  # (``start`` has closed the stream)
             after = offset + batch_records(batch)
             yield from source.parts(processes, batch_size, after, narrowed=switch.narrowed)
             return

@@ -144,8 +144,8 @@ def format_file(file: A.File, *, comments: bool = True) -> str:
 def format_statement(statement: A.Statement) -> str:
     """One statement's canonical text, comments left out: what ``format_file(…,
     comments=False)`` gives for a file holding only this statement, without a header."""
-    lines = _STATEMENT_LAYOUT[type(statement)][1](statement)
-    return lines[0] + "\n" if len(lines) == 1 else "\n".join(lines) + "\n"
+    _, layout = _STATEMENT_LAYOUT[type(statement)]
+    return "\n".join(layout(statement)) + "\n"
 
 
 def format_expr(e: A.Expr) -> str:
@@ -157,8 +157,6 @@ def format_literal(lit: Any) -> str:
     """A literal or value: Str, Num, Bool, Date, DateTime, Duration, Regex, ListLit, Ref,
     ObjectLit, ArrayLit or Null. Raises ValueError for a value the language cannot write
     (a NaN, a date-time offset with seconds)."""
-    if type(lit) is A.Str:  # the common case, without the table
-        return _string(lit.value)
     form = _by_type(_LITERAL_FORMS, lit)
     if form is None:
         raise TypeError(f"not a literal: {lit!r}")
@@ -312,8 +310,6 @@ def _pair(key: str, value: A.Value) -> str:
 
 
 def _list(items: A.ListExpr) -> str:
-    if type(items) is A.ListLit:
-        return _items(items.items)
     return format_literal(items)
 
 
