@@ -361,6 +361,25 @@ def test_cli_exit_statuses(tmp_path: Path) -> None:
     assert not (tmp_path / "o.parquet").exists()
 
 
+@pytest.mark.parametrize("fmt", ["parquet", "csv", "jsonl"])
+def test_an_output_the_disk_cannot_hold_is_a_usage_error(tmp_path: Path, fmt: str) -> None:
+    """A write that fails in the middle of a scan (here the file size limit, as a full disk
+    would) is exit status 2 and a message naming ``--out``, whether the output is written by
+    its thread (Parquet, CSV) or not (JSON lines); no output is left under either name."""
+    rows = [{"id": f"L{i:06d}", "category": "Gadgets", "title": "x" * 200, "price": float(i)} for i in range(20_000)]
+    write_parquet(rows, tmp_path / "in.parquet")
+    code = ("import resource, sys; from dsl.cli import run; "
+            "resource.setrlimit(resource.RLIMIT_FSIZE, (20_000, resource.RLIM_INFINITY)); "
+            f"sys.argv = ['policy', 'scan', {str(POLICIES)!r}, '--input', 'in.parquet', '--out', 'out.{fmt}', "
+            "'--at', '2021-10-20', '--jobs', '1']; run()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr
+    assert f"--out '{tmp_path / ('out.' + fmt)}': cannot be written" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
+
+
 def test_scan_command_gives_the_cli_output_as_data(tmp_path: Path) -> None:
     from dsl.api import scan_command
 

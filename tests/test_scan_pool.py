@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -308,6 +309,27 @@ def test_workers_forked_or_spawned_decide_as_one_job(tmp_path: Path, monkeypatch
     assert sent  # the workers decided some
     assert made == [forkable and fmt != "csv"] * 3  # one pool per output format
     assert not multiprocessing.active_children()
+
+
+def test_the_outputs_writer_thread_ends_before_the_workers_are_forked(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Parquet or CSV output is written by a thread of its own, which the scan ends
+    before it forks its workers (a fork keeps only the calling thread), and which a write
+    after the fork starts again: the same rows as one job."""
+    pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet")
+    seen: list[list[str]] = []
+    real = run.can_fork
+
+    def watched(*, native_threads: bool) -> bool:
+        seen.append([t.name for t in threading.enumerate()])
+        return real(native_threads=native_threads)
+
+    monkeypatch.setattr(run, "can_fork", watched)
+    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: spent > 0)
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=16)
+    assert len(seen) == 3  # one scan per output format
+    assert not any("policy-scan-writer" in names for names in seen)
+    assert "policy-scan-writer" not in [t.name for t in threading.enumerate()]  # ended with the scan
 
 
 def test_a_workers_results_come_through_the_pipe_when_no_file_can_be_written(tmp_path: Path, eager: None,

@@ -30,7 +30,14 @@ from .source import PartReader, Source, format_of, open_source
 __all__ = ["BATCH_SIZE", "ScanResult", "scan"]
 
 BATCH_SIZE = 8192
-"""Records per batch, by default."""
+"""Records per batch, by default (of the parts, of JSON lines; see ``STREAM_BATCHES``)."""
+
+STREAM_BATCHES = 4
+"""The input's one stream (Parquet, CSV: DuckDB's Arrow batches) is read in batches this
+many times ``batch_size``. Where the pushdown rules out most records, a batch's fixed
+cost (some sixty Arrow calls, about 2 ms) outweighs its records' (docs/scan.md,
+"Performance"). A scan with more jobs decides the first one in pieces of ``batch_size``,
+as its parts, while it measures whether workers are worth starting."""
 
 PUSHDOWN_LIMIT = 100_000
 """The longest pushdown predicate (characters of SQL) the scan hands DuckDB. A longer one
@@ -124,15 +131,15 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
                 return found
         return None
 
-    source = open_source(inputs, batch_size=batch_size, at_field=job.at_field,
-                         predicate=predicate if use_pushdown else None)
+    source = open_source(inputs, batch_size=batch_size, stream_batch=STREAM_BATCHES * batch_size,
+                         at_field=job.at_field, predicate=predicate if use_pushdown else None)
     job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
     if workers is not None:  # each task is checked against the set this scan decides with
         workers.expect(policies.policy_hash)
     writer = Writer(out, job.out_format)
     tally = Tally()
     try:
-        for pieces, part in _results(policies, sources, job, source, jobs, workers, batch_size):
+        for pieces, part in _results(policies, sources, job, source, jobs, workers, batch_size, writer.pause):
             for piece in pieces:
                 writer.write(piece)
             tally.merge(part)
@@ -229,9 +236,11 @@ def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[i
 
 
 def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, jobs: int | None,
-             workers: Workers | None, batch_size: int) -> Iterator[tuple[list[Any], Tally]]:
+             workers: Workers | None, batch_size: int,
+             before_fork: Callable[[], None]) -> Iterator[tuple[list[Any], Tally]]:
     """The outputs of the input's records (a few batches' at a time), and their tally, in
-    input order (docs/scan.md, "Jobs")."""
+    input order (docs/scan.md, "Jobs"). ``before_fork`` ends this process's other threads
+    (the output's writer) before workers are started."""
     processes = workers.jobs if workers is not None else jobs or default_jobs()
     if workers is None and processes <= 1:
         for offset, batch in _numbered(source.batches):
@@ -248,6 +257,7 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
         if source.splittable:  # the rest in parts; before the fork, the stream's DuckDB threads end
             source.batches.close()
             switch.narrowed = source.kept_share() <= 1 - NARROWS
+        before_fork()
         switch.workers.append(_start_workers(policies, sources, source, processes - 1))
         return switch.workers[0]
 
@@ -277,12 +287,22 @@ def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, 
     if parts_now and source.splittable:
         yield from source.parts(processes, batch_size)
         return
-    for offset, batch in _numbered(source.batches):
+    for offset, batch in _numbered(_first_in_pieces(source.batches, batch_size)):
         yield offset, batch
         if switch.workers and source.splittable:  # (``start`` has closed the stream)
             after = offset + batch_records(batch)
             yield from source.parts(processes, batch_size, after, narrowed=switch.narrowed)
             return
+
+
+def _first_in_pieces(batches: Iterable[pa.RecordBatch | list[Any]],
+                     size: int) -> Iterator[pa.RecordBatch | list[Any]]:
+    """``batches``, the first Arrow one in slices of ``size`` records (``STREAM_BATCHES``)."""
+    for i, batch in enumerate(batches):
+        if i == 0 and isinstance(batch, pa.RecordBatch):
+            yield from (batch.slice(k, size) for k in range(0, batch.num_rows, size))
+        else:
+            yield batch
 
 
 def _start_workers(policies: Policies, sources: Mapping[str, str], source: Source, jobs: int) -> Workers:

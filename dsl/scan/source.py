@@ -166,8 +166,9 @@ class Source:
 
 
 def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
-                predicate: Predicate | None, option: str = "--input") -> Source:
-    """Open the inputs (all of one format). Raises ``UsageError`` for a file that cannot be
+                predicate: Predicate | None, option: str = "--input", stream_batch: int | None = None) -> Source:
+    """Open the inputs (all of one format), their stream in batches of ``batch_size``
+    records (JSON lines) or ``stream_batch`` (Parquet, CSV; default ``batch_size``). Raises ``UsageError`` for a file that cannot be
     found or read (also while its batches are read), and for an ``at_field`` that no
     column holds (Parquet and CSV). ``option`` is the command-line option the patterns
     were given to, which the messages about the files name."""
@@ -178,7 +179,8 @@ def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str
     fmt = fmts.pop()
     if fmt == "jsonl":
         return Source(fmt, {}, None, False, _json_batches(files, batch_size, option))
-    return _duckdb_source(fmt, files, batch_size=batch_size, at_field=at_field, predicate=predicate, option=option)
+    return _duckdb_source(fmt, files, batch_size=stream_batch or batch_size, at_field=at_field, predicate=predicate,
+                          option=option)
 
 
 def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
