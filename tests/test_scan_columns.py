@@ -16,7 +16,7 @@ import pytest
 
 from dsl.evaluate import values as V
 from dsl.scan import columns as C
-from dsl.scan.columns import Distinct, combine, constant, id_texts, path_column, plain_at_texts
+from dsl.scan.columns import Distinct, constant, id_texts, path_column, placed, plain_at_texts
 from dsl.scan.convert import batch_listings, column_values
 from dsl.scan.schema import id_text
 
@@ -117,11 +117,18 @@ def test_importing_the_scan_modules_does_not_import_pandas() -> None:
     assert done.stdout.strip() == "False"
 
 
-def test_combine_restores_input_order() -> None:
+def test_placed_restores_input_order() -> None:
+    """The decided records' values in their places, in order; the others take the table's
+    row their ``rows`` gives (whatever ``rows`` holds at a decided record's place)."""
     decide = pa.array([False, True, False, False, True])
-    decided = [pa.array(["d1", "d2"])]
-    plain = [pa.array(["p1", "p2", "p3"])]
-    assert combine(decide, decided, plain)[0].to_pylist() == ["p1", "d1", "p2", "p3", "d2"]
+    decided = [pa.array(["d1", "d2"]), pa.array([[1], []], pa.list_(pa.int64()))]
+    table = [pa.array(["plain", "keyed"]), pa.array([[], [7]], pa.list_(pa.int64()))]
+    rows = pa.array([1, None, 0, 1, 0], pa.int32())
+    texts, lists = placed(decide, rows, table, decided)
+    assert texts.to_pylist() == ["keyed", "d1", "plain", "keyed", "d2"]
+    assert lists.to_pylist() == [[7], [1], [], [7], []]
+    assert placed(pa.array([False, False]), pa.array([0, 0], pa.int32()), table, [a.slice(0, 0) for a in decided])[
+        0].to_pylist() == ["plain", "plain"]
 
 
 def test_constants_grow_and_keep_their_value() -> None:

@@ -24,8 +24,8 @@ from ..evaluate.outcome import InputError, format_instant
 from .convert import column_values, csv_cell
 from .schema import arrow_schema, id_text, json_or_none
 
-__all__ = ["MEMO_LIMIT", "Distinct", "combine", "constant", "decided_arrays", "id_texts", "is_text", "path_column",
-           "plain_arrays", "plain_at_texts"]
+__all__ = ["MEMO_LIMIT", "Distinct", "constant", "decided_arrays", "id_texts", "is_text", "path_column", "placed",
+           "plain_at_texts", "plain_table"]
 
 
 def path_column(data: pa.RecordBatch, path: tuple[str, ...], *, csv: bool) -> pa.Array | None:
@@ -174,16 +174,18 @@ def constant(value: Any, of: pa.DataType, n: int) -> pa.Array:
     return kept.slice(0, n)
 
 
-def plain_arrays(out_format: str, ats: pa.Array | str, policy_hash: str, n: int) -> list[pa.Array]:
-    """The output columns after ``id`` of ``n`` plain allows (``ats``: their ``at``,
-    one text for all or one each)."""
-    schema = arrow_schema(out_format)
-    empty: Any = [] if out_format == "parquet" else "[]"
-    at = ats if isinstance(ats, pa.Array) else constant(ats, pa.string(), n)
-    return [constant("allow", pa.string(), n), constant(empty, schema.field("rules").type, n),
-            constant(empty, schema.field("overridden").type, n), pa.nulls(n, schema.field("penalty").type),
-            constant(empty, schema.field("warnings").type, n), pa.nulls(n, pa.string()), at,
-            constant(policy_hash, pa.string(), n)]
+_PLAIN: dict[tuple[str, str], list[pa.Array]] = {}
+
+
+def plain_table(out_format: str, policy_hash: str) -> list[pa.Array]:
+    """The output columns after ``id`` of one plain allow (its ``at`` null), made once."""
+    found = _PLAIN.get((out_format, policy_hash))
+    if found is None:
+        if len(_PLAIN) > 8:
+            _PLAIN.clear()
+        found = _PLAIN[(out_format, policy_hash)] = decided_arrays(
+            out_format, [["allow"], [()], [()], [None], [()], [None], [None]], policy_hash)
+    return found
 
 
 def decided_arrays(out_format: str, columns: Sequence[list[Any]], policy_hash: str) -> list[pa.Array]:
@@ -200,12 +202,11 @@ def decided_arrays(out_format: str, columns: Sequence[list[Any]], policy_hash: s
     return [*arrays, constant(policy_hash, pa.string(), len(effect))]
 
 
-def combine(decide: pa.Array, decided: list[pa.Array], plain: list[pa.Array]) -> list[pa.Array]:
-    """The columns in input order: ``decide`` says of each record whether it is one of
-    ``decided`` (in order) or one of ``plain`` (in order)."""
-    k = len(decided[0]) if decided else 0
-    flags = decide.cast(pa.int64())
-    rank_decided = pc.subtract(pc.cumulative_sum(flags), 1)
-    rank_plain = pc.add(pc.subtract(pc.cumulative_sum(pc.subtract(1, flags)), 1), k)
-    order = pc.if_else(decide, rank_decided, rank_plain)
-    return [pa.concat_arrays([d, p]).take(order) for d, p in zip(decided, plain, strict=True)]
+def placed(decide: pa.Array, rows: pa.Array, table: Sequence[pa.Array], decided: Sequence[pa.Array]) -> list[pa.Array]:
+    """Columns in input order, each of one take: where ``decide`` holds, the record's
+    value is the next of the ``decided`` column's (in order); elsewhere, that of the row of
+    the ``table`` column (a few rows: the plain allow, the keyed rules' outcomes) that
+    ``rows`` gives it."""
+    k = len(table[0])
+    index = pc.if_else(decide, pc.add(pc.cumulative_sum(decide.cast(pa.int64())), k - 1), rows.cast(pa.int64()))
+    return [pa.concat_arrays([t, d]).take(index) for t, d in zip(table, decided, strict=True)]

@@ -16,7 +16,16 @@ from ..evaluate import semantics as S
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision, DecisionError, InputError, format_instant
 from ..evaluate.policies import Policies
-from .columns import MEMO_LIMIT, combine, constant, decided_arrays, id_texts, path_column, plain_arrays, plain_at_texts
+from .columns import (
+    MEMO_LIMIT,
+    constant,
+    decided_arrays,
+    id_texts,
+    path_column,
+    placed,
+    plain_at_texts,
+    plain_table,
+)
 from .convert import batch_listings, column_values
 from .lookup import Lookup, lookup_for
 from .records import Bad, decide_record, is_envelope, open_envelope
@@ -170,45 +179,43 @@ def _arrow_batch(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tal
     decide, plain_ats, settling = _to_decide(policies, job, batch, data, listings)
     phash, schema = policies.policy_hash, arrow_schema(job.out_format)
     if decide is None:
-        decided = decide_columns(policies, job, data, listings(), tally, offset)
-        return pa.RecordBatch.from_arrays([ids, *decided_arrays(job.out_format, decided, phash)], schema=schema)
+        everything = decide_columns(policies, job, data, listings(), tally, offset)
+        return pa.RecordBatch.from_arrays([ids, *decided_arrays(job.out_format, everything, phash)], schema=schema)
     places = pc.indices_nonzero(decide)
     subset, numbers = data.take(places), places.to_pylist()
     chosen = ([listings()[i] for i in numbers] if listings.listings is not None
               else batch_listings(subset, csv=job.csv))
-    decided = decide_columns(policies, job, subset, chosen, tally, offset, numbers)
-    count = len(batch) - len(chosen)
-    rest = pc.invert(decide)
-    ats = plain_ats.filter(rest) if isinstance(plain_ats, pa.Array) else plain_ats
+    decided = decided_arrays(job.out_format, decide_columns(policies, job, subset, chosen, tally, offset, numbers),
+                             phash)
+    n, rest = len(batch), pc.invert(decide)
     if settling is None:
-        tally.plain_allow(count)
-        others = plain_arrays(job.out_format, ats, phash, count)
+        tally.plain_allow(n - len(chosen))
+        table, rows = plain_table(job.out_format, phash), constant(0, pa.int32(), n)
     else:
         settled, lookup = settling
-        others = _settled(job, data, listings, settled, rest, ats, lookup, phash, tally)
-    columns = combine(decide, decided_arrays(job.out_format, decided, phash), others)
-    return pa.RecordBatch.from_arrays([ids, *columns], schema=schema)
+        table, rows = _settled(job, data, listings, settled, rest, lookup, phash, tally)
+    columns = placed(decide, rows, table[:7], decided[:7])
+    columns[6] = pc.if_else(decide, columns[6], plain_ats)  # the plain rows' ``at``: one for all, or each record's
+    return pa.RecordBatch.from_arrays([ids, *columns, constant(phash, pa.string(), n)], schema=schema)
 
 
-def _settled(job: Job, data: pa.RecordBatch, listings: _Once, settled: pa.Array, rest: pa.Array, ats: pa.Array | str,
-             lookup: Lookup, phash: str, tally: Tally) -> list[pa.Array]:
-    """The output columns after ``id`` of the records not decided in Python (``rest``):
-    plain allows, and those the lookup settles, which get their rule's outcome alone
-    (``semantics.combine`` of that one rule, as the evaluator gives it), no warning, and
-    the ``at`` of a plain allow. Tallied here."""
-    slots = settled.filter(rest)
+def _settled(job: Job, data: pa.RecordBatch, listings: _Once, settled: pa.Array, rest: pa.Array, lookup: Lookup,
+             phash: str, tally: Tally) -> tuple[list[pa.Array], pa.Array]:
+    """The output columns (after ``id``) of the plain allow (row 0) and of each keyed
+    rule's outcome alone (row k + 1: ``semantics.combine`` of that one rule, as the
+    evaluator gives it, no warning), and each record's row in them: where the lookup
+    settles it, its rule's; else the plain allow's. The records not decided in Python
+    (``rest``) are tallied here."""
     table, outcomes = _outcome_table(lookup, job.out_format, phash)
-    index = pc.fill_null(pc.add(slots, 1), 0)  # 0: the plain allow, k + 1: the keyed rule k's outcome
-    n = len(slots)
-    counts = dict(zip(*(c.to_pylist() for c in pc.value_counts(index).flatten()), strict=True))
+    rows = pc.fill_null(pc.add(settled, 1), 0)
+    counts = dict(zip(*(c.to_pylist() for c in pc.value_counts(rows.filter(rest)).flatten()), strict=True))
     tally.plain_allow(counts.pop(0, 0))
     for i, c in counts.items():
         o = outcomes[i]
         tally.repeated(o.effect, o.rules, o.penalty, c)
     blocking = [i for i in counts if outcomes[i].effect == "block"]
-    tally.blocked_sellers.update(seller_key(x) for x in _settled_sellers(job, data, listings, rest, index, blocking))
-    at = ats if isinstance(ats, pa.Array) else constant(ats, pa.string(), n)
-    return [*(a.take(index) for a in table[:5]), pa.nulls(n, pa.string()), at, constant(phash, pa.string(), n)]
+    tally.blocked_sellers.update(seller_key(x) for x in _settled_sellers(job, data, listings, rest, rows, blocking))
+    return table, rows
 
 
 def _outcome_table(lookup: Lookup, out_format: str, phash: str) -> tuple[list[pa.Array], list[Any]]:
@@ -228,12 +235,13 @@ def _outcome_table(lookup: Lookup, out_format: str, phash: str) -> tuple[list[pa
 
 
 def _settled_sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]], rest: pa.Array,
-                     index: pa.Array, blocking: list[int]) -> list[Any]:
-    """The sellers of the settled records that are blocked."""
+                     rows: pa.Array, blocking: list[int]) -> list[Any]:
+    """The sellers of the settled records that are blocked (``rows``: each record's row
+    in the outcome table, ``blocking`` those of blocking outcomes)."""
     if not blocking:
         return []
-    blocked = pc.is_in(index, value_set=pa.array(blocking, pa.int32()))
-    return _sellers(job, data, listings, pc.indices_nonzero(rest).filter(blocked))
+    blocked = pc.and_(rest, pc.is_in(rows, value_set=pa.array(blocking, pa.int32())))
+    return _sellers(job, data, listings, pc.indices_nonzero(blocked))
 
 
 def _sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]], places: pa.Array) -> list[Any]:
