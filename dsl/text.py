@@ -548,12 +548,13 @@ def contains(raw: str, norm_needle: str) -> bool:
 
 
 class CompiledRegex(Protocol):
-    """The part of a compiled RE2 pattern (``re2._Regexp``) that callers may rely on."""
+    """The part of a compiled RE2 pattern (``re2._Regexp``) that callers may rely on: a
+    pattern compiled from its UTF-8 bytes, searched in UTF-8 bytes (``regex_search``)."""
 
     @property
-    def pattern(self) -> str: ...
+    def pattern(self) -> bytes: ...
 
-    def search(self, text: str) -> object | None: ...
+    def search(self, text: bytes) -> object | None: ...
 
 
 @functools.lru_cache(maxsize=1024)
@@ -566,12 +567,18 @@ def compile_regex(pattern: str, ignore_case: bool = False) -> CompiledRegex:
     ``"missing ): (a"``) when RE2 rejects the pattern, including features RE2 lacks
     (backreferences, lookaround) and patterns too large for its memory budget.
     Compiled patterns are immutable and thread-safe, so the result is cached.
+
+    The pattern is given to RE2 as its UTF-8 bytes with the UTF-8 encoding, the very
+    RE2 object the wrapper makes of a ``str`` pattern, and is searched in the text's
+    UTF-8 bytes: the wrapper's ``str`` search also maps the match's offsets back to
+    characters, which a yes-or-no search does not need (a third of its cost).
     """
     options = re2.Options()
     options.log_errors = False  # the error goes into the ValueError, not to stderr
     options.case_sensitive = not ignore_case
+    options.encoding = re2.Options.Encoding.UTF8
     try:
-        compiled: CompiledRegex = re2.compile(pattern, options)
+        compiled: CompiledRegex = re2.compile(pattern.encode("utf-8"), options)
     except re2.error as error:
         message = error.args[0] if error.args else "invalid regular expression"
         if isinstance(message, bytes):
@@ -590,10 +597,10 @@ def regex_search(compiled: CompiledRegex, raw: str) -> bool:
     which JSON allows but UTF-8 cannot encode, are searched as U+FFFD.
     """
     try:
-        return compiled.search(raw) is not None
+        encoded = raw.encode("utf-8")
     except UnicodeEncodeError:
-        repaired = raw.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace")
-        return compiled.search(repaired) is not None
+        encoded = raw.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
+    return compiled.search(encoded) is not None
 
 
 # --------------------------------------------------------------------------- categories

@@ -168,10 +168,11 @@ class Source:
 def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
                 predicate: Predicate | None, option: str = "--input", stream_batch: int | None = None) -> Source:
     """Open the inputs (all of one format), their stream in batches of ``batch_size``
-    records (JSON lines) or ``stream_batch`` (Parquet, CSV; default ``batch_size``). Raises ``UsageError`` for a file that cannot be
-    found or read (also while its batches are read), and for an ``at_field`` that no
-    column holds (Parquet and CSV). ``option`` is the command-line option the patterns
-    were given to, which the messages about the files name."""
+    records (JSON lines) or ``stream_batch`` (Parquet, CSV; default ``batch_size``).
+    Raises ``UsageError`` for a file that cannot be found or read (also while its batches
+    are read), and for an ``at_field`` that no column holds (Parquet and CSV).
+    ``option`` is the command-line option the patterns were given to, which the messages
+    about the files name."""
     files = _expand(patterns, option)
     fmts = {format_of(f, option) for f in files}
     if len(fmts) > 1:
