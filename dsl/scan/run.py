@@ -13,6 +13,7 @@ from typing import Any
 
 import attrs
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ..atomic import write_atomically
 from ..checking.loader import UsageError
@@ -25,6 +26,7 @@ from .decide import Job, decide_batch
 from .output import Writer, unwritable
 from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
+from .schema import DECIDE_COLUMN
 from .source import PartReader, Source, format_of, open_source
 
 __all__ = ["BATCH_SIZE", "ScanResult", "scan"]
@@ -36,8 +38,9 @@ STREAM_BATCHES = 4
 """The input's one stream (Parquet, CSV: DuckDB's Arrow batches) is read in batches this
 many times ``batch_size``. Where the pushdown rules out most records, a batch's fixed
 cost (some sixty Arrow calls, about 2 ms) outweighs its records' (docs/scan.md,
-"Performance"). A scan with more jobs decides the first one in pieces of ``batch_size``,
-as its parts, while it measures whether workers are worth starting."""
+"Performance"), and it is decided whole; elsewhere in slices of ``batch_size``
+(``_sized``), and so is the first one of a scan with more jobs, as its parts, while it
+measures whether workers are worth starting."""
 
 PUSHDOWN_LIMIT = 100_000
 """The longest pushdown predicate (characters of SQL) the scan hands DuckDB. A longer one
@@ -243,7 +246,7 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
     (the output's writer) before workers are started."""
     processes = workers.jobs if workers is not None else jobs or default_jobs()
     if workers is None and processes <= 1:
-        for offset, batch in _numbered(source.batches):
+        for offset, batch in _numbered(_sized(source.batches, batch_size)):
             piece, tally = decide_batch(policies, job, batch, offset)
             yield [piece], tally
         return
@@ -287,7 +290,7 @@ def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, 
     if parts_now and source.splittable:
         yield from source.parts(processes, batch_size)
         return
-    for offset, batch in _numbered(_first_in_pieces(source.batches, batch_size)):
+    for offset, batch in _numbered(_sized(source.batches, batch_size, first=True)):
         yield offset, batch
         if switch.workers and source.splittable:  # (``start`` has closed the stream)
             after = offset + batch_records(batch)
@@ -295,14 +298,25 @@ def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, 
             return
 
 
-def _first_in_pieces(batches: Iterable[pa.RecordBatch | list[Any]],
-                     size: int) -> Iterator[pa.RecordBatch | list[Any]]:
-    """``batches``, the first Arrow one in slices of ``size`` records (``STREAM_BATCHES``)."""
+def _sized(batches: Iterable[pa.RecordBatch | list[Any]], size: int, *,
+           first: bool = False) -> Iterator[pa.RecordBatch | list[Any]]:
+    """The stream's batches as the scan decides them (``STREAM_BATCHES``): whole where the
+    pushdown's column rules out most records, else in slices of ``size`` records (a large
+    batch's listings, built at once, outgrow the processor's caches: 0.15 s more on a
+    million records decided in Python); with ``first``, the first one in slices too."""
     for i, batch in enumerate(batches):
-        if i == 0 and isinstance(batch, pa.RecordBatch):
+        if isinstance(batch, pa.RecordBatch) and batch.num_rows > size and (first and i == 0 or _mostly_kept(batch)):
             yield from (batch.slice(k, size) for k in range(0, batch.num_rows, size))
         else:
             yield batch
+
+
+def _mostly_kept(batch: pa.RecordBatch) -> bool:
+    """No pushdown column, or one that keeps half the batch's records or more."""
+    names = batch.schema.names
+    if DECIDE_COLUMN not in names:
+        return True
+    return 2 * (pc.sum(batch.column(names.index(DECIDE_COLUMN))).as_py() or 0) >= batch.num_rows
 
 
 def _start_workers(policies: Policies, sources: Mapping[str, str], source: Source, jobs: int) -> Workers:
