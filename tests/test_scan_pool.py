@@ -179,6 +179,28 @@ def test_parts_cover_the_input_in_order_and_grow(tmp_path: Path) -> None:
     assert [(p.index, p.start, p.stop, p.offset) for p in later] == [(0, 995, 1000, 995), (1, 0, 3, 1000)]
 
 
+def test_stream_batches_are_decided_whole_only_where_the_pushdown_rules_out_most() -> None:
+    """``run._sized``: a stream batch whose pushdown column rules out most of its records
+    stays whole; one that keeps half or more, or has no such column, goes in slices of the
+    batch size, and so does the first one when the scan measures (``first``); JSON lines
+    batches (lists) pass as they are. The records and their order are kept."""
+    def batch(kept: int, n: int = 10, column: bool = True) -> pa.RecordBatch:
+        data = {"id": [f"r{i}" for i in range(n)]}
+        if column:
+            data[DECIDE_COLUMN] = [i < kept for i in range(n)]
+        return pa.RecordBatch.from_pydict(data)
+
+    def sizes(batches: list[Any], first: bool = False) -> list[int]:
+        return [len(b) for b in run._sized(batches, 4, first=first)]
+
+    assert sizes([batch(2), batch(5), batch(0, column=False), batch(9, n=3)]) == [10, 4, 4, 2, 4, 4, 2, 3]
+    assert sizes([batch(2), batch(2)], first=True) == [4, 4, 2, 10]
+    records = [{"id": "a"}] * 9
+    assert sizes([records]) == [9]
+    sliced = list(run._sized([batch(7)], 4))
+    assert [r for b in sliced for r in b.column("id").to_pylist()] == [f"r{i}" for i in range(10)]
+
+
 def test_when_workers_are_worth_starting() -> None:
     assert not pool.worth_starting(0.1, 10_000, 100_000)  # 1 s left
     assert pool.worth_starting(0.1, 10_000, 300_000)  # 3 s left
