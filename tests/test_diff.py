@@ -304,7 +304,8 @@ def test_catalogue_read_errors_name_the_catalogue_option(versions: tuple[Path, P
         m.setattr(source, "open", unreadable, raising=False)  # the JSON lines reader's open
         assert f"--catalogue '{listings}': cannot be read: Permission denied" in message(listings)
 
-    def failing(sql: str, batch_size: int) -> Any:
+    def failing(con: Any, sql: str, batch_size: int) -> Any:
+        con.close()
         yield from ()
         raise duckdb.IOException("IO Error: the disk went away")
 

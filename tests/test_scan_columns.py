@@ -153,9 +153,9 @@ def test_a_predicate_longer_than_the_limit_is_not_used(tmp_path: Path, monkeypat
     queries: list[str] = []
     real = source._arrow_batches
 
-    def spy(sql: str, batch_size: int) -> Any:
+    def spy(con: Any, sql: str, batch_size: int) -> Any:
         queries.append(sql)
-        return real(sql, batch_size)
+        return real(con, sql, batch_size)
 
     monkeypatch.setattr(source, "_arrow_batches", spy)
     outputs = []
