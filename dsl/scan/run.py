@@ -316,7 +316,8 @@ def _mostly_kept(batch: pa.RecordBatch) -> bool:
     names = batch.schema.names
     if DECIDE_COLUMN not in names:
         return True
-    return 2 * (pc.sum(batch.column(names.index(DECIDE_COLUMN))).as_py() or 0) >= batch.num_rows
+    kept: int = pc.sum(batch.column(names.index(DECIDE_COLUMN))).as_py() or 0
+    return 2 * kept >= int(batch.num_rows)
 
 
 def _start_workers(policies: Policies, sources: Mapping[str, str], source: Source, jobs: int) -> Workers:
