@@ -534,17 +534,17 @@ def _plain_clauses(r: A.Rule) -> list[str]:
 
 
 def _rule_lines(r: A.Rule) -> list[str]:
-    # the common case first: the whole rule on one line, each piece formatted once
-    name, from_, until, selector = r.name, r.from_, r.until, r.selector
+    # the whole rule on one line first, each piece formatted once
+    name, selector = r.name, r.selector
     head = f"rule {_ref(name)}:" if name is not None else None
-    lead = " ".join([*_window(from_, until), r.effect]) if from_ is not None or until is not None else r.effect
+    lead = " ".join([*_window(r.from_, r.until), r.effect])
     words = [lead] if head is None else [head, lead]
     if selector is not None:
         words.append(_expr(selector, "top"))
-    expr_clauses = _condition_clauses(r) if r.if_ is not None or r.unless is not None else ()
+    expr_clauses = _condition_clauses(r)
     words += [f"{kw} {_expr(e, 'top')}" for kw, e in expr_clauses]
     plain = _plain_clauses(r)
-    one = " ".join(words + plain) if plain else " ".join(words)
+    one = " ".join(words + plain)
     if _width(one) <= WIDTH:
         return [one]
 
