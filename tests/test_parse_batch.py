@@ -20,13 +20,13 @@ from dsl.syntax.batch import parse_all
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the child is forked on Linux only")
 
-_can_fork = batch._can_fork
+_can_fork = forking.can_fork  # what the parse asks (its native threads counted)
 
 
 @pytest.fixture(autouse=True)
 def _fork_here(monkeypatch: pytest.MonkeyPatch) -> None:
     """The tests fork whatever threads the test run has started (the child only parses)."""
-    monkeypatch.setattr(batch, "_can_fork", lambda: True)
+    monkeypatch.setattr(batch, "can_fork", lambda: True)
 
 TEXTS = [
     ("a.policy", "policy a\n  timezone 'Asia/Shanghai'\n\nset s = ['x', 'y\\u{e9}']\n"
@@ -178,7 +178,7 @@ import os, signal, sys, time
 sys.path.insert(0, 'tests')
 from test_parse_batch import TEXTS, _plain
 from dsl.syntax import batch
-batch._can_fork = lambda: True
+batch.can_fork = lambda: True
 batch._PATIENCE = 0.05
 serial = batch.parse_all(TEXTS, processes=1)
 parent = os.getpid()

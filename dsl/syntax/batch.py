@@ -59,7 +59,7 @@ def parse_all(jobs: Sequence[Job], *, processes: int | None = None) -> list[Resu
     (``MIN_CHARS``, and where it is safe)."""
     if processes is None:
         processes = 2 if _worth_forking(jobs) else 1
-    if processes < 2 or len(jobs) < 2 or not _can_fork():
+    if processes < 2 or len(jobs) < 2 or not can_fork():
         return [_parse(job) for job in jobs]
     return _with_child(jobs)
 
@@ -78,10 +78,6 @@ def _cpus() -> int:
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - not Linux
         return os.cpu_count() or 1
-
-
-def _can_fork() -> bool:
-    return can_fork()
 
 
 def _with_child(jobs: Sequence[Job]) -> list[Result]:
