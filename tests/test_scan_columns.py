@@ -191,3 +191,48 @@ def test_own_pool_the_scan_process_decides_too_in_order(tmp_path: Path, jobs: in
         outputs.append(pq.read_table(out).to_pylist())
     assert outputs[0] == outputs[1]
     assert [r["id"] for r in outputs[1]] == [str(i) for i in range(300)]
+
+
+class _Counted:
+    """A meta path finder that refuses ``dateutil`` and counts the attempts (what an
+    install without it sees; a failed import is not remembered, so each one is tried again)."""
+
+    def __init__(self) -> None:
+        self.tries = 0
+
+    def find_spec(self, name: str, path: Any = None, target: Any = None) -> None:
+        if name == "dateutil" or name.startswith("dateutil."):
+            self.tries += 1
+            raise ModuleNotFoundError(name)
+        return None
+
+
+def test_the_scan_passes_compute_functions_typed_values(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """pyarrow infers the type of a plain Python value passed to a compute function at each
+    call, and each inference tries to import ``dateutil``: some 40 µs a call where it is not
+    installed. A scan's batches (the lookup settling records by category, with a text
+    equality, ``at`` from a date column, the output placed in input order) try it never."""
+    import pyarrow.parquet as pq
+
+    import dsl
+    from dsl.scan import run
+
+    text = ("policy t\n  timezone 'UTC'\n\nrule a: from 2021-01-01 block category 'X' and platform in ['p']\n"
+            "rule b: from 2021-06-01 block category 'Y'\n")
+    (tmp_path / "t.policy").write_text(text, encoding="utf-8")
+    rows = [{"id": str(i), "category": ["X", "Y", "Z"][i % 3], "platform": ["p", "q"][i % 2],
+             "listed": dt.date(2021, 1 + i % 12, 1)} for i in range(3000)]
+    pq.write_table(pa.Table.from_pylist(rows), tmp_path / "in.parquet")
+    policies = dsl.load(tmp_path / "t.policy")
+    for name in [m for m in sys.modules if m == "dateutil" or m.startswith("dateutil.")]:
+        monkeypatch.delitem(sys.modules, name)
+    finder = _Counted()
+    monkeypatch.setattr(sys, "meta_path", [finder, *sys.meta_path])
+    result = run.scan(policies, {str(tmp_path / "t.policy"): text}, [str(tmp_path / "in.parquet")],
+                      str(tmp_path / "out.parquet"), at_field="listed", jobs=1, batch_size=500)
+    assert finder.tries == 0
+    decided = pq.read_table(tmp_path / "out.parquet").to_pylist()
+    expected = [policies.decide({k: v for k, v in r.items() if k != "listed"}, at=r["listed"].isoformat()).effect
+                for r in rows]
+    assert [r["effect"] for r in decided] == expected and "block" in expected
+    assert result.records == 3000

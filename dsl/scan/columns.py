@@ -8,6 +8,13 @@ A field is read from a column only where the column holds exactly what ``read_pa
 find in the listing ``convert.batch_listings`` builds; otherwise (a path through a map or a
 list, a dotted CSV column that another one nests into) ``path_column`` says so and the
 caller reads the listings.
+
+Every value the scan passes to a pyarrow compute function is an array or a scalar of a
+stated type, never a plain Python value (``pa.scalar(1, pa.int32())``, not ``1``):
+pyarrow infers a plain value's type at each call, and each inference tries to import
+``dateutil``, some 40 µs a call where it is not installed (as in a plain install of this
+package). Such scalars are made where they are used: building the first one imports
+pandas where it is installed, which an import of the scan modules must not do.
 """
 
 from __future__ import annotations
@@ -208,5 +215,6 @@ def placed(decide: pa.Array, rows: pa.Array, table: Sequence[pa.Array], decided:
     the ``table`` column (a few rows: the plain allow, the keyed rules' outcomes) that
     ``rows`` gives it."""
     k = len(table[0])
-    index = pc.if_else(decide, pc.add(pc.cumulative_sum(decide.cast(pa.int64())), k - 1), rows.cast(pa.int64()))
+    after = pa.scalar(k - 1, pa.int64())
+    index = pc.if_else(decide, pc.add(pc.cumulative_sum(decide.cast(pa.int64())), after), rows.cast(pa.int64()))
     return [pa.concat_arrays([t, d]).take(index) for t, d in zip(table, decided, strict=True)]

@@ -207,7 +207,7 @@ def _settled(job: Job, data: pa.RecordBatch, listings: _Once, settled: pa.Array,
     settles it, its rule's; else the plain allow's. The records not decided in Python
     (``rest``) are tallied here."""
     table, outcomes = _outcome_table(lookup, job.out_format, phash)
-    rows = pc.fill_null(pc.add(settled, 1), 0)
+    rows = pc.fill_null(pc.add(settled, pa.scalar(1, pa.int32())), 0)
     counts = dict(zip(*(c.to_pylist() for c in pc.value_counts(rows.filter(rest)).flatten()), strict=True))
     tally.plain_allow(counts.pop(0, 0))
     for i, c in counts.items():

@@ -206,8 +206,8 @@ class Lookup:
                 keep, settled = pc.or_(keep, mine), pc.if_else(mine, pa.scalar(None, pa.int32()), settled)
                 continue
             texts = column.cast(pa.string()) if is_text(column.type) else pa.nulls(n, pa.string())
-            holds = pc.fill_null(pc.is_in(pc.binary_join_element_wise(settled.cast(pa.string()), texts, "\x00"),
-                                          value_set=pairs), False)
+            pair = pc.binary_join_element_wise(settled.cast(pa.string()), texts, pa.scalar("\x00", pa.string()))
+            holds = pc.fill_null(pc.is_in(pair, value_set=pairs), False)
             settled = pc.if_else(pc.and_(mine, pc.invert(holds)), pa.scalar(None, pa.int32()), settled)
         return keep, settled if settled.null_count < n else None
 
@@ -220,7 +220,8 @@ class Lookup:
             return None
         if pa.types.is_date32(column.type):
             days = column.cast(pa.int32())
-            in_range = pc.and_(pc.greater_equal(days, _days(_FIRST)), pc.less_equal(days, _days(_LAST)))
+            in_range = pc.and_(pc.greater_equal(days, pa.scalar(_days(_FIRST), pa.int32())),
+                               pc.less_equal(days, pa.scalar(_days(_LAST), pa.int32())))
             return pc.if_else(in_range, days, pa.scalar(None, pa.int32()))
         if not is_text(column.type):
             return pa.nulls(len(column), pa.int32())
