@@ -32,6 +32,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from bytecode import compiled  # noqa: E402
 from gen import category_name, policy_text  # noqa: E402
 
 PER_FILE = 10_000
@@ -181,6 +182,7 @@ def main() -> None:
     if args.child:
         child(args.child)
         return
+    print(compiled())
     bench_startup(5 if args.quick else 11)
     bench_load(args.rules or (20_000 if args.quick else 100_000))
     bench_parse_check(args.quick)

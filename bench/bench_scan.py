@@ -47,6 +47,10 @@ sys.path.insert(0, str(ROOT.parent / "shared" / "bench"))
 
 import workload  # noqa: E402
 
+sys.path.insert(0, str(ROOT / "bench"))
+
+from bytecode import compiled  # noqa: E402
+
 AT_FIELD = "listed_on"
 REPEAT = 3
 """Runs of each side of the --jobs speedup (alternating; the best of each is compared)."""
@@ -283,6 +287,7 @@ def main() -> None:
     parser.add_argument("--spark", action="store_true", help="also run the scan with --engine spark")
     args = parser.parse_args()
     print(f"load before: {loadavg()}  cores: {os.cpu_count()}")
+    print(compiled())
     policy = workload.make_policy(args.rules)
     n = args.listings
     parquet, jsonl = catalogue(policy, args.cache, n, args.rules, args.eval_limit)
