@@ -125,13 +125,19 @@ class Lookup:
             if fixed is not None and fixed(rule) == "unknown":
                 keyed = attrs.evolve(keyed, outcome=None)  # possibly in force: kept, not settled
             self.keyed.append(keyed)
-        self.equalities: list[tuple[tuple[str, ...], pa.Array, pa.Array]] = []
+        self.equalities: list[tuple[tuple[str, ...], pa.Array, pa.Array, pa.Array]] = []
         """For each path of a keyed rule's text equality: those rules (their places in
-        ``keyed``) and each one's place and text joined by NUL (``_equalities``)."""
+        ``keyed``), the texts any of them accepts, and each (rule, text) pair a rule
+        accepts as one number: its place times the number of texts plus the text's
+        (``_equalities``: numbers are compared faster than joined texts)."""
         for path in sorted({k.equal[0] for k in self.keyed if k.equal is not None}):
             slots = [i for i, k in enumerate(self.keyed) if k.equal is not None and k.equal[0] == path]
-            pairs = [f"{i}\x00{t}" for i in slots for t in sorted(self.keyed[i].equal[1])]  # type: ignore[index]
-            self.equalities.append((path, pa.array(slots, pa.int32()), pa.array(pairs, pa.string())))
+            accepted = {i: sorted(self.keyed[i].equal[1]) for i in slots}  # type: ignore[index]
+            texts = sorted({t for ts in accepted.values() for t in ts})
+            place = {t: j for j, t in enumerate(texts)}
+            pairs = [i * len(texts) + place[t] for i in slots for t in accepted[i]]
+            self.equalities.append((path, pa.array(slots, pa.int32()), pa.array(texts, pa.string()),
+                                    pa.array(pairs, pa.int64())))
         self.tables: dict[tuple[str, str], Any] = {}
         """The output columns of the keyed rules' outcomes, by format and policy hash (``decide``)."""
         entry = pa.struct([("hit", pa.bool_()), ("low", pa.int32()), ("high", pa.int32()), ("settle", pa.int32())])
@@ -197,7 +203,7 @@ class Lookup:
         n = len(settled)
         if settled.null_count == n:
             return keep, None
-        for path, slots, pairs in self.equalities:
+        for path, slots, texts_accepted, pairs in self.equalities:
             mine = pc.fill_null(pc.is_in(settled, value_set=slots), False)
             if not pc.any(mine).as_py():
                 continue
@@ -206,7 +212,8 @@ class Lookup:
                 keep, settled = pc.or_(keep, mine), pc.if_else(mine, pa.scalar(None, pa.int32()), settled)
                 continue
             texts = column.cast(pa.string()) if is_text(column.type) else pa.nulls(n, pa.string())
-            pair = pc.binary_join_element_wise(settled.cast(pa.string()), texts, pa.scalar("\x00", pa.string()))
+            text = pc.index_in(texts, value_set=texts_accepted)  # null: a text no rule accepts, or none
+            pair = pc.add(pc.multiply(settled.cast(pa.int64()), pa.scalar(len(texts_accepted), pa.int64())), text)
             holds = pc.fill_null(pc.is_in(pair, value_set=pairs), False)
             settled = pc.if_else(pc.and_(mine, pc.invert(holds)), pa.scalar(None, pa.int32()), settled)
         return keep, settled if settled.null_count < n else None
