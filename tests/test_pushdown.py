@@ -25,6 +25,7 @@ from dsl.checking.passes import build
 from dsl.evaluate.compiled import CompiledPolicySet
 from dsl.evaluate.outcome import InputError
 from dsl.model import PolicySet
+from dsl.scan.columns import plain_at_texts
 from dsl.scan.convert import batch_listings
 from dsl.scan.lookup import Lookup
 from dsl.scan.pushdown import literal, parse_type, sql_predicate
@@ -62,7 +63,7 @@ def describe(table: Any) -> dict[str, str]:
 def predicate_for(ps: PolicySet, table: Any, **kw: Any) -> str | None:
     return sql_predicate(ps, at=kw.get("at"), at_field=kw.get("at_field"), columns=describe(table),
                          prior_field=kw.get("prior_field"), csv=kw.get("csv", False), coarse=kw.get("coarse", False),
-                         lookup=kw.get("lookup", False))
+                         lookup=kw.get("lookup", False), at_checked=kw.get("at_checked", False))
 
 
 def narrowed(text: str, rows: list[dict[str, Any]], at: str | None = "2021-10-20", **kw: Any) -> list[bool]:
@@ -198,6 +199,13 @@ def test_windows_against_an_at_field() -> None:
     rows = [{"platform": "taobao", "listed_on": d} for d in days]
     got = narrowed(text, rows, at=None, at_field="listed_on")
     assert got == [False, True, True, False, True, True, True, True, True]
+    # as the scan reads them: ten bytes DuckDB casts are read as that date, whether or not
+    # ``decide`` can read them (where it cannot, the scan decides the record anyway)
+    odd = ["2021-10-09", "2021/10/09", "2021-10-9 ", "2021-10-07", "2021/10/07", " 2021-10-9", "2021-10-09T00:00"]
+    rows = [{"platform": "taobao", "listed_on": d} for d in odd]
+    assert narrowed(text, rows, at=None, at_field="listed_on") == [True, True, True, False, True, True, True]
+    checked = narrowed(text, rows, at=None, at_field="listed_on", at_checked=True)
+    assert checked == [True, True, True, False, False, True, True]
     dated = [{"platform": "taobao", "listed_on": dt.date(2021, 10, d)} for d in (8, 9, 20)]
     assert narrowed(text, dated, at=None, at_field="listed_on") == [False, True, False]
 
@@ -253,7 +261,9 @@ _FLOATS = st.one_of(st.floats(-1e4, 1e6), st.sampled_from([math.nan, math.inf, -
 _DAYS = st.dates(dt.date(2021, 5, 25), dt.date(2022, 2, 10))
 _ISO = st.one_of(_DAYS.map(dt.date.isoformat), _DAYS.map(lambda d: d.isoformat() + "T08:00:00Z"),
                  _DAYS.map(lambda d: d.isoformat() + "T23:30"), st.sampled_from(["2021-02-30", "yesterday", "",
-                                                                                   "2021-2-3", "0000-01-01"]))
+                                                                                   "2021-2-3", "0000-01-01"]),
+                 # ten bytes that DuckDB casts to a date and ``decide`` cannot read (``at_checked``)
+                 st.sampled_from(["2021/10/20", "2021-10-2 ", " 2021-10-2", "2021-1-2T3", "02021-10-2"]))
 
 
 def _nullable(s: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
@@ -332,14 +342,17 @@ def _plain_allow(compiled: CompiledPolicySet, listing: dict[str, Any], at: Any, 
 
 
 def _check_sound(ps: PolicySet, table: Any, at: Any, at_field: str | None, prior_field: str | None,
-                 csv: bool = False, coarse: bool = False, lookup: bool = False) -> int:
+                 csv: bool = False, coarse: bool = False, lookup: bool = False, at_checked: bool = False) -> int:
     """Rows as the scan reads them (``dsl.scan.convert``); the number the predicate drops
     (with ``lookup``: the SQL without the keyed rules OR what ``Lookup.classify`` keeps, as ``decide``
-    has it)."""
+    has it; with ``at_checked``: OR the records whose ``at`` cannot be read, as ``decide`` finds them)."""
     pred = predicate_for(ps, table, at=at, at_field=at_field, prior_field=prior_field, csv=csv, coarse=coarse,
-                         lookup=lookup)
+                         lookup=lookup, at_checked=at_checked)
     flags = rows_where(table, pred)
     batch = table.combine_chunks().to_batches()[0] if table.num_rows else None
+    if at_checked and at_field is not None and pred is not None and batch is not None:
+        ats = plain_at_texts(batch, (at_field,), csv=csv, listings=lambda: batch_listings(batch, csv=csv))
+        flags = [f or a is None for f, a in zip(flags, ats.to_pylist(), strict=True)]
     settled: list[Any] = [None] * len(flags)
     found = Lookup(ps, at, (at_field,) if at_field else None, prior_field is None)
     if lookup and pred is not None and batch is not None:
@@ -391,11 +404,13 @@ def test_the_coarse_pushdown_is_sound(ps: PolicySet, table: Any, at: str | None,
 
 
 @SOUND
-@given(policy_sets(), catalogues())
-def test_pushdown_is_sound_with_an_at_field(ps: PolicySet, table: Any) -> None:
+@given(policy_sets(), catalogues(), st.booleans())
+def test_pushdown_is_sound_with_an_at_field(ps: PolicySet, table: Any, at_checked: bool) -> None:
+    """``at_checked``: as the scan asks for it, the records whose ``at`` cannot be read
+    decided whatever the predicate says, and a plain date read by its length."""
     if "listed_on" not in table.column_names:
         table = table.append_column("listed_on", pa.array(["2021-10-20"] * table.num_rows, type=pa.string()))
-    _check_sound(ps, table, None, "listed_on", None)
+    _check_sound(ps, table, None, "listed_on", None, at_checked=at_checked)
 
 
 @SOUND
@@ -407,7 +422,7 @@ def test_the_pushdown_with_the_category_lookup_is_sound(ps: PolicySet, table: An
     if by_field:
         if "listed_on" not in table.column_names:
             table = table.append_column("listed_on", pa.array(["2021-10-20"] * table.num_rows, type=pa.string()))
-        _check_sound(ps, table, None, "listed_on", None, coarse=coarse, lookup=True)
+        _check_sound(ps, table, None, "listed_on", None, coarse=coarse, lookup=True, at_checked=True)
     else:
         _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None, coarse=coarse,
                      lookup=True)
@@ -471,7 +486,7 @@ def test_the_records_the_lookup_settles_get_their_rule_s_decision(ps: PolicySet,
     if by_field:
         if "listed_on" not in table.column_names:
             table = table.append_column("listed_on", pa.array(["2021-10-20"] * table.num_rows, type=pa.string()))
-        _check_sound(ps, table, None, "listed_on", None, lookup=True)
+        _check_sound(ps, table, None, "listed_on", None, lookup=True, at_checked=True)
     else:
         _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None, lookup=True)
 
@@ -525,7 +540,7 @@ def test_pushdown_is_sound_on_csv_cells(ps: PolicySet, table: Any, by_field: boo
 def test_the_category_lookup_is_sound_on_csv_cells(ps: PolicySet, table: Any, by_field: bool) -> None:
     if by_field and "listed_on" in table.column_names:
         _check_sound(ps, table, None, "listed_on", "prior" if "prior" in table.column_names else None, csv=True,
-                     lookup=True)
+                     lookup=True, at_checked=True)
     else:
         _check_sound(ps, table, "2021-10-20", None, "prior" if "prior" in table.column_names else None, csv=True,
                      lookup=True)

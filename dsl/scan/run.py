@@ -158,10 +158,12 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
 def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, coarse: bool = False) -> str | None:
     """The pushdown's predicate (DuckDB SQL) for ``job``'s records over ``columns``
     (``pushdown.sql_predicate``), the rules with a category conjunct left to the lookup
-    that ``decide`` ORs with it (``dsl.scan.lookup``)."""
+    that ``decide`` ORs with it (``dsl.scan.lookup``), and the records whose ``at`` cannot
+    be read to ``decide``, which decides them whatever the predicate says
+    (``decide._to_decide``)."""
     return pushdown.sql_predicate(policies.policy_set, at=job.at, at_field=job.at_name or None, columns=columns,
                                   prior_field=".".join(job.prior_field) if job.prior_field else None, csv=job.csv,
-                                  coarse=coarse, lookup=True)
+                                  coarse=coarse, lookup=True, at_checked=True)
 
 
 def default_jobs() -> int:

@@ -14,7 +14,8 @@ predicate in Spark SQL, construct by construct, each with the same value on ever
 - ``isfinite(x)`` is ``NOT isnan(x) AND abs(x) <> Infinity`` (NULL for NULL);
   ``array_to_string(x, s)`` is ``array_join(x, s)`` (both skip NULL elements);
   ``list_aggregate(x, 'count')`` counts the elements that are not NULL, ``len(x)`` is
-  ``array_size(x)`` (NULL for NULL); ``floor(x)`` of a DOUBLE stays a DOUBLE (Spark's
+  ``array_size(x)`` (NULL for NULL), ``strlen(x)`` (a text's bytes) is ``octet_length(x)``
+  (UTF-8 bytes, as DuckDB's); ``floor(x)`` of a DOUBLE stays a DOUBLE (Spark's
   own is a BIGINT, an overflow error beyond 2^63 in ANSI mode);
 - ``HUGEINT`` is ``DECIMAL(38,0)`` (it holds every bound the pushdown writes, below 2^126,
   and compares exactly with every integer type); the other constructs are Spark's own.
@@ -188,6 +189,7 @@ _CALLS: dict[str, Callable[[list[str]], str]] = {
     "list_aggregate": _count,
     "floor": _floor,
     "len": lambda a: f"array_size({_one(a)})",
+    "strlen": lambda a: f"octet_length({_one(a)})",
 }
 
 
