@@ -480,8 +480,13 @@ def _tokens_reading(haystacks: Sequence[str], unknown: Sequence[str],
 
 def _ascii_gate(text: str) -> str:
     """TRUE where ``text`` holds a character that is not ASCII (where the word tests do
-    not reach)."""
-    return _sure(f"regexp_matches({text}, {_NON_ASCII})")
+    not reach): where its bytes (``strlen``) outnumber its characters (``length``, code
+    points of DuckDB's UTF-8 text), which a regular expression on every row told at 0.07 s
+    of DuckDB's CPU more per million records; a text joined from several (``concat_ws``,
+    ``array_to_string``) is tested by the regular expression, so as to be joined once."""
+    if text.startswith(("concat_ws(", "array_to_string(")):
+        return _sure(f"regexp_matches({text}, {_NON_ASCII})")
+    return _sure(f"strlen({text}) <> length({text})")
 
 
 def _text_atom(e: A.Expr, columns: Columns) -> tuple[list[Field], list[tuple[str, ...]]] | None:

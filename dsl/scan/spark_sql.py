@@ -15,7 +15,9 @@ predicate in Spark SQL, construct by construct, each with the same value on ever
   ``array_to_string(x, s)`` is ``array_join(x, s)`` (both skip NULL elements);
   ``list_aggregate(x, 'count')`` counts the elements that are not NULL, ``len(x)`` is
   ``array_size(x)`` (NULL for NULL), ``strlen(x)`` (a text's bytes) is ``octet_length(x)``
-  (UTF-8 bytes, as DuckDB's); ``floor(x)`` of a DOUBLE stays a DOUBLE (Spark's
+  (UTF-8 bytes, as DuckDB's) and ``length(x)`` (its characters) ``char_length(x)`` (code
+  points, as DuckDB's: the two differ exactly where a character is not ASCII, in the
+  valid UTF-8 that Spark's readers and writers hold); ``floor(x)`` of a DOUBLE stays a DOUBLE (Spark's
   own is a BIGINT, an overflow error beyond 2^63 in ANSI mode);
 - ``HUGEINT`` is ``DECIMAL(38,0)`` (it holds every bound the pushdown writes, below 2^126,
   and compares exactly with every integer type); the other constructs are Spark's own.
@@ -190,6 +192,7 @@ _CALLS: dict[str, Callable[[list[str]], str]] = {
     "floor": _floor,
     "len": lambda a: f"array_size({_one(a)})",
     "strlen": lambda a: f"octet_length({_one(a)})",
+    "length": lambda a: f"char_length({_one(a)})",
 }
 
 
