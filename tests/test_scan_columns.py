@@ -236,3 +236,27 @@ def test_the_scan_passes_compute_functions_typed_values(tmp_path: Path, monkeypa
                 for r in rows]
     assert [r["effect"] for r in decided] == expected and "block" in expected
     assert result.records == 3000
+
+
+@pytest.mark.parametrize("csv", [False, True])
+def test_blocked_sellers_counted_by_column_as_by_listing(csv: bool) -> None:
+    """The report's sellers of some records, counted by Arrow per distinct value, are the
+    ones read from each record's listing (text, numbers, NaN, nulls; a struct seller,
+    which Arrow does not count, value by value)."""
+    from collections import Counter
+
+    from dsl.scan.decide import Job, _sellers
+    from dsl.scan.report import seller_key
+
+    columns: list[pa.Array] = [pa.array(["s1", None, "s2", "s1", None]), pa.array([3.0, float("nan"), None, 3.0, 1.5])]
+    if not csv:
+        columns.append(pa.array([{"k": 1}, None, {"k": 1}, {"k": 2}, None]))
+    for column in columns:
+        if csv and not pa.types.is_string(column.type):
+            column = pa.array([None if v is None else str(v) for v in column.to_pylist()])
+        data = pa.record_batch({"id": pa.array(["a", "b", "c", "d", "e"]), "seller": column})
+        job = Job("parquet", "2021-10-20", None, None, ("id",), ("seller",), csv=csv)
+        places = pa.array([0, 1, 3, 4], pa.int64())
+        listings = batch_listings(data, csv=csv)
+        by_listing = Counter(seller_key(V.read_path(listings[i], ("seller",))) for i in places.to_pylist())
+        assert _sellers(job, data, lambda: listings, places) == by_listing

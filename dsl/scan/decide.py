@@ -5,6 +5,7 @@ as the output format wants them (``dsl.scan.output``), and its tally for the rep
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -214,7 +215,7 @@ def _settled(job: Job, data: pa.RecordBatch, listings: _Once, settled: pa.Array,
         o = outcomes[i]
         tally.repeated(o.effect, o.rules, o.penalty, c)
     blocking = [i for i in counts if outcomes[i].effect == "block"]
-    tally.blocked_sellers.update(seller_key(x) for x in _settled_sellers(job, data, listings, rest, rows, blocking))
+    tally.blocked_sellers.update(_settled_sellers(job, data, listings, rest, rows, blocking))
     return table, rows
 
 
@@ -235,23 +236,33 @@ def _outcome_table(lookup: Lookup, out_format: str, phash: str) -> tuple[list[pa
 
 
 def _settled_sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]], rest: pa.Array,
-                     rows: pa.Array, blocking: list[int]) -> list[Any]:
-    """The sellers of the settled records that are blocked (``rows``: each record's row
-    in the outcome table, ``blocking`` those of blocking outcomes)."""
+                     rows: pa.Array, blocking: list[int]) -> Counter[str]:
+    """The settled records that are blocked, by seller (``rows``: each record's row in
+    the outcome table, ``blocking`` those of blocking outcomes)."""
     if not blocking:
-        return []
+        return Counter()
     blocked = pc.and_(rest, pc.is_in(rows, value_set=pa.array(blocking, pa.int32())))
     return _sellers(job, data, listings, pc.indices_nonzero(blocked))
 
 
-def _sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]], places: pa.Array) -> list[Any]:
-    """The seller of each record of ``data`` at ``places`` (for the report): read from its
-    column where one column holds it (never for envelopes), else from the listings."""
+def _sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any]], places: pa.Array) -> Counter[str]:
+    """The records of ``data`` at ``places`` by seller (``seller_key``, for the report):
+    counted by Arrow per distinct value where one column holds the seller (never for
+    envelopes), else read from the listings."""
     column = path_column(data, job.seller_field, csv=job.csv)
     if column is None or job.envelopes:
         chosen = listings()
-        return [_seller(job, chosen[i]) for i in places.to_pylist()]
-    return column_values(column.take(places), csv=job.csv)
+        return Counter(seller_key(_seller(job, chosen[i])) for i in places.to_pylist())
+    taken = column.take(places)
+    try:
+        counted = pc.value_counts(taken)  # (nulls and NaN counted as one value each)
+    except pa.ArrowNotImplementedError:  # a struct or list seller: value by value
+        return Counter(seller_key(v) for v in column_values(taken, csv=job.csv))
+    found: Counter[str] = Counter()
+    values, counts = counted.field("values"), counted.field("counts").to_pylist()
+    for value, count in zip(column_values(values, csv=job.csv), counts, strict=True):
+        found[seller_key(value)] += count
+    return found
 
 
 def _field_values(job: Job, data: pa.RecordBatch, path: tuple[str, ...], listings: Sequence[Any]) -> list[Any]:
@@ -308,11 +319,11 @@ class _Error:
 _ERROR = _Error()
 
 
-def _blocked_sellers(job: Job, data: pa.RecordBatch, listings: Sequence[Any], effect: list[Any]) -> list[Any]:
-    """The seller of each blocked record (for the report)."""
+def _blocked_sellers(job: Job, data: pa.RecordBatch, listings: Sequence[Any], effect: list[Any]) -> Counter[str]:
+    """The blocked records by seller (for the report)."""
     blocked = [i for i, e in enumerate(effect) if e == "block"]
     if not blocked:
-        return []
+        return Counter()
     return _sellers(job, data, lambda: listings, pa.array(blocked, pa.int64()))
 
 

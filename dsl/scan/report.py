@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from ..evaluate.outcome import Decision, PenaltyChoice
@@ -57,16 +57,16 @@ class Tally:
             self.blocked_sellers[seller_key(seller)] += 1
 
     def decided(self, effects: Sequence[str | None], rule_sets: Sequence[tuple[str, ...] | None],
-                penalties: Iterable[PenaltyChoice], blocked_sellers: Iterable[Any]) -> None:
+                penalties: Iterable[PenaltyChoice], blocked_sellers: Mapping[str, int]) -> None:
         """Records decided, a column at a time (``decision`` for each, but counted in
         bulk): their effects and rule sets (None for a record in error, counted by
-        ``error``), the penalties given and the seller of each blocked record."""
+        ``error``), the penalties given and the blocked records by seller (``seller_key``)."""
         counts = Counter(e for e in effects if e is not None)
         self.records += counts.total()
         self.effects.update(counts)
         self.rule_sets.update(r for r in rule_sets if r)
         self.steps.update(_step(p) for p in penalties)
-        self.blocked_sellers.update(seller_key(s) for s in blocked_sellers)
+        self.blocked_sellers.update(blocked_sellers)
 
     def repeated(self, effect: str, rules: tuple[str, ...], penalty: PenaltyChoice | None, count: int) -> None:
         """``count`` records decided alike (their blocked sellers counted apart)."""
