@@ -25,6 +25,7 @@ from hypothesis import strategies as st
 import dsl
 from dsl.api import scan_paths
 from dsl.checking.loader import UsageError
+from dsl.diagnostics import PolicyError
 from dsl.evaluate.outcome import InputError, format_instant
 from dsl.scan import Workers, scan
 from dsl.scan.convert import csv_cell
@@ -329,6 +330,8 @@ def test_usage_errors(tmp_path: Path) -> None:
         (dict(inputs=[str(tmp_path / "nothing*.csv")]), "no file matches"),
         (dict(inputs=[str(tmp_path / "bad.parquet")]), "cannot be read"),
         (dict(at_field="listed_at", at=None), "--at-field 'listed_at': the input has no such column"),
+        (dict(at_field="listed..at", at=None), "--at-field 'listed..at': not a field path"),
+        (dict(inputs=[str(tmp_path / "missing.parquet")], at_field="listed..at", at=None), "not a field path"),
         (dict(out=str(tmp_path / "no-dir" / "out.parquet")), "cannot be written"),
         (dict(out=str(tmp_path / "out.txt")), "cannot tell its format"),
         (dict(engine="oracle"), "unknown engine"),
@@ -341,6 +344,10 @@ def test_usage_errors(tmp_path: Path) -> None:
             scan_paths(POLICIES, kw.pop("inputs"), kw.pop("out"), **kw)
     assert out.read_bytes() == b"old"
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".")] == []  # no temporary file left
+    # the inputs are read while the policy set loads: a set with errors is still told first
+    (tmp_path / "broken.policy").write_text("policy broken\nrule r: block nonsense ==\n", encoding="utf-8")
+    with pytest.raises(PolicyError):
+        scan_paths(tmp_path / "broken.policy", [str(tmp_path / "missing.parquet")], str(out), at="2021-10-20")
 
 
 def test_cli_exit_statuses(tmp_path: Path) -> None:

@@ -5,6 +5,7 @@ built from columns is, row for row, the output built from decided rows."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import importlib.util
 import subprocess
 import sys
@@ -259,4 +260,4 @@ def test_blocked_sellers_counted_by_column_as_by_listing(csv: bool) -> None:
         places = pa.array([0, 1, 3, 4], pa.int64())
         listings = batch_listings(data, csv=csv)
         by_listing = Counter(seller_key(V.read_path(listings[i], ("seller",))) for i in places.to_pylist())
-        assert _sellers(job, data, lambda: listings, places) == by_listing
+        assert _sellers(job, data, functools.partial(list, listings), places) == by_listing

@@ -27,9 +27,9 @@ from .output import Writer, unwritable
 from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
 from .schema import DECIDE_COLUMN
-from .source import PartReader, Source, format_of, open_source
+from .source import Opening, PartReader, Source, format_of, open_source
 
-__all__ = ["BATCH_SIZE", "ScanResult", "scan"]
+__all__ = ["BATCH_SIZE", "ScanResult", "open_inputs", "scan"]
 
 BATCH_SIZE = 8192
 """Records per batch, by default (of the parts, of JSON lines; see ``STREAM_BATCHES``)."""
@@ -114,11 +114,13 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
          at: str | None = None, at_field: str | None = None, prior_field: str | None = None,
          id_field: str = "id", seller_field: str = "seller.id", jobs: int | None = None,
          use_pushdown: bool = True, batch_size: int = BATCH_SIZE, report: str | None = None,
-         progress: Progress | None = None, workers: Workers | None = None) -> ScanResult:
+         progress: Progress | None = None, workers: Workers | None = None,
+         opening: Opening | None = None) -> ScanResult:
     """Decide every record of ``inputs`` and write one row each to ``out`` (docs/scan.md).
     ``sources`` are the policy files' texts (for worker processes that cannot be forked);
-    ``workers``, a pool to reuse (its number of jobs wins). Raises ``UsageError`` for what
-    stops a scan before or while it runs: the output is then left as it was."""
+    ``workers``, a pool to reuse (its number of jobs wins); ``opening``, the inputs
+    already being inspected (``open_inputs``). Raises ``UsageError`` for what stops a scan
+    before or while it runs: the output is then left as it was."""
     began = time.perf_counter()
     job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
                   seller_field=seller_field)
@@ -135,7 +137,7 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
         return None
 
     source = open_source(inputs, batch_size=batch_size, stream_batch=STREAM_BATCHES * batch_size,
-                         at_field=job.at_field, predicate=predicate if use_pushdown else None)
+                         at_field=job.at_field, predicate=predicate if use_pushdown else None, opening=opening)
     job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
     if workers is not None:  # each task is checked against the set this scan decides with
         workers.expect(policies.policy_hash)
@@ -153,6 +155,17 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
         writer.abort()
         raise
     return finish(tally, began, report)
+
+
+def open_inputs(inputs: Sequence[str], at_field: str | None) -> Opening | None:
+    """The inputs inspected in a thread (``source.Opening``) while the caller loads the
+    policy set, for ``scan(..., opening=...)`` with the same ``inputs`` and ``at_field``;
+    None where ``at_field`` is not a path (``scan`` says so, as it would without)."""
+    try:
+        path = _path(at_field, "--at-field")
+    except UsageError:
+        return None
+    return Opening(inputs, at_field=path)
 
 
 def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, coarse: bool = False) -> str | None:

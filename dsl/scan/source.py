@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,7 +25,7 @@ from ..checking.loader import UsageError
 from .records import read_json_records
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "Part", "PartReader", "Source", "format_of", "open_source"]
+__all__ = ["FORMATS", "Opening", "Part", "PartReader", "Source", "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -166,22 +167,100 @@ class Source:
 
 
 def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
-                predicate: Predicate | None, option: str = "--input", stream_batch: int | None = None) -> Source:
+                predicate: Predicate | None, option: str = "--input", stream_batch: int | None = None,
+                opening: Opening | None = None) -> Source:
     """Open the inputs (all of one format), their stream in batches of ``batch_size``
     records (JSON lines) or ``stream_batch`` (Parquet, CSV; default ``batch_size``).
     Raises ``UsageError`` for a file that cannot be found or read (also while its batches
     are read), and for an ``at_field`` that no column holds (Parquet and CSV).
     ``option`` is the command-line option the patterns were given to, which the messages
-    about the files name."""
+    about the files name. ``opening``: the same patterns, ``at_field`` and ``option``
+    already being inspected (``Opening``)."""
+    found = opening.result() if opening is not None else _inspect(patterns, at_field, option)
+    if found.fmt == "jsonl":
+        return Source(found.fmt, {}, None, False, _json_batches(found.files, batch_size, option))
+    return _duckdb_source(found, batch_size=stream_batch or batch_size, predicate=predicate, option=option)
+
+
+@attrs.define
+class _Inspected:
+    """The first half of opening an input: its files and format; for Parquet and CSV,
+    DuckDB's connection (which the stream then reads through), the input's table
+    expression and columns, and its record counts (by file; None: it cannot be split)."""
+
+    fmt: str
+    files: list[str]
+    con: duckdb.DuckDBPyConnection | None = None
+    table: str = ""
+    columns: dict[str, str] = attrs.Factory(dict)
+    counts: tuple[int, ...] | None = None
+    total: int | None = None
+
+
+def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: str) -> _Inspected:
     files = _expand(patterns, option)
     fmts = {format_of(f, option) for f in files}
     if len(fmts) > 1:
         raise UsageError(f"{option}: the files are of several formats ({', '.join(sorted(fmts))}); scan one at a time")
     fmt = fmts.pop()
     if fmt == "jsonl":
-        return Source(fmt, {}, None, False, _json_batches(files, batch_size, option))
-    return _duckdb_source(fmt, files, batch_size=stream_batch or batch_size, at_field=at_field, predicate=predicate,
-                          option=option)
+        return _Inspected(fmt, files)
+    table = _table_sql(fmt, files)
+    con = duckdb.connect()  # (each connect makes a database: some 15 ms; the stream reads through this one)
+    try:
+        columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
+        _check_at_field(at_field, columns, fmt)
+        counts = _file_counts(con, table, files, columns) if fmt == "parquet" else None
+        if fmt == "parquet" and counts is None:
+            total: int | None = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
+        else:
+            total = sum(counts) if counts is not None else None
+    except duckdb.Error as e:
+        con.close()
+        raise UsageError(f"{option}: cannot be read: {_first_line(e)}") from None
+    except BaseException:
+        con.close()
+        raise
+    return _Inspected(fmt, files, con, table, columns, counts, total)
+
+
+class Opening:
+    """``open_source``'s first half (the files found, their format, and DuckDB's
+    connection, schema and record counts) done in a thread of its own while the caller
+    loads the policy set: DuckDB does this work without holding the GIL (some 30 ms of a
+    scan's start, mostly creating DuckDB's database). Pass it to ``open_source`` with the
+    same patterns, ``at_field`` and ``option``; it raises what the first half raised. A
+    scan forks its workers later: by then the thread has ended (``result`` joins it)."""
+
+    def __init__(self, patterns: Sequence[str], *, at_field: tuple[str, ...] | None, option: str = "--input"):
+        self._found: _Inspected | None = None
+        self._error: BaseException | None = None
+        self._taken = False
+        self._thread = threading.Thread(target=self._run, args=(list(patterns), at_field, option),
+                                        name="policy-scan-open", daemon=True)
+        self._thread.start()
+
+    def _run(self, patterns: list[str], at_field: tuple[str, ...] | None, option: str) -> None:
+        try:
+            self._found = _inspect(patterns, at_field, option)
+        except BaseException as e:  # noqa: BLE001 - raised again by ``result``, in the caller's thread
+            self._error = e
+
+    def result(self) -> _Inspected:
+        """What the first half found (its connection now the caller's)."""
+        self._thread.join()
+        self._taken = True
+        if self._error is not None:
+            raise self._error
+        assert self._found is not None
+        return self._found
+
+    def close(self) -> None:
+        """The connection closed where ``result`` was never asked for (the policy set did
+        not load, the options were wrong)."""
+        self._thread.join()
+        if not self._taken and self._found is not None and self._found.con is not None:
+            self._found.con.close()
 
 
 def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
@@ -222,22 +301,10 @@ def _check_at_field(at_field: tuple[str, ...] | None, columns: dict[str, str], f
         raise UsageError(f"--at-field '{dotted}': the input has no such column (its columns: {shown})")
 
 
-def _duckdb_source(fmt: str, files: Sequence[str], *, batch_size: int, at_field: tuple[str, ...] | None,
-                   predicate: Predicate | None, option: str) -> Source:
-    table = _table_sql(fmt, files)
-    total: int | None
-    con = duckdb.connect()  # (each connect makes a database: some 15 ms; the stream reads through this one)
+def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate | None, option: str) -> Source:
+    con, table, columns, counts, total = found.con, found.table, found.columns, found.counts, found.total
+    assert con is not None
     try:
-        try:
-            columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
-            _check_at_field(at_field, columns, fmt)
-            counts = _file_counts(con, table, files, columns) if fmt == "parquet" else None
-            if fmt == "parquet" and counts is None:
-                total = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
-            else:
-                total = sum(counts) if counts is not None else None
-        except duckdb.Error as e:
-            raise UsageError(f"{option}: cannot be read: {_first_line(e)}") from None
         where = predicate(columns) if predicate is not None else None
     except BaseException:
         con.close()
@@ -247,7 +314,7 @@ def _duckdb_source(fmt: str, files: Sequence[str], *, batch_size: int, at_field:
     sample = " USING SAMPLE 1 PERCENT (system)" if (total or 0) >= SAMPLED else ""
     share = (None if where is None else
              f"SELECT avg(CASE WHEN ({where}) IS NOT FALSE THEN 1 ELSE 0 END) FROM (SELECT * FROM {table}{sample})")
-    return Source(fmt, columns, total, where is not None, _read(_arrow_batches(con, sql, batch_size), option),
+    return Source(found.fmt, columns, total, where is not None, _read(_arrow_batches(con, sql, batch_size), option),
                   sql if counts is not None else None, plain if counts is not None else None, counts or (), share)
 
 
