@@ -261,3 +261,30 @@ def test_blocked_sellers_counted_by_column_as_by_listing(csv: bool) -> None:
         listings = batch_listings(data, csv=csv)
         by_listing = Counter(seller_key(V.read_path(listings[i], ("seller",))) for i in places.to_pylist())
         assert _sellers(job, data, functools.partial(list, listings), places) == by_listing
+
+
+def test_a_batch_the_sql_keeps_whole_is_decided_without_the_lookup(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where the pushdown's SQL column keeps every record of a batch (a policy no pushdown
+    narrows), the category lookup has nothing to add: it is not consulted, and each record
+    gets ``decide``'s decision."""
+    import dsl
+    from dsl.scan import decide as D
+    from dsl.scan.run import new_job
+    from dsl.scan.schema import DECIDE_COLUMN
+
+    (tmp_path / "t.policy").write_text("policy t\n  timezone 'UTC'\n\nrule a: from 2021-01-01 block category 'X'\n"
+                                       "rule b: block title matches /z+/\n", encoding="utf-8")
+    policies = dsl.load(tmp_path / "t.policy")
+    rows = [{"id": str(i), "category": ["X", "Y"][i % 2], "title": ["zz", "a", None][i % 3], "listed": "2021-10-20"}
+            for i in range(12)]
+    batch = pa.RecordBatch.from_pylist(rows).append_column(DECIDE_COLUMN, pa.array([True] * 12))
+    job = new_job("parquet", at=None, at_field="listed", prior_field=None, id_field="id", seller_field="seller.id")
+
+    def no_lookup(*args: Any) -> None:
+        raise AssertionError("the lookup was consulted")
+
+    monkeypatch.setattr(D, "lookup_for", no_lookup)
+    piece, tally = D.decide_batch(policies, job, batch, 0)
+    expected = [policies.decide({k: v for k, v in r.items() if k != "listed"}, at=r["listed"]).effect for r in rows]
+    assert piece.column("effect").to_pylist() == expected and tally.records == 12

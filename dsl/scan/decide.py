@@ -338,6 +338,8 @@ def _pushdown_mask(policies: Policies, job: Job, batch: pa.RecordBatch,
     if DECIDE_COLUMN not in names:
         return None, None, None
     decide = batch.column(names.index(DECIDE_COLUMN))
+    if pc.all(decide).as_py():  # (never null) every record decided: the lookup has nothing to add
+        return decide, None, None
     lookup = lookup_for(policies.policy_set, policies.policy_hash, job.at, job.at_field, job.prior_field is None)
     if lookup is None:
         return decide, None, None
@@ -356,7 +358,7 @@ def _to_decide(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.Rec
     their lookup; None: none is). A record the pushdown rules out whose ``at`` cannot be
     read is decided, to get its error."""
     decide, settled, lookup = _pushdown_mask(policies, job, batch, data)
-    if decide is None:
+    if decide is None or pc.all(decide).as_py():
         return None, "", None
     ats = _plain_ats(job, data, listings)
     if isinstance(ats, pa.Array):
