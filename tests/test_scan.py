@@ -274,6 +274,35 @@ def test_nested_parquet_structs_dates_and_timestamps(tmp_path: Path) -> None:
     assert got[1]["effect"] == "allow" and got[1]["at"] == "2021-10-07T23:59:00"  # before the window opens
 
 
+def test_a_scan_reads_only_the_columns_a_decision_may_read(tmp_path: Path) -> None:
+    """The input's columns that no rule, declared field or option reads are never read
+    (``semantics.fields_read``): the queries name the others, and each record gets
+    ``decide``'s decision on its whole listing, with and without the pushdown, in Parquet
+    and in CSV (a dotted column ``a.b`` is field ``a``)."""
+    from dsl.scan.source import open_source
+
+    rows = [{"id": str(i), "category": ["Gadgets", "Toys", None][i % 3], "price": [150.0, 50.0, None][i % 3],
+             "title": ["gold coin", None][i % 2], "seller": {"id": f"s{i % 2}", "country": ["GB", "FR"][i % 2]},
+             "listed_at": "2021-10-20", "unused": {"deep": [i, i + 1]}, "remark": "x" * (i % 4)}
+            for i in range(30)]
+    write_parquet(rows, tmp_path / "in.parquet")
+    write_csv(rows, tmp_path / "in.csv")
+    fields = dsl.evaluate.semantics.fields_read(P.policy_set) | {"id", "listed_at"}
+    assert "unused" not in fields and "remark" not in fields
+    for name in ("in.parquet", "in.csv"):
+        source = open_source([str(tmp_path / name)], batch_size=10, at_field=("listed_at",), predicate=None,
+                             fields=fields)
+        assert source.plain_sql is None or ("unused" not in source.plain_sql and '"price"' in source.plain_sql)
+        first = next(source.batches)
+        assert "remark" not in first.schema.names and not any(n.startswith("unused") for n in first.schema.names)
+        source.batches.close()
+        for pushdown in (True, False):
+            scan(P, SOURCES, [str(tmp_path / name)], str(tmp_path / "out.jsonl"), at_field="listed_at", jobs=1,
+                 use_pushdown=pushdown)
+            got = read_output(tmp_path / "out.jsonl")
+            assert got == [expected(r, at=r["listed_at"]) for r in rows], (name, pushdown)
+
+
 def test_dotted_csv_columns_are_nested(tmp_path: Path) -> None:
     (tmp_path / "in.csv").write_text(
         'id,category,price,seller.id,seller.country,item.made,title\n'

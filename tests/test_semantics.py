@@ -276,3 +276,48 @@ def test_outcome_is_a_leaf_and_a_decision_is_plain_data() -> None:
     assert [f.name for f in attrs.fields(Decision)] == [
         "effect", "rules", "overridden", "penalty", "messages", "citations", "warnings", "at", "policy_hash"]
     assert not hasattr(Decision, "explain")
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data(), st.booleans())
+def test_a_decision_reads_only_the_fields_read(data: st.DataObject, schema: bool) -> None:
+    """``fields_read``: a listing cut down to those top-level fields gets the same decision
+    (effect, rules, penalty, warnings) or the same error as the whole listing, the fields
+    the policy set does not read carrying anything (``policy scan`` reads no other column)."""
+    from strategies import listings, policy_files
+
+    file = data.draw(policy_files(schema=True if schema else None))
+    ps, diags = build([file], {})
+    assume(ps is not None)
+    assert ps is not None
+    policies = Policies(ps)
+    read = S.fields_read(ps)
+    listing = data.draw(listings())
+    listing.update(data.draw(st.dictionaries(st.sampled_from(["zz", "note", "extra", "sku", "price"]),
+                                             st.one_of(st.none(), st.integers(), st.text(max_size=3),
+                                                       st.lists(st.integers(), max_size=2)), max_size=3)))
+    cut = {k: v for k, v in listing.items() if k in read}
+    at = data.draw(st.sampled_from(["2021-10-20", "2021-10-07T23:00:00Z", "2022-03-01"]))
+
+    def outcome_of(x: dict[str, typing.Any]) -> typing.Any:
+        try:
+            d = policies.decide(x, at=at, prior_violations=1)
+        except outcome.InputError as e:
+            return ("error", e.message)
+        return (d.effect, d.rules, d.overridden, d.penalty, d.warnings)
+
+    assert outcome_of(cut) == outcome_of(listing)
+
+
+def test_fields_read_names_every_kind_of_atom() -> None:
+    from dsl.syntax import parse
+
+    text = ("policy p\n  timezone 'UTC'\n  scope platform in ['taobao']\n\n"
+            "rule a: block category 'X' and mentions 'coin' unless seller.verified exists\n"
+            "rule b: flag sku matches /^CM/ or item.origin == 'CN' or notes contains 'ivory'\n")
+    file, diags = parse(text, "p.policy")
+    assert diags == []
+    ps, found = build([file], {"p.policy": text})
+    assert ps is not None, found
+    assert S.fields_read(ps) == {"platform", "category", "title", "description", "tags", "seller", "sku", "item",
+                                 "notes"}

@@ -32,7 +32,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..model import Effect, RuleInfo, StepInfo, list_texts, narrow
+from ..model import Effect, PolicySet, RuleInfo, StepInfo, list_texts, narrow
 from ..syntax import ast as A
 from ..text import (
     category_matches,
@@ -339,6 +339,29 @@ def matches_test(pattern: str, ignore_case: bool) -> Callable[[Sequence[str]], b
                 return True
         return False
     return test
+
+
+def fields_read(ps: PolicySet) -> frozenset[str]:
+    """The top-level fields of a listing that deciding it under ``ps`` may read: those of
+    every path a rule's condition reads (its scope and ``unless`` included), ``category``
+    for a category atom, the text sources (title, description, tags) for ``mentions``
+    without a path, and, with a schema, those of the declared fields and the built-ins.
+    A decision, its input warnings and its errors depend on the listing through these
+    alone (``at`` and ``prior_violations`` come apart): ``policy scan`` reads no other
+    column."""
+    names = {path[0] for path in ps.schema}
+    names.update(path[0] for path in ps.compared_types)
+    for rule in ps.rules:
+        for node in A.walk(rule.condition):
+            if isinstance(node, (A.Category, A.CategoryIn)):
+                names.add("category")
+            elif isinstance(node, (A.Mentions, A.MentionsAny)) and node.path is None:
+                names.update(path[0] for path in V.TEXT_SOURCES)
+            elif not isinstance(node, (A.And, A.Or, A.Not, A.Const)):
+                # every other atom reads its path (mypy holds a new kind of atom to this)
+                assert node.path is not None
+                names.add(node.path.parts[0])
+    return frozenset(names)
 
 
 def source_pieces(listing: Mapping[str, Any], source: Source) -> tuple[str, ...]:

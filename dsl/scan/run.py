@@ -20,6 +20,7 @@ from ..checking.loader import UsageError
 from ..evaluate import values as V
 from ..evaluate.outcome import InputError, format_instant
 from ..evaluate.policies import Policies
+from ..evaluate.semantics import fields_read
 from ..forking import can_fork
 from . import pushdown
 from .decide import Job, decide_batch
@@ -136,8 +137,12 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
                 return found
         return None
 
+    # the columns a decision may read, and the job's own: no other is read
+    fields = fields_read(policies.policy_set) | {path[0] for path in (job.id_field, job.at_field, job.prior_field,
+                                                                      job.seller_field) if path}
     source = open_source(inputs, batch_size=batch_size, stream_batch=STREAM_BATCHES * batch_size,
-                         at_field=job.at_field, predicate=predicate if use_pushdown else None, opening=opening)
+                         at_field=job.at_field, predicate=predicate if use_pushdown else None, opening=opening,
+                         fields=fields)
     job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
     if workers is not None:  # each task is checked against the set this scan decides with
         workers.expect(policies.policy_hash)
