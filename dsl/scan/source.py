@@ -71,6 +71,10 @@ SAMPLED = 200_000
 """Records of an input from which ``Source.kept_share`` samples (DuckDB's system sample
 takes whole vectors of 2,048 records: a small input's 1% could be none)."""
 
+SAMPLE_SEED = 20211015
+"""The seed of that sample: the same input gives the same estimate, and so the same
+choice of how its parts are read, run after run."""
+
 MAX_SPLIT_FILES = 64
 """The most Parquet files an input may have to be split into parts: each part's query
 reads every file's schema (``union_by_name``)."""
@@ -315,7 +319,7 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
     read = _projection(columns, fields, csv=found.fmt == "csv")
     select = read if where is None else f'{read}, (({where}) IS NOT FALSE) AS "{DECIDE_COLUMN}"'
     sql, plain = f"SELECT {select} FROM {table}", f"SELECT {read} FROM {table}"
-    sample = " USING SAMPLE 1 PERCENT (system)" if (total or 0) >= SAMPLED else ""
+    sample = f" USING SAMPLE 1 PERCENT (system, {SAMPLE_SEED})" if (total or 0) >= SAMPLED else ""
     share = (None if where is None else
              f"SELECT avg(CASE WHEN ({where}) IS NOT FALSE THEN 1 ELSE 0 END) FROM (SELECT * FROM {table}{sample})")
     return Source(found.fmt, columns, total, where is not None, _read(_arrow_batches(con, sql, batch_size), option),
