@@ -350,7 +350,6 @@ def fields_read(ps: PolicySet) -> frozenset[str]:
     alone (``at`` and ``prior_violations`` come apart): ``policy scan`` reads no other
     column."""
     names = {path[0] for path in ps.schema}
-    names.update(path[0] for path in ps.compared_types)
     for rule in ps.rules:
         for node in A.walk(rule.condition):
             if isinstance(node, (A.Category, A.CategoryIn)):
