@@ -329,7 +329,8 @@ def _blocked_sellers(job: Job, data: pa.RecordBatch, listings: Sequence[Any], ef
 
 def _pushdown_mask(policies: Policies, job: Job, batch: pa.RecordBatch,
                    data: pa.RecordBatch) -> tuple[pa.Array | None, pa.Array | None, Lookup | None]:
-    """Where the pushdown keeps the batch's records (None: it does not narrow): its SQL
+    """Where the pushdown keeps the batch's records (None: it does not narrow: no SQL
+    column, or one that keeps every record, when the lookup has nothing to add): its SQL
     column OR the category lookup (``dsl.scan.lookup``), which answers for the rules the
     SQL leaves out; and the records the lookup settles (the keyed rule that alone applies
     to each, null elsewhere; None: none is), only where the SQL column is FALSE (no other
@@ -338,8 +339,8 @@ def _pushdown_mask(policies: Policies, job: Job, batch: pa.RecordBatch,
     if DECIDE_COLUMN not in names:
         return None, None, None
     decide = batch.column(names.index(DECIDE_COLUMN))
-    if pc.all(decide).as_py():  # (never null) every record decided: the lookup has nothing to add
-        return decide, None, None
+    if pc.all(decide).as_py():  # (never null)
+        return None, None, None
     lookup = lookup_for(policies.policy_set, policies.policy_hash, job.at, job.at_field, job.prior_field is None)
     if lookup is None:
         return decide, None, None
@@ -358,7 +359,7 @@ def _to_decide(policies: Policies, job: Job, batch: pa.RecordBatch, data: pa.Rec
     their lookup; None: none is). A record the pushdown rules out whose ``at`` cannot be
     read is decided, to get its error."""
     decide, settled, lookup = _pushdown_mask(policies, job, batch, data)
-    if decide is None or pc.all(decide).as_py():
+    if decide is None:
         return None, "", None
     ats = _plain_ats(job, data, listings)
     if isinstance(ats, pa.Array):
@@ -387,7 +388,8 @@ def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tall
         return decide_rows(policies, job, batch_listings(batch, csv=job.csv), tally, offset)
     data = batch.drop_columns([DECIDE_COLUMN])
     keep, settled, _ = _pushdown_mask(policies, job, batch, data)
-    assert keep is not None
+    if keep is None:
+        return decide_rows(policies, job, batch_listings(data, csv=job.csv), tally, offset)
     mask = (pc.or_(keep, pc.is_valid(settled)) if settled is not None else keep).to_pylist()
     if all(mask):
         return decide_rows(policies, job, batch_listings(data, csv=job.csv), tally, offset)
