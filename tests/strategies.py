@@ -513,7 +513,9 @@ def policy_files(draw: st.DrawFn, *, schema: bool | None = False, mixed_order: b
         items = draw(st.lists(literals(kind), min_size=1, max_size=4, unique_by=_literal_key))
         set_decls.append(A.SetDecl(A.Ref(set_name), tuple(items)))
     ladder_decls = [draw(ladders(n, weird_names=weird_names)) for n in ladder_names]
-    field_decls = [A.FieldDecl(A.Path(p), t) for p, t in SCHEMA_TYPES.items()] if schema else []
+    # a quarter of the fields required: an absent one is an input error
+    field_decls = [A.FieldDecl(A.Path(p), t, required=draw(st.sampled_from([False, False, False, True])))
+                   for p, t in SCHEMA_TYPES.items()] if schema else []
 
     n_rules = draw(st.integers(1, max_rules))
     rule_names = draw(st.lists(names(weird=weird_names), min_size=n_rules, max_size=n_rules, unique=True))

@@ -217,8 +217,9 @@ class Field:
     kind: str
     sql: str | None = None
     guard: str | None = None
-    """A CSV cell: the SQL test under which the cell is read as its text (elsewhere a
-    present cell may be JSON: a number, a list …, so anything is possible)."""
+    """A CSV cell: the SQL test under which the cell is read as the column reads it: its
+    text, or absent where NULL (elsewhere a present cell may be JSON: a number, a list …,
+    so anything is possible)."""
 
     def present(self) -> str:
         """TRUE where the field may be present (exactly, unless the kind is unknown
@@ -270,10 +271,12 @@ class Columns:
 
 
 def _csv_text(sql: str) -> str:
-    """Where a CSV cell is surely read as its text (``convert.csv_cell``): it starts with
-    an ASCII letter (so no white space to strip and no JSON number, list, object or
-    string) and not with ``true``, ``false`` or ``null``."""
-    return _sure(f"regexp_matches({sql}, '^[A-Za-z]') AND NOT regexp_matches({sql}, '^(true|false|null)')")
+    """Where a CSV cell is surely read as the column reads it (``convert.csv_cell``): NULL
+    (DuckDB's empty cell: absent for both), or a text that starts with an ASCII letter (so
+    no white space to strip and no JSON number, list, object or string) and not with
+    ``true``, ``false`` or ``null``."""
+    return _sure(f"{sql} IS NULL OR (regexp_matches({sql}, '^[A-Za-z]') "
+                 f"AND NOT regexp_matches({sql}, '^(true|false|null)'))")
 
 
 def guarded(fields: Sequence[Field], reading: Reading) -> Reading:
@@ -281,7 +284,7 @@ def guarded(fields: Sequence[Field], reading: Reading) -> Reading:
     guards = [f.guard for f in fields if f.guard is not None]
     if not guards:
         return reading
-    unsure = _or(_and([_not(f.guard), f"({f.sql} IS NOT NULL)"]) for f in fields if f.guard is not None)
+    unsure = _or(_not(f.guard) for f in fields if f.guard is not None)
     return Reading(_or([_and([*guards, reading.may]), unsure]), _and([*guards, reading.must]))
 
 
