@@ -5,7 +5,9 @@ statuses and the limits live in ``dsl.api`` and ``dsl.testing``."""
 
 from __future__ import annotations
 
+import errno
 import gc
+import os
 import sys
 import time
 from typing import Any, NoReturn
@@ -251,10 +253,31 @@ def run() -> None:
     dsl``): ``main``, then the heap frozen (``gc.freeze``), so that the interpreter's exit
     does not walk everything the command built with its last collections (0.1 s of a
     1.6 s catalogue scan). Tests call ``main`` in their own process, which goes on."""
+    if sys.stdout is None:  # started with its standard output closed (``>&-``)
+        _usage("standard output is closed: nothing can be written")
     try:
         main()
+    except OSError as e:
+        if e.errno not in _UNWRITABLE:
+            raise
+        _output_failed(e)
     finally:
         gc.freeze()
+
+
+_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
+"""What a write to the standard output fails with when it cannot be written (a full disk,
+``>/dev/full``, a closed descriptor); the commands' own files are usage errors of theirs."""
+
+
+def _output_failed(e: OSError) -> NoReturn:
+    """A write to the standard output failed: a usage error, without a traceback; what is
+    left unflushed goes nowhere (the interpreter's exit would try to write it again)."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError):  # no descriptor to replace
+        pass
+    _usage(f"cannot write the output: {e.strerror or e}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,7 @@ end to end through the installed command on the conformance corpus."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -128,3 +129,20 @@ def test_installed_policy_test_on_conformance(suite: str) -> None:
     want = {(f.name, line): outcome for f in sorted(folder.glob("*_test.policy"))
             for line, outcome in expectations(f).items()}
     assert got == want
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill a write")
+def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> None:
+    """Standard output on a full device, or closed: exit status 2 and a message, no
+    traceback (``cli.run``)."""
+    (tmp_path / "in.jsonl").write_text('{"title": "lamp"}\n' * 1000, encoding="utf-8")
+    policies = str(Path(__file__).resolve().parents[1] / "policies")
+    command = [sys.executable, "-m", "dsl", "eval", policies, "--input", str(tmp_path / "in.jsonl"),
+               "--at", "2021-10-20"]
+    with open("/dev/full", "wb") as full:
+        filled = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True)
+    assert filled.returncode == 2, filled.stderr
+    assert "cannot write the output: No space left on device" in filled.stderr and "Traceback" not in filled.stderr
+    closed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: os.close(1))
+    assert closed.returncode == 2 and "standard output is closed" in closed.stderr, closed.stderr
