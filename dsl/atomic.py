@@ -21,7 +21,8 @@ from pathlib import Path
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["ABANDONED", "Temporary", "new_file_mode", "remove_abandoned", "replace_with", "write_atomically"]
+__all__ = ["ABANDONED", "Temporary", "check_writable", "new_file_mode", "remove_abandoned", "replace_with",
+           "write_atomically"]
 
 
 def write_atomically(path: str | Path, text: str) -> None:
@@ -41,6 +42,20 @@ def write_atomically(path: str | Path, text: str) -> None:
         _remove(temp)
         raise
     replace_with(temp, target)
+
+
+def check_writable(path: str | Path) -> None:
+    """Raises the ``OSError`` that ``write_atomically(path, …)`` would meet before writing
+    (a directory there, a file its user may not write, a directory that is missing or read-
+    only), so that a command can refuse an output before its work rather than after."""
+    target = Path(os.path.realpath(path))
+    if target.is_dir():
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    _mode_of(target)
+    if not target.parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target.parent))
+    if not os.access(target.parent, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(target.parent))
 
 
 class Temporary:

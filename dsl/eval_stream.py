@@ -53,7 +53,7 @@ def check_at(at: str | None) -> None:
     try:
         V.parse_at(at)
     except InputError as e:
-        raise UsageError(f"--at: {e}") from None
+        raise UsageError("--at: " + e.message.removeprefix("at: ")) from None
 
 
 class EvalRun:

@@ -310,7 +310,7 @@ def test_catalogue_read_errors_name_the_catalogue_option(versions: tuple[Path, P
         raise duckdb.IOException("IO Error: the disk went away")
 
     monkeypatch.setattr(source, "_arrow_batches", failing)
-    assert "--catalogue: cannot be read: IO Error: the disk went away" in message(good)
+    assert f"--catalogue '{good}': cannot be read: IO Error: the disk went away" in message(good)  # its only file
 
 
 def test_scan_input_errors_still_name_input(tmp_path: Path) -> None:

@@ -379,6 +379,87 @@ def test_usage_errors(tmp_path: Path) -> None:
         scan_paths(tmp_path / "broken.policy", [str(tmp_path / "missing.parquet")], str(out), at="2021-10-20")
 
 
+def test_more_usage_errors(tmp_path: Path) -> None:
+    """Found by review: each stopped the scan with a traceback, or went on with the wrong
+    records, before."""
+    write_parquet([{"id": "a", "price": 1.0, "seller": {"id": "s"}}], tmp_path / "in.parquet")
+    write_parquet([{"id": "b", "price": "1.0"}], tmp_path / "text-price.parquet")
+    out = tmp_path / "out.jsonl"
+    (tmp_path / "report-dir").mkdir()
+    cases = [
+        # files whose column types differ: every price would be read as text
+        (dict(inputs=[str(tmp_path / "in.parquet"), str(tmp_path / "text-price.parquet")]),
+         "column 'price' is DOUBLE there, but text"),
+        (dict(prior_field="prior"), "--prior-field 'prior': the input has no such column"),
+        (dict(id_field="sku"), "--id-field 'sku': the input has no such column"),
+        (dict(at_field="seller.listed", at=None), "--at-field 'seller.listed': the input has no such column"),
+        (dict(at_field="price.day", at=None), "--at-field 'price.day': the input has no such column"),
+        (dict(report=str(tmp_path / "report-dir")), "cannot be written: Is a directory"),
+        (dict(report=str(out)), "the same file as --out"),
+    ]
+    for change, message in cases:
+        kw: dict[str, Any] = {"inputs": [str(tmp_path / "in.parquet")], "out": str(out), "at": "2021-10-20", "jobs": 1}
+        kw.update(change)
+        with pytest.raises(UsageError, match=message.replace("(", r"\(")):
+            scan_paths(POLICIES, kw.pop("inputs"), kw.pop("out"), **kw)
+        assert not out.exists()
+    # the default id may be missing: its ids are null
+    write_parquet([{"sku": "a", "price": 1.0}], tmp_path / "no-id.parquet")
+    scan_paths(POLICIES, [str(tmp_path / "no-id.parquet")], str(out), at="2021-10-20")
+    assert [r["id"] for r in read_output(out)] == [None]
+
+
+def test_a_row_duckdb_cannot_read_mid_stream_is_a_usage_error(tmp_path: Path) -> None:
+    """A CSV row with the wrong number of cells after the rows DuckDB samples for the
+    header is found while the stream is read (pyarrow raises it as an OSError): exit 2,
+    naming the file, no traceback, no output."""
+    lines = ["id,category,price"] + [f"r{i},Gadgets,{i}" for i in range(30_000)] + ["late,Gadgets"]
+    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "dsl", "scan", str(POLICIES), "--input", "in.csv", "--out",
+                           "out.parquet", "--at", "2021-10-20", "--jobs", "1"], capture_output=True, text=True,
+                          cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert done.returncode == 2, done.stderr
+    assert "--input 'in.csv': cannot be read:" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+
+
+def test_file_names_with_glob_characters(tmp_path: Path) -> None:
+    """A pattern is a glob, as a shell reads it; a file whose name holds glob characters
+    is read once, literally (DuckDB would expand its name again); a glob without an
+    extension takes its files' format."""
+    write_parquet([{"id": "q?"}], tmp_path / "q?.parquet")
+    write_parquet([{"id": "qa"}], tmp_path / "qa.parquet")
+    write_parquet([{"id": "[1]"}], tmp_path / "[1].parquet")
+    write_parquet([{"id": "1"}], tmp_path / "1.parquet")
+    out = tmp_path / "out.jsonl"
+
+    def ids(*patterns: str) -> list[Any]:
+        scan_paths(POLICIES, [str(tmp_path / p) for p in patterns], str(out), at="2021-10-20", jobs=1)
+        return [r["id"] for r in read_output(out)]
+
+    assert ids("q?.parquet") == ["q?", "qa"]
+    assert ids("q*") == ["q?", "qa"]
+    assert ids("[[]1].parquet") == ["[1]"]
+    assert ids("[1].parquet") == ["1"]  # the glob matches a file: the glob it is
+    (tmp_path / "1.parquet").unlink()
+    assert ids("[1].parquet") == ["[1]"]  # no file matches it: the file of that name
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "parquet", "csv"])
+def test_a_lone_surrogate_is_written_as_its_escape(tmp_path: Path, fmt: str) -> None:
+    """JSON may hold a lone surrogate (``\\ud800``), which UTF-8 cannot: it is written
+    as that escape, in the id and in the report's sellers, as ``eval`` writes it."""
+    (tmp_path / "in.jsonl").write_text('{"id": "\\ud800", "category": "Gadgets", "price": 150, '
+                                       '"seller": {"id": "s\\udc80"}}\n{"id": "ok"}\n', encoding="utf-8")
+    out = tmp_path / f"out.{fmt}"
+    result = scan_paths(POLICIES, [str(tmp_path / "in.jsonl")], str(out), at="2021-10-20",
+                        report=str(tmp_path / "r.json"))
+    assert result.records == 2
+    got = read_output(out)
+    assert [r["id"] for r in got] == (["\ud800", "ok"] if fmt == "jsonl" else ["\\ud800", "ok"])
+    assert "s\\udc80" in (tmp_path / "r.json").read_text(encoding="utf-8")
+
+
 def test_cli_exit_statuses(tmp_path: Path) -> None:
     write_jsonl([{"id": "a", "category": "Gadgets", "price": 150}], tmp_path / "in.jsonl")
 

@@ -410,7 +410,7 @@ def test_the_share_the_pushdown_keeps_is_the_whole_inputs(tmp_path: Path, monkey
     job = run.new_job("parquet", at="2021-10-20", at_field=None, prior_field=None, id_field="id",
                       seller_field="seller.id")
     source = open_source([str(tmp_path / "in.parquet")], batch_size=100, at_field=None,
-                         predicate=lambda columns: run.sql_predicate(P, job, columns))
+                         predicate=lambda columns, _: run.sql_predicate(P, job, columns))
     first = next(source.batches)
     assert pa.compute.all(first.column(DECIDE_COLUMN)).as_py()  # the first records: all kept
     share = source.kept_share()

@@ -89,7 +89,8 @@ class Writer:
         self._behind: _Behind | None = None
         try:
             if out_format == "jsonl":
-                self._text = open(self.temp, "w", encoding="utf-8", newline="")
+                # a lone surrogate (only ever in a JSON string) written as its escape, ``\ud800``
+                self._text = open(self.temp, "w", encoding="utf-8", errors="backslashreplace", newline="")
             elif out_format == "parquet":
                 schema = arrow_schema("parquet")
                 # no dictionary for the ids (each one distinct: a fifth of the write's time, a bigger file)

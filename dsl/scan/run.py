@@ -15,7 +15,7 @@ import attrs
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..atomic import write_atomically
+from ..atomic import check_writable, write_atomically
 from ..checking.loader import UsageError
 from ..evaluate import values as V
 from ..evaluate.outcome import InputError, format_instant
@@ -27,10 +27,10 @@ from .decide import Job, decide_batch
 from .output import Writer, unwritable
 from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
-from .schema import DECIDE_COLUMN
-from .source import Opening, PartReader, Source, format_of, open_source
+from .schema import DECIDE_COLUMN, utf8_text
+from .source import Opening, PartReader, Source, check_field, format_of, open_source
 
-__all__ = ["BATCH_SIZE", "ScanResult", "open_inputs", "scan"]
+__all__ = ["BATCH_SIZE", "ScanResult", "check_output", "open_inputs", "scan"]
 
 BATCH_SIZE = 8192
 """Records per batch, by default (of the parts, of JSON lines; see ``STREAM_BATCHES``)."""
@@ -95,7 +95,7 @@ def _instant(at: str | None, at_field: str | None) -> str | None:
     try:
         V.parse_at(at)
     except InputError as e:
-        raise UsageError(f"--at: {e}") from None
+        raise UsageError("--at: " + e.message.removeprefix("at: ")) from None
     return at
 
 
@@ -126,13 +126,13 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
                   seller_field=seller_field)
     if report is not None:
-        _check_writable(report, "--report")
+        check_output(report, "--report", out)
 
-    job = attrs.evolve(job, csv=bool(inputs) and all(format_of(i, "--input") == "csv" for i in inputs))
 
-    def predicate(columns: dict[str, str]) -> str | None:
+    def predicate(columns: dict[str, str], fmt: str) -> str | None:
+        reading = attrs.evolve(job, csv=fmt == "csv")
         for coarse in (False, True):  # the exact predicate, or where it is too long, the coarse one
-            found = sql_predicate(policies, job, columns, coarse=coarse)
+            found = sql_predicate(policies, reading, columns, coarse=coarse)
             if found is None or len(found) <= PUSHDOWN_LIMIT:
                 return found
         return None
@@ -144,6 +144,7 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
                          at_field=job.at_field, predicate=predicate if use_pushdown else None, opening=opening,
                          fields=fields)
     job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
+    _check_fields(job, source, id_given=id_field != "id")
     if workers is not None:  # each task is checked against the set this scan decides with
         workers.expect(policies.policy_hash)
     writer = Writer(out, job.out_format)
@@ -160,6 +161,17 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
         writer.abort()
         raise
     return finish(tally, began, report)
+
+
+def _check_fields(job: Job, source: Source, *, id_given: bool) -> None:
+    """``--prior-field`` and a ``--id-field`` other than the default (whose column a
+    catalogue may lack: its ids are then null) must name a field the input's columns may
+    hold; a record of JSON lines may hold a field the others do not."""
+    if source.fmt == "jsonl":
+        return
+    for option, path in (("--prior-field", job.prior_field), ("--id-field", job.id_field if id_given else None)):
+        if path is not None:
+            check_field(option, path, source.columns, source.fmt)
 
 
 def open_inputs(inputs: Sequence[str], at_field: str | None) -> Opening | None:
@@ -352,10 +364,15 @@ def _start_workers(policies: Policies, sources: Mapping[str, str], source: Sourc
     return Workers(sources, policies.policy_hash, jobs)
 
 
-def _check_writable(path: str, option: str) -> None:
-    directory = os.path.dirname(os.path.realpath(path))
-    if not os.path.isdir(directory) or not os.access(directory, os.W_OK):
-        raise UsageError(f"{option} '{path}': cannot be written (no writable directory {directory})")
+def check_output(path: str, option: str, out: str | None = None) -> None:
+    """Refuse, before the scan, an output (``--report``) that could not be written after
+    it (``out``, the scan's output, then already replaced), or that would be ``out``."""
+    if out is not None and os.path.realpath(path) == os.path.realpath(out):
+        raise UsageError(f"{option} '{path}': the same file as --out")
+    try:
+        check_writable(path)
+    except OSError as e:
+        raise unwritable(option, path, e) from None
 
 
 def finish(tally: Tally, started: float, report: str | None) -> ScanResult:
@@ -370,6 +387,6 @@ def finish(tally: Tally, started: float, report: str | None) -> ScanResult:
 def _write_report(path: str, result: ScanResult) -> None:
     body = {**result.report, "seconds": round(result.seconds, 3)}
     try:
-        write_atomically(path, json.dumps(body, ensure_ascii=False, indent=2) + "\n")
+        write_atomically(path, utf8_text(json.dumps(body, ensure_ascii=False, indent=2)) + "\n")
     except OSError as e:
         raise unwritable("--report", path, e) from None

@@ -16,7 +16,8 @@ from typing import Any
 
 import pyarrow as pa
 
-__all__ = ["COLUMNS", "DECIDE_COLUMN", "Row", "arrow_schema", "id_text", "json_or_none", "rows_to_output"]
+__all__ = ["COLUMNS", "DECIDE_COLUMN", "Row", "arrow_schema", "id_text", "json_or_none", "rows_to_output",
+           "utf8_text"]
 
 COLUMNS = ("id", "effect", "rules", "overridden", "penalty", "warnings", "error", "at", "policy_hash")
 
@@ -53,8 +54,24 @@ def json_or_none(value: Any) -> str | None:
 
 
 def id_text(value: Any) -> str | None:
-    """An id as the Parquet and CSV outputs write it: text as it is, another value as its JSON."""
-    return value if value is None or isinstance(value, str) else _dumps(value)
+    """An id as the Parquet and CSV outputs write it: text as it is, another value as its
+    JSON (``utf8_text``: a lone surrogate as its escape)."""
+    if value is None:
+        return None
+    return utf8_text(value if isinstance(value, str) else _dumps(value))
+
+
+def utf8_text(text: str) -> str:
+    """``text`` as UTF-8 can hold it: where it holds a lone surrogate (which a JSON input
+    may, as ``\\ud800``, and UTF-8 cannot), each written as that escape, as the JSON
+    outputs write it."""
+    if text.isascii():
+        return text
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
+    return text
 
 
 def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:

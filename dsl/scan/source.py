@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
@@ -22,17 +23,19 @@ import duckdb
 import pyarrow as pa
 
 from ..checking.loader import UsageError
+from .pushdown import ColType, parse_type
 from .records import read_json_records
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "Opening", "Part", "PartReader", "Source", "format_of", "open_source"]
+__all__ = ["FORMATS", "Opening", "Part", "PartReader", "Source", "check_field", "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
 """The formats, by file extension (of the input files, and of ``--out``)."""
 
-Predicate = Callable[[dict[str, str]], str | None]
-"""Given the input's columns (name to DuckDB type), the pushdown's SQL predicate or None."""
+Predicate = Callable[[dict[str, str], str], str | None]
+"""Given the input's columns (name to DuckDB type) and its format (parquet or csv), the
+pushdown's SQL predicate or None."""
 
 
 def format_of(path: str, what: str) -> str:
@@ -48,19 +51,19 @@ def _quote(text: str) -> str:
 
 
 def _expand(patterns: Sequence[str], option: str = "--input") -> list[str]:
-    """The input files: each pattern is a file or a glob; one that names nothing is a
-    usage error (naming ``option``, the option the patterns were given to)."""
+    """The input files, in the order named: each pattern is a glob (as a shell reads it),
+    or a file whose name holds glob characters the glob does not match (``[1].parquet``).
+    A pattern that names nothing is a usage error (naming ``option``, the option the
+    patterns were given to)."""
     files: list[str] = []
     for pattern in patterns:
-        if glob.has_magic(pattern):
-            found = sorted(glob.glob(pattern, recursive=True))
-            if not found:
-                raise UsageError(f"{option} '{pattern}': no file matches")
-            files.extend(found)
-        elif not os.path.isfile(pattern):
-            raise UsageError(f"{option} '{pattern}': no such file")
-        else:
-            files.append(pattern)
+        found = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else []
+        if not found and os.path.isfile(pattern):
+            found = [pattern]
+        if not found:
+            missing = "no file matches" if glob.has_magic(pattern) else "no such file"
+            raise UsageError(f"{option} '{pattern}': {missing}")
+        files.extend(found)
     return files
 
 
@@ -221,13 +224,45 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
             total: int | None = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         else:
             total = sum(counts) if counts is not None else None
+        if fmt == "parquet" and len(files) > 1:
+            _check_types(con, files, columns, option)
     except duckdb.Error as e:
         con.close()
-        raise UsageError(f"{option}: cannot be read: {_first_line(e)}") from None
+        raise cannot_read(option, e, files) from None
     except BaseException:
         con.close()
         raise
     return _Inspected(fmt, files, con, table, columns, counts, total)
+
+
+def _check_types(con: duckdb.DuckDBPyConnection, files: Sequence[str], columns: dict[str, str],
+                 option: str) -> None:
+    """Parquet files read together have one type per column (DuckDB's ``union_by_name``):
+    where a file's column (or a struct field in it) holds numbers, booleans, dates or
+    objects and another file's holds text, every value would be read as text, and a
+    decision on a number read as text is not the one ``decide`` gives that record: a usage
+    error, naming the column and two files (scan them one at a time)."""
+    for name in files:
+        own = {str(r[0]): str(r[1]) for r in con.execute(
+            f"DESCRIBE SELECT * FROM read_parquet({_quote(_literal(name))})").fetchall()}
+        for column, kind in own.items():
+            if column in columns and _made_text(parse_type(kind), parse_type(columns[column])):
+                other = next((f for f in files if f != name), name)
+                raise UsageError(
+                    f"{option} '{name}': column '{column}' is {kind} there, but text ({columns[column]}) once read "
+                    f"with the other files (such as '{other}'): its values would be read as text; scan the files "
+                    "whose types differ one at a time")
+
+
+def _made_text(own: ColType, joined: ColType) -> bool:
+    """Whether the type ``joined`` (the files' together) reads as text a value that the
+    type ``own`` (one file's) reads otherwise."""
+    if joined.kind in ("text", "text_list") and own.kind != joined.kind:
+        return True
+    if joined.kind == "struct" and own.kind == "struct":
+        fields = dict(joined.fields)
+        return any(name in fields and _made_text(kind, fields[name]) for name, kind in own.fields)
+    return False
 
 
 class Opening:
@@ -285,8 +320,15 @@ def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generat
         yield batch
 
 
+def _literal(name: str) -> str:
+    """A file's name as DuckDB reads it literally: DuckDB expands the glob characters
+    ``*``, ``?`` and ``[`` in every name it is given (the files are found already), so
+    each is written as a class that holds only it (``q?.parquet``: ``q[?].parquet``)."""
+    return re.sub(r"[*?\[]", lambda m: f"[{m.group()}]", name)
+
+
 def _table_sql(fmt: str, files: Sequence[str]) -> str:
-    listed = "[" + ", ".join(_quote(f) for f in files) + "]"
+    listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
     if fmt == "parquet":
         return f"read_parquet({listed}, union_by_name = true)"
     # every cell as text, read by convert.csv_cell: a record's types do not depend on the others'
@@ -295,16 +337,36 @@ def _table_sql(fmt: str, files: Sequence[str]) -> str:
 
 
 def _check_at_field(at_field: tuple[str, ...] | None, columns: dict[str, str], fmt: str) -> None:
-    if at_field is None:
-        return
-    dotted = ".".join(at_field)
+    if at_field is not None:
+        check_field("--at-field", at_field, columns, fmt)
+
+
+def check_field(option: str, path: tuple[str, ...], columns: dict[str, str], fmt: str) -> None:
+    """A usage error where no record of the input can hold the field at ``path`` (named by
+    ``option``): in Parquet, no column, or a path through a struct without that field or
+    through a column that is not a struct; in CSV, no column named by the path or a part
+    of it (a cell may hold a JSON object)."""
+    dotted = ".".join(path)
     if fmt == "csv":
         found = any(c == dotted or c.startswith(dotted + ".") or dotted.startswith(c + ".") for c in columns)
     else:
-        found = at_field[0] in columns and (len(at_field) == 1 or columns[at_field[0]].startswith("STRUCT"))
+        found = path[0] in columns and _holds(parse_type(columns[path[0]]), path[1:])
     if not found:
         shown = ", ".join(list(columns)[:20])
-        raise UsageError(f"--at-field '{dotted}': the input has no such column (its columns: {shown})")
+        raise UsageError(f"{option} '{dotted}': the input has no such column (its columns: {shown})")
+
+
+def _holds(kind: ColType, rest: tuple[str, ...]) -> bool:
+    """Whether a value of type ``kind`` may hold the path ``rest`` (a type the pushdown
+    does not read, ``unknown``, may)."""
+    for part in rest:
+        if kind.kind == "unknown":
+            return True
+        found = dict(kind.fields).get(part) if kind.kind == "struct" else None
+        if found is None:
+            return False
+        kind = found
+    return True
 
 
 def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate | None, option: str,
@@ -312,7 +374,7 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
     con, table, columns, counts, total = found.con, found.table, found.columns, found.counts, found.total
     assert con is not None
     try:
-        where = predicate(columns) if predicate is not None else None
+        where = predicate(columns, found.fmt) if predicate is not None else None
     except BaseException:
         con.close()
         raise
@@ -322,7 +384,8 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
     sample = f" USING SAMPLE 1 PERCENT (system, {SAMPLE_SEED})" if (total or 0) >= SAMPLED else ""
     share = (None if where is None else
              f"SELECT avg(CASE WHEN ({where}) IS NOT FALSE THEN 1 ELSE 0 END) FROM (SELECT * FROM {table}{sample})")
-    return Source(found.fmt, columns, total, where is not None, _read(_arrow_batches(con, sql, batch_size), option),
+    return Source(found.fmt, columns, total, where is not None,
+                  _read(_arrow_batches(con, sql, batch_size), option, found.files),
                   sql if counts is not None else None, plain if counts is not None else None, counts or (), share)
 
 
@@ -359,6 +422,20 @@ def _first_line(e: Exception) -> str:
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
+_FILE_IN_MESSAGE = re.compile(r'^\s*file = (.+)$|file "([^"]+)"', re.MULTILINE)
+
+
+def cannot_read(option: str, e: Exception, files: Sequence[str]) -> UsageError:
+    """The usage error of an input DuckDB could not read: its message's first line, and
+    the file, as DuckDB's message names it (or the only file)."""
+    first = _first_line(e)
+    named = _FILE_IN_MESSAGE.search(str(e))
+    name = (named.group(1) or named.group(2)).strip() if named else files[0] if len(files) == 1 else None
+    if name is not None and name not in first:
+        return UsageError(f"{option} '{name}': cannot be read: {first}")
+    return UsageError(f"{option}: cannot be read: {first}")
+
+
 def _arrow_batches(con: duckdb.DuckDBPyConnection, sql: str,
                    batch_size: int) -> Generator[pa.RecordBatch, None, None]:
     """The batches of ``sql`` through ``con``, which they close at their end (DuckDB's
@@ -375,13 +452,15 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Itera
             yield batch
 
 
-def _read(batches: Iterator[pa.RecordBatch], option: str) -> Generator[pa.RecordBatch, None, None]:
-    """``batches``; a DuckDB error while they are read becomes a usage error naming
-    ``option``."""
+def _read(batches: Iterator[pa.RecordBatch], option: str,
+          files: Sequence[str] = ()) -> Generator[pa.RecordBatch, None, None]:
+    """``batches``; an error of DuckDB's while they are read (pyarrow's reader raises it
+    as an ``OSError`` or an Arrow error: a damaged page, a CSV row with too many cells)
+    becomes a usage error naming ``option`` and the file."""
     try:
         yield from batches
-    except duckdb.Error as e:
-        raise UsageError(f"{option}: cannot be read: {_first_line(e)}") from None
+    except (duckdb.Error, pa.ArrowException, OSError) as e:
+        raise cannot_read(option, e, files) from None
 
 
 def _query_batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:

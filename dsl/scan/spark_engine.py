@@ -45,7 +45,7 @@ from .output import Writer, unwritable
 from .pool import load_sources
 from .records import read_json_records
 from .report import Tally
-from .run import BATCH_SIZE, ScanResult, _check_writable, finish, new_job, sql_predicate
+from .run import BATCH_SIZE, ScanResult, check_output, finish, new_job, sql_predicate
 from .schema import DECIDE_COLUMN
 from .source import _check_at_field, _expand, format_of
 from .spark_sql import Untranslatable, to_spark
@@ -412,9 +412,9 @@ def scan_spark(policies: Policies, sources: Mapping[str, str], inputs: Sequence[
     started = time.perf_counter()
     job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
                   seller_field=seller_field)
-    _check_writable(out, "--out")
+    check_output(out, "--out")
     if report is not None:
-        _check_writable(report, "--report")
+        check_output(report, "--report", out)
     files = [os.path.abspath(f) for f in _expand(inputs)]
     fmt = _input_format(files)
     job = attrs.evolve(job, csv=fmt == "csv", envelopes=fmt == "jsonl")
