@@ -389,7 +389,7 @@ def test_more_usage_errors(tmp_path: Path) -> None:
     cases = [
         # files whose column types differ: every price would be read as text
         (dict(inputs=[str(tmp_path / "in.parquet"), str(tmp_path / "text-price.parquet")]),
-         "column 'price' is DOUBLE there, but text"),
+         "column 'price' is double there, but string read with the other files"),
         (dict(prior_field="prior"), "--prior-field 'prior': the input has no such column"),
         (dict(id_field="sku"), "--id-field 'sku': the input has no such column"),
         (dict(at_field="seller.listed", at=None), "--at-field 'seller.listed': the input has no such column"),
@@ -407,6 +407,68 @@ def test_more_usage_errors(tmp_path: Path) -> None:
     write_parquet([{"sku": "a", "price": 1.0}], tmp_path / "no-id.parquet")
     scan_paths(POLICIES, [str(tmp_path / "no-id.parquet")], str(out), at="2021-10-20")
     assert [r["id"] for r in read_output(out)] == [None]
+
+
+def test_parquet_files_whose_types_differ(tmp_path: Path) -> None:
+    """Read together, files take one type per column: where it reads a file's values
+    otherwise (a boolean or a large integer as a double), the scan stops; widening an
+    integer, adding a struct field, or a column no decision reads, is fine."""
+    pq.write_table(pa.table({"id": ["a"], "verified": [True], "price": pa.array([9007199254740993]), "junk": ["x"],
+                             "seller": [{"id": 1}]}), tmp_path / "u1.parquet")
+    pq.write_table(pa.table({"id": ["b"], "verified": pa.array([1]), "price": [1.5], "junk": pa.array([1]),
+                             "seller": [{"id": 2.5}]}), tmp_path / "u2.parquet")
+    pq.write_table(pa.table({"id": ["c"], "price": pa.array([5], pa.int32()), "seller": [{"id": 3, "x": "y"}]}),
+                   tmp_path / "u3.parquet")
+    pq.write_table(pa.table({"id": ["d"], "price": pa.array([6], pa.int64()), "seller": [{"id": 4}]}),
+                   tmp_path / "u4.parquet")
+    (tmp_path / "p.policy").write_text("policy p\nrule v: flag price == 5 and seller.id > 1\n", encoding="utf-8")
+    out = str(tmp_path / "out.jsonl")
+    with pytest.raises(UsageError, match="column 'price' is int64 there, but double"):
+        scan_paths(tmp_path / "p.policy", [str(tmp_path / "u1.parquet"), str(tmp_path / "u2.parquet")], out,
+                   at="2021-10-20")
+    result = scan_paths(tmp_path / "p.policy", [str(tmp_path / "u3.parquet"), str(tmp_path / "u4.parquet")], out,
+                        at="2021-10-20")
+    assert result.records == 2 and [r["effect"] for r in read_output(Path(out))] == ["flag", "allow"]
+
+
+def test_dates_beyond_python_s_years_are_read_as_their_text(tmp_path: Path) -> None:
+    """A Parquet date or time Python cannot hold (the year 10000) is its text, in that
+    record alone: the scan goes on (it stopped with a traceback), as ``decide`` on the
+    listing with that text would."""
+    days = pa.array([2932897, 18920, -719163], pa.date32())
+    stamps = pa.array([-62135596800001, 0, 1], pa.timestamp("ms"))
+    pq.write_table(pa.table({"id": ["x", "y", "z"], "category": ["Gadgets"] * 3, "price": [150.0] * 3,
+                             "listed_on": days, "seller": pa.array([{"since": s} for s in (0, -62135596800001, 1)],
+                                                                   pa.struct([("since", pa.timestamp("ms"))]))}),
+                   tmp_path / "in.parquet")
+    out = tmp_path / "out.jsonl"
+    scan_paths(POLICIES, [str(tmp_path / "in.parquet")], str(out), at_field="listed_on", jobs=1)
+    got = read_output(out)
+    assert [r["error"] is not None for r in got] == [True, False, True]
+    assert "'10000-01-01'" in got[0]["error"] and "'0000-12-31'" in got[2]["error"]
+    from dsl.scan.convert import column_values
+
+    assert column_values(days) == ["10000-01-01", "2021-10-20", "0000-12-31"]
+    assert column_values(stamps)[1:] == ["1970-01-01T00:00:00", "1970-01-01T00:00:00.001000"]
+
+
+def test_an_envelope_s_at_and_prior_fields_are_its_listing_s(tmp_path: Path) -> None:
+    """``--at-field`` and ``--prior-field`` name fields of the listing, in an envelope too;
+    the envelope's own ``at`` and ``prior_violations`` override them (as for ``--at``)."""
+    (tmp_path / "p.policy").write_text("policy q\n  timezone 'UTC'\nladder steps = remove listing\n"
+                                       "  then close account\nrule coin: block title mentions 'bitcoin'\n"
+                                       "  penalty steps\n", encoding="utf-8")
+    listing = {"title": "bitcoin", "listed_on": "2021-10-20", "p": 1}
+    records = [{"listing": {"id": "a", **listing}}, {"id": "b", **listing},
+               {"listing": {"id": "c", "title": "bitcoin", "p": 1}, "at": "2021-10-21"},
+               {"listing": {"id": "d", **listing}, "prior_violations": 0}]
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.jsonl")], str(out), at_field="listed_on", prior_field="p")
+    got = read_output(out)
+    assert [(r["id"], r["error"], r["penalty"]["step"]) for r in got] == [
+        ("a", None, 2), ("b", None, 2), ("c", None, 2), ("d", None, 1)]
+    assert [r["at"] for r in got] == ["2021-10-20T00:00:00"] * 2 + ["2021-10-21T00:00:00"] + ["2021-10-20T00:00:00"]
 
 
 def test_a_row_duckdb_cannot_read_mid_stream_is_a_usage_error(tmp_path: Path) -> None:

@@ -99,13 +99,42 @@ def _struct(value: dict[str, Any], fields: Sequence[tuple[str, Convert | None]])
 
 def column_values(array: pa.Array | pa.ChunkedArray, *, csv: bool = False) -> list[Any]:
     """The values of one column as a listing holds them (None for NULL)."""
-    values: list[Any] = array.to_pylist()
+    conv = None if csv else converter(array.type)
+    try:
+        values: list[Any] = array.to_pylist()
+    except OverflowError:  # a date or time beyond Python's years 1 to 9999, somewhere in the column
+        return [_beyond(array, i, conv) for i in range(len(array))]
     if csv:
         return [csv_cell(v) if v is not None else None for v in values]
-    conv = converter(array.type)
     if conv is None:
         return values
     return [conv(v) if v is not None else None for v in values]
+
+
+def _beyond(array: pa.Array | pa.ChunkedArray, i: int, conv: Convert | None) -> Any:
+    """Value ``i`` of the column; where it holds a date or time Python cannot (the year
+    10000), its dates and times are all Arrow's text of them (``10000-01-01``)."""
+    try:
+        v = array[i].as_py()
+    except OverflowError:
+        texts = _times_as_text(array.type)
+        v, conv = array.slice(i, 1).cast(texts).to_pylist()[0], converter(texts)
+    return conv(v) if conv is not None and v is not None else v
+
+
+def _times_as_text(t: pa.DataType) -> pa.DataType:
+    """``t`` with every date, time and timestamp in it (at any depth) as text."""
+    if pa.types.is_date(t) or pa.types.is_time(t) or pa.types.is_timestamp(t):
+        return pa.string()
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(t.field(k).name, _times_as_text(t.field(k).type)) for k in range(t.num_fields)])
+    if pa.types.is_map(t):
+        return pa.map_(_times_as_text(t.key_type), _times_as_text(t.item_type))
+    if pa.types.is_large_list(t):
+        return pa.large_list(_times_as_text(t.value_type))
+    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t):
+        return pa.list_(_times_as_text(t.value_type))
+    return t
 
 
 def _no_constant(name: str) -> Any:

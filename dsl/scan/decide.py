@@ -82,12 +82,20 @@ def _record_prior(job: Job, listing: Any) -> Any:
     return 0 if value is None else value
 
 
-def _decide(policies: Policies, job: Job, listing: Any) -> Decision:
-    if isinstance(listing, Bad):
-        raise InputError(listing.message)
-    at, prior = _record_at(job, listing), _record_prior(job, listing)
-    if job.envelopes:  # as policy eval reads it
-        listing, at, prior = open_envelope(listing, at, prior)
+def _decide(policies: Policies, job: Job, record: Any) -> Decision:
+    """The decision on a record: its ``at`` and prior read from the listing's fields (an
+    envelope's listing: ``--at-field`` names a field of the listing, as ``--id-field``
+    does), an envelope's own ``at`` and ``prior_violations`` overriding them, as ``policy
+    eval`` reads it."""
+    if isinstance(record, Bad):
+        raise InputError(record.message)
+    listing = _listing(job, record)
+    if job.envelopes and listing is not record:
+        own = record.get("at") is not None
+        at = job.at if job.at_field is None or own else _record_at(job, listing)
+        listing, at, prior = open_envelope(record, at, _record_prior(job, listing))
+    else:
+        at, prior = _record_at(job, listing), _record_prior(job, listing)
     return decide_record(policies, listing, at, prior)
 
 

@@ -224,8 +224,6 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
             total: int | None = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
         else:
             total = sum(counts) if counts is not None else None
-        if fmt == "parquet" and len(files) > 1:
-            _check_types(con, files, columns, option)
     except duckdb.Error as e:
         con.close()
         raise cannot_read(option, e, files) from None
@@ -235,34 +233,46 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
     return _Inspected(fmt, files, con, table, columns, counts, total)
 
 
-def _check_types(con: duckdb.DuckDBPyConnection, files: Sequence[str], columns: dict[str, str],
+def _check_types(con: duckdb.DuckDBPyConnection, files: Sequence[str], table: str, read: str,
                  option: str) -> None:
     """Parquet files read together have one type per column (DuckDB's ``union_by_name``):
-    where a file's column (or a struct field in it) holds numbers, booleans, dates or
-    objects and another file's holds text, every value would be read as text, and a
-    decision on a number read as text is not the one ``decide`` gives that record: a usage
-    error, naming the column and two files (scan them one at a time)."""
+    where that type reads a file's values otherwise than the file's own type (a number
+    or a date as text, a boolean or an integer as a double, a decimal as a double; not an
+    integer as a wider one, a float as a double, or a struct with more fields), a decision
+    on the value read is not the one ``decide`` gives that record: a usage error, naming
+    the column and the file (scan the files whose types differ one at a time). Only the
+    columns the scan reads (``read``: the projection) are compared."""
+    joined = con.sql(f"SELECT {read} FROM {table} LIMIT 0").arrow().schema  # noqa: S608 - our own SQL
     for name in files:
-        own = {str(r[0]): str(r[1]) for r in con.execute(
-            f"DESCRIBE SELECT * FROM read_parquet({_quote(_literal(name))})").fetchall()}
-        for column, kind in own.items():
-            if column in columns and _made_text(parse_type(kind), parse_type(columns[column])):
-                other = next((f for f in files if f != name), name)
+        own = con.sql(f"SELECT * FROM read_parquet({_quote(_literal(name))}) LIMIT 0").arrow().schema  # noqa: S608
+        for field in own:
+            index = joined.get_field_index(field.name)
+            if index >= 0 and _changed(field.type, joined.field(index).type):
                 raise UsageError(
-                    f"{option} '{name}': column '{column}' is {kind} there, but text ({columns[column]}) once read "
-                    f"with the other files (such as '{other}'): its values would be read as text; scan the files "
-                    "whose types differ one at a time")
+                    f"{option} '{name}': column '{field.name}' is {field.type} there, but {joined.field(index).type} "
+                    "read with the other files, which changes its values; scan the files whose types differ one at a "
+                    "time")
 
 
-def _made_text(own: ColType, joined: ColType) -> bool:
-    """Whether the type ``joined`` (the files' together) reads as text a value that the
-    type ``own`` (one file's) reads otherwise."""
-    if joined.kind in ("text", "text_list") and own.kind != joined.kind:
-        return True
-    if joined.kind == "struct" and own.kind == "struct":
-        fields = dict(joined.fields)
-        return any(name in fields and _made_text(kind, fields[name]) for name, kind in own.fields)
-    return False
+def _changed(own: pa.DataType, joined: pa.DataType) -> bool:
+    """Whether reading a value of type ``own`` as type ``joined`` may change it."""
+    if own == joined or pa.types.is_null(own):
+        return False
+    if pa.types.is_integer(own) and pa.types.is_integer(joined):
+        return False  # DuckDB widens to an integer type that holds both
+    if pa.types.is_floating(own) and pa.types.is_floating(joined):
+        return bool(own.bit_width > joined.bit_width)
+    if (pa.types.is_string(own) or pa.types.is_large_string(own)) and (
+            pa.types.is_string(joined) or pa.types.is_large_string(joined)):
+        return False
+    if pa.types.is_struct(own) and pa.types.is_struct(joined):
+        return any(joined.get_field_index(f.name) < 0 or _changed(f.type, joined.field(f.name).type) for f in own)
+    lists = (pa.types.is_list, pa.types.is_large_list)
+    if any(a(own) for a in lists) and any(b(joined) for b in lists):
+        return _changed(own.value_type, joined.value_type)
+    if pa.types.is_map(own) and pa.types.is_map(joined):
+        return _changed(own.key_type, joined.key_type) or _changed(own.item_type, joined.item_type)
+    return True
 
 
 class Opening:
@@ -379,6 +389,15 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
         con.close()
         raise
     read = _projection(columns, fields, csv=found.fmt == "csv")
+    if found.fmt == "parquet" and len(found.files) > 1:
+        try:
+            _check_types(con, found.files, table, read, option)
+        except duckdb.Error as e:
+            con.close()
+            raise cannot_read(option, e, found.files) from None
+        except BaseException:
+            con.close()
+            raise
     select = read if where is None else f'{read}, (({where}) IS NOT FALSE) AS "{DECIDE_COLUMN}"'
     sql, plain = f"SELECT {select} FROM {table}", f"SELECT {read} FROM {table}"
     sample = f" USING SAMPLE 1 PERCENT (system, {SAMPLE_SEED})" if (total or 0) >= SAMPLED else ""
