@@ -266,3 +266,11 @@ def test_each_line_is_its_decision_whatever_is_shared(policies: dsl.Policies) ->
     for record, line in zip(records, lines, strict=True):
         decision = policies.decide(record["listing"], at=record["at"])
         assert line == json.dumps(decision.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def test_a_number_beyond_python_s_digit_limit_is_a_bad_line_in_plain_words() -> None:
+    from dsl.scan.records import Bad, read_json_records
+
+    line = ('{"price": ' + "1" * 5000 + "}\n").encode()
+    bad = list(read_json_records([b"0\n", line]))[1]
+    assert isinstance(bad, Bad) and bad.message == "line 2: not valid JSON: a number of more than 4300 digits"

@@ -471,18 +471,87 @@ def test_an_envelope_s_at_and_prior_fields_are_its_listing_s(tmp_path: Path) -> 
     assert [r["at"] for r in got] == ["2021-10-20T00:00:00"] * 2 + ["2021-10-21T00:00:00"] + ["2021-10-20T00:00:00"]
 
 
-def test_a_row_duckdb_cannot_read_mid_stream_is_a_usage_error(tmp_path: Path) -> None:
-    """A CSV row with the wrong number of cells after the rows DuckDB samples for the
-    header is found while the stream is read (pyarrow raises it as an OSError): exit 2,
-    naming the file, no traceback, no output."""
-    lines = ["id,category,price"] + [f"r{i},Gadgets,{i}" for i in range(30_000)] + ["late,Gadgets"]
-    (tmp_path / "in.csv").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    done = subprocess.run([sys.executable, "-m", "dsl", "scan", str(POLICIES), "--input", "in.csv", "--out",
+def test_columns_that_differ_only_in_case_are_a_usage_error(tmp_path: Path) -> None:
+    """DuckDB reads ``Title`` beside ``title`` as ``Title_1``: the listing would lack it."""
+    pq.write_table(pa.table({"id": ["a"], "title": ["lamp"], "Title": ["bitcoin"]}), tmp_path / "in.parquet")
+    (tmp_path / "in.csv").write_text("id,title,Title\na,lamp,bitcoin\n", encoding="utf-8")
+    for name in ("in.parquet", "in.csv"):
+        with pytest.raises(UsageError, match="the columns 'title' and 'Title' differ only in case"):
+            scan_paths(POLICIES, [str(tmp_path / name)], str(tmp_path / "out.jsonl"), at="2021-10-20")
+    # a column of that shape beside another is not one
+    pq.write_table(pa.table({"id": ["a"], "title": ["lamp"], "title_1": ["x"]}), tmp_path / "ok.parquet")
+    assert scan_paths(POLICIES, [str(tmp_path / "ok.parquet")], str(tmp_path / "out.jsonl"),
+                      at="2021-10-20").records == 1
+
+
+_CSV_TEXT = st.text(st.sampled_from(list('ab ,"\n\r\t\'{}[]:-1.é中\u3000\\')), max_size=8)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(cells=st.lists(st.lists(st.one_of(drawn._CELLS, _CSV_TEXT), min_size=3, max_size=3), min_size=1, max_size=8),
+       names=st.sampled_from([["id", "title", "seller.id"], ["id", " title", "price"], ["a", "b", "c"]]))
+def test_the_csv_reader_of_bad_rows_reads_good_rows_as_duckdb(tmp_path_factory: pytest.TempPathFactory,
+                                                                cells: list[list[str]], names: list[str]) -> None:
+    """``csv_source`` (Python's csv module, for a CSV input DuckDB stops on) gives every
+    row DuckDB reads the listing DuckDB's reading gives."""
+    from dsl.scan.convert import batch_listings
+    from dsl.scan.source import csv_source, open_source
+
+    path = tmp_path_factory.mktemp("csv") / "in.csv"
+    with open(path, "w", encoding="utf-8", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(names)
+        w.writerows(cells)
+    duck = [x for b in open_source([str(path)], batch_size=100, at_field=None, predicate=None).batches
+            for x in batch_listings(b, csv=True)]
+    ours = [x for b in csv_source([str(path)], 100).batches for x in b]
+    assert ours == duck
+
+
+def test_bad_csv_rows_get_an_error_of_their_own(tmp_path: Path) -> None:
+    """A CSV row with the wrong number of cells, or bytes that are not UTF-8, stops
+    DuckDB's reading, early (its sniffing) or late (past the rows it samples): the input is
+    read again by Python's csv module, each bad row gets an error, the others their
+    decisions, in order."""
+    rows = [{"id": f"r{i}", "category": "Gadgets", "price": 150.0 if i % 2 else 12.0} for i in range(6)]
+    write_csv(rows, tmp_path / "good.csv")
+    lines = (tmp_path / "good.csv").read_bytes().splitlines(keepends=True)
+    bad = [lines[0], lines[1], b"x1,Gadgets\n", lines[2], b"x2,Gadgets,150,extra\n", lines[3],
+           b"x3,Gadg\xffets,150\n", *lines[4:]]
+    (tmp_path / "early.csv").write_bytes(b"".join(bad))
+    late = [lines[0]] + [f"p{i},Toys,1\n".encode() for i in range(25_000)] + [b"x4,Toys\n"] + lines[1:]
+    (tmp_path / "late.csv").write_bytes(b"".join(late))
+    for name, errors in (("early.csv", {1: "line 3: 2 cells, where the header has 3",
+                                        3: "line 5: 4 cells, where the header has 3", 5: "line 7: not UTF-8"}),
+                         ("late.csv", {25_000: "line 25002: 2 cells, where the header has 3"})):
+        for jobs in (1, 2):
+            out = tmp_path / "out.parquet"
+            result = scan_paths(POLICIES, [str(tmp_path / name)], str(out), at="2021-10-20", jobs=jobs, batch_size=7)
+            got = read_output(out)
+            assert result.exit_code == 1 and {i: r["error"] for i, r in enumerate(got) if r["error"]} == errors
+            decided = [r for i, r in enumerate(got) if i not in errors][-6:]
+            assert decided == [expected(r, at="2021-10-20", id_text=True) for r in rows]
+
+
+def test_a_page_duckdb_cannot_read_mid_stream_is_a_usage_error(tmp_path: Path) -> None:
+    """A damaged page in a Parquet file's second row group is found while the stream is
+    read, after the first batches were decided (pyarrow's reader raises DuckDB's error as
+    an OSError): exit 2, naming the file, no traceback, no output."""
+    n = 60_000
+    pq.write_table(pa.table({"id": [f"r{i}" for i in range(n)], "category": ["Gadgets"] * n,
+                             "title": [f"title number {i} " * 3 for i in range(n)]}), tmp_path / "c.parquet",
+                   row_group_size=30_000, compression="snappy")
+    data = bytearray((tmp_path / "c.parquet").read_bytes())
+    for k in range(int(len(data) * 0.8), int(len(data) * 0.8) + 64):  # in the second row group's titles
+        data[k] ^= 0x5A
+    (tmp_path / "in.parquet").write_bytes(bytes(data))
+    (tmp_path / "c.parquet").unlink()
+    done = subprocess.run([sys.executable, "-m", "dsl", "scan", str(POLICIES), "--input", "in.parquet", "--out",
                            "out.parquet", "--at", "2021-10-20", "--jobs", "1"], capture_output=True, text=True,
                           cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(ROOT)})
     assert done.returncode == 2, done.stderr
-    assert "--input 'in.csv': cannot be read:" in done.stderr and "Traceback" not in done.stderr
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.csv"]
+    assert "cannot be read:" in done.stderr and "in.parquet" in done.stderr and "Traceback" not in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in.parquet"]
 
 
 def test_file_names_with_glob_characters(tmp_path: Path) -> None:
@@ -520,6 +589,16 @@ def test_a_lone_surrogate_is_written_as_its_escape(tmp_path: Path, fmt: str) -> 
     got = read_output(out)
     assert [r["id"] for r in got] == (["\ud800", "ok"] if fmt == "jsonl" else ["\\ud800", "ok"])
     assert "s\\udc80" in (tmp_path / "r.json").read_text(encoding="utf-8")
+
+
+def test_an_id_json_cannot_write_as_a_number_is_its_text(tmp_path: Path) -> None:
+    """``1e400`` reads as infinity, which JSON has no number for: the JSON lines output
+    writes the id as its text, as Parquet and CSV do, and stays valid JSON."""
+    (tmp_path / "in.jsonl").write_text('{"id": 1e400}\n{"id": -1e400}\n{"id": 5}\n', encoding="utf-8")
+    for fmt in ("jsonl", "csv"):
+        scan_paths(POLICIES, [str(tmp_path / "in.jsonl")], str(tmp_path / f"out.{fmt}"), at="2021-10-20")
+        got = [r["id"] for r in read_output(tmp_path / f"out.{fmt}")]
+        assert got == (["Infinity", "-Infinity", 5] if fmt == "jsonl" else ["Infinity", "-Infinity", "5"])
 
 
 def test_cli_exit_statuses(tmp_path: Path) -> None:
@@ -828,6 +907,16 @@ def test_spark_float_prior_beyond_a_long(tmp_path: Path, spark_session: Any) -> 
     got = read_output(tmp_path / "out.jsonl")
     assert got == read_output(tmp_path / "duck.jsonl")
     assert [r["error"] is None for r in got] == [True, True, False, False, True, True, False]
+
+
+def test_spark_reads_file_names_with_glob_characters_as_named(tmp_path: Path, spark_session: Any) -> None:
+    """Hadoop expands glob characters in every path: each file found is passed escaped."""
+    for name in ("q?", "qa", "[1]"):
+        write_jsonl([{"id": name}], tmp_path / f"{name}.jsonl")
+        write_parquet([{"id": name}], tmp_path / f"{name}.parquet")
+    for fmt in ("jsonl", "parquet"):
+        _spark_scan([tmp_path / f"q?.{fmt}", tmp_path / f"[1].{fmt}"], tmp_path / "out.jsonl", at="2021-10-20")
+        assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == ["q?", "qa", "[1]"]
 
 
 def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:

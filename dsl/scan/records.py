@@ -214,4 +214,12 @@ def _line_records(lines: Iterable[bytes]) -> Iterator[Any]:
         try:
             yield loads(line)
         except ValueError as e:
-            yield Bad(f"line {number}: not valid JSON: {e}")
+            yield Bad(f"line {number}: not valid JSON: {_reason(e)}")
+
+
+def _reason(e: ValueError) -> str:
+    """Why a line is not read: the parser's words, but for Python's limit on the digits
+    of an integer, whose message advises a Python call."""
+    if "integer string conversion" in str(e):
+        return f"a number of more than {sys.get_int_max_str_digits()} digits"
+    return str(e)

@@ -28,7 +28,7 @@ from .output import Writer, unwritable
 from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
 from .schema import DECIDE_COLUMN, utf8_text
-from .source import Opening, PartReader, Source, check_field, format_of, open_source
+from .source import CsvUnread, Opening, PartReader, Source, check_field, csv_source, format_of, open_source
 
 __all__ = ["BATCH_SIZE", "ScanResult", "check_output", "open_inputs", "scan"]
 
@@ -128,7 +128,6 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     if report is not None:
         check_output(report, "--report", out)
 
-
     def predicate(columns: dict[str, str], fmt: str) -> str | None:
         reading = attrs.evolve(job, csv=fmt == "csv")
         for coarse in (False, True):  # the exact predicate, or where it is too long, the coarse one
@@ -140,11 +139,23 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     # the columns a decision may read, and the job's own: no other is read
     fields = fields_read(policies.policy_set) | {path[0] for path in (job.id_field, job.at_field, job.prior_field,
                                                                       job.seller_field) if path}
-    source = open_source(inputs, batch_size=batch_size, stream_batch=STREAM_BATCHES * batch_size,
-                         at_field=job.at_field, predicate=predicate if use_pushdown else None, opening=opening,
-                         fields=fields)
-    job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
-    _check_fields(job, source, id_given=id_field != "id")
+    try:
+        source = open_source(inputs, batch_size=batch_size, stream_batch=STREAM_BATCHES * batch_size,
+                             at_field=job.at_field, predicate=predicate if use_pushdown else None, opening=opening,
+                             fields=fields)
+        job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
+        _check_fields(job, source, id_given=id_field != "id")
+        tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress)
+    except CsvUnread as e:  # DuckDB stopped on a row: read again, each bad row an error of its own
+        job = attrs.evolve(job, csv=True, envelopes=False)
+        tally = _decide_all(policies, sources, job, csv_source(e.files, batch_size), out, jobs, workers, batch_size,
+                            progress)
+    return finish(tally, began, report)
+
+
+def _decide_all(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, out: str,
+                jobs: int | None, workers: Workers | None, batch_size: int, progress: Progress | None) -> Tally:
+    """Every record of ``source`` decided and written to ``out`` (whole, or not at all)."""
     if workers is not None:  # each task is checked against the set this scan decides with
         workers.expect(policies.policy_hash)
     writer = Writer(out, job.out_format)
@@ -160,7 +171,7 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     except BaseException:
         writer.abort()
         raise
-    return finish(tally, began, report)
+    return tally
 
 
 def _check_fields(job: Job, source: Source, *, id_given: bool) -> None:

@@ -12,6 +12,7 @@ A row in error has only ``id``, ``error`` and ``policy_hash``; its other columns
 from __future__ import annotations
 
 import json
+import math
 from typing import Any
 
 import pyarrow as pa
@@ -95,4 +96,7 @@ def _lists(values: Any) -> list[Any]:
 
 
 def _listed(row: Row) -> list[Any]:
-    return [list(v) if isinstance(v, tuple) else v for v in row]
+    values = [list(v) if isinstance(v, tuple) else v for v in row]
+    if isinstance(values[0], float) and not math.isfinite(values[0]):  # JSON has no Infinity (an id of 1e400)
+        values[0] = id_text(values[0])
+    return values

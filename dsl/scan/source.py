@@ -10,6 +10,7 @@ both) and drops or fails on a broken line, where a scan must decide each record 
 
 from __future__ import annotations
 
+import csv
 import glob
 import os
 import re
@@ -21,13 +22,16 @@ from typing import Any
 import attrs
 import duckdb
 import pyarrow as pa
+import pyarrow.parquet
 
 from ..checking.loader import UsageError
+from .convert import batch_listings
 from .pushdown import ColType, parse_type
-from .records import read_json_records
+from .records import Bad, read_json_records
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "Opening", "Part", "PartReader", "Source", "check_field", "format_of", "open_source"]
+__all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "csv_source",
+           "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -218,6 +222,7 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
     con = duckdb.connect()  # (each connect makes a database: some 15 ms; the stream reads through this one)
     try:
         columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
+        _check_names(files, fmt, columns, option)
         _check_at_field(at_field, columns, fmt)
         counts = _file_counts(con, table, files, columns) if fmt == "parquet" else None
         if fmt == "parquet" and counts is None:
@@ -226,7 +231,7 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
             total = sum(counts) if counts is not None else None
     except duckdb.Error as e:
         con.close()
-        raise cannot_read(option, e, files) from None
+        raise cannot_read(option, e, files, fmt) from None
     except BaseException:
         con.close()
         raise
@@ -314,6 +319,82 @@ class Opening:
             self._found.con.close()
 
 
+def csv_source(files: Sequence[str], batch_size: int, option: str = "--input") -> Source:
+    """CSV files read by Python's ``csv`` module, for an input DuckDB stopped on
+    (``CsvUnread``): the same dialect (a header line, ``,``, ``"`` doubled), each row the
+    listing DuckDB's reading gives (``convert.batch_listings`` of its cells as text), and
+    a row whose cells do not match its header, or whose bytes are not UTF-8, a ``Bad``
+    record of its own: the scan goes on. No pushdown, no parts (batches of listings, as
+    JSON lines are read)."""
+    return Source("csv", {}, None, False, _csv_batches(files, batch_size, option))
+
+
+def _csv_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
+    batch: list[Any] = []
+    for name in files:
+        for record in _csv_records(name, batch_size, option):
+            batch.append(record)
+            if len(batch) >= batch_size:
+                yield batch
+                batch = []
+    if batch:
+        yield batch
+
+
+def _csv_records(name: str, batch_size: int, option: str) -> Iterator[Any]:
+    csv.field_size_limit(2**31 - 1)  # a cell as long as DuckDB's reading would take
+    try:
+        with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+            rows = csv.reader(stream)
+            header = next(rows, None)
+            if header is None:
+                return
+            names = [h.strip() for h in header]  # DuckDB trims the names of its header
+            if any(not _utf8(n) for n in names) or len({n.lower() for n in names}) != len(names):
+                raise UsageError(f"{option} '{name}': cannot be read: its header is not UTF-8, or names a column twice")
+            pending: list[Any] = []
+            line = rows.line_num
+            for row in rows:
+                start, line = line + 1, rows.line_num
+                if not row:
+                    continue  # a blank line
+                if len(row) != len(names):
+                    pending.append(Bad(f"line {start}: {len(row)} cells, where the header has {len(names)}"))
+                elif not all(_utf8(cell) for cell in row):
+                    pending.append(Bad(f"line {start}: not UTF-8"))
+                else:
+                    pending.append(row)
+                if len(pending) >= batch_size:
+                    yield from _as_listings(pending, names)
+                    pending = []
+            yield from _as_listings(pending, names)
+    except OSError as e:
+        raise UsageError(f"{option} '{name}': cannot be read: {e.strerror or e}") from None
+    except csv.Error as e:
+        raise UsageError(f"{option} '{name}': cannot be read: {e}") from None
+
+
+def _utf8(text: str) -> bool:
+    """Whether a cell read with ``surrogateescape`` was UTF-8 (no escaped byte in it)."""
+    if text.isascii():
+        return True
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _as_listings(pending: list[Any], names: list[str]) -> Iterator[Any]:
+    """The rows (lists of cells) as listings, the ``Bad`` records among them as they are."""
+    good = [r for r in pending if not isinstance(r, Bad)]
+    made = iter(batch_listings(pa.RecordBatch.from_arrays(
+        [pa.array([r[k] for r in good], pa.string()) for k in range(len(names))], names=names), csv=True)
+        if good else [])
+    for record in pending:
+        yield record if isinstance(record, Bad) else next(made)
+
+
 def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
     batch: list[Any] = []
     for name in files:
@@ -344,6 +425,36 @@ def _table_sql(fmt: str, files: Sequence[str]) -> str:
     # every cell as text, read by convert.csv_cell: a record's types do not depend on the others'
     return (f"read_csv({listed}, header = true, all_varchar = true, union_by_name = true, "
             "delim = ',', quote = '\"', escape = '\"')")
+
+
+_RENAMED = re.compile(r"(.+)_[0-9]+")
+
+
+def _check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option: str) -> None:
+    """DuckDB matches column names ignoring case, and reads the second of two names that
+    differ only in case (``title``, ``Title``) as ``Title_1``: a listing would lack the
+    field its file names. A usage error, where the files' own names (their Parquet schema,
+    their CSV header) show it; looked for only when a column reads ``NAME_<n>`` beside a
+    column ``name``."""
+    lowered = {c.lower() for c in columns}
+    if not any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns):
+        return
+    for name in files:
+        try:
+            if fmt == "parquet":
+                own = pa.parquet.read_schema(name).names
+            else:
+                with open(name, encoding="utf-8", errors="replace", newline="") as stream:
+                    own = next(csv.reader(stream), [])
+        except (OSError, pa.ArrowException):  # DuckDB read it: its own error, if any, is told later
+            continue
+        seen: dict[str, str] = {}
+        for column in own:
+            other = seen.setdefault(column.lower(), column)
+            if other != column:
+                raise UsageError(f"{option} '{name}': the columns '{other}' and '{column}' differ only in case, "
+                                 f"which DuckDB does not tell apart (it would read '{column}' as another name); "
+                                 "rename one")
 
 
 def _check_at_field(at_field: tuple[str, ...] | None, columns: dict[str, str], fmt: str) -> None:
@@ -404,7 +515,7 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
     share = (None if where is None else
              f"SELECT avg(CASE WHEN ({where}) IS NOT FALSE THEN 1 ELSE 0 END) FROM (SELECT * FROM {table}{sample})")
     return Source(found.fmt, columns, total, where is not None,
-                  _read(_arrow_batches(con, sql, batch_size), option, found.files),
+                  _read(_arrow_batches(con, sql, batch_size), option, found.files, found.fmt),
                   sql if counts is not None else None, plain if counts is not None else None, counts or (), share)
 
 
@@ -444,15 +555,28 @@ def _first_line(e: Exception) -> str:
 _FILE_IN_MESSAGE = re.compile(r'^\s*file = (.+)$|file "([^"]+)"', re.MULTILINE)
 
 
-def cannot_read(option: str, e: Exception, files: Sequence[str]) -> UsageError:
+class CsvUnread(UsageError):
+    """DuckDB stopped on a CSV input (a row with the wrong number of cells, bytes that
+    are not UTF-8, a file it cannot sniff): ``scan`` reads it again with ``csv_source``,
+    where each such row is a bad record of its own. Elsewhere it is the usage error it
+    says."""
+
+    def __init__(self, message: str, files: Sequence[str]):
+        super().__init__(message)
+        self.files = list(files)
+
+
+def cannot_read(option: str, e: Exception, files: Sequence[str], fmt: str = "parquet") -> UsageError:
     """The usage error of an input DuckDB could not read: its message's first line, and
     the file, as DuckDB's message names it (or the only file)."""
     first = _first_line(e)
     named = _FILE_IN_MESSAGE.search(str(e))
     name = (named.group(1) or named.group(2)).strip() if named else files[0] if len(files) == 1 else None
-    if name is not None and name not in first:
-        return UsageError(f"{option} '{name}': cannot be read: {first}")
-    return UsageError(f"{option}: cannot be read: {first}")
+    said = f"{option} '{name}': cannot be read: {first}" if name is not None and name not in first else (
+        f"{option}: cannot be read: {first}")
+    if fmt == "csv" and not isinstance(e, (FileNotFoundError, PermissionError)):
+        return CsvUnread(said, files)
+    return UsageError(said)
 
 
 def _arrow_batches(con: duckdb.DuckDBPyConnection, sql: str,
@@ -471,15 +595,15 @@ def _batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Itera
             yield batch
 
 
-def _read(batches: Iterator[pa.RecordBatch], option: str,
-          files: Sequence[str] = ()) -> Generator[pa.RecordBatch, None, None]:
+def _read(batches: Iterator[pa.RecordBatch], option: str, files: Sequence[str] = (),
+          fmt: str = "parquet") -> Generator[pa.RecordBatch, None, None]:
     """``batches``; an error of DuckDB's while they are read (pyarrow's reader raises it
     as an ``OSError`` or an Arrow error: a damaged page, a CSV row with too many cells)
-    becomes a usage error naming ``option`` and the file."""
+    becomes a usage error naming ``option`` and the file (``CsvUnread`` for CSV)."""
     try:
         yield from batches
     except (duckdb.Error, pa.ArrowException, OSError) as e:
-        raise cannot_read(option, e, files) from None
+        raise cannot_read(option, e, files, fmt) from None
 
 
 def _query_batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import io
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -323,7 +324,8 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str]) -> DataFram
     from pyspark.sql import functions as F
 
     frames = []
-    for place, name in enumerate(files):
+    for place, found in enumerate(files):
+        name = _literal(found)
         if fmt == "jsonl":
             frame = spark.read.format("binaryFile").load(name).select("content", F.lit(0).cast("bigint").alias(BLOCK))
         elif fmt == "csv":  # every cell as text, read by convert.csv_cell (as DuckDB's reading)
@@ -335,6 +337,13 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str]) -> DataFram
         frames.append(frame.withColumn(FILE, F.lit(place).cast("bigint")))
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
     return union.withColumn(ROW, F.monotonically_increasing_id())
+
+
+def _literal(name: str) -> str:
+    """A file's name as Spark reads it literally: Hadoop expands the glob characters in
+    every path it is given (the files are found already), so each is escaped with a
+    backslash (``q?.parquet``: ``q\\?.parquet``)."""
+    return re.sub(r"([\\*?\[\]{}])", r"\\\1", name)
 
 
 def _merge(units: Iterable[Unit]) -> Tally:
