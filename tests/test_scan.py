@@ -531,6 +531,8 @@ def test_bad_csv_rows_get_an_error_of_their_own(tmp_path: Path) -> None:
             assert result.exit_code == 1 and {i: r["error"] for i, r in enumerate(got) if r["error"]} == errors
             decided = [r for i, r in enumerate(got) if i not in errors][-6:]
             assert decided == [expected(r, at="2021-10-20", id_text=True) for r in rows]
+    with pytest.raises(UsageError, match="--at-field 'listed': the input has no such column"):  # read again, still
+        scan_paths(POLICIES, [str(tmp_path / "early.csv")], str(tmp_path / "out.parquet"), at_field="listed")
 
 
 def test_a_page_duckdb_cannot_read_mid_stream_is_a_usage_error(tmp_path: Path) -> None:

@@ -148,8 +148,11 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
         tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress)
     except CsvUnread as e:  # DuckDB stopped on a row: read again, each bad row an error of its own
         job = attrs.evolve(job, csv=True, envelopes=False)
-        tally = _decide_all(policies, sources, job, csv_source(e.files, batch_size), out, jobs, workers, batch_size,
-                            progress)
+        source = csv_source(e.files, batch_size)
+        if job.at_field is not None:
+            check_field("--at-field", job.at_field, source.columns, "csv")
+        _check_fields(job, source, id_given=id_field != "id")
+        tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress)
     return finish(tally, began, report)
 
 

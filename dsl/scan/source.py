@@ -326,7 +326,19 @@ def csv_source(files: Sequence[str], batch_size: int, option: str = "--input") -
     a row whose cells do not match its header, or whose bytes are not UTF-8, a ``Bad``
     record of its own: the scan goes on. No pushdown, no parts (batches of listings, as
     JSON lines are read)."""
-    return Source("csv", {}, None, False, _csv_batches(files, batch_size, option))
+    columns = {name: "VARCHAR" for f in files for name in _csv_header(f, option)}
+    return Source("csv", columns, None, False, _csv_batches(files, batch_size, option))
+
+
+def _csv_header(name: str, option: str) -> list[str]:
+    """The names of a CSV file's header, as DuckDB trims them (none for an empty file)."""
+    try:
+        with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+            return [h.strip() for h in next(csv.reader(stream), [])]
+    except OSError as e:
+        raise UsageError(f"{option} '{name}': cannot be read: {e.strerror or e}") from None
+    except csv.Error as e:
+        raise UsageError(f"{option} '{name}': cannot be read: {e}") from None
 
 
 def _csv_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
@@ -349,7 +361,7 @@ def _csv_records(name: str, batch_size: int, option: str) -> Iterator[Any]:
             header = next(rows, None)
             if header is None:
                 return
-            names = [h.strip() for h in header]  # DuckDB trims the names of its header
+            names = [h.strip() for h in header]  # as _csv_header reads them
             if any(not _utf8(n) for n in names) or len({n.lower() for n in names}) != len(names):
                 raise UsageError(f"{option} '{name}': cannot be read: its header is not UTF-8, or names a column twice")
             pending: list[Any] = []
