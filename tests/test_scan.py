@@ -495,7 +495,8 @@ def test_the_csv_reader_of_bad_rows_reads_good_rows_as_duckdb(tmp_path_factory: 
     """``csv_source`` (Python's csv module, for a CSV input DuckDB stops on) gives every
     row DuckDB reads the listing DuckDB's reading gives."""
     from dsl.scan.convert import batch_listings
-    from dsl.scan.source import csv_source, open_source
+    from dsl.scan.csv_rows import csv_source
+    from dsl.scan.source import open_source
 
     path = tmp_path_factory.mktemp("csv") / "in.csv"
     with open(path, "w", encoding="utf-8", newline="") as f:

@@ -23,12 +23,13 @@ from ..evaluate.policies import Policies
 from ..evaluate.semantics import fields_read
 from ..forking import can_fork
 from . import pushdown
+from .csv_rows import csv_source
 from .decide import Job, decide_batch
 from .output import Writer, unwritable
 from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
 from .schema import DECIDE_COLUMN, utf8_text
-from .source import CsvUnread, Opening, PartReader, Source, check_field, csv_source, format_of, open_source
+from .source import CsvUnread, Opening, PartReader, Source, check_field, format_of, open_source
 
 __all__ = ["BATCH_SIZE", "ScanResult", "check_output", "open_inputs", "scan"]
 
