@@ -489,24 +489,36 @@ _CSV_TEXT = st.text(st.sampled_from(list('ab ,"\n\r\t\'{}[]:-1.é中\u3000\\')),
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cells=st.lists(st.lists(st.one_of(drawn._CELLS, _CSV_TEXT), min_size=3, max_size=3), min_size=1, max_size=8),
-       names=st.sampled_from([["id", "title", "seller.id"], ["id", " title", "price"], ["a", "b", "c"]]))
-def test_the_csv_reader_of_bad_rows_reads_good_rows_as_duckdb(tmp_path_factory: pytest.TempPathFactory,
-                                                                cells: list[list[str]], names: list[str]) -> None:
-    """``csv_source`` (Python's csv module, for a CSV input DuckDB stops on) gives every
-    row DuckDB reads the listing DuckDB's reading gives."""
+       names=st.sampled_from([["id", "title", "seller.id"], ["id", " title", "price"], ["a", "b", "c"]]),
+       bad=st.lists(st.integers(0, 8), max_size=3))
+def test_bad_csv_rows_among_drawn_ones(tmp_path_factory: pytest.TempPathFactory, cells: list[list[str]],
+                                      names: list[str], bad: list[int]) -> None:
+    """A file with rows of the wrong width among drawn ones (quotes, line breaks, commas,
+    JSON-like and non-ASCII cells): ``csv_source`` gives each bad row a ``Bad`` record in
+    its place and every other row the listing DuckDB gives it in the file without the bad
+    rows; or, where its two readings disagree, a usage error, never another listing."""
     from dsl.scan.convert import batch_listings
     from dsl.scan.csv_rows import csv_source
+    from dsl.scan.records import Bad
     from dsl.scan.source import open_source
 
-    path = tmp_path_factory.mktemp("csv") / "in.csv"
-    with open(path, "w", encoding="utf-8", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(names)
-        w.writerows(cells)
-    duck = [x for b in open_source([str(path)], batch_size=100, at_field=None, predicate=None).batches
-            for x in batch_listings(b, csv=True)]
-    ours = [x for b in csv_source([str(path)], 100).batches for x in b]
-    assert ours == duck
+    folder = tmp_path_factory.mktemp("csv")
+    rows: list[list[str] | None] = list(cells)
+    for k in sorted(bad, reverse=True):
+        rows.insert(min(k, len(rows)), None)
+    with open(folder / "clean.csv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([names, *cells])
+    with open(folder / "bad.csv", "w", encoding="utf-8", newline="") as f:
+        csv.writer(f).writerows([names, *(r if r is not None else ["x", "y", "z", "extra"] for r in rows)])
+    clean = iter([x for b in open_source([str(folder / "clean.csv")], batch_size=100, at_field=None,
+                                         predicate=None).batches for x in batch_listings(b, csv=True)])
+    try:
+        ours = [x for b in csv_source([str(folder / "bad.csv")], 100).batches for x in b]
+    except UsageError as e:
+        assert "reads the file's rows otherwise" in str(e)
+        return
+    assert [isinstance(x, Bad) for x in ours] == [r is None for r in rows]
+    assert [x for x in ours if not isinstance(x, Bad)] == list(clean)
 
 
 def test_bad_csv_rows_get_an_error_of_their_own(tmp_path: Path) -> None:
@@ -517,10 +529,10 @@ def test_bad_csv_rows_get_an_error_of_their_own(tmp_path: Path) -> None:
     rows = [{"id": f"r{i}", "category": "Gadgets", "price": 150.0 if i % 2 else 12.0} for i in range(6)]
     write_csv(rows, tmp_path / "good.csv")
     lines = (tmp_path / "good.csv").read_bytes().splitlines(keepends=True)
-    bad = [lines[0], lines[1], b"x1,Gadgets\n", lines[2], b"x2,Gadgets,150,extra\n", lines[3],
-           b"x3,Gadg\xffets,150\n", *lines[4:]]
+    bad = [lines[0], lines[1], b"x1,Gadgets\r\n", lines[2], b"x2,Gadgets,150,extra\r\n", lines[3],
+           b"x3,Gadg\xffets,150\r\n", *lines[4:]]  # (csv.writer ends its lines with CRLF)
     (tmp_path / "early.csv").write_bytes(b"".join(bad))
-    late = [lines[0]] + [f"p{i},Toys,1\n".encode() for i in range(25_000)] + [b"x4,Toys\n"] + lines[1:]
+    late = [lines[0]] + [f"p{i},Toys,1\r\n".encode() for i in range(25_000)] + [b"x4,Toys\r\n"] + lines[1:]
     (tmp_path / "late.csv").write_bytes(b"".join(late))
     for name, errors in (("early.csv", {1: "line 3: 2 cells, where the header has 3",
                                         3: "line 5: 4 cells, where the header has 3", 5: "line 7: not UTF-8"}),

@@ -1,7 +1,21 @@
-"""CSV read by Python's ``csv`` module, for an input DuckDB's reader stopped on (a row
-with the wrong number of cells, bytes that are not UTF-8: ``source.CsvUnread``): each good
-row the listing DuckDB's reading gives, each bad row a record in error of its own, so that
-the scan goes on, as it does past a broken JSON line (docs/scan.md, "Formats")."""
+"""A CSV input DuckDB's reader stopped on (a row with the wrong number of cells, bytes that
+are not UTF-8: ``source.CsvUnread``), read again so that each bad row is a record in error
+of its own and the scan goes on, as it does past a broken JSON line (docs/scan.md,
+"Formats").
+
+Each file is read twice, side by side, as streams:
+- by DuckDB, as the scan reads CSV (``source.csv_table``) but skipping the rows it cannot
+  read (``ignore_errors``) and noting them (``store_rejects``): the good rows, with the
+  cells DuckDB's reading gives them (so a good row is the listing it is in a file without
+  bad rows);
+- by Python's ``csv`` module, which only tells where the records are and which are bad:
+  a row whose cells do not match its header (a trailing empty cell aside, which DuckDB
+  drops), or whose bytes are not UTF-8.
+
+The good rows go, in order, to the places Python's reading finds good. Where the two
+readings do not agree (the same number of good rows, the same bad records: DuckDB numbers
+records as Python's reader counts them, the header and blank lines included), the file is
+a usage error, as before this reading: a disagreement never becomes a wrong listing."""
 
 from __future__ import annotations
 
@@ -9,42 +23,40 @@ import csv
 from collections.abc import Generator, Iterator, Sequence
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 
 from ..checking.loader import UsageError
 from .convert import batch_listings
 from .records import Bad
-from .source import Source
+from .source import Source, csv_table
 
 __all__ = ["csv_source"]
 
+_REJECTS = "rejects_table = 'policy_scan_rejects', rejects_scan = 'policy_scan_rejected_scans'"
+
 
 def csv_source(files: Sequence[str], batch_size: int, option: str = "--input") -> Source:
-    """CSV files read by Python's ``csv`` module, for an input DuckDB stopped on
-    (``CsvUnread``): the same dialect (a header line, ``,``, ``"`` doubled), each row the
-    listing DuckDB's reading gives (``convert.batch_listings`` of its cells as text), and
-    a row whose cells do not match its header, or whose bytes are not UTF-8, a ``Bad``
-    record of its own: the scan goes on. No pushdown, no parts (batches of listings, as
-    JSON lines are read)."""
-    columns = {name: "VARCHAR" for f in files for name in _csv_header(f, option)}
-    return Source("csv", columns, None, False, _csv_batches(files, batch_size, option))
+    """The CSV files as batches of listings and ``Bad`` records, in input order (no
+    pushdown, no parts: they are read as JSON lines are)."""
+    columns = {column: "VARCHAR" for f in files for column in _columns(f, option)}
+    return Source("csv", columns, None, False, _batches(files, list(columns), batch_size, option))
 
 
-def _csv_header(name: str, option: str) -> list[str]:
-    """The names of a CSV file's header, as DuckDB trims them (none for an empty file)."""
+def _columns(name: str, option: str) -> list[str]:
+    """A file's columns as DuckDB names them (it trims them, names an empty one)."""
     try:
-        with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
-            return [h.strip() for h in next(csv.reader(stream), [])]
-    except OSError as e:
-        raise UsageError(f"{option} '{name}': cannot be read: {e.strerror or e}") from None
-    except csv.Error as e:
-        raise UsageError(f"{option} '{name}': cannot be read: {e}") from None
+        with duckdb.connect() as con:
+            return [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {_forgiving(name)}").fetchall()]
+    except duckdb.Error as e:
+        raise UsageError(f"{option} '{name}': cannot be read: {str(e).strip().splitlines()[0]}") from None
 
 
-def _csv_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
+def _batches(files: Sequence[str], names: list[str], batch_size: int,
+             option: str) -> Generator[list[Any], None, None]:
     batch: list[Any] = []
     for name in files:
-        for record in _csv_records(name, batch_size, option):
+        for record in _records(name, names, batch_size, option):
             batch.append(record)
             if len(batch) >= batch_size:
                 yield batch
@@ -53,33 +65,75 @@ def _csv_batches(files: Sequence[str], batch_size: int, option: str) -> Generato
         yield batch
 
 
-def _csv_records(name: str, batch_size: int, option: str) -> Iterator[Any]:
-    csv.field_size_limit(2**31 - 1)  # a cell as long as DuckDB's reading would take
+def _records(name: str, names: list[str], batch_size: int, option: str) -> Iterator[Any]:
+    """The file's records: DuckDB's listings where Python's reading finds a good row, a
+    ``Bad`` record where it finds a bad one; a usage error where they disagree."""
+    con = duckdb.connect()
+    try:
+        good = _listings(con, name, names, batch_size)
+        bad: set[int] = set()
+        for number, line, problem in _rows(name, option):
+            if problem is not None:
+                bad.add(number)
+                yield Bad(f"line {line}: {problem}")
+                continue
+            listing = next(good, None)
+            if listing is None:
+                raise _disagree(name, option)
+            yield listing
+        if next(good, None) is not None or bad != _rejected(con):
+            raise _disagree(name, option)
+    except duckdb.Error as e:
+        raise UsageError(f"{option} '{name}': cannot be read: {str(e).strip().splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def _listings(con: duckdb.DuckDBPyConnection, name: str, names: list[str], batch_size: int) -> Iterator[Any]:
+    """The rows DuckDB reads (skipping and noting those it cannot), as listings with the
+    input's columns in the order DuckDB gives the files read together (a column the file
+    lacks: absent)."""
+    for batch in con.sql(f"SELECT * FROM {_forgiving(name)}").to_arrow_reader(batch_size):  # noqa: S608
+        present = batch.schema.names
+        arrays = [batch.column(present.index(n)) if n in present else pa.nulls(batch.num_rows, pa.string())
+                  for n in names]
+        yield from batch_listings(pa.RecordBatch.from_arrays(arrays, names=names), csv=True)
+
+
+def _forgiving(name: str) -> str:
+    """DuckDB's table of the file, as the scan reads it, the rows it cannot read skipped
+    and noted (``_rejected``)."""
+    return csv_table([name], union=False)[:-1] + f", ignore_errors = true, store_rejects = true, {_REJECTS})"
+
+
+def _rejected(con: duckdb.DuckDBPyConnection) -> set[int]:
+    """The records DuckDB could not read, by number (its header is record 1)."""
+    return {int(r[0]) for r in con.execute("SELECT DISTINCT line FROM policy_scan_rejects").fetchall()}
+
+
+def _rows(name: str, option: str) -> Iterator[tuple[int, int, str | None]]:
+    """Each record after the header as Python's ``csv`` module reads it: its number (the
+    header is 1; a blank line counts, and is a record only in a file of one column), the
+    line it starts on, and what is wrong with it (None: a good row)."""
     try:
         with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
-            rows = csv.reader(stream)
+            rows = csv.reader(stream, strict=True)
             header = next(rows, None)
             if header is None:
                 return
-            names = [h.strip() for h in header]  # as _csv_header reads them
-            if any(not _utf8(n) for n in names) or len({n.lower() for n in names}) != len(names):
-                raise UsageError(f"{option} '{name}': cannot be read: its header is not UTF-8, or names a column twice")
-            pending: list[Any] = []
-            line = rows.line_num
+            width, number, line = len(header), 1, rows.line_num
             for row in rows:
-                start, line = line + 1, rows.line_num
+                number, start, line = number + 1, line + 1, rows.line_num
                 if not row:
-                    continue  # a blank line
-                if len(row) != len(names):
-                    pending.append(Bad(f"line {start}: {len(row)} cells, where the header has {len(names)}"))
+                    if width > 1:
+                        continue
+                    row = [""]
+                if len(row) != width and not (len(row) == width + 1 and row[-1] == ""):
+                    yield number, start, f"{len(row)} cell{'s' if len(row) != 1 else ''}, where the header has {width}"
                 elif not all(_utf8(cell) for cell in row):
-                    pending.append(Bad(f"line {start}: not UTF-8"))
+                    yield number, start, "not UTF-8"
                 else:
-                    pending.append(row)
-                if len(pending) >= batch_size:
-                    yield from _as_listings(pending, names)
-                    pending = []
-            yield from _as_listings(pending, names)
+                    yield number, start, None
     except OSError as e:
         raise UsageError(f"{option} '{name}': cannot be read: {e.strerror or e}") from None
     except csv.Error as e:
@@ -97,11 +151,6 @@ def _utf8(text: str) -> bool:
     return True
 
 
-def _as_listings(pending: list[Any], names: list[str]) -> Iterator[Any]:
-    """The rows (lists of cells) as listings, the ``Bad`` records among them as they are."""
-    good = [r for r in pending if not isinstance(r, Bad)]
-    made = iter(batch_listings(pa.RecordBatch.from_arrays(
-        [pa.array([r[k] for r in good], pa.string()) for k in range(len(names))], names=names), csv=True)
-        if good else [])
-    for record in pending:
-        yield record if isinstance(record, Bad) else next(made)
+def _disagree(name: str, option: str) -> UsageError:
+    return UsageError(f"{option} '{name}': cannot be read: DuckDB's reader stops on some row, and Python's csv "
+                      "module reads the file's rows otherwise; mend the file's bad rows")

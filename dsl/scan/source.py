@@ -29,8 +29,8 @@ from .pushdown import ColType, parse_type
 from .records import read_json_records
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "format_of",
-           "open_source"]
+__all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "csv_table",
+           "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -341,13 +341,25 @@ def _literal(name: str) -> str:
     return re.sub(r"[*?\[]", lambda m: f"[{m.group()}]", name)
 
 
-def _table_sql(fmt: str, files: Sequence[str]) -> str:
+_CSV_OPTIONS = ("header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', skip = 0, "
+               "comment = '', strict_mode = true")
+"""How DuckDB reads CSV: every cell as text, read by ``convert.csv_cell`` (a record's types
+do not depend on the others'), and nothing left to its sniffer that could drop a row
+silently (it would skip leading rows it takes for a preamble, and lines starting with a
+character it takes for a comment)."""
+
+
+def csv_table(files: Sequence[str], *, union: bool = True) -> str:
+    """DuckDB's table expression of these CSV files (``_CSV_OPTIONS``)."""
     listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
+    return f"read_csv({listed}, {_CSV_OPTIONS}{', union_by_name = true' if union else ''})"
+
+
+def _table_sql(fmt: str, files: Sequence[str]) -> str:
     if fmt == "parquet":
+        listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
         return f"read_parquet({listed}, union_by_name = true)"
-    # every cell as text, read by convert.csv_cell: a record's types do not depend on the others'
-    return (f"read_csv({listed}, header = true, all_varchar = true, union_by_name = true, "
-            "delim = ',', quote = '\"', escape = '\"')")
+    return csv_table(files)
 
 
 _RENAMED = re.compile(r"(.+)_[0-9]+")
