@@ -258,26 +258,53 @@ def run() -> None:
     try:
         main()
     except OSError as e:
-        if e.errno not in _UNWRITABLE:
+        if not _output_failed_with(e):
             raise
         _output_failed(e)
     finally:
         gc.freeze()
 
 
-_UNWRITABLE = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EIO, errno.EBADF})
-"""What a write to the standard output fails with when it cannot be written (a full disk,
-``>/dev/full``, a closed descriptor); the commands' own files are usage errors of theirs."""
+def _output_failed_with(e: OSError) -> bool:
+    """Whether ``e`` is a write to the standard output or error that failed: a full disk
+    or a file size limit (``>/dev/full``; only writes fail so, and the commands' own files
+    are usage errors of theirs), or a descriptor that cannot be written where one of the
+    two cannot (reading a closed input fails so too, and stays an error)."""
+    if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return True
+    return e.errno in (errno.EBADF, errno.EIO) and not all(_writable(s) for s in (sys.stdout, sys.stderr))
+
+
+def _writable(stream: Any) -> bool:
+    try:
+        import fcntl  # (not on Windows)
+    except ImportError:  # pragma: no cover - Windows: no way to tell
+        return True
+    try:
+        mode = fcntl.fcntl(stream.fileno(), fcntl.F_GETFL) & os.O_ACCMODE
+    except (OSError, ValueError, AttributeError):
+        return False
+    return mode in (os.O_WRONLY, os.O_RDWR)
 
 
 def _output_failed(e: OSError) -> NoReturn:
-    """A write to the standard output failed: a usage error, without a traceback; what is
-    left unflushed goes nowhere (the interpreter's exit would try to write it again)."""
+    """A write to the standard output (or error) failed: a usage error (exit status 2),
+    without a traceback; what is left unflushed goes nowhere (the interpreter's exit would
+    try to write it again), and so does the message where standard error is the stream
+    that failed."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError, AttributeError):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError, AttributeError):  # no descriptor to replace
+                pass
     try:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-    except (OSError, ValueError):  # no descriptor to replace
+        click.echo(f"policy: error: cannot write the output: {e.strerror or e}", err=True)
+    except (OSError, ValueError):
         pass
-    _usage(f"cannot write the output: {e.strerror or e}")
+    sys.exit(2)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -146,3 +146,8 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> No
     closed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: os.close(1))
     assert closed.returncode == 2 and "standard output is closed" in closed.stderr, closed.stderr
+    with open("/dev/full", "wb") as full:  # the table on standard error: its message is lost, the status is 2
+        done = subprocess.run([sys.executable, "-m", "dsl", "scan", policies, "--input", str(tmp_path / "in.jsonl"),
+                               "--out", str(tmp_path / "out.jsonl"), "--at", "2021-10-20"], stdout=subprocess.PIPE,
+                              stderr=full)
+    assert done.returncode == 2
