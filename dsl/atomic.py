@@ -47,10 +47,13 @@ def write_atomically(path: str | Path, text: str) -> None:
 def check_writable(path: str | Path) -> None:
     """Raises the ``OSError`` that ``write_atomically(path, …)`` would meet before writing
     (a directory there, a file its user may not write, a directory that is missing or read-
-    only), so that a command can refuse an output before its work rather than after."""
+    only), or that it should (a device or a pipe, which the rename would replace), so that
+    a command can refuse an output before its work rather than after."""
     target = Path(os.path.realpath(path))
     if target.is_dir():
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
+    if os.path.exists(path) and not target.is_file():  # a device, a pipe (/dev/stdout): a rename would replace it
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     _mode_of(target)
     if not target.parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(target.parent))

@@ -396,6 +396,10 @@ def test_more_usage_errors(tmp_path: Path) -> None:
         (dict(at_field="price.day", at=None), "--at-field 'price.day': the input has no such column"),
         (dict(report=str(tmp_path / "report-dir")), "cannot be written: Is a directory"),
         (dict(report=str(out)), "the same file as --out"),
+        (dict(report=str(tmp_path / "in.parquet")), "one of the inputs, which the scan would replace"),
+        (dict(out=str(tmp_path / "in.parquet")), "one of the inputs, which the scan would replace"),
+        (dict(report=str(POLICIES / "shop.policy")), "a file of the policy set, which the scan would replace"),
+        (dict(report="/dev/null"), "cannot be written: not a regular file"),
     ]
     for change, message in cases:
         kw: dict[str, Any] = {"inputs": [str(tmp_path / "in.parquet")], "out": str(out), "at": "2021-10-20", "jobs": 1}
@@ -403,6 +407,7 @@ def test_more_usage_errors(tmp_path: Path) -> None:
         with pytest.raises(UsageError, match=message.replace("(", r"\(")):
             scan_paths(POLICIES, kw.pop("inputs"), kw.pop("out"), **kw)
         assert not out.exists()
+    assert pq.read_table(tmp_path / "in.parquet").num_rows == 1
     # the default id may be missing: its ids are null
     write_parquet([{"sku": "a", "price": 1.0}], tmp_path / "no-id.parquet")
     scan_paths(POLICIES, [str(tmp_path / "no-id.parquet")], str(out), at="2021-10-20")

@@ -29,9 +29,9 @@ from .output import Writer, unwritable
 from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
 from .schema import DECIDE_COLUMN, utf8_text
-from .source import CsvUnread, Opening, PartReader, Source, check_field, format_of, open_source
+from .source import CsvUnread, Opening, PartReader, Source, check_field, expand_inputs, format_of, open_source
 
-__all__ = ["BATCH_SIZE", "ScanResult", "check_output", "open_inputs", "scan"]
+__all__ = ["BATCH_SIZE", "ScanResult", "check_apart", "check_output", "open_inputs", "scan"]
 
 BATCH_SIZE = 8192
 """Records per batch, by default (of the parts, of JSON lines; see ``STREAM_BATCHES``)."""
@@ -126,8 +126,10 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     began = time.perf_counter()
     job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
                   seller_field=seller_field)
+    check_output(out, "--out")
     if report is not None:
         check_output(report, "--report", out)
+    check_apart(sources, inputs, out, report)
 
     def predicate(columns: dict[str, str], fmt: str) -> str | None:
         reading = attrs.evolve(job, csv=fmt == "csv")
@@ -377,6 +379,17 @@ def _start_workers(policies: Policies, sources: Mapping[str, str], source: Sourc
     if can_fork(native_threads=True) and (source.splittable or source.fmt == "jsonl"):
         return Workers(policies, policies.policy_hash, jobs)
     return Workers(sources, policies.policy_hash, jobs)
+
+
+def check_apart(sources: Mapping[str, str], inputs: Sequence[str], out: str, report: str | None) -> None:
+    """Neither ``--out`` nor ``--report`` may be a file the scan reads: an input, or a
+    file of the policy set (the scan would replace it)."""
+    read = {os.path.realpath(f): "one of the inputs" for f in expand_inputs(inputs)}
+    read.update((os.path.realpath(f), "a file of the policy set") for f in sources)
+    for option, path in (("--out", out), ("--report", report)):
+        what = read.get(os.path.realpath(path)) if path is not None else None
+        if what is not None:
+            raise UsageError(f"{option} '{path}': {what}, which the scan would replace")
 
 
 def check_output(path: str, option: str, out: str | None = None) -> None:

@@ -30,7 +30,7 @@ from .records import read_json_records
 from .schema import DECIDE_COLUMN
 
 __all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "csv_table",
-           "format_of", "open_source"]
+           "expand_inputs", "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -53,7 +53,7 @@ def _quote(text: str) -> str:
     return "'" + text.replace("'", "''") + "'"
 
 
-def _expand(patterns: Sequence[str], option: str = "--input") -> list[str]:
+def expand_inputs(patterns: Sequence[str], option: str = "--input") -> list[str]:
     """The input files, in the order named: each pattern is a glob (as a shell reads it),
     or a file whose name holds glob characters the glob does not match (``[1].parquet``).
     A pattern that names nothing is a usage error (naming ``option``, the option the
@@ -210,7 +210,7 @@ class _Inspected:
 
 
 def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: str) -> _Inspected:
-    files = _expand(patterns, option)
+    files = expand_inputs(patterns, option)
     fmts = {format_of(f, option) for f in files}
     if len(fmts) > 1:
         raise UsageError(f"{option}: the files are of several formats ({', '.join(sorted(fmts))}); scan one at a time")

@@ -46,9 +46,9 @@ from .output import Writer, unwritable
 from .pool import load_sources
 from .records import read_json_records
 from .report import Tally
-from .run import BATCH_SIZE, ScanResult, check_output, finish, new_job, sql_predicate
+from .run import BATCH_SIZE, ScanResult, check_apart, check_output, finish, new_job, sql_predicate
 from .schema import DECIDE_COLUMN
-from .source import _check_at_field, _expand, format_of
+from .source import _check_at_field, expand_inputs, format_of
 from .spark_sql import Untranslatable, to_spark
 
 if TYPE_CHECKING:
@@ -424,7 +424,8 @@ def scan_spark(policies: Policies, sources: Mapping[str, str], inputs: Sequence[
     check_output(out, "--out")
     if report is not None:
         check_output(report, "--report", out)
-    files = [os.path.abspath(f) for f in _expand(inputs)]
+    check_apart(sources, inputs, out, report)
+    files = [os.path.abspath(f) for f in expand_inputs(inputs)]
     fmt = _input_format(files)
     job = attrs.evolve(job, csv=fmt == "csv", envelopes=fmt == "jsonl")
     spark = session(jobs)
