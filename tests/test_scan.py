@@ -434,6 +434,22 @@ def test_parquet_files_whose_types_differ(tmp_path: Path) -> None:
     result = scan_paths(tmp_path / "p.policy", [str(tmp_path / "u3.parquet"), str(tmp_path / "u4.parquet")], out,
                         at="2021-10-20")
     assert result.records == 2 and [r["effect"] for r in read_output(Path(out))] == ["flag", "allow"]
+    # decimals that DuckDB widens without a change: an int at scale 0, the same float else
+    import decimal
+
+    pq.write_table(pa.table({"id": ["e"], "price": pa.array([decimal.Decimal("5")], pa.decimal128(10, 0)),
+                             "seller": [{"id": decimal.Decimal("1.25")}]},
+                            schema=pa.schema([("id", pa.string()), ("price", pa.decimal128(10, 0)),
+                                              ("seller", pa.struct([("id", pa.decimal128(10, 2))]))])),
+                   tmp_path / "u5.parquet")
+    pq.write_table(pa.table({"id": ["f"], "price": pa.array([5], pa.uint64()),
+                             "seller": [{"id": decimal.Decimal("2.5")}]},
+                            schema=pa.schema([("id", pa.string()), ("price", pa.uint64()),
+                                              ("seller", pa.struct([("id", pa.decimal128(20, 2))]))])),
+                   tmp_path / "u6.parquet")
+    result = scan_paths(tmp_path / "p.policy", [str(tmp_path / "u5.parquet"), str(tmp_path / "u6.parquet")], out,
+                        at="2021-10-20")
+    assert [r["effect"] for r in read_output(Path(out))] == ["flag", "flag"]
 
 
 def test_dates_beyond_python_s_years_are_read_as_their_text(tmp_path: Path) -> None:
@@ -480,9 +496,18 @@ def test_columns_that_differ_only_in_case_are_a_usage_error(tmp_path: Path) -> N
     """DuckDB reads ``Title`` beside ``title`` as ``Title_1``: the listing would lack it."""
     pq.write_table(pa.table({"id": ["a"], "title": ["lamp"], "Title": ["bitcoin"]}), tmp_path / "in.parquet")
     (tmp_path / "in.csv").write_text("id,title,Title\na,lamp,bitcoin\n", encoding="utf-8")
-    for name in ("in.parquet", "in.csv"):
+    (tmp_path / "bom.csv").write_bytes("\ufeffid,title, Title\na,lamp,bitcoin\n".encode())  # DuckDB trims names
+    for name in ("in.parquet", "in.csv", "bom.csv"):
         with pytest.raises(UsageError, match="the columns 'title' and 'Title' differ only in case"):
             scan_paths(POLICIES, [str(tmp_path / name)], str(tmp_path / "out.jsonl"), at="2021-10-20")
+    # across files (DuckDB makes them one column), and in a struct
+    pq.write_table(pa.table({"id": ["b"], "Price": [1.0]}), tmp_path / "p1.parquet")
+    pq.write_table(pa.table({"id": ["c"], "price": [2.0]}), tmp_path / "p2.parquet")
+    pq.write_table(pa.table({"id": ["d"], "seller": [{"id": "s", "ID": "t"}]}), tmp_path / "s.parquet")
+    for names, message in ((["p1.parquet", "p2.parquet"], "the columns 'Price' \\(in '.*p1.parquet'\\) and 'price'"),
+                           (["s.parquet"], "the columns 'seller.id' and 'seller.ID'")):
+        with pytest.raises(UsageError, match=message):
+            scan_paths(POLICIES, [str(tmp_path / n) for n in names], str(tmp_path / "out.jsonl"), at="2021-10-20")
     # a column of that shape beside another is not one
     pq.write_table(pa.table({"id": ["a"], "title": ["lamp"], "title_1": ["x"]}), tmp_path / "ok.parquet")
     assert scan_paths(POLICIES, [str(tmp_path / "ok.parquet")], str(tmp_path / "out.jsonl"),

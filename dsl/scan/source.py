@@ -242,7 +242,8 @@ def _check_types(con: duckdb.DuckDBPyConnection, files: Sequence[str], table: st
     """Parquet files read together have one type per column (DuckDB's ``union_by_name``):
     where that type reads a file's values otherwise than the file's own type (a number
     or a date as text, a boolean or an integer as a double, a decimal as a double; not an
-    integer as a wider one, a float as a double, or a struct with more fields), a decision
+    integer as a wider one or a whole decimal, a decimal as a wider one, a float as a
+    double, or a struct with more fields), a decision
     on the value read is not the one ``decide`` gives that record: a usage error, naming
     the column and the file (scan the files whose types differ one at a time). Only the
     columns the scan reads (``read``: the projection) are compared."""
@@ -262,8 +263,10 @@ def _changed(own: pa.DataType, joined: pa.DataType) -> bool:
     """Whether reading a value of type ``own`` as type ``joined`` may change it."""
     if own == joined or pa.types.is_null(own):
         return False
-    if pa.types.is_integer(own) and pa.types.is_integer(joined):
-        return False  # DuckDB widens to an integer type that holds both
+    if pa.types.is_integer(own) and (pa.types.is_integer(joined) or pa.types.is_decimal(joined) and joined.scale == 0):
+        return False  # DuckDB widens to an integer (or a whole decimal: an int in the listing) that holds both
+    if pa.types.is_decimal(own) and pa.types.is_decimal(joined):  # an int at scale 0, else a float
+        return bool((own.scale == 0) != (joined.scale == 0) or joined.precision - joined.scale < own.precision - own.scale)
     if pa.types.is_floating(own) and pa.types.is_floating(joined):
         return bool(own.bit_width > joined.bit_width)
     if (pa.types.is_string(own) or pa.types.is_large_string(own)) and (
@@ -366,30 +369,47 @@ _RENAMED = re.compile(r"(.+)_[0-9]+")
 
 
 def _check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option: str) -> None:
-    """DuckDB matches column names ignoring case, and reads the second of two names that
-    differ only in case (``title``, ``Title``) as ``Title_1``: a listing would lack the
-    field its file names. A usage error, where the files' own names (their Parquet schema,
-    their CSV header) show it; looked for only when a column reads ``NAME_<n>`` beside a
-    column ``name``."""
+    """DuckDB matches column names (and struct fields) ignoring case: two names that differ
+    only in case become one column across files (``Title`` in one, ``title`` in another),
+    and within a file the second is read as ``Title_1``: either way a listing would lack
+    the field its file names. A usage error, read off the files' own names (their Parquet
+    schema, their CSV header as DuckDB trims it), looked for where there are several files,
+    a struct, or a column ``NAME_<n>`` beside a column ``name``."""
     lowered = {c.lower() for c in columns}
-    if not any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns):
+    renamed = any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns)
+    if len(files) == 1 and not renamed and not any(t.upper().startswith("STRUCT(") for t in columns.values()):
         return
+    spelled: dict[str, tuple[str, str]] = {}
     for name in files:
-        try:
-            if fmt == "parquet":
-                own = pa.parquet.read_schema(name).names
-            else:
-                with open(name, encoding="utf-8", errors="replace", newline="") as stream:
-                    own = next(csv.reader(stream), [])
-        except (OSError, pa.ArrowException):  # DuckDB read it: its own error, if any, is told later
-            continue
-        seen: dict[str, str] = {}
-        for column in own:
-            other = seen.setdefault(column.lower(), column)
-            if other != column:
-                raise UsageError(f"{option} '{name}': the columns '{other}' and '{column}' differ only in case, "
-                                 f"which DuckDB does not tell apart (it would read '{column}' as another name); "
-                                 "rename one")
+        mine: dict[str, str] = {}
+        for column in _own_names(name, fmt):
+            other = mine.setdefault(column.lower(), column)
+            there = spelled.setdefault(column.lower(), (column, name))
+            if other != column or there[0] != column:
+                first, where = (other, "") if other != column else (there[0], f" (in '{there[1]}')")
+                raise UsageError(f"{option} '{name}': the columns '{first}'{where} and '{column}' differ only in "
+                                 "case, which DuckDB does not tell apart; rename one")
+
+
+def _own_names(name: str, fmt: str) -> list[str]:
+    """A file's column names (and a Parquet file's struct fields, as dotted paths), as the
+    file spells them; none where it cannot be read (DuckDB's error, if any, is told)."""
+    try:
+        if fmt == "parquet":
+            return _paths(pa.parquet.read_schema(name))
+        with open(name, encoding="utf-8-sig", errors="replace", newline="") as stream:
+            return [h.strip() for h in next(csv.reader(stream), [])]
+    except (OSError, csv.Error, pa.ArrowException):
+        return []
+
+
+def _paths(fields: Any, prefix: str = "") -> list[str]:
+    found = []
+    for field in fields:
+        found.append(prefix + field.name)
+        if pa.types.is_struct(field.type):
+            found += _paths(field.type, prefix + field.name + ".")
+    return found
 
 
 def _check_at_field(at_field: tuple[str, ...] | None, columns: dict[str, str], fmt: str) -> None:
