@@ -551,6 +551,19 @@ def test_bad_csv_rows_among_drawn_ones(tmp_path_factory: pytest.TempPathFactory,
     assert [x for x in ours if not isinstance(x, Bad)] == list(clean)
 
 
+def test_duckdb_s_csv_sniffer_drops_no_row(tmp_path: Path) -> None:
+    """DuckDB's sniffer took the rows before a ragged one for a preamble (and skipped them
+    without a word), and a line starting with ``#`` for a comment."""
+    (tmp_path / "ragged.csv").write_text("id,title\n1,gold coin\n2,lamp\n3,a,b\n", encoding="utf-8")
+    (tmp_path / "hash.csv").write_text("id,title\n1,x\n#2,gold coin\n3,y\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    scan_paths(POLICIES, [str(tmp_path / "ragged.csv")], str(out), at="2021-10-20")
+    assert [(r["id"], r["error"]) for r in read_output(out)] == [
+        (1, None), (2, None), (None, "line 4: 3 cells, where the header has 2")]
+    scan_paths(POLICIES, [str(tmp_path / "hash.csv")], str(out), at="2021-10-20")
+    assert [r["id"] for r in read_output(out)] == [1, "#2", 3]
+
+
 def test_bad_csv_rows_get_an_error_of_their_own(tmp_path: Path) -> None:
     """A CSV row with the wrong number of cells, or bytes that are not UTF-8, stops
     DuckDB's reading, early (its sniffing) or late (past the rows it samples): the input is

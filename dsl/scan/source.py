@@ -266,7 +266,8 @@ def _changed(own: pa.DataType, joined: pa.DataType) -> bool:
     if pa.types.is_integer(own) and (pa.types.is_integer(joined) or pa.types.is_decimal(joined) and joined.scale == 0):
         return False  # DuckDB widens to an integer (or a whole decimal: an int in the listing) that holds both
     if pa.types.is_decimal(own) and pa.types.is_decimal(joined):  # an int at scale 0, else a float
-        return bool((own.scale == 0) != (joined.scale == 0) or joined.precision - joined.scale < own.precision - own.scale)
+        whole = (own.scale == 0) != (joined.scale == 0)
+        return bool(whole or joined.precision - joined.scale < own.precision - own.scale)
     if pa.types.is_floating(own) and pa.types.is_floating(joined):
         return bool(own.bit_width > joined.bit_width)
     if (pa.types.is_string(own) or pa.types.is_large_string(own)) and (
