@@ -272,7 +272,10 @@ def _output_failed_with(e: OSError) -> bool:
     two cannot (reading a closed input fails so too, and stays an error)."""
     if e.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
         return True
-    return e.errno in (errno.EBADF, errno.EIO) and not all(_writable(s) for s in (sys.stdout, sys.stderr))
+    streams = (sys.stdout, sys.stderr)
+    if e.errno == errno.EIO and any(s is not None and s.isatty() for s in streams):
+        return True  # a terminal hung up
+    return e.errno in (errno.EBADF, errno.EIO) and not all(_writable(s) for s in streams)
 
 
 def _writable(stream: Any) -> bool:

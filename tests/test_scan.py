@@ -400,6 +400,8 @@ def test_more_usage_errors(tmp_path: Path) -> None:
         (dict(out=str(tmp_path / "in.parquet")), "one of the inputs, which the scan would replace"),
         (dict(report=str(POLICIES / "shop.policy")), "a file of the policy set, which the scan would replace"),
         (dict(report="/dev/null"), "cannot be written: not a regular file"),
+        (dict(report=str(ROOT / "policies" / "alibaba" / "crypto-2021_test.policy")),
+         "a policy, test or configuration file"),
     ]
     for change, message in cases:
         kw: dict[str, Any] = {"inputs": [str(tmp_path / "in.parquet")], "out": str(out), "at": "2021-10-20", "jobs": 1}
@@ -562,6 +564,31 @@ def test_duckdb_s_csv_sniffer_drops_no_row(tmp_path: Path) -> None:
         (1, None), (2, None), (None, "line 4: 3 cells, where the header has 2")]
     scan_paths(POLICIES, [str(tmp_path / "hash.csv")], str(out), at="2021-10-20")
     assert [r["id"] for r in read_output(out)] == [1, "#2", 3]
+
+
+def test_csv_headers_the_second_reading_refuses_rather_than_misread(tmp_path: Path) -> None:
+    """Read again for its bad rows, a CSV file whose header is not UTF-8, or names a column
+    twice (case aside), is a usage error (DuckDB's forgiving reading took its header from
+    a row, or renamed a column): never listings of the wrong columns."""
+    (tmp_path / "latin.csv").write_bytes(b"id,title,not\xe9\n1,xa,q\n2,xb,r\n3,x\n")
+    (tmp_path / "case.csv").write_text("id,Title,title\n1,foo,x\n2,a\n", encoding="utf-8")
+    for name, message in (("latin.csv", "its header is not UTF-8"), ("case.csv", "names a column twice")):
+        with pytest.raises(UsageError, match=message):
+            scan_paths(POLICIES, [str(tmp_path / name)], str(tmp_path / "out.jsonl"), at="2021-10-20")
+
+
+def test_blank_lines_before_a_csv_header_and_globs_over_folders(tmp_path: Path) -> None:
+    """Blank lines before the header are skipped (not read as the header, the header then
+    as a record); a glob's folders (data/** matches data/) are not inputs; a bad line of
+    an input of several files names its file."""
+    (tmp_path / "data" / "k=1").mkdir(parents=True)
+    (tmp_path / "data" / "k=1" / "a.csv").write_text("\n\nid,title\n1,gold coin\n2,lamp\n3,a,b\n", encoding="utf-8")
+    (tmp_path / "data" / "k=1" / "b.csv").write_text("\n\nid,title\n4,x\n", encoding="utf-8")
+    out = tmp_path / "out.jsonl"
+    scan_paths(POLICIES, [str(tmp_path / "data" / "**")], str(out), at="2021-10-20")
+    got = read_output(out)
+    assert [r["id"] for r in got] == [1, 2, None, 4]
+    assert got[2]["error"] == f"{tmp_path / 'data' / 'k=1' / 'a.csv'}: line 6: 3 cells, where the header has 2"
 
 
 def test_bad_csv_rows_get_an_error_of_their_own(tmp_path: Path) -> None:

@@ -29,7 +29,7 @@ import pyarrow as pa
 from ..checking.loader import UsageError
 from .convert import batch_listings
 from .records import Bad
-from .source import Source, csv_table
+from .source import Source, check_names, csv_table
 
 __all__ = ["csv_source"]
 
@@ -39,8 +39,33 @@ _REJECTS = "rejects_table = 'policy_scan_rejects', rejects_scan = 'policy_scan_r
 def csv_source(files: Sequence[str], batch_size: int, option: str = "--input") -> Source:
     """The CSV files as batches of listings and ``Bad`` records, in input order (no
     pushdown, no parts: they are read as JSON lines are)."""
-    columns = {column: "VARCHAR" for f in files for column in _columns(f, option)}
+    columns: dict[str, str] = {}
+    for name in files:
+        own, header = _columns(name, option), _header(name, option)
+        if own[:len(header)] != header:  # DuckDB read its header otherwise (from a row, or names it made)
+            raise _disagree(name, option)  # (after the header's: the partitions of a path data/k=1/, as DuckDB adds)
+        columns.update((column, "VARCHAR") for column in own)
+    check_names(files, "csv", columns, option)
     return Source("csv", columns, None, False, _batches(files, list(columns), batch_size, option))
+
+
+def _header(name: str, option: str) -> list[str]:
+    """A file's header as Python's csv module reads it, trimmed as DuckDB trims it (a
+    usage error where it is not UTF-8, or names a column twice, case aside: DuckDB would
+    rename the second)."""
+    try:
+        with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+            rows = csv.reader(stream)
+            header = next((row for row in rows if row), [])
+    except (OSError, csv.Error) as e:
+        raise UsageError(f"{option} '{name}': cannot be read: {e}") from None
+    names = [h.strip() for h in header]
+    if not all(_utf8(n) for n in names):
+        raise UsageError(f"{option} '{name}': cannot be read: its header is not UTF-8")
+    if len({n.lower() for n in names}) != len(names):
+        raise UsageError(f"{option} '{name}': its header names a column twice (case aside), which DuckDB would "
+                         "read as another name; rename one")
+    return names
 
 
 def _columns(name: str, option: str) -> list[str]:
@@ -57,6 +82,8 @@ def _batches(files: Sequence[str], names: list[str], batch_size: int,
     batch: list[Any] = []
     for name in files:
         for record in _records(name, names, batch_size, option):
+            if len(files) > 1 and isinstance(record, Bad):
+                record = Bad(f"{name}: {record.message}")
             batch.append(record)
             if len(batch) >= batch_size:
                 yield batch
@@ -113,15 +140,17 @@ def _rejected(con: duckdb.DuckDBPyConnection) -> set[int]:
 
 def _rows(name: str, option: str) -> Iterator[tuple[int, int, str | None]]:
     """Each record after the header as Python's ``csv`` module reads it: its number (the
-    header is 1; a blank line counts, and is a record only in a file of one column), the
-    line it starts on, and what is wrong with it (None: a good row)."""
+    header and the blank lines before it count; a blank line counts, and is a record only
+    in a file of one column), the line it starts on, and what is wrong with it (None: a
+    good row)."""
+    csv.field_size_limit(2**31 - 1)  # a cell as long as DuckDB reads (the module's default: 131,072 characters)
     try:
         with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
-            rows = csv.reader(stream, strict=True)
-            header = next(rows, None)
-            if header is None:
+            rows = csv.reader(stream)  # (not strict: where it reads otherwise than DuckDB, the two disagree)
+            number, width = _after_header(rows)
+            if not width:
                 return
-            width, number, line = len(header), 1, rows.line_num
+            line = rows.line_num
             for row in rows:
                 number, start, line = number + 1, line + 1, rows.line_num
                 if not row:
@@ -138,6 +167,17 @@ def _rows(name: str, option: str) -> Iterator[tuple[int, int, str | None]]:
         raise UsageError(f"{option} '{name}': cannot be read: {e.strerror or e}") from None
     except csv.Error as e:
         raise UsageError(f"{option} '{name}': cannot be read: {e}") from None
+
+
+def _after_header(rows: Any) -> tuple[int, int]:
+    """Read up to the header (the blank lines before it, which DuckDB skips: ``source.
+    csv_table``): the records read, counting those lines, and the header's width (0: none)."""
+    number = 0
+    for header in rows:
+        number += 1
+        if header:
+            return number, len(header)
+    return number, 0
 
 
 def _utf8(text: str) -> bool:

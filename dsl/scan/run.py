@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..atomic import check_writable, write_atomically
+from ..checking.config import CONFIG_FILE
 from ..checking.loader import UsageError
 from ..evaluate import values as V
 from ..evaluate.outcome import InputError, format_instant
@@ -387,7 +388,12 @@ def check_apart(sources: Mapping[str, str], inputs: Sequence[str], out: str, rep
     read = {os.path.realpath(f): "one of the inputs" for f in expand_inputs(inputs)}
     read.update((os.path.realpath(f), "a file of the policy set") for f in sources)
     for option, path in (("--out", out), ("--report", report)):
-        what = read.get(os.path.realpath(path)) if path is not None else None
+        if path is None:
+            continue
+        what = read.get(os.path.realpath(path))
+        policy_like = path.endswith(".policy") or os.path.basename(path) == CONFIG_FILE
+        if what is None and policy_like and os.path.isfile(path):  # of another set, or a test file of this one
+            what = "a policy, test or configuration file"
         if what is not None:
             raise UsageError(f"{option} '{path}': {what}, which the scan would replace")
 

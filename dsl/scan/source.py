@@ -26,11 +26,11 @@ import pyarrow.parquet
 
 from ..checking.loader import UsageError
 from .pushdown import ColType, parse_type
-from .records import read_json_records
+from .records import Bad, read_json_records
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "csv_table",
-           "expand_inputs", "format_of", "open_source"]
+__all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
+           "csv_table", "expand_inputs", "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -60,7 +60,9 @@ def expand_inputs(patterns: Sequence[str], option: str = "--input") -> list[str]
     patterns were given to)."""
     files: list[str] = []
     for pattern in patterns:
-        found = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else []
+        # the directories a glob matches (data/** matches data/) hold the inputs, they are not inputs
+        found = sorted(f for f in glob.glob(pattern, recursive=True) if not os.path.isdir(f)) \
+            if glob.has_magic(pattern) else []
         if not found and os.path.isfile(pattern):
             found = [pattern]
         if not found:
@@ -221,7 +223,7 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
     con = duckdb.connect()  # (each connect makes a database: some 15 ms; the stream reads through this one)
     try:
         columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
-        _check_names(files, fmt, columns, option)
+        check_names(files, fmt, columns, option)
         _check_at_field(at_field, columns, fmt)
         counts = _file_counts(con, table, files, columns) if fmt == "parquet" else None
         if fmt == "parquet" and counts is None:
@@ -328,6 +330,8 @@ def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generat
         try:
             with open(name, "rb") as stream:
                 for record in read_json_records(stream):
+                    if len(files) > 1 and isinstance(record, Bad):  # which file's line
+                        record = Bad(f"{name}: {record.message}")
                     batch.append(record)
                     if len(batch) >= batch_size:
                         yield batch
@@ -354,9 +358,29 @@ character it takes for a comment)."""
 
 
 def csv_table(files: Sequence[str], *, union: bool = True) -> str:
-    """DuckDB's table expression of these CSV files (``_CSV_OPTIONS``)."""
+    """DuckDB's table expression of these CSV files (``_CSV_OPTIONS``), the blank lines
+    before their header skipped (``skip = 0`` would read the first, blank, as the header)."""
     listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
-    return f"read_csv({listed}, {_CSV_OPTIONS}{', union_by_name = true' if union else ''})"
+    skip = {_blank_lines(f) for f in files}
+    if len(skip) > 1:
+        raise UsageError("--input: the CSV files start with different numbers of blank lines; remove them")
+    options = _CSV_OPTIONS.replace("skip = 0", f"skip = {skip.pop() if skip else 0}")
+    return f"read_csv({listed}, {options}{', union_by_name = true' if union else ''})"
+
+
+def _blank_lines(name: str) -> int:
+    """The blank lines a file starts with (among its first 64 KiB)."""
+    try:
+        with open(name, "rb") as stream:
+            head = stream.read(65536)
+    except OSError:
+        return 0  # (DuckDB tells why it cannot be read)
+    blank = 0
+    for line in head.removeprefix(b"\xef\xbb\xbf").splitlines():  # (\n, \r\n and \r end a line)
+        if line:
+            break
+        blank += 1
+    return blank
 
 
 def _table_sql(fmt: str, files: Sequence[str]) -> str:
@@ -369,7 +393,7 @@ def _table_sql(fmt: str, files: Sequence[str]) -> str:
 _RENAMED = re.compile(r"(.+)_[0-9]+")
 
 
-def _check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option: str) -> None:
+def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option: str) -> None:
     """DuckDB matches column names (and struct fields) ignoring case: two names that differ
     only in case become one column across files (``Title`` in one, ``title`` in another),
     and within a file the second is read as ``Title_1``: either way a listing would lack
@@ -384,12 +408,14 @@ def _check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option
     for name in files:
         mine: dict[str, str] = {}
         for column in _own_names(name, fmt):
-            other = mine.setdefault(column.lower(), column)
+            if column.lower() in mine:  # twice in one file (the same, or but for case)
+                raise UsageError(f"{option} '{name}': the columns '{mine[column.lower()]}' and '{column}' differ only "
+                                 "in case, or not at all, which DuckDB does not tell apart; rename one")
+            mine[column.lower()] = column
             there = spelled.setdefault(column.lower(), (column, name))
-            if other != column or there[0] != column:
-                first, where = (other, "") if other != column else (there[0], f" (in '{there[1]}')")
-                raise UsageError(f"{option} '{name}': the columns '{first}'{where} and '{column}' differ only in "
-                                 "case, which DuckDB does not tell apart; rename one")
+            if there[0] != column:
+                raise UsageError(f"{option} '{name}': the columns '{there[0]}' (in '{there[1]}') and '{column}' "
+                                 "differ only in case, which DuckDB does not tell apart; rename one")
 
 
 def _own_names(name: str, fmt: str) -> list[str]:
