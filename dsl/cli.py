@@ -108,7 +108,11 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
         _usage(str(e))
     except PolicyError as e:
         _finish(api.set_errors(e.diagnostics))
-    result.write_to(sys.stdout.buffer)  # buffered, flushed whenever input is awaited
+    try:
+        result.write_to(sys.stdout.buffer)  # buffered, flushed whenever input is awaited
+    except UsageError as e:  # the input failed while read
+        sys.stdout.flush()
+        _usage(str(e))
     sys.exit(result.exit_code)
 
 

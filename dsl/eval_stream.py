@@ -163,7 +163,10 @@ def _blocks_to_lines(read1: Callable[[int], bytes], flush: Callable[[], None]) -
     pending: list[bytes] = []  # the start of a line spread over several blocks
     while True:
         flush()
-        block = read1(1 << 16)
+        try:
+            block = read1(1 << 16)
+        except OSError as e:  # (a standard input opened for writing only, …): the input, not the output
+            raise UsageError(f"--input: cannot be read: {e.strerror or e}") from None
         if not block:
             break
         lines = block.split(b"\n")

@@ -151,3 +151,14 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> No
                                "--out", str(tmp_path / "out.jsonl"), "--at", "2021-10-20"], stdout=subprocess.PIPE,
                               stderr=full)
     assert done.returncode == 2
+
+
+def test_an_input_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
+    """Standard input opened for writing only: `--input -` fails as it is read, exit 2,
+    told as the input's failure, not the output's."""
+    policies = str(Path(__file__).resolve().parents[1] / "policies")
+    with open(tmp_path / "w.txt", "wb") as write_only:
+        done = subprocess.run([sys.executable, "-m", "dsl", "eval", policies, "--input", "-"], stdin=write_only,
+                              capture_output=True, text=True)
+    assert done.returncode == 2 and "--input: cannot be read: Bad file descriptor" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr
