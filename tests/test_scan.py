@@ -506,8 +506,11 @@ def test_columns_that_differ_only_in_case_are_a_usage_error(tmp_path: Path) -> N
     pq.write_table(pa.table({"id": ["b"], "Price": [1.0]}), tmp_path / "p1.parquet")
     pq.write_table(pa.table({"id": ["c"], "price": [2.0]}), tmp_path / "p2.parquet")
     pq.write_table(pa.table({"id": ["d"], "seller": [{"id": "s", "ID": "t"}]}), tmp_path / "s.parquet")
+    pq.write_table(pa.table({"id": ["e"], "tags": pa.array([[{"name": "x", "Name": "y"}]], pa.list_(
+        pa.struct([("name", pa.string()), ("Name", pa.string())])))}), tmp_path / "l.parquet")
     for names, message in ((["p1.parquet", "p2.parquet"], "the columns 'Price' \\(in '.*p1.parquet'\\) and 'price'"),
-                           (["s.parquet"], "the columns 'seller.id' and 'seller.ID'")):
+                           (["s.parquet"], "the columns 'seller.id' and 'seller.ID'"),
+                           (["l.parquet"], "the columns 'tags.name' and 'tags.Name'")):
         with pytest.raises(UsageError, match=message):
             scan_paths(POLICIES, [str(tmp_path / n) for n in names], str(tmp_path / "out.jsonl"), at="2021-10-20")
     # a column of that shape beside another is not one

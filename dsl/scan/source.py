@@ -402,7 +402,7 @@ def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option:
     a struct, or a column ``NAME_<n>`` beside a column ``name``."""
     lowered = {c.lower() for c in columns}
     renamed = any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns)
-    if len(files) == 1 and not renamed and not any(t.upper().startswith("STRUCT(") for t in columns.values()):
+    if len(files) == 1 and not renamed and not any("STRUCT(" in t.upper() for t in columns.values()):
         return
     spelled: dict[str, tuple[str, str]] = {}
     for name in files:
@@ -431,11 +431,15 @@ def _own_names(name: str, fmt: str) -> list[str]:
 
 
 def _paths(fields: Any, prefix: str = "") -> list[str]:
+    """The dotted paths of the fields, and of the fields of structs in them (in lists too)."""
     found = []
     for field in fields:
         found.append(prefix + field.name)
-        if pa.types.is_struct(field.type):
-            found += _paths(field.type, prefix + field.name + ".")
+        kind = field.type
+        while pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_fixed_size_list(kind):
+            kind = kind.value_type
+        if pa.types.is_struct(kind):
+            found += _paths(kind, prefix + field.name + ".")
     return found
 
 
