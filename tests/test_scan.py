@@ -575,9 +575,16 @@ def test_csv_headers_the_second_reading_refuses_rather_than_misread(tmp_path: Pa
     a row, or renamed a column): never listings of the wrong columns."""
     (tmp_path / "latin.csv").write_bytes(b"id,title,not\xe9\n1,xa,q\n2,xb,r\n3,x\n")
     (tmp_path / "case.csv").write_text("id,Title,title\n1,foo,x\n2,a\n", encoding="utf-8")
-    for name, message in (("latin.csv", "its header is not UTF-8"), ("case.csv", "names a column twice")):
+    (tmp_path / "blank.csv").write_text("\nid,Title,title\n1,x,coin\n", encoding="utf-8")  # blank lines first
+    for name, message in (("latin.csv", "its header is not UTF-8"), ("case.csv", "names a column twice"),
+                          ("blank.csv", "differ only in case")):
         with pytest.raises(UsageError, match=message):
             scan_paths(POLICIES, [str(tmp_path / name)], str(tmp_path / "out.jsonl"), at="2021-10-20")
+    # an empty header name (pandas' index column, a trailing comma): DuckDB names it itself
+    (tmp_path / "pandas.csv").write_text(",id,title,category,price\n0,1,coin a,Gadgets,200\n1,2,b\n"
+                                         "2,3,coin c,Gadgets,50\n", encoding="utf-8")
+    scan_paths(POLICIES, [str(tmp_path / "pandas.csv")], str(tmp_path / "out.jsonl"), at="2021-10-20")
+    assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == [1, None, 3]
 
 
 def test_blank_lines_before_a_csv_header_and_globs_over_folders(tmp_path: Path) -> None:

@@ -42,8 +42,10 @@ def csv_source(files: Sequence[str], batch_size: int, option: str = "--input") -
     columns: dict[str, str] = {}
     for name in files:
         own, header = _columns(name, option), _header(name, option)
-        if own[:len(header)] != header:  # DuckDB read its header otherwise (from a row, or names it made)
-            raise _disagree(name, option)  # (after the header's: the partitions of a path data/k=1/, as DuckDB adds)
+        # DuckDB read its header otherwise (from a row)? It names an empty name itself, and adds the partitions of
+        # a path data/k=1/ after the header's
+        if len(own) < len(header) or any(h not in ("", o) for h, o in zip(header, own, strict=False)):
+            raise _disagree(name, option)
         columns.update((column, "VARCHAR") for column in own)
     check_names(files, "csv", columns, option)
     return Source("csv", columns, None, False, _batches(files, list(columns), batch_size, option))
@@ -62,7 +64,8 @@ def _header(name: str, option: str) -> list[str]:
     names = [h.strip() for h in header]
     if not all(_utf8(n) for n in names):
         raise UsageError(f"{option} '{name}': cannot be read: its header is not UTF-8")
-    if len({n.lower() for n in names}) != len(names):
+    named = [n.lower() for n in names if n]  # (DuckDB names an empty one itself)
+    if len(set(named)) != len(named):
         raise UsageError(f"{option} '{name}': its header names a column twice (case aside), which DuckDB would "
                          "read as another name; rename one")
     return names

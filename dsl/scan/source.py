@@ -219,7 +219,7 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
     fmt = fmts.pop()
     if fmt == "jsonl":
         return _Inspected(fmt, files)
-    table = _table_sql(fmt, files)
+    table = _table_sql(fmt, files, option)
     con = duckdb.connect()  # (each connect makes a database: some 15 ms; the stream reads through this one)
     try:
         columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
@@ -357,13 +357,13 @@ silently (it would skip leading rows it takes for a preamble, and lines starting
 character it takes for a comment)."""
 
 
-def csv_table(files: Sequence[str], *, union: bool = True) -> str:
+def csv_table(files: Sequence[str], *, union: bool = True, option: str = "--input") -> str:
     """DuckDB's table expression of these CSV files (``_CSV_OPTIONS``), the blank lines
     before their header skipped (``skip = 0`` would read the first, blank, as the header)."""
     listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
     skip = {_blank_lines(f) for f in files}
     if len(skip) > 1:
-        raise UsageError("--input: the CSV files start with different numbers of blank lines; remove them")
+        raise UsageError(f"{option}: the CSV files start with different numbers of blank lines; remove them")
     options = _CSV_OPTIONS.replace("skip = 0", f"skip = {skip.pop() if skip else 0}")
     return f"read_csv({listed}, {options}{', union_by_name = true' if union else ''})"
 
@@ -383,11 +383,11 @@ def _blank_lines(name: str) -> int:
     return blank
 
 
-def _table_sql(fmt: str, files: Sequence[str]) -> str:
+def _table_sql(fmt: str, files: Sequence[str], option: str) -> str:
     if fmt == "parquet":
         listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
         return f"read_parquet({listed}, union_by_name = true)"
-    return csv_table(files)
+    return csv_table(files, option=option)
 
 
 _RENAMED = re.compile(r"(.+)_[0-9]+")
@@ -408,6 +408,8 @@ def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option:
     for name in files:
         mine: dict[str, str] = {}
         for column in _own_names(name, fmt):
+            if not column:
+                continue  # (DuckDB names an empty one itself)
             if column.lower() in mine:  # twice in one file (the same, or but for case)
                 raise UsageError(f"{option} '{name}': the columns '{mine[column.lower()]}' and '{column}' differ only "
                                  "in case, or not at all, which DuckDB does not tell apart; rename one")
@@ -425,7 +427,7 @@ def _own_names(name: str, fmt: str) -> list[str]:
         if fmt == "parquet":
             return _paths(pa.parquet.read_schema(name))
         with open(name, encoding="utf-8-sig", errors="replace", newline="") as stream:
-            return [h.strip() for h in next(csv.reader(stream), [])]
+            return [h.strip() for h in next((row for row in csv.reader(stream) if row), [])]  # (blank lines first)
     except (OSError, csv.Error, pa.ArrowException):
         return []
 
