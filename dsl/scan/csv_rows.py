@@ -29,7 +29,7 @@ import pyarrow as pa
 from ..checking.loader import UsageError
 from .convert import batch_listings
 from .records import Bad
-from .source import Source, check_names, csv_table
+from .source import Source, check_names, csv_header, csv_table, first_line
 
 __all__ = ["csv_source"]
 
@@ -39,35 +39,26 @@ _REJECTS = "rejects_table = 'policy_scan_rejects', rejects_scan = 'policy_scan_r
 def csv_source(files: Sequence[str], batch_size: int, option: str = "--input") -> Source:
     """The CSV files as batches of listings and ``Bad`` records, in input order (no
     pushdown, no parts: they are read as JSON lines are)."""
-    columns: dict[str, str] = {}
-    for name in files:
-        own, header = _columns(name, option), _header(name, option)
+    owns = {name: _columns(name, option) for name in files}
+    columns = {column: "VARCHAR" for own in owns.values() for column in own}
+    check_names(files, "csv", columns, option)  # (a name twice, case aside: DuckDB renamed the second)
+    for name, own in owns.items():
+        header = _header(name, option)
         # DuckDB read its header otherwise (from a row)? It names an empty name itself, and adds the partitions of
         # a path data/k=1/ after the header's
         if len(own) < len(header) or any(h not in ("", o) for h, o in zip(header, own, strict=False)):
             raise _disagree(name, option)
-        columns.update((column, "VARCHAR") for column in own)
-    check_names(files, "csv", columns, option)
     return Source("csv", columns, None, False, _batches(files, list(columns), batch_size, option))
 
 
 def _header(name: str, option: str) -> list[str]:
-    """A file's header as Python's csv module reads it, trimmed as DuckDB trims it (a
-    usage error where it is not UTF-8, or names a column twice, case aside: DuckDB would
-    rename the second)."""
+    """The file's header (``source.csv_header``); a usage error where it is not UTF-8."""
     try:
-        with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
-            rows = csv.reader(stream)
-            header = next((row for row in rows if row), [])
+        names = csv_header(name)
     except (OSError, csv.Error) as e:
         raise UsageError(f"{option} '{name}': cannot be read: {e}") from None
-    names = [h.strip() for h in header]
     if not all(_utf8(n) for n in names):
         raise UsageError(f"{option} '{name}': cannot be read: its header is not UTF-8")
-    named = [n.lower() for n in names if n]  # (DuckDB names an empty one itself)
-    if len(set(named)) != len(named):
-        raise UsageError(f"{option} '{name}': its header names a column twice (case aside), which DuckDB would "
-                         "read as another name; rename one")
     return names
 
 
@@ -77,7 +68,7 @@ def _columns(name: str, option: str) -> list[str]:
         with duckdb.connect() as con:
             return [str(r[0]) for r in con.execute(f"DESCRIBE SELECT * FROM {_forgiving(name)}").fetchall()]
     except duckdb.Error as e:
-        raise UsageError(f"{option} '{name}': cannot be read: {str(e).strip().splitlines()[0]}") from None
+        raise UsageError(f"{option} '{name}': cannot be read: {first_line(e)}") from None
 
 
 def _batches(files: Sequence[str], names: list[str], batch_size: int,
@@ -114,7 +105,7 @@ def _records(name: str, names: list[str], batch_size: int, option: str) -> Itera
         if next(good, None) is not None or bad != _rejected(con):
             raise _disagree(name, option)
     except duckdb.Error as e:
-        raise UsageError(f"{option} '{name}': cannot be read: {str(e).strip().splitlines()[0]}") from None
+        raise UsageError(f"{option} '{name}': cannot be read: {first_line(e)}") from None
     finally:
         con.close()
 
@@ -133,7 +124,7 @@ def _listings(con: duckdb.DuckDBPyConnection, name: str, names: list[str], batch
 def _forgiving(name: str) -> str:
     """DuckDB's table of the file, as the scan reads it, the rows it cannot read skipped
     and noted (``_rejected``)."""
-    return csv_table([name], union=False)[:-1] + f", ignore_errors = true, store_rejects = true, {_REJECTS})"
+    return csv_table([name], union=False, more=f", ignore_errors = true, store_rejects = true, {_REJECTS}")
 
 
 def _rejected(con: duckdb.DuckDBPyConnection) -> set[int]:

@@ -30,7 +30,7 @@ from .records import Bad, read_json_records
 from .schema import DECIDE_COLUMN
 
 __all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
-           "csv_table", "expand_inputs", "format_of", "open_source"]
+           "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "open_source"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -224,7 +224,8 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
     try:
         columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
         check_names(files, fmt, columns, option)
-        _check_at_field(at_field, columns, fmt)
+        if at_field is not None:
+            check_field("--at-field", at_field, columns, fmt)
         counts = _file_counts(con, table, files, columns) if fmt == "parquet" else None
         if fmt == "parquet" and counts is None:
             total: int | None = int(con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0])
@@ -357,15 +358,16 @@ silently (it would skip leading rows it takes for a preamble, and lines starting
 character it takes for a comment)."""
 
 
-def csv_table(files: Sequence[str], *, union: bool = True, option: str = "--input") -> str:
-    """DuckDB's table expression of these CSV files (``_CSV_OPTIONS``), the blank lines
-    before their header skipped (``skip = 0`` would read the first, blank, as the header)."""
+def csv_table(files: Sequence[str], *, union: bool = True, option: str = "--input", more: str = "") -> str:
+    """DuckDB's table expression of these CSV files (``_CSV_OPTIONS``, then ``more``), the
+    blank lines before their header skipped (``skip = 0`` would read the first, blank, as
+    the header)."""
     listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
     skip = {_blank_lines(f) for f in files}
     if len(skip) > 1:
         raise UsageError(f"{option}: the CSV files start with different numbers of blank lines; remove them")
     options = _CSV_OPTIONS.replace("skip = 0", f"skip = {skip.pop() if skip else 0}")
-    return f"read_csv({listed}, {options}{', union_by_name = true' if union else ''})"
+    return f"read_csv({listed}, {options}{', union_by_name = true' if union else ''}{more})"
 
 
 def _blank_lines(name: str) -> int:
@@ -412,7 +414,8 @@ def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option:
                 continue  # (DuckDB names an empty one itself)
             if column.lower() in mine:  # twice in one file (the same, or but for case)
                 raise UsageError(f"{option} '{name}': the columns '{mine[column.lower()]}' and '{column}' differ only "
-                                 "in case, or not at all, which DuckDB does not tell apart; rename one")
+                                 "in case, or not at all (it names a column twice), which DuckDB does not tell apart; "
+                                 "rename one")
             mine[column.lower()] = column
             there = spelled.setdefault(column.lower(), (column, name))
             if there[0] != column:
@@ -424,12 +427,17 @@ def _own_names(name: str, fmt: str) -> list[str]:
     """A file's column names (and a Parquet file's struct fields, as dotted paths), as the
     file spells them; none where it cannot be read (DuckDB's error, if any, is told)."""
     try:
-        if fmt == "parquet":
-            return _paths(pa.parquet.read_schema(name))
-        with open(name, encoding="utf-8-sig", errors="replace", newline="") as stream:
-            return [h.strip() for h in next((row for row in csv.reader(stream) if row), [])]  # (blank lines first)
+        return _paths(pa.parquet.read_schema(name)) if fmt == "parquet" else csv_header(name)
     except (OSError, csv.Error, pa.ArrowException):
         return []
+
+
+def csv_header(name: str) -> list[str]:
+    """A CSV file's header as Python's csv module reads it past the blank lines before it,
+    its names trimmed as DuckDB trims them (a byte that is not UTF-8 kept as a lone
+    surrogate: ``surrogateescape``). Raises ``OSError`` or ``csv.Error``."""
+    with open(name, encoding="utf-8-sig", errors="surrogateescape", newline="") as stream:
+        return [h.strip() for h in next((row for row in csv.reader(stream) if row), [])]
 
 
 def _paths(fields: Any, prefix: str = "") -> list[str]:
@@ -443,11 +451,6 @@ def _paths(fields: Any, prefix: str = "") -> list[str]:
         if pa.types.is_struct(kind):
             found += _paths(kind, prefix + field.name + ".")
     return found
-
-
-def _check_at_field(at_field: tuple[str, ...] | None, columns: dict[str, str], fmt: str) -> None:
-    if at_field is not None:
-        check_field("--at-field", at_field, columns, fmt)
 
 
 def check_field(option: str, path: tuple[str, ...], columns: dict[str, str], fmt: str) -> None:
@@ -536,7 +539,8 @@ def _file_counts(con: duckdb.DuckDBPyConnection, table: str, files: Sequence[str
     return tuple(int(found.get(i, 0)) for i in range(len(files)))
 
 
-def _first_line(e: Exception) -> str:
+def first_line(e: Exception) -> str:
+    """The first line of an error's message (DuckDB's go on with its search space and fixes)."""
     return str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
 
 
@@ -557,7 +561,7 @@ class CsvUnread(UsageError):
 def cannot_read(option: str, e: Exception, files: Sequence[str], fmt: str = "parquet") -> UsageError:
     """The usage error of an input DuckDB could not read: its message's first line, and
     the file, as DuckDB's message names it (or the only file)."""
-    first = _first_line(e)
+    first = first_line(e)
     named = _FILE_IN_MESSAGE.search(str(e))
     name = (named.group(1) or named.group(2)).strip() if named else files[0] if len(files) == 1 else None
     said = f"{option} '{name}': cannot be read: {first}" if name is not None and name not in first else (

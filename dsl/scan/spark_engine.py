@@ -48,7 +48,7 @@ from .records import read_json_records
 from .report import Tally
 from .run import BATCH_SIZE, ScanResult, check_apart, check_output, finish, new_job, sql_predicate
 from .schema import DECIDE_COLUMN
-from .source import _check_at_field, expand_inputs, format_of
+from .source import check_field, expand_inputs, format_of
 from .spark_sql import Untranslatable, to_spark
 
 if TYPE_CHECKING:
@@ -310,7 +310,8 @@ def decide_frame(frame: DataFrame, policies: Policies, task: Task, units: Accumu
 
     data = StructType([f for f in frame.schema.fields if f.name not in KEYS])
     columns = duckdb_types(data)
-    _check_at_field(task.job.at_field, columns, "csv" if task.job.csv else "parquet")
+    if task.job.at_field is not None:
+        check_field("--at-field", task.job.at_field, columns, "csv" if task.job.csv else "parquet")
     where = narrowing(policies, task.job, columns) if narrow else None
     if where is not None:
         frame = frame.withColumn(DECIDE_COLUMN, F.expr(f"(({where}) IS NOT FALSE)"))
