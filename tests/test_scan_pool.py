@@ -24,6 +24,7 @@ import pytest
 
 import dsl
 from dsl.checking.loader import UsageError
+from dsl.forking import can_fork
 from dsl.scan import Workers, pool, run
 from dsl.scan import source as source_module
 from dsl.scan.schema import DECIDE_COLUMN
@@ -441,6 +442,50 @@ def test_a_pushdown_that_rules_out_nothing_is_not_read_with_the_parts(tmp_path: 
     calls = iter([False, True])
     _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=10)
     assert seen and all(seen)
+
+
+@pytest.mark.parametrize("pushdown", [True, False])
+def test_a_large_input_the_pushdown_does_not_narrow_starts_its_workers_at_once(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waited: None, pushdown: bool) -> None:
+    """``run.AT_ONCE``: where every record is decided in Python and workers can be forked,
+    they start before the scan decides anything (nothing measured, the stream never
+    read); where they cannot be (the suite's process may run other libraries' threads by
+    now), the scan measures first. The output is one job's either way."""
+    pq.write_table(pa.Table.from_pylist(_rows(3000)), tmp_path / "in.parquet", row_group_size=100)
+    monkeypatch.setattr(run, "AT_ONCE", 1000)
+    monkeypatch.setattr(run, "NARROWS", 1.0)  # whatever the pushdown rules out, too little
+    measured: list[float] = []
+    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured_, remaining: measured.append(spent) or False)
+    parts: list[tuple[int, bool]] = []
+    real_parts = Source.parts
+
+    def watched(self: Source, processes: int, batch_size: int, after: int = 0, **k: Any) -> Any:
+        parts.append((after, k.get("narrowed", True)))
+        return real_parts(self, processes, batch_size, after, **k)
+
+    monkeypatch.setattr(Source, "parts", watched)
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=10, use_pushdown=pushdown)
+    if can_fork(native_threads=True):
+        assert not measured and parts and all(p == (0, False) for p in parts)
+    else:
+        assert measured
+
+
+def test_a_narrowed_or_small_input_measures_before_starting_workers(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Below ``run.AT_ONCE`` records, or where the pushdown narrows, the scan measures
+    first (``pool.worth_starting``)."""
+    pq.write_table(pa.Table.from_pylist(_rows(3000)), tmp_path / "in.parquet", row_group_size=100)
+    asked: list[float] = []
+    monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: asked.append(spent) or False)
+    monkeypatch.setattr(run, "AT_ONCE", 10_000)
+    _scan(tmp_path, [tmp_path / "in.parquet"], "out.parquet", jobs=2, batch_size=10, use_pushdown=False)
+    assert asked
+    asked.clear()
+    monkeypatch.setattr(run, "AT_ONCE", 1000)
+    monkeypatch.setattr(run, "NARROWS", 0.0)  # whatever it rules out, enough
+    _scan(tmp_path, [tmp_path / "in.parquet"], "out.parquet", jobs=2, batch_size=10)
+    assert asked
 
 
 def test_workers_not_worth_it_are_not_started(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
