@@ -36,6 +36,7 @@ from collections.abc import Iterable
 import attrs
 import z3
 
+from .. import regex_syntax as RS
 from .. import text as TX
 from . import regex as RX
 from .textpreds import Pred, needs_boundary, regex_reason
@@ -50,7 +51,7 @@ def _ok_char(cp: int) -> bool:
     return not (0xD800 <= cp <= 0xDFFF) and cp <= RX.Z3_MAX_CP
 
 
-def alphabet(constants: set[str], charsets: list[RX.CharSet], boundary: bool) -> list[str]:
+def alphabet(constants: set[str], charsets: list[RS.CharSet], boundary: bool) -> list[str]:
     """Constant characters plus one representative (outside the constants) of each class."""
     chars = {c for c in constants if _ok_char(ord(c))}
     chars.add(" ")
@@ -63,9 +64,9 @@ def alphabet(constants: set[str], charsets: list[RX.CharSet], boundary: bool) ->
     return sorted(chars)
 
 
-def _classes(charsets: list[RX.CharSet]) -> Iterable[list[tuple[int, int]]]:
+def _classes(charsets: list[RS.CharSet]) -> Iterable[list[tuple[int, int]]]:
     """The classes of code points that ``charsets`` tell apart, each as its intervals."""
-    points = {0, RX.MAX_CP + 1}
+    points = {0, RS.MAX_CP + 1}
     for cs in charsets:
         for lo, hi in cs.ranges:
             points.add(lo)
@@ -131,7 +132,7 @@ class StringMode:
         self.raw: dict[tuple[str, ...], list[z3.SeqRef]] = {}
         self.count: dict[tuple[str, ...], z3.ArithRef] = {}
         constants: set[str] = set()
-        charsets: list[RX.CharSet] = []
+        charsets: list[RS.CharSet] = []
         boundary = False
         for f, preds in fields.values():
             for lit in f.literals:
@@ -139,7 +140,7 @@ class StringMode:
             for p in sorted(preds):
                 if p.kind == "regex":
                     if regex_reason(p.text, p.icase) is None:
-                        charsets.extend(RX.parse(p.text, p.icase).charsets)
+                        charsets.extend(RS.parse(p.text, p.icase).charsets)
                 else:
                     constants.update(p.text)
                     boundary = boundary or p.kind == "mention"
@@ -245,7 +246,7 @@ class _Pieces:
 def _piece_holds(p: Pred, v: _Pieces, k: int, anything: z3.ReRef, not_blocking: z3.ReRef) -> z3.BoolRef:
     """Predicate ``p`` on piece ``k``."""
     if p.kind == "regex":
-        return z3.InRe(v.raw[k], RX.search_regex(RX.parse(p.text, p.icase), anything))
+        return z3.InRe(v.raw[k], RX.search_regex(RS.parse(p.text, p.icase), anything))
     if p.kind == "contains":
         return z3.Contains(v.spaced[k] if v.spaced and p in v.ws_needle else v.norm[k], z3.StringVal(p.text))
     return z3.InRe(v.norm[k], _mention_re(p.text, anything, not_blocking))

@@ -39,8 +39,8 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
+from .. import regex_syntax as RS
 from .. import text as T
-from . import regex as RX
 
 
 @attrs.frozen(order=True)
@@ -181,4 +181,4 @@ def _piece_candidates(maximal: Sequence[Pred], table: PredTable) -> list[str]:
 @functools.lru_cache(maxsize=4096)
 def regex_reason(pattern: str, icase: bool) -> str | None:
     """Why a pattern is outside the translated subset, or None."""
-    return RX.check_supported(pattern, icase)
+    return RS.check_supported(pattern, icase)
