@@ -56,9 +56,10 @@ AT_FIELD = "listed_on"
 REPEAT = 3
 """Runs of each side of the --jobs speedup (alternating; the best of each is compared)."""
 CHUNK = 100_000
-UNNARROWABLE = "\nrule every_title: from 2000-01-01 block title matches /zzzq[0-9]{40}/\n"
+UNNARROWABLE = "\nrule every_title: from 2000-01-01 block title matches /[0-9]{40}/\n"
 """A rule in force on every listing's date that may hold wherever a title exists: the
-pushdown keeps every record (it does not restate regular expressions in SQL)."""
+pushdown keeps every record (it does not restate regular expressions in SQL, and this one
+spells out no text that every match holds)."""
 
 
 def policy_text(policy: Any) -> str:

@@ -1,6 +1,7 @@
 """RE2 patterns of the supported subset as a syntax tree, with no solver: ``parse`` (the
 tree, each top-level alternative's anchors taken off, and the character classes it uses),
-and ``check_supported``. ``dsl.analysis.regex``
+``check_supported``, and ``required_texts`` (texts of which a text a pattern matches in
+holds one: the scan's pushdown reads ``matches`` through them). ``dsl.analysis.regex``
 turns the tree into z3's regular expressions.
 
 Supported, exactly: literal characters and escapes (``\\.``, ``\\t``, ``\\x41``,
@@ -514,3 +515,82 @@ def check_supported(pattern: str, ignore_case: bool) -> str | None:
         return "the pattern nests too deeply"
     return None
 
+
+
+REQUIRED_MAX = 16
+"""The most texts ``required_texts`` gives (alternatives multiply them)."""
+
+
+def required_texts(pattern: str, ignore_case: bool) -> frozenset[str] | None:
+    """Texts one of which every text the pattern matches in holds (RE2's search), each
+    written as the pattern's literal characters run together: ``(S19|L7)j? pro`` gives
+    ``{'S19', 'L7'}`` (each `` pro`` too, but the longest are kept). None when there are
+    none: a pattern without literal characters, a case-insensitive one (whose letters are
+    classes), an alternative without one, more than ``REQUIRED_MAX``, or a pattern outside
+    the supported subset. The policy's text itself is the witness: a match is a piece of
+    the text, and every piece of a match the pattern spells out literally is in it."""
+    if ignore_case or pattern.startswith("(?i)"):
+        return None
+    try:
+        branches = parse(pattern, False).branches
+    except (Unsupported, RecursionError):
+        return None
+    found: set[str] = set()
+    for branch in branches:
+        texts = _required(branch.body)
+        if texts is None:
+            return None
+        found |= texts
+    return frozenset(found) if len(found) <= REQUIRED_MAX else None
+
+
+def _required(node: Node) -> frozenset[str] | None:
+    if isinstance(node, Chars):
+        c = _literal(node)
+        return None if c is None else frozenset([c])
+    if isinstance(node, Alt):
+        found: set[str] = set()
+        for item in node.items:
+            texts = _required(item)
+            if texts is None:
+                return None
+            found |= texts
+        return frozenset(found) if len(found) <= REQUIRED_MAX else None
+    if isinstance(node, Repeat):
+        return _required(node.item) if node.min >= 1 else None
+    if isinstance(node, Seq):
+        return _required_in_sequence(node.items)
+    return None  # an anchor
+
+
+def _required_in_sequence(items: Iterable[Node]) -> frozenset[str] | None:
+    """The best of a sequence's requirements: its runs of literal characters, and those of
+    its other items (each of them must match in turn)."""
+    options: list[frozenset[str]] = []
+    run = ""
+    for item in items:
+        c = _literal(item) if isinstance(item, Chars) else None
+        if c is not None:
+            run += c
+            continue
+        if run:
+            options.append(frozenset([run]))
+            run = ""
+        texts = _required(item)
+        if texts is not None:
+            options.append(texts)
+    if run:
+        options.append(frozenset([run]))
+    if not options:
+        return None
+    return max(options, key=lambda texts: (min(len(t) for t in texts), -len(texts)))
+
+
+def _literal(chars: Chars) -> str | None:
+    """The one character a class holds; None for more, or for a character SQL or RE2's
+    reading of text does not carry as written (NUL, a surrogate, U+FFFD: RE2 searches a
+    lone surrogate of the text as U+FFFD)."""
+    (lo, hi), *rest = chars.set.ranges or ((1, 0),)
+    if rest or lo != hi or lo == 0 or 0xD800 <= lo <= 0xDFFF or lo == 0xFFFD:
+        return None
+    return chr(lo)

@@ -77,8 +77,10 @@ TIMEZONES = ("UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York")
 
 REGEXES = (r"^CM-[0-9]{4}$", r"bitcoin|ether", r"(?i)antminer s[0-9]+", r"https?://x\.io/a",
            r"[A-Z]{2}-\d+", r"比特币", r"^\s*$", r"mining\s+rig", r"\bS19\b", r"o{2,}",
-           r"a/b", r".")
-"""RE2-valid patterns; two contain ``/`` to exercise its escape."""
+           r"a/b", r".", r"(S19|L7)j? pro", r"ab(c|)d")
+"""RE2-valid patterns; two contain ``/`` to exercise its escape. Most spell out texts that
+every match holds (``regex_syntax.required_texts``), which ``listing_texts`` holds at times,
+whole or in part."""
 
 TEXT_FIELDS: tuple[tuple[str, ...] | None, ...] = (None, ("title",), ("description",), ("tags",),
                                                      ("message",))
@@ -639,7 +641,8 @@ def listing_texts() -> st.SearchStrategy[str]:
         phrase,
         st.sampled_from(["Antminer S19", "wallet", "(ETH)", "cable", "GPU", "全新", "–", "!", "Li-ion battery",
                          "\u200b", "\u00ad", "\u2019", "\u02bc", "\uff07", "\u2015", "\u2212", "  ", "象牙",
-                         "ขาย", "ﬁne", "㎏"]),
+                         "ขาย", "ﬁne", "㎏", "CM-2041", "CM-", "https://x.io/a", "AB-12", "S19j pro", "L7 pro",
+                         "S19 pr", "abd", "abcd", "a/b", "oo"]),
         st.text(max_size=4),
     )
     return st.lists(piece, max_size=4).map(" ".join)

@@ -19,7 +19,17 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import CATEGORY_PATHS, CATEGORY_SEGMENTS, COUNTRIES, PLATFORMS, SKUS, listing_texts, policy_files
+from strategies import (
+    CATEGORY_PATHS,
+    CATEGORY_SEGMENTS,
+    COUNTRIES,
+    PLATFORMS,
+    REGEXES,
+    SKUS,
+    TEXT_FIELDS,
+    listing_texts,
+    policy_files,
+)
 
 from dsl.checking.passes import build
 from dsl.evaluate.compiled import CompiledPolicySet
@@ -176,9 +186,13 @@ def test_mentions_and_contains_on_ascii_text_only() -> None:
     assert narrowed("rule r: block title mentions '比特币'\n", rows) == [False, False, True, False, False]
 
 
-def test_matches_may_hold_wherever_there_is_text() -> None:
-    rows = [{"sku": "CM-1234"}, {"sku": None}]
-    assert narrowed("rule r: block sku matches /^CM-[0-9]{4}$/\n", rows) == [True, False]
+def test_matches_may_hold_wherever_there_is_text_that_every_match_holds() -> None:
+    rows = [{"sku": "CM-1234", "tags": ["a", "S19 pro"]}, {"sku": None, "tags": None}, {"sku": "XX-9", "tags": ["S19"]},
+            {"sku": "cm-1234", "tags": []}]
+    assert narrowed("rule r: block sku matches /^CM-[0-9]{4}$/\n", rows) == [True, False, False, False]
+    assert narrowed("rule r: block sku matches /^cm-[0-9]{4}$/i\n", rows) == [True, False, True, True]
+    assert narrowed("rule r: block sku matches /[A-Z]+/\n", rows) == [True, False, True, True]  # no text required
+    assert narrowed("rule r: block tags matches /(S19|L7)j? pro/\n", rows) == [True, False, False, False]
 
 
 def test_windows_against_a_constant_at() -> None:
@@ -390,6 +404,29 @@ def test_pushdown_is_sound_with_a_constant_at(ps: PolicySet, table: Any, at: str
     # `at` None stands for "now" in the scan; the check decides at a fixed instant, and the
     # predicate (which then keeps every window) must hold for any instant
     _check_sound(ps, table, at, None, "prior" if "prior" in table.column_names else None)
+
+
+@st.composite
+def _matches_cases(draw: st.DrawFn) -> tuple[PolicySet, Any]:
+    """A rule of one ``matches`` (the drawn policies' rules hold one among many atoms), and
+    a column of its field whose texts the pattern matches in at times (Python's reading of
+    it draws them; RE2's decides), or not, or that is not text."""
+    pattern, ignore_case = draw(st.sampled_from(REGEXES)), draw(st.booleans())
+    name = draw(st.sampled_from([p[0] for p in TEXT_FIELDS if p is not None]))
+    condition = f"{'not ' if draw(st.booleans()) else ''}{name.replace('message', '`message`')} matches " \
+                f"/{pattern.replace('/', chr(92) + '/')}/{'i' if ignore_case else ''}"
+    texts = _nullable(st.one_of(st.from_regex(pattern), _TEXTS))
+    size = draw(st.integers(1, 8))
+    kind, values = draw(st.sampled_from([(pa.string(), texts), (pa.list_(pa.string()), st.lists(texts, max_size=3)),
+                                         (pa.int64(), _NUMBERS)]))
+    column = _column(draw(st.lists(values, min_size=size, max_size=size)), kind)
+    return policy_set(f"rule r: block {condition}\n"), pa.table({name: column})
+
+
+@SOUND
+@given(_matches_cases())
+def test_the_pushdown_of_matches_is_sound(case: tuple[PolicySet, Any]) -> None:
+    _check_sound(*case, "2021-10-20", None, None)
 
 
 @SOUND
