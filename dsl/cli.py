@@ -88,9 +88,19 @@ def fmt(paths: tuple[str, ...], check_only: bool, show_diff: bool) -> None:
     _finish(result)
 
 
+class _Input(click.File):
+    """A file to read, ``-`` for standard input: a closed standard input (``<&-``), which
+    click cannot open, is a bad value of the option rather than a traceback."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if value == "-" and sys.stdin is None:
+            self.fail("standard input is closed: give a file, or send the listings to it", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 @main.command(name="eval")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
-@click.option("--input", "input_", required=True, type=click.File("rb"),
+@click.option("--input", "input_", required=True, type=_Input("rb"),
               help="Listings: a JSON object, a JSON array, or JSON lines; - for standard input.")
 @click.option("--at", default=None, help="The instant to decide at (default: now); a date or date-time.")
 @click.option("--prior", default=0, type=click.IntRange(min=0), show_default=True,

@@ -162,3 +162,7 @@ def test_an_input_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
                               capture_output=True, text=True)
     assert done.returncode == 2 and "--input: cannot be read: Bad file descriptor" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr
+    closed = subprocess.run([sys.executable, "-m", "dsl", "eval", policies, "--input", "-"], capture_output=True,
+                            text=True, preexec_fn=lambda: os.close(0))  # (``<&-``)
+    assert closed.returncode == 2 and "standard input is closed" in closed.stderr, closed.stderr
+    assert "Traceback" not in closed.stderr
