@@ -521,62 +521,73 @@ REQUIRED_MAX = 16
 """The most texts ``required_texts`` gives (alternatives multiply them)."""
 
 
-def required_texts(pattern: str, ignore_case: bool) -> frozenset[str] | None:
+@attrs.frozen
+class Required:
+    """Texts one of which every text a pattern matches in holds (``required_texts``)."""
+
+    texts: frozenset[str]
+    folded: bool
+    """A case-insensitive pattern's: the texts are lower case, and held by a text that is
+    pure ASCII lower-cased (a text with other characters may hold none: RE2 folds ``k``
+    with the Kelvin sign, ``s`` with the long s)."""
+
+
+def required_texts(pattern: str, ignore_case: bool) -> Required | None:
     """Texts one of which every text the pattern matches in holds (RE2's search), each
     written as the pattern's literal characters run together: ``(S19|L7)j? pro`` gives
-    ``{'S19', 'L7'}`` (each `` pro`` too, but the longest are kept). None when there are
-    none: a pattern without literal characters, a case-insensitive one (whose letters are
-    classes), an alternative without one, more than ``REQUIRED_MAX``, or a pattern outside
-    the supported subset. The policy's text itself is the witness: a match is a piece of
-    the text, and every piece of a match the pattern spells out literally is in it."""
-    if ignore_case or pattern.startswith("(?i)"):
-        return None
+    `` pro`` (the longest run; ``S19`` or ``L7``, of two characters at least, would do
+    too), ``bitcoin|ether`` both words. A case-insensitive pattern's are lower case and
+    ``folded``. None when there are none: a pattern without literal characters, an
+    alternative without one, more than ``REQUIRED_MAX``, or a pattern outside the
+    supported subset. The pattern is the witness: a match is a piece of the text, and
+    every piece of a match the pattern spells out literally is in it."""
     try:
-        branches = parse(pattern, False).branches
+        parsed = parse(pattern, ignore_case)
     except (Unsupported, RecursionError):
         return None
+    folded = ignore_case or pattern.startswith("(?i)")
     found: set[str] = set()
-    for branch in branches:
-        texts = _required(branch.body)
+    for branch in parsed.branches:
+        texts = _required(branch.body, folded)
         if texts is None:
             return None
         found |= texts
-    return frozenset(found) if len(found) <= REQUIRED_MAX else None
+    return Required(frozenset(found), folded) if len(found) <= REQUIRED_MAX else None
 
 
-def _required(node: Node) -> frozenset[str] | None:
+def _required(node: Node, folded: bool) -> frozenset[str] | None:
     if isinstance(node, Chars):
-        c = _literal(node)
+        c = _literal(node, folded)
         return None if c is None else frozenset([c])
     if isinstance(node, Alt):
         found: set[str] = set()
         for item in node.items:
-            texts = _required(item)
+            texts = _required(item, folded)
             if texts is None:
                 return None
             found |= texts
         return frozenset(found) if len(found) <= REQUIRED_MAX else None
     if isinstance(node, Repeat):
-        return _required(node.item) if node.min >= 1 else None
+        return _required(node.item, folded) if node.min >= 1 else None
     if isinstance(node, Seq):
-        return _required_in_sequence(node.items)
+        return _required_in_sequence(node.items, folded)
     return None  # an anchor
 
 
-def _required_in_sequence(items: Iterable[Node]) -> frozenset[str] | None:
+def _required_in_sequence(items: Iterable[Node], folded: bool) -> frozenset[str] | None:
     """The best of a sequence's requirements: its runs of literal characters, and those of
     its other items (each of them must match in turn)."""
     options: list[frozenset[str]] = []
     run = ""
     for item in items:
-        c = _literal(item) if isinstance(item, Chars) else None
+        c = _literal(item, folded) if isinstance(item, Chars) else None
         if c is not None:
             run += c
             continue
         if run:
             options.append(frozenset([run]))
             run = ""
-        texts = _required(item)
+        texts = _required(item, folded)
         if texts is not None:
             options.append(texts)
     if run:
@@ -586,11 +597,22 @@ def _required_in_sequence(items: Iterable[Node]) -> frozenset[str] | None:
     return max(options, key=lambda texts: (min(len(t) for t in texts), -len(texts)))
 
 
-def _literal(chars: Chars) -> str | None:
+def _literal(chars: Chars, folded: bool) -> str | None:
     """The one character a class holds; None for more, or for a character SQL or RE2's
     reading of text does not carry as written (NUL, a surrogate, U+FFFD: RE2 searches a
-    lone surrogate of the text as U+FFFD)."""
-    (lo, hi), *rest = chars.set.ranges or ((1, 0),)
-    if rest or lo != hi or lo == 0 or 0xD800 <= lo <= 0xDFFF or lo == 0xFFFD:
+    lone surrogate of the text as U+FFFD). ``folded``: the one lower-case ASCII character
+    the class's ASCII members are, lower-cased (a case-insensitive pattern's letter: ``k``
+    for k, K and the Kelvin sign), where it has some, and not too many members to list."""
+    ranges = chars.set.ranges
+    if folded:
+        if sum(hi - lo + 1 for lo, hi in ranges) > 4:
+            return None
+        ascii_lowered = {chr(cp).lower() for lo, hi in ranges for cp in range(lo, hi + 1) if cp < 128}
+        only = ascii_lowered.pop() if len(ascii_lowered) == 1 else None
+        return only if only is not None and only != "\x00" else None
+    if len(ranges) != 1 or ranges[0][0] != ranges[0][1]:
         return None
-    return chr(lo)
+    cp = ranges[0][0]
+    if cp == 0 or 0xD800 <= cp <= 0xDFFF or cp == 0xFFFD:
+        return None
+    return chr(cp)

@@ -190,9 +190,13 @@ def test_matches_may_hold_wherever_there_is_text_that_every_match_holds() -> Non
     rows = [{"sku": "CM-1234", "tags": ["a", "S19 pro"]}, {"sku": None, "tags": None}, {"sku": "XX-9", "tags": ["S19"]},
             {"sku": "cm-1234", "tags": []}]
     assert narrowed("rule r: block sku matches /^CM-[0-9]{4}$/\n", rows) == [True, False, False, False]
-    assert narrowed("rule r: block sku matches /^cm-[0-9]{4}$/i\n", rows) == [True, False, True, True]
+    assert narrowed("rule r: block sku matches /^cm-[0-9]{4}$/i\n", rows) == [True, False, False, True]
     assert narrowed("rule r: block sku matches /[A-Z]+/\n", rows) == [True, False, True, True]  # no text required
     assert narrowed("rule r: block tags matches /(S19|L7)j? pro/\n", rows) == [True, False, False, False]
+    # case-insensitive: found lower-cased in ASCII text; text that is not ASCII may hold it (the Kelvin sign is k)
+    rows = [{"title": "ANTMINER S19"}, {"title": "antminer"}, {"title": "\u212aey"}, {"title": "kex"}]
+    assert narrowed("rule r: block title matches /antminer s[0-9]+/i\n", rows) == [True, False, True, False]
+    assert narrowed("rule r: block title matches /key/i\n", rows) == [False, False, True, False]
 
 
 def test_windows_against_a_constant_at() -> None:
@@ -415,7 +419,8 @@ def _matches_cases(draw: st.DrawFn) -> tuple[PolicySet, Any]:
     name = draw(st.sampled_from([p[0] for p in TEXT_FIELDS if p is not None]))
     condition = f"{'not ' if draw(st.booleans()) else ''}{name.replace('message', '`message`')} matches " \
                 f"/{pattern.replace('/', chr(92) + '/')}/{'i' if ignore_case else ''}"
-    texts = _nullable(st.one_of(st.from_regex(pattern), _TEXTS))
+    texts = _nullable(st.one_of(st.from_regex(pattern), st.from_regex(pattern).map(str.swapcase), _TEXTS,
+                                st.from_regex(pattern).map(lambda t: t.replace("k", "\u212a").replace("s", "\u017f"))))
     size = draw(st.integers(1, 8))
     kind, values = draw(st.sampled_from([(pa.string(), texts), (pa.list_(pa.string()), st.lists(texts, max_size=3)),
                                          (pa.int64(), _NUMBERS)]))

@@ -8,7 +8,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from strategies import REGEXES
 
-from dsl.regex_syntax import REQUIRED_MAX, required_texts
+from dsl.regex_syntax import REQUIRED_MAX, Required, required_texts
 from dsl.text import compile_regex, regex_search
 
 PATTERNS = (*REGEXES, r"zzzq[0-9]{4}", r"a(b|c)+d", r"(?:x|yz)+w?", r"\x41\.B", r"^(foo|ba[rz])$", r"(ab)*c",
@@ -25,8 +25,6 @@ PATTERNS = (*REGEXES, r"zzzq[0-9]{4}", r"a(b|c)+d", r"(?:x|yz)+w?", r"\x41\.B", 
     (r"a(b|c)+d", False, {"a"}),
     (r"(ab)*c", False, {"c"}),  # a repetition that may be empty requires nothing
     (r"((a|b)(c|d))e?", False, {"a", "b"}),
-    (r"bitcoin", True, None),  # letters of a case-insensitive pattern are classes
-    (r"(?i)bitcoin", False, None),
     (r"[0-9]{40}", False, None),
     (r"x|[ab]", False, None),  # an alternative with no text
     (r"^\s*$", False, None),
@@ -34,16 +32,35 @@ PATTERNS = (*REGEXES, r"zzzq[0-9]{4}", r"a(b|c)+d", r"(?:x|yz)+w?", r"\x41\.B", 
     ("|".join(f"w{i}" for i in range(REQUIRED_MAX + 1)), False, None),  # too many
 ])
 def test_required_texts(pattern: str, ignore_case: bool, texts: set[str] | None) -> None:
-    assert required_texts(pattern, ignore_case) == (None if texts is None else frozenset(texts))
+    assert required_texts(pattern, ignore_case) == (None if texts is None else Required(frozenset(texts), False))
 
 
-@given(st.sampled_from(PATTERNS), st.data())
-def test_every_text_a_pattern_matches_in_holds_one(pattern: str, data: st.DataObject) -> None:
+@pytest.mark.parametrize(("pattern", "ignore_case", "texts"), [
+    (r"Bitcoin|ETHER", True, {"bitcoin", "ether"}),
+    (r"(?i)Antminer S[0-9]+", False, {"antminer s"}),
+    (r"[kK]ey", True, {"key"}),
+    (r"\x{212A}ey", True, {"key"}),  # the Kelvin sign folds with k
+    (r"比特币", True, None),  # no ASCII member: ASCII text never holds it, other text is not read
+    (r"[a-c]x", True, {"x"}),
+])
+def test_required_texts_of_a_case_insensitive_pattern(pattern: str, ignore_case: bool, texts: set[str] | None) -> None:
+    assert required_texts(pattern, ignore_case) == (None if texts is None else Required(frozenset(texts), True))
+
+
+@given(st.sampled_from(PATTERNS), st.booleans(), st.data())
+def test_every_text_a_pattern_matches_in_holds_one(pattern: str, ignore_case: bool, data: st.DataObject) -> None:
     """A text drawn to hold a match (Python's reading of the pattern, then RE2's search
-    decides) holds one of the required texts."""
-    required = required_texts(pattern, False)
+    decides) holds one of the required texts; a case-insensitive pattern's, lower-cased,
+    where the text is ASCII."""
+    required = required_texts(pattern, ignore_case)
     assume(required is not None)
-    assert required
-    text = data.draw(st.one_of(st.from_regex(pattern), st.text(max_size=8)))
-    assume(regex_search(compile_regex(pattern), text))
-    assert any(t in text for t in required), (pattern, text, required)
+    assert required is not None and required.texts
+    flags = "(?i)" if ignore_case and not pattern.startswith("(?i)") else ""
+    text = data.draw(st.one_of(st.from_regex(flags + pattern), st.text(max_size=8),
+                               st.from_regex(flags + pattern).map(str.swapcase)))
+    assume(regex_search(compile_regex(pattern, ignore_case), text))
+    if required.folded:
+        assume(text.isascii())
+        assert any(t in text.lower() for t in required.texts), (pattern, text, required)
+    else:
+        assert any(t in text for t in required.texts), (pattern, text, required)

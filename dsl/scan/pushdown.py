@@ -570,19 +570,21 @@ def text_reading(fields: Sequence[Field], alternatives: Sequence[tuple[str, ...]
     return _tokens_reading(haystacks, unknown, alternatives, gates)
 
 
-def matches_reading(field: Field, regex: A.Regex) -> Reading:
+def matches_reading(field: Field, regex: A.Regex, gates: set[str] | None = None) -> Reading:
     """``matches``: an RE2 search on the raw text is not restated in SQL; it may hold
     wherever the field offers text holding one of the texts every match holds
     (``regex_syntax.required_texts``: a text piece of a list holds it, so the list's
-    pieces joined do), or any text where the pattern has none."""
+    pieces joined do; a case-insensitive pattern's, in the text lower-cased where it is
+    pure ASCII, as ``mentions`` reads words), or any text where the pattern has none."""
     haystacks, unknown = _text_sources([field])
     required = required_texts(regex.pattern, regex.ignore_case)
-
-    def may(text: str) -> str:
-        if required is None:
-            return _sure(f"{text} IS NOT NULL")
-        return _sure(_or(f"contains({text}, {literal(t)})" for t in sorted(required)))
-    return Reading(_or([*unknown, *(may(h) for h in haystacks)]), FALSE)
+    if required is None:
+        return Reading(_or([*unknown, *(_sure(f"{h} IS NOT NULL") for h in haystacks)]), FALSE)
+    texts = sorted(required.texts)
+    if required.folded:
+        return _tokens_reading(haystacks, unknown, [(t,) for t in texts], gates)
+    return Reading(_or([*unknown, *(_sure(_or(f"contains({h}, {literal(t)})" for t in texts)) for h in haystacks)]),
+                   FALSE)
 
 
 def category_reading(field: Field, patterns: Sequence[str], gates: set[str] | None = None) -> Reading:
@@ -639,7 +641,7 @@ class Reader:
         if isinstance(e, A.Contains):
             return text_reading([get(e.path.parts)], [tuple(normalize_needle(e.needle.value).split())], self.gates)
         if isinstance(e, A.Matches):
-            return matches_reading(get(e.path.parts), e.regex)
+            return matches_reading(get(e.path.parts), e.regex, self.gates)
         if isinstance(e, A.Compare):
             return compare_reading(get(e.path.parts), e.op, e.value)
         if isinstance(e, A.In):
