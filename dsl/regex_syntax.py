@@ -26,11 +26,18 @@ from __future__ import annotations
 
 import bisect
 import functools
+import re
 from collections.abc import Iterable
 
 import attrs
 
 MAX_CP = 0x10FFFF
+
+_COUNT = re.compile(r"(?:0|[1-9][0-9]*)(?:,(?:0|[1-9][0-9]*)?)?", re.ASCII)
+"""The body of a counted repetition ``{m}``, ``{m,}``, ``{m,n}`` as RE2 reads one: ASCII
+digits, no leading zero (RE2 reads ``a{01}`` as text)."""
+
+_HEX = re.compile(r"[0-9A-Fa-f]+", re.ASCII)
 
 
 class Unsupported(ValueError):
@@ -268,9 +275,7 @@ class _Parser:
         j = self.s.find("}", self.i)
         if j < 0:
             return False
-        body = self.s[self.i + 1:j]
-        parts = body.split(",")
-        return 1 <= len(parts) <= 2 and parts[0].isdigit() and (len(parts) == 1 or parts[1] == "" or parts[1].isdigit())
+        return _COUNT.fullmatch(self.s, self.i + 1, j) is not None
 
     def _braces(self) -> tuple[int, int | None]:
         j = self.s.find("}", self.i)
@@ -336,7 +341,7 @@ class _Parser:
             if c == "b":
                 self.sets.append(WORD)  # the alphabet must tell word characters apart
             return Anchor(_ANCHOR_ESCAPES[c])
-        if c.isalnum():
+        if c.isalnum() or not c.isascii():  # as RE2: only ASCII punctuation (and _) escapes itself
             raise Unsupported(f"the escape \\{c}")
         return self.charset(CharSet.chars(c))
 
@@ -346,11 +351,16 @@ class _Parser:
             j = self.s.find("}", self.i)
             if j < 0:
                 raise Unsupported("an unterminated \\x{…}")
-            cp = int(self.s[self.i + 1:j], 16)
-            self.i = j + 1
+            digits, self.i = self.s[self.i + 1:j], j + 1
         else:
-            cp = int(self.s[self.i:self.i + 2], 16)
-            self.i += 2
+            digits, self.i = self.s[self.i:self.i + 2], self.i + 2
+            if len(digits) != 2:
+                raise Unsupported("an escape \\x without two hex digits")
+        if _HEX.fullmatch(digits) is None:
+            raise Unsupported(f"the escape \\x{digits}")
+        cp = int(digits, 16)
+        if cp > MAX_CP:
+            raise Unsupported(f"the escape \\x{{{digits}}} beyond U+10FFFF")
         return self.charset(CharSet.of([(cp, cp)]))
 
     def _class_char(self) -> CharSet | int:
@@ -543,7 +553,7 @@ def required_texts(pattern: str, ignore_case: bool) -> Required | None:
     every piece of a match the pattern spells out literally is in it."""
     try:
         parsed = parse(pattern, ignore_case)
-    except (Unsupported, RecursionError):
+    except (ValueError, RecursionError):  # (Unsupported is a ValueError)
         return None
     folded = ignore_case or pattern.startswith("(?i)")
     found: set[str] = set()
@@ -552,6 +562,7 @@ def required_texts(pattern: str, ignore_case: bool) -> Required | None:
         if texts is None:
             return None
         found |= texts
+    assert found, "a pattern has a branch, and a branch's requirement a text"  # (an empty set would rule out all)
     return Required(frozenset(found), folded) if len(found) <= REQUIRED_MAX else None
 
 
@@ -598,11 +609,12 @@ def _required_in_sequence(items: Iterable[Node], folded: bool) -> frozenset[str]
 
 
 def _literal(chars: Chars, folded: bool) -> str | None:
-    """The one character a class holds; None for more, or for a character SQL or RE2's
-    reading of text does not carry as written (NUL, a surrogate, U+FFFD: RE2 searches a
-    lone surrogate of the text as U+FFFD). ``folded``: the one lower-case ASCII character
-    the class's ASCII members are, lower-cased (a case-insensitive pattern's letter: ``k``
-    for k, K and the Kelvin sign), where it has some, and not too many members to list."""
+    """The one character a class holds; None for more, or for a character SQL or the
+    evaluator's reading of text does not carry as written (NUL, a surrogate, U+FFFD: it
+    searches a lone surrogate of the text as U+FFFD, ``text.regex_search``). ``folded``:
+    the one lower-case ASCII character the class's ASCII members are, lower-cased (a
+    case-insensitive pattern's letter: ``k`` for k, K and the Kelvin sign), where it has
+    some, and not too many members to list."""
     ranges = chars.set.ranges
     if folded:
         if sum(hi - lo + 1 for lo, hi in ranges) > 4:

@@ -30,6 +30,10 @@ PATTERNS = (*REGEXES, r"zzzq[0-9]{4}", r"a(b|c)+d", r"(?:x|yz)+w?", r"\x41\.B", 
     (r"^\s*$", False, None),
     (r"\pL", False, None),  # outside the supported subset
     ("|".join(f"w{i}" for i in range(REQUIRED_MAX + 1)), False, None),  # too many
+    (r"a{01}", False, {"a{01}"}),  # as RE2 reads them: not a count (a leading zero, digits not ASCII)
+    ("a{\u0662}", False, {"a{\u0662}"}),
+    (r"a{,3}", False, {"a{,3}"}),
+    (r"\x{110000}", False, None),  # beyond Unicode: outside the subset
 ])
 def test_required_texts(pattern: str, ignore_case: bool, texts: set[str] | None) -> None:
     assert required_texts(pattern, ignore_case) == (None if texts is None else Required(frozenset(texts), False))
@@ -64,3 +68,12 @@ def test_every_text_a_pattern_matches_in_holds_one(pattern: str, ignore_case: bo
         assert any(t in text.lower() for t in required.texts), (pattern, text, required)
     else:
         assert any(t in text for t in required.texts), (pattern, text, required)
+
+
+@pytest.mark.parametrize("pattern", [r"\x+4", r"\x{4_1}", r"\x4", "\\x\u0664\u0661", "\\\u20ac", r"\x{110000}"])
+def test_escapes_re2_rejects_are_outside_the_subset(pattern: str) -> None:
+    from dsl.regex_syntax import check_supported
+
+    with pytest.raises(ValueError):
+        compile_regex(pattern)
+    assert check_supported(pattern, False)
