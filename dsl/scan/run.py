@@ -313,13 +313,13 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
 
     if workers is None and _at_once(source, processes, before_fork):
         source.batches.close()
-        switch.workers.append(_start_workers(policies, sources, source, processes - 1))
+        started = _start_workers(policies, sources, source, processes - 1)
         try:
             yield from in_order(job, source.parts(processes, batch_size, narrowed=False), batch_size,
-                                workers=switch.workers[0], local=local, total=source.total)
+                                workers=started, local=local, total=source.total)
         finally:
             reader.close()
-            switch.workers[0].close()
+            started.close()
         return
 
     def start() -> Workers:  # the scan's process decides too, beside processes - 1 workers
