@@ -448,9 +448,10 @@ def test_a_pushdown_that_rules_out_nothing_is_not_read_with_the_parts(tmp_path: 
 def test_a_large_input_the_pushdown_does_not_narrow_starts_its_workers_at_once(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch, waited: None, pushdown: bool) -> None:
     """``run.AT_ONCE``: where every record is decided in Python and workers can be forked,
-    they start before the scan decides anything (nothing measured, the stream never
-    read); where they cannot be (the suite's process may run other libraries' threads by
-    now), the scan measures first. The output is one job's either way."""
+    they start before the scan decides anything (nothing measured; the stream's first
+    slice read, the rest in parts); where they cannot be (the suite's process may run
+    other libraries' threads by now), the scan measures first. The output is one job's
+    either way."""
     pq.write_table(pa.Table.from_pylist(_rows(3000)), tmp_path / "in.parquet", row_group_size=100)
     monkeypatch.setattr(run, "AT_ONCE", 1000)
     monkeypatch.setattr(run, "NARROWS", 1.0)  # whatever the pushdown rules out, too little
@@ -466,7 +467,7 @@ def test_a_large_input_the_pushdown_does_not_narrow_starts_its_workers_at_once(
     monkeypatch.setattr(Source, "parts", watched)
     _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=2, batch_size=10, use_pushdown=pushdown)
     if can_fork(native_threads=True):
-        assert not measured and parts and all(p == (0, False) for p in parts)
+        assert not measured and parts and all(p == (10, False) for p in parts)
     else:
         assert measured
 

@@ -317,18 +317,20 @@ def worth_starting(spent: float, measured: int, remaining: int | None) -> bool:
 
 def in_order(job: Job, units: Iterable[Unit], batch_size: int, *, workers: Workers | None,
              local: Callable[[Unit, Callable[[int], None] | None], Result] | None,
-             start: Callable[[], Workers] | None = None, total: int | None = None) -> Iterator[Result]:
+             start: Callable[[], Workers] | None = None, total: int | None = None,
+             at_once: Callable[[Unit], bool] | None = None) -> Iterator[Result]:
     """Each unit's result, in order. ``workers`` decide units; with ``local``, the calling
     process decides too: a unit the workers do not take (``_Order.takes``: every worker has
     ``DEPTH`` in flight, none has loaded the policy set yet, or the end is near) is decided
     by ``local``, which tops the workers up between the batches of a part (so that a worker
     does not wait idle while this process decides a large part). With ``start``, the
     workers are started when ``worth_starting`` says so (``total``: the records of all the
-    units)."""
+    units), or before the first unit is handed out where ``at_once`` says so of it."""
     order = _Order(job, iter(units), batch_size, workers, local, total)
     try:
         while (unit := order.next_unit()) is not None:
-            if order.workers is None and start is not None and order.worth_starting():
+            if order.workers is None and start is not None and (
+                    order.done == 0 and at_once is not None and at_once(unit) or order.worth_starting()):
                 order.workers = start()
             if order.takes(unit):
                 order.send(unit)

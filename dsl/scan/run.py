@@ -311,17 +311,6 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
     def local(unit: Unit, between: Callable[[int], None] | None) -> Result:
         return decide_unit(policies, job, unit, batch_size, reader, between)
 
-    if workers is None and _at_once(source, processes, before_fork):
-        source.batches.close()
-        started = _start_workers(policies, sources, source, processes - 1)
-        try:
-            yield from in_order(job, source.parts(processes, batch_size, narrowed=False), batch_size,
-                                workers=started, local=local, total=source.total)
-        finally:
-            reader.close()
-            started.close()
-        return
-
     def start() -> Workers:  # the scan's process decides too, beside processes - 1 workers
         if source.splittable:  # the rest in parts; before the fork, the stream's DuckDB threads end
             source.batches.close()
@@ -333,22 +322,28 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
     try:
         units = _units(source, processes, batch_size, parts_now=workers is not None, switch=switch)
         yield from in_order(job, units, batch_size, workers=workers, local=None if workers is not None else local,
-                            start=None if workers is not None else start, total=source.total)
+                            start=None if workers is not None else start, total=source.total,
+                            at_once=lambda unit: _at_once(source, processes, unit, before_fork))
     finally:
         reader.close()
         for pool in switch.workers:
             pool.close()
 
 
-def _at_once(source: Source, processes: int, before_fork: Callable[[], None]) -> bool:
-    """Whether the workers start before any record is decided: a splittable input of
-    ``AT_ONCE`` records or more that the pushdown does not narrow (``NARROWS``), where
-    workers can be forked (ready in milliseconds). Every record is then decided in Python,
-    at some microseconds each, so the workers are worth it without measuring, and each
-    record the scan's process would decide alone before starting them (its first units,
-    the measure) would be time the other cores sit idle. ``before_fork`` is called first
-    (it ends this process's other threads, which ``can_fork`` counts)."""
+def _at_once(source: Source, processes: int, first: Unit, before_fork: Callable[[], None]) -> bool:
+    """Whether the workers start before any record is decided (``first``: the first unit,
+    a slice of the stream's first batch): for a splittable input of ``AT_ONCE`` records or
+    more that the pushdown does not narrow (``NARROWS``: in the first unit, then in the
+    sample of the whole input, ``Source.kept_share``, which a narrowed input does not pay
+    for), where workers can be forked (ready in milliseconds). Every record is then decided
+    in Python, at some microseconds each, so the workers are worth it without measuring,
+    and each record the scan's process would decide alone before starting them (its first
+    units, the measure) would be time the other cores sit idle. ``before_fork`` is called
+    first (it ends this process's other threads, which ``can_fork`` counts)."""
     if processes < 2 or not source.splittable or source.total is None or source.total < AT_ONCE:
+        return False
+    batch = first[1] if isinstance(first, tuple) else None
+    if not isinstance(batch, pa.RecordBatch) or _kept(batch) < (1 - NARROWS) * batch.num_rows:
         return False
     if source.kept_share() <= 1 - NARROWS:
         return False
@@ -395,11 +390,16 @@ def _sized(batches: Iterable[pa.RecordBatch | list[Any]], size: int, *,
 
 def _mostly_kept(batch: pa.RecordBatch) -> bool:
     """No pushdown column, or one that keeps half the batch's records or more."""
+    return 2 * _kept(batch) >= int(batch.num_rows)
+
+
+def _kept(batch: pa.RecordBatch) -> int:
+    """The records of ``batch`` its pushdown column keeps (all, without one)."""
     names = batch.schema.names
     if DECIDE_COLUMN not in names:
-        return True
+        return int(batch.num_rows)
     kept: int = pc.sum(batch.column(names.index(DECIDE_COLUMN))).as_py() or 0
-    return 2 * kept >= int(batch.num_rows)
+    return kept
 
 
 def _start_workers(policies: Policies, sources: Mapping[str, str], source: Source, jobs: int) -> Workers:
