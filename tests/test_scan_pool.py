@@ -419,6 +419,25 @@ def test_the_share_the_pushdown_keeps_is_the_whole_inputs(tmp_path: Path, monkey
     source.batches.close()
 
 
+def test_a_sample_of_no_record_measures_the_share_on_all_of_them(tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    """DuckDB's 1% sample takes whole vectors of 2,048 records: 3,000 records give none,
+    and the share is then measured on all of them (it was 0, "narrowed", before)."""
+    monkeypatch.setattr(source_module, "SAMPLED", 0)
+    n = 3000
+    table = pa.table({"id": pa.array(range(n)).cast(pa.string()), "category": pa.array(["Hats"] * n),
+                      "title": pa.array(["gold coin"] * 1500 + [None] * 1500, pa.string()),
+                      "price": pa.array([1.0] * n), "listed": pa.array(["2021-10-20"] * n)})
+    pq.write_table(table, tmp_path / "in.parquet")
+    job = run.new_job("parquet", at="2021-10-20", at_field=None, prior_field=None, id_field="id",
+                      seller_field="seller.id")
+    source = open_source([str(tmp_path / "in.parquet")], batch_size=100, at_field=None,
+                         predicate=lambda columns, _: run.sql_predicate(P, job, columns))
+    assert source.share_all_sql is not None
+    assert source.kept_share() == pytest.approx(0.5)
+    source.batches.close()
+
+
 def test_a_pushdown_that_rules_out_nothing_is_not_read_with_the_parts(tmp_path: Path,
                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     """Where the pushdown's column has kept nearly every record read so far, the parts
