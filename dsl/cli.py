@@ -275,8 +275,18 @@ def run() -> None:
         if not _output_failed_with(e):
             raise
         _output_failed(e)
+    except RuntimeError as e:
+        if str(e) != _INTERRUPTED:
+            raise
+        click.echo("Aborted!", err=True)  # as click tells an interrupt: the scan's files are cleaned up by now
+        sys.exit(1)
     finally:
         gc.freeze()
+
+
+_INTERRUPTED = "Query interrupted"
+"""What DuckDB raises (a plain RuntimeError, having taken the signal itself) when ^C
+stops one of its queries in this thread (the scan's sample of its input, say)."""
 
 
 def _output_failed_with(e: OSError) -> bool:

@@ -166,3 +166,25 @@ def test_an_input_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
                             text=True, preexec_fn=lambda: os.close(0))  # (``<&-``)
     assert closed.returncode == 2 and "standard input is closed" in closed.stderr, closed.stderr
     assert "Traceback" not in closed.stderr
+
+
+def test_an_interrupted_duckdb_query_is_told_as_an_interrupt(monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """DuckDB takes ^C itself and raises a RuntimeError: ``cli.run`` tells it as click tells
+    an interrupt (exit 1, "Aborted!"), not as a traceback; another RuntimeError is a bug."""
+    from dsl import cli
+
+    def interrupted() -> None:
+        raise RuntimeError("Query interrupted")
+
+    monkeypatch.setattr(cli, "main", interrupted)
+    with pytest.raises(SystemExit) as stopped:
+        cli.run()
+    assert stopped.value.code == 1 and capsys.readouterr().err == "Aborted!\n"
+
+    def broken() -> None:
+        raise RuntimeError("something else")
+
+    monkeypatch.setattr(cli, "main", broken)
+    with pytest.raises(RuntimeError):
+        cli.run()
