@@ -177,6 +177,7 @@ def test_an_interrupted_duckdb_query_is_told_as_an_interrupt(monkeypatch: pytest
     def interrupted() -> None:
         raise RuntimeError("Query interrupted")
 
+    monkeypatch.setattr(cli.gc, "freeze", lambda: None)  # (``run`` freezes the heap: this process goes on)
     monkeypatch.setattr(cli, "main", interrupted)
     with pytest.raises(SystemExit) as stopped:
         cli.run()
