@@ -299,6 +299,8 @@ def scan_command(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], ou
     except PolicyError as e:
         return set_errors(e.diagnostics)
     lines = Lines()
+    for note in result.notes:
+        lines.write(f"policy: warning: {note}", err=True)
     for line in render_table(result.report):
         lines.write(line, err=True)
     lines.write(f"{result.records:,} records in {result.seconds:.1f} s -> {out}", err=True)

@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -570,3 +571,78 @@ def test_the_cgroup_v1_quota_and_no_quota(tmp_path: Path) -> None:
     assert run.cgroup_cpus(str(tmp_path / "missing"), str(tmp_path / "missing" / "self")) is None
     root, own = _cgroups(tmp_path / "bad", "0::/\n", {"cpu.max": "a lot\n"})
     assert run.cgroup_cpus(root, own) is None
+
+
+def test_a_part_is_read_with_its_files_name() -> None:
+    """A worker reads its parts itself: an error DuckDB's message does not name a file in
+    (a damaged page: 'dictionary offset out of range') still names the part's file."""
+    source = Source("parquet", {}, 30, False, iter(()), "SELECT 1", "SELECT 1", (10, 20),
+                    files=("a.parquet", "b.parquet"))
+    assert [(p.index, p.file) for p in source.parts(1, 10)] == [(0, "a.parquet"), (1, "b.parquet")]
+    failing = source_module.Part("SELECT error('dictionary offset out of range') AS x FROM"
+                                 " (SELECT 1 AS file_index, range AS file_row_number FROM range(3))", 1, 0, 3, 10,
+                                 "b.parquet")
+    reader = source_module.PartReader()
+    try:
+        with pytest.raises(UsageError, match="--input 'b.parquet': cannot be read: .*dictionary offset"):
+            list(reader.read(failing, 10))
+    finally:
+        reader.close()
+
+
+def _refused_fork(*args: Any) -> int:
+    raise BlockingIOError(11, "Resource temporarily unavailable")
+
+
+def test_workers_the_system_refuses_leave_the_scan_to_its_own_process(tmp_path: Path, eager: None,
+                                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fork refused (the limit of processes, memory): the scan goes on in its own
+    process, with the same output, and says so; no process or directory is left."""
+    pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet", row_group_size=40)
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(r) + "\n" for r in _rows(300)), encoding="utf-8")
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(spool))
+    for fmt in ("parquet", "jsonl"):
+        one, _ = _scan(tmp_path, [tmp_path / f"in.{fmt}"], "one.jsonl", jobs=1, batch_size=16)
+        monkeypatch.setattr(os, "fork", _refused_fork)
+        result = run.scan(P, SOURCES, [str(tmp_path / f"in.{fmt}")], str(tmp_path / "many.jsonl"), at_field="listed",
+                          jobs=2, batch_size=16)
+        monkeypatch.undo()
+        monkeypatch.setattr(tempfile, "tempdir", str(spool))
+        monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: True)
+        assert _read(tmp_path / "many.jsonl") == one
+        assert result.notes == ("--jobs 2: cannot start a worker process: [Errno 11] Resource temporarily unavailable;"
+                                " the scan went on in its own process alone",)
+        assert not list(spool.iterdir()) and not multiprocessing.active_children()
+
+
+def test_a_pool_the_system_refuses_is_a_usage_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """... for a caller of the Python API that starts its own pool."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    monkeypatch.setattr(os, "fork", _refused_fork)
+    with pytest.raises(pool.CannotStart, match="cannot start a worker process: .*Resource temporarily unavailable"):
+        Workers(P, P.policy_hash, 2)
+    assert not list(tmp_path.iterdir()) and not multiprocessing.active_children()
+
+
+def test_workers_ignore_an_interrupt_and_the_scan_stops_them(tmp_path: Path, eager: None) -> None:
+    """A ^C reaches the whole process group: a worker ignores it (it would print a
+    traceback of its own) and goes on; the scan's process, which handles it, stops its
+    workers, each at its next batch."""
+    pq.write_table(pa.Table.from_pylist(_rows(3000)), tmp_path / "in.parquet", row_group_size=100)
+    told: list[int] = []
+
+    def interrupt_workers(done: int, total: int | None) -> None:
+        for process in [] if told else multiprocessing.active_children():
+            os.kill(process.pid, signal.SIGINT)
+            told.append(process.pid)
+
+    _same_as_one_job(tmp_path, [tmp_path / "in.parquet"], jobs=3, batch_size=10, progress=interrupt_workers)
+    assert told and not multiprocessing.active_children()
+    job = run.new_job("jsonl", at="2021-10-20", at_field=None, prior_field=None, id_field="id",
+                      seller_field="seller.id")
+    with Workers(P, P.policy_hash, 1) as workers:
+        workers._stop.set()  # as ``close(stop=True)`` does first
+        with pytest.raises(pool._Stopped):
+            workers.submit(job, (0, _rows(5)), 10).result()

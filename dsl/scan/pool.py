@@ -15,6 +15,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -39,8 +40,8 @@ from .report import Tally
 from .schema import COLUMNS
 from .source import Part, PartReader
 
-__all__ = ["DEPTH", "MEASURE", "START_AFTER", "WORTH", "Result", "Sent", "Spooled", "Unit", "Workers", "batch_records",
-           "decide_part", "decide_unit", "in_order", "load_sources", "worth_starting"]
+__all__ = ["DEPTH", "MEASURE", "START_AFTER", "WORTH", "CannotStart", "Result", "Sent", "Spooled", "Unit", "Workers",
+           "batch_records", "decide_part", "decide_unit", "in_order", "load_sources", "worth_starting"]
 
 DEPTH = 2
 """Tasks in flight per worker."""
@@ -73,6 +74,8 @@ _HASH = COLUMNS[-1]
 
 _POLICIES: Policies | None = None
 _READER: PartReader | None = None
+_STOP: Any = None
+"""The pool's ``multiprocessing.Event``: set, this worker's tasks stop at their next batch."""
 
 
 def load_sources(sources: Mapping[str, str]) -> Policies:
@@ -106,13 +109,18 @@ def _end_with_parent(spool: str) -> None:
         os._exit(1)
 
 
-def _start(origin: Origin, spool: str) -> None:
-    global _POLICIES, _READER
+def _start(origin: Origin, spool: str, stop: Any) -> None:
+    global _POLICIES, _READER, _STOP
+    # ^C reaches the whole process group: the scan's process handles it and stops its workers
+    # (a worker interrupted would print a traceback of its own); it was blocked for the fork
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
     threading.Thread(target=_end_with_parent, args=(spool,), name="end-with-parent", daemon=True).start()
     # as ``cli.run`` does: the exit does not walk the heap (the scan waits for it; 0.2 s measured)
     atexit.register(gc.freeze)
     _POLICIES = origin if isinstance(origin, Policies) else load_sources(origin)
     _READER = PartReader()
+    _STOP = stop
 
 
 def _ready() -> int:
@@ -165,8 +173,20 @@ def _work(expected_hash: str, job: Job, unit: Unit, batch_size: int, spool: str)
     if _POLICIES.policy_hash != expected_hash:
         raise UsageError(f"--jobs: a worker's policy set is {_POLICIES.policy_hash}, not the scan's {expected_hash}"
                          " (did a policy file change while the scan started?)")
-    pieces, tally = decide_unit(_POLICIES, job, unit, batch_size, _READER)
+    _stopped(0)
+    pieces, tally = decide_unit(_POLICIES, job, unit, batch_size, _READER, _stopped)
     return _spooled([_without_hash(piece) for piece in pieces], spool), tally
+
+
+class _Stopped(Exception):
+    """A task given up: the scan stops (``Workers.close(stop=True)``)."""
+
+
+def _stopped(records: int) -> None:
+    """Between a task's batches (``records``: the batch's): raises ``_Stopped`` once the
+    scan stops."""
+    if _STOP is not None and _STOP.is_set():
+        raise _Stopped
 
 
 _SPOOLED = itertools.count()
@@ -220,6 +240,11 @@ def _with_hash(piece: Any, policy_hash: str) -> Any:
     return piece.append_column(_HASH, constant(policy_hash, pa.string(), piece.num_rows))
 
 
+class CannotStart(UsageError):
+    """The system refused a worker process (``fork`` or ``spawn`` failed: the limit of
+    processes, memory); the pool is stopped and its directory removed."""
+
+
 class Workers:
     """A pool of worker processes for one policy set, loaded from ``origin``: forked from
     this process when it is the set itself (ask ``dsl.forking.can_fork`` first, native
@@ -234,19 +259,40 @@ class Workers:
         forked = isinstance(origin, Policies)
         if not isinstance(origin, Policies):
             origin = dict(origin)
+        context = multiprocessing.get_context("fork" if forked else "spawn")
         self._spool = tempfile.mkdtemp(prefix="policy-scan-")
+        self._stop: Any = None
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready: list[Future[int]] = []
+        self._started = False  # every worker asked for
+        self._processes: set[multiprocessing.process.BaseProcess] = set()
         before = set(multiprocessing.active_children())
-        self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start, initargs=(origin, self._spool),
-                                         mp_context=multiprocessing.get_context("fork" if forked else "spawn"))
-        with warnings.catch_warnings():
-            # Python 3.12 and later warn of a fork with threads: the native ones above (``can_fork``)
-            warnings.simplefilter("ignore", DeprecationWarning)
-            # start every worker now: it loads the policy set while the scan goes on
-            self._ready = [self._pool.submit(_ready) for _ in range(jobs)]
-        # the pool's processes (ProcessPoolExecutor keeps them private): close may have to stop them
-        self._processes = set(multiprocessing.active_children()) - before
-        if forked:  # ready in milliseconds: the unit in hand can go to one (a worker stuck is never waited for)
-            wait(self._ready, timeout=FORKED_READY)
+        try:
+            self._stop = context.Event()
+            # the workers are born with SIGINT blocked (``_start`` ignores it, then unblocks): a ^C
+            # meanwhile stops this process only, which then stops them (below)
+            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+            try:
+                self._pool = ProcessPoolExecutor(max_workers=jobs, initializer=_start,
+                                                 initargs=(origin, self._spool, self._stop),
+                                                 mp_context=context)
+                with warnings.catch_warnings():
+                    # Python 3.12 and later warn of a fork with threads: the native ones above (``can_fork``)
+                    warnings.simplefilter("ignore", DeprecationWarning)
+                    # start every worker now: it loads the policy set while the scan goes on
+                    self._ready = [self._pool.submit(_ready) for _ in range(jobs)]
+            finally:
+                # the pool's processes (ProcessPoolExecutor keeps them private): close may have to stop them
+                self._processes = set(multiprocessing.active_children()) - before
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            self._started = True
+            if forked:  # ready in milliseconds: the unit in hand can go to one (a worker stuck is never waited for)
+                wait(self._ready, timeout=FORKED_READY)
+        except BaseException as e:
+            self.close()
+            if isinstance(e, OSError):
+                raise CannotStart(f"cannot start a worker process: {e}") from None
+            raise
 
     def ready(self) -> int:
         """How many workers have loaded the policy set so far (at most ``jobs``). Raises
@@ -264,6 +310,7 @@ class Workers:
         """A worker decides ``unit`` (``decide_unit``); its Arrow pieces come back
         ``Spooled`` (``result`` reads them)."""
         assert self.policy_hash is not None, "Workers.expect first"
+        assert self._pool is not None, "a pool that started"
         return self._pool.submit(_work, self.policy_hash, job, unit, batch_size, self._spool)
 
     def result(self, done: Future[Sent]) -> Result:
@@ -277,15 +324,21 @@ class Workers:
                 raise UsageError(f"--jobs: cannot read a worker's results: {e}") from None
         return [_with_hash(piece, self.policy_hash) for piece in pieces], tally
 
-    def close(self) -> None:
-        """Waits for the workers to end; while one may still be loading the policy set (a
-        small scan ended before it had anything to do), they are all stopped instead of
-        waited for (all: a worker killed alone may hold the lock of the queue the others
-        read their work from). The results not read are removed."""
-        if not all(f.done() for f in self._ready):
+    def close(self, *, stop: bool = False) -> None:
+        """Waits for the workers to end. With ``stop`` (the scan stops: ^C, an error), they
+        give up their tasks at their next batch; while one may still be loading the policy
+        set (a small scan ended before it had anything to do), or the pool did not start
+        whole, they are all killed instead (all: a worker killed alone may hold the lock of
+        the queue the others read their work from). The results not read are removed."""
+        if stop and self._stop is not None:
+            self._stop.set()
+        if not self._started or not all(f.done() for f in self._ready):
             for process in self._processes:
                 process.kill()
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        for process in self._processes:
+            process.join()
         shutil.rmtree(self._spool, ignore_errors=True)
 
     def __enter__(self) -> Workers:
@@ -317,7 +370,7 @@ def worth_starting(spent: float, measured: int, remaining: int | None) -> bool:
 
 def in_order(job: Job, units: Iterable[Unit], batch_size: int, *, workers: Workers | None,
              local: Callable[[Unit, Callable[[int], None] | None], Result] | None,
-             start: Callable[[], Workers] | None = None, total: int | None = None,
+             start: Callable[[], Workers | None] | None = None, total: int | None = None,
              at_once: Callable[[Unit], bool] | None = None) -> Iterator[Result]:
     """Each unit's result, in order. ``workers`` decide units; with ``local``, the calling
     process decides too: a unit the workers do not take (``_Order.takes``: every worker has
@@ -325,13 +378,15 @@ def in_order(job: Job, units: Iterable[Unit], batch_size: int, *, workers: Worke
     by ``local``, which tops the workers up between the batches of a part (so that a worker
     does not wait idle while this process decides a large part). With ``start``, the
     workers are started when ``worth_starting`` says so (``total``: the records of all the
-    units), or before the first unit is handed out where ``at_once`` says so of it."""
+    units), or before the first unit is handed out where ``at_once`` says so of it; once,
+    since ``start`` returns None where they cannot be (``local`` decides the rest)."""
     order = _Order(job, iter(units), batch_size, workers, local, total)
     try:
         while (unit := order.next_unit()) is not None:
             if order.workers is None and start is not None and (
                     order.done == 0 and at_once is not None and at_once(unit) or order.worth_starting()):
                 order.workers = start()
+                start = None
             if order.takes(unit):
                 order.send(unit)
             else:

@@ -27,7 +27,7 @@ from . import pushdown
 from .csv_rows import csv_source
 from .decide import Job, decide_batch
 from .output import Writer, unwritable
-from .pool import Result, Unit, Workers, batch_records, decide_unit, in_order
+from .pool import CannotStart, Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
 from .schema import DECIDE_COLUMN, utf8_text
 from .source import CsvUnread, Opening, PartReader, Source, check_field, expand_inputs, format_of, open_source
@@ -75,6 +75,8 @@ class ScanResult:
     errors: int
     seconds: float
     report: dict[str, Any]
+    notes: tuple[str, ...] = ()
+    """What the user should know of how the scan ran (workers that could not start)."""
 
     @property
     def exit_code(self) -> int:
@@ -130,6 +132,7 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     already being inspected (``open_inputs``). Raises ``UsageError`` for what stops a scan
     before or while it runs: the output is then left as it was."""
     began = time.perf_counter()
+    notes: list[str] = []
     job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
                   seller_field=seller_field)
     check_output(out, "--out")
@@ -154,26 +157,28 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
                              fields=fields)
         job = attrs.evolve(job, csv=source.fmt == "csv", envelopes=source.fmt == "jsonl")
         _check_fields(job, source, id_given=id_field != "id")
-        tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress)
+        tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress, notes)
     except CsvUnread as e:  # DuckDB stopped on a row: read again, each bad row an error of its own
         job = attrs.evolve(job, csv=True, envelopes=False)
         source = csv_source(e.files, batch_size)
         if job.at_field is not None:
             check_field("--at-field", job.at_field, source.columns, "csv")
         _check_fields(job, source, id_given=id_field != "id")
-        tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress)
-    return finish(tally, began, report)
+        tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress, notes)
+    return finish(tally, began, report, notes)
 
 
 def _decide_all(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, out: str,
-                jobs: int | None, workers: Workers | None, batch_size: int, progress: Progress | None) -> Tally:
-    """Every record of ``source`` decided and written to ``out`` (whole, or not at all)."""
+                jobs: int | None, workers: Workers | None, batch_size: int, progress: Progress | None,
+                notes: list[str]) -> Tally:
+    """Every record of ``source`` decided and written to ``out`` (whole, or not at all);
+    what the user should know of how (workers that could not start) added to ``notes``."""
     if workers is not None:  # each task is checked against the set this scan decides with
         workers.expect(policies.policy_hash)
     writer = Writer(out, job.out_format)
     tally = Tally()
     try:
-        for pieces, part in _results(policies, sources, job, source, jobs, workers, batch_size, writer.pause):
+        for pieces, part in _results(policies, sources, job, source, jobs, workers, batch_size, writer.pause, notes):
             for piece in pieces:
                 writer.write(piece)
             tally.merge(part)
@@ -294,8 +299,8 @@ def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[i
 
 
 def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, jobs: int | None,
-             workers: Workers | None, batch_size: int,
-             before_fork: Callable[[], None]) -> Iterator[tuple[list[Any], Tally]]:
+             workers: Workers | None, batch_size: int, before_fork: Callable[[], None],
+             notes: list[str]) -> Iterator[tuple[list[Any], Tally]]:
     """The outputs of the input's records (a few batches' at a time), and their tally, in
     input order (docs/scan.md, "Jobs"). ``before_fork`` ends this process's other threads
     (the output's writer) before workers are started."""
@@ -311,23 +316,32 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
     def local(unit: Unit, between: Callable[[int], None] | None) -> Result:
         return decide_unit(policies, job, unit, batch_size, reader, between)
 
-    def start() -> Workers:  # the scan's process decides too, beside processes - 1 workers
+    def start() -> Workers | None:  # the scan's process decides too, beside processes - 1 workers
+        switch.started = True
         if source.splittable:  # the rest in parts; before the fork, the stream's DuckDB threads end
             source.batches.close()
             switch.narrowed = source.kept_share() <= 1 - NARROWS
         before_fork()
-        switch.workers.append(_start_workers(policies, sources, source, processes - 1))
+        try:
+            switch.workers.append(_start_workers(policies, sources, source, processes - 1))
+        except CannotStart as e:  # the system refused a process: this one decides the rest alone
+            notes.append(f"--jobs {processes}: {e}; the scan went on in its own process alone")
+            return None
         return switch.workers[0]
 
+    stop = False
     try:
         units = _units(source, processes, batch_size, parts_now=workers is not None, switch=switch)
         yield from in_order(job, units, batch_size, workers=workers, local=None if workers is not None else local,
                             start=None if workers is not None else start, total=source.total,
                             at_once=lambda unit: _at_once(source, processes, unit, before_fork))
+    except BaseException:  # ^C, an error, the output's end: the workers this scan started stop soon
+        stop = True
+        raise
     finally:
         reader.close()
         for pool in switch.workers:
-            pool.close()
+            pool.close(stop=stop)
 
 
 def _at_once(source: Source, processes: int, first: Unit, before_fork: Callable[[], None]) -> bool:
@@ -357,6 +371,8 @@ class _Switch:
     and whether the parts are read with the pushdown's column."""
 
     workers: list[Workers] = attrs.Factory(list)
+    started: bool = False
+    """Whether the scan has tried to start its workers (it goes on in parts, if only in its own process)."""
     narrowed: bool = True
 
 
@@ -369,7 +385,7 @@ def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, 
         return
     for offset, batch in _numbered(_sized(source.batches, batch_size, first=True)):
         yield offset, batch
-        if switch.workers and source.splittable:  # (``start`` has closed the stream)
+        if switch.started and source.splittable:  # (``start`` has closed the stream)
             after = offset + batch_records(batch)
             yield from source.parts(processes, batch_size, after, narrowed=switch.narrowed)
             return
@@ -441,10 +457,10 @@ def check_output(path: str, option: str, out: str | None = None) -> None:
         raise unwritable(option, path, e) from None
 
 
-def finish(tally: Tally, started: float, report: str | None) -> ScanResult:
+def finish(tally: Tally, started: float, report: str | None, notes: Sequence[str] = ()) -> ScanResult:
     """The scan's result from its tally (``started``: ``time.perf_counter()`` at its
     start), written to ``report`` when given."""
-    result = ScanResult(tally.records, tally.errors, time.perf_counter() - started, tally.to_dict())
+    result = ScanResult(tally.records, tally.errors, time.perf_counter() - started, tally.to_dict(), tuple(notes))
     if report is not None:
         _write_report(report, result)
     return result

@@ -106,6 +106,8 @@ class Part:
     start: int
     stop: int
     offset: int
+    file: str | None = None
+    """The file's name, for a message about it that DuckDB's does not name."""
 
     @property
     def records(self) -> int:
@@ -134,6 +136,8 @@ class Source:
     """The query of ``kept_share``."""
     share_all_sql: str | None = None
     """The query of ``kept_share`` over every record, where its sample holds none."""
+    files: tuple[str, ...] = ()
+    """The input files, in the order of ``Part.index``."""
     _share: float | None = attrs.field(default=None, init=False)
 
     def kept_share(self) -> float:
@@ -178,7 +182,7 @@ class Source:
             offset += start
             while start < count:
                 stop = min(count, start + max(smallest, min(size, largest, remaining // (2 * processes))))
-                yield Part(sql, index, start, stop, offset)
+                yield Part(sql, index, start, stop, offset, self.files[index] if index < len(self.files) else None)
                 offset += stop - start
                 remaining -= stop - start
                 start, size = stop, 2 * size
@@ -515,7 +519,7 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
     return Source(found.fmt, columns, total, where is not None,
                   _read(_arrow_batches(con, sql, batch_size), option, found.files, found.fmt),
                   sql if counts is not None else None, plain if counts is not None else None, counts or (), share,
-                  share_all if sample else None)
+                  share_all if sample else None, tuple(found.files))
 
 
 def _projection(columns: dict[str, str], fields: frozenset[str] | None, *, csv: bool) -> str:
@@ -606,8 +610,9 @@ def _read(batches: Iterator[pa.RecordBatch], option: str, files: Sequence[str] =
         raise cannot_read(option, e, files, fmt) from None
 
 
-def _query_batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int) -> Iterator[pa.RecordBatch]:
-    return _read(_batches(con, sql, batch_size), "--input")
+def _query_batches(con: duckdb.DuckDBPyConnection, sql: str, batch_size: int,
+                   files: Sequence[str] = ()) -> Iterator[pa.RecordBatch]:
+    return _read(_batches(con, sql, batch_size), "--input", files)
 
 
 class PartReader:
@@ -623,7 +628,7 @@ class PartReader:
             self._con = duckdb.connect(config={"threads": 1})
         where = (f" WHERE file_index = {part.index} AND file_row_number >= {part.start}"
                  f" AND file_row_number < {part.stop}")
-        return _query_batches(self._con, part.sql + where, batch_size)
+        return _query_batches(self._con, part.sql + where, batch_size, () if part.file is None else (part.file,))
 
     def close(self) -> None:
         if self._con is not None:
