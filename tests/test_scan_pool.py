@@ -626,6 +626,15 @@ def test_a_pool_the_system_refuses_is_a_usage_error(monkeypatch: pytest.MonkeyPa
     assert not list(tmp_path.iterdir()) and not multiprocessing.active_children()
 
 
+def test_the_command_warns_of_workers_refused(tmp_path: Path, eager: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet", row_group_size=40)
+    monkeypatch.setattr(os, "fork", _refused_fork)
+    done = dsl.api.scan_command([POLICIES], [str(tmp_path / "in.parquet")], str(tmp_path / "out.jsonl"),
+                                at="2021-10-20", jobs=2, batch_size=16)
+    assert done.exit_code == 0
+    assert done.text.startswith("policy: warning: --jobs 2: cannot start a worker process: [Errno 11]"), done.text
+
+
 def test_workers_ignore_an_interrupt_and_the_scan_stops_them(tmp_path: Path, eager: None) -> None:
     """A ^C reaches the whole process group: a worker ignores it (it would print a
     traceback of its own) and goes on; the scan's process, which handles it, stops its
