@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import re
+import shutil
 import stat
 import sys
 import tempfile
@@ -21,8 +22,8 @@ from pathlib import Path
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["ABANDONED", "Temporary", "check_writable", "new_file_mode", "remove_abandoned", "replace_with",
-           "write_atomically"]
+__all__ = ["ABANDONED", "Temporary", "check_writable", "held_folder", "new_file_mode", "remove_abandoned",
+           "replace_with", "write_atomically"]
 
 
 def write_atomically(path: str | Path, text: str) -> None:
@@ -191,3 +192,49 @@ def _sync_directory(directory: Path) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def held_folder(prefix: str) -> tuple[str, int | None]:
+    """A new directory of the system's temporary directory (``tempfile.mkdtemp``), and a
+    descriptor of it that holds it (a ``flock``, which forked children share) until it is
+    closed (None where it cannot be held). The directories of the same ``prefix`` that no
+    process holds any more and that have not changed for ``ABANDONED`` seconds are removed
+    first: those of a process that could not clean up (killed, or interrupted twice)."""
+    folder = tempfile.gettempdir()
+    if sys.platform == "win32":  # pragma: no cover - no flock
+        return tempfile.mkdtemp(prefix=prefix), None
+    _remove_abandoned_folders(folder, prefix)
+    path = tempfile.mkdtemp(prefix=prefix)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    except OSError:  # gone meanwhile
+        return path, None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:  # not lockable here (some network file systems)
+        os.close(fd)
+        return path, None
+    return path, fd
+
+
+def _remove_abandoned_folders(folder: str, prefix: str) -> None:
+    try:
+        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+    except OSError:
+        return
+    for name in names:
+        path = os.path.join(folder, name)
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue  # gone meanwhile, not a directory, or not ours to read
+        try:
+            st = os.fstat(fd)
+            if st.st_uid != os.getuid() or time.time() - st.st_mtime < ABANDONED:
+                continue
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            shutil.rmtree(path, ignore_errors=True)
+        except OSError:
+            continue  # held: its pool is at work
+        finally:
+            os.close(fd)

@@ -363,14 +363,14 @@ def test_a_workers_results_come_through_the_pipe_when_no_file_can_be_written(tmp
     written (a full disk, here a directory gone), through the pool's pipe: the same rows."""
     pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet")
     made: list[str] = []
-    mkdtemp = pool.tempfile.mkdtemp
+    mkdtemp = tempfile.mkdtemp
 
     def gone(prefix: str) -> str:
         made.append(mkdtemp(prefix=prefix, dir=tmp_path))
         os.rmdir(made[-1])
         return made[-1]
 
-    monkeypatch.setattr(pool.tempfile, "mkdtemp", gone)
+    monkeypatch.setattr(tempfile, "mkdtemp", gone)
     came: list[type] = []
     result = Workers.result
     monkeypatch.setattr(Workers, "result", lambda self, done: came.append(type(done.result()[0])) or result(self, done))
@@ -655,3 +655,24 @@ def test_workers_ignore_an_interrupt_and_the_scan_stops_them(tmp_path: Path, eag
         workers._stop.set()  # as ``close(stop=True)`` does first
         with pytest.raises(pool._Stopped):
             workers.submit(job, (0, _rows(5)), 10).result()
+
+
+def test_a_pools_directory_left_behind_is_removed_by_the_next_pool(tmp_path: Path,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pool's directory is held (``flock``) while the pool lives; one no process holds
+    that has not changed for ``ABANDONED`` seconds (its scan was interrupted twice at once,
+    or killed with its workers) is removed when the next pool starts."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    old = time.time() - 60
+    abandoned, fresh = tmp_path / f"{pool.SPOOL_PREFIX}abandoned", tmp_path / f"{pool.SPOOL_PREFIX}fresh"
+    for folder in (abandoned, fresh):
+        folder.mkdir()
+        (folder / "1-0").write_bytes(b"results")
+    os.utime(abandoned, (old, old))
+    with Workers(P, P.policy_hash, 1) as first:
+        held = Path(first._spool)
+        os.utime(held, (old, old))
+        with Workers(P, P.policy_hash, 1) as second:
+            assert not abandoned.exists() and fresh.exists() and held.exists()
+            assert Path(second._spool).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name]

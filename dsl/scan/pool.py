@@ -14,9 +14,9 @@ import itertools
 import multiprocessing
 import multiprocessing.connection
 import os
+import pickle
 import shutil
 import signal
-import tempfile
 import threading
 import time
 import warnings
@@ -24,11 +24,12 @@ from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor, wait
 from concurrent.futures.process import BrokenProcessPool
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
 import pyarrow as pa
 
+from ..atomic import held_folder
 from ..checking.loader import UsageError
 from ..checking.passes import build
 from ..diagnostics import PolicyError, has_errors
@@ -68,6 +69,9 @@ milliseconds); past that, the scan goes on alone until they are."""
 START_AFTER = 0.25
 """Seconds the scan's own process decides an input of unknown size (CSV, JSON lines)
 before it starts its worker processes: a small input is decided before any starts."""
+
+SPOOL_PREFIX = "policy-scan-"
+"""The names of the pools' directories (``held_folder``) in the system's temporary directory."""
 
 _HASH = COLUMNS[-1]
 """The output column ``policy_hash``, which workers do not send (``_without_hash``)."""
@@ -136,7 +140,7 @@ records before it."""
 Result = tuple[list[Any], Tally]
 """The outputs of a unit's batches (``decide_batch``), and their tally."""
 
-Sent = tuple["list[Any] | Spooled", Tally]
+Sent: TypeAlias = "Spooled | Result"
 """A result as a worker sends it back (``Workers.result`` reads it)."""
 
 
@@ -175,7 +179,7 @@ def _work(expected_hash: str, job: Job, unit: Unit, batch_size: int, spool: str)
                          " (did a policy file change while the scan started?)")
     _stopped(0)
     pieces, tally = decide_unit(_POLICIES, job, unit, batch_size, _READER, _stopped)
-    return _spooled([_without_hash(piece) for piece in pieces], spool), tally
+    return _spooled([_without_hash(piece) for piece in pieces], tally, spool)
 
 
 class _Stopped(Exception):
@@ -194,37 +198,57 @@ _SPOOLED = itertools.count()
 
 @attrs.frozen
 class Spooled:
-    """A worker's Arrow pieces in a file of its pool's directory (an Arrow IPC stream),
-    sent as their path: a part's pieces are megabytes, which through the pool's pipe
-    would come in 64 KB chunks, each waiting for the scan's process to let its result
-    thread run (a worker sat idle a tenth of its time so)."""
+    """A worker's result in a file of its pool's directory, sent as the file's path: Arrow
+    pieces as an Arrow IPC stream (the tally pickled in its schema's metadata), other
+    pieces (the lines of JSON lines) pickled with the tally. A part's pieces are
+    megabytes, which through the pool's pipe would come in 64 KB chunks, each waiting for
+    the scan's process to let its result thread run (a worker sat idle a tenth of its time
+    so); and a worker killed while it writes a message of megabytes into the pipe (by the
+    system, out of memory) leaves half of it there, which the pool's thread that reads
+    them waits for the rest of forever: the scan hung. A message of a path is written at
+    once (under the pipe's ``PIPE_BUF``), whole or not at all."""
 
     path: str
+    arrow: bool
 
-    def read(self) -> list[pa.RecordBatch]:
-        """The pieces (the file removed)."""
+    def read(self) -> Result:
+        """The pieces and their tally (the file removed)."""
         try:
+            if not self.arrow:
+                with open(self.path, "rb") as file:
+                    pieces, tally = pickle.load(file)
+                    return pieces, tally
             with pa.OSFile(self.path) as file:
-                return list(pa.ipc.open_stream(file))
+                stream = pa.ipc.open_stream(file)
+                tally = pickle.loads(stream.schema.metadata[_TALLY])
+                return [piece.replace_schema_metadata(None) for piece in stream], tally
         finally:
             os.unlink(self.path)
 
 
-def _spooled(pieces: list[Any], spool: str) -> list[Any] | Spooled:
-    """``pieces`` in a file under ``spool`` when they are Arrow batches; as they are
-    when not, or when the file cannot be written (a full disk: the pipe still works)."""
-    if not pieces or not all(isinstance(piece, pa.RecordBatch) for piece in pieces):
-        return pieces
-    path = os.path.join(spool, f"{os.getpid()}-{next(_SPOOLED)}.arrow")
+_TALLY = b"policy-scan-tally"
+"""The key of a spooled Arrow stream's schema metadata that holds its tally."""
+
+
+def _spooled(pieces: list[Any], tally: Tally, spool: str) -> Sent:
+    """``pieces`` and ``tally`` in a file under ``spool`` (``Spooled``); as they are where
+    the file cannot be written (a full disk: the pipe still works)."""
+    arrow = bool(pieces) and all(isinstance(piece, pa.RecordBatch) for piece in pieces)
+    path = os.path.join(spool, f"{os.getpid()}-{next(_SPOOLED)}")
     try:
-        with pa.OSFile(path, "wb") as file, pa.ipc.new_stream(file, pieces[0].schema) as stream:
-            for piece in pieces:
-                stream.write_batch(piece)
+        if arrow:
+            schema = pieces[0].schema.with_metadata({_TALLY: pickle.dumps(tally, protocol=pickle.HIGHEST_PROTOCOL)})
+            with pa.OSFile(path, "wb") as file, pa.ipc.new_stream(file, schema) as stream:
+                for piece in pieces:
+                    stream.write_batch(piece)
+        else:
+            with open(path, "wb") as file:
+                pickle.dump((pieces, tally), file, protocol=pickle.HIGHEST_PROTOCOL)
     except OSError:
         if os.path.exists(path):
             os.unlink(path)
-        return pieces
-    return Spooled(path)
+        return pieces, tally
+    return Spooled(path, arrow)
 
 
 def _without_hash(piece: Any) -> Any:
@@ -260,7 +284,7 @@ class Workers:
         if not isinstance(origin, Policies):
             origin = dict(origin)
         context = multiprocessing.get_context("fork" if forked else "spawn")
-        self._spool = tempfile.mkdtemp(prefix="policy-scan-")
+        self._spool, self._hold = held_folder(SPOOL_PREFIX)
         self._stop: Any = None
         self._pool: ProcessPoolExecutor | None = None
         self._ready: list[Future[int]] = []
@@ -316,12 +340,14 @@ class Workers:
     def result(self, done: Future[Sent]) -> Result:
         """A task's result as ``decide_unit`` gives it."""
         assert self.policy_hash is not None
-        pieces, tally = done.result()
-        if isinstance(pieces, Spooled):
+        sent = done.result()
+        if isinstance(sent, Spooled):
             try:
-                pieces = pieces.read()
+                pieces, tally = sent.read()
             except OSError as e:  # the file gone (a cleaner of the temporary directory?) or unreadable
                 raise UsageError(f"--jobs: cannot read a worker's results: {e}") from None
+        else:
+            pieces, tally = sent
         return [_with_hash(piece, self.policy_hash) for piece in pieces], tally
 
     def close(self, *, stop: bool = False) -> None:
@@ -330,16 +356,26 @@ class Workers:
         set (a small scan ended before it had anything to do), or the pool did not start
         whole, they are all killed instead (all: a worker killed alone may hold the lock of
         the queue the others read their work from). The results not read are removed."""
-        if stop and self._stop is not None:
-            self._stop.set()
-        if not self._started or not all(f.done() for f in self._ready):
+        # a second ^C waits for the end of this (a tenth of a second): interrupted halfway, the
+        # pool's shutdown would leave its workers waiting for work forever, and this process
+        # waiting for them at its exit
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            if stop and self._stop is not None:
+                self._stop.set()
+            if not self._started or not all(f.done() for f in self._ready):
+                for process in self._processes:
+                    process.kill()
+            if self._pool is not None:
+                self._pool.shutdown(wait=True, cancel_futures=True)
             for process in self._processes:
-                process.kill()
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-        for process in self._processes:
-            process.join()
-        shutil.rmtree(self._spool, ignore_errors=True)
+                process.join()
+            shutil.rmtree(self._spool, ignore_errors=True)
+            if self._hold is not None:
+                os.close(self._hold)
+                self._hold = None
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def __enter__(self) -> Workers:
         return self
