@@ -178,6 +178,7 @@ def test_an_interrupted_duckdb_query_is_told_as_an_interrupt(monkeypatch: pytest
         raise RuntimeError("Query interrupted")
 
     monkeypatch.setattr(cli.gc, "freeze", lambda: None)  # (``run`` freezes the heap: this process goes on)
+    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)  # (and handles SIGTERM)
     monkeypatch.setattr(cli, "main", interrupted)
     with pytest.raises(SystemExit) as stopped:
         cli.run()
@@ -189,3 +190,37 @@ def test_an_interrupted_duckdb_query_is_told_as_an_interrupt(monkeypatch: pytest
     monkeypatch.setattr(cli, "main", broken)
     with pytest.raises(RuntimeError):
         cli.run()
+
+
+TERMINATED_SCAN = """
+import os, signal, sys
+from dsl import cli
+from dsl.scan import run
+decide = run.decide_batch
+calls = []
+def decide_then_terminated(*args):
+    calls.append(1)
+    if len(calls) == 3:  # as a job scheduler's ``kill`` in the middle of the scan
+        os.kill(os.getpid(), signal.SIGTERM)
+    return decide(*args)
+run.decide_batch = decide_then_terminated
+run.scan.__kwdefaults__["batch_size"] = 100  # several batches
+sys.argv = ["policy", "scan", "tests/scan_policies", "--input", sys.argv[1], "--out", sys.argv[2], "--at",
+            "2021-10-20", "--jobs", "1"]
+cli.run()
+"""
+
+
+def test_a_terminated_scan_cleans_up_as_an_interrupted_one(tmp_path: Path) -> None:
+    """SIGTERM ends the command as an exception does: no temporary output is left, no
+    traceback, and the status a shell gives a process SIGTERM ended (143)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = pa.table({"id": [str(i) for i in range(1000)], "category": ["Toys"] * 1000})
+    pq.write_table(rows, tmp_path / "in.parquet")
+    done = subprocess.run([sys.executable, "-c", TERMINATED_SCAN, str(tmp_path / "in.parquet"),
+                           str(tmp_path / "out.parquet")], capture_output=True, text=True, timeout=300,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 143 and "Traceback" not in done.stderr, done.stderr
+    assert os.listdir(tmp_path) == ["in.parquet"]

@@ -119,6 +119,7 @@ def _start(origin: Origin, spool: str, stop: Any) -> None:
     # (a worker interrupted would print a traceback of its own); it was blocked for the fork
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not ``cli.run``'s: a worker has nothing to clean up
     threading.Thread(target=_end_with_parent, args=(spool,), name="end-with-parent", daemon=True).start()
     # as ``cli.run`` does: the exit does not walk the heap (the scan waits for it; 0.2 s measured)
     atexit.register(gc.freeze)
