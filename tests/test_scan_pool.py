@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+import multiprocessing.util
 import os
 import signal
 import subprocess
@@ -594,6 +595,13 @@ def _refused_fork(*args: Any) -> int:
     raise BlockingIOError(11, "Resource temporarily unavailable")
 
 
+def _refuse_processes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The system refuses new processes, forked or spawned (the scan's workers are spawned
+    where the suite's process runs other libraries' threads: py4j's after the Spark tests)."""
+    monkeypatch.setattr(os, "fork", _refused_fork)
+    monkeypatch.setattr(multiprocessing.util, "spawnv_passfds", _refused_fork)
+
+
 def test_workers_the_system_refuses_leave_the_scan_to_its_own_process(tmp_path: Path, eager: None,
                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     """A fork refused (the limit of processes, memory): the scan goes on in its own
@@ -605,12 +613,10 @@ def test_workers_the_system_refuses_leave_the_scan_to_its_own_process(tmp_path: 
     monkeypatch.setattr(tempfile, "tempdir", str(spool))
     for fmt in ("parquet", "jsonl"):
         one, _ = _scan(tmp_path, [tmp_path / f"in.{fmt}"], "one.jsonl", jobs=1, batch_size=16)
-        monkeypatch.setattr(os, "fork", _refused_fork)
-        result = run.scan(P, SOURCES, [str(tmp_path / f"in.{fmt}")], str(tmp_path / "many.jsonl"), at_field="listed",
-                          jobs=2, batch_size=16)
-        monkeypatch.undo()
-        monkeypatch.setattr(tempfile, "tempdir", str(spool))
-        monkeypatch.setattr(pool, "worth_starting", lambda spent, measured, remaining: True)
+        with monkeypatch.context() as refused:
+            _refuse_processes(refused)
+            result = run.scan(P, SOURCES, [str(tmp_path / f"in.{fmt}")], str(tmp_path / "many.jsonl"),
+                              at_field="listed", jobs=2, batch_size=16)
         assert _read(tmp_path / "many.jsonl") == one
         assert result.notes == ("--jobs 2: cannot start a worker process: [Errno 11] Resource temporarily unavailable;"
                                 " the scan went on in its own process alone",)
@@ -628,7 +634,7 @@ def test_a_pool_the_system_refuses_is_a_usage_error(monkeypatch: pytest.MonkeyPa
 
 def test_the_command_warns_of_workers_refused(tmp_path: Path, eager: None, monkeypatch: pytest.MonkeyPatch) -> None:
     pq.write_table(pa.Table.from_pylist(_rows(300)), tmp_path / "in.parquet", row_group_size=40)
-    monkeypatch.setattr(os, "fork", _refused_fork)
+    _refuse_processes(monkeypatch)
     done = dsl.api.scan_command([POLICIES], [str(tmp_path / "in.parquet")], str(tmp_path / "out.jsonl"),
                                 at="2021-10-20", jobs=2, batch_size=16)
     assert done.exit_code == 0
