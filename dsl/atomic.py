@@ -219,7 +219,8 @@ def held_folder(prefix: str) -> tuple[str, int | None]:
 
 def _remove_abandoned_folders(folder: str, prefix: str) -> None:
     try:
-        names = [n for n in os.listdir(folder) if n.startswith(prefix)]
+        ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")  # as ``tempfile.mkdtemp`` names them, no other
+        names = [n for n in os.listdir(folder) if ours.fullmatch(n)]
     except OSError:
         return
     for name in names:

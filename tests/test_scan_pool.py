@@ -670,15 +670,17 @@ def test_a_pools_directory_left_behind_is_removed_by_the_next_pool(tmp_path: Pat
     or killed with its workers) is removed when the next pool starts."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
     old = time.time() - 60
-    abandoned, fresh = tmp_path / f"{pool.SPOOL_PREFIX}abandoned", tmp_path / f"{pool.SPOOL_PREFIX}fresh"
-    for folder in (abandoned, fresh):
+    abandoned, fresh = tmp_path / f"{pool.SPOOL_PREFIX}abandon1", tmp_path / f"{pool.SPOOL_PREFIX}fresh_12"
+    users = tmp_path / f"{pool.SPOOL_PREFIX}results"  # a user's own directory, not one a pool made
+    for folder in (abandoned, fresh, users):
         folder.mkdir()
         (folder / "1-0").write_bytes(b"results")
     os.utime(abandoned, (old, old))
+    os.utime(users, (old, old))
     with Workers(P, P.policy_hash, 1) as first:
         held = Path(first._spool)
         os.utime(held, (old, old))
         with Workers(P, P.policy_hash, 1) as second:
             assert not abandoned.exists() and fresh.exists() and held.exists()
             assert Path(second._spool).exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [fresh.name, users.name]
