@@ -8,7 +8,6 @@ from __future__ import annotations
 import errno
 import gc
 import os
-import signal
 import sys
 import time
 from typing import Any, NoReturn
@@ -20,6 +19,7 @@ from .checking.loader import UsageError
 from .checking.render import render, use_color
 from .diagnostics import Diagnostic, PolicyError
 from .output import CommandResult
+from .signals import stop_once
 
 FORMATS = ["text", "json", "sarif", "github"]
 
@@ -270,7 +270,7 @@ def run() -> None:
     1.6 s catalogue scan). Tests call ``main`` in their own process, which goes on."""
     if sys.stdout is None:  # started with its standard output closed (``>&-``)
         _usage("standard output is closed: nothing can be written")
-    signal.signal(signal.SIGTERM, _terminated)
+    stop_once()  # ^C and SIGTERM: the first stops the command, the next ones wait for its cleanup
     try:
         main()
     except OSError as e:
@@ -284,13 +284,6 @@ def run() -> None:
         sys.exit(1)
     finally:
         gc.freeze()
-
-
-def _terminated(signum: int, frame: Any) -> NoReturn:
-    """SIGTERM (``kill``, a job scheduler): ends the command as an exception does, so that
-    what it leaves is cleaned up (a scan's temporary output, its workers and their
-    directory), with the status a shell gives a process the signal ended (128 + 15)."""
-    raise SystemExit(128 + signum)
 
 
 _INTERRUPTED = "Query interrupted"

@@ -178,7 +178,7 @@ def test_an_interrupted_duckdb_query_is_told_as_an_interrupt(monkeypatch: pytest
         raise RuntimeError("Query interrupted")
 
     monkeypatch.setattr(cli.gc, "freeze", lambda: None)  # (``run`` freezes the heap: this process goes on)
-    monkeypatch.setattr(cli.signal, "signal", lambda *a: None)  # (and handles SIGTERM)
+    monkeypatch.setattr(cli, "stop_once", lambda: None)  # (and sets the handlers of ^C and SIGTERM)
     monkeypatch.setattr(cli, "main", interrupted)
     with pytest.raises(SystemExit) as stopped:
         cli.run()
@@ -224,3 +224,47 @@ def test_a_terminated_scan_cleans_up_as_an_interrupted_one(tmp_path: Path) -> No
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 143 and "Traceback" not in done.stderr, done.stderr
     assert os.listdir(tmp_path) == ["in.parquet"]
+
+
+TERMINATED_TWICE = """
+import concurrent.futures, os, signal, sys, threading
+from dsl import cli
+from dsl.scan import pool, run
+MAIN = os.getpid()
+pool.worth_starting = lambda spent, measured, remaining: True  # workers at once
+decide = run.decide_batch
+calls = []
+def decide_then_terminated(*args):
+    calls.append(1)
+    if len(calls) == 3:  # a job scheduler's ``kill`` in the middle of the scan (from a worker too)
+        os.kill(MAIN, signal.SIGTERM)
+    return decide(*args)
+run.decide_batch = decide_then_terminated
+shutdown = concurrent.futures.ProcessPoolExecutor.shutdown
+def terminated_again(self, *args, **kwargs):
+    if os.getpid() == MAIN:  # ... and again while the scan stops its workers, from another thread
+        threading.Thread(target=os.kill, args=(MAIN, signal.SIGTERM)).start()
+    return shutdown(self, *args, **kwargs)
+concurrent.futures.ProcessPoolExecutor.shutdown = terminated_again
+run.scan.__kwdefaults__["batch_size"] = 20
+sys.argv = ["policy", "scan", "tests/scan_policies", "--input", sys.argv[1], "--out", sys.argv[2], "--at",
+            "2021-10-20", "--jobs", "2"]
+cli.run()
+"""
+
+
+def test_a_scan_terminated_twice_still_stops_its_workers(tmp_path: Path) -> None:
+    """A second SIGTERM while the scan stops its workers waits for them to end: it hung the
+    scan (the pool's shutdown interrupted halfway)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    rows = pa.table({"id": [str(i) for i in range(2000)], "category": ["Toys"] * 2000})
+    pq.write_table(rows, tmp_path / "in.parquet", row_group_size=100)
+    spool = tmp_path / "tmp"
+    spool.mkdir()
+    done = subprocess.run([sys.executable, "-c", TERMINATED_TWICE, str(tmp_path / "in.parquet"),
+                           str(tmp_path / "out.parquet")], capture_output=True, text=True, timeout=120,
+                          cwd=Path(__file__).resolve().parents[1], env={**os.environ, "TMPDIR": str(spool)})
+    assert done.returncode == 143 and "Traceback" not in done.stderr, done.stderr
+    assert sorted(os.listdir(tmp_path)) == ["in.parquet", "tmp"] and not os.listdir(spool)

@@ -105,7 +105,7 @@ STAGES = ("base", "syntax", "model", "check", "evaluate", "analysis", "testing",
 STAGE_OF: dict[str, str] = {
     # leaf utilities every stage may import
     "dsl.span": "base", "dsl.diagnostics": "base", "dsl.gcpause": "base", "dsl.atomic": "base",
-    "dsl.forking": "base",
+    "dsl.forking": "base", "dsl.signals": "base",
     "dsl.text": "base",  # normalisation and text atoms: the checks validate regexes with it
     "dsl.regex_syntax": "base",  # RE2's syntax tree, no solver: the analysis and the scan's pushdown read it
     "dsl.output": "base",  # CommandResult/Lines, plain data: testing.run returns them too

@@ -527,6 +527,32 @@ def test_a_pool_still_loading_is_stopped_not_waited_for() -> None:
     assert not multiprocessing.active_children()
 
 
+def test_a_second_interrupt_waits_for_the_pools_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ^C during ``close`` (the first one stopped the scan), which the kernel may hand
+    to any thread, waits for the workers to end and their directory to go, then
+    interrupts: halfway, the pool's shutdown left its workers waiting forever."""
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    workers = Workers(P, P.policy_hash, 2)
+    assert workers._pool is not None
+    shutdown = workers._pool.shutdown
+    # a thread started before the stop (the writer's, DuckDB's), whose signal mask is its own
+    go = threading.Event()
+    sender = threading.Thread(target=lambda: go.wait() and os.kill(os.getpid(), signal.SIGINT))
+    sender.start()
+
+    def interrupted_shutdown(**kwargs: Any) -> None:
+        go.set()
+        sender.join()
+        time.sleep(0.05)  # the main thread would run the handler here
+        shutdown(**kwargs)
+
+    monkeypatch.setattr(workers._pool, "shutdown", interrupted_shutdown)
+    with pytest.raises(KeyboardInterrupt):
+        workers.close(stop=True)
+    assert not multiprocessing.active_children() and not list(tmp_path.iterdir())
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
 @pytest.mark.parametrize(("load", "jobs"), [(0.1, 4), (1.2, 4), (2.6, 2), (3.6, 1), (9.0, 1)])
 def test_the_default_jobs_leave_busy_cores_alone(monkeypatch: pytest.MonkeyPatch, load: float, jobs: int) -> None:
     monkeypatch.setattr(run.os, "cpu_count", lambda: 4)

@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from ..atomic import Temporary, remove_abandoned, replace_with
 from ..checking.loader import UsageError
+from ..signals import held
 from .schema import arrow_schema
 
 __all__ = ["Writer", "unwritable"]
@@ -153,13 +154,15 @@ class Writer:
         self._claim.release()
 
     def abort(self) -> None:
-        """Close and remove the temporary file: the final name is left as it was."""
-        try:
-            self._close()
-        except Exception:  # noqa: BLE001 - the output is being thrown away
-            pass
-        try:
-            os.unlink(self.temp)
-        except OSError:
-            pass
-        self._claim.release()
+        """Close and remove the temporary file: the final name is left as it was. A second
+        ^C or SIGTERM waits for the end of this (``signals.held``)."""
+        with held():
+            try:
+                self._close()
+            except Exception:  # noqa: BLE001 - the output is being thrown away
+                pass
+            try:
+                os.unlink(self.temp)
+            except OSError:
+                pass
+            self._claim.release()

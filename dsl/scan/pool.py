@@ -34,6 +34,7 @@ from ..checking.loader import UsageError
 from ..checking.passes import build
 from ..diagnostics import PolicyError, has_errors
 from ..evaluate.policies import Policies
+from ..signals import held
 from ..syntax import parse
 from .columns import constant
 from .decide import Job, decide_batch
@@ -357,11 +358,10 @@ class Workers:
         set (a small scan ended before it had anything to do), or the pool did not start
         whole, they are all killed instead (all: a worker killed alone may hold the lock of
         the queue the others read their work from). The results not read are removed."""
-        # a second ^C waits for the end of this (a tenth of a second): interrupted halfway, the
-        # pool's shutdown would leave its workers waiting for work forever, and this process
-        # waiting for them at its exit
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-        try:
+        # a second ^C or SIGTERM waits for the end of this (a tenth of a second): interrupted
+        # halfway, the pool's shutdown would leave its workers waiting for work forever, and
+        # this process waiting for them at its exit
+        with held():
             if stop and self._stop is not None:
                 self._stop.set()
             if not self._started or not all(f.done() for f in self._ready):
@@ -375,8 +375,6 @@ class Workers:
             if self._hold is not None:
                 os.close(self._hold)
                 self._hold = None
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
     def __enter__(self) -> Workers:
         return self
