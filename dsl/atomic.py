@@ -10,6 +10,7 @@ text: ``policy fmt``, reports; the scan's outputs after their writers close).
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import re
 import shutil
@@ -17,6 +18,7 @@ import stat
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 if sys.platform != "win32":
@@ -99,27 +101,36 @@ def remove_abandoned(path: str | Path) -> list[str]:
         return []
     target = Path(os.path.realpath(path))
     ours = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}\.tmp")  # as ``_beside`` names them
+    return _remove_abandoned(str(target.parent), ours, os.unlink, directory=False)
+
+
+def _remove_abandoned(folder: str, ours: re.Pattern[str], remove: Callable[[str], None], *,
+                      directory: bool) -> list[str]:
+    """``remove`` each entry of ``folder`` named as ``ours`` makes them (a file, or with
+    ``directory`` a directory) that this user owns, that has not changed for ``ABANDONED``
+    seconds and that no process holds (the ``flock`` taken here then keeps a new holder
+    off until it is removed). Returns their paths."""
     try:
-        names = [n for n in os.listdir(target.parent) if ours.fullmatch(n)]
+        names = [n for n in os.listdir(folder) if ours.fullmatch(n)]
     except OSError:
         return []
+    # (not blocking: a FIFO of that name would wait for a writer)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | (os.O_DIRECTORY if directory else 0)
     removed = []
     for name in names:
-        temp = str(target.parent / name)
+        path = os.path.join(folder, name)
         try:
-            fd = os.open(temp, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+            fd = os.open(path, flags)
         except OSError:
             continue  # gone meanwhile, or not ours to read
         try:
             st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or time.time() - st.st_mtime < ABANDONED:
+            kind = stat.S_ISDIR if directory else stat.S_ISREG
+            if not kind(st.st_mode) or st.st_uid != os.getuid() or time.time() - st.st_mtime < ABANDONED:
                 continue
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except OSError:
-                continue  # held: a writer is at work
-            os.unlink(temp)
-            removed.append(temp)
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: held, its writer is at work
+            remove(path)
+            removed.append(path)
         except OSError:
             continue
         finally:
@@ -199,11 +210,12 @@ def held_folder(prefix: str) -> tuple[str, int | None]:
     descriptor of it that holds it (a ``flock``, which forked children share) until it is
     closed (None where it cannot be held). The directories of the same ``prefix`` that no
     process holds any more and that have not changed for ``ABANDONED`` seconds are removed
-    first: those of a process that could not clean up (killed, or interrupted twice)."""
+    first: those of a process that could not clean up (killed with `kill -9`)."""
     folder = tempfile.gettempdir()
     if sys.platform == "win32":  # pragma: no cover - no flock
         return tempfile.mkdtemp(prefix=prefix), None
-    _remove_abandoned_folders(folder, prefix)
+    ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")  # as ``tempfile.mkdtemp`` names them, no other
+    _remove_abandoned(folder, ours, functools.partial(shutil.rmtree, ignore_errors=True), directory=True)
     path = tempfile.mkdtemp(prefix=prefix)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
@@ -215,27 +227,3 @@ def held_folder(prefix: str) -> tuple[str, int | None]:
         os.close(fd)
         return path, None
     return path, fd
-
-
-def _remove_abandoned_folders(folder: str, prefix: str) -> None:
-    try:
-        ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")  # as ``tempfile.mkdtemp`` names them, no other
-        names = [n for n in os.listdir(folder) if ours.fullmatch(n)]
-    except OSError:
-        return
-    for name in names:
-        path = os.path.join(folder, name)
-        try:
-            fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | getattr(os, "O_NOFOLLOW", 0))
-        except OSError:
-            continue  # gone meanwhile, not a directory, or not ours to read
-        try:
-            st = os.fstat(fd)
-            if st.st_uid != os.getuid() or time.time() - st.st_mtime < ABANDONED:
-                continue
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            shutil.rmtree(path, ignore_errors=True)
-        except OSError:
-            continue  # held: its pool is at work
-        finally:
-            os.close(fd)

@@ -259,3 +259,19 @@ def test_a_temporary_output_held_by_a_writer_is_never_removed(tmp_path: Path) ->
     assert dsl.atomic.remove_abandoned(out) == [] and Path(held.name).exists()
     held.release()
     assert dsl.atomic.remove_abandoned(out) == [held.name] and not Path(held.name).exists()
+
+
+def test_only_regular_files_of_our_names_are_taken_for_abandoned(tmp_path: Path) -> None:
+    """A FIFO, a directory or a link named as a temporary output is left alone, and the
+    FIFO is not waited on (opened without blocking)."""
+    out = tmp_path / "out.csv"
+    past = time.time() - dsl.atomic.ABANDONED - 1
+    fifo, folder, link = (tmp_path / f".out.csv.{name}.tmp" for name in ("fifo_abc", "folder_a", "link_abc"))
+    os.mkfifo(fifo)
+    folder.mkdir()
+    (tmp_path / "target").write_text("keep")
+    link.symlink_to(tmp_path / "target")
+    for path in (fifo, folder):
+        os.utime(path, (past, past))
+    assert dsl.atomic.remove_abandoned(out) == []
+    assert fifo.exists() and folder.exists() and link.is_symlink()
