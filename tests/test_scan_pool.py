@@ -16,6 +16,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -527,7 +528,17 @@ def test_a_pool_still_loading_is_stopped_not_waited_for() -> None:
     assert not multiprocessing.active_children()
 
 
-def test_a_second_interrupt_waits_for_the_pools_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.fixture
+def python_sigint() -> Iterator[None]:
+    """Python's own ^C handler for the test (the suite's process may have another by now:
+    Spark sets one), the one before given back after."""
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
+def test_a_second_interrupt_waits_for_the_pools_stop(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     python_sigint: None) -> None:
     """A ^C during ``close`` (the first one stopped the scan), which the kernel may hand
     to any thread, waits for the workers to end and their directory to go, then
     interrupts: halfway, the pool's shutdown left its workers waiting forever."""

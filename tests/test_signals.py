@@ -24,10 +24,13 @@ def _from_another_thread(signum: int) -> None:
     time.sleep(0.05)  # the main thread runs Python handlers between its bytecodes
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def handlers() -> Iterator[None]:
-    """The test's process gets its handlers back."""
+    """Python's own handlers (the suite's process may have others by now: Spark sets one
+    for ^C), and the test's process gets its handlers back."""
     before = {signum: signal.getsignal(signum) for signum in HELD}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     yield
     for signum, handler in before.items():
         signal.signal(signum, handler)
@@ -49,7 +52,7 @@ def test_a_signal_waits_for_the_end_of_the_block_then_reaches_its_handler() -> N
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_sigterm_is_held_and_delivered_once(handlers: None) -> None:
+def test_sigterm_is_held_and_delivered_once() -> None:
     signal.signal(signal.SIGTERM, _terminated)
     ended = False
     with pytest.raises(SystemExit) as exited:
@@ -67,7 +70,7 @@ def test_nothing_held_no_signal_delivered() -> None:
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
-def test_an_ignored_signal_stays_ignored(handlers: None) -> None:
+def test_an_ignored_signal_stays_ignored() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     with held():
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
@@ -89,8 +92,7 @@ def test_off_the_main_thread_the_block_runs_as_it_is() -> None:
 
 
 @pytest.mark.parametrize(("signum", "raised"), [(signal.SIGINT, KeyboardInterrupt), (signal.SIGTERM, SystemExit)])
-def test_the_first_signal_stops_the_command_the_next_ones_wait(handlers: None, signum: int,
-                                                               raised: type[BaseException]) -> None:
+def test_the_first_signal_stops_the_command_the_next_ones_wait(signum: int, raised: type[BaseException]) -> None:
     """What ``cli.run`` sets: the first ^C or SIGTERM raises; while the command cleans up,
     the next ones (either) do not interrupt the cleanup."""
     stop_once()
