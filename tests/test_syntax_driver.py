@@ -69,7 +69,7 @@ def test_a_name_that_keeps_and_drops_a_token_type_is_refused() -> None:
 def test_a_broken_shapes_file_is_learnt_again(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
     text = driver.grammar_text()
-    folder = driver._cache_folder()
+    folder = driver.cache_folder()
     assert folder is not None and folder.is_relative_to(tmp_path)
     first = driver._shapes(text, folder, "k")
     (saved,) = folder.glob("shapes-k.json")

@@ -15,7 +15,8 @@ import attrs
 from ..diagnostics import Diagnostic, make
 from ..syntax import ast as A
 from ..syntax import parse
-from ..syntax.batch import Job, parse_all
+from ..syntax.batch import Job
+from ..syntax.cache import parse_cached
 from .config import Config, discover
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
@@ -144,8 +145,9 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
             continue
         assert text is not None
         jobs.append((str(path), text, is_test_file(path)))
-    # a large set is parsed by two processes at once (``dsl.syntax.batch``): the same results
-    results = parse_all(jobs)
+    # a file read again unchanged is not parsed again (``dsl.syntax.cache``), and a large set
+    # is parsed by two processes at once (``dsl.syntax.batch``): the same results
+    results = parse_cached(jobs)
     return loaded_from([(name, text, *result) for (name, text, _), result in zip(jobs, results, strict=True)],
                        problems)
 

@@ -30,12 +30,12 @@ import attrs
 import pyarrow as pa
 
 from ..atomic import held_folder
-from ..checking.loader import UsageError
+from ..checking.loader import UsageError, is_test_file
 from ..checking.passes import build
 from ..diagnostics import PolicyError, has_errors
 from ..evaluate.policies import Policies
 from ..signals import held
-from ..syntax import parse
+from ..syntax.cache import parse_cached
 from .columns import constant
 from .decide import Job, decide_batch
 from .report import Tally
@@ -88,8 +88,8 @@ def load_sources(sources: Mapping[str, str]) -> Policies:
     Raises ``dsl.PolicyError`` when a file does not parse or the set has errors (a file
     that parses only in part is never a smaller rule set)."""
     files, diags = [], []
-    for name, text in sources.items():
-        file, found = parse(text, name)
+    # parsed as ``dsl.load`` parses them: the parse the scan's process kept is read back
+    for file, found in parse_cached([(name, text, is_test_file(name)) for name, text in sources.items()]):
         files.append(file)
         diags.extend(found)
     model, checked = build(files, dict(sources))

@@ -53,15 +53,17 @@ MIN_CHARS = 1_000_000
 _HEADER = struct.Struct("<qq")  # a record: the job's index, the pickle's length
 
 
-def parse_all(jobs: Sequence[Job], *, processes: int | None = None) -> list[Result]:
+def parse_all(jobs: Sequence[Job], *, processes: int | None = None,
+              pickled: list[bytes | None] | None = None) -> list[Result]:
     """``parse(text, name, test_file=…)`` of every job, in order. ``processes``: 1 parses
     here only, 2 parses with a second process whatever the size (for tests), None decides
-    (``MIN_CHARS``, and where it is safe)."""
+    (``MIN_CHARS``, and where it is safe). ``pickled`` (as long as ``jobs``) gets the
+    pickle of each result the second process delivered (``cache`` keeps it as it is)."""
     if processes is None:
         processes = 2 if _worth_forking(jobs) else 1
     if processes < 2 or len(jobs) < 2 or not can_fork():
         return [_parse(job) for job in jobs]
-    return _with_child(jobs)
+    return _with_child(jobs, pickled)
 
 
 def _parse(job: Job) -> Result:
@@ -80,7 +82,7 @@ def _cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _with_child(jobs: Sequence[Job]) -> list[Result]:
+def _with_child(jobs: Sequence[Job], pickled: list[bytes | None] | None) -> list[Result]:
     import multiprocessing  # here: only a large set needs them (the start-up of a CLI run)
     import tempfile
 
@@ -106,7 +108,7 @@ def _with_child(jobs: Sequence[Job]) -> list[Result]:
                 signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
         except (AssertionError, OSError):  # a daemonic process may not have children; a fork, a lock can fail
             return [_parse(job) for job in jobs]
-        records = _Records(out.fileno(), results)
+        records = _Records(out.fileno(), results, pickled)
         try:
             while True:
                 records.read()  # what the child has delivered so far, between this one's parses
@@ -139,9 +141,10 @@ class _Records:
     complete record read into its slot. Read with ``os.pread``: the child writes through
     the same open file, whose offset this process must not move."""
 
-    def __init__(self, fd: int, results: list[Result | None]):
+    def __init__(self, fd: int, results: list[Result | None], pickled: list[bytes | None] | None):
         self.fd = fd
         self.results = results
+        self.pickled = pickled
         self.at = 0
 
     def read(self) -> None:
@@ -159,6 +162,8 @@ class _Records:
             with no_gc():  # as parse does: a collection meanwhile would walk every AST read so far
                 # a parse's spans come with their file's lines, once (``Span.within``)
                 self.results[i] = pickle.loads(data)
+            if self.pickled is not None:
+                self.pickled[i] = data
 
 
 def _acquire(lock: Any, other_alive: Callable[[], bool]) -> bool:

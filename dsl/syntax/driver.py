@@ -36,10 +36,10 @@ def _keep_comment(token: Token) -> Token:
     return token
 
 
-def _cache_folder() -> Path | None:
-    """Where Lark keeps its compiled tables: the user's cache directory. Lark's own
-    default, a shared temporary directory, would load a pickle that another user could
-    have put there. None (no cache) when the directory cannot be made."""
+def cache_folder() -> Path | None:
+    """The user's cache directory, where Lark keeps its compiled tables (and ``cache``
+    the parses). Lark's own default, a shared temporary directory, would load a pickle that
+    another user could have put there. None (no cache) when the directory cannot be made."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     folder = Path(base) / "policy-dsl"
     try:
@@ -59,7 +59,7 @@ def lark() -> Lark:
     Lark checks the grammar's and its own version's hash inside its cache file, and
     rebuilds the file when they differ (a CLI run starts 0.1 s sooner with it)."""
     text = grammar_text()
-    folder = _cache_folder()
+    folder = cache_folder()
     key = hashlib.sha256((text + lark_version).encode("utf-8")).hexdigest()[:16]
     cache: str | bool = str(folder / f"lark-{key}.cache") if folder else False
     return Lark(text, keep_all_tokens=True, transformer=TreeBuilder(_shapes(text, folder, key)), postlex=WholeWords(),

@@ -1,0 +1,177 @@
+"""``parse_cached``: ``parse_all`` with the results kept in the user's cache directory, so
+that a policy file read again unchanged is not parsed again (a catalogue scan, `policy
+check` in a pre-commit hook, `policy decide` called by a script: each run loads the same
+set). A parse costs about 0.13 s for 1,000 rules, reading its pickle about 0.01 s.
+
+A result is kept under a digest of what it is a function of: the file's name (its spans
+and diagnostics hold it), whether it is read as a test file, its text, and the code that
+parses (``code_key``: Lark's version, the grammar, and the size and time of change of
+every module of ``dsl``, so that an edited checkout never reads a result its old code
+made). The results are the ones ``parse_all`` gives, pickled as ``batch.py``'s
+child pickles them (tests/test_parse_cache.py compares both on every policy of the
+repository and the conformance corpus).
+
+The cache is a directory of the user's (``driver.cache_folder``, beside Lark's tables:
+never a shared temporary directory, from which a pickle another user had put there would
+be loaded). A file is written under a temporary name and renamed, so that a reader sees
+it whole or not at all; one that cannot be read (a disk error, a file cut short) is
+parsed again, one that cannot be written is not kept, and the parse's result is the same
+either way. The directory holds at most ``MAX_BYTES``: past it, the files least recently
+read go. ``POLICY_DSL_CACHE=off`` turns the cache off (the parse is then ``parse_all``'s).
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import pickle
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+
+from lark import __version__ as lark_version
+
+from . import ast as A
+from .batch import Job, Result, parse_all
+from .driver import cache_folder
+from .grammar import grammar_text
+
+__all__ = ["MAX_BYTES", "code_key", "folder", "parse_cached"]
+
+MAX_BYTES = 256 * 2**20
+"""The size of the cache directory's files past which the least recently read go."""
+
+_unlooked: int | None = None
+"""The bytes this process has written since it last looked at the directory's size (None:
+it has not yet). It looks at its first write, then after each sixteenth of ``MAX_BYTES``
+written: a look lists the whole directory."""
+
+_KEPT = 0.75
+"""The share of ``MAX_BYTES`` the directory keeps when it is trimmed."""
+
+
+def parse_cached(jobs: Sequence[Job]) -> list[Result]:
+    """``parse_all(jobs)``, each result read from the cache where it holds one."""
+    where = folder()
+    if where is None:
+        return parse_all(jobs)
+    results: list[Result | None] = []
+    names = [where / _key(job) for job in jobs]
+    for name in names:
+        results.append(_read(name))
+    missing = [i for i, result in enumerate(results) if result is None]
+    pickled: list[bytes | None] = [None] * len(missing)  # the second process's, when it parses some
+    for i, result, data in zip(missing, parse_all([jobs[i] for i in missing], pickled=pickled), pickled, strict=True):
+        results[i] = result
+        _write(names[i], result, data)
+    return [result for result in results if result is not None]
+
+
+def folder() -> Path | None:
+    """The cache's directory, made if need be; None when the cache is off or the
+    directory cannot be made."""
+    if os.environ.get("POLICY_DSL_CACHE", "").lower() in ("off", "0", "no", "false"):
+        return None
+    base = cache_folder()
+    if base is None:
+        return None
+    where = base / "parsed"
+    try:
+        where.mkdir(mode=0o700, exist_ok=True)
+    except OSError:
+        return None
+    return where
+
+
+@functools.cache
+def code_key() -> str:
+    """A digest of the code a parse's result depends on: Lark's version, the grammar's
+    text, and the size and time of change of every module of ``dsl`` (the package's version
+    among them; an installed package's modules never change, a checkout's do when they are
+    edited)."""
+    return _code_digest(Path(__file__).resolve().parents[1])
+
+
+def _code_digest(package: Path) -> str:
+    digest = hashlib.sha256(f"{lark_version}\0{grammar_text()}".encode())
+    for root, dirs, files in os.walk(package):
+        dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+        for name in sorted(f for f in files if f.endswith(".py")):
+            path = os.path.join(root, name)
+            st = os.stat(path)
+            digest.update(f"\0{os.path.relpath(path, package)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+    return digest.hexdigest()
+
+
+def _key(job: Job) -> str:
+    name, text, test_file = job
+    digest = hashlib.sha256(f"{code_key()}\0{name}\0{test_file}\0".encode())
+    digest.update(text.encode("utf-8", "surrogatepass"))
+    return digest.hexdigest()
+
+
+def _read(path: Path) -> Result | None:
+    try:
+        with open(path, "rb") as kept:
+            result = pickle.load(kept)
+    except FileNotFoundError:
+        return None
+    except Exception:  # noqa: BLE001 - a file cut short or damaged: parsed again, and written anew
+        return None
+    if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], A.File)):
+        return None  # not what ``_write`` writes
+    try:
+        os.utime(path)  # recently read: the last to go when the directory is trimmed
+    except OSError:
+        pass
+    return result
+
+
+def _write(path: Path, result: Result, data: bytes | None = None) -> None:
+    """Keep ``result`` under ``path``; ``data``: its pickle, where it has one already."""
+    if data is None:
+        try:
+            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except (RecursionError, pickle.PicklingError):  # a listing nested some hundreds of levels deep
+            return
+    try:
+        fd, temp = tempfile.mkstemp(dir=path.parent, prefix=".", suffix=".tmp")
+    except OSError:
+        return
+    try:
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temp, path)
+    except OSError:  # a full disk, a read-only directory: not kept
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        return
+    global _unlooked
+    if _unlooked is None or _unlooked + len(data) >= MAX_BYTES // 16:
+        _unlooked = 0
+        _trim(path.parent)
+    else:
+        _unlooked += len(data)
+
+
+def _trim(where: Path) -> None:
+    """Remove the files least recently read while the directory holds more than
+    ``MAX_BYTES`` (down to ``_KEPT`` of it)."""
+    try:
+        entries = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(where) if e.is_file()]
+    except OSError:
+        return
+    total = sum(size for _, size, _ in entries)
+    if total <= MAX_BYTES:
+        return
+    for _, size, path in sorted(entries):
+        if total <= MAX_BYTES * _KEPT:
+            break
+        try:
+            os.unlink(path)
+        except OSError:
+            continue
+        total -= size
