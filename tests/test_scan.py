@@ -9,6 +9,7 @@ import csv
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -1002,6 +1003,31 @@ def test_spark_float_prior_beyond_a_long(tmp_path: Path, spark_session: Any) -> 
     got = read_output(tmp_path / "out.jsonl")
     assert got == read_output(tmp_path / "duck.jsonl")
     assert [r["error"] is None for r in got] == [True, True, False, False, True, True, False]
+
+
+def test_spark_gives_a_csv_row_of_other_cells_its_error(tmp_path: Path, spark_session: Any) -> None:
+    """A CSV row with fewer or more cells than its header is a record in error, as with
+    DuckDB (Spark's reader would fill the missing cells with nulls and drop the extra ones,
+    and the row would be decided as another listing), whether or not the pushdown would
+    rule it out; a trailing empty cell is dropped, as DuckDB drops it. Spark cannot name
+    the row's line: the message is DuckDB's without it."""
+    (tmp_path / "a.csv").write_text('id,category,title\n1,Toys,lamp\n2,Electronics\n3,Toys,a rig,extra\n'
+                                    '4,Electronics,"an antminer\nS9",\n5,"Toys",x\n', encoding="utf-8")
+    (tmp_path / "b.csv").write_text("id,category\n6\n7,Toys\n", encoding="utf-8")
+    for inputs, pushdown in (([tmp_path / "a.csv"], True), ([tmp_path / "a.csv"], False),
+                             ([tmp_path / "a.csv", tmp_path / "b.csv"], True)):
+        got = _spark_scan(inputs, tmp_path / "spark.jsonl", at="2021-10-20", use_pushdown=pushdown)
+        duck = scan(P, SOURCES, [str(i) for i in inputs], str(tmp_path / "duck.jsonl"), at="2021-10-20", jobs=1)
+        want = read_output(tmp_path / "duck.jsonl")
+        for row in want:
+            if row["error"] is not None:
+                row["error"] = re.sub(r"line \d+: ", "", row["error"])
+        assert read_output(tmp_path / "spark.jsonl") == want
+        errors = [r["error"] for r in want if r["error"]]
+        prefix = f"{tmp_path / 'a.csv'}: " if len(inputs) > 1 else ""
+        assert errors[:2] == [f"{prefix}2 cells, where the header has 3", f"{prefix}4 cells, where the header has 3"]
+        assert len(errors) == (3 if len(inputs) > 1 else 2)
+        assert got.exit_code == duck.exit_code == 1
 
 
 def test_spark_reads_file_names_with_glob_characters_as_named(tmp_path: Path, spark_session: Any) -> None:

@@ -21,6 +21,7 @@ pyspark is imported when a function here runs, not when the module is imported.
 
 from __future__ import annotations
 
+import csv
 import functools
 import io
 import os
@@ -41,10 +42,11 @@ from ..checking.frontend import PathLike, compile_paths
 from ..checking.loader import UsageError, is_test_file
 from ..diagnostics import PolicyError
 from ..evaluate.policies import Policies
+from .convert import batch_listings
 from .decide import Job, decide_batch
 from .output import Writer, unwritable
 from .pool import load_sources
-from .records import read_json_records
+from .records import Bad, read_json_records
 from .report import Tally
 from .run import BATCH_SIZE, ScanResult, check_apart, check_output, finish, new_job, sql_predicate
 from .schema import DECIDE_COLUMN
@@ -62,6 +64,10 @@ __all__ = ["KEYS", "SPARK_SQL_LIMIT", "duckdb_types", "narrowing", "scan_spark",
 FILE, BLOCK, ROW = "__policy_scan_file", "__policy_scan_block", "__policy_scan_row"
 KEYS = (FILE, BLOCK, ROW)
 """The columns that keep the input order: the file's place, the split's start, the row."""
+
+BAD = "__policy_scan_bad"
+"""A CSV input's column of the rows whose number of cells is not the header's: the row's
+text (Spark's ``columnNameOfCorruptRecord``), null for a good row."""
 
 _PENALTY = "struct<rule:string,ladder:string,step:bigint,actions:array<string>>"
 
@@ -82,6 +88,8 @@ class Task:
     names: tuple[str, ...] = ()
     """The input's column names: the frame goes to ``mapInArrow`` with its columns renamed
     (pyspark's ``mapInArrow`` cannot pass a column whose name has a dot)."""
+    headers: tuple[tuple[str, int], ...] = ()
+    """A CSV input's files by place: each one's name and the cells of its header."""
 
 
 # ------------------------------------------------------------------ on the executors
@@ -140,11 +148,43 @@ def decide_arrow(task: Task, units: Accumulator[list[Unit]] | None,
             yield _output(decide_batch(policies, task.job, batch, 0)[0], None)
             continue
         for data, keys in _runs(batch):
-            piece, tally = decide_batch(policies, task.job, data, 0)
+            piece, tally = decide_batch(policies, task.job, _with_bad_rows(task, data, keys[0][0]), 0)
             done.append(((keys[0][0], keys[1][0], keys[2][0]), tally))
             yield _output(piece, keys)
     if units is not None:
         units.add(done)
+
+
+def _with_bad_rows(task: Task, data: pa.RecordBatch, place: int) -> pa.RecordBatch | list[Any]:
+    """A run of a CSV file's rows as the decider takes it: the rows without ``BAD``'s
+    column, or, where some row has a number of cells other than the header's (as the
+    DuckDB engine reads it, a trailing empty cell aside), its listings with each such row
+    a record in error (``Bad``)."""
+    names = data.schema.names
+    if BAD not in names:
+        return data
+    texts = data.column(names.index(BAD))
+    data = data.drop_columns([BAD])
+    if not texts.null_count < len(texts):
+        return data
+    name, width = task.headers[place]
+    problems = [None if text is None else _cells_problem(text, width) for text in texts.to_pylist()]
+    if not any(problems):
+        return data
+    listings = batch_listings(data.drop_columns([DECIDE_COLUMN]) if DECIDE_COLUMN in names else data, csv=True)
+    where = f"{name}: " if len(task.headers) > 1 else ""
+    return [listing if problem is None else Bad(f"{where}{problem}")
+            for listing, problem in zip(listings, problems, strict=True)]
+
+
+def _cells_problem(text: str, width: int) -> str | None:
+    """What is wrong with a row Spark's reader found malformed (``text``, as it read it),
+    in the words of the DuckDB engine (``csv_rows``), which also names the row's line;
+    None for a row of one cell more than its header whose last cell is empty."""
+    row = next(csv.reader(io.StringIO(text)), [])
+    if len(row) == width + 1 and row[-1] == "":
+        return None
+    return f"{len(row)} cell{'s' if len(row) != 1 else ''}, where the header has {width}"
 
 
 def _chunks(records: Iterable[Any], size: int) -> Iterator[tuple[int, list[Any]]]:
@@ -308,36 +348,46 @@ def decide_frame(frame: DataFrame, policies: Policies, task: Task, units: Accumu
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
-    data = StructType([f for f in frame.schema.fields if f.name not in KEYS])
+    data = StructType([f for f in frame.schema.fields if f.name not in (*KEYS, BAD)])
     columns = duckdb_types(data)
     if task.job.at_field is not None:
         check_field("--at-field", task.job.at_field, columns, "csv" if task.job.csv else "parquet")
     where = narrowing(policies, task.job, columns) if narrow else None
     if where is not None:
-        frame = frame.withColumn(DECIDE_COLUMN, F.expr(f"(({where}) IS NOT FALSE)"))
+        bad = f" OR `{BAD}` IS NOT NULL" if BAD in frame.columns else ""  # (a bad row is decided: its error)
+        frame = frame.withColumn(DECIDE_COLUMN, F.expr(f"(({where}) IS NOT FALSE){bad}"))
     task = attrs.evolve(task, names=tuple(frame.columns))
     safe = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
     return safe.mapInArrow(functools.partial(decide_arrow, task, units), out)
 
 
-def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str]) -> DataFrame:
-    """The input files as one DataFrame (by column name), with the keys."""
+def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str]) -> tuple[DataFrame, tuple[tuple[str, int], ...]]:
+    """The input files as one DataFrame (by column name), with the keys; and a CSV input's
+    files' names and header widths (``Task.headers``)."""
     from pyspark.sql import functions as F
+    from pyspark.sql.types import StringType, StructField, StructType
 
     frames = []
+    headers = []
     for place, found in enumerate(files):
         name = _literal(found)
         if fmt == "jsonl":
             frame = spark.read.format("binaryFile").load(name).select("content", F.lit(0).cast("bigint").alias(BLOCK))
         elif fmt == "csv":  # every cell as text, read by convert.csv_cell (as DuckDB's reading)
-            frame = spark.read.options(header=True, inferSchema=False, multiLine=True, quote='"', escape='"',
-                                       mode="PERMISSIVE").csv(name)
+            options: dict[str, bool | str] = {"header": True, "inferSchema": False, "multiLine": True, "quote": '"',
+                                              "escape": '"', "mode": "PERMISSIVE"}
+            header = spark.read.options(**options).csv(name).schema
+            headers.append((found, len(header.fields)))
+            # a row of more or fewer cells than the header is kept whole in ``BAD`` (Spark would fill the
+            # missing cells with nulls and drop the extra ones): the decider gives it an error
+            schema = StructType([*header.fields, StructField(BAD, StringType())])
+            frame = spark.read.options(**options, columnNameOfCorruptRecord=BAD).schema(schema).csv(name)
             frame = frame.select("*", F.col("_metadata.file_block_start").alias(BLOCK))
         else:
             frame = spark.read.parquet(name).select("*", F.col("_metadata.file_block_start").alias(BLOCK))
         frames.append(frame.withColumn(FILE, F.lit(place).cast("bigint")))
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-    return union.withColumn(ROW, F.monotonically_increasing_id())
+    return union.withColumn(ROW, F.monotonically_increasing_id()), tuple(headers)
 
 
 def _literal(name: str) -> str:
@@ -443,7 +493,8 @@ def _run(spark: SparkSession, policies: Policies, task: Task, files: Sequence[st
     units = _units_accumulator(spark)
     fmt = "jsonl" if task.job.envelopes else "csv" if task.job.csv else "parquet"
     try:
-        decided = decide_frame(read_inputs(spark, fmt, files), policies, task, units, narrow=narrow)
+        frame, headers = read_inputs(spark, fmt, files)
+        decided = decide_frame(frame, policies, attrs.evolve(task, headers=headers), units, narrow=narrow)
         decided = decided.persist(StorageLevel.DISK_ONLY)
     except UsageError:
         raise
