@@ -32,6 +32,7 @@ from pathlib import Path
 
 from lark import __version__ as lark_version
 
+from ..gcpause import no_gc
 from . import ast as A
 from .batch import Job, Result, parse_all
 from .driver import cache_folder
@@ -113,7 +114,7 @@ def _key(job: Job) -> str:
 
 def _read(path: Path) -> Result | None:
     try:
-        with open(path, "rb") as kept:
+        with open(path, "rb") as kept, no_gc():  # as a parse: a collection would walk every AST read so far
             result = pickle.load(kept)
     except FileNotFoundError:
         return None
