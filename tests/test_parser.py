@@ -175,7 +175,7 @@ def reference() -> lark.Lark:
     """Lark as the parser used it before: lark Trees with propagated positions."""
     return lark.Lark(P.grammar_text(), parser="lalr", start=["start", "single"], propagate_positions=True,
                      maybe_placeholders=False, lexer_callbacks={"COMMENT": _seen_comments.append},
-                     postlex=P.grammar.WholeWords())
+                     postlex=driver.WholeWords())
 
 
 def _token(t: lark.Token) -> tuple[object, ...]:

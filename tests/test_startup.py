@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 HEAVY = ("z3", "hypothesis", "duckdb", "pyarrow", "pygls", "pyspark")
 
@@ -48,3 +50,19 @@ def test_policy_test_imports_no_hypothesis() -> None:
             "    assert e.code == 0, e.code")
     loaded = modules_after(code)
     assert "hypothesis" not in loaded and "dsl.testing.attack" in loaded
+
+
+def test_a_set_read_from_the_parse_cache_imports_no_parser(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Lark comes with the first parse: `import dsl.cli` does not import it, and a second
+    `policy check` of the same files reads their parses from the cache (``dsl.syntax.cache``)
+    without it."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv("POLICY_DSL_CACHE", raising=False)
+    assert "lark" not in modules_after("import dsl.cli")
+    code = ("import dsl.cli\n"
+            "try:\n"
+            "    dsl.cli.main(['check', '--no-analysis', 'policies/'])\n"
+            "except SystemExit as e:\n"
+            "    assert e.code == 0, e.code")
+    assert "lark" in modules_after(code)  # parsed, and kept
+    assert "lark" not in modules_after(code)

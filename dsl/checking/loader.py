@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ..diagnostics import Diagnostic, make
 from ..syntax import ast as A
-from ..syntax import parse
-from ..syntax.batch import Job
 from ..syntax.cache import parse_cached
 from .config import Config, discover
+
+if TYPE_CHECKING:
+    from ..syntax.batch import Job
 
 MAX_FILE_BYTES = 4 * 1024 * 1024
 """Policy files larger than this are refused with P003: a policy that large is generated,
@@ -155,6 +157,8 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
 def parse_source(name: str, text: str) -> tuple[A.File, list[Diagnostic]]:
     """One file's text parsed as ``load_paths`` parses a file it has read: a test file or
     a policy file by its name."""
+    from ..syntax.parse import parse  # (with Lark, which a set read from the parse cache never needs)
+
     return parse(text, name, test_file=is_test_file(name))
 
 

@@ -33,7 +33,6 @@ from ..model import (
     when_instant,
 )
 from ..syntax import ast as A
-from ..syntax.hints import timezone_hint
 
 NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
@@ -158,7 +157,7 @@ def _header_clauses(header: A.Header, zones: list[ZoneInfo]) -> Iterator[Diagnos
             z = _zone(c.value.value)
             if z is None:
                 yield make("P104", f"unknown timezone '{c.value.value}'", c.value.span,
-                           hint=timezone_hint(c.value.value))
+                           hint=_timezone_hint(c.value.value))
             else:
                 zones.append(z)
 
@@ -696,3 +695,9 @@ def _compared_types(rules: list[RuleInfo]) -> dict[tuple[str, ...], frozenset[Va
                 assert isinstance(node.items, A.ListLit)
                 found[node.path.parts].update(_LIT_KIND[type(i)] for i in node.items.items)
     return {k: frozenset(v) for k, v in found.items()}
+
+
+def _timezone_hint(name: str) -> str:
+    from ..syntax.hints import timezone_hint  # (with Lark: only a set with an unknown timezone needs it)
+
+    return timezone_hint(name)

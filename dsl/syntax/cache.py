@@ -5,13 +5,13 @@ set). A parse costs about 0.13 s for 1,000 rules, reading its pickle about 0.01 
 
 A result is kept under a digest of what it is a function of: the file's name (its spans
 and diagnostics hold it), whether it is read as a test file, its text, and the code that
-parses (``code_key``: Lark's version, the grammar, and the size and time of change of
-every module of ``dsl``, so that an edited checkout never reads a result its old code
-made). The results are the ones ``parse_all`` gives, pickled as ``batch.py``'s
+parses (``code_key``: the grammar, and the size and time of change of every module of
+``dsl`` and of Lark's ``__init__``, so that an edited checkout never reads a result its
+old code made). The results are the ones ``parse_all`` gives, pickled as ``batch.py``'s
 child pickles them (tests/test_parse_cache.py compares both on every policy of the
 repository and the conformance corpus).
 
-The cache is a directory of the user's (``driver.cache_folder``, beside Lark's tables:
+The cache is a directory of the user's (``cache_folder``, beside Lark's tables:
 never a shared temporary directory, from which a pickle another user had put there would
 be loaded). A file is written under a temporary name and renamed, so that a reader sees
 it whole or not at all; one that cannot be read (a disk error, a file cut short) is
@@ -24,19 +24,21 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import importlib.util
 import os
 import pickle
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-
-from lark import __version__ as lark_version
+from typing import TYPE_CHECKING
 
 from ..gcpause import no_gc
 from . import ast as A
-from .batch import Job, Result, parse_all
-from .driver import cache_folder
+from .cachedir import cache_folder
 from .grammar import grammar_text
+
+if TYPE_CHECKING:
+    from .batch import Job, Result
 
 __all__ = ["MAX_BYTES", "code_key", "folder", "parse_cached"]
 
@@ -52,6 +54,14 @@ _KEPT = 0.75
 """The share of ``MAX_BYTES`` the directory keeps when it is trimmed."""
 
 
+def parse_all(jobs: Sequence[Job], *, pickled: list[bytes | None] | None = None) -> list[Result]:
+    """``batch.parse_all``, imported when a file is to be parsed: Lark comes with it, and a
+    set read wholly from the cache never needs it (a CLI run starts some 50 ms sooner)."""
+    from .batch import parse_all
+
+    return parse_all(jobs, pickled=pickled)
+
+
 def parse_cached(jobs: Sequence[Job]) -> list[Result]:
     """``parse_all(jobs)``, each result read from the cache where it holds one."""
     where = folder()
@@ -62,10 +72,12 @@ def parse_cached(jobs: Sequence[Job]) -> list[Result]:
     for name in names:
         results.append(_read(name))
     missing = [i for i, result in enumerate(results) if result is None]
-    pickled: list[bytes | None] = [None] * len(missing)  # the second process's, when it parses some
-    for i, result, data in zip(missing, parse_all([jobs[i] for i in missing], pickled=pickled), pickled, strict=True):
-        results[i] = result
-        _write(names[i], result, data)
+    if missing:
+        pickled: list[bytes | None] = [None] * len(missing)  # the second process's, when it parses some
+        parsed = parse_all([jobs[i] for i in missing], pickled=pickled)
+        for i, result, data in zip(missing, parsed, pickled, strict=True):
+            results[i] = result
+            _write(names[i], result, data)
     return [result for result in results if result is not None]
 
 
@@ -87,15 +99,19 @@ def folder() -> Path | None:
 
 @functools.cache
 def code_key() -> str:
-    """A digest of the code a parse's result depends on: Lark's version, the grammar's
-    text, and the size and time of change of every module of ``dsl`` (the package's version
-    among them; an installed package's modules never change, a checkout's do when they are
-    edited)."""
+    """A digest of the code a parse's result depends on: the grammar's text, and the size
+    and time of change of every module of ``dsl`` (the package's version among them) and of
+    Lark's ``__init__`` (its version: read without importing Lark). An installed package's
+    modules never change; a checkout's do when they are edited."""
     return _code_digest(Path(__file__).resolve().parents[1])
 
 
 def _code_digest(package: Path) -> str:
-    digest = hashlib.sha256(f"{lark_version}\0{grammar_text()}".encode())
+    digest = hashlib.sha256(grammar_text().encode())
+    lark = importlib.util.find_spec("lark")
+    if lark is not None and lark.origin is not None:
+        st = os.stat(lark.origin)
+        digest.update(f"\0{lark.origin}\0{st.st_size}\0{st.st_mtime_ns}".encode())
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(f for f in files if f.endswith(".py")):

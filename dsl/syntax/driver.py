@@ -13,17 +13,19 @@ import contextvars
 import functools
 import hashlib
 import json
-import os
 import re
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token
 from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
+from lark.lark import PostLex
 
 from ..atomic import write_atomically
-from .grammar import WholeWords, grammar_text
+from .cachedir import cache_folder
+from .grammar import grammar_text
 from .tree import Node, Shapes, TreeBuilder, learn_shapes, lex_error_offset
 
 _comments: contextvars.ContextVar[list[Token] | None] = contextvars.ContextVar("policy_comments", default=None)
@@ -36,17 +38,18 @@ def _keep_comment(token: Token) -> Token:
     return token
 
 
-def cache_folder() -> Path | None:
-    """The user's cache directory, where Lark keeps its compiled tables (and ``cache``
-    the parses). Lark's own default, a shared temporary directory, would load a pickle that
-    another user could have put there. None (no cache) when the directory cannot be made."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "policy-dsl"
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return folder
+class WholeWords(PostLex):
+    """Words are read whole (spec section 1). With the contextual lexer, a parser state
+    that takes only keywords would read `blocks` as `block` + `s`. NAME, accepted in every
+    state (Lark's ``always_accept``), reads a word to its end, and Lark's lexer turns a
+    NAME whose text is a keyword of that state into that keyword: `block` stays `block`,
+    `blocks` is a name and so a syntax error where an effect is expected. Pass an
+    instance as ``postlex`` to Lark."""
+
+    always_accept = ("NAME",)
+
+    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
+        return stream
 
 
 _OPTIONS: dict[str, Any] = {"parser": "lalr", "start": ["start", "single"], "maybe_placeholders": False}

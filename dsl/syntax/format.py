@@ -87,7 +87,6 @@ from ..diagnostics import ERROR, PolicyError
 from . import ast as A
 from .canonical import canonical_action, canonical_duration
 from .grammar import RESERVED
-from .parse import parse
 
 __all__ = [
     "WIDTH",
@@ -124,6 +123,8 @@ them (`'bit\\u{200b}coin'`)."""
 def format_source(text: str, path: str = "<string>") -> str:
     """Parse ``text`` and return it in canonical layout, comments kept. Raises
     ``PolicyError`` (with every diagnostic of the parse) when the parse reports an error."""
+    from .parse import parse  # (with Lark: formatting a parsed file, as ``policy_hash`` does, needs none)
+
     file, diags = parse(text, path)
     if any(d.severity == ERROR for d in diags):
         raise PolicyError(diags)

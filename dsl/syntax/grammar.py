@@ -1,14 +1,11 @@
-"""The grammar: its text (from the package, or the checkout's grammar/ directory), the
-words it reserves, and the postlex that makes Lark read words whole."""
+"""The grammar: its text (from the package, or the checkout's grammar/ directory) and the
+words it reserves. Lark is not imported here (nor by ``dsl.syntax`` until a text is
+parsed): a policy set read from the parse cache (``cache``) never needs it."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
-
-from lark import Token
-from lark.lark import PostLex
 
 RESERVED = frozenset(
     """policy set ladder field rule from until block flag allow if unless penalty overrides
@@ -28,17 +25,3 @@ def grammar_text() -> str:
     # A source checkout or an editable install: the grammar lives at the repository root.
     root = Path(__file__).resolve().parent.parent.parent
     return (root / "grammar" / "policy.lark").read_text(encoding="utf-8")
-
-
-class WholeWords(PostLex):
-    """Words are read whole (spec section 1). With the contextual lexer, a parser state
-    that takes only keywords would read `blocks` as `block` + `s`. NAME, accepted in every
-    state (Lark's ``always_accept``), reads a word to its end, and Lark's lexer turns a
-    NAME whose text is a keyword of that state into that keyword: `block` stays `block`,
-    `blocks` is a name and so a syntax error where an effect is expected. Pass an
-    instance as ``postlex`` to Lark."""
-
-    always_accept = ("NAME",)
-
-    def process(self, stream: Iterator[Token]) -> Iterator[Token]:
-        return stream

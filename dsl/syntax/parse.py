@@ -6,23 +6,27 @@ error."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from lark import Token
-from lark.exceptions import UnexpectedInput
+from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import Diagnostic
 from ..gcpause import no_gc
 from . import ast as A
-from .driver import run
-from .lower import Lowering, arrange, tests_for, token_span
-from .recovery import parse_statements
+
+if TYPE_CHECKING:
+    from lark import Token
 
 
 def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -> tuple[A.File, list[Diagnostic]]:
     """Parse one file. Returns the AST (statements with syntax errors left out) and the
     diagnostics. ``test_file`` says whether tests (True) or rules (False) belong here;
     None accepts both."""
+    # the parser's modules, and Lark, on the first parse: a policy set read from the parse
+    # cache (``cache``), or formatted (``policy_hash``), never needs them
+    from lark.exceptions import UnexpectedInput
+
+    from .lower import arrange, tests_for, token_span
+    from .recovery import parse_statements
+
     if text.startswith("\ufeff"):
         text = " " + text[1:]  # a byte order mark is not part of the policy; offsets stay put
     with no_gc():
@@ -48,6 +52,9 @@ def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -
 def _parse_file(text: str, path: str, diags: list[Diagnostic]) -> tuple[list[Any], list[Token]]:
     """The whole file in one parse. The parse tree is dropped on return, before the
     collector runs again (while alive, a collection would walk all of it)."""
+    from .driver import run
+    from .lower import Lowering
+
     comments: list[Token] = []
     tree = run(text, "start", comments)
     low = Lowering(path, diags, text=text)
