@@ -19,7 +19,7 @@ from .checking.loader import UsageError
 from .checking.render import render, use_color
 from .diagnostics import Diagnostic, PolicyError
 from .output import CommandResult
-from .signals import stop_once
+from .signals import stop_on_signals
 
 FORMATS = ["text", "json", "sarif", "github"]
 
@@ -270,7 +270,7 @@ def run() -> None:
     1.6 s catalogue scan). Tests call ``main`` in their own process, which goes on."""
     if sys.stdout is None:  # started with its standard output closed (``>&-``)
         _usage("standard output is closed: nothing can be written")
-    stop_once()  # ^C and SIGTERM: the first stops the command, the next ones wait for its cleanup
+    stop_on_signals()  # ^C and SIGTERM end the command as exceptions; its cleanups hold them back
     try:
         main()
     except OSError as e:

@@ -1,9 +1,9 @@
-"""^C and SIGTERM while a command cleans up. The first stops the command (``stop_once``,
-which the `policy` command installs); the next ones wait: a second ^C, or a second SIGTERM
-from an impatient scheduler, that interrupted the cleanup halfway (the scan's stop of its
-worker processes, the removal of its temporary output) would leave processes waiting for
-each other forever, or a file behind. ``held`` holds them back for a block, for a caller of
-the Python API too."""
+"""^C and SIGTERM. Either stops a command as an exception does (``stop_on_signals``, which
+the `policy` command sets), so that it cleans up; ``held`` holds them back while a cleanup
+runs: a second ^C, or a second SIGTERM from an impatient scheduler, that interrupted the
+scan's stop of its worker processes or the removal of its temporary output halfway would
+leave processes waiting for each other forever, or a file behind. ``held`` works for a
+caller of the Python API too (in its main thread)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from typing import Any, NoReturn
 
-__all__ = ["HELD", "held", "stop_once"]
+__all__ = ["HELD", "held", "stop_on_signals"]
 
 HELD = (signal.SIGINT, signal.SIGTERM)
 """The signals ``held`` holds back: ^C, and ``kill``'s (which ``cli.run`` turns into an
@@ -50,21 +50,17 @@ def held() -> Iterator[None]:
             signal.raise_signal(number)
 
 
-def stop_once() -> None:
-    """Sets the handlers of ``HELD`` in this process (its main thread): the first signal
-    ends the command as an exception does, ^C with ``KeyboardInterrupt``, SIGTERM with
-    ``SystemExit`` and the status a shell gives a process the signal ended (128 + 15), so
-    that what it leaves is cleaned up (a scan's temporary output, its workers and their
-    directory); every later one is ignored, the command being on its way out."""
-    for signum in HELD:
-        signal.signal(signum, _stop)
+def stop_on_signals() -> None:
+    """Sets the handlers of ``HELD`` in this process (its main thread): ^C ends the command
+    with ``KeyboardInterrupt`` (Python's own handler), SIGTERM with ``SystemExit`` and the
+    status a shell gives a process the signal ended (128 + 15), so that what it leaves is
+    cleaned up (a scan's temporary output, its workers and their directory). Each signal
+    does, the second too: the cleanups a second one must not cut short run ``held``, and
+    a first one lost (its exception raised where Python only prints it, as in a
+    finaliser) must not leave the command unstoppable."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _terminated)
 
 
-def _stop(signum: int, frame: Any) -> NoReturn:
-    # ignored by the system from now on, to the last moment of the interpreter's exit, which
-    # gives a signal with a handler of Python's its default action back
-    for held_signum in HELD:
-        signal.signal(held_signum, signal.SIG_IGN)
-    if signum == signal.SIGINT:
-        raise KeyboardInterrupt
+def _terminated(signum: int, frame: Any) -> NoReturn:
     raise SystemExit(128 + signum)

@@ -178,7 +178,7 @@ def test_an_interrupted_duckdb_query_is_told_as_an_interrupt(monkeypatch: pytest
         raise RuntimeError("Query interrupted")
 
     monkeypatch.setattr(cli.gc, "freeze", lambda: None)  # (``run`` freezes the heap: this process goes on)
-    monkeypatch.setattr(cli, "stop_once", lambda: None)  # (and sets the handlers of ^C and SIGTERM)
+    monkeypatch.setattr(cli, "stop_on_signals", lambda: None)  # (and sets the handlers of ^C and SIGTERM)
     monkeypatch.setattr(cli, "main", interrupted)
     with pytest.raises(SystemExit) as stopped:
         cli.run()

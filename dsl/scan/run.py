@@ -23,6 +23,7 @@ from ..evaluate.outcome import InputError, format_instant
 from ..evaluate.policies import Policies
 from ..evaluate.semantics import fields_read
 from ..forking import can_fork
+from ..signals import held
 from . import pushdown
 from .csv_rows import csv_source
 from .decide import Job, decide_batch
@@ -339,9 +340,10 @@ def _results(policies: Policies, sources: Mapping[str, str], job: Job, source: S
         stop = True
         raise
     finally:
-        reader.close()
-        for pool in switch.workers:
-            pool.close(stop=stop)
+        with held():  # (a second ^C or SIGTERM waits for the stop: ``dsl.signals``)
+            reader.close()
+            for pool in switch.workers:
+                pool.close(stop=stop)
 
 
 def _at_once(source: Source, processes: int, first: Unit, before_fork: Callable[[], None]) -> bool:
