@@ -106,7 +106,14 @@ def test_other_code_is_another_key(tmp_path: Path) -> None:
     module = package / "syntax" / "lower.py"
     later = time.time() + 5
     os.utime(module, (later, later))
-    assert cache._code_digest(package) != before
+    touched = cache._code_digest(package)
+    assert touched != before
+    # an edit of the same size that keeps the time of change (cp -p, tar, rsync): a new file
+    edited = tmp_path / "lower.py"
+    edited.write_bytes(module.read_bytes().replace(b"test", b"TEST", 1))
+    os.utime(edited, ns=(module.stat().st_atime_ns, module.stat().st_mtime_ns))
+    os.replace(edited, module)
+    assert cache._code_digest(package) != touched
 
 
 def test_a_cache_that_cannot_be_written_changes_nothing(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -174,16 +181,21 @@ def test_a_result_that_cannot_be_pickled_is_not_kept(cache_home: Path, monkeypat
     assert not list(cache_home.iterdir())
 
 
-def test_the_scans_spawned_workers_read_the_parses_the_scan_kept(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A spawned worker loads the set from its files' texts (``load_sources``): the parses
-    the scan's process kept, under the same names, are read back."""
+def test_the_scans_spawned_workers_read_their_parses_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A spawned worker loads the set from its files' texts (``load_sources``, which takes
+    rules and tests in any file, as it did before the cache: ``parse``'s test_file=None);
+    the next scan's workers read their parses back."""
     from dsl.checking.loader import load_paths
     from dsl.scan import load_sources
 
-    loaded = load_paths([ROOT / "tests" / "scan_policies"])
+    sources = dict(load_paths([ROOT / "tests" / "scan_policies"]).sources)
+    first = load_sources(sources)
     parsed = _counting(monkeypatch)
-    policies = load_sources(dict(loaded.sources))
-    assert parsed == [] and policies.policy_hash == dsl.load(ROOT / "tests" / "scan_policies").policy_hash
+    again = load_sources(sources)
+    assert parsed == []
+    assert again.policy_hash == first.policy_hash == dsl.load(ROOT / "tests" / "scan_policies").policy_hash
+    mixed = {"rules_test.policy": "policy p\nrule r: block category 'A'\n"}  # rules in a file named as tests
+    assert load_sources(mixed).policy_hash == load_sources(mixed).policy_hash
 
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the second process is forked on Linux only")
@@ -205,3 +217,74 @@ def test_the_second_process_pickles_are_kept_as_they_are(monkeypatch: pytest.Mon
     assert any(data is not None for data in delivered)
     parsed = _counting(monkeypatch)
     assert _plain(cache.parse_cached(jobs)) == expected and parsed == []
+
+
+def test_a_file_name_that_is_not_utf8_is_kept_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A name Python read with ``surrogateescape`` (bytes that are not UTF-8)."""
+    job = ("caf\udce9.policy", "policy p\nrule r: block category 'A'\n", False)
+    expected = _plain(parse_all([job]))
+    assert _plain(cache.parse_cached([job])) == expected
+    parsed = _counting(monkeypatch)
+    assert _plain(cache.parse_cached([job])) == expected and parsed == []
+
+
+def test_only_a_private_directory_is_used(tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A pickle is code: the cache is used only in a directory of this user's that no one
+    else may write into. A directory others may write into loses that right; a symbolic
+    link, or a parent others may write into (without the sticky bit), turns the cache off;
+    a relative ``XDG_CACHE_HOME`` is ignored (the XDG specification)."""
+    job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
+    cache_home.mkdir(parents=True)
+    cache_home.chmod(0o777)
+    assert cache.folder() == cache_home and cache_home.stat().st_mode & 0o777 == 0o755
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir(mode=0o700)
+    shutil.rmtree(cache_home)
+    cache_home.symlink_to(elsewhere)
+    assert cache.folder() is None
+    assert _plain(cache.parse_cached([job])) == _plain(parse_all([job])) and not list(elsewhere.iterdir())
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
+    if os.geteuid() != 0:  # (this user's own directory is trusted whatever its mode)
+        assert cache.folder() is None
+    shared.chmod(0o1777)  # as /tmp: no one may replace another user's directory
+    assert cache.folder() == shared / "policy-dsl" / "parsed"
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/cache")
+    assert cache.folder() == tmp_path / "home" / ".cache" / "policy-dsl" / "parsed"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="giving a directory to another user takes root")
+def test_a_directory_of_another_user_is_not_used(cache_home: Path) -> None:
+    cache_home.mkdir(parents=True)
+    os.chown(cache_home, 65534, 65534)
+    assert cache.folder() is None
+
+
+def test_an_entry_that_is_not_a_file_of_ours_is_parsed_again(cache_home: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """A FIFO (which a plain open would wait on) or a link under a result's name."""
+    job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
+    expected = _plain(parse_all([job]))
+    cache.parse_cached([job])
+    kept = cache_home / cache._key(job)
+    data = kept.read_bytes()
+    kept.unlink()
+    os.mkfifo(kept)
+    parsed = _counting(monkeypatch)
+    assert _plain(cache.parse_cached([job])) == expected and parsed == ["p.policy"]
+    kept.unlink()
+    (cache_home.parent / "planted").write_bytes(data)
+    kept.symlink_to(cache_home.parent / "planted")
+    parsed.clear()
+    assert _plain(cache.parse_cached([job])) == expected and parsed == ["p.policy"]
+
+
+def test_a_temporary_copy_is_not_kept(cache_home: Path) -> None:
+    """`policy diff`'s copy of a revision (``compile_paths(cache=False)``)."""
+    from dsl.checking.frontend import compile_paths
+
+    model, _, _ = compile_paths([ROOT / "policies" / "alibaba"], cache=False)
+    assert model is not None and not (cache_home.exists() and list(cache_home.iterdir()))

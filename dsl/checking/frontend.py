@@ -26,13 +26,14 @@ def as_paths(paths: PathLike | Iterable[PathLike]) -> list[PathLike]:
     return list(paths)
 
 
-def compile_paths(paths: PathLike | Iterable[PathLike], *,
-                  config: Config | None = None) -> tuple[PolicySet | None, Loaded, list[Diagnostic]]:
+def compile_paths(paths: PathLike | Iterable[PathLike], *, config: Config | None = None,
+                  cache: bool = True) -> tuple[PolicySet | None, Loaded, list[Diagnostic]]:
     """Read, parse and check the policy files under ``paths`` (less those the
     configuration excludes: ``config``, else the one found from the first path). Returns
     the checked model (None when there are errors), what was loaded, and the front end's
-    diagnostics."""
-    loaded = load_paths(as_paths(paths), config)
+    diagnostics. ``cache``: whether the parses are kept in (and read from) the parse
+    cache (``dsl.syntax.cache``); a temporary copy's are not worth keeping."""
+    loaded = load_paths(as_paths(paths), config, cache=cache)
     model, diags = compile_loaded(loaded)
     return model, loaded, diags
 

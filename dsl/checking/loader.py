@@ -132,7 +132,7 @@ def read_source(path: Path) -> tuple[str | None, Diagnostic | None]:
     return text, None
 
 
-def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loaded:
+def load_paths(paths: Iterable[str | Path], config: Config | None = None, *, cache: bool = True) -> Loaded:
     """Read and parse every policy and test file under ``paths``, less those that the
     configuration's ``exclude`` leaves out (``config``, else the one found from the first
     path; see ``dsl.checking.config``)."""
@@ -149,7 +149,7 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None) -> Loa
         jobs.append((str(path), text, is_test_file(path)))
     # a file read again unchanged is not parsed again (``dsl.syntax.cache``), and a large set
     # is parsed by two processes at once (``dsl.syntax.batch``): the same results
-    results = parse_cached(jobs)
+    results = parse_cached(jobs, keep=cache)
     return loaded_from([(name, text, *result) for (name, text, _), result in zip(jobs, results, strict=True)],
                        problems)
 

@@ -30,7 +30,7 @@ import attrs
 import pyarrow as pa
 
 from ..atomic import held_folder
-from ..checking.loader import UsageError, is_test_file
+from ..checking.loader import UsageError
 from ..checking.passes import build
 from ..diagnostics import PolicyError, has_errors
 from ..evaluate.policies import Policies
@@ -88,8 +88,8 @@ def load_sources(sources: Mapping[str, str]) -> Policies:
     Raises ``dsl.PolicyError`` when a file does not parse or the set has errors (a file
     that parses only in part is never a smaller rule set)."""
     files, diags = [], []
-    # parsed as ``dsl.load`` parses them: the parse the scan's process kept is read back
-    for file, found in parse_cached([(name, text, is_test_file(name)) for name, text in sources.items()]):
+    # (a file may hold rules and tests, whatever its name: ``parse``'s test_file=None)
+    for file, found in parse_cached([(name, text, None) for name, text in sources.items()]):
         files.append(file)
         diags.extend(found)
     model, checked = build(files, dict(sources))

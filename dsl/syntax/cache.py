@@ -27,6 +27,8 @@ import hashlib
 import importlib.util
 import os
 import pickle
+import stat
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -34,7 +36,7 @@ from typing import TYPE_CHECKING
 
 from ..gcpause import no_gc
 from . import ast as A
-from .cachedir import cache_folder
+from .cachedir import cache_folder, private_folder
 from .grammar import grammar_text
 
 if TYPE_CHECKING:
@@ -62,9 +64,11 @@ def parse_all(jobs: Sequence[Job], *, pickled: list[bytes | None] | None = None)
     return parse_all(jobs, pickled=pickled)
 
 
-def parse_cached(jobs: Sequence[Job]) -> list[Result]:
-    """``parse_all(jobs)``, each result read from the cache where it holds one."""
-    where = folder()
+def parse_cached(jobs: Sequence[Job], *, keep: bool = True) -> list[Result]:
+    """``parse_all(jobs)``, each result read from the cache where it holds one. Without
+    ``keep`` (files in a temporary directory, whose names no later run gives again: `policy
+    diff`'s copy of a revision) the cache is left alone."""
+    where = folder() if keep else None
     if where is None:
         return parse_all(jobs)
     results: list[Result | None] = []
@@ -87,14 +91,7 @@ def folder() -> Path | None:
     if os.environ.get("POLICY_DSL_CACHE", "").lower() in ("off", "0", "no", "false"):
         return None
     base = cache_folder()
-    if base is None:
-        return None
-    where = base / "parsed"
-    try:
-        where.mkdir(mode=0o700, exist_ok=True)
-    except OSError:
-        return None
-    return where
+    return None if base is None else private_folder(base / "parsed")
 
 
 @functools.cache
@@ -110,30 +107,49 @@ def _code_digest(package: Path) -> str:
     digest = hashlib.sha256(grammar_text().encode())
     lark = importlib.util.find_spec("lark")
     if lark is not None and lark.origin is not None:
-        st = os.stat(lark.origin)
-        digest.update(f"\0{lark.origin}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+        digest.update(f"\0{lark.origin}\0{_stamp(lark.origin)}".encode())
+    digest.update(f"\0{sys.implementation.cache_tag}\0{sys.version}".encode())
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(f for f in files if f.endswith(".py")):
             path = os.path.join(root, name)
-            st = os.stat(path)
-            digest.update(f"\0{os.path.relpath(path, package)}\0{st.st_size}\0{st.st_mtime_ns}".encode())
+            digest.update(f"\0{os.path.relpath(path, package)}\0{_stamp(path)}".encode())
     return digest.hexdigest()
 
 
+def _stamp(path: str) -> str:
+    """A file's size, inode and times of change: a copy that keeps the time of the last
+    edit (``cp -p``, tar, rsync) gets a new inode and a new ``ctime``, which no tool sets."""
+    st = os.stat(path)
+    return f"{st.st_size}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
+
+
 def _key(job: Job) -> str:
+    """The digest a job's result is kept under: each part with its length before it, a
+    file name that is not UTF-8 (Python's ``surrogateescape``) and a text with a lone
+    surrogate (the Python API's) encoded as they are."""
     name, text, test_file = job
-    digest = hashlib.sha256(f"{code_key()}\0{name}\0{test_file}\0".encode())
-    digest.update(text.encode("utf-8", "surrogatepass"))
+    digest = hashlib.sha256(code_key().encode())
+    for part in (name, str(test_file), text):
+        data = part.encode("utf-8", "surrogatepass")
+        digest.update(b"%d:" % len(data))
+        digest.update(data)
     return digest.hexdigest()
 
 
 def _read(path: Path) -> Result | None:
     try:
-        with open(path, "rb") as kept, no_gc():  # as a parse: a collection would walk every AST read so far
-            result = pickle.load(kept)
-    except FileNotFoundError:
+        # only a regular file of this user's, opened without following a link or waiting on a FIFO
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
         return None
+    try:
+        with os.fdopen(fd, "rb") as kept:
+            st = os.fstat(fd)
+            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
+                return None
+            with no_gc():  # as a parse: a collection would walk every AST read so far
+                result = pickle.load(kept)
     except Exception:  # noqa: BLE001 - a file cut short or damaged: parsed again, and written anew
         return None
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], A.File)):
@@ -160,11 +176,13 @@ def _write(path: Path, result: Result, data: bytes | None = None) -> None:
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         os.replace(temp, path)
-    except OSError:  # a full disk, a read-only directory: not kept
+    except BaseException as e:  # a full disk, a read-only directory (not kept); ^C (raised again)
         try:
             os.unlink(temp)
         except OSError:
             pass
+        if not isinstance(e, OSError):
+            raise
         return
     global _unlooked
     if _unlooked is None or _unlooked + len(data) >= MAX_BYTES // 16:

@@ -1,22 +1,58 @@
 """The user's cache directory of the policy language: Lark's compiled tables (``driver``)
-and the parses kept (``cache``)."""
+and the parses kept (``cache``). Both are pickles, which run code when loaded, so the
+directory is used only where no other user can have put a file in it."""
 
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
-__all__ = ["cache_folder"]
+__all__ = ["cache_folder", "private_folder"]
 
 
 def cache_folder() -> Path | None:
-    """The user's cache directory, where Lark keeps its compiled tables (and ``cache``
-    the parses). Lark's own default, a shared temporary directory, would load a pickle that
-    another user could have put there. None (no cache) when the directory cannot be made."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    folder = Path(base) / "policy-dsl"
+    """``$XDG_CACHE_HOME/policy-dsl`` (an absolute ``XDG_CACHE_HOME``, as the XDG
+    specification has it), else ``~/.cache/policy-dsl``; made if need be. Lark's own
+    default, a shared temporary directory, would load a pickle that another user could
+    have put there. None (no cache) when it cannot be made or is not private
+    (``private_folder``)."""
+    base = os.environ.get("XDG_CACHE_HOME", "")
+    if not os.path.isabs(base):
+        base = str(Path.home() / ".cache")
+    if not _safe_parent(base):
+        return None
     try:
-        folder.mkdir(parents=True, exist_ok=True)
+        os.makedirs(base, exist_ok=True)
+    except OSError:
+        return None
+    return private_folder(Path(base) / "policy-dsl")
+
+
+def private_folder(folder: Path) -> Path | None:
+    """``folder``, made if need be (mode 0700), if it is a directory of this user's that
+    no other user may write into (a group's or others' write permission, which a umask
+    may have given a directory made before, is taken away); else None. A symbolic link
+    is refused: it could lead anywhere."""
+    try:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(folder)
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
+            return None
+        if st.st_mode & 0o022:
+            os.chmod(folder, stat.S_IMODE(st.st_mode) & ~0o022)
     except OSError:
         return None
     return folder
+
+
+def _safe_parent(base: str) -> bool:
+    """Whether no other user can replace the directory made in ``base``: ``base`` is not
+    writable by others, or has the sticky bit (as /tmp), or is this user's own."""
+    try:
+        st = os.stat(base)
+    except FileNotFoundError:
+        return True  # made by ``mkdir`` with the user's own permissions
+    except OSError:
+        return False
+    return st.st_uid == os.geteuid() or not st.st_mode & 0o002 or bool(st.st_mode & stat.S_ISVTX)

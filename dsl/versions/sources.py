@@ -58,9 +58,10 @@ def read_version(spec: str | os.PathLike[str], *, what: str = "OLD") -> Version:
 def _compile(path: str, what: str, spec: str, config: Config | None = None,
              rename: tuple[str, str] | None = None) -> PolicySet:
     """The checked set; a copy's file names told as ``rename`` says (``/tmp/…/tree/``
-    as ``REV:``) in its diagnostics and messages."""
+    as ``REV:``) in its diagnostics and messages. A copy's parses are not kept in the
+    parse cache: its temporary directory's name never comes again."""
     try:
-        model, _loaded, diags = compile_paths([path], config=config)
+        model, _loaded, diags = compile_paths([path], config=config, cache=rename is None)
     except UsageError as e:
         message = str(e).replace(*rename) if rename else str(e)
         raise UsageError(f"{what} '{spec}': {message}") from None
