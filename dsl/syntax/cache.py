@@ -5,19 +5,20 @@ set). A parse costs about 0.13 s for 1,000 rules, reading its pickle about 0.01 
 
 A result is kept under a digest of what it is a function of: the file's name (its spans
 and diagnostics hold it), whether it is read as a test file, its text, and the code that
-parses (``code_key``: the grammar, and the size and time of change of every module of
-``dsl`` and of Lark's ``__init__``, so that an edited checkout never reads a result its
-old code made). The results are the ones ``parse_all`` gives, pickled as ``batch.py``'s
+parses (``code_key``: the grammar, Python's version, and the size, inode and times of
+change of every module of ``dsl`` and of Lark's ``__init__``, so that an edited checkout
+never reads a result its old code made). The results are the ones ``parse_all`` gives, pickled as ``batch.py``'s
 child pickles them (tests/test_parse_cache.py compares both on every policy of the
 repository and the conformance corpus).
 
-The cache is a directory of the user's (``cache_folder``, beside Lark's tables:
+The cache is a private directory of the user's (``cachedir``, beside Lark's tables:
 never a shared temporary directory, from which a pickle another user had put there would
-be loaded). A file is written under a temporary name and renamed, so that a reader sees
-it whole or not at all; one that cannot be read (a disk error, a file cut short) is
-parsed again, one that cannot be written is not kept, and the parse's result is the same
-either way. The directory holds at most ``MAX_BYTES``: past it, the files least recently
-read go. ``POLICY_DSL_CACHE=off`` turns the cache off (the parse is then ``parse_all``'s).
+be loaded), and an entry is read only if it is a regular file of this user's. A file is
+written under a temporary name and renamed, so that a reader sees it whole or not at all;
+one that cannot be read (a disk error, a file cut short) is parsed again, one that
+cannot be written is not kept, and the parse's result is the same either way. The
+directory holds at most ``MAX_BYTES``: past it, the files least recently read go.
+``POLICY_DSL_CACHE=off`` turns the cache off (the parse is then ``parse_all``'s).
 """
 
 from __future__ import annotations
@@ -96,10 +97,10 @@ def folder() -> Path | None:
 
 @functools.cache
 def code_key() -> str:
-    """A digest of the code a parse's result depends on: the grammar's text, and the size
-    and time of change of every module of ``dsl`` (the package's version among them) and of
-    Lark's ``__init__`` (its version: read without importing Lark). An installed package's
-    modules never change; a checkout's do when they are edited."""
+    """A digest of the code a parse's result depends on: the grammar's text, Python's
+    version, and the ``_stamp`` of every module of ``dsl`` (the package's version among
+    them) and of Lark's ``__init__`` (its version: read without importing Lark). An
+    installed package's modules never change; a checkout's do when they are edited."""
     return _code_digest(Path(__file__).resolve().parents[1])
 
 
@@ -196,7 +197,8 @@ def _trim(where: Path) -> None:
     """Remove the files least recently read while the directory holds more than
     ``MAX_BYTES`` (down to ``_KEPT`` of it)."""
     try:
-        entries = [(e.stat().st_mtime, e.stat().st_size, e.path) for e in os.scandir(where) if e.is_file()]
+        entries = [(st.st_mtime, st.st_size, e.path) for e in os.scandir(where)
+                   if e.is_file(follow_symlinks=False) and (st := e.stat(follow_symlinks=False))]
     except OSError:
         return
     total = sum(size for _, size, _ in entries)
