@@ -51,15 +51,16 @@ def held() -> Iterator[None]:
 
 
 def stop_on_signals() -> None:
-    """Sets the handlers of ``HELD`` in this process (its main thread): ^C ends the command
-    with ``KeyboardInterrupt`` (Python's own handler), SIGTERM with ``SystemExit`` and the
-    status a shell gives a process the signal ended (128 + 15), so that what it leaves is
-    cleaned up (a scan's temporary output, its workers and their directory). Each signal
-    does, the second too: the cleanups a second one must not cut short run ``held``, and
-    a first one lost (its exception raised where Python only prints it, as in a
-    finaliser) must not leave the command unstoppable."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)
-    signal.signal(signal.SIGTERM, _terminated)
+    """Sets SIGTERM's handler in this process (its main thread): SIGTERM ends the command
+    with ``SystemExit`` and the status a shell gives a process the signal ended (128 + 15),
+    as ^C does with Python's own ``KeyboardInterrupt``, so that what it leaves is cleaned up
+    (a scan's temporary output, its workers and their directory). Each signal does, the
+    second too: the cleanups a second one must not cut short run ``held``, and a first one
+    lost (its exception raised where Python only prints it, as in a finaliser) must not
+    leave the command unstoppable. A signal the process was started with ignored (``nohup``,
+    a shell's background job ignores ^C) stays ignored."""
+    if signal.getsignal(signal.SIGTERM) is not signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, _terminated)
 
 
 def _terminated(signum: int, frame: Any) -> NoReturn:

@@ -108,3 +108,13 @@ def test_every_signal_stops_the_command_but_not_a_cleanup(signum: int, raised: t
             _from_another_thread(signum)
             steps.append("the cleanup's end")
     assert steps == ["the cleanup's end"]
+
+
+def test_a_signal_the_process_ignores_stays_ignored() -> None:
+    """A command started with ^C or SIGTERM ignored (a shell's background job, ``nohup``)
+    is not made to stop on it."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    stop_on_signals()
+    assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGTERM) is signal.SIG_IGN
+    _from_another_thread(signal.SIGTERM)
