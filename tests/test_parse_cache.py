@@ -288,3 +288,42 @@ def test_a_temporary_copy_is_not_kept(cache_home: Path) -> None:
 
     model, _, _ = compile_paths([ROOT / "policies" / "alibaba"], cache=False)
     assert model is not None and not (cache_home.exists() and list(cache_home.iterdir()))
+
+
+def test_lark_s_files_are_used_only_if_this_user_s(tmp_path: Path) -> None:
+    """Lark loads its tables' pickle itself: a link, or another user's file, where it
+    would be is removed first (``cachedir.own_file_or_none``), as a FIFO is."""
+    from dsl.syntax.cachedir import own_file_or_none
+
+    mine = tmp_path / "lark-mine.cache"
+    mine.write_bytes(b"tables")
+    assert own_file_or_none(mine) == mine and mine.exists()
+    assert own_file_or_none(tmp_path / "lark-missing.cache") == tmp_path / "lark-missing.cache"
+    link = tmp_path / "lark-link.cache"
+    link.symlink_to(mine)
+    assert own_file_or_none(link) == link and not link.is_symlink() and mine.exists()
+    fifo = tmp_path / "shapes-fifo.json"
+    os.mkfifo(fifo)
+    assert own_file_or_none(fifo) == fifo and not fifo.exists()
+    if os.geteuid() == 0:  # (giving a file to another user takes root)
+        theirs = tmp_path / "lark-theirs.cache"
+        theirs.write_bytes(b"planted")
+        os.chown(theirs, 65534, 65534)
+        assert own_file_or_none(theirs) == theirs and not theirs.exists()
+
+
+def test_no_home_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No HOME and a user the system does not know (a container's): the cache is off, and
+    the command runs."""
+    from pathlib import Path as P
+
+    from dsl.syntax import cachedir
+
+    def unknown() -> P:
+        raise RuntimeError("Could not determine home directory.")
+
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    monkeypatch.setattr(cachedir.Path, "home", staticmethod(unknown))
+    assert cachedir.cache_folder() is None and cache.folder() is None
+    job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
+    assert _plain(cache.parse_cached([job])) == _plain(parse_all([job]))

@@ -1028,6 +1028,17 @@ def test_spark_gives_a_csv_row_of_other_cells_its_error(tmp_path: Path, spark_se
         assert errors[:2] == [f"{prefix}2 cells, where the header has 3", f"{prefix}4 cells, where the header has 3"]
         assert len(errors) == (3 if len(inputs) > 1 else 2)
         assert got.exit_code == duck.exit_code == 1
+    # an empty file beside; a header that has the bad rows' column's name; a bad row with a cell
+    # longer than the csv module's default limit
+    (tmp_path / "empty.csv").write_text("", encoding="utf-8")
+    (tmp_path / "c.csv").write_text(f"id,__policy_scan_bad\n8,x\n9,{'y' * 200_000},z\n", encoding="utf-8")
+    inputs = [tmp_path / "empty.csv", tmp_path / "c.csv"]
+    _spark_scan(inputs, tmp_path / "spark.jsonl", at="2021-10-20")
+    scan(P, SOURCES, [str(i) for i in inputs], str(tmp_path / "duck.jsonl"), at="2021-10-20", jobs=1)
+    want = [{**r, "error": r["error"] and re.sub(r"line \d+: ", "", r["error"])}
+            for r in read_output(tmp_path / "duck.jsonl")]
+    assert [r["error"] for r in want] == [None, f"{tmp_path / 'c.csv'}: 3 cells, where the header has 2"]
+    assert read_output(tmp_path / "spark.jsonl") == want
 
 
 def test_spark_reads_file_names_with_glob_characters_as_named(tmp_path: Path, spark_session: Any) -> None:

@@ -67,7 +67,8 @@ KEYS = (FILE, BLOCK, ROW)
 
 BAD = "__policy_scan_bad"
 """A CSV input's column of the rows whose number of cells is not the header's: the row's
-text (Spark's ``columnNameOfCorruptRecord``), null for a good row."""
+text (Spark's ``columnNameOfCorruptRecord``), null for a good row. Its name is this, with
+``_`` added while a file's header has it (``Task.bad``)."""
 
 _PENALTY = "struct<rule:string,ladder:string,step:bigint,actions:array<string>>"
 
@@ -89,7 +90,9 @@ class Task:
     """The input's column names: the frame goes to ``mapInArrow`` with its columns renamed
     (pyspark's ``mapInArrow`` cannot pass a column whose name has a dot)."""
     headers: tuple[tuple[str, int], ...] = ()
-    """A CSV input's files by place: each one's name and the cells of its header."""
+    """A CSV input's files by place: each one's name (as given) and the cells of its header."""
+    bad: str = BAD
+    """The name of ``BAD``'s column."""
 
 
 # ------------------------------------------------------------------ on the executors
@@ -161,10 +164,10 @@ def _with_bad_rows(task: Task, data: pa.RecordBatch, place: int) -> pa.RecordBat
     DuckDB engine reads it, a trailing empty cell aside), its listings with each such row
     a record in error (``Bad``)."""
     names = data.schema.names
-    if BAD not in names:
+    if task.bad not in names:
         return data
-    texts = data.column(names.index(BAD))
-    data = data.drop_columns([BAD])
+    texts = data.column(names.index(task.bad))
+    data = data.drop_columns([task.bad])
     if not texts.null_count < len(texts):
         return data
     name, width = task.headers[place]
@@ -181,6 +184,7 @@ def _cells_problem(text: str, width: int) -> str | None:
     """What is wrong with a row Spark's reader found malformed (``text``, as it read it),
     in the words of the DuckDB engine (``csv_rows``), which also names the row's line;
     None for a row of one cell more than its header whose last cell is empty."""
+    csv.field_size_limit(2**31 - 1)  # a cell as long as DuckDB reads (the module's default: 131,072 characters)
     row = next(csv.reader(io.StringIO(text)), [])
     if len(row) == width + 1 and row[-1] == "":
         return None
@@ -348,46 +352,54 @@ def decide_frame(frame: DataFrame, policies: Policies, task: Task, units: Accumu
     from pyspark.sql import functions as F
     from pyspark.sql.types import StructType
 
-    data = StructType([f for f in frame.schema.fields if f.name not in (*KEYS, BAD)])
+    data = StructType([f for f in frame.schema.fields if f.name not in (*KEYS, task.bad)])
     columns = duckdb_types(data)
     if task.job.at_field is not None:
         check_field("--at-field", task.job.at_field, columns, "csv" if task.job.csv else "parquet")
     where = narrowing(policies, task.job, columns) if narrow else None
     if where is not None:
-        bad = f" OR `{BAD}` IS NOT NULL" if BAD in frame.columns else ""  # (a bad row is decided: its error)
+        bad = f" OR `{task.bad}` IS NOT NULL" if task.bad in frame.columns else ""  # (a bad row: its error)
         frame = frame.withColumn(DECIDE_COLUMN, F.expr(f"(({where}) IS NOT FALSE){bad}"))
     task = attrs.evolve(task, names=tuple(frame.columns))
     safe = frame.toDF(*(f"c{i}" for i in range(len(frame.columns))))
     return safe.mapInArrow(functools.partial(decide_arrow, task, units), out)
 
 
-def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str]) -> tuple[DataFrame, tuple[tuple[str, int], ...]]:
-    """The input files as one DataFrame (by column name), with the keys; and a CSV input's
-    files' names and header widths (``Task.headers``)."""
+def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str],
+                shown: Sequence[str] | None = None) -> tuple[DataFrame, tuple[tuple[str, int], ...], str]:
+    """The input files as one DataFrame (by column name), with the keys; a CSV input's
+    files' names (``shown``, else as in ``files``) and header widths (``Task.headers``);
+    and the name of its ``BAD`` column."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
+    options: dict[str, bool | str] = {"header": True, "inferSchema": False, "multiLine": True, "quote": '"',
+                                      "escape": '"', "mode": "PERMISSIVE"}
+    schemas = [spark.read.options(**options).csv(_literal(f)).schema for f in files] if fmt == "csv" else []
+    bad = BAD
+    while any(bad in schema.names for schema in schemas):
+        bad += "_"
     frames = []
-    headers = []
     for place, found in enumerate(files):
         name = _literal(found)
         if fmt == "jsonl":
             frame = spark.read.format("binaryFile").load(name).select("content", F.lit(0).cast("bigint").alias(BLOCK))
         elif fmt == "csv":  # every cell as text, read by convert.csv_cell (as DuckDB's reading)
-            options: dict[str, bool | str] = {"header": True, "inferSchema": False, "multiLine": True, "quote": '"',
-                                              "escape": '"', "mode": "PERMISSIVE"}
-            header = spark.read.options(**options).csv(name).schema
-            headers.append((found, len(header.fields)))
-            # a row of more or fewer cells than the header is kept whole in ``BAD`` (Spark would fill the
-            # missing cells with nulls and drop the extra ones): the decider gives it an error
-            schema = StructType([*header.fields, StructField(BAD, StringType())])
-            frame = spark.read.options(**options, columnNameOfCorruptRecord=BAD).schema(schema).csv(name)
+            header = schemas[place]
+            if header.fields:
+                # a row of more or fewer cells than the header is kept whole in ``bad`` (Spark would fill the
+                # missing cells with nulls and drop the extra ones): the decider gives it an error
+                schema = StructType([*header.fields, StructField(bad, StringType())])
+                frame = spark.read.options(**options, columnNameOfCorruptRecord=bad).schema(schema).csv(name)
+            else:  # an empty file (Spark refuses a query of the corrupt record's column alone)
+                frame = spark.read.options(**options).csv(name)
             frame = frame.select("*", F.col("_metadata.file_block_start").alias(BLOCK))
         else:
             frame = spark.read.parquet(name).select("*", F.col("_metadata.file_block_start").alias(BLOCK))
         frames.append(frame.withColumn(FILE, F.lit(place).cast("bigint")))
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
-    return union.withColumn(ROW, F.monotonically_increasing_id()), tuple(headers)
+    headers = tuple(((shown or files)[place], len(schema.fields)) for place, schema in enumerate(schemas))
+    return union.withColumn(ROW, F.monotonically_increasing_id()), headers, bad
 
 
 def _literal(name: str) -> str:
@@ -476,25 +488,26 @@ def scan_spark(policies: Policies, sources: Mapping[str, str], inputs: Sequence[
     if report is not None:
         check_output(report, "--report", out)
     check_apart(sources, inputs, out, report)
-    files = [os.path.abspath(f) for f in expand_inputs(inputs)]
+    given = expand_inputs(inputs)
+    files = [os.path.abspath(f) for f in given]
     fmt = _input_format(files)
     job = attrs.evolve(job, csv=fmt == "csv", envelopes=fmt == "jsonl")
     spark = session(jobs)
     tally = _run(spark, policies, Task(dict(sources), policies.policy_hash, job, batch_size), files, out,
-                 narrow=use_pushdown)
+                 narrow=use_pushdown, shown=given)
     return finish(tally, started, report)
 
 
 def _run(spark: SparkSession, policies: Policies, task: Task, files: Sequence[str], out: str, *,
-         narrow: bool) -> Tally:
+         narrow: bool, shown: Sequence[str] | None = None) -> Tally:
     from pyspark import StorageLevel
 
     spark.conf.set("spark.sql.execution.arrow.maxRecordsPerBatch", str(task.batch_size))
     units = _units_accumulator(spark)
     fmt = "jsonl" if task.job.envelopes else "csv" if task.job.csv else "parquet"
     try:
-        frame, headers = read_inputs(spark, fmt, files)
-        decided = decide_frame(frame, policies, attrs.evolve(task, headers=headers), units, narrow=narrow)
+        frame, headers, bad = read_inputs(spark, fmt, files, shown)
+        decided = decide_frame(frame, policies, attrs.evolve(task, headers=headers, bad=bad), units, narrow=narrow)
         decided = decided.persist(StorageLevel.DISK_ONLY)
     except UsageError:
         raise

@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from ..gcpause import no_gc
 from . import ast as A
-from .cachedir import cache_folder, private_folder
+from .cachedir import cache_folder, file_stamp, private_folder
 from .grammar import grammar_text
 
 if TYPE_CHECKING:
@@ -98,7 +98,7 @@ def folder() -> Path | None:
 @functools.cache
 def code_key() -> str:
     """A digest of the code a parse's result depends on: the grammar's text, Python's
-    version, and the ``_stamp`` of every module of ``dsl`` (the package's version among
+    version, and the ``cachedir.file_stamp`` of every module of ``dsl`` (the package's version among
     them) and of Lark's ``__init__`` (its version: read without importing Lark). An
     installed package's modules never change; a checkout's do when they are edited."""
     return _code_digest(Path(__file__).resolve().parents[1])
@@ -108,21 +108,14 @@ def _code_digest(package: Path) -> str:
     digest = hashlib.sha256(grammar_text().encode())
     lark = importlib.util.find_spec("lark")
     if lark is not None and lark.origin is not None:
-        digest.update(f"\0{lark.origin}\0{_stamp(lark.origin)}".encode())
+        digest.update(f"\0{lark.origin}\0{file_stamp(lark.origin)}".encode())
     digest.update(f"\0{sys.implementation.cache_tag}\0{sys.version}".encode())
     for root, dirs, files in os.walk(package):
         dirs[:] = sorted(d for d in dirs if d != "__pycache__")
         for name in sorted(f for f in files if f.endswith(".py")):
             path = os.path.join(root, name)
-            digest.update(f"\0{os.path.relpath(path, package)}\0{_stamp(path)}".encode())
+            digest.update(f"\0{os.path.relpath(path, package)}\0{file_stamp(path)}".encode())
     return digest.hexdigest()
-
-
-def _stamp(path: str) -> str:
-    """A file's size, inode and times of change: a copy that keeps the time of the last
-    edit (``cp -p``, tar, rsync) gets a new inode and a new ``ctime``, which no tool sets."""
-    st = os.stat(path)
-    return f"{st.st_size}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"
 
 
 def _key(job: Job) -> str:

@@ -8,7 +8,7 @@ import os
 import stat
 from pathlib import Path
 
-__all__ = ["cache_folder", "private_folder"]
+__all__ = ["cache_folder", "file_stamp", "own_file_or_none", "private_folder"]
 
 
 def cache_folder() -> Path | None:
@@ -19,7 +19,10 @@ def cache_folder() -> Path | None:
     (``private_folder``)."""
     base = os.environ.get("XDG_CACHE_HOME", "")
     if not os.path.isabs(base):
-        base = str(Path.home() / ".cache")
+        try:
+            base = str(Path.home() / ".cache")
+        except (RuntimeError, KeyError):  # no HOME, and a user the system does not know (a container's)
+            return None
     if not _safe_parent(base):
         return None
     try:
@@ -56,3 +59,29 @@ def _safe_parent(base: str) -> bool:
     except OSError:
         return False
     return st.st_uid == os.geteuid() or not st.st_mode & 0o002 or bool(st.st_mode & stat.S_ISVTX)
+
+
+def own_file_or_none(path: Path) -> Path | None:
+    """``path`` where it is missing or a regular file of this user's (not a link), to be
+    read or written; else None, after trying to remove it (the directory is this user's,
+    so what another user put there is a leftover of a time it was not private)."""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return path
+    except OSError:
+        return None
+    if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+        return path
+    try:
+        os.unlink(path)
+    except OSError:
+        return None
+    return path
+
+
+def file_stamp(path: str | os.PathLike[str]) -> str:
+    """A file's size, inode and times of change: a copy that keeps the time of the last
+    edit (``cp -p``, tar, rsync) gets a new inode and a new ``ctime``, which no tool sets."""
+    st = os.stat(path)
+    return f"{st.st_size}\0{st.st_ino}\0{st.st_mtime_ns}\0{st.st_ctime_ns}"

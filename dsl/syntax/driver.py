@@ -24,7 +24,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 from lark.lark import PostLex
 
 from ..atomic import write_atomically
-from .cachedir import cache_folder
+from .cachedir import cache_folder, file_stamp, own_file_or_none
 from .grammar import grammar_text
 from .tree import Node, Shapes, TreeBuilder, learn_shapes, lex_error_offset
 
@@ -64,15 +64,20 @@ def lark() -> Lark:
     text = grammar_text()
     folder = cache_folder()
     key = hashlib.sha256((text + lark_version).encode("utf-8")).hexdigest()[:16]
-    cache: str | bool = str(folder / f"lark-{key}.cache") if folder else False
-    return Lark(text, keep_all_tokens=True, transformer=TreeBuilder(_shapes(text, folder, key)), postlex=WholeWords(),
-                lexer_callbacks={"COMMENT": _keep_comment}, cache=cache, **_OPTIONS)
+    # Lark loads its cache file, a pickle, itself: only one of this user's (``cachedir``)
+    tables = own_file_or_none(folder / f"lark-{key}.cache") if folder else None
+    # the shapes depend on the code that learns and uses them too
+    here = Path(__file__).resolve().parent
+    shapes_key = hashlib.sha256(f"{key}\0{file_stamp(here / 'tree.py')}\0{file_stamp(__file__)}".encode()).hexdigest()
+    return Lark(text, keep_all_tokens=True, transformer=TreeBuilder(_shapes(text, folder, shapes_key[:16])),
+                postlex=WholeWords(), lexer_callbacks={"COMMENT": _keep_comment},
+                cache=str(tables) if tables is not None else False, **_OPTIONS)
 
 
 def _shapes(text: str, folder: Path | None, key: str) -> Shapes:
     """The shapes of the tree (``tree.learn_shapes``), from the rules of Lark's default
     compilation of the grammar, kept as JSON beside Lark's cache."""
-    saved = folder / f"shapes-{key}.json" if folder else None
+    saved = own_file_or_none(folder / f"shapes-{key}.json") if folder else None
     if saved is not None:
         try:
             saved_shapes = json.loads(saved.read_text("utf-8"))
