@@ -247,8 +247,9 @@ def test_only_a_private_directory_is_used(tmp_path: Path, cache_home: Path, monk
     shared.mkdir()
     shared.chmod(0o777)
     monkeypatch.setenv("XDG_CACHE_HOME", str(shared))
-    if os.geteuid() != 0:  # (this user's own directory is trusted whatever its mode)
-        assert cache.folder() is None
+    if os.geteuid() == 0:  # another user's directory open to all (giving it away takes root)
+        os.chown(shared, 65534, 65534)
+        assert cache.folder() is None and not list(shared.iterdir())
     shared.chmod(0o1777)  # as /tmp: no one may replace another user's directory
     assert cache.folder() == shared / "policy-dsl" / "parsed"
     monkeypatch.setenv("HOME", str(tmp_path / "home"))
@@ -327,3 +328,17 @@ def test_no_home_no_cache(monkeypatch: pytest.MonkeyPatch) -> None:
     assert cachedir.cache_folder() is None and cache.folder() is None
     job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
     assert _plain(cache.parse_cached([job])) == _plain(parse_all([job]))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="another user's home takes root to make")
+def test_nothing_is_made_in_another_user_s_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``sudo`` keeping HOME: root makes nothing in the user's home (it would turn the
+    user's own cache off), and parses without the cache."""
+    home = tmp_path / "home"
+    home.mkdir()
+    os.chown(home, 65534, 65534)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    assert cache.folder() is None and not list(home.iterdir())
+    job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
+    assert _plain(cache.parse_cached([job])) == _plain(parse_all([job])) and not list(home.iterdir())

@@ -50,15 +50,23 @@ def private_folder(folder: Path) -> Path | None:
 
 
 def _safe_parent(base: str) -> bool:
-    """Whether no other user can replace the directory made in ``base``: ``base`` is not
-    writable by others, or has the sticky bit (as /tmp), or is this user's own."""
-    try:
-        st = os.stat(base)
-    except FileNotFoundError:
-        return True  # made by ``mkdir`` with the user's own permissions
-    except OSError:
-        return False
-    return st.st_uid == os.geteuid() or not st.st_mode & 0o002 or bool(st.st_mode & stat.S_ISVTX)
+    """Whether the cache may be made in ``base``: the nearest directory of ``base`` and its
+    parents that exists is this user's own, or has the sticky bit (as /tmp: no one may
+    replace another user's entry). Not another user's home: ``sudo`` keeping HOME would
+    otherwise make root's directories there, which would then turn the user's own cache
+    off (and a root-owned ``~/.cache`` troubles other tools)."""
+    path = Path(base)
+    while True:
+        try:
+            st = os.stat(path)
+            break
+        except FileNotFoundError:
+            if path.parent == path:
+                return False
+            path = path.parent
+        except OSError:
+            return False
+    return st.st_uid == os.geteuid() or bool(st.st_mode & stat.S_ISVTX)
 
 
 def own_file_or_none(path: Path) -> Path | None:
