@@ -168,7 +168,7 @@ def _with_bad_rows(task: Task, data: pa.RecordBatch, place: int) -> pa.RecordBat
         return data
     texts = data.column(names.index(task.bad))
     data = data.drop_columns([task.bad])
-    if not texts.null_count < len(texts):
+    if texts.null_count == len(texts):  # no bad row
         return data
     name, width = task.headers[place]
     problems = [None if text is None else _cells_problem(text, width) for text in texts.to_pylist()]
