@@ -47,6 +47,7 @@ SAMPLES = [{"listing": {"title": "bitcoin miner", "seller": {"country": "CN"}}, 
 
 WORKSPACE: dict[str, Path] = {}
 REGISTERED: list[str] = []
+CLIENT: list[LanguageClient] = []
 
 
 @pytest_lsp.fixture(scope="module",
@@ -61,6 +62,7 @@ async def client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFa
     for name, text in generated_policies(300).items():
         (slow / name).write_text(text, encoding="utf-8")
     WORKSPACE.update(shop=shop, slow=slow)
+    CLIENT.append(lsp_client)
 
     @lsp_client.feature(T.WORKSPACE_CODE_LENS_REFRESH)
     def refresh(params: None) -> None:  # the lenses are asked for again by the tests
@@ -91,15 +93,18 @@ def change(client: LanguageClient, doc: str, text: str, version: int) -> None:
         T.VersionedTextDocumentIdentifier(version=version, uri=doc), [T.TextDocumentContentChangeWholeDocument(text)]))
 
 
-async def until(check: Callable[[], Any], timeout: float = 20.0) -> Any:
-    """Wait until ``check()`` is truthy; its value."""
+async def until(check: Callable[[], Any], timeout: float = 90.0) -> Any:
+    """Wait until ``check()`` is truthy; its value. The timeout is generous: the suite
+    runs in parallel (./run-tests), and on a loaded machine the server's analysis worker
+    takes seconds to start; on a timeout, the server's last log messages say why."""
     end = time.monotonic() + timeout
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > end:
-            raise AssertionError("timed out")
+            logged = [m.message for c in CLIENT for m in c.log_messages[-12:]]
+            raise AssertionError("timed out; the server's last log messages:\n" + "\n".join(logged))
         await asyncio.sleep(0.02)
 
 

@@ -850,19 +850,7 @@ def test_eval_writes_a_decision_before_reading_the_next_line() -> None:
 
 
 # ------------------------------------------------------------------ the Spark engine (item 4)
-# One local Spark session for the module (start-up takes seconds); few tests, small data.
-
-@pytest.fixture(scope="module")
-def spark_session() -> Iterator[Any]:
-    import shutil
-
-    if shutil.which("java") is None:
-        pytest.skip("no `java` on PATH: the Spark engine's tests (issue 12 item 4) need Java 17 or later")
-    from dsl.scan.spark_engine import session
-
-    spark = session(2)
-    yield spark
-    spark.stop()
+# One local Spark session for each process of the run: ``spark_session`` (tests/conftest.py).
 
 
 def _spark_scan(inputs: list[Path], out: Path, **kw: Any) -> Any:
