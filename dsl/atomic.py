@@ -24,8 +24,8 @@ from pathlib import Path
 if sys.platform != "win32":
     import fcntl
 
-__all__ = ["ABANDONED", "Temporary", "check_writable", "held_folder", "new_file_mode", "remove_abandoned",
-           "replace_with", "write_atomically"]
+__all__ = ["ABANDONED", "Temporary", "check_writable", "held_folder", "is_own", "new_file_mode", "open_own",
+           "remove_abandoned", "replace_with", "write_atomically"]
 
 
 def write_atomically(path: str | Path, text: str) -> None:
@@ -107,26 +107,22 @@ def remove_abandoned(path: str | Path) -> list[str]:
 def _remove_abandoned(folder: str, ours: re.Pattern[str], remove: Callable[[str], None], *,
                       directory: bool) -> list[str]:
     """``remove`` each entry of ``folder`` named as ``ours`` makes them (a file, or with
-    ``directory`` a directory) that this user owns, that has not changed for ``ABANDONED``
-    seconds and that no process holds (the ``flock`` taken here then keeps a new holder
-    off until it is removed). Returns their paths."""
+    ``directory`` a directory) that this user owns (``open_own``), that has not changed for
+    ``ABANDONED`` seconds and that no process holds (the ``flock`` taken here then keeps a
+    new holder off until it is removed). Returns their paths."""
     try:
         names = [n for n in os.listdir(folder) if ours.fullmatch(n)]
     except OSError:
         return []
-    # (not blocking: a FIFO of that name would wait for a writer)
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | (os.O_DIRECTORY if directory else 0)
     removed = []
     for name in names:
         path = os.path.join(folder, name)
+        opened = open_own(path, directory=directory)
+        if opened is None:
+            continue  # gone meanwhile, or not ours
+        fd, st = opened
         try:
-            fd = os.open(path, flags)
-        except OSError:
-            continue  # gone meanwhile, or not ours to read
-        try:
-            st = os.fstat(fd)
-            kind = stat.S_ISDIR if directory else stat.S_ISREG
-            if not kind(st.st_mode) or st.st_uid != os.getuid() or time.time() - st.st_mtime < ABANDONED:
+            if time.time() - st.st_mtime < ABANDONED:
                 continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: held, its writer is at work
             remove(path)
@@ -136,6 +132,35 @@ def _remove_abandoned(folder: str, ours: re.Pattern[str], remove: Callable[[str]
         finally:
             os.close(fd)
     return removed
+
+
+def open_own(path: str | os.PathLike[str], *, directory: bool = False) -> tuple[int, os.stat_result] | None:
+    """``path`` opened to read, and its status, where it is a regular file (with
+    ``directory``: a directory) of this user's; else None, nothing left open. A symbolic
+    link is not followed, and a FIFO is not waited on (the open does not block): what
+    another user may have put in a directory is never read or trusted. The caller closes
+    the descriptor."""
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0) | (os.O_DIRECTORY if directory else 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError:
+        return None
+    try:
+        st = os.fstat(fd)
+    except OSError:
+        os.close(fd)
+        return None
+    if not is_own(st, directory=directory):
+        os.close(fd)
+        return None
+    return fd, st
+
+
+def is_own(st: os.stat_result, *, directory: bool = False) -> bool:
+    """Whether a status (``lstat``'s: a link is not followed) is of a regular file (with
+    ``directory``: a directory) of this user's."""
+    kind = stat.S_ISDIR if directory else stat.S_ISREG
+    return kind(st.st_mode) and st.st_uid == os.geteuid()
 
 
 def _beside(target: Path) -> tuple[int, str]:

@@ -119,7 +119,7 @@ def test_other_code_is_another_key(tmp_path: Path) -> None:
 def test_a_cache_that_cannot_be_written_changes_nothing(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
     expected = _plain(parse_all([job]))
-    cache_home.parent.mkdir(parents=True)
+    cache_home.parent.mkdir(parents=True, exist_ok=True)  # (made already where this process built Lark's tables)
     cache_home.write_text("a file where the directory would be")
     assert _plain(cache.parse_cached([job])) == expected
     cache_home.unlink()

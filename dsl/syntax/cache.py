@@ -28,13 +28,13 @@ import hashlib
 import importlib.util
 import os
 import pickle
-import stat
 import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ..atomic import open_own
 from ..gcpause import no_gc
 from . import ast as A
 from .cachedir import cache_folder, file_stamp, private_folder
@@ -132,16 +132,11 @@ def _key(job: Job) -> str:
 
 
 def _read(path: Path) -> Result | None:
-    try:
-        # only a regular file of this user's, opened without following a link or waiting on a FIFO
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
-    except OSError:
+    opened = open_own(path)  # only a regular file of this user's: a pickle is code
+    if opened is None:
         return None
     try:
-        with os.fdopen(fd, "rb") as kept:
-            st = os.fstat(fd)
-            if not stat.S_ISREG(st.st_mode) or st.st_uid != os.geteuid():
-                return None
+        with os.fdopen(opened[0], "rb") as kept:
             with no_gc():  # as a parse: a collection would walk every AST read so far
                 result = pickle.load(kept)
     except Exception:  # noqa: BLE001 - a file cut short or damaged: parsed again, and written anew

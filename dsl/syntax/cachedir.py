@@ -8,6 +8,8 @@ import os
 import stat
 from pathlib import Path
 
+from ..atomic import is_own
+
 __all__ = ["cache_folder", "file_stamp", "own_file_or_none", "private_folder"]
 
 
@@ -79,7 +81,7 @@ def own_file_or_none(path: Path) -> Path | None:
         return path
     except OSError:
         return None
-    if stat.S_ISREG(st.st_mode) and st.st_uid == os.geteuid():
+    if is_own(st):
         return path
     try:
         os.unlink(path)
