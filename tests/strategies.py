@@ -42,12 +42,21 @@ import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from hypothesis import settings
 from hypothesis import strategies as st
 
 from dsl.model import step_info
 from dsl.syntax import RESERVED
 from dsl.syntax import ast as A
 from dsl.syntax.format import format_file
+
+
+def at_least(n: int) -> int:
+    """``n`` examples, or the Hypothesis profile's number where that is more: for a test
+    that asks for more than the quick default, so that the ``thorough`` profile (2,000)
+    still searches it further."""
+    return max(n, settings.default.max_examples)
+
 
 # ---------------------------------------------------------------- vocabulary
 

@@ -16,7 +16,7 @@ import attrs
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from strategies import listings, policy_files
+from strategies import at_least, listings, policy_files
 
 import dsl
 from dsl.checking.passes import build
@@ -395,7 +395,7 @@ _PIECE_PARTS = st.sampled_from(
     + ["mining rig", "ether", "bitcoin"])
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=at_least(300), deadline=None)
 @given(st.lists(st.lists(_PIECE_PARTS, max_size=8).map("".join), max_size=4),
        st.lists(st.sampled_from(["ether", "mining rig", "比特币", "'s", "-", "a b", "ß", "\u0301", "r b",
                                  "r\u2019s", "a\u200bb", "\u2013"]), min_size=1))

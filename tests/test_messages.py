@@ -16,6 +16,7 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import at_least
 
 from dsl.cli import main
 from dsl.syntax import parse
@@ -147,7 +148,7 @@ def test_missing_colon_keeps_the_rest_of_the_file() -> None:
     assert [s.name.name for s in f.statements] == ["s"]  # type: ignore[union-attr]
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=at_least(200), deadline=None)
 @given(st.lists(st.sampled_from(
     ["rule", "r", ":", " ", "\n", "from", "until", "at", "for", "7", "days", "2024-07-20", "10:00",
      "20/07/2024", "'", '"', "\u2018", "\u2019", "\u201c", "\u201d", "s", "block", "blocked",

@@ -27,6 +27,7 @@ from strategies import (
     REGEXES,
     SKUS,
     TEXT_FIELDS,
+    at_least,
     listing_texts,
     policy_files,
 )
@@ -410,7 +411,7 @@ def _check_sound(ps: PolicySet, table: Any, at: Any, at_field: str | None, prior
     return dropped
 
 
-SOUND = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+SOUND = settings(max_examples=at_least(250), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                          HealthCheck.data_too_large])
 
 

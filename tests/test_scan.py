@@ -22,6 +22,7 @@ import pytest
 import test_pushdown as drawn  # its policy sets and catalogues
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from strategies import at_least
 
 import dsl
 from dsl.api import scan_paths
@@ -815,7 +816,7 @@ PIECES = [b'{"a": 1}', b'[1, 2]', b'{', b'"a": [', b'1,', b']', b'}', b'', b'  '
           b'"text"', b'null', b'\r', b'{"c": 1} {"d": 2}', b'\xef\xbb\xbf{"e": 1}']
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=at_least(200), deadline=None)
 @given(st.lists(st.sampled_from(PIECES), max_size=8), st.sampled_from([b"\n", b"\r\n", b"\r"]))
 def test_the_streaming_reader_reads_as_the_whole_input_reader(pieces: list[bytes], sep: bytes) -> None:
     import io

@@ -13,6 +13,7 @@ import pytest
 import z3
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from strategies import at_least
 
 from dsl import model
 from dsl.analysis import formula as FM
@@ -278,7 +279,7 @@ def test_outcome_is_a_leaf_and_a_decision_is_plain_data() -> None:
     assert not hasattr(Decision, "explain")
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=at_least(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.data(), st.booleans())
 def test_a_decision_reads_only_the_fields_read(data: st.DataObject, schema: bool) -> None:
     """``fields_read``: a listing cut down to those top-level fields gets the same decision

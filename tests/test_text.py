@@ -10,6 +10,7 @@ import attrs
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import at_least
 
 from dsl.text import (
     DEFAULT_IGNORABLE_RANGES,
@@ -129,7 +130,7 @@ def _definition(s: str) -> str:
     return "".join(PUNCTUATION_FOLDS.get(c, c) for c in s)
 
 
-@settings(max_examples=500)
+@settings(max_examples=at_least(500))
 @given(st.text(alphabet=st.one_of(st.sampled_from(_SPECIALS), st.characters(exclude_categories=("Cs",)))))
 def test_normalize_agrees_with_the_definition(s: str) -> None:
     assert normalize(s) == _definition(s)
@@ -600,7 +601,7 @@ def _oracle_phrase_matches(text: str, phrase: str) -> bool:
     return False
 
 
-@settings(max_examples=300)
+@settings(max_examples=at_least(300))
 @given(phrases_and_text())
 def test_phrase_matches_agrees_with_the_oracle(case: tuple[list[str], str]) -> None:
     phrases, raw = case
@@ -609,7 +610,7 @@ def test_phrase_matches_agrees_with_the_oracle(case: tuple[list[str], str]) -> N
         assert phrase_matches(text, phrase) == _oracle_phrase_matches(text, phrase)
 
 
-@settings(max_examples=300)
+@settings(max_examples=at_least(300))
 @given(phrases_and_text())
 def test_phrase_matcher_equals_the_naive_loop(case: tuple[list[str], str]) -> None:
     phrases, raw = case
