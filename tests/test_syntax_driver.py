@@ -4,7 +4,9 @@ shapes from the grammar (issue 11, item 4)."""
 from __future__ import annotations
 
 import ast
+import os
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -139,3 +141,39 @@ def test_a_long_run_of_stray_characters_lexes_in_linear_time() -> None:
     text = "中文" * 50_000 + "\nrule r: block category 'X'\n"
     toks = tokens(text)
     assert len(toks) == 100_000 + 6 and toks[-1].value == "'X'"
+
+
+def _age(path: Path, days: float) -> None:
+    then = time.time() - days * 24 * 3600
+    os.utime(path, (then, then), follow_symlinks=False)
+
+
+def test_the_tables_and_shapes_of_other_grammars_go_once_unused(tmp_path: Path) -> None:
+    stale = [tmp_path / "lark-0123456789abcdef.cache", tmp_path / "shapes-0123456789abcdef.json"]
+    recent, other = tmp_path / "lark-fedcba9876543210.cache", tmp_path / "notes-0123456789abcdef.json"
+    for path in (*stale, recent, other):
+        path.write_bytes(b"x")
+    link = tmp_path / "lark-aaaaaaaaaaaaaaaa.cache"
+    link.symlink_to(other)
+    for path in (*stale, other, link):
+        _age(path, 31)
+    _age(recent, 29)  # used within the month: another installed version's, maybe
+    assert sorted(driver.remove_unused(tmp_path)) == sorted(stale)
+    assert recent.exists() and other.exists() and link.is_symlink()
+
+
+def test_new_tables_sweep_the_unused_ones_and_tables_read_are_marked_used(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = driver.cache_folder()
+    assert folder is not None
+    stale = folder / "lark-0123456789abcdef.cache"
+    stale.write_bytes(b"x")
+    _age(stale, 31)
+    driver.lark.__wrapped__()  # this grammar's tables are new here: the stale ones go
+    assert not stale.exists()
+    (tables,) = folder.glob("lark-*.cache")
+    _age(tables, 40)
+    driver.lark.__wrapped__()  # read from the cache, and marked used
+    assert time.time() - tables.stat().st_mtime < 600
+    assert tables.exists()

@@ -13,7 +13,9 @@ import contextvars
 import functools
 import hashlib
 import json
+import os
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,7 +25,7 @@ from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 from lark.lark import PostLex
 
-from ..atomic import write_atomically
+from ..atomic import is_own, write_atomically
 from .cachedir import cache_folder, file_stamp, own_file_or_none
 from .grammar import grammar_text
 from .tree import Node, Shapes, TreeBuilder, learn_shapes, lex_error_offset
@@ -69,9 +71,54 @@ def lark() -> Lark:
     # the shapes depend on the code that learns and uses them too
     here = Path(__file__).resolve().parent
     shapes_key = hashlib.sha256(f"{key}\0{file_stamp(here / 'tree.py')}\0{file_stamp(__file__)}".encode()).hexdigest()
-    return Lark(text, keep_all_tokens=True, transformer=TreeBuilder(_shapes(text, folder, shapes_key[:16])),
-                postlex=WholeWords(), lexer_callbacks={"COMMENT": _keep_comment},
-                cache=str(tables) if tables is not None else False, **_OPTIONS)
+    new = folder is not None and not all((folder / name).exists()
+                                         for name in (f"lark-{key}.cache", f"shapes-{shapes_key[:16]}.json"))
+    parser = Lark(text, keep_all_tokens=True, transformer=TreeBuilder(_shapes(text, folder, shapes_key[:16])),
+                  postlex=WholeWords(), lexer_callbacks={"COMMENT": _keep_comment},
+                  cache=str(tables) if tables is not None else False, **_OPTIONS)
+    if tables is not None:
+        _used(tables)
+    if folder is not None and new:  # another grammar, Lark or code: the files of the old ones may be left
+        remove_unused(folder)
+    return parser
+
+
+UNUSED = 30 * 24 * 3600
+"""Seconds after their last use that the Lark tables and shapes of another grammar (or
+Lark, or version of this code) are removed from the cache directory, when new ones are
+written. Not at once: two installed versions may share the directory."""
+
+_OURS = re.compile(r"(lark-[0-9a-f]{16}\.cache|shapes-[0-9a-f]{16}\.json)")
+
+
+def _used(path: Path) -> None:
+    """Mark a file of the cache directory as used now (its time of change: Lark reads its
+    tables without changing it)."""
+    try:
+        os.utime(path)
+    except OSError:  # pragma: no cover - gone meanwhile, or a read-only cache: it is kept anyway
+        pass
+
+
+def remove_unused(folder: Path) -> list[Path]:
+    """Remove the Lark tables and shapes files of ``folder`` (named as this module names
+    them, regular files of this user's) not used for ``UNUSED`` seconds; their paths."""
+    try:
+        names = [n for n in os.listdir(folder) if _OURS.fullmatch(n)]
+    except OSError:
+        return []
+    removed = []
+    now = time.time()
+    for name in names:
+        path = folder / name
+        try:
+            st = os.lstat(path)
+            if is_own(st) and now - st.st_mtime > UNUSED:
+                os.unlink(path)
+                removed.append(path)
+        except OSError:
+            continue
+    return removed
 
 
 def _shapes(text: str, folder: Path | None, key: str) -> Shapes:
@@ -81,6 +128,7 @@ def _shapes(text: str, folder: Path | None, key: str) -> Shapes:
     if saved is not None:
         try:
             saved_shapes = json.loads(saved.read_text("utf-8"))
+            _used(saved)
             return {name: (list(drop), bool(expand1)) for name, (drop, expand1) in saved_shapes.items()}
         except (OSError, ValueError, TypeError):
             pass
