@@ -30,9 +30,8 @@ atexit.register(shutil.rmtree, _CACHE, ignore_errors=True)
 @pytest.fixture(scope="session")
 def spark_session() -> Iterator[Any]:
     """One local Spark session for the Spark engine's tests (tests/test_scan.py) in this
-    process (its start-up takes seconds): one per pytest-xdist worker that runs any.
-    (``--dist loadgroup`` cannot keep them in one worker: pytest-xdist 3.8 groups tests by
-    a suffix of their ``nodeid``, which pytest 9.2 no longer lets it set.)"""
+    process (its start-up takes seconds); ``./run-tests`` runs a file's tests in one
+    pytest-xdist worker (``--dist loadfile``)."""
     if shutil.which("java") is None:
         pytest.skip("no `java` on PATH: the Spark engine's tests (issue 12 item 4) need Java 17 or later")
     from dsl.scan.spark_engine import session
