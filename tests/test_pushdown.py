@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -63,6 +63,15 @@ def _cursor() -> Any:
     if not _DATABASE:
         _DATABASE.append(duckdb.connect())
     return _DATABASE[0].cursor()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _close_database() -> Iterator[None]:
+    """The shared database closed with the module: its threads would otherwise live on
+    into the forks of the worker's later tests (a scan never forks with one open)."""
+    yield
+    while _DATABASE:
+        _DATABASE.pop().close()
 
 
 def rows_where(table: Any, predicate: str | None) -> list[bool]:

@@ -8,6 +8,7 @@ import os
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given, settings
@@ -177,3 +178,23 @@ def test_new_tables_sweep_the_unused_ones_and_tables_read_are_marked_used(tmp_pa
     driver.lark.__wrapped__()  # read from the cache, and marked used
     assert time.time() - tables.stat().st_mtime < 600
     assert tables.exists()
+
+
+def test_a_cache_folder_that_cannot_be_searched_leaves_the_parser_working(tmp_path: Path,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """A folder of this user's without the right to search it (mode 0600, which root
+    ignores: the refusal is simulated) raised PermissionError from the check of which
+    tables are new, and every parse failed."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    folder = driver.cache_folder()
+    assert folder is not None
+    stat_of = os.stat
+
+    def refused(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if str(path).startswith(str(folder) + os.sep):
+            raise PermissionError(13, "Permission denied", str(path))
+        return stat_of(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", refused)
+    parser = driver.lark.__wrapped__()
+    assert parser.parse("policy p\nrule r: block category 'A'\n", start="start") is not None

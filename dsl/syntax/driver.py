@@ -71,7 +71,8 @@ def lark() -> Lark:
     # the shapes depend on the code that learns and uses them too
     here = Path(__file__).resolve().parent
     shapes_key = hashlib.sha256(f"{key}\0{file_stamp(here / 'tree.py')}\0{file_stamp(__file__)}".encode()).hexdigest()
-    new = folder is not None and not all((folder / name).exists()
+    # (os.path.exists: False, not an error, in a folder that cannot be searched)
+    new = folder is not None and not all(os.path.exists(folder / name)
                                          for name in (f"lark-{key}.cache", f"shapes-{shapes_key[:16]}.json"))
     parser = Lark(text, keep_all_tokens=True, transformer=TreeBuilder(_shapes(text, folder, shapes_key[:16])),
                   postlex=WholeWords(), lexer_callbacks={"COMMENT": _keep_comment},
