@@ -25,7 +25,7 @@ if sys.platform != "win32":
     import fcntl
 
 __all__ = ["ABANDONED", "Temporary", "check_writable", "held_folder", "is_own", "new_file_mode", "open_own",
-           "remove_abandoned", "replace_with", "write_atomically"]
+           "remove_abandoned", "remove_stale", "replace_with", "write_atomically"]
 
 
 def write_atomically(path: str | Path, text: str) -> None:
@@ -101,15 +101,16 @@ def remove_abandoned(path: str | Path) -> list[str]:
         return []
     target = Path(os.path.realpath(path))
     ours = re.compile(re.escape(f".{target.name}.") + r"[a-z0-9_]{8}\.tmp")  # as ``_beside`` names them
-    return _remove_abandoned(str(target.parent), ours, os.unlink, directory=False)
+    return remove_stale(str(target.parent), ours, ABANDONED, os.unlink, directory=False)
 
 
-def _remove_abandoned(folder: str, ours: re.Pattern[str], remove: Callable[[str], None], *,
-                      directory: bool) -> list[str]:
+def remove_stale(folder: str, ours: re.Pattern[str], age: float, remove: Callable[[str], None], *,
+                 directory: bool) -> list[str]:
     """``remove`` each entry of ``folder`` named as ``ours`` makes them (a file, or with
     ``directory`` a directory) that this user owns (``open_own``), that has not changed for
-    ``ABANDONED`` seconds and that no process holds (the ``flock`` taken here then keeps a
-    new holder off until it is removed). Returns their paths."""
+    ``age`` seconds and that no process holds (the ``flock`` taken here then keeps a new
+    holder off until it is removed). Returns their paths. The abandoned temporary files
+    and pool directories here, the parser's unused tables (``syntax.driver``)."""
     try:
         names = [n for n in os.listdir(folder) if ours.fullmatch(n)]
     except OSError:
@@ -122,7 +123,7 @@ def _remove_abandoned(folder: str, ours: re.Pattern[str], remove: Callable[[str]
             continue  # gone meanwhile, or not ours
         fd, st = opened
         try:
-            if time.time() - st.st_mtime < ABANDONED:
+            if time.time() - st.st_mtime < age:
                 continue
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)  # OSError: held, its writer is at work
             remove(path)
@@ -240,7 +241,7 @@ def held_folder(prefix: str) -> tuple[str, int | None]:
     if sys.platform == "win32":  # pragma: no cover - no flock
         return tempfile.mkdtemp(prefix=prefix), None
     ours = re.compile(re.escape(prefix) + r"[a-z0-9_]{8}")  # as ``tempfile.mkdtemp`` names them, no other
-    _remove_abandoned(folder, ours, functools.partial(shutil.rmtree, ignore_errors=True), directory=True)
+    remove_stale(folder, ours, ABANDONED, functools.partial(shutil.rmtree, ignore_errors=True), directory=True)
     path = tempfile.mkdtemp(prefix=prefix)
     try:
         fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)

@@ -15,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,7 +24,7 @@ from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput
 from lark.lark import PostLex
 
-from ..atomic import is_own, write_atomically
+from ..atomic import remove_stale, write_atomically
 from .cachedir import cache_folder, file_stamp, own_file_or_none
 from .grammar import grammar_text
 from .tree import Node, Shapes, TreeBuilder, learn_shapes, lex_error_offset
@@ -101,25 +100,11 @@ def _used(path: Path) -> None:
         pass
 
 
-def remove_unused(folder: Path) -> list[Path]:
+def remove_unused(folder: Path) -> list[str]:
     """Remove the Lark tables and shapes files of ``folder`` (named as this module names
-    them, regular files of this user's) not used for ``UNUSED`` seconds; their paths."""
-    try:
-        names = [n for n in os.listdir(folder) if _OURS.fullmatch(n)]
-    except OSError:
-        return []
-    removed = []
-    now = time.time()
-    for name in names:
-        path = folder / name
-        try:
-            st = os.lstat(path)
-            if is_own(st) and now - st.st_mtime > UNUSED:
-                os.unlink(path)
-                removed.append(path)
-        except OSError:
-            continue
-    return removed
+    them, regular files of this user's that no process holds) not used for ``UNUSED``
+    seconds (``atomic.remove_stale``); their paths."""
+    return remove_stale(str(folder), _OURS, UNUSED, os.unlink, directory=False)
 
 
 def _shapes(text: str, folder: Path | None, key: str) -> Shapes:
