@@ -10,11 +10,11 @@ for a record that cannot be decided (N counts records from 1). The command's exi
 is 1 when any record failed (``EvalRun.had_errors``).
 
 How the input is read (``dsl.scan.records``, which ``policy scan`` shares): as bytes (a
-text stream is accepted too), a line at a time. When the whole input is one JSON value in
-UTF-8, that value is the record (or, for an array, its elements are the records);
-otherwise each non-blank line is one record, and a line that is not UTF-8 or not JSON is an
-error record of its own. Records are decided and written as they are read: memory stays
-flat for JSON lines, whatever their number.
+text stream is accepted too), in blocks of whole lines, each line decoded on its own.
+When the whole input is one JSON value in UTF-8, that value is the record (or, for an
+array, its elements are the records); otherwise each non-blank line is one record, and a
+line that is not UTF-8 or not JSON is an error record of its own. Records are decided and
+written as they are read: memory stays flat for JSON lines, whatever their number.
 
 How it is written (``EvalRun.write_to``, what the command line uses): UTF-8 bytes, the JSON
 written by orjson (the standard library's when orjson refuses a string: a lone surrogate),
@@ -118,15 +118,16 @@ class EvalRun:
             return _dumps(out)
         if decision.rules or decision.warnings:
             return _dumps(decision.to_dict())
-        return self._shared_line(decision)
-
-    def _shared_line(self, decision: Decision) -> bytes:
-        """The line of a decision on which nothing applied and nothing was warned: the
-        decision the evaluator shares for one ``at``, so its line is kept, by identity
-        (with the decision, so that its id stays its own; a few hundred at most)."""
         kept = self._shared.get(id(decision))
         if kept is not None and kept[0] is decision:
             return kept[1]
+        return self._shared_line(decision)
+
+    def _shared_line(self, decision: Decision) -> bytes:
+        """The line of a decision on which nothing applied and nothing was warned, kept
+        (``_decide`` looks it up): the evaluator shares that decision for one ``at``, so
+        its line is kept by the decision's identity (with the decision, so that its id
+        stays its own; a few hundred at most)."""
         if len(self._shared) >= _SHARED_MAX:
             self._shared.clear()
         line = _dumps(decision.to_dict())
@@ -149,17 +150,23 @@ def _dumps(obj: Any) -> bytes:
 
 
 def _lines_flushing(stream: IO[bytes] | IO[str], flush: Callable[[], None]) -> Iterable[bytes] | IO[str]:
-    """The input's lines as ``read_records`` reads them (split at line feeds), read in
-    blocks of what is available (``read1``), with ``flush`` called before each block is
-    read: the output is flushed whenever the input may have to be waited for. A stream
-    without ``read1`` (text) is read as it is."""
+    """The input as ``read_records`` reads it, in blocks of what is available (``read1``),
+    each cut after its last line feed (``_whole_lines``: ``read_records`` splits a block
+    into lines at once), with ``flush`` called before each block is read: the output is
+    flushed whenever the input may have to be waited for. A stream without ``read1``
+    (text) is read as it is."""
     read1 = getattr(stream, "read1", None)
     if read1 is None:
         return stream
-    return _blocks_to_lines(read1, flush)
+    return _whole_lines(read1, flush)
 
 
-def _blocks_to_lines(read1: Callable[[int], bytes], flush: Callable[[], None]) -> Iterator[bytes]:
+def _whole_lines(read1: Callable[[int], bytes], flush: Callable[[], None]) -> Iterator[bytes]:
+    """The blocks ``read1`` gives, each up to and with its last line feed; the rest of a
+    block (the start of a line) goes before the next one, and the input's last line,
+    without a line feed, comes alone at the end. A line break is never cut in two (a
+    ``\\r\\n`` stays whole), so splitting each chunk as ``bytes.splitlines`` does gives the
+    input's lines."""
     pending: list[bytes] = []  # the start of a line spread over several blocks
     while True:
         flush()
@@ -169,15 +176,18 @@ def _blocks_to_lines(read1: Callable[[int], bytes], flush: Callable[[], None]) -
             raise UsageError(f"--input: cannot be read: {e.strerror or e}") from None
         if not block:
             break
-        lines = block.split(b"\n")
+        end = block.rfind(b"\n") + 1
+        if not end:
+            pending.append(block)
+            continue
         if pending:
-            pending.append(lines[0])
-            lines[0] = b"".join(pending)
+            pending.append(block[:end])
+            yield b"".join(pending)
             pending.clear()
-        last = lines.pop()
-        yield from lines
-        if last:
-            pending.append(last)
+        else:
+            yield block if end == len(block) else block[:end]
+        if end < len(block):
+            pending.append(block[end:])
     if pending:
         yield b"".join(pending)
 

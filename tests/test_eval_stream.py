@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conformance import CORPUS
+from hypothesis import given
+from hypothesis import strategies as st
 
 import dsl
 from dsl.eval_stream import run_eval
@@ -274,3 +277,22 @@ def test_a_number_beyond_python_s_digit_limit_is_a_bad_line_in_plain_words() -> 
     line = ('{"price": ' + "1" * 5000 + "}\n").encode()
     bad = list(read_json_records([b"0\n", line]))[1]
     assert isinstance(bad, Bad) and bad.message == "line 2: not valid JSON: a number of more than 4300 digits"
+
+
+@given(st.lists(st.sampled_from([b"a", b"{}", b" ", b"\n", b"\r", b"\r\n", b"\xc3\xa9"]), max_size=40),
+       st.lists(st.integers(1, 7), min_size=1, max_size=10))
+def test_whole_lines_cut_blocks_after_a_line_feed_and_keep_every_line(pieces: list[bytes], sizes: list[int]) -> None:
+    from dsl.eval_stream import _whole_lines
+
+    data = b"".join(pieces)
+    left, turn = [data], itertools.cycle(sizes)
+
+    def read1(n: int) -> bytes:
+        chunk = left[0][:min(n, next(turn))]
+        left[0] = left[0][len(chunk):]
+        return chunk
+
+    chunks = list(_whole_lines(read1, lambda: None))
+    assert b"".join(chunks) == data
+    assert all(c.endswith(b"\n") for c in chunks[:-1]) and all(c for c in chunks)
+    assert [line for c in chunks for line in c.splitlines()] == data.splitlines()

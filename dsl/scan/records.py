@@ -50,13 +50,10 @@ def is_envelope(record: Any) -> bool:
 def open_envelope(record: Any, at: Any, prior: Any) -> tuple[Any, Any, Any]:
     """The listing, ``at`` and ``prior_violations`` of a record: an envelope's own ``at``
     and ``prior_violations`` (when not null) override the ``at`` and ``prior`` given."""
-    if not is_envelope(record):
+    if not (isinstance(record, dict) and "listing" in record and record.keys() <= ENVELOPE_KEYS):  # is_envelope
         return record, at, prior
-    if record.get("at") is not None:
-        at = record["at"]
-    if record.get("prior_violations") is not None:
-        prior = record["prior_violations"]
-    return record["listing"], at, prior
+    own_at, own_prior = record.get("at"), record.get("prior_violations")
+    return record["listing"], at if own_at is None else own_at, prior if own_prior is None else own_prior
 
 
 def decide_record(policies: Policies, record: Any, at: Any, prior: Any) -> Decision:
@@ -87,7 +84,9 @@ def loads(text: str) -> Any:
 
 def _lines(stream: Iterable[bytes] | Iterable[str]) -> Iterator[bytes]:
     """The input's lines as bytes, split as ``bytes.splitlines`` splits (``\\n``, ``\\r\\n``,
-    ``\\r``), without the byte order mark, read a line at a time."""
+    ``\\r``), without the byte order mark, read a chunk at a time: a line (a file
+    iterated), or a block of whole lines (``eval_stream``'s reading of what is available;
+    a line break is never cut between two chunks)."""
     first = True
     for chunk in stream:
         raw = chunk.encode("utf-8", "surrogatepass") if isinstance(chunk, str) else chunk
