@@ -33,7 +33,7 @@ from .report import Tally
 from .schema import DECIDE_COLUMN, utf8_text
 from .source import CsvUnread, Opening, PartReader, Source, check_field, expand_inputs, format_of, open_source
 
-__all__ = ["BATCH_SIZE", "ScanResult", "check_apart", "check_output", "open_inputs", "scan"]
+__all__ = ["BATCH_SIZE", "ScanResult", "check_apart", "check_output", "open_inputs", "scan", "scan_job"]
 
 BATCH_SIZE = 8192
 """Records per batch, by default (of the parts, of JSON lines; see ``STREAM_BATCHES``)."""
@@ -134,12 +134,8 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     before or while it runs: the output is then left as it was."""
     began = time.perf_counter()
     notes: list[str] = []
-    job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
-                  seller_field=seller_field)
-    check_output(out, "--out")
-    if report is not None:
-        check_output(report, "--report", out)
-    check_apart(sources, inputs, out, report)
+    job = scan_job(sources, inputs, out, report, at=at, at_field=at_field, prior_field=prior_field,
+                   id_field=id_field, seller_field=seller_field)
 
     def predicate(columns: dict[str, str], fmt: str) -> str | None:
         reading = attrs.evolve(job, csv=fmt == "csv")
@@ -167,6 +163,20 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
         _check_fields(job, source, id_given=id_field != "id")
         tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress, notes)
     return finish(tally, began, report, notes)
+
+
+def scan_job(sources: Mapping[str, str], inputs: Sequence[str], out: str, report: str | None, *, at: str | None,
+             at_field: str | None, prior_field: str | None, id_field: str, seller_field: str) -> Job:
+    """A scan's ``Job`` from its options (``new_job``, its format ``--out``'s), once the
+    outputs are known to be writable and apart from what the scan reads: what every engine
+    checks before it reads a record (``UsageError`` else)."""
+    job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
+                  seller_field=seller_field)
+    check_output(out, "--out")
+    if report is not None:
+        check_output(report, "--report", out)
+    check_apart(sources, inputs, out, report)
+    return job
 
 
 def _decide_all(policies: Policies, sources: Mapping[str, str], job: Job, source: Source, out: str,

@@ -48,7 +48,7 @@ from .output import Writer, unwritable
 from .pool import load_sources
 from .records import Bad, read_json_records
 from .report import Tally
-from .run import BATCH_SIZE, ScanResult, check_apart, check_output, finish, new_job, sql_predicate
+from .run import BATCH_SIZE, ScanResult, finish, new_job, scan_job, sql_predicate
 from .schema import DECIDE_COLUMN
 from .source import check_field, expand_inputs, format_of
 from .spark_sql import Untranslatable, to_spark
@@ -482,12 +482,8 @@ def scan_spark(policies: Policies, sources: Mapping[str, str], inputs: Sequence[
     ``jobs`` is the number of local cores when this starts the session; ``progress`` and
     ``workers`` are ignored (Spark shows its own progress on a terminal)."""
     started = time.perf_counter()
-    job = new_job(format_of(out, "--out"), at=at, at_field=at_field, prior_field=prior_field, id_field=id_field,
-                  seller_field=seller_field)
-    check_output(out, "--out")
-    if report is not None:
-        check_output(report, "--report", out)
-    check_apart(sources, inputs, out, report)
+    job = scan_job(sources, inputs, out, report, at=at, at_field=at_field, prior_field=prior_field,
+                   id_field=id_field, seller_field=seller_field)
     given = expand_inputs(inputs)
     files = [os.path.abspath(f) for f in given]
     fmt = _input_format(files)
