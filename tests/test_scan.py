@@ -630,6 +630,60 @@ def test_bad_csv_rows_get_an_error_of_their_own(tmp_path: Path) -> None:
         scan_paths(POLICIES, [str(tmp_path / "early.csv")], str(tmp_path / "out.parquet"), at_field="listed")
 
 
+def test_csv_files_read_again_share_one_database_closed_when_the_reading_ends(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``csv_source`` opens one DuckDB database for all its files (opening one takes some
+    40 ms), their columns and their records, each file's rejected rows its own; and closes
+    it when its batches end, are closed (read or not), or fail, or when it fails itself."""
+    import duckdb
+
+    from dsl.scan.csv_rows import csv_source
+    from dsl.scan.records import Bad
+
+    opened: list[duckdb.DuckDBPyConnection] = []
+    connect = duckdb.connect
+
+    def counted(*args: Any, **kwargs: Any) -> duckdb.DuckDBPyConnection:
+        opened.append(connect(*args, **kwargs))
+        return opened[-1]
+
+    def closed(con: duckdb.DuckDBPyConnection) -> bool:
+        try:
+            con.execute("SELECT 1")
+        except duckdb.Error:
+            return True
+        return False
+
+    monkeypatch.setattr(duckdb, "connect", counted)
+    a, b = tmp_path / "a.csv", tmp_path / "b.csv"
+    a.write_text("id,title\n1,gold coin\n2,lamp\n3,a,b\n", encoding="utf-8")
+    b.write_text("id,title\n4\n5,x\n6,y,z\n", encoding="utf-8")
+    source = csv_source([str(a), str(b)], 2)
+    assert len(opened) == 1 and not closed(opened[0])
+    got = [x.message if isinstance(x, Bad) else x["id"] for batch in source.batches for x in batch]
+    assert got == [1, 2, f"{a}: line 4: 3 cells, where the header has 2",
+                   f"{b}: line 2: 1 cell, where the header has 2", 5, f"{b}: line 4: 3 cells, where the header has 2"]
+    assert len(opened) == 1 and closed(opened[0])
+    for read in (0, 1):  # batches closed before they end, read or not
+        opened.clear()
+        source = csv_source([str(a), str(b)], 2)
+        for _ in range(read):
+            next(source.batches)
+        source.batches.close()
+        assert len(opened) == 1 and closed(opened[0])
+    opened.clear()
+    source = csv_source([str(a), str(b)], 2)
+    b.unlink()  # gone while the batches are read
+    with pytest.raises(UsageError, match="cannot be read"):
+        list(source.batches)
+    assert len(opened) == 1 and closed(opened[0])
+    opened.clear()
+    (tmp_path / "latin.csv").write_bytes(b"id,title,not\xe9\n1,xa,q\n3,x\n")
+    with pytest.raises(UsageError, match="its header is not UTF-8"):
+        csv_source([str(a), str(tmp_path / "latin.csv")], 2)
+    assert len(opened) == 1 and closed(opened[0])
+
+
 def test_a_page_duckdb_cannot_read_mid_stream_is_a_usage_error(tmp_path: Path) -> None:
     """A damaged page in a Parquet file's second row group is found while the stream is
     read, after the first batches were decided (pyarrow's reader raises DuckDB's error as
