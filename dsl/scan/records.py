@@ -12,6 +12,7 @@ raise ``InputError``, which both commands turn into an error in that record's pl
 
 from __future__ import annotations
 
+import itertools
 import json
 import sys
 from collections.abc import Iterable, Iterator
@@ -111,17 +112,13 @@ def read_json_records(stream: Iterable[bytes] | Iterable[str]) -> Iterator[Any]:
         elif whole is not _EMPTY:
             yield whole
         return
-    yield from _line_records(_chain(held, lines))
+    rest = itertools.chain(held, lines)  # (the held lines are let go once read: ``held`` is dropped here)
+    del held
+    yield from _line_records(rest)
 
 
 _NOT_ONE = object()
 _EMPTY = object()
-
-
-def _chain(held: list[bytes], rest: Iterator[bytes]) -> Iterator[bytes]:
-    yield from held
-    held.clear()
-    yield from rest
 
 
 def _one_value(lines: Iterator[bytes], held: list[bytes]) -> Any:
@@ -180,28 +177,21 @@ than a regular expression): a number orjson might read otherwise than json (it r
 integer beyond 64 bits as a float)."""
 
 
-def quick_loads(raw: bytes) -> Any:
-    """A line's JSON value read by orjson (several times faster), or ``_SLOW`` where its
-    reading might differ from ``json.loads``'s or it fails (not UTF-8, not JSON, lone
-    surrogates, NaN, numbers beyond a double or 64 bits, deep nesting): then the line goes
-    the standard library's way, which gives the value or the error message."""
-    if _LONG_NUMBER in raw.translate(_DIGITS_AS_ZERO):
-        return _SLOW
-    try:
-        return orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return _SLOW
-
-
-_SLOW = object()
-
-
 def _line_records(lines: Iterable[bytes]) -> Iterator[Any]:
+    """Each line's record. A line is read by orjson (several times faster) but where its
+    reading might differ from ``json.loads``'s (``_LONG_NUMBER``) or it fails (not UTF-8,
+    not JSON, lone surrogates, NaN, numbers beyond a double, deep nesting): then it goes
+    the standard library's way, which gives the value or the error message."""
+    fast, translate, digits, long_number = orjson.loads, bytes.translate, _DIGITS_AS_ZERO, _LONG_NUMBER
     for number, raw in enumerate(lines, 1):
-        value = quick_loads(raw)
-        if value is not _SLOW:
-            yield value
-            continue
+        if long_number not in translate(raw, digits):
+            try:
+                value = fast(raw)
+            except orjson.JSONDecodeError:
+                pass
+            else:
+                yield value
+                continue
         if not raw.strip():
             continue
         try:
