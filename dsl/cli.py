@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import errno
 import gc
+import io
 import os
 import sys
 import time
@@ -119,12 +120,27 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
         _usage(str(e))
     except PolicyError as e:
         _finish(api.set_errors(e.diagnostics))
+    out = _buffered(sys.stdout.buffer)
     try:
-        result.write_to(sys.stdout.buffer)  # buffered, flushed whenever input is awaited
+        result.write_to(out)  # buffered, flushed whenever input is awaited
     except UsageError as e:  # the input failed while read
-        sys.stdout.flush()
+        out.flush()
         _usage(str(e))
     sys.exit(result.exit_code)
+
+
+def _buffered(out: Any) -> Any:
+    """The standard output's bytes, buffered: where Python leaves them unbuffered
+    (``PYTHONUNBUFFERED``, ``python -u``: many container images set it), a buffer of the
+    same descriptor, which leaves it open (``policy eval`` flushes whenever it waits for
+    input, so a reader at the other end of a pipe still sees each decision at once;
+    without a buffer each line was a system call of its own)."""
+    if not isinstance(out, io.RawIOBase):
+        return out
+    try:
+        return open(out.fileno(), "wb", closefd=False)  # noqa: SIM115 - the descriptor stays the process's
+    except (OSError, ValueError):  # (no descriptor: a replaced stream)
+        return out
 
 
 @main.command(name="scan")

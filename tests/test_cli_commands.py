@@ -3,6 +3,7 @@ end to end through the installed command on the conformance corpus."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -13,7 +14,9 @@ import pytest
 from click.testing import CliRunner
 from conformance import CORPUS
 
+import dsl
 from dsl.cli import main
+from dsl.eval_stream import run_eval
 
 POLICY = Path(sys.executable).parent / "policy"
 MESSY = "policy  p   # the policy\nrule r :   block    category \"X\"\n"
@@ -132,18 +135,21 @@ def test_installed_policy_test_on_conformance(suite: str) -> None:
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux) to fill a write")
-def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path, unbuffered: str) -> None:
     """Standard output on a full device, or closed: exit status 2 and a message, no
-    traceback (``cli.run``)."""
+    traceback (``cli.run``); Python's standard output buffered or not (``PYTHONUNBUFFERED``:
+    `policy eval` then writes through a buffer of its own, ``cli._buffered``)."""
     (tmp_path / "in.jsonl").write_text('{"title": "lamp"}\n' * 1000, encoding="utf-8")
     policies = str(Path(__file__).resolve().parents[1] / "policies")
     command = [sys.executable, "-m", "dsl", "eval", policies, "--input", str(tmp_path / "in.jsonl"),
                "--at", "2021-10-20"]
+    env = {**os.environ, "PYTHONUNBUFFERED": unbuffered}
     with open("/dev/full", "wb") as full:
-        filled = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True)
+        filled = subprocess.run(command, stdout=full, stderr=subprocess.PIPE, text=True, env=env)
     assert filled.returncode == 2, filled.stderr
     assert "cannot write the output: No space left on device" in filled.stderr and "Traceback" not in filled.stderr
-    closed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+    closed = subprocess.run(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
                             preexec_fn=lambda: os.close(1))
     assert closed.returncode == 2 and "standard output is closed" in closed.stderr, closed.stderr
     with open("/dev/full", "wb") as full:  # the table on standard error: its message is lost, the status is 2
@@ -151,6 +157,31 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path) -> No
                                "--out", str(tmp_path / "out.jsonl"), "--at", "2021-10-20"], stdout=subprocess.PIPE,
                               stderr=full)
     assert done.returncode == 2
+
+
+@pytest.mark.parametrize("unbuffered", ["", "1"])
+def test_eval_writes_the_same_lines_whether_python_buffers_its_output_or_not(tmp_path: Path, unbuffered: str) -> None:
+    """Under ``PYTHONUNBUFFERED`` (``python -u``) `policy eval` writes through a buffer of
+    its own on the same descriptor (``cli._buffered``: not a system call a line), flushed
+    as it waits for input: the lines are those of the Python API, and a reader of a pipe
+    gets each decision before the next record is sent."""
+    records = [{"listing": {"title": "bitcoin miner"}, "at": "2021-10-20"}, {"title": "lamp"}, "not a listing"]
+    policies = str(Path(__file__).resolve().parents[1] / "policies")
+    expected = list(run_eval(dsl.load([policies]), io.BytesIO(b"\n".join(json.dumps(r).encode() for r in records)),
+                             at="2021-10-20"))
+    proc = subprocess.Popen([sys.executable, "-m", "dsl", "eval", policies, "--input", "-", "--at", "2021-10-20"],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env={**os.environ, "PYTHONUNBUFFERED": unbuffered})
+    assert proc.stdin is not None and proc.stdout is not None
+    got = []
+    for record in records:  # one record at a time: its decision comes back before the next is sent
+        proc.stdin.write(json.dumps(record).encode() + b"\n")
+        proc.stdin.flush()
+        if record is not records[0]:  # (whether the input is one JSON value is known at its second line)
+            got.append(proc.stdout.readline().decode().rstrip("\n"))
+    proc.stdin.close()
+    got += [line.decode().rstrip("\n") for line in proc.stdout]
+    assert proc.wait(timeout=60) == 1 and got == expected
 
 
 def test_an_input_that_cannot_be_read_is_a_usage_error(tmp_path: Path) -> None:
