@@ -1,10 +1,16 @@
 """`policy lsp` end to end: a real client (pytest-lsp) drives the server over standard input
 and output. One server for the module: two workspace folders, a small policy set with a
-test file and samples, and a generated set whose analysis is slow."""
+test file and samples, and a generated set whose analysis is slow.
+
+The tests share the server but not what an earlier test did with it: each opens the
+documents it needs (an open document is opened again, at a newer version: the server takes
+its text) and waits for what it needs, so that they pass alone, in any order, and split
+between processes (pytest-xdist ``--dist load``)."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import sys
 import time
@@ -48,6 +54,9 @@ SAMPLES = [{"listing": {"title": "bitcoin miner", "seller": {"country": "CN"}}, 
 WORKSPACE: dict[str, Path] = {}
 REGISTERED: list[str] = []
 CLIENT: list[LanguageClient] = []
+VERSIONS = itertools.count(1)
+"""The version of every text sent: newer than any sent before to the module's server,
+whichever tests ran before."""
 
 
 @pytest_lsp.fixture(scope="module",
@@ -84,13 +93,27 @@ def uri(folder: str, name: str) -> str:
     return (WORKSPACE[folder] / name).as_uri()
 
 
-def open_doc(client: LanguageClient, doc: str, text: str, version: int = 1) -> None:
-    client.text_document_did_open(T.DidOpenTextDocumentParams(T.TextDocumentItem(doc, "policy", version, text)))
+def open_doc(client: LanguageClient, doc: str, text: str) -> None:
+    """Open ``doc`` holding ``text``, at a new version. An earlier test may have opened it
+    in the module's server: opened again, the server holds ``text`` (pygls replaces the
+    document). The diagnostics of ``doc`` received so far are dropped, so that a wait sees
+    only those published since."""
+    client.diagnostics.pop(doc, None)
+    client.text_document_did_open(T.DidOpenTextDocumentParams(
+        T.TextDocumentItem(doc, "policy", next(VERSIONS), text)))
 
 
-def change(client: LanguageClient, doc: str, text: str, version: int) -> None:
+def did_change(client: LanguageClient, doc: str, text: str) -> None:
+    """The whole new text of an open document, at a new version."""
     client.text_document_did_change(T.DidChangeTextDocumentParams(
-        T.VersionedTextDocumentIdentifier(version=version, uri=doc), [T.TextDocumentContentChangeWholeDocument(text)]))
+        T.VersionedTextDocumentIdentifier(version=next(VERSIONS), uri=doc),
+        [T.TextDocumentContentChangeWholeDocument(text)]))
+
+
+def change(client: LanguageClient, doc: str, text: str) -> None:
+    """``did_change``, the diagnostics of ``doc`` received so far dropped (as ``open_doc``)."""
+    client.diagnostics.pop(doc, None)
+    did_change(client, doc, text)
 
 
 async def until(check: Callable[[], Any], timeout: float = 90.0) -> Any:
@@ -103,14 +126,38 @@ async def until(check: Callable[[], Any], timeout: float = 90.0) -> Any:
         if value:
             return value
         if time.monotonic() > end:
-            logged = [m.message for c in CLIENT for m in c.log_messages[-12:]]
-            raise AssertionError("timed out; the server's last log messages:\n" + "\n".join(logged))
+            last = [m.message for c in CLIENT for m in c.log_messages[-12:]]
+            raise AssertionError("timed out; the server's last log messages:\n" + "\n".join(last))
         await asyncio.sleep(0.02)
 
 
 def codes(client: LanguageClient, doc: str) -> list[str] | None:
     found = client.diagnostics.get(doc)
     return None if found is None else [str(d.code) for d in found]
+
+
+def logged(client: LanguageClient, words: str, since: int = 0) -> bool:
+    """Whether the server logged a message containing ``words`` (among its messages from
+    the ``since``-th on)."""
+    return any(words in m.message for m in client.log_messages[since:])
+
+
+def analysed(client: LanguageClient, root: Path, since: int) -> bool:
+    """Whether an analysis of the set at ``root`` started among the server's log messages
+    from the ``since``-th on, and is done (one that started before may end after it)."""
+    messages = [m.message for m in client.log_messages[since:]]
+    started = [i for i, m in enumerate(messages) if m.startswith(f"analysis of {root} started")]
+    return bool(started) and any(m.startswith(f"analysis of {root} done in ") for m in messages[started[0]:])
+
+
+async def open_shop(client: LanguageClient) -> str:
+    """Open the shop set's policy and test file with their texts (those on disk) and wait
+    until the policy's check is published: no findings. The policy's URI."""
+    doc = uri("shop", "shop.policy")
+    open_doc(client, doc, SHOP)
+    open_doc(client, uri("shop", "shop_test.policy"), TESTS)
+    assert await until(lambda: codes(client, doc) == [])
+    return doc
 
 
 def position(text: str, word: str, nth: int = 0) -> T.Position:
@@ -122,11 +169,9 @@ def position(text: str, word: str, nth: int = 0) -> T.Position:
 
 
 async def test_open_edit_with_errors_fix(client: LanguageClient) -> None:
-    doc = uri("shop", "shop.policy")
-    open_doc(client, doc, SHOP)
-    assert await until(lambda: codes(client, doc) == [])
+    doc = await open_shop(client)
     broken = SHOP.replace("any coins", "any coinz")
-    change(client, doc, broken, 2)
+    change(client, doc, broken)
     await until(lambda: codes(client, doc) == ["P200"])
     d = client.diagnostics[doc][0]
     assert d.message == "unknown set 'coinz'\ndid you mean 'coins'?"
@@ -137,37 +182,43 @@ async def test_open_edit_with_errors_fix(client: LanguageClient) -> None:
     assert fixes is not None
     edits = [a.edit.changes[doc][0] for a in fixes if isinstance(a, T.CodeAction) and a.edit and a.edit.changes]
     assert [(e.new_text, e.range) for e in edits] == [("coins", d.range)]
-    change(client, doc, SHOP, 3)
+    change(client, doc, SHOP)
     assert await until(lambda: codes(client, doc) == [])
 
 
 async def test_the_analysis_after_a_pause_with_configuration_and_suppression(client: LanguageClient) -> None:
-    doc = uri("shop", "shop.policy")
+    doc = await open_shop(client)
     never = SHOP + "block title exists and not title exists\n"  # P300, and P400 (off in policy.toml)
-    change(client, doc, never, 10)
-    await until(lambda: codes(client, doc) == ["P300"])
-    seen = len(client.log_messages)
-    change(client, doc, never.replace("title exists\n", "title exists  # policy: ignore[P300]\n"), 11)
-    await until(lambda: any(" done in " in m.message for m in client.log_messages[seen:]))
+    change(client, doc, never)
+    await until(lambda: codes(client, doc) == ["P300"])  # the analysis's, after the pause
+    seen = len(client.log_messages)  # (the analysis that found P300 may log its end after this)
+    change(client, doc, never.replace("title exists\n", "title exists  # policy: ignore[P300]\n"))
+    await until(lambda: codes(client, doc) == [])  # the check of the new text, published first
+    await until(lambda: analysed(client, WORKSPACE["shop"], seen))  # then the analysis of that text
     assert codes(client, doc) == []
-    change(client, doc, SHOP, 12)
+    change(client, doc, SHOP)
     assert await until(lambda: codes(client, doc) == [])
 
 
 async def test_a_file_created_on_disk_joins_the_set(client: LanguageClient) -> None:
+    await until(lambda: REGISTERED)  # the server asks for it once initialized
     assert REGISTERED == [T.WORKSPACE_DID_CHANGE_WATCHED_FILES]
-    doc = uri("shop", "shop.policy")
+    doc = await open_shop(client)
     uses = SHOP + "rule more: block mentions any extra\n"
-    change(client, doc, uses, 20)
+    change(client, doc, uses)
     await until(lambda: codes(client, doc) == ["P200"])
-    (WORKSPACE["shop"] / "extra.policy").write_text("policy extra\nset extra = ['x']\n", encoding="utf-8")
-    client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
-        [T.FileEvent(uri("shop", "extra.policy"), T.FileChangeType.Created)]))
-    await until(lambda: codes(client, doc) == [])
-    (WORKSPACE["shop"] / "extra.policy").unlink()
-    client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
-        [T.FileEvent(uri("shop", "extra.policy"), T.FileChangeType.Deleted)]))
-    change(client, doc, SHOP, 21)
+    extra = WORKSPACE["shop"] / "extra.policy"
+    try:
+        extra.write_text("policy extra\nset extra = ['x']\n", encoding="utf-8")
+        client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
+            [T.FileEvent(uri("shop", "extra.policy"), T.FileChangeType.Created)]))
+        await until(lambda: codes(client, doc) == [])
+    finally:  # the file gone, the set is the others' again
+        extra.unlink(missing_ok=True)
+        client.workspace_did_change_watched_files(T.DidChangeWatchedFilesParams(
+            [T.FileEvent(uri("shop", "extra.policy"), T.FileChangeType.Deleted)]))
+    await until(lambda: codes(client, doc) == ["P200"])  # `extra` unknown again
+    change(client, doc, SHOP)
     assert await until(lambda: codes(client, doc) == [])
 
 
@@ -188,7 +239,7 @@ async def test_a_folder_added_or_removed_checks_the_open_documents_again(client:
 
 
 async def test_hover_on_rule_set_field_and_code(client: LanguageClient) -> None:
-    doc = uri("shop", "shop.policy")
+    doc = await open_shop(client)
 
     async def hover(word: str, nth: int = 0) -> str:
         found = await client.text_document_hover_async(T.HoverParams(T.TextDocumentIdentifier(doc),
@@ -206,7 +257,7 @@ async def test_hover_on_rule_set_field_and_code(client: LanguageClient) -> None:
 
 
 async def test_definition_and_references(client: LanguageClient) -> None:
-    doc = uri("shop", "shop.policy")
+    doc = await open_shop(client)
     found = await client.text_document_definition_async(T.DefinitionParams(
         T.TextDocumentIdentifier(doc), position(SHOP, "escalate", 1)))
     assert isinstance(found, list) and [(loc.uri, loc.range.start) for loc in found] == [
@@ -223,15 +274,17 @@ async def test_format_the_document(client: LanguageClient) -> None:
     doc = uri("shop", "messy.policy")
     messy = "policy messy\nrule   r :   block   category 'X'\n"
     open_doc(client, doc, messy)
-    edits = await client.text_document_formatting_async(T.DocumentFormattingParams(
-        T.TextDocumentIdentifier(doc), T.FormattingOptions(2, True)))
-    assert edits is not None and [e.new_text for e in edits] == ["policy messy\n\nrule r: block category 'X'\n"]
-    client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))
+    try:
+        edits = await client.text_document_formatting_async(T.DocumentFormattingParams(
+            T.TextDocumentIdentifier(doc), T.FormattingOptions(2, True)))
+        assert edits is not None and [e.new_text for e in edits] == ["policy messy\n\nrule r: block category 'X'\n"]
+    finally:  # not saved: closed, it leaves the shop set
+        client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))
 
 
 async def test_a_test_lens_runs_the_test(client: LanguageClient) -> None:
+    await open_shop(client)
     doc = uri("shop", "shop_test.policy")
-    open_doc(client, doc, TESTS)
     lenses = await client.text_document_code_lens_async(T.CodeLensParams(T.TextDocumentIdentifier(doc)))
     assert lenses is not None and [lens.command.title for lens in lenses if lens.command] == ["▶ run test"] * 2
     results = []
@@ -245,7 +298,7 @@ async def test_a_test_lens_runs_the_test(client: LanguageClient) -> None:
     assert lenses is not None
     assert [lens.command.title for lens in lenses if lens.command] == ["▶ run test · ✓ passed",
                                                                       "▶ run test · ✗ failed"]
-    change(client, doc, "# a line added above\n" + TESTS, 2)  # the outcomes follow their tests
+    change(client, doc, "# a line added above\n" + TESTS)  # the outcomes follow their tests
     lenses = await client.text_document_code_lens_async(T.CodeLensParams(T.TextDocumentIdentifier(doc)))
     assert lenses is not None
     assert [lens.command.title for lens in lenses if lens.command] == ["▶ run test · ✓ passed",
@@ -253,7 +306,7 @@ async def test_a_test_lens_runs_the_test(client: LanguageClient) -> None:
 
 
 async def test_a_rule_lens_decides_the_samples(client: LanguageClient) -> None:
-    doc = uri("shop", "shop.policy")
+    doc = await open_shop(client)
     lenses = await client.text_document_code_lens_async(T.CodeLensParams(T.TextDocumentIdentifier(doc)))
     assert lenses is not None and lenses[0].command is not None
     result = await client.workspace_execute_command_async(T.ExecuteCommandParams(
@@ -265,18 +318,15 @@ async def test_a_rule_lens_decides_the_samples(client: LanguageClient) -> None:
 async def test_a_slow_analysis_is_cancelled_by_an_edit(client: LanguageClient) -> None:
     doc = uri("slow", "gen-00.policy")
     text = (WORKSPACE["slow"] / "gen-00.policy").read_text(encoding="utf-8")
+    slow = WORKSPACE["slow"]
     seen = len(client.log_messages)
     open_doc(client, doc, text)
-
-    def logged(words: str) -> bool:
-        return any(words in m.message for m in client.log_messages[seen:])
-
-    await until(lambda: logged("analysis of") and logged("started"))
-    change(client, doc, text + "\nrule broken: block category\n", 2)
-    await until(lambda: logged("cancelled: the text changed"))
+    await until(lambda: logged(client, f"analysis of {slow} started", seen))
+    change(client, doc, text + "\nrule broken: block category\n")
+    await until(lambda: logged(client, f"analysis of {slow} cancelled: the text changed", seen))
     await until(lambda: "P100" in (codes(client, doc) or []))
     await asyncio.sleep(0.5)
-    assert not logged(f"analysis of {WORKSPACE['slow']} done in ")  # other sets' analyses start again
+    assert not logged(client, f"analysis of {slow} done in ", seen)  # other sets' analyses start again
 
 
 async def test_a_document_that_is_not_a_policy_file_is_not_checked(client: LanguageClient,
@@ -287,7 +337,7 @@ async def test_a_document_that_is_not_a_policy_file_is_not_checked(client: Langu
     notes, rules = (folder / "notes.txt").as_uri(), (folder / "r.policy").as_uri()
     client.text_document_did_open(T.DidOpenTextDocumentParams(
         T.TextDocumentItem(notes, "plaintext", 1, "shopping list: eggs, milk\n")))
-    change(client, notes, "still not a policy\n", 2)
+    did_change(client, notes, "still not a policy\n")
     client.text_document_did_open(T.DidOpenTextDocumentParams(
         T.TextDocumentItem(rules, "plaintext", 1, "policy r\nrule a: block mentions any nope\n")))
     assert await until(lambda: codes(client, rules) == ["P200"])
