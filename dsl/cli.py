@@ -120,7 +120,7 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
         _usage(str(e))
     except PolicyError as e:
         _finish(api.set_errors(e.diagnostics))
-    out = _buffered(sys.stdout.buffer)
+    out = _buffered_stdout()
     try:
         result.write_to(out)  # buffered, flushed whenever input is awaited
     except UsageError as e:  # the input failed while read
@@ -129,18 +129,23 @@ def eval_(paths: tuple[str, ...], input_: Any, at: str | None, prior: int, expla
     sys.exit(result.exit_code)
 
 
-def _buffered(out: Any) -> Any:
+def _buffered_stdout() -> Any:
     """The standard output's bytes, buffered: where Python leaves them unbuffered
-    (``PYTHONUNBUFFERED``, ``python -u``: many container images set it), a buffer of the
-    same descriptor, which leaves it open (``policy eval`` flushes whenever it waits for
-    input, so a reader at the other end of a pipe still sees each decision at once;
-    without a buffer each line was a system call of its own)."""
+    (``PYTHONUNBUFFERED``, ``python -u``: many container images set it), ``sys.stdout``
+    becomes a buffered stream of the same descriptor, which leaves it open. `policy eval`
+    flushes whenever it waits for input, so a reader at the other end of a pipe still sees
+    each decision at once (without a buffer each line was a system call of its own); and
+    as ``sys.stdout`` it is flushed when the command ends however it ends (^C, SIGTERM),
+    and a write that fails is told as any other (``_output_failed``)."""
+    out: Any = sys.stdout.buffer
     if not isinstance(out, io.RawIOBase):
         return out
     try:
-        return open(out.fileno(), "wb", closefd=False)  # noqa: SIM115 - the descriptor stays the process's
+        buffered = open(out.fileno(), "wb", closefd=False)  # noqa: SIM115 - the descriptor stays the process's
     except (OSError, ValueError):  # (no descriptor: a replaced stream)
         return out
+    sys.stdout = io.TextIOWrapper(buffered, encoding=sys.stdout.encoding, errors=sys.stdout.errors)
+    return buffered
 
 
 @main.command(name="scan")

@@ -139,7 +139,7 @@ def test_installed_policy_test_on_conformance(suite: str) -> None:
 def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path, unbuffered: str) -> None:
     """Standard output on a full device, or closed: exit status 2 and a message, no
     traceback (``cli.run``); Python's standard output buffered or not (``PYTHONUNBUFFERED``:
-    `policy eval` then writes through a buffer of its own, ``cli._buffered``)."""
+    `policy eval` then writes through a buffer of its own, ``cli._buffered_stdout``)."""
     (tmp_path / "in.jsonl").write_text('{"title": "lamp"}\n' * 1000, encoding="utf-8")
     policies = str(Path(__file__).resolve().parents[1] / "policies")
     command = [sys.executable, "-m", "dsl", "eval", policies, "--input", str(tmp_path / "in.jsonl"),
@@ -162,7 +162,7 @@ def test_an_output_that_cannot_be_written_is_a_usage_error(tmp_path: Path, unbuf
 @pytest.mark.parametrize("unbuffered", ["", "1"])
 def test_eval_writes_the_same_lines_whether_python_buffers_its_output_or_not(tmp_path: Path, unbuffered: str) -> None:
     """Under ``PYTHONUNBUFFERED`` (``python -u``) `policy eval` writes through a buffer of
-    its own on the same descriptor (``cli._buffered``: not a system call a line), flushed
+    its own on the same descriptor (``cli._buffered_stdout``: not a system call a line), flushed
     as it waits for input: the lines are those of the Python API, and a reader of a pipe
     gets each decision before the next record is sent."""
     records = [{"listing": {"title": "bitcoin miner"}, "at": "2021-10-20"}, {"title": "lamp"}, "not a listing"]
