@@ -234,20 +234,30 @@ def test_policy_lsp_listens_on_tcp() -> None:
     import sys
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "dsl", "lsp", "--tcp", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
+    def start() -> tuple[subprocess.Popen[bytes], socket.socket] | None:
+        """A server on a port that was free a moment ago, and a connection to it; None
+        where another process took the port meanwhile (the server then exits, status 2)."""
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        server = subprocess.Popen([sys.executable, "-m", "dsl", "lsp", "--tcp", str(port)],
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 30
-        while True:
+        while server.poll() is None:
             try:
-                conn = socket.create_connection(("127.0.0.1", port), timeout=30)
-                break
+                return server, socket.create_connection(("127.0.0.1", port), timeout=30)
             except OSError:
                 assert time.monotonic() < deadline, "the server does not listen"
                 time.sleep(0.1)
+        assert server.returncode == 2, server.returncode  # (cannot listen: a usage error)
+        return None
+
+    for _ in range(5):
+        if (started := start()) is not None:
+            break
+    assert started is not None, "no free port five times in a row"
+    server, conn = started
+    try:
         with conn:
             body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "initialize",
                                "params": {"processId": None, "rootUri": None, "capabilities": {}}}).encode()
