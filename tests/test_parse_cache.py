@@ -230,13 +230,16 @@ def test_a_file_name_that_is_not_utf8_is_kept_too(monkeypatch: pytest.MonkeyPatc
 
 def test_only_a_private_directory_is_used(tmp_path: Path, cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """A pickle is code: the cache is used only in a directory of this user's that no one
-    else may write into. A directory others may write into loses that right; a symbolic
+    else may write into. A directory others may write into loses that right (one this
+    user may not search or read gets those rights back); a symbolic
     link, or a parent others may write into (without the sticky bit), turns the cache off;
     a relative ``XDG_CACHE_HOME`` is ignored (the XDG specification)."""
     job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
     cache_home.mkdir(parents=True)
     cache_home.chmod(0o777)
     assert cache.folder() == cache_home and cache_home.stat().st_mode & 0o777 == 0o755
+    cache_home.chmod(0o600)  # this user's, but neither searchable nor listable: given back
+    assert cache.folder() == cache_home and cache_home.stat().st_mode & 0o777 == 0o700
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir(mode=0o700)
     shutil.rmtree(cache_home)

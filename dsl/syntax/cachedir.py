@@ -37,15 +37,18 @@ def cache_folder() -> Path | None:
 def private_folder(folder: Path) -> Path | None:
     """``folder``, made if need be (mode 0700), if it is a directory of this user's that
     no other user may write into (a group's or others' write permission, which a umask
-    may have given a directory made before, is taken away); else None. A symbolic link
-    is refused: it could lead anywhere."""
+    may have given a directory made before, is taken away) and that this user may read,
+    write and search (what it lacks of that is given back: a directory of mode 0600 could
+    be neither read nor written through); else None. A symbolic link is refused: it
+    could lead anywhere."""
     try:
         folder.mkdir(mode=0o700, exist_ok=True)
         st = os.lstat(folder)
         if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.geteuid():
             return None
-        if st.st_mode & 0o022:
-            os.chmod(folder, stat.S_IMODE(st.st_mode) & ~0o022)
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & 0o022 or mode & 0o700 != 0o700:
+            os.chmod(folder, (mode & ~0o022) | 0o700)
     except OSError:
         return None
     return folder
