@@ -8,6 +8,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -173,14 +174,19 @@ def test_eval_writes_the_same_lines_whether_python_buffers_its_output_or_not(tmp
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             env={**os.environ, "PYTHONUNBUFFERED": unbuffered})
     assert proc.stdin is not None and proc.stdout is not None
+    stop = threading.Timer(60, proc.kill)  # a decision never flushed fails the test, not hangs it
+    stop.start()
     got = []
-    for record in records:  # one record at a time: its decision comes back before the next is sent
-        proc.stdin.write(json.dumps(record).encode() + b"\n")
-        proc.stdin.flush()
-        if record is not records[0]:  # (whether the input is one JSON value is known at its second line)
-            got.append(proc.stdout.readline().decode().rstrip("\n"))
-    proc.stdin.close()
-    got += [line.decode().rstrip("\n") for line in proc.stdout]
+    try:
+        for record in records:  # one record at a time: its decision comes back before the next is sent
+            proc.stdin.write(json.dumps(record).encode() + b"\n")
+            proc.stdin.flush()
+            if record is not records[0]:  # (whether the input is one JSON value is known at its second line)
+                got.append(proc.stdout.readline().decode().rstrip("\n"))
+        proc.stdin.close()
+        got += [line.decode().rstrip("\n") for line in proc.stdout]
+    finally:
+        stop.cancel()
     assert proc.wait(timeout=60) == 1 and got == expected
 
 

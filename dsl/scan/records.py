@@ -112,7 +112,7 @@ def read_json_records(stream: Iterable[bytes] | Iterable[str]) -> Iterator[Any]:
         elif whole is not _EMPTY:
             yield whole
         return
-    rest = itertools.chain(held, lines)  # (the held lines are let go once read: ``held`` is dropped here)
+    rest = itertools.chain(iter(held), lines)  # (the held lines let go once read: the list's iterator drops it)
     del held
     yield from _line_records(rest)
 

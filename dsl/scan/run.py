@@ -158,10 +158,13 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     except CsvUnread as e:  # DuckDB stopped on a row: read again, each bad row an error of its own
         job = attrs.evolve(job, csv=True, envelopes=False)
         source = csv_source(e.files, batch_size)
-        if job.at_field is not None:
-            check_field("--at-field", job.at_field, source.columns, "csv")
-        _check_fields(job, source, id_given=id_field != "id")
-        tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress, notes)
+        try:
+            if job.at_field is not None:
+                check_field("--at-field", job.at_field, source.columns, "csv")
+            _check_fields(job, source, id_given=id_field != "id")
+            tally = _decide_all(policies, sources, job, source, out, jobs, workers, batch_size, progress, notes)
+        finally:  # (its database is open from the start: closed now, not when the error is dropped)
+            source.batches.close()
     return finish(tally, began, report, notes)
 
 

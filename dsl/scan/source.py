@@ -125,7 +125,8 @@ class Source:
     narrowed: bool
     """The batches carry the pushdown's column (``schema.DECIDE_COLUMN``)."""
     batches: Generator[pa.RecordBatch | list[Any], None, None]
-    """The whole input in one stream (not started until read; ``close`` it to stop)."""
+    """The whole input in one stream (``close`` it to stop: a CSV input read again holds a
+    DuckDB database from the start, ``csv_rows.csv_source``; the others start when read)."""
     sql: str | None = None
     """The query that reads a part (``parts``); None when the input cannot be split."""
     plain_sql: str | None = None
