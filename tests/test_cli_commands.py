@@ -305,3 +305,29 @@ def test_a_scan_terminated_twice_still_stops_its_workers(tmp_path: Path) -> None
                           cwd=Path(__file__).resolve().parents[1], env={**os.environ, "TMPDIR": str(spool)})
     assert done.returncode == 143 and "Traceback" not in done.stderr, done.stderr
     assert sorted(os.listdir(tmp_path)) == ["in.parquet", "tmp"] and not os.listdir(spool)
+
+
+INTERRUPTED_IMPORT = """
+import sys
+
+class Interrupt:  # a ^C while Python imports the API, as the user presses it
+    def find_spec(self, name, path=None, target=None):
+        if name == "dsl.api":
+            raise KeyboardInterrupt
+        return None
+
+import dsl
+assert "dsl.api" not in sys.modules  # `import dsl` imports nothing else: the entry point runs first
+sys.meta_path.insert(0, Interrupt())
+sys.argv = ["policy", "check", "policies"]
+from dsl.entry import run
+run()
+"""
+
+
+def test_a_ctrl_c_while_the_command_starts_ends_it_without_a_traceback() -> None:
+    """The console script's entry point imports the command line itself (``dsl.entry``):
+    a ^C meanwhile is told as click tells one later, "Aborted!" and exit status 1."""
+    done = subprocess.run([sys.executable, "-c", INTERRUPTED_IMPORT], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert (done.returncode, done.stderr) == (1, "Aborted!\n")

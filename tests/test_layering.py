@@ -122,6 +122,7 @@ STAGE_OF: dict[str, str] = {
     "dsl": "api",
     "dsl.lsp": "lsp",  # policy lsp: the language server, over the API's stages
     "dsl.cli": "cli",
+    "dsl.entry": "cli",  # the console script: imports the CLI, a ^C meanwhile told as one
 }
 """A module's stage is that of its longest prefix listed here (a package's entry covers
 its modules)."""
