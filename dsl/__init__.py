@@ -37,9 +37,21 @@ _HOME = {"load": "api", "check": "api", "diff": "api", "format_source": "api", "
 
 
 def __getattr__(name: str) -> object:
+    """A public name, imported from its module; or a submodule (``dsl.api``), imported, as
+    ``import dsl`` made them all attributes when it imported them at once."""
     home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'dsl' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{home}", __name__), name)
-    globals()[name] = value  # (once: the next use finds it here)
-    return value
+    if home is not None:
+        value = getattr(importlib.import_module(f".{home}", __name__), name)
+        globals()[name] = value  # (once: the next use finds it here)
+        return value
+    if not name.startswith("_"):
+        try:
+            return importlib.import_module(f".{name}", __name__)  # (the import makes it an attribute too)
+        except ModuleNotFoundError as e:
+            if e.name != f"{__name__}.{name}":
+                raise
+    raise AttributeError(f"module 'dsl' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))
