@@ -583,6 +583,21 @@ def test_the_default_jobs_keep_to_the_cgroup_quota(monkeypatch: pytest.MonkeyPat
     assert run.default_jobs() == 1
 
 
+@pytest.mark.parametrize(("load", "jobs"), [(10.0, 2), (60.0, 2), (63.4, 2), (63.6, 1), (80.0, 1)])
+def test_the_default_jobs_count_the_machines_idle_cores(monkeypatch: pytest.MonkeyPatch, load: float,
+                                                         jobs: int) -> None:
+    """A container allowed 1.5 CPUs (or two cores) on a 64-core machine: the load average is
+    the machine's, so a load of 60 leaves cores idle for both processes."""
+    monkeypatch.setattr(run.os, "cpu_count", lambda: 64)
+    monkeypatch.setattr(run.os, "getloadavg", lambda: (load, load, load))
+    monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: set(range(64)), raising=False)
+    monkeypatch.setattr(run, "cgroup_cpus", lambda: 1.5)
+    assert run.default_jobs() == jobs
+    monkeypatch.setattr(run.os, "sched_getaffinity", lambda pid: {5, 6}, raising=False)
+    monkeypatch.setattr(run, "cgroup_cpus", lambda: None)
+    assert run.default_jobs() == jobs
+
+
 def _cgroups(tmp_path: Path, own: str, files: dict[str, str]) -> tuple[str, str]:
     for name, text in files.items():
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)

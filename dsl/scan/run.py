@@ -240,9 +240,12 @@ def sql_predicate(policies: Policies, job: Job, columns: Mapping[str, str], *, c
 
 def default_jobs() -> int:
     """The processes a scan decides with when not told (``--jobs``): its own and one more
-    for each core the machine's load average leaves idle, up to the number of cores it may
-    run on (its CPU affinity, and its cgroup's CPU quota: ``cgroup_cpus``) (a worker on a
-    busy core only takes time from the scan's own process)."""
+    for each core of the machine that its load average leaves idle, up to the number of
+    cores the scan may run on (its CPU affinity, and its cgroup's CPU quota:
+    ``cgroup_cpus``) (a worker on a busy core only takes time from the scan's own
+    process). The load average counts the whole machine's processes, so the idle cores are
+    the machine's (``os.cpu_count``), not the scan's share of them: in a container allowed
+    2 of 64 cores, a load of 60 leaves room for both."""
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     quota = cgroup_cpus()
     if quota is not None:
@@ -251,7 +254,8 @@ def default_jobs() -> int:
         load = os.getloadavg()[0]
     except OSError:  # not known on this system
         return cores
-    return max(1, min(cores, cores - round(load) + 1))
+    idle = max(os.cpu_count() or cores, cores) - round(load)
+    return max(1, min(cores, idle + 1))
 
 
 def cgroup_cpus(root: str = "/sys/fs/cgroup", own: str = "/proc/self/cgroup") -> float | None:
