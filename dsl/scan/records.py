@@ -51,7 +51,7 @@ def is_envelope(record: Any) -> bool:
 def open_envelope(record: Any, at: Any, prior: Any) -> tuple[Any, Any, Any]:
     """The listing, ``at`` and ``prior_violations`` of a record: an envelope's own ``at``
     and ``prior_violations`` (when not null) override the ``at`` and ``prior`` given."""
-    if not (isinstance(record, dict) and "listing" in record and record.keys() <= ENVELOPE_KEYS):  # is_envelope
+    if not is_envelope(record):
         return record, at, prior
     own_at, own_prior = record.get("at"), record.get("prior_violations")
     return record["listing"], at if own_at is None else own_at, prior if own_prior is None else own_prior
