@@ -154,7 +154,8 @@ def _write(path: Path, result: Result, data: bytes | None = None) -> None:
     """Keep ``result`` under ``path``; ``data``: its pickle, where it has one already."""
     if data is None:
         try:
-            data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+            with no_gc():  # a collection meanwhile would walk every AST of the set (0.5 s of 100,000 rules)
+                data = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
         except (RecursionError, pickle.PicklingError):  # a listing nested some hundreds of levels deep
             return
     try:
