@@ -13,8 +13,11 @@ How the input is read (``dsl.scan.records``, which ``policy scan`` shares): as b
 text stream is accepted too), in blocks of whole lines, each line decoded on its own.
 When the whole input is one JSON value in UTF-8, that value is the record (or, for an
 array, its elements are the records); otherwise each non-blank line is one record, and a
-line that is not UTF-8 or not JSON is an error record of its own. Records are decided and
-written as they are read: memory stays flat for JSON lines, whatever their number.
+line that is not UTF-8 or not JSON is an error record of its own. The records of each
+block are decided together, in one call of the evaluator's ``decide_many``
+(``records.decide_records``: the decisions ``decide`` gives one by one, errors in their
+records' places), and written before the next block is read: memory stays flat for JSON
+lines, whatever their number.
 
 How it is written (``EvalRun.write_to``, what the command line uses): UTF-8 bytes, the JSON
 written by orjson (the standard library's when orjson refuses a string: a lone surrogate),
@@ -36,7 +39,7 @@ from .checking.loader import UsageError
 from .evaluate import values as V
 from .evaluate.outcome import Decision, DecisionError, InputError
 from .evaluate.policies import Policies
-from .scan.records import Bad, decide_record, open_envelope, read_json_records
+from .scan.records import NO_AT, decide_records, open_envelope, read_json_batches, read_json_records
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 
@@ -92,36 +95,58 @@ class EvalRun:
         """Write every output line to ``out`` (UTF-8, each ending in a line feed), flushed
         whenever the input must be read again."""
         write = out.write
-        for line in self.lines(_lines_flushing(self.input_stream, out.flush)):
-            write(line)
+        for lines in self._chunk_lines(_lines_flushing(self.input_stream, out.flush)):
+            write(b"".join(lines))
         out.flush()
 
     def lines(self, source: Iterable[bytes] | IO[bytes] | IO[str]) -> Iterator[bytes]:
         """The output lines of the records read from ``source``, as UTF-8 bytes ending in a
         line feed."""
-        decide = self._decide
-        for number, record in enumerate(read_records(source), 1):
-            try:
-                yield decide(record)
-            except InputError as e:
-                self.had_errors = True
-                yield _dumps(DecisionError(number, e.message, e.field).to_dict())
+        for lines in self._chunk_lines(source):
+            yield from lines
 
-    def _decide(self, record: Any) -> bytes:
-        listing, at, prior = open_envelope(record, self._at, self._prior)
-        if at is None and self._at_error is not None and not isinstance(record, Bad):
-            raise InputError(self._at_error)
-        decision = decide_record(self.policies, listing, at, prior)
-        if self.explain:
-            out = decision.to_dict()
-            out["explanation"] = self.policies.explain_decision(decision, listing, prior, self.why_not)
-            return _dumps(out)
-        if decision.rules or decision.warnings:
-            return _dumps(decision.to_dict())
-        kept = self._shared.get(id(decision))
-        if kept is not None and kept[0] is decision:
-            return kept[1]
-        return self._shared_line(decision)
+    def _chunk_lines(self, source: Iterable[bytes] | IO[bytes] | IO[str]) -> Iterator[list[bytes]]:
+        """The output lines of the records of each chunk of the input read from
+        ``source``: they are decided together (``decide_records``), before the next chunk
+        is read."""
+        number = 0
+        no_at = NO_AT if self._at_error is None else self._at_error
+        policies, at, prior, shared = self.policies, self._at, self._prior, self._shared
+        for records in read_json_batches(source):
+            results = decide_records(policies, records, at, prior, number + 1, no_at)
+            first, number = number + 1, number + len(records)
+            if self.explain:
+                yield list(self._explained(records, results, first))
+                continue
+            lines: list[bytes] = []
+            append = lines.append
+            for result in results:
+                if isinstance(result, DecisionError):
+                    self.had_errors = True
+                    append(_dumps(result.to_dict()))
+                elif result.rules or result.warnings:
+                    append(_dumps(result.to_dict()))
+                else:
+                    kept = shared.get(id(result))
+                    append(kept[1] if kept is not None and kept[0] is result else self._shared_line(result))
+            yield lines
+
+    def _explained(self, records: list[Any], results: list[Decision | DecisionError], first: int) -> Iterator[bytes]:
+        """The lines of ``--explain``: each decision with its explanation (the records
+        numbered from ``first``)."""
+        for number, (record, result) in enumerate(zip(records, results, strict=True), first):
+            if not isinstance(result, DecisionError):
+                listing, _, prior = open_envelope(record, self._at, self._prior)
+                out = result.to_dict()
+                try:
+                    out["explanation"] = self.policies.explain_decision(result, listing, prior, self.why_not)
+                except InputError as e:
+                    result = DecisionError(number, e.message, e.field)
+                else:
+                    yield _dumps(out)
+                    continue
+            self.had_errors = True
+            yield _dumps(result.to_dict())
 
     def _shared_line(self, decision: Decision) -> bytes:
         """The line of a decision on which nothing applied and nothing was warned, kept

@@ -296,3 +296,52 @@ def test_whole_lines_cut_blocks_after_a_line_feed_and_keep_every_line(pieces: li
     assert b"".join(chunks) == data
     assert all(c.endswith(b"\n") for c in chunks[:-1]) and all(c for c in chunks)
     assert [line for c in chunks for line in c.splitlines()] == data.splitlines()
+
+
+_RECORD_LINES = [json.dumps(MINER).encode(), b'{"title": "bitcoin"}', b'{"category": 3}', b"{}", b"", b"  ",
+                 b'{"listing": {"title": "bitcoin"}, "at": "2021-10-09"}', b'{"listing": {}, "at": null}',
+                 b'{"listing": ' + json.dumps(MINER).encode() + b', "prior_violations": 2}',
+                 b'{"listing": {}, "prior_violations": -1}', b'{"listing": {}, "at": "yesterday"}',
+                 b'{"title": "\xff"}', b'{"title": ', b'"not a listing"', b"[[[]]]", b"[1,", b"]"]
+
+
+@given(st.lists(st.sampled_from(_RECORD_LINES), max_size=30), st.lists(st.integers(1, 90), min_size=1, max_size=8),
+       st.sampled_from(["2021-10-20", "2021-13-45"]))
+def test_records_decided_a_chunk_at_a_time_are_decided_as_one_by_one(policies: dsl.Policies, picked: list[bytes],
+                                                                      sizes: list[int], at: str) -> None:
+    """Each chunk's records are decided in one batch (``decide_records``): every line is
+    the one deciding its record alone gives, errors numbered by record, however the input
+    comes in chunks; the records are those of the whole input read at once. A bad `--at`
+    fails the records without an `at` of their own."""
+    from dsl.eval_stream import _dumps
+    from dsl.evaluate.outcome import DecisionError, InputError
+    from dsl.scan.records import Bad, open_envelope, read_json_records
+
+    data = b"\n".join(picked)
+    whole = list(read_json_records([data]))
+    good_at = at != "2021-13-45"
+    expected = []
+    for number, record in enumerate(whole, 1):
+        listing, record_at, prior = open_envelope(record, at if good_at else None, 0)
+        try:
+            if isinstance(listing, Bad):
+                raise InputError(listing.message)
+            if record_at is None:
+                raise InputError("--at: cannot read the text '2021-13-45' as a date or date-time (expected e.g. "
+                                 "2021-10-15, 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00)")
+            expected.append(_dumps(policies.decide(listing, at=record_at, prior_violations=prior).to_dict()))
+        except InputError as e:
+            expected.append(_dumps(DecisionError(number, e.message).to_dict()))
+    out = _Flushed()
+    left, turn = [data], itertools.cycle(sizes)
+
+    class Pieces(_Trickle):
+        def read1(self, n: int = -1) -> bytes:
+            chunk = left[0][:min(n, next(turn))]
+            left[0] = left[0][len(chunk):]
+            return chunk
+
+    result = run_eval(policies, Pieces(b"", 0, out), at=at)  # type: ignore[arg-type]
+    result.write_to(out)
+    assert out.getvalue() == b"".join(expected)
+    assert result.had_errors == any(b'"error"' in line for line in expected)

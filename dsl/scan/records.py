@@ -1,13 +1,15 @@
 """Records, as ``policy eval`` and ``policy scan`` both read and decide them.
 
 ``read_json_records`` reads a JSON stream as a stream: one JSON object, a JSON array of
-records, or JSON lines (one record a line), without holding more than one record (and, for
-one value spread over several lines, that value) in memory. A line that is not UTF-8 or not
-JSON is a ``Bad`` record of its own: the others are still read.
+records, or JSON lines (one record a line), without holding more than the records of one
+chunk of the input (and, for one value spread over several lines, that value) in memory.
+A line that is not UTF-8 or not JSON is a ``Bad`` record of its own: the others are still
+read. ``read_json_batches`` gives the same records a chunk at a time.
 
-``decide_record`` is the one place a record meets the evaluator: a ``Bad`` record, an
-``at`` or ``prior_violations`` that cannot be read, or a listing that ``decide`` rejects
-raise ``InputError``, which both commands turn into an error in that record's place.
+``decide_record`` and ``decide_records`` (a batch, in one call of the evaluator's
+``decide_many``) are where a record meets the evaluator: a ``Bad`` record, a record with
+no instant to decide at (``undecidable``), an ``at`` or ``prior_violations`` that cannot be
+read, or a listing that ``decide`` rejects is an error in that record's place.
 """
 
 from __future__ import annotations
@@ -20,10 +22,11 @@ from typing import Any
 
 import orjson
 
-from ..evaluate.outcome import Decision, InputError
+from ..evaluate.outcome import Decision, DecisionError, InputError
 from ..evaluate.policies import Policies
 
-__all__ = ["Bad", "decide_record", "is_envelope", "open_envelope", "read_json_records"]
+__all__ = ["NO_AT", "Bad", "decide_record", "decide_records", "is_envelope", "open_envelope", "read_json_batches",
+           "read_json_records", "undecidable"]
 
 ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
 
@@ -57,14 +60,64 @@ def open_envelope(record: Any, at: Any, prior: Any) -> tuple[Any, Any, Any]:
     return record["listing"], at if own_at is None else own_at, prior if own_prior is None else own_prior
 
 
+NO_AT = "no instant to decide at"
+"""The error of a record decided with no ``at``: none given, none in its envelope."""
+
+
+def undecidable(record: Any, at: Any, no_at: str = NO_AT) -> str | None:
+    """Why a record read from the input cannot be decided before it reaches the
+    evaluator (a ``Bad`` record's message; ``no_at`` when ``at`` is None), or None."""
+    if isinstance(record, Bad):
+        return record.message
+    if at is None:
+        return no_at
+    return None
+
+
 def decide_record(policies: Policies, record: Any, at: Any, prior: Any) -> Decision:
     """The decision on one record read from the input (``at`` None: no instant to decide
     at); raises InputError for a record that cannot be decided."""
-    if isinstance(record, Bad):
-        raise InputError(record.message)
-    if at is None:
-        raise InputError("no instant to decide at")
+    problem = undecidable(record, at)
+    if problem is not None:
+        raise InputError(problem)
     return policies.decide(record, at=at, prior_violations=prior)
+
+
+def decide_records(policies: Policies, records: list[Any], at: Any, prior: Any, first: int = 1,
+                   no_at: str = NO_AT) -> list[Decision | DecisionError]:
+    """The decisions on ``records`` read from the input, each opened as ``open_envelope``
+    opens it with ``at`` and ``prior``, in order: the one ``decide_record`` gives, or a
+    ``DecisionError`` (numbered from ``first``) in the place of a record that cannot be
+    decided, with the message ``decide_record`` would raise (``no_at`` for a record with
+    no instant). The records that can be are decided in one call of ``decide_many``
+    (some 1.4 µs a record less than one call each)."""
+    listings: list[Any] = []
+    ats: list[Any] = []
+    priors: list[Any] = []
+    failed: dict[int, str] = {}
+    for j, record in enumerate(records):
+        listing, record_at, record_prior = open_envelope(record, at, prior)
+        problem = undecidable(listing, record_at, no_at)
+        if problem is not None:
+            failed[j] = problem
+            continue
+        listings.append(listing)
+        ats.append(record_at)
+        priors.append(record_prior)
+    decided = policies.decide_many(listings, at=ats, prior_violations=priors)
+    if not failed and all(type(d) is not DecisionError for d in decided):
+        return decided
+    out: list[Decision | DecisionError] = []
+    results = iter(decided)
+    for j in range(len(records)):
+        problem = failed.get(j)
+        if problem is not None:
+            out.append(DecisionError(first + j, problem))
+            continue
+        result = next(results)
+        out.append(DecisionError(first + j, result.message, result.field) if type(result) is DecisionError
+                   else result)
+    return out
 
 
 def loads(text: str) -> Any:
@@ -83,18 +136,18 @@ def loads(text: str) -> Any:
         sys.setrecursionlimit(old)
 
 
-def _lines(stream: Iterable[bytes] | Iterable[str]) -> Iterator[bytes]:
-    """The input's lines as bytes, split as ``bytes.splitlines`` splits (``\\n``, ``\\r\\n``,
-    ``\\r``), without the byte order mark, read a chunk at a time: a line (a file
+def _chunks(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[bytes]]:
+    """The input's lines as bytes, a chunk of the input at a time: a line (a file
     iterated), or a block of whole lines (``eval_stream``'s reading of what is available;
-    a line break is never cut between two chunks)."""
+    a line break is never cut between two chunks). Split as ``bytes.splitlines`` splits
+    (``\\n``, ``\\r\\n``, ``\\r``), without the byte order mark."""
     first = True
     for chunk in stream:
         raw = chunk.encode("utf-8", "surrogatepass") if isinstance(chunk, str) else chunk
         if first:
             raw = raw.removeprefix(b"\xef\xbb\xbf")  # a byte order mark is not part of the input
             first = False
-        yield from raw.splitlines() or [b""]
+        yield raw.splitlines() or [b""]
 
 
 def read_json_records(stream: Iterable[bytes] | Iterable[str]) -> Iterator[Any]:
@@ -103,47 +156,66 @@ def read_json_records(stream: Iterable[bytes] | Iterable[str]) -> Iterator[Any]:
     the record (or, for an array, its elements are the records); otherwise each non-blank
     line is one record. The lines are held only until that is known: as soon as the lines
     read so far cannot begin one JSON value, or end one with more text after it."""
-    lines = _lines(stream)
+    return itertools.chain.from_iterable(read_json_batches(stream))
+
+
+def read_json_batches(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[Any]]:
+    """The records of ``read_json_records``, in lists, none empty: for JSON lines, the
+    records of each chunk of the input (the first list: those of every chunk read to learn
+    that the input is not one JSON value), so that a record is decided as soon as the
+    chunk that holds it is read; for one value, all its records."""
+    chunks = _chunks(stream)
     held: list[bytes] = []
-    whole = _one_value(lines, held)
+    whole = _one_value(chunks, held)
     if whole is not _NOT_ONE:
         if isinstance(whole, list):
-            yield from whole
+            if whole:
+                yield whole
         elif whole is not _EMPTY:
-            yield whole
+            yield [whole]
         return
-    rest = itertools.chain(iter(held), lines)  # (the held lines let go once read: the list's iterator drops it)
+    number = len(held)
+    records = list(_line_records(held, 1))
     del held
-    yield from _line_records(rest)
+    if records:
+        yield records
+    for lines in chunks:
+        records = list(_line_records(lines, number + 1))
+        number += len(lines)
+        if records:
+            yield records
 
 
 _NOT_ONE = object()
 _EMPTY = object()
 
 
-def _one_value(lines: Iterator[bytes], held: list[bytes]) -> Any:
+def _one_value(chunks: Iterator[list[bytes]], held: list[bytes]) -> Any:
     """The input as one JSON value, ``_EMPTY`` for a blank input, or ``_NOT_ONE`` (the
-    lines read are left in ``held``). The lines held are parsed after 1, 2, 4, 8, …
+    lines of the chunks read are left in ``held``). The lines held are parsed after 1, 2, 4, 8, …
     non-blank lines (so a value spread over many lines costs a few parses, not one per
     line): a parse that ends in the middle of a value asks for more lines; any other
     failure, or a value followed by more text, means one record a line."""
     nonblank, next_check = 0, 1
     value: Any = _NOT_ONE
-    for raw in lines:
-        held.append(raw)
-        if not raw.strip():
-            continue
-        if value is not _NOT_ONE:
-            return _NOT_ONE  # a value, and more text after it
-        nonblank += 1
-        if nonblank < next_check:
-            continue
-        next_check *= 2
-        value = _parse_held(held, final=False)
-        if value is _NOT_ONE:
-            return _NOT_ONE
-        if value is _PENDING:
-            value = _NOT_ONE
+    for lines in chunks:
+        for k, raw in enumerate(lines):
+            held.append(raw)
+            if not raw.strip():
+                continue
+            if value is not _NOT_ONE:  # a value, and more text after it
+                held.extend(lines[k + 1:])
+                return _NOT_ONE
+            nonblank += 1
+            if nonblank < next_check:
+                continue
+            next_check *= 2
+            value = _parse_held(held, final=False)
+            if value is _NOT_ONE:
+                held.extend(lines[k + 1:])
+                return _NOT_ONE
+            if value is _PENDING:
+                value = _NOT_ONE
     if nonblank == 0:
         return _EMPTY
     if value is _NOT_ONE:
@@ -177,13 +249,14 @@ than a regular expression): a number orjson might read otherwise than json (it r
 integer beyond 64 bits as a float)."""
 
 
-def _line_records(lines: Iterable[bytes]) -> Iterator[Any]:
-    """Each line's record. A line is read by orjson (several times faster) but where its
-    reading might differ from ``json.loads``'s (``_LONG_NUMBER``) or it fails (not UTF-8,
-    not JSON, lone surrogates, NaN, numbers beyond a double, deep nesting): then it goes
-    the standard library's way, which gives the value or the error message."""
+def _line_records(lines: Iterable[bytes], first: int) -> Iterator[Any]:
+    """Each line's record (the lines numbered from ``first``, for the messages). A line is
+    read by orjson (several times faster) but where its reading might differ from
+    ``json.loads``'s (``_LONG_NUMBER``) or it fails (not UTF-8, not JSON, lone surrogates,
+    NaN, numbers beyond a double, deep nesting): then it goes the standard library's way,
+    which gives the value or the error message."""
     fast, translate, digits, long_number = orjson.loads, bytes.translate, _DIGITS_AS_ZERO, _LONG_NUMBER
-    for number, raw in enumerate(lines, 1):
+    for number, raw in enumerate(lines, first):
         if long_number not in translate(raw, digits):
             try:
                 value = fast(raw)
