@@ -87,8 +87,9 @@ class EvalRun:
         return 1 if self.had_errors else 0
 
     def __iter__(self) -> Iterator[str]:
-        """The output lines, as text without the line end."""
-        for line in self.lines(self.input_stream):
+        """The output lines, as text without the line end (the input read as ``write_to``
+        reads it)."""
+        for line in self.lines(_lines_flushing(self.input_stream, _nothing)):
             yield line[:-1].decode("utf-8")
 
     def write_to(self, out: IO[bytes]) -> None:
@@ -161,6 +162,10 @@ class EvalRun:
 
 
 _SHARED_MAX = 1024
+
+
+def _nothing() -> None:
+    """No flush: ``__iter__`` writes nothing."""
 
 
 def _dumps(obj: Any) -> bytes:

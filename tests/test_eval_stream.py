@@ -302,6 +302,7 @@ _RECORD_LINES = [json.dumps(MINER).encode(), b'{"title": "bitcoin"}', b'{"catego
                  b'{"listing": {"title": "bitcoin"}, "at": "2021-10-09"}', b'{"listing": {}, "at": null}',
                  b'{"listing": ' + json.dumps(MINER).encode() + b', "prior_violations": 2}',
                  b'{"listing": {}, "prior_violations": -1}', b'{"listing": {}, "at": "yesterday"}',
+                 b'{"listing": {}, "at": 5}', b'{"listing": {}, "prior_violations": "x"}',
                  b'{"title": "\xff"}', b'{"title": ', b'"not a listing"', b"[[[]]]", b"[1,", b"]"]
 
 
@@ -345,3 +346,17 @@ def test_records_decided_a_chunk_at_a_time_are_decided_as_one_by_one(policies: d
     result.write_to(out)
     assert out.getvalue() == b"".join(expected)
     assert result.had_errors == any(b'"error"' in line for line in expected)
+
+
+def test_an_array_is_decided_a_batch_at_a_time(policies: dsl.Policies, monkeypatch: pytest.MonkeyPatch) -> None:
+    """One JSON array: its records are decided ``ARRAY_BATCH`` at a time, numbered across
+    the batches."""
+    from dsl.scan import records
+
+    items = [MINER, {"listing": {}, "prior_violations": -1}, {}, "x", {"listing": MINER, "at": "2021-10-09"}]
+    expected, _ = run(policies, "\n".join(json.dumps(item) for item in items))
+    monkeypatch.setattr(records, "ARRAY_BATCH", 2)
+    assert [len(batch) for batch in records.read_json_batches([json.dumps(items).encode()])] == [2, 2, 1]
+    decisions, had_errors = run(policies, json.dumps(items))
+    assert decisions == expected and had_errors
+    assert [d["error"]["record"] for d in decisions if "error" in d] == [2, 4]

@@ -25,10 +25,14 @@ import orjson
 from ..evaluate.outcome import Decision, DecisionError, InputError
 from ..evaluate.policies import Policies
 
-__all__ = ["NO_AT", "Bad", "decide_record", "decide_records", "is_envelope", "open_envelope", "read_json_batches",
-           "read_json_records", "undecidable"]
+__all__ = ["ARRAY_BATCH", "NO_AT", "Bad", "decide_record", "decide_records", "is_envelope", "open_envelope",
+           "read_json_batches", "read_json_records", "undecidable"]
 
 ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
+
+ARRAY_BATCH = 1024
+"""The records of an input that is one JSON array, given at a time by ``read_json_batches``
+(the array is in memory; the decisions on it need not all be)."""
 
 _DEEP_LIMIT = 5000
 """How deeply input JSON may nest (Python's parser recurses; a listing nested 1,000
@@ -163,14 +167,14 @@ def read_json_batches(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[
     """The records of ``read_json_records``, in lists, none empty: for JSON lines, the
     records of each chunk of the input (the first list: those of every chunk read to learn
     that the input is not one JSON value), so that a record is decided as soon as the
-    chunk that holds it is read; for one value, all its records."""
+    chunk that holds it is read; for one array, its records ``ARRAY_BATCH`` at a time."""
     chunks = _chunks(stream)
     held: list[bytes] = []
     whole = _one_value(chunks, held)
     if whole is not _NOT_ONE:
         if isinstance(whole, list):
-            if whole:
-                yield whole
+            for start in range(0, len(whole), ARRAY_BATCH):
+                yield whole[start:start + ARRAY_BATCH]
         elif whole is not _EMPTY:
             yield [whole]
         return
