@@ -39,7 +39,7 @@ from .checking.loader import UsageError
 from .evaluate import values as V
 from .evaluate.outcome import Decision, DecisionError, InputError
 from .evaluate.policies import Policies
-from .scan.records import NO_AT, decide_records, open_envelope, read_json_batches, read_json_records
+from .scan.records import NO_AT, decide_records, open_envelope, read_json_batches, read_json_records, whole_line_blocks
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 
@@ -89,7 +89,7 @@ class EvalRun:
     def __iter__(self) -> Iterator[str]:
         """The output lines, as text without the line end (the input read as ``write_to``
         reads it)."""
-        for line in self.lines(_lines_flushing(self.input_stream, _nothing)):
+        for line in self.lines(self.input_stream):
             yield line[:-1].decode("utf-8")
 
     def write_to(self, out: IO[bytes]) -> None:
@@ -164,10 +164,6 @@ class EvalRun:
 _SHARED_MAX = 1024
 
 
-def _nothing() -> None:
-    """No flush: ``__iter__`` writes nothing."""
-
-
 def _dumps(obj: Any) -> bytes:
     """One output line: compact JSON, not ASCII-escaped (``json.dumps(obj,
     ensure_ascii=False, separators=(",", ":"))``, the same bytes from orjson), and a line
@@ -181,45 +177,20 @@ def _dumps(obj: Any) -> bytes:
 
 def _lines_flushing(stream: IO[bytes] | IO[str], flush: Callable[[], None]) -> Iterable[bytes] | IO[str]:
     """The input as ``read_records`` reads it, in blocks of what is available (``read1``),
-    each cut after its last line feed (``_whole_lines``: ``read_records`` splits a block
-    into lines at once), with ``flush`` called before each block is read: the output is
-    flushed whenever the input may have to be waited for. A stream without ``read1``
-    (text) is read as it is."""
+    each cut after its last line feed (``records.whole_line_blocks``), with ``flush``
+    called before each block is read: the output is flushed whenever the input may have
+    to be waited for. A stream without ``read1`` (text) is read as it is."""
     read1 = getattr(stream, "read1", None)
     if read1 is None:
         return stream
-    return _whole_lines(read1, flush)
 
-
-def _whole_lines(read1: Callable[[int], bytes], flush: Callable[[], None]) -> Iterator[bytes]:
-    """The blocks ``read1`` gives, each up to and with its last line feed; the rest of a
-    block (the start of a line) goes before the next one, and the input's last line,
-    without a line feed, comes alone at the end. A line break is never cut in two (a
-    ``\\r\\n`` stays whole), so splitting each chunk as ``bytes.splitlines`` does gives the
-    input's lines."""
-    pending: list[bytes] = []  # the start of a line spread over several blocks
-    while True:
-        flush()
+    def read(size: int) -> bytes:
         try:
-            block = read1(1 << 16)
+            return read1(size)  # type: ignore[no-any-return]
         except OSError as e:  # (a standard input opened for writing only, …): the input, not the output
             raise UsageError(f"--input: cannot be read: {e.strerror or e}") from None
-        if not block:
-            break
-        end = block.rfind(b"\n") + 1
-        if not end:
-            pending.append(block)
-            continue
-        if pending:
-            pending.append(block[:end])
-            yield b"".join(pending)
-            pending.clear()
-        else:
-            yield block if end == len(block) else block[:end]
-        if end < len(block):
-            pending.append(block[end:])
-    if pending:
-        yield b"".join(pending)
+
+    return whole_line_blocks(read, flush)
 
 
 def run_eval(policies: Policies, input_stream: IO[bytes] | IO[str], *, at: Any = None, prior: Any = 0,

@@ -282,7 +282,7 @@ def test_a_number_beyond_python_s_digit_limit_is_a_bad_line_in_plain_words() -> 
 @given(st.lists(st.sampled_from([b"a", b"{}", b" ", b"\n", b"\r", b"\r\n", b"\xc3\xa9"]), max_size=40),
        st.lists(st.integers(1, 7), min_size=1, max_size=10))
 def test_whole_lines_cut_blocks_after_a_line_feed_and_keep_every_line(pieces: list[bytes], sizes: list[int]) -> None:
-    from dsl.eval_stream import _whole_lines
+    from dsl.scan.records import whole_line_blocks
 
     data = b"".join(pieces)
     left, turn = [data], itertools.cycle(sizes)
@@ -292,7 +292,7 @@ def test_whole_lines_cut_blocks_after_a_line_feed_and_keep_every_line(pieces: li
         left[0] = left[0][len(chunk):]
         return chunk
 
-    chunks = list(_whole_lines(read1, lambda: None))
+    chunks = list(whole_line_blocks(read1))
     assert b"".join(chunks) == data
     assert all(c.endswith(b"\n") for c in chunks[:-1]) and all(c for c in chunks)
     assert [line for c in chunks for line in c.splitlines()] == data.splitlines()

@@ -17,7 +17,7 @@ from __future__ import annotations
 import itertools
 import json
 import sys
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import orjson
@@ -26,9 +26,12 @@ from ..evaluate.outcome import Decision, DecisionError, InputError
 from ..evaluate.policies import Policies
 
 __all__ = ["ARRAY_BATCH", "NO_AT", "Bad", "decide_record", "decide_records", "is_envelope", "open_envelope",
-           "read_json_batches", "read_json_records", "undecidable"]
+           "read_json_batches", "read_json_records", "undecidable", "whole_line_blocks"]
 
 ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
+
+BLOCK = 1 << 16
+"""The bytes read at a time from a binary stream (``whole_line_blocks``)."""
 
 ARRAY_BATCH = 1024
 """The records of an input that is one JSON array, given at a time by ``read_json_batches``
@@ -154,6 +157,35 @@ def _chunks(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[bytes]]:
         yield raw.splitlines() or [b""]
 
 
+def whole_line_blocks(read1: Callable[[int], bytes], before: Callable[[], None] = lambda: None) -> Iterator[bytes]:
+    """The blocks ``read1`` gives (``BLOCK`` bytes at most), each up to and with its last
+    line feed; the rest of a block (the start of a line) goes before the next one, and the
+    input's last line, without a line feed, comes alone at the end. A line break is never
+    cut in two (a ``\\r\\n`` stays whole), so splitting each chunk as ``bytes.splitlines``
+    does gives the input's lines. ``before`` is called before each read (``policy eval``
+    flushes its output there)."""
+    pending: list[bytes] = []  # the start of a line spread over several blocks
+    while True:
+        before()
+        block = read1(BLOCK)
+        if not block:
+            break
+        end = block.rfind(b"\n") + 1
+        if not end:
+            pending.append(block)
+            continue
+        if pending:
+            pending.append(block[:end])
+            yield b"".join(pending)
+            pending.clear()
+        else:
+            yield block if end == len(block) else block[:end]
+        if end < len(block):
+            pending.append(block[end:])
+    if pending:
+        yield b"".join(pending)
+
+
 def read_json_records(stream: Iterable[bytes] | Iterable[str]) -> Iterator[Any]:
     """The records of the input, each a parsed JSON value or a ``Bad`` for a line that is
     not UTF-8 or not JSON. When the whole input is one JSON value in UTF-8, that value is
@@ -167,8 +199,11 @@ def read_json_batches(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[
     """The records of ``read_json_records``, in lists, none empty: for JSON lines, the
     records of each chunk of the input (the first list: those of every chunk read to learn
     that the input is not one JSON value), so that a record is decided as soon as the
-    chunk that holds it is read; for one array, its records ``ARRAY_BATCH`` at a time."""
-    chunks = _chunks(stream)
+    chunk that holds it is read; for one array, its records ``ARRAY_BATCH`` at a time. A
+    stream with ``read1`` (a binary file) is read a block at a time (``whole_line_blocks``),
+    anything else as it iterates."""
+    read1 = getattr(stream, "read1", None)
+    chunks = _chunks(stream if read1 is None else whole_line_blocks(read1))
     held: list[bytes] = []
     whole = _one_value(chunks, held)
     if whole is not _NOT_ONE:
