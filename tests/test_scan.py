@@ -412,6 +412,16 @@ def test_more_usage_errors(tmp_path: Path) -> None:
             scan_paths(POLICIES, kw.pop("inputs"), kw.pop("out"), **kw)
         assert not out.exists()
     assert pq.read_table(tmp_path / "in.parquet").num_rows == 1
+    # CSV files with no header at all (empty, blank lines) have no records, and so no field to check
+    (tmp_path / "empty.csv").write_bytes(b"")
+    (tmp_path / "blank.csv").write_bytes(b"\xef\xbb\xbf\n\n")
+    for name in ("empty.csv", "blank.csv"):
+        for change in (dict(prior_field="prior", at="2021-10-20"), dict(at_field="listed.at", id_field="sku")):
+            result = scan_paths(POLICIES, [str(tmp_path / name)], str(out), **change)  # type: ignore[arg-type]
+            assert result.records == 0 and result.exit_code == 0 and read_output(out) == []
+    (tmp_path / "header.csv").write_text("id,category\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="--prior-field 'prior': the input has no such column"):
+        scan_paths(POLICIES, [str(tmp_path / "header.csv")], str(out), prior_field="prior", at="2021-10-20")
     # the default id may be missing: its ids are null
     write_parquet([{"sku": "a", "price": 1.0}], tmp_path / "no-id.parquet")
     scan_paths(POLICIES, [str(tmp_path / "no-id.parquet")], str(out), at="2021-10-20")

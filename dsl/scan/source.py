@@ -116,8 +116,9 @@ class Part:
 
 @attrs.define
 class Source:
-    """An open input: its format, its columns (name to DuckDB type; empty for JSON lines),
-    its number of records when it is known cheaply, and its batches."""
+    """An open input: its format, its columns (name to DuckDB type; empty for JSON lines and
+    for CSV files none of which has a header), its number of records when it is known
+    cheaply, and its batches."""
 
     fmt: str
     columns: dict[str, str]
@@ -234,6 +235,8 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
     con = duckdb.connect()  # (each connect makes a database: some 15 ms; the stream reads through this one)
     try:
         columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
+        if fmt == "csv" and all(_headerless(f) for f in files):
+            columns = {}  # (not the column DuckDB names itself)
         check_names(files, fmt, columns, option)
         if at_field is not None:
             check_field("--at-field", at_field, columns, fmt)
@@ -396,6 +399,17 @@ def _blank_lines(name: str) -> int:
     return blank
 
 
+def _headerless(name: str) -> bool:
+    """Whether a CSV file has no header: it is empty, or blank lines only (DuckDB then
+    names a column of its own, ``column0``)."""
+    try:
+        with open(name, "rb") as stream:
+            head = stream.read(65537)
+    except OSError:
+        return False  # (DuckDB tells why it cannot be read)
+    return len(head) <= 65536 and not head.removeprefix(b"\xef\xbb\xbf").strip(b"\r\n")
+
+
 def _table_sql(fmt: str, files: Sequence[str], option: str) -> str:
     if fmt == "parquet":
         listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
@@ -468,7 +482,10 @@ def check_field(option: str, path: tuple[str, ...], columns: dict[str, str], fmt
     """A usage error where no record of the input can hold the field at ``path`` (named by
     ``option``): in Parquet, no column, or a path through a struct without that field or
     through a column that is not a struct; in CSV, no column named by the path or a part
-    of it (a cell may hold a JSON object)."""
+    of it (a cell may hold a JSON object). An input with no columns (CSV files none of
+    which has a header) has no records, and so none that lacks the field."""
+    if not columns:
+        return
     dotted = ".".join(path)
     if fmt == "csv":
         found = any(c == dotted or c.startswith(dotted + ".") or dotted.startswith(c + ".") for c in columns)
