@@ -384,15 +384,25 @@ def csv_table(files: Sequence[str], *, union: bool = True, option: str = "--inpu
     return f"read_csv({listed}, {options}{', union_by_name = true' if union else ''}{more})"
 
 
-def _blank_lines(name: str) -> int:
-    """The blank lines a file starts with (among its first 64 KiB)."""
+_HEAD = 65536
+"""The bytes of a CSV file looked at before DuckDB reads it (``_head``)."""
+
+
+def _head(name: str) -> tuple[bytes, bool]:
+    """A CSV file's first ``_HEAD`` bytes, its byte order mark left out, and whether they
+    are all of it; nothing where it cannot be read (DuckDB tells why)."""
     try:
         with open(name, "rb") as stream:
-            head = stream.read(65536)
+            head = stream.read(_HEAD + 1)
     except OSError:
-        return 0  # (DuckDB tells why it cannot be read)
+        return b"", False
+    return head[:_HEAD].removeprefix(b"\xef\xbb\xbf"), len(head) <= _HEAD
+
+
+def _blank_lines(name: str) -> int:
+    """The blank lines a file starts with (among its first 64 KiB)."""
     blank = 0
-    for line in head.removeprefix(b"\xef\xbb\xbf").splitlines():  # (\n, \r\n and \r end a line)
+    for line in _head(name)[0].splitlines():  # (\n, \r\n and \r end a line)
         if line:
             break
         blank += 1
@@ -402,12 +412,8 @@ def _blank_lines(name: str) -> int:
 def _headerless(name: str) -> bool:
     """Whether a CSV file has no header: it is empty, or blank lines only (DuckDB then
     names a column of its own, ``column0``)."""
-    try:
-        with open(name, "rb") as stream:
-            head = stream.read(65537)
-    except OSError:
-        return False  # (DuckDB tells why it cannot be read)
-    return len(head) <= 65536 and not head.removeprefix(b"\xef\xbb\xbf").strip(b"\r\n")
+    head, whole = _head(name)
+    return whole and not head.strip(b"\r\n")
 
 
 def _table_sql(fmt: str, files: Sequence[str], option: str) -> str:
