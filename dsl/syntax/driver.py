@@ -102,8 +102,9 @@ def _used(path: Path) -> None:
 
 def remove_unused(folder: Path) -> list[str]:
     """Remove the Lark tables and shapes files of ``folder`` (named as this module names
-    them, regular files of this user's that no process holds) not used for ``UNUSED``
-    seconds (``atomic.remove_stale``); their paths."""
+    them, regular files of this user's) not used for ``UNUSED`` seconds
+    (``atomic.remove_stale``; its lock guards nothing here: no process locks these
+    files, and a reader that finds one gone builds it again); their paths."""
     return remove_stale(str(folder), _OURS, UNUSED, os.unlink, directory=False)
 
 
