@@ -204,6 +204,8 @@ def open_source(patterns: Sequence[str], *, batch_size: int, at_field: tuple[str
     found = opening.result() if opening is not None else _inspect(patterns, at_field, option)
     if found.fmt == "jsonl":
         return Source(found.fmt, {}, None, False, _json_batches(found.files, batch_size, option))
+    if found.con is None:  # CSV files none of which has a header
+        return Source(found.fmt, {}, 0, False, _no_batches())
     return _duckdb_source(found, batch_size=stream_batch or batch_size, predicate=predicate, option=option,
                           fields=fields)
 
@@ -231,12 +233,14 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
     fmt = fmts.pop()
     if fmt == "jsonl":
         return _Inspected(fmt, files)
+    if fmt == "csv" and all(_headerless(f) for f in files):
+        # no header: no columns and no records (DuckDB is not asked: it would name a column
+        # of its own, ``column0``, and it refuses some files of blank lines, as ``\r\n\n``)
+        return _Inspected(fmt, files, total=0)
     table = _table_sql(fmt, files, option)
     con = duckdb.connect()  # (each connect makes a database: some 15 ms; the stream reads through this one)
     try:
         columns = {str(r[0]): str(r[1]) for r in con.execute(f"DESCRIBE SELECT * FROM {table}").fetchall()}
-        if fmt == "csv" and all(_headerless(f) for f in files):
-            columns = {}  # (not the column DuckDB names itself)
         check_names(files, fmt, columns, option)
         if at_field is not None:
             check_field("--at-field", at_field, columns, fmt)
@@ -337,6 +341,10 @@ class Opening:
         self._thread.join()
         if not self._taken and self._found is not None and self._found.con is not None:
             self._found.con.close()
+
+
+def _no_batches() -> Generator[list[Any], None, None]:
+    yield from ()
 
 
 def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
