@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 
 from ..evaluate import semantics as S
 from ..evaluate import values as V
-from ..evaluate.outcome import Decision, DecisionError, InputError, format_instant
+from ..evaluate.outcome import DecisionError, InputError, format_instant
 from ..evaluate.policies import Policies
 from .columns import (
     MEMO_LIMIT,
@@ -29,7 +29,7 @@ from .columns import (
 )
 from .convert import batch_listings, column_values
 from .lookup import Lookup, lookup_for
-from .records import Bad, decide_record, is_envelope, open_envelope
+from .records import is_envelope, open_envelope, undecidable
 from .report import Tally, seller_key
 from .schema import DECIDE_COLUMN, Row, arrow_schema, rows_to_output
 
@@ -82,51 +82,73 @@ def _record_prior(job: Job, listing: Any) -> Any:
     return 0 if value is None else value
 
 
-def _decide(policies: Policies, job: Job, record: Any) -> Decision:
-    """The decision on a record: its ``at`` and prior read from the listing's fields (an
-    envelope's listing: ``--at-field`` names a field of the listing, as ``--id-field``
-    does), an envelope's own ``at`` and ``prior_violations`` overriding them, as ``policy
-    eval`` reads it."""
-    if isinstance(record, Bad):
-        raise InputError(record.message)
-    listing = _listing(job, record)
-    if job.envelopes and listing is not record:
+def _opened(job: Job, record: Any, listing: Any) -> tuple[Any, Any, Any]:
+    """The listing, ``at`` and prior a record is decided with (``listing``: its listing,
+    ``_listing``): its ``at`` and prior read from the listing's fields (an envelope's
+    listing: ``--at-field`` names a field of the listing, as ``--id-field`` does), an
+    envelope's own ``at`` and ``prior_violations`` overriding them, as ``policy eval``
+    reads it. Raises InputError for a record whose ``at`` field is missing or null."""
+    if listing is not record:
         own = record.get("at") is not None
         at = job.at if job.at_field is None or own else _record_at(job, listing)
-        listing, at, prior = open_envelope(record, at, _record_prior(job, listing))
-    else:
-        at, prior = _record_at(job, listing), _record_prior(job, listing)
-    return decide_record(policies, listing, at, prior)
+        return open_envelope(record, at, _record_prior(job, listing))
+    return listing, _record_at(job, listing), _record_prior(job, listing)
 
 
 def _listing(job: Job, record: Any) -> Any:
     return record["listing"] if job.envelopes and is_envelope(record) else record
 
 
-def _id(job: Job, record: Any) -> Any:
-    listing = _listing(job, record)
+def _id(job: Job, listing: Any) -> Any:
     return V.read_path(listing, job.id_field) if isinstance(listing, dict) else None
 
 
-def decide_rows(policies: Policies, job: Job, listings: Sequence[Any], tally: Tally, offset: int,
+def decide_rows(policies: Policies, job: Job, records: Sequence[Any], tally: Tally, offset: int,
                 places: Sequence[int] | None = None) -> list[Row]:
-    """The output row of each listing (or ``Bad`` record), counted in ``tally``: the
-    listing ``i`` is the record ``offset + places[i] + 1`` of the input (``places`` None:
-    ``offset + i + 1``), for the report's list of errors."""
+    """The output row of each record (a listing, an envelope with ``job.envelopes``, or
+    ``Bad``), counted in ``tally``: the record ``i`` is the record
+    ``offset + places[i] + 1`` of the input (``places`` None: ``offset + i + 1``), for the
+    report's list of errors. The records that can be decided are decided by one call of
+    ``decide_many`` (each decision the one ``decide`` gives; a record that cannot be
+    decided gets the message ``decide_record`` would raise)."""
     phash = policies.policy_hash
+    shown: list[Any] = []  # each record's listing, for its id and seller
+    listings: list[Any] = []
+    ats: list[Any] = []
+    priors: list[Any] = []
+    failed: dict[int, str] = {}
+    for i, record in enumerate(records):
+        listing = _listing(job, record)
+        shown.append(listing)
+        try:
+            listing, at, prior = _opened(job, record, listing)
+        except InputError as e:
+            failed[i] = e.message
+            continue
+        problem = undecidable(listing, at)
+        if problem is not None:
+            failed[i] = problem
+            continue
+        listings.append(listing)
+        ats.append(at)
+        priors.append(prior)
+    decided = iter(policies.decide_many(listings, ats, priors))
     rows: list[Row] = []
     formatted = _formatted()
-    for i, listing in enumerate(listings):
-        try:
-            decision = _decide(policies, job, listing)
-        except InputError as e:
-            rows.append((_id(job, listing), None, None, None, None, None, e.message, None, phash))
-            tally.error(offset + (places[i] if places is not None else i) + 1, e.message)
-            continue
-        rows.append((_id(job, listing), decision.effect, decision.rules, decision.overridden,
-                     decision.penalty.to_dict() if decision.penalty is not None else None, decision.warnings,
-                     None, formatted.get(decision.at) or _remember(formatted, decision.at), phash))
-        tally.decision(decision, _seller(job, listing) if decision.effect == "block" else None)
+    for i, listing in enumerate(shown):
+        message = failed.get(i) if failed else None
+        if message is None:
+            decision = next(decided)
+            if type(decision) is DecisionError:
+                message = decision.message
+            else:
+                rows.append((_id(job, listing), decision.effect, decision.rules, decision.overridden,
+                             decision.penalty.to_dict() if decision.penalty is not None else None, decision.warnings,
+                             None, formatted.get(decision.at) or _remember(formatted, decision.at), phash))
+                tally.decision(decision, _seller(job, listing) if decision.effect == "block" else None)
+                continue
+        rows.append((_id(job, listing), None, None, None, None, None, message, None, phash))
+        tally.error(offset + (places[i] if places is not None else i) + 1, message)
     return rows
 
 
@@ -147,8 +169,7 @@ def _remember(formatted: dict[Any, str], at: Any) -> str:
     return text
 
 
-def _seller(job: Job, record: Any) -> Any:
-    listing = _listing(job, record)
+def _seller(job: Job, listing: Any) -> Any:
     return V.read_path(listing, job.seller_field) if isinstance(listing, dict) else None
 
 
@@ -260,7 +281,7 @@ def _sellers(job: Job, data: pa.RecordBatch, listings: Callable[[], Sequence[Any
     column = path_column(data, job.seller_field, csv=job.csv)
     if column is None or job.envelopes:
         chosen = listings()
-        return Counter(seller_key(_seller(job, chosen[i])) for i in places.to_pylist())
+        return Counter(seller_key(_seller(job, _listing(job, chosen[i]))) for i in places.to_pylist())
     taken = column.take(places)
     try:
         counted = pc.value_counts(taken)  # (nulls and NaN counted as one value each)
@@ -414,7 +435,7 @@ def _arrow_rows(policies: Policies, job: Job, batch: pa.RecordBatch, tally: Tall
         if a is None:
             rows.append(next(decided))
         else:
-            rows.append((_id(job, thin[i]), "allow", (), (), None, (), None, a, phash))
+            rows.append((_id(job, _listing(job, thin[i])), "allow", (), (), None, (), None, a, phash))
     tally.plain_allow(len(rows) - len(decide))
     return rows
 

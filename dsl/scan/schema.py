@@ -83,16 +83,12 @@ def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
     ids = [id_text(v) for v in cols[0]]
     if out_format == "parquet":
-        arrays = [ids, cols[1], _lists(cols[2]), _lists(cols[3]), cols[4], _lists(cols[5]), *cols[6:]]
+        arrays = [ids, *cols[1:]]  # (pyarrow reads a tuple as a list)
     else:
         arrays = [ids, cols[1], *([json_or_none(v) for v in cols[i]] for i in (2, 3, 4, 5)), *cols[6:]]
     schema = arrow_schema(out_format)
     return pa.RecordBatch.from_arrays([pa.array(list(a), type=f.type) for a, f in zip(arrays, schema, strict=True)],
                                       schema=schema)
-
-
-def _lists(values: Any) -> list[Any]:
-    return [list(v) if v is not None else None for v in values]
 
 
 def _listed(row: Row) -> list[Any]:
