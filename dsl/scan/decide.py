@@ -139,7 +139,7 @@ def decide_rows(policies: Policies, job: Job, records: Sequence[Any], tally: Tal
         message = failed.get(i) if failed else None
         if message is None:
             decision = next(decided)
-            if type(decision) is DecisionError:
+            if isinstance(decision, DecisionError):
                 message = decision.message
             else:
                 rows.append((_id(job, listing), decision.effect, decision.rules, decision.overridden,
