@@ -29,17 +29,22 @@ at one ``at`` is written once and reused.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO, Any
-
-import orjson
 
 from .checking.loader import UsageError
 from .evaluate import values as V
 from .evaluate.outcome import Decision, DecisionError, InputError
 from .evaluate.policies import Policies
-from .scan.records import NO_AT, decide_records, open_envelope, read_json_batches, read_json_records, whole_line_blocks
+from .scan.records import (
+    NO_AT,
+    decide_records,
+    json_line,
+    open_envelope,
+    read_json_batches,
+    read_json_records,
+    whole_line_blocks,
+)
 
 __all__ = ["run_eval", "check_at", "EvalRun", "read_records"]
 
@@ -124,9 +129,9 @@ class EvalRun:
             for result in results:
                 if isinstance(result, DecisionError):
                     self.had_errors = True
-                    append(_dumps(result.to_dict()))
+                    append(json_line(result.to_dict()))
                 elif result.rules or result.warnings:
-                    append(_dumps(result.to_dict()))
+                    append(json_line(result.to_dict()))
                 else:
                     kept = shared.get(id(result))
                     append(kept[1] if kept is not None and kept[0] is result else self._shared_line(result))
@@ -144,10 +149,10 @@ class EvalRun:
                 except InputError as e:
                     result = DecisionError(number, e.message, e.field)
                 else:
-                    yield _dumps(out)
+                    yield json_line(out)
                     continue
             self.had_errors = True
-            yield _dumps(result.to_dict())
+            yield json_line(result.to_dict())
 
     def _shared_line(self, decision: Decision) -> bytes:
         """The line of a decision on which nothing applied and nothing was warned, kept
@@ -156,23 +161,12 @@ class EvalRun:
         stays its own; a few hundred at most)."""
         if len(self._shared) >= _SHARED_MAX:
             self._shared.clear()
-        line = _dumps(decision.to_dict())
+        line = json_line(decision.to_dict())
         self._shared[id(decision)] = (decision, line)
         return line
 
 
 _SHARED_MAX = 1024
-
-
-def _dumps(obj: Any) -> bytes:
-    """One output line: compact JSON, not ASCII-escaped (``json.dumps(obj,
-    ensure_ascii=False, separators=(",", ":"))``, the same bytes from orjson), and a line
-    feed. A string orjson refuses (a lone surrogate, not Unicode text) is escaped as
-    ``\\udXXX`` by the standard library instead, which keeps the line valid UTF-8."""
-    try:
-        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
-    except TypeError:  # orjson.JSONEncodeError
-        return (json.dumps(obj, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def _lines_flushing(stream: IO[bytes] | IO[str], flush: Callable[[], None]) -> Iterable[bytes] | IO[str]:

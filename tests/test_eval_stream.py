@@ -254,12 +254,15 @@ def test_records_read_by_orjson_are_what_json_reads() -> None:
 
 
 def test_a_lone_surrogate_is_written_escaped() -> None:
-    from dsl.eval_stream import _dumps
+    from dsl.scan.records import json_line
 
-    line = _dumps({"message": "a \ud800 b", "other": "é"})
+    line = json_line({"message": "a \ud800 b", "other": "é"})
     assert line.endswith(b"\n") and json.loads(line.decode("utf-8")) == {"message": "a \ud800 b", "other": "é"}
-    assert _dumps({"message": "é\u2028"}) == json.dumps({"message": "é\u2028"}, ensure_ascii=False,
-                                                        separators=(",", ":")).encode("utf-8") + b"\n"
+    assert json_line({"message": "é\u2028"}) == json.dumps({"message": "é\u2028"}, ensure_ascii=False,
+                                                           separators=(",", ":")).encode("utf-8") + b"\n"
+    # an integer beyond 64 bits (orjson refuses it) and a float's exponent, read back as they were
+    assert json_line({"id": 2**70}) == b'{"id":1180591620717411303424}\n'
+    assert json.loads(json_line({"at": (1e16, 1e-7, 0.1)})) == {"at": [1e16, 1e-7, 0.1]}
 
 
 def test_each_line_is_its_decision_whatever_is_shared(policies: dsl.Policies) -> None:
@@ -314,9 +317,8 @@ def test_records_decided_a_chunk_at_a_time_are_decided_as_one_by_one(policies: d
     the one deciding its record alone gives, errors numbered by record, however the input
     comes in chunks; the records are those of the whole input read at once. A bad `--at`
     fails the records without an `at` of their own."""
-    from dsl.eval_stream import _dumps
     from dsl.evaluate.outcome import DecisionError, InputError
-    from dsl.scan.records import Bad, open_envelope, read_json_records
+    from dsl.scan.records import Bad, json_line, open_envelope, read_json_records
 
     data = b"\n".join(picked)
     whole = list(read_json_records([data]))
@@ -330,9 +332,9 @@ def test_records_decided_a_chunk_at_a_time_are_decided_as_one_by_one(policies: d
             if record_at is None:
                 raise InputError("--at: cannot read the text '2021-13-45' as a date or date-time (expected e.g. "
                                  "2021-10-15, 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00)")
-            expected.append(_dumps(policies.decide(listing, at=record_at, prior_violations=prior).to_dict()))
+            expected.append(json_line(policies.decide(listing, at=record_at, prior_violations=prior).to_dict()))
         except InputError as e:
-            expected.append(_dumps(DecisionError(number, e.message).to_dict()))
+            expected.append(json_line(DecisionError(number, e.message).to_dict()))
     out = _Flushed()
     left, turn = [data], itertools.cycle(sizes)
 

@@ -4,7 +4,8 @@
 records, or JSON lines (one record a line), without holding more than the records of one
 chunk of the input (and, for one value spread over several lines, that value) in memory.
 A line that is not UTF-8 or not JSON is a ``Bad`` record of its own: the others are still
-read. ``read_json_batches`` gives the same records a chunk at a time.
+read. ``read_json_batches`` gives the same records a chunk at a time. ``json_line`` is
+the line both write for a decision.
 
 ``decide_record`` and ``decide_records`` (a batch, in one call of the evaluator's
 ``decide_many``) are where a record meets the evaluator: a ``Bad`` record, a record with
@@ -25,8 +26,8 @@ import orjson
 from ..evaluate.outcome import Decision, DecisionError, InputError
 from ..evaluate.policies import Policies
 
-__all__ = ["ARRAY_BATCH", "NO_AT", "Bad", "decide_record", "decide_records", "is_envelope", "open_envelope",
-           "read_json_batches", "read_json_records", "undecidable", "whole_line_blocks"]
+__all__ = ["ARRAY_BATCH", "NO_AT", "Bad", "decide_record", "decide_records", "is_envelope", "json_line",
+           "open_envelope", "read_json_batches", "read_json_records", "undecidable", "whole_line_blocks"]
 
 ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
 
@@ -125,6 +126,18 @@ def decide_records(policies: Policies, records: list[Any], at: Any, prior: Any, 
         out.append(DecisionError(first + j, result.message, result.field) if type(result) is DecisionError
                    else result)
     return out
+
+
+def json_line(obj: Any) -> bytes:
+    """One output line: compact JSON, not ASCII-escaped (as ``json.dumps(obj,
+    ensure_ascii=False, separators=(",", ":"))`` writes it, but for a float's exponent:
+    orjson writes ``1e-7`` where json writes ``1e-07``), by orjson, and a line feed. A value orjson refuses (a lone
+    surrogate, not Unicode text; an integer beyond 64 bits) is written by the standard
+    library instead, ASCII-escaped, which keeps the line valid UTF-8 (``\\udXXX``)."""
+    try:
+        return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
+    except TypeError:  # orjson.JSONEncodeError
+        return (json.dumps(obj, separators=(",", ":")) + "\n").encode("utf-8")
 
 
 def loads(text: str) -> Any:

@@ -4,9 +4,10 @@ takes (docs/scan.md, "Columns").
 Parquet keeps the structure: ``rules``, ``overridden`` and ``warnings`` are lists of text,
 ``penalty`` a struct (``rule``, ``ladder``, ``step``, ``actions``). CSV carries those four as
 JSON text. JSON lines are written as ``policy eval`` writes a decision (compact JSON, the
-same serialiser): one object per row with the columns in order. ``id`` is text in Parquet
-and CSV (a text id as it is, any other value as its JSON), the value itself in JSON lines.
-A row in error has only ``id``, ``error`` and ``policy_hash``; its other columns are null.
+same serialiser: ``records.json_line``): one object per row with the columns in order.
+``id`` is text in Parquet and CSV (a text id as it is, any other value as its JSON), the
+value itself in JSON lines. A row in error has only ``id``, ``error`` and ``policy_hash``;
+its other columns are null.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import math
 from typing import Any
 
 import pyarrow as pa
+
+from .records import json_line
 
 __all__ = ["COLUMNS", "DECIDE_COLUMN", "Row", "arrow_schema", "id_text", "json_or_none", "rows_to_output",
            "utf8_text"]
@@ -79,7 +82,7 @@ def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:
     """The rows as the writer of ``out_format`` takes them: an Arrow batch for Parquet and
     CSV, the text of the lines for JSON lines."""
     if out_format == "jsonl":
-        return "".join(_dumps(dict(zip(COLUMNS, _listed(r), strict=True))) + "\n" for r in rows)
+        return b"".join(json_line(_row_object(r)) for r in rows).decode("utf-8")
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
     ids = [id_text(v) for v in cols[0]]
     if out_format == "parquet":
@@ -91,8 +94,9 @@ def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:
                                       schema=schema)
 
 
-def _listed(row: Row) -> list[Any]:
-    values = [list(v) if isinstance(v, tuple) else v for v in row]
-    if isinstance(values[0], float) and not math.isfinite(values[0]):  # JSON has no Infinity (an id of 1e400)
-        values[0] = id_text(values[0])
-    return values
+def _row_object(row: Row) -> dict[str, Any]:
+    """A row as its JSON line's object (a tuple is a JSON array)."""
+    out = dict(zip(COLUMNS, row, strict=True))
+    if isinstance(row[0], float) and not math.isfinite(row[0]):  # JSON has no Infinity (an id of 1e400)
+        out["id"] = id_text(row[0])
+    return out
