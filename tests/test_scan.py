@@ -330,6 +330,44 @@ def test_several_files_and_globs_keep_order(tmp_path: Path, workers: Workers) ->
         assert [g["effect"] for g in got] == [expected(r, at="2021-10-20")["effect"] for r in rows]
 
 
+def _lake(root: Path) -> list[dict[str, Any]]:
+    """A table as Spark writes one (part files, a partition directory, ``_SUCCESS``, hidden files,
+    a ``_temporary`` directory) with a README beside it; the records the scan reads, in order.
+    The partition directory ``price=500`` names a value its file does not hold."""
+    rows = [{"id": f"r{i}", "category": "Gadgets", "price": float(i * 60)} for i in range(6)]
+    (root / "price=500").mkdir(parents=True)
+    (root / "_temporary" / "0").mkdir(parents=True)
+    pq.write_table(pa.Table.from_pylist(rows[:2]), root / "part-00000.parquet")
+    pq.write_table(pa.Table.from_pylist(rows[2:4]), root / "part-00001.parquet")
+    gone = [{k: v for k, v in r.items() if k != "price"} for r in rows[4:]]
+    pq.write_table(pa.Table.from_pylist(gone), root / "price=500" / "part-00002.parquet")
+    pq.write_table(pa.Table.from_pylist([{"id": "unfinished"}]), root / "_temporary" / "0" / "part-00009.parquet")
+    for name in ("_SUCCESS", ".hidden.parquet", "README"):  # (not a checksum: Hadoop would check it)
+        (root / name).write_text("not a table\n", encoding="utf-8")
+    return rows[:4] + gone
+
+
+def test_a_directory_is_read_as_spark_reads_a_table(tmp_path: Path) -> None:
+    """A directory given as an input is its Parquet, JSON lines and CSV files at any depth,
+    in path order, leaving out what Spark leaves out (names starting with ``_`` or ``.``);
+    a record holds its file's own columns, not a partition's value from its path (as Spark
+    reads a file it is given), and the scan says so."""
+    rows = _lake(tmp_path / "lake")
+    result = scan_paths(POLICIES, [str(tmp_path / "lake")], str(tmp_path / "out.jsonl"), at="2021-10-20", jobs=1)
+    assert read_output(tmp_path / "out.jsonl") == [expected(r, at="2021-10-20") for r in rows]
+    assert [r["effect"] for r in rows[4:] for r in [expected(r, at="2021-10-20")]] == ["allow", "allow"]
+    assert len(result.notes) == 1 and "'price=500' is named as a Hive partition" in result.notes[0]
+    (tmp_path / "empty" / "_x").mkdir(parents=True)
+    (tmp_path / "empty" / "_x" / "a.parquet").write_bytes(b"")
+    with pytest.raises(UsageError, match="'.*empty': a directory with no Parquet, JSON lines or CSV file under it"):
+        scan_paths(POLICIES, [str(tmp_path / "empty")], str(tmp_path / "out.jsonl"), at="2021-10-20")
+    # CSV in a partition directory: its own columns too
+    (tmp_path / "csv" / "price=500").mkdir(parents=True)
+    (tmp_path / "csv" / "price=500" / "a.csv").write_text("id,category\nx,Gadgets\n", encoding="utf-8")
+    scan_paths(POLICIES, [str(tmp_path / "csv")], str(tmp_path / "out.jsonl"), at="2021-10-20", jobs=1)
+    assert [r["effect"] for r in read_output(tmp_path / "out.jsonl")] == ["allow"]
+
+
 def test_json_lines_read_as_eval_reads_them(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": "a", "category": "Gadgets", "price": 150}\n'
@@ -971,6 +1009,13 @@ def test_spark_keeps_input_order_across_files_and_splits(tmp_path: Path, spark_s
     assert [r["id"] for r in read_output(tmp_path / "out.parquet")] == [r["id"] for r in rows]
     assert got.report == duck.report and got.errors > 10  # the first errors' record numbers too
     assert json.loads((tmp_path / "report.json").read_text(encoding="utf-8"))["records"] == 3000
+
+
+def test_spark_reads_a_directory_as_duckdb_does(tmp_path: Path, spark_session: Any) -> None:
+    rows = _lake(tmp_path / "lake")
+    got = _spark_scan([tmp_path / "lake"], tmp_path / "out.jsonl", at="2021-10-20")
+    assert read_output(tmp_path / "out.jsonl") == [expected(r, at="2021-10-20") for r in rows]
+    assert len(got.notes) == 1 and "'price=500' is named as a Hive partition" in got.notes[0]
 
 
 def test_spark_predicate_is_the_duckdb_predicate(tmp_path: Path, spark_session: Any,

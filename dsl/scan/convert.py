@@ -99,8 +99,8 @@ def _struct(value: dict[str, Any], fields: Sequence[tuple[str, Convert | None]])
 
 def column_values(array: pa.Array | pa.ChunkedArray, *, csv: bool = False) -> list[Any]:
     """The values of one column as a listing holds them (None for NULL); ``csv``: a text
-    column's cells are read as ``csv_cell`` reads them (a column DuckDB adds, a Hive
-    partition ``k=1`` of the path, is typed: its values as they are)."""
+    column's cells are read as ``csv_cell`` reads them (a column of another type, which
+    DuckDB's reading of CSV as text never gives, would be read as it is)."""
     csv = csv and (pa.types.is_string(array.type) or pa.types.is_large_string(array.type))
     conv = None if csv else converter(array.type)
     try:

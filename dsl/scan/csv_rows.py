@@ -49,8 +49,7 @@ def csv_source(files: Sequence[str], batch_size: int, option: str = "--input") -
         check_names(files, "csv", columns, option)  # (a name twice, case aside: DuckDB renamed the second)
         for name, own in owns.items():
             header = _header(name, option)
-            # DuckDB read its header otherwise (from a row)? It names an empty name itself, and adds the partitions
-            # of a path data/k=1/ after the header's
+            # DuckDB read its header otherwise (from a row)? It names an empty name itself
             if len(own) < len(header) or any(h not in ("", o) for h, o in zip(header, own, strict=False)):
                 raise _disagree(name, option)
         batches = _batches(con, files, list(columns), batch_size, option)

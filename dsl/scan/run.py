@@ -31,7 +31,17 @@ from .output import Writer, unwritable
 from .pool import CannotStart, Result, Unit, Workers, batch_records, decide_unit, in_order
 from .report import Tally
 from .schema import DECIDE_COLUMN, utf8_text
-from .source import CsvUnread, Opening, PartReader, Source, check_field, expand_inputs, format_of, open_source
+from .source import (
+    CsvUnread,
+    Opening,
+    PartReader,
+    Source,
+    check_field,
+    expand_inputs,
+    format_of,
+    open_source,
+    partition_note,
+)
 
 __all__ = ["BATCH_SIZE", "ScanResult", "check_apart", "check_output", "open_inputs", "scan", "scan_job"]
 
@@ -133,9 +143,9 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
     already being inspected (``open_inputs``). Raises ``UsageError`` for what stops a scan
     before or while it runs: the output is then left as it was."""
     began = time.perf_counter()
-    notes: list[str] = []
     job = scan_job(sources, inputs, out, report, at=at, at_field=at_field, prior_field=prior_field,
                    id_field=id_field, seller_field=seller_field)
+    notes = [note for note in (partition_note(expand_inputs(inputs)),) if note is not None]
 
     def predicate(columns: dict[str, str], fmt: str) -> str | None:
         reading = attrs.evolve(job, csv=fmt == "csv")

@@ -30,7 +30,7 @@ from .records import Bad, read_json_records
 from .schema import DECIDE_COLUMN
 
 __all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
-           "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "open_source"]
+           "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "open_source", "partition_note"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -55,9 +55,10 @@ def _quote(text: str) -> str:
 
 def expand_inputs(patterns: Sequence[str], option: str = "--input") -> list[str]:
     """The input files, in the order named: each pattern is a glob (as a shell reads it),
-    or a file whose name holds glob characters the glob does not match (``[1].parquet``).
-    A pattern that names nothing is a usage error (naming ``option``, the option the
-    patterns were given to)."""
+    a file (whose name may hold glob characters the glob does not match: ``[1].parquet``),
+    or a directory (``_directory_files``: what Spark and Hive write a table as). A pattern
+    that names nothing is a usage error (naming ``option``, the option the patterns were
+    given to)."""
     files: list[str] = []
     for pattern in patterns:
         # the directories a glob matches (data/** matches data/) hold the inputs, they are not inputs
@@ -65,11 +66,51 @@ def expand_inputs(patterns: Sequence[str], option: str = "--input") -> list[str]
             if glob.has_magic(pattern) else []
         if not found and os.path.isfile(pattern):
             found = [pattern]
+        elif not found and os.path.isdir(pattern):
+            found = _directory_files(pattern)
+            if not found:
+                raise UsageError(f"{option} '{pattern}': a directory with no Parquet, JSON lines or CSV file under it "
+                                 f"(by extension: {', '.join(sorted(FORMATS))})")
         if not found:
             missing = "no file matches" if glob.has_magic(pattern) else "no such file"
             raise UsageError(f"{option} '{pattern}': {missing}")
         files.extend(found)
     return files
+
+
+_PARTITION = re.compile(r"([^=]+)=[^=]*")
+
+
+def partition_note(files: Sequence[str], option: str = "--input") -> str | None:
+    """A note for input files in a directory named as a Hive partition (``country=FR``, as
+    Spark's ``partitionBy`` writes a table): a record holds its file's own columns, as
+    Spark reads a file it is given, and as ``decide`` would read the record; the values in
+    the path are not fields (DuckDB is told not to add them: ``hive_partitioning = false``)."""
+    for name in files:
+        for part in Path(name).parent.parts:
+            found = _PARTITION.fullmatch(part)
+            if found:
+                return (f"{option} '{name}': its directory '{part}' is named as a Hive partition, but a record holds "
+                        f"only its file's own columns: '{found.group(1)}' is not read from the path")
+    return None
+
+
+def _directory_files(folder: str) -> list[str]:
+    """The files under ``folder`` (at any depth) whose extension names a format, sorted by
+    path (so ``part-00000`` before ``part-00001``), as Spark reads a directory: a file or
+    directory whose name starts with ``_`` or ``.`` is left out (``_SUCCESS``, the
+    ``.crc`` checksums, ``_temporary``), and so is any other file (a ``README``). A
+    directory that cannot be read is a usage error."""
+    found: list[str] = []
+
+    def refuse(e: OSError) -> None:
+        raise UsageError(f"'{e.filename}': cannot be read: {e.strerror}")
+
+    for top, dirs, names in os.walk(folder, onerror=refuse):
+        dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
+        found.extend(os.path.join(top, n) for n in names
+                     if not n.startswith(("_", ".")) and Path(n).suffix.lower() in FORMATS)
+    return sorted(found)
 
 
 PART_BATCHES = 16
@@ -270,7 +311,8 @@ def _check_types(con: duckdb.DuckDBPyConnection, files: Sequence[str], table: st
     columns the scan reads (``read``: the projection) are compared."""
     joined = con.sql(f"SELECT {read} FROM {table} LIMIT 0").arrow().schema  # noqa: S608 - our own SQL
     for name in files:
-        own = con.sql(f"SELECT * FROM read_parquet({_quote(_literal(name))}) LIMIT 0").arrow().schema  # noqa: S608
+        own = con.sql(f"SELECT * FROM read_parquet({_quote(_literal(name))}, hive_partitioning = false) "  # noqa: S608
+                      "LIMIT 0").arrow().schema
         for field in own:
             index = joined.get_field_index(field.name)
             if index >= 0 and _changed(field.type, joined.field(index).type):
@@ -373,7 +415,7 @@ def _literal(name: str) -> str:
 
 
 _CSV_OPTIONS = ("header = true, all_varchar = true, delim = ',', quote = '\"', escape = '\"', skip = 0, "
-               "comment = '', strict_mode = true")
+               "comment = '', strict_mode = true, hive_partitioning = false")
 """How DuckDB reads CSV: every cell as text, read by ``convert.csv_cell`` (a record's types
 do not depend on the others'), and nothing left to its sniffer that could drop a row
 silently (it would skip leading rows it takes for a preamble, and lines starting with a
@@ -427,7 +469,7 @@ def _headerless(name: str) -> bool:
 def _table_sql(fmt: str, files: Sequence[str], option: str) -> str:
     if fmt == "parquet":
         listed = "[" + ", ".join(_quote(_literal(f)) for f in files) + "]"
-        return f"read_parquet({listed}, union_by_name = true)"
+        return f"read_parquet({listed}, union_by_name = true, hive_partitioning = false)"
     return csv_table(files, option=option)
 
 

@@ -50,7 +50,7 @@ from .records import Bad, read_json_records
 from .report import Tally
 from .run import BATCH_SIZE, ScanResult, finish, new_job, scan_job, sql_predicate
 from .schema import DECIDE_COLUMN
-from .source import check_field, expand_inputs, format_of
+from .source import check_field, expand_inputs, format_of, partition_note
 from .spark_sql import Untranslatable, to_spark
 
 if TYPE_CHECKING:
@@ -491,7 +491,7 @@ def scan_spark(policies: Policies, sources: Mapping[str, str], inputs: Sequence[
     spark = session(jobs)
     tally = _run(spark, policies, Task(dict(sources), policies.policy_hash, job, batch_size), files, out,
                  narrow=use_pushdown, shown=given)
-    return finish(tally, started, report)
+    return finish(tally, started, report, [note for note in (partition_note(given),) if note is not None])
 
 
 def _run(spark: SparkSession, policies: Policies, task: Task, files: Sequence[str], out: str, *,
