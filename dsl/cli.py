@@ -151,7 +151,8 @@ def _buffered_stdout() -> Any:
 @main.command(name="scan")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=str))
 @click.option("--input", "inputs", required=True, multiple=True, metavar="FILE",
-              help="The catalogue: Parquet, JSON lines or CSV files (by extension), or globs; repeatable.")
+              help="The catalogue: Parquet, JSON lines or CSV files (by extension), directories of them, or "
+                   "globs; repeatable.")
 @click.option("--out", required=True, metavar="FILE", help="The decisions: .parquet, .jsonl or .csv.")
 @click.option("--at", default=None, help="The instant to decide every record at (default: now).")
 @click.option("--at-field", default=None, metavar="PATH", help="Read each record's instant from this field.")
@@ -233,8 +234,8 @@ def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, ru
 @main.command(name="diff")
 @click.argument("versions", nargs=-1, metavar="OLD NEW")
 @click.option("--catalogue", "catalogue", multiple=True, metavar="FILE",
-              help="Also decide this catalogue (Parquet, CSV, JSON lines; globs) with both versions and count the "
-                   "changes; files after the first may follow it.")
+              help="Also decide this catalogue (Parquet, CSV, JSON lines; directories, globs) with both versions "
+                   "and count the changes; files after the first may follow it.")
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--fail-on", "fail_on", metavar="KIND,...", default=None,
               help="Exit 1 only for changes of these kinds (block→allow or block-allow, penalty-lighter, ...).")
