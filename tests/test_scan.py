@@ -368,6 +368,34 @@ def test_a_directory_is_read_as_spark_reads_a_table(tmp_path: Path) -> None:
     assert [r["effect"] for r in read_output(tmp_path / "out.jsonl")] == ["allow"]
 
 
+def test_json_lines_sent_to_workers_unread_keep_their_numbers(tmp_path: Path, workers: Workers) -> None:
+    """JSON lines reach the workers as lines (``records.Lines``), read there: blank lines,
+    bad lines, files that are one JSON value and the batches' edges keep each record's
+    place, its error's line number and file, and the report's record numbers."""
+    good = '{"id": "%s", "category": "Gadgets", "price": 150}'
+    (tmp_path / "a.jsonl").write_bytes("\n".join([
+        good % "a1", "", '{"id": broken', good % "a2", "   ", good % "a3", "\t", good % "a4",
+        good % "a5", "[1, 2]", good % "a6"]).encode() + b"\n\xff\xfe\n" + (good % "a7").encode())
+    (tmp_path / "b.jsonl").write_text('[{"id": "b1", "category": "Gadgets", "price": 150}, {"id": "b2"}]',
+                                      encoding="utf-8")
+    (tmp_path / "c.jsonl").write_text("\r\n".join(["", good % "c1", "nope", good % "c2"]), encoding="utf-8")
+    inputs = [str(tmp_path / f"{n}.jsonl") for n in "abc"]
+    outputs = []
+    for jobs, batch in ((1, 100_000), (1, 2), (2, 2), (2, 3)):
+        result = scan(P, SOURCES, inputs, str(tmp_path / "out.jsonl"), at="2021-10-20", batch_size=batch, jobs=jobs,
+                      workers=workers if jobs == 2 else None)
+        outputs.append((read_output(tmp_path / "out.jsonl"), result.report))
+    assert all(o == outputs[0] for o in outputs)
+    got, report = outputs[0]
+    assert [g["id"] for g in got] == ["a1", None, "a2", "a3", "a4", "a5", None, "a6", None, "a7", "b1", "b2",
+                                      "c1", None, "c2"]
+    errors = [g["error"] for g in got if g["error"]]
+    assert [e.split(": not", 1)[0] for e in errors] == [
+        f"{tmp_path / 'a.jsonl'}: line 3", "a listing must be a JSON object, got a list of 2 items",
+        f"{tmp_path / 'a.jsonl'}: line 12", f"{tmp_path / 'c.jsonl'}: line 3"]
+    assert [e["record"] for e in report["errors"]["first"]] == [2, 7, 9, 14]
+
+
 def test_json_lines_read_as_eval_reads_them(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": "a", "category": "Gadgets", "price": 150}\n'

@@ -29,7 +29,7 @@ from .columns import (
 )
 from .convert import batch_listings, column_values
 from .lookup import Lookup, lookup_for
-from .records import is_envelope, open_envelope, undecidable
+from .records import Lines, is_envelope, open_envelope, undecidable
 from .report import Tally, seller_key
 from .schema import DECIDE_COLUMN, Row, arrow_schema, rows_to_output
 
@@ -173,11 +173,14 @@ def _seller(job: Job, listing: Any) -> Any:
     return V.read_path(listing, job.seller_field) if isinstance(listing, dict) else None
 
 
-def decide_batch(policies: Policies, job: Job, batch: pa.RecordBatch | list[Any], offset: int) -> tuple[Any, Tally]:
+def decide_batch(policies: Policies, job: Job, batch: pa.RecordBatch | list[Any] | Lines,
+                 offset: int) -> tuple[Any, Tally]:
     """The output of one batch (as ``rows_to_output`` gives it for ``job.out_format``) and
     its tally. In an Arrow batch with the pushdown's column, the rows where it is false are
     plain allows, not decided (only their id and ``at`` are read)."""
     tally = Tally()
+    if isinstance(batch, Lines):
+        batch = batch.read()
     if isinstance(batch, list):
         return rows_to_output(decide_rows(policies, job, batch, tally, offset), job.out_format), tally
     if job.out_format == "jsonl":

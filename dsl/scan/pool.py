@@ -38,6 +38,7 @@ from ..signals import held
 from ..syntax.cache import parse_cached
 from .columns import constant
 from .decide import Job, decide_batch
+from .records import Lines
 from .report import Tally
 from .schema import COLUMNS
 from .source import Part, PartReader
@@ -384,7 +385,9 @@ class Workers:
 
 
 def batch_records(batch: Any) -> int:
-    """The records of a batch (an Arrow batch, or a list of JSON records)."""
+    """The records of a batch (an Arrow batch, a list of JSON records, or JSON lines)."""
+    if isinstance(batch, Lines):
+        return batch.records
     return len(batch) if isinstance(batch, list) else int(batch.num_rows)
 
 

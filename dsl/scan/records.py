@@ -26,8 +26,9 @@ import orjson
 from ..evaluate.outcome import Decision, DecisionError, InputError
 from ..evaluate.policies import Policies
 
-__all__ = ["ARRAY_BATCH", "NO_AT", "Bad", "decide_record", "decide_records", "is_envelope", "json_line",
-           "open_envelope", "read_json_batches", "read_json_records", "undecidable", "whole_line_blocks"]
+__all__ = ["ARRAY_BATCH", "NO_AT", "Bad", "Lines", "decide_record", "decide_records", "is_envelope", "json_line",
+           "open_envelope", "read_json_batches", "read_json_records", "read_json_units", "undecidable",
+           "whole_line_blocks"]
 
 ENVELOPE_KEYS = frozenset({"listing", "at", "prior_violations"})
 
@@ -215,6 +216,16 @@ def read_json_batches(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[
     chunk that holds it is read; for one array, its records ``ARRAY_BATCH`` at a time. A
     stream with ``read1`` (a binary file) is read a block at a time (``whole_line_blocks``),
     anything else as it iterates."""
+    for unit in read_json_units(stream):
+        records = unit.read() if isinstance(unit, Lines) else unit
+        if records:
+            yield records
+
+
+def read_json_units(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[Any] | Lines]:
+    """``read_json_batches``, but for JSON lines, each chunk's lines as they are
+    (``Lines``), read when the caller asks for their records: those of one JSON value are
+    lists (not empty), the lines' chunks may hold no record (blank lines)."""
     read1 = getattr(stream, "read1", None)
     chunks = _chunks(stream if read1 is None else whole_line_blocks(read1))
     held: list[bytes] = []
@@ -227,15 +238,45 @@ def read_json_batches(stream: Iterable[bytes] | Iterable[str]) -> Iterator[list[
             yield [whole]
         return
     number = len(held)
-    records = list(_line_records(held, 1))
+    yield Lines(held, 1)
     del held
-    if records:
-        yield records
     for lines in chunks:
-        records = list(_line_records(lines, number + 1))
+        yield Lines(lines, number + 1)
         number += len(lines)
-        if records:
-            yield records
+
+
+class Lines:
+    """JSON lines not read yet: the lines (bytes, without their line breaks), the number
+    of the first, and the file they come from, which a bad line's message names (None: not
+    named). ``records`` counts the records they hold (the lines that are not blank),
+    ``read`` reads them (``Bad`` for a line that is not UTF-8 or not JSON). A scan sends
+    them to a worker process as they are, one text to pickle: the records they hold
+    cost more to pickle than to read."""
+
+    __slots__ = ("_records", "first", "lines", "name")
+
+    def __init__(self, lines: list[bytes], first: int, name: str | None = None, records: int | None = None):
+        self.lines, self.first, self.name, self._records = lines, first, name, records
+
+    @property
+    def records(self) -> int:
+        if self._records is None:
+            self._records = sum(map(bool, map(bytes.strip, self.lines)))  # (as ``_line_records`` skips a line)
+        return self._records
+
+    def read(self) -> list[Any]:
+        records = list(_line_records(self.lines, self.first))
+        if self.name is not None:
+            records = [Bad(f"{self.name}: {r.message}") if type(r) is Bad else r for r in records]
+        return records
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return _joined_lines, (b"\n".join(self.lines), self.first, self.name, self.records)
+
+
+def _joined_lines(data: bytes, first: int, name: str | None, records: int) -> Lines:
+    """``Lines`` unpickled: its lines joined by line feeds (no line holds a line break)."""
+    return Lines(data.split(b"\n"), first, name, records)
 
 
 _NOT_ONE = object()

@@ -32,6 +32,7 @@ from .pool import CannotStart, Result, Unit, Workers, batch_records, decide_unit
 from .report import Tally
 from .schema import DECIDE_COLUMN, utf8_text
 from .source import (
+    Batch,
     CsvUnread,
     Opening,
     PartReader,
@@ -319,7 +320,7 @@ def _v1_quota(directory: Path) -> float | None:
         return None
 
 
-def _numbered(batches: Iterable[pa.RecordBatch | list[Any]]) -> Iterator[tuple[int, pa.RecordBatch | list[Any]]]:
+def _numbered(batches: Iterable[Batch]) -> Iterator[tuple[int, Batch]]:
     offset = 0
     for batch in batches:
         yield offset, batch
@@ -420,8 +421,7 @@ def _units(source: Source, processes: int, batch_size: int, *, parts_now: bool, 
             return
 
 
-def _sized(batches: Iterable[pa.RecordBatch | list[Any]], size: int, *,
-           first: bool = False) -> Iterator[pa.RecordBatch | list[Any]]:
+def _sized(batches: Iterable[Batch], size: int, *, first: bool = False) -> Iterator[Batch]:
     """The stream's batches as the scan decides them (``STREAM_BATCHES``): whole where the
     pushdown's column rules out most records, else in slices of ``size`` records (a large
     batch's listings, built at once, outgrow the processor's caches: 0.15 s more on a

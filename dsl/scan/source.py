@@ -17,7 +17,7 @@ import re
 import threading
 from collections.abc import Callable, Generator, Iterator, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeAlias
 
 import attrs
 import duckdb
@@ -26,10 +26,10 @@ import pyarrow.parquet
 
 from ..checking.loader import UsageError
 from .pushdown import ColType, parse_type
-from .records import Bad, read_json_records
+from .records import Lines, read_json_units
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
+__all__ = ["FORMATS", "Batch", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
            "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "open_source", "partition_note"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
@@ -155,6 +155,11 @@ class Part:
         return self.stop - self.start
 
 
+Batch: TypeAlias = pa.RecordBatch | list[Any] | Lines
+"""A batch of an input: an Arrow batch (Parquet, CSV), the records of JSON values, or
+JSON lines not read yet."""
+
+
 @attrs.define
 class Source:
     """An open input: its format, its columns (name to DuckDB type; empty for JSON lines and
@@ -166,7 +171,7 @@ class Source:
     total: int | None
     narrowed: bool
     """The batches carry the pushdown's column (``schema.DECIDE_COLUMN``)."""
-    batches: Generator[pa.RecordBatch | list[Any], None, None]
+    batches: Generator[Batch, None, None]
     """The whole input in one stream (``close`` it to stop: a CSV input read again holds a
     DuckDB database from the start, ``csv_rows.csv_source``; the others start when read)."""
     sql: str | None = None
@@ -389,22 +394,46 @@ def _no_batches() -> Generator[list[Any], None, None]:
     yield from ()
 
 
-def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any], None, None]:
-    batch: list[Any] = []
+def _json_batches(files: Sequence[str], batch_size: int, option: str) -> Generator[list[Any] | Lines, None, None]:
+    """The records of JSON inputs, in batches of about ``batch_size``: JSON lines as
+    ``Lines`` (the lines of one file, read where the batch is decided), the records of a
+    file that is one JSON value as lists."""
+    held: list[Any] = []  # records of files that are one JSON value
     for name in files:
+        named = name if len(files) > 1 else None  # (which file's line: named where there are several)
         try:
             with open(name, "rb") as stream:
-                for record in read_json_records(stream):
-                    if len(files) > 1 and isinstance(record, Bad):  # which file's line
-                        record = Bad(f"{name}: {record.message}")
-                    batch.append(record)
-                    if len(batch) >= batch_size:
-                        yield batch
-                        batch = []
+                lines: list[bytes] = []
+                first = 1
+                for unit in read_json_units(stream):
+                    if isinstance(unit, list):
+                        held.extend(unit)
+                        if len(held) >= batch_size:
+                            yield held
+                            held = []
+                        continue
+                    if held:
+                        yield held
+                        held = []
+                    if not lines:
+                        first = unit.first
+                    lines.extend(unit.lines)
+                    start = 0
+                    while len(lines) - start >= batch_size:
+                        yield from _some(Lines(lines[start:start + batch_size], first + start, named))
+                        start += batch_size
+                    lines, first = lines[start:], first + start
+                yield from _some(Lines(lines, first, named))
         except OSError as e:
             raise UsageError(f"{option} '{name}': cannot be read: {e.strerror or e}") from None
-    if batch:
-        yield batch
+    if held:
+        yield held
+
+
+def _some(lines: Lines) -> Iterator[Lines]:
+    """``lines``, unless they hold no record (blank lines only)."""
+    if lines.records:
+        yield lines
 
 
 def _literal(name: str) -> str:

@@ -13,7 +13,7 @@ import attrs
 from ..evaluate import values as V
 from ..evaluate.outcome import Decision
 from ..scan.convert import batch_listings
-from ..scan.records import Bad, open_envelope
+from ..scan.records import Bad, Lines, open_envelope
 from ..scan.source import open_source
 from .core import Replay
 from .kinds import KINDS, shown
@@ -93,7 +93,9 @@ def _records(files: Sequence[str]) -> Iterator[Any]:
     the scan's reader; its messages about the files name ``--catalogue``."""
     source = open_source(list(files), batch_size=8192, at_field=None, predicate=None, option="--catalogue")
     for batch in source.batches:
-        if isinstance(batch, list):
+        if isinstance(batch, Lines):
+            yield from batch.read()
+        elif isinstance(batch, list):
             yield from batch
         else:
             yield from batch_listings(batch, csv=source.fmt == "csv")
