@@ -425,6 +425,15 @@ def test_catalogue_counts(versions: tuple[Path, Path], tmp_path: Path) -> None:
     assert result.exit_code == 1, result.output
     assert json.loads(result.output)["catalogue"]["records"] == 2
     assert json.loads(result.output)["catalogue"]["changed"] == 0  # prior 0: step 1 did not change
+    assert json.loads(result.output)["catalogue"]["notes"] == []
+    # a directory, named as a Hive partition: read as `policy scan` reads it, with its warning
+    (tmp_path / "lake" / "platform=taobao").mkdir(parents=True)
+    (tmp_path / "lake" / "platform=taobao" / "c.csv").write_text(csv.read_text(encoding="utf-8"), encoding="utf-8")
+    for fmt in ("json", "text", "markdown"):
+        lake = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(tmp_path / "lake"), "--at",
+                                    "2021-10-20", "--format", fmt])
+        assert lake.exit_code == 1, lake.output
+        assert "its directory 'platform=taobao' is named as a Hive partition" in lake.output
     bad = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(tmp_path / "none.csv")])
     assert bad.exit_code == 2
     # --at and --id-field are read as `policy scan` reads them

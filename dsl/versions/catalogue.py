@@ -14,7 +14,7 @@ from ..evaluate import values as V
 from ..evaluate.outcome import Decision
 from ..scan.convert import batch_listings
 from ..scan.records import Bad, Lines, open_envelope
-from ..scan.source import open_source
+from ..scan.source import expand_inputs, open_source, partition_note
 from .core import Replay
 from .kinds import KINDS, shown
 from .report import code
@@ -53,16 +53,20 @@ class CatalogueCounts:
     errors: int = 0
     by_kind: dict[str, Tally] = attrs.Factory(dict)
     by_rule: dict[str, Tally] = attrs.Factory(dict)
+    notes: tuple[str, ...] = ()
+    """What the reader says about the files (``source.partition_note``), as `policy scan` warns."""
 
     def to_dict(self) -> dict[str, Any]:
         return {"files": list(self.files), "at": self.at, "records": self.records, "changed": self.changed,
                 "errors": self.errors,
                 "by_kind": {k: self.by_kind[k].to_dict() for k in KINDS if k in self.by_kind},
-                "by_rule": {q: t.to_dict() for q, t in sorted(self.by_rule.items())}}
+                "by_rule": {q: t.to_dict() for q, t in sorted(self.by_rule.items())},
+                "notes": list(self.notes)}
 
     def text_lines(self) -> list[str]:
         lines = [f"catalogue: {self.records:,} records at {self.at}: {self.changed:,} decisions change"
                  + (f", {self.errors:,} records not decided (input errors)" if self.errors else "")]
+        lines += [f"  warning: {note}" for note in self.notes]
         for k in KINDS:
             if k in self.by_kind:
                 t = self.by_kind[k]
@@ -74,6 +78,7 @@ class CatalogueCounts:
     def markdown_lines(self) -> list[str]:
         lines = [f"**Catalogue** ({self.records:,} records at {self.at}): {self.changed:,} decisions change"
                  + (f", {self.errors:,} records not decided" if self.errors else "") + "."]
+        lines += [f"> warning: {note}" for note in self.notes]
         if self.by_kind or self.by_rule:
             lines += ["", "| change or rule | listings | examples |", "|---|---|---|"]
             for k in KINDS:
@@ -117,7 +122,8 @@ def count_catalogue(replay: Replay, files: Sequence[str], changed_rules: Sequenc
     """Decide every record of ``files`` with both versions at ``at`` (an envelope's own
     ``at`` and ``prior_violations`` win, as in `policy eval`). Raises ``UsageError`` for
     an input that cannot be read."""
-    counts = CatalogueCounts(tuple(files), at)
+    note = partition_note(expand_inputs(files, "--catalogue"), "--catalogue")
+    counts = CatalogueCounts(tuple(files), at, notes=(note,) if note is not None else ())
     watched = set(changed_rules)
     for number, record in enumerate(_records(files), start=1):
         counts.records += 1
