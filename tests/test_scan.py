@@ -396,6 +396,28 @@ def test_json_lines_sent_to_workers_unread_keep_their_numbers(tmp_path: Path, wo
     assert [e["record"] for e in report["errors"]["first"]] == [2, 7, 9, 14]
 
 
+def test_json_lines_rows_are_written_as_json_line_writes_them() -> None:
+    """The rows that repeat but for their id are written from a kept tail: the same bytes
+    as ``records.json_line`` of the whole row, whatever the id or the texts hold."""
+    from dsl.scan.records import json_line
+    from dsl.scan.schema import COLUMNS, rows_to_output
+
+    h = P.policy_hash
+    rows: list[Any] = [
+        ("a", "allow", (), (), None, (), None, "2021-10-20T00:00:00", h),
+        (None, "allow", (), (), None, (), None, "2021-10-20T00:00:00", h),
+        ("\ud800", "allow", (), (), None, (), None, "2021-10-20T00:00:00", h),  # a lone surrogate: escaped
+        ("é\u2028", "flag", ("shop.coins",), (), None, ("warning \ud800",), None, "2021-10-20T00:00:00", h),
+        (1.5, "allow", (), (), None, (), None, "2021-10-20T00:00:00", h),
+        (2**70, "allow", (), (), None, (), None, "t", h),
+        ("b", "block", ("shop.gadgets",), (), {"rule": "shop.gadgets", "ladder": "escalate", "step": 1,
+                                                "actions": ("remove listing",)}, (), None, "t", h),
+        ("c", None, None, None, None, None, "line 3: not valid JSON", None, h)]
+    want = b"".join(json_line(dict(zip(COLUMNS, [list(v) if isinstance(v, tuple) else v for v in r], strict=True)))
+                    for r in rows).decode("utf-8")
+    assert rows_to_output(rows * 2, "jsonl") == want * 2
+
+
 def test_json_lines_read_as_eval_reads_them(tmp_path: Path) -> None:
     (tmp_path / "in.jsonl").write_text(
         '{"id": "a", "category": "Gadgets", "price": 150}\n'

@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Iterator
 from typing import Any
 
+import orjson
 import pyarrow as pa
 
 from .records import json_line
@@ -82,7 +84,7 @@ def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:
     """The rows as the writer of ``out_format`` takes them: an Arrow batch for Parquet and
     CSV, the text of the lines for JSON lines."""
     if out_format == "jsonl":
-        return b"".join(json_line(_row_object(r)) for r in rows).decode("utf-8")
+        return b"".join(_lines(rows)).decode("utf-8")
     cols = list(zip(*rows, strict=True)) if rows else [()] * len(COLUMNS)
     ids = [id_text(v) for v in cols[0]]
     if out_format == "parquet":
@@ -92,6 +94,42 @@ def rows_to_output(rows: list[Row], out_format: str) -> pa.RecordBatch | str:
     schema = arrow_schema(out_format)
     return pa.RecordBatch.from_arrays([pa.array(list(a), type=f.type) for a, f in zip(arrays, schema, strict=True)],
                                       schema=schema)
+
+
+_TAILS: dict[tuple[Any, ...], bytes] = {}
+"""The JSON line of a row after its id (``,"effect":…}`` and the line feed), by the rest of
+the row: a catalogue's rows repeat but for the id (a plain allow at each date). At most
+``_TAILS_MAX`` entries; emptied when full (a scan in several threads may share it: an
+entry is set whole)."""
+
+_TAILS_MAX = 4096
+
+
+def _lines(rows: list[Row]) -> Iterator[bytes]:
+    """Each row's JSON line (``records.json_line`` of ``_row_object``): a row with a text
+    id (or none), no penalty and no error is its id's JSON and the rest's, kept
+    (``_TAILS``); the same bytes."""
+    tails = _TAILS
+    if len(tails) >= _TAILS_MAX:
+        tails.clear()
+    dumps = orjson.dumps
+    for row in rows:
+        ident = row[0]
+        if row[4] is None and row[6] is None and (ident is None or type(ident) is str):
+            key = row[1:]
+            tail = tails.get(key)
+            try:
+                if tail is None:
+                    tail = tails[key] = b"," + dumps(dict(zip(_AFTER_ID, key, strict=True)),
+                                                     option=orjson.OPT_APPEND_NEWLINE)[1:]
+                yield b'{"id":' + dumps(ident) + tail
+                continue
+            except TypeError:  # orjson.JSONEncodeError: a lone surrogate (json_line escapes the whole line)
+                pass
+        yield json_line(_row_object(row))
+
+
+_AFTER_ID = COLUMNS[1:]
 
 
 def _row_object(row: Row) -> dict[str, Any]:
