@@ -361,6 +361,17 @@ def test_a_directory_is_read_as_spark_reads_a_table(tmp_path: Path) -> None:
     (tmp_path / "empty" / "_x" / "a.parquet").write_bytes(b"")
     with pytest.raises(UsageError, match="'.*empty': a directory with no Parquet, JSON lines or CSV file under it"):
         scan_paths(POLICIES, [str(tmp_path / "empty")], str(tmp_path / "out.jsonl"), at="2021-10-20")
+    # a folder that cannot be listed (as root, permissions do not stop it: os.walk is told so)
+    import dsl.scan.source as source_module
+
+    def unlistable(top: str, onerror: Any) -> Iterator[Any]:
+        onerror(PermissionError(13, "Permission denied", os.path.join(top, "sub")))
+        yield from ()
+
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr(source_module.os, "walk", unlistable)
+        with pytest.raises(UsageError, match="^--input '.*lake/sub': cannot be read: Permission denied$"):
+            source_module.expand_inputs([str(tmp_path / "lake")])
     # CSV in a partition directory: its own columns too
     (tmp_path / "csv" / "price=500").mkdir(parents=True)
     (tmp_path / "csv" / "price=500" / "a.csv").write_text("id,category\nx,Gadgets\n", encoding="utf-8")

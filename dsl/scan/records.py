@@ -132,9 +132,10 @@ def decide_records(policies: Policies, records: list[Any], at: Any, prior: Any, 
 def json_line(obj: Any) -> bytes:
     """One output line: compact JSON, not ASCII-escaped (as ``json.dumps(obj,
     ensure_ascii=False, separators=(",", ":"))`` writes it, but for a float's exponent:
-    orjson writes ``1e-7`` where json writes ``1e-07``), by orjson, and a line feed. A value orjson refuses (a lone
-    surrogate, not Unicode text; an integer beyond 64 bits) is written by the standard
-    library instead, ASCII-escaped, which keeps the line valid UTF-8 (``\\udXXX``)."""
+    orjson writes ``1e-7`` where json writes ``1e-07``), by orjson, and a line feed. A
+    value orjson refuses (a lone surrogate, not Unicode text; an integer beyond 64 bits) is
+    written by the standard library instead, ASCII-escaped, which keeps the line valid
+    UTF-8 (``\\udXXX``)."""
     try:
         return orjson.dumps(obj, option=orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # orjson.JSONEncodeError

@@ -67,7 +67,7 @@ def expand_inputs(patterns: Sequence[str], option: str = "--input") -> list[str]
         if not found and os.path.isfile(pattern):
             found = [pattern]
         elif not found and os.path.isdir(pattern):
-            found = _directory_files(pattern)
+            found = _directory_files(pattern, option)
             if not found:
                 raise UsageError(f"{option} '{pattern}': a directory with no Parquet, JSON lines or CSV file under it "
                                  f"(by extension: {', '.join(sorted(FORMATS))})")
@@ -95,7 +95,7 @@ def partition_note(files: Sequence[str], option: str = "--input") -> str | None:
     return None
 
 
-def _directory_files(folder: str) -> list[str]:
+def _directory_files(folder: str, option: str) -> list[str]:
     """The files under ``folder`` (at any depth) whose extension names a format, sorted by
     path (so ``part-00000`` before ``part-00001``), as Spark reads a directory: a file or
     directory whose name starts with ``_`` or ``.`` is left out (``_SUCCESS``, the
@@ -104,7 +104,7 @@ def _directory_files(folder: str) -> list[str]:
     found: list[str] = []
 
     def refuse(e: OSError) -> None:
-        raise UsageError(f"'{e.filename}': cannot be read: {e.strerror}")
+        raise UsageError(f"{option} '{e.filename}': cannot be read: {e.strerror}")
 
     for top, dirs, names in os.walk(folder, onerror=refuse):
         dirs[:] = [d for d in dirs if not d.startswith(("_", "."))]
