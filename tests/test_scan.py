@@ -405,6 +405,10 @@ def test_json_lines_sent_to_workers_unread_keep_their_numbers(tmp_path: Path, wo
         f"{tmp_path / 'a.jsonl'}: line 3", "a listing must be a JSON object, got a list of 2 items",
         f"{tmp_path / 'a.jsonl'}: line 12", f"{tmp_path / 'c.jsonl'}: line 3"]
     assert [e["record"] for e in report["errors"]["first"]] == [2, 7, 9, 14]
+    # with --at-field, a bad line keeps its own message (the other records have no such field)
+    scan(P, SOURCES, inputs, str(tmp_path / "out.jsonl"), at_field="when", batch_size=2, jobs=1)
+    assert [g["error"] for g in read_output(tmp_path / "out.jsonl") if "no instant" not in g["error"]] == [
+        errors[0], errors[2], errors[3]]
 
 
 def test_json_lines_rows_are_written_as_json_line_writes_them() -> None:

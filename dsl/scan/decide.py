@@ -29,7 +29,7 @@ from .columns import (
 )
 from .convert import batch_listings, column_values
 from .lookup import Lookup, lookup_for
-from .records import Lines, is_envelope, open_envelope, undecidable
+from .records import Bad, Lines, is_envelope, open_envelope, undecidable
 from .report import Tally, seller_key
 from .schema import DECIDE_COLUMN, Row, arrow_schema, rows_to_output
 
@@ -120,6 +120,9 @@ def decide_rows(policies: Policies, job: Job, records: Sequence[Any], tally: Tal
     for i, record in enumerate(records):
         listing = _listing(job, record)
         shown.append(listing)
+        if isinstance(record, Bad):  # (its own message, before any field is read)
+            failed[i] = record.message
+            continue
         try:
             listing, at, prior = _opened(job, record, listing)
         except InputError as e:
