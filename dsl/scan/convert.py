@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import itertools
 import json
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -171,6 +172,8 @@ def batch_listings(batch: pa.RecordBatch, *, csv: bool = False) -> list[dict[str
     columns = [column_values(batch.column(i), csv=csv) for i in range(batch.num_columns)]
     if csv and any("." in n for n in names):
         return _nested_rows(nest_dotted(names), columns, batch.num_rows)
+    if columns and not any(None in column for column in columns):  # (no field absent: every key stays)
+        return list(map(dict, map(zip, itertools.repeat(names), zip(*columns, strict=True))))
     rows: list[dict[str, Any]] = []
     append = rows.append
     for values in zip(*columns, strict=True) if columns else ((),) * batch.num_rows:
