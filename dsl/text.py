@@ -44,7 +44,7 @@ import functools
 import re
 import unicodedata
 from collections.abc import Iterable, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 import ahocorasick  # type: ignore[import-untyped, import-not-found, unused-ignore]
 import attrs
@@ -548,8 +548,9 @@ def contains(raw: str, norm_needle: str) -> bool:
 
 
 class CompiledRegex(Protocol):
-    """The part of a compiled RE2 pattern (``re2._Regexp``) that callers may rely on: a
-    pattern compiled from its UTF-8 bytes, searched in UTF-8 bytes (``regex_search``)."""
+    """What callers may rely on of a compiled pattern (``compile_regex``): the pattern's
+    UTF-8 bytes, searched in UTF-8 bytes (``regex_search``) for a yes (a true value) or
+    a no (None)."""
 
     @property
     def pattern(self) -> bytes: ...
@@ -571,14 +572,16 @@ def compile_regex(pattern: str, ignore_case: bool = False) -> CompiledRegex:
     The pattern is given to RE2 as its UTF-8 bytes with the UTF-8 encoding, the very
     RE2 object the wrapper makes of a ``str`` pattern, and is searched in the text's
     UTF-8 bytes: the wrapper's ``str`` search also maps the match's offsets back to
-    characters, which a yes-or-no search does not need (a third of its cost).
+    characters, which a yes-or-no search does not need (a third of its cost). The search
+    is a set of that one pattern (``_Searched``).
     """
     options = re2.Options()
     options.log_errors = False  # the error goes into the ValueError, not to stderr
     options.case_sensitive = not ignore_case
     options.encoding = re2.Options.Encoding.UTF8
     try:
-        compiled: CompiledRegex = re2.compile(pattern.encode("utf-8"), options)
+        encoded = pattern.encode("utf-8")
+        re2.compile(encoded, options)  # (RE2's message for a pattern it rejects)
     except re2.error as error:
         message = error.args[0] if error.args else "invalid regular expression"
         if isinstance(message, bytes):
@@ -586,7 +589,29 @@ def compile_regex(pattern: str, ignore_case: bool = False) -> CompiledRegex:
         raise ValueError(str(message)) from None
     except UnicodeEncodeError:
         raise ValueError("pattern contains a lone surrogate code point") from None
-    return compiled
+    return _Searched(encoded, options)
+
+
+class _Searched:
+    """A pattern RE2 compiled, searched for a yes or no: a ``re2.Set`` of that one pattern
+    (unanchored), whose ``Match`` is one call into RE2. The wrapper's ``search`` makes a
+    generator and a match object for each text (0.8 µs a search of a short title, against
+    0.5 µs). ``search`` gives a true value where the pattern matches, else None."""
+
+    __slots__ = ("_set", "pattern")
+
+    def __init__(self, pattern: bytes, options: Any):
+        self.pattern = pattern
+        self._set = re2.Set.SearchSet(options)
+        try:
+            self._set.Add(pattern)
+            self._set.Compile()
+        except re2.error as error:  # pragma: no cover - re2.compile took it, with the same options
+            raise ValueError(f"the pattern cannot be searched: {error}") from None
+
+    def search(self, text: bytes) -> object | None:
+        found: object | None = self._set.Match(text)  # (the indices of the patterns that match, or None)
+        return found
 
 
 def regex_search(compiled: CompiledRegex, raw: str) -> bool:
