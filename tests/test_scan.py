@@ -425,6 +425,7 @@ def test_json_lines_rows_are_written_as_json_line_writes_them() -> None:
         ("é\u2028", "flag", ("shop.coins",), (), None, ("warning \ud800",), None, "2021-10-20T00:00:00", h),
         (1.5, "allow", (), (), None, (), None, "2021-10-20T00:00:00", h),
         (2**70, "allow", (), (), None, (), None, "t", h),
+        ("lists", "allow", [], [], None, [], None, "t", h),  # (not a key of the kept tails)
         ("b", "block", ("shop.gadgets",), (), {"rule": "shop.gadgets", "ladder": "escalate", "step": 1,
                                                 "actions": ("remove listing",)}, (), None, "t", h),
         ("c", None, None, None, None, None, "line 3: not valid JSON", None, h)]

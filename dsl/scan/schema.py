@@ -117,14 +117,14 @@ def _lines(rows: list[Row]) -> Iterator[bytes]:
         ident = row[0]
         if row[4] is None and row[6] is None and (ident is None or type(ident) is str):
             key = row[1:]
-            tail = tails.get(key)
             try:
+                tail = tails.get(key)  # (a row of lists, not tuples, is not a key: TypeError)
                 if tail is None:
                     tail = tails[key] = b"," + dumps(dict(zip(_AFTER_ID, key, strict=True)),
                                                      option=orjson.OPT_APPEND_NEWLINE)[1:]
                 yield b'{"id":' + dumps(ident) + tail
                 continue
-            except TypeError:  # orjson.JSONEncodeError: a lone surrogate (json_line escapes the whole line)
+            except TypeError:  # orjson.JSONEncodeError too: a lone surrogate (json_line escapes the whole line)
                 pass
         yield json_line(_row_object(row))
 
