@@ -381,6 +381,25 @@ def test_dates_in_listings() -> None:
     assert keys(diags, "P300") == [("P300", 2), ("P300", 3)]
 
 
+def test_a_string_that_reads_as_a_naive_date_is_that_string() -> None:
+    # Compared with ==, '2021-10-15' is a string like any other: a field read in at most
+    # one timezone is modelled as an aware instant, and the literal, a naive reading, was
+    # then impossible (the assertion below "passed", and the override was read as a
+    # contradiction)
+    for literal in ("'2021-10-15'", "'2021-10-15T00:00'"):
+        ps = model(f"policy p\nrule d: flag listed == {literal}\n")
+        r = prove(ps, "always", "block", f"listed == {literal}")
+        assert r.outcome == "fail" and r.counterexample["listing"] == {"listed": literal.strip("'")}
+        assert prove(ps, "always", "flag", f"listed == {literal}").outcome == "pass"
+    ps = model("policy p\nrule d: flag listed >= 2021-10-15\n")
+    assert prove(ps, "always", "flag", "listed == '2021-10-15T00:00'").outcome == "pass"
+    assert prove(ps, "never", "flag", "listed in ['2021-10-14', '2021-10-14T23:59']").outcome == "pass"
+    diags = found("policy r\nrule a: block listed == '2021-10-15'\n"
+                  "rule b: allow listed == '2021-10-15' overrides a\n")
+    (p300,) = [d for d in diags if d.code == "P300"]
+    assert "overrides it" in p300.message and "contradictory" not in p300.message
+
+
 # ------------------------------------------------------------------ regular expressions
 
 

@@ -189,6 +189,16 @@ def test_a_renamed_rule_is_a_removal_and_an_addition(tmp_path: Path) -> None:
                                                                ("p.old-name", "removed", "no")]
 
 
+def test_a_rule_on_a_date_shaped_string_removed_alters_decisions(tmp_path: Path) -> None:
+    # '2021-10-15' compared with == is a string; the analysis took it for an impossible
+    # value and called the removal "equivalent (proved)"
+    d = _compare(tmp_path, "policy r\nrule a: block listed == '2021-10-15'\nrule c: flag price > 1\n",
+                 "policy r\nrule c: flag price > 1\n")
+    assert not d.equivalent
+    assert {c.kind for c in d.changes} == {"block→allow", "block→flag"}
+    assert [(r.rule, r.status, r.alters) for r in d.rules] == [("r.a", "removed", "yes")]
+
+
 def test_an_undecided_question_is_p399_never_equivalent(tmp_path: Path) -> None:
     d = _compare(tmp_path, "policy p\nrule r: block title matches /^BITCOIN$/ and title mentions 'bitcoin'\n",
                  "policy p\nrule s: flag category 'Y'\n")

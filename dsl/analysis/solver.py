@@ -288,7 +288,9 @@ class Engine:
 
     def _time_constraints(self, qids: set[str], r: _Reads, aware_at: bool) -> list[z3.BoolRef]:
         """Naive readings only matter across timezones: ``at`` and the date fields are
-        aware instants where one timezone (or none) reads them."""
+        aware instants where one timezone (or none) reads them, but for a field compared
+        with a string that is a naive date (``listed == '2021-10-15'``): that string is
+        the naive reading itself (``Field.naive_literal``)."""
         w = self.world
         cons: list[z3.BoolRef] = []
         rule_zones = {self.rule(q).timezone for q in qids
@@ -296,7 +298,7 @@ class Engine:
         if aware_at or len(rule_zones) <= 1:
             cons.append(z3.Not(w.at_naive))
         for path in sorted(r.fields):
-            if len(r.zones.get(path, ())) <= 1:
+            if len(r.zones.get(path, ())) <= 1 and not w.fields[path].naive_literal():
                 cons.append(z3.Not(w.fields[path].dnaive))
         return cons
 

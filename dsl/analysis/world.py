@@ -142,6 +142,11 @@ def _date_dependent(node: A.Expr) -> bool:
     return False
 
 
+def _naive_date(text: str) -> bool:
+    parsed = RT.parse_iso(text)
+    return parsed is not None and not (isinstance(parsed, dt.datetime) and parsed.tzinfo is not None)
+
+
 def atom_key(node: A.Expr, tz: ZoneInfo) -> tuple[Any, str | None]:
     return (node, str(tz.key) if _date_dependent(node) else None)
 
@@ -181,6 +186,12 @@ class Field:
         if value not in self.literals:
             self.literals.append(value)
         return self.literals.index(value) + 1
+
+    def naive_literal(self) -> bool:
+        """Whether one of the strings compared with the field reads as a date or
+        date-time without an offset: chosen, the field holds that wall-clock reading
+        (``dnaive``), whatever the timezones the field is read in."""
+        return any(_naive_date(lit) for lit in self.literals)
 
     def pred(self, p: Pred) -> z3.BoolRef:
         if p not in self.s:
