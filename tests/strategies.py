@@ -81,7 +81,7 @@ PHRASES = ("bitcoin", "ether", "mining rig", "比特币", "li-ion", "miner's kit
 PLATFORMS = ("taobao", "xianyu", "aliexpress", "lazada")
 COUNTRIES = ("CN", "US", "DE")
 SELLERS = ("S-100", "S-200", "S-300")
-SKUS = ("CM-1234", "CM-0001", "cm-1234", "XX-9", "CM-12345")
+SKUS = ("CM-1234", "CM-0001", "cm-1234", "XX-9", "CM-12345", "2021-10-15", "2021-10-20T08:00")
 TIMEZONES = ("UTC", "Asia/Shanghai", "Europe/Berlin", "America/New_York")
 
 REGEXES = (r"^CM-[0-9]{4}$", r"bitcoin|ether", r"(?i)antminer s[0-9]+", r"https?://x\.io/a",

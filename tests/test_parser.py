@@ -525,3 +525,24 @@ def test_recovery_keeps_the_comments_before_the_first_statement_with_their_spans
     assert [d.code for d in diags] == ["P100"]
     assert [(c.text, c.span) for c in broken.comments] == [(c.text, c.span) for c in fixed.comments]
     assert [c.text for c in fixed.comments] == ["# head", "# two", "# tail"]
+
+
+@pytest.mark.parametrize("text", [
+    "# header comment\rpolicy cr1\rrule a: block price > 1 # trailing\rrule b: flag price > 0\r",
+    "policy cr4\r\nrule a: block price > 1 # c\rrule b: flag price > 0\r\n",
+])
+def test_a_lone_carriage_return_is_an_error_not_a_comment_running_on(text: str) -> None:
+    # '#' runs to the next \n: after a lone \r (an old Mac line end) the statements an
+    # editor shows on the next lines were read as part of the comment, silently
+    _, diags = parse(text, "cr.policy")
+    lone = [d for d in diags if d.code == "P100" and "carriage return" in d.message]
+    assert len(lone) == 1 and lone[0].severity == "error"
+    span = lone[0].span
+    assert span is not None and text[span.start:span.end] == "\r" and text[span.end:span.end + 1] != "\n"
+    before = text[:span.start]
+    assert (span.line, span.column) == (before.count("\n") + 1, len(before) - before.rfind("\n"))
+
+
+def test_crlf_line_ends_are_line_ends() -> None:
+    f, diags = parse("policy ok\r\nrule a: block price > 1 # c\r\nrule b: flag price > 0\r\n", "ok.policy")
+    assert diags == [] and [s.name.name for s in f.statements if isinstance(s, A.Rule) and s.name] == ["a", "b"]

@@ -6,9 +6,10 @@ error."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
-from ..diagnostics import Diagnostic
+from ..diagnostics import Diagnostic, make
 from ..gcpause import no_gc
 from . import ast as A
 
@@ -36,6 +37,8 @@ def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -
         except UnexpectedInput:
             diags = []
             items, comments = parse_statements(text, path, diags)
+    if "\r" in text:
+        _lone_carriage_return(text, path, diags)
     unparsed = tuple(i for i in items if isinstance(i, A.Unparsed))
     items = [i for i in items if not isinstance(i, A.Unparsed)] if unparsed else items
     scope, items = tests_for(items, diags, test_file)
@@ -64,3 +67,23 @@ def _parse_file(text: str, path: str, diags: list[Diagnostic]) -> tuple[list[Any
         if item is not None:
             items.append(item)
     return items, comments
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def _lone_carriage_return(text: str, path: str, diags: list[Diagnostic]) -> None:
+    """A P100 at the file's first carriage return that no line feed follows. Lines end
+    in ``\n`` or ``\r\n``; a lone ``\r`` (an old Mac line end) ends no line, so a comment
+    before one would run on over what an editor shows as the next lines, and the
+    statements there would be left unread without a word."""
+    found = _LONE_CR.search(text)
+    if found is None:
+        return
+    at = found.start()
+    line = text.count("\n", 0, at) + 1
+    column = at - (text.rfind("\n", 0, at) + 1) + 1
+    diags.append(make("P100", "a carriage return that no line feed follows: lines end in \\n or \\r\\n here, so "
+                              "a comment before it would run on to the next \\n and hide the statements between",
+                      A.Span(path, line, column, line, column + 1, at, at + 1),
+                      hint="save the file with LF (\\n) or CRLF (\\r\\n) line ends"))
