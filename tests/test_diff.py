@@ -319,8 +319,13 @@ def test_catalogue_read_errors_name_the_catalogue_option(versions: tuple[Path, P
         yield from ()
         raise duckdb.IOException("IO Error: the disk went away")
 
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    table = tmp_path / "good.parquet"  # (a CSV file DuckDB stops on is read again, as the scan reads it)
+    pq.write_table(pa.table({"id": ["A-1"], "title": ["lamp"]}), table)
     monkeypatch.setattr(source, "_arrow_batches", failing)
-    assert f"--catalogue '{good}': cannot be read: IO Error: the disk went away" in message(good)  # its only file
+    assert f"--catalogue '{table}': cannot be read: IO Error: the disk went away" in message(table)  # its only file
 
 
 def test_scan_input_errors_still_name_input(tmp_path: Path) -> None:
@@ -451,6 +456,41 @@ def test_catalogue_counts(versions: tuple[Path, Path], tmp_path: Path) -> None:
     assert bad_at.exit_code == 2 and "--at:" in bad_at.output
     bad_id = runner.invoke(main, ["diff", str(old), str(new), "--catalogue", str(csv), "--id-field", "a..b"])
     assert bad_id.exit_code == 2 and "--id-field 'a..b': not a field path" in bad_id.output
+
+
+def test_catalogue_records_are_read_and_counted_as_the_scan_reads_them(tmp_path: Path) -> None:
+    """A bad CSV row is a record in error, counted, and the rest are compared (DuckDB
+    stopped on such a file: exit 2, nothing counted); ids are written as the scan writes
+    them (another value than text as its JSON); a record is an envelope in JSON lines only,
+    as the scan opens them (a Parquet column ``listing`` is a field)."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    a = _model(tmp_path / "a", "policy p\nrule w: block mentions 'bitcoin' penalty warn seller\n")
+    b = _model(tmp_path / "b", "policy p\nrule w: block mentions 'bitcoin' penalty remove listing\n")
+    replay = Replay(a, b)
+    ragged = tmp_path / "ragged.csv"
+    ragged.write_text("id,title,price\n1,bitcoin\n2,a,b,c\n3,bitcoin,7\n", encoding="utf-8")
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes(b"id,title,price\n1,bit\xffcoin,2000\n2,bitcoin,5\n")
+    late = tmp_path / "late.csv"  # past what DuckDB samples
+    late.write_text("id,title,price\n" + "".join(f"{i},bitcoin,{i}\n" for i in range(3000)) + "x,y\n",
+                    encoding="utf-8")
+    for path, records, errors, changed in ((ragged, 3, 2, 1), (latin, 2, 1, 1), (late, 3001, 1, 3000)):
+        counts = count_catalogue(replay, [str(path)], ["p.w"], at="2021-10-10")
+        assert (counts.records, counts.errors, counts.changed) == (records, errors, changed), path.name
+    assert count_catalogue(replay, [str(ragged)], ["p.w"], at="2021-10-10").by_kind["penalty-heavier"].examples == ["3"]
+    ids = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"title": ["bitcoin", "bitcoin"], "sid": [{"a": "S1", "b": True}, {"a": "S2", "b": None}],
+                             "listing": [{"title": "x"}, None]}), ids)
+    counts = count_catalogue(replay, [str(ids)], ["p.w"], at="2021-10-10", id_field=("sid",))
+    assert counts.changed == 2 and counts.by_kind["penalty-heavier"].examples == ['{"a":"S1","b":true}', '{"a":"S2"}']
+    envelope = tmp_path / "e.jsonl"
+    envelope.write_text('{"listing": {"id": "E", "title": "bitcoin"}, "at": "2021-10-10"}\n', encoding="utf-8")
+    counts = count_catalogue(replay, [str(envelope)], ["p.w"], at="2021-10-10")
+    assert counts.changed == 1 and counts.by_kind["penalty-heavier"].examples == ["E"]
 
 
 # ---------------------------------------------------------------- generated pairs

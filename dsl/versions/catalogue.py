@@ -11,10 +11,11 @@ from typing import Any
 import attrs
 
 from ..evaluate import values as V
-from ..evaluate.outcome import Decision
 from ..scan.convert import batch_listings
+from ..scan.csv_rows import csv_source
 from ..scan.records import Bad, Lines, open_envelope
-from ..scan.source import expand_inputs, open_source, partition_note
+from ..scan.schema import id_text
+from ..scan.source import CsvUnread, Source, expand_inputs, open_source, partition_note
 from .core import Replay
 from .kinds import KINDS, shown
 from .report import code
@@ -93,10 +94,12 @@ def _ids(examples: list[str]) -> str:
     return ", ".join(code(e) for e in examples)
 
 
-def _records(files: Sequence[str]) -> Iterator[Any]:
-    """The catalogue's records, in input order (Arrow batches become listings), read by
-    the scan's reader; its messages about the files name ``--catalogue``."""
-    source = open_source(list(files), batch_size=8192, at_field=None, predicate=None, option="--catalogue")
+BATCH = 8192
+"""Records read at a time."""
+
+
+def _records(source: Source) -> Iterator[Any]:
+    """The catalogue's records, in input order (Arrow batches become listings)."""
     for batch in source.batches:
         if isinstance(batch, Lines):
             yield from batch.read()
@@ -106,38 +109,54 @@ def _records(files: Sequence[str]) -> Iterator[Any]:
             yield from batch_listings(batch, csv=source.fmt == "csv")
 
 
-def _ident(record: Any, id_field: tuple[str, ...], number: int) -> str:
-    listing = record.get("listing", record) if isinstance(record, dict) else record
-    value = V.read_path(listing, id_field) if isinstance(listing, dict) else None
-    return str(value) if value is not None else f"#{number}"
-
-
-def _decide(replay: Replay, record: Any, at: str) -> tuple[Decision, Decision] | None:
-    """Both decisions on a record (None: unreadable, or an input error in either version)."""
-    return None if isinstance(record, Bad) else replay.decide(*open_envelope(record, at, 0))
+def _ident(listing: Any, id_field: tuple[str, ...], number: int) -> str:
+    """A record's id as `policy scan` writes it in Parquet and CSV (text as it is, another
+    value as its JSON: ``schema.id_text``); ``#N`` for a record without one."""
+    return id_text(V.read_path(listing, id_field) if isinstance(listing, dict) else None) or f"#{number}"
 
 
 def count_catalogue(replay: Replay, files: Sequence[str], changed_rules: Sequence[str], *, at: str,
                     id_field: tuple[str, ...] = ("id",)) -> CatalogueCounts:
-    """Decide every record of ``files`` with both versions at ``at`` (an envelope's own
-    ``at`` and ``prior_violations`` win, as in `policy eval`). Raises ``UsageError`` for
-    an input that cannot be read."""
+    """Decide every record of ``files`` with both versions at ``at``, read as `policy
+    scan` reads them (the scan's reader; a JSON lines envelope's own ``at`` and
+    ``prior_violations`` win, as in `policy eval`; a CSV file DuckDB stops on is read
+    again, each bad row a record in error: ``csv_rows``). Raises ``UsageError`` for an
+    input that cannot be read."""
     note = partition_note(expand_inputs(files, "--catalogue"), "--catalogue")
     counts = CatalogueCounts(tuple(files), at, notes=(note,) if note is not None else ())
+    try:
+        source = open_source(list(files), batch_size=BATCH, at_field=None, predicate=None, option="--catalogue")
+        _count(counts, source, replay, changed_rules, at, id_field)
+    except CsvUnread as e:  # DuckDB stopped on a row: counted again from the start, as the scan reads again
+        counts = CatalogueCounts(tuple(files), at, notes=counts.notes)
+        source = csv_source(e.files, BATCH, "--catalogue")
+        try:
+            _count(counts, source, replay, changed_rules, at, id_field)
+        finally:
+            source.batches.close()
+    return counts
+
+
+def _count(counts: CatalogueCounts, source: Source, replay: Replay, changed_rules: Sequence[str], at: str,
+           id_field: tuple[str, ...]) -> None:
     watched = set(changed_rules)
-    for number, record in enumerate(_records(files), start=1):
+    envelopes = source.fmt == "jsonl"  # (as the scan opens them: ``Job.envelopes``)
+    for number, record in enumerate(_records(source), start=1):
         counts.records += 1
-        pair = _decide(replay, record, at)
-        if pair is None:
+        if isinstance(record, Bad):
+            counts.errors += 1
+            continue
+        listing, own_at, prior = open_envelope(record, at, 0) if envelopes else (record, at, 0)
+        pair = replay.decide(listing, own_at, prior)
+        if pair is None:  # an input error in either version
             counts.errors += 1
             continue
         kind = replay.kind(pair)
         if kind is None:
             continue
         counts.changed += 1
-        ident = _ident(record, id_field, number)
+        ident = _ident(listing, id_field, number)
         counts.by_kind.setdefault(kind, Tally()).add(ident)
         applying = {q for d in pair for q in (*d.rules, *d.overridden)} & watched
         for q in sorted(applying):
             counts.by_rule.setdefault(q, Tally()).add(ident)
-    return counts
