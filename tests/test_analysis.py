@@ -415,6 +415,22 @@ def test_regex_translation() -> None:
     assert keys(diags, "P300", "P399") == [("P300", 2), ("P300", 4), ("P300", 6), ("P300", 8)]
 
 
+def test_characters_beyond_what_z3_strings_hold_are_undecided_not_impossible() -> None:
+    # z3's strings hold code points up to U+2FFFF: a class of characters all beyond it had
+    # no representative, so a pattern that needs one seemed never to match (a false P300)
+    diags = found("policy p\n"
+                  r"rule a: block title matches /\x{30000}/" "\n"
+                  r"rule b: block title matches /[\x{30000}-\x{10FFFF}]/" "\n"
+                  r"rule c: block title matches /a.b/ and not title matches /a[\x{0}-\x{2FFFF}]b/" "\n"
+                  r"rule d: block title matches /\x{2FFFF}/" "\n"
+                  r"rule e: block title matches /x/ and not title matches /x/" "\n")
+    assert keys(diags, "P300", "P399") == [("P300", 6), ("P399", 2), ("P399", 3), ("P399", 4)]
+    assert all("beyond U+2FFFF" in d.message for d in diags if d.code == "P399")
+    ps = model("policy p\n" r"rule a: flag title matches /\x{30000}/" "\n")
+    assert decide_reference(ps, {"title": "\U00030000"}, "2021-01-01T00:00:00Z", 0).effect == "flag"
+    assert prove(ps, "never", "flag", "title contains 'x'").outcome != "pass"  # not proved on a false ground
+
+
 def test_unsupported_regex_is_undecided_not_guessed() -> None:
     diags = found("policy p\nrule a: block sku matches /(?s)a.b/ and not sku matches /(?s)a.b/\n")
     # the two atoms are the same, so the contradiction is propositional: still exact

@@ -269,6 +269,7 @@ class Engine:
         strings = StringMode(regex_fields) if regex_fields else None
         if strings is not None:
             cons.extend(strings.constraints)
+            r.reasons.extend(strings.approximate)
         return _Question(cons, r.fields, r.preds, r.cats, r.zones, r.reasons, strings)
 
     def _read_constraints(self, r: _Reads) -> list[z3.BoolRef]:

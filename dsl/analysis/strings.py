@@ -64,6 +64,15 @@ def alphabet(constants: set[str], charsets: list[RS.CharSet], boundary: bool) ->
     return sorted(chars)
 
 
+def unheld_class(charsets: list[RS.CharSet]) -> bool:
+    """Whether ``charsets`` tell apart a class of characters none of which z3's strings
+    hold (all beyond U+2FFFF: ``/\\x{30000}/``): the alphabet would have no representative
+    of it, and a pattern that needs one would seem never to match."""
+    return any(not any(lo <= RX.Z3_MAX_CP and not (0xD800 <= lo and min(hi, RX.Z3_MAX_CP) <= 0xDFFF)
+                       for lo, hi in intervals)
+               for intervals in _classes(charsets))
+
+
 def _classes(charsets: list[RS.CharSet]) -> Iterable[list[tuple[int, int]]]:
     """The classes of code points that ``charsets`` tell apart, each as its intervals."""
     points = {0, RS.MAX_CP + 1}
@@ -129,6 +138,9 @@ class StringMode:
         self.constraints: list[z3.BoolRef] = []
         self.refinements: list[z3.BoolRef] = []
         self.reasons: list[str] = []
+        """Why the second solve's model may be missed (``refinements``)."""
+        self.approximate: list[str] = []
+        """Why even the first solve over-approximates (a listing it finds may not hold)."""
         self.raw: dict[tuple[str, ...], list[z3.SeqRef]] = {}
         self.count: dict[tuple[str, ...], z3.ArithRef] = {}
         constants: set[str] = set()
@@ -144,6 +156,13 @@ class StringMode:
                 else:
                     constants.update(p.text)
                     boundary = boundary or p.kind == "mention"
+        # beyond U+2FFFF the patterns are left free (an over-approximation), and a listing
+        # found is replayed: where it does not hold, the question is undecided (P399)
+        self.unheld = unheld_class(charsets)
+        if self.unheld:
+            self.approximate.append("a regular expression here tells apart characters beyond U+2FFFF, which the "
+                                    "solver's strings do not hold")
+            charsets = []
         sigma = alphabet(constants, charsets, boundary)
         self.alphabet = sigma
         any_char = _union_chars(sigma)
@@ -175,8 +194,8 @@ class StringMode:
         self._shape(f, v, n, anything)
         self._literals(f, v)
         for p in ordered:
-            if p.kind == "regex" and regex_reason(p.text, p.icase) is not None:
-                continue  # left free: its atom's reason is reported if it matters
+            if p.kind == "regex" and (self.unheld or regex_reason(p.text, p.icase) is not None):
+                continue  # left free: its atom's reason (or ``reasons``) is reported if it matters
             terms = [z3.And(count > k, _piece_holds(p, v, k, anything, not_blocking)) for k in range(n)]
             self.constraints.append(f.pred(p) == z3.Or(*terms))
         if norm:
