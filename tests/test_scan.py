@@ -592,6 +592,31 @@ def test_dates_beyond_python_s_years_are_read_as_their_text(tmp_path: Path) -> N
     assert column_values(stamps)[1:] == ["1970-01-01T00:00:00", "1970-01-01T00:00:00.001000"]
 
 
+def test_a_map_s_keys_are_text_as_the_types_table_gives_their_values(tmp_path: Path) -> None:
+    """A map's key of another type than text is the text of its value in the listing (a
+    BLOB decoded, a TIMESTAMP in ISO form), or that value's JSON: it was Python's ``str``
+    (``b'k'``, ``True``, a space in a date-time), so ``v.k == 'v'`` never held."""
+    from dsl.scan.convert import column_values
+
+    def keys(key_type: pa.DataType, key: Any) -> list[str]:
+        (got,) = column_values(pa.array([[(key, "v")]], pa.map_(key_type, pa.string())))
+        return list(got)
+
+    assert keys(pa.binary(), b"k") == ["k"]
+    assert keys(pa.bool_(), True) == ["true"]
+    assert keys(pa.int64(), 12) == ["12"]
+    assert keys(pa.float64(), 1.5) == ["1.5"]
+    assert keys(pa.timestamp("us"), dt.datetime(2021, 10, 20, 8)) == ["2021-10-20T08:00:00"]
+    assert keys(pa.timestamp("us", tz="UTC"), dt.datetime(2021, 10, 20, 8, tzinfo=dt.UTC)) == ["2021-10-20T08:00:00Z"]
+    assert keys(pa.date32(), dt.date(2021, 10, 20)) == ["2021-10-20"]
+    (tmp_path / "p.policy").write_text("policy mb\nrule byk: block v.k == 'v'\n", encoding="utf-8")
+    pq.write_table(pa.table({"id": ["1"], "v": pa.array([[(b"k", "v")]], pa.map_(pa.binary(), pa.string()))}),
+                   tmp_path / "m.parquet")
+    out = tmp_path / "out.jsonl"
+    scan_paths([str(tmp_path / "p.policy")], [str(tmp_path / "m.parquet")], str(out), at="2021-10-10", jobs=1)
+    assert [r["effect"] for r in read_output(out)] == ["block"]
+
+
 def test_an_envelope_s_at_and_prior_fields_are_its_listing_s(tmp_path: Path) -> None:
     """``--at-field`` and ``--prior-field`` name fields of the listing, in an envelope too;
     the envelope's own ``at`` and ``prior_violations`` override them (as for ``--at``)."""

@@ -4,7 +4,8 @@ would carry for the same data (docs/scan.md, "Types").
 Arrow columns (from Parquet, or from CSV read as text) are converted column by column:
 
 - a struct is a dict, a list (or fixed-size or large list) a list, a map a dict of its keys
-  as text;
+  as text (each key converted as a value of its type is, then its JSON where that is not
+  text: ``true``, ``12``);
 - NULL is absent: a field that is NULL is left out of its dict (a NULL inside a list stays
   ``None``, as a JSON ``null`` would);
 - a TIMESTAMP without a time zone is local time as given (``2021-10-20T08:00:00``, like a
@@ -79,14 +80,24 @@ def converter(t: pa.DataType) -> Convert | None:
         fields = [(t.field(i).name, converter(t.field(i).type)) for i in range(t.num_fields)]
         return lambda v: _struct(v, fields)
     if pa.types.is_map(t):
-        item = converter(t.item_type)
-        return lambda v: {str(k): (item(x) if item is not None and x is not None else x) for k, x in v}
+        item, key = converter(t.item_type), _key_text(converter(t.key_type))
+        return lambda v: {key(k): (item(x) if item is not None and x is not None else x) for k, x in v}
     if pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t):
         inner = converter(t.value_type)
         if inner is None:
             return None
         return lambda v: [inner(x) if x is not None else None for x in v]
     return _scalar(t)
+
+
+def _key_text(conv: Convert | None) -> Convert:
+    """A map's key as the text an object's key is: the key's value as a listing holds it
+    (``conv``: a BLOB decoded, a TIMESTAMP as its ISO text), that value's JSON where it
+    is not text (``true``, ``12``)."""
+    def text(k: Any) -> str:
+        v = conv(k) if conv is not None else k
+        return v if isinstance(v, str) else json.dumps(v, ensure_ascii=False, separators=(",", ":"), default=str)
+    return text
 
 
 def _struct(value: dict[str, Any], fields: Sequence[tuple[str, Convert | None]]) -> dict[str, Any]:
