@@ -161,6 +161,7 @@ def test_project_policies_format_idempotently(source: Path | None) -> None:
     ("\x00\x7f\r\u2028\u202e", "'\\u{0}\\u{7f}\\u{d}\\u{2028}\\u{202e}'"),
     ("比特币 Ａ é", "'比特币 Ａ é'"),
     ("bit\u200bcoin\ufeff", "'bit\\u{200b}coin\\u{feff}'"),
+    ("bit\u00adcoin\u200d\ufff9\U000e0001", "'bit\\u{ad}coin\\u{200d}\\u{fff9}\\u{e0001}'"),
 ])
 def test_strings(value: str, text: str) -> None:
     assert format_literal(A.Str(value)) == text

@@ -35,8 +35,9 @@ Tokens
 ------
 - Strings use single quotes, or double quotes when the text holds a single quote and no
   double quote. Escapes: ``\\\\``, the quote, ``\\n``, ``\\t``; other control characters,
-  line/paragraph separators, bidirectional controls and invisible spaces (U+200B, U+2060,
-  U+FEFF) as ``\\u{hex}``.
+  line/paragraph separators, bidirectional controls and the characters that show nothing
+  (invisible spaces, joiners and operators U+200B–U+200F, U+2060–U+2064, U+FEFF, the soft
+  hyphen U+00AD, U+180E, U+FFF9–U+FFFB, the tags U+E0000–U+E007F) as ``\\u{hex}``.
 - Numbers print their value: an int as digits, a float as the shortest decimal that reads
   back to it, without an exponent (``1e-07`` prints ``0.0000001``), always with a fraction.
 - Dates are ISO; date-times ISO with seconds only when nonzero and ``Z`` for offset zero.
@@ -111,10 +112,12 @@ _NAME_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
 _ACTION_WORDS = frozenset({"warn", "remove", "deduct", "restrict", "suspend", "close"})
 _CLAUSE_RANK = {"title": 0, "authority": 1, "version": 2, "timezone": 3, "scope": 4}
 _INVISIBLE = frozenset(
-    [0x061C, 0x200B, 0x200E, 0x200F, *range(0x202A, 0x202F), 0x2060, *range(0x2066, 0x206A), 0xFEFF]
+    [0x00AD, 0x061C, 0x180E, *range(0x200B, 0x2010), *range(0x202A, 0x202F), *range(0x2060, 0x2065),
+     *range(0x2066, 0x206A), 0xFEFF, *range(0xFFF9, 0xFFFC), *range(0xE0000, 0xE0080)]
 )
-"""Bidirectional controls and invisible spaces: escaped in strings so that a reviewer sees
-them (`'bit\\u{200b}coin'`)."""
+"""Bidirectional controls, invisible spaces, joiners and operators, the soft hyphen, the
+interlinear annotation marks and the tag characters: escaped in strings so that a reviewer
+sees them (`'bit\\u{200b}coin'`, `'bit\\u{ad}coin'`)."""
 
 
 # ---------------------------------------------------------------- public API
