@@ -133,10 +133,13 @@ def run(text: str, start: str, comments: list[Token]) -> Node:
     ``comments`` (those before the error too). Raises Lark's UnexpectedInput (with its
     interactive parser) when the text does not parse."""
     reset = _comments.set(comments)
+    parser = lark()
     try:
-        tree = lark().parse(text, start=start)
+        tree = parser.parse(text, start=start)
     finally:
         _comments.reset(reset)
+        builder: Any = parser.options.transformer  # (Lark types it as a Transformer: it is ours)
+        builder.forget()
     # Lark's stubs say a lark.Tree; with transformer= the parse returns what TreeBuilder built
     assert isinstance(tree, Node), "TreeBuilder builds the tree"
     return tree

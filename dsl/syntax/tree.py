@@ -114,11 +114,18 @@ class TreeBuilder:
     small function."""
 
     def __init__(self, shapes: Shapes):
+        self.lasts: list[list[tuple[list[Any], int] | None]] = []
         for name, (drop, expand1) in shapes.items():
-            setattr(self, name, _builder(name, frozenset(drop), expand1))
+            setattr(self, name, _builder(name, frozenset(drop), expand1, self.lasts))
+
+    def forget(self) -> None:
+        """Let go of the lists the builders remember (``_builder``): call it after a parse,
+        so that the last one's tree is not kept alive until the next."""
+        for last in self.lasts:
+            last[0] = None
 
 
-def _builder(data: str, drop: frozenset[str], expand1: bool) -> Any:
+def _builder(data: str, drop: frozenset[str], expand1: bool, lasts: list[list[tuple[list[Any], int] | None]]) -> Any:
     if not drop and not expand1:
         def build(children: list[Any]) -> Node:
             if not children:
@@ -126,11 +133,28 @@ def _builder(data: str, drop: frozenset[str], expand1: bool) -> Any:
             return Node(data, children, *_quick_bounds(children))
         return build
 
+    # the list this builder returned last and its length then, as one value (parses in
+    # several threads: a list paired with another's length would skip a filter)
+    last: list[tuple[list[Any], int] | None] = [None]
+    lasts.append(last)
+
     def build_filtered(children: list[Any]) -> Any:
         if not children:
             return Node(data, children, None, None)
         start, end = _quick_bounds(children)
-        kept = [c for c in children if c.__class__ is not Token or c.type not in drop]
+        # A rule Lark inlines (its helper of `x ("," x)*`, say) is reduced once an item, and
+        # Lark hands back the list of its last result, the new children appended: those
+        # before are filtered already (filtering all again made a long list quadratic)
+        memo = last[0]
+        seen = memo[1] if memo is not None and children is memo[0] else 0
+        if seen:
+            new = [c for c in children[seen:] if c.__class__ is not Token or c.type not in drop]
+            del children[seen:]
+            children += new
+            kept = children
+        else:
+            kept = [c for c in children if c.__class__ is not Token or c.type not in drop]
+        last[0] = (kept, len(kept))
         if expand1 and len(kept) == 1:
             only = kept[0]
             if only.__class__ is Node:
