@@ -151,6 +151,37 @@ def test_quick_fix_puts_a_keyword_used_as_a_field_in_backquotes(tmp_path: Path) 
         ("Write `given` in backquotes", "`given`")]
 
 
+def test_quick_fix_for_a_finding_whose_range_the_editor_emptied(tmp_path: Path) -> None:
+    """The user deleted the unknown name: the editor shrinks the finding to an empty range
+    and still asks for its fixes (it was an IndexError, a traceback in the client)."""
+    import attrs
+    from lsprotocol import types as T
+
+    from dsl.lsp.actions import code_actions
+    from dsl.lsp.diagnostics import by_file, uri_of
+
+    text = "policy p\nset s = ['a']\nrule r: block mentions any ss\n"
+    _project, snap, path = _snapshot(tmp_path, text)
+    (d,) = [d for d in by_file(api.check_loaded(snap.loaded, snap.config, analysis=False), snap, "utf-16")[uri_of(path)]
+            if d.code == "P200"]
+    empty = attrs.evolve(d, range=T.Range(d.range.start, d.range.start))
+    fixes = code_actions(uri_of(path), snap.lines(path, "utf-16"), snap.files.get(path), [empty])
+    assert [a.edit.changes.popitem()[1][0].new_text for a in fixes if a.title.startswith("Change")] == ["s"]  # type: ignore[union-attr]
+
+
+def test_commands_with_arguments_not_their_lens_s_answer_an_error() -> None:
+    from dsl.lsp.lenses import DECIDE_SAMPLES, RUN_TEST
+    from dsl.lsp.server import _arguments
+
+    assert _arguments(("a.policy", 3), RUN_TEST, "") == ("a.policy", 3)
+    assert _arguments((["a.policy", 3],), RUN_TEST, "") == ("a.policy", 3)
+    assert _arguments(("a.policy", "p.r"), DECIDE_SAMPLES, "") == ("a.policy", "p.r")
+    for bad in ((), ("a.policy",), ("a.policy", "abc"), ("a.policy", True), (3, 4), ("a", 1, 2)):
+        answer = _arguments(bad, RUN_TEST, "a file and a line")
+        assert isinstance(answer, dict) and answer["outcome"] == "error" and RUN_TEST in answer["error"]
+    assert isinstance(_arguments(("a.policy", 3), DECIDE_SAMPLES, ""), dict)
+
+
 def test_quick_fix_suppresses_a_warning_at_the_end_of_its_line(tmp_path: Path) -> None:
     fixes = _fixes(SHOP + "block title exists\n", tmp_path, "P400")
     edits = [a.edit.changes.popitem()[1][0] for a in fixes]  # type: ignore[union-attr]

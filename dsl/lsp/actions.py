@@ -58,7 +58,7 @@ def _did_you_mean(uri: str, text: Text, d: T.Diagnostic) -> list[T.CodeAction]:
         start, end = text.offset(d.range.start), text.offset(d.range.end)
         old = text.text[start:end]
         new = guess
-        if old[:1] in _QUOTES and guess[:1] not in _QUOTES:
+        if old and old[0] in _QUOTES and guess[:1] not in _QUOTES:  # (an empty range: the word deleted)
             new = old[0] + guess + old[0]
         out.append(_edit(uri, f"Change to {new}", d.range, new, d, preferred=len(out) == 0))
     return out

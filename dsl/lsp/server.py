@@ -243,7 +243,10 @@ def _lenses(server: PolicyServer) -> None:
 
     @server.command(RUN_TEST)
     async def run_test(ls: PolicyServer, *args: Any) -> dict[str, Any]:
-        path, line = str(args[0]), int(args[1])
+        found = _arguments(args, RUN_TEST, "a file and a line")
+        if isinstance(found, dict):
+            return found
+        path, line = found
         snap = ls.project.snapshot(path)
         result = await asyncio.to_thread(ls.lens.run_test, snap, path, line)
         kind = T.MessageType.Info if result["outcome"] == "pass" else T.MessageType.Warning
@@ -253,12 +256,30 @@ def _lenses(server: PolicyServer) -> None:
 
     @server.command(DECIDE_SAMPLES)
     async def decide_samples(ls: PolicyServer, *args: Any) -> dict[str, Any]:
-        path, qid = str(args[0]), str(args[1])
+        found = _arguments(args, DECIDE_SAMPLES, "a file and a rule's id")
+        if isinstance(found, dict):
+            return found
+        path, qid = found
         snap = ls.project.snapshot(path)
         result = await asyncio.to_thread(ls.lens.decide_samples, snap, path, qid)
         ls.window_show_message(T.ShowMessageParams(T.MessageType.Info, samples_message(result)))
         _refresh_lenses(ls)
         return result
+
+
+def _arguments(args: tuple[Any, ...], command: str, wanted: str) -> tuple[str, Any] | dict[str, Any]:
+    """A command's two arguments as its code lens gives them (pygls may pass them as one
+    list): a file's path (text) and a line (a whole number, for ``RUN_TEST``) or a rule's
+    id (text); where they are not, the error the command answers with (not a traceback)."""
+    if len(args) == 1 and isinstance(args[0], list):
+        args = tuple(args[0])
+    if len(args) == 2 and isinstance(args[0], str):
+        second = args[1]
+        if command == RUN_TEST and isinstance(second, int) and not isinstance(second, bool):
+            return args[0], second
+        if command == DECIDE_SAMPLES and isinstance(second, str):
+            return args[0], second
+    return {"outcome": "error", "error": f"{command} takes {wanted}, not {list(args)!r}"}
 
 
 def _refresh_lenses(ls: PolicyServer) -> None:
