@@ -83,11 +83,14 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
 
 
 def check_loaded(loaded: Loaded, cfg: Config = NO_CONFIG, *, analysis: bool = True,
-                 analysis_budget: float | None = ANALYSIS_BUDGET) -> list[Diagnostic]:
+                 analysis_budget: float | None = ANALYSIS_BUDGET,
+                 compiled: tuple[PolicySet | None, list[Diagnostic]] | None = None) -> list[Diagnostic]:
     """``check`` of files already read and parsed (``load_paths``, or
     ``checking.loader.loaded_from`` for an editor's buffers) under the configuration
-    ``cfg``: the same checks, configuration and suppressions, sorted."""
-    model, diags = compile_loaded(loaded)
+    ``cfg``: the same checks, configuration and suppressions, sorted. ``compiled``:
+    ``compile_loaded(loaded)`` where the caller has it already (it is not changed)."""
+    model, found = compiled if compiled is not None else compile_loaded(loaded)
+    diags = list(found)
     analysed = analysis and model is not None
     if analysis and model is not None:
         from .analysis import analyze  # here, not at the top: the analysis brings z3

@@ -499,6 +499,42 @@ def test_closing_a_file_checked_alone_stops_its_analysis_worker(tmp_path: Path) 
     assert (uri_of(str(lone)), 0) in published
 
 
+def test_a_warning_raised_to_an_error_by_configuration_does_not_stop_the_analysis(tmp_path: Path) -> None:
+    """As `policy check` (docs/checks.md: configuration never changes which checks run),
+    the editor runs the analysis where the set compiles, whatever the severities: with
+    P400 raised to an error, the analysis (its P301) never ran in the editor."""
+    import asyncio
+
+    from dsl.lsp.diagnostics import Checker, uri_of
+    from dsl.lsp.project import Project
+
+    (tmp_path / "policy.toml").write_text('severity = { P400 = "error" }\n', encoding="utf-8")
+    path = tmp_path / "s.policy"
+    text = ("policy s\nrule all: block mentions 'ivory'\nrule narrow: block mentions 'old ivory'\n"
+            "from 2021-01-01 block mentions 'jade'\n")
+    path.write_text(text, encoding="utf-8")
+    project = Project()
+    project.set_folders([str(tmp_path)])
+    shown: dict[str, list[object]] = {}
+    logged: list[str] = []
+
+    async def main() -> None:
+        checker = Checker(project, lambda uri, d, _e: shown.__setitem__(uri, list(d)), logged.append,
+                          encoding=lambda: "utf-16", delay=0)
+        project.set_buffer(str(path), text)
+        checker.changed(str(path))
+        for _ in range(3000):
+            await asyncio.sleep(0.01)
+            if any(" done in " in m for m in logged) and (checker._task is None or checker._task.done()):
+                break
+        checker.stop()
+
+    asyncio.run(main())
+    codes = sorted(str(d.code) for d in shown[uri_of(str(path))])  # type: ignore[attr-defined]
+    assert codes == ["P301", "P400"], (codes, logged)
+    assert [d.severity for d in shown[uri_of(str(path))] if d.code == "P400"] == [1]  # type: ignore[attr-defined]
+
+
 def test_policy_lsp_on_a_port_in_use_says_so() -> None:
     import socket
     import subprocess

@@ -21,7 +21,7 @@ from lsprotocol import types as T
 from pygls import uris
 
 from ..api import ANALYSIS_BUDGET, check_loaded
-from ..diagnostics import ERROR, INFO, WARNING, Diagnostic, docs_url, has_errors
+from ..diagnostics import ERROR, INFO, WARNING, Diagnostic, docs_url
 from .positions import Text
 from .project import Project, Snapshot
 from .worker import Cancelled, Job, Worker
@@ -156,7 +156,7 @@ class Checker:
                     break
                 self._show(snap, diags, {uri_of(p) for p in paths})
                 self._stopped.discard(snap.root)
-                if not has_errors(diags):
+                if snap.model is not None:  # as `policy check` runs it: the set compiles (whatever the severities)
                     self._schedule(snap)
         for root in self._stopped:  # the sets no edit touched: their analysis again after the pause
             if root in self._analysed and self._open(root):
@@ -165,7 +165,7 @@ class Checker:
 
     def check_now(self, snap: Snapshot) -> list[Diagnostic]:
         """Syntax, names and types of a set, configuration and suppressions applied."""
-        return check_loaded(snap.loaded, snap.config, analysis=False)
+        return check_loaded(snap.loaded, snap.config, analysis=False, compiled=snap.compiled)
 
     def _show(self, snap: Snapshot, diags: list[Diagnostic], edited: set[str] | None = None) -> None:
         found = by_file(diags, snap, self.encoding())
