@@ -499,6 +499,37 @@ def test_closing_a_file_checked_alone_stops_its_analysis_worker(tmp_path: Path) 
     assert (uri_of(str(lone)), 0) in published
 
 
+def test_closing_an_unsaved_file_of_a_folder_checks_the_folder_again(tmp_path: Path) -> None:
+    """An unsaved buffer of a folder is checked with the folder's files; closed, the folder
+    is checked again without it (the findings it had hidden were never shown again)."""
+    import asyncio
+
+    from dsl.lsp.diagnostics import Checker, uri_of
+    from dsl.lsp.project import Project
+
+    (tmp_path / "b.policy").write_text("policy b\nrule r: block mentions any s\n", encoding="utf-8")
+    new = str(tmp_path / "new.policy")  # never saved
+    project = Project()
+    project.set_folders([str(tmp_path)])
+    shown: dict[str, list[str]] = {}
+
+    async def main() -> list[list[str]]:
+        checker = Checker(project, lambda uri, d, _e: shown.__setitem__(uri, [str(x.code) for x in d]),
+                          lambda _m: None, encoding=lambda: "utf-16", delay=60)
+        seen = []
+        for text in ("policy n\nset s = ['x']\n", None):
+            project.set_buffer(new, text)
+            checker.changed(new)
+            await asyncio.sleep(0.05)
+            while checker._task is not None and not checker._task.done():
+                await asyncio.sleep(0.01)
+            seen.append(list(shown.get(uri_of(str(tmp_path / "b.policy")), [])))
+        checker.stop()
+        return seen
+
+    assert asyncio.run(main()) == [[], ["P200"]]
+
+
 def test_a_warning_raised_to_an_error_by_configuration_does_not_stop_the_analysis(tmp_path: Path) -> None:
     """As `policy check` (docs/checks.md: configuration never changes which checks run),
     the editor runs the analysis where the set compiles, whatever the severities: with

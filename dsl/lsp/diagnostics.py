@@ -142,6 +142,7 @@ class Checker:
             todo = sorted(paths)
             for n, path in enumerate(todo):
                 snap = await asyncio.to_thread(self.project.snapshot, path)
+                self._left_folder(path, snap, todo)
                 if snap.root in done:
                     continue
                 if not self._open(snap.root):
@@ -162,6 +163,13 @@ class Checker:
             if root in self._analysed and self._open(root):
                 self._schedule(self._analysed[root])
         self._stopped.clear()
+
+    def _left_folder(self, path: str, snap: Snapshot, todo: list[str]) -> None:
+        """A file of a workspace folder whose set is not the folder's (closed unsaved, or
+        deleted, while open): the folder's set is checked again (``todo``), without it."""
+        folder = self.project.folder_of(path)
+        if folder is not None and snap.root != folder and folder not in todo:
+            todo.append(folder)
 
     def check_now(self, snap: Snapshot) -> list[Diagnostic]:
         """Syntax, names and types of a set, configuration and suppressions applied."""

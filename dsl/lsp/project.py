@@ -129,7 +129,8 @@ class Project:
         return next((f for f in self.folders if path == f or path.startswith(f.rstrip(os.sep) + os.sep)), None)
 
     def snapshot(self, path: str) -> Snapshot:
-        """The policy set that ``path`` is checked with, as the editor holds it now."""
+        """The policy set that ``path`` is checked with, as the editor holds it now (a
+        workspace folder's path: the folder's set)."""
         with self._lock:
             root, config, names = self._members(path)
             held = self._snapshots.get(root)
@@ -157,7 +158,7 @@ class Project:
             names = [os.path.abspath(f) for f in config.kept(found.files, [folder])] if found else []
             names += [b for b in self.buffers if b.endswith(".policy") and self.folder_of(b) == folder
                       and not os.path.exists(b) and not config.excludes(b, below=folder)]  # not saved yet
-            if path in names:
+            if path in names or path == folder:
                 return folder, config, sorted(set(names))
         return path, self._config(path), [path]
 
