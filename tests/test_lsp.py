@@ -54,6 +54,7 @@ SAMPLES = [{"listing": {"title": "bitcoin miner", "seller": {"country": "CN"}}, 
 WORKSPACE: dict[str, Path] = {}
 REGISTERED: list[str] = []
 CLIENT: list[LanguageClient] = []
+INITIALIZED: list[T.InitializeResult] = []
 VERSIONS = itertools.count(1)
 """The version of every text sent: newer than any sent before to the module's server,
 whichever tests ran before."""
@@ -81,10 +82,10 @@ async def client(lsp_client: LanguageClient, tmp_path_factory: pytest.TempPathFa
     def register(params: T.RegistrationParams) -> None:
         REGISTERED.extend(r.method for r in params.registrations)
 
-    await lsp_client.initialize_session(T.InitializeParams(
+    INITIALIZED.append(await lsp_client.initialize_session(T.InitializeParams(
         capabilities=client_capabilities("visual-studio-code"),
         workspace_folders=[T.WorkspaceFolder(p.as_uri(), p.name) for p in (shop, slow)],
-        initialization_options={"analysisDelay": 0.2}))
+        initialization_options={"analysisDelay": 0.2})))
     yield
     await lsp_client.shutdown_session()
 
@@ -279,6 +280,27 @@ async def test_format_the_document(client: LanguageClient) -> None:
             T.TextDocumentIdentifier(doc), T.FormattingOptions(2, True)))
         assert edits is not None and [e.new_text for e in edits] == ["policy messy\n\nrule r: block category 'X'\n"]
     finally:  # not saved: closed, it leaves the shop set
+        client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))
+
+
+async def test_the_server_takes_the_whole_text_at_each_change(client: LanguageClient) -> None:
+    """pygls applies a change's range in Python's lines (a form feed or U+2028 ends one)
+    and not the protocol's: an edit below such a character landed a line off, and
+    formatting then swapped two rules' conditions. The server asks for the whole text."""
+    assert INITIALIZED[0].capabilities.text_document_sync is not None
+    sync = INITIALIZED[0].capabilities.text_document_sync
+    assert getattr(sync, "change", sync) == T.TextDocumentSyncKind.Full
+    doc = uri("shop", "paged.policy")
+    text = "policy p\n# see page\fbreak \u2028 here\nrule r: block mentions 'x'\nrule q: block mentions 'y'\n"
+    open_doc(client, doc, text)
+    try:
+        did_change(client, doc, text.replace("'y'", "'z'"))
+        edits = await client.text_document_formatting_async(T.DocumentFormattingParams(
+            T.TextDocumentIdentifier(doc), T.FormattingOptions(2, True)))
+        assert edits is not None
+        assert [e.new_text for e in edits] == ["policy p\n\n# see page\fbreak \u2028 here\nrule r: block mentions 'x'\n"
+                                               "rule q: block mentions 'z'\n"]
+    finally:
         client.text_document_did_close(T.DidCloseTextDocumentParams(T.TextDocumentIdentifier(doc)))
 
 

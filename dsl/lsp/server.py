@@ -28,7 +28,10 @@ class PolicyServer(LanguageServer):
     """The server and what it holds: the project, the checker, the lenses."""
 
     def __init__(self) -> None:
-        super().__init__("policy", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Incremental)
+        # the whole text at each change: pygls applies a change's range in Python's lines
+        # (``str.splitlines``: a form feed or U+2028 ends one), not the protocol's, and
+        # changes the range it hands on; an edit below such a character landed on another line
+        super().__init__("policy", __version__, text_document_sync_kind=T.TextDocumentSyncKind.Full)
         self.project = Project()
         self.lens = Lenses()
         self.checker = Checker(self.project, self._publish, self.log, encoding=self.encoding)
