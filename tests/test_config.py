@@ -89,6 +89,19 @@ def test_a_good_configuration_reads_without_findings(tmp_path: Path) -> None:
     assert cfg.per_file == (("old/*.policy", (("P400", "off"),)),)
 
 
+def test_a_configuration_may_start_with_a_byte_order_mark(tmp_path: Path) -> None:
+    # as a policy file may (an editor's); tomllib refuses one: it was a P600 "invalid TOML"
+    (tmp_path / "policy.toml").write_text('\ufeffseverity = { P301 = "error" }\nexclud = ["x"]\n', encoding="utf-8")
+    cfg = read_config(tmp_path / "policy.toml")
+    assert dict(cfg.severity) == {"P301": "error"}
+    [unknown] = cfg.diagnostics
+    assert unknown.span is not None and (unknown.span.line, unknown.span.column) == (2, 1)
+    (tmp_path / "pyproject.toml").write_text('\ufeff[tool.policy]\nseverity = { P304 = "off" }\n', encoding="utf-8")
+    (tmp_path / "policy.toml").unlink()
+    found = discover([tmp_path])
+    assert found.path is not None and found.path.name == "pyproject.toml" and dict(found.severity) == {"P304": "off"}
+
+
 def test_unknown_key_with_a_suggestion(tmp_path: Path) -> None:
     [(line, col, message, hint)] = p600(tmp_path, '\nexclud = ["x"]\n')
     assert (line, col) == (2, 1) and "unknown configuration key 'exclud'" in message

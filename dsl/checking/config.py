@@ -131,7 +131,7 @@ def _has_policy_table(path: Path) -> bool:
     except (OSError, UnicodeDecodeError):
         return False
     try:
-        tool = tomllib.loads(text).get("tool")
+        tool = tomllib.loads(text.removeprefix("\ufeff")).get("tool")
     except tomllib.TOMLDecodeError:  # broken: ours if it seems to have the table
         return re.search(r"^\s*\[\s*tool\s*\.\s*policy\b|^\s*tool\s*\.\s*policy\b", text, re.M) is not None
     return isinstance(tool, dict) and "policy" in tool
@@ -170,6 +170,8 @@ def read_config(path: str | Path, name: str | None = None) -> Config:
         return Config(path, name, "", diagnostics=(make(
             "P600", "the configuration is not UTF-8", Span(name, line, 1, line, 2),
             hint="save the file as UTF-8"),))
+    if text.startswith("\ufeff"):  # a byte order mark (an editor's), as a policy file may start with: a space
+        text = " " + text[1:]
     try:
         doc = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
