@@ -400,6 +400,35 @@ def test_a_string_that_reads_as_a_naive_date_is_that_string() -> None:
     assert "overrides it" in p300.message and "contradictory" not in p300.message
 
 
+def test_dates_the_solver_cannot_stand_for_are_undecided_not_proved() -> None:
+    """The solver's dates stop a day short of the calendar's ends (so that each reads in
+    every timezone), and read a date as its midnight: near the ends, or on a day whose
+    midnight a clock change skips, what it proves may be false. Each of these was proved
+    (a false P300, an assertion passed, a crash replaying a model)."""
+    ps = model('policy p\n  timezone "America/New_York"\nrule live: block if expires > 2021-10-15\n')
+    r = prove(ps, "always", "block", "expires == '9999-12-31T23:59:59'", tz="America/New_York")
+    assert r.outcome == "undecided" and "near the ends of the calendar" in r.reason
+    # not a date there (10000-01-01 in UTC): the evaluator allows it
+    assert decide_reference(ps, {"expires": "9999-12-31T23:59:59"}, "2021-10-20T00:00:00Z", 0).effect == "allow"
+    diags = found("policy a\nrule r1: block if (x == '0001-01-01' or x == 'zz') and x == 0001-01-01\n"
+                  "rule r2: block if (y == '9999-12-31T12:00' or y == 'zz') and y > 9999-12-31\n")
+    assert keys(diags, "P300", "P399") == [("P399", 2), ("P399", 3)]
+    ps = model('policy b\n  timezone "Asia/Shanghai"\nrule r1: flag if x == \'0001-01-01\'\n'
+               "rule r2: block if x not in [2021-10-15]\n")
+    assert [d.code for d in analyze(ps) if d.code in ("P300", "P399")] in ([], ["P399"])  # no crash
+    assert prove(ps, "always", "block", "x == '0001-01-01'", tz="Asia/Shanghai").outcome == "undecided"
+    # America/Toronto, 1919-03-31: the clock jumped from 23:30 to 00:30, the day starts at 04:30Z
+    ps = model('policy a\n  timezone "America/Toronto"\n'
+               "rule r1: block if (d == '1919-03-31' or d == 'zz') and d == 1919-03-31T04:30Z\n")
+    (d,) = [d for d in analyze(ps) if d.code in ("P300", "P399")]
+    assert d.code == "P399" and "midnight a clock change skips" in d.message
+    assert decide_reference(ps, {"d": "1919-03-31"}, "2020-01-01T00:00:00Z", 0).rules == ("a.r1",)
+    assert prove(ps, "never", "block", "d == '1919-03-31'", tz="America/Toronto").outcome == "undecided"
+    # a window near the end
+    diags = found("policy w\nrule r: from 9999-12-31 block category 'X'\n")
+    assert [d.code for d in diags if d.code in ("P300", "P399")] in ([], ["P399"])
+
+
 # ------------------------------------------------------------------ regular expressions
 
 

@@ -32,7 +32,7 @@ from .concrete import Applicability
 from .strings import StringMode
 from .textpreds import Pred
 from .witness import Realiser, clean_witness
-from .world import NUM, AtomInfo, Field, World
+from .world import NEAR_THE_ENDS, NUM, AtomInfo, Field, World, edge_reason
 
 
 class AnalysisError(RuntimeError):
@@ -270,7 +270,10 @@ class Engine:
         if strings is not None:
             cons.extend(strings.constraints)
             r.reasons.extend(strings.approximate)
-        return _Question(cons, r.fields, r.preds, r.cats, r.zones, r.reasons, strings)
+        partial = sorted({w.edges[p] for p in r.fields if p in w.edges}
+                         | {NEAR_THE_ENDS for q in qids if _window_near_the_ends(self.rule(q))})
+        r.reasons.extend(partial)
+        return _Question(cons, r.fields, r.preds, r.cats, r.zones, r.reasons, strings, partial)
 
     def _read_constraints(self, r: _Reads) -> list[z3.BoolRef]:
         """Well-formedness of the fields read, the text predicates' facts, the implications
@@ -311,6 +314,9 @@ class Engine:
         solver.add(self.to_z3(f))
         self.stats.solver_calls += 1
         result = self._check(solver, watch=strings is not None)
+        if result == z3.unsat and q.partial:  # the values the solver leaves out may answer it
+            self.stats.undecided += 1
+            return Answer("undecided", reason="; ".join(q.partial))
         if result == z3.unsat:
             self.stats.unsat += 1
             return Answer("unsat")
@@ -477,6 +483,9 @@ class _Question:
     zones: dict[tuple[str, ...], set[str]]
     reasons: list[str]
     strings: StringMode | None = attrs.field(eq=False)
+    partial: list[str] = attrs.Factory(list)
+    """Why the solver's values leave out some that may answer the question (its "unsat"
+    is then undecided): a date near the ends of the calendar, say."""
 
 
 @attrs.frozen
@@ -490,6 +499,10 @@ class _Reads:
     cats: set[tuple[str, ...]]
     zones: dict[tuple[str, ...], set[str]]
     reasons: list[str]
+
+
+def _window_near_the_ends(rule: RuleInfo) -> bool:
+    return any(when is not None and edge_reason(when, ()) is not None for when in (rule.start, rule.end))
 
 
 def _reads(atoms: set[AtomInfo], required: list[Field]) -> _Reads:

@@ -41,7 +41,7 @@ import z3
 
 from .. import text as T
 from ..evaluate import values as RT
-from ..model import PolicySet, RuleInfo
+from ..model import PolicySet, RuleInfo, local_instant
 from ..syntax import ast as A
 from . import timeline as TL
 from .textpreds import Pred, PredTable, holds_on, regex_reason
@@ -147,6 +147,32 @@ def _naive_date(text: str) -> bool:
     return parsed is not None and not (isinstance(parsed, dt.datetime) and parsed.tzinfo is not None)
 
 
+EDGE_US = 2 * 24 * 3600 * 10**6
+"""How near the ends of the solver's calendar (``timeline.MIN_US``, ``MAX_US``, a day
+inside Python's) a date is treated as out of its reach."""
+
+NEAR_THE_ENDS = ("a date near the ends of the calendar (the years 1 and 9999) is compared here, where the "
+                 "solver's dates stop a day short so that every one reads in every timezone")
+MIDNIGHT_SKIPPED = ("a date without a time is compared here whose midnight a clock change skips in one of the "
+                    "policies' timezones: the day starts at the change, which the solver's reading of a date "
+                    "as its midnight misses")
+
+
+def edge_reason(value: dt.date | dt.datetime, zones: Iterable[ZoneInfo]) -> str | None:
+    """Why the solver may not stand for ``value`` (a date a policy names) exactly, or None:
+    near the ends of its calendar, or a date-only value whose day starts later than its
+    midnight in one of ``zones`` (``model.local_instant``: the first instant of the day)."""
+    naive = value if isinstance(value, dt.datetime) else dt.datetime(value.year, value.month, value.day)
+    us = TL.naive_to_us(naive.replace(tzinfo=None))
+    if not TL.MIN_US + EDGE_US <= us <= TL.MAX_US - EDGE_US:
+        return NEAR_THE_ENDS
+    if not isinstance(value, dt.datetime):
+        for tz in zones:
+            if local_instant(value, tz) != naive.replace(tzinfo=tz, fold=0).astimezone(dt.UTC):
+                return MIDNIGHT_SKIPPED
+    return None
+
+
 def atom_key(node: A.Expr, tz: ZoneInfo) -> tuple[Any, str | None]:
     return (node, str(tz.key) if _date_dependent(node) else None)
 
@@ -218,6 +244,10 @@ class World:
         # Register every atom first: base constraints need every literal of a field.
         sources: list[tuple[A.Expr, ZoneInfo]] = [(r.condition, r.tz) for r in ps.rules]
         sources.extend(extra)
+        self.zones = sorted({tz for _, tz in sources} | {ZoneInfo(p.timezone) for p in ps.policies}, key=str)
+        self.edges: dict[tuple[str, ...], str] = {}
+        """Fields compared with a date the solver may not stand for exactly (``edge_reason``):
+        a question that reads one is not proved (the solver's "unsat" is P399)."""
         for path, info in ps.schema.items():
             if path == ("category",):
                 continue  # the category path is modelled by the `cat` variables
@@ -370,6 +400,8 @@ class World:
 
     def _date_cmp(self, f: Field, op: str, lit: A.Date | A.DateTime, tz: ZoneInfo,
                   zones: set[tuple[tuple[str, ...], str]]) -> z3.BoolRef:
+        if edge_reason(lit.value, ()) is not None:
+            self.edges.setdefault(f.path, NEAR_THE_ENDS)
         inst = literal_instant_us(lit, tz)
         if inst is None:
             return z3.BoolVal(False)
@@ -467,18 +499,7 @@ class World:
         out.append(f.sel <= len(f.literals))
         out.append(z3.Implies(f.kind == STR, f.has_piece))
         out.append(z3.Implies(z3.And(f.kind != STR, f.kind != LIST), z3.Not(f.has_piece)))
-        # a literal fixes everything about the string
-        for i, lit in enumerate(f.literals, start=1):
-            chosen = z3.And(f.kind == STR, f.sel == i)
-            parsed = RT.parse_iso(lit)
-            if parsed is None:
-                out.append(z3.Implies(chosen, z3.Not(f.isdate)))
-            elif isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
-                out.append(z3.Implies(chosen, z3.And(f.isdate, z3.Not(f.dnaive), f.dt == TL.to_us(parsed))))
-            else:
-                naive = (parsed if isinstance(parsed, dt.datetime)
-                         else dt.datetime(parsed.year, parsed.month, parsed.day))
-                out.append(z3.Implies(chosen, z3.And(f.isdate, f.dnaive, f.dl == TL.naive_to_us(naive))))
+        out.extend(self._literal_constraints(f))
         info = self.ps.schema.get(f.path)
         if info is not None:
             allowed = {"text": [STR], "number": [NUM], "bool": [BOOL], "date": [STR], "category": [STR, LIST],
@@ -493,6 +514,24 @@ class World:
             elif info.required:
                 out.append(f.kind != ABSENT)
         return out
+
+    def _literal_constraints(self, f: Field) -> Iterator[z3.BoolRef]:
+        """A literal fixes everything about the string; a date the solver cannot stand
+        for exactly is noted (``edges``)."""
+        for i, lit in enumerate(f.literals, start=1):
+            chosen = z3.And(f.kind == STR, f.sel == i)
+            parsed = RT.parse_iso(lit)
+            edge = None if parsed is None else edge_reason(parsed, self.zones)
+            if edge is not None:
+                self.edges.setdefault(f.path, edge)
+            if parsed is None:
+                yield z3.Implies(chosen, z3.Not(f.isdate))
+            elif isinstance(parsed, dt.datetime) and parsed.tzinfo is not None:
+                yield z3.Implies(chosen, z3.And(f.isdate, z3.Not(f.dnaive), f.dt == TL.to_us(parsed)))
+            else:
+                naive = (parsed if isinstance(parsed, dt.datetime)
+                         else dt.datetime(parsed.year, parsed.month, parsed.day))
+                yield z3.Implies(chosen, z3.And(f.isdate, f.dnaive, f.dl == TL.naive_to_us(naive)))
 
     def pred_constraints(self, f: Field, p: Pred) -> list[z3.BoolRef]:
         key = (f.path, p)
