@@ -100,3 +100,23 @@ def test_no_p401_with_a_syntax_error(tmp_path: Path) -> None:
 def test_no_p401_for_sets_while_a_set_reference_is_unknown(tmp_path: Path) -> None:
     diags = check(tmp_path, {"p.policy": UNUSED + "rule s: block mentions any idel\n"})
     assert codes(diags) == [("P401", 4, 8), ("P200", 7, 28)]
+
+
+def test_a_date_its_policy_s_timezone_cannot_read_is_p101(tmp_path: Path) -> None:
+    """Before the year 1 or after 9999 as an instant in the policy's zone: a window bound
+    stopped the load with an OverflowError traceback, and a comparison never held."""
+    diags = check(tmp_path, {"a.policy": 'policy a\n  timezone "Asia/Shanghai"\n'
+                                          "set far = [0001-01-01, 2021-10-15]\n"
+                                          "rule r: until 0001-01-01 block category 'X'\n"
+                                          "rule s: flag listed_on in far\n",
+                             "b.policy": 'policy b\n  timezone "America/New_York"\n'
+                                         "rule t: flag listed_on < 9999-12-31T23:00\n"
+                                         "rule u: from 9999-12-31 flag listed_on >= 0001-01-01T01:00+08:00\n"})
+    assert codes([d for d in diags if d.code == "P101"]) == [("P101", 3, 12), ("P101", 4, 15), ("P101", 3, 26),
+                                                             ("P101", 4, 43)]
+    assert ["in timezone" in d.message for d in diags] == [True, True, True, False]  # (the last has an offset)
+    assert [d.code for d in diags if d.code != "P101"] == []
+    import pytest
+
+    with pytest.raises(dsl.PolicyError):
+        dsl.load(tmp_path)

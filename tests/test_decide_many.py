@@ -5,11 +5,13 @@ that listing's values, and reports its own `at` (spec section 5)."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
 
+import dsl
 from dsl.checking.passes import build
 from dsl.evaluate.compiled import CompiledPolicySet
 from dsl.evaluate.outcome import Decision, DecisionError, InputError
@@ -174,3 +176,21 @@ def test_long_at_strings_are_decided_but_not_memoised() -> None:
         tracemalloc.stop()
     assert retained < 1_000_000, retained
     assert all(len(at) <= 64 for at in compiled._at_memo)
+
+
+def test_the_reference_reads_at_in_each_zone_first_as_decide_does(tmp_path: Path) -> None:
+    """``at`` out of range in a policy's zone, with a bad prior or listing too: the same
+    InputError from the reference (the oracle) as from ``decide`` (it checked the prior and
+    the listing first, and gave their message)."""
+    from dsl.evaluate.reference import decide_reference
+
+    (tmp_path / "a.policy").write_text('policy a\n  timezone "Asia/Shanghai"\nrule r: block category \'X\'\n',
+                                       encoding="utf-8")
+    policies = dsl.load(tmp_path)
+    for listing, prior in ((["not an object"], 0), ({"category": "X"}, -1)):
+        with pytest.raises(InputError) as compiled:
+            policies.decide(listing, at="0001-01-01", prior_violations=prior)
+        with pytest.raises(InputError) as reference:
+            decide_reference(policies.policy_set, listing, "0001-01-01", prior)
+        assert (reference.value.message, reference.value.field) == (compiled.value.message, compiled.value.field)
+        assert compiled.value.field == "at"

@@ -711,3 +711,16 @@ def test_many_rules_behind_prefilters_narrow_exactly() -> None:
         ruled = r["category"].startswith("Home > cat-") and r["category"] != "Home > cat-070"
         return ruled or "bit.coin" in r["title"] or "ether" in r["title"].lower() or not r["title"].isascii()
     assert kept == [needs_a_word(r) or not r["category"].isascii() for r in rows]
+
+
+def test_a_window_bound_whose_local_date_is_before_the_year_1() -> None:
+    """0001-01-01T01:30Z is in range, its date in New York is not (the year 0): the
+    pushdown's window stopped the scan with an OverflowError; the first date whose first
+    instant is that late is 0001-01-01 there, and after 9999 there is none."""
+    from zoneinfo import ZoneInfo
+
+    from dsl.scan.pushdown import first_date_from
+
+    assert first_date_from(dt.datetime(1, 1, 1, 1, 30, tzinfo=dt.UTC), ZoneInfo("America/New_York")) == dt.date(1, 1, 1)
+    assert first_date_from(dt.datetime(9999, 12, 31, 20, tzinfo=dt.UTC), ZoneInfo("Asia/Shanghai")) is None
+    assert first_date_from(dt.datetime(2021, 10, 15, tzinfo=dt.UTC), ZoneInfo("Asia/Shanghai")) == dt.date(2021, 10, 16)

@@ -29,6 +29,7 @@ from ..model import (
     ValueKind,
     effect_of,
     field_kind_of,
+    local_instant,
     step_info,
     when_instant,
 )
@@ -473,11 +474,64 @@ def pass_unused(t: _Table) -> Iterator[Diagnostic]:
                        hint=f"remove it, or give a block rule `penalty {name}`")
 
 
+def pass_dates(t: _Table) -> Iterator[Diagnostic]:
+    """Dates a rule names that its policy's timezone cannot read as an instant (P101):
+    `until 0001-01-01` in Asia/Shanghai is before the year 1 in UTC, `9999-12-31T23:00` in
+    New York after 9999. Python's calendar, and so the evaluator's, holds neither: a window
+    bound stopped the load with a traceback, and a comparison never held, unsaid."""
+    readable: dict[tuple[type, dt.date, ZoneInfo], bool] = {}
+    for f in t.files:
+        zone = t.zones.get(t.policy_of[f.path], ZoneInfo("UTC"))
+        for r in t.rules_of(f):
+            for w in (r.from_, r.until):
+                if w is not None:
+                    yield from _out_of_range(w, zone, readable)
+        for expr in t.exprs_of(f):
+            for node in _nodes(expr):
+                for lit in _dates_of(node, t):
+                    yield from _out_of_range(lit, zone, readable)
+
+
+def _dates_of(node: A.Expr, t: _Table) -> Iterator[A.Date | A.DateTime]:
+    """The date literals an atom compares with (a set's items, where it names one)."""
+    if isinstance(node, A.Compare):
+        if isinstance(node.value, (A.Date, A.DateTime)):
+            yield node.value
+    elif isinstance(node, A.In):
+        items = node.items
+        if isinstance(items, A.Ref):
+            decl = t.sets.get(items.name)
+            found: tuple[A.Scalar, ...] = decl.items if decl is not None else ()
+        else:
+            found = items.items
+        yield from (i for i in found if isinstance(i, (A.Date, A.DateTime)))
+
+
+def _out_of_range(lit: A.Date | A.DateTime, zone: ZoneInfo,
+                  readable: dict[tuple[type, dt.date, ZoneInfo], bool]) -> Iterator[Diagnostic]:
+    key = (type(lit.value), lit.value, zone)
+    ok = readable.get(key)
+    if ok is None:
+        try:
+            local_instant(lit.value, zone)
+            ok = True
+        except (OverflowError, ValueError):
+            ok = False
+        readable[key] = ok
+    if not ok:
+        aware = isinstance(lit.value, dt.datetime) and lit.value.tzinfo is not None
+        where = "" if aware else f" in timezone {zone.key}"
+        yield make("P101", f"{lit.value.isoformat()} is out of range{where}: as an instant it falls before the "
+                           "year 1 or after 9999", lit.span,
+                   hint="a date between 0001-01-02 and 9999-12-30 reads in every timezone")
+
+
 PASSES: list[tuple[str, Callable[[_Table], Iterator[Diagnostic]]]] = [
     ("declarations", pass_declarations),
     ("rules", pass_rules),
     ("references", pass_references),
     ("types", pass_types),
+    ("dates", pass_dates),
     ("ladders", pass_ladders),
     ("unused", pass_unused),
 ]

@@ -92,6 +92,8 @@ def decide_reference(ps: PolicySet, listing: Any, at: Any = None, prior_violatio
     InputError for a listing that is not an object or does not fit the declared schema,
     an unreadable ``at`` or a bad ``prior_violations``."""
     when = V.parse_at(at)
+    for tz in dict.fromkeys(rule.tz for rule in ps.rules):  # ``at`` read in each rule's zone first, as decide reads it
+        when.in_tz(tz)
     prior = V.check_prior(prior_violations)
     V.check_listing(listing)
     V.validate_schema(listing, ps.schema)

@@ -769,7 +769,10 @@ def at_column(field: Field, *, checked: bool = False) -> AtColumn:
 def first_date_from(instant: dt.datetime, tz: ZoneInfo) -> dt.date | None:
     """The first date whose first instant in ``tz`` is ``instant`` or later (None: no
     such date in range)."""
-    day = instant.astimezone(tz).date()
+    try:
+        day = instant.astimezone(tz).date()
+    except OverflowError:  # its local date is before the year 1 (or after 9999) in ``tz``
+        day = dt.date.min if instant.year < 5000 else dt.date.max
     for offset in (-1, 0, 1, 2):
         try:
             candidate = day + dt.timedelta(days=offset)
