@@ -315,3 +315,37 @@ def test_suppressed_findings_are_not_shown(tmp_path: Path, fmt: str) -> None:
     write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n")})
     code, out = run("check", str(tmp_path), "--format", fmt, "--strict")
     assert code == 0 and "P301" not in out
+
+
+def test_a_configuration_found_that_cannot_be_read_is_p600_and_no_set_loads(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its exclusions would silently not apply (an unreadable pyproject.toml was passed
+    over, an unreadable policy.toml was a PermissionError traceback): a P600, and
+    ``load`` (eval, scan, test) refuses the set, as for any configuration that is broken."""
+    (tmp_path / "legacy").mkdir()
+    (tmp_path / "p.policy").write_text("policy p\nrule r: block mentions 'bitcoin'\n", encoding="utf-8")
+    (tmp_path / "legacy" / "old.policy").write_text("policy old\nrule e: block mentions 'cheap'\n", encoding="utf-8")
+    real_bytes, real_text = Path.read_bytes, Path.read_text
+
+    def refused(self: Path, *args: object, **kwargs: object) -> object:
+        if self.name in ("policy.toml", "pyproject.toml"):
+            raise PermissionError(13, "Permission denied", str(self))
+        return (real_text if kwargs or args else real_bytes)(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    for name, text in (("policy.toml", 'exclude = ["legacy"]\n'),
+                       ("pyproject.toml", '[tool.policy]\nexclude = ["legacy"]\n')):
+        (tmp_path / name).write_text(text, encoding="utf-8")
+        assert dsl.load(tmp_path).policy_set.rules[0].qid == "p.r"  # readable: legacy/ left out
+        with monkeypatch.context() as m:
+            m.setattr(Path, "read_bytes", refused)
+            m.setattr(Path, "read_text", refused)
+            (p600,) = [d for d in dsl.check([tmp_path], analysis=False) if d.code == "P600"]
+            assert p600.message == "the configuration cannot be read: Permission denied" and p600.severity == "error"
+            with pytest.raises(dsl.PolicyError) as refusal:
+                dsl.load(tmp_path)
+            assert [d.code for d in refusal.value.diagnostics] == ["P600"]
+        (tmp_path / name).unlink()
+    (tmp_path / "pyproject.toml").write_bytes(b'[tool.policy]\nexclude = ["l\xffegacy"]\n')  # not UTF-8: ours, a P600
+    with pytest.raises(dsl.PolicyError) as refusal:
+        dsl.load(tmp_path)
+    assert [d.message for d in refusal.value.diagnostics] == ["the configuration is not UTF-8"]

@@ -126,10 +126,13 @@ def find_config(start: str | Path) -> Path | None:
 
 
 def _has_policy_table(path: Path) -> bool:
+    """Whether a ``pyproject.toml`` configures policy; one that cannot be read or is not
+    UTF-8 may, and is taken as ours (``read_config`` says what is wrong with it: P600),
+    never passed over for a configuration further up."""
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return False
+        return True
     try:
         tool = tomllib.loads(text.removeprefix("\ufeff")).get("tool")
     except tomllib.TOMLDecodeError:  # broken: ours if it seems to have the table
@@ -141,7 +144,7 @@ def discover(paths: Iterable[str | Path]) -> Config:
     """The configuration for a command given ``paths``: searched from the first."""
     first = next(iter(paths), None)
     found = find_config(first if first is not None else ".")
-    return read_config(found) if found is not None else NO_CONFIG
+    return read_config(found, found=True) if found is not None else NO_CONFIG
 
 
 def display_name(path: Path) -> str:
@@ -157,12 +160,21 @@ def display_name(path: Path) -> str:
 # ------------------------------------------------------------------ reading it
 
 
-def read_config(path: str | Path, name: str | None = None) -> Config:
+def read_config(path: str | Path, name: str | None = None, *, found: bool = False) -> Config:
     """Read and validate a configuration file; problems become P600 diagnostics.
-    Raises OSError when the file cannot be read."""
+    Raises OSError when the file cannot be read, but for a file ``found`` (by
+    ``discover``, not named): a P600 then."""
     path = Path(path)
     name = name if name is not None else display_name(path)
-    data = path.read_bytes()
+    if found:
+        try:
+            data = path.read_bytes()
+        except OSError as e:  # found, not named (``--config`` raises): its rules would silently not apply
+            return Config(path, name, "", diagnostics=(make(
+                "P600", f"the configuration cannot be read: {e.strerror or e}", Span(name, 1, 1, 1, 2),
+                hint="make it readable, or remove it"),))
+    else:
+        data = path.read_bytes()
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:

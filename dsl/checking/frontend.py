@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..diagnostics import Diagnostic, has_errors, sort_diagnostics
 from ..model import PolicySet
-from .config import Config
+from .config import Config, discover
 from .loader import Loaded, load_paths
 from .passes import build
 
@@ -33,8 +33,13 @@ def compile_paths(paths: PathLike | Iterable[PathLike], *, config: Config | None
     the checked model (None when there are errors), what was loaded, and the front end's
     diagnostics. ``cache``: whether the parses are kept in (and read from) the parse
     cache (``dsl.syntax.cache``); a temporary copy's are not worth keeping."""
-    loaded = load_paths(as_paths(paths), config, cache=cache)
+    paths = as_paths(paths)
+    cfg = config if config is not None else discover(paths)
+    loaded = load_paths(paths, cfg, cache=cache)
     model, diags = compile_loaded(loaded)
+    broken = cfg.apply(list(cfg.diagnostics))
+    if has_errors(broken):  # a configuration that is broken (P600) may leave out files, or keep them: no set
+        return None, loaded, sort_diagnostics([*diags, *broken])
     return model, loaded, diags
 
 
