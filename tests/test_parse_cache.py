@@ -97,6 +97,27 @@ def test_a_damaged_cache_file_is_parsed_again_and_written_anew(cache_home: Path,
         assert _plain(cache.parse_cached([job])) == expected and parsed == []
 
 
+def test_an_entry_damaged_where_it_still_unpickles_or_another_s_is_parsed_again(cache_home: Path,
+                                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """A byte changed inside a phrase ('bitcoin' read 'bitcoix') still unpickles: it was
+    taken for the file's parse, and decisions changed. Two entries swapped, likewise.
+    Each entry starts with a digest of its name and its pickle, checked first."""
+    one = ("p.policy", "policy p\nrule r: block mentions 'bitcoin'\n", False)
+    two = ("q.policy", "policy q\nrule s: flag mentions 'ether'\n", False)
+    expected = _plain(cache.parse_cached([one, two]))
+    first, second = cache_home / cache._key(one), cache_home / cache._key(two)
+    good = first.read_bytes()
+    first.write_bytes(good.replace(b"bitcoin", b"bitcoix"))
+    assert first.read_bytes() != good and pickle.loads(first.read_bytes()[cache._SEAL:]) is not None
+    parsed = _counting(monkeypatch)
+    assert _plain(cache.parse_cached([one, two])) == expected and parsed == ["p.policy"]
+    swapped = first.read_bytes(), second.read_bytes()
+    first.write_bytes(swapped[1])
+    second.write_bytes(swapped[0])
+    parsed.clear()
+    assert _plain(cache.parse_cached([one, two])) == expected and parsed == ["p.policy", "q.policy"]
+
+
 def test_other_code_is_another_key(tmp_path: Path) -> None:
     """An edited module of the package (its size or time of change) changes every key."""
     package = tmp_path / "dsl"

@@ -15,7 +15,10 @@ The cache is a private directory of the user's (``cachedir``, beside Lark's tabl
 never a shared temporary directory, from which a pickle another user had put there would
 be loaded), and an entry is read only if it is a regular file of this user's. A file is
 written under a temporary name and renamed, so that a reader sees it whole or not at all;
-one that cannot be read (a disk error, a file cut short) is parsed again, one that
+it starts with a SHA-256 of its name and its pickle (``_seal``), checked before the pickle
+is read, so that an entry damaged where it still unpickles (a byte changed: a phrase read
+otherwise), or one under another's name, is never taken for the file's parse. One that
+cannot be read (a disk error, a file cut short, a digest that differs) is parsed again, one that
 cannot be written is not kept, and the parse's result is the same either way. The
 directory holds at most ``MAX_BYTES``: past it, the files least recently read go.
 ``POLICY_DSL_CACHE=off`` turns the cache off (the parse is then ``parse_all``'s).
@@ -25,6 +28,7 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import hmac
 import importlib.util
 import os
 import pickle
@@ -131,14 +135,30 @@ def _key(job: Job) -> str:
     return digest.hexdigest()
 
 
+def _seal(key: str, data: bytes | memoryview) -> bytes:
+    """The digest an entry starts with: SHA-256 of its name (the job's key) and its pickle,
+    so that a damaged entry, or one under another's name, is never read as a parse."""
+    digest = hashlib.sha256(key.encode("ascii") + b"\0")
+    digest.update(data)
+    return digest.digest()
+
+
+_SEAL = 32
+"""The length of ``_seal``'s digest."""
+
+
 def _read(path: Path) -> Result | None:
     opened = open_own(path)  # only a regular file of this user's: a pickle is code
     if opened is None:
         return None
     try:
         with os.fdopen(opened[0], "rb") as kept:
-            with no_gc():  # as a parse: a collection would walk every AST read so far
-                result = pickle.load(kept)
+            entry = kept.read()
+        data = memoryview(entry)[_SEAL:]
+        if len(entry) < _SEAL or not hmac.compare_digest(entry[:_SEAL], _seal(path.name, data)):
+            return None  # damaged (a byte changed, cut short), or another entry's: parsed again, written anew
+        with no_gc():  # as a parse: a collection would walk every AST read so far
+            result = pickle.loads(data)
     except Exception:  # noqa: BLE001 - a file cut short or damaged: parsed again, and written anew
         return None
     if not (isinstance(result, tuple) and len(result) == 2 and isinstance(result[0], A.File)):
@@ -164,6 +184,7 @@ def _write(path: Path, result: Result, data: bytes | None = None) -> None:
         return
     try:
         with os.fdopen(fd, "wb") as out:
+            out.write(_seal(path.name, data))
             out.write(data)
         os.replace(temp, path)
     except BaseException as e:  # a full disk, a read-only directory (not kept); ^C (raised again)
