@@ -4,6 +4,7 @@ shapes from the grammar (issue 11, item 4)."""
 from __future__ import annotations
 
 import ast
+import json
 import os
 import threading
 import time
@@ -79,6 +80,20 @@ def test_a_broken_shapes_file_is_learnt_again(tmp_path: Path, monkeypatch: pytes
     saved.write_text("{not json", encoding="utf-8")
     assert driver._shapes(text, folder, "k") == first
     assert driver._shapes(text, None, "k") == first
+    # JSON still, but not what was written (each made every parse fail with a traceback, or
+    # read '[' as a date): learnt again, and written anew
+    good = saved.read_text(encoding="utf-8")
+    doc = json.loads(good)
+    renamed = json.dumps({**doc, "shapes": {k: [[t.replace("LSQB", "LSYB") for t in v[0]], v[1]]
+                                            for k, v in doc["shapes"].items()}})
+    for damaged in ("null", "[]", "{}", '{"start": [[], false]}', renamed,
+                    json.dumps({"sha256": doc["sha256"], "shapes": {"start": [[], False]}})):
+        saved.write_text(damaged, encoding="utf-8")
+        assert driver._shapes(text, folder, "k") == first
+        assert saved.read_text(encoding="utf-8") == good
+    doc["shapes"]["start"] = [[1], False]
+    doc["sha256"] = driver._shapes_digest(doc["shapes"])
+    assert driver._checked_shapes(doc) is None  # a digest that fits, contents of another kind
 
 
 def test_the_lexer_tokens_go_on_after_a_character_no_terminal_matches() -> None:

@@ -110,22 +110,44 @@ def remove_unused(folder: Path) -> list[str]:
 
 def _shapes(text: str, folder: Path | None, key: str) -> Shapes:
     """The shapes of the tree (``tree.learn_shapes``), from the rules of Lark's default
-    compilation of the grammar, kept as JSON beside Lark's cache."""
+    compilation of the grammar, kept as JSON beside Lark's cache with a SHA-256 of them:
+    a file damaged (a name changed, ``null``) is learnt again, never used (it made every
+    parse fail, or read ``[`` as a date, and the parse cache kept those parses)."""
     saved = own_file_or_none(folder / f"shapes-{key}.json") if folder else None
     if saved is not None:
         try:
-            saved_shapes = json.loads(saved.read_text("utf-8"))
-            _used(saved)
-            return {name: (list(drop), bool(expand1)) for name, (drop, expand1) in saved_shapes.items()}
-        except (OSError, ValueError, TypeError):
+            found = _checked_shapes(json.loads(saved.read_text("utf-8")))
+            if found is not None:
+                _used(saved)
+                return found
+        except (OSError, ValueError):
             pass
     shapes = learn_shapes(Lark(text, **_OPTIONS).rules)
     if saved is not None:
         try:
-            write_atomically(saved, json.dumps(shapes))
+            write_atomically(saved, json.dumps({"sha256": _shapes_digest(shapes), "shapes": shapes}))
         except OSError:  # pragma: no cover - a read-only cache: learn again next time
             pass
     return shapes
+
+
+def _shapes_digest(shapes: object) -> str:
+    return hashlib.sha256(json.dumps(shapes, sort_keys=True).encode()).hexdigest()
+
+
+def _checked_shapes(doc: object) -> Shapes | None:
+    """The shapes a file holds, where they are what ``_shapes`` wrote: a digest that
+    matches, each rule's dropped token types (text) and whether it inlines a lone child."""
+    if not (isinstance(doc, dict) and isinstance(doc.get("shapes"), dict)
+            and doc.get("sha256") == _shapes_digest(doc["shapes"])):
+        return None
+    out: Shapes = {}
+    for name, shape in doc["shapes"].items():
+        if not (isinstance(shape, list) and len(shape) == 2 and isinstance(shape[0], list)
+                and all(isinstance(t, str) for t in shape[0]) and isinstance(shape[1], bool)):
+            return None
+        out[name] = (list(shape[0]), shape[1])
+    return out
 
 
 def run(text: str, start: str, comments: list[Token]) -> Node:
