@@ -5,6 +5,7 @@ parses arguments and prints."""
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Literal
@@ -186,13 +187,29 @@ def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write
         out.write(render(list(found.problems), "text", {}), nl=False, err=True)
         status = 1
     # The configuration's `exclude` leaves out for fmt what it leaves out of the set.
-    for path in discover(named).kept(found.files, named):
+    cfg = discover(named)
+    broken = [d for d in cfg.apply(list(cfg.diagnostics)) if d.severity == ERROR]
+    if broken:  # (its exclusions may not apply: the files it leaves out would be rewritten)
+        out.write(render(broken, "text", {cfg.name: cfg.text}), nl=False, err=True)
+        out.write("policy: the configuration has errors; no file was formatted", err=True)
+        return out.result(1)
+    for path in cfg.kept(found.files, named):
         status = max(status, _format_one(path, mode, out))
     return out.result(status)
 
 
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """What tells a file saved again: its inode, size and time of change (None: gone)."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_size, st.st_mtime_ns
+
+
 def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
     """Format one file as ``format_paths`` does; its exit status."""
+    read = _stamp(path)
     text, problem = read_source(path)
     if problem is not None or text is None:
         out.write(render([problem] if problem else [], "text", {}), nl=False, err=True)
@@ -215,6 +232,10 @@ def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
         diff = difflib.unified_diff(text.splitlines(keepends=True), formatted.splitlines(keepends=True),
                                     f"{path}", f"{path} (formatted)")
         out.write("".join(diff), nl=False)
+        return 1
+    if _stamp(path) != read:  # saved by an editor meanwhile: its edit would be lost
+        out.write(f"policy: {path} changed while it was being formatted; it is left as it is (run fmt again)",
+                  err=True)
         return 1
     try:
         write_atomically(path, formatted)

@@ -49,6 +49,35 @@ def test_fmt_leaves_broken_files_alone(tmp_path: Path) -> None:
     assert code == 1 and "P100" in err and f.read_text() == "policy p\nrule r: blok category 'X'\n"
 
 
+def test_fmt_leaves_a_file_saved_while_it_formats_alone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An editor saved the file after fmt read it: renaming the formatted old text over it
+    lost that edit (fmt said "reformatted", exit 0)."""
+    from dsl import api
+
+    f = tmp_path / "p.policy"
+    f.write_text(MESSY)
+    real = api.format_file
+
+    def saved_meanwhile(parsed: object) -> str:
+        f.write_text(MESSY + "rule s: flag category 'Y'\n")  # (another size: a new stamp however fast)
+        return real(parsed)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(api, "format_file", saved_meanwhile)
+    code, out, err = run("fmt", str(tmp_path))
+    assert code == 1 and "changed while it was being formatted; it is left as it is" in err and out == ""
+    assert f.read_text() == MESSY + "rule s: flag category 'Y'\n"
+
+
+def test_fmt_with_a_broken_configuration_formats_nothing(tmp_path: Path) -> None:
+    """Its exclusions may not apply: the files it leaves out would be rewritten."""
+    (tmp_path / "policy.toml").write_text('exclude = ["fixtures/**"\n')  # not TOML: applies nothing
+    (tmp_path / "fixtures").mkdir()
+    kept = tmp_path / "fixtures" / "messy.policy"
+    kept.write_text(MESSY)
+    code, _, err = run("fmt", str(tmp_path))
+    assert code == 1 and "P600" in err and "no file was formatted" in err and kept.read_text() == MESSY
+
+
 def test_fmt_leaves_excluded_files_alone(tmp_path: Path) -> None:
     """The configuration's `exclude` leaves files out of fmt as it leaves them out of the
     set: `policy fmt` with no path must not rewrite a project's deliberately messy inputs."""
