@@ -188,7 +188,7 @@ def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write
         status = 1
     # The configuration's `exclude` leaves out for fmt what it leaves out of the set.
     cfg = discover(named)
-    broken = [d for d in cfg.apply(list(cfg.diagnostics)) if d.severity == ERROR]
+    broken = cfg.errors()
     if broken:  # (its exclusions may not apply: the files it leaves out would be rewritten)
         out.write(render(broken, "text", {cfg.name: cfg.text}), nl=False, err=True)
         out.write("policy: the configuration has errors; no file was formatted", err=True)

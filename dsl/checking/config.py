@@ -105,6 +105,12 @@ class Config:
             out.append(attrs.evolve(d, severity=level) if is_severity(level) and level != d.severity else d)
         return out
 
+    def errors(self) -> list[Diagnostic]:
+        """The configuration's own findings that are errors as it sets them (a P600 at
+        ``error``): it is broken, and its ``exclude`` may not apply; no set is loaded from
+        it, no file formatted."""
+        return [d for d in self.apply(self.diagnostics) if d.severity == "error"]
+
 
 NO_CONFIG = Config()
 

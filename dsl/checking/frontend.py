@@ -37,8 +37,8 @@ def compile_paths(paths: PathLike | Iterable[PathLike], *, config: Config | None
     cfg = config if config is not None else discover(paths)
     loaded = load_paths(paths, cfg, cache=cache)
     model, diags = compile_loaded(loaded)
-    broken = cfg.apply(list(cfg.diagnostics))
-    if has_errors(broken):  # a configuration that is broken (P600) may leave out files, or keep them: no set
+    broken = cfg.errors()
+    if broken:  # a configuration that is broken (P600) may leave out files, or keep them: no set
         return None, loaded, sort_diagnostics([*diags, *broken])
     return model, loaded, diags
 
