@@ -27,6 +27,7 @@ from lark.lark import PostLex
 from ..atomic import remove_stale, write_atomically
 from .cachedir import cache_folder, file_stamp, own_file_or_none
 from .grammar import grammar_text
+from .scanner import scanner
 from .tree import Node, Shapes, TreeBuilder, learn_shapes, lex_error_offset
 
 _comments: contextvars.ContextVar[list[Token] | None] = contextvars.ContextVar("policy_comments", default=None)
@@ -37,6 +38,10 @@ def _keep_comment(token: Token) -> Token:
     if sink is not None:
         sink.append(token)
     return token
+
+
+_CALLBACKS = {"COMMENT": _keep_comment}
+"""Lark's ``lexer_callbacks``, for its lexer and the fast path's (``scanner``)."""
 
 
 class WholeWords(PostLex):
@@ -74,7 +79,7 @@ def lark() -> Lark:
     new = folder is not None and not all(os.path.exists(folder / name)
                                          for name in (f"lark-{key}.cache", f"shapes-{shapes_key[:16]}.json"))
     parser = Lark(text, keep_all_tokens=True, transformer=TreeBuilder(_shapes(text, folder, shapes_key[:16])),
-                  postlex=WholeWords(), lexer_callbacks={"COMMENT": _keep_comment},
+                  postlex=WholeWords(), lexer_callbacks=_CALLBACKS,
                   cache=str(tables) if tables is not None else False, **_OPTIONS)
     if tables is not None:
         _used(tables)
@@ -150,17 +155,23 @@ def _checked_shapes(doc: object) -> Shapes | None:
     return out
 
 
-def run(text: str, start: str, comments: list[Token]) -> Node:
+def run(text: str, start: str, comments: list[Token], *, fast: bool = True) -> Node:
     """The parse tree of ``text`` from rule ``start``; its comments are added to
     ``comments`` (those before the error too). Raises Lark's UnexpectedInput (with its
-    interactive parser) when the text does not parse."""
+    interactive parser) when the text does not parse. The text is read by the fast path
+    (``scanner``) where it can be, unless ``fast`` is False, and else by Lark's lexer."""
     reset = _comments.set(comments)
     parser = lark()
+    builder: Any = parser.options.transformer  # (Lark types it as a Transformer: it is ours)
+    found, before = scanner(parser) if fast else None, len(comments)
     try:
-        tree = parser.parse(text, start=start)
+        tree = None if found is None else found.feed(text, start, _CALLBACKS)
+        if tree is None:  # not read by the fast path: Lark's lexer reads it, and words an error
+            del comments[before:]
+            builder.forget()
+            tree = parser.parse(text, start=start)
     finally:
         _comments.reset(reset)
-        builder: Any = parser.options.transformer  # (Lark types it as a Transformer: it is ours)
         builder.forget()
     # Lark's stubs say a lark.Tree; with transformer= the parse returns what TreeBuilder built
     assert isinstance(tree, Node), "TreeBuilder builds the tree"
