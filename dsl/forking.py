@@ -1,14 +1,22 @@
 """Whether this process may fork a child that goes on in Python (no exec), as the parse of a
 large set does (``dsl.syntax.batch``) and the scan's workers (``dsl.scan.pool``): a fork
 copies the process with only the calling thread, so a lock another thread held at that
-moment stays held in the child forever."""
+moment stays held in the child forever. ``Meanwhile``: one function computed by a forked
+child while this process goes on (a large set's ``policy_hash`` while it is planned)."""
 
 from __future__ import annotations
 
+import gc
+import os
+import pickle
+import signal
 import sys
 import threading
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, NoReturn
 
-__all__ = ["can_fork", "os_threads"]
+__all__ = ["Meanwhile", "can_fork", "os_threads"]
 
 
 def can_fork(*, native_threads: bool = False) -> bool:
@@ -33,3 +41,97 @@ def os_threads() -> int:
     except (OSError, ValueError):
         pass
     return 0
+
+
+class Meanwhile:
+    """``fn(*args)`` computed by a forked child while this process goes on, its result
+    pickled back through a pipe::
+
+        with Meanwhile(digest, ps) as later:
+            ...                              # this process's own work
+            value = later.result()           # the child's, or None
+
+    ``result()`` is None where the child could not start (``can_fork`` says no, a fork or
+    a pipe failed), raised, or did not deliver (killed): the caller computes it itself,
+    so nothing is lost. The child ignores ^C (this process handles it), runs no handler
+    or buffer flush of this one's when it ends (``os._exit``), writes nothing to stderr,
+    and collects no garbage (a collection would walk, and so copy, the inherited heap).
+    Leaving the ``with`` block kills the child if it still runs (an exception here, a
+    result not asked for) and reaps it."""
+
+    def __init__(self, fn: Callable[..., Any], *args: Any):
+        self.pid: int | None = None
+        self.fd = -1
+        if not can_fork():
+            return
+        try:
+            read, write = os.pipe()
+        except OSError:
+            return
+        # ^C during the fork: the child is born with SIGINT blocked, and ignores it
+        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            pid = os.fork()
+        except OSError:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+            os.close(read)
+            os.close(write)
+            return
+        if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
+            _run_child(read, write, blocked, fn, args)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        os.close(write)
+        self.pid, self.fd = pid, read
+
+    def result(self) -> Any:
+        """The child's result, waiting for it; None where there is none (see the class)."""
+        if self.pid is None:
+            return None
+        chunks = []
+        try:
+            while chunk := os.read(self.fd, 1 << 16):
+                chunks.append(chunk)
+        except OSError:
+            chunks = []
+        _, status = os.waitpid(self.pid, 0)
+        self.pid = None
+        os.close(self.fd)
+        if not chunks or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+            return None
+        return pickle.loads(b"".join(chunks))
+
+    def __enter__(self) -> Meanwhile:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
+                 trace: TracebackType | None) -> None:
+        if self.pid is not None:
+            try:
+                os.kill(self.pid, signal.SIGKILL)
+            except OSError:  # pragma: no cover - gone already
+                pass
+            os.waitpid(self.pid, 0)
+            os.close(self.fd)
+            self.pid = None
+
+
+def _run_child(read: int, write: int, blocked: Any, fn: Callable[..., Any],
+               args: tuple[Any, ...]) -> NoReturn:  # pragma: no cover - runs in the child
+    code = 1
+    try:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        try:  # a signal here must not reach the parent's event loop through its wake-up fd
+            signal.set_wakeup_fd(-1)
+        except ValueError:
+            pass
+        gc.disable()
+        os.close(read)
+        data = memoryview(pickle.dumps(fn(*args), protocol=pickle.HIGHEST_PROTOCOL))
+        while data:
+            data = data[os.write(write, data):]
+        code = 0
+    except BaseException:  # noqa: BLE001, S110 - nothing delivered: the parent computes it itself
+        pass
+    finally:
+        os._exit(code)

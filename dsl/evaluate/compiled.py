@@ -51,7 +51,7 @@ from zoneinfo import ZoneInfo
 
 import attrs
 
-from ..fingerprint import policy_hash
+from ..fingerprint import hash_while
 from ..model import PolicySet, RuleInfo, ValueKind, list_items
 from ..syntax import ast as A
 from ..text import PhraseMatcher, category_segments
@@ -372,7 +372,10 @@ class CompiledPolicySet:
 
     def __init__(self, ps: PolicySet):
         self.policy_set = ps
-        self._hash = policy_hash(ps)
+        self._hash, _ = hash_while(ps, lambda: self._plan(ps))  # (a large set's hashed meanwhile)
+        self.decide, self._batch, self.source = generate(self._hot_path())  # (it holds the hash)
+
+    def _plan(self, ps: PolicySet) -> None:
         zones: dict[str, int] = {}
         self._zones: tuple[ZoneInfo, ...]
         zone_list: list[ZoneInfo] = []
@@ -405,7 +408,6 @@ class CompiledPolicySet:
         # dict first).
         self._at_memo: dict[str, Times] = {}
         self._parsed_times = functools.lru_cache(maxsize=64)(self._times)
-        self.decide, self._batch, self.source = generate(self._hot_path())
 
     @staticmethod
     def _plan_rule(index: int, info: RuleInfo, zone: int, planner: _Planner) -> tuple[_Rule, frozenset[str] | None]:
