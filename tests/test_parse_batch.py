@@ -5,6 +5,7 @@ the same files; a file the second process did not deliver is parsed here."""
 from __future__ import annotations
 
 import os
+import pickle
 import sys
 import time
 from pathlib import Path
@@ -78,6 +79,16 @@ def test_two_processes_give_what_one_does(monkeypatch: pytest.MonkeyPatch) -> No
     assert delivered[0] >= 2
     assert _plain(parallel) == _plain(serial)
     assert [f for f, _ in parallel] == [f for f, _ in serial]
+
+
+def test_both_processes_pickle_what_they_parse_for_the_cache(monkeypatch: pytest.MonkeyPatch) -> None:
+    serial = parse_all(TEXTS, processes=1)
+    delivered = _slow_here(monkeypatch)
+    pickled: list[bytes | None] = [None] * len(TEXTS)
+    parse_all(TEXTS, processes=2, pickled=pickled)
+    assert delivered[0] >= 2 and delivered[0] < len(TEXTS)  # some parsed here, some there
+    assert all(data is not None for data in pickled)  # this process's own too, as it went
+    assert _plain([pickle.loads(data) for data in pickled if data is not None]) == _plain(serial)
 
 
 def test_a_file_the_child_does_not_deliver_is_parsed_here(monkeypatch: pytest.MonkeyPatch) -> None:

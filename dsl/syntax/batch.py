@@ -58,7 +58,10 @@ def parse_all(jobs: Sequence[Job], *, processes: int | None = None,
     """``parse(text, name, test_file=…)`` of every job, in order. ``processes``: 1 parses
     here only, 2 parses with a second process whatever the size (for tests), None decides
     (``MIN_CHARS``, and where it is safe). ``pickled`` (as long as ``jobs``) gets the
-    pickle of each result the second process delivered (``cache`` keeps it as it is)."""
+    pickle of each result, for ``cache`` to keep as it is, where two processes parse:
+    the second process delivers its results so, and this one pickles its own as it goes,
+    between its parses, so that the two share that work too (after the parse, it held up
+    a first load of 100,000 rules by 0.25 s)."""
     if processes is None:
         processes = 2 if _worth_forking(jobs) else 1
     if processes < 2 or len(jobs) < 2 or not can_fork():
@@ -69,6 +72,20 @@ def parse_all(jobs: Sequence[Job], *, processes: int | None = None,
 def _parse(job: Job) -> Result:
     name, text, test_file = job
     return parse(text, name, test_file=test_file)
+
+
+def _parse_and_pickle(jobs: Sequence[Job], i: int, pickled: list[bytes | None] | None) -> Result:
+    """``jobs[i]`` parsed here, its result pickled into ``pickled[i]`` (as the second
+    process pickles its own) where pickles are asked for and it can be pickled (a listing
+    nested some hundreds of levels deep in a test cannot)."""
+    result = _parse(jobs[i])
+    if pickled is not None:
+        try:
+            with no_gc():  # a collection meanwhile would walk every AST parsed so far
+                pickled[i] = pickle.dumps(result, protocol=pickle.HIGHEST_PROTOCOL)
+        except (RecursionError, pickle.PicklingError):
+            pass
+    return result
 
 
 def _worth_forking(jobs: Sequence[Job]) -> bool:
@@ -121,7 +138,7 @@ def _with_child(jobs: Sequence[Job], pickled: list[bytes | None] | None) -> list
                     ends[0] = i + 1
                 finally:
                     lock.release()
-                results[i] = _parse(jobs[i])
+                results[i] = _parse_and_pickle(jobs, i, pickled)
             while child.is_alive():  # its last files: read each as it comes
                 records.read()
                 child.join(0.005)
