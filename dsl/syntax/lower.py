@@ -327,8 +327,7 @@ class Lowering:
         return 1
 
     # names -----------------------------------------------------------------
-    def name(self, t: Node) -> A.Ref:
-        tok = t.children[0]
+    def name(self, tok: Token) -> A.Ref:
         return A.Ref(self.name_text(tok), span=self.span(tok))
 
     def name_text(self, tok: Token) -> str:
@@ -341,16 +340,15 @@ class Lowering:
         return sys.intern(str(tok.value))  # field names and values repeat across rules: one copy each
 
     def ref(self, t: Node) -> A.Ref:
-        parts = [self.name_text(c.children[0]) for c in t.children]
+        parts = [self.name_text(c) for c in t.children]
         return A.Ref(".".join(parts), span=self.span(t))
 
     def path_(self, t: Node) -> A.Path:
-        parts = tuple(self.name_text(c.children[0]) for c in t.children)
+        parts = tuple(self.name_text(c) for c in t.children)
         return A.Path(parts, span=self.span(t))
 
     # literals ----------------------------------------------------------------
-    def string(self, t: Node | Token) -> A.Str:
-        tok = t.children[0] if isinstance(t, Node) else t
+    def string(self, tok: Token) -> A.Str:
         return A.Str(self.unescape(tok), span=self.span(tok))
 
     def unescape(self, tok: Token) -> str:
@@ -376,8 +374,8 @@ class Lowering:
         return _ESCAPE_RE.sub(repl, body)
 
     def literal(self, t: Node | Token) -> A.Scalar:
-        tok = t.children[0] if isinstance(t, Node) and t.data == "literal" else t
-        if isinstance(tok, Node):  # string
+        tok = t.children[0] if isinstance(t, Node) else t  # (a literal's token)
+        if tok.type == "STRING":
             return self.string(tok)
         if tok.type == "TRUE":
             return A.Bool(True, span=self.span(tok))
@@ -408,8 +406,7 @@ class Lowering:
             return A.Num(0, span=span)
         return self.when(tok)
 
-    def when(self, t: Node | Token) -> A.When:
-        tok = t.children[0] if isinstance(t, Node) else t
+    def when(self, tok: Token) -> A.When:
         v = tok.value
         span = self.span(tok)
         if self.number_too_long(tok):
@@ -439,12 +436,11 @@ class Lowering:
     def object_(self, t: Node) -> A.ObjectLit:
         items = []
         for pair in t.children:
-            key_node, value = pair.children
-            if key_node.data == "name":
-                tok = key_node.children[0]
+            tok, value = pair.children
+            if tok.type != "STRING":  # a name
                 key = tok.value[1:-1] if tok.type == "BQNAME" else str(tok.value)
             else:
-                key = self.string(key_node).value
+                key = self.string(tok).value
             items.append((key, self.value(value)))
         return A.ObjectLit(tuple(items), span=self.span(t))
 
@@ -553,12 +549,11 @@ def declared_by_tree(tree: Node) -> A.Unparsed | None:
     kinds = {"rule": "rule", "set_decl": "set", "ladder_decl": "ladder"}
     if tree.data not in kinds or not tree.children:
         return None
-    first = tree.children[0]
+    tok = tree.children[0]
     if tree.data == "rule":
-        if not (isinstance(first, Node) and first.data == "rule_head"):
+        if not (isinstance(tok, Node) and tok.data == "rule_head"):
             return None
-        first = first.children[1]
-    tok = first.children[0]
+        tok = tok.children[1]
     name = tok.value[1:-1] if tok.type == "BQNAME" else str(tok.value)
     return A.Unparsed(kinds[tree.data], name)
 
