@@ -115,7 +115,9 @@ def _settle(diags: list[Diagnostic], loaded: Loaded, cfg: Config, complete: bool
             analysed: bool) -> list[Diagnostic]:
     """Configuration and suppression, after every check (spec section 6): comments mark
     the findings they suppress, then configured severities apply. A comment's code is
-    only called unused (P601) where the checks that report it ran on the whole set."""
+    only called unused (P601) where the checks that report it ran on the whole set
+    (``judged``) and, for the analysis's codes, answered in its statement (no P399 there:
+    ``apply_suppressions`` sees to that)."""
 
     def judged(code: str) -> bool:
         return complete and (analysed or not code.startswith("P3"))

@@ -297,6 +297,23 @@ def test_no_unused_verdict_where_the_checks_did_not_run(tmp_path: Path) -> None:
     assert [f["code"] for f in findings(str(tmp_path))] == ["P201"]
 
 
+def test_no_unused_verdict_where_the_analysis_left_the_question_undecided(tmp_path: Path) -> None:
+    # `matches` on the raw title and `mentions` on its normalised text: whether `word` is
+    # redundant is undecided (P399), so its P301 suppression is not called unused
+    write(tmp_path, {"p.policy": "policy p\nrule regex-word: block title matches /bitcoin/i\n"
+                                 "rule word: flag title mentions 'bitcoin'  # policy: ignore[P301]\n"})
+    assert [(d.code, d.span.line) for d in dsl.check(tmp_path)] == [("P399", 3)]
+    # the budget used up before any question: every question is left, none judged
+    write(tmp_path, {"p.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301, P300]\n")})
+    found = dsl.check(tmp_path, analysis_budget=0)
+    assert {d.code for d in found} == {"P399"} and 3 in {d.span.line for d in found}
+    # a P399 in another statement leaves this one judged
+    write(tmp_path, {"p.policy": "policy p\nrule regex-word: block title matches /bitcoin/i\n"
+                                 "rule word: flag title mentions 'bitcoin'\n"
+                                 "rule jade: block mentions 'jade'  # policy: ignore[P300]\n"})
+    assert [(d.code, d.span.line) for d in dsl.check(tmp_path)] == [("P399", 3), ("P601", 4)]
+
+
 def test_config_off_drops_and_info_counts_nothing(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n"),
                      "policy.toml": 'severity = { P301 = "off" }\n'})

@@ -20,6 +20,8 @@ from ..diagnostics import CODES, Diagnostic, make
 from ..syntax import ast as A
 
 UNSUPPRESSIBLE = ("P0", "P1", "P2", "P6")
+ANALYSIS = "P3"  # the consistency analysis's codes
+UNDECIDED = "P399"  # a question the analysis did not answer
 
 _DIRECTIVE = re.compile(r"#\s*policy\s*:\s*ignore\b")
 _CODE = re.compile(r"P\d{3}")
@@ -130,10 +132,13 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
                        judged: Callable[[str], bool]) -> list[Diagnostic]:
     """``diags`` with the findings that comments suppress marked, plus P601 for each code
     that suppresses nothing. ``judged(code)`` says whether the checks that report ``code``
-    ran on the whole set: a code is only called unused when they did. Files with syntax
+    ran on the whole set: a code is only called unused when they did, and a P3xx code not
+    in a statement where the analysis left a question undecided (a P399 there, the budget's
+    included: the finding it names may be the answer it did not give). Files with syntax
     errors get no P601 (their statements are not all known)."""
     diags = list(diags)
     broken = {d.file for d in diags if d.code.startswith("P1")}
+    undecided = [d for d in diags if d.code == UNDECIDED]
     out: list[Diagnostic] = []
     used: set[tuple[A.Span, str]] = set()
     table: list[Suppression] = []
@@ -154,9 +159,17 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
         if s.comment.file in broken:
             continue
         for c in s.codes:
-            if (s.comment, c.code) not in used and (s.statement is None or judged(c.code)):
+            if (s.comment, c.code) not in used and (s.statement is None or judged(c.code)) \
+                    and not _left_open(c.code, s.statement, undecided):
                 out.append(_unused(s, c))
     return out
+
+
+def _left_open(code: str, statement: A.Span | None, undecided: list[Diagnostic]) -> bool:
+    """Whether the analysis's ``code`` was left undecided in ``statement``: a P399 lies in
+    it (each undecided question is reported where its finding would be)."""
+    return (statement is not None and code.startswith(ANALYSIS)
+            and any(_inside(d, statement) for d in undecided))
 
 
 def _by_file_and_code(table: list[Suppression]) -> dict[tuple[str | None, str], list[Suppression]]:
