@@ -185,9 +185,6 @@ def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write
     found = find_policy_files(named)
     out = Lines()
     status = 0
-    if found.problems:
-        out.write(render(list(found.problems), "text", {}), nl=False, err=True)
-        status = 1
     # The configuration's `exclude` leaves out for fmt what it leaves out of the set.
     cfg = discover(named)
     broken = cfg.errors()
@@ -195,7 +192,11 @@ def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write
         out.write(render(broken, "text", {cfg.name: cfg.text}), nl=False, err=True)
         out.write("policy: the configuration has errors; no file was formatted", err=True)
         return out.result(1)
-    for path in cfg.kept(found.files, named):
+    found = found.kept(cfg, named)
+    if found.problems:
+        out.write(render(list(found.problems), "text", {}), nl=False, err=True)
+        status = 1
+    for path in found.files:
         status = max(status, _format_one(path, mode, out))
     return out.result(status)
 

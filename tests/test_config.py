@@ -214,6 +214,29 @@ def test_exclude_leaves_files_out_of_check_test_and_eval(tmp_path: Path) -> None
     assert code == 0 and '"block"' in out
 
 
+def test_what_cannot_be_read_in_an_excluded_folder_is_no_problem(tmp_path: Path) -> None:
+    from dsl.checking.config import read_config
+    from dsl.checking.loader import Found, find_policy_files
+    from dsl.diagnostics import make
+    from dsl.span import Span
+
+    write(tmp_path, {"ivory.policy": "policy ivory\n\nrule r: block mentions 'ivory'\n",
+                     "policy.toml": 'exclude = ["drafts"]\n'})
+    (tmp_path / "drafts").mkdir()
+    (tmp_path / "drafts" / "old.policy").symlink_to("/nonexistent")
+    assert findings(str(tmp_path)) == []
+    assert dsl.load(tmp_path).decide({"title": "ivory"}, at="2024-01-01").effect == "block"
+    assert run("fmt", "--check", str(tmp_path)) == (0, "")
+    # named on the command line, the folder is read, and its link reported
+    assert [f["code"] for f in findings(str(tmp_path / "drafts"))] == ["P001"]
+    # a folder that cannot be listed (root reads any: the finding is made here)
+    cfg = read_config(tmp_path / "policy.toml")
+    unlisted = make("P001", "cannot list the directory", Span(str(tmp_path / "drafts" / "deep"), 1, 1, 1, 2))
+    elsewhere = make("P001", "cannot list the directory", Span(str(tmp_path / "kept"), 1, 1, 1, 2))
+    found = Found(find_policy_files([tmp_path]).files, (unlisted, elsewhere)).kept(cfg, [tmp_path])
+    assert found.problems == (elsewhere,) and [f.name for f in found.files] == ["ivory.policy"]
+
+
 def test_what_is_named_is_never_excluded(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": IVORY, "fixtures/more/broken.policy": "policy broken\nrule r: blok\n",
                      "policy.toml": 'exclude = ["fixtures", "ivory.policy"]\n'})
