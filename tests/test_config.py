@@ -259,6 +259,44 @@ def test_exclude_globs() -> None:
     assert not cfg.excludes("/r/tests/golden/a.policy", below="/r/tests/golden")
 
 
+def test_a_leading_slash_or_dot_slash_anchors_a_glob_at_the_configurations_folder() -> None:
+    from dsl.checking.config import Config
+
+    for glob in ("/drafts", "./drafts", "/drafts/"):
+        cfg = Config(Path("/r/policy.toml"), exclude=(glob,))
+        assert cfg.excludes("/r/drafts/d.policy") and not cfg.excludes("/r/team/drafts/d.policy"), glob
+    for glob in ("drafts", "drafts/"):
+        assert Config(Path("/r/policy.toml"), exclude=(glob,)).excludes("/r/team/drafts/d.policy"), glob
+    cfg = Config(Path("/r/policy.toml"), exclude=("[!a-c]x", "[-]y"))
+    assert cfg.excludes("/r/dx/a.policy") and not cfg.excludes("/r/ax/a.policy") and cfg.excludes("/r/-y")
+
+
+def test_leading_slash_exclude_in_a_project(tmp_path: Path) -> None:
+    write(tmp_path, {"drafts/d.policy": "policy d1\nrule r: block mentions 'a'\n",
+                     "team/drafts/d.policy": "policy d2\nrule r: blok\n",
+                     "policy.toml": 'exclude = ["./drafts", "/team/drafts/"]\n'})
+    write(tmp_path, {"team/k.policy": "policy k\nrule r: block mentions 'c'\n"})
+    assert findings(str(tmp_path)) == []
+    write(tmp_path, {"policy.toml": 'exclude = ["/drafts"]\n'})
+    assert [(Path(f["file"]).parent.name, f["code"]) for f in findings(str(tmp_path))] == [("drafts", "P100")]
+
+
+@pytest.mark.parametrize("toml", ['exclude = ["[z-a]"]\n', 'per-file = { "x/[z-a]" = { P400 = "off" } }\n',
+                                  'exclude = ["../x"]\n', 'exclude = ["a/./b"]\n'])
+def test_a_glob_that_cannot_match_is_p600_at_the_glob(tmp_path: Path, toml: str) -> None:
+    write(tmp_path, {"a.policy": "policy a\n\nrule r: block mentions 'x'\n", "policy.toml": toml})
+    [p600] = findings(str(tmp_path))
+    assert p600["code"] == "P600" and p600["line"] == 1 and p600["column"] == toml.index('"') + 1
+    assert "[z-a]" not in toml or "bad character range" in p600["message"]
+    assert run("fmt", "--check", str(tmp_path))[0] == 1
+    listing = tmp_path / "l.json"
+    listing.write_text('{"title": "x"}')
+    code, out = run("eval", str(tmp_path), "--input", str(listing), "--at", "2024-01-01")
+    assert code == 1 and "P600" in out
+    with pytest.raises(dsl.PolicyError):
+        dsl.load(tmp_path)
+
+
 def test_the_projects_own_configuration_leaves_tests_out() -> None:
     root = Path(__file__).resolve().parents[1]
     cfg = read_config(root / "pyproject.toml")
