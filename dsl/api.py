@@ -201,6 +201,22 @@ def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write
     return out.result(status)
 
 
+def _unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
+    """A unified diff that ``patch`` and ``git apply`` take: lines end at ``\n`` only (as
+    the lexer's do; ``str.splitlines`` also ends one at a form feed, U+0085 or U+2028), and
+    a last line without one is followed by ``\\ No newline at end of file``."""
+    import difflib  # here, not at the top: only `policy fmt --diff` needs it
+
+    def ended(text: str) -> list[str]:  # each with its \n, the last maybe without
+        *whole, last = text.split("\n")
+        return [line + "\n" for line in whole] + ([last] if last else [])
+
+    out = []
+    for line in difflib.unified_diff(ended(old), ended(new), old_name, new_name):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
+
+
 def _stamp(path: Path) -> tuple[int, int, int] | None:
     """What tells a file saved again: its inode, size and time of change (None: gone)."""
     try:
@@ -230,11 +246,7 @@ def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
         out.write(f"would reformat {path}")
         return 1
     if mode == "diff":
-        import difflib  # here, not at the top: only `policy fmt --diff` needs it
-
-        diff = difflib.unified_diff(text.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                                    f"{path}", f"{path} (formatted)")
-        out.write("".join(diff), nl=False)
+        out.write(_unified_diff(text, formatted, f"{path}", f"{path} (formatted)"), nl=False)
         return 1
     if _stamp(path) != read:  # saved by an editor meanwhile: its edit would be lost
         out.write(f"policy: {path} changed while it was being formatted; it is left as it is (run fmt again)",
