@@ -327,6 +327,21 @@ def test_each_comment_covers_its_own_statement_among_many(tmp_path: Path) -> Non
     assert not [f for f in found if f["code"] == "P601"]
 
 
+def test_a_trailing_comment_covers_every_statement_on_its_line_before_and_after_fmt(tmp_path: Path) -> None:
+    text = ("policy p\nrule a: block mentions 'ivory'\n"
+            "rule b: block mentions 'carved ivory' rule c: block mentions 'old ivory'  # policy: ignore[P301]\n")
+    write(tmp_path, {"p.policy": text})
+    found = findings(str(tmp_path))
+    assert keys(found) == [("p.policy", "P301", 3, True), ("p.policy", "P301", 3, True)]
+    formatted = dsl.format_source(text)
+    assert formatted.count("# policy: ignore[P301]") == 2  # a copy at the end of each statement's line
+    write(tmp_path, {"p.policy": formatted})
+    assert keys(findings(str(tmp_path))) == [("p.policy", "P301", 4, True), ("p.policy", "P301", 5, True)]
+    assert dsl.format_source(formatted) == formatted
+    # a prose comment stays once, after the last statement of its line
+    assert dsl.format_source(text.replace("policy: ignore[P301]", "old stock")).count("# old stock") == 1
+
+
 def test_comment_alone_covers_the_next_line_only(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": "policy ivory\nrule all-ivory: block mentions 'ivory'\n"
                                      "# policy: ignore[P301, P304]\n"

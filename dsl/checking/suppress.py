@@ -1,8 +1,9 @@
 """Suppression comments (spec section 6): ``# policy: ignore[P301, P304]``.
 
 At the end of any line of a statement, the comment suppresses those codes for findings
-located in that statement; alone on a line, it covers the statement that starts on the very
-next line (not across a blank line). A suppressed finding is kept, marked with the comment
+located in that statement (in each of the statements on that line, where several share
+it); alone on a line, it covers the statement that starts on the very next line (not
+across a blank line). A suppressed finding is kept, marked with the comment
 (``Diagnostic.suppressed_by``); each code that suppresses nothing is a P601 at the code.
 
 Codes that configuration cannot change (P0xx, P1xx, P2xx) cannot be suppressed either, and
@@ -23,7 +24,7 @@ UNSUPPRESSIBLE = ("P0", "P1", "P2", "P6")
 ANALYSIS = "P3"  # the consistency analysis's codes
 UNDECIDED = "P399"  # a question the analysis did not answer
 
-_DIRECTIVE = re.compile(r"#\s*policy\s*:\s*ignore\b")
+_DIRECTIVE = A.SUPPRESSION
 _CODE = re.compile(r"P\d{3}")
 
 
@@ -37,12 +38,12 @@ class Code:
 
 @attrs.frozen
 class Suppression:
-    """One ``# policy: ignore[…]`` comment: its codes and the statement it covers (None
-    when it covers none)."""
+    """One ``# policy: ignore[…]`` comment: its codes and the statements it covers (none,
+    one, or each of the statements on the line it ends)."""
 
     comment: A.Span
     codes: tuple[Code, ...]
-    statement: A.Span | None
+    statements: tuple[A.Span, ...]
 
 
 def read_suppressions(file: A.File, text: str) -> tuple[list[Suppression], list[Diagnostic]]:
@@ -104,22 +105,23 @@ def _statement_spans(file: A.File) -> list[A.Span]:
     return [s for s in (getattr(n, "span", None) for n in nodes if n is not None) if s is not None]
 
 
-def _covered(comment: A.Span, statements: list[A.Span], lines: list[str]) -> A.Span | None:
-    """The statement a comment covers: the one it ends a line of, or, alone on its line,
-    the one that starts on the next line. ``statements`` are in file order and do not
-    overlap, so the ones before the comment are found by bisection."""
+def _covered(comment: A.Span, statements: list[A.Span], lines: list[str]) -> tuple[A.Span, ...]:
+    """The statements a comment covers: those it ends a line of (several, where they share
+    the line), or, alone on its line, the one that starts on the next line. ``statements``
+    are in file order and do not overlap, so the ones before the comment are found by
+    bisection."""
     i = bisect.bisect_left(statements, (comment.line, comment.column), key=lambda s: (s.line, s.column))
     j = i
-    while j and statements[j - 1].end_line >= comment.line:  # the first such, where two share the line
+    while j and statements[j - 1].end_line >= comment.line:
         j -= 1
     if j < i:
-        return statements[j]
+        return tuple(statements[j:i])
     before = lines[comment.line - 1][:comment.column - 1] if comment.line <= len(lines) else ""
     if before.strip():
-        return None
+        return ()
     if i < len(statements) and statements[i].line == comment.line + 1:
-        return statements[i]
-    return None
+        return (statements[i],)
+    return ()
 
 
 def _inside(d: Diagnostic, s: A.Span) -> bool:
@@ -150,26 +152,25 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
     by_code = _by_file_and_code(table)
     for d in diags:
         candidates = by_code.get((d.file, d.code), ()) if not d.code.startswith(UNSUPPRESSIBLE) else ()
-        by = next((s for s in candidates if s.statement is not None and _inside(d, s.statement)), None)
+        by = next((s for s in candidates if any(_inside(d, t) for t in s.statements)), None)
         if by is not None:
-            used.update((t.comment, d.code) for t in candidates if t.statement == by.statement)
+            used.update((t.comment, d.code) for t in candidates if any(_inside(d, u) for u in t.statements))
             d = attrs.evolve(d, suppressed_by=by.comment)
         out.append(d)
     for s in table:
         if s.comment.file in broken:
             continue
         for c in s.codes:
-            if (s.comment, c.code) not in used and (s.statement is None or judged(c.code)) \
-                    and not _left_open(c.code, s.statement, undecided):
+            if (s.comment, c.code) not in used and (not s.statements or judged(c.code)) \
+                    and not _left_open(c.code, s.statements, undecided):
                 out.append(_unused(s, c))
     return out
 
 
-def _left_open(code: str, statement: A.Span | None, undecided: list[Diagnostic]) -> bool:
-    """Whether the analysis's ``code`` was left undecided in ``statement``: a P399 lies in
-    it (each undecided question is reported where its finding would be)."""
-    return (statement is not None and code.startswith(ANALYSIS)
-            and any(_inside(d, statement) for d in undecided))
+def _left_open(code: str, statements: tuple[A.Span, ...], undecided: list[Diagnostic]) -> bool:
+    """Whether the analysis's ``code`` was left undecided in one of ``statements``: a P399
+    lies in it (each undecided question is reported where its finding would be)."""
+    return code.startswith(ANALYSIS) and any(_inside(d, s) for d in undecided for s in statements)
 
 
 def _by_file_and_code(table: list[Suppression]) -> dict[tuple[str | None, str], list[Suppression]]:
@@ -183,7 +184,7 @@ def _by_file_and_code(table: list[Suppression]) -> dict[tuple[str | None, str], 
 
 
 def _unused(s: Suppression, c: Code) -> Diagnostic:
-    if s.statement is None:
+    if not s.statements:
         return make("P601", f"this suppression of {c.code} covers no statement", c.span,
                     hint="put it at the end of a line of the statement, or alone on the line just before it")
     return make("P601", f"no {c.code} finding in this statement: the suppression of {c.code} suppresses nothing",

@@ -8,6 +8,7 @@ imports nothing from the rest of the package but the leaf ``dsl.span``.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -444,12 +445,23 @@ class TestsFor:
     span: Span | None = _span()
 
 
+SUPPRESSION = re.compile(r"#\s*policy\s*:\s*ignore\b")
+"""The directive of a suppression comment (``# policy: ignore[P301]``, spec section 6):
+``dsl.checking.suppress`` reads the codes after it; the formatter gives such a comment
+that ends a line of several statements to each of them, as it covers each."""
+
+
 @attrs.frozen
 class Comment:
     """A ``#`` comment, kept for the formatter."""
 
     text: str
     span: Span | None = _span()
+
+    @property
+    def suppression(self) -> bool:
+        """Whether it is a suppression comment (``SUPPRESSION``)."""
+        return SUPPRESSION.search(self.text) is not None
 
 
 @attrs.frozen
