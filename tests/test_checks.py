@@ -120,3 +120,23 @@ def test_a_date_its_policy_s_timezone_cannot_read_is_p101(tmp_path: Path) -> Non
 
     with pytest.raises(dsl.PolicyError):
         dsl.load(tmp_path)
+
+
+def test_a_header_with_a_syntax_error_yields_nothing_but_its_p100(tmp_path: Path) -> None:
+    """No 'no policy header' (P214) for the file, and neither the file's stem nor the name
+    the header may declare clashes with another policy (P204, P203)."""
+    diags = check(tmp_path, {"2021-x.policy": "policy 2bad\nrule r: block mentions 'x'\n",
+                             "y.policy": "policy good title\n\nrule r: block mentions 'x'\n",
+                             "z.policy": "policy y\nrule r: block mentions 'x'\n",
+                             "late.policy": "rule r: block mentions 'x'\npolicy z\n",
+                             "good.policy": "policy good\nrule r: block mentions 'x'\n"})
+    assert sorted((d.code, d.file.rsplit("/", 1)[-1], d.span.line) for d in diags) == [
+        ("P100", "2021-x.policy", 1), ("P100", "late.policy", 2), ("P100", "y.policy", 3)]
+
+
+def test_an_override_of_a_policy_whose_header_did_not_parse_is_not_p202(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"museum.policy": "policy museum title\nrule old: block mentions 'x'\n",
+                             "other.policy": "policy other\nrule r: allow mentions 'y' overrides museum.old\n"})
+    assert [d.code for d in diags] == ["P100"]
+    diags = check(tmp_path, {"museum.policy": "policy museum\nrule old: block mentions 'x'\n"})
+    assert [d.code for d in diags] == ["P215"]

@@ -467,9 +467,10 @@ class Comment:
 @attrs.frozen
 class Unparsed:
     """A statement left out for its syntax error, and the name it declares as far as it
-    could be read (``kind`` is "rule", "set" or "ladder"). The checks take the name as
-    declared, so that the one P100 is not followed by "unknown rule" (P202), "unknown
-    set" (P200) or "unknown ladder" (P201) wherever the statement is named."""
+    could be read (``kind`` is "rule", "set", "ladder", or "policy" for the header: its
+    name, "" when none could be read). The checks take the name as declared, so that the
+    one P100 is not followed by "unknown rule" (P202), "unknown set" (P200) or "unknown
+    ladder" (P201) wherever the statement is named, nor by "no policy header" (P214)."""
 
     kind: str
     name: str
