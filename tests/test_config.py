@@ -366,6 +366,30 @@ def test_codes_that_cannot_be_suppressed(tmp_path: Path) -> None:
     assert "P201 cannot be suppressed" in messages[0] and "'P12' is not a diagnostic code" in messages[1]
 
 
+EBAY = "policy ebay-2015\nrule battle-flag: block mentions 'confederate flag'\n"
+KASPERSKY = "policy us-kaspersky\nrule ultraav: allow mentions 'ultraav' overrides ebay-2015.battle-flag\n"
+"""An allow of one policy lifting another's rule: P215, a warning of P2xx."""
+
+
+def test_p215_a_warning_is_configured_and_suppressed_as_any_warning(tmp_path: Path) -> None:
+    write(tmp_path, {"ebay.policy": EBAY, "kaspersky.policy": KASPERSKY})
+    assert keys(findings(str(tmp_path), "--no-analysis")) == [("kaspersky.policy", "P215", 2, False)]
+    write(tmp_path, {"kaspersky.policy": KASPERSKY.rstrip("\n") + "  # policy: ignore[P215]\n"})
+    assert keys(findings(str(tmp_path), "--no-analysis")) == [("kaspersky.policy", "P215", 2, True)]
+    write(tmp_path, {"kaspersky.policy": KASPERSKY, "policy.toml": 'severity = { P215 = "off" }\n'})
+    assert findings(str(tmp_path), "--no-analysis") == []
+    write(tmp_path, {"policy.toml": 'severity = { P215 = "warning", P214 = "warning" }\n'})
+    [p600, p215] = sorted(findings(str(tmp_path), "--no-analysis"), key=lambda f: f["code"], reverse=True)
+    assert p600["code"] == "P600" and "P214 is an error" in p600["message"] and "P215" not in p600["message"]
+    assert p215["code"] == "P215"
+    # which codes are fixed follows from their severity, not their number
+    from dsl.diagnostics import CODES, is_fixed
+
+    assert not is_fixed("P215") and is_fixed("P214") and is_fixed("P001") and not is_fixed("P600")
+    assert {c for c in CODES if is_fixed(c)} == {c for c, (level, _) in CODES.items()
+                                                  if c[:2] in ("P0", "P1", "P2") and level == "error"}
+
+
 def test_no_unused_verdict_where_the_checks_did_not_run(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n")})
     assert keys(findings(str(tmp_path), "--no-analysis")) == []

@@ -21,15 +21,13 @@ from typing import Any
 
 import attrs
 
-from ..diagnostics import CODES, Diagnostic, did_you_mean, is_severity, make
+from ..diagnostics import CODES, Diagnostic, did_you_mean, is_fixed, is_severity, make
 from ..span import Span
 from .tomlpos import KeyPath, Place, line_column, locate
 
 OFF = "off"
 SEVERITIES = ("error", "warning", "info", OFF)
 KEYS = ("severity", "exclude", "per-file")
-FIXED = ("P0", "P1", "P2")
-"""Codes that start so are errors that stop a set from loading: they cannot change."""
 
 CONFIG_FILE = "policy.toml"
 PYPROJECT = "pyproject.toml"
@@ -293,9 +291,9 @@ class _Reader:
                          f"did you mean '{guess}'?" if guess else f"use one of {', '.join(SEVERITIES)}",
                          value=True)
             return False
-        if code.startswith(FIXED) and level != "error":
+        if is_fixed(code) and level != "error":
             self.problem(at, f"{code} is an error that cannot be lowered or turned off",
-                         "P0xx, P1xx and P2xx findings stop the policy set from loading: fix what they report",
+                         "the errors of P0xx, P1xx and P2xx stop the policy set from loading: fix what they report",
                          entry=True)
             return False
         return True

@@ -6,8 +6,9 @@ it); alone on a line, it covers the statement that starts on the very next line 
 across a blank line). A suppressed finding is kept, marked with the comment
 (``Diagnostic.suppressed_by``); each code that suppresses nothing is a P601 at the code.
 
-Codes that configuration cannot change (P0xx, P1xx, P2xx) cannot be suppressed either, and
-P6xx findings are about configuration and suppression themselves."""
+Codes that configuration cannot change (the errors of P0xx–P2xx, ``diagnostics.is_fixed``)
+cannot be suppressed either, and P6xx findings are about configuration and suppression
+themselves."""
 
 from __future__ import annotations
 
@@ -17,15 +18,21 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from ..diagnostics import CODES, Diagnostic, make
+from ..diagnostics import CODES, Diagnostic, is_fixed, make
 from ..syntax import ast as A
 
-UNSUPPRESSIBLE = ("P0", "P1", "P2", "P6")
+SUPPRESSION_FINDINGS = "P6"  # about configuration and suppression themselves
 ANALYSIS = "P3"  # the consistency analysis's codes
 UNDECIDED = "P399"  # a question the analysis did not answer
 
 _DIRECTIVE = A.SUPPRESSION
 _CODE = re.compile(r"P\d{3}")
+
+
+def unsuppressible(code: str) -> bool:
+    """Whether no comment may suppress ``code``: an error that stops a set from loading
+    (``is_fixed``), or a P6xx finding."""
+    return is_fixed(code) or code.startswith(SUPPRESSION_FINDINGS)
 
 
 @attrs.frozen
@@ -88,9 +95,9 @@ def _codes(text: str, after: int, span: A.Span) -> tuple[tuple[Code, ...], list[
         if not _CODE.fullmatch(word) or word not in CODES:
             problems.append(make("P601", f"'{word}' is not a diagnostic code, so it suppresses nothing", where,
                                  hint="docs/checks.md lists every code"))
-        elif word.startswith(UNSUPPRESSIBLE):
-            hint = ("P0xx, P1xx and P2xx findings stop the policy set from loading: fix what they report"
-                    if not word.startswith("P6") else "set its severity in the configuration instead")
+        elif unsuppressible(word):
+            hint = ("the errors of P0xx, P1xx and P2xx stop the policy set from loading: fix what they report"
+                    if is_fixed(word) else "set its severity in the configuration instead")
             problems.append(make("P601", f"{word} cannot be suppressed", where, hint=hint))
         else:
             codes.append(Code(word, where))
@@ -151,7 +158,7 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
             out.extend(problems)
     by_code = _by_file_and_code(table)
     for d in diags:
-        candidates = by_code.get((d.file, d.code), ()) if not d.code.startswith(UNSUPPRESSIBLE) else ()
+        candidates = by_code.get((d.file, d.code), ()) if not unsuppressible(d.code) else ()
         by = next((s for s in candidates if any(_inside(d, t) for t in s.statements)), None)
         if by is not None:
             used.update((t.comment, d.code) for t in candidates if any(_inside(d, u) for u in t.statements))
