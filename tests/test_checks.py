@@ -140,3 +140,19 @@ def test_an_override_of_a_policy_whose_header_did_not_parse_is_not_p202(tmp_path
     assert [d.code for d in diags] == ["P100"]
     diags = check(tmp_path, {"museum.policy": "policy museum\nrule old: block mentions 'x'\n"})
     assert [d.code for d in diags] == ["P215"]
+
+
+def test_the_p204_example_of_checks_md(tmp_path: Path) -> None:
+    """docs/checks.md's example: a set, a ladder and a rule may share a name (sets and
+    ladders are two namespaces, docs/decisions.md); a second set of that name is P204."""
+    import re
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "checks.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## P204"):docs.index("## P205")]
+    assert "share one namespace" not in section
+    example = re.search(r"```policy\n(.*?)```", section, re.S)
+    assert example is not None
+    text = example.group(1)
+    assert "\nladder coins" in text and "\nset coins" in text  # a ladder named as a set is
+    diags = check(tmp_path, {"namespaces.policy": text})
+    assert codes(diags) == [("P204", text[:text.rindex("set coins")].count("\n") + 1, 5)]
