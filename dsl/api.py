@@ -115,7 +115,9 @@ def _settle(diags: list[Diagnostic], loaded: Loaded, cfg: Config, complete: bool
             analysed: bool) -> list[Diagnostic]:
     """Configuration and suppression, after every check (spec section 6): comments mark
     the findings they suppress, then configured severities apply. A comment's code is
-    only called unused (P601) where the checks that report it ran on the whole set."""
+    only called unused (P601) where the checks that report it ran on the whole set
+    (``judged``) and, for the analysis's codes, answered in its statement (no P399 there:
+    ``apply_suppressions`` sees to that)."""
 
     def judged(code: str) -> bool:
         return complete and (analysed or not code.startswith("P3"))
@@ -183,9 +185,6 @@ def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write
     found = find_policy_files(named)
     out = Lines()
     status = 0
-    if found.problems:
-        out.write(render(list(found.problems), "text", {}), nl=False, err=True)
-        status = 1
     # The configuration's `exclude` leaves out for fmt what it leaves out of the set.
     cfg = discover(named)
     broken = cfg.errors()
@@ -193,9 +192,29 @@ def format_paths(paths: PathLike | Iterable[PathLike], mode: FormatMode = "write
         out.write(render(broken, "text", {cfg.name: cfg.text}), nl=False, err=True)
         out.write("policy: the configuration has errors; no file was formatted", err=True)
         return out.result(1)
-    for path in cfg.kept(found.files, named):
+    found = found.kept(cfg, named)
+    if found.problems:
+        out.write(render(list(found.problems), "text", {}), nl=False, err=True)
+        status = 1
+    for path in found.files:
         status = max(status, _format_one(path, mode, out))
     return out.result(status)
+
+
+def _unified_diff(old: str, new: str, old_name: str, new_name: str) -> str:
+    """A unified diff that ``patch`` and ``git apply`` take: lines end at ``\n`` only (as
+    the lexer's do; ``str.splitlines`` also ends one at a form feed, U+0085 or U+2028), and
+    a last line without one is followed by ``\\ No newline at end of file``."""
+    import difflib  # here, not at the top: only `policy fmt --diff` needs it
+
+    def ended(text: str) -> list[str]:  # each with its \n, the last maybe without
+        *whole, last = text.split("\n")
+        return [line + "\n" for line in whole] + ([last] if last else [])
+
+    out = []
+    for line in difflib.unified_diff(ended(old), ended(new), old_name, new_name):
+        out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
+    return "".join(out)
 
 
 def _stamp(path: Path) -> tuple[int, int, int] | None:
@@ -227,11 +246,7 @@ def _format_one(path: Path, mode: FormatMode, out: Lines) -> int:
         out.write(f"would reformat {path}")
         return 1
     if mode == "diff":
-        import difflib  # here, not at the top: only `policy fmt --diff` needs it
-
-        diff = difflib.unified_diff(text.splitlines(keepends=True), formatted.splitlines(keepends=True),
-                                    f"{path}", f"{path} (formatted)")
-        out.write("".join(diff), nl=False)
+        out.write(_unified_diff(text, formatted, f"{path}", f"{path} (formatted)"), nl=False)
         return 1
     if _stamp(path) != read:  # saved by an editor meanwhile: its edit would be lost
         out.write(f"policy: {path} changed while it was being formatted; it is left as it is (run fmt again)",

@@ -176,6 +176,17 @@ CODES: dict[str, tuple[Severity, str]] = {
 }
 """Every diagnostic code: its severity and a short title (docs/checks.md has a section each)."""
 
+LOADING = ("P0", "P1", "P2")
+"""The stages before a set loads: reading, syntax, names and types."""
+
+
+def is_fixed(code: str) -> bool:
+    """Whether ``code`` is an error that stops a policy set from loading: a P0xx, P1xx or
+    P2xx code whose severity is ``error`` (P215, a P2xx warning, is not one). Configuration
+    cannot lower it or turn it off, and no comment suppresses it (spec section 6)."""
+    return code.startswith(LOADING) and code in CODES and CODES[code][0] == ERROR
+
+
 DOCS_URL: Final = "https://policy-dsl.github.io/policy-dsl/"
 """Where the documentation site is published: mkdocs.yml's ``site_url`` (tests/test_site.py
 holds the two equal)."""

@@ -120,3 +120,39 @@ def test_a_date_its_policy_s_timezone_cannot_read_is_p101(tmp_path: Path) -> Non
 
     with pytest.raises(dsl.PolicyError):
         dsl.load(tmp_path)
+
+
+def test_a_header_with_a_syntax_error_yields_nothing_but_its_p100(tmp_path: Path) -> None:
+    """No 'no policy header' (P214) for the file, and neither the file's stem nor the name
+    the header may declare clashes with another policy (P204, P203)."""
+    diags = check(tmp_path, {"2021-x.policy": "policy 2bad\nrule r: block mentions 'x'\n",
+                             "y.policy": "policy good title\n\nrule r: block mentions 'x'\n",
+                             "z.policy": "policy y\nrule r: block mentions 'x'\n",
+                             "late.policy": "rule r: block mentions 'x'\npolicy z\n",
+                             "good.policy": "policy good\nrule r: block mentions 'x'\n"})
+    assert sorted((d.code, d.file.rsplit("/", 1)[-1], d.span.line) for d in diags) == [
+        ("P100", "2021-x.policy", 1), ("P100", "late.policy", 2), ("P100", "y.policy", 3)]
+
+
+def test_an_override_of_a_policy_whose_header_did_not_parse_is_not_p202(tmp_path: Path) -> None:
+    diags = check(tmp_path, {"museum.policy": "policy museum title\nrule old: block mentions 'x'\n",
+                             "other.policy": "policy other\nrule r: allow mentions 'y' overrides museum.old\n"})
+    assert [d.code for d in diags] == ["P100"]
+    diags = check(tmp_path, {"museum.policy": "policy museum\nrule old: block mentions 'x'\n"})
+    assert [d.code for d in diags] == ["P215"]
+
+
+def test_the_p204_example_of_checks_md(tmp_path: Path) -> None:
+    """docs/checks.md's example: a set, a ladder and a rule may share a name (sets and
+    ladders are two namespaces, docs/decisions.md); a second set of that name is P204."""
+    import re
+
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "checks.md").read_text(encoding="utf-8")
+    section = docs[docs.index("## P204"):docs.index("## P205")]
+    assert "share one namespace" not in section
+    example = re.search(r"```policy\n(.*?)```", section, re.S)
+    assert example is not None
+    text = example.group(1)
+    assert "\nladder coins" in text and "\nset coins" in text  # a ladder named as a set is
+    diags = check(tmp_path, {"namespaces.policy": text})
+    assert codes(diags) == [("P204", text[:text.rindex("set coins")].count("\n") + 1, 5)]

@@ -152,6 +152,20 @@ def test_analysis_budget(tmp_path: Path) -> None:
     assert code == 2 and "--analysis-budget" in err
 
 
+@pytest.mark.parametrize("fmt", ["json", "sarif"])
+def test_a_file_name_that_is_not_utf8_in_json_and_sarif(tmp_path: Path, fmt: str) -> None:
+    (tmp_path / b"\xff\xfe.policy".decode("utf-8", "surrogateescape")).write_text(UNNAMED)
+    proc = subprocess.run([sys.executable, "-m", "dsl", "check", ".", "--format", fmt], capture_output=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == b""
+    data = json.loads(proc.stdout.decode("utf-8"))  # the output is UTF-8
+    if fmt == "json":
+        assert [d["file"].encode("utf-8", "surrogateescape") for d in data] == [b"\xff\xfe.policy"]
+    else:
+        [result] = data["runs"][0]["results"]
+        assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "%FF%FE.policy"
+
+
 def test_installed_command_end_to_end(tree: Path) -> None:
     exe = Path(sys.executable).parent / "policy"
     assert exe.exists(), "the package's console script is not installed beside the interpreter"

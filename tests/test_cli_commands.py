@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
 import threading
@@ -76,6 +77,24 @@ def test_fmt_with_a_broken_configuration_formats_nothing(tmp_path: Path) -> None
     kept.write_text(MESSY)
     code, _, err = run("fmt", str(tmp_path))
     assert code == 1 and "P600" in err and "no file was formatted" in err and kept.read_text() == MESSY
+
+
+@pytest.mark.skipif(shutil.which("patch") is None, reason="needs the patch command")
+def test_fmt_diff_applies_with_patch(tmp_path: Path) -> None:
+    """Lines end at \\n only (a form feed, U+0085 and U+2028 in a comment or a string do not
+    end one), and a last line without \\n is marked: the diff gives the formatted file."""
+    texts = {"nonl.policy": "policy a\nrule   r: block mentions 'x'",
+             "ff.policy": "policy b\n# a\fb \u2028 c\x85d\nrule   r: block mentions 'x\u2028y'\n"
+                          "rule s: block   mentions 'q'\n",
+             "c.policy": "policy c\n\nrule r: block mentions 'x'\nrule   s: block mentions 'y'"}
+    for name, text in texts.items():
+        (tmp_path / name).write_bytes(text.encode("utf-8"))
+    code, diff, _ = run("fmt", "--diff", str(tmp_path))
+    assert code == 1 and diff.count("\\ No newline at end of file\n") == 2
+    proc = subprocess.run(["patch", "-p0", "-s", "-d", "/"], input=diff.encode("utf-8"), capture_output=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for name, text in texts.items():
+        assert (tmp_path / name).read_bytes().decode("utf-8") == dsl.format_source(text), name
 
 
 def test_fmt_leaves_excluded_files_alone(tmp_path: Path) -> None:

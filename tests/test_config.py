@@ -214,6 +214,29 @@ def test_exclude_leaves_files_out_of_check_test_and_eval(tmp_path: Path) -> None
     assert code == 0 and '"block"' in out
 
 
+def test_what_cannot_be_read_in_an_excluded_folder_is_no_problem(tmp_path: Path) -> None:
+    from dsl.checking.config import read_config
+    from dsl.checking.loader import Found, find_policy_files
+    from dsl.diagnostics import make
+    from dsl.span import Span
+
+    write(tmp_path, {"ivory.policy": "policy ivory\n\nrule r: block mentions 'ivory'\n",
+                     "policy.toml": 'exclude = ["drafts"]\n'})
+    (tmp_path / "drafts").mkdir()
+    (tmp_path / "drafts" / "old.policy").symlink_to("/nonexistent")
+    assert findings(str(tmp_path)) == []
+    assert dsl.load(tmp_path).decide({"title": "ivory"}, at="2024-01-01").effect == "block"
+    assert run("fmt", "--check", str(tmp_path)) == (0, "")
+    # named on the command line, the folder is read, and its link reported
+    assert [f["code"] for f in findings(str(tmp_path / "drafts"))] == ["P001"]
+    # a folder that cannot be listed (root reads any: the finding is made here)
+    cfg = read_config(tmp_path / "policy.toml")
+    unlisted = make("P001", "cannot list the directory", Span(str(tmp_path / "drafts" / "deep"), 1, 1, 1, 2))
+    elsewhere = make("P001", "cannot list the directory", Span(str(tmp_path / "kept"), 1, 1, 1, 2))
+    found = Found(find_policy_files([tmp_path]).files, (unlisted, elsewhere)).kept(cfg, [tmp_path])
+    assert found.problems == (elsewhere,) and [f.name for f in found.files] == ["ivory.policy"]
+
+
 def test_what_is_named_is_never_excluded(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": IVORY, "fixtures/more/broken.policy": "policy broken\nrule r: blok\n",
                      "policy.toml": 'exclude = ["fixtures", "ivory.policy"]\n'})
@@ -234,6 +257,44 @@ def test_exclude_globs() -> None:
     assert cfg.excludes("/r/deep/scratch/a.policy")  # a name without '/' matches at any depth
     assert not cfg.excludes("/elsewhere/scratch/a.policy")
     assert not cfg.excludes("/r/tests/golden/a.policy", below="/r/tests/golden")
+
+
+def test_a_leading_slash_or_dot_slash_anchors_a_glob_at_the_configurations_folder() -> None:
+    from dsl.checking.config import Config
+
+    for glob in ("/drafts", "./drafts", "/drafts/"):
+        cfg = Config(Path("/r/policy.toml"), exclude=(glob,))
+        assert cfg.excludes("/r/drafts/d.policy") and not cfg.excludes("/r/team/drafts/d.policy"), glob
+    for glob in ("drafts", "drafts/"):
+        assert Config(Path("/r/policy.toml"), exclude=(glob,)).excludes("/r/team/drafts/d.policy"), glob
+    cfg = Config(Path("/r/policy.toml"), exclude=("[!a-c]x", "[-]y"))
+    assert cfg.excludes("/r/dx/a.policy") and not cfg.excludes("/r/ax/a.policy") and cfg.excludes("/r/-y")
+
+
+def test_leading_slash_exclude_in_a_project(tmp_path: Path) -> None:
+    write(tmp_path, {"drafts/d.policy": "policy d1\nrule r: block mentions 'a'\n",
+                     "team/drafts/d.policy": "policy d2\nrule r: blok\n",
+                     "policy.toml": 'exclude = ["./drafts", "/team/drafts/"]\n'})
+    write(tmp_path, {"team/k.policy": "policy k\nrule r: block mentions 'c'\n"})
+    assert findings(str(tmp_path)) == []
+    write(tmp_path, {"policy.toml": 'exclude = ["/drafts"]\n'})
+    assert [(Path(f["file"]).parent.name, f["code"]) for f in findings(str(tmp_path))] == [("drafts", "P100")]
+
+
+@pytest.mark.parametrize("toml", ['exclude = ["[z-a]"]\n', 'per-file = { "x/[z-a]" = { P400 = "off" } }\n',
+                                  'exclude = ["../x"]\n', 'exclude = ["a/./b"]\n'])
+def test_a_glob_that_cannot_match_is_p600_at_the_glob(tmp_path: Path, toml: str) -> None:
+    write(tmp_path, {"a.policy": "policy a\n\nrule r: block mentions 'x'\n", "policy.toml": toml})
+    [p600] = findings(str(tmp_path))
+    assert p600["code"] == "P600" and p600["line"] == 1 and p600["column"] == toml.index('"') + 1
+    assert "[z-a]" not in toml or "bad character range" in p600["message"]
+    assert run("fmt", "--check", str(tmp_path))[0] == 1
+    listing = tmp_path / "l.json"
+    listing.write_text('{"title": "x"}')
+    code, out = run("eval", str(tmp_path), "--input", str(listing), "--at", "2024-01-01")
+    assert code == 1 and "P600" in out
+    with pytest.raises(dsl.PolicyError):
+        dsl.load(tmp_path)
 
 
 def test_the_projects_own_configuration_leaves_tests_out() -> None:
@@ -266,6 +327,21 @@ def test_each_comment_covers_its_own_statement_among_many(tmp_path: Path) -> Non
     assert not [f for f in found if f["code"] == "P601"]
 
 
+def test_a_trailing_comment_covers_every_statement_on_its_line_before_and_after_fmt(tmp_path: Path) -> None:
+    text = ("policy p\nrule a: block mentions 'ivory'\n"
+            "rule b: block mentions 'carved ivory' rule c: block mentions 'old ivory'  # policy: ignore[P301]\n")
+    write(tmp_path, {"p.policy": text})
+    found = findings(str(tmp_path))
+    assert keys(found) == [("p.policy", "P301", 3, True), ("p.policy", "P301", 3, True)]
+    formatted = dsl.format_source(text)
+    assert formatted.count("# policy: ignore[P301]") == 2  # a copy at the end of each statement's line
+    write(tmp_path, {"p.policy": formatted})
+    assert keys(findings(str(tmp_path))) == [("p.policy", "P301", 4, True), ("p.policy", "P301", 5, True)]
+    assert dsl.format_source(formatted) == formatted
+    # a prose comment stays once, after the last statement of its line
+    assert dsl.format_source(text.replace("policy: ignore[P301]", "old stock")).count("# old stock") == 1
+
+
 def test_comment_alone_covers_the_next_line_only(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": "policy ivory\nrule all-ivory: block mentions 'ivory'\n"
                                      "# policy: ignore[P301, P304]\n"
@@ -290,11 +366,52 @@ def test_codes_that_cannot_be_suppressed(tmp_path: Path) -> None:
     assert "P201 cannot be suppressed" in messages[0] and "'P12' is not a diagnostic code" in messages[1]
 
 
+EBAY = "policy ebay-2015\nrule battle-flag: block mentions 'confederate flag'\n"
+KASPERSKY = "policy us-kaspersky\nrule ultraav: allow mentions 'ultraav' overrides ebay-2015.battle-flag\n"
+"""An allow of one policy lifting another's rule: P215, a warning of P2xx."""
+
+
+def test_p215_a_warning_is_configured_and_suppressed_as_any_warning(tmp_path: Path) -> None:
+    write(tmp_path, {"ebay.policy": EBAY, "kaspersky.policy": KASPERSKY})
+    assert keys(findings(str(tmp_path), "--no-analysis")) == [("kaspersky.policy", "P215", 2, False)]
+    write(tmp_path, {"kaspersky.policy": KASPERSKY.rstrip("\n") + "  # policy: ignore[P215]\n"})
+    assert keys(findings(str(tmp_path), "--no-analysis")) == [("kaspersky.policy", "P215", 2, True)]
+    write(tmp_path, {"kaspersky.policy": KASPERSKY, "policy.toml": 'severity = { P215 = "off" }\n'})
+    assert findings(str(tmp_path), "--no-analysis") == []
+    write(tmp_path, {"policy.toml": 'severity = { P215 = "warning", P214 = "warning" }\n'})
+    [p600, p215] = sorted(findings(str(tmp_path), "--no-analysis"), key=lambda f: f["code"], reverse=True)
+    assert p600["code"] == "P600" and "P214 is an error" in p600["message"] and "P215" not in p600["message"]
+    assert p215["code"] == "P215"
+    # which codes are fixed follows from their severity, not their number
+    from dsl.diagnostics import CODES, is_fixed
+
+    assert not is_fixed("P215") and is_fixed("P214") and is_fixed("P001") and not is_fixed("P600")
+    assert {c for c in CODES if is_fixed(c)} == {c for c, (level, _) in CODES.items()
+                                                  if c[:2] in ("P0", "P1", "P2") and level == "error"}
+
+
 def test_no_unused_verdict_where_the_checks_did_not_run(tmp_path: Path) -> None:
     write(tmp_path, {"ivory.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301]\n")})
     assert keys(findings(str(tmp_path), "--no-analysis")) == []
     write(tmp_path, {"other.policy": "policy other\nrule r: block category 'X' penalty nope\n"})
     assert [f["code"] for f in findings(str(tmp_path))] == ["P201"]
+
+
+def test_no_unused_verdict_where_the_analysis_left_the_question_undecided(tmp_path: Path) -> None:
+    # `matches` on the raw title and `mentions` on its normalised text: whether `word` is
+    # redundant is undecided (P399), so its P301 suppression is not called unused
+    write(tmp_path, {"p.policy": "policy p\nrule regex-word: block title matches /bitcoin/i\n"
+                                 "rule word: flag title mentions 'bitcoin'  # policy: ignore[P301]\n"})
+    assert [(d.code, d.span.line) for d in dsl.check(tmp_path)] == [("P399", 3)]
+    # the budget used up before any question: every question is left, none judged
+    write(tmp_path, {"p.policy": IVORY.replace("'carved ivory'\n", "'carved ivory'  # policy: ignore[P301, P300]\n")})
+    found = dsl.check(tmp_path, analysis_budget=0)
+    assert {d.code for d in found} == {"P399"} and 3 in {d.span.line for d in found}
+    # a P399 in another statement leaves this one judged
+    write(tmp_path, {"p.policy": "policy p\nrule regex-word: block title matches /bitcoin/i\n"
+                                 "rule word: flag title mentions 'bitcoin'\n"
+                                 "rule jade: block mentions 'jade'  # policy: ignore[P300]\n"})
+    assert [(d.code, d.span.line) for d in dsl.check(tmp_path)] == [("P399", 3), ("P601", 4)]
 
 
 def test_config_off_drops_and_info_counts_nothing(tmp_path: Path) -> None:

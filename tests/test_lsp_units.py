@@ -671,6 +671,15 @@ def test_a_link_to_nothing_in_a_folder_is_reported_as_policy_check_reports_it(tm
     assert [(d.code, d.file) for d in in_editor] == on_disk
 
 
+def test_a_link_to_nothing_in_an_excluded_folder_is_no_problem_in_the_editor(tmp_path: Path) -> None:
+    (tmp_path / "policy.toml").write_text('exclude = ["drafts"]\n', encoding="utf-8")
+    (tmp_path / "drafts").mkdir()
+    (tmp_path / "drafts" / "gone.policy").symlink_to(tmp_path / "nowhere.policy")
+    _project, snap, _path = _snapshot(tmp_path)
+    assert not [d for d in snap.loaded.diagnostics if d.code == "P001"]
+    assert not [d for d in api.check([tmp_path], analysis=False) if d.code == "P001"]
+
+
 def test_the_analysis_job_reports_the_files_it_could_not_read(tmp_path: Path) -> None:
     from dsl.lsp.worker import Job, run_job
 

@@ -286,6 +286,14 @@ def test_json_round_trip() -> None:
     assert json.loads(render_json(list(reversed(ds)))) == [d.to_dict() for d in reversed(ds)]
 
 
+def test_json_of_a_file_name_that_is_not_utf8_is_utf8() -> None:
+    name = os.fsdecode(b"\xff\xfe.policy")  # as Python reads it: lone surrogates
+    out = render_json([make("P400", f"in {name}", Span(name, 1, 1, 1, 2))])
+    assert "\\udcff\\udcfe.policy" in out and out.encode("utf-8")  # escaped, so the text is UTF-8
+    [d] = json.loads(out)
+    assert d["file"] == name and os.fsencode(d["file"]) == b"\xff\xfe.policy"
+
+
 # ------------------------------------------------------------------ SARIF
 
 
@@ -352,7 +360,8 @@ def test_sarif_content() -> None:
 
 def test_sarif_uris() -> None:
     files = ["/abs/dir/a b.policy", "C:\\work\\p\\x.policy", "dir\\sub\\y.policy",
-             "c:d.policy", "政策/z.policy"]
+             "c:d.policy", "政策/z.policy", os.fsdecode(b"\xff\xfe.policy"), os.fsdecode(b"/abs/\xff.policy"),
+             "\ud800.policy"]
     ds = [make("P400", "m", Span(f, 1, 1, 1, 2)) for f in files]
     log = json.loads(render_sarif(ds, {}, tool_version="0"))
     locs = [r["locations"][0]["physicalLocation"]["artifactLocation"]
@@ -362,6 +371,9 @@ def test_sarif_uris() -> None:
     assert locs[2] == {"uri": "dir/sub/y.policy", "uriBaseId": "%SRCROOT%"}
     assert locs[3] == {"uri": "c%3Ad.policy", "uriBaseId": "%SRCROOT%"}
     assert locs[4]["uri"] == "%E6%94%BF%E7%AD%96/z.policy"
+    assert locs[5] == {"uri": "%FF%FE.policy", "uriBaseId": "%SRCROOT%"}  # the bytes of a name not UTF-8
+    assert locs[6] == {"uri": "file:///abs/%FF.policy"}
+    assert locs[7]["uri"] == "%ED%A0%80.policy"  # a lone surrogate given through the API
     uri_chars = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
     assert all(uri_chars.match(loc["uri"]) for loc in locs)
 

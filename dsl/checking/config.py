@@ -21,15 +21,13 @@ from typing import Any
 
 import attrs
 
-from ..diagnostics import CODES, Diagnostic, did_you_mean, is_severity, make
+from ..diagnostics import CODES, Diagnostic, did_you_mean, is_fixed, is_severity, make
 from ..span import Span
 from .tomlpos import KeyPath, Place, line_column, locate
 
 OFF = "off"
 SEVERITIES = ("error", "warning", "info", OFF)
 KEYS = ("severity", "exclude", "per-file")
-FIXED = ("P0", "P1", "P2")
-"""Codes that start so are errors that stop a set from loading: they cannot change."""
 
 CONFIG_FILE = "policy.toml"
 PYPROJECT = "pyproject.toml"
@@ -293,9 +291,9 @@ class _Reader:
                          f"did you mean '{guess}'?" if guess else f"use one of {', '.join(SEVERITIES)}",
                          value=True)
             return False
-        if code.startswith(FIXED) and level != "error":
+        if is_fixed(code) and level != "error":
             self.problem(at, f"{code} is an error that cannot be lowered or turned off",
-                         "P0xx, P1xx and P2xx findings stop the policy set from loading: fix what they report",
+                         "the errors of P0xx, P1xx and P2xx stop the policy set from loading: fix what they report",
                          entry=True)
             return False
         return True
@@ -307,19 +305,29 @@ class _Reader:
             return ()
         out = []
         for i, glob in enumerate(value):
-            if isinstance(glob, str) and glob.strip("/"):
-                out.append(glob)
-            else:
+            if not isinstance(glob, str):
                 self.problem(at + (i,), f"{glob!r} is not a glob", "write a path pattern such as \"tests/**\"",
                              value=True)
+            elif self.glob_ok(glob, at + (i,), value=True):
+                out.append(glob)
         return tuple(out)
+
+    def glob_ok(self, glob: str, at: KeyPath, *, value: bool = False) -> bool:
+        try:
+            read_glob(glob)
+        except GlobError as e:
+            self.problem(at, str(e), "write a path pattern such as \"tests/**\" (docs/checks.md: Configuration)",
+                         value=value)
+            return False
+        return True
 
     def per_file(self, value: Any, at: KeyPath) -> tuple[tuple[str, Severities], ...]:
         if not isinstance(value, dict):
             self.problem(at, "'per-file' must be a table of globs",
                          'for example per-file = { "legacy/**" = { P400 = "off" } }', entry=True)
             return ()
-        return tuple((glob, self.severities(table, at + (glob,))) for glob, table in value.items())
+        return tuple((glob, self.severities(table, at + (glob,))) for glob, table in value.items()
+                     if self.glob_ok(glob, at + (glob,)))
 
     def diagnostics(self) -> tuple[Diagnostic, ...]:
         """One P600 per line: several problems on one line (in one inline table) make one
@@ -358,25 +366,52 @@ def _relative_parts(path: str | Path, root: Path) -> tuple[str, ...] | None:
             return None
 
 
+class GlobError(ValueError):
+    """A glob that cannot match as written (its message says why)."""
+
+
+@attrs.frozen
+class Glob:
+    """A glob read: ``anchored`` when it is a path from the configuration's folder (it
+    holds a ``/`` other than a trailing one: ``/drafts``, ``./drafts`` and ``a/b`` are,
+    ``drafts`` and ``drafts/`` match a name at any depth), and its pattern."""
+
+    anchored: bool
+    pattern: re.Pattern[str]
+
+
 def _glob_matches(glob: str, parts: tuple[str, ...], first: int) -> bool:
     """Whether ``glob`` matches the path ``parts`` or one of its folders, looking only at
-    those deeper than ``first`` parts. A glob without ``/`` matches a name at any depth;
-    with one, a path from the configuration's folder. ``*`` and ``?`` stay within a
-    name, ``**`` spans folders."""
-    pattern = _compile(glob.strip("/"))
-    if "/" not in glob.strip("/"):
-        return any(pattern.fullmatch(parts[n]) for n in range(first, len(parts)))
-    return any(pattern.fullmatch("/".join(parts[:n])) for n in range(first + 1, len(parts) + 1))
+    those deeper than ``first`` parts."""
+    try:
+        g = read_glob(glob)
+    except GlobError:  # reported when the configuration was read (P600), and left out
+        return False
+    if not g.anchored:
+        return any(g.pattern.fullmatch(parts[n]) for n in range(first, len(parts)))
+    return any(g.pattern.fullmatch("/".join(parts[:n])) for n in range(first + 1, len(parts) + 1))
 
 
-_COMPILED: dict[str, re.Pattern[str]] = {}
-
-
-def _compile(glob: str) -> re.Pattern[str]:
-    found = _COMPILED.get(glob)
-    if found is None:
-        found = _COMPILED[glob] = re.compile(_translate(glob))
-    return found
+@functools.cache
+def read_glob(glob: str) -> Glob:
+    """A glob of ``exclude`` or ``per-file``, as docs/checks.md describes them: matched
+    against paths relative to the configuration's folder; ``*`` and ``?`` stay within a
+    name, ``**`` spans folders, ``[abc]`` is a class (``[!abc]`` its complement); a leading
+    ``/`` or ``./`` anchors it at the configuration's folder (as in ``.gitignore``), and
+    so does a ``/`` inside it. Raises GlobError for one that cannot match as written (a
+    class whose range runs backwards, a ``.`` or ``..`` that is not a leading ``./``)."""
+    body = glob.removeprefix("./") if glob.startswith("./") else glob
+    anchored = body is not glob or "/" in glob.rstrip("/")
+    body = body.strip("/")
+    if not body:
+        raise GlobError(f"{glob!r} names no path")
+    if any(part in (".", "..") for part in body.split("/")):
+        raise GlobError(f"'{glob}' holds '.' or '..': globs match paths inside the configuration's folder, "
+                        "which have neither")
+    try:
+        return Glob(anchored, re.compile(_translate(body)))
+    except re.error as e:
+        raise GlobError(f"'{glob}' is not a glob: {e.msg}") from None
 
 
 def _translate(glob: str) -> str:
@@ -397,10 +432,18 @@ def _translate(glob: str) -> str:
             i += 1
         elif glob[i] == "[" and "]" in glob[i + 2:]:
             end = glob.index("]", i + 2)
-            body = glob[i + 1:end]
-            out.append("[" + ("^" + body[1:] if body.startswith("!") else body).replace("\\", "\\\\") + "]")
+            out.append(_translate_class(glob[i + 1:end]))
             i = end + 1
         else:
             out.append(re.escape(glob[i]))
             i += 1
     return "".join(out)
+
+
+def _translate_class(body: str) -> str:
+    """A class's body (``!`` first: the complement) as a regular expression's class:
+    each character as itself, but ``-`` between two, a range."""
+    negated = body[:1] in ("!", "^")
+    body = body[1:] if negated else body
+    out = [re.escape(c) if c != "-" or i in (0, len(body) - 1) else "-" for i, c in enumerate(body)]
+    return "[" + ("^" if negated else "") + "".join(out) + "]"

@@ -51,6 +51,16 @@ class Found:
     files: tuple[Path, ...]
     problems: tuple[Diagnostic, ...]
 
+    def kept(self, config: Config, named: Iterable[str | Path]) -> Found:
+        """The files and the problems of the places that ``config``'s ``exclude`` keeps
+        (``Config.kept``): an excluded folder that cannot be listed, or an excluded link to
+        nothing, is no problem of the set's."""
+        named = list(named)
+        files = config.kept(self.files, named)
+        where = config.kept([Path(p.file) for p in self.problems if p.file is not None], named)
+        problems = tuple(p for p in self.problems if p.file is None or Path(p.file) in where)
+        return Found(tuple(files), problems)
+
 
 def find_policy_files(paths: Sequence[str | Path]) -> Found:
     """Every policy file under ``paths``, sorted and without repeats. A file named
@@ -137,10 +147,10 @@ def load_paths(paths: Iterable[str | Path], config: Config | None = None, *, cac
     configuration's ``exclude`` leaves out (``config``, else the one found from the first
     path; see ``dsl.checking.config``)."""
     paths = list(paths)
-    found = find_policy_files(paths)
+    found = find_policy_files(paths).kept(config if config is not None else discover(paths), paths)
     problems: list[Diagnostic] = list(found.problems)
     jobs: list[Job] = []
-    for path in (config if config is not None else discover(paths)).kept(found.files, paths):
+    for path in found.files:
         text, problem = read_source(path)
         if problem is not None:
             problems.append(problem)

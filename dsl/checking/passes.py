@@ -123,7 +123,14 @@ def pass_declarations(t: _Table) -> Iterator[Diagnostic]:
 
 
 def _declare_policy(t: _Table, f: A.File) -> Iterator[Diagnostic]:
-    """A file's policy name (P214, P204) and its header's clauses (P204, P104)."""
+    """A file's policy name (P214, P204) and its header's clauses (P204, P104). A header
+    left out for its syntax error yields nothing but its P100 (spec section 6): its file
+    has a name no policy can have (``<PATH>``), so that neither the name the header may
+    have declared nor the file's stem clashes with another policy's (P204, P203)."""
+    if f.header is None and any(u.kind == "policy" for u in f.unparsed):
+        t.policy_of[f.path] = name = f"<{f.path}>"
+        t.zones.setdefault(name, ZoneInfo("UTC"))
+        return
     name = policy_name_of(f)
     if f.header is None and not NAME_RE.match(name):
         yield make("P214", f"the file has no `policy` header and its name '{name}' is not a valid policy name",
@@ -262,7 +269,9 @@ def _check_override(t: _Table, policy: str, ref: A.Ref) -> Iterator[Diagnostic]:
     policy (P202 otherwise), a qualified id any rule; a rule of another policy gets P215."""
     found = t.resolve_rule(policy, ref.name)
     if found is None:
-        if (ref.name if "." in ref.name else f"{policy}.{ref.name}") not in t.unparsed("rule"):
+        qid = ref.name if "." in ref.name else f"{policy}.{ref.name}"
+        unread = qid.partition(".")[0] in t.unparsed("policy") and qid.partition(".")[0] not in t.policies
+        if qid not in t.unparsed("rule") and not unread:  # (a rule of a policy whose header did not parse)
             yield _unknown_override(t, policy, ref)
     elif found[1].effect == "allow":
         yield make("P210", f"'{ref.name}' is an allow rule; an allow cannot be overridden", ref.span,

@@ -128,8 +128,14 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def _dumps(value: Any, **kwargs: Any) -> str:
-    return json.dumps(value, ensure_ascii=False, default=_json_default, **kwargs)
+    """JSON with non-ASCII kept as it is, but a lone surrogate (a file name's byte that is
+    not UTF-8, as Python reads it) written as its escape: the text stays UTF-8."""
+    text = json.dumps(value, ensure_ascii=False, default=_json_default, **kwargs)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 # ------------------------------------------------------------------ source text
@@ -366,13 +372,21 @@ def _rule_name(code: str) -> str:
 def _artifact_location(file: str) -> dict[str, str]:
     """A URI for a file path: relative paths stay relative (to ``%SRCROOT%``), absolute
     ones become ``file:`` URIs; backslashes become slashes; reserved characters are
-    percent-encoded (so ``a:b.policy`` cannot be read as a scheme)."""
+    percent-encoded (so ``a:b.policy`` cannot be read as a scheme), and so are the bytes
+    of a name that is not UTF-8 (as the file system holds them)."""
     path = file.replace("\\", "/")
     if path.startswith("/"):
-        return {"uri": "file://" + quote(path)}
+        return {"uri": "file://" + _quote(path)}
     if _WINDOWS_DRIVE.match(path):
-        return {"uri": "file:///" + path[:2] + quote(path[2:])}
-    return {"uri": quote(path), "uriBaseId": "%SRCROOT%"}
+        return {"uri": "file:///" + path[:2] + _quote(path[2:])}
+    return {"uri": _quote(path), "uriBaseId": "%SRCROOT%"}
+
+
+def _quote(path: str) -> str:
+    try:
+        return quote(path.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a surrogate no byte stands for (a name given through the API)
+        return quote(path.encode("utf-8", "surrogatepass"))
 
 
 def _region(span: Span, lines: _Sources) -> dict[str, Any]:

@@ -1,12 +1,14 @@
 """Suppression comments (spec section 6): ``# policy: ignore[P301, P304]``.
 
 At the end of any line of a statement, the comment suppresses those codes for findings
-located in that statement; alone on a line, it covers the statement that starts on the very
-next line (not across a blank line). A suppressed finding is kept, marked with the comment
+located in that statement (in each of the statements on that line, where several share
+it); alone on a line, it covers the statement that starts on the very next line (not
+across a blank line). A suppressed finding is kept, marked with the comment
 (``Diagnostic.suppressed_by``); each code that suppresses nothing is a P601 at the code.
 
-Codes that configuration cannot change (P0xx, P1xx, P2xx) cannot be suppressed either, and
-P6xx findings are about configuration and suppression themselves."""
+Codes that configuration cannot change (the errors of P0xx–P2xx, ``diagnostics.is_fixed``)
+cannot be suppressed either, and P6xx findings are about configuration and suppression
+themselves."""
 
 from __future__ import annotations
 
@@ -16,13 +18,21 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from ..diagnostics import CODES, Diagnostic, make
+from ..diagnostics import CODES, Diagnostic, is_fixed, make
 from ..syntax import ast as A
 
-UNSUPPRESSIBLE = ("P0", "P1", "P2", "P6")
+SUPPRESSION_FINDINGS = "P6"  # about configuration and suppression themselves
+ANALYSIS = "P3"  # the consistency analysis's codes
+UNDECIDED = "P399"  # a question the analysis did not answer
 
-_DIRECTIVE = re.compile(r"#\s*policy\s*:\s*ignore\b")
+_DIRECTIVE = A.SUPPRESSION
 _CODE = re.compile(r"P\d{3}")
+
+
+def unsuppressible(code: str) -> bool:
+    """Whether no comment may suppress ``code``: an error that stops a set from loading
+    (``is_fixed``), or a P6xx finding."""
+    return is_fixed(code) or code.startswith(SUPPRESSION_FINDINGS)
 
 
 @attrs.frozen
@@ -35,12 +45,12 @@ class Code:
 
 @attrs.frozen
 class Suppression:
-    """One ``# policy: ignore[…]`` comment: its codes and the statement it covers (None
-    when it covers none)."""
+    """One ``# policy: ignore[…]`` comment: its codes and the statements it covers (none,
+    one, or each of the statements on the line it ends)."""
 
     comment: A.Span
     codes: tuple[Code, ...]
-    statement: A.Span | None
+    statements: tuple[A.Span, ...]
 
 
 def read_suppressions(file: A.File, text: str) -> tuple[list[Suppression], list[Diagnostic]]:
@@ -85,9 +95,9 @@ def _codes(text: str, after: int, span: A.Span) -> tuple[tuple[Code, ...], list[
         if not _CODE.fullmatch(word) or word not in CODES:
             problems.append(make("P601", f"'{word}' is not a diagnostic code, so it suppresses nothing", where,
                                  hint="docs/checks.md lists every code"))
-        elif word.startswith(UNSUPPRESSIBLE):
-            hint = ("P0xx, P1xx and P2xx findings stop the policy set from loading: fix what they report"
-                    if not word.startswith("P6") else "set its severity in the configuration instead")
+        elif unsuppressible(word):
+            hint = ("the errors of P0xx, P1xx and P2xx stop the policy set from loading: fix what they report"
+                    if is_fixed(word) else "set its severity in the configuration instead")
             problems.append(make("P601", f"{word} cannot be suppressed", where, hint=hint))
         else:
             codes.append(Code(word, where))
@@ -102,22 +112,23 @@ def _statement_spans(file: A.File) -> list[A.Span]:
     return [s for s in (getattr(n, "span", None) for n in nodes if n is not None) if s is not None]
 
 
-def _covered(comment: A.Span, statements: list[A.Span], lines: list[str]) -> A.Span | None:
-    """The statement a comment covers: the one it ends a line of, or, alone on its line,
-    the one that starts on the next line. ``statements`` are in file order and do not
-    overlap, so the ones before the comment are found by bisection."""
+def _covered(comment: A.Span, statements: list[A.Span], lines: list[str]) -> tuple[A.Span, ...]:
+    """The statements a comment covers: those it ends a line of (several, where they share
+    the line), or, alone on its line, the one that starts on the next line. ``statements``
+    are in file order and do not overlap, so the ones before the comment are found by
+    bisection."""
     i = bisect.bisect_left(statements, (comment.line, comment.column), key=lambda s: (s.line, s.column))
     j = i
-    while j and statements[j - 1].end_line >= comment.line:  # the first such, where two share the line
+    while j and statements[j - 1].end_line >= comment.line:
         j -= 1
     if j < i:
-        return statements[j]
+        return tuple(statements[j:i])
     before = lines[comment.line - 1][:comment.column - 1] if comment.line <= len(lines) else ""
     if before.strip():
-        return None
+        return ()
     if i < len(statements) and statements[i].line == comment.line + 1:
-        return statements[i]
-    return None
+        return (statements[i],)
+    return ()
 
 
 def _inside(d: Diagnostic, s: A.Span) -> bool:
@@ -130,10 +141,13 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
                        judged: Callable[[str], bool]) -> list[Diagnostic]:
     """``diags`` with the findings that comments suppress marked, plus P601 for each code
     that suppresses nothing. ``judged(code)`` says whether the checks that report ``code``
-    ran on the whole set: a code is only called unused when they did. Files with syntax
+    ran on the whole set: a code is only called unused when they did, and a P3xx code not
+    in a statement where the analysis left a question undecided (a P399 there, the budget's
+    included: the finding it names may be the answer it did not give). Files with syntax
     errors get no P601 (their statements are not all known)."""
     diags = list(diags)
     broken = {d.file for d in diags if d.code.startswith("P1")}
+    undecided = [d for d in diags if d.code == UNDECIDED]
     out: list[Diagnostic] = []
     used: set[tuple[A.Span, str]] = set()
     table: list[Suppression] = []
@@ -144,19 +158,26 @@ def apply_suppressions(diags: Iterable[Diagnostic], files: Iterable[A.File], sou
             out.extend(problems)
     by_code = _by_file_and_code(table)
     for d in diags:
-        candidates = by_code.get((d.file, d.code), ()) if not d.code.startswith(UNSUPPRESSIBLE) else ()
-        by = next((s for s in candidates if s.statement is not None and _inside(d, s.statement)), None)
+        candidates = by_code.get((d.file, d.code), ()) if not unsuppressible(d.code) else ()
+        by = next((s for s in candidates if any(_inside(d, t) for t in s.statements)), None)
         if by is not None:
-            used.update((t.comment, d.code) for t in candidates if t.statement == by.statement)
+            used.update((t.comment, d.code) for t in candidates if any(_inside(d, u) for u in t.statements))
             d = attrs.evolve(d, suppressed_by=by.comment)
         out.append(d)
     for s in table:
         if s.comment.file in broken:
             continue
         for c in s.codes:
-            if (s.comment, c.code) not in used and (s.statement is None or judged(c.code)):
+            if (s.comment, c.code) not in used and (not s.statements or judged(c.code)) \
+                    and not _left_open(c.code, s.statements, undecided):
                 out.append(_unused(s, c))
     return out
+
+
+def _left_open(code: str, statements: tuple[A.Span, ...], undecided: list[Diagnostic]) -> bool:
+    """Whether the analysis's ``code`` was left undecided in one of ``statements``: a P399
+    lies in it (each undecided question is reported where its finding would be)."""
+    return code.startswith(ANALYSIS) and any(_inside(d, s) for d in undecided for s in statements)
 
 
 def _by_file_and_code(table: list[Suppression]) -> dict[tuple[str | None, str], list[Suppression]]:
@@ -170,7 +191,7 @@ def _by_file_and_code(table: list[Suppression]) -> dict[tuple[str | None, str], 
 
 
 def _unused(s: Suppression, c: Code) -> Diagnostic:
-    if s.statement is None:
+    if not s.statements:
         return make("P601", f"this suppression of {c.code} covers no statement", c.span,
                     hint="put it at the end of a line of the statement, or alone on the line just before it")
     return make("P601", f"no {c.code} finding in this statement: the suppression of {c.code} suppresses nothing",

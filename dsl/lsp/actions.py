@@ -14,7 +14,7 @@ from typing import Any
 from lsprotocol import types as T
 
 from ..checking.loader import parse_source
-from ..checking.suppress import UNSUPPRESSIBLE
+from ..checking.suppress import unsuppressible
 from ..diagnostics import ERROR
 from ..syntax import ast as A
 from ..syntax.format import format_file
@@ -66,7 +66,7 @@ def _did_you_mean(uri: str, text: Text, d: T.Diagnostic) -> list[T.CodeAction]:
 
 def _suppress(uri: str, text: Text, file: A.File | None, d: T.Diagnostic) -> list[T.CodeAction]:
     code = d.code if isinstance(d.code, str) else None
-    if code is None or code.startswith(UNSUPPRESSIBLE) or d.severity == T.DiagnosticSeverity.Error:
+    if code is None or unsuppressible(code) or d.severity == T.DiagnosticSeverity.Error:
         return []
     line = d.range.start.line
     content = text.line(line)

@@ -140,7 +140,7 @@ class Project:
             parsed, problems = self._read(names)
             found = self._found.get(root) if root in self.folders else None
             if found is not None:  # what `policy check FOLDER` reports too: a link to nothing, a folder not readable
-                problems = [*found.problems, *problems]
+                problems = [*found.kept(config, [root]).problems, *problems]
             snap = Snapshot(root, config, parsed, problems)
             self._snapshots[root] = (generation, names, snap)
             return snap

@@ -8,6 +8,7 @@ imports nothing from the rest of the package but the leaf ``dsl.span``.
 from __future__ import annotations
 
 import datetime as _dt
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -444,6 +445,12 @@ class TestsFor:
     span: Span | None = _span()
 
 
+SUPPRESSION = re.compile(r"#\s*policy\s*:\s*ignore\b")
+"""The directive of a suppression comment (``# policy: ignore[P301]``, spec section 6):
+``dsl.checking.suppress`` reads the codes after it; the formatter gives such a comment
+that ends a line of several statements to each of them, as it covers each."""
+
+
 @attrs.frozen
 class Comment:
     """A ``#`` comment, kept for the formatter."""
@@ -451,13 +458,19 @@ class Comment:
     text: str
     span: Span | None = _span()
 
+    @property
+    def suppression(self) -> bool:
+        """Whether it is a suppression comment (``SUPPRESSION``)."""
+        return SUPPRESSION.search(self.text) is not None
+
 
 @attrs.frozen
 class Unparsed:
     """A statement left out for its syntax error, and the name it declares as far as it
-    could be read (``kind`` is "rule", "set" or "ladder"). The checks take the name as
-    declared, so that the one P100 is not followed by "unknown rule" (P202), "unknown
-    set" (P200) or "unknown ladder" (P201) wherever the statement is named."""
+    could be read (``kind`` is "rule", "set", "ladder", or "policy" for the header: its
+    name, "" when none could be read). The checks take the name as declared, so that the
+    one P100 is not followed by "unknown rule" (P202), "unknown set" (P200) or "unknown
+    ladder" (P201) wherever the statement is named, nor by "no policy header" (P214)."""
 
     kind: str
     name: str

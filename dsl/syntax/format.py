@@ -57,7 +57,9 @@ Tokens
 Comments
 --------
 Every comment is kept. A comment on the line where a statement (or header clause) ends stays
-at the end of that statement's last line, after two spaces. Other comments lead the next
+at the end of that statement's last line, after two spaces; a suppression comment
+(``# policy: ignore[…]``) on a line where several end is written at the end of each of
+them, as it covers each (``dsl.checking.suppress``). Other comments lead the next
 statement (or header clause) and stay above it; a comment inside a multi-line statement
 moves to just above that statement, except in a set: there a comment after an item stays at
 the end of that item's line, a comment on a line of its own stays above the item that follows
@@ -713,10 +715,10 @@ def _attach_comments(slots: Sequence[_Slot], comments: Iterable[A.Comment]) -> l
     anchors = sorted(((s.start, s.end, s) for s in slots if s.start is not None and s.end is not None),
                      key=lambda a: a[0])
     eof: list[tuple[str, bool]] = []
-    placed = sorted(((c.span, c.text.rstrip()) for c in comments if c.span is not None),
+    placed = sorted(((c.span, c.text.rstrip(), c.suppression) for c in comments if c.span is not None),
                     key=lambda sc: (sc[0].line, sc[0].column))
     last_line: int | None = None  # where the previous comment ended
-    for span, text in placed:
+    for span, text, suppression in placed:
         p = (span.line, span.column)
         inside = next((slot for s, e, slot in anchors if s < p < e), None)
         before = [(e, slot) for s, e, slot in anchors if e <= p]
@@ -725,7 +727,8 @@ def _attach_comments(slots: Sequence[_Slot], comments: Iterable[A.Comment]) -> l
             if not _place_in_set(inside, span, text):
                 inside.moved.append(text)
         elif prev is not None and prev_end is not None and prev_end[0] == span.line and prev.trailing is None:
-            prev.trailing = text
+            for slot in [prev, *_ending_on(before, span.line)] if suppression else [prev]:
+                slot.trailing = text  # a suppression covers every statement on its line: each keeps a copy
         else:
             gaps = [line for line in (prev_end[0] if prev_end else None, last_line) if line is not None]
             blank = bool(gaps) and span.line - max(gaps) >= 2
@@ -743,6 +746,11 @@ def _attach_comments(slots: Sequence[_Slot], comments: Iterable[A.Comment]) -> l
         if slot.set_decl is not None and slot.notes is not None:
             slot.lines = _commented_set_lines(slot.set_decl, slot.notes)
     return eof
+
+
+def _ending_on(before: list[tuple[tuple[int, int], _Slot]], line: int) -> list[_Slot]:
+    """The slots of ``before`` that end on ``line`` and have no trailing comment yet."""
+    return [slot for end, slot in before if end[0] == line and slot.trailing is None]
 
 
 def _assemble(slots: Sequence[_Slot], eof: list[tuple[str, bool]]) -> str:

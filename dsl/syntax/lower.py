@@ -545,8 +545,9 @@ _EXPRESSIONS: dict[str, _Build] = {
 
 
 def declared_by_tree(tree: Node) -> A.Unparsed | None:
-    """The rule, set or ladder that a statement left out for a syntax error declares."""
-    kinds = {"rule": "rule", "set_decl": "set", "ladder_decl": "ladder"}
+    """The rule, set, ladder or policy (a header) that a statement left out for a syntax
+    error declares."""
+    kinds = {"rule": "rule", "set_decl": "set", "ladder_decl": "ladder", "header": "policy"}
     if tree.data not in kinds or not tree.children:
         return None
     tok = tree.children[0]

@@ -43,6 +43,9 @@ def parse(text: str, path: str = "<string>", *, test_file: bool | None = None) -
     items = [i for i in items if not isinstance(i, A.Unparsed)] if unparsed else items
     scope, items = tests_for(items, diags, test_file)
     header, statements = arrange(items, path, diags, test_file)
+    misplaced = next((i for i in items if isinstance(i, A.Header)), None) if header is None else None
+    if misplaced is not None and test_file is not True:  # its P100 said it must come first
+        unparsed += (A.Unparsed("policy", misplaced.name.name, span=misplaced.span),)
     comment_nodes = tuple(
         A.Comment(c.value, span=token_span(path, c, (1, 1, 0))) for c in comments
     )

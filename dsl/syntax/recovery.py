@@ -142,10 +142,12 @@ _NAME_STARTS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz_`")
 
 
 def _declared_by_words(words: list[str]) -> A.Unparsed | None:
-    """The rule, set or ladder that a statement which does not parse declares, read off
-    its first two words (`rule NAME`, `set NAME`, `ladder NAME`)."""
-    if len(words) >= 2 and words[0] in ("rule", "set", "ladder") and words[1][:1] in _NAME_STARTS:
-        name = words[1][1:-1] if words[1].startswith("`") else words[1]
+    """The rule, set, ladder or policy that a statement which does not parse declares,
+    read off its first two words (`rule NAME`, `set NAME`, `ladder NAME`, `policy NAME`;
+    a header whose name cannot be read declares a policy all the same, named "")."""
+    named = len(words) >= 2 and words[1][:1] in _NAME_STARTS
+    name = (words[1][1:-1] if words[1].startswith("`") else words[1]) if named else ""
+    if named and words[0] in ("rule", "set", "ladder") or words[:1] == ["policy"]:
         return A.Unparsed(words[0], name)
     return None
 
