@@ -416,6 +416,36 @@ def test_rev_path_is_read_with_that_revisions_configuration(tmp_path: Path, monk
     assert whole.exit_code == 2 and "HEAD:q/b.policy:2" in whole.output, whole.output
 
 
+
+def test_rev_path_reads_files_that_git_archive_leaves_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file marked ``export-ignore`` (in the folder's .gitattributes or in
+    .git/info/attributes) is read as ``git show`` reads it: ``git archive`` left it out, so
+    a change in it was 'equivalent (proved)'."""
+    repo = tmp_path / "repo"
+    (repo / "p" / "team").mkdir(parents=True)
+    (repo / "p" / ".gitattributes").write_text("b.policy export-ignore\n", encoding="utf-8")
+    (repo / "p" / "a.policy").write_text("policy a\nrule r: block category 'X'\n", encoding="utf-8")
+    (repo / "p" / "b.policy").write_text("policy b\nrule r: block price > 100\n", encoding="utf-8")
+    (repo / "p" / "team" / "t.policy").write_text("policy t\nrule r: block price > 100\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "one")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("team export-ignore\n", encoding="utf-8")
+    for changed in ("b.policy", "team/t.policy"):
+        _edit(repo / "p", Path(changed), "price > 100", "price > 1000000")
+        _git(repo, "commit", "-q", "-am", changed)
+    monkeypatch.chdir(repo)
+    runner = CliRunner()
+    for old in ("HEAD~2:p", "HEAD~1:p"):
+        result = runner.invoke(main, ["diff", old, "HEAD:p/", "--format", "json"])
+        assert result.exit_code == 1, (old, result.output)
+        assert "block→allow" in [c["kind"] for c in json.loads(result.output)["changes"]], (old, result.output)
+    # the same from below the top, and as the folder on disk reads it
+    monkeypatch.chdir(repo / "p")
+    assert runner.invoke(main, ["diff", "HEAD:./", "."]).exit_code == 0
+    assert runner.invoke(main, ["diff", "HEAD~2:./", "."]).exit_code == 1
+
 # ---------------------------------------------------------------- catalogue
 
 
