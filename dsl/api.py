@@ -5,6 +5,7 @@ parses arguments and prints."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -57,6 +58,17 @@ ANALYSIS_BUDGET = 60.0
 """Seconds the consistency analysis of ``check`` may take in all, by default."""
 
 
+def _check_budget(seconds: float | None) -> float | None:
+    """``seconds`` when it can bound the analysis's time: a finite number, 0 or more, or
+    None (no bound). Raises ``dsl.UsageError`` else (nan and infinity too: a solver's
+    timeout is a whole number of milliseconds)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < math.inf:
+        raise UsageError(f"analysis budget {seconds!r}: expected a finite number of seconds, 0 or more (or None)")
+    return seconds
+
+
 def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
           config: PathLike | None = None, analysis_budget: float | None = ANALYSIS_BUDGET) -> list[Diagnostic]:
     """Every finding of ``policy check``: syntax, names, types and, when the set has no
@@ -65,7 +77,8 @@ def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
     and drops findings turned ``off``; findings that a ``# policy: ignore[…]`` comment
     suppresses stay in the list with ``suppressed_by`` set. Raises ``dsl.UsageError``
     when ``config`` cannot be read. ``analysis_budget`` bounds the analysis's time in
-    seconds (None: no bound); the questions it leaves are P399 findings."""
+    seconds (None: no bound; else a finite number, 0 or more, or ``dsl.UsageError``); the
+    questions it leaves are P399 findings."""
     return check_paths(paths, analysis=analysis, config=config, analysis_budget=analysis_budget)[0]
 
 
@@ -74,6 +87,7 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
                 analysis_budget: float | None = ANALYSIS_BUDGET) -> tuple[list[Diagnostic], dict[str, str]]:
     """``check``, and the sources read (for rendering excerpts; the configuration file's
     too)."""
+    _check_budget(analysis_budget)
     cfg = _config(as_paths(paths), config)
     loaded = load_paths(as_paths(paths), cfg)
     diags = check_loaded(loaded, cfg, analysis=analysis, analysis_budget=analysis_budget)
@@ -90,6 +104,7 @@ def check_loaded(loaded: Loaded, cfg: Config = NO_CONFIG, *, analysis: bool = Tr
     ``checking.loader.loaded_from`` for an editor's buffers) under the configuration
     ``cfg``: the same checks, configuration and suppressions, sorted. ``compiled``:
     ``compile_loaded(loaded)`` where the caller has it already (it is not changed)."""
+    _check_budget(analysis_budget)
     model, found = compiled if compiled is not None else compile_loaded(loaded)
     diags = list(found)
     analysed = analysis and model is not None
@@ -339,9 +354,11 @@ def diff(old: PathLike | PolicySet, new: PathLike | PolicySet, *, catalogue: Ite
     change with a witness replayed through both versions, each rule added, removed or
     changed with a witness or a proof, the questions left undecided (P399), and with
     ``catalogue`` files the listings whose decision changes, decided at ``at`` (default
-    now). ``analysis_budget`` bounds the solver's time in seconds (None: no bound).
-    Raises ``dsl.UsageError`` and ``dsl.PolicyError`` (a version with errors)."""
+    now). ``analysis_budget`` bounds the solver's time in seconds (None: no bound; else a
+    finite number, 0 or more). Raises ``dsl.UsageError`` (a bad argument, a path that names
+    nothing) and ``dsl.PolicyError`` (a version with errors)."""
     # here, not at the top: the solver, which `import dsl` does not need
     from .versions.run import diff_paths
 
+    _check_budget(analysis_budget)
     return diff_paths(old, new, catalogue=catalogue, at=at, id_field=id_field, analysis_budget=analysis_budget)

@@ -348,6 +348,20 @@ def test_fail_on_spellings() -> None:
     assert len(KINDS) == 9
 
 
+
+@pytest.mark.parametrize("budget", ["nan", "inf", "1e400"])
+def test_an_analysis_budget_that_is_no_finite_number_is_a_usage_error(versions: tuple[Path, Path],
+                                                                      budget: str) -> None:
+    old, new = versions
+    result = CliRunner().invoke(main, ["diff", str(old), str(new), "--analysis-budget", budget])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert "--analysis-budget" in result.output and "finite" in result.output
+    with pytest.raises(dsl.UsageError, match="analysis budget"):
+        dsl.diff(old, new, analysis_budget=float(budget))
+    _edit(new, CRYPTO, "restrict listing for 30d", "restrict listing for 14d")  # compare asks the solver
+    with pytest.raises(ValueError, match="finite"):
+        compare(dsl.load(old).policy_set, dsl.load(new).policy_set, budget=float(budget))
+
 # ---------------------------------------------------------------- git
 
 
