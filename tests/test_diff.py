@@ -460,6 +460,29 @@ def test_rev_path_reads_files_that_git_archive_leaves_out(tmp_path: Path, monkey
     assert runner.invoke(main, ["diff", "HEAD:./", "."]).exit_code == 0
     assert runner.invoke(main, ["diff", "HEAD~2:./", "."]).exit_code == 1
 
+
+def test_rev_path_is_split_at_the_first_colon_outside_braces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As git splits it: a colon inside ``^{/…}`` or ``@{…}`` is the revision's (it was
+    split there: git was asked for ``HEAD^{/fix``, a usage error)."""
+    repo = tmp_path / "repo"
+    (repo / "p").mkdir(parents=True)
+    (repo / "p" / "a.policy").write_text("policy a\nrule r: block price > 100\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "fix: note")
+    _edit(repo / "p", Path("a.policy"), "price > 100", "price > 1000000")
+    _git(repo, "commit", "-q", "-am", "later")
+    monkeypatch.chdir(repo)
+    runner = CliRunner()
+    changed = runner.invoke(main, ["diff", "HEAD^{/fix: note}:p", "HEAD:p"])
+    assert changed.exit_code == 1 and "HEAD^{/fix: note}:p -> HEAD:p" in changed.output, changed.output
+    same = runner.invoke(main, ["diff", "HEAD@{2999-01-01 10:00:00}:p/", "HEAD@{2999-01-01 10:00:00}:p"])
+    assert same.exit_code == 0 and "equivalent" in same.output, same.output
+    file = runner.invoke(main, ["diff", "HEAD^{/fix: note}:p/a.policy", "p/a.policy"])
+    assert file.exit_code == 1, file.output
+    unknown = runner.invoke(main, ["diff", "HEAD^{/no such: commit}:p", "HEAD:p"])
+    assert unknown.exit_code == 2 and "HEAD^{/no such: commit}" in unknown.output, unknown.output
+
 # ---------------------------------------------------------------- catalogue
 
 

@@ -53,13 +53,28 @@ def read_version(spec: str | os.PathLike[str], *, what: str = "OLD") -> Version:
     text = os.fspath(spec)
     if os.path.exists(text):
         return Version(text, _compile(text, what, text))
-    rev, colon, path = text.partition(":")
+    rev, colon, path = _split_revision(text)
     if not colon or not rev:
         raise UsageError(f"{what} '{text}': no such file or directory (nor REV:PATH)")
     with tempfile.TemporaryDirectory(prefix="policy-diff-") as tmp:
         top = Path(tmp) / "tree"
         target = _from_git(rev, path, top, text, what)
         return Version(text, _compile(str(target), what, text, _revision_config(target, top), (f"{top}/", f"{rev}:")))
+
+
+def _split_revision(text: str) -> tuple[str, str, str]:
+    """``REV:PATH`` split as git splits it: at the first colon outside braces, so that
+    ``HEAD^{/fix: note}:policies`` and ``main@{2025-01-01 10:00:00}:policies`` keep their
+    revision whole (as ``str.partition``, with ``""`` for no colon)."""
+    depth = 0
+    for i, c in enumerate(text):
+        if c == "{":
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+        elif c == ":" and not depth:
+            return text[:i], ":", text[i + 1:]
+    return text, "", ""
 
 
 def _compile(path: str, what: str, spec: str, config: Config | None = None,
