@@ -45,10 +45,11 @@ __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_loaded", "check_pat
 def load(paths: PathLike | Iterable[PathLike]) -> Policies:
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
     Raises ``dsl.PolicyError`` (with ``.diagnostics``) when the set has errors; warnings
-    do not stop loading. Raises ``dsl.UsageError`` for a missing path."""
+    do not stop loading. Raises ``dsl.UsageError`` for a missing path, or paths without
+    policy files (test files only among them)."""
     from .evaluate.policies import Policies  # here, not at the top: `policy check` never needs the evaluators
 
-    model, _loaded, diags = compile_paths(paths)
+    model, _loaded, diags = compile_paths(paths, policies=True)
     if model is None:
         raise PolicyError(diags)
     return Policies(model)
@@ -301,7 +302,7 @@ def scan_paths(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out:
     # DuckDB reads the inputs' schema meanwhile (without the GIL: some 30 ms of the start)
     opening = open_inputs(inputs, options.get("at_field")) if engine == "duckdb" else None
     try:
-        model, loaded, diags = compile_paths(as_paths(paths))
+        model, loaded, diags = compile_paths(as_paths(paths), policies=True)
         if model is None:
             raise PolicyError(diags)
         policies = Policies(model)

@@ -362,6 +362,17 @@ def test_an_analysis_budget_that_is_no_finite_number_is_a_usage_error(versions: 
     with pytest.raises(ValueError, match="finite"):
         compare(dsl.load(old).policy_set, dsl.load(new).policy_set, budget=float(budget))
 
+
+def test_a_version_with_test_files_only_is_a_usage_error(tmp_path: Path) -> None:
+    """As a directory without policy files is: two empty sets were 'equivalent (proved)'."""
+    (tmp_path / "t_test.policy").write_text('test "x"\n  given {price: 6}\n  at 2025-01-01\n  expect block\n',
+                                            encoding="utf-8")
+    result = CliRunner().invoke(main, ["diff", str(tmp_path), str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert f"OLD '{tmp_path}': no policy files under" in result.output and "only test files" in result.output
+    with pytest.raises(dsl.UsageError, match="only test files"):
+        dsl.diff(tmp_path, tmp_path)
+
 # ---------------------------------------------------------------- git
 
 

@@ -83,7 +83,7 @@ def _compile(path: str, what: str, spec: str, config: Config | None = None,
     as ``REV:``) in its diagnostics and messages. A copy's parses are not kept in the
     parse cache: its temporary directory's name never comes again."""
     try:
-        model, _loaded, diags = compile_paths([path], config=config, cache=rename is None)
+        model, _loaded, diags = compile_paths([path], config=config, cache=rename is None, policies=True)
     except UsageError as e:
         message = str(e).replace(*rename) if rename else str(e)
         raise UsageError(f"{what} '{spec}': {message}") from None
