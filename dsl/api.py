@@ -347,13 +347,16 @@ def scan_command(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], ou
     return lines.result(result.exit_code)
 
 
-def diff(old: PathLike | PolicySet, new: PathLike | PolicySet, *, catalogue: Iterable[str] = (),
-         at: str | None = None, id_field: str = "id", analysis_budget: float | None = ANALYSIS_BUDGET) -> Diff:
+def diff(old: PathLike | Policies | PolicySet, new: PathLike | Policies | PolicySet, *,
+         catalogue: Iterable[str] = (), at: str | None = None, id_field: str = "id",
+         analysis_budget: float | None = ANALYSIS_BUDGET) -> Diff:
     """`policy diff`: what changes between two versions of a policy set (docs/diff.md).
-    ``old`` and ``new`` are paths, ``REV:PATH`` read from git (``"main:policies/"``), or
-    checked sets. Returns a ``dsl.versions.Diff``: ``equivalent`` (proved), each kind of
-    change with a witness replayed through both versions, each rule added, removed or
-    changed with a witness or a proof, the questions left undecided (P399), and with
+    ``old`` and ``new`` are each a path (``str`` or ``os.PathLike``), ``REV:PATH`` read
+    from git (``"main:policies/"``), what ``dsl.load`` returns (``Policies``), or a checked
+    ``PolicySet`` (``Policies.policy_set``); another type is a ``TypeError``. Returns a
+    ``dsl.versions.Diff``: ``equivalent`` (proved), each kind of change with a witness
+    replayed through both versions, each rule added, removed or changed with a witness or
+    a proof, the questions left undecided (P399), and with
     ``catalogue`` files the listings whose decision changes, decided at ``at`` (default
     now). ``analysis_budget`` bounds the solver's time in seconds (None: no bound; else a
     finite number, 0 or more). Raises ``dsl.UsageError`` (a bad argument, a path that names

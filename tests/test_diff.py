@@ -99,6 +99,21 @@ def test_same_set_is_equivalent_without_a_question(versions: tuple[Path, Path]) 
     assert d.equivalent and d.questions == 0 and not d.rules and d.exit_code() == 0
 
 
+def test_dsl_diff_takes_what_dsl_load_returns(versions: tuple[Path, Path]) -> None:
+    """docs/diff.md: a path, "REV:PATH", a Policies (dsl.load's; it raised TypeError, only
+    its .policy_set was taken) or a PolicySet, mixed as one likes."""
+    old, new = versions
+    _edit(new, CRYPTO, "restrict listing for 30d", "restrict listing for 14d")
+    by_path = dsl.diff(old, new)
+    assert not by_path.equivalent
+    for a, b in ((dsl.load(old), dsl.load(new)), (dsl.load(old), str(new)), (old, dsl.load(new).policy_set)):
+        d = dsl.diff(a, b)
+        assert [c.kind for c in d.changes] == [c.kind for c in by_path.changes], (type(a), type(b))
+    assert dsl.diff(dsl.load(old), dsl.load(old)).equivalent
+    with pytest.raises(TypeError, match="OLD: expected a path, 'REV:PATH', the Policies dsl.load returns"):
+        dsl.diff(42, new)  # type: ignore[arg-type]
+
+
 def test_a_reformat_is_equivalent(versions: tuple[Path, Path]) -> None:
     old, new = versions
     path = new / CRYPTO
