@@ -264,6 +264,31 @@ def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Pa
         run(tmp_path, ASSERTIONS, prover=lambda ps, **kw: FakeResult("fail", bogus))
 
 
+def test_a_counterexample_far_in_the_future_still_breaks_the_assertion_once_shrunk(tmp_path: Path) -> None:
+    """Shrinking took 2600-01-01 for the microsecond before it (their float timestamps
+    are one): the report showed a counterexample whose decision was allow."""
+    report = run(tmp_path, """
+        assert "last microsecond"
+          from 2599-12-31T23:59:59.999999Z never block mentions 'x'
+    """, policies={"p.policy": "policy p\nrule old: until 2600-01-01 block mentions 'x'\n"})
+    (result,) = report.results
+    assert result.outcome == "fail" and result.counterexample is not None
+    assert result.counterexample["at"] == "2599-12-31T23:59:59.999999Z" and result.actual["effect"] == "block"
+
+
+def test_a_counterexample_shrunk_to_one_that_does_not_break_the_claim_is_an_internal_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dsl.testing.runner as runner
+    from dsl.testing.shrink import Counterexample
+
+    def wrong(cx: Counterexample, fails: Any, **kw: Any) -> Counterexample:
+        return Counterexample({}, cx.at, 0)  # a listing no rule applies to
+
+    monkeypatch.setattr(runner, "shrink", wrong)
+    with pytest.raises(InternalError, match="was shrunk to one that does not break it"):
+        run(tmp_path, ASSERTIONS, prover=search_prover())
+
+
 def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> None:
     from dsl.syntax import ast as A
 
