@@ -479,6 +479,34 @@ def test_by_resolves_among_the_scoped_policies(tmp_path: Path) -> None:
     assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": scoped})] == ["P500"]
 
 
+def test_a_rule_of_a_policy_outside_tests_for_is_said_to_be_so(tmp_path: Path) -> None:
+    """It was P500 "unknown rule 'other.everything'" with "did you mean" a rule in scope:
+    the rule exists; its policy is not in `tests for`."""
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "other.policy": OTHER, "crypto_test.policy": """
+        tests for crypto
+        test "q" given {} at 2021-10-09 expect block by other.everything
+        test "l" given {} at 2021-10-09 expect block by museum-too
+        test "u" given {} at 2021-10-09 expect block by minerz
+    """})
+    model, loaded, _ = compile_paths([tmp_path])
+    qualified, local, unknown = check_test_files(model, loaded)
+    assert [d.code for d in (qualified, local, unknown)] == ["P500"] * 3
+    assert qualified.message == "rule 'other.everything' belongs to policy other, outside this file's `tests for`"
+    assert qualified.hint == "add other to `tests for` (`tests for crypto, other`)"
+    assert local.message == "rule 'museum-too' belongs to policy other, outside this file's `tests for`"
+    assert unknown.message == "unknown rule 'minerz'" and unknown.hint == "did you mean 'miners'?"
+    # a local id that policies left out share: either may be meant
+    write_tree(tmp_path, {"third.policy": "policy third\nrule everything: flag\n",
+                          "crypto_test.policy": 'tests for crypto\ntest "e" given {} at 2021-10-09 expect block by '
+                                                'everything\n'})
+    model, loaded, _ = compile_paths([tmp_path])
+    (d,) = check_test_files(model, loaded)
+    assert d.code == "P500" and d.message == (
+        "rules named 'everything' belong to policies other, third, outside this file's `tests for`")
+    assert d.hint == ("add the policy you mean to `tests for`, and name the rule as `policy.rule` "
+                      "(such as `other.everything`)")
+
+
 def test_a_naive_date_is_read_in_the_scoped_policies_timezone(tmp_path: Path) -> None:
     files = {"crypto.policy": CRYPTO, "other.policy": 'policy other\n  timezone "Europe/Paris"\nrule r: flag\n'}
     claim = 'assert "a" from 2021-10-08 never allow category \'Blockchain Miners\' and platform == \'taobao\'\n'
