@@ -5,6 +5,7 @@ parses arguments and prints."""
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable
 from pathlib import Path
@@ -44,10 +45,11 @@ __all__ = ["ANALYSIS_BUDGET", "CheckReport", "check", "check_loaded", "check_pat
 def load(paths: PathLike | Iterable[PathLike]) -> Policies:
     """Load a policy set for deciding: ``dsl.load("policies/").decide(listing, at=…)``.
     Raises ``dsl.PolicyError`` (with ``.diagnostics``) when the set has errors; warnings
-    do not stop loading. Raises ``dsl.UsageError`` for a missing path."""
+    do not stop loading. Raises ``dsl.UsageError`` for a missing path, or paths without
+    policy files (test files only among them)."""
     from .evaluate.policies import Policies  # here, not at the top: `policy check` never needs the evaluators
 
-    model, _loaded, diags = compile_paths(paths)
+    model, _loaded, diags = compile_paths(paths, policies=True)
     if model is None:
         raise PolicyError(diags)
     return Policies(model)
@@ -55,6 +57,17 @@ def load(paths: PathLike | Iterable[PathLike]) -> Policies:
 
 ANALYSIS_BUDGET = 60.0
 """Seconds the consistency analysis of ``check`` may take in all, by default."""
+
+
+def _check_budget(seconds: float | None) -> float | None:
+    """``seconds`` when it can bound the analysis's time: a finite number, 0 or more, or
+    None (no bound). Raises ``dsl.UsageError`` else (nan and infinity too: a solver's
+    timeout is a whole number of milliseconds)."""
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, int | float) or not 0 <= seconds < math.inf:
+        raise UsageError(f"analysis budget {seconds!r}: expected a finite number of seconds, 0 or more (or None)")
+    return seconds
 
 
 def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
@@ -65,7 +78,8 @@ def check(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
     and drops findings turned ``off``; findings that a ``# policy: ignore[…]`` comment
     suppresses stay in the list with ``suppressed_by`` set. Raises ``dsl.UsageError``
     when ``config`` cannot be read. ``analysis_budget`` bounds the analysis's time in
-    seconds (None: no bound); the questions it leaves are P399 findings."""
+    seconds (None: no bound; else a finite number, 0 or more, or ``dsl.UsageError``); the
+    questions it leaves are P399 findings."""
     return check_paths(paths, analysis=analysis, config=config, analysis_budget=analysis_budget)[0]
 
 
@@ -74,6 +88,7 @@ def check_paths(paths: PathLike | Iterable[PathLike], *, analysis: bool = True,
                 analysis_budget: float | None = ANALYSIS_BUDGET) -> tuple[list[Diagnostic], dict[str, str]]:
     """``check``, and the sources read (for rendering excerpts; the configuration file's
     too)."""
+    _check_budget(analysis_budget)
     cfg = _config(as_paths(paths), config)
     loaded = load_paths(as_paths(paths), cfg)
     diags = check_loaded(loaded, cfg, analysis=analysis, analysis_budget=analysis_budget)
@@ -90,6 +105,7 @@ def check_loaded(loaded: Loaded, cfg: Config = NO_CONFIG, *, analysis: bool = Tr
     ``checking.loader.loaded_from`` for an editor's buffers) under the configuration
     ``cfg``: the same checks, configuration and suppressions, sorted. ``compiled``:
     ``compile_loaded(loaded)`` where the caller has it already (it is not changed)."""
+    _check_budget(analysis_budget)
     model, found = compiled if compiled is not None else compile_loaded(loaded)
     diags = list(found)
     analysed = analysis and model is not None
@@ -301,7 +317,7 @@ def scan_paths(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], out:
     # DuckDB reads the inputs' schema meanwhile (without the GIL: some 30 ms of the start)
     opening = open_inputs(inputs, options.get("at_field")) if engine == "duckdb" else None
     try:
-        model, loaded, diags = compile_paths(as_paths(paths))
+        model, loaded, diags = compile_paths(as_paths(paths), policies=True)
         if model is None:
             raise PolicyError(diags)
         policies = Policies(model)
@@ -346,17 +362,22 @@ def scan_command(paths: PathLike | Iterable[PathLike], inputs: Iterable[str], ou
     return lines.result(result.exit_code)
 
 
-def diff(old: PathLike | PolicySet, new: PathLike | PolicySet, *, catalogue: Iterable[str] = (),
-         at: str | None = None, id_field: str = "id", analysis_budget: float | None = ANALYSIS_BUDGET) -> Diff:
+def diff(old: PathLike | Policies | PolicySet, new: PathLike | Policies | PolicySet, *,
+         catalogue: Iterable[str] = (), at: str | None = None, id_field: str = "id",
+         analysis_budget: float | None = ANALYSIS_BUDGET) -> Diff:
     """`policy diff`: what changes between two versions of a policy set (docs/diff.md).
-    ``old`` and ``new`` are paths, ``REV:PATH`` read from git (``"main:policies/"``), or
-    checked sets. Returns a ``dsl.versions.Diff``: ``equivalent`` (proved), each kind of
-    change with a witness replayed through both versions, each rule added, removed or
-    changed with a witness or a proof, the questions left undecided (P399), and with
+    ``old`` and ``new`` are each a path (``str`` or ``os.PathLike``), ``REV:PATH`` read
+    from git (``"main:policies/"``), what ``dsl.load`` returns (``Policies``), or a checked
+    ``PolicySet`` (``Policies.policy_set``); another type is a ``TypeError``. Returns a
+    ``dsl.versions.Diff``: ``equivalent`` (proved), each kind of change with a witness
+    replayed through both versions, each rule added, removed or changed with a witness or
+    a proof, the questions left undecided (P399), and with
     ``catalogue`` files the listings whose decision changes, decided at ``at`` (default
-    now). ``analysis_budget`` bounds the solver's time in seconds (None: no bound).
-    Raises ``dsl.UsageError`` and ``dsl.PolicyError`` (a version with errors)."""
+    now). ``analysis_budget`` bounds the solver's time in seconds (None: no bound; else a
+    finite number, 0 or more). Raises ``dsl.UsageError`` (a bad argument, a path that names
+    nothing) and ``dsl.PolicyError`` (a version with errors)."""
     # here, not at the top: the solver, which `import dsl` does not need
     from .versions.run import diff_paths
 
+    _check_budget(analysis_budget)
     return diff_paths(old, new, catalogue=catalogue, at=at, id_field=id_field, analysis_budget=analysis_budget)

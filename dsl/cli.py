@@ -8,6 +8,7 @@ from __future__ import annotations
 import errno
 import gc
 import io
+import math
 import os
 import sys
 import time
@@ -23,6 +24,20 @@ from .output import CommandResult
 from .signals import stop_on_signals
 
 FORMATS = ["text", "json", "sarif", "github"]
+
+
+class _Seconds(click.FloatRange):
+    """``--analysis-budget``: a number of seconds above 0 and finite (nan and infinity,
+    which float() reads, are no timeout the solver can take)."""
+
+    def __init__(self) -> None:
+        super().__init__(min=0, min_open=True)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        seconds = super().convert(value, param, ctx)
+        if not math.isfinite(seconds):
+            self.fail(f"{seconds} is not a finite number of seconds", param, ctx)
+        return seconds
 
 
 def _usage(message: str) -> NoReturn:
@@ -57,7 +72,7 @@ def main() -> None:
 @click.option("--config", "config", type=click.Path(path_type=str, dir_okay=False), default=None,
               help="The configuration file (default: the nearest policy.toml, or pyproject.toml "
                    "with [tool.policy], from the first path up).")
-@click.option("--analysis-budget", "budget", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--analysis-budget", "budget", type=_Seconds(), default=None,
               metavar="SECONDS", help="Time the consistency analysis may take in all; the questions left "
                                       "when it is used up are reported as P399.  [default: 60]")
 def check(paths: tuple[str, ...], fmt: str, strict: bool, no_analysis: bool, config: str | None,
@@ -239,7 +254,7 @@ def test_(paths: tuple[str, ...], coverage: bool, min_coverage: float | None, ru
 @click.option("--format", "fmt", type=click.Choice(["text", "json", "markdown"]), default="text", show_default=True)
 @click.option("--fail-on", "fail_on", metavar="KIND,...", default=None,
               help="Exit 1 only for changes of these kinds (block→allow or block-allow, penalty-lighter, ...).")
-@click.option("--analysis-budget", "budget", type=click.FloatRange(min=0, min_open=True), default=None,
+@click.option("--analysis-budget", "budget", type=_Seconds(), default=None,
               metavar="SECONDS", help="Time the solver may take in all; what it leaves is P399.  [default: 60]")
 @click.option("--at", default=None, help="The instant to decide the catalogue at (default: now).")
 @click.option("--id-field", default="id", show_default=True, metavar="PATH",

@@ -166,6 +166,20 @@ def test_a_file_name_that_is_not_utf8_in_json_and_sarif(tmp_path: Path, fmt: str
         assert result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"] == "%FF%FE.policy"
 
 
+@pytest.mark.parametrize("budget", ["nan", "inf", "1e400"])
+def test_an_analysis_budget_that_is_no_finite_number_is_a_usage_error(tmp_path: Path, budget: str) -> None:
+    """float() reads these, FloatRange let them through, and the solver's timeout raised
+    ValueError (nan) or OverflowError (inf) as a traceback."""
+    (tmp_path / "p.policy").write_text(CLEAN)
+    result = CliRunner().invoke(main, ["check", "--analysis-budget", budget, str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert "--analysis-budget" in result.output and "finite" in result.output
+    import dsl
+
+    with pytest.raises(dsl.UsageError, match="analysis budget"):
+        dsl.check(tmp_path, analysis_budget=float(budget))
+
+
 def test_installed_command_end_to_end(tree: Path) -> None:
     exe = Path(sys.executable).parent / "policy"
     assert exe.exists(), "the package's console script is not installed beside the interpreter"

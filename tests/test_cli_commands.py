@@ -138,6 +138,18 @@ def test_eval_policy_errors(tmp_path: Path) -> None:
     assert code == 1 and "P100" in err
 
 
+def test_eval_of_a_directory_with_test_files_only_is_a_usage_error(tmp_path: Path) -> None:
+    """As a directory without policy files is: its empty set allowed every record, exit 0."""
+    (tmp_path / "t_test.policy").write_text('test "x"\n  given {price: 6}\n  at 2025-01-01\n  expect block\n')
+    for path in (tmp_path, tmp_path / "t_test.policy"):
+        code, out, err = run("eval", str(path), "--input", "-", input='{"price": 6}\n')
+        assert code == 2 and out == "" and "no policy files under" in err and "only test files" in err, err
+    with pytest.raises(dsl.UsageError, match="only test files"):
+        dsl.load(tmp_path)
+    # policy check and policy test say P504 for it, as before
+    assert run("check", str(tmp_path))[0] == 1 and "P504" in run("check", str(tmp_path))[1]
+
+
 def test_eval_policy_errors_send_to_policy_check(tmp_path: Path) -> None:
     (tmp_path / "p.policy").write_text("policy p\nrule r: blok\n")
     code, out, err = run("eval", str(tmp_path), "--input", "-", input="{}")

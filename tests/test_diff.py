@@ -99,6 +99,21 @@ def test_same_set_is_equivalent_without_a_question(versions: tuple[Path, Path]) 
     assert d.equivalent and d.questions == 0 and not d.rules and d.exit_code() == 0
 
 
+def test_dsl_diff_takes_what_dsl_load_returns(versions: tuple[Path, Path]) -> None:
+    """docs/diff.md: a path, "REV:PATH", a Policies (dsl.load's; it raised TypeError, only
+    its .policy_set was taken) or a PolicySet, mixed as one likes."""
+    old, new = versions
+    _edit(new, CRYPTO, "restrict listing for 30d", "restrict listing for 14d")
+    by_path = dsl.diff(old, new)
+    assert not by_path.equivalent
+    for a, b in ((dsl.load(old), dsl.load(new)), (dsl.load(old), str(new)), (old, dsl.load(new).policy_set)):
+        d = dsl.diff(a, b)
+        assert [c.kind for c in d.changes] == [c.kind for c in by_path.changes], (type(a), type(b))
+    assert dsl.diff(dsl.load(old), dsl.load(old)).equivalent
+    with pytest.raises(TypeError, match="OLD: expected a path, 'REV:PATH', the Policies dsl.load returns"):
+        dsl.diff(42, new)  # type: ignore[arg-type]
+
+
 def test_a_reformat_is_equivalent(versions: tuple[Path, Path]) -> None:
     old, new = versions
     path = new / CRYPTO
@@ -348,6 +363,31 @@ def test_fail_on_spellings() -> None:
     assert len(KINDS) == 9
 
 
+
+@pytest.mark.parametrize("budget", ["nan", "inf", "1e400"])
+def test_an_analysis_budget_that_is_no_finite_number_is_a_usage_error(versions: tuple[Path, Path],
+                                                                      budget: str) -> None:
+    old, new = versions
+    result = CliRunner().invoke(main, ["diff", str(old), str(new), "--analysis-budget", budget])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert "--analysis-budget" in result.output and "finite" in result.output
+    with pytest.raises(dsl.UsageError, match="analysis budget"):
+        dsl.diff(old, new, analysis_budget=float(budget))
+    _edit(new, CRYPTO, "restrict listing for 30d", "restrict listing for 14d")  # compare asks the solver
+    with pytest.raises(ValueError, match="finite"):
+        compare(dsl.load(old).policy_set, dsl.load(new).policy_set, budget=float(budget))
+
+
+def test_a_version_with_test_files_only_is_a_usage_error(tmp_path: Path) -> None:
+    """As a directory without policy files is: two empty sets were 'equivalent (proved)'."""
+    (tmp_path / "t_test.policy").write_text('test "x"\n  given {price: 6}\n  at 2025-01-01\n  expect block\n',
+                                            encoding="utf-8")
+    result = CliRunner().invoke(main, ["diff", str(tmp_path), str(tmp_path)])
+    assert result.exit_code == 2 and isinstance(result.exception, SystemExit), result.exception
+    assert f"OLD '{tmp_path}': no policy files under" in result.output and "only test files" in result.output
+    with pytest.raises(dsl.UsageError, match="only test files"):
+        dsl.diff(tmp_path, tmp_path)
+
 # ---------------------------------------------------------------- git
 
 
@@ -415,6 +455,59 @@ def test_rev_path_is_read_with_that_revisions_configuration(tmp_path: Path, monk
     whole = runner.invoke(main, ["diff", "HEAD:", ".."])
     assert whole.exit_code == 2 and "HEAD:q/b.policy:2" in whole.output, whole.output
 
+
+
+def test_rev_path_reads_files_that_git_archive_leaves_out(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file marked ``export-ignore`` (in the folder's .gitattributes or in
+    .git/info/attributes) is read as ``git show`` reads it: ``git archive`` left it out, so
+    a change in it was 'equivalent (proved)'."""
+    repo = tmp_path / "repo"
+    (repo / "p" / "team").mkdir(parents=True)
+    (repo / "p" / ".gitattributes").write_text("b.policy export-ignore\n", encoding="utf-8")
+    (repo / "p" / "a.policy").write_text("policy a\nrule r: block category 'X'\n", encoding="utf-8")
+    (repo / "p" / "b.policy").write_text("policy b\nrule r: block price > 100\n", encoding="utf-8")
+    (repo / "p" / "team" / "t.policy").write_text("policy t\nrule r: block price > 100\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "one")
+    (repo / ".git" / "info").mkdir(exist_ok=True)
+    (repo / ".git" / "info" / "attributes").write_text("team export-ignore\n", encoding="utf-8")
+    for changed in ("b.policy", "team/t.policy"):
+        _edit(repo / "p", Path(changed), "price > 100", "price > 1000000")
+        _git(repo, "commit", "-q", "-am", changed)
+    monkeypatch.chdir(repo)
+    runner = CliRunner()
+    for old in ("HEAD~2:p", "HEAD~1:p"):
+        result = runner.invoke(main, ["diff", old, "HEAD:p/", "--format", "json"])
+        assert result.exit_code == 1, (old, result.output)
+        assert "block→allow" in [c["kind"] for c in json.loads(result.output)["changes"]], (old, result.output)
+    # the same from below the top, and as the folder on disk reads it
+    monkeypatch.chdir(repo / "p")
+    assert runner.invoke(main, ["diff", "HEAD:./", "."]).exit_code == 0
+    assert runner.invoke(main, ["diff", "HEAD~2:./", "."]).exit_code == 1
+
+
+def test_rev_path_is_split_at_the_first_colon_outside_braces(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """As git splits it: a colon inside ``^{/…}`` or ``@{…}`` is the revision's (it was
+    split there: git was asked for ``HEAD^{/fix``, a usage error)."""
+    repo = tmp_path / "repo"
+    (repo / "p").mkdir(parents=True)
+    (repo / "p" / "a.policy").write_text("policy a\nrule r: block price > 100\n", encoding="utf-8")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "fix: note")
+    _edit(repo / "p", Path("a.policy"), "price > 100", "price > 1000000")
+    _git(repo, "commit", "-q", "-am", "later")
+    monkeypatch.chdir(repo)
+    runner = CliRunner()
+    changed = runner.invoke(main, ["diff", "HEAD^{/fix: note}:p", "HEAD:p"])
+    assert changed.exit_code == 1 and "HEAD^{/fix: note}:p -> HEAD:p" in changed.output, changed.output
+    same = runner.invoke(main, ["diff", "HEAD@{2999-01-01 10:00:00}:p/", "HEAD@{2999-01-01 10:00:00}:p"])
+    assert same.exit_code == 0 and "equivalent" in same.output, same.output
+    file = runner.invoke(main, ["diff", "HEAD^{/fix: note}:p/a.policy", "p/a.policy"])
+    assert file.exit_code == 1, file.output
+    unknown = runner.invoke(main, ["diff", "HEAD^{/no such: commit}:p", "HEAD:p"])
+    assert unknown.exit_code == 2 and "HEAD^{/no such: commit}" in unknown.output, unknown.output
 
 # ---------------------------------------------------------------- catalogue
 

@@ -592,10 +592,10 @@ def test_a_bad_initialization_option_is_said_and_its_default_kept() -> None:
     assert seconds(None, "analysisDelay", 0.5, said.append) == 0.5
     assert seconds({}, "analysisBudget", 60.0, said.append) == 60.0
     assert said == []
-    for bad in ("fast", None, -1, True, [1]):
+    for bad in ("fast", None, -1, True, [1], float("nan"), float("inf")):  # JSON's 1e400 is inf
         assert seconds({"analysisDelay": bad}, "analysisDelay", 0.5, said.append) == 0.5
-    assert len(said) == 5 and said[0] == (
-        "initializationOptions.analysisDelay: expected a number of seconds >= 0, got 'fast'; using 0.5")
+    assert len(said) == 7 and said[0] == (
+        "initializationOptions.analysisDelay: expected a finite number of seconds >= 0, got 'fast'; using 0.5")
 
 
 def test_an_edit_of_one_set_does_not_lose_the_analysis_of_another(tmp_path: Path) -> None:

@@ -483,6 +483,13 @@ def test_usage_errors(tmp_path: Path) -> None:
     (tmp_path / "broken.policy").write_text("policy broken\nrule r: block nonsense ==\n", encoding="utf-8")
     with pytest.raises(PolicyError):
         scan_paths(tmp_path / "broken.policy", [str(tmp_path / "missing.parquet")], str(out), at="2021-10-20")
+    # test files alone are no policy set (its empty set allowed every record)
+    (tmp_path / "tests").mkdir()
+    (tmp_path / "tests" / "t_test.policy").write_text('test "x"\n  given {price: 6}\n  at 2025-01-01\n  expect block\n',
+                                                      encoding="utf-8")
+    with pytest.raises(UsageError, match="no policy files under .*, only test files"):
+        scan_paths(tmp_path / "tests", [str(tmp_path / "in.parquet")], str(out), at="2021-10-20")
+    assert out.read_bytes() == b"old"
 
 
 def test_more_usage_errors(tmp_path: Path) -> None:

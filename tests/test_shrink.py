@@ -69,6 +69,16 @@ def test_at_moves_to_the_anchor_or_to_midnight_in_the_timezone() -> None:
     assert after_late.at == dt.datetime(2021, 10, 9, 16, tzinfo=UTC)  # midnight 10 October in Shanghai
 
 
+def test_an_instant_a_microsecond_from_another_is_another_far_in_the_future() -> None:
+    """The memo of what was asked keyed ``at`` by its float timestamp, which after the year
+    2514 cannot tell microseconds apart: midnight was taken for the microsecond before it,
+    already known to fail, and the shrunk counterexample broke nothing."""
+    last = dt.datetime(2599, 12, 31, 23, 59, 59, 999999, tzinfo=UTC)
+    assert last.timestamp() == (last + dt.timedelta(microseconds=1)).timestamp()  # why
+    small = shrink(cx({"title": "x"}, last), lambda c: c.at == last)
+    assert small.at == last
+
+
 def test_prior_violations_go_down_as_far_as_they_can() -> None:
     assert shrink(cx({}, prior=37), lambda c: c.prior_violations >= 3).prior_violations == 3
     assert shrink(cx({}, prior=37), lambda c: True).prior_violations == 0

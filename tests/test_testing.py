@@ -264,6 +264,31 @@ def test_a_counterexample_that_does_not_replay_is_an_internal_error(tmp_path: Pa
         run(tmp_path, ASSERTIONS, prover=lambda ps, **kw: FakeResult("fail", bogus))
 
 
+def test_a_counterexample_far_in_the_future_still_breaks_the_assertion_once_shrunk(tmp_path: Path) -> None:
+    """Shrinking took 2600-01-01 for the microsecond before it (their float timestamps
+    are one): the report showed a counterexample whose decision was allow."""
+    report = run(tmp_path, """
+        assert "last microsecond"
+          from 2599-12-31T23:59:59.999999Z never block mentions 'x'
+    """, policies={"p.policy": "policy p\nrule old: until 2600-01-01 block mentions 'x'\n"})
+    (result,) = report.results
+    assert result.outcome == "fail" and result.counterexample is not None
+    assert result.counterexample["at"] == "2599-12-31T23:59:59.999999Z" and result.actual["effect"] == "block"
+
+
+def test_a_counterexample_shrunk_to_one_that_does_not_break_the_claim_is_an_internal_error(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import dsl.testing.runner as runner
+    from dsl.testing.shrink import Counterexample
+
+    def wrong(cx: Counterexample, fails: Any, **kw: Any) -> Counterexample:
+        return Counterexample({}, cx.at, 0)  # a listing no rule applies to
+
+    monkeypatch.setattr(runner, "shrink", wrong)
+    with pytest.raises(InternalError, match="was shrunk to one that does not break it"):
+        run(tmp_path, ASSERTIONS, prover=search_prover())
+
+
 def test_the_assertion_is_handed_to_the_analysis_resolved(tmp_path: Path) -> None:
     from dsl.syntax import ast as A
 
@@ -452,6 +477,34 @@ def test_by_resolves_among_the_scoped_policies(tmp_path: Path) -> None:
     assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": unscoped})] == ["P501"]
     scoped = "tests for crypto\n" + unscoped
     assert [c for c, *_ in codes(tmp_path, {**files, "crypto_test.policy": scoped})] == ["P500"]
+
+
+def test_a_rule_of_a_policy_outside_tests_for_is_said_to_be_so(tmp_path: Path) -> None:
+    """It was P500 "unknown rule 'other.everything'" with "did you mean" a rule in scope:
+    the rule exists; its policy is not in `tests for`."""
+    write_tree(tmp_path, {"crypto.policy": CRYPTO, "other.policy": OTHER, "crypto_test.policy": """
+        tests for crypto
+        test "q" given {} at 2021-10-09 expect block by other.everything
+        test "l" given {} at 2021-10-09 expect block by museum-too
+        test "u" given {} at 2021-10-09 expect block by minerz
+    """})
+    model, loaded, _ = compile_paths([tmp_path])
+    qualified, local, unknown = check_test_files(model, loaded)
+    assert [d.code for d in (qualified, local, unknown)] == ["P500"] * 3
+    assert qualified.message == "rule 'other.everything' belongs to policy other, outside this file's `tests for`"
+    assert qualified.hint == "add other to `tests for` (`tests for crypto, other`)"
+    assert local.message == "rule 'museum-too' belongs to policy other, outside this file's `tests for`"
+    assert unknown.message == "unknown rule 'minerz'" and unknown.hint == "did you mean 'miners'?"
+    # a local id that policies left out share: either may be meant
+    write_tree(tmp_path, {"third.policy": "policy third\nrule everything: flag\n",
+                          "crypto_test.policy": 'tests for crypto\ntest "e" given {} at 2021-10-09 expect block by '
+                                                'everything\n'})
+    model, loaded, _ = compile_paths([tmp_path])
+    (d,) = check_test_files(model, loaded)
+    assert d.code == "P500" and d.message == (
+        "rules named 'everything' belong to policies other, third, outside this file's `tests for`")
+    assert d.hint == ("add the policy you mean to `tests for`, and name the rule as `policy.rule` "
+                      "(such as `other.everything`)")
 
 
 def test_a_naive_date_is_read_in_the_scoped_policies_timezone(tmp_path: Path) -> None:

@@ -78,11 +78,18 @@ class Budget:
     ``asked`` counts the questions put to the solver, ``answered`` those that got a
     definite answer, ``left`` those not asked."""
 
-    seconds: float
+    seconds: float = attrs.field()
     started: float = attrs.field(factory=time.perf_counter)
     asked: int = 0
     answered: int = 0
     left: int = 0
+
+    @seconds.validator
+    def _finite(self, _attribute: Any, value: float) -> None:
+        # the API refuses such a budget (api.check_budget); this guards the solver's
+        # timeout, whole milliseconds, which nan and infinity are not
+        if not math.isfinite(value):
+            raise ValueError(f"analysis budget {value!r}: expected a finite number of seconds")
 
     def remaining(self) -> float:
         return self.started + self.seconds - time.perf_counter()

@@ -11,7 +11,7 @@ from pathlib import Path
 from ..diagnostics import Diagnostic, has_errors, sort_diagnostics
 from ..model import PolicySet
 from .config import Config, discover
-from .loader import Loaded, load_paths
+from .loader import Loaded, UsageError, load_paths
 from .passes import build
 
 __all__ = ["PathLike", "as_paths", "compile_loaded", "compile_paths"]
@@ -27,15 +27,22 @@ def as_paths(paths: PathLike | Iterable[PathLike]) -> list[PathLike]:
 
 
 def compile_paths(paths: PathLike | Iterable[PathLike], *, config: Config | None = None,
-                  cache: bool = True) -> tuple[PolicySet | None, Loaded, list[Diagnostic]]:
+                  cache: bool = True, policies: bool = False) -> tuple[PolicySet | None, Loaded, list[Diagnostic]]:
     """Read, parse and check the policy files under ``paths`` (less those the
     configuration excludes: ``config``, else the one found from the first path). Returns
     the checked model (None when there are errors), what was loaded, and the front end's
     diagnostics. ``cache``: whether the parses are kept in (and read from) the parse
-    cache (``dsl.syntax.cache``); a temporary copy's are not worth keeping."""
+    cache (``dsl.syntax.cache``); a temporary copy's are not worth keeping. ``policies``:
+    a set to decide with, so that paths holding test files and no policy file are a
+    ``UsageError``, as a directory without policy files is (its empty set allows
+    everything; ``policy check`` and ``policy test`` report such test files as P504)."""
     paths = as_paths(paths)
     cfg = config if config is not None else discover(paths)
     loaded = load_paths(paths, cfg, cache=cache)
+    unread = any(d.code.startswith("P0") for d in loaded.diagnostics)  # a policy file, maybe: said as it is
+    if policies and loaded.test_files and not loaded.policy_files and not unread:
+        named = ", ".join(f"'{p}'" for p in paths)
+        raise UsageError(f"no policy files under {named}, only test files (*_test.policy)")
     model, diags = compile_loaded(loaded)
     broken = cfg.errors()
     if broken:  # a configuration that is broken (P600) may leave out files, or keep them: no set

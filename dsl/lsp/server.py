@@ -8,6 +8,7 @@ seconds (default: `policy check`'s)."""
 from __future__ import annotations
 
 import asyncio
+import math
 import os
 from collections.abc import Callable
 from typing import Any
@@ -71,11 +72,12 @@ class PolicyServer(LanguageServer):
 
 def seconds(options: Any, key: str, default: float, warn: Callable[[str], None]) -> float:
     """The number of seconds ``options[key]`` gives; ``default`` when it is absent, or
-    when it is no number >= 0 (said through ``warn``: the server starts all the same)."""
+    when it is no finite number >= 0 (said through ``warn``: the server starts all the
+    same). JSON's 1e400 reads as infinity: no timeout the solver can take."""
     value = options.get(key, default) if isinstance(options, dict) else default
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < math.inf:
         return float(value)
-    warn(f"initializationOptions.{key}: expected a number of seconds >= 0, got {value!r}; using {default}")
+    warn(f"initializationOptions.{key}: expected a finite number of seconds >= 0, got {value!r}; using {default}")
     return default
 
 

@@ -533,7 +533,7 @@ def _run(spark: SparkSession, policies: Policies, task: Task, files: Sequence[st
 def _sources(policies: Mapping[str, str] | PathLike | Iterable[PathLike]) -> dict[str, str]:
     if isinstance(policies, Mapping):
         return dict(policies)
-    model, loaded, diags = compile_paths(policies)
+    model, loaded, diags = compile_paths(policies, policies=True)
     if model is None:
         raise PolicyError(diags)
     return {name: text for name, text in loaded.sources.items() if not is_test_file(name)}

@@ -120,10 +120,13 @@ def check_test_files(model: PolicySet | None, loaded: Loaded) -> list[Diagnostic
         else:
             diags.extend(_unknown_policies(f, known))
         diags.extend(_duplicate_names(f))
-        names = Names.of(model, loaded, file_scope(f, known))
+        scope = file_scope(f, known)
+        names = Names.of(model, loaded, scope)
+        # a rule out of scope is told as such, not as unknown (with a guess in scope)
+        outside = _OutOfScope(Names.of(model, loaded), f) if scope is not None else None
         for s in f.statements:
             if isinstance(s, A.TestCase):
-                diags.extend(_check_test(s, names, bool(loaded.policy_files)))
+                diags.extend(_check_test(s, names, bool(loaded.policy_files), outside))
             elif isinstance(s, A.Assertion):
                 diags.extend(_check_assertion(s, names))
     return diags
@@ -158,11 +161,42 @@ def _duplicate_names(f: A.File) -> Iterator[Diagnostic]:
                        related=[Related(first.span, "first used here")] if first.span else ())
 
 
-def _check_test(t: A.TestCase, names: Names, have_policies: bool) -> Iterator[Diagnostic]:
+@attrs.frozen
+class _OutOfScope:
+    """The whole set's names, for a file with `tests for`: a `by` that names a rule of a
+    policy the file leaves out is told so (P500), with the `tests for` that would hold it."""
+
+    names: Names
+    file: A.File
+
+    def unknown(self, ref: A.Ref) -> Diagnostic | None:
+        found = self.names.resolve(ref.name)
+        if not found:
+            return None
+        policies = sorted({q.partition(".")[0] for q in found})
+        listed = [p.name for p in self.file.tests_for.policies] if self.file.tests_for else []
+        whose = f"policy {policies[0]}" if len(policies) == 1 else f"policies {', '.join(policies)}"
+        if len(found) == 1:
+            what = f"rule '{ref.name}' belongs to {whose}"
+        else:
+            what = f"rules named '{ref.name}' belong to {whose}"
+        if len(policies) == 1:
+            hint = f"add {policies[0]} to `tests for` (`tests for {', '.join([*listed, policies[0]])}`)"
+        else:
+            hint = f"add the policy you mean to `tests for`, and name the rule as `policy.rule` (such as `{found[0]}`)"
+        return make("P500", f"{what}, outside this file's `tests for`", ref.span, hint=hint)
+
+
+def _check_test(t: A.TestCase, names: Names, have_policies: bool,
+                outside: _OutOfScope | None = None) -> Iterator[Diagnostic]:
     if have_policies:
         for ref in t.expect.by:
             found = names.resolve(ref.name)
             if not found:
+                out_of_scope = outside.unknown(ref) if outside is not None else None
+                if out_of_scope is not None:
+                    yield out_of_scope
+                    continue
                 guess = did_you_mean(ref.name, [*names.qids, *names.by_local])
                 yield make("P500", f"unknown rule '{ref.name}'", ref.span,
                            hint=f"did you mean '{guess}'?" if guess else

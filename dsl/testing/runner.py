@@ -268,6 +268,10 @@ class _Runner:
         """A failed assertion: ``cx`` (which breaks the claim) shrunk, and its decision."""
         anchor = claim.start or (vocab.instants[0] if vocab.instants else None)
         small = shrink(cx, claim.broken_by, phrases=vocab.strings(), tz=self.tz, anchor=anchor)
+        if not claim.broken_by(small):
+            raise InternalError(
+                f"{base.file}:{base.line}: the counterexample to '{a.name.value}' was shrunk to one that does not "
+                f"break it: {_cx_text(small)} (from {_cx_text(cx)})")
         decision = claim.decide(small)
         problems = (_broken_text(a, decision.to_dict()),) + ((note,) if note else ())
         return attrs.evolve(base, outcome="fail", counterexample=small.to_dict(), actual=decision.to_dict(),

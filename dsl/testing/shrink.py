@@ -29,6 +29,7 @@ from ..text import normalize_text
 __all__ = ["Counterexample", "Size", "shrink", "size", "listing_size", "number_cost", "at_cost"]
 
 UTC = dt.UTC
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=UTC)
 
 
 @attrs.frozen
@@ -128,7 +129,10 @@ class _Search:
         self.cache: dict[str, bool] = {}
 
     def check(self, cx: Counterexample) -> bool:
-        key = repr((_freeze(cx.listing), cx.at.timestamp(), cx.prior_violations))
+        # the instant exactly, as a time since the epoch: a float timestamp keeps no
+        # microseconds after the year 2514, so an 'at' a microsecond on was taken for one
+        # already asked, and the shrunk counterexample could break nothing
+        key = repr((_freeze(cx.listing), cx.at - _EPOCH, cx.prior_violations))
         if key in self.cache:
             return self.cache[key]
         if self.left <= 0:

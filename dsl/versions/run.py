@@ -9,6 +9,7 @@ from collections.abc import Iterable
 
 import attrs
 
+from ..evaluate.policies import Policies
 from ..model import PolicySet
 from ..scan.run import new_job
 from .catalogue import count_catalogue
@@ -17,23 +18,31 @@ from .sources import Version, read_version
 
 __all__ = ["diff_paths"]
 
-Side = str | os.PathLike[str] | PolicySet
+Side = str | os.PathLike[str] | Policies | PolicySet
+"""A version: a path, ``REV:PATH``, what ``dsl.load`` returns, or a checked set."""
 
 
 def _version(side: Side, what: str) -> Version:
+    if isinstance(side, Policies):
+        return Version(what, side.policy_set)
     if isinstance(side, PolicySet):
         return Version(what, side)
+    if not isinstance(side, str | os.PathLike):
+        raise TypeError(f"{what}: expected a path, 'REV:PATH', the Policies dsl.load returns or a checked "
+                        f"PolicySet, not {type(side).__name__}")
     return read_version(side, what=what)
 
 
 def diff_paths(old: Side, new: Side, *, catalogue: Iterable[str] = (), at: str | None = None,
                id_field: str = "id", analysis_budget: float | None = DEFAULT_BUDGET) -> Diff:
-    """Compare two versions of a policy set: each a path, ``REV:PATH`` read from git, or
-    a checked ``PolicySet``. With ``catalogue`` files (Parquet, CSV, JSON lines), also
-    count the listings whose decision changes, deciding each at ``at`` (default: now; a
-    JSON envelope's own ``at`` wins) and naming them by ``id_field``. Raises
-    ``dsl.UsageError`` (a path or revision that names nothing, an unreadable catalogue, a
-    bad ``at``) and ``dsl.PolicyError`` (a version with errors; its ``.diagnostics``)."""
+    """Compare two versions of a policy set: each a path, ``REV:PATH`` read from git,
+    the ``Policies`` that ``dsl.load`` returns, or a checked ``PolicySet``. With
+    ``catalogue`` files (Parquet, CSV, JSON lines), also count the listings whose
+    decision changes, deciding each at ``at`` (default: now; a JSON envelope's own ``at``
+    wins) and naming them by ``id_field``. Raises ``dsl.UsageError`` (a path or revision
+    that names nothing, an unreadable catalogue, a bad ``at``), ``dsl.PolicyError`` (a
+    version with errors; its ``.diagnostics``) and ``TypeError`` (a version of another
+    type)."""
     files = list(catalogue)
     # --at and --id-field read and checked as `policy scan` reads them (now: read once);
     # the job's output format and seller field are not used

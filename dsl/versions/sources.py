@@ -3,10 +3,16 @@ from git (``origin/main:policies/``), as ``git show`` reads it (a PATH relative 
 repository's top, or to the current directory when it starts with ``./``).
 
 A git version is copied into a temporary directory where it lies in the repository
-(``git archive`` for a folder, run from the top, ``git cat-file`` for one file), with that
-revision's configuration files in the folders above it (their ``exclude``), and compiled
-from there like any path; its findings name ``REV:path``. The directory is removed once
-the set is compiled (the checked model holds everything a diff needs).
+(a folder's tree listed by ``git ls-tree`` and its files read by one ``git cat-file
+--batch``; ``git cat-file`` for one file), with that revision's configuration files in
+the folders above it (their ``exclude``), and compiled from there like any path; its
+findings name ``REV:path``. The directory is removed once the set is compiled (the
+checked model holds everything a diff needs).
+
+Not ``git archive``: it applies the attributes of the tree and of ``.git/info/attributes``,
+so a file marked ``export-ignore`` was left out (a changed rule in it: "equivalent
+(proved)") and ``eol``/``text`` rewrote line ends, where ``git show`` reads the blobs as
+they are.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ import posixpath
 import subprocess
 import tarfile
 import tempfile
+import time
 from pathlib import Path, PurePosixPath
 
 import attrs
@@ -46,7 +53,7 @@ def read_version(spec: str | os.PathLike[str], *, what: str = "OLD") -> Version:
     text = os.fspath(spec)
     if os.path.exists(text):
         return Version(text, _compile(text, what, text))
-    rev, colon, path = text.partition(":")
+    rev, colon, path = _split_revision(text)
     if not colon or not rev:
         raise UsageError(f"{what} '{text}': no such file or directory (nor REV:PATH)")
     with tempfile.TemporaryDirectory(prefix="policy-diff-") as tmp:
@@ -55,13 +62,28 @@ def read_version(spec: str | os.PathLike[str], *, what: str = "OLD") -> Version:
         return Version(text, _compile(str(target), what, text, _revision_config(target, top), (f"{top}/", f"{rev}:")))
 
 
+def _split_revision(text: str) -> tuple[str, str, str]:
+    """``REV:PATH`` split as git splits it: at the first colon outside braces, so that
+    ``HEAD^{/fix: note}:policies`` and ``main@{2025-01-01 10:00:00}:policies`` keep their
+    revision whole (as ``str.partition``, with ``""`` for no colon)."""
+    depth = 0
+    for i, c in enumerate(text):
+        if c == "{":
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+        elif c == ":" and not depth:
+            return text[:i], ":", text[i + 1:]
+    return text, "", ""
+
+
 def _compile(path: str, what: str, spec: str, config: Config | None = None,
              rename: tuple[str, str] | None = None) -> PolicySet:
     """The checked set; a copy's file names told as ``rename`` says (``/tmp/…/tree/``
     as ``REV:``) in its diagnostics and messages. A copy's parses are not kept in the
     parse cache: its temporary directory's name never comes again."""
     try:
-        model, _loaded, diags = compile_paths([path], config=config, cache=rename is None)
+        model, _loaded, diags = compile_paths([path], config=config, cache=rename is None, policies=True)
     except UsageError as e:
         message = str(e).replace(*rename) if rename else str(e)
         raise UsageError(f"{what} '{spec}': {message}") from None
@@ -103,14 +125,12 @@ def _from_git(rev: str, path: str, top: Path, spec: str, what: str) -> Path:
     obj = f"{rev}:{path}"
     lead = "no such file or directory, and as REV:PATH "
     kind = _git(["cat-file", "-t", obj], spec, what, lead=lead).decode().strip()
-    prefix, _, cdup = _git(["rev-parse", "--show-prefix", "--show-cdup"], spec, what).decode().partition("\n")
+    prefix = _git(["rev-parse", "--show-prefix"], spec, what).decode()
     relative = path.startswith(("./", "../")) or path in (".", "..")  # to the current folder, as git reads it
     at = PurePosixPath(posixpath.normpath(prefix.strip() + path if relative else path or "."))
     target = top.joinpath(*at.parts) if str(at) != "." else top
     if kind not in ("blob", "tree"):
         raise UsageError(f"{what} '{spec}': git names a {kind}, not a file or a folder")
-    # git archive, run below the top, would keep only that folder of the tree: run it from the top
-    where = cdup.strip() or None
     oid = _git(["rev-parse", "--verify", "--end-of-options", obj], spec, what).decode().strip()
     _configs(rev, at, top, spec, what)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -118,13 +138,67 @@ def _from_git(rev: str, path: str, top: Path, spec: str, what: str) -> Path:
         target.write_bytes(_git(["cat-file", "blob", oid], spec, what))
         return target
     target.mkdir(exist_ok=True)
-    archive = _git(["archive", "--format=tar", oid], spec, what, cwd=where)
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(_tree_as_tar(oid, spec, what))) as tar:
         try:
             tar.extractall(target, filter="data")
         except tarfile.FilterError as e:  # a link out of the folder: what it names is not in this revision
             raise UsageError(f"{what} '{spec}': cannot read it from git: {e}") from None
     return target
+
+
+def _tree_as_tar(oid: str, spec: str, what: str) -> bytes:
+    """The tree ``oid`` as a tar archive of its folders, files and links as they are stored
+    (no attribute applies), with the modes ``git archive`` gives them: extracted through
+    tarfile's ``data`` filter, links out of the folder are refused and modes set as they
+    were when the copy was ``git archive``'s. A submodule is an empty folder, as there."""
+    # --full-tree: below the top, ls-tree would list only what is under the current folder
+    listed = _git(["ls-tree", "-r", "-t", "-z", "--full-tree", oid], spec, what).split(b"\0")
+    entries: list[tuple[str, str, str, str]] = []  # mode, type, object, path
+    for line in filter(None, listed):
+        head, _, path = line.partition(b"\t")
+        mode, kind, entry_oid = head.decode().split(" ")
+        entries.append((mode, kind, entry_oid, os.fsdecode(path)))
+    blobs = _blobs([e[2] for e in entries if e[1] == "blob"], spec, what)
+    now = int(time.time())
+    out = io.BytesIO()
+    with tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for mode, kind, entry_oid, name in entries:
+            info = tarfile.TarInfo(name)
+            info.mtime = now
+            data = None
+            if kind != "blob":  # a tree, or a submodule's commit
+                info.type, info.mode = tarfile.DIRTYPE, 0o775
+            elif mode == "120000":
+                info.type, info.mode, info.linkname = tarfile.SYMTYPE, 0o777, os.fsdecode(blobs[entry_oid])
+            else:
+                data = blobs[entry_oid]
+                info.size, info.mode = len(data), 0o775 if mode == "100755" else 0o664
+            tar.addfile(info, None if data is None else io.BytesIO(data))
+    return out.getvalue()
+
+
+def _blobs(oids: list[str], spec: str, what: str) -> dict[str, bytes]:
+    """The contents of the blobs ``oids``, read by one ``git cat-file --batch``."""
+    wanted = list(dict.fromkeys(oids))
+    if not wanted:
+        return {}
+    try:
+        done = subprocess.run(["git", "cat-file", "--batch"], input="".join(f"{o}\n" for o in wanted).encode(),
+                              capture_output=True, check=False)
+    except OSError as e:
+        raise UsageError(f"{what} '{spec}': cannot run git: {e.strerror or e}") from None
+    out, at, found = done.stdout, 0, dict[str, bytes]()
+    for oid in wanted:
+        end = out.find(b"\n", at)
+        header = out[at:end].decode("utf-8", "replace").split(" ") if end >= 0 else []
+        if done.returncode != 0 or len(header) != 3 or header[1] != "blob":
+            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
+            reason = message[0] if message else f"cannot read {' '.join(header) or oid}"
+            raise UsageError(f"{what} '{spec}': git: {reason}")
+        size = int(header[2])
+        found[oid] = out[end + 1:end + 1 + size]
+        at = end + 1 + size + 1  # the content, then a line feed
+    return found
 
 
 def _configs(rev: str, at: PurePosixPath, top: Path, spec: str, what: str) -> None:
