@@ -150,6 +150,18 @@ def test_eval_of_a_directory_with_test_files_only_is_a_usage_error(tmp_path: Pat
     assert run("check", str(tmp_path))[0] == 1 and "P504" in run("check", str(tmp_path))[1]
 
 
+def test_eval_of_a_set_whose_policy_files_are_all_excluded_is_a_usage_error(tmp_path: Path) -> None:
+    """Its empty set allowed every record (exit 0), and diff called two such sets equivalent."""
+    (tmp_path / "c.policy").write_text("policy c\nrule r: block price > 5\n")
+    (tmp_path / "policy.toml").write_text('exclude = ["*.policy"]\n')
+    code, out, err = run("eval", str(tmp_path), "--input", "-", input='{"price": 6}\n')
+    assert code == 2 and out == "" and "excludes every one" in err and "policy.toml" in err, err
+    with pytest.raises(dsl.UsageError, match="excludes every one"):
+        dsl.load(tmp_path)
+    code, out, err = run("diff", str(tmp_path), str(tmp_path))
+    assert code == 2 and "excludes every one" in err, (out, err)
+
+
 def test_eval_policy_errors_send_to_policy_check(tmp_path: Path) -> None:
     (tmp_path / "p.policy").write_text("policy p\nrule r: blok\n")
     code, out, err = run("eval", str(tmp_path), "--input", "-", input="{}")

@@ -33,16 +33,20 @@ def compile_paths(paths: PathLike | Iterable[PathLike], *, config: Config | None
     the checked model (None when there are errors), what was loaded, and the front end's
     diagnostics. ``cache``: whether the parses are kept in (and read from) the parse
     cache (``dsl.syntax.cache``); a temporary copy's are not worth keeping. ``policies``:
-    a set to decide with, so that paths holding test files and no policy file are a
-    ``UsageError``, as a directory without policy files is (its empty set allows
-    everything; ``policy check`` and ``policy test`` report such test files as P504)."""
+    a set to decide with, so that paths holding test files and no policy file, or whose
+    policy files the configuration all excludes, are a ``UsageError``, as a directory
+    without policy files is (its empty set allows everything; ``policy check`` and
+    ``policy test`` report such test files as P504)."""
     paths = as_paths(paths)
     cfg = config if config is not None else discover(paths)
     loaded = load_paths(paths, cfg, cache=cache)
     unread = any(d.code.startswith("P0") for d in loaded.diagnostics)  # a policy file, maybe: said as it is
-    if policies and loaded.test_files and not loaded.policy_files and not unread:
+    if policies and not loaded.policy_files and not unread:
         named = ", ".join(f"'{p}'" for p in paths)
-        raise UsageError(f"no policy files under {named}, only test files (*_test.policy)")
+        if loaded.test_files:
+            raise UsageError(f"no policy files under {named}, only test files (*_test.policy)")
+        raise UsageError(f"no policy files under {named}" + (f": the configuration ({cfg.name}) excludes every one"
+                                                            if cfg.name else ""))
     model, diags = compile_loaded(loaded)
     broken = cfg.errors()
     if broken:  # a configuration that is broken (P600) may leave out files, or keep them: no set
