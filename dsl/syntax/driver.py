@@ -1,9 +1,11 @@
 """The driver: the Lark object, built once per process, and the runs of it.
 
-Lark parses with LALR(1) and its contextual lexer, and builds the parse tree as it
-reduces (``transformer=``, see ``tree``). Comments reach the file's list through
-``lexer_callbacks``; the list of the parse under way is held in a context variable, so
-that parses in several threads do not mix their comments. Everything here is Lark's
+Lark parses with LALR(1) and builds the parse tree as it reduces (``transformer=``, see
+``tree``). A whole file's tokens are read by ``scanner`` and fed to Lark's parser; a text
+it cannot read, or that does not parse, goes through Lark's contextual lexer, whose errors
+are worded (``errors``). Comments reach the file's list through ``lexer_callbacks`` (the
+fast path calls the same); the list of the parse under way is held in a context variable,
+so that parses in several threads do not mix their comments. Everything here is Lark's
 public API.
 """
 
