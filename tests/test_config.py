@@ -317,6 +317,17 @@ def test_trailing_comment_on_any_line_of_a_statement(tmp_path: Path) -> None:
     assert "no problems found" in run("check", str(tmp_path))[1]
 
 
+def test_the_directive_in_another_case_is_said_to_suppress_nothing(tmp_path: Path) -> None:
+    """`# Policy: Ignore[P301]` looks like a suppression and is none: its finding stayed,
+    and nothing said why."""
+    write(tmp_path, {"ivory.policy": "policy ivory\nrule all-ivory: block mentions 'ivory'\n"
+                                     "rule carved: block mentions 'carved ivory'  # Policy: IGNORE[P301]\n"})
+    found = findings(str(tmp_path))
+    assert keys(found) == [("ivory.policy", "P301", 3, False), ("ivory.policy", "P601", 3, False)]
+    [p601] = [f for f in found if f["code"] == "P601"]
+    assert "lower case" in p601["message"] and p601["column"] == 45
+
+
 def test_each_comment_covers_its_own_statement_among_many(tmp_path: Path) -> None:
     rules = "".join(f"rule carved{i}: block mentions 'carved ivory {i}'" + ("  # policy: ignore[P301]" if i % 2 else "")
                     + "\n" for i in range(6))

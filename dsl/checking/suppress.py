@@ -27,6 +27,7 @@ UNDECIDED = "P399"  # a question the analysis did not answer
 
 _DIRECTIVE = A.SUPPRESSION
 _CODE = re.compile(r"P\d{3}")
+_OTHER_CASE = re.compile(_DIRECTIVE.pattern, re.IGNORECASE)  # `# Policy: Ignore[…]`: taken for one, and is none
 
 
 def unsuppressible(code: str) -> bool:
@@ -64,6 +65,14 @@ def read_suppressions(file: A.File, text: str) -> tuple[list[Suppression], list[
     for comment in file.comments:
         span = comment.span
         m = _DIRECTIVE.search(comment.text)
+        if span is not None and m is None and (near := _OTHER_CASE.search(comment.text)) is not None:
+            problems.append(make(
+                "P601", f"'{near.group()}' is not the directive `policy: ignore` (it is written in lower case), "
+                        "so this comment suppresses nothing",
+                A.Span(span.file, span.line, span.column + near.start(), span.line, span.column + near.end(),
+                       span.start + near.start(), span.start + near.end()),
+                hint="write # policy: ignore[…]"))
+            continue
         if span is None or m is None:
             continue
         codes, bad = _codes(comment.text, m.end(), span)
