@@ -93,12 +93,15 @@ class Meanwhile:
                 chunks.append(chunk)
         except OSError:
             chunks = []
-        _, status = os.waitpid(self.pid, 0)
+        status = _reap(self.pid)
         self.pid = None
         os.close(self.fd)
-        if not chunks or not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0:
+        if not chunks or (status is not None and (not os.WIFEXITED(status) or os.WEXITSTATUS(status) != 0)):
             return None
-        return pickle.loads(b"".join(chunks))
+        try:  # (a child reaped by another, its status unknown: its pickle, if whole)
+            return pickle.loads(b"".join(chunks))
+        except Exception:  # noqa: BLE001 - cut short: computed by the caller
+            return None
 
     def __enter__(self) -> Meanwhile:
         return self
@@ -110,9 +113,18 @@ class Meanwhile:
                 os.kill(self.pid, signal.SIGKILL)
             except OSError:  # pragma: no cover - gone already
                 pass
-            os.waitpid(self.pid, 0)
+            _reap(self.pid)
             os.close(self.fd)
             self.pid = None
+
+
+def _reap(pid: int) -> int | None:
+    """The wait status of the child ``pid``, waited for; None where another has reaped it
+    (SIGCHLD ignored, as some services set it: the kernel reaps children then)."""
+    try:
+        return os.waitpid(pid, 0)[1]
+    except ChildProcessError:
+        return None
 
 
 def _run_child(read: int, write: int, blocked: Any, fn: Callable[..., Any],

@@ -113,3 +113,17 @@ class _NoChild:
 
     def result(self) -> None:
         return None
+
+
+def test_a_process_that_ignores_sigchld_still_gets_the_result() -> None:
+    """With SIGCHLD ignored, the kernel reaps children itself: waitpid finds none."""
+    import signal
+
+    before = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        with Meanwhile(_twice, 4) as later:
+            assert later.result()["x"] == 8
+        with Meanwhile(_sleeps) as later:
+            pass  # killed and reaped on leaving, without an error
+    finally:
+        signal.signal(signal.SIGCHLD, before)
