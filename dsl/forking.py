@@ -25,9 +25,13 @@ def can_fork(*, native_threads: bool = False) -> bool:
     thread either (a query engine's pool, say, which ``threading`` does not count). The
     scan's workers allow native ones: those left when it forks are the idle pools that
     pyarrow and NumPy start when imported (jemalloc's, OpenBLAS's), which prepare
-    themselves for a fork, the scan having closed its own DuckDB query first."""
+    themselves for a fork, the scan having closed its own DuckDB query first. Not where
+    SIGCHLD is ignored (as some services set it): the kernel then reaps each child as it
+    ends, and a wait for it (``multiprocessing``'s) never learns that it has."""
     if not sys.platform.startswith("linux") or threading.active_count() != 1:
         return False
+    if signal.getsignal(signal.SIGCHLD) == signal.SIG_IGN:
+        return False  # children are reaped by the kernel at once: none could be waited for (a pool's hung)
     return native_threads or os_threads() == 1
 
 

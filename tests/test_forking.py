@@ -59,6 +59,17 @@ def test_leaving_the_block_kills_the_child_and_reaps_it() -> None:
         os.waitpid(pid, os.WNOHANG)  # reaped already: no such child
 
 
+def test_no_fork_where_sigchld_is_ignored() -> None:
+    import signal
+
+    before = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    try:
+        assert not forking.can_fork()
+    finally:
+        signal.signal(signal.SIGCHLD, before)
+    assert forking.can_fork()
+
+
 def test_no_child_where_forking_is_unsafe(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(forking, "can_fork", lambda **_: False)
     with Meanwhile(_twice, 1) as later:
@@ -115,11 +126,19 @@ class _NoChild:
         return None
 
 
-def test_a_process_that_ignores_sigchld_still_gets_the_result() -> None:
-    """With SIGCHLD ignored, the kernel reaps children itself: waitpid finds none."""
+def test_a_child_reaped_by_another_still_gives_its_result(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With SIGCHLD ignored, the kernel reaps children itself: waitpid finds none (no fork
+    is made then, ``can_fork``; a handler set after the fork does the same)."""
     import signal
 
-    before = signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+    real = Meanwhile.__init__
+
+    def then_ignore(self: Meanwhile, fn: Callable[..., Any], *args: Any) -> None:
+        real(self, fn, *args)
+        signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+
+    monkeypatch.setattr(Meanwhile, "__init__", then_ignore)
+    before = signal.getsignal(signal.SIGCHLD)
     try:
         with Meanwhile(_twice, 4) as later:
             assert later.result()["x"] == 8

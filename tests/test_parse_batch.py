@@ -196,6 +196,20 @@ parent = os.getpid()
 """
 
 
+def test_a_process_that_ignores_sigchld_parses_alone() -> None:
+    """The kernel then reaps children as they end: the wait for the child never learnt
+    that it had (``dsl.load`` of a large set hung in a service that ignores SIGCHLD)."""
+    _run("""
+import signal, sys
+sys.path.insert(0, 'tests')
+from test_parse_batch import TEXTS, _plain
+from dsl.syntax import batch
+serial = batch.parse_all(TEXTS, processes=1)
+signal.signal(signal.SIGCHLD, signal.SIG_IGN)
+print('same' if _plain(batch.parse_all(TEXTS, processes=2)) == _plain(serial) else 'differs')
+""")
+
+
 def test_a_child_killed_holding_the_claim_lock_does_not_hang_this_process() -> None:
     _run(_SETUP + """
 def dies_holding_it(jobs, lock, ends, out):
