@@ -73,8 +73,8 @@ class Scanner:
                     continue
                 column = at - line_start + 1
                 token = Token(kind, value, at, line, column, line, column + len(value), end)
-                if kind == "NAME" and keywords.get(value) in choices():  # type: ignore[no-untyped-call]  # Lark leaves it unannotated
-                    token.type = keywords[value]
+                if kind == "NAME" and (keyword := keywords.get(value)) is not None and keyword in choices():  # type: ignore[no-untyped-call]  # Lark leaves it unannotated
+                    token.type = keyword
                 feed(token)
                 last = token
         except UnexpectedInput:
