@@ -1241,6 +1241,29 @@ def test_spark_reads_file_names_with_glob_characters_as_named(tmp_path: Path, sp
         assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == ["q?", "qa", "[1]"]
 
 
+def test_spark_reads_only_the_columns_a_decision_reads(tmp_path: Path, spark_session: Any) -> None:
+    """Spark reads a Parquet file's schema whole, and refused a timestamp in nanoseconds or
+    a TIME column that no rule reads; a column named ``_metadata`` hid Spark's own (where
+    the split's start comes from). Now only the columns the scan reads are read, as with
+    DuckDB, and a rule that reads a timestamp in nanoseconds is a usage error with Spark."""
+    stamps = pa.array([1633852800 * 10**9, 0, None], pa.timestamp("ns"))
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "title": ["bitcoin", "lamp", None], "_metadata": ["x", None, "y"],
+                             "seen": stamps, "open": pa.array([28800 * 10**6, None, 0], pa.time64("us"))}),
+                   tmp_path / "in.parquet")
+    (tmp_path / "p.policy").write_text("policy q\nrule coin: block title mentions 'bitcoin'\n"
+                                       "rule md: flag _metadata == 'y'\n", encoding="utf-8")
+    for engine in ("duckdb", "spark"):
+        scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], str(tmp_path / f"{engine}.jsonl"),
+                   engine=engine, at="2021-10-20", jobs=1)
+    got = read_output(tmp_path / "spark.jsonl")
+    assert got == read_output(tmp_path / "duckdb.jsonl")
+    assert [r["effect"] for r in got] == ["block", "allow", "flag"]
+    (tmp_path / "p.policy").write_text("policy q\nrule s: flag seen >= 2021-10-10\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="column 'seen' is a timestamp in nanoseconds, which Spark cannot read"):
+        scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], str(tmp_path / "spark.jsonl"),
+                   engine="spark", at="2021-10-20")
+
+
 def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:
     from click.testing import CliRunner
 

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import csv
 import glob
+import json
 import os
 import re
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -30,7 +31,8 @@ from .records import Lines, read_json_units
 from .schema import DECIDE_COLUMN
 
 __all__ = ["FORMATS", "Batch", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
-           "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "open_source", "partition_note"]
+           "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "kept_columns", "open_source",
+           "parquet_leaves", "partition_note"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -542,6 +544,22 @@ def _own_names(name: str, fmt: str) -> list[str]:
         return []
 
 
+def parquet_leaves(name: str, tops: Iterable[str] | None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The leaf columns of a Parquet file's schema under the top-level columns ``tops``
+    (None: all), each as its dotted path, its physical type (``INT64``, ``INT96`` …) and
+    its logical type's JSON (``{"Type": "Timestamp", "timeUnit": "nanoseconds", …}``);
+    none where the file cannot be read (its reader tells why)."""
+    try:
+        schema = pa.parquet.read_metadata(name).schema
+    except (OSError, pa.ArrowException):
+        return
+    wanted = None if tops is None else list(tops)
+    for i in range(len(schema)):
+        column = schema.column(i)
+        if wanted is None or any(column.path == t or column.path.startswith(t + ".") for t in wanted):
+            yield column.path, str(column.physical_type), json.loads(column.logical_type.to_json())
+
+
 def csv_header(name: str) -> list[str]:
     """A CSV file's header as Python's csv module reads it past the blank lines before it,
     its names trimmed as DuckDB trims them (a byte that is not UTF-8 kept as a lone
@@ -625,15 +643,21 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
                   share_all if sample else None, tuple(found.files))
 
 
-def _projection(columns: dict[str, str], fields: frozenset[str] | None, *, csv: bool) -> str:
-    """The columns the batches carry: those of ``fields`` (a CSV column ``a.b`` belongs
-    to field ``a``), in the input's order; ``*`` for all of them, or where none is left.
-    The input's other columns are never read: on the peers' workload two of eight, which
-    cost DuckDB 0.04 s of CPU and the listings built in Python 12% of their time a million
-    records."""
+def kept_columns(columns: Iterable[str], fields: frozenset[str] | None, *, csv: bool) -> list[str] | None:
+    """The columns a scan reads, of an input's (or a file's) ``columns``: those of
+    ``fields`` (a CSV column ``a.b`` belongs to field ``a``), in the input's order; None
+    for all of them (``fields`` None). Either engine reads no other: on the peers'
+    workload two of eight, which cost DuckDB 0.04 s of CPU and the listings built in
+    Python 12% of their time a million records; and a column Spark cannot read (a
+    timestamp in nanoseconds) stops no scan that does not read it."""
     if fields is None:
-        return "*"
-    kept = [c for c in columns if (c.split(".")[0] if csv else c) in fields]
+        return None
+    return [c for c in columns if (c.split(".")[0] if csv else c) in fields]
+
+
+def _projection(columns: dict[str, str], fields: frozenset[str] | None, *, csv: bool) -> str:
+    """``kept_columns`` as DuckDB's select list; ``*`` for all of them, or where none is left."""
+    kept = kept_columns(columns, fields, csv=csv)
     if not kept or len(kept) == len(columns) or any("\x00" in c for c in kept):
         return "*"
     return ", ".join('"' + c.replace('"', '""') + '"' for c in kept)
