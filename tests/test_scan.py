@@ -1264,6 +1264,40 @@ def test_spark_reads_only_the_columns_a_decision_reads(tmp_path: Path, spark_ses
                    engine="spark", at="2021-10-20")
 
 
+def test_spark_refuses_the_files_duckdb_refuses(tmp_path: Path, spark_session: Any,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """Spark's ``unionByName`` matches names ignoring case (``Title`` and ``title``, a
+    struct's ``Country`` and ``country``) and gives a column read from several files one
+    type (an int64 as a double, a decimal or text, a text as an int64): the scan decided on
+    other values than the files hold, or failed with Spark's stack trace. The files DuckDB's
+    reading refuses are refused with Spark too, the same usage error (exit 2)."""
+    (tmp_path / "p.policy").write_text("policy m\nrule coin: block title mentions 'bitcoin'\n"
+                                       "rule kp: block seller.country == 'KP'\nrule big: flag price > 100\n",
+                                       encoding="utf-8")
+    pairs = {"case": ({"id": ["a"], "title": ["bitcoin"]}, {"id": ["b"], "Title": ["bitcoin"]}),
+             "nest": ({"id": ["a"], "seller": [{"country": "CN"}]}, {"id": ["b"], "seller": [{"Country": "KP"}]}),
+             "double": ({"id": ["a"], "price": [9007199254740993]}, {"id": ["b"], "price": [1.5]}),
+             "text": ({"id": ["a"], "price": [500]}, {"id": ["b"], "price": ["abc"]}),
+             "decimal": ({"id": ["a"], "price": [500]}, {"id": ["b"], "price": pa.array([1], pa.decimal128(5, 2))}),
+             "wider": ({"id": ["a"], "price": pa.array([500], pa.int32())}, {"id": ["b"], "price": [7]})}
+    for case, (a, b) in pairs.items():
+        inputs = [str(tmp_path / f"{case}-{x}.parquet") for x in "ab"]
+        pq.write_table(pa.table(a), inputs[0])
+        pq.write_table(pa.table(b), inputs[1])
+        message = "differ only in case" if case in ("case", "nest") else "column 'price' is .* with the other files"
+        for engine in ("duckdb", "spark"):
+            out = tmp_path / f"{case}-{engine}.jsonl"
+            if case == "wider":
+                scan_paths(tmp_path / "p.policy", inputs, str(out), engine=engine, at="2021-10-20", jobs=1)
+                continue
+            with pytest.raises(UsageError, match=message):
+                scan_paths(tmp_path / "p.policy", inputs, str(out), engine=engine, at="2021-10-20", jobs=1)
+            assert not out.exists()
+    got = read_output(tmp_path / "wider-spark.jsonl")
+    assert got == read_output(tmp_path / "wider-duckdb.jsonl") and [r["effect"] for r in got] == ["flag", "allow"]
+    assert "at org.apache" not in capfd.readouterr().err  # (no stack trace of Spark's)
+
+
 def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:
     from click.testing import CliRunner
 

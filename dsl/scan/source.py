@@ -31,8 +31,8 @@ from .records import Lines, read_json_units
 from .schema import DECIDE_COLUMN
 
 __all__ = ["FORMATS", "Batch", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
-           "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "kept_columns", "open_source",
-           "parquet_leaves", "partition_note"]
+           "check_types", "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "kept_columns",
+           "open_source", "parquet_leaves", "partition_note"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -308,19 +308,25 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
 
 def _check_types(con: duckdb.DuckDBPyConnection, files: Sequence[str], table: str, read: str,
                  option: str) -> None:
-    """Parquet files read together have one type per column (DuckDB's ``union_by_name``):
-    where that type reads a file's values otherwise than the file's own type (a number
-    or a date as text, a boolean or an integer as a double, a decimal as a double; not an
-    integer as a wider one or a whole decimal, a decimal as a wider one, a float as a
-    double, or a struct with more fields), a decision
-    on the value read is not the one ``decide`` gives that record: a usage error, naming
-    the column and the file (scan the files whose types differ one at a time). Only the
-    columns the scan reads (``read``: the projection) are compared."""
+    """``check_types`` on DuckDB's reading: each file's own schema, and the columns the
+    scan reads (``read``: the projection) of the files read together (``union_by_name``)."""
     joined = con.sql(f"SELECT {read} FROM {table} LIMIT 0").arrow().schema  # noqa: S608 - our own SQL
-    for name in files:
-        own = con.sql(f"SELECT * FROM read_parquet({_quote(_literal(name))}, hive_partitioning = false) "  # noqa: S608
-                      "LIMIT 0").arrow().schema
-        for field in own:
+    check_types(((name, con.sql(f"SELECT * FROM read_parquet({_quote(_literal(name))}, hive_partitioning = false) "
+                                "LIMIT 0").arrow().schema) for name in files), joined, option)  # noqa: S608
+
+
+def check_types(own: Iterable[tuple[str, pa.Schema]], joined: pa.Schema, option: str) -> None:
+    """Parquet files read together have one type per column, with either engine (DuckDB's
+    ``union_by_name``, Spark's ``unionByName``): where that type (``joined``) reads a
+    file's values otherwise than the file's own type (``own``: each file's name and its
+    schema as the engine reads it alone), as a number or a date as text, a text as a
+    number, a boolean or an integer as a double, a decimal as a double (not an integer as
+    a wider one or a whole decimal, a decimal as a wider one, a float as a double, or a
+    struct with more fields), a decision on the value read is not the one ``decide``
+    gives that record: a usage error, naming the column and the file (scan the files
+    whose types differ one at a time). Only the columns of ``joined`` are compared."""
+    for name, schema in own:
+        for field in schema:
             index = joined.get_field_index(field.name)
             if index >= 0 and _changed(field.type, joined.field(index).type):
                 raise UsageError(
@@ -507,17 +513,20 @@ def _table_sql(fmt: str, files: Sequence[str], option: str) -> str:
 _RENAMED = re.compile(r"(.+)_[0-9]+")
 
 
-def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option: str) -> None:
-    """DuckDB matches column names (and struct fields) ignoring case: two names that differ
-    only in case become one column across files (``Title`` in one, ``title`` in another),
-    and within a file the second is read as ``Title_1``: either way a listing would lack
-    the field its file names. A usage error, read off the files' own names (their Parquet
-    schema, their CSV header as DuckDB trims it), looked for where there are several files,
-    a struct, or a column ``NAME_<n>`` beside a column ``name``."""
-    lowered = {c.lower() for c in columns}
-    renamed = any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns)
-    if len(files) == 1 and not renamed and not any("STRUCT(" in t.upper() for t in columns.values()):
-        return
+def check_names(files: Sequence[str], fmt: str, columns: dict[str, str] | None, option: str) -> None:
+    """Column names (and struct fields) that differ only in case are a usage error, with
+    either engine: DuckDB and Spark match names ignoring case, so two such names become
+    one column across files (``Title`` in one, ``title`` in another), and within a file
+    DuckDB reads the second as ``Title_1`` (Spark refuses the file): either way a listing
+    would lack the field its file names. Read off the files' own names (their Parquet
+    schema, their CSV header as DuckDB trims it). ``columns``: DuckDB's columns of the
+    input, where one file is looked at only if it has a struct or a column ``NAME_<n>``
+    beside a column ``name``; None: every file is."""
+    if columns is not None and len(files) == 1:
+        lowered = {c.lower() for c in columns}
+        renamed = any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns)
+        if not renamed and not any("STRUCT(" in t.upper() for t in columns.values()):
+            return
     spelled: dict[str, tuple[str, str]] = {}
     for name in files:
         mine: dict[str, str] = {}
@@ -526,13 +535,13 @@ def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option:
                 continue  # (DuckDB names an empty one itself)
             if column.lower() in mine:  # twice in one file (the same, or but for case)
                 raise UsageError(f"{option} '{name}': the columns '{mine[column.lower()]}' and '{column}' differ only "
-                                 "in case, or not at all (it names a column twice), which DuckDB does not tell apart; "
-                                 "rename one")
+                                 "in case, or not at all (it names a column twice), which DuckDB and Spark do not "
+                                 "tell apart; rename one")
             mine[column.lower()] = column
             there = spelled.setdefault(column.lower(), (column, name))
             if there[0] != column:
                 raise UsageError(f"{option} '{name}': the columns '{there[0]}' (in '{there[1]}') and '{column}' "
-                                 "differ only in case, which DuckDB does not tell apart; rename one")
+                                 "differ only in case, which DuckDB and Spark do not tell apart; rename one")
 
 
 def _own_names(name: str, fmt: str) -> list[str]:

@@ -50,7 +50,16 @@ from .records import Bad, read_json_records
 from .report import Tally
 from .run import BATCH_SIZE, ScanResult, finish, new_job, read_fields, scan_job, sql_predicate
 from .schema import DECIDE_COLUMN
-from .source import check_field, expand_inputs, format_of, kept_columns, parquet_leaves, partition_note
+from .source import (
+    check_field,
+    check_names,
+    check_types,
+    expand_inputs,
+    format_of,
+    kept_columns,
+    parquet_leaves,
+    partition_note,
+)
 from .spark_sql import Untranslatable, to_spark
 
 if TYPE_CHECKING:
@@ -234,6 +243,7 @@ def session(jobs: int | None = None) -> SparkSession:
         from pyspark.sql import SparkSession
     except ImportError:
         raise UsageError("--engine spark: pyspark is not installed (pip install 'policy-dsl[spark]')") from None
+    _quiet()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -257,6 +267,18 @@ def session(jobs: int | None = None) -> SparkSession:
     # predicate of a thousand rules) as an ERROR with a long trace, then runs it interpreted
     started.sparkContext.setLogLevel("ERROR" if submitted else "FATAL")
     return started
+
+
+def _quiet() -> None:
+    """pyspark 4 logs each error of a query to standard error (``PySparkLogger``: its
+    message, then the JVM's stack trace as JSON) before it raises it; the scan tells the
+    error itself, in one line (``spark_message``)."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pyspark before 4: no such log
+        return
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def spark_message(e: BaseException) -> str:
@@ -380,6 +402,8 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str], shown: Sequ
     bad = BAD
     while any(bad in schema.names for schema in schemas):
         bad += "_"
+    if fmt != "jsonl":
+        check_names(shown or files, fmt, None, "--input")
     frames = []
     for place, found in enumerate(files):
         name = _literal(found)
@@ -403,8 +427,32 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str], shown: Sequ
             frame = _project(frame, kept)
         frames.append(frame.withColumn(FILE, F.lit(place).cast("bigint")))
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    if fmt == "parquet" and len(frames) > 1:
+        check_types(((name, _arrow_schema(frame.schema, union.schema, own=True))
+                     for name, frame in zip(shown or files, frames, strict=True)),
+                    _arrow_schema(union.schema, union.schema, own=False), "--input")
     headers = tuple(((shown or files)[place], len(schema.fields)) for place, schema in enumerate(schemas))
     return union.withColumn(ROW, F.monotonically_increasing_id()), headers, bad
+
+
+def _arrow_schema(schema: StructType, joined: StructType, *, own: bool) -> pa.Schema:
+    """The data columns of ``schema`` (a file's, or ``joined``, the files' together) as
+    Arrow types, for ``source.check_types``. A type pyspark cannot convert is a type of
+    its own (binary in a file, large binary joined), which another type always changes."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    fields = []
+    for field in schema.fields:
+        if field.name in KEYS:
+            continue
+        try:
+            kind = to_arrow_type(field.dataType)
+        except Exception:  # noqa: BLE001 - pyspark's error for a type Arrow does not have
+            kind = pa.binary() if own else pa.large_binary()
+        if own and field.name in joined.names and joined[field.name].dataType == field.dataType:
+            kind = pa.null()  # (the joined type itself: nothing is changed)
+        fields.append(pa.field(field.name, kind))
+    return pa.schema(fields)
 
 
 _INFERRING = {"spark.sql.legacy.parquet.nanosAsLong": "true", "spark.sql.timeType.enabled": "true"}
