@@ -1298,6 +1298,32 @@ def test_spark_refuses_the_files_duckdb_refuses(tmp_path: Path, spark_session: A
     assert "at org.apache" not in capfd.readouterr().err  # (no stack trace of Spark's)
 
 
+def test_int96_timestamps_are_refused_by_both_engines(tmp_path: Path, spark_session: Any) -> None:
+    """An INT96 timestamp (pyarrow's ``use_deprecated_int96_timestamps``, Spark's and Hive's
+    old default) is by convention an instant in UTC: Spark read it so, DuckDB as a local
+    time read in the policy's timezone, and the two engines decided the record differently.
+    DuckDB cannot be told otherwise: a column the scan reads that holds one (in a struct
+    too) is a usage error with either engine; one no rule reads is fine."""
+    stamps = [dt.datetime(2021, 10, 10, 8), dt.datetime(2021, 10, 10, 0)]
+    pq.write_table(pa.table({"id": ["a", "b"], "title": ["bitcoin", "lamp"], "seen": stamps,
+                             "meta": [{"since": s} for s in stamps]}), tmp_path / "in.parquet",
+                   use_deprecated_int96_timestamps=True)
+    out = {engine: str(tmp_path / f"{engine}.jsonl") for engine in ("duckdb", "spark")}
+    for rule, column in (("flag seen >= 2021-10-10T08:00", "seen"),
+                         ("flag meta.since >= 2021-10-10", "meta.since")):
+        (tmp_path / "p.policy").write_text(f"policy t\n  timezone 'Asia/Shanghai'\nrule r: {rule}\n", encoding="utf-8")
+        for engine in out:
+            with pytest.raises(UsageError, match=f"column '{column}' is an INT96 timestamp"):
+                scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], out[engine], engine=engine,
+                           at="2021-10-20", jobs=1)
+    (tmp_path / "p.policy").write_text("policy t\nrule coin: block title mentions 'bitcoin'\n", encoding="utf-8")
+    for engine in out:
+        scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], out[engine], engine=engine, at="2021-10-20",
+                   jobs=1)
+    assert read_output(Path(out["spark"])) == read_output(Path(out["duckdb"]))
+    assert [r["effect"] for r in read_output(Path(out["duckdb"]))] == ["block", "allow"]
+
+
 def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:
     from click.testing import CliRunner
 

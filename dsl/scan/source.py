@@ -30,9 +30,9 @@ from .pushdown import ColType, parse_type
 from .records import Lines, read_json_units
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "Batch", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
-           "check_types", "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "kept_columns",
-           "open_source", "parquet_leaves", "partition_note"]
+__all__ = ["FORMATS", "Batch", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_int96",
+           "check_names", "check_types", "csv_header", "csv_table", "first_line", "expand_inputs", "format_of",
+           "kept_columns", "open_source", "parquet_leaves", "partition_note"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -569,6 +569,21 @@ def parquet_leaves(name: str, tops: Iterable[str] | None) -> Iterator[tuple[str,
             yield column.path, str(column.physical_type), json.loads(column.logical_type.to_json())
 
 
+def check_int96(name: str, tops: Iterable[str] | None, option: str, shown: str | None = None) -> None:
+    """A usage error where a column the scan reads (under ``tops``, None: any) of the
+    Parquet file ``name`` (``shown``: as the user named it) holds an INT96 timestamp, with
+    either engine. By convention (Spark, Hive, Impala; pyarrow writes it so) an INT96 is an
+    instant in UTC, which Spark reads; DuckDB reads it as a local time (a TIMESTAMP, read in
+    each policy's timezone) and cannot be told otherwise, so the engines would decide the
+    record differently."""
+    for path, physical, _ in parquet_leaves(name, tops):
+        if physical == "INT96":
+            raise UsageError(f"{option} '{shown or name}': column '{path}' is an INT96 timestamp, which DuckDB reads "
+                             "as a local time and Spark as an instant in UTC; write it as a Parquet TIMESTAMP "
+                             "(pyarrow's default; Spark's spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS) "
+                             "to scan it")
+
+
 def csv_header(name: str) -> list[str]:
     """A CSV file's header as Python's csv module reads it past the blank lines before it,
     its names trimmed as DuckDB trims them (a byte that is not UTF-8 kept as a lone
@@ -631,6 +646,15 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
         con.close()
         raise
     read = _projection(columns, fields, csv=found.fmt == "csv")
+    if found.fmt == "parquet":
+        kept = kept_columns(columns, fields, csv=False)
+        if any("TIMESTAMP" in columns[c].upper() for c in (columns if kept is None else kept)):
+            try:
+                for name in found.files:  # (DuckDB reads an INT96 as a TIMESTAMP)
+                    check_int96(name, kept, option)
+            except BaseException:
+                con.close()
+                raise
     if found.fmt == "parquet" and len(found.files) > 1:
         try:
             _check_types(con, found.files, table, read, option)

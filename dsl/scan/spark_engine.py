@@ -52,6 +52,7 @@ from .run import BATCH_SIZE, ScanResult, finish, new_job, read_fields, scan_job,
 from .schema import DECIDE_COLUMN
 from .source import (
     check_field,
+    check_int96,
     check_names,
     check_types,
     expand_inputs,
@@ -424,6 +425,7 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str], shown: Sequ
             frame = _parquet(spark, name)
             kept = kept_columns(frame.columns, fields, csv=False)
             _check_readable(found, (shown or files)[place], kept)
+            check_int96(found, kept, "--input", (shown or files)[place])
             frame = _project(frame, kept)
         frames.append(frame.withColumn(FILE, F.lit(place).cast("bigint")))
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
