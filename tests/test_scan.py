@@ -1248,6 +1248,89 @@ def test_spark_reads_file_names_with_glob_characters_as_named(tmp_path: Path, sp
         assert [r["id"] for r in read_output(tmp_path / "out.jsonl")] == ["q?", "qa", "[1]"]
 
 
+def test_spark_reads_only_the_columns_a_decision_reads(tmp_path: Path, spark_session: Any) -> None:
+    """Spark reads a Parquet file's schema whole, and refused a timestamp in nanoseconds or
+    a TIME column that no rule reads; a column named ``_metadata`` hid Spark's own (where
+    the split's start comes from). Now only the columns the scan reads are read, as with
+    DuckDB, and a rule that reads a timestamp in nanoseconds is a usage error with Spark."""
+    stamps = pa.array([1633852800 * 10**9, 0, None], pa.timestamp("ns"))
+    pq.write_table(pa.table({"id": ["a", "b", "c"], "title": ["bitcoin", "lamp", None], "_metadata": ["x", None, "y"],
+                             "seen": stamps, "open": pa.array([28800 * 10**6, None, 0], pa.time64("us"))}),
+                   tmp_path / "in.parquet")
+    (tmp_path / "p.policy").write_text("policy q\nrule coin: block title mentions 'bitcoin'\n"
+                                       "rule md: flag _metadata == 'y'\n", encoding="utf-8")
+    for engine in ("duckdb", "spark"):
+        scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], str(tmp_path / f"{engine}.jsonl"),
+                   engine=engine, at="2021-10-20", jobs=1)
+    got = read_output(tmp_path / "spark.jsonl")
+    assert got == read_output(tmp_path / "duckdb.jsonl")
+    assert [r["effect"] for r in got] == ["block", "allow", "flag"]
+    (tmp_path / "p.policy").write_text("policy q\nrule s: flag seen >= 2021-10-10\n", encoding="utf-8")
+    with pytest.raises(UsageError, match="column 'seen' is a timestamp in nanoseconds, which Spark cannot read"):
+        scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], str(tmp_path / "spark.jsonl"),
+                   engine="spark", at="2021-10-20")
+
+
+def test_spark_refuses_the_files_duckdb_refuses(tmp_path: Path, spark_session: Any,
+                                               capfd: pytest.CaptureFixture[str]) -> None:
+    """Spark's ``unionByName`` matches names ignoring case (``Title`` and ``title``, a
+    struct's ``Country`` and ``country``) and gives a column read from several files one
+    type (an int64 as a double, a decimal or text, a text as an int64): the scan decided on
+    other values than the files hold, or failed with Spark's stack trace. The files DuckDB's
+    reading refuses are refused with Spark too, the same usage error (exit 2)."""
+    (tmp_path / "p.policy").write_text("policy m\nrule coin: block title mentions 'bitcoin'\n"
+                                       "rule kp: block seller.country == 'KP'\nrule big: flag price > 100\n",
+                                       encoding="utf-8")
+    pairs = {"case": ({"id": ["a"], "title": ["bitcoin"]}, {"id": ["b"], "Title": ["bitcoin"]}),
+             "nest": ({"id": ["a"], "seller": [{"country": "CN"}]}, {"id": ["b"], "seller": [{"Country": "KP"}]}),
+             "double": ({"id": ["a"], "price": [9007199254740993]}, {"id": ["b"], "price": [1.5]}),
+             "text": ({"id": ["a"], "price": [500]}, {"id": ["b"], "price": ["abc"]}),
+             "decimal": ({"id": ["a"], "price": [500]}, {"id": ["b"], "price": pa.array([1], pa.decimal128(5, 2))}),
+             "wider": ({"id": ["a"], "price": pa.array([500], pa.int32())}, {"id": ["b"], "price": [7]})}
+    for case, (a, b) in pairs.items():
+        inputs = [str(tmp_path / f"{case}-{x}.parquet") for x in "ab"]
+        pq.write_table(pa.table(a), inputs[0])
+        pq.write_table(pa.table(b), inputs[1])
+        message = "differ only in case" if case in ("case", "nest") else "column 'price' is .* with the other files"
+        for engine in ("duckdb", "spark"):
+            out = tmp_path / f"{case}-{engine}.jsonl"
+            if case == "wider":
+                scan_paths(tmp_path / "p.policy", inputs, str(out), engine=engine, at="2021-10-20", jobs=1)
+                continue
+            with pytest.raises(UsageError, match=message):
+                scan_paths(tmp_path / "p.policy", inputs, str(out), engine=engine, at="2021-10-20", jobs=1)
+            assert not out.exists()
+    got = read_output(tmp_path / "wider-spark.jsonl")
+    assert got == read_output(tmp_path / "wider-duckdb.jsonl") and [r["effect"] for r in got] == ["flag", "allow"]
+    assert "at org.apache" not in capfd.readouterr().err  # (no stack trace of Spark's)
+
+
+def test_int96_timestamps_are_refused_by_both_engines(tmp_path: Path, spark_session: Any) -> None:
+    """An INT96 timestamp (pyarrow's ``use_deprecated_int96_timestamps``, Spark's and Hive's
+    old default) is by convention an instant in UTC: Spark read it so, DuckDB as a local
+    time read in the policy's timezone, and the two engines decided the record differently.
+    DuckDB cannot be told otherwise: a column the scan reads that holds one (in a struct
+    too) is a usage error with either engine; one no rule reads is fine."""
+    stamps = [dt.datetime(2021, 10, 10, 8), dt.datetime(2021, 10, 10, 0)]
+    pq.write_table(pa.table({"id": ["a", "b"], "title": ["bitcoin", "lamp"], "seen": stamps,
+                             "meta": [{"since": s} for s in stamps]}), tmp_path / "in.parquet",
+                   use_deprecated_int96_timestamps=True)
+    out = {engine: str(tmp_path / f"{engine}.jsonl") for engine in ("duckdb", "spark")}
+    for rule, column in (("flag seen >= 2021-10-10T08:00", "seen"),
+                         ("flag meta.since >= 2021-10-10", "meta.since")):
+        (tmp_path / "p.policy").write_text(f"policy t\n  timezone 'Asia/Shanghai'\nrule r: {rule}\n", encoding="utf-8")
+        for engine in out:
+            with pytest.raises(UsageError, match=f"column '{column}' is an INT96 timestamp"):
+                scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], out[engine], engine=engine,
+                           at="2021-10-20", jobs=1)
+    (tmp_path / "p.policy").write_text("policy t\nrule coin: block title mentions 'bitcoin'\n", encoding="utf-8")
+    for engine in out:
+        scan_paths(tmp_path / "p.policy", [str(tmp_path / "in.parquet")], out[engine], engine=engine, at="2021-10-20",
+                   jobs=1)
+    assert read_output(Path(out["spark"])) == read_output(Path(out["duckdb"]))
+    assert [r["effect"] for r in read_output(Path(out["duckdb"]))] == ["block", "allow"]
+
+
 def test_spark_cli_end_to_end(tmp_path: Path, spark_session: Any) -> None:
     from click.testing import CliRunner
 

@@ -44,7 +44,7 @@ from .source import (
     partition_note,
 )
 
-__all__ = ["BATCH_SIZE", "ScanResult", "check_apart", "check_output", "open_inputs", "scan", "scan_job"]
+__all__ = ["BATCH_SIZE", "ScanResult", "check_apart", "check_output", "open_inputs", "read_fields", "scan", "scan_job"]
 
 BATCH_SIZE = 8192
 """Records per batch, by default (of the parts, of JSON lines; see ``STREAM_BATCHES``)."""
@@ -156,9 +156,7 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
                 return found
         return None
 
-    # the columns a decision may read, and the job's own: no other is read
-    fields = fields_read(policies.policy_set) | {path[0] for path in (job.id_field, job.at_field, job.prior_field,
-                                                                      job.seller_field) if path}
+    fields = read_fields(policies, job)
     try:
         source = open_source(inputs, batch_size=batch_size, stream_batch=STREAM_BATCHES * batch_size,
                              at_field=job.at_field, predicate=predicate if use_pushdown else None, opening=opening,
@@ -177,6 +175,14 @@ def scan(policies: Policies, sources: Mapping[str, str], inputs: Sequence[str], 
         finally:  # (its database is open from the start: closed now, not when the error is dropped)
             source.batches.close()
     return finish(tally, began, report, notes)
+
+
+def read_fields(policies: Policies, job: Job) -> frozenset[str]:
+    """The top-level fields a scan reads of a Parquet or CSV input, with either engine:
+    those a decision may read (``semantics.fields_read``), and the job's own (the id,
+    ``at``, the prior, the seller). No other column is read."""
+    return fields_read(policies.policy_set) | {path[0] for path in (job.id_field, job.at_field, job.prior_field,
+                                                                    job.seller_field) if path}
 
 
 def scan_job(sources: Mapping[str, str], inputs: Sequence[str], out: str, report: str | None, *, at: str | None,

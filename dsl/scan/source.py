@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import csv
 import glob
+import json
 import os
 import re
 import threading
-from collections.abc import Callable, Generator, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, TypeAlias
 
@@ -29,8 +30,9 @@ from .pushdown import ColType, parse_type
 from .records import Lines, read_json_units
 from .schema import DECIDE_COLUMN
 
-__all__ = ["FORMATS", "Batch", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_names",
-           "csv_header", "csv_table", "first_line", "expand_inputs", "format_of", "open_source", "partition_note"]
+__all__ = ["FORMATS", "Batch", "CsvUnread", "Opening", "Part", "PartReader", "Source", "check_field", "check_int96",
+           "check_names", "check_types", "csv_header", "csv_table", "first_line", "expand_inputs", "format_of",
+           "kept_columns", "open_source", "parquet_leaves", "partition_note"]
 
 FORMATS = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl",
            ".json": "jsonl"}
@@ -306,19 +308,25 @@ def _inspect(patterns: Sequence[str], at_field: tuple[str, ...] | None, option: 
 
 def _check_types(con: duckdb.DuckDBPyConnection, files: Sequence[str], table: str, read: str,
                  option: str) -> None:
-    """Parquet files read together have one type per column (DuckDB's ``union_by_name``):
-    where that type reads a file's values otherwise than the file's own type (a number
-    or a date as text, a boolean or an integer as a double, a decimal as a double; not an
-    integer as a wider one or a whole decimal, a decimal as a wider one, a float as a
-    double, or a struct with more fields), a decision
-    on the value read is not the one ``decide`` gives that record: a usage error, naming
-    the column and the file (scan the files whose types differ one at a time). Only the
-    columns the scan reads (``read``: the projection) are compared."""
+    """``check_types`` on DuckDB's reading: each file's own schema, and the columns the
+    scan reads (``read``: the projection) of the files read together (``union_by_name``)."""
     joined = con.sql(f"SELECT {read} FROM {table} LIMIT 0").arrow().schema  # noqa: S608 - our own SQL
-    for name in files:
-        own = con.sql(f"SELECT * FROM read_parquet({_quote(_literal(name))}, hive_partitioning = false) "  # noqa: S608
-                      "LIMIT 0").arrow().schema
-        for field in own:
+    check_types(((name, con.sql(f"SELECT * FROM read_parquet({_quote(_literal(name))}, hive_partitioning = false) "
+                                "LIMIT 0").arrow().schema) for name in files), joined, option)  # noqa: S608
+
+
+def check_types(own: Iterable[tuple[str, pa.Schema]], joined: pa.Schema, option: str) -> None:
+    """Parquet files read together have one type per column, with either engine (DuckDB's
+    ``union_by_name``, Spark's ``unionByName``): where that type (``joined``) reads a
+    file's values otherwise than the file's own type (``own``: each file's name and its
+    schema as the engine reads it alone), as a number or a date as text, a text as a
+    number, a boolean or an integer as a double, a decimal as a double (not an integer as
+    a wider one or a whole decimal, a decimal as a wider one, a float as a double, or a
+    struct with more fields), a decision on the value read is not the one ``decide``
+    gives that record: a usage error, naming the column and the file (scan the files
+    whose types differ one at a time). Only the columns of ``joined`` are compared."""
+    for name, schema in own:
+        for field in schema:
             index = joined.get_field_index(field.name)
             if index >= 0 and _changed(field.type, joined.field(index).type):
                 raise UsageError(
@@ -505,17 +513,20 @@ def _table_sql(fmt: str, files: Sequence[str], option: str) -> str:
 _RENAMED = re.compile(r"(.+)_[0-9]+")
 
 
-def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option: str) -> None:
-    """DuckDB matches column names (and struct fields) ignoring case: two names that differ
-    only in case become one column across files (``Title`` in one, ``title`` in another),
-    and within a file the second is read as ``Title_1``: either way a listing would lack
-    the field its file names. A usage error, read off the files' own names (their Parquet
-    schema, their CSV header as DuckDB trims it), looked for where there are several files,
-    a struct, or a column ``NAME_<n>`` beside a column ``name``."""
-    lowered = {c.lower() for c in columns}
-    renamed = any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns)
-    if len(files) == 1 and not renamed and not any("STRUCT(" in t.upper() for t in columns.values()):
-        return
+def check_names(files: Sequence[str], fmt: str, columns: dict[str, str] | None, option: str) -> None:
+    """Column names (and struct fields) that differ only in case are a usage error, with
+    either engine: DuckDB and Spark match names ignoring case, so two such names become
+    one column across files (``Title`` in one, ``title`` in another), and within a file
+    DuckDB reads the second as ``Title_1`` (Spark refuses the file): either way a listing
+    would lack the field its file names. Read off the files' own names (their Parquet
+    schema, their CSV header as DuckDB trims it). ``columns``: DuckDB's columns of the
+    input, where one file is looked at only if it has a struct or a column ``NAME_<n>``
+    beside a column ``name``; None: every file is."""
+    if columns is not None and len(files) == 1:
+        lowered = {c.lower() for c in columns}
+        renamed = any((m := _RENAMED.fullmatch(c)) and m.group(1).lower() in lowered for c in columns)
+        if not renamed and not any("STRUCT(" in t.upper() for t in columns.values()):
+            return
     spelled: dict[str, tuple[str, str]] = {}
     for name in files:
         mine: dict[str, str] = {}
@@ -524,13 +535,13 @@ def check_names(files: Sequence[str], fmt: str, columns: dict[str, str], option:
                 continue  # (DuckDB names an empty one itself)
             if column.lower() in mine:  # twice in one file (the same, or but for case)
                 raise UsageError(f"{option} '{name}': the columns '{mine[column.lower()]}' and '{column}' differ only "
-                                 "in case, or not at all (it names a column twice), which DuckDB does not tell apart; "
-                                 "rename one")
+                                 "in case, or not at all (it names a column twice), which DuckDB and Spark do not "
+                                 "tell apart; rename one")
             mine[column.lower()] = column
             there = spelled.setdefault(column.lower(), (column, name))
             if there[0] != column:
                 raise UsageError(f"{option} '{name}': the columns '{there[0]}' (in '{there[1]}') and '{column}' "
-                                 "differ only in case, which DuckDB does not tell apart; rename one")
+                                 "differ only in case, which DuckDB and Spark do not tell apart; rename one")
 
 
 def _own_names(name: str, fmt: str) -> list[str]:
@@ -540,6 +551,37 @@ def _own_names(name: str, fmt: str) -> list[str]:
         return _paths(pa.parquet.read_schema(name)) if fmt == "parquet" else csv_header(name)
     except (OSError, csv.Error, pa.ArrowException):
         return []
+
+
+def parquet_leaves(name: str, tops: Iterable[str] | None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """The leaf columns of a Parquet file's schema under the top-level columns ``tops``
+    (None: all), each as its dotted path, its physical type (``INT64``, ``INT96`` …) and
+    its logical type's JSON (``{"Type": "Timestamp", "timeUnit": "nanoseconds", …}``);
+    none where the file cannot be read (its reader tells why)."""
+    try:
+        schema = pa.parquet.read_metadata(name).schema
+    except (OSError, pa.ArrowException):
+        return
+    wanted = None if tops is None else list(tops)
+    for i in range(len(schema)):
+        column = schema.column(i)
+        if wanted is None or any(column.path == t or column.path.startswith(t + ".") for t in wanted):
+            yield column.path, str(column.physical_type), json.loads(column.logical_type.to_json())
+
+
+def check_int96(name: str, tops: Iterable[str] | None, option: str, shown: str | None = None) -> None:
+    """A usage error where a column the scan reads (under ``tops``, None: any) of the
+    Parquet file ``name`` (``shown``: as the user named it) holds an INT96 timestamp, with
+    either engine. By convention (Spark, Hive, Impala; pyarrow writes it so) an INT96 is an
+    instant in UTC, which Spark reads; DuckDB reads it as a local time (a TIMESTAMP, read in
+    each policy's timezone) and cannot be told otherwise, so the engines would decide the
+    record differently."""
+    for path, physical, _ in parquet_leaves(name, tops):
+        if physical == "INT96":
+            raise UsageError(f"{option} '{shown or name}': column '{path}' is an INT96 timestamp, which DuckDB reads "
+                             "as a local time and Spark as an instant in UTC; write it as a Parquet TIMESTAMP "
+                             "(pyarrow's default; Spark's spark.sql.parquet.outputTimestampType=TIMESTAMP_MICROS) "
+                             "to scan it")
 
 
 def csv_header(name: str) -> list[str]:
@@ -604,6 +646,15 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
         con.close()
         raise
     read = _projection(columns, fields, csv=found.fmt == "csv")
+    if found.fmt == "parquet":
+        kept = kept_columns(columns, fields, csv=False)
+        if any("TIMESTAMP" in columns[c].upper() for c in (columns if kept is None else kept)):
+            try:
+                for name in found.files:  # (DuckDB reads an INT96 as a TIMESTAMP)
+                    check_int96(name, kept, option)
+            except BaseException:
+                con.close()
+                raise
     if found.fmt == "parquet" and len(found.files) > 1:
         try:
             _check_types(con, found.files, table, read, option)
@@ -625,15 +676,21 @@ def _duckdb_source(found: _Inspected, *, batch_size: int, predicate: Predicate |
                   share_all if sample else None, tuple(found.files))
 
 
-def _projection(columns: dict[str, str], fields: frozenset[str] | None, *, csv: bool) -> str:
-    """The columns the batches carry: those of ``fields`` (a CSV column ``a.b`` belongs
-    to field ``a``), in the input's order; ``*`` for all of them, or where none is left.
-    The input's other columns are never read: on the peers' workload two of eight, which
-    cost DuckDB 0.04 s of CPU and the listings built in Python 12% of their time a million
-    records."""
+def kept_columns(columns: Iterable[str], fields: frozenset[str] | None, *, csv: bool) -> list[str] | None:
+    """The columns a scan reads, of an input's (or a file's) ``columns``: those of
+    ``fields`` (a CSV column ``a.b`` belongs to field ``a``), in the input's order; None
+    for all of them (``fields`` None). Either engine reads no other: on the peers'
+    workload two of eight, which cost DuckDB 0.04 s of CPU and the listings built in
+    Python 12% of their time a million records; and a column Spark cannot read (a
+    timestamp in nanoseconds) stops no scan that does not read it."""
     if fields is None:
-        return "*"
-    kept = [c for c in columns if (c.split(".")[0] if csv else c) in fields]
+        return None
+    return [c for c in columns if (c.split(".")[0] if csv else c) in fields]
+
+
+def _projection(columns: dict[str, str], fields: frozenset[str] | None, *, csv: bool) -> str:
+    """``kept_columns`` as DuckDB's select list; ``*`` for all of them, or where none is left."""
+    kept = kept_columns(columns, fields, csv=csv)
     if not kept or len(kept) == len(columns) or any("\x00" in c for c in kept):
         return "*"
     return ", ".join('"' + c.replace('"', '""') + '"' for c in kept)

@@ -48,9 +48,19 @@ from .output import Writer, unwritable
 from .pool import load_sources
 from .records import Bad, read_json_records
 from .report import Tally
-from .run import BATCH_SIZE, ScanResult, finish, new_job, scan_job, sql_predicate
+from .run import BATCH_SIZE, ScanResult, finish, new_job, read_fields, scan_job, sql_predicate
 from .schema import DECIDE_COLUMN
-from .source import check_field, expand_inputs, format_of, partition_note
+from .source import (
+    check_field,
+    check_int96,
+    check_names,
+    check_types,
+    expand_inputs,
+    format_of,
+    kept_columns,
+    parquet_leaves,
+    partition_note,
+)
 from .spark_sql import Untranslatable, to_spark
 
 if TYPE_CHECKING:
@@ -234,6 +244,7 @@ def session(jobs: int | None = None) -> SparkSession:
         from pyspark.sql import SparkSession
     except ImportError:
         raise UsageError("--engine spark: pyspark is not installed (pip install 'policy-dsl[spark]')") from None
+    _quiet()
     active = SparkSession.getActiveSession()
     if active is not None:
         return active
@@ -257,6 +268,18 @@ def session(jobs: int | None = None) -> SparkSession:
     # predicate of a thousand rules) as an ERROR with a long trace, then runs it interpreted
     started.sparkContext.setLogLevel("ERROR" if submitted else "FATAL")
     return started
+
+
+def _quiet() -> None:
+    """pyspark 4 logs each error of a query to standard error (``PySparkLogger``: its
+    message, then the JVM's stack trace as JSON) before it raises it; the scan tells the
+    error itself, in one line (``spark_message``)."""
+    try:
+        from pyspark.logger import PySparkLogger
+    except ImportError:  # pyspark before 4: no such log
+        return
+    for name in ("SQLQueryContextLogger", "DataFrameQueryContextLogger"):
+        PySparkLogger.getLogger(name).disabled = True
 
 
 def spark_message(e: BaseException) -> str:
@@ -365,11 +388,12 @@ def decide_frame(frame: DataFrame, policies: Policies, task: Task, units: Accumu
     return safe.mapInArrow(functools.partial(decide_arrow, task, units), out)
 
 
-def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str],
-                shown: Sequence[str] | None = None) -> tuple[DataFrame, tuple[tuple[str, int], ...], str]:
+def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str], shown: Sequence[str] | None = None,
+                fields: frozenset[str] | None = None) -> tuple[DataFrame, tuple[tuple[str, int], ...], str]:
     """The input files as one DataFrame (by column name), with the keys; a CSV input's
     files' names (``shown``, else as in ``files``) and header widths (``Task.headers``);
-    and the name of its ``BAD`` column."""
+    and the name of its ``BAD`` column. Of a Parquet or CSV file, only the columns of
+    ``fields`` are read (``source.kept_columns``; None: all)."""
     from pyspark.sql import functions as F
     from pyspark.sql.types import StringType, StructField, StructType
 
@@ -379,6 +403,8 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str],
     bad = BAD
     while any(bad in schema.names for schema in schemas):
         bad += "_"
+    if fmt != "jsonl":
+        check_names(shown or files, fmt, None, "--input")
     frames = []
     for place, found in enumerate(files):
         name = _literal(found)
@@ -393,13 +419,91 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str],
                 frame = spark.read.options(**options, columnNameOfCorruptRecord=bad).schema(schema).csv(name)
             else:  # an empty file (Spark refuses a query of the corrupt record's column alone)
                 frame = spark.read.options(**options).csv(name)
-            frame = frame.select("*", F.col("_metadata.file_block_start").alias(BLOCK))
+            kept = kept_columns(header.names, fields, csv=True)
+            frame = _project(frame, kept if kept is None or not header.fields else [*kept, bad])
         else:
-            frame = spark.read.parquet(name).select("*", F.col("_metadata.file_block_start").alias(BLOCK))
+            frame = _parquet(spark, name)
+            kept = kept_columns(frame.columns, fields, csv=False)
+            _check_readable(found, (shown or files)[place], kept)
+            check_int96(found, kept, "--input", (shown or files)[place])
+            frame = _project(frame, kept)
         frames.append(frame.withColumn(FILE, F.lit(place).cast("bigint")))
     union = functools.reduce(lambda a, b: a.unionByName(b, allowMissingColumns=True), frames)
+    if fmt == "parquet" and len(frames) > 1:
+        check_types(((name, _arrow_schema(frame.schema, union.schema, own=True))
+                     for name, frame in zip(shown or files, frames, strict=True)),
+                    _arrow_schema(union.schema, union.schema, own=False), "--input")
     headers = tuple(((shown or files)[place], len(schema.fields)) for place, schema in enumerate(schemas))
     return union.withColumn(ROW, F.monotonically_increasing_id()), headers, bad
+
+
+def _arrow_schema(schema: StructType, joined: StructType, *, own: bool) -> pa.Schema:
+    """The data columns of ``schema`` (a file's, or ``joined``, the files' together) as
+    Arrow types, for ``source.check_types``. A type pyspark cannot convert is a type of
+    its own (binary in a file, large binary joined), which another type always changes."""
+    from pyspark.sql.pandas.types import to_arrow_type
+
+    fields = []
+    for field in schema.fields:
+        if field.name in KEYS:
+            continue
+        try:
+            kind = to_arrow_type(field.dataType)
+        except Exception:  # noqa: BLE001 - pyspark's error for a type Arrow does not have
+            kind = pa.binary() if own else pa.large_binary()
+        if own and field.name in joined.names and joined[field.name].dataType == field.dataType:
+            kind = pa.null()  # (the joined type itself: nothing is changed)
+        fields.append(pa.field(field.name, kind))
+    return pa.schema(fields)
+
+
+_INFERRING = {"spark.sql.legacy.parquet.nanosAsLong": "true", "spark.sql.timeType.enabled": "true"}
+"""Spark's settings while it reads a Parquet file's schema: without them it refuses a file
+with a timestamp in nanoseconds (``PARQUET_TYPE_ILLEGAL``) or a TIME column
+(``UNSUPPORTED_TIME_TYPE``), even where the scan reads no such column."""
+
+
+def _parquet(spark: SparkSession, name: str) -> DataFrame:
+    """A Parquet file as a DataFrame, its schema read with ``_INFERRING`` (the session's
+    own settings put back after)."""
+    before = {key: spark.conf.get(key, None) for key in _INFERRING}
+    try:
+        for key, value in _INFERRING.items():
+            spark.conf.set(key, value)
+        return spark.read.parquet(name)
+    finally:
+        for key, old in before.items():
+            if old is None:
+                spark.conf.unset(key)
+            else:
+                spark.conf.set(key, old)
+
+
+def _check_readable(name: str, shown: str, kept: Sequence[str] | None) -> None:
+    """A usage error where a column the scan reads holds a timestamp in nanoseconds: Spark
+    reads none (``_INFERRING`` reads it as a whole number, which is not what the file
+    means), where DuckDB reads it as a TIMESTAMP."""
+    for path, physical, logical in parquet_leaves(name, kept):
+        if physical == "INT64" and logical.get("Type") == "Timestamp" and logical.get("timeUnit") == "nanoseconds":
+            raise UsageError(f"--input '{shown}': column '{path}' is a timestamp in nanoseconds, which Spark cannot "
+                             "read; scan with --engine duckdb, or write the column in microseconds")
+
+
+def _project(frame: DataFrame, kept: Sequence[str] | None) -> DataFrame:
+    """``frame``'s columns ``kept`` (None: all), and the start of each row's split: read
+    from the file's metadata column itself (``metadataColumn``), which a column of the
+    input named ``_metadata`` does not hide."""
+    from pyspark.sql import functions as F
+
+    if hasattr(frame, "metadataColumn"):  # pyspark 4
+        block = frame.metadataColumn("_metadata").getField("file_block_start")
+    elif any(c.lower() == "_metadata" for c in frame.columns):
+        raise UsageError("--input: a column named '_metadata' hides Spark's file metadata before pyspark 4; "
+                         "rename it, or scan with --engine duckdb")
+    else:
+        block = F.col("_metadata.file_block_start")
+    columns = [F.col("`" + c.replace("`", "``") + "`") for c in (frame.columns if kept is None else kept)]
+    return frame.select(*columns, block.alias(BLOCK))
 
 
 def _literal(name: str) -> str:
@@ -502,7 +606,7 @@ def _run(spark: SparkSession, policies: Policies, task: Task, files: Sequence[st
     units = _units_accumulator(spark)
     fmt = "jsonl" if task.job.envelopes else "csv" if task.job.csv else "parquet"
     try:
-        frame, headers, bad = read_inputs(spark, fmt, files, shown)
+        frame, headers, bad = read_inputs(spark, fmt, files, shown, read_fields(policies, task.job))
         decided = decide_frame(frame, policies, attrs.evolve(task, headers=headers, bad=bad), units, narrow=narrow)
         decided = decided.persist(StorageLevel.DISK_ONLY)
     except UsageError:
