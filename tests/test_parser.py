@@ -565,3 +565,27 @@ def test_long_lists_keep_every_item_and_nothing_else() -> None:
     assert isinstance(q, A.Rule) and isinstance(q.selector, A.CategoryIn)
     assert [i.value for i in q.selector.items.items] == words
     assert all(last == [None] for last in driver.lark().options.transformer.lasts)  # forgotten after the parse
+
+
+def test_by_and_no_are_names_after_an_effect_in_rules_and_assertions_alike() -> None:
+    """`by` and `no` are keywords of a test's `expect` only. After a rule's effect they were
+    taken for those keywords (the effect's grammar rule was shared with `expect`), so
+    `block by exists` was a syntax error in a rule and in an assertion; both read the
+    field `by` now."""
+    rule, diags = parse("policy p\nrule r: block by exists\nrule s: flag no == 'x'\n")
+    assert diags == [] and [s.selector for s in rule.statements] == [
+        A.Exists(A.Path(("by",))), A.Compare(A.Path(("no",)), "==", A.Str("x"))]
+    tests, diags = parse("tests for p\nassert 'x' always block by exists\n", "p_test.policy", test_file=True)
+    assert diags == [] and tests.statements[0].expr == A.Exists(A.Path(("by",)))
+    expect, diags = parse("tests for p\ntest 'x' given {by: 1} at 2021-10-10 expect block by r\n",
+                          "p_test.policy", test_file=True)
+    assert diags == [] and expect.statements[0].expect.by[0].name == "r"
+
+
+def test_a_keyword_out_of_place_is_named_as_the_keyword() -> None:
+    """Where the parser takes no keyword a word is read as a name: the error still says
+    the keyword, not 'the name …'."""
+    for text, found in (("policy p and\n", "found `and` where"), ("set s title\n", "found `title` where '='")):
+        _, diags = parse(text)
+        assert [d.code for d in diags] == ["P100"] and found in diags[0].message, diags[0].message
+        assert diags[0].hint is None or "is a keyword" not in diags[0].hint

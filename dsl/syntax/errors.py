@@ -9,7 +9,7 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 from ..diagnostics import Diagnostic, make
 from . import ast as A
 from . import hints
-from .driver import accepts_before
+from .driver import accepts_before, keywords
 from .tree import lex_error_offset
 
 _TERMINAL_WORDS = {
@@ -60,6 +60,8 @@ def _describe_token(tok: Token) -> str:
     if tok.type == "$END":
         return "the end of the file"
     v = tok.value
+    if tok.type == "NAME" and v in keywords().values():
+        return f"`{v}`"  # a keyword, read as a name where the parser takes no keyword: said as the keyword
     if tok.type in ("NAME", "BQNAME"):
         return f"the name '{v}'"
     if tok.type == "STRING":

@@ -23,7 +23,6 @@ from lark.exceptions import UnexpectedCharacters, UnexpectedInput, UnexpectedTok
 
 from ..diagnostics import _edit_distance, did_you_mean
 from .driver import keywords
-from .grammar import RESERVED
 from .tree import lex_error_offset, start_of
 
 
@@ -114,8 +113,7 @@ def _keyword_words(terminals: Iterable[str]) -> list[str]:
 
 def name_hint(word: str, accepted: Iterable[str]) -> str | None:
     """A name where keywords were expected (``accepted`` the parser's terminals): the
-    keyword it nearly is, or the keyword glued to the rest of it, or that it is a keyword
-    itself."""
+    keyword it nearly is, or the keyword glued to the rest of it."""
     keywords = _keyword_words(accepted)
     guess = did_you_mean(word, keywords)
     if guess:
@@ -124,9 +122,7 @@ def name_hint(word: str, accepted: Iterable[str]) -> str | None:
     if glued:
         return (f"did you mean `{glued} {word[len(glued):]}`? A word is read whole: "
                 f"put a space after `{glued}`")
-    if word in RESERVED:
-        return f"`{word}` is a keyword"
-    return None
+    return None  # (a keyword out of place is said as the keyword: errors._describe_token)
 
 
 _INFLECTIONS = re.compile(r"^(block|flag|allow|mention|contain|match|exist)(s|es|ed|ged|ing|ging)?$")
