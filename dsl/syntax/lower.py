@@ -183,9 +183,7 @@ class Lowering:
             rh = kids.pop(0)
             name = self.name(rh.children[1])
             head = self.span(rh)
-        from_ = until = None
-        if isinstance(kids[0], Node) and kids[0].data == "window":
-            from_, until = self.window(kids.pop(0))
+        from_, until = self.window(kids)
         effect_tok = kids.pop(0)
         if head is None:
             first = t.children[0]
@@ -219,16 +217,16 @@ class Lowering:
             return "overrides", tuple(self.ref(r) for r in c.children[1:])
         raise AssertionError(c.data)  # pragma: no cover
 
-    def window(self, t: Node) -> tuple[A.When | None, A.When | None]:
+    def window(self, kids: list[Any]) -> tuple[A.When | None, A.When | None]:
+        """The window that ``kids`` (a rule's or an assertion's children) start with, if
+        any (`from D`, `until D`, `from D until D`: its tokens), taken off them."""
         from_ = until = None
-        kids = t.children
-        for i in range(0, len(kids), 2):
-            kw, when = kids[i], kids[i + 1]
-            w = self.when(when)
-            if kw.value == "from":
-                from_ = w
+        while kids and kids[0].__class__ is Token and kids[0].type in ("FROM", "UNTIL"):
+            kw, when = kids.pop(0), kids.pop(0)
+            if kw.type == "FROM":
+                from_ = self.when(when)
             else:
-                until = w
+                until = self.when(when)
         return from_, until
 
     def s_test_case(self, t: Node) -> A.TestCase:
@@ -269,9 +267,7 @@ class Lowering:
     def s_assertion(self, t: Node) -> A.Assertion:
         kids = list(t.children)
         name = self.string(kids.pop(0))
-        from_ = until = None
-        if isinstance(kids[0], Node) and kids[0].data == "window":
-            from_, until = self.window(kids.pop(0))
+        from_, until = self.window(kids)
         quant, effect, expr = kids
         return A.Assertion(name, quant.value, effect.value, self.expr(expr), from_, until, span=self.span(t))
 
