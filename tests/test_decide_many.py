@@ -131,6 +131,16 @@ def test_a_bad_per_listing_value_is_that_records_error(policies: Policies) -> No
     assert results[1].field == "at" and results[2].field == "prior_violations"  # type: ignore[union-attr]
 
 
+def test_a_huge_negative_per_listing_prior_is_that_records_error(policies: Policies) -> None:
+    """A prior of -10**5000 (whose str() raises ValueError) is an input error of its
+    record, said in a bounded message; the others are decided."""
+    results = policies.decide_many([{}] * 3, at="2024-07-20", prior_violations=[0, -10**5000, -1e300])
+    assert isinstance(results[0], Decision)
+    assert [(r.record, r.message) for r in results[1:] if isinstance(r, DecisionError)] == [
+        (2, "prior_violations: expected a whole number >= 0, got a negative number of about 5000 digits"),
+        (3, "prior_violations: expected a whole number >= 0, got -1e+300")]
+
+
 def test_none_means_now_read_once_for_the_batch(policies: Policies) -> None:
     before = dt.datetime.now(dt.UTC)
     results = policies.decide_many([{}] * 3, at=[None, "2024-07-20", None])

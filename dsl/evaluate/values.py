@@ -227,17 +227,11 @@ def parse_at(at: Any) -> ParsedAt:
 def check_prior(prior: Any) -> int:
     """``prior_violations`` as an int: a whole number >= 0 (a float with no fraction is
     accepted; bools, text and negative numbers are input errors)."""
-    if isinstance(prior, bool) or not is_number(prior):
-        raise InputError(f"prior_violations: expected a whole number >= 0, got {describe(prior)}",
-                         field="prior_violations")
-    if isinstance(prior, float):
-        if not prior.is_integer():
-            raise InputError(f"prior_violations: expected a whole number >= 0, got {prior!r}",
-                             field="prior_violations")
-        prior = int(prior)
-    if prior < 0:
-        raise InputError(f"prior_violations: expected a whole number >= 0, got {prior}",
-                         field="prior_violations")
+    if (isinstance(prior, bool) or not is_number(prior) or prior < 0
+            or (isinstance(prior, float) and not prior.is_integer())):
+        # the value as given, bounded (a number bare: "got -1", "got 1.5", "got -1e+300")
+        got = describe(prior).removeprefix("the number ")
+        raise InputError(f"prior_violations: expected a whole number >= 0, got {got}", field="prior_violations")
     return int(prior)
 
 
@@ -402,7 +396,8 @@ def describe(value: Any) -> str:
         if isinstance(value, float) and not math.isfinite(value):
             return f"the non-finite number {value!r}"
         if isinstance(value, int) and value.bit_length() > 160:  # repr may refuse huge ints
-            return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+            sign = "negative " if value < 0 else ""
+            return f"a {sign}number of about {int(value.bit_length() * 0.30103)} digits"
         text = repr(value)
         return f"the number {text if len(text) <= _SHOW else text[:_SHOW] + '…'}"
     if isinstance(value, str):
