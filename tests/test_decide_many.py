@@ -141,6 +141,31 @@ def test_a_huge_negative_per_listing_prior_is_that_records_error(policies: Polic
         (3, "prior_violations: expected a whole number >= 0, got -1e+300")]
 
 
+@pytest.mark.parametrize("batch, words", [
+    (None, "got null"), (5, "got the number 5"), ("abc", "got the text 'abc'"),
+    (b"ab", "got a value of type bytes"),
+    ({"category": "X"}, "got an object (one listing, not a batch: call decide for it, or pass [listing])"),
+], ids=["None", "int", "str", "bytes", "dict"])
+def test_what_is_no_batch_is_an_input_error_before_deciding(policies: Policies, batch: Any, words: str) -> None:
+    """None, a number, text or bytes (whose characters are no listings), or a mapping (one
+    listing, whose keys are no listings) raise InputError (field ``listings``) before
+    anything is decided, with one value or one per listing."""
+    for at in ("2024-07-20", ["2024-07-20"] * 3):
+        with pytest.raises(InputError) as info:
+            policies.decide_many(batch, at=at)
+        assert info.value.field == "listings"
+        assert info.value.message == f"listings: expected a list or another iterable of listings, {words}"
+
+
+def test_any_iterable_of_listings_is_a_batch(policies: Policies) -> None:
+    expected = policies.decide_many(LISTINGS, at=ATS, prior_violations=PRIORS)
+    assert policies.decide_many(tuple(LISTINGS), at=ATS, prior_violations=PRIORS) == expected
+    assert policies.decide_many((x for x in LISTINGS), at=ATS, prior_violations=PRIORS) == expected
+    assert policies.decide_many(iter(LISTINGS), at="2024-07-20") == policies.decide_many(LISTINGS, at="2024-07-20")
+    assert policies.decide_many({0: LISTINGS[0]}.values(), at="2024-07-20") == \
+        policies.decide_many(LISTINGS[:1], at="2024-07-20")
+
+
 def test_none_means_now_read_once_for_the_batch(policies: Policies) -> None:
     before = dt.datetime.now(dt.UTC)
     results = policies.decide_many([{}] * 3, at=[None, "2024-07-20", None])
