@@ -114,6 +114,12 @@ def test_a_list_of_another_length_is_an_input_error(policies: Policies, name: st
         assert info.value.field == name
         assert f"{len(values)} values for a batch of {len(LISTINGS)} listings" in info.value.message
     assert policies.decide_many([], **{name: []}) == []
+    with pytest.raises(InputError) as info:
+        policies.decide_many(LISTINGS[:1], **{name: [0, 0] if name != "at" else ["2024-07-20"] * 2})
+    assert f"{name}: 2 values for a batch of 1 listing (" in info.value.message
+    with pytest.raises(InputError) as info:
+        policies.decide_many(LISTINGS[:2], **{name: [0] if name != "at" else ["2024-07-20"]})
+    assert f"{name}: 1 value for a batch of 2 listings (" in info.value.message
 
 
 def test_a_bad_per_listing_value_is_that_records_error(policies: Policies) -> None:

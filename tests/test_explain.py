@@ -172,6 +172,15 @@ def test_why_not_an_unknown_or_ambiguous_rule_is_a_user_error(tmp_path, name: st
         policies.resolve_rule(name)
 
 
+def test_a_huge_why_not_is_cut_short_in_its_message(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    policies = _two_markets(tmp_path)
+    with pytest.raises(dsl.InputError) as info:
+        policies.explain({"title": "x"}, at="2022-01-01", why_not="x" * 100_000)
+    message = info.value.message
+    assert len(message) < 200 and info.value.field == "why_not"
+    assert message.startswith("why_not: no rule 'xxxx") and "… (100000 characters) in the policy set" in message
+
+
 def test_an_overridden_rule_under_why_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "o.policy").write_text("policy o\nrule coins: block mentions 'bitcoin'\n"
                                        "rule museum: allow mentions 'museum' overrides coins\n")

@@ -348,8 +348,12 @@ and there is no warning (plain immutable data, so shared by every such decision)
 
 def _check_length(name: str, values: Sequence[Any], batch: Sequence[Any]) -> None:
     if len(values) != len(batch):
-        raise InputError(f"{name}: {len(values)} values for a batch of {len(batch)} listings "
+        raise InputError(f"{name}: {_count(len(values), 'value')} for a batch of {_count(len(batch), 'listing')} "
                          "(give one value, or a list or tuple with one per listing)", field=name)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
 
 
 def _batch_of(listings: Any) -> Iterable[Any]:

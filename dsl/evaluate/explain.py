@@ -107,11 +107,11 @@ def resolve_rule(ps: PolicySet, name: str) -> str:
     if len(local) == 1:
         return local[0]
     if local:
-        raise InputError(f"why_not: {name!r} names a rule in several policies ({', '.join(local)}); "
+        raise InputError(f"why_not: {V.show_text(name)} names a rule in several policies ({', '.join(local)}); "
                          "give the qualified id", field="why_not")
     guess = did_you_mean(name, [r.qid for r in ps.rules] + [r.name for r in ps.rules])
     hint = f"; did you mean {guess!r}?" if guess else " (`policy check` lists the rules' ids)"
-    raise InputError(f"why_not: no rule {name!r} in the policy set{hint}", field="why_not")
+    raise InputError(f"why_not: no rule {V.show_text(name)} in the policy set{hint}", field="why_not")
 
 
 # --------------------------------------------------------------------------- conditions in words
