@@ -213,7 +213,7 @@ def parse_at(at: Any) -> ParsedAt:
                 "(expected e.g. 2021-10-15, 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00)",
                 field="at")
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
+        if value.tzinfo is None or _offset(value) is None:
             return ParsedAt(None, value.replace(tzinfo=None, fold=0))
         try:
             return ParsedAt(value.astimezone(UTC))
@@ -222,6 +222,17 @@ def parse_at(at: Any) -> ParsedAt:
     if isinstance(value, dt.date):
         return ParsedAt(None, dt.date(value.year, value.month, value.day))
     raise InputError(f"at: expected a date or date-time, got {describe(at)}", field="at")
+
+
+def _offset(at: dt.datetime) -> dt.timedelta | None:
+    """An aware ``at``'s offset from UTC, from its tzinfo's own code: a tzinfo whose
+    ``utcoffset`` raises, or returns no timedelta within a day, gives no instant
+    (InputError)."""
+    try:
+        return at.utcoffset()
+    except Exception as e:  # whatever the code of a tzinfo of the caller's raises
+        raise InputError(f"at: its timezone gives no valid offset: {type(e).__name__}: {show_text(str(e), 100)}",
+                         field="at") from None
 
 
 def check_prior(prior: Any) -> int:
