@@ -157,6 +157,46 @@ def _replay_policies() -> Policies:
     return _POLICIES[0]
 
 
+# ---------------------------------------------------------------- a tzinfo that gives no offset
+
+
+class _Offset(dt.tzinfo):
+    """A caller's tzinfo whose ``utcoffset`` gives ``offset``, or raises it."""
+
+    def __init__(self, offset: Any):
+        self.offset = offset
+
+    def utcoffset(self, _: dt.datetime | None) -> Any:
+        if isinstance(self.offset, Exception):
+            raise self.offset
+        return self.offset
+
+    def dst(self, _: dt.datetime | None) -> None:
+        return None
+
+
+@pytest.mark.parametrize("offset, words", [
+    (dt.timedelta(hours=30), "ValueError: 'offset must be a timedelta strictly between"),
+    (5, "TypeError: \"tzinfo.utcoffset() must return None or timedelta, not 'int'\""),
+    (RuntimeError("boom " * 100), "RuntimeError: 'boom boom"),
+], ids=["30 hours", "an int", "it raises"])
+def test_an_at_whose_timezone_gives_no_valid_offset_is_an_input_error(offset: Any, words: str) -> None:
+    """An aware ``at`` whose tzinfo's ``utcoffset`` raises, or returns what is no offset,
+    is an input error (bounded) for every evaluator, and in a batch that listing's error
+    alone."""
+    policies = _replay_policies()
+    at = dt.datetime(2021, 10, 15, tzinfo=_Offset(offset))
+    for decide in (policies.decide, policies.decide_reference, policies.explain):
+        with pytest.raises(dsl.InputError) as info:
+            decide({"category": "X"}, at=at)
+        assert info.value.field == "at" and len(info.value.message) < 200
+        assert info.value.message.startswith(f"at: its timezone gives no valid offset: {words}")
+    first, bad = policies.decide_many([{"category": "X"}] * 2, at=["2021-10-15", at])
+    assert first == policies.decide({"category": "X"}, at="2021-10-15")
+    assert isinstance(bad, dsl.DecisionError) and (bad.record, bad.field) == (2, "at")
+    assert bad.message == info.value.message
+
+
 # ---------------------------------------------------------------- daylight saving, everywhere
 
 

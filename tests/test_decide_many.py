@@ -114,6 +114,12 @@ def test_a_list_of_another_length_is_an_input_error(policies: Policies, name: st
         assert info.value.field == name
         assert f"{len(values)} values for a batch of {len(LISTINGS)} listings" in info.value.message
     assert policies.decide_many([], **{name: []}) == []
+    with pytest.raises(InputError) as info:
+        policies.decide_many(LISTINGS[:1], **{name: [0, 0] if name != "at" else ["2024-07-20"] * 2})
+    assert f"{name}: 2 values for a batch of 1 listing (" in info.value.message
+    with pytest.raises(InputError) as info:
+        policies.decide_many(LISTINGS[:2], **{name: [0] if name != "at" else ["2024-07-20"]})
+    assert f"{name}: 1 value for a batch of 2 listings (" in info.value.message
 
 
 def test_a_bad_per_listing_value_is_that_records_error(policies: Policies) -> None:
@@ -129,6 +135,41 @@ def test_a_bad_per_listing_value_is_that_records_error(policies: Policies) -> No
             policies.decide(batch[n - 1], at=at[n - 1], prior_violations=prior[n - 1])
         assert error.message == info.value.message  # `at`, then prior, then the listing
     assert results[1].field == "at" and results[2].field == "prior_violations"  # type: ignore[union-attr]
+
+
+def test_a_huge_negative_per_listing_prior_is_that_records_error(policies: Policies) -> None:
+    """A prior of -10**5000 (whose str() raises ValueError) is an input error of its
+    record, said in a bounded message; the others are decided."""
+    results = policies.decide_many([{}] * 3, at="2024-07-20", prior_violations=[0, -10**5000, -1e300])
+    assert isinstance(results[0], Decision)
+    assert [(r.record, r.message) for r in results[1:] if isinstance(r, DecisionError)] == [
+        (2, "prior_violations: expected a whole number >= 0, got a negative number of about 5000 digits"),
+        (3, "prior_violations: expected a whole number >= 0, got -1e+300")]
+
+
+@pytest.mark.parametrize("batch, words", [
+    (None, "got null"), (5, "got the number 5"), ("abc", "got the text 'abc'"),
+    (b"ab", "got a value of type bytes"),
+    ({"category": "X"}, "got an object (one listing, not a batch: call decide for it, or pass [listing])"),
+], ids=["None", "int", "str", "bytes", "dict"])
+def test_what_is_no_batch_is_an_input_error_before_deciding(policies: Policies, batch: Any, words: str) -> None:
+    """None, a number, text or bytes (whose characters are no listings), or a mapping (one
+    listing, whose keys are no listings) raise InputError (field ``listings``) before
+    anything is decided, with one value or one per listing."""
+    for at in ("2024-07-20", ["2024-07-20"] * 3):
+        with pytest.raises(InputError) as info:
+            policies.decide_many(batch, at=at)
+        assert info.value.field == "listings"
+        assert info.value.message == f"listings: expected a list or another iterable of listings, {words}"
+
+
+def test_any_iterable_of_listings_is_a_batch(policies: Policies) -> None:
+    expected = policies.decide_many(LISTINGS, at=ATS, prior_violations=PRIORS)
+    assert policies.decide_many(tuple(LISTINGS), at=ATS, prior_violations=PRIORS) == expected
+    assert policies.decide_many((x for x in LISTINGS), at=ATS, prior_violations=PRIORS) == expected
+    assert policies.decide_many(iter(LISTINGS), at="2024-07-20") == policies.decide_many(LISTINGS, at="2024-07-20")
+    assert policies.decide_many({0: LISTINGS[0]}.values(), at="2024-07-20") == \
+        policies.decide_many(LISTINGS[:1], at="2024-07-20")
 
 
 def test_none_means_now_read_once_for_the_batch(policies: Policies) -> None:

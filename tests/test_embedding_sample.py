@@ -65,3 +65,15 @@ def test_a_body_over_the_limit_is_refused_unread(app: Any) -> None:
     assert status == "413 Content Too Large"
     status, _ = call(app, b"{}", length=-1)
     assert status == "413 Content Too Large"
+
+
+@pytest.mark.parametrize("listings", [None, 5, "abc", {"title": "window"}])
+def test_listings_that_are_no_batch_are_a_bad_request(app: Any, listings: Any) -> None:
+    """`"listings"` that is no list (null, a number, text, one listing as an object) is a
+    400 naming the field, as other bad input is; a list of listings is decided."""
+    status, body = call(app, json.dumps({"listings": listings, "at": "2021-10-20"}).encode(), "/decide-many")
+    assert status == "400 Bad Request" and body["field"] == "listings"
+    assert body["error"].startswith("listings: expected a list or another iterable of listings")
+    status, body = call(app, json.dumps({"listings": [{"platform": "ebay"}], "at": "2021-10-20"}).encode(),
+                        "/decide-many")
+    assert status == "200 OK" and [d["effect"] for d in body] == ["allow"]

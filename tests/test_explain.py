@@ -3,12 +3,17 @@ overrides and the penalty choice, in the author's words."""
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+
 import pytest
+from click.testing import CliRunner
 from conformance import CORPUS
 
 import dsl
 import dsl.evaluate.explain
 import dsl.text
+from dsl.cli import main
 
 DECISIONS = CORPUS / "decisions"
 pytestmark = pytest.mark.skipif(not DECISIONS.exists(), reason="../shared/conformance is not beside the repository")
@@ -167,6 +172,15 @@ def test_why_not_an_unknown_or_ambiguous_rule_is_a_user_error(tmp_path, name: st
         policies.resolve_rule(name)
 
 
+def test_a_huge_why_not_is_cut_short_in_its_message(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    policies = _two_markets(tmp_path)
+    with pytest.raises(dsl.InputError) as info:
+        policies.explain({"title": "x"}, at="2022-01-01", why_not="x" * 100_000)
+    message = info.value.message
+    assert len(message) < 200 and info.value.field == "why_not"
+    assert message.startswith("why_not: no rule 'xxxx") and "… (100000 characters) in the policy set" in message
+
+
 def test_an_overridden_rule_under_why_not(tmp_path) -> None:  # type: ignore[no-untyped-def]
     (tmp_path / "o.policy").write_text("policy o\nrule coins: block mentions 'bitcoin'\n"
                                        "rule museum: allow mentions 'museum' overrides coins\n")
@@ -219,3 +233,40 @@ def test_a_policy_scope_does_not_make_every_rule_relevant(tmp_path) -> None:  # 
     text = dsl.load([tmp_path]).explain({"category": "Electronics > Phones", "title": "Phone"}, at="2022-01-01")
     assert "Did not apply" not in text
     assert "2 other rules share no category or text with this listing: coins, drones" in text
+
+
+# ---------------------------------------------------------------- at the ends of the calendar
+
+
+@pytest.mark.parametrize("zone, at, words", [
+    ("Asia/Shanghai", "9999-12-31T23:59:59Z", "at is 9999-12-31 23:59:59 UTC, after the year 9999 in Asia/Shanghai"),
+    ("Asia/Shanghai", dt.datetime.max.replace(tzinfo=dt.UTC),
+     "at is 9999-12-31 23:59:59.999999 UTC, after the year 9999 in Asia/Shanghai"),
+    ("America/New_York", "0001-01-01T00:00:00Z", "at is 0001-01-01 00:00 UTC, before the year 1 in America/New_York"),
+    ("America/New_York", dt.datetime.min.replace(tzinfo=dt.UTC),
+     "at is 0001-01-01 00:00 UTC, before the year 1 in America/New_York"),
+])
+def test_an_at_beyond_the_calendar_in_a_rules_zone_is_explained_in_utc(tmp_path, zone: str, at: object,  # type: ignore[no-untyped-def]
+                                                                       words: str) -> None:
+    """``decide`` accepts an instant whose local time in a rule's timezone is outside the
+    calendar (years 1 to 9999); the explanation gives that ``at`` in UTC, saying so, where
+    it overflowed."""
+    (tmp_path / "z.policy").write_text(f'policy z\ntimezone "{zone}"\n'
+                                       "rule old: until 2000-01-01 block mentions 'bitcoin'\n"
+                                       "rule new: from 2030-01-01 flag mentions 'bitcoin'\n")
+    policies = dsl.load([tmp_path])
+    listing = {"title": "bitcoin"}
+    decision = policies.decide(listing, at=at)
+    text = policies.explain(listing, at=at)
+    assert text == policies.explain_decision(policies.decide_reference(listing, at=at), listing)
+    assert f"00:00 {zone} ({words})" in text  # both rules are detailed: each says it
+    assert text.count(words) == 2
+    # policy eval --explain writes it, as without --explain (exit 0).
+    (tmp_path / "in.jsonl").write_text('{"title": "bitcoin"}\n')
+    at_text = decision.to_dict()["at"]
+    for extra in ([], ["--explain"]):
+        result = CliRunner().invoke(main, ["eval", str(tmp_path / "z.policy"), "--input", str(tmp_path / "in.jsonl"),
+                                           "--at", at_text, *extra])
+        assert result.exit_code == 0, result.output
+        line = json.loads(result.output)
+        assert line["effect"] == decision.effect and (not extra or words in line["explanation"])

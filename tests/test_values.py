@@ -145,6 +145,17 @@ def test_check_prior_rejects(bad: object) -> None:
     assert info.value.field == "prior_violations"
 
 
+@pytest.mark.parametrize("bad, shown", [
+    (-1, "got -1"), (-1.0, "got -1.0"), (1.5, "got 1.5"), (-1e300, "got -1e+300"),
+    (-10**400, "got a negative number of about 400 digits"),
+    (-10**5000, "got a negative number of about 5000 digits"),  # str() of it raises ValueError
+], ids=["-1", "-1.0", "1.5", "-1e300", "-10**400", "-10**5000"])
+def test_check_prior_shows_the_value_as_given_and_bounded(bad: object, shown: str) -> None:
+    with pytest.raises(InputError) as info:
+        R.check_prior(bad)
+    assert info.value.message == f"prior_violations: expected a whole number >= 0, {shown}"
+
+
 def test_check_listing() -> None:
     R.check_listing({})
     for bad in ([], "x", 3, None, ({"a": 1},)):

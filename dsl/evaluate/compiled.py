@@ -348,8 +348,34 @@ and there is no warning (plain immutable data, so shared by every such decision)
 
 def _check_length(name: str, values: Sequence[Any], batch: Sequence[Any]) -> None:
     if len(values) != len(batch):
-        raise InputError(f"{name}: {len(values)} values for a batch of {len(batch)} listings "
+        raise InputError(f"{name}: {_count(len(values), 'value')} for a batch of {_count(len(batch), 'listing')} "
                          "(give one value, or a list or tuple with one per listing)", field=name)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'s' if n != 1 else ''}"
+
+
+def _batch_of(listings: Any) -> Iterable[Any]:
+    """The listings of a batch to enumerate, checked once per call: a list or tuple as it
+    is, another iterable (a generator, a set's values …) through its iterator. What is no
+    batch raises InputError (field ``listings``) before anything is decided: None or
+    another value that is not iterable; text or bytes, whose characters are no listings;
+    a mapping, which is one listing, not a batch (its keys are no listings)."""
+    if isinstance(listings, list | tuple):
+        return listings
+    expected = "listings: expected a list or another iterable of listings"
+    if isinstance(listings, Mapping):
+        raise InputError(f"{expected}, got {V.describe(listings)} "
+                         "(one listing, not a batch: call decide for it, or pass [listing])", field="listings")
+    if not isinstance(listings, str | bytes | bytearray | memoryview):
+        try:
+            found: Iterable[Any] = iter(listings)
+        except TypeError:
+            pass
+        else:
+            return found
+    raise InputError(f"{expected}, got {V.describe(listings)}", field="listings")
 
 
 @functools.lru_cache(maxsize=256)
@@ -522,7 +548,10 @@ class CompiledPolicySet:
         DecisionError in its place (records count from 1), as does a bad per-listing
         ``at`` or ``prior_violations``, with the message ``decide`` would raise; the
         others are decided. A bad single ``at`` or ``prior_violations``, or a list of the
-        wrong length, concerns the whole batch and raises InputError."""
+        wrong length, concerns the whole batch and raises InputError, as does a
+        ``listings`` that is no iterable of listings (None, a number, text or bytes, a
+        mapping: one listing, for ``decide``)."""
+        listings = _batch_of(listings)
         per_at = isinstance(at, list | tuple)
         per_prior = isinstance(prior_violations, list | tuple)
         if per_at or per_prior:

@@ -107,11 +107,11 @@ def resolve_rule(ps: PolicySet, name: str) -> str:
     if len(local) == 1:
         return local[0]
     if local:
-        raise InputError(f"why_not: {name!r} names a rule in several policies ({', '.join(local)}); "
+        raise InputError(f"why_not: {V.show_text(name)} names a rule in several policies ({', '.join(local)}); "
                          "give the qualified id", field="why_not")
     guess = did_you_mean(name, [r.qid for r in ps.rules] + [r.name for r in ps.rules])
     hint = f"; did you mean {guess!r}?" if guess else " (`policy check` lists the rules' ids)"
-    raise InputError(f"why_not: no rule {name!r} in the policy set{hint}", field="why_not")
+    raise InputError(f"why_not: no rule {V.show_text(name)} in the policy set{hint}", field="why_not")
 
 
 # --------------------------------------------------------------------------- conditions in words
@@ -224,25 +224,48 @@ def part_words(label: str, authored: A.Expr, listing: Mapping[str, Any], ok: boo
     return f"{text} does not hold{note}"
 
 
+def _clock(t: dt.datetime) -> str:
+    """A date and time of day as the explanation writes it: seconds and microseconds only
+    when they are not zero."""
+    text = f"{t.year:04d}-{t.month:02d}-{t.day:02d} {t.hour:02d}:{t.minute:02d}"
+    if t.second or t.microsecond:
+        text += f":{t.second:02d}"
+    if t.microsecond:
+        text += f".{t.microsecond:06d}"
+    return text
+
+
+def _clock_in(instant: dt.datetime, tz: Any) -> str | None:
+    """``instant``'s local time in ``tz`` (``_clock``), or None when that local time falls
+    outside the calendar (years 1 to 9999: an ``at`` of 9999-12-31T23:59:59Z east of UTC,
+    of 0001-01-01T00:00:00Z west of it), which ``decide`` accepts."""
+    try:
+        return _clock(instant.astimezone(tz))
+    except (OverflowError, ValueError):
+        return None
+
+
+def _beyond(instant: dt.datetime, tz: Any) -> str:
+    """An instant whose local time in ``tz`` is outside the calendar, in UTC, saying so."""
+    side = "after the year 9999" if instant.year > 5000 else "before the year 1"
+    return f"{_clock(instant.astimezone(dt.UTC))} UTC, {side} in {tz.key}"
+
+
 def _local(instant: dt.datetime, tz: Any) -> str:
-    local = instant.astimezone(tz)
-    text = f"{local.year:04d}-{local.month:02d}-{local.day:02d} {local.hour:02d}:{local.minute:02d}"
-    if local.second or local.microsecond:
-        text += f":{local.second:02d}"
-    if local.microsecond:
-        text += f".{local.microsecond:06d}"
-    return f"{text} {tz.key}"
+    clock = _clock_in(instant, tz)
+    return f"{clock} {tz.key}" if clock is not None else _beyond(instant, tz)
 
 
 def window_words(rule: RuleInfo, instant: dt.datetime) -> str | None:
     """The rule's window in words, with ``at`` as the local time in the rule's timezone
-    (so that a window and the decision's ``at`` read in the same clock); a failure when
-    ``instant`` is outside the window. None for a rule without a window."""
+    (so that a window and the decision's ``at`` read in the same clock; in UTC, saying
+    so, when that local time is outside the calendar); a failure when ``instant`` is
+    outside the window. None for a rule without a window."""
     start, end = rule.start, rule.end
     if start is None and end is None:
         return None
-    now = _local(instant, rule.tz).removesuffix(f" {rule.tz.key}")
-    there = f" (at is {now} there)"
+    now = _clock_in(instant, rule.tz)
+    there = f" (at is {now} there)" if now is not None else f" (at is {_beyond(instant, rule.tz)})"
     side = S.window_side(start, end, instant)
     if side == S.BEFORE and start is not None:
         return f"not yet in force; it applies from {_local(start, rule.tz)}{there}"

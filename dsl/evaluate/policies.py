@@ -73,8 +73,10 @@ class Policies:
         listing: a list or tuple as long as the batch (a string is one value). Each
         listing that cannot be decided yields a ``DecisionError`` in its place, as does a
         bad per-listing ``at`` or ``prior_violations``; a bad single value, or a list of
-        another length, raises ``InputError``. Each decision is the one ``decide`` gives
-        with that listing's values."""
+        another length, raises ``InputError``, as does ``listings`` that is no iterable of
+        listings (None, a number, text or bytes, a mapping: one listing, for ``decide``),
+        before anything is decided. Each decision is the one ``decide`` gives with that
+        listing's values."""
         return self._compiled.decide_many(listings, at, prior_violations)
 
     def decide_reference(self, listing: Any, at: Any = None, prior_violations: Any = 0) -> Decision:

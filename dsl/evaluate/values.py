@@ -213,7 +213,7 @@ def parse_at(at: Any) -> ParsedAt:
                 "(expected e.g. 2021-10-15, 2021-10-15T08:00 or 2021-10-15T08:00:00+08:00)",
                 field="at")
     if isinstance(value, dt.datetime):
-        if value.tzinfo is None or value.utcoffset() is None:
+        if value.tzinfo is None or _offset(value) is None:
             return ParsedAt(None, value.replace(tzinfo=None, fold=0))
         try:
             return ParsedAt(value.astimezone(UTC))
@@ -224,20 +224,25 @@ def parse_at(at: Any) -> ParsedAt:
     raise InputError(f"at: expected a date or date-time, got {describe(at)}", field="at")
 
 
+def _offset(at: dt.datetime) -> dt.timedelta | None:
+    """An aware ``at``'s offset from UTC, from its tzinfo's own code: a tzinfo whose
+    ``utcoffset`` raises, or returns no timedelta within a day, gives no instant
+    (InputError)."""
+    try:
+        return at.utcoffset()
+    except Exception as e:  # whatever the code of a tzinfo of the caller's raises
+        raise InputError(f"at: its timezone gives no valid offset: {type(e).__name__}: {show_text(str(e), 100)}",
+                         field="at") from None
+
+
 def check_prior(prior: Any) -> int:
     """``prior_violations`` as an int: a whole number >= 0 (a float with no fraction is
     accepted; bools, text and negative numbers are input errors)."""
-    if isinstance(prior, bool) or not is_number(prior):
-        raise InputError(f"prior_violations: expected a whole number >= 0, got {describe(prior)}",
-                         field="prior_violations")
-    if isinstance(prior, float):
-        if not prior.is_integer():
-            raise InputError(f"prior_violations: expected a whole number >= 0, got {prior!r}",
-                             field="prior_violations")
-        prior = int(prior)
-    if prior < 0:
-        raise InputError(f"prior_violations: expected a whole number >= 0, got {prior}",
-                         field="prior_violations")
+    if (isinstance(prior, bool) or not is_number(prior) or prior < 0
+            or (isinstance(prior, float) and not prior.is_integer())):
+        # the value as given, bounded (a number bare: "got -1", "got 1.5", "got -1e+300")
+        got = describe(prior).removeprefix("the number ")
+        raise InputError(f"prior_violations: expected a whole number >= 0, got {got}", field="prior_violations")
     return int(prior)
 
 
@@ -402,7 +407,8 @@ def describe(value: Any) -> str:
         if isinstance(value, float) and not math.isfinite(value):
             return f"the non-finite number {value!r}"
         if isinstance(value, int) and value.bit_length() > 160:  # repr may refuse huge ints
-            return f"a number of about {int(value.bit_length() * 0.30103)} digits"
+            sign = "negative " if value < 0 else ""
+            return f"a {sign}number of about {int(value.bit_length() * 0.30103)} digits"
         text = repr(value)
         return f"the number {text if len(text) <= _SHOW else text[:_SHOW] + '…'}"
     if isinstance(value, str):
