@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -271,3 +272,28 @@ def test_describe_never_prints_containers() -> None:
     assert R.describe("x" * 1000).endswith("(1000 characters)")
     assert R.describe(None) == "null"
     assert R.describe(10**5000) == "a number of about 5000 digits"  # repr would refuse it
+
+
+def test_a_listing_date_whose_tzinfo_gives_no_offset_is_no_date(tmp_path: Path) -> None:
+    """A datetime from Python whose tzinfo raises (or gives no timedelta) is read as no date,
+    as one out of range is, by every evaluator: decide raised the tzinfo's own error."""
+    import datetime as dt
+
+    import dsl
+
+    class Broken(dt.tzinfo):
+        def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
+            raise RuntimeError("no offset")
+
+    class Number(dt.tzinfo):
+        def utcoffset(self, when: dt.datetime | None) -> dt.timedelta:
+            return 5  # type: ignore[return-value]
+
+    (tmp_path / "p.policy").write_text("policy p\nrule r: flag listed_on >= 2021-01-01\n")
+    p = dsl.load(tmp_path)
+    for tz in (Broken(), Number()):
+        listing = {"listed_on": dt.datetime(2022, 1, 1, tzinfo=tz)}
+        assert p.decide(listing, at="2022-06-01").effect == "allow"
+        assert p.decide_reference(listing, at="2022-06-01").effect == "allow"
+        assert p.decide_many([listing], at="2022-06-01")[0].effect == "allow"
+    assert p.decide({"listed_on": dt.datetime(2022, 1, 1, tzinfo=dt.UTC)}, at="2022-06-01").effect == "flag"

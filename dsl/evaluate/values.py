@@ -128,10 +128,13 @@ def parse_iso(text: str) -> dt.datetime | dt.date | None:
 def instant_in(value: dt.datetime | dt.date, tz: ZoneInfo) -> dt.datetime | None:
     """A date, naive or aware datetime as an aware UTC instant (``model.local_instant``,
     where the daylight-saving rules are stated once): a date is the first instant of its
-    day in ``tz``, a naive datetime local time in ``tz``. None when out of range."""
+    day in ``tz``, a naive datetime local time in ``tz``. None when out of range, or when
+    an aware datetime's tzinfo (a caller's code) gives no offset it can be read with."""
     try:
         return local_instant(value, tz)
     except (OverflowError, ValueError):
+        return None
+    except Exception:  # noqa: BLE001 - utcoffset() of a caller's tzinfo raised, or gave no timedelta
         return None
 
 
