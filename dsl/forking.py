@@ -16,7 +16,7 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any, NoReturn
 
-__all__ = ["Meanwhile", "can_fork", "os_threads"]
+__all__ = ["Meanwhile", "can_fork", "hold_signals", "os_threads"]
 
 
 def can_fork(*, native_threads: bool = False) -> bool:
@@ -72,20 +72,23 @@ class Meanwhile:
             read, write = os.pipe()
         except OSError:
             return
-        # ^C during the fork: the child is born with SIGINT blocked, and ignores it
-        blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        blocked = hold_signals()
         try:
             pid = os.fork()
         except OSError:
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             os.close(read)
             os.close(write)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
             return
         if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
             _run_child(read, write, blocked, fn, args)
-        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        os.close(write)
         self.pid, self.fd = pid, read
+        try:
+            os.close(write)
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held meanwhile is handled here
+        except BaseException:  # its handler raised (^C): the child is not left behind
+            self.__exit__(None, None, None)
+            raise
 
     def result(self) -> Any:
         """The child's result, waiting for it; None where there is none (see the class)."""
@@ -120,6 +123,15 @@ class Meanwhile:
             _reap(self.pid)
             os.close(self.fd)
             self.pid = None
+
+
+def hold_signals() -> Any:
+    """Hold (block) every signal in this thread, for a fork; the mask to restore. A ^C
+    that comes during the fork then reaches neither the child's start (its handlers are
+    this process's) nor this process before it knows the child's pid: restored, the
+    signal is handled, and an exception its handler raises can stop the child. (A fork
+    is only made with no other thread running: ``can_fork``.)"""
+    return signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
 
 
 def _reap(pid: int) -> int | None:

@@ -155,3 +155,26 @@ def test_a_child_reaped_by_another_still_gives_its_result(monkeypatch: pytest.Mo
             pass  # killed and reaped on leaving, without an error
     finally:
         signal.signal(signal.SIGCHLD, before)
+
+
+def test_a_signal_during_the_fork_leaves_no_child_behind(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A ^C that comes during the fork is held until the child is known, then raised from
+    the constructor, which kills and reaps the child: the ``with`` block was never entered,
+    so the child stayed a zombie and its pipe open."""
+    import signal
+
+    real = os.fork
+    parent = os.getpid()
+
+    def fork() -> int:
+        if os.getpid() == parent:
+            os.kill(parent, signal.SIGINT)
+        return real()
+
+    monkeypatch.setattr(os, "fork", fork)
+    with pytest.raises(KeyboardInterrupt), Meanwhile(_sleeps):
+        pass
+    monkeypatch.setattr(os, "fork", real)
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, ())
+    with open(f"/proc/self/task/{parent}/children") as children:
+        assert children.read().split() == []

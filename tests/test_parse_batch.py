@@ -270,3 +270,34 @@ print('same' if _plain(batch.parse_all(TEXTS, processes=2)) == _plain(serial) el
                          cwd=Path(__file__).resolve().parents[1])
     assert ran.returncode == 0 and ran.stdout.strip() == "same", ran.stdout + ran.stderr
     assert "Traceback" not in ran.stderr and "KeyboardInterrupt" not in ran.stderr, ran.stderr
+
+
+def test_a_signal_in_this_process_during_the_fork_stops_the_child_too() -> None:
+    """A ^C (or another signal whose handler raises: a timeout's SIGALRM) that comes during
+    the fork is held until the child is known, then raised here, and the child is killed
+    and reaped: it went on parsing the whole set, then stayed a zombie, and with the
+    handler raising as the fork returned SIGINT stayed blocked for good."""
+    _run(_SETUP + """
+class Timeout(Exception):
+    pass
+def alarm(signum, frame):
+    raise Timeout()
+signal.signal(signal.SIGUSR1, alarm)
+real = os.fork
+for sig, kind in ((signal.SIGINT, KeyboardInterrupt), (signal.SIGUSR1, Timeout)):
+    def fork(sig=sig):
+        if os.getpid() == parent:
+            os.kill(parent, sig)  # during the fork, as a ^C or a timer would
+        return real()
+    os.fork = fork
+    try:
+        batch.parse_all(TEXTS, processes=2)
+        raise SystemExit('no exception')
+    except kind:
+        pass
+    os.fork = real
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, ()), 'SIGINT left blocked'
+    children = open(f'/proc/self/task/{parent}/children').read().split()
+    assert children == [], children  # killed and reaped
+print('same')
+""")

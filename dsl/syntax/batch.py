@@ -36,7 +36,7 @@ from collections.abc import Callable, Sequence
 from typing import IO, Any
 
 from ..diagnostics import Diagnostic
-from ..forking import can_fork
+from ..forking import can_fork, hold_signals
 from ..gcpause import no_gc
 from . import ast as A
 from .driver import lark
@@ -114,19 +114,14 @@ def _with_child(jobs: Sequence[Job], pickled: list[bytes | None] | None) -> list
             ctx = multiprocessing.get_context("fork")
             lock = ctx.Lock()
             ends = ctx.RawArray("q", [0, len(jobs)])  # the next job from the front; one past the last from the back
-            child = ctx.Process(target=_child, args=(jobs, lock, ends, out), daemon=True)
-            # ^C during the fork: the child is born with SIGINT blocked (it ignores it, then
-            # unblocks), so a ^C that reaches the whole process group stops this process
-            # only, never the child's start-up with a traceback of its own
-            blocked = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-            try:
-                child.start()
-            finally:
-                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-        except (AssertionError, OSError):  # a daemonic process may not have children; a fork, a lock can fail
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, ())  # (as it is: for the child to restore)
+            child = ctx.Process(target=_child, args=(jobs, lock, ends, out, mask), daemon=True)
+            blocked = _start(child)
+        except (AssertionError, OSError):  # a daemonic process may not have children; a lock, a fork can fail
             return [_parse(job) for job in jobs]
-        records = _Records(out.fileno(), results, pickled)
         try:
+            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held meanwhile is handled here
+            records = _Records(out.fileno(), results, pickled)
             while True:
                 records.read()  # what the child has delivered so far, between this one's parses
                 if not _acquire(lock, child.is_alive):
@@ -151,6 +146,21 @@ def _with_child(jobs: Sequence[Job], pickled: list[bytes | None] | None) -> list
         if found is None:  # claimed by the child, not delivered
             results[i] = _parse(jobs[i])
     return results  # type: ignore[return-value]  # every slot is filled above
+
+
+def _start(child: Any) -> Any:
+    """Start ``child`` with every signal held (``forking.hold_signals``): a ^C that reaches
+    the whole process group stops this process only, never the child's start-up with a
+    traceback of its own, and is handled here once the child is known (the caller
+    restores the mask returned, in the block that stops the child). The mask is restored
+    here when the fork fails."""
+    blocked = hold_signals()
+    try:
+        child.start()
+    except BaseException:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+        raise
+    return blocked
 
 
 class _Records:
@@ -195,14 +205,14 @@ def _acquire(lock: Any, other_alive: Callable[[], bool]) -> bool:
 _PATIENCE = 0.5  # seconds between looks at whether the process holding the lock is still there
 
 
-def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes]) -> None:
+def _child(jobs: Sequence[Job], lock: Any, ends: Any, out: IO[bytes], mask: Any) -> None:
     """The forked process: jobs from the back of the list, each result pickled into ``out``
     (its index, its length, the pickle) until the two ends meet or the parent is gone. A
     file it cannot parse or pickle is left to the parent, which parses what was not
     delivered (and so raises a parse's exception as a serial run would); nothing is
     written to stderr (``multiprocessing`` would print a traceback)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles ^C and stops it
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # blocked for the fork (a ^C then is dropped)
+    signal.pthread_sigmask(signal.SIG_SETMASK, mask)  # every signal was held for the fork (a ^C then is dropped)
     try:  # a signal here must not reach the parent's event loop through its wake-up fd
         signal.set_wakeup_fd(-1)
     except ValueError:  # pragma: no cover - not the main thread
