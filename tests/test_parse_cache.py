@@ -191,6 +191,20 @@ def test_the_directory_is_trimmed_to_the_files_last_read(cache_home: Path, monke
     assert kept == {cache._key(jobs[i]) for i in (0, 3, 4, 5)}
 
 
+def test_a_write_abandoned_leaves_its_temporary_file_only_until_a_later_write(cache_home: Path) -> None:
+    """A process killed between writing an entry and renaming it leaves ``.XXXXXXXX.tmp``:
+    never read, and nothing removed it until the directory passed its size."""
+    cache.parse_cached([("a.policy", "policy a\n", False)])
+    old, fresh = cache_home / ".abandoned0.tmp", cache_home / ".writing01.tmp"
+    for path in (old, fresh):
+        path.write_bytes(b"x" * 100)
+    past = time.time() - cache.ABANDONED - 60
+    os.utime(old, (past, past))
+    cache._unlooked = None  # a later process's first write
+    cache.parse_cached([("b.policy", "policy b\n", False)])
+    assert not old.exists() and fresh.exists()  # one being written now is left to its writer
+
+
 def test_a_result_that_cannot_be_pickled_is_not_kept(cache_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     job = ("p.policy", "policy p\nrule r: block category 'A'\n", False)
 
