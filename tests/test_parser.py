@@ -589,3 +589,13 @@ def test_a_keyword_out_of_place_is_named_as_the_keyword() -> None:
         _, diags = parse(text)
         assert [d.code for d in diags] == ["P100"] and found in diags[0].message, diags[0].message
         assert diags[0].hint is None or "is a keyword" not in diags[0].hint
+
+
+def test_double_equals_in_a_declaration_is_named_whole() -> None:
+    """Where the parser takes `=` alone, its lexer reads `==` as two: the error was at the
+    second, "found `=` where '[' was expected"."""
+    for text, column in (("set s == [1]\n", 7), ("ladder l == warn seller\n", 10)):
+        _, diags = parse(text)
+        assert [(d.code, d.message, d.span.column, d.span.end_column) for d in diags] == [
+            ("P100", "found `==` where '=' was expected", column, column + 2)]
+        assert "one `=`" in (diags[0].hint or "")

@@ -296,6 +296,20 @@ def _iso_time(written: str) -> str | None:
     return f"{int(m.group(1)):02d}:{m.group(2)}{m.group(3) or ''}{m.group(4) or ''}"
 
 
+def _double_equals(site: ErrorSite, tok: Token) -> Advice | None:
+    """`set s == […]`, `ladder l == …`: where the parser takes `=` alone (and no
+    comparison), its lexer reads `==` as two of them, and the second was the error."""
+    pos = start_of(tok)
+    if tok.value != "=" or pos < 1 or site.chunk[pos - 1] != "=":
+        return None
+    expected = site.accepts_before(pos - 1)
+    if len(expected) != 1:
+        return None
+    return Advice(f"found `==` where {site.describe(expected)} was expected",
+                  "a set or a ladder is declared with one `=`: `set NAME = [...]`, `ladder NAME = ...`",
+                  pos - 1, pos + 1)
+
+
 def _date_time_with_space(site: ErrorSite, tok: Token) -> Advice | None:
     if tok.type != "NUMLIKE" or _iso_time(tok.value) is None:
         return None
@@ -445,6 +459,7 @@ def _keyword_read_as_name(site: ErrorSite, tok: Token) -> Advice | None:
 
 
 _TOKEN_RULES: tuple[Callable[[ErrorSite, Token], Advice | None], ...] = (
+    _double_equals,
     _missing_colon,
     _apostrophe,
     _date_time_with_space,
