@@ -75,17 +75,21 @@ class Meanwhile:
         blocked = hold_signals()
         try:
             pid = os.fork()
-        except OSError:
+        except BaseException as e:  # a fork refused (OSError); a handler that raised in another thread's stead
             os.close(read)
             os.close(write)
             signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
-            return
+            if isinstance(e, OSError):
+                return
+            raise
         if pid == 0:  # pragma: no cover - the child (coverage does not follow it)
             _run_child(read, write, blocked, fn, args)
         self.pid, self.fd = pid, read
         try:
-            os.close(write)
-            signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held meanwhile is handled here
+            try:
+                os.close(write)
+            finally:
+                signal.pthread_sigmask(signal.SIG_SETMASK, blocked)  # a signal held meanwhile is handled here
         except BaseException:  # its handler raised (^C): the child is not left behind
             self.__exit__(None, None, None)
             raise
