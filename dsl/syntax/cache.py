@@ -39,7 +39,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..atomic import open_own, remove_stale
+from ..atomic import ABANDONED, open_own, remove_stale
 from ..gcpause import no_gc
 from . import ast as A
 from .cachedir import cache_folder, file_stamp, private_folder
@@ -207,14 +207,11 @@ def _write(path: Path, result: Result, data: bytes | None = None) -> None:
 _TEMPORARY = re.compile(r"\.[^/]*\.tmp")
 """How ``_write`` names an entry being written (``mkstemp``'s ``.XXXXXXXX.tmp``)."""
 
-ABANDONED = 3600
-"""Seconds after which an entry's temporary file that is still there was abandoned (its
-writer was killed between writing it and renaming it): a write takes milliseconds."""
-
 
 def _trim(where: Path) -> None:
     """Remove the temporary files of writes abandoned (a process killed mid-write: nothing
-    else would remove them, and they are never read), then the files least recently read
+    else would remove them, and they are never read; ``atomic.ABANDONED``: a write takes
+    milliseconds, and one that loses its file so only fails to be kept), then the files least recently read
     while the directory holds more than ``MAX_BYTES`` (down to ``_KEPT`` of it)."""
     remove_stale(str(where), _TEMPORARY, ABANDONED, os.unlink, directory=False)
     try:
