@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..diagnostics import Diagnostic, make
 from ..gcpause import no_gc
+from ..span import Lines
 from . import ast as A
 
 if TYPE_CHECKING:
@@ -84,9 +85,7 @@ def _lone_carriage_return(text: str, path: str, diags: list[Diagnostic]) -> None
     if found is None:
         return
     at = found.start()
-    line = text.count("\n", 0, at) + 1
-    column = at - (text.rfind("\n", 0, at) + 1) + 1
     diags.append(make("P100", "a carriage return that no line feed follows: lines end in \\n or \\r\\n here, so "
                               "a comment before it would run on to the next \\n and hide the statements between",
-                      A.Span(path, line, column, line, column + 1, at, at + 1),
+                      A.Span.within(Lines(path, text), at, at + 1),
                       hint="save the file with LF (\\n) or CRLF (\\r\\n) line ends"))
