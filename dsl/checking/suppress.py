@@ -69,8 +69,7 @@ def read_suppressions(file: A.File, text: str) -> tuple[list[Suppression], list[
             problems.append(make(
                 "P601", f"'{near.group()}' is not the directive `policy: ignore` (it is written in lower case), "
                         "so this comment suppresses nothing",
-                A.Span(span.file, span.line, span.column + near.start(), span.line, span.column + near.end(),
-                       span.start + near.start(), span.start + near.end()),
+                _part(span, near.start(), near.end()),
                 hint="write # policy: ignore[…]"))
             continue
         if span is None or m is None:
@@ -84,8 +83,7 @@ def read_suppressions(file: A.File, text: str) -> tuple[list[Suppression], list[
 
 def _codes(text: str, after: int, span: A.Span) -> tuple[tuple[Code, ...], list[Diagnostic]]:
     def at(start: int, end: int) -> A.Span:
-        return A.Span(span.file, span.line, span.column + start, span.line, span.column + end,
-                      span.start + start, span.start + end)
+        return _part(span, start, end)
 
     rest = text[after:]
     opening = len(rest) - len(rest.lstrip())
@@ -114,6 +112,12 @@ def _codes(text: str, after: int, span: A.Span) -> tuple[tuple[Code, ...], list[
         problems.append(make("P601", "this suppression names no codes, so it suppresses nothing",
                              at(0, len(text)), hint="name the codes: # policy: ignore[P301]"))
     return tuple(codes), problems
+
+
+def _part(comment: A.Span, start: int, end: int) -> A.Span:
+    """The span of the characters ``start:end`` of a comment (on one line) at ``comment``."""
+    return A.Span(comment.file, comment.line, comment.column + start, comment.line, comment.column + end,
+                  comment.start + start, comment.start + end)
 
 
 def _statement_spans(file: A.File) -> list[A.Span]:
