@@ -132,9 +132,7 @@ def instant_in(value: dt.datetime | dt.date, tz: ZoneInfo) -> dt.datetime | None
     an aware datetime's tzinfo (a caller's code) gives no offset it can be read with."""
     try:
         return local_instant(value, tz)
-    except (OverflowError, ValueError):
-        return None
-    except Exception:  # noqa: BLE001 - utcoffset() of a caller's tzinfo raised, or gave no timedelta
+    except Exception:  # noqa: BLE001 - out of range (OverflowError, ValueError), or a caller's tzinfo's own error
         return None
 
 
