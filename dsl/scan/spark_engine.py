@@ -439,20 +439,19 @@ def read_inputs(spark: SparkSession, fmt: str, files: Sequence[str], shown: Sequ
 
 def _arrow_schema(schema: StructType, joined: StructType, *, own: bool) -> pa.Schema:
     """The data columns of ``schema`` (a file's, or ``joined``, the files' together) as
-    Arrow types, for ``source.check_types``. A type pyspark cannot convert is a type of
-    its own (binary in a file, large binary joined), which another type always changes."""
+    Arrow types, for ``source.check_types``; of a file's (``own``), only those whose type
+    is not the joined one. A type pyspark cannot convert is a type of its own (binary in a
+    file, large binary joined), which another type always changes."""
     from pyspark.sql.pandas.types import to_arrow_type
 
     fields = []
     for field in schema.fields:
-        if field.name in KEYS:
-            continue
+        if field.name in KEYS or own and field.name in joined.names and joined[field.name].dataType == field.dataType:
+            continue  # (a file's column of the joined type itself: nothing is changed)
         try:
             kind = to_arrow_type(field.dataType)
         except Exception:  # noqa: BLE001 - pyspark's error for a type Arrow does not have
             kind = pa.binary() if own else pa.large_binary()
-        if own and field.name in joined.names and joined[field.name].dataType == field.dataType:
-            kind = pa.null()  # (the joined type itself: nothing is changed)
         fields.append(pa.field(field.name, kind))
     return pa.schema(fields)
 
