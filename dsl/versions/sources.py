@@ -107,9 +107,10 @@ def _renamed(d: Diagnostic, rename: tuple[str, str]) -> Diagnostic:
                         related=tuple(attrs.evolve(r, span=place(r.span), message=text(r.message)) for r in d.related))
 
 
-def _git(args: list[str], spec: str, what: str, cwd: str | None = None, lead: str = "") -> bytes:
+def _git(args: list[str], spec: str, what: str, cwd: str | None = None, lead: str = "",
+         stdin: bytes | None = None) -> bytes:
     try:
-        done = subprocess.run(["git", *args], capture_output=True, check=False, cwd=cwd)
+        done = subprocess.run(["git", *args], input=stdin, capture_output=True, check=False, cwd=cwd)
     except OSError as e:
         raise UsageError(f"{what} '{spec}': cannot run git: {e.strerror or e}") from None
     if done.returncode != 0:
@@ -182,19 +183,13 @@ def _blobs(oids: list[str], spec: str, what: str) -> dict[str, bytes]:
     wanted = list(dict.fromkeys(oids))
     if not wanted:
         return {}
-    try:
-        done = subprocess.run(["git", "cat-file", "--batch"], input="".join(f"{o}\n" for o in wanted).encode(),
-                              capture_output=True, check=False)
-    except OSError as e:
-        raise UsageError(f"{what} '{spec}': cannot run git: {e.strerror or e}") from None
-    out, at, found = done.stdout, 0, dict[str, bytes]()
+    out = _git(["cat-file", "--batch"], spec, what, stdin="".join(f"{o}\n" for o in wanted).encode())
+    at, found = 0, dict[str, bytes]()
     for oid in wanted:
         end = out.find(b"\n", at)
         header = out[at:end].decode("utf-8", "replace").split(" ") if end >= 0 else []
-        if done.returncode != 0 or len(header) != 3 or header[1] != "blob":
-            message = done.stderr.decode("utf-8", "replace").strip().splitlines()
-            reason = message[0] if message else f"cannot read {' '.join(header) or oid}"
-            raise UsageError(f"{what} '{spec}': git: {reason}")
+        if len(header) != 3 or header[1] != "blob":  # ("OID missing")
+            raise UsageError(f"{what} '{spec}': git: cannot read {' '.join(header) or oid}")
         size = int(header[2])
         found[oid] = out[end + 1:end + 1 + size]
         at = end + 1 + size + 1  # the content, then a line feed
